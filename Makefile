@@ -1,0 +1,134 @@
+# Berth - the one build entry point.
+#   make                      build every binary into build/
+#   make SANITIZE=address,undefined   a sanitized copy in build-san/
+#   make test | test-unit | test-e2e | fuzz | fuzz-replay | bench | run | format | format-check | clean
+
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+LLHTTP_SRC ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+
+ifdef SANITIZE
+BUILD   ?= build-san
+else
+BUILD   ?= build
+endif
+
+CFLAGS_DEV = -std=c11 -g -O2 -Wall -Wextra -Wshadow -Wvla -Wwrite-strings -Wstrict-prototypes \
+             -Wmissing-prototypes -Wformat=2 -Werror
+CFLAGS  ?=
+CFLAGS  += $(CFLAGS_DEV) -D_GNU_SOURCE -Isrc -MMD -MP -pthread
+LDFLAGS ?=
+LDFLAGS += -pthread
+ifdef SANITIZE
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+# Debian 12 ships llhttp only as C sources (node-llhttp); newer systems have libllhttp.
+ifneq ($(wildcard /usr/include/llhttp.h),)
+LLHTTP_CFLAGS =
+LLHTTP_LIBS   = -lllhttp
+LLHTTP_OBJS   =
+else
+LLHTTP_CFLAGS = -I$(LLHTTP_INC)
+LLHTTP_LIBS   =
+LLHTTP_OBJS   = $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+endif
+
+BASE_SRCS  = $(wildcard src/base/*.c)
+HTTP_SRCS  = $(wildcard src/http/*.c)
+SERVE_SRCS = $(wildcard src/serve/*.c) $(wildcard src/serve/backends/*.c)
+
+BASE_OBJS  = $(BASE_SRCS:%.c=$(BUILD)/%.o)
+HTTP_OBJS  = $(HTTP_SRCS:%.c=$(BUILD)/%.o) $(LLHTTP_OBJS)
+SERVE_OBJS = $(SERVE_SRCS:%.c=$(BUILD)/%.o)
+SERVE_LIB_OBJS = $(filter-out $(BUILD)/src/serve/main.o,$(SERVE_OBJS))
+
+LIBS_SERVE = -luv -lxgboost -lm
+
+UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
+UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS  = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
+
+BINS = $(BUILD)/berth-serve
+
+.PHONY: all test test-unit test-e2e fuzz fuzz-replay bench run deps format format-check clean demo
+
+all: $(BINS)
+
+$(BUILD)/berth-serve: $(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_SERVE)
+
+$(BUILD)/src/http/%.o: src/http/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# llhttp's generated C is not ours: compile it without our warning set.
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -fPIC $(filter -fsanitize%,$(CFLAGS)) -I$(LLHTTP_INC) -c -o $@ $<
+
+# Unit tests link every library object; each test_<module>.c is one binary.
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(SERVE_LIB_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -Itests/unit -o $@ $< $(SERVE_LIB_OBJS) $(HTTP_OBJS) $(BASE_OBJS) \
+		$(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_SERVE)
+
+# Fuzz corpora replay through a plain main() (fuzz_main.c), with any compiler.
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(SERVE_LIB_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(SERVE_LIB_OBJS) $(HTTP_OBJS) \
+		$(BASE_OBJS) $(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_SERVE)
+
+# Demo model for `make run`, trained with the XGBoost library at build time.
+$(BUILD)/demo/model/1/model.json: scripts/make_demo_model.py
+	@mkdir -p $(dir $@)
+	$(PYTHON) scripts/make_demo_model.py $(BUILD)/demo/model
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh
+
+test-unit: all $(UNIT_BINS)
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh unit
+
+test-e2e: all
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh e2e
+
+fuzz-replay: $(FUZZ_REPLAY_BINS)
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh fuzz
+
+# libFuzzer builds need clang; run one with build-fuzz/fuzz_<name> tests/fuzz/corpus/<name>
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang SANITIZE=fuzzer-no-link,address,undefined all
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  clang $(CFLAGS_DEV) -D_GNU_SOURCE -Isrc -pthread -fsanitize=fuzzer,address,undefined $(LLHTTP_CFLAGS) \
+	    -o build-fuzz/$$n $$f $(filter-out build-fuzz/src/serve/main.o,$(patsubst $(BUILD)/%,build-fuzz/%,$(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS))) \
+	    $(LLHTTP_LIBS) $(LIBS_SERVE) || exit 1; echo "built build-fuzz/$$n"; done
+
+bench: deps all
+	bench/run.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json
+	@BUILD=$(BUILD) scripts/run-demo.sh
+
+format:
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]')
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

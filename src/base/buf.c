@@ -1,0 +1,199 @@
+/* buf.c - byte buffers and string views. */
+#include "base/buf.h"
+#include "base/alloc.h"
+#include "base/err.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+static char buf_empty[1];
+
+bool str_eq_nocase(struct str a, const char *b)
+{
+    size_t n = strlen(b);
+    return a.len == n && strncasecmp(a.ptr, b, n) == 0;
+}
+
+bool str_has_prefix(struct str s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return s.len >= n && memcmp(s.ptr, prefix, n) == 0;
+}
+
+int str_to_u64(struct str s, unsigned long long max, unsigned long long *out)
+{
+    if (s.len == 0 || s.len > 20)
+        return ERR_INVALID;
+    unsigned long long v = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        if (!isdigit((unsigned char)s.ptr[i]))
+            return ERR_INVALID;
+        unsigned d = (unsigned)(s.ptr[i] - '0');
+        if (v > (max - d) / 10)
+            return ERR_TOOBIG;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+void buf_init(struct buf *b, size_t limit_bytes)
+{
+    b->ptr = buf_empty;
+    b->len = 0;
+    b->cap = 0;
+    b->limit_bytes = limit_bytes;
+}
+
+void buf_release(struct buf *b)
+{
+    if (b->cap)
+        free(b->ptr);
+    buf_init(b, b->limit_bytes);
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    if (b->cap)
+        b->ptr[0] = '\0';
+}
+
+char *buf_detach(struct buf *b, size_t *len)
+{
+    char *p = b->cap ? b->ptr : xstrdup("");
+    if (len)
+        *len = b->len;
+    buf_init(b, b->limit_bytes);
+    return p;
+}
+
+int buf_reserve(struct buf *b, size_t extra)
+{
+    if (extra > b->limit_bytes || b->len > b->limit_bytes - extra)
+        return ERR_TOOBIG;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (b->cap) {
+        b->ptr = xrealloc(b->ptr, cap);
+    } else {
+        b->ptr = xmalloc(cap);
+        b->ptr[0] = '\0';
+    }
+    b->cap = cap;
+    return 0;
+}
+
+int buf_append(struct buf *b, const void *data, size_t n)
+{
+    int rc = buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->ptr + b->len, data, n);
+    b->len += n;
+    b->ptr[b->len] = '\0';
+    return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_putc(struct buf *b, char c)
+{
+    return buf_append(b, &c, 1);
+}
+
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    char small[256];
+    int n = vsnprintf(small, sizeof(small), fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        return ERR_INVALID;
+    if ((size_t)n < sizeof(small))
+        return buf_append(b, small, (size_t)n);
+    int rc = buf_reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int buf_json_str(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = buf_reserve(b, n + 2);
+    if (rc)
+        return rc;
+    b->ptr[b->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+        size_t k = 0;
+        if (c == '"' || c == '\\') {
+            esc[k++] = '\\';
+            esc[k++] = (char)c;
+        } else if (c == '\n') {
+            esc[k++] = '\\';
+            esc[k++] = 'n';
+        } else if (c == '\t') {
+            esc[k++] = '\\';
+            esc[k++] = 't';
+        } else if (c == '\r') {
+            esc[k++] = '\\';
+            esc[k++] = 'r';
+        } else if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        } else {
+            esc[k++] = (char)c;
+        }
+        if ((rc = buf_append(b, esc, k)))
+            return rc;
+    }
+    return buf_putc(b, '"');
+}
+
+int buf_json_float(struct buf *b, double v)
+{
+    if (isnan(v))
+        return buf_puts(b, "NaN");
+    if (isinf(v))
+        return buf_puts(b, v > 0 ? "Infinity" : "-Infinity");
+    char tmp[40];
+    /* Shortest of %.9g (exact for float32) that reads back to the same float. */
+    int n = 0;
+    for (int prec = 6; prec <= 9; prec++) {
+        n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+        if ((float)strtod(tmp, NULL) == (float)v)
+            break;
+    }
+    if ((float)v != v) /* not a float32: keep double precision */
+        n = snprintf(tmp, sizeof(tmp), "%.17g", v);
+    return buf_append(b, tmp, (size_t)n);
+}
