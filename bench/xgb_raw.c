@@ -1,21 +1,24 @@
 /* xgb_raw.c - reference timing of XGBoost's in-place C API prediction.
  *
  * Loads a model file with XGBoosterLoadModelFromBuffer and times
- * XGBoosterPredictFromDense in a loop, for batch 1 and batch 100, on one
- * thread. This is the floor that berth-serve's per-request overhead is
- * measured against: the server does the same call, plus HTTP and JSON.
+ * XGBoosterPredictFromDense in a loop, for batch 1 and batch 100 (or the
+ * sizes given with --batches), on one thread. This is the floor that
+ * berth-serve's per-request overhead is measured against: the server makes
+ * the same call, plus HTTP and JSON.
  *
- * usage: xgb_raw MODEL [--data FILE.f32] [--seconds S] [--max-calls N]
+ * usage: xgb_raw MODEL [--data FILE.f32] [--batches 1,100] [--seconds S] [--max-calls N]
  *   MODEL        model file in any format XGBoost loads (JSON, UBJSON, binary)
  *   --data       raw little-endian float32 rows of F features (F from the
- *                model); at least 100 rows. Default: pseudo-random [0,1).
+ *                model); at least as many rows as the largest batch.
+ *                Default: pseudo-random values in [0,1).
+ *   --batches    comma-separated batch sizes to time (default 1,100; at most 8)
  *   --seconds    time spent per batch size (default 2), after a warm-up
  *   --max-calls  cap on timed calls per batch size (default 1000000)
  *
  * Prints one JSON line:
  *   {"features":F,"nthread":1,"batch1":{"calls":..,"calls_per_s":..,
  *    "rows_per_s":..,"p50_us":..,"p99_us":..,"mean_us":..},"batch100":{...},
- *    "pred_row0":..}
+ *    "pred_row0":..}   (one "batchN" object per --batches entry)
  * pred_row0 is the prediction for the first row, for cross-checking the server.
  *
  * Build: gcc -O2 -o xgb_raw xgb_raw.c -lxgboost -lm   (see bench/bench.mk)
@@ -29,6 +32,8 @@
 #include <time.h>
 
 #include <xgboost/c_api.h>
+
+#define MAX_BATCHES 8
 
 #define CHECK_XGB(call)                                                        \
     do {                                                                       \
@@ -146,6 +151,8 @@ int main(int argc, char **argv)
     const char *model = NULL, *data_path = NULL;
     double seconds = 2.0;
     long max_calls = 1000000;
+    long batches[MAX_BATCHES] = {1, 100};
+    int nbatches = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--data") && i + 1 < argc)
             data_path = argv[++i];
@@ -153,15 +160,26 @@ int main(int argc, char **argv)
             seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--max-calls") && i + 1 < argc)
             max_calls = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--batches") && i + 1 < argc) {
+            char *p = argv[++i], *end;
+            for (nbatches = 0; *p && nbatches < MAX_BATCHES; p = *end ? end + 1 : end) {
+                batches[nbatches] = strtol(p, &end, 10);
+                if (end == p || batches[nbatches] < 1 || (*end && *end != ',')) {
+                    fprintf(stderr, "xgb_raw: bad --batches\n");
+                    return 2;
+                }
+                nbatches++;
+            }
+        }
         else if (argv[i][0] != '-' && !model)
             model = argv[i];
         else {
-            fprintf(stderr, "usage: xgb_raw MODEL [--data FILE.f32] [--seconds S] [--max-calls N]\n");
+            fprintf(stderr, "usage: xgb_raw MODEL [--data FILE.f32] [--batches 1,100] [--seconds S] [--max-calls N]\n");
             return 2;
         }
     }
     if (!model || seconds <= 0 || max_calls < 1) {
-        fprintf(stderr, "usage: xgb_raw MODEL [--data FILE.f32] [--seconds S] [--max-calls N]\n");
+        fprintf(stderr, "usage: xgb_raw MODEL [--data FILE.f32] [--batches 1,100] [--seconds S] [--max-calls N]\n");
         return 2;
     }
 
@@ -179,7 +197,10 @@ int main(int argc, char **argv)
     CHECK_XGB(XGBoosterGetNumFeature(b, &nfeat));
     long feats = (long)nfeat;
 
-    const long need = 100;
+    long need = 1;
+    for (int i = 0; i < nbatches; i++)
+        if (batches[i] > need)
+            need = batches[i];
     float *data;
     if (data_path) {
         size_t dlen;
@@ -198,15 +219,22 @@ int main(int argc, char **argv)
         }
     }
 
-    struct result r1, r100;
-    float pred0 = run_batch(b, data, 1, feats, seconds, max_calls, &r1);
-    run_batch(b, data, 100, feats, seconds, max_calls, &r100);
+    struct result r[MAX_BATCHES];
+    float pred0 = 0;
+    for (int i = 0; i < nbatches; i++) {
+        float p = run_batch(b, data, batches[i], feats, seconds, max_calls, &r[i]);
+        if (i == 0)
+            pred0 = p;
+    }
 
     printf("{\"features\":%ld,\"nthread\":1,", feats);
-    print_result("batch1", 1, &r1);
-    printf(",");
-    print_result("batch100", 100, &r100);
-    printf(",\"pred_row0\":%.9g}\n", pred0);
+    for (int i = 0; i < nbatches; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "batch%ld", batches[i]);
+        print_result(name, batches[i], &r[i]);
+        printf(",");
+    }
+    printf("\"pred_row0\":%.9g}\n", pred0);
 
     XGBoosterFree(b);
     free(data);

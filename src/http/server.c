@@ -1,0 +1,658 @@
+/* server.c - the HTTP/1.1 server.
+ *
+ * The caller's loop owns the listening socket and accepts with accept4() when
+ * it is readable; each accepted fd is handed round-robin to a worker through a
+ * locked queue and a uv_async. A worker adopts the fd with uv_tcp_open() and
+ * runs llhttp over what it reads. on_message_complete pauses the parser, so a
+ * whole request is handled before the next pipelined one is parsed. */
+#include "http/server.h"
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HEADER_LIMIT_BYTES (64 * 1024)
+#define READ_CHUNK_BYTES (64 * 1024)
+
+struct worker;
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    llhttp_t parser;
+    struct worker *w;
+    struct conn *prev, *next; /* the worker's list of open connections */
+    int handles_open;         /* tcp and timer; freed when both have closed */
+    bool closing;
+    bool in_message;     /* bytes of a request have arrived, not yet complete */
+    bool in_header_value; /* the last header callback was a value */
+    bool reject;         /* a response ending the connection was queued mid-request */
+    bool expect_continue;
+    struct buf url;
+    struct buf hdr;  /* "name\0value\0" pairs, as received */
+    size_t hdr_off[HTTP_MAX_HEADERS][2];
+    size_t nhdr;
+    struct buf body;
+    char *readbuf;
+};
+
+struct worker {
+    struct http_server *srv;
+    unsigned index;
+    uv_loop_t loop;
+    uv_async_t wake;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    int *pending; /* accepted fds waiting for this worker */
+    size_t npending, cap_pending;
+    bool stopping;
+    struct conn *conns;
+    uint64_t next_id;
+};
+
+struct http_server {
+    struct http_server_config cfg;
+    uv_loop_t *loop;
+    uv_poll_t poll;
+    int fd;
+    int port;
+    struct worker *workers;
+    unsigned next_worker;
+};
+
+static const llhttp_settings_t parser_settings;
+static atomic_uint_fast64_t request_ids = 1;
+
+/* ------------------------------------------------------------------------ */
+/* Responses                                                                */
+
+const char *http_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 499: return "Client Closed Request";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    }
+    return "Unknown";
+}
+
+void http_response_error(struct http_response *res, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    res->status = status;
+    res->content_type = "application/json";
+    buf_reset(&res->body);
+    buf_puts(&res->body, "{\"error\": ");
+    buf_json_str(&res->body, msg, strlen(msg));
+    buf_puts(&res->body, "}");
+}
+
+struct str http_request_header(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (str_eq_nocase(req->headers[i].name, name))
+            return req->headers[i].value;
+    return STR_NULL;
+}
+
+struct write_req {
+    uv_write_t req;
+    char *head, *body;
+};
+
+static void on_write(uv_write_t *wr, int status)
+{
+    struct write_req *w = (struct write_req *)wr;
+    (void)status; /* a failed write shows up as a read error and closes the conn */
+    free(w->head);
+    free(w->body);
+    free(w);
+}
+
+static void conn_close(struct conn *c);
+
+/* Queue 'res' on the connection; takes its buffers. */
+static void conn_send(struct conn *c, struct http_response *res, bool keep_alive, bool http10)
+{
+    struct buf head;
+    buf_init(&head, SIZE_MAX);
+    buf_printf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+               res->status, http_status_text(res->status),
+               res->content_type ? res->content_type : "application/json", res->body.len);
+    if (!keep_alive || res->close)
+        buf_puts(&head, "Connection: close\r\n");
+    else if (http10)
+        buf_puts(&head, "Connection: keep-alive\r\n");
+    buf_append(&head, res->headers.ptr, res->headers.len);
+    buf_puts(&head, "\r\n");
+
+    struct write_req *w = xcalloc(1, sizeof(*w));
+    size_t hlen, blen;
+    w->head = buf_detach(&head, &hlen);
+    w->body = buf_detach(&res->body, &blen);
+    buf_release(&res->headers);
+    uv_buf_t bufs[2] = {uv_buf_init(w->head, (unsigned)hlen), uv_buf_init(w->body, (unsigned)blen)};
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, blen ? 2 : 1, on_write) != 0) {
+        free(w->head);
+        free(w->body);
+        free(w);
+        conn_close(c);
+        return;
+    }
+    if (!keep_alive || res->close)
+        conn_close(c); /* uv_shutdown in conn_close lets the write go out first */
+}
+
+static void send_error_and_close(struct conn *c, int status, const char *msg)
+{
+    struct http_response res = {0};
+    buf_init(&res.headers, SIZE_MAX);
+    buf_init(&res.body, SIZE_MAX);
+    http_response_error(&res, status, "%s", msg);
+    res.close = true;
+    c->reject = true;
+    conn_send(c, &res, false, false);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connection lifecycle                                                     */
+
+static void conn_reset_request(struct conn *c)
+{
+    buf_reset(&c->url);
+    buf_reset(&c->hdr);
+    buf_reset(&c->body);
+    c->nhdr = 0;
+    c->in_header_value = false;
+    c->expect_continue = false;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    buf_release(&c->url);
+    buf_release(&c->hdr);
+    buf_release(&c->body);
+    free(c->readbuf);
+    free(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    (void)status;
+    free(req);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* Close after every queued write has gone out: uv_shutdown waits for them. */
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    uv_shutdown_t *sd = xcalloc(1, sizeof(*sd));
+    sd->data = c;
+    if (uv_shutdown(sd, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(sd);
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    }
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->in_message) {
+        log_info("http", "request timed out after %llu ms; closing connection",
+                 (unsigned long long)c->w->srv->cfg.timeout_ms);
+        send_error_and_close(c, 408, "request not received within the timeout");
+    } else {
+        conn_close(c);
+    }
+}
+
+static void arm_timer(struct conn *c)
+{
+    uint64_t ms = c->w->srv->cfg.timeout_ms;
+    if (ms)
+        uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing                                                                  */
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct conn *c = p->data;
+    conn_reset_request(c);
+    c->in_message = true;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (buf_append(&c->url, at, len) != 0) {
+        llhttp_set_error_reason(p, "request target too long");
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (c->in_header_value || c->hdr.len == 0) {
+        if (c->in_header_value) {
+            buf_putc(&c->hdr, '\0'); /* end of the previous value */
+            c->nhdr++;
+        }
+        if (c->nhdr >= HTTP_MAX_HEADERS) {
+            llhttp_set_error_reason(p, "too many header fields");
+            return HPE_USER;
+        }
+        c->hdr_off[c->nhdr][0] = c->hdr.len;
+        c->in_header_value = false;
+    }
+    if (buf_append(&c->hdr, at, len) != 0) {
+        llhttp_set_error_reason(p, "header fields too large");
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (!c->in_header_value) {
+        buf_putc(&c->hdr, '\0');
+        c->hdr_off[c->nhdr][1] = c->hdr.len;
+        c->in_header_value = true;
+    }
+    if (buf_append(&c->hdr, at, len) != 0) {
+        llhttp_set_error_reason(p, "header fields too large");
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct conn *c = p->data;
+    if (c->in_header_value) {
+        buf_putc(&c->hdr, '\0');
+        c->nhdr++;
+        c->in_header_value = false;
+    }
+    size_t max = c->w->srv->cfg.max_body_bytes;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max) {
+        llhttp_set_error_reason(p, "body too large");
+        return HPE_USER;
+    }
+    for (size_t i = 0; i < c->nhdr; i++) {
+        const char *name = c->hdr.ptr + c->hdr_off[i][0];
+        const char *value = c->hdr.ptr + c->hdr_off[i][1];
+        if (strcasecmp(name, "expect") == 0 && strcasecmp(value, "100-continue") == 0)
+            c->expect_continue = true;
+    }
+    if (c->expect_continue) {
+        static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (buf_append(&c->body, at, len) != 0) {
+        llhttp_set_error_reason(p, "body too large");
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    (void)p;
+    return HPE_PAUSED; /* handled by conn_process once llhttp_execute returns */
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void conn_handle(struct conn *c)
+{
+    struct http_server *srv = c->w->srv;
+    struct arena arena;
+    arena_init(&arena, 16 * 1024);
+    struct http_request req = {0};
+    req.method = str_from(llhttp_method_name((llhttp_method_t)c->parser.method));
+    const char *q = memchr(c->url.ptr, '?', c->url.len);
+    req.path = (struct str){c->url.ptr, q ? (size_t)(q - c->url.ptr) : c->url.len};
+    if (q)
+        req.query = (struct str){q + 1, c->url.len - (size_t)(q + 1 - c->url.ptr)};
+    for (size_t i = 0; i < c->nhdr; i++) {
+        req.headers[i].name = str_from(c->hdr.ptr + c->hdr_off[i][0]);
+        req.headers[i].value = str_from(c->hdr.ptr + c->hdr_off[i][1]);
+    }
+    req.nheaders = c->nhdr;
+    req.body = (struct str){c->body.ptr, c->body.len};
+    req.id = atomic_fetch_add(&request_ids, 1);
+    req.worker = c->w->index;
+    req.arena = &arena;
+
+    struct http_response res = {.status = 200, .content_type = "application/json"};
+    buf_init(&res.headers, SIZE_MAX);
+    buf_init(&res.body, SIZE_MAX);
+    srv->cfg.handler(&req, &res, srv->cfg.ud);
+    arena_release(&arena);
+
+    bool keep_alive = llhttp_should_keep_alive(&c->parser);
+    bool http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
+    conn_send(c, &res, keep_alive, http10);
+}
+
+static void conn_feed(struct conn *c, const char *data, size_t len)
+{
+    while (len > 0 && !c->closing) {
+        llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
+        if (e == HPE_OK)
+            return;
+        if (e == HPE_PAUSED) {
+            const char *stop = llhttp_get_error_pos(&c->parser);
+            size_t used = (size_t)(stop - data);
+            c->in_message = false;
+            conn_handle(c);
+            conn_reset_request(c);
+            llhttp_resume(&c->parser);
+            data += used;
+            len -= used;
+            if (!c->closing)
+                arm_timer(c);
+            continue;
+        }
+        const char *reason = llhttp_get_error_reason(&c->parser);
+        if (e == HPE_USER && reason && strcmp(reason, "body too large") == 0) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "request body exceeds the limit of %zu bytes",
+                     c->w->srv->cfg.max_body_bytes);
+            send_error_and_close(c, 413, msg);
+        } else if (e == HPE_USER && reason && strstr(reason, "header")) {
+            send_error_and_close(c, 431, reason);
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "malformed HTTP request: %s",
+                     reason ? reason : llhttp_errno_name(e));
+            send_error_and_close(c, 400, msg);
+        }
+        return;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct conn *c = h->data;
+    (void)suggested;
+    if (!c->readbuf)
+        c->readbuf = xmalloc(READ_CHUNK_BYTES);
+    *b = uv_buf_init(c->readbuf, READ_CHUNK_BYTES);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    (void)b;
+    if (n < 0) {
+        if (n == UV_EOF && c->in_message && !c->closing)
+            log_debug("http", "client closed the connection mid-request");
+        conn_close(c);
+        return;
+    }
+    if (n == 0)
+        return;
+    if (!c->in_message)
+        arm_timer(c); /* the timeout runs from the first byte of a request */
+    conn_feed(c, c->readbuf, (size_t)n);
+}
+
+static void conn_start(struct worker *w, int fd)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    c->w = w;
+    buf_init(&c->url, 16 * 1024);
+    buf_init(&c->hdr, HEADER_LIMIT_BYTES);
+    buf_init(&c->body, w->srv->cfg.max_body_bytes);
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles_open = 2;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    arm_timer(c);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        conn_close(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Workers                                                                  */
+
+static void on_wake(uv_async_t *a)
+{
+    struct worker *w = a->data;
+    pthread_mutex_lock(&w->lock);
+    int *fds = w->pending;
+    size_t n = w->npending;
+    bool stopping = w->stopping;
+    w->pending = NULL;
+    w->npending = w->cap_pending = 0;
+    pthread_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (stopping)
+            close(fds[i]);
+        else
+            conn_start(w, fds[i]);
+    }
+    free(fds);
+    if (stopping) {
+        while (w->conns)
+            conn_close(w->conns);
+        uv_close((uv_handle_t *)&w->wake, NULL);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void worker_push(struct worker *w, int fd)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->npending == w->cap_pending) {
+        w->cap_pending = w->cap_pending ? 2 * w->cap_pending : 16;
+        w->pending = xrealloc(w->pending, w->cap_pending * sizeof(int));
+    }
+    w->pending[w->npending++] = fd;
+    pthread_mutex_unlock(&w->lock);
+    uv_async_send(&w->wake);
+}
+
+static void on_listen_readable(uv_poll_t *p, int status, int events)
+{
+    struct http_server *s = p->data;
+    (void)events;
+    if (status < 0)
+        return;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                log_warn("http", "accept failed: %s", strerror(errno));
+            return;
+        }
+        worker_push(&s->workers[s->next_worker++ % s->cfg.num_threads], fd);
+    }
+}
+
+int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
+                      struct http_server **out, struct err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t slen;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, cfg->host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)cfg->port);
+        slen = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, cfg->host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)cfg->port);
+        slen = sizeof(*a6);
+    } else {
+        return err_set(err, ERR_INVALID, "invalid listen address '%s': expected an IP address",
+                       cfg->host);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(err, ERR_SYS(errno), "cannot create socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, ERR_SYS(e), "cannot listen on %s:%d: %s", cfg->host, cfg->port,
+                       strerror(e));
+    }
+    slen = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &slen);
+
+    struct http_server *s = xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    if (s->cfg.num_threads == 0)
+        s->cfg.num_threads = 1;
+    s->loop = loop;
+    s->fd = fd;
+    s->port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
+    s->workers = xcalloc(s->cfg.num_threads, sizeof(*s->workers));
+    for (unsigned i = 0; i < s->cfg.num_threads; i++) {
+        struct worker *w = &s->workers[i];
+        w->srv = s;
+        w->index = i;
+        pthread_mutex_init(&w->lock, NULL);
+        uv_loop_init(&w->loop);
+        uv_async_init(&w->loop, &w->wake, on_wake);
+        w->wake.data = w;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            abort(); /* only fails on resource exhaustion at start-up */
+    }
+    uv_poll_init(loop, &s->poll, fd);
+    s->poll.data = s;
+    uv_poll_start(&s->poll, UV_READABLE, on_listen_readable);
+    *out = s;
+    return 0;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    struct http_server *s = h->data;
+    close(s->fd);
+    free(s->workers);
+    free(s);
+}
+
+void http_server_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    uv_poll_stop(&s->poll);
+    for (unsigned i = 0; i < s->cfg.num_threads; i++) {
+        struct worker *w = &s->workers[i];
+        pthread_mutex_lock(&w->lock);
+        w->stopping = true;
+        pthread_mutex_unlock(&w->lock);
+        uv_async_send(&w->wake);
+    }
+    for (unsigned i = 0; i < s->cfg.num_threads; i++) {
+        struct worker *w = &s->workers[i];
+        pthread_join(w->thread, NULL);
+        uv_loop_close(&w->loop);
+        pthread_mutex_destroy(&w->lock);
+    }
+    uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+}

@@ -1,0 +1,52 @@
+/* backend.h - the contract between the protocols and a model format.
+ * A backend loads one version directory, describes its signature, predicts a
+ * batch of rows and frees what it loaded. The protocols (tfserving.c, v2.c)
+ * only see this interface, so new formats (ONNX, LLMs) plug in here.
+ * predict() may be called from several threads at once on the same handle. */
+#ifndef BERTH_SERVE_BACKEND_H
+#define BERTH_SERVE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/err.h"
+
+enum serve_task {
+    SERVE_REGRESSION,     /* one value per row */
+    SERVE_CLASSIFICATION, /* classes with probabilities: classify works */
+};
+
+enum serve_output {
+    SERVE_OUT_PREDICT, /* what the library's predict() returns */
+    SERVE_OUT_PROBA,   /* class probabilities, num_classes per row */
+};
+
+struct serve_signature {
+    char *input_name;    /* the single input tensor, shape [-1, num_features], FP32 */
+    size_t num_features;
+    char **feature_names; /* num_features names */
+    enum serve_task task;
+    size_t num_classes;   /* classification only; 2 for binary */
+    char **class_labels;  /* num_classes labels */
+    size_t output_width;  /* values per row of SERVE_OUT_PREDICT: 1, or K for softprob */
+    char *objective;      /* backend's own name for what it computes, for metadata */
+};
+
+struct serve_backend {
+    const char *name;     /* "xgboost" */
+    const char *platform; /* the V2 metadata platform */
+    /* Load the model file 'path'. On success fill 'sig' (names may be NULL to
+     * take the defaults) and *handle. */
+    int (*load)(const char *path, struct serve_signature *sig, void **handle, struct err *err);
+    /* Predict 'nrows' rows of sig->num_features floats (NaN = missing) into
+     * 'out', which holds nrows * width floats (width per 'kind'). */
+    int (*predict)(void *handle, enum serve_output kind, const float *rows, size_t nrows,
+                   float *out, struct err *err);
+    void (*free)(void *handle);
+};
+
+extern const struct serve_backend serve_backend_xgboost;
+
+void serve_signature_release(struct serve_signature *sig);
+
+#endif

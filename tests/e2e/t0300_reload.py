@@ -1,0 +1,178 @@
+"""Hot reload: versions appear while clients keep predicting; broken versions fail alone.
+
+The tests in this file run in order on one server and build on each other:
+version 1 -> add 2 under load -> broken 3 -> fix 3 -> broken 4 (two model files)."""
+
+import os
+import threading
+import time
+
+import harness
+from harness import assert_close
+
+POLL = 1            # --file_system_poll_wait_seconds
+APPEAR_TIMEOUT = 6  # seconds allowed for a new version to show up in the status
+
+
+def close_to(got, expected, tol=1e-6):
+    try:
+        assert_close(got, expected, tol)
+        return True
+    except AssertionError:
+        return False
+
+
+class HotReload(harness.ServerCase):
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_binary()
+        tmp = cls.setup_tmp("t0300")
+        cls.base = os.path.join(tmp, "hot")
+        cls.boosters = {v: harness.train("binary:logistic", n_features=5, seed=300 + v, rounds=4 + v)
+                        for v in (1, 2, 3, 4)}
+        cls.models = {1: harness.load_model(harness.write_version(cls.base, 1, cls.boosters[1], "json"))}
+        cls.srv = cls.start_server(["--model_name=hot", "--model_base_path=%s" % cls.base,
+                                    "--file_system_poll_wait_seconds=%d" % POLL])
+        cls.c = cls.client_for(cls.srv)
+        cls.X = harness.rows(8, 5, seed=61)
+        cls.expected = {1: harness.predict(cls.models[1], cls.X)}
+
+    def status(self):
+        st = self.c.get_json("/v1/models/hot")["model_version_status"]
+        return {e["version"]: e for e in st}
+
+    def wait_state(self, version, state, timeout=APPEAR_TIMEOUT):
+        def check():
+            e = self.status().get(str(version))
+            return e if e and e["state"] == state else None
+        try:
+            return harness.wait_until(check, timeout, 0.1, what="version %s in state %s" % (version, state))
+        except AssertionError as e:
+            raise AssertionError("%s; status now %r" % (e, self.c.get("/v1/models/hot").body[:600]))
+
+    def predict_default(self):
+        return self.c.post_json("/v1/models/hot:predict", {"instances": self.X.tolist()})["predictions"]
+
+    def test_1_serves_version_1(self):
+        st = self.status()
+        self.assertEqual(list(st), ["1"], st)
+        self.assertEqual(st["1"]["state"], "AVAILABLE")
+        assert_close(self.predict_default(), self.expected[1])
+
+    def test_2_new_version_under_load(self):
+        """Clients predict continuously while version 2 is added: no request fails, and once
+        version 2 is available every new request gets its predictions."""
+        cls = type(self)
+        X = self.X
+        body = {"instances": X.tolist()}
+        results = []          # (t_start, t_end, status, predictions or error)
+        lock = threading.Lock()
+        stop = threading.Event()
+        t_begin = time.monotonic()
+        hard_stop = t_begin + 12.0
+
+        def client_loop(k):
+            c = harness.Client(self.srv.port, timeout=5)
+            try:
+                for _ in range(5000):
+                    if stop.is_set() or time.monotonic() > hard_stop:
+                        break
+                    t0 = time.monotonic()
+                    try:
+                        r = c.post("/v1/models/hot:predict", body, retry=False)
+                        res = (t0, time.monotonic(), r.status,
+                               r.json().get("predictions") if r.status == 200 else r.body[:300])
+                    except Exception as e:       # a failed request, recorded
+                        res = (t0, time.monotonic(), None, repr(e))
+                        c.close()
+                    with lock:
+                        results.append(res)
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=client_loop, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)
+            cls.models[2] = harness.load_model(harness.write_version(self.base, 2, self.boosters[2], "ubj"))
+            cls.expected[2] = harness.predict(cls.models[2], X)
+            t_written = time.monotonic()
+            self.wait_state(2, "AVAILABLE")
+            t_avail = time.monotonic()
+            # keep the load on a while after the switch (about 3 s in all)
+            time.sleep(max(1.0, 3.0 - (t_avail - t_begin)))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(15)
+        self.assertFalse(any(t.is_alive() for t in threads), "client threads did not stop")
+        failed = [r for r in results if r[2] != 200]
+        self.assertEqual(failed[:5], [], "%d of %d requests failed during the reload" % (len(failed), len(results)))
+        self.assertGreater(len(results), 20, "too few requests were sent to mean anything")
+        before = [r for r in results if r[1] < t_written]
+        after = [r for r in results if r[0] > t_avail + 0.2]
+        self.assertTrue(before, "no request completed before version 2 was written")
+        self.assertTrue(after, "no request started after version 2 became available")
+        for r in results:
+            self.assertTrue(close_to(r[3], self.expected[1]) or close_to(r[3], self.expected[2]),
+                            "predictions match neither version: %r" % (r[3],))
+        for r in before:
+            self.assertTrue(close_to(r[3], self.expected[1]), "before version 2 appeared: %r" % (r[3],))
+        stale = [r for r in after if not close_to(r[3], self.expected[2])]
+        self.assertEqual(len(stale), 0, "%d of %d requests sent after version 2 became available got "
+                                        "version 1's predictions" % (len(stale), len(after)))
+
+    def test_3_old_version_retired(self):
+        # default policy: latest 1, so version 1 goes once version 2 serves
+        def gone():
+            r = self.c.post("/v1/models/hot/versions/1:predict", {"instances": self.X.tolist()})
+            return r if r.status == 404 else None
+        r = harness.wait_until(gone, APPEAR_TIMEOUT, 0.1, what="version 1 retired (predict -> 404)")
+        harness.assert_error(self, r, 404)
+        st = self.status()
+        self.assertEqual(st["2"]["state"], "AVAILABLE")
+        if "1" in st:
+            self.assertNotEqual(st["1"]["state"], "AVAILABLE", st)
+        assert_close(self.predict_default(), self.expected[2])
+
+    def test_4_broken_version_keeps_old_serving(self):
+        d = os.path.join(self.base, ".stage-3")
+        os.makedirs(d)
+        with open(os.path.join(d, "model.json"), "w") as f:
+            f.write('{"learner": {"gradient_booster": {"name": "gbtree", "model": {"trees": [ {"broken":')
+        os.rename(d, os.path.join(self.base, "3"))
+        e = self.wait_state(3, "END")
+        self.assertTrue(e["status"].get("error_message"), "a failed version needs its error message: %r" % e)
+        st = self.status()
+        self.assertEqual(st["2"]["state"], "AVAILABLE", st)
+        assert_close(self.predict_default(), self.expected[2])
+        time.sleep(POLL * 1.5)    # another scan: still version 2, still serving
+        assert_close(self.predict_default(), self.expected[2])
+        self.assertEqual(self.c.get("/v2/health/ready").status, 200, "model `hot` still has an available version")
+
+    def test_5_fixed_version_loads(self):
+        cls = type(self)
+        d = os.path.join(self.base, "3")
+        os.remove(os.path.join(d, "model.json"))
+        path = os.path.join(d, "model.json")
+        harness.save_model(self.boosters[3], path, "json")
+        cls.models[3] = harness.load_model(path)
+        cls.expected[3] = harness.predict(cls.models[3], self.X)
+        self.wait_state(3, "AVAILABLE")
+        e = self.status()["3"]
+        self.assertEqual(e["status"].get("error_code", "OK"), "OK", e)
+        self.assertEqual(e["status"].get("error_message", ""), "", e)
+        harness.wait_until(lambda: close_to(self.predict_default(), self.expected[3]), 3, 0.1,
+                           what="latest predictions from version 3")
+
+    def test_6_two_model_files_is_an_error(self):
+        d = os.path.join(self.base, ".stage-4")
+        os.makedirs(d)
+        harness.save_model(self.boosters[4], os.path.join(d, "a.json"), "json")
+        harness.save_model(self.boosters[4], os.path.join(d, "b.ubj"), "ubj")
+        os.rename(d, os.path.join(self.base, "4"))
+        e = self.wait_state(4, "END")
+        self.assertTrue(e["status"].get("error_message"), e)
+        assert_close(self.predict_default(), self.expected[3])
