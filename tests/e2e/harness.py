@@ -246,8 +246,9 @@ class ServerExited(AssertionError):
 
 
 class Server:
-    def __init__(self, args, workdir, name="berth", port=None, env=None):
+    def __init__(self, args, workdir, name="berth", port=None, env=None, spaced_flags=False):
         self.args = list(args)
+        self.spaced_flags = spaced_flags
         self.workdir = workdir
         self.name = name
         self.port = port
@@ -269,7 +270,10 @@ class Server:
                 self.port = free_port()
             self.log_path = os.path.join(self.workdir, "%s-%d.log" % (self.name, attempt))
             self._logf = open(self.log_path, "wb")
-            argv = [binp, "--rest_api_port=%d" % self.port, "--rest_api_host=127.0.0.1"] + self.args
+            if self.spaced_flags:
+                argv = [binp, "--rest_api_port", str(self.port), "--rest_api_host", "127.0.0.1"] + self.args
+            else:
+                argv = [binp, "--rest_api_port=%d" % self.port, "--rest_api_host=127.0.0.1"] + self.args
             self.argv = argv
             env = dict(os.environ)
             if self.env:

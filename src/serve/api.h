@@ -1,0 +1,36 @@
+/* api.h - berth-serve's REST surface: the request handler the HTTP server
+ * calls, and the two protocol modules it dispatches to. */
+#ifndef BERTH_SERVE_API_H
+#define BERTH_SERVE_API_H
+
+#include <stdint.h>
+
+#include "http/server.h"
+#include "serve/repo.h"
+
+#define BERTH_SERVE_VERSION "0.1.0"
+
+struct serve_api {
+    struct serve_repo *repo;
+};
+
+/* What a request addressed, for metrics: filled by the protocol handlers. */
+struct serve_call {
+    const char *model; /* a known model's name, else "" */
+    int64_t version;
+    const char *api; /* "predict", "classify", "regress", "infer", "metadata", "status", ... */
+};
+
+/* The http_handler_fn; 'ud' is a struct serve_api. */
+void serve_api_handle(struct http_request *req, struct http_response *res, void *ud);
+
+void serve_tfs_handle(const struct serve_snapshot *snap, struct http_request *req,
+                      struct http_response *res, struct serve_call *call);
+void serve_v2_handle(const struct serve_snapshot *snap, struct http_request *req,
+                     struct http_response *res, struct serve_call *call);
+
+/* Shared by both protocols: run the backend, into arena memory. */
+int serve_predict(struct arena *a, struct serve_version *v, enum serve_output kind,
+                  const float *rows, size_t nrows, float **out, size_t *width, struct err *err);
+
+#endif

@@ -1,0 +1,367 @@
+/* v2.c - the Open Inference Protocol (KServe V2) REST API, with Triton's
+ * binary tensor extension: health, server and model metadata, model ready and
+ * infer (see ../shared/reference/serving-protocols.md §3). */
+#include "serve/api.h"
+#include "base/alloc.h"
+#include "base/json.h"
+#include "serve/tensor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUTPUT_NAME "predictions"
+
+enum v2_verb { V2_METADATA, V2_READY, V2_INFER };
+
+static bool take(struct str *s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (s->len < n || memcmp(s->ptr, prefix, n) != 0)
+        return false;
+    s->ptr += n;
+    s->len -= n;
+    return true;
+}
+
+static struct str take_segment(struct str *s)
+{
+    size_t i = 0;
+    while (i < s->len && s->ptr[i] != '/')
+        i++;
+    struct str seg = {s->ptr, i};
+    s->ptr += i;
+    s->len -= i;
+    return seg;
+}
+
+static bool all_ready(const struct serve_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->nmodels; i++)
+        if (snap->models[i].nversions == 0)
+            return false;
+    return true;
+}
+
+static void write_str(struct buf *b, const char *s)
+{
+    buf_json_str(b, s, strlen(s));
+}
+
+static void handle_model_metadata(const struct serve_model *m, const struct serve_version *v,
+                                  struct http_response *res)
+{
+    struct buf *b = &res->body;
+    buf_puts(b, "{\"name\": ");
+    write_str(b, m->name);
+    buf_puts(b, ", \"versions\": [");
+    for (size_t i = 0; i < m->nversions; i++)
+        buf_printf(b, "%s\"%lld\"", i ? ", " : "", (long long)m->versions[i]->number);
+    buf_puts(b, "], \"platform\": ");
+    write_str(b, v->backend->platform);
+    buf_puts(b, ", \"inputs\": [{\"name\": ");
+    write_str(b, v->sig.input_name);
+    buf_printf(b, ", \"datatype\": \"FP32\", \"shape\": [-1, %zu]}], \"outputs\": [{\"name\": \""
+                  OUTPUT_NAME "\", \"datatype\": \"FP32\", \"shape\": [-1",
+               v->sig.num_features);
+    if (v->sig.output_width > 1)
+        buf_printf(b, ", %zu", v->sig.output_width);
+    buf_puts(b, "]}]}");
+}
+
+/* The JSON header and, with the binary extension, the bytes after it. */
+static int split_body(struct http_request *req, struct str *json, struct str *binary,
+                      struct err *err)
+{
+    struct str hl = http_request_header(req, "Inference-Header-Content-Length");
+    *json = req->body;
+    *binary = STR_NULL;
+    if (!hl.ptr)
+        return 0;
+    unsigned long long n;
+    if (str_to_u64(hl, req->body.len, &n) != 0)
+        return err_set(err, ERR_INVALID,
+                       "Inference-Header-Content-Length '%.*s' must be a number no larger than "
+                       "the body (%zu bytes)",
+                       (int)hl.len, hl.ptr, req->body.len);
+    json->len = (size_t)n;
+    binary->ptr = req->body.ptr + n;
+    binary->len = req->body.len - (size_t)n;
+    return 0;
+}
+
+static int bool_param(const struct json *params, const char *key, bool *out, struct err *err)
+{
+    const struct json *p = json_get(params, key);
+    if (!p)
+        return 0;
+    if (p->type != JSON_TRUE && p->type != JSON_FALSE)
+        return err_set(err, ERR_INVALID, "parameter '%s' must be a boolean", key);
+    *out = p->type == JSON_TRUE;
+    return 0;
+}
+
+/* Read the one input tensor of the request into 'in'. */
+static int read_input(const struct json *body, struct str binary, struct v2_input *in,
+                      struct err *err)
+{
+    const struct json *inputs = json_get(body, "inputs");
+    if (!inputs || inputs->type != JSON_ARRAY)
+        return err_set(err, ERR_INVALID, "'inputs' must be a list of tensors");
+    if (inputs->len != 1)
+        return err_set(err, ERR_INVALID, "expected exactly 1 input tensor, got %zu", inputs->len);
+    const struct json *t = &inputs->u.items[0];
+    if (t->type != JSON_OBJECT)
+        return err_set(err, ERR_INVALID, "inputs[0] must be an object");
+    const struct json *name = json_get(t, "name"), *shape = json_get(t, "shape");
+    const struct json *dtype = json_get(t, "datatype"), *params = json_get(t, "parameters");
+    if (!name || name->type != JSON_STRING)
+        return err_set(err, ERR_INVALID, "inputs[0].name must be a string");
+    in->name = name->u.str;
+    if (!dtype || dtype->type != JSON_STRING)
+        return err_set(err, ERR_INVALID, "input '%s': 'datatype' must be a string", in->name);
+    if ((in->dtype = v2_dtype_parse(dtype->u.str)) == V2_INVALID)
+        return err_set(err, ERR_INVALID, "input '%s': unknown datatype '%s'", in->name,
+                       dtype->u.str);
+    if (!shape || shape->type != JSON_ARRAY || shape->len == 0 || shape->len > 8)
+        return err_set(err, ERR_INVALID, "input '%s': 'shape' must be a list of 1 to 8 sizes",
+                       in->name);
+    in->rank = shape->len;
+    for (size_t i = 0; i < shape->len; i++) {
+        const struct json *d = &shape->u.items[i];
+        if (d->type != JSON_NUMBER || !d->is_integer || d->u.num < 0 || d->u.num > 1e15)
+            return err_set(err, ERR_INVALID, "input '%s': shape[%zu] must be a non-negative "
+                                             "integer",
+                           in->name, i);
+        in->shape[i] = (int64_t)d->u.num;
+    }
+    if (params && params->type != JSON_OBJECT)
+        return err_set(err, ERR_INVALID, "input '%s': 'parameters' must be an object", in->name);
+    const struct json *bsize = json_get(params, "binary_data_size");
+    const struct json *data = json_get(t, "data");
+    if (bsize) {
+        if (bsize->type != JSON_NUMBER || !bsize->is_integer || bsize->u.num < 0)
+            return err_set(err, ERR_INVALID, "input '%s': binary_data_size must be a "
+                                             "non-negative integer",
+                           in->name);
+        if (data)
+            return err_set(err, ERR_INVALID, "input '%s': has both 'data' and binary_data_size",
+                           in->name);
+        if ((double)binary.len < bsize->u.num || !binary.ptr)
+            return err_set(err, ERR_INVALID,
+                           "input '%s': binary_data_size is %.0f but only %zu bytes follow the "
+                           "JSON header",
+                           in->name, bsize->u.num, binary.len);
+        if ((double)binary.len != bsize->u.num)
+            return err_set(err, ERR_INVALID,
+                           "%zu bytes follow the JSON header but the inputs claim %.0f",
+                           binary.len, bsize->u.num);
+        in->raw = (const unsigned char *)binary.ptr;
+        in->raw_len = binary.len;
+    } else {
+        if (binary.len)
+            return err_set(err, ERR_INVALID, "%zu bytes follow the JSON header but no input has "
+                                             "binary_data_size",
+                           binary.len);
+        if (!data)
+            return err_set(err, ERR_INVALID, "input '%s': has no 'data'", in->name);
+        in->json_data = data;
+    }
+    return 0;
+}
+
+/* Whether the output goes in binary; validates the 'outputs' selection. */
+static int read_outputs(const struct json *body, bool *binary_out, struct err *err)
+{
+    const struct json *params = json_get(body, "parameters");
+    if (params && params->type != JSON_OBJECT)
+        return err_set(err, ERR_INVALID, "'parameters' must be an object");
+    if (bool_param(params, "binary_data_output", binary_out, err))
+        return ERR_INVALID;
+    const struct json *outputs = json_get(body, "outputs");
+    if (!outputs)
+        return 0;
+    if (outputs->type != JSON_ARRAY)
+        return err_set(err, ERR_INVALID, "'outputs' must be a list");
+    for (size_t i = 0; i < outputs->len; i++) {
+        const struct json *o = &outputs->u.items[i];
+        const struct json *name = json_get(o, "name");
+        if (!name || name->type != JSON_STRING)
+            return err_set(err, ERR_INVALID, "outputs[%zu].name must be a string", i);
+        if (strcmp(name->u.str, OUTPUT_NAME) != 0)
+            return err_set(err, ERR_INVALID,
+                           "unexpected inference output '%s'; the model's output is '" OUTPUT_NAME
+                           "'",
+                           name->u.str);
+        const struct json *op = json_get(o, "parameters");
+        if (op && op->type != JSON_OBJECT)
+            return err_set(err, ERR_INVALID, "outputs[%zu].parameters must be an object", i);
+        if (json_get(op, "classification"))
+            return err_set(err, ERR_INVALID, "the classification output parameter is not "
+                                             "supported; use the TF Serving :classify API");
+        if (bool_param(op, "binary_data", binary_out, err))
+            return ERR_INVALID;
+    }
+    return 0;
+}
+
+static void handle_v2_infer(struct http_request *req, const struct serve_model *m,
+                            struct serve_version *v, struct http_response *res)
+{
+    struct arena *a = req->arena;
+    struct err err = {0};
+    struct str json_text, binary;
+    struct json *body;
+    if (split_body(req, &json_text, &binary, &err) ||
+        json_parse(a, json_text.ptr, json_text.len, &body, &err)) {
+        http_response_error(res, 400, "%s", err.msg);
+        return;
+    }
+    if (body->type != JSON_OBJECT) {
+        http_response_error(res, 400, "the inference request must be a JSON object");
+        return;
+    }
+    const struct json *id = json_get(body, "id");
+    if (id && id->type != JSON_STRING) {
+        http_response_error(res, 400, "'id' must be a string");
+        return;
+    }
+    struct v2_input in = {0};
+    struct serve_batch batch;
+    bool binary_out = false;
+    if (read_input(body, binary, &in, &err) || read_outputs(body, &binary_out, &err) ||
+        tensor_from_v2(a, &v->sig, &in, &batch, &err)) {
+        http_response_error(res, 400, "%s", err.msg);
+        return;
+    }
+    float *out;
+    size_t width;
+    if (serve_predict(a, v, SERVE_OUT_PREDICT, batch.rows, batch.nrows, &out, &width, &err)) {
+        http_response_error(res, 500, "%s", err.msg);
+        return;
+    }
+    struct buf *b = &res->body;
+    buf_puts(b, "{\"model_name\": ");
+    write_str(b, m->name);
+    buf_printf(b, ", \"model_version\": \"%lld\"", (long long)v->number);
+    if (id) {
+        buf_puts(b, ", \"id\": ");
+        buf_json_str(b, id->u.str, id->len);
+    }
+    buf_printf(b, ", \"outputs\": [{\"name\": \"" OUTPUT_NAME "\", \"datatype\": \"FP32\", "
+                  "\"shape\": [%zu",
+               batch.nrows);
+    if (width > 1)
+        buf_printf(b, ", %zu", width);
+    buf_puts(b, "]");
+    size_t nvals = batch.nrows * width;
+    if (binary_out) {
+        buf_printf(b, ", \"parameters\": {\"binary_data_size\": %zu}}]}", nvals * sizeof(float));
+        buf_printf(&res->headers, "Inference-Header-Content-Length: %zu\r\n", b->len);
+        buf_append(b, out, nvals * sizeof(float));
+        res->content_type = "application/octet-stream";
+        return;
+    }
+    buf_puts(b, ", \"data\": [");
+    buf_reserve(b, nvals * 12 + 8);
+    for (size_t i = 0; i < nvals; i++) {
+        if (i)
+            buf_puts(b, ", ");
+        buf_json_float(b, out[i]);
+    }
+    buf_puts(b, "]}]}");
+}
+
+void serve_v2_handle(const struct serve_snapshot *snap, struct http_request *req,
+                     struct http_response *res, struct serve_call *call)
+{
+    struct str path = req->path;
+    bool get = str_eq_cstr(req->method, "GET") || str_eq_cstr(req->method, "HEAD");
+    if (str_eq_cstr(path, "/v2") || str_eq_cstr(path, "/v2/")) {
+        if (!get)
+            goto method;
+        buf_puts(&res->body, "{\"name\": \"berth-serve\", \"version\": \"" BERTH_SERVE_VERSION
+                             "\", \"extensions\": [\"binary_tensor_data\"]}");
+        return;
+    }
+    if (str_eq_cstr(path, "/v2/health/live")) {
+        if (!get)
+            goto method;
+        buf_puts(&res->body, "{\"live\": true}");
+        return;
+    }
+    if (str_eq_cstr(path, "/v2/health/ready")) {
+        if (!get)
+            goto method;
+        bool ready = all_ready(snap);
+        res->status = ready ? 200 : 503;
+        buf_printf(&res->body, "{\"ready\": %s}", ready ? "true" : "false");
+        return;
+    }
+    if (!take(&path, "/v2/models/")) {
+        http_response_error(res, 404, "no such endpoint: %.*s %.*s", (int)req->method.len,
+                            req->method.ptr, (int)req->path.len, req->path.ptr);
+        return;
+    }
+    struct str name = take_segment(&path);
+    bool have_version = false;
+    int64_t number = 0;
+    if (take(&path, "/versions/")) {
+        unsigned long long n;
+        if (str_to_u64(take_segment(&path), 0x7fffffffffffffffULL, &n) != 0) {
+            http_response_error(res, 400, "model version in '%.*s' must be a positive integer",
+                                (int)req->path.len, req->path.ptr);
+            return;
+        }
+        have_version = true;
+        number = (int64_t)n;
+    }
+    enum v2_verb verb;
+    if (path.len == 0)
+        verb = V2_METADATA;
+    else if (str_eq_cstr(path, "/ready"))
+        verb = V2_READY;
+    else if (str_eq_cstr(path, "/infer"))
+        verb = V2_INFER;
+    else {
+        http_response_error(res, 404, "no such endpoint: %.*s %.*s", (int)req->method.len,
+                            req->method.ptr, (int)req->path.len, req->path.ptr);
+        return;
+    }
+    if (verb == V2_INFER ? !str_eq_cstr(req->method, "POST") : !get)
+        goto method;
+    call->api = verb == V2_INFER ? "infer" : verb == V2_READY ? "ready" : "metadata";
+    const struct serve_model *m = serve_snapshot_model(snap, name);
+    if (!m) {
+        http_response_error(res, 404, "Model with name %.*s does not exist.", (int)name.len,
+                            name.ptr);
+        return;
+    }
+    call->model = m->name;
+    struct serve_version *v = have_version ? serve_model_version(m, number)
+                                           : (m->nversions ? m->versions[0] : NULL);
+    if (verb == V2_READY) {
+        res->status = v ? 200 : 503;
+        buf_puts(&res->body, "{\"name\": ");
+        write_str(&res->body, m->name);
+        buf_printf(&res->body, ", \"ready\": %s}", v ? "true" : "false");
+        return;
+    }
+    if (!v) {
+        if (have_version)
+            http_response_error(res, 404, "model %s has no available version %lld", m->name,
+                                (long long)number);
+        else
+            http_response_error(res, 503, "model %s has no available version", m->name);
+        return;
+    }
+    call->version = v->number;
+    if (verb == V2_METADATA)
+        handle_model_metadata(m, v, res);
+    else
+        handle_v2_infer(req, m, v, res);
+    return;
+method:
+    http_response_error(res, 405, "%.*s is not allowed on %.*s", (int)req->method.len,
+                        req->method.ptr, (int)req->path.len, req->path.ptr);
+}
