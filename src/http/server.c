@@ -3,15 +3,15 @@
  * The caller's loop owns the listening socket and accepts with accept4() when
  * it is readable; each accepted fd is handed round-robin to a worker through a
  * locked queue and a uv_async. A worker adopts the fd with uv_tcp_open() and
- * runs llhttp over what it reads. on_message_complete pauses the parser, so a
- * whole request is handled before the next pipelined one is parsed. */
+ * feeds what it reads to its http_parser, which stops after each request, so
+ * a whole request is handled before the next pipelined one is parsed. */
 #include "http/server.h"
+#include "http/parser.h"
 #include "base/alloc.h"
 #include "base/log.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <llhttp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -23,7 +23,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HEADER_LIMIT_BYTES (64 * 1024)
 #define READ_CHUNK_BYTES (64 * 1024)
 
 struct worker;
@@ -31,20 +30,12 @@ struct worker;
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    llhttp_t parser;
+    struct http_parser parser;
     struct worker *w;
     struct conn *prev, *next; /* the worker's list of open connections */
     int handles_open;         /* tcp and timer; freed when both have closed */
     bool closing;
-    bool in_message;     /* bytes of a request have arrived, not yet complete */
-    bool in_header_value; /* the last header callback was a value */
-    bool reject;         /* a response ending the connection was queued mid-request */
-    bool expect_continue;
-    struct buf url;
-    struct buf hdr;  /* "name\0value\0" pairs, as received */
-    size_t hdr_off[HTTP_MAX_HEADERS][2];
-    size_t nhdr;
-    struct buf body;
+    bool continue_sent; /* "100 Continue" answered for the current request */
     char *readbuf;
 };
 
@@ -72,7 +63,6 @@ struct http_server {
     unsigned next_worker;
 };
 
-static const llhttp_settings_t parser_settings;
 static atomic_uint_fast64_t request_ids = 1;
 
 /* ------------------------------------------------------------------------ */
@@ -93,6 +83,7 @@ const char *http_status_text(int status)
     case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -185,31 +176,18 @@ static void send_error_and_close(struct conn *c, int status, const char *msg)
     buf_init(&res.body, SIZE_MAX);
     http_response_error(&res, status, "%s", msg);
     res.close = true;
-    c->reject = true;
     conn_send(c, &res, false, false);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Connection lifecycle                                                     */
 
-static void conn_reset_request(struct conn *c)
-{
-    buf_reset(&c->url);
-    buf_reset(&c->hdr);
-    buf_reset(&c->body);
-    c->nhdr = 0;
-    c->in_header_value = false;
-    c->expect_continue = false;
-}
-
 static void on_handle_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     if (--c->handles_open > 0)
         return;
-    buf_release(&c->url);
-    buf_release(&c->hdr);
-    buf_release(&c->body);
+    http_parser_release(&c->parser);
     free(c->readbuf);
     free(c);
 }
@@ -249,7 +227,7 @@ static void conn_close(struct conn *c)
 static void on_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
-    if (c->in_message) {
+    if (c->parser.in_message) {
         log_info("http", "request timed out after %llu ms; closing connection",
                  (unsigned long long)c->w->srv->cfg.timeout_ms);
         send_error_and_close(c, 408, "request not received within the timeout");
@@ -266,115 +244,7 @@ static void arm_timer(struct conn *c)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Parsing                                                                  */
-
-static int on_message_begin(llhttp_t *p)
-{
-    struct conn *c = p->data;
-    conn_reset_request(c);
-    c->in_message = true;
-    return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (buf_append(&c->url, at, len) != 0) {
-        llhttp_set_error_reason(p, "request target too long");
-        return HPE_USER;
-    }
-    return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (c->in_header_value || c->hdr.len == 0) {
-        if (c->in_header_value) {
-            buf_putc(&c->hdr, '\0'); /* end of the previous value */
-            c->nhdr++;
-        }
-        if (c->nhdr >= HTTP_MAX_HEADERS) {
-            llhttp_set_error_reason(p, "too many header fields");
-            return HPE_USER;
-        }
-        c->hdr_off[c->nhdr][0] = c->hdr.len;
-        c->in_header_value = false;
-    }
-    if (buf_append(&c->hdr, at, len) != 0) {
-        llhttp_set_error_reason(p, "header fields too large");
-        return HPE_USER;
-    }
-    return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (!c->in_header_value) {
-        buf_putc(&c->hdr, '\0');
-        c->hdr_off[c->nhdr][1] = c->hdr.len;
-        c->in_header_value = true;
-    }
-    if (buf_append(&c->hdr, at, len) != 0) {
-        llhttp_set_error_reason(p, "header fields too large");
-        return HPE_USER;
-    }
-    return 0;
-}
-
-static int on_headers_complete(llhttp_t *p)
-{
-    struct conn *c = p->data;
-    if (c->in_header_value) {
-        buf_putc(&c->hdr, '\0');
-        c->nhdr++;
-        c->in_header_value = false;
-    }
-    size_t max = c->w->srv->cfg.max_body_bytes;
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max) {
-        llhttp_set_error_reason(p, "body too large");
-        return HPE_USER;
-    }
-    for (size_t i = 0; i < c->nhdr; i++) {
-        const char *name = c->hdr.ptr + c->hdr_off[i][0];
-        const char *value = c->hdr.ptr + c->hdr_off[i][1];
-        if (strcasecmp(name, "expect") == 0 && strcasecmp(value, "100-continue") == 0)
-            c->expect_continue = true;
-    }
-    if (c->expect_continue) {
-        static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    }
-    return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (buf_append(&c->body, at, len) != 0) {
-        llhttp_set_error_reason(p, "body too large");
-        return HPE_USER;
-    }
-    return 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    (void)p;
-    return HPE_PAUSED; /* handled by conn_process once llhttp_execute returns */
-}
-
-static const llhttp_settings_t parser_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
+/* Requests                                                                 */
 
 static void conn_handle(struct conn *c)
 {
@@ -382,17 +252,7 @@ static void conn_handle(struct conn *c)
     struct arena arena;
     arena_init(&arena, 16 * 1024);
     struct http_request req = {0};
-    req.method = str_from(llhttp_method_name((llhttp_method_t)c->parser.method));
-    const char *q = memchr(c->url.ptr, '?', c->url.len);
-    req.path = (struct str){c->url.ptr, q ? (size_t)(q - c->url.ptr) : c->url.len};
-    if (q)
-        req.query = (struct str){q + 1, c->url.len - (size_t)(q + 1 - c->url.ptr)};
-    for (size_t i = 0; i < c->nhdr; i++) {
-        req.headers[i].name = str_from(c->hdr.ptr + c->hdr_off[i][0]);
-        req.headers[i].value = str_from(c->hdr.ptr + c->hdr_off[i][1]);
-    }
-    req.nheaders = c->nhdr;
-    req.body = (struct str){c->body.ptr, c->body.len};
+    http_parser_request(&c->parser, &req);
     req.id = atomic_fetch_add(&request_ids, 1);
     req.worker = c->w->index;
     req.arena = &arena;
@@ -402,46 +262,34 @@ static void conn_handle(struct conn *c)
     buf_init(&res.body, SIZE_MAX);
     srv->cfg.handler(&req, &res, srv->cfg.ud);
     arena_release(&arena);
-
-    bool keep_alive = llhttp_should_keep_alive(&c->parser);
-    bool http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
-    conn_send(c, &res, keep_alive, http10);
+    conn_send(c, &res, http_parser_keep_alive(&c->parser), http_parser_is_http10(&c->parser));
 }
 
 static void conn_feed(struct conn *c, const char *data, size_t len)
 {
     while (len > 0 && !c->closing) {
-        llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
-        if (e == HPE_OK)
+        size_t used;
+        enum http_parse_status st = http_parser_feed(&c->parser, data, len, &used);
+        if (st == HTTP_PARSE_ERROR) {
+            send_error_and_close(c, c->parser.error_status, c->parser.error_msg);
             return;
-        if (e == HPE_PAUSED) {
-            const char *stop = llhttp_get_error_pos(&c->parser);
-            size_t used = (size_t)(stop - data);
-            c->in_message = false;
-            conn_handle(c);
-            conn_reset_request(c);
-            llhttp_resume(&c->parser);
-            data += used;
-            len -= used;
-            if (!c->closing)
-                arm_timer(c);
-            continue;
         }
-        const char *reason = llhttp_get_error_reason(&c->parser);
-        if (e == HPE_USER && reason && strcmp(reason, "body too large") == 0) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "request body exceeds the limit of %zu bytes",
-                     c->w->srv->cfg.max_body_bytes);
-            send_error_and_close(c, 413, msg);
-        } else if (e == HPE_USER && reason && strstr(reason, "header")) {
-            send_error_and_close(c, 431, reason);
-        } else {
-            char msg[256];
-            snprintf(msg, sizeof(msg), "malformed HTTP request: %s",
-                     reason ? reason : llhttp_errno_name(e));
-            send_error_and_close(c, 400, msg);
+        if (c->parser.expect_continue && !c->continue_sent) {
+            /* curl and others wait for this before sending a large body. */
+            static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+            c->continue_sent = true;
         }
-        return;
+        data += used;
+        len -= used;
+        if (st == HTTP_PARSE_MORE)
+            return;
+        conn_handle(c);
+        http_parser_next(&c->parser);
+        c->continue_sent = false;
+        if (!c->closing)
+            arm_timer(c);
     }
 }
 
@@ -459,14 +307,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct conn *c = s->data;
     (void)b;
     if (n < 0) {
-        if (n == UV_EOF && c->in_message && !c->closing)
+        if (n == UV_EOF && c->parser.in_message && !c->closing)
             log_debug("http", "client closed the connection mid-request");
         conn_close(c);
         return;
     }
     if (n == 0)
         return;
-    if (!c->in_message)
+    if (!c->parser.in_message)
         arm_timer(c); /* the timeout runs from the first byte of a request */
     conn_feed(c, c->readbuf, (size_t)n);
 }
@@ -475,11 +323,7 @@ static void conn_start(struct worker *w, int fd)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
     c->w = w;
-    buf_init(&c->url, 16 * 1024);
-    buf_init(&c->hdr, HEADER_LIMIT_BYTES);
-    buf_init(&c->body, w->srv->cfg.max_body_bytes);
-    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
-    c->parser.data = c;
+    http_parser_init(&c->parser, w->srv->cfg.max_body_bytes);
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
     c->tcp.data = c;

@@ -150,13 +150,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 static struct http_server *server;
 static struct serve_repo *repo;
+static uv_signal_t sigterm, sigint;
 
+/* Stop serving; with the signal handles closed too, uv_run() returns. */
 static void on_signal(uv_signal_t *s, int signum)
 {
+    (void)s;
     log_info("serve", "received %s; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_stop(server);
     server = NULL;
-    uv_close((uv_handle_t *)s, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
 }
 
 int main(int argc, char **argv)
@@ -238,7 +242,6 @@ int main(int argc, char **argv)
         serve_repo_free(repo);
         return 1;
     }
-    uv_signal_t sigterm, sigint;
     uv_signal_init(loop, &sigterm);
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
@@ -246,12 +249,6 @@ int main(int argc, char **argv)
     log_info("serve", "listening on %s:%d threads=%lld", o.rest_api_host,
              http_server_port(server), o.num_threads);
 
-    uv_run(loop, UV_RUN_DEFAULT);
-    /* The signal handler stopped the server; close what is left on the loop. */
-    if (!uv_is_closing((uv_handle_t *)&sigterm))
-        uv_close((uv_handle_t *)&sigterm, NULL);
-    if (!uv_is_closing((uv_handle_t *)&sigint))
-        uv_close((uv_handle_t *)&sigint, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     serve_repo_free(repo);

@@ -90,10 +90,15 @@ def run_file(path, test_filters):
         detail(traceback.format_exc())
         return
     classes = [c for c in vars(mod).values()
-               if isinstance(c, type) and issubclass(c, unittest.TestCase) and c.__module__ == stem]
+               if isinstance(c, type) and issubclass(c, unittest.TestCase) and c.__module__ == stem
+               and not vars(c).get("abstract", False)]
     # vars() keeps insertion order: classes and their methods run in source order.
     for cls in classes:
-        names = [n for n, v in vars(cls).items() if n.startswith("test") and callable(v)]
+        names = []
+        for klass in reversed(cls.__mro__):      # inherited tests first, each in source order
+            for n, v in vars(klass).items():
+                if n.startswith("test") and callable(v) and n not in names:
+                    names.append(n)
         if test_filters:
             names = [n for n in names if any(t in n for t in test_filters)]
         if names:

@@ -22,6 +22,7 @@ def make_three_versions(base, n_features=4):
 
 
 class PolicyBase(harness.ServerCase):
+    abstract = True        # run through PolicyText and PolicyJson
     FORMAT = None
 
     @classmethod

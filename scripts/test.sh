@@ -1,0 +1,72 @@
+#!/bin/bash
+# test.sh - run the test suites and print one closing line "N passed, N failed, N skipped"
+# covering every test run. Usage: scripts/test.sh [unit|fuzz|e2e]... (default: all).
+# Exits non-zero when anything failed.
+set -u
+BUILD=${BUILD:-build}
+PYTHON=${PYTHON:-/usr/bin/python3}
+export BERTH_BIN_DIR="$PWD/$BUILD"
+suites=${*:-unit fuzz e2e}
+passed=0 failed=0 skipped=0
+
+run_unit() {
+    for t in "$BUILD"/tests/test_*; do
+        [ -x "$t" ] || continue
+        out=$("$t" 2>&1)
+        rc=$?
+        printf '%s\n' "$out"
+        p=$(printf '%s\n' "$out" | grep -c '^ok ')
+        f=$(printf '%s\n' "$out" | grep -c '^not ok ')
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "not ok - $(basename "$t") exited with status $rc"
+            f=1
+        fi
+        passed=$((passed + p)) failed=$((failed + f))
+    done
+}
+
+run_fuzz() {
+    for t in "$BUILD"/fuzz-replay/fuzz_*; do
+        [ -x "$t" ] || continue
+        name=$(basename "$t"); name=${name#fuzz_}
+        if "$t" "tests/fuzz/corpus/$name" >/tmp/berth-fuzz-$$.log 2>&1; then
+            echo "ok - fuzz corpus replay: $name ($(tail -n 1 /tmp/berth-fuzz-$$.log))"
+            passed=$((passed + 1))
+        else
+            cat /tmp/berth-fuzz-$$.log
+            echo "not ok - fuzz corpus replay: $name"
+            failed=$((failed + 1))
+        fi
+        rm -f /tmp/berth-fuzz-$$.log
+    done
+}
+
+run_e2e() {
+    out=$(mktemp)
+    "$PYTHON" tests/e2e/run.py 2>&1 | tee "$out"
+    line=$(grep '^RESULT ' "$out" | tail -n 1)
+    rm -f "$out"
+    if [ -z "$line" ]; then
+        echo "not ok - e2e runner did not finish"
+        failed=$((failed + 1))
+        return
+    fi
+    for kv in ${line#RESULT }; do
+        case $kv in
+        passed=*) passed=$((passed + ${kv#passed=})) ;;
+        failed=*) failed=$((failed + ${kv#failed=})) ;;
+        skipped=*) skipped=$((skipped + ${kv#skipped=})) ;;
+        esac
+    done
+}
+
+for s in $suites; do
+    case $s in
+    unit) run_unit ;;
+    fuzz) run_fuzz ;;
+    e2e) run_e2e ;;
+    *) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
+    esac
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,54 @@
+/* parser.h - HTTP/1.1 request assembly over llhttp: URL, headers and body of
+ * one request at a time, with hard caps. Pure (no I/O), so it can be fuzzed.
+ * Feed bytes; when a request is complete the parser stops and hands it out;
+ * http_parser_next() then goes on with any pipelined bytes. */
+#ifndef BERTH_HTTP_PARSER_H
+#define BERTH_HTTP_PARSER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <llhttp.h>
+
+#include "base/buf.h"
+#include "http/server.h"
+
+#define HTTP_HEADER_LIMIT_BYTES (64 * 1024)
+#define HTTP_URL_LIMIT_BYTES (16 * 1024)
+
+enum http_parse_status {
+    HTTP_PARSE_MORE = 0,    /* every byte consumed; feed more */
+    HTTP_PARSE_REQUEST = 1, /* a whole request is ready: http_parser_request() */
+    HTTP_PARSE_ERROR = -1,  /* answer error_status with error_msg and close */
+};
+
+struct http_parser {
+    llhttp_t ll;
+    bool in_message;      /* bytes of a request have arrived, not yet complete */
+    bool in_header_value; /* the last header callback was a value */
+    bool expect_continue; /* the request asked for "100 Continue" */
+    bool headers_done;
+    struct buf url;
+    struct buf hdr; /* "name\0value\0" pairs, as received */
+    size_t hdr_off[HTTP_MAX_HEADERS][2];
+    size_t nhdr;
+    struct buf body;
+    size_t max_body_bytes;
+    int error_status; /* 400, 413 or 431 */
+    char error_msg[160];
+};
+
+void http_parser_init(struct http_parser *p, size_t max_body_bytes);
+void http_parser_release(struct http_parser *p);
+/* Parse up to 'len' bytes; *used says how many were taken. */
+enum http_parse_status http_parser_feed(struct http_parser *p, const char *data, size_t len,
+                                        size_t *used);
+/* Views of the complete request (method, path, query, headers, body); valid
+ * until http_parser_next(). Leaves id, worker and arena alone. */
+void http_parser_request(struct http_parser *p, struct http_request *req);
+bool http_parser_keep_alive(const struct http_parser *p);
+bool http_parser_is_http10(const struct http_parser *p);
+/* Forget the handed-out request and get ready for the next one. */
+void http_parser_next(struct http_parser *p);
+
+#endif
