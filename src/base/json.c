@@ -320,6 +320,7 @@ static int parse_object(struct parser *ps, struct json *v, int depth)
             cap *= 2;
         }
         memset(&m[n], 0, sizeof(m[n]));
+        m[n].offset = (size_t)(ps->p - ps->s);
         int rc = parse_string(ps, &m[n].key, &m[n].key_len);
         if (rc)
             return rc;

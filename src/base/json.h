@@ -31,6 +31,7 @@ struct json {
 struct json_member {
     const char *key;
     size_t key_len;
+    size_t offset; /* of the key in the parsed text, for error messages */
     struct json value;
 };
 

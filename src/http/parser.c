@@ -83,8 +83,10 @@ static int on_headers_complete(llhttp_t *ll)
 {
     struct http_parser *p = owner(ll);
     if (p->in_header_value) {
-        if (buf_putc(&p->hdr, '\0'))
-            return fail(ll, 431, "header fields too large");
+        if (buf_putc(&p->hdr, '\0')) {
+            fail(ll, 431, "header fields too large");
+            return -1;
+        }
         p->nhdr++;
         p->in_header_value = false;
     }
@@ -94,7 +96,7 @@ static int on_headers_complete(llhttp_t *ll)
                  "request body of %llu bytes exceeds the limit of %zu bytes",
                  (unsigned long long)ll->content_length, p->max_body_bytes);
         p->error_status = 413;
-        return HPE_USER;
+        return -1; /* llhttp reads 1 and 2 here as "no body" and "upgrade" */
     }
     for (size_t i = 0; i < p->nhdr; i++)
         if (strcasecmp(p->hdr.ptr + p->hdr_off[i][0], "expect") == 0 &&
@@ -163,7 +165,7 @@ enum http_parse_status http_parser_feed(struct http_parser *p, const char *data,
         return HTTP_PARSE_REQUEST;
     }
     *used = len;
-    if (e != HPE_USER || !p->error_status) {
+    if (!p->error_status) { /* not one of our callbacks' refusals */
         const char *reason = llhttp_get_error_reason(&p->ll);
         p->error_status = 400;
         snprintf(p->error_msg, sizeof(p->error_msg), "malformed HTTP request: %s",

@@ -29,6 +29,7 @@ struct node {
 
 struct ctx {
     const char *file;
+    const char *src; /* the text, to turn JSON offsets into lines */
     struct arena *a;
     struct err *err;
 };
@@ -180,15 +181,23 @@ static int parse_text_body(struct ctx *c, struct lexer *lx, struct node *msg, bo
 /* ------------------------------------------------------------------------ */
 /* JSON (proto3 JSON mapping)                                               */
 
-static int json_to_node(struct ctx *c, const char *key, const struct json *j, struct node *out,
-                        struct node *parent, size_t *cap);
+static int json_to_node(struct ctx *c, const char *key, int line, const struct json *j,
+                        struct node *out, struct node *parent, size_t *cap);
+
+static int line_at(const struct ctx *c, size_t offset)
+{
+    int line = 1;
+    for (size_t i = 0; i < offset && c->src[i]; i++)
+        line += c->src[i] == '\n';
+    return line;
+}
 
 static int json_members(struct ctx *c, const struct json *obj, struct node *msg)
 {
     size_t cap = 0;
     for (size_t i = 0; i < obj->len; i++) {
         const struct json_member *m = &obj->u.members[i];
-        int rc = json_to_node(c, m->key, &m->value, NULL, msg, &cap);
+        int rc = json_to_node(c, m->key, line_at(c, m->offset), &m->value, NULL, msg, &cap);
         if (rc)
             return rc;
     }
@@ -196,17 +205,17 @@ static int json_members(struct ctx *c, const struct json *obj, struct node *msg)
 }
 
 /* A JSON list becomes repeated fields of the same key, as in the text format. */
-static int json_to_node(struct ctx *c, const char *key, const struct json *j, struct node *out,
-                        struct node *parent, size_t *cap)
+static int json_to_node(struct ctx *c, const char *key, int line, const struct json *j,
+                        struct node *out, struct node *parent, size_t *cap)
 {
-    struct node n = {.key = key};
+    struct node n = {.key = key, .line = line};
     char num[64];
     switch (j->type) {
     case JSON_ARRAY:
         if (!parent)
-            return fail_at(c, NULL, "'%s': nested lists are not allowed", key);
+            return fail_at(c, &n, "'%s': nested lists are not allowed", key);
         for (size_t i = 0; i < j->len; i++) {
-            int rc = json_to_node(c, key, &j->u.items[i], NULL, parent, cap);
+            int rc = json_to_node(c, key, line, &j->u.items[i], NULL, parent, cap);
             if (rc)
                 return rc;
         }
@@ -216,11 +225,14 @@ static int json_to_node(struct ctx *c, const char *key, const struct json *j, st
         if (strcmp(key, "version_labels") == 0 && json_get(j, "key") == NULL) {
             /* proto3 maps a map<string,int64> to an object: {"stable": 1}. */
             for (size_t i = 0; i < j->len; i++) {
-                struct node lab = {.key = key, .kind = NODE_MESSAGE};
+                int mline = line_at(c, j->u.members[i].offset);
+                struct node lab = {.key = key, .line = mline, .kind = NODE_MESSAGE};
                 size_t lcap = 0;
-                struct node k = {.key = "key", .kind = NODE_STRING, .value = j->u.members[i].key};
+                struct node k = {.key = "key", .line = mline, .kind = NODE_STRING,
+                                 .value = j->u.members[i].key};
                 add_child(c, &lab, &lcap, &k);
-                int rc = json_to_node(c, "value", &j->u.members[i].value, NULL, &lab, &lcap);
+                int rc =
+                    json_to_node(c, "value", mline, &j->u.members[i].value, NULL, &lab, &lcap);
                 if (rc)
                     return rc;
                 add_child(c, parent, cap, &lab);
@@ -237,12 +249,12 @@ static int json_to_node(struct ctx *c, const char *key, const struct json *j, st
     case JSON_NUMBER:
         n.kind = NODE_NUMBER;
         if (!j->is_integer)
-            return fail_at(c, NULL, "'%s' must be an integer", key);
+            return fail_at(c, &n, "'%s' must be an integer", key);
         snprintf(num, sizeof(num), "%.0f", j->u.num);
         n.value = arena_strndup(c->a, num, strlen(num));
         break;
     default:
-        return fail_at(c, NULL, "'%s' has an unexpected value (%s)", key, json_type_name(j->type));
+        return fail_at(c, &n, "'%s' has an unexpected value (%s)", key, json_type_name(j->type));
     }
     if (out)
         *out = n;
@@ -467,7 +479,7 @@ int serve_config_parse(const char *file, const char *data, size_t len, struct se
 {
     struct arena a;
     arena_init(&a, 8192);
-    struct ctx c = {.file = file, .a = &a, .err = err};
+    struct ctx c = {.file = file, .src = data, .a = &a, .err = err};
     struct node root = {.key = "", .kind = NODE_MESSAGE};
     int rc;
     memset(out, 0, sizeof(*out));

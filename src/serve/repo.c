@@ -41,7 +41,8 @@ struct repo_model {
 struct serve_repo {
     struct serve_repo_options opt;
     char *config_path;
-    time_t config_mtime;
+    struct timespec config_mtime; /* with the size: has the file changed? */
+    off_t config_size;
     struct repo_model *models;
     size_t nmodels;
 
@@ -586,16 +587,17 @@ static void maybe_reload_config(struct serve_repo *r)
                   r->config_path, strerror(errno));
         return;
     }
-    if (st.st_mtime == r->config_mtime)
+    if (st.st_mtim.tv_sec == r->config_mtime.tv_sec &&
+        st.st_mtim.tv_nsec == r->config_mtime.tv_nsec && st.st_size == r->config_size)
         return;
+    r->config_mtime = st.st_mtim; /* a bad file is not complained about twice */
+    r->config_size = st.st_size;
     struct serve_config cfg;
     struct err err = {0};
     if (serve_config_load(r->config_path, &cfg, &err) != 0) {
         log_error("repo", "%s; keeping the running config", err.msg);
-        r->config_mtime = st.st_mtime; /* do not repeat the same complaint */
         return;
     }
-    r->config_mtime = st.st_mtime;
     log_info("repo", "model config reloaded path=%s models=%zu", r->config_path, cfg.nmodels);
     apply_config(r, &cfg);
 }
@@ -650,8 +652,10 @@ int serve_repo_new(struct serve_config *cfg, const struct serve_repo_options *op
     if (opt->config_path) {
         r->config_path = xstrdup(opt->config_path);
         struct stat st;
-        if (stat(opt->config_path, &st) == 0)
-            r->config_mtime = st.st_mtime;
+        if (stat(opt->config_path, &st) == 0) {
+            r->config_mtime = st.st_mtim;
+            r->config_size = st.st_size;
+        }
     }
     r->opt.config_path = r->config_path;
     pthread_mutex_init(&r->lock, NULL);

@@ -205,15 +205,17 @@ static int check_signature_name(const struct json *body, struct err *err)
     return 0;
 }
 
-static int check_keys(const struct json *body, const char *const *allowed, struct err *err)
+static int check_keys(const struct json *body, const char *const *allowed, const char *verb,
+                      struct err *err)
 {
     for (size_t i = 0; i < body->len; i++) {
         bool ok = false;
         for (const char *const *k = allowed; *k; k++)
             ok |= strcmp(body->u.members[i].key, *k) == 0;
         if (!ok)
-            return err_set(err, ERR_INVALID, "unknown field '%s' in the request body",
-                           body->u.members[i].key);
+            return err_set(err, ERR_INVALID, "unknown field '%s' in the request body; %s takes "
+                                             "'%s', '%s' and '%s'",
+                           body->u.members[i].key, verb, allowed[0], allowed[1], allowed[2]);
     }
     return 0;
 }
@@ -240,10 +242,10 @@ static void handle_infer(struct arena *a, const struct serve_model *m, struct se
     const struct serve_signature *sig = &v->sig;
     bool columnar = false;
     if (verb == VERB_PREDICT) {
-        static const char *const keys[] = {"signature_name", "instances", "inputs", NULL};
+        static const char *const keys[] = {"instances", "inputs", "signature_name", NULL};
         const struct json *instances = json_get(body, "instances");
         const struct json *inputs = json_get(body, "inputs");
-        if (check_keys(body, keys, &err) || check_signature_name(body, &err)) {
+        if (check_keys(body, keys, "predict", &err) || check_signature_name(body, &err)) {
             http_response_error(res, 400, "%s", err.msg);
             return;
         }
@@ -264,8 +266,8 @@ static void handle_infer(struct arena *a, const struct serve_model *m, struct se
             return;
         }
     } else {
-        static const char *const keys[] = {"signature_name", "context", "examples", NULL};
-        if (check_keys(body, keys, &err) || check_signature_name(body, &err) ||
+        static const char *const keys[] = {"examples", "context", "signature_name", NULL};
+        if (check_keys(body, keys, verb == VERB_CLASSIFY ? "classify" : "regress", &err) || check_signature_name(body, &err) ||
             tensor_from_examples(a, sig, json_get(body, "examples"), json_get(body, "context"),
                                  &batch, &err)) {
             http_response_error(res, 400, "%s", err.msg);

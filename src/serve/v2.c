@@ -102,8 +102,8 @@ static int bool_param(const struct json *params, const char *key, bool *out, str
 }
 
 /* Read the one input tensor of the request into 'in'. */
-static int read_input(const struct json *body, struct str binary, struct v2_input *in,
-                      struct err *err)
+static int read_input(const struct json *body, struct str binary, const char *model,
+                      const struct serve_signature *sig, struct v2_input *in, struct err *err)
 {
     const struct json *inputs = json_get(body, "inputs");
     if (!inputs || inputs->type != JSON_ARRAY)
@@ -118,6 +118,10 @@ static int read_input(const struct json *body, struct str binary, struct v2_inpu
     if (!name || name->type != JSON_STRING)
         return err_set(err, ERR_INVALID, "inputs[0].name must be a string");
     in->name = name->u.str;
+    if (strcmp(in->name, sig->input_name) != 0)
+        return err_set(err, ERR_INVALID,
+                       "unexpected inference input '%s' for model '%s'; its input is '%s'",
+                       in->name, model, sig->input_name);
     if (!dtype || dtype->type != JSON_STRING)
         return err_set(err, ERR_INVALID, "input '%s': 'datatype' must be a string", in->name);
     if ((in->dtype = v2_dtype_parse(dtype->u.str)) == V2_INVALID)
@@ -229,7 +233,7 @@ static void handle_v2_infer(struct http_request *req, const struct serve_model *
     struct v2_input in = {0};
     struct serve_batch batch;
     bool binary_out = false;
-    if (read_input(body, binary, &in, &err) || read_outputs(body, &binary_out, &err) ||
+    if (read_input(body, binary, m->name, &v->sig, &in, &err) || read_outputs(body, &binary_out, &err) ||
         tensor_from_v2(a, &v->sig, &in, &batch, &err)) {
         http_response_error(res, 400, "%s", err.msg);
         return;
