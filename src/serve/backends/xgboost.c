@@ -95,6 +95,7 @@ static int read_config(struct xgb_model *m, struct serve_signature *sig, struct 
     long num_class = ncls && ncls->type == JSON_STRING ? strtol(ncls->u.str, NULL, 10) : 0;
     sig->objective = xstrdup(objective);
     arena_release(&a);
+    objective = sig->objective; /* the arena held the original */
 
     m->output_width = 1;
     if (strncmp(objective, "multi:", 6) == 0) {
