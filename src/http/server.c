@@ -24,6 +24,9 @@
 #include <unistd.h>
 
 #define READ_CHUNK_BYTES (64 * 1024)
+/* A client that pipelines requests without reading the answers is not read
+ * from while this much response data waits to be sent. */
+#define WRITE_BACKLOG_LIMIT_BYTES (8 * 1024 * 1024)
 
 struct worker;
 
@@ -35,6 +38,7 @@ struct conn {
     struct conn *prev, *next; /* the worker's list of open connections */
     int handles_open;         /* tcp and timer; freed when both have closed */
     bool closing;
+    bool read_paused;   /* by the write backlog limit */
     bool continue_sent; /* "100 Continue" answered for the current request */
     char *readbuf;
 };
@@ -48,7 +52,8 @@ struct worker {
     pthread_mutex_t lock;
     int *pending; /* accepted fds waiting for this worker */
     size_t npending, cap_pending;
-    bool stopping;
+    bool stopping;     /* set by the stopping thread, under 'lock' */
+    bool closing_all;  /* the worker's own copy, once it has seen 'stopping' */
     struct conn *conns;
     uint64_t next_id;
 };
@@ -126,16 +131,25 @@ struct write_req {
     char *head, *body;
 };
 
+static void conn_close(struct conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
 static void on_write(uv_write_t *wr, int status)
 {
     struct write_req *w = (struct write_req *)wr;
-    (void)status; /* a failed write shows up as a read error and closes the conn */
+    struct conn *c = wr->handle->data;
     free(w->head);
     free(w->body);
     free(w);
+    /* A failed write shows up as a read error too, which closes the connection. */
+    if (status == 0 && c->read_paused && !c->closing &&
+        c->tcp.write_queue_size < WRITE_BACKLOG_LIMIT_BYTES / 2) {
+        c->read_paused = false;
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+            conn_close(c);
+    }
 }
-
-static void conn_close(struct conn *c);
 
 /* Queue 'res' on the connection; takes its buffers. */
 static void conn_send(struct conn *c, struct http_response *res, bool keep_alive, bool http10)
@@ -165,8 +179,12 @@ static void conn_send(struct conn *c, struct http_response *res, bool keep_alive
         conn_close(c);
         return;
     }
-    if (!keep_alive || res->close)
+    if (!keep_alive || res->close) {
         conn_close(c); /* uv_shutdown in conn_close lets the write go out first */
+    } else if (c->tcp.write_queue_size >= WRITE_BACKLOG_LIMIT_BYTES && !c->read_paused) {
+        c->read_paused = true;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
 }
 
 static void send_error_and_close(struct conn *c, int status, const char *msg)
@@ -197,11 +215,20 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     struct conn *c = req->data;
     (void)status;
     free(req);
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    conn_close_now(c);
 }
 
-/* Close after every queued write has gone out: uv_shutdown waits for them. */
+/* Also reached from on_shutdown after a stop closed the handles (ECANCELED). */
+static void conn_close_now(struct conn *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* Close after every queued write has gone out: uv_shutdown waits for them,
+ * except when the server stops, which does not wait for slow readers. */
 static void conn_close(struct conn *c)
 {
     if (c->closing)
@@ -215,12 +242,15 @@ static void conn_close(struct conn *c)
         c->w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->w->closing_all) {
+        conn_close_now(c);
+        return;
+    }
     uv_shutdown_t *sd = xcalloc(1, sizeof(*sd));
     sd->data = c;
     if (uv_shutdown(sd, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         free(sd);
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        conn_close_now(c);
     }
 }
 
@@ -347,6 +377,13 @@ static void conn_start(struct worker *w, int fd)
 /* ------------------------------------------------------------------------ */
 /* Workers                                                                  */
 
+static void close_lingering(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if ((h->type == UV_TCP || h->type == UV_TIMER) && !uv_is_closing(h))
+        uv_close(h, on_handle_closed);
+}
+
 static void on_wake(uv_async_t *a)
 {
     struct worker *w = a->data;
@@ -365,8 +402,12 @@ static void on_wake(uv_async_t *a)
     }
     free(fds);
     if (stopping) {
+        w->closing_all = true;
         while (w->conns)
             conn_close(w->conns);
+        /* Connections already shutting down may wait on a client that does
+         * not read: close those too. */
+        uv_walk(&w->loop, close_lingering, NULL);
         uv_close((uv_handle_t *)&w->wake, NULL);
     }
 }
