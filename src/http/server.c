@@ -210,14 +210,6 @@ static void on_handle_closed(uv_handle_t *h)
     free(c);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    struct conn *c = req->data;
-    (void)status;
-    free(req);
-    conn_close_now(c);
-}
-
 /* Also reached from on_shutdown after a stop closed the handles (ECANCELED). */
 static void conn_close_now(struct conn *c)
 {
@@ -225,6 +217,14 @@ static void conn_close_now(struct conn *c)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&c->timer))
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    (void)status;
+    free(req);
+    conn_close_now(c);
 }
 
 /* Close after every queued write has gone out: uv_shutdown waits for them,
