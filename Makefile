@@ -1,6 +1,7 @@
 # Berth - the one build entry point.
 #   make                      build every binary into build/
-#   make SANITIZE=address,undefined   a sanitized copy in build-san/
+#   make SANITIZE=address,undefined   a sanitized copy in build-address-undefined/
+#   make test SANITIZE=thread         ThreadSanitizer (suppressions: tests/tsan.supp)
 #   make test | test-unit | test-e2e | fuzz | fuzz-replay | bench | run | format | format-check | clean
 
 CC      ?= cc
@@ -8,8 +9,9 @@ PYTHON  ?= /usr/bin/python3
 LLHTTP_SRC ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
 
+comma := ,
 ifdef SANITIZE
-BUILD   ?= build-san
+BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))
 else
 BUILD   ?= build
 endif
@@ -129,6 +131,6 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]')
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-*/
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

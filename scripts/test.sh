@@ -6,6 +6,8 @@ set -u
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 export BERTH_BIN_DIR="$PWD/$BUILD"
+# Only read by a SANITIZE=thread build.
+export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp ${TSAN_OPTIONS:-}"
 suites=${*:-unit fuzz e2e}
 passed=0 failed=0 skipped=0
 
