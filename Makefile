@@ -41,13 +41,17 @@ endif
 BASE_SRCS  = $(wildcard src/base/*.c)
 HTTP_SRCS  = $(wildcard src/http/*.c)
 SERVE_SRCS = $(wildcard src/serve/*.c) $(wildcard src/serve/backends/*.c)
+API_SRCS   = $(wildcard src/api/*.c)
 
 BASE_OBJS  = $(BASE_SRCS:%.c=$(BUILD)/%.o)
 HTTP_OBJS  = $(HTTP_SRCS:%.c=$(BUILD)/%.o) $(LLHTTP_OBJS)
 SERVE_OBJS = $(SERVE_SRCS:%.c=$(BUILD)/%.o)
 SERVE_LIB_OBJS = $(filter-out $(BUILD)/src/serve/main.o,$(SERVE_OBJS))
+API_OBJS   = $(API_SRCS:%.c=$(BUILD)/%.o)
+# Everything but the mains, for unit tests and fuzz targets.
+LIB_OBJS   = $(SERVE_LIB_OBJS) $(API_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 
-LIBS_SERVE = -luv -lxgboost -lm
+LIBS_SERVE = -luv -lxgboost -lcrypto -lm
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -56,9 +60,11 @@ FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
 BINS = $(BUILD)/berth-serve
 
-.PHONY: all test test-unit test-e2e fuzz fuzz-replay bench run deps format format-check clean demo
+.PHONY: all lib test test-unit test-e2e fuzz fuzz-replay bench run deps format format-check clean demo
 
 all: $(BINS)
+
+lib: $(LIB_OBJS)
 
 $(BUILD)/berth-serve: $(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_SERVE)
@@ -77,16 +83,16 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	$(CC) -O2 -g -fPIC $(filter -fsanitize%,$(CFLAGS)) -I$(LLHTTP_INC) -c -o $@ $<
 
 # Unit tests link every library object; each test_<module>.c is one binary.
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(SERVE_LIB_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -Itests/unit -o $@ $< $(SERVE_LIB_OBJS) $(HTTP_OBJS) $(BASE_OBJS) \
+	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) \
 		$(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_SERVE)
 
 # Fuzz corpora replay through a plain main() (fuzz_main.c), with any compiler.
-$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(SERVE_LIB_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(SERVE_LIB_OBJS) $(HTTP_OBJS) \
-		$(BASE_OBJS) $(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_SERVE)
+	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(LIB_OBJS) \
+		$(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_SERVE)
 
 # Demo model for `make run`, trained with the XGBoost library at build time.
 $(BUILD)/demo/model/1/model.json: scripts/make_demo_model.py
@@ -111,10 +117,10 @@ fuzz-replay: $(FUZZ_REPLAY_BINS)
 
 # libFuzzer builds need clang; run one with build-fuzz/fuzz_<name> tests/fuzz/corpus/<name>
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang SANITIZE=fuzzer-no-link,address,undefined all
+	$(MAKE) BUILD=build-fuzz CC=clang SANITIZE=fuzzer-no-link,address,undefined all lib
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang $(CFLAGS_DEV) -D_GNU_SOURCE -Isrc -pthread -fsanitize=fuzzer,address,undefined $(LLHTTP_CFLAGS) \
-	    -o build-fuzz/$$n $$f $(filter-out build-fuzz/src/serve/main.o,$(patsubst $(BUILD)/%,build-fuzz/%,$(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS))) \
+	    -o build-fuzz/$$n $$f $(patsubst $(BUILD)/%,build-fuzz/%,$(LIB_OBJS)) \
 	    $(LLHTTP_LIBS) $(LIBS_SERVE) || exit 1; echo "built build-fuzz/$$n"; done
 
 bench: deps all

@@ -1,0 +1,96 @@
+/* crypto.c - thin wrappers over OpenSSL's libcrypto. */
+#include "base/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_BYTES])
+{
+    SHA256(data, len, out);
+}
+
+void crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                        uint8_t out[CRYPTO_SHA256_BYTES])
+{
+    unsigned int n = CRYPTO_SHA256_BYTES;
+    if (!HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, out, &n))
+        abort(); /* only fails on allocation failure */
+}
+
+void crypto_hmac_sha1(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                      uint8_t out[20])
+{
+    unsigned int n = 20;
+    if (!HMAC(EVP_sha1(), key, (int)key_len, msg, msg_len, out, &n))
+        abort();
+}
+
+void crypto_random(void *buf, size_t len)
+{
+    if (RAND_bytes(buf, (int)len) != 1) {
+        fprintf(stderr, "fatal: no secure random source\n");
+        abort();
+    }
+}
+
+bool crypto_equal(const void *a, const void *b, size_t len)
+{
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char d = 0;
+    for (size_t i = 0; i < len; i++)
+        d |= x[i] ^ y[i];
+    return d == 0;
+}
+
+void crypto_wipe(void *p, size_t len)
+{
+    OPENSSL_cleanse(p, len);
+}
+
+void crypto_hex(const uint8_t *data, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+size_t crypto_base64(const uint8_t *data, size_t len, char *out)
+{
+    int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+void crypto_uuid(char out[37])
+{
+    uint8_t b[16];
+    crypto_random(b, sizeof(b));
+    b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
+    char hex[33];
+    crypto_hex(b, sizeof(b), hex);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+void crypto_random_string(const char *alphabet, size_t n, char *out)
+{
+    size_t k = strlen(alphabet);
+    unsigned limit = 256 - 256 % (unsigned)k; /* reject bytes that would bias the modulo */
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b[32];
+        crypto_random(b, sizeof(b));
+        for (size_t j = 0; j < sizeof(b) && i < n; j++)
+            if (b[j] < limit)
+                out[i++] = alphabet[b[j] % k];
+    }
+    out[n] = '\0';
+}

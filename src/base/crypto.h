@@ -1,0 +1,33 @@
+/* crypto.h - the few primitives Berth needs: SHA-256, HMAC-SHA256, secure
+ * random bytes, constant-time comparison, hex and base64. The only module that
+ * includes OpenSSL. Thread-safe. */
+#ifndef BERTH_CRYPTO_H
+#define BERTH_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRYPTO_SHA256_BYTES 32
+
+void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_BYTES]);
+void crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                        uint8_t out[CRYPTO_SHA256_BYTES]);
+void crypto_hmac_sha1(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                      uint8_t out[20]);
+/* Fill 'buf' from the system CSPRNG; aborts if none is available. */
+void crypto_random(void *buf, size_t len);
+/* Compare without leaking where the first difference is. */
+bool crypto_equal(const void *a, const void *b, size_t len);
+/* Zero memory that held a secret, in a way the compiler cannot drop. */
+void crypto_wipe(void *p, size_t len);
+/* Lower-case hex of 'len' bytes into 'out', which holds 2 * len + 1. */
+void crypto_hex(const uint8_t *data, size_t len, char *out);
+/* Standard base64 with padding into 'out', which holds 4 * ceil(len / 3) + 1. */
+size_t crypto_base64(const uint8_t *data, size_t len, char *out);
+/* A random RFC 4122 version 4 UUID, 36 characters plus NUL. */
+void crypto_uuid(char out[37]);
+/* 'n' random characters from 'alphabet' (uniform, no modulo bias), NUL-terminated. */
+void crypto_random_string(const char *alphabet, size_t n, char *out);
+
+#endif

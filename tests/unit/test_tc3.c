@@ -1,0 +1,165 @@
+/* test_tc3.c - TC3-HMAC-SHA256 against the published vectors of
+ * ../shared/reference/tione-api.md §1.7, and the verifier's refusals. */
+#include "harness.h"
+
+#include "api/tc3.h"
+#include "base/crypto.h"
+
+static const char body_b[] =
+    "{\"ServiceGroupName\":\"demo-hpa\",\"ChargeType\":\"POSTPAID_BY_HOUR\",\"InstanceType\":"
+    "\"TI.S.MEDIUM.POST\",\"ImageInfo\":{\"ImageType\":\"CUSTOM\",\"ImageUrl\":\"registry.local/"
+    "ti/tfserving:2.11\"},\"ModelInfo\":{\"ModelVersionId\":\"mv-v1-0001\"},\"ScaleMode\":\"AUTO\","
+    "\"ScaleStrategy\":\"HPA\",\"HorizontalPodAutoscaler\":{\"MinReplicas\":1,\"MaxReplicas\":3,"
+    "\"HpaMetrics\":[{\"Name\":\"cpu-util\",\"Value\":60}]}}";
+#define ID_B "AKIDLOCALTEST0000000000000000000000"
+#define KEY_B "LocalTestSecretKey00000000000000"
+#define TS_B 1767284100
+
+static void request_b(struct http_request *req, const char *host)
+{
+    memset(req, 0, sizeof(*req));
+    req->method = STR_LIT("POST");
+    req->path = STR_LIT("/");
+    req->headers[0] = (struct http_header){STR_LIT("Content-Type"), STR_LIT("application/json")};
+    req->headers[1] = (struct http_header){STR_LIT("Host"), str_from(host)};
+    req->headers[2] = (struct http_header){STR_LIT("X-TC-Action"), STR_LIT("CreateModelService")};
+    req->nheaders = 3;
+    req->body = (struct str){body_b, sizeof(body_b) - 1};
+}
+
+static bool verify_header(const struct http_request *req, const char *authorization,
+                          int64_t ts, const char *key)
+{
+    struct tc3_auth auth;
+    struct err err = {0};
+    if (tc3_parse_authorization(str_from(authorization), &auth, &err) != 0)
+        return false;
+    return tc3_verify(req, &auth, ts, key);
+}
+
+TEST(body_b_is_the_reference_length)
+{
+    CHECK_EQ_INT(sizeof(body_b) - 1, 369);
+}
+
+TEST(vector_a_tencent_published_signature)
+{
+    const char body[] = "{\"Limit\": 1, \"Filters\": [{\"Values\": [\"\\u672a\\u547d\\u540d\"], "
+                        "\"Name\": \"instance-name\"}]}";
+    struct http_request req = {0};
+    req.method = STR_LIT("POST");
+    req.path = STR_LIT("/");
+    req.headers[0] = (struct http_header){STR_LIT("Content-Type"),
+                                          STR_LIT("application/json; charset=utf-8")};
+    req.headers[1] = (struct http_header){STR_LIT("Host"), STR_LIT("cvm.tencentcloudapi.com")};
+    req.nheaders = 2;
+    req.body = (struct str){body, sizeof(body) - 1};
+    CHECK_EQ_INT(req.body.len, 86);
+    struct buf canon, sts;
+    buf_init(&canon, 1 << 16);
+    buf_init(&sts, 1 << 16);
+    CHECK_EQ_INT(tc3_canonical_request(&req, STR_LIT("content-type;host"), false, &canon, NULL), 0);
+    uint8_t h[32];
+    char hex[65];
+    crypto_sha256(canon.ptr, canon.len, h);
+    crypto_hex(h, 32, hex);
+    CHECK_STR_EQ(hex, "5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031");
+    char date[11], sig[65];
+    tc3_date(1551113065, date);
+    CHECK_STR_EQ(date, "2019-02-25");
+    tc3_string_to_sign(1551113065, date, "cvm", (struct str){canon.ptr, canon.len}, &sts);
+    tc3_signature("Gu5t9xGARNpq86cd98joQYCN3EXAMPLE", date, "cvm", (struct str){sts.ptr, sts.len},
+                  sig);
+    CHECK_STR_EQ(sig, "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168");
+    buf_release(&canon);
+    buf_release(&sts);
+}
+
+TEST(vector_b1_sdk_style_sign_and_verify)
+{
+    struct buf auth;
+    buf_init(&auth, 4096);
+    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1:7700", "application/json",
+             (struct str){body_b, sizeof(body_b) - 1}, TS_B, &auth);
+    CHECK_STR_EQ(auth.ptr, "TC3-HMAC-SHA256 Credential=" ID_B "/2026-01-01/tione/tc3_request, "
+                           "SignedHeaders=content-type;host, Signature="
+                           "b46d096e913d497fce0242aca87fc004bb7227f9f129e994c34fe801cb8ff132");
+    struct http_request req;
+    request_b(&req, "127.0.0.1:7700");
+    CHECK(verify_header(&req, auth.ptr, TS_B, KEY_B));
+    CHECK(!verify_header(&req, auth.ptr, TS_B, "LocalTestSecretKey00000000000001"));
+    CHECK(!verify_header(&req, auth.ptr, TS_B + 1, KEY_B));
+    buf_release(&auth);
+}
+
+TEST(vector_b2_signed_action_header)
+{
+    struct http_request req;
+    request_b(&req, "127.0.0.1:7700");
+    CHECK(verify_header(&req,
+                        "TC3-HMAC-SHA256 Credential=" ID_B "/2026-01-01/tione/tc3_request, "
+                        "SignedHeaders=content-type;host;x-tc-action, Signature="
+                        "af86f20b1ad530bdfe074eb784f5eb9d6c610f656f32bee27a67087afd0f8f4d",
+                        TS_B, KEY_B));
+}
+
+TEST(node_sdk_signs_host_without_port)
+{
+    struct buf auth;
+    buf_init(&auth, 4096);
+    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1", "application/json",
+             (struct str){body_b, sizeof(body_b) - 1}, TS_B, &auth);
+    struct http_request req;
+    request_b(&req, "127.0.0.1:7700"); /* sent with the port */
+    CHECK(verify_header(&req, auth.ptr, TS_B, KEY_B));
+    buf_release(&auth);
+}
+
+TEST(tampered_body_fails)
+{
+    struct buf auth;
+    buf_init(&auth, 4096);
+    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1:7700", "application/json",
+             (struct str){body_b, sizeof(body_b) - 1}, TS_B, &auth);
+    struct http_request req;
+    request_b(&req, "127.0.0.1:7700");
+    req.body.len--;
+    CHECK(!verify_header(&req, auth.ptr, TS_B, KEY_B));
+    buf_release(&auth);
+}
+
+TEST(authorization_parse_errors)
+{
+    struct tc3_auth a;
+    struct err err = {0};
+    CHECK(tc3_parse_authorization(STR_LIT("HMAC-SHA1 Credential=x"), &a, &err) != 0);
+    CHECK(strstr(err.msg, "TC3-HMAC-SHA256") != NULL);
+    CHECK(tc3_parse_authorization(STR_LIT("TC3-HMAC-SHA256 Credential=a/2026-01-01/tione/"
+                                          "tc3_request, SignedHeaders=content-type;host"),
+                                  &a, &err) != 0);
+    CHECK(tc3_parse_authorization(STR_LIT("TC3-HMAC-SHA256 Credential=a/2026-01-01/tione, "
+                                          "SignedHeaders=content-type;host, Signature=" 
+                                          "b46d096e913d497fce0242aca87fc004bb7227f9f129e994c34fe801cb8ff132"),
+                                  &a, &err) != 0);
+    CHECK(tc3_parse_authorization(STR_LIT("TC3-HMAC-SHA256 Credential=a/2026-01-01/tione/tc3_request,"
+                                          "SignedHeaders=content-type;host,Signature="
+                                          "b46d096e913d497fce0242aca87fc004bb7227f9f129e994c34fe801cb8ff132"),
+                                  &a, &err) == 0);
+    CHECK(str_eq_cstr(a.secret_id, "a"));
+    CHECK(str_eq_cstr(a.service, "tione"));
+}
+
+TEST(signed_headers_must_cover_content_type_and_host)
+{
+    struct http_request req;
+    request_b(&req, "127.0.0.1:7700");
+    struct buf canon;
+    buf_init(&canon, 1 << 16);
+    struct err err = {0};
+    CHECK(tc3_canonical_request(&req, STR_LIT("host"), false, &canon, &err) != 0);
+    CHECK(strstr(err.msg, "content-type") != NULL);
+    CHECK(tc3_canonical_request(&req, STR_LIT("content-type;host;x-tc-missing"), false, &canon,
+                                &err) != 0);
+    CHECK(strstr(err.msg, "x-tc-missing") != NULL);
+    buf_release(&canon);
+}
