@@ -42,23 +42,31 @@ BASE_SRCS  = $(wildcard src/base/*.c)
 HTTP_SRCS  = $(wildcard src/http/*.c)
 SERVE_SRCS = $(wildcard src/serve/*.c) $(wildcard src/serve/backends/*.c)
 API_SRCS   = $(wildcard src/api/*.c)
+STORE_SRCS = $(wildcard src/store/*.c)
+CONTROL_SRCS = $(wildcard src/control/*.c)
+BERTHD_SRCS = $(wildcard src/berthd/*.c)
 
 BASE_OBJS  = $(BASE_SRCS:%.c=$(BUILD)/%.o)
 HTTP_OBJS  = $(HTTP_SRCS:%.c=$(BUILD)/%.o) $(LLHTTP_OBJS)
 SERVE_OBJS = $(SERVE_SRCS:%.c=$(BUILD)/%.o)
 SERVE_LIB_OBJS = $(filter-out $(BUILD)/src/serve/main.o,$(SERVE_OBJS))
 API_OBJS   = $(API_SRCS:%.c=$(BUILD)/%.o)
+STORE_OBJS = $(STORE_SRCS:%.c=$(BUILD)/%.o)
+CONTROL_OBJS = $(CONTROL_SRCS:%.c=$(BUILD)/%.o)
+BERTHD_OBJS = $(BERTHD_SRCS:%.c=$(BUILD)/%.o) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS)
 # Everything but the mains, for unit tests and fuzz targets.
-LIB_OBJS   = $(SERVE_LIB_OBJS) $(API_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+LIB_OBJS   = $(SERVE_LIB_OBJS) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 
 LIBS_SERVE = -luv -lxgboost -lcrypto -lm
+LIBS_BERTHD = -luv -lsqlite3 -ljansson -lcrypto -lm
+LIBS_ALL   = -luv -lxgboost -lsqlite3 -ljansson -lcrypto -lm
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS  = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
-BINS = $(BUILD)/berth-serve
+BINS = $(BUILD)/berth-serve $(BUILD)/berthd
 
 .PHONY: all lib test test-unit test-e2e fuzz fuzz-replay bench run deps format format-check clean demo
 
@@ -68,6 +76,9 @@ lib: $(LIB_OBJS)
 
 $(BUILD)/berth-serve: $(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_SERVE)
+
+$(BUILD)/berthd: $(BERTHD_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_BERTHD)
 
 $(BUILD)/src/http/%.o: src/http/%.c
 	@mkdir -p $(dir $@)
@@ -86,13 +97,13 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) \
-		$(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_SERVE)
+		$(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_ALL)
 
 # Fuzz corpora replay through a plain main() (fuzz_main.c), with any compiler.
 $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(LIB_OBJS) \
-		$(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_SERVE)
+		$(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_ALL)
 
 # Demo model for `make run`, trained with the XGBoost library at build time.
 $(BUILD)/demo/model/1/model.json: scripts/make_demo_model.py
@@ -121,7 +132,7 @@ fuzz:
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang $(CFLAGS_DEV) -D_GNU_SOURCE -Isrc -pthread -fsanitize=fuzzer,address,undefined $(LLHTTP_CFLAGS) \
 	    -o build-fuzz/$$n $$f $(patsubst $(BUILD)/%,build-fuzz/%,$(LIB_OBJS)) \
-	    $(LLHTTP_LIBS) $(LIBS_SERVE) || exit 1; echo "built build-fuzz/$$n"; done
+	    $(LLHTTP_LIBS) $(LIBS_ALL) || exit 1; echo "built build-fuzz/$$n"; done
 
 bench: deps all
 	bench/run.sh

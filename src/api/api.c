@@ -1,0 +1,316 @@
+/* api.c - the API 3.0 envelope: checks the common headers and the TC3
+ * signature, parses the body, dispatches the action and writes the answer.
+ * Every answer, errors included, is HTTP 200 with Content-Type exactly
+ * "application/json" and a RequestId: the official SDKs read errors only then. */
+#include "api/api.h"
+#include "api/tc3.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
+#include "base/log.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define BODY_LIMIT_BYTES (10 * 1024 * 1024)
+
+typedef int (*api_action_fn)(struct api_call *c);
+
+static const struct {
+    const char *name;
+    api_action_fn fn;
+} actions[] = {
+    {"CreateTrainingModel", api_create_training_model},
+    {"DescribeTrainingModels", api_describe_training_models},
+    {"DescribeTrainingModelVersions", api_describe_training_model_versions},
+    {"DescribeTrainingModelVersion", api_describe_training_model_version},
+    {"DeleteTrainingModel", api_delete_training_model},
+    {"DeleteTrainingModelVersion", api_delete_training_model_version},
+};
+
+int api_fail(struct api_call *c, const char *code, const char *fmt, ...)
+{
+    snprintf(c->error_code, sizeof(c->error_code), "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->error_message, sizeof(c->error_message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int api_fail_store(struct api_call *c, const struct err *err)
+{
+    switch (err->code) {
+    case ERR_NOTFOUND: return api_fail(c, "ResourceNotFound", "%s", err->msg);
+    case ERR_EXISTS: return api_fail(c, "InvalidParameterValue.DuplicateName", "%s", err->msg);
+    default:
+        log_error("api", "action=%s store failure: %s", c->action, err->msg);
+        return api_fail(c, "InternalError", "%s", err->msg);
+    }
+}
+
+void api_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parameters                                                               */
+
+bool api_present(const json_t *v)
+{
+    if (!v || json_is_null(v) || json_is_false(v))
+        return false;
+    if (json_is_string(v))
+        return json_string_length(v) > 0;
+    return true;
+}
+
+int api_check_fields(struct api_call *c, const json_t *obj, const char *where,
+                     const struct api_field *fields)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        const struct api_field *f = fields;
+        while (f->name && strcmp(f->name, key) != 0)
+            f++;
+        if (!f->name)
+            return api_fail(c, "UnknownParameter", "%s%s%s is not a parameter of %s",
+                            where ? where : "", where ? "." : "", key, c->action);
+        if (f->kind == API_FIELD_UNSUPPORTED && api_present(v))
+            return api_fail(c, "UnsupportedOperation", "%s%s%s is not supported by Berth yet",
+                            where ? where : "", where ? "." : "", key);
+    }
+    return 0;
+}
+
+int api_get_str(struct api_call *c, const json_t *obj, const char *name, bool required,
+                const char **out)
+{
+    const json_t *v = json_object_get(obj, name);
+    *out = NULL;
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return api_fail(c, "InvalidParameter", "%s must be a string", name);
+    if (v && json_is_string(v) && json_string_length(v) > 0)
+        *out = json_string_value(v);
+    if (!*out && required)
+        return api_fail(c, "MissingParameter", "%s is required", name);
+    return 0;
+}
+
+int api_get_int(struct api_call *c, const json_t *obj, const char *name, bool required,
+                long long min, long long max, long long *out)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!v || json_is_null(v)) {
+        if (required)
+            return api_fail(c, "MissingParameter", "%s is required", name);
+        return 0;
+    }
+    if (!json_is_integer(v))
+        return api_fail(c, "InvalidParameter", "%s must be an integer", name);
+    long long x = json_integer_value(v);
+    if (x < min || x > max)
+        return api_fail(c, "InvalidParameterValue", "%s must be between %lld and %lld, got %lld",
+                        name, min, max, x);
+    *out = x;
+    return 0;
+}
+
+int api_get_bool(struct api_call *c, const json_t *obj, const char *name, bool *out)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return api_fail(c, "InvalidParameter", "%s must be true or false", name);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Envelope                                                                 */
+
+static bool header_cstr(const struct http_request *req, const char *name, char *out, size_t size)
+{
+    struct str v = http_request_header(req, name);
+    if (!v.ptr)
+        return false;
+    while (v.len && isspace((unsigned char)v.ptr[0])) {
+        v.ptr++;
+        v.len--;
+    }
+    while (v.len && isspace((unsigned char)v.ptr[v.len - 1]))
+        v.len--;
+    if (v.len >= size)
+        v.len = size - 1;
+    memcpy(out, v.ptr, v.len);
+    out[v.len] = '\0';
+    return true;
+}
+
+static bool valid_region(const struct api_config *cfg, const char *region)
+{
+    if (!*region || strlen(region) > 64)
+        return false;
+    for (const char *p = region; *p; p++)
+        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-')
+            return false;
+    if (!cfg->regions)
+        return true;
+    for (const char *const *r = cfg->regions; *r; r++)
+        if (strcmp(*r, region) == 0)
+            return true;
+    return false;
+}
+
+/* Check the signature; on failure fills the call's error. */
+static int authenticate(struct api_call *c, const struct http_request *req)
+{
+    struct str authz = http_request_header(req, "Authorization");
+    if (!authz.ptr)
+        return api_fail(c, "AuthFailure.InvalidAuthorization",
+                        "the request is not signed: Authorization header missing");
+    struct tc3_auth auth;
+    struct err err = {0};
+    if (tc3_parse_authorization(authz, &auth, &err) != 0)
+        return api_fail(c, "AuthFailure.InvalidAuthorization", "%s", err.msg);
+    char tsbuf[32];
+    if (!header_cstr(req, "X-TC-Timestamp", tsbuf, sizeof(tsbuf)))
+        return api_fail(c, "MissingParameter", "the X-TC-Timestamp header is required");
+    char *end;
+    long long ts = strtoll(tsbuf, &end, 10);
+    if (*end || end == tsbuf || ts <= 0)
+        return api_fail(c, "InvalidParameter", "X-TC-Timestamp must be Unix seconds, got '%s'",
+                        tsbuf);
+    long long now = (long long)time(NULL);
+    if (ts > now + API_CLOCK_SKEW_S || ts < now - API_CLOCK_SKEW_S)
+        return api_fail(c, "AuthFailure.SignatureExpire",
+                        "X-TC-Timestamp %lld is more than 5 minutes from the server time %lld", ts,
+                        now);
+    char date[11];
+    tc3_date(ts, date);
+    if (!str_eq_cstr(auth.date, date))
+        return api_fail(c, "AuthFailure.SignatureFailure",
+                        "the credential date %.*s is not the UTC date of X-TC-Timestamp (%s)",
+                        (int)auth.date.len, auth.date.ptr, date);
+    char id[128];
+    if (auth.secret_id.len >= sizeof(id))
+        return api_fail(c, "AuthFailure.SecretIdNotFound", "unknown SecretId");
+    memcpy(id, auth.secret_id.ptr, auth.secret_id.len);
+    id[auth.secret_id.len] = '\0';
+    char *key = NULL;
+    if (store_credential_get(c->cfg->store, id, &key, &err) != 0)
+        return err.code == ERR_NOTFOUND
+                   ? api_fail(c, "AuthFailure.SecretIdNotFound", "SecretId '%s' does not exist",
+                              id)
+                   : api_fail(c, "InternalError", "%s", err.msg);
+    bool ok = tc3_verify(req, &auth, ts, key);
+    crypto_wipe(key, strlen(key));
+    free(key);
+    if (!ok) {
+        struct buf canon;
+        buf_init(&canon, 1 << 20);
+        if (tc3_canonical_request(req, auth.signed_headers, false, &canon, &err) != 0) {
+            buf_release(&canon);
+            return api_fail(c, "AuthFailure.SignatureFailure", "%s", err.msg);
+        }
+        buf_release(&canon);
+        return api_fail(c, "AuthFailure.SignatureFailure",
+                        "The provided credentials could not be validated. Please check your "
+                        "signature is correct.");
+    }
+    return 0;
+}
+
+static int dispatch(struct api_call *c, const struct http_request *req, char *region_buf,
+                    size_t region_size)
+{
+    char action[64], version[32];
+    if (!str_eq_cstr(req->method, "POST"))
+        return api_fail(c, "UnsupportedProtocol", "use POST with a JSON body, not %.*s",
+                        (int)req->method.len, req->method.ptr);
+    if (!header_cstr(req, "X-TC-Action", action, sizeof(action)) || !*action)
+        return api_fail(c, "MissingParameter", "the X-TC-Action header is required");
+    if (!header_cstr(req, "X-TC-Version", version, sizeof(version)) || !*version)
+        return api_fail(c, "MissingParameter", "the X-TC-Version header is required");
+    if (strcmp(version, API_VERSION) != 0)
+        return api_fail(c, "NoSuchVersion", "API version '%s' does not exist; use " API_VERSION,
+                        version);
+    if (!header_cstr(req, "X-TC-Region", region_buf, region_size) || !*region_buf)
+        return api_fail(c, "MissingParameter", "the X-TC-Region header is required");
+    if (!valid_region(c->cfg, region_buf))
+        return api_fail(c, "InvalidParameterValue", "region '%s' is not served here",
+                        region_buf);
+    c->region = region_buf;
+    if (authenticate(c, req))
+        return -1;
+    api_action_fn fn = NULL;
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+        if (strcmp(actions[i].name, action) == 0)
+            fn = actions[i].fn;
+    if (!fn)
+        return api_fail(c, "InvalidAction", "action '%s' does not exist or is not supported",
+                        action);
+    struct str ct = http_request_header(req, "Content-Type");
+    if (!ct.ptr || ct.len < 16 || strncasecmp(ct.ptr, "application/json", 16) != 0)
+        return api_fail(c, "InvalidParameter", "Content-Type must be application/json");
+    json_error_t jerr;
+    c->params = json_loadb(req->body.len ? req->body.ptr : "{}", req->body.len ? req->body.len : 2,
+                           JSON_REJECT_DUPLICATES, &jerr);
+    if (!c->params)
+        return api_fail(c, "InvalidParameter", "the body is not valid JSON: %s (line %d)",
+                        jerr.text, jerr.line);
+    if (!json_is_object(c->params))
+        return api_fail(c, "InvalidParameter", "the body must be a JSON object");
+    return fn(c);
+}
+
+void api_handle(struct http_request *req, struct http_response *res, void *ud)
+{
+    struct api_call c = {.cfg = ud};
+    char region[80] = "", request_id[37], action[64] = "";
+    crypto_uuid(request_id);
+    header_cstr(req, "X-TC-Action", action, sizeof(action));
+    c.action = action;
+    res->content_type = "application/json";
+    if (!str_eq_cstr(req->path, "/")) {
+        http_response_error(res, 404, "no such endpoint: %.*s; the API is at POST /",
+                            (int)req->path.len, req->path.ptr);
+        return;
+    }
+    c.out = json_object();
+    int rc = dispatch(&c, req, region, sizeof(region));
+    json_t *response;
+    if (rc == 0) {
+        response = c.out;
+        c.out = NULL;
+    } else {
+        response = json_object();
+        json_object_set_new(response, "Error",
+                            json_pack("{s:s, s:s}", "Code", c.error_code, "Message",
+                                      c.error_message));
+    }
+    json_object_set_new(response, "RequestId", json_string(request_id));
+    json_t *root = json_pack("{s:o}", "Response", response);
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    buf_puts(&res->body, text);
+    free(text);
+    json_decref(root);
+    json_decref(c.out);
+    json_decref(c.params);
+    res->status = 200;
+    if (rc == 0)
+        log_info("api", "action=%s region=%s req=%s ok", action, region, request_id);
+    else
+        log_info("api", "action=%s region=%s req=%s error=%s: %s", action, region, request_id,
+                 c.error_code, c.error_message);
+}

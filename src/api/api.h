@@ -1,0 +1,90 @@
+/* api.h - the management API: TI-ONE's API 3.0 envelope at POST / (headers
+ * X-TC-Action, X-TC-Version 2021-11-11, X-TC-Region, X-TC-Timestamp and a TC3
+ * Authorization), dispatch to one handler per action, and the answer
+ * {"Response": {..., "RequestId"}} with HTTP 200 and Content-Type exactly
+ * application/json, errors included (../shared/reference/tione-api.md §1). */
+#ifndef BERTH_API_H
+#define BERTH_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "http/server.h"
+#include "store/store.h"
+
+#define API_VERSION "2021-11-11"
+#define API_CLOCK_SKEW_S 300
+
+struct api_server;
+struct imports;
+
+struct api_config {
+    struct store *store;
+    struct imports *imports;
+    const char *data_dir;
+    const char *const *regions; /* NULL-terminated; NULL accepts any well-formed name */
+};
+
+/* What one action sees. Handlers fill 'out' (the Response object, without
+ * RequestId) or fail with api_fail(). */
+struct api_call {
+    const struct api_config *cfg;
+    const char *action;
+    const char *region;
+    json_t *params; /* the request body, an object */
+    json_t *out;
+    char error_code[64];
+    char error_message[512];
+};
+
+/* The http_handler_fn for the API listener; 'ud' is a struct api_config. */
+void api_handle(struct http_request *req, struct http_response *res, void *ud);
+
+/* Record an API error (code as in §1.4); returns -1 for 'return api_fail(...)'. */
+int api_fail(struct api_call *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Map a store error to an API error: NOTFOUND -> ResourceNotFound, EXISTS ->
+ * InvalidParameterValue.DuplicateName, anything else -> InternalError. */
+int api_fail_store(struct api_call *c, const struct err *err);
+
+/* ------------------------------------------------------------------------ */
+/* Parameters                                                               */
+
+enum api_field_kind {
+    API_FIELD_USED,        /* implemented */
+    API_FIELD_IGNORED,     /* cloud-only, accepted and ignored as the reference suggests */
+    API_FIELD_UNSUPPORTED, /* defined by TI-ONE, not implemented yet: refused by name */
+};
+
+struct api_field {
+    const char *name;
+    enum api_field_kind kind;
+};
+
+/* Refuse fields the action does not define (UnknownParameter) and defined
+ * ones Berth does not implement yet (UnsupportedOperation), naming the field.
+ * Empty strings, nulls and false count as absent (clients send "" for unused
+ * fields). 'fields' ends with a {NULL} row. */
+int api_check_fields(struct api_call *c, const json_t *obj, const char *where,
+                     const struct api_field *fields);
+/* A string field; "" and absent give NULL, or MissingParameter when required. */
+int api_get_str(struct api_call *c, const json_t *obj, const char *name, bool required,
+                const char **out);
+int api_get_int(struct api_call *c, const json_t *obj, const char *name, bool required,
+                long long min, long long max, long long *out);
+int api_get_bool(struct api_call *c, const json_t *obj, const char *name, bool *out);
+/* Whether a value counts as given ("" and null do not). */
+bool api_present(const json_t *v);
+
+/* RFC 3339 UTC "now". */
+void api_now(char out[32]);
+
+/* The action handlers (models.c). */
+int api_create_training_model(struct api_call *c);
+int api_describe_training_models(struct api_call *c);
+int api_describe_training_model_versions(struct api_call *c);
+int api_describe_training_model_version(struct api_call *c);
+int api_delete_training_model(struct api_call *c);
+int api_delete_training_model_version(struct api_call *c);
+
+#endif

@@ -1,0 +1,716 @@
+/* models.c - the model repository actions: CreateTrainingModel,
+ * DescribeTrainingModels, DescribeTrainingModelVersions,
+ * DescribeTrainingModelVersion, DeleteTrainingModel, DeleteTrainingModelVersion
+ * (../shared/reference/tione-api.md §3.21-3.26, §4.6). A local import names an
+ * absolute source directory in TrainingModelCosPath.Paths[0] with Bucket and
+ * Region empty; the files are copied (or moved, ModelMoveMode CUT) into the
+ * data directory by the import thread. */
+#include "api/api.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
+#include "control/imports.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+static const char *const model_formats[] = {
+    "XGBOOST",  "PYTORCH", "TORCH_SCRIPT", "DETECTRON2", "SAVED_MODEL", "FROZEN_GRAPH",
+    "PMML",     "MMDETECTION", "ONNX",     "HUGGING_FACE_BERT", "HUGGING_FACE_STABLE_DIFFUSION",
+    "HUGGING_FACE_STABLE_DIFFUSION_LORA", "WEB_UI_STABLE_DIFFUSION", NULL};
+static const char *const frameworks[] = {"XGBOOST", "PYTORCH", "TENSORFLOW", "DETECTRON2",
+                                         "PMML",    "MMDETECTION", "ONNX", NULL};
+
+/* Fields of CreateTrainingModel echoed back in TrainingModelVersionDTO as given. */
+static const char *const echoed[] = {
+    "TrainingJobName",  "AlgorithmFramework",  "ReasoningEnvironment",   "TrainingModelIndex",
+    "ReasoningImageInfo", "TrainingJobId",     "TrainingModelSource",    "TrainingPreference",
+    "AutoMLTaskId",     "TrainingJobVersion",  "ReasoningEnvironmentId", "ReasoningEnvironmentSource",
+    "AutoClean",        "MaxReservedModels",   "ModelCleanPeriod",       "IsQAT",
+    NULL};
+
+static const struct api_field create_fields[] = {
+    {"ImportMethod", API_FIELD_USED},
+    {"ReasoningEnvironmentSource", API_FIELD_USED},
+    {"TrainingModelName", API_FIELD_USED},
+    {"Tags", API_FIELD_USED},
+    {"TrainingJobName", API_FIELD_USED},
+    {"TrainingModelCosPath", API_FIELD_USED},
+    {"AlgorithmFramework", API_FIELD_USED},
+    {"ReasoningEnvironment", API_FIELD_USED},
+    {"TrainingModelIndex", API_FIELD_USED},
+    {"TrainingModelVersion", API_FIELD_USED},
+    {"ReasoningImageInfo", API_FIELD_USED},
+    {"ModelMoveMode", API_FIELD_USED},
+    {"TrainingJobId", API_FIELD_USED},
+    {"TrainingModelId", API_FIELD_USED},
+    {"ModelOutputPath", API_FIELD_IGNORED}, /* the data directory decides where files go */
+    {"TrainingModelSource", API_FIELD_USED},
+    {"TrainingPreference", API_FIELD_USED},
+    {"AutoMLTaskId", API_FIELD_USED},
+    {"TrainingJobVersion", API_FIELD_USED},
+    {"ModelVersionType", API_FIELD_USED},
+    {"ModelFormat", API_FIELD_USED},
+    {"ReasoningEnvironmentId", API_FIELD_USED},
+    {"AutoClean", API_FIELD_USED},
+    {"MaxReservedModels", API_FIELD_USED},
+    {"ModelCleanPeriod", API_FIELD_USED},
+    {"IsQAT", API_FIELD_USED},
+    {NULL, API_FIELD_USED},
+};
+
+static bool in_list(const char *const *list, const char *v)
+{
+    for (; *list; list++)
+        if (strcasecmp(*list, v) == 0)
+            return true;
+    return false;
+}
+
+/* At most 60 characters: letters (any non-ASCII letter too), digits, '_' and
+ * '-', starting with a letter or digit. */
+static bool valid_name(const char *s)
+{
+    size_t chars = 0;
+    if (!isalnum((unsigned char)s[0]) && (unsigned char)s[0] < 0x80)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p & 0xC0) != 0x80)
+            chars++;
+        if (*p < 0x80 && !isalnum(*p) && *p != '_' && *p != '-')
+            return false;
+    }
+    return chars <= 60;
+}
+
+static bool valid_label(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+/* A 19-digit id from the clock (ms) and randomness, like TI-ONE's. */
+static unsigned long long new_number(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    unsigned long long ms = (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000;
+    uint32_t r;
+    crypto_random(&r, sizeof(r));
+    return (ms << 20 | (r & 0xFFFFF)) % 9000000000000000000ULL + 1000000000000000000ULL;
+}
+
+static int check_tags(struct api_call *c, const json_t *tags)
+{
+    if (!tags || json_is_null(tags))
+        return 0;
+    if (!json_is_array(tags))
+        return api_fail(c, "InvalidParameter", "Tags must be a list of {TagKey, TagValue}");
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tags, i, t) {
+        const json_t *k = json_object_get(t, "TagKey"), *v = json_object_get(t, "TagValue");
+        if (!json_is_object(t) || !json_is_string(k) || !json_string_length(k) ||
+            !json_is_string(v) || json_object_size(t) != 2)
+            return api_fail(c, "InvalidParameter",
+                            "Tags[%zu] must be {\"TagKey\": non-empty string, \"TagValue\": string}",
+                            i);
+    }
+    return 0;
+}
+
+/* TrainingModelCosPath, local form: {"Bucket": "", "Region": "", "Paths": ["/abs/dir"]}. */
+static int source_path(struct api_call *c, const char **out)
+{
+    const json_t *cos = json_object_get(c->params, "TrainingModelCosPath");
+    if (!api_present(cos))
+        return api_fail(c, "MissingParameter",
+                        "TrainingModelCosPath is required: {\"Bucket\": \"\", \"Region\": \"\", "
+                        "\"Paths\": [\"/absolute/model/dir\"]}");
+    if (!json_is_object(cos))
+        return api_fail(c, "InvalidParameter", "TrainingModelCosPath must be an object");
+    static const struct api_field cos_fields[] = {
+        {"Bucket", API_FIELD_UNSUPPORTED}, {"Region", API_FIELD_UNSUPPORTED},
+        {"Paths", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+    if (api_check_fields(c, cos, "TrainingModelCosPath", cos_fields))
+        return api_fail(c, c->error_code,
+                        "%s: COS buckets are not supported; leave Bucket and Region empty and give "
+                        "a local directory in Paths",
+                        c->error_message);
+    const json_t *paths = json_object_get(cos, "Paths");
+    if (!json_is_array(paths) || json_array_size(paths) != 1 ||
+        !json_is_string(json_array_get(paths, 0)))
+        return api_fail(c, "InvalidParameterValue",
+                        "TrainingModelCosPath.Paths must hold exactly one directory");
+    const char *p = json_string_value(json_array_get(paths, 0));
+    if (p[0] != '/')
+        return api_fail(c, "InvalidParameterValue",
+                        "TrainingModelCosPath.Paths[0] must be an absolute path, got '%s'", p);
+    *out = p;
+    return 0;
+}
+
+int api_create_training_model(struct api_call *c)
+{
+    const json_t *p = c->params;
+    const char *method, *env_source, *name, *model_id, *label, *move, *format, *framework;
+    const char *src = NULL, *auto_clean, *version_type, *index, *env_id;
+    long long max_reserved = 24, clean_period = 1;
+    bool qat = false;
+    if (api_check_fields(c, p, NULL, create_fields) ||
+        api_get_str(c, p, "ImportMethod", true, &method) ||
+        api_get_str(c, p, "ReasoningEnvironmentSource", true, &env_source) ||
+        api_get_str(c, p, "TrainingModelName", false, &name) ||
+        api_get_str(c, p, "TrainingModelId", false, &model_id) ||
+        api_get_str(c, p, "TrainingModelVersion", false, &label) ||
+        api_get_str(c, p, "ModelMoveMode", false, &move) ||
+        api_get_str(c, p, "ModelFormat", false, &format) ||
+        api_get_str(c, p, "AlgorithmFramework", false, &framework) ||
+        api_get_str(c, p, "AutoClean", false, &auto_clean) ||
+        api_get_str(c, p, "ModelVersionType", false, &version_type) ||
+        api_get_str(c, p, "TrainingModelIndex", false, &index) ||
+        api_get_str(c, p, "ReasoningEnvironmentId", false, &env_id) ||
+        api_get_int(c, p, "MaxReservedModels", false, 1, 24, &max_reserved) ||
+        api_get_int(c, p, "ModelCleanPeriod", false, 1, 1440, &clean_period) ||
+        api_get_bool(c, p, "IsQAT", &qat) || check_tags(c, json_object_get(p, "Tags")))
+        return -1;
+    for (const char *const *f = echoed; *f; f++) {
+        const json_t *v = json_object_get(p, *f);
+        if (v && !json_is_null(v) && !json_is_string(v) && strcmp(*f, "ReasoningImageInfo") &&
+            strcmp(*f, "MaxReservedModels") && strcmp(*f, "ModelCleanPeriod") &&
+            strcmp(*f, "IsQAT"))
+            return api_fail(c, "InvalidParameter", "%s must be a string", *f);
+    }
+    bool new_model = strcmp(method, "MODEL") == 0;
+    if (!new_model && strcmp(method, "VERSION") != 0)
+        return strcmp(method, "EXIST") == 0
+                   ? api_fail(c, "UnsupportedOperation",
+                              "ImportMethod EXIST is not supported; use MODEL or VERSION")
+                   : api_fail(c, "InvalidParameterValue",
+                              "ImportMethod must be MODEL, VERSION or EXIST, got '%s'", method);
+    if (strcmp(env_source, "SYSTEM") != 0 && strcmp(env_source, "CUSTOM") != 0)
+        return api_fail(c, "InvalidParameterValue",
+                        "ReasoningEnvironmentSource must be SYSTEM or CUSTOM, got '%s'", env_source);
+    if (strcmp(env_source, "CUSTOM") == 0 &&
+        !api_present(json_object_get(p, "ReasoningImageInfo")))
+        return api_fail(c, "MissingParameter",
+                        "ReasoningImageInfo is required when ReasoningEnvironmentSource is CUSTOM");
+    if (!format)
+        return api_fail(c, "MissingParameter", "ModelFormat is required (e.g. XGBOOST)");
+    if (!in_list(model_formats, format))
+        return api_fail(c, "InvalidParameterValue", "ModelFormat '%s' is not one of XGBOOST, "
+                                                    "PYTORCH, TORCH_SCRIPT, SAVED_MODEL, ONNX, ...",
+                        format);
+    if (framework && !in_list(frameworks, framework))
+        return api_fail(c, "InvalidParameterValue",
+                        "AlgorithmFramework '%s' is not one of XGBOOST, PYTORCH, TENSORFLOW, "
+                        "DETECTRON2, PMML, MMDETECTION, ONNX",
+                        framework);
+    if (move && strcmp(move, "COPY") != 0 && strcmp(move, "CUT") != 0)
+        return api_fail(c, "InvalidParameterValue", "ModelMoveMode must be COPY or CUT, got '%s'",
+                        move);
+    if (version_type && strcmp(version_type, "NORMAL") != 0)
+        return strcmp(version_type, "ACCELERATE") == 0
+                   ? api_fail(c, "UnsupportedOperation",
+                              "ModelVersionType ACCELERATE is not supported")
+                   : api_fail(c, "InvalidParameterValue",
+                              "ModelVersionType must be NORMAL or ACCELERATE, got '%s'",
+                              version_type);
+    if (auto_clean && strcmp(auto_clean, "false") != 0)
+        return strcmp(auto_clean, "true") == 0
+                   ? api_fail(c, "UnsupportedOperation",
+                              "AutoClean \"true\" is not supported yet (it applies to SAVED_MODEL "
+                              "hot-update paths)")
+                   : api_fail(c, "InvalidParameterValue",
+                              "AutoClean must be the string \"true\" or \"false\"");
+    if (index && strlen(index) > 1000)
+        return api_fail(c, "InvalidParameterValue",
+                        "TrainingModelIndex must be at most 1000 characters");
+    if (strcmp(env_source, "SYSTEM") == 0 && env_id && strcasecmp(format, "XGBOOST") == 0 &&
+        strcmp(env_id, "berth-serve") != 0)
+        return api_fail(c, "InvalidParameterValue",
+                        "ReasoningEnvironmentId '%s' does not exist; the built-in runtime for "
+                        "XGBOOST is 'berth-serve'",
+                        env_id);
+    if (source_path(c, &src))
+        return -1;
+
+    struct store_model model = {0};
+    struct err err = {0};
+    char created[32], number[24], model_number[24];
+    api_now(created);
+    if (new_model) {
+        if (!name)
+            return api_fail(c, "MissingParameter", "TrainingModelName is required for "
+                                                   "ImportMethod MODEL");
+        if (!valid_name(name))
+            return api_fail(c, "InvalidParameterValue",
+                            "TrainingModelName '%s' must be at most 60 characters of letters, "
+                            "digits, '_' and '-', starting with a letter or digit",
+                            name);
+        if (model_id)
+            return api_fail(c, "InvalidParameterValue",
+                            "TrainingModelId is only for ImportMethod VERSION");
+        snprintf(model_number, sizeof(model_number), "%llu", new_number());
+        char *tags = json_dumps(json_object_get(p, "Tags") ? json_object_get(p, "Tags")
+                                                           : json_array(),
+                                JSON_COMPACT | JSON_PRESERVE_ORDER);
+        model.id = xasprintf("m-%s", model_number);
+        model.region = xstrdup(c->region);
+        model.name = xstrdup(name);
+        model.tags_json = tags ? tags : xstrdup("[]");
+        model.created_at = xstrdup(created);
+    } else {
+        if (!model_id)
+            return api_fail(c, "MissingParameter",
+                            "TrainingModelId is required for ImportMethod VERSION");
+        if (store_model_get(c->cfg->store, c->region, model_id, &model, &err) != 0)
+            return api_fail_store(c, &err);
+        if (name && strcmp(name, model.name) != 0) {
+            api_fail(c, "InvalidParameterValue",
+                     "TrainingModelName '%s' does not match model %s ('%s')", name, model_id,
+                     model.name);
+            store_model_release(&model);
+            return -1;
+        }
+    }
+    /* The label: given, or v1, v2, ... after the existing versions. */
+    char auto_label[32];
+    if (!label) {
+        struct store_model_version *vs = NULL;
+        size_t n = 0;
+        if (!new_model && store_model_version_list(c->cfg->store, c->region, model.id, &vs, &n,
+                                                   &err) != 0) {
+            store_model_release(&model);
+            return api_fail_store(c, &err);
+        }
+        for (size_t i = 0; i < n; i++)
+            store_model_version_release(&vs[i]);
+        free(vs);
+        snprintf(auto_label, sizeof(auto_label), "v%zu", n + 1);
+        label = auto_label;
+    } else if (!valid_label(label)) {
+        store_model_release(&model);
+        return api_fail(c, "InvalidParameterValue",
+                        "TrainingModelVersion '%s' must be 1-32 letters, digits, '.', '_' or '-'",
+                        label);
+    }
+    snprintf(number, sizeof(number), "%llu", new_number());
+
+    json_t *attrs = json_object();
+    for (const char *const *f = echoed; *f; f++) {
+        json_t *v = json_object_get(p, *f);
+        if (v && !json_is_null(v))
+            json_object_set(attrs, *f, v);
+    }
+    if (!env_id && strcmp(env_source, "SYSTEM") == 0 && strcasecmp(format, "XGBOOST") == 0)
+        json_object_set_new(attrs, "ReasoningEnvironmentId", json_string("berth-serve"));
+    char *attrs_text = json_dumps(attrs, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(attrs);
+
+    struct store_model_version v = {0};
+    v.id = xasprintf("mv-%s-%s", label, number);
+    v.model_id = model.id;
+    v.region = (char *)c->region;
+    v.version = (char *)label;
+    v.status = STORE_IMPORT_RUNNING;
+    v.source_path = (char *)src;
+    v.move_mode = (char *)(move ? move : "COPY");
+    v.path = xasprintf("%s/models/%s/%s", c->cfg->data_dir, model.id, v.id);
+    v.format = xstrdup(format);
+    for (char *f = v.format; *f; f++)
+        *f = (char)toupper((unsigned char)*f);
+    v.attrs_json = attrs_text;
+    v.created_at = created;
+    int rc = store_model_version_create(c->cfg->store, &model, new_model, &v, &err);
+    if (rc == 0) {
+        imports_queue(c->cfg->imports, v.id);
+        json_object_set_new(c->out, "Id", json_string(model.id));
+        json_object_set_new(c->out, "TrainingModelVersionId", json_string(v.id));
+    } else {
+        api_fail_store(c, &err);
+    }
+    free(v.id);
+    free(v.path);
+    free(v.format);
+    free(attrs_text);
+    store_model_release(&model);
+    return rc ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Describe                                                                 */
+
+static json_t *version_dto(const struct store_model_version *v)
+{
+    json_t *attrs = json_loads(v->attrs_json, 0, NULL);
+    if (!attrs)
+        attrs = json_object();
+    json_t *o = json_object();
+    json_object_set_new(o, "TrainingModelId", json_string(v->model_id));
+    json_object_set_new(o, "TrainingModelVersionId", json_string(v->id));
+    json_object_set_new(o, "TrainingModelVersion", json_string(v->version));
+    json_object_set_new(o, "TrainingModelName", json_string(v->model_name));
+    json_object_set_new(o, "TrainingModelSource", json_string(""));
+    json_object_set_new(o, "TrainingModelCreateTime", json_string(v->created_at));
+    json_object_set_new(o, "TrainingModelCreator", json_string(""));
+    json_object_set_new(o, "CreateTime", json_string(v->created_at));
+    json_object_set_new(o, "TrainingModelCosPath",
+                        json_pack("{s:s, s:s, s:[s]}", "Bucket", "", "Region", "", "Paths",
+                                  v->source_path));
+    json_object_set_new(o, "ModelHotUpdatePath",
+                        json_pack("{s:s, s:s, s:[s]}", "Bucket", "", "Region", "", "Paths",
+                                  v->path));
+    json_object_set_new(o, "TrainingModelFormat", json_string(v->format));
+    json_object_set_new(o, "TrainingModelStatus", json_string(store_import_status_name(v->status)));
+    json_object_set_new(o, "TrainingModelProgress", json_integer(v->progress));
+    json_object_set_new(o, "TrainingModelErrorMsg", json_string(v->error));
+    json_object_set_new(o, "VersionType", json_string("NORMAL"));
+    json_object_set_new(o, "GPUType", json_string(""));
+    json_object_set_new(o, "AutoClean", json_string("false"));
+    json_object_set_new(o, "MaxReservedModels", json_integer(0));
+    json_object_set_new(o, "ModelCleanPeriod", json_integer(0));
+    json_object_set_new(o, "IsQAT", json_false());
+    /* What the import named, as given (AlgorithmFramework, ReasoningEnvironment, ...). */
+    json_object_update(o, attrs);
+    json_decref(attrs);
+    return o;
+}
+
+struct filter {
+    const char *name;
+    const json_t *values;
+    bool fuzzy, negative;
+};
+
+static int read_filters(struct api_call *c, const char *const *allowed, struct filter *out,
+                        size_t *n)
+{
+    const json_t *filters = json_object_get(c->params, "Filters");
+    *n = 0;
+    if (!filters || json_is_null(filters))
+        return 0;
+    if (!json_is_array(filters))
+        return api_fail(c, "InvalidParameter", "Filters must be a list");
+    if (json_array_size(filters) > 10)
+        return api_fail(c, "InvalidParameterValue.LimitExceeded", "at most 10 Filters");
+    size_t i;
+    const json_t *f;
+    json_array_foreach(filters, i, f) {
+        static const struct api_field fields[] = {{"Name", API_FIELD_USED},
+                                                  {"Values", API_FIELD_USED},
+                                                  {"Fuzzy", API_FIELD_USED},
+                                                  {"Negative", API_FIELD_USED},
+                                                  {NULL, API_FIELD_USED}};
+        if (!json_is_object(f))
+            return api_fail(c, "InvalidParameter", "Filters[%zu] must be an object", i);
+        if (api_check_fields(c, f, "Filters", fields))
+            return -1;
+        const json_t *name = json_object_get(f, "Name"), *values = json_object_get(f, "Values");
+        if (!json_is_string(name) || !in_list(allowed, json_string_value(name)))
+            return api_fail(c, "InvalidParameterValue.InvalidFilter",
+                            "Filters[%zu].Name must be one of the filters of %s", i, c->action);
+        if (!json_is_array(values) || json_array_size(values) == 0 ||
+            json_array_size(values) > 100)
+            return api_fail(c, "InvalidParameterValue.InvalidFilter",
+                            "Filters[%zu].Values must be a list of 1 to 100 strings", i);
+        size_t k;
+        const json_t *val;
+        json_array_foreach(values, k, val) if (!json_is_string(val)) return api_fail(
+            c, "InvalidParameterValue.InvalidFilter", "Filters[%zu].Values[%zu] must be a string",
+            i, k);
+        bool fuzzy = json_array_size(values) == 1; /* one value = fuzzy, several = exact */
+        if (json_is_boolean(json_object_get(f, "Fuzzy")))
+            fuzzy = json_is_true(json_object_get(f, "Fuzzy"));
+        out[(*n)++] = (struct filter){json_string_value(name), values, fuzzy,
+                                      json_is_true(json_object_get(f, "Negative"))};
+    }
+    return 0;
+}
+
+static bool filter_match(const struct filter *f, const char *value)
+{
+    bool hit = false;
+    size_t k;
+    const json_t *v;
+    json_array_foreach(f->values, k, v) {
+        const char *want = json_string_value(v);
+        hit |= f->fuzzy ? strcasestr(value, want) != NULL : strcmp(value, want) == 0;
+    }
+    return hit != f->negative;
+}
+
+static const char *dto_field(const json_t *dto, const char *name)
+{
+    const json_t *v = json_object_get(dto, name);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static bool version_matches(const json_t *dto, const struct filter *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *field = strcmp(fs[i].name, "ModelFormat") == 0     ? "TrainingModelFormat"
+                            : strcmp(fs[i].name, "ModelVersionType") == 0 ? "VersionType"
+                                                                           : fs[i].name;
+        if (!filter_match(&fs[i], dto_field(dto, field)))
+            return false;
+    }
+    return true;
+}
+
+int api_describe_training_model_versions(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"TrainingModelId", API_FIELD_USED},
+                                              {"Filters", API_FIELD_USED},
+                                              {NULL, API_FIELD_USED}};
+    static const char *const allowed[] = {"TrainingModelVersionId", "ModelVersionType",
+                                          "ModelFormat", "AlgorithmFramework", NULL};
+    const char *model_id;
+    struct filter fs[10];
+    size_t nf;
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "TrainingModelId", true, &model_id) ||
+        read_filters(c, allowed, fs, &nf))
+        return -1;
+    struct store_model m;
+    struct err err = {0};
+    if (store_model_get(c->cfg->store, c->region, model_id, &m, &err) != 0)
+        return api_fail_store(c, &err);
+    store_model_release(&m);
+    struct store_model_version *vs;
+    size_t n;
+    if (store_model_version_list(c->cfg->store, c->region, model_id, &vs, &n, &err) != 0)
+        return api_fail_store(c, &err);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *dto = version_dto(&vs[i]);
+        if (version_matches(dto, fs, nf))
+            json_array_append(list, dto);
+        json_decref(dto);
+        store_model_version_release(&vs[i]);
+    }
+    free(vs);
+    json_object_set_new(c->out, "TrainingModelVersions", list);
+    return 0;
+}
+
+int api_describe_training_model_version(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"TrainingModelVersionId", API_FIELD_USED},
+                                              {NULL, API_FIELD_USED}};
+    const char *id;
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "TrainingModelVersionId", true, &id))
+        return -1;
+    struct store_model_version v;
+    struct err err = {0};
+    if (store_model_version_get(c->cfg->store, c->region, id, &v, &err) != 0)
+        return api_fail_store(c, &err);
+    json_object_set_new(c->out, "TrainingModelVersion", version_dto(&v));
+    store_model_version_release(&v);
+    return 0;
+}
+
+static bool tags_match(struct api_call *c, const char *tags_json, const json_t *tag_filters)
+{
+    (void)c;
+    json_t *tags = json_loads(tags_json, 0, NULL);
+    bool ok = true;
+    size_t i, k, t;
+    const json_t *tf, *want, *tag;
+    json_array_foreach(tag_filters, i, tf) {
+        const char *key = json_string_value(json_object_get(tf, "TagKey"));
+        const json_t *values = json_object_get(tf, "TagValues");
+        bool hit = false;
+        json_array_foreach(tags, t, tag) {
+            if (!key || strcmp(json_string_value(json_object_get(tag, "TagKey")), key) != 0)
+                continue;
+            if (!json_array_size(values))
+                hit = true;
+            json_array_foreach(values, k, want) hit |=
+                json_is_string(want) &&
+                strcmp(json_string_value(want),
+                       json_string_value(json_object_get(tag, "TagValue"))) == 0;
+        }
+        ok &= hit;
+    }
+    json_decref(tags);
+    return ok;
+}
+
+static int check_tag_filters(struct api_call *c, const json_t *tf)
+{
+    if (!tf || json_is_null(tf))
+        return 0;
+    size_t i;
+    const json_t *f;
+    if (!json_is_array(tf))
+        return api_fail(c, "InvalidParameter", "TagFilters must be a list");
+    json_array_foreach(tf, i, f) {
+        static const struct api_field fields[] = {
+            {"TagKey", API_FIELD_USED}, {"TagValues", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+        if (!json_is_object(f) || api_check_fields(c, f, "TagFilters", fields))
+            return c->error_code[0] ? -1
+                                    : api_fail(c, "InvalidParameter",
+                                               "TagFilters[%zu] must be an object", i);
+        if (!json_is_string(json_object_get(f, "TagKey")))
+            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagKey must be a string", i);
+        const json_t *vals = json_object_get(f, "TagValues");
+        if (vals && !json_is_array(vals))
+            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagValues must be a list", i);
+    }
+    return 0;
+}
+
+int api_describe_training_models(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"Filters", API_FIELD_USED},    {"OrderField", API_FIELD_USED}, {"Order", API_FIELD_USED},
+        {"Offset", API_FIELD_USED},     {"Limit", API_FIELD_USED},      {"TagFilters", API_FIELD_USED},
+        {"WithModelVersions", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+    static const char *const allowed[] = {"keyword",     "TrainingModelId",
+                                          "ModelVersionType", "TrainingModelSource",
+                                          "ModelFormat", NULL};
+    const char *order_field, *order;
+    long long offset = 0, limit = 20;
+    bool with_versions = false;
+    struct filter fs[10];
+    size_t nf;
+    const json_t *tag_filters = json_object_get(c->params, "TagFilters");
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "OrderField", false, &order_field) ||
+        api_get_str(c, c->params, "Order", false, &order) ||
+        api_get_int(c, c->params, "Offset", false, 0, 1LL << 40, &offset) ||
+        api_get_int(c, c->params, "Limit", false, 1, 1000, &limit) ||
+        api_get_bool(c, c->params, "WithModelVersions", &with_versions) ||
+        read_filters(c, allowed, fs, &nf) || check_tag_filters(c, tag_filters))
+        return -1;
+    if (order_field && strcmp(order_field, "CreateTime") != 0)
+        return api_fail(c, "InvalidParameterValue", "OrderField must be CreateTime");
+    if (order && strcmp(order, "ASC") != 0 && strcmp(order, "DESC") != 0)
+        return api_fail(c, "InvalidParameterValue", "Order must be ASC or DESC, got '%s'", order);
+    bool desc = !order || strcmp(order, "DESC") == 0;
+
+    struct store_model *ms;
+    size_t n;
+    struct err err = {0};
+    if (store_model_list(c->cfg->store, c->region, &ms, &n, &err) != 0)
+        return api_fail_store(c, &err);
+    json_t *list = json_array();
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct store_model *m = &ms[desc ? n - 1 - k : k];
+        bool ok = !tag_filters || json_is_null(tag_filters) || tags_match(c, m->tags_json, tag_filters);
+        json_t *versions = json_array();
+        struct store_model_version *vs = NULL;
+        size_t nv = 0;
+        if (ok && store_model_version_list(c->cfg->store, c->region, m->id, &vs, &nv, &err) != 0)
+            ok = false;
+        for (size_t i = 0; i < nf && ok; i++) {
+            if (strcmp(fs[i].name, "keyword") == 0) {
+                ok = filter_match(&fs[i], m->name);
+            } else if (strcmp(fs[i].name, "TrainingModelId") == 0) {
+                ok = filter_match(&fs[i], m->id);
+            } else { /* version attributes: the model matches if one version does */
+                bool any = false;
+                for (size_t j = 0; j < nv && !any; j++) {
+                    json_t *dto = version_dto(&vs[j]);
+                    any = version_matches(dto, &fs[i], 1);
+                    json_decref(dto);
+                }
+                ok = any;
+            }
+        }
+        for (size_t j = 0; j < nv; j++) {
+            if (ok && with_versions)
+                json_array_append_new(versions, version_dto(&vs[j]));
+            store_model_version_release(&vs[j]);
+        }
+        free(vs);
+        if (ok && total >= (size_t)offset && json_array_size(list) < (size_t)limit) {
+            json_t *tags = json_loads(m->tags_json, 0, NULL);
+            json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "TrainingModelId", m->id,
+                                  "TrainingModelName", m->name, "Tags", tags ? tags : json_array(),
+                                  "CreateTime", m->created_at);
+            json_object_set(o, "TrainingModelVersions", versions);
+            json_array_append_new(list, o);
+        }
+        total += ok;
+        json_decref(versions);
+    }
+    for (size_t k = 0; k < n; k++)
+        store_model_release(&ms[k]);
+    free(ms);
+    json_object_set_new(c->out, "TrainingModels", list);
+    json_object_set_new(c->out, "TotalCount", json_integer((json_int_t)total));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Delete                                                                   */
+
+static void remove_files(struct api_call *c, const char *path)
+{
+    struct err err = {0};
+    if (imports_remove_tree(path, &err) != 0)
+        api_fail(c, "InternalError", "the version is deleted but its files were not: %s",
+                 err.msg);
+}
+
+int api_delete_training_model_version(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"TrainingModelVersionId", API_FIELD_USED},
+                                              {"EnableDeleteCos", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    const char *id;
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "TrainingModelVersionId", true, &id))
+        return -1;
+    struct store_model_version v = {0};
+    struct err err = {0};
+    if (store_model_version_get(c->cfg->store, c->region, id, &v, &err) != 0 ||
+        store_model_version_delete(c->cfg->store, c->region, id, &err) != 0) {
+        store_model_version_release(&v);
+        return api_fail_store(c, &err);
+    }
+    remove_files(c, v.path);
+    store_model_version_release(&v);
+    return c->error_code[0] ? -1 : 0;
+}
+
+int api_delete_training_model(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"TrainingModelId", API_FIELD_USED},
+                                              {"EnableDeleteCos", API_FIELD_IGNORED},
+                                              {"ModelVersionType", API_FIELD_USED},
+                                              {NULL, API_FIELD_USED}};
+    const char *id, *type;
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "TrainingModelId", true, &id) ||
+        api_get_str(c, c->params, "ModelVersionType", false, &type))
+        return -1;
+    if (type && strcmp(type, "NORMAL") != 0 && strcmp(type, "ACCELERATE") != 0)
+        return api_fail(c, "InvalidParameterValue",
+                        "ModelVersionType must be NORMAL or ACCELERATE, got '%s'", type);
+    struct store_model m;
+    struct err err = {0};
+    if (store_model_get(c->cfg->store, c->region, id, &m, &err) != 0)
+        return api_fail_store(c, &err);
+    store_model_release(&m);
+    if (type && strcmp(type, "ACCELERATE") == 0)
+        return 0; /* Berth has no ACCELERATE versions: nothing matches */
+    if (store_model_delete(c->cfg->store, c->region, id, &err) != 0)
+        return api_fail_store(c, &err);
+    char *dir = xasprintf("%s/models/%s", c->cfg->data_dir, id);
+    remove_files(c, dir);
+    free(dir);
+    return c->error_code[0] ? -1 : 0;
+}

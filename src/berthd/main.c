@@ -1,0 +1,363 @@
+/* main.c - berthd: the platform daemon. Start-up creates the data directory,
+ * takes its lock, opens the store, makes the administrator credential on first
+ * start, resumes unfinished imports and serves the management API.
+ * Options come from one table: defaults < --config file < command line. */
+#include "api/api.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "control/imports.h"
+#include "http/server.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_REGIONS 32
+
+struct options {
+    const char *data_dir;
+    const char *api_listen;
+    const char *regions[MAX_REGIONS + 1];
+    size_t nregions;
+    const char *log_level;
+};
+
+enum opt_type { OPT_STR, OPT_LIST };
+
+static const struct option_row {
+    const char *name;
+    enum opt_type type;
+    const char *def;
+    const char *help;
+} option_table[] = {
+    {"data-dir", OPT_STR, NULL, "directory for the store, model files and credentials (required)"},
+    {"api-listen", OPT_STR, "127.0.0.1:7700", "address:port of the management API"},
+    {"region", OPT_LIST, "any", "a region this berthd serves; repeat for more (default: any name)"},
+    {"log-level", OPT_STR, "info", "error, warn, info or debug"},
+    {"config", OPT_STR, NULL, "a file of 'name = value' lines with the options above"},
+};
+#define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: berthd --data-dir DIR [--option value | --option=value]...\n\n");
+    for (size_t i = 0; i < NOPTIONS; i++)
+        fprintf(f, "  --%-14s %s%s%s%s\n", option_table[i].name, option_table[i].help,
+                option_table[i].def ? " (default: " : "",
+                option_table[i].def ? option_table[i].def : "", option_table[i].def ? ")" : "");
+    fprintf(f, "  --%-14s %s\n", "help", "print this help");
+}
+
+static int set_option(struct options *o, const char *name, const char *value, const char *where)
+{
+    if (strcmp(name, "data-dir") == 0)
+        o->data_dir = value;
+    else if (strcmp(name, "api-listen") == 0)
+        o->api_listen = value;
+    else if (strcmp(name, "log-level") == 0)
+        o->log_level = value;
+    else if (strcmp(name, "region") == 0) {
+        if (o->nregions == MAX_REGIONS) {
+            fprintf(stderr, "berthd: %s: at most %d regions\n", where, MAX_REGIONS);
+            return -1;
+        }
+        o->regions[o->nregions++] = value;
+    } else {
+        fprintf(stderr, "berthd: %s: unknown option '%s' (see --help)\n", where, name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read 'name = value' lines; '#' starts a comment. Values are kept for the
+ * process lifetime (the options point into them). */
+static int load_config(struct options *o, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "berthd: cannot open config '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        char *end = s + strlen(s);
+        while (end > s && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+            *--end = '\0';
+        if (!*s)
+            continue;
+        char *eq = strchr(s, '=');
+        char where[512];
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        if (!eq) {
+            fprintf(stderr, "berthd: %s: expected 'name = value'\n", where);
+            rc = -1;
+            break;
+        }
+        char *k = s, *kend = eq;
+        while (kend > k && (kend[-1] == ' ' || kend[-1] == '\t'))
+            kend--;
+        *kend = '\0';
+        char *v = eq + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (strcmp(k, "config") == 0) {
+            fprintf(stderr, "berthd: %s: 'config' cannot be set in a config file\n", where);
+            rc = -1;
+            break;
+        }
+        rc = set_option(o, k, xstrdup(v), where);
+    }
+    fclose(f);
+    return rc;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    /* The config file first, so that flags override it whatever their order. */
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--config=", 9) == 0 && load_config(o, argv[i] + 9))
+            return -1;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc && load_config(o, argv[i + 1]))
+            return -1;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "berthd: unexpected argument '%s' (see --help)\n", arg);
+            return -1;
+        }
+        char name[64];
+        const char *eq = strchr(arg + 2, '=');
+        size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (n >= sizeof(name)) {
+            fprintf(stderr, "berthd: unknown option '%s'\n", arg);
+            return -1;
+        }
+        memcpy(name, arg + 2, n);
+        name[n] = '\0';
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!value) {
+            fprintf(stderr, "berthd: --%s needs a value\n", name);
+            return -1;
+        }
+        if (strcmp(name, "config") == 0)
+            continue;
+        char where[80];
+        snprintf(where, sizeof(where), "--%s", name);
+        if (set_option(o, name, value, where))
+            return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Data directory                                                           */
+
+static int write_credentials(const char *dir, const char *id, const char *key, struct err *err)
+{
+    char *path = xasprintf("%s/credentials", dir), *tmp = xasprintf("%s/credentials.tmp", dir);
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", tmp, strerror(errno));
+    } else {
+        char *text = xasprintf("{\"secretId\": \"%s\", \"secretKey\": \"%s\"}\n", id, key);
+        size_t len = strlen(text);
+        if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0)
+            rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", tmp, strerror(errno));
+        crypto_wipe(text, len);
+        free(text);
+        close(fd);
+        if (rc == 0 && rename(tmp, path) != 0)
+            rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", path, strerror(errno));
+    }
+    free(path);
+    free(tmp);
+    return rc;
+}
+
+/* On first start make the administrator credential: in the store first, then
+ * in DIR/credentials (the shape of tccli's credential file). */
+static int ensure_credentials(const char *dir, struct store *st, struct err *err)
+{
+    char *path = xasprintf("%s/credentials", dir);
+    struct stat sb;
+    bool exists = stat(path, &sb) == 0;
+    free(path);
+    if (exists)
+        return 0;
+    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    char id[37] = "AKID", key[33];
+    crypto_random_string(alnum, 32, id + 4);
+    crypto_random_string(alnum, 32, key);
+    int rc = store_credential_add(st, id, key, err);
+    if (rc == 0)
+        rc = write_credentials(dir, id, key, err);
+    if (rc == 0)
+        log_info("berthd", "created the administrator credential in %s/credentials", dir);
+    crypto_wipe(key, sizeof(key));
+    return rc;
+}
+
+static int lock_data_dir(const char *dir, int *fd_out, struct err *err)
+{
+    char *path = xasprintf("%s/berthd.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0)
+        return err_set(err, ERR_SYS(errno), "cannot create the lock file in '%s': %s", dir,
+                       strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return err_set(err, ERR_EXISTS, "another berthd is running on '%s'", dir);
+        return err_set(err, ERR_SYS(e), "cannot lock '%s': %s", dir, strerror(e));
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == 0 && write(fd, pid, (size_t)n) != n)
+        log_warn("berthd", "cannot write the pid to the lock file");
+    *fd_out = fd; /* held open, and so locked, until the process exits */
+    return 0;
+}
+
+static int split_listen(const char *spec, char *host, size_t size, int *port)
+{
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || (size_t)(colon - spec) >= size)
+        return -1;
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535 || end == colon + 1)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Main                                                                     */
+
+static struct http_server *api_server;
+static uv_signal_t sigterm, sigint;
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    (void)s;
+    log_info("berthd", "received %s; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    http_server_stop(api_server);
+    api_server = NULL;
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.api_listen = "127.0.0.1:7700", .log_level = "info"};
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    if (log_set_level(o.log_level) != 0) {
+        fprintf(stderr, "berthd: --log-level: '%s' is not one of error, warn, info, debug\n",
+                o.log_level);
+        return 2;
+    }
+    if (!o.data_dir || !*o.data_dir) {
+        fprintf(stderr, "berthd: --data-dir is required (see --help)\n");
+        return 2;
+    }
+    char host[256];
+    int port;
+    if (split_listen(o.api_listen, host, sizeof(host), &port) != 0) {
+        fprintf(stderr, "berthd: --api-listen: '%s' must be address:port\n", o.api_listen);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    umask(077); /* the store and the credentials file hold secret keys */
+
+    struct err err = {0};
+    if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "berthd: cannot create '%s': %s\n", o.data_dir, strerror(errno));
+        return 1;
+    }
+    char *data_dir = realpath(o.data_dir, NULL);
+    int lock_fd = -1;
+    struct store *st = NULL;
+    struct imports *im = NULL;
+    char *db = NULL, *models = NULL;
+    if (!data_dir) {
+        fprintf(stderr, "berthd: cannot resolve '%s': %s\n", o.data_dir, strerror(errno));
+        return 1;
+    }
+    db = xasprintf("%s/berth.db", data_dir);
+    models = xasprintf("%s/models", data_dir);
+    mkdir(models, 0700);
+    if (lock_data_dir(data_dir, &lock_fd, &err) != 0 || store_open(db, &st, &err) != 0 ||
+        ensure_credentials(data_dir, st, &err) != 0 || imports_start(st, &im, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+
+    struct api_config api = {
+        .store = st,
+        .imports = im,
+        .data_dir = data_dir,
+        .regions = o.nregions ? o.regions : NULL,
+    };
+    struct http_server_config hc = {
+        .host = host,
+        .port = port,
+        .num_threads = 2,
+        .timeout_ms = 30000,
+        .max_body_bytes = 10 * 1024 * 1024,
+        .handler = api_handle,
+        .ud = &api,
+    };
+    uv_loop_t *loop = uv_default_loop();
+    if (http_server_start(loop, &hc, &api_server, &err) != 0) {
+        fprintf(stderr, "berthd: management API: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    uv_signal_init(loop, &sigterm);
+    uv_signal_init(loop, &sigint);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    log_info("berthd", "management API listening on %s:%d data_dir=%s", host,
+             http_server_port(api_server), data_dir);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    log_info("berthd", "stopped");
+out:
+    imports_stop(im);
+    store_close(st);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    free(db);
+    free(models);
+    free(data_dir);
+    return rc;
+}

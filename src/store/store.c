@@ -1,0 +1,522 @@
+/* store.c - SQLite behind a mutex. Migrations are an ordered list of SQL
+ * scripts; PRAGMA user_version records how many have run. Each public call
+ * runs in one transaction (BEGIN IMMEDIATE for writes, so a writer never has
+ * to upgrade a read lock and deadlock). */
+#include "store/store.h"
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store {
+    sqlite3 *db;
+    pthread_mutex_t lock;
+};
+
+static const char *const migrations[] = {
+    /* 1: credentials and the model repository */
+    "CREATE TABLE credentials ("
+    "  secret_id TEXT PRIMARY KEY,"
+    "  secret_key TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));"
+    "CREATE TABLE models ("
+    "  id TEXT PRIMARY KEY,"
+    "  region TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  tags TEXT NOT NULL DEFAULT '[]',"
+    "  created_at TEXT NOT NULL,"
+    "  UNIQUE (region, name));"
+    "CREATE TABLE model_versions ("
+    "  id TEXT PRIMARY KEY,"
+    "  model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+    "  region TEXT NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  progress INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  source_path TEXT NOT NULL,"
+    "  move_mode TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  format TEXT NOT NULL,"
+    "  attrs TEXT NOT NULL DEFAULT '{}',"
+    "  created_at TEXT NOT NULL,"
+    "  UNIQUE (model_id, version));"
+    "CREATE INDEX model_versions_by_model ON model_versions(model_id);",
+};
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int db_error(struct store *st, struct err *err, const char *what)
+{
+    int code = sqlite3_errcode(st->db);
+    int rc = code == SQLITE_CONSTRAINT ? ERR_EXISTS
+             : code == SQLITE_FULL || code == SQLITE_IOERR ? ERR_SYS(EIO)
+                                                            : ERR_INTERNAL;
+    return err_set(err, rc, "store: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static int exec(struct store *st, const char *sql, struct err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = err_set(err, ERR_INTERNAL, "store: %s", msg ? msg : "unknown error");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+static void lock(struct store *st)
+{
+    pthread_mutex_lock(&st->lock);
+}
+
+static void unlock(struct store *st)
+{
+    pthread_mutex_unlock(&st->lock);
+}
+
+static int begin_write(struct store *st, struct err *err)
+{
+    return exec(st, "BEGIN IMMEDIATE", err);
+}
+
+static int finish(struct store *st, int rc, struct err *err)
+{
+    if (rc == 0)
+        return exec(st, "COMMIT", err);
+    exec(st, "ROLLBACK", NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open and migrate                                                         */
+
+static int migrate(struct store *st, struct err *err)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return db_error(st, err, "reading the schema version");
+    int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (version > NMIGRATIONS)
+        return err_set(err, ERR_UNSUPPORTED,
+                       "store: schema version %d is newer than this berthd knows (%d)", version,
+                       NMIGRATIONS);
+    for (int v = version; v < NMIGRATIONS; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+        int rc = begin_write(st, err);
+        if (rc == 0)
+            rc = exec(st, migrations[v], err);
+        if (rc == 0)
+            rc = exec(st, pragma, err);
+        if ((rc = finish(st, rc, err)))
+            return err_prefix(err, "migration %d: ", v + 1);
+        log_info("store", "migrated schema to version %d", v + 1);
+    }
+    return 0;
+}
+
+int store_open(const char *path, struct store **out, struct err *err)
+{
+    struct store *st = xcalloc(1, sizeof(*st));
+    pthread_mutex_init(&st->lock, NULL);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+        int rc = err_set(err, ERR_SYS(EIO), "cannot open store '%s': %s", path,
+                         st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        store_close(st);
+        return rc;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    int rc = exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                      "PRAGMA foreign_keys = ON;",
+                  err);
+    if (rc == 0)
+        rc = migrate(st, err);
+    if (rc) {
+        store_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+    (void)st;
+    return NMIGRATIONS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Statements                                                               */
+
+/* Prepare 'sql' and bind the NULL-terminated list of text arguments. */
+static int prepare(struct store *st, sqlite3_stmt **s, struct err *err, const char *sql,
+                   const char *const *args)
+{
+    if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK)
+        return db_error(st, err, "prepare");
+    for (int i = 0; args && args[i]; i++)
+        sqlite3_bind_text(*s, i + 1, args[i], -1, SQLITE_STATIC);
+    return 0;
+}
+
+/* Run a statement that returns no rows. */
+static int run(struct store *st, struct err *err, const char *what, const char *sql,
+               const char *const *args)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, err, sql, args);
+    if (rc)
+        return rc;
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = db_error(st, err, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static char *col(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return xstrdup(t ? (const char *)t : "");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Credentials                                                              */
+
+int store_credential_add(struct store *st, const char *secret_id, const char *secret_key,
+                         struct err *err)
+{
+    lock(st);
+    const char *args[] = {secret_id, secret_key, NULL};
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = run(st, err, "adding a credential",
+                 "INSERT INTO credentials (secret_id, secret_key) VALUES (?, ?)", args);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+int store_credential_get(struct store *st, const char *secret_id, char **secret_key,
+                         struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {secret_id, NULL};
+    int rc = prepare(st, &s, err, "SELECT secret_key FROM credentials WHERE secret_id = ?", args);
+    if (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW)
+            *secret_key = col(s, 0);
+        else if (step == SQLITE_DONE)
+            rc = err_set(err, ERR_NOTFOUND, "no credential '%s'", secret_id);
+        else
+            rc = db_error(st, err, "reading a credential");
+        sqlite3_finalize(s);
+    }
+    unlock(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Model repository                                                         */
+
+const char *store_import_status_name(enum store_import_status s)
+{
+    switch (s) {
+    case STORE_IMPORT_RUNNING: return "STATUS_RUNNING";
+    case STORE_IMPORT_SUCCESS: return "STATUS_SUCCESS";
+    case STORE_IMPORT_FAILED: return "STATUS_FAILED";
+    }
+    return "STATUS_FAILED";
+}
+
+void store_model_release(struct store_model *m)
+{
+    free(m->id);
+    free(m->region);
+    free(m->name);
+    free(m->tags_json);
+    free(m->created_at);
+    memset(m, 0, sizeof(*m));
+}
+
+void store_model_version_release(struct store_model_version *v)
+{
+    free(v->id);
+    free(v->model_id);
+    free(v->model_name);
+    free(v->region);
+    free(v->version);
+    free(v->error);
+    free(v->source_path);
+    free(v->move_mode);
+    free(v->path);
+    free(v->format);
+    free(v->attrs_json);
+    free(v->created_at);
+    memset(v, 0, sizeof(*v));
+}
+
+int store_model_version_create(struct store *st, const struct store_model *model, bool new_model,
+                               const struct store_model_version *v, struct err *err)
+{
+    lock(st);
+    int rc = begin_write(st, err);
+    if (rc == 0 && new_model) {
+        const char *args[] = {model->id, model->region, model->name, model->tags_json,
+                              model->created_at, NULL};
+        rc = run(st, err, "adding a model",
+                 "INSERT INTO models (id, region, name, tags, created_at) VALUES (?,?,?,?,?)",
+                 args);
+        if (rc == ERR_EXISTS)
+            rc = err_set(err, ERR_EXISTS, "a model named '%s' already exists in region '%s'",
+                         model->name, model->region);
+    }
+    if (rc == 0) {
+        char status[8];
+        snprintf(status, sizeof(status), "%d", (int)v->status);
+        const char *args[] = {v->id,          v->model_id,  v->region, v->version, status,
+                              v->source_path, v->move_mode, v->path,   v->format,  v->attrs_json,
+                              v->created_at,  NULL};
+        rc = run(st, err, "adding a model version",
+                 "INSERT INTO model_versions (id, model_id, region, version, status, source_path,"
+                 " move_mode, path, format, attrs, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                 args);
+        if (rc == ERR_EXISTS)
+            rc = err_set(err, ERR_EXISTS, "model '%s' already has a version '%s'", model->name,
+                         v->version);
+    }
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+#define MODEL_COLS "id, region, name, tags, created_at"
+
+static void read_model(sqlite3_stmt *s, struct store_model *m)
+{
+    m->id = col(s, 0);
+    m->region = col(s, 1);
+    m->name = col(s, 2);
+    m->tags_json = col(s, 3);
+    m->created_at = col(s, 4);
+}
+
+int store_model_get(struct store *st, const char *region, const char *id, struct store_model *out,
+                    struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {id, region, NULL};
+    int rc = prepare(st, &s, err, "SELECT " MODEL_COLS " FROM models WHERE id = ? AND region = ?",
+                     args);
+    if (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW)
+            read_model(s, out);
+        else if (step == SQLITE_DONE)
+            rc = err_set(err, ERR_NOTFOUND, "model '%s' does not exist", id);
+        else
+            rc = db_error(st, err, "reading a model");
+        sqlite3_finalize(s);
+    }
+    unlock(st);
+    return rc;
+}
+
+int store_model_list(struct store *st, const char *region, struct store_model **out, size_t *n,
+                     struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {region, NULL};
+    int rc = prepare(st, &s, err,
+                     "SELECT " MODEL_COLS " FROM models WHERE region = ? ORDER BY created_at, id",
+                     args);
+    struct store_model *list = NULL;
+    size_t count = 0;
+    while (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = db_error(st, err, "listing models");
+            break;
+        }
+        list = xrealloc(list, (count + 1) * sizeof(*list));
+        read_model(s, &list[count++]);
+    }
+    sqlite3_finalize(s);
+    unlock(st);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            store_model_release(&list[i]);
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+#define VERSION_COLS                                                                               \
+    "v.id, v.model_id, m.name, v.region, v.version, v.status, v.progress, v.error,"                \
+    " v.source_path, v.move_mode, v.path, v.format, v.attrs, v.created_at"
+
+static void read_version(sqlite3_stmt *s, struct store_model_version *v)
+{
+    v->id = col(s, 0);
+    v->model_id = col(s, 1);
+    v->model_name = col(s, 2);
+    v->region = col(s, 3);
+    v->version = col(s, 4);
+    v->status = (enum store_import_status)sqlite3_column_int(s, 5);
+    v->progress = sqlite3_column_int(s, 6);
+    v->error = col(s, 7);
+    v->source_path = col(s, 8);
+    v->move_mode = col(s, 9);
+    v->path = col(s, 10);
+    v->format = col(s, 11);
+    v->attrs_json = col(s, 12);
+    v->created_at = col(s, 13);
+}
+
+static int list_versions(struct store *st, const char *sql, const char *const *args,
+                         struct store_model_version **out, size_t *n, struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, err, sql, args);
+    struct store_model_version *list = NULL;
+    size_t count = 0;
+    while (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = db_error(st, err, "listing model versions");
+            break;
+        }
+        list = xrealloc(list, (count + 1) * sizeof(*list));
+        read_version(s, &list[count++]);
+    }
+    sqlite3_finalize(s);
+    unlock(st);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            store_model_version_release(&list[i]);
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+int store_model_version_get(struct store *st, const char *region, const char *id,
+                            struct store_model_version *out, struct err *err)
+{
+    struct store_model_version *list;
+    size_t n;
+    const char *args[] = {id, region, NULL};
+    int rc = list_versions(st,
+                           region ? "SELECT " VERSION_COLS " FROM model_versions v JOIN models m"
+                                    " ON m.id = v.model_id WHERE v.id = ? AND v.region = ?"
+                                  : "SELECT " VERSION_COLS " FROM model_versions v JOIN models m"
+                                    " ON m.id = v.model_id WHERE v.id = ?",
+                           args, &list, &n, err);
+    if (rc)
+        return rc;
+    if (n == 0) {
+        free(list);
+        return err_set(err, ERR_NOTFOUND, "model version '%s' does not exist", id);
+    }
+    *out = list[0];
+    free(list);
+    return 0;
+}
+
+int store_model_version_list(struct store *st, const char *region, const char *model_id,
+                             struct store_model_version **out, size_t *n, struct err *err)
+{
+    const char *args[] = {model_id, region, NULL};
+    return list_versions(st,
+                         "SELECT " VERSION_COLS " FROM model_versions v JOIN models m ON"
+                         " m.id = v.model_id WHERE v.model_id = ? AND v.region = ?"
+                         " ORDER BY v.created_at, v.rowid",
+                         args, out, n, err);
+}
+
+int store_model_version_list_running(struct store *st, struct store_model_version **out, size_t *n,
+                                     struct err *err)
+{
+    return list_versions(st,
+                         "SELECT " VERSION_COLS " FROM model_versions v JOIN models m ON"
+                         " m.id = v.model_id WHERE v.status = 0 ORDER BY v.rowid",
+                         NULL, out, n, err);
+}
+
+int store_model_version_set_status(struct store *st, const char *id,
+                                   enum store_import_status status, int progress,
+                                   const char *error, struct err *err)
+{
+    char sbuf[8], pbuf[8];
+    snprintf(sbuf, sizeof(sbuf), "%d", (int)status);
+    snprintf(pbuf, sizeof(pbuf), "%d", progress);
+    const char *args[] = {sbuf, pbuf, error ? error : "", id, NULL};
+    lock(st);
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = run(st, err, "updating an import",
+                 "UPDATE model_versions SET status = ?, progress = ?, error = ? WHERE id = ?",
+                 args);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+static int delete_where(struct store *st, const char *sql, const char *const *args,
+                        const char *what, const char *id, struct err *err)
+{
+    lock(st);
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = run(st, err, what, sql, args);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = err_set(err, ERR_NOTFOUND, "%s '%s' does not exist", what, id);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+int store_model_version_delete(struct store *st, const char *region, const char *id,
+                               struct err *err)
+{
+    const char *args[] = {id, region, NULL};
+    return delete_where(st, "DELETE FROM model_versions WHERE id = ? AND region = ?", args,
+                        "model version", id, err);
+}
+
+int store_model_delete(struct store *st, const char *region, const char *id, struct err *err)
+{
+    /* ON DELETE CASCADE removes the versions in the same transaction. */
+    const char *args[] = {id, region, NULL};
+    return delete_where(st, "DELETE FROM models WHERE id = ? AND region = ?", args, "model", id,
+                        err);
+}
