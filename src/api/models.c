@@ -140,11 +140,15 @@ static int source_path(struct api_call *c, const char **out)
     static const struct api_field cos_fields[] = {
         {"Bucket", API_FIELD_UNSUPPORTED}, {"Region", API_FIELD_UNSUPPORTED},
         {"Paths", API_FIELD_USED}, {NULL, API_FIELD_USED}};
-    if (api_check_fields(c, cos, "TrainingModelCosPath", cos_fields))
-        return api_fail(c, c->error_code,
+    if (api_check_fields(c, cos, "TrainingModelCosPath", cos_fields)) {
+        char code[sizeof(c->error_code)], msg[sizeof(c->error_message)];
+        memcpy(code, c->error_code, sizeof(code));
+        memcpy(msg, c->error_message, sizeof(msg));
+        return api_fail(c, code,
                         "%s: COS buckets are not supported; leave Bucket and Region empty and give "
                         "a local directory in Paths",
-                        c->error_message);
+                        msg);
+    }
     const json_t *paths = json_object_get(cos, "Paths");
     if (!json_is_array(paths) || json_array_size(paths) != 1 ||
         !json_is_string(json_array_get(paths, 0)))
