@@ -32,7 +32,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 SERVERS = []
 _SERVERS_LOCK = threading.Lock()
 
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -158,7 +158,7 @@ class Client:
                 r = self.conn.getresponse()
                 data = r.read()
             except (http.client.RemoteDisconnected, http.client.BadStatusLine,
-                    BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as e:
+                    BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
                 self.close()
                 if fresh or not retry or attempt:
                     raise
@@ -236,6 +236,27 @@ def read_http_response(sock, buf=b"", timeout=5.0):
             if size == 0:
                 return status, headers, body, buf
     raise AssertionError("response has neither Content-Length nor chunked encoding: %r" % head)
+
+
+def recv_until_close(sock, timeout):
+    """Read from a raw socket until the peer closes it. Returns (data, closed): closed is
+    False if `timeout` seconds passed first. A reset counts as closed."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return data, False
+        sock.settimeout(left)
+        try:
+            d = sock.recv(65536)
+        except socket.timeout:
+            return data, False
+        except (ConnectionResetError, ConnectionAbortedError):
+            return data, True
+        if not d:
+            return data, True
+        data += d
 
 
 # --------------------------------------------------------------------------------------------
@@ -642,6 +663,8 @@ def assert_error(tc, resp, status, *needles):
     non-empty string. Each needle is a substring (or tuple of alternatives) that the message
     must contain, case-insensitive."""
     tc.assertEqual(resp.status, status, "expected HTTP %d, got %d, body %r" % (status, resp.status, resp.body[:600]))
+    tc.assertIn("application/json", resp.headers.get("content-type", ""),
+                "error answers are JSON: Content-Type %r" % resp.headers.get("content-type"))
     try:
         body = resp.json()
     except ValueError:

@@ -9,6 +9,8 @@ runs in its own child process, in its own process group, under a time limit. Out
 per test, `ok NAME`, `FAIL NAME` (details follow, indented) or `skip NAME (reason)`, then the
 line `RESULT passed=N failed=N skipped=N` last. Exit status 1 if any test failed.
 
+Classes with `abstract = True` in their body are not run themselves (only their subclasses).
+
 A FILTER selects files whose name contains it (`t0100`, `reload`); `FILE:TEST` also selects
 tests in those files whose name contains TEST (`t0400:pipelin`).
 

@@ -1,7 +1,6 @@
 """TF Serving REST API: status, metadata, predict (row and columnar), classify, regress, on
 models saved in every format XGBoost writes."""
 
-import json
 import math
 import os
 import threading
@@ -37,6 +36,20 @@ class TfsPredict(harness.ServerCase):
             b = harness.train("binary:logistic", n_features=5, seed=v, rounds=3 + v)
             path = harness.write_version(os.path.join(models, "logistic"), v, b, fmt, filename=fname)
             cls.logistic[v] = harness.load_model(path)
+        # things in the base path that are not version directories, and dot-files beside models
+        lb = os.path.join(models, "logistic")
+        junk = harness.train("binary:logistic", n_features=5, seed=99, rounds=2)
+        for name in ("0", "abc", "7b", "-8", ".9"):
+            os.makedirs(os.path.join(lb, name))
+            harness.save_model(junk, os.path.join(lb, name, "model.json"), "json")
+        with open(os.path.join(lb, "10"), "w") as f:       # a file, not a directory
+            f.write("not a version")
+        with open(os.path.join(lb, "README"), "w") as f:
+            f.write("notes")
+        for v in (1, 5):
+            with open(os.path.join(lb, str(v), ".DS_Store"), "wb") as f:
+                f.write(b"\0\0\0\1Bud1")
+            harness.save_model(junk, os.path.join(lb, str(v), ".old-model.json"), "json")
         # reg: feature names stored in the model
         cls.reg_names = ["age", "height", "weight", "score"]
         b = harness.train("reg:squarederror", n_features=4, seed=11, feature_names=cls.reg_names)

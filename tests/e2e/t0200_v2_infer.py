@@ -187,6 +187,26 @@ class V2Infer(harness.ServerCase):
         resp = json.loads(r.body[:n])
         self.check_output(resp, "bin", 2, harness.predict(self.bin[2], X))
 
+    def test_binary_input_large(self):
+        X = harness.rows(20000, 4, seed=54)
+        header = {"inputs": [{"name": "input", "shape": [20000, 4], "datatype": "FP32",
+                              "parameters": {"binary_data_size": X.size * 4}}],
+                  "outputs": [{"name": "predictions", "parameters": {"binary_data": True}}]}
+        body, hdrs = binary_request(header, X.astype("<f4").tobytes())
+        r = self.c.post("/v2/models/bin/versions/1/infer", body, headers=hdrs)
+        h, raw = self._split_binary_response(r)
+        self._check_binary_output(h, raw, "bin", 1, harness.predict(self.bin[1], X))
+
+    def test_header_length_without_binary_data(self):
+        """Inference-Header-Content-Length equal to the whole body: a JSON-only request."""
+        X = self.X4[:2]
+        h = json.dumps({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": X.tolist()}]}).encode()
+        r = self.c.post("/v2/models/bin/infer", h, headers={"Inference-Header-Content-Length": str(len(h)),
+                                                             "Content-Type": "application/json"})
+        self.assertEqual(r.status, 200, r)
+        n = int(r.headers.get("inference-header-content-length", len(r.body)))
+        self.check_output(json.loads(r.body[:n]), "bin", 2, harness.predict(self.bin[2], X))
+
     def _split_binary_response(self, r):
         self.assertEqual(r.status, 200, r)
         self.assertIn("inference-header-content-length", r.headers,

@@ -66,7 +66,8 @@ class HotReload(harness.ServerCase):
         cls = type(self)
         X = self.X
         body = {"instances": X.tolist()}
-        results = []          # (t_start, t_end, status, predictions or error)
+        v2body = {"inputs": [{"name": "input", "shape": list(X.shape), "datatype": "FP32", "data": X.tolist()}]}
+        results = []          # (t_start, t_end, status, predictions or error, V2 model_version or None)
         lock = threading.Lock()
         stop = threading.Event()
         t_begin = time.monotonic()
@@ -80,11 +81,17 @@ class HotReload(harness.ServerCase):
                         break
                     t0 = time.monotonic()
                     try:
-                        r = c.post("/v1/models/hot:predict", body, retry=False)
-                        res = (t0, time.monotonic(), r.status,
-                               r.json().get("predictions") if r.status == 200 else r.body[:300])
+                        if k == 2:      # one client on the V2 API
+                            r = c.post("/v2/models/hot/infer", v2body, retry=False)
+                            j = r.json() if r.status == 200 else None
+                            res = (t0, time.monotonic(), r.status,
+                                   j["outputs"][0]["data"] if j else r.body[:300], j and j.get("model_version"))
+                        else:
+                            r = c.post("/v1/models/hot:predict", body, retry=False)
+                            res = (t0, time.monotonic(), r.status,
+                                   r.json().get("predictions") if r.status == 200 else r.body[:300], None)
                     except Exception as e:       # a failed request, recorded
-                        res = (t0, time.monotonic(), None, repr(e))
+                        res = (t0, time.monotonic(), None, repr(e), None)
                         c.close()
                     with lock:
                         results.append(res)
@@ -118,6 +125,11 @@ class HotReload(harness.ServerCase):
         for r in results:
             self.assertTrue(close_to(r[3], self.expected[1]) or close_to(r[3], self.expected[2]),
                             "predictions match neither version: %r" % (r[3],))
+            if r[4] is not None:    # V2 names the version that answered: values must be its own
+                self.assertIn(r[4], ("1", "2"), r)
+                self.assertTrue(close_to(r[3], self.expected[int(r[4])]),
+                                "V2 answer says model_version %s but has other values: %r" % (r[4], r[3]))
+        self.assertTrue(any(r[4] for r in results), "no V2 answer recorded")
         for r in before:
             self.assertTrue(close_to(r[3], self.expected[1]), "before version 2 appeared: %r" % (r[3],))
         stale = [r for r in after if not close_to(r[3], self.expected[2])]
@@ -176,3 +188,27 @@ class HotReload(harness.ServerCase):
         e = self.wait_state(4, "END")
         self.assertTrue(e["status"].get("error_message"), e)
         assert_close(self.predict_default(), self.expected[3])
+
+
+class ScanOnce(harness.ServerCase):
+    """--file_system_poll_wait_seconds=0 scans the base path once, at start."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_binary()
+        tmp = cls.setup_tmp("t0300once")
+        cls.base = os.path.join(tmp, "once")
+        cls.m1 = harness.load_model(harness.write_version(
+            cls.base, 1, harness.train("reg:squarederror", n_features=3, seed=310), "json"))
+        cls.srv = cls.start_server(["--model_name=once", "--model_base_path=%s" % cls.base,
+                                    "--file_system_poll_wait_seconds=0"])
+        cls.c = cls.client_for(cls.srv)
+
+    def test_new_version_not_picked_up(self):
+        harness.write_version(self.base, 2, harness.train("reg:squarederror", n_features=3, seed=311), "json")
+        X = harness.rows(3, 3, seed=62)
+        time.sleep(2.5)
+        st = self.c.get_json("/v1/models/once")["model_version_status"]
+        self.assertEqual([(e["version"], e["state"]) for e in st], [("1", "AVAILABLE")])
+        body = self.c.post_json("/v1/models/once:predict", {"instances": X.tolist()})
+        assert_close(body["predictions"], harness.predict(self.m1, X))

@@ -2,7 +2,6 @@
 counts by model and version that grow with requests, latency histograms."""
 
 import os
-import shutil
 import subprocess
 
 import harness
@@ -14,10 +13,12 @@ PROMTOOL = "/usr/bin/promtool"
 
 
 def labelled(labels, model, version=None):
+    """Whether a sample's labels name `model` (whatever the label's key: model, model_name...)
+    and, if given, `version` (in another label)."""
     vals = list(labels.values())
     if model not in vals:
         return False
-    return version is None or str(version) in [v for k, v in labels.items() if labels[k] != model]
+    return version is None or str(version) in [v for v in vals if v != model]
 
 
 class Metrics(harness.ServerCase):
