@@ -1,0 +1,124 @@
+/* harness.h - a tiny TAP unit-test harness (redis testhelp.h).
+ * TEST(name) { ... } registers a test; main() runs them in file order and prints
+ * "ok N - name" or "not ok N - name", with "# file:line: ..." lines before a failure.
+ * A failed CHECK ends the current function (the test, or the void helper it is in)
+ * and marks the test failed; the binary exits 1 if any test failed.
+ * Run one binary with a substring argument to run only the tests whose name holds it. */
+#ifndef BERTH_TEST_HARNESS_H
+#define BERTH_TEST_HARNESS_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HARNESS_MAX_TESTS 512
+
+struct harness_test {
+    const char *name;
+    void (*fn)(void);
+    int line;
+};
+
+static struct harness_test harness_tests[HARNESS_MAX_TESTS];
+static int harness_ntests;
+static bool harness_failed; /* the running test has failed */
+
+static inline void harness_register(const char *name, void (*fn)(void), int line)
+{
+    if (harness_ntests == HARNESS_MAX_TESTS) {
+        fprintf(stderr, "harness: more than %d tests\n", HARNESS_MAX_TESTS);
+        abort();
+    }
+    harness_tests[harness_ntests++] = (struct harness_test){name, fn, line};
+}
+
+/* Constructors may run in any order; main() sorts by line to keep file order. */
+#define TEST(name)                                                                                 \
+    static void test_##name(void);                                                                 \
+    __attribute__((constructor)) static void register_##name(void)                                 \
+    {                                                                                              \
+        harness_register(#name, test_##name, __LINE__);                                            \
+    }                                                                                              \
+    static void test_##name(void)
+
+__attribute__((format(printf, 3, 4))) static inline void harness_fail(const char *file, int line,
+                                                                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("# %s:%d: ", file, line);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    harness_failed = true;
+}
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            harness_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                           \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) {                                                                            \
+            harness_fail(__FILE__, __LINE__, "%s == %s failed: %lld != %lld", #a, #b, a_, b_);     \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_STR_EQ(a, b)                                                                         \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                   \
+            harness_fail(__FILE__, __LINE__, "%s == %s failed: \"%s\" != \"%s\"", #a, #b,          \
+                         a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                  \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Equal within 'eps'; two NaNs are equal. */
+#define CHECK_NEAR(a, b, eps)                                                                      \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        if (!(isnan(a_) && isnan(b_)) && !(fabs(a_ - b_) <= (eps)) && a_ != b_) {                  \
+            harness_fail(__FILE__, __LINE__, "%s ~= %s failed: %.17g != %.17g", #a, #b, a_, b_);   \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static int harness_by_line(const void *a, const void *b)
+{
+    return ((const struct harness_test *)a)->line - ((const struct harness_test *)b)->line;
+}
+
+int main(int argc, char **argv)
+{
+    const char *only = argc > 1 ? argv[1] : NULL;
+    int n = 0, failed = 0;
+    qsort(harness_tests, (size_t)harness_ntests, sizeof(harness_tests[0]), harness_by_line);
+    for (int i = 0; i < harness_ntests; i++)
+        n += !only || strstr(harness_tests[i].name, only);
+    printf("1..%d\n", n);
+    n = 0;
+    for (int i = 0; i < harness_ntests; i++) {
+        if (only && !strstr(harness_tests[i].name, only))
+            continue;
+        harness_failed = false;
+        fflush(stdout);
+        harness_tests[i].fn();
+        printf("%s %d - %s\n", harness_failed ? "not ok" : "ok", ++n, harness_tests[i].name);
+        failed += harness_failed;
+    }
+    if (failed)
+        printf("# %d of %d tests failed\n", failed, n);
+    return failed ? 1 : 0;
+}
+
+#endif
