@@ -264,9 +264,9 @@ int api_create_training_model(struct api_call *c)
             return api_fail(c, "InvalidParameterValue",
                             "TrainingModelId is only for ImportMethod VERSION");
         snprintf(model_number, sizeof(model_number), "%llu", new_number());
-        char *tags = json_dumps(json_object_get(p, "Tags") ? json_object_get(p, "Tags")
-                                                           : json_array(),
-                                JSON_COMPACT | JSON_PRESERVE_ORDER);
+        const json_t *given = json_object_get(p, "Tags");
+        char *tags = json_is_array(given) ? json_dumps(given, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                                          : NULL;
         model.id = xasprintf("m-%s", model_number);
         model.region = xstrdup(c->region);
         model.name = xstrdup(name);

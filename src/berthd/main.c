@@ -28,6 +28,8 @@ struct options {
     const char *regions[MAX_REGIONS + 1];
     size_t nregions;
     const char *log_level;
+    char **owned; /* values read from --config, freed at exit */
+    size_t nowned;
 };
 
 enum opt_type { OPT_STR, OPT_LIST };
@@ -121,7 +123,9 @@ static int load_config(struct options *o, const char *path)
             rc = -1;
             break;
         }
-        rc = set_option(o, k, xstrdup(v), where);
+        o->owned = xrealloc(o->owned, (o->nowned + 1) * sizeof(char *));
+        o->owned[o->nowned] = xstrdup(v);
+        rc = set_option(o, k, o->owned[o->nowned++], where);
     }
     fclose(f);
     return rc;
@@ -276,40 +280,46 @@ static void on_signal(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
     struct options o = {.api_listen = "127.0.0.1:7700", .log_level = "info"};
+    char *data_dir = NULL, *db = NULL, *models = NULL;
+    int lock_fd = -1;
+    struct store *st = NULL;
+    struct imports *im = NULL;
     int rc = parse_args(argc, argv, &o);
-    if (rc)
-        return rc > 0 ? 0 : 2;
-    if (log_set_level(o.log_level) != 0) {
-        fprintf(stderr, "berthd: --log-level: '%s' is not one of error, warn, info, debug\n",
-                o.log_level);
-        return 2;
-    }
-    if (!o.data_dir || !*o.data_dir) {
-        fprintf(stderr, "berthd: --data-dir is required (see --help)\n");
-        return 2;
+    if (rc) {
+        rc = rc > 0 ? 0 : 2;
+        goto out;
     }
     char host[256];
     int port;
+    rc = 2;
+    if (log_set_level(o.log_level) != 0) {
+        fprintf(stderr, "berthd: --log-level: '%s' is not one of error, warn, info, debug\n",
+                o.log_level);
+        goto out;
+    }
+    if (!o.data_dir || !*o.data_dir) {
+        fprintf(stderr, "berthd: --data-dir is required (see --help)\n");
+        goto out;
+    }
     if (split_listen(o.api_listen, host, sizeof(host), &port) != 0) {
         fprintf(stderr, "berthd: --api-listen: '%s' must be address:port\n", o.api_listen);
-        return 2;
+        goto out;
     }
+    rc = 0;
     signal(SIGPIPE, SIG_IGN);
     umask(077); /* the store and the credentials file hold secret keys */
 
     struct err err = {0};
     if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "berthd: cannot create '%s': %s\n", o.data_dir, strerror(errno));
-        return 1;
+        rc = 1;
+        goto out;
     }
-    char *data_dir = realpath(o.data_dir, NULL);
-    int lock_fd = -1;
-    struct store *st = NULL;
-    struct imports *im = NULL;
-    char *db = NULL, *models = NULL;
+    data_dir = realpath(o.data_dir, NULL);
     if (!data_dir) {
         fprintf(stderr, "berthd: cannot resolve '%s': %s\n", o.data_dir, strerror(errno));
-        return 1;
+        rc = 1;
+        goto out;
     }
     db = xasprintf("%s/berth.db", data_dir);
     models = xasprintf("%s/models", data_dir);
@@ -359,5 +369,8 @@ out:
     free(db);
     free(models);
     free(data_dir);
+    for (size_t i = 0; i < o.nowned; i++)
+        free(o.owned[i]);
+    free(o.owned);
     return rc;
 }
