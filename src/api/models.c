@@ -661,6 +661,20 @@ int api_describe_training_models(struct api_call *c)
 /* ------------------------------------------------------------------------ */
 /* Delete                                                                   */
 
+/* Refuse to delete a version that a service runs. */
+static int check_unused(struct api_call *c, const char *version_id)
+{
+    int users = 0;
+    struct err err = {0};
+    if (store_model_version_users(c->cfg->store, version_id, &users, &err) != 0)
+        return api_fail_store(c, &err);
+    if (users)
+        return api_fail(c, "UnsupportedOperation",
+                        "model version %s is used by %d service%s; delete those first", version_id,
+                        users, users == 1 ? "" : "s");
+    return 0;
+}
+
 static void remove_files(struct api_call *c, const char *path)
 {
     struct err err = {0};
@@ -680,10 +694,11 @@ int api_delete_training_model_version(struct api_call *c)
         return -1;
     struct store_model_version v = {0};
     struct err err = {0};
-    if (store_model_version_get(c->cfg->store, c->region, id, &v, &err) != 0 ||
-        store_model_version_delete(c->cfg->store, c->region, id, &err) != 0) {
-        store_model_version_release(&v);
+    if (store_model_version_get(c->cfg->store, c->region, id, &v, &err) != 0)
         return api_fail_store(c, &err);
+    if (check_unused(c, id) || store_model_version_delete(c->cfg->store, c->region, id, &err) != 0) {
+        store_model_version_release(&v);
+        return c->error_code[0] ? -1 : api_fail_store(c, &err);
     }
     remove_files(c, v.path);
     store_model_version_release(&v);
@@ -711,6 +726,19 @@ int api_delete_training_model(struct api_call *c)
     store_model_release(&m);
     if (type && strcmp(type, "ACCELERATE") == 0)
         return 0; /* Berth has no ACCELERATE versions: nothing matches */
+    struct store_model_version *vs;
+    size_t n;
+    if (store_model_version_list(c->cfg->store, c->region, id, &vs, &n, &err) != 0)
+        return api_fail_store(c, &err);
+    int busy = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!busy)
+            busy = check_unused(c, vs[i].id);
+        store_model_version_release(&vs[i]);
+    }
+    free(vs);
+    if (busy)
+        return -1;
     if (store_model_delete(c->cfg->store, c->region, id, &err) != 0)
         return api_fail_store(c, &err);
     char *dir = xasprintf("%s/models/%s", c->cfg->data_dir, id);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct store {
     sqlite3 *db;
@@ -46,6 +47,34 @@ static const char *const migrations[] = {
     "  created_at TEXT NOT NULL,"
     "  UNIQUE (model_id, version));"
     "CREATE INDEX model_versions_by_model ON model_versions(model_id);",
+    /* 2: service groups and their versions (services) */
+    "CREATE TABLE service_groups ("
+    "  id TEXT PRIMARY KEY,"
+    "  region TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  tags TEXT NOT NULL DEFAULT '[]',"
+    "  charge_type TEXT NOT NULL,"
+    "  auth_enable INTEGER NOT NULL DEFAULT 0,"
+    "  next_version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (region, name));"
+    "CREATE TABLE services ("
+    "  id TEXT PRIMARY KEY,"
+    "  group_id TEXT NOT NULL REFERENCES service_groups(id) ON DELETE CASCADE,"
+    "  region TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  spec TEXT NOT NULL,"
+    "  model_version_id TEXT NOT NULL DEFAULT '',"
+    "  replicas INTEGER NOT NULL,"
+    "  old_replicas INTEGER NOT NULL DEFAULT 0,"
+    "  weight INTEGER NOT NULL,"
+    "  stopped INTEGER NOT NULL DEFAULT 0,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (group_id, version));"
+    "CREATE INDEX services_by_model_version ON services(model_version_id);",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -519,4 +548,323 @@ int store_model_delete(struct store *st, const char *region, const char *id, str
     const char *args[] = {id, region, NULL};
     return delete_where(st, "DELETE FROM models WHERE id = ? AND region = ?", args, "model", id,
                         err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Service groups and services                                              */
+
+void store_group_release(struct store_group *g)
+{
+    free(g->id);
+    free(g->region);
+    free(g->name);
+    free(g->tags_json);
+    free(g->charge_type);
+    free(g->created_at);
+    free(g->updated_at);
+    memset(g, 0, sizeof(*g));
+}
+
+void store_service_release(struct store_service *s)
+{
+    free(s->id);
+    free(s->group_id);
+    free(s->region);
+    free(s->description);
+    free(s->spec_json);
+    free(s->model_version_id);
+    free(s->created_at);
+    free(s->updated_at);
+    memset(s, 0, sizeof(*s));
+}
+
+static int bind_int(sqlite3_stmt *s, int idx, long long v)
+{
+    return sqlite3_bind_int64(s, idx, v);
+}
+
+int store_service_create(struct store *st, const struct store_group *g, bool new_group,
+                         struct store_service *s, struct err *err)
+{
+    lock(st);
+    int rc = begin_write(st, err);
+    if (rc == 0 && new_group) {
+        const char *args[] = {g->id, g->region, g->name, g->tags_json, g->charge_type,
+                              g->auth_enable ? "1" : "0", g->created_at, g->created_at, NULL};
+        rc = run(st, err, "adding a service group",
+                 "INSERT INTO service_groups (id, region, name, tags, charge_type, auth_enable,"
+                 " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                 args);
+        if (rc == ERR_EXISTS)
+            rc = err_set(err, ERR_EXISTS, "a service group named '%s' already exists in '%s'",
+                         g->name, g->region);
+    }
+    sqlite3_stmt *q = NULL;
+    if (rc == 0) {
+        /* Take the group's next version number in the same transaction. */
+        const char *args[] = {g->id, g->region, NULL};
+        rc = prepare(st, &q, err,
+                     "UPDATE service_groups SET next_version = next_version + 1 WHERE id = ? AND"
+                     " region = ? RETURNING next_version - 1",
+                     args);
+        if (rc == 0) {
+            int step = sqlite3_step(q);
+            if (step == SQLITE_ROW)
+                s->version = sqlite3_column_int(q, 0);
+            else if (step == SQLITE_DONE)
+                rc = err_set(err, ERR_NOTFOUND, "service group '%s' does not exist", g->id);
+            else
+                rc = db_error(st, err, "numbering a service");
+            sqlite3_finalize(q);
+        }
+    }
+    if (rc == 0) {
+        free(s->id);
+        s->id = xasprintf("%s-%d", g->id, s->version);
+        sqlite3_stmt *ins;
+        const char *args[] = {s->id,        g->id,          g->region,     s->description,
+                              s->spec_json, s->model_version_id, s->created_at, s->created_at,
+                              NULL};
+        rc = prepare(st, &ins, err,
+                     "INSERT INTO services (id, group_id, region, description, spec,"
+                     " model_version_id, created_at, updated_at, version, replicas, weight)"
+                     " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                     args);
+        if (rc == 0) {
+            bind_int(ins, 9, s->version);
+            bind_int(ins, 10, s->replicas);
+            bind_int(ins, 11, s->weight);
+            if (sqlite3_step(ins) != SQLITE_DONE)
+                rc = db_error(st, err, "adding a service");
+            sqlite3_finalize(ins);
+        }
+    }
+    if (rc == 0 && !new_group) {
+        const char *args[] = {s->created_at, g->id, NULL};
+        rc = run(st, err, "updating a group", "UPDATE service_groups SET updated_at = ? WHERE id = ?",
+                 args);
+    }
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+#define GROUP_COLS "id, region, name, tags, charge_type, auth_enable, created_at, updated_at"
+
+static void read_group(sqlite3_stmt *s, struct store_group *g)
+{
+    g->id = col(s, 0);
+    g->region = col(s, 1);
+    g->name = col(s, 2);
+    g->tags_json = col(s, 3);
+    g->charge_type = col(s, 4);
+    g->auth_enable = sqlite3_column_int(s, 5) != 0;
+    g->created_at = col(s, 6);
+    g->updated_at = col(s, 7);
+}
+
+int store_group_list(struct store *st, const char *region, struct store_group **out, size_t *n,
+                     struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {region, NULL};
+    int rc = prepare(st, &s, err,
+                     "SELECT " GROUP_COLS " FROM service_groups WHERE region = ?"
+                     " ORDER BY created_at, rowid",
+                     args);
+    struct store_group *list = NULL;
+    size_t count = 0;
+    while (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = db_error(st, err, "listing service groups");
+            break;
+        }
+        list = xrealloc(list, (count + 1) * sizeof(*list));
+        read_group(s, &list[count++]);
+    }
+    sqlite3_finalize(s);
+    unlock(st);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            store_group_release(&list[i]);
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+int store_group_get(struct store *st, const char *region, const char *id, struct store_group *out,
+                    struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {id, region, NULL};
+    int rc = prepare(st, &s, err,
+                     "SELECT " GROUP_COLS " FROM service_groups WHERE id = ? AND region = ?", args);
+    if (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW)
+            read_group(s, out);
+        else if (step == SQLITE_DONE)
+            rc = err_set(err, ERR_NOTFOUND, "service group '%s' does not exist", id);
+        else
+            rc = db_error(st, err, "reading a service group");
+        sqlite3_finalize(s);
+    }
+    unlock(st);
+    return rc;
+}
+
+#define SERVICE_COLS                                                                               \
+    "id, group_id, region, version, description, spec, model_version_id, replicas,"                \
+    " old_replicas, weight, stopped, created_at, updated_at"
+
+static void read_service(sqlite3_stmt *s, struct store_service *v)
+{
+    v->id = col(s, 0);
+    v->group_id = col(s, 1);
+    v->region = col(s, 2);
+    v->version = sqlite3_column_int(s, 3);
+    v->description = col(s, 4);
+    v->spec_json = col(s, 5);
+    v->model_version_id = col(s, 6);
+    v->replicas = sqlite3_column_int(s, 7);
+    v->old_replicas = sqlite3_column_int(s, 8);
+    v->weight = sqlite3_column_int(s, 9);
+    v->stopped = sqlite3_column_int(s, 10) != 0;
+    v->created_at = col(s, 11);
+    v->updated_at = col(s, 12);
+}
+
+static int list_services(struct store *st, const char *sql, const char *const *args,
+                         struct store_service **out, size_t *n, struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, err, sql, args);
+    struct store_service *list = NULL;
+    size_t count = 0;
+    while (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = db_error(st, err, "listing services");
+            break;
+        }
+        list = xrealloc(list, (count + 1) * sizeof(*list));
+        read_service(s, &list[count++]);
+    }
+    sqlite3_finalize(s);
+    unlock(st);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            store_service_release(&list[i]);
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+int store_service_get(struct store *st, const char *region, const char *id,
+                      struct store_service *out, struct err *err)
+{
+    struct store_service *list;
+    size_t n;
+    const char *args[] = {id, region, NULL};
+    int rc = list_services(st, "SELECT " SERVICE_COLS " FROM services WHERE id = ? AND region = ?",
+                           args, &list, &n, err);
+    if (rc)
+        return rc;
+    if (n == 0) {
+        free(list);
+        return err_set(err, ERR_NOTFOUND, "service '%s' does not exist", id);
+    }
+    *out = list[0];
+    free(list);
+    return 0;
+}
+
+int store_service_list(struct store *st, const char *group_id, struct store_service **out,
+                       size_t *n, struct err *err)
+{
+    const char *args[] = {group_id, NULL};
+    return list_services(st,
+                         group_id ? "SELECT " SERVICE_COLS " FROM services WHERE group_id = ?"
+                                    " ORDER BY version"
+                                  : "SELECT " SERVICE_COLS " FROM services ORDER BY group_id, version",
+                         group_id ? args : NULL, out, n, err);
+}
+
+int store_service_set_replicas(struct store *st, const char *id, int replicas, int old_replicas,
+                               bool stopped, struct err *err)
+{
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {now, id, NULL};
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = prepare(st, &s, err,
+                     "UPDATE services SET updated_at = ?, replicas = ?3, old_replicas = ?4,"
+                     " stopped = ?5 WHERE id = ?2",
+                     args);
+    if (rc == 0) {
+        bind_int(s, 3, replicas);
+        bind_int(s, 4, old_replicas);
+        bind_int(s, 5, stopped);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_error(st, err, "updating a service");
+        else if (sqlite3_changes(st->db) == 0)
+            rc = err_set(err, ERR_NOTFOUND, "service '%s' does not exist", id);
+        sqlite3_finalize(s);
+    }
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+int store_service_delete(struct store *st, const char *region, const char *id, struct err *err)
+{
+    const char *args[] = {id, region, NULL};
+    return delete_where(st, "DELETE FROM services WHERE id = ? AND region = ?", args, "service",
+                        id, err);
+}
+
+int store_group_delete(struct store *st, const char *region, const char *id, struct err *err)
+{
+    const char *args[] = {id, region, NULL};
+    return delete_where(st, "DELETE FROM service_groups WHERE id = ? AND region = ?", args,
+                        "service group", id, err);
+}
+
+int store_model_version_users(struct store *st, const char *model_version_id, int *count,
+                              struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {model_version_id, NULL};
+    int rc = prepare(st, &s, err, "SELECT count(*) FROM services WHERE model_version_id = ?",
+                     args);
+    if (rc == 0) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *count = sqlite3_column_int(s, 0);
+        else
+            rc = db_error(st, err, "counting users of a model version");
+        sqlite3_finalize(s);
+    }
+    unlock(st);
+    return rc;
 }

@@ -92,4 +92,61 @@ int store_model_version_delete(struct store *st, const char *region, const char 
 int store_model_delete(struct store *st, const char *region, const char *id, struct err *err);
 const char *store_import_status_name(enum store_import_status s);
 
+/* ------------------------------------------------------------------------ */
+/* Service groups and services                                              */
+
+struct store_group {
+    char *id;   /* ms-xxxxxxxx */
+    char *region;
+    char *name;
+    char *tags_json;
+    char *charge_type;
+    bool auth_enable;
+    char *created_at;
+    char *updated_at;
+};
+
+struct store_service {
+    char *id;       /* <group>-<version> */
+    char *group_id;
+    char *region;
+    int version;
+    char *description;
+    char *spec_json; /* what runs and how: the accepted CreateModelService fields */
+    char *model_version_id; /* "" for a custom command */
+    int replicas;     /* desired; 0 when stopped */
+    int old_replicas; /* before the last STOP */
+    int weight;
+    bool stopped;
+    char *created_at;
+    char *updated_at;
+};
+
+void store_group_release(struct store_group *g);
+void store_service_release(struct store_service *s);
+
+/* Create a group with its first service (s->version is set to 1), or, with
+ * new_group false, add the next version to g->id (s->version is set). */
+int store_service_create(struct store *st, const struct store_group *g, bool new_group,
+                         struct store_service *s, struct err *err);
+int store_group_get(struct store *st, const char *region, const char *id, struct store_group *out,
+                    struct err *err);
+int store_group_list(struct store *st, const char *region, struct store_group **out, size_t *n,
+                     struct err *err);
+int store_service_get(struct store *st, const char *region, const char *id,
+                      struct store_service *out, struct err *err);
+/* Services of one group (group_id non-NULL) or of every group in every
+ * region (group_id NULL, for the reconciler), by group and version. */
+int store_service_list(struct store *st, const char *group_id, struct store_service **out,
+                       size_t *n, struct err *err);
+/* Set replicas, old_replicas and stopped of one service. */
+int store_service_set_replicas(struct store *st, const char *id, int replicas, int old_replicas,
+                               bool stopped, struct err *err);
+int store_service_delete(struct store *st, const char *region, const char *id, struct err *err);
+/* Delete a group and all its services. */
+int store_group_delete(struct store *st, const char *region, const char *id, struct err *err);
+/* How many services use a model version. */
+int store_model_version_users(struct store *st, const char *model_version_id, int *count,
+                              struct err *err);
+
 #endif
