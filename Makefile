@@ -43,7 +43,7 @@ HTTP_SRCS  = $(wildcard src/http/*.c)
 SERVE_SRCS = $(wildcard src/serve/*.c) $(wildcard src/serve/backends/*.c)
 API_SRCS   = $(wildcard src/api/*.c)
 STORE_SRCS = $(wildcard src/store/*.c)
-CONTROL_SRCS = $(wildcard src/control/*.c)
+CONTROL_SRCS = $(wildcard src/control/*.c) $(wildcard src/drivers/*.c)
 BERTHD_SRCS = $(wildcard src/berthd/*.c)
 
 BASE_OBJS  = $(BASE_SRCS:%.c=$(BUILD)/%.o)

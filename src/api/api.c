@@ -137,6 +137,124 @@ int api_get_bool(struct api_call *c, const json_t *obj, const char *name, bool *
 }
 
 /* ------------------------------------------------------------------------ */
+/* Filters                                                                  */
+
+bool api_in_list(const char *const *list, const char *v)
+{
+    for (; *list; list++)
+        if (strcasecmp(*list, v) == 0)
+            return true;
+    return false;
+}
+
+int api_read_filters(struct api_call *c, const char *const *allowed, struct api_filter *out,
+                        size_t *n)
+{
+    const json_t *filters = json_object_get(c->params, "Filters");
+    *n = 0;
+    if (!filters || json_is_null(filters))
+        return 0;
+    if (!json_is_array(filters))
+        return api_fail(c, "InvalidParameter", "Filters must be a list");
+    if (json_array_size(filters) > 10)
+        return api_fail(c, "InvalidParameterValue.LimitExceeded", "at most 10 Filters");
+    size_t i;
+    const json_t *f;
+    json_array_foreach(filters, i, f) {
+        static const struct api_field fields[] = {{"Name", API_FIELD_USED},
+                                                  {"Values", API_FIELD_USED},
+                                                  {"Fuzzy", API_FIELD_USED},
+                                                  {"Negative", API_FIELD_USED},
+                                                  {NULL, API_FIELD_USED}};
+        if (!json_is_object(f))
+            return api_fail(c, "InvalidParameter", "Filters[%zu] must be an object", i);
+        if (api_check_fields(c, f, "Filters", fields))
+            return -1;
+        const json_t *name = json_object_get(f, "Name"), *values = json_object_get(f, "Values");
+        if (!json_is_string(name) || !api_in_list(allowed, json_string_value(name)))
+            return api_fail(c, "InvalidParameterValue.InvalidFilter",
+                            "Filters[%zu].Name must be one of the filters of %s", i, c->action);
+        if (!json_is_array(values) || json_array_size(values) == 0 ||
+            json_array_size(values) > 100)
+            return api_fail(c, "InvalidParameterValue.InvalidFilter",
+                            "Filters[%zu].Values must be a list of 1 to 100 strings", i);
+        size_t k;
+        const json_t *val;
+        json_array_foreach(values, k, val) if (!json_is_string(val)) return api_fail(
+            c, "InvalidParameterValue.InvalidFilter", "Filters[%zu].Values[%zu] must be a string",
+            i, k);
+        bool fuzzy = json_array_size(values) == 1; /* one value = fuzzy, several = exact */
+        if (json_is_boolean(json_object_get(f, "Fuzzy")))
+            fuzzy = json_is_true(json_object_get(f, "Fuzzy"));
+        out[(*n)++] = (struct api_filter){json_string_value(name), values, fuzzy,
+                                      json_is_true(json_object_get(f, "Negative"))};
+    }
+    return 0;
+}
+
+bool api_filter_match(const struct api_filter *f, const char *value)
+{
+    bool hit = false;
+    size_t k;
+    const json_t *v;
+    json_array_foreach(f->values, k, v) {
+        const char *want = json_string_value(v);
+        hit |= f->fuzzy ? strcasestr(value, want) != NULL : strcmp(value, want) == 0;
+    }
+    return hit != f->negative;
+}
+
+bool api_tags_match(const char *tags_json, const json_t *tag_filters)
+{
+    json_t *tags = json_loads(tags_json, 0, NULL);
+    bool ok = true;
+    size_t i, k, t;
+    const json_t *tf, *want, *tag;
+    json_array_foreach(tag_filters, i, tf) {
+        const char *key = json_string_value(json_object_get(tf, "TagKey"));
+        const json_t *values = json_object_get(tf, "TagValues");
+        bool hit = false;
+        json_array_foreach(tags, t, tag) {
+            if (!key || strcmp(json_string_value(json_object_get(tag, "TagKey")), key) != 0)
+                continue;
+            if (!json_array_size(values))
+                hit = true;
+            json_array_foreach(values, k, want) hit |=
+                json_is_string(want) &&
+                strcmp(json_string_value(want),
+                       json_string_value(json_object_get(tag, "TagValue"))) == 0;
+        }
+        ok &= hit;
+    }
+    json_decref(tags);
+    return ok;
+}
+
+int api_check_tag_filters(struct api_call *c, const json_t *tf)
+{
+    if (!tf || json_is_null(tf))
+        return 0;
+    size_t i;
+    const json_t *f;
+    if (!json_is_array(tf))
+        return api_fail(c, "InvalidParameter", "TagFilters must be a list");
+    json_array_foreach(tf, i, f) {
+        static const struct api_field fields[] = {
+            {"TagKey", API_FIELD_USED}, {"TagValues", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+        if (!json_is_object(f) || api_check_fields(c, f, "TagFilters", fields))
+            return c->error_code[0] ? -1
+                                    : api_fail(c, "InvalidParameter",
+                                               "TagFilters[%zu] must be an object", i);
+        if (!json_is_string(json_object_get(f, "TagKey")))
+            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagKey must be a string", i);
+        const json_t *vals = json_object_get(f, "TagValues");
+        if (vals && !json_is_array(vals))
+            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagValues must be a list", i);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Envelope                                                                 */
 
 static bool header_cstr(const struct http_request *req, const char *name, char *out, size_t size)

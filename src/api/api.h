@@ -76,6 +76,24 @@ int api_get_bool(struct api_call *c, const json_t *obj, const char *name, bool *
 /* Whether a value counts as given ("" and null do not). */
 bool api_present(const json_t *v);
 
+/* A list filter (§4.10): one value is a fuzzy match, several are exact, unless
+ * Fuzzy says otherwise; Negative inverts. */
+struct api_filter {
+    const char *name;
+    const json_t *values;
+    bool fuzzy, negative;
+};
+
+/* Read "Filters" (at most 10) whose names are in 'allowed'. */
+int api_read_filters(struct api_call *c, const char *const *allowed, struct api_filter *out,
+                     size_t *n);
+bool api_filter_match(const struct api_filter *f, const char *value);
+/* Check "TagFilters"; then whether a [{TagKey, TagValue}] list matches them all. */
+int api_check_tag_filters(struct api_call *c, const json_t *tag_filters);
+bool api_tags_match(const char *tags_json, const json_t *tag_filters);
+/* Case-insensitive membership in a NULL-terminated list. */
+bool api_in_list(const char *const *list, const char *v);
+
 /* RFC 3339 UTC "now". */
 void api_now(char out[32]);
 

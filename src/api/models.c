@@ -62,14 +62,6 @@ static const struct api_field create_fields[] = {
     {NULL, API_FIELD_USED},
 };
 
-static bool in_list(const char *const *list, const char *v)
-{
-    for (; *list; list++)
-        if (strcasecmp(*list, v) == 0)
-            return true;
-    return false;
-}
-
 /* At most 60 characters: letters (any non-ASCII letter too), digits, '_' and
  * '-', starting with a letter or digit. */
 static bool valid_name(const char *s)
@@ -209,11 +201,11 @@ int api_create_training_model(struct api_call *c)
                         "ReasoningImageInfo is required when ReasoningEnvironmentSource is CUSTOM");
     if (!format)
         return api_fail(c, "MissingParameter", "ModelFormat is required (e.g. XGBOOST)");
-    if (!in_list(model_formats, format))
+    if (!api_in_list(model_formats, format))
         return api_fail(c, "InvalidParameterValue", "ModelFormat '%s' is not one of XGBOOST, "
                                                     "PYTORCH, TORCH_SCRIPT, SAVED_MODEL, ONNX, ...",
                         format);
-    if (framework && !in_list(frameworks, framework))
+    if (framework && !api_in_list(frameworks, framework))
         return api_fail(c, "InvalidParameterValue",
                         "AlgorithmFramework '%s' is not one of XGBOOST, PYTORCH, TENSORFLOW, "
                         "DETECTRON2, PMML, MMDETECTION, ONNX",
@@ -389,82 +381,19 @@ static json_t *version_dto(const struct store_model_version *v)
     return o;
 }
 
-struct filter {
-    const char *name;
-    const json_t *values;
-    bool fuzzy, negative;
-};
-
-static int read_filters(struct api_call *c, const char *const *allowed, struct filter *out,
-                        size_t *n)
-{
-    const json_t *filters = json_object_get(c->params, "Filters");
-    *n = 0;
-    if (!filters || json_is_null(filters))
-        return 0;
-    if (!json_is_array(filters))
-        return api_fail(c, "InvalidParameter", "Filters must be a list");
-    if (json_array_size(filters) > 10)
-        return api_fail(c, "InvalidParameterValue.LimitExceeded", "at most 10 Filters");
-    size_t i;
-    const json_t *f;
-    json_array_foreach(filters, i, f) {
-        static const struct api_field fields[] = {{"Name", API_FIELD_USED},
-                                                  {"Values", API_FIELD_USED},
-                                                  {"Fuzzy", API_FIELD_USED},
-                                                  {"Negative", API_FIELD_USED},
-                                                  {NULL, API_FIELD_USED}};
-        if (!json_is_object(f))
-            return api_fail(c, "InvalidParameter", "Filters[%zu] must be an object", i);
-        if (api_check_fields(c, f, "Filters", fields))
-            return -1;
-        const json_t *name = json_object_get(f, "Name"), *values = json_object_get(f, "Values");
-        if (!json_is_string(name) || !in_list(allowed, json_string_value(name)))
-            return api_fail(c, "InvalidParameterValue.InvalidFilter",
-                            "Filters[%zu].Name must be one of the filters of %s", i, c->action);
-        if (!json_is_array(values) || json_array_size(values) == 0 ||
-            json_array_size(values) > 100)
-            return api_fail(c, "InvalidParameterValue.InvalidFilter",
-                            "Filters[%zu].Values must be a list of 1 to 100 strings", i);
-        size_t k;
-        const json_t *val;
-        json_array_foreach(values, k, val) if (!json_is_string(val)) return api_fail(
-            c, "InvalidParameterValue.InvalidFilter", "Filters[%zu].Values[%zu] must be a string",
-            i, k);
-        bool fuzzy = json_array_size(values) == 1; /* one value = fuzzy, several = exact */
-        if (json_is_boolean(json_object_get(f, "Fuzzy")))
-            fuzzy = json_is_true(json_object_get(f, "Fuzzy"));
-        out[(*n)++] = (struct filter){json_string_value(name), values, fuzzy,
-                                      json_is_true(json_object_get(f, "Negative"))};
-    }
-    return 0;
-}
-
-static bool filter_match(const struct filter *f, const char *value)
-{
-    bool hit = false;
-    size_t k;
-    const json_t *v;
-    json_array_foreach(f->values, k, v) {
-        const char *want = json_string_value(v);
-        hit |= f->fuzzy ? strcasestr(value, want) != NULL : strcmp(value, want) == 0;
-    }
-    return hit != f->negative;
-}
-
 static const char *dto_field(const json_t *dto, const char *name)
 {
     const json_t *v = json_object_get(dto, name);
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
-static bool version_matches(const json_t *dto, const struct filter *fs, size_t n)
+static bool version_matches(const json_t *dto, const struct api_filter *fs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const char *field = strcmp(fs[i].name, "ModelFormat") == 0     ? "TrainingModelFormat"
                             : strcmp(fs[i].name, "ModelVersionType") == 0 ? "VersionType"
                                                                            : fs[i].name;
-        if (!filter_match(&fs[i], dto_field(dto, field)))
+        if (!api_filter_match(&fs[i], dto_field(dto, field)))
             return false;
     }
     return true;
@@ -478,11 +407,11 @@ int api_describe_training_model_versions(struct api_call *c)
     static const char *const allowed[] = {"TrainingModelVersionId", "ModelVersionType",
                                           "ModelFormat", "AlgorithmFramework", NULL};
     const char *model_id;
-    struct filter fs[10];
+    struct api_filter fs[10];
     size_t nf;
     if (api_check_fields(c, c->params, NULL, fields) ||
         api_get_str(c, c->params, "TrainingModelId", true, &model_id) ||
-        read_filters(c, allowed, fs, &nf))
+        api_read_filters(c, allowed, fs, &nf))
         return -1;
     struct store_model m;
     struct err err = {0};
@@ -523,57 +452,6 @@ int api_describe_training_model_version(struct api_call *c)
     return 0;
 }
 
-static bool tags_match(struct api_call *c, const char *tags_json, const json_t *tag_filters)
-{
-    (void)c;
-    json_t *tags = json_loads(tags_json, 0, NULL);
-    bool ok = true;
-    size_t i, k, t;
-    const json_t *tf, *want, *tag;
-    json_array_foreach(tag_filters, i, tf) {
-        const char *key = json_string_value(json_object_get(tf, "TagKey"));
-        const json_t *values = json_object_get(tf, "TagValues");
-        bool hit = false;
-        json_array_foreach(tags, t, tag) {
-            if (!key || strcmp(json_string_value(json_object_get(tag, "TagKey")), key) != 0)
-                continue;
-            if (!json_array_size(values))
-                hit = true;
-            json_array_foreach(values, k, want) hit |=
-                json_is_string(want) &&
-                strcmp(json_string_value(want),
-                       json_string_value(json_object_get(tag, "TagValue"))) == 0;
-        }
-        ok &= hit;
-    }
-    json_decref(tags);
-    return ok;
-}
-
-static int check_tag_filters(struct api_call *c, const json_t *tf)
-{
-    if (!tf || json_is_null(tf))
-        return 0;
-    size_t i;
-    const json_t *f;
-    if (!json_is_array(tf))
-        return api_fail(c, "InvalidParameter", "TagFilters must be a list");
-    json_array_foreach(tf, i, f) {
-        static const struct api_field fields[] = {
-            {"TagKey", API_FIELD_USED}, {"TagValues", API_FIELD_USED}, {NULL, API_FIELD_USED}};
-        if (!json_is_object(f) || api_check_fields(c, f, "TagFilters", fields))
-            return c->error_code[0] ? -1
-                                    : api_fail(c, "InvalidParameter",
-                                               "TagFilters[%zu] must be an object", i);
-        if (!json_is_string(json_object_get(f, "TagKey")))
-            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagKey must be a string", i);
-        const json_t *vals = json_object_get(f, "TagValues");
-        if (vals && !json_is_array(vals))
-            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagValues must be a list", i);
-    }
-    return 0;
-}
-
 int api_describe_training_models(struct api_call *c)
 {
     static const struct api_field fields[] = {
@@ -586,7 +464,7 @@ int api_describe_training_models(struct api_call *c)
     const char *order_field, *order;
     long long offset = 0, limit = 20;
     bool with_versions = false;
-    struct filter fs[10];
+    struct api_filter fs[10];
     size_t nf;
     const json_t *tag_filters = json_object_get(c->params, "TagFilters");
     if (api_check_fields(c, c->params, NULL, fields) ||
@@ -595,7 +473,7 @@ int api_describe_training_models(struct api_call *c)
         api_get_int(c, c->params, "Offset", false, 0, 1LL << 40, &offset) ||
         api_get_int(c, c->params, "Limit", false, 1, 1000, &limit) ||
         api_get_bool(c, c->params, "WithModelVersions", &with_versions) ||
-        read_filters(c, allowed, fs, &nf) || check_tag_filters(c, tag_filters))
+        api_read_filters(c, allowed, fs, &nf) || api_check_tag_filters(c, tag_filters))
         return -1;
     if (order_field && strcmp(order_field, "CreateTime") != 0)
         return api_fail(c, "InvalidParameterValue", "OrderField must be CreateTime");
@@ -612,7 +490,7 @@ int api_describe_training_models(struct api_call *c)
     size_t total = 0;
     for (size_t k = 0; k < n; k++) {
         struct store_model *m = &ms[desc ? n - 1 - k : k];
-        bool ok = !tag_filters || json_is_null(tag_filters) || tags_match(c, m->tags_json, tag_filters);
+        bool ok = !tag_filters || json_is_null(tag_filters) || api_tags_match(m->tags_json, tag_filters);
         json_t *versions = json_array();
         struct store_model_version *vs = NULL;
         size_t nv = 0;
@@ -620,9 +498,9 @@ int api_describe_training_models(struct api_call *c)
             ok = false;
         for (size_t i = 0; i < nf && ok; i++) {
             if (strcmp(fs[i].name, "keyword") == 0) {
-                ok = filter_match(&fs[i], m->name);
+                ok = api_filter_match(&fs[i], m->name);
             } else if (strcmp(fs[i].name, "TrainingModelId") == 0) {
-                ok = filter_match(&fs[i], m->id);
+                ok = api_filter_match(&fs[i], m->id);
             } else { /* version attributes: the model matches if one version does */
                 bool any = false;
                 for (size_t j = 0; j < nv && !any; j++) {

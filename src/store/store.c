@@ -74,7 +74,13 @@ static const char *const migrations[] = {
     "  created_at TEXT NOT NULL,"
     "  updated_at TEXT NOT NULL,"
     "  UNIQUE (group_id, version));"
-    "CREATE INDEX services_by_model_version ON services(model_version_id);",
+    "CREATE INDEX services_by_model_version ON services(model_version_id);"
+    "CREATE TABLE instances ("
+    "  id TEXT PRIMARY KEY,"
+    "  service_id TEXT NOT NULL,"
+    "  pgid INTEGER NOT NULL,"
+    "  start_ticks INTEGER NOT NULL,"
+    "  port INTEGER NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -867,4 +873,87 @@ int store_model_version_users(struct store *st, const char *model_version_id, in
     }
     unlock(st);
     return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Instances                                                                */
+
+int store_instance_put(struct store *st, const struct store_instance *in, struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {in->id, in->service_id, NULL};
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = prepare(st, &s, err,
+                     "INSERT OR REPLACE INTO instances (id, service_id, pgid, start_ticks, port)"
+                     " VALUES (?, ?, ?3, ?4, ?5)",
+                     args);
+    if (rc == 0) {
+        bind_int(s, 3, in->pgid);
+        bind_int(s, 4, (long long)in->start_ticks);
+        bind_int(s, 5, in->port);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_error(st, err, "recording an instance");
+        sqlite3_finalize(s);
+    }
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+int store_instance_delete(struct store *st, const char *id, struct err *err)
+{
+    lock(st);
+    const char *args[] = {id, NULL};
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = run(st, err, "forgetting an instance", "DELETE FROM instances WHERE id = ?", args);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+int store_instance_list(struct store *st, struct store_instance **out, size_t *n, struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, err, "SELECT id, service_id, pgid, start_ticks, port FROM instances",
+                     NULL);
+    struct store_instance *list = NULL;
+    size_t count = 0;
+    while (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = db_error(st, err, "listing instances");
+            break;
+        }
+        list = xrealloc(list, (count + 1) * sizeof(*list));
+        struct store_instance *in = &list[count++];
+        in->id = col(s, 0);
+        in->service_id = col(s, 1);
+        in->pgid = sqlite3_column_int(s, 2);
+        in->start_ticks = (uint64_t)sqlite3_column_int64(s, 3);
+        in->port = sqlite3_column_int(s, 4);
+    }
+    sqlite3_finalize(s);
+    unlock(st);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            store_instance_release(&list[i]);
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+void store_instance_release(struct store_instance *in)
+{
+    free(in->id);
+    free(in->service_id);
+    memset(in, 0, sizeof(*in));
 }

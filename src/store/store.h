@@ -149,4 +149,21 @@ int store_group_delete(struct store *st, const char *region, const char *id, str
 int store_model_version_users(struct store *st, const char *model_version_id, int *count,
                               struct err *err);
 
+/* ------------------------------------------------------------------------ */
+/* Instances: the processes berthd started, recorded so that a restarted
+ * berthd can find and end what a crash left running. */
+
+struct store_instance {
+    char *id; /* <service-id>-<index> */
+    char *service_id;
+    int pgid;
+    uint64_t start_ticks;
+    int port;
+};
+
+void store_instance_release(struct store_instance *in);
+int store_instance_put(struct store *st, const struct store_instance *in, struct err *err);
+int store_instance_delete(struct store *st, const char *id, struct err *err);
+int store_instance_list(struct store *st, struct store_instance **out, size_t *n, struct err *err);
+
 #endif

@@ -1,0 +1,781 @@
+/* reconciler.c - the control loop. Every tick (and on a kick) it reads the
+ * services from the store and, for each, starts missing instances, stops
+ * surplus ones, restarts crashed ones with exponential backoff, probes
+ * readiness, and publishes a status table for the API. A model-file service
+ * runs berth-serve on a TF Serving base path in the instance's directory whose
+ * version 1 links to the imported files, under the model's name and under "m"
+ * (the name TI-ONE's built-in runtimes use); a custom service runs its command
+ * with PORT in its environment. */
+#include "control/reconciler.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "drivers/process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 250
+#define PROBE_EVERY_MS 300
+#define PROBE_TIMEOUT_MS 1000
+#define STOP_GRACE_MS 5000
+#define BACKOFF_MAX_MS 30000
+#define HEALTHY_RESET_MS 60000
+
+enum inst_state { I_NONE, I_RUNNING, I_STOPPING, I_BACKOFF };
+
+struct svc;
+
+struct inst {
+    struct svc *svc;
+    int index;
+    enum inst_state state;
+    pid_t pid;
+    uint64_t start_ticks;
+    int port;
+    bool ready;
+    bool probing;
+    bool orphaned; /* its service is gone; free when the probe returns */
+    uint64_t started_ms, next_probe_ms, stop_deadline_ms, restart_at_ms;
+    int restarts;
+    int backoff_exp;
+    char *spec_json; /* what it was started with */
+    char start_time[32];
+    char last_exit[256];
+};
+
+struct svc {
+    char *id;
+    char *spec_json;
+    int replicas;
+    bool in_store;
+    bool seen; /* reconciled at least once */
+    bool ever_ready;
+    char create_failed[512];
+    struct inst **insts;
+    size_t ninsts;
+    struct svc *next;
+};
+
+struct status_row {
+    char *id;
+    struct ctl_status st;
+};
+
+struct ctl_reconciler {
+    uv_loop_t *loop;
+    struct store *st;
+    char *data_dir;
+    char *berth_serve;
+    uv_timer_t timer;
+    uv_async_t kick;
+    uv_signal_t sigchld;
+    struct svc *svcs;
+    bool stopping;
+    uint64_t stop_deadline_ms;
+    void (*done)(void *);
+    void *done_arg;
+    int handles_open;
+    int probes_pending;
+
+    pthread_mutex_t lock; /* guards the status table */
+    struct status_row *rows;
+    size_t nrows;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void rfc3339_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *spec_str(json_t *spec, const char *key)
+{
+    const char *v = json_string_value(json_object_get(spec, key));
+    return v ? v : "";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Starting and stopping                                                    */
+
+static int mkdir_p(const char *path)
+{
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        mkdir(p, 0700);
+        *s = '/';
+    }
+    int rc = mkdir(p, 0700) == 0 || errno == EEXIST ? 0 : ERR_SYS(errno);
+    free(p);
+    return rc;
+}
+
+static bool berth_serve_name_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+/* Lay out the instance directory for a model-file service and build argv. */
+static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec, const char *dir,
+                         char **argv, size_t *argc, struct err *err)
+{
+    const char *model_path = spec_str(spec, "ModelPath");
+    const char *model_name = spec_str(spec, "ModelName");
+    char *base = xasprintf("%s/base", dir), *link = xasprintf("%s/base/1", dir);
+    char *cfg = xasprintf("%s/models.config", dir);
+    mkdir(base, 0700);
+    unlink(link);
+    int rc = 0;
+    if (symlink(model_path, link) != 0)
+        rc = err_set(err, ERR_SYS(errno), "cannot link '%s': %s", link, strerror(errno));
+    FILE *f = rc ? NULL : fopen(cfg, "w");
+    if (!rc && !f)
+        rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", cfg, strerror(errno));
+    if (f) {
+        fprintf(f, "model_config_list {\n");
+        if (berth_serve_name_ok(model_name) && strcmp(model_name, "m") != 0)
+            fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: 'xgboost' }\n",
+                    model_name, base);
+        fprintf(f, "  config { name: 'm' base_path: '%s' model_platform: 'xgboost' }\n}\n", base);
+        if (fclose(f) != 0)
+            rc = err_set(err, ERR_SYS(errno), "cannot write '%s'", cfg);
+    }
+    long long cpus = json_integer_value(json_object_get(spec, "Cpu"));
+    argv[(*argc)++] = xstrdup(r->berth_serve);
+    argv[(*argc)++] = xasprintf("--rest_api_port=%d", in->port);
+    argv[(*argc)++] = xstrdup("--rest_api_host=127.0.0.1");
+    argv[(*argc)++] = xasprintf("--model_config_file=%s", cfg);
+    argv[(*argc)++] = xasprintf("--rest_api_num_threads=%lld", cpus > 0 ? cpus : 1);
+    argv[(*argc)++] = xstrdup("--file_system_poll_wait_seconds=0");
+    free(base);
+    free(link);
+    free(cfg);
+    return rc;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+}
+
+static void inst_start(struct ctl_reconciler *r, struct inst *in)
+{
+    struct svc *s = in->svc;
+    json_t *spec = json_loads(s->spec_json, 0, NULL);
+    struct err err = {0};
+    char *dir = xasprintf("%s/instances/%s/%d", r->data_dir, s->id, in->index);
+    char *log_path = xasprintf("%s/output.log", dir);
+    char *argv[16] = {0}, *env[80] = {0};
+    size_t argc = 0, envc = 0;
+    int rc = mkdir_p(dir);
+    if (rc)
+        err_set(&err, rc, "cannot create '%s': %s", dir, strerror(-rc));
+    int port = rc ? 0 : drv_free_port();
+    if (!rc && port < 0)
+        rc = err_set(&err, port, "no free port: %s", strerror(-port));
+    in->port = port;
+    env[envc++] = xstrdup("PATH=/usr/local/bin:/usr/bin:/bin");
+    env[envc++] = xasprintf("HOME=%s", dir);
+    env[envc++] = xasprintf("PORT=%d", port);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(spec, "Env"), i, e) {
+        if (envc < 78)
+            env[envc++] = xasprintf("%s=%s", spec_str(e, "Name"), spec_str(e, "Value"));
+    }
+    if (!rc && strcmp(spec_str(spec, "Kind"), "model") == 0) {
+        rc = prepare_model(r, in, spec, dir, argv, &argc, &err);
+    } else if (!rc) {
+        argv[argc++] = xstrdup("/bin/sh");
+        argv[argc++] = xstrdup("-c");
+        argv[argc++] = xstrdup(spec_str(spec, "Command"));
+    }
+    json_decref(spec);
+    if (!rc) {
+        struct drv_spawn sp = {.argv = argv, .env = env, .workdir = dir, .log_path = log_path};
+        rc = drv_process_spawn(&sp, &in->pid, &in->start_ticks, &err);
+    }
+    free_strv(argv, argc);
+    free_strv(env, envc);
+    free(dir);
+    free(log_path);
+    free(in->spec_json);
+    in->spec_json = xstrdup(s->spec_json);
+    uint64_t now = now_ms();
+    if (rc) {
+        log_error("reconciler", "cannot start instance %s-%d: %s", s->id, in->index, err.msg);
+        snprintf(in->last_exit, sizeof(in->last_exit), "could not start: %.140s", err.msg);
+        in->state = I_BACKOFF;
+        in->restarts++;
+        in->restart_at_ms = now + 1000;
+        return;
+    }
+    in->state = I_RUNNING;
+    in->ready = false;
+    in->started_ms = now;
+    in->next_probe_ms = now + 50;
+    rfc3339_now(in->start_time);
+    char *id = xasprintf("%s-%d", s->id, in->index);
+    struct store_instance row = {.id = id, .service_id = s->id, .pgid = in->pid,
+                                 .start_ticks = in->start_ticks, .port = in->port};
+    if (store_instance_put(r->st, &row, &err) != 0)
+        log_error("reconciler", "cannot record instance %s: %s", id, err.msg);
+    log_info("reconciler", "started instance %s pid=%d port=%d", id, (int)in->pid, in->port);
+    free(id);
+}
+
+static void inst_stop(struct inst *in)
+{
+    if (in->state == I_BACKOFF) {
+        in->state = I_NONE;
+        return;
+    }
+    if (in->state != I_RUNNING)
+        return;
+    drv_process_signal(in->pid, SIGTERM);
+    in->state = I_STOPPING;
+    in->ready = false;
+    in->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Exits                                                                    */
+
+static struct inst *find_pid(struct ctl_reconciler *r, pid_t pid)
+{
+    for (struct svc *s = r->svcs; s; s = s->next)
+        for (size_t i = 0; i < s->ninsts; i++)
+            if (s->insts[i] && s->insts[i]->pid == pid &&
+                (s->insts[i]->state == I_RUNNING || s->insts[i]->state == I_STOPPING))
+                return s->insts[i];
+    return NULL;
+}
+
+static void reconcile(struct ctl_reconciler *r);
+
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+    struct ctl_reconciler *r = h->data;
+    (void)signum;
+    int wstatus;
+    pid_t pid;
+    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+        struct inst *in = find_pid(r, pid);
+        if (!in)
+            continue;
+        char *id = xasprintf("%s-%d", in->svc->id, in->index);
+        store_instance_delete(r->st, id, NULL);
+        /* Children of the instance may outlive its leader: end the group. */
+        drv_process_signal(in->pid, SIGKILL);
+        char how[64];
+        if (WIFSIGNALED(wstatus))
+            snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
+        else
+            snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
+        if (in->state == I_STOPPING) {
+            log_info("reconciler", "instance %s stopped (%s)", id, how);
+            in->state = I_NONE;
+        } else {
+            uint64_t now = now_ms();
+            if (now - in->started_ms > HEALTHY_RESET_MS)
+                in->backoff_exp = 0;
+            uint64_t delay = 1000ULL << (in->backoff_exp < 5 ? in->backoff_exp : 5);
+            if (delay > BACKOFF_MAX_MS)
+                delay = BACKOFF_MAX_MS;
+            in->backoff_exp++;
+            in->restarts++;
+            in->state = I_BACKOFF;
+            in->restart_at_ms = now + delay;
+            snprintf(in->last_exit, sizeof(in->last_exit),
+                     "instance %s %s; restarting in %llus (restart %d)", id, how,
+                     (unsigned long long)(delay / 1000), in->restarts);
+            log_warn("reconciler", "%s", in->last_exit);
+        }
+        in->pid = 0;
+        in->ready = false;
+        free(id);
+    }
+    reconcile(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Readiness probes, on libuv's thread pool                                 */
+
+struct probe {
+    uv_work_t work;
+    struct ctl_reconciler *r;
+    struct inst *in;
+    pid_t pid;
+    int port;
+    bool model;
+    bool ready;
+    char failed[512]; /* the model did not load: berth-serve's error */
+};
+
+static int connect_timeout(int port, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (poll(&p, 1, timeout_ms) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 ||
+        soerr != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void probe_work(uv_work_t *w)
+{
+    struct probe *p = w->data;
+    int fd = connect_timeout(p->port, PROBE_TIMEOUT_MS);
+    if (fd < 0)
+        return;
+    if (!p->model) {
+        p->ready = true;
+        close(fd);
+        return;
+    }
+    static const char req[] = "GET /v1/models/m HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    char buf[8192];
+    size_t n = 0;
+    if (write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)) {
+        uint64_t deadline = now_ms() + PROBE_TIMEOUT_MS;
+        while (n < sizeof(buf) - 1 && now_ms() < deadline) {
+            struct pollfd pf = {.fd = fd, .events = POLLIN};
+            if (poll(&pf, 1, PROBE_TIMEOUT_MS) != 1)
+                break;
+            ssize_t k = read(fd, buf + n, sizeof(buf) - 1 - n);
+            if (k <= 0)
+                break;
+            n += (size_t)k;
+        }
+    }
+    close(fd);
+    buf[n] = '\0';
+    if (strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\"AVAILABLE\"")) {
+        p->ready = true;
+        return;
+    }
+    /* A version that failed to load: {"state": "END", ... "error_message": "..."}. */
+    const char *end = strstr(buf, "\"state\": \"END\"");
+    const char *msg = end ? strstr(end, "\"error_message\": \"") : NULL;
+    if (msg) {
+        msg += 18;
+        size_t k = 0;
+        while (msg[k] && msg[k] != '"' && k < sizeof(p->failed) - 1) {
+            p->failed[k] = msg[k];
+            k++;
+        }
+        p->failed[k] = '\0';
+    }
+}
+
+static void free_inst(struct inst *in)
+{
+    free(in->spec_json);
+    free(in);
+}
+
+static void probe_done(uv_work_t *w, int status)
+{
+    struct probe *p = w->data;
+    struct inst *in = p->in;
+    (void)status;
+    p->r->probes_pending--;
+    in->probing = false;
+    if (in->orphaned) {
+        free_inst(in);
+    } else if (in->state == I_RUNNING && in->pid == p->pid) {
+        if (p->ready && !in->ready)
+            log_info("reconciler", "instance %s-%d is ready", in->svc->id, in->index);
+        in->ready = p->ready;
+        in->svc->ever_ready |= p->ready;
+        if (p->failed[0] && !in->svc->create_failed[0]) {
+            snprintf(in->svc->create_failed, sizeof(in->svc->create_failed),
+                     "the model did not load: %.480s", p->failed);
+            log_error("reconciler", "service %s: %s", in->svc->id, in->svc->create_failed);
+        }
+        in->next_probe_ms = now_ms() + (in->ready ? PROBE_EVERY_MS * 3 : PROBE_EVERY_MS / 3);
+    }
+    struct ctl_reconciler *r = p->r;
+    free(p);
+    if (r->stopping)
+        reconcile(r);
+}
+
+static void probe_start(struct ctl_reconciler *r, struct inst *in)
+{
+    struct probe *p = xcalloc(1, sizeof(*p));
+    p->work.data = p;
+    p->r = r;
+    p->in = in;
+    p->pid = in->pid;
+    p->port = in->port;
+    json_t *spec = json_loads(in->spec_json, 0, NULL);
+    p->model = strcmp(spec_str(spec, "Kind"), "model") == 0;
+    json_decref(spec);
+    in->probing = true;
+    r->probes_pending++;
+    if (uv_queue_work(r->loop, &p->work, probe_work, probe_done) != 0) {
+        in->probing = false;
+        r->probes_pending--;
+        free(p);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Status                                                                   */
+
+static void compute_status(const struct svc *s, struct ctl_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->pods = xcalloc(s->ninsts ? s->ninsts : 1, sizeof(struct ctl_pod));
+    bool any_backoff = false, any_stopping = false;
+    const char *reason = NULL;
+    for (size_t i = 0; i < s->ninsts; i++) {
+        const struct inst *in = s->insts[i];
+        if (!in || in->state == I_NONE)
+            continue;
+        struct ctl_pod *p = &out->pods[out->npods++];
+        snprintf(p->name, sizeof(p->name), "%s-%d", s->id, in->index);
+        p->ready = in->ready;
+        p->restarts = in->restarts;
+        snprintf(p->start_time, sizeof(p->start_time), "%s", in->start_time);
+        if (in->port > 0)
+            snprintf(p->address, sizeof(p->address), "127.0.0.1:%d", in->port);
+        switch (in->state) {
+        case I_RUNNING:
+            snprintf(p->phase, sizeof(p->phase), "%s", in->ready ? "Running" : "Pending");
+            out->replicas++;
+            out->ready += in->ready;
+            break;
+        case I_STOPPING:
+            snprintf(p->phase, sizeof(p->phase), "Terminating");
+            out->replicas++;
+            any_stopping = true;
+            break;
+        default:
+            snprintf(p->phase, sizeof(p->phase), "Failed");
+            any_backoff = true;
+            reason = in->last_exit;
+            break;
+        }
+    }
+    const char *st;
+    if (!s->seen)
+        st = "CREATING";
+    else if (s->create_failed[0])
+        st = "CREATE_FAILED", reason = s->create_failed;
+    else if (s->replicas == 0)
+        st = any_stopping || out->replicas ? "Stopping" : "Stopped";
+    else if (out->ready >= s->replicas)
+        st = "Normal";
+    else if (any_backoff)
+        st = "Abnormal";
+    else if (out->replicas)
+        st = s->ever_ready ? "Abnormal" : "Waiting";
+    else
+        st = "Pending";
+    snprintf(out->status, sizeof(out->status), "%s", st);
+    if (reason)
+        snprintf(out->reason, sizeof(out->reason), "%s", reason);
+}
+
+static void publish(struct ctl_reconciler *r)
+{
+    size_t n = 0;
+    for (struct svc *s = r->svcs; s; s = s->next)
+        n++;
+    struct status_row *rows = xcalloc(n ? n : 1, sizeof(*rows));
+    size_t k = 0;
+    for (struct svc *s = r->svcs; s; s = s->next, k++) {
+        rows[k].id = xstrdup(s->id);
+        compute_status(s, &rows[k].st);
+    }
+    pthread_mutex_lock(&r->lock);
+    struct status_row *old = r->rows;
+    size_t nold = r->nrows;
+    r->rows = rows;
+    r->nrows = n;
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < nold; i++) {
+        free(old[i].id);
+        free(old[i].st.pods);
+    }
+    free(old);
+}
+
+void ctl_reconciler_status(struct ctl_reconciler *r, const char *service_id,
+                           struct ctl_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->status, sizeof(out->status), "CREATING");
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->nrows; i++) {
+        if (strcmp(r->rows[i].id, service_id) != 0)
+            continue;
+        *out = r->rows[i].st;
+        out->pods = xcalloc(out->npods ? out->npods : 1, sizeof(struct ctl_pod));
+        memcpy(out->pods, r->rows[i].st.pods, out->npods * sizeof(struct ctl_pod));
+        break;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The loop                                                                 */
+
+static struct svc *find_svc(struct ctl_reconciler *r, const char *id)
+{
+    for (struct svc *s = r->svcs; s; s = s->next)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    return NULL;
+}
+
+static void load_desired(struct ctl_reconciler *r)
+{
+    struct store_service *list;
+    size_t n;
+    struct err err = {0};
+    if (store_service_list(r->st, NULL, &list, &n, &err) != 0) {
+        log_error("reconciler", "cannot read services: %s", err.msg);
+        return; /* keep what runs; try again next tick */
+    }
+    for (struct svc *s = r->svcs; s; s = s->next)
+        s->in_store = false;
+    for (size_t i = 0; i < n; i++) {
+        struct svc *s = find_svc(r, list[i].id);
+        if (!s) {
+            s = xcalloc(1, sizeof(*s));
+            s->id = xstrdup(list[i].id);
+            s->next = r->svcs;
+            r->svcs = s;
+        }
+        if (!s->spec_json || strcmp(s->spec_json, list[i].spec_json) != 0) {
+            free(s->spec_json);
+            s->spec_json = xstrdup(list[i].spec_json);
+            s->create_failed[0] = '\0';
+        }
+        if (s->replicas == 0 && list[i].replicas > 0)
+            s->create_failed[0] = '\0'; /* RESUME tries again */
+        s->replicas = list[i].replicas;
+        s->in_store = true;
+        store_service_release(&list[i]);
+    }
+    free(list);
+}
+
+static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
+{
+    int desired = s->in_store && !r->stopping && !s->create_failed[0] ? s->replicas : 0;
+    if ((size_t)desired > s->ninsts) {
+        s->insts = xrealloc(s->insts, (size_t)desired * sizeof(*s->insts));
+        memset(s->insts + s->ninsts, 0, ((size_t)desired - s->ninsts) * sizeof(*s->insts));
+        s->ninsts = (size_t)desired;
+    }
+    bool alive = false;
+    for (size_t i = 0; i < s->ninsts; i++) {
+        struct inst *in = s->insts[i];
+        if ((int)i < desired) {
+            if (!in) {
+                in = s->insts[i] = xcalloc(1, sizeof(*in));
+                in->svc = s;
+                in->index = (int)i;
+            }
+            if (in->state == I_NONE || (in->state == I_BACKOFF && now >= in->restart_at_ms))
+                inst_start(r, in);
+            else if (in->state == I_RUNNING && strcmp(in->spec_json, s->spec_json) != 0)
+                inst_stop(in); /* restarted with the new spec once it has exited */
+        } else if (in) {
+            inst_stop(in);
+        }
+        if (!in)
+            continue;
+        if (in->state == I_STOPPING && now >= in->stop_deadline_ms) {
+            drv_process_signal(in->pid, SIGKILL);
+            in->stop_deadline_ms = now + STOP_GRACE_MS;
+        }
+        if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms)
+            probe_start(r, in);
+        alive |= in->state == I_RUNNING || in->state == I_STOPPING;
+    }
+    s->seen = true;
+    return alive;
+}
+
+static void free_svc(struct svc *s)
+{
+    for (size_t i = 0; i < s->ninsts; i++) {
+        struct inst *in = s->insts[i];
+        if (!in)
+            continue;
+        if (in->probing)
+            in->orphaned = true; /* probe_done frees it */
+        else
+            free_inst(in);
+    }
+    free(s->insts);
+    free(s->spec_json);
+    free(s->id);
+    free(s);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct ctl_reconciler *r = h->data;
+    if (--r->handles_open > 0)
+        return;
+    void (*done)(void *) = r->done;
+    void *arg = r->done_arg;
+    for (size_t i = 0; i < r->nrows; i++) {
+        free(r->rows[i].id);
+        free(r->rows[i].st.pods);
+    }
+    free(r->rows);
+    pthread_mutex_destroy(&r->lock);
+    free(r->data_dir);
+    free(r->berth_serve);
+    free(r);
+    if (done)
+        done(arg);
+}
+
+static void reconcile(struct ctl_reconciler *r)
+{
+    if (r->handles_open < 3)
+        return; /* closing */
+    uint64_t now = now_ms();
+    if (!r->stopping)
+        load_desired(r);
+    bool any_alive = false;
+    for (struct svc **p = &r->svcs; *p;) {
+        struct svc *s = *p;
+        bool alive = reconcile_svc(r, s, now);
+        any_alive |= alive;
+        if (!s->in_store && !alive) {
+            *p = s->next;
+            free_svc(s);
+            continue;
+        }
+        p = &s->next;
+    }
+    publish(r);
+    if (r->stopping && !any_alive && r->probes_pending == 0) {
+        while (r->svcs) {
+            struct svc *s = r->svcs;
+            r->svcs = s->next;
+            free_svc(s);
+        }
+        uv_close((uv_handle_t *)&r->timer, on_closed);
+        uv_close((uv_handle_t *)&r->kick, on_closed);
+        uv_close((uv_handle_t *)&r->sigchld, on_closed);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    reconcile(t->data);
+}
+
+static void on_kick(uv_async_t *a)
+{
+    reconcile(a->data);
+}
+
+void ctl_reconciler_kick(struct ctl_reconciler *r)
+{
+    uv_async_send(&r->kick);
+}
+
+void ctl_reconciler_stop(struct ctl_reconciler *r, void (*done)(void *), void *arg)
+{
+    r->stopping = true;
+    r->done = done;
+    r->done_arg = arg;
+    reconcile(r);
+}
+
+/* End what a previous berthd (killed before it could stop them) left running. */
+static void sweep(struct ctl_reconciler *r)
+{
+    struct store_instance *list;
+    size_t n;
+    struct err err = {0};
+    if (store_instance_list(r->st, &list, &n, &err) != 0) {
+        log_error("reconciler", "cannot read instances: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int killed = drv_process_sweep(list[i].pgid, list[i].start_ticks);
+        if (killed)
+            log_info("reconciler", "ended %d leftover process%s of instance %s", killed,
+                     killed == 1 ? "" : "es", list[i].id);
+        store_instance_delete(r->st, list[i].id, NULL);
+        store_instance_release(&list[i]);
+    }
+    free(list);
+}
+
+int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const char *data_dir,
+                         const char *berth_serve, struct ctl_reconciler **out, struct err *err)
+{
+    (void)err;
+    struct ctl_reconciler *r = xcalloc(1, sizeof(*r));
+    r->loop = loop;
+    r->st = st;
+    r->data_dir = xstrdup(data_dir);
+    r->berth_serve = xstrdup(berth_serve);
+    pthread_mutex_init(&r->lock, NULL);
+    sweep(r);
+    uv_timer_init(loop, &r->timer);
+    uv_async_init(loop, &r->kick, on_kick);
+    uv_signal_init(loop, &r->sigchld);
+    r->timer.data = r->kick.data = r->sigchld.data = r;
+    r->handles_open = 3;
+    uv_signal_start(&r->sigchld, on_sigchld, SIGCHLD);
+    uv_timer_start(&r->timer, on_tick, 0, TICK_MS);
+    *out = r;
+    return 0;
+}

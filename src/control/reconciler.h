@@ -1,0 +1,48 @@
+/* reconciler.h - brings running instances in line with the desired state in
+ * the store, and reports what runs. It alone starts and stops instances (with
+ * the process driver): the API only writes desired state and kicks it. Runs on
+ * the main loop; kick and status may be called from any thread. */
+#ifndef BERTH_CONTROL_RECONCILER_H
+#define BERTH_CONTROL_RECONCILER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "base/err.h"
+#include "store/store.h"
+
+struct ctl_reconciler;
+
+struct ctl_pod {
+    char name[96];       /* <service-id>-<index> */
+    char phase[16];      /* Pending, Running, Failed, Terminating */
+    bool ready;
+    int restarts;
+    char address[32];    /* 127.0.0.1:port */
+    char start_time[32]; /* RFC 3339 */
+};
+
+struct ctl_status {
+    char status[24]; /* CREATING, Pending, Waiting, Normal, Abnormal, Stopping, Stopped, CREATE_FAILED */
+    char reason[512];
+    int replicas;    /* processes alive */
+    int ready;
+    struct ctl_pod *pods; /* heap; free() */
+    size_t npods;
+};
+
+/* Sweep what a previous berthd left running, then start reconciling every
+ * 'period_ms'. 'berth_serve' is the model server binary. */
+int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const char *data_dir,
+                         const char *berth_serve, struct ctl_reconciler **out, struct err *err);
+/* Reconcile soon (after the API changed desired state). Any thread. */
+void ctl_reconciler_kick(struct ctl_reconciler *r);
+/* What one service runs now; status CREATING if the reconciler has not seen it. */
+void ctl_reconciler_status(struct ctl_reconciler *r, const char *service_id,
+                           struct ctl_status *out);
+/* Stop every instance (SIGTERM, then SIGKILL after 5 s), then call done(arg)
+ * on the loop; the reconciler is freed before done runs. */
+void ctl_reconciler_stop(struct ctl_reconciler *r, void (*done)(void *), void *arg);
+
+#endif
