@@ -30,6 +30,13 @@ static const struct {
     {"DescribeTrainingModelVersion", api_describe_training_model_version},
     {"DeleteTrainingModel", api_delete_training_model},
     {"DeleteTrainingModelVersion", api_delete_training_model_version},
+    {"CreateModelService", api_create_model_service},
+    {"DescribeModelService", api_describe_model_service},
+    {"DescribeModelServiceGroup", api_describe_model_service_group},
+    {"DescribeModelServiceGroups", api_describe_model_service_groups},
+    {"ModifyModelService", api_modify_model_service},
+    {"DeleteModelService", api_delete_model_service},
+    {"DeleteModelServiceGroup", api_delete_model_service_group},
 };
 
 int api_fail(struct api_call *c, const char *code, const char *fmt, ...)
@@ -39,6 +46,14 @@ int api_fail(struct api_call *c, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->error_message, sizeof(c->error_message), fmt, ap);
     va_end(ap);
+    return -1;
+}
+
+int api_prefix_error(struct api_call *c, const char *prefix)
+{
+    char msg[sizeof(c->error_message)];
+    snprintf(msg, sizeof(msg), "%s%s", prefix, c->error_message);
+    memcpy(c->error_message, msg, sizeof(msg));
     return -1;
 }
 
@@ -133,6 +148,25 @@ int api_get_bool(struct api_call *c, const json_t *obj, const char *name, bool *
     if (!json_is_boolean(v))
         return api_fail(c, "InvalidParameter", "%s must be true or false", name);
     *out = json_is_true(v);
+    return 0;
+}
+
+int api_check_tags(struct api_call *c, const json_t *tags)
+{
+    if (!tags || json_is_null(tags))
+        return 0;
+    if (!json_is_array(tags))
+        return api_fail(c, "InvalidParameter", "Tags must be a list of {TagKey, TagValue}");
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tags, i, t) {
+        const json_t *k = json_object_get(t, "TagKey"), *v = json_object_get(t, "TagValue");
+        if (!json_is_object(t) || !json_is_string(k) || !json_string_length(k) ||
+            !json_is_string(v) || json_object_size(t) != 2)
+            return api_fail(c, "InvalidParameter",
+                            "Tags[%zu] must be {\"TagKey\": non-empty string, \"TagValue\": string}",
+                            i);
+    }
     return 0;
 }
 

@@ -17,10 +17,12 @@
 
 struct api_server;
 struct imports;
+struct ctl_reconciler;
 
 struct api_config {
     struct store *store;
     struct imports *imports;
+    struct ctl_reconciler *reconciler;
     const char *data_dir;
     const char *const *regions; /* NULL-terminated; NULL accepts any well-formed name */
 };
@@ -43,6 +45,8 @@ void api_handle(struct http_request *req, struct http_response *res, void *ud);
 /* Record an API error (code as in §1.4); returns -1 for 'return api_fail(...)'. */
 int api_fail(struct api_call *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Put 'prefix' before the recorded error message; returns -1. */
+int api_prefix_error(struct api_call *c, const char *prefix);
 /* Map a store error to an API error: NOTFOUND -> ResourceNotFound, EXISTS ->
  * InvalidParameterValue.DuplicateName, anything else -> InternalError. */
 int api_fail_store(struct api_call *c, const struct err *err);
@@ -91,6 +95,8 @@ bool api_filter_match(const struct api_filter *f, const char *value);
 /* Check "TagFilters"; then whether a [{TagKey, TagValue}] list matches them all. */
 int api_check_tag_filters(struct api_call *c, const json_t *tag_filters);
 bool api_tags_match(const char *tags_json, const json_t *tag_filters);
+/* Check "Tags": a list of {"TagKey": non-empty, "TagValue": string}. */
+int api_check_tags(struct api_call *c, const json_t *tags);
 /* Case-insensitive membership in a NULL-terminated list. */
 bool api_in_list(const char *const *list, const char *v);
 
@@ -104,5 +110,14 @@ int api_describe_training_model_versions(struct api_call *c);
 int api_describe_training_model_version(struct api_call *c);
 int api_delete_training_model(struct api_call *c);
 int api_delete_training_model_version(struct api_call *c);
+
+/* The service actions (services.c). */
+int api_create_model_service(struct api_call *c);
+int api_describe_model_service(struct api_call *c);
+int api_describe_model_service_group(struct api_call *c);
+int api_describe_model_service_groups(struct api_call *c);
+int api_modify_model_service(struct api_call *c);
+int api_delete_model_service(struct api_call *c);
+int api_delete_model_service_group(struct api_call *c);
 
 #endif

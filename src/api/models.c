@@ -100,25 +100,6 @@ static unsigned long long new_number(void)
     return (ms << 20 | (r & 0xFFFFF)) % 9000000000000000000ULL + 1000000000000000000ULL;
 }
 
-static int check_tags(struct api_call *c, const json_t *tags)
-{
-    if (!tags || json_is_null(tags))
-        return 0;
-    if (!json_is_array(tags))
-        return api_fail(c, "InvalidParameter", "Tags must be a list of {TagKey, TagValue}");
-    size_t i;
-    const json_t *t;
-    json_array_foreach(tags, i, t) {
-        const json_t *k = json_object_get(t, "TagKey"), *v = json_object_get(t, "TagValue");
-        if (!json_is_object(t) || !json_is_string(k) || !json_string_length(k) ||
-            !json_is_string(v) || json_object_size(t) != 2)
-            return api_fail(c, "InvalidParameter",
-                            "Tags[%zu] must be {\"TagKey\": non-empty string, \"TagValue\": string}",
-                            i);
-    }
-    return 0;
-}
-
 /* TrainingModelCosPath, local form: {"Bucket": "", "Region": "", "Paths": ["/abs/dir"]}. */
 static int source_path(struct api_call *c, const char **out)
 {
@@ -133,13 +114,11 @@ static int source_path(struct api_call *c, const char **out)
         {"Bucket", API_FIELD_UNSUPPORTED}, {"Region", API_FIELD_UNSUPPORTED},
         {"Paths", API_FIELD_USED}, {NULL, API_FIELD_USED}};
     if (api_check_fields(c, cos, "TrainingModelCosPath", cos_fields)) {
-        char code[sizeof(c->error_code)], msg[sizeof(c->error_message)];
-        memcpy(code, c->error_code, sizeof(code));
-        memcpy(msg, c->error_message, sizeof(msg));
-        return api_fail(c, code,
-                        "%s: COS buckets are not supported; leave Bucket and Region empty and give "
-                        "a local directory in Paths",
-                        msg);
+        size_t n = strlen(c->error_message);
+        snprintf(c->error_message + n, sizeof(c->error_message) - n,
+                 ": COS buckets are not supported; leave Bucket and Region empty and give a "
+                 "local directory in Paths");
+        return -1;
     }
     const json_t *paths = json_object_get(cos, "Paths");
     if (!json_is_array(paths) || json_array_size(paths) != 1 ||
@@ -176,7 +155,7 @@ int api_create_training_model(struct api_call *c)
         api_get_str(c, p, "ReasoningEnvironmentId", false, &env_id) ||
         api_get_int(c, p, "MaxReservedModels", false, 1, 24, &max_reserved) ||
         api_get_int(c, p, "ModelCleanPeriod", false, 1, 1440, &clean_period) ||
-        api_get_bool(c, p, "IsQAT", &qat) || check_tags(c, json_object_get(p, "Tags")))
+        api_get_bool(c, p, "IsQAT", &qat) || api_check_tags(c, json_object_get(p, "Tags")))
         return -1;
     for (const char *const *f = echoed; *f; f++) {
         const json_t *v = json_object_get(p, *f);

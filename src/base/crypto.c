@@ -1,5 +1,6 @@
 /* crypto.c - thin wrappers over OpenSSL's libcrypto. */
 #include "base/crypto.h"
+#include "base/err.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -67,6 +68,34 @@ size_t crypto_base64(const uint8_t *data, size_t len, char *out)
 {
     int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
     return n < 0 ? 0 : (size_t)n;
+}
+
+int crypto_base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    while (len && in[len - 1] == '=')
+        len--;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+                : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                : c >= '0' && c <= '9' ? c - '0' + 52
+                : c == '+'             ? 62
+                : c == '/'             ? 63
+                                       : -1;
+        if (v < 0)
+            return ERR_INVALID;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *out_len = n;
+    return 0;
 }
 
 void crypto_uuid(char out[37])

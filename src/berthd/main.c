@@ -7,6 +7,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "control/imports.h"
+#include "control/reconciler.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -265,16 +266,41 @@ static int split_listen(const char *spec, char *host, size_t size, int *port)
 /* Main                                                                     */
 
 static struct http_server *api_server;
+static struct ctl_reconciler *reconciler;
 static uv_signal_t sigterm, sigint;
 
+static void on_reconciler_stopped(void *arg)
+{
+    (void)arg;
+    reconciler = NULL;
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+}
+
+/* Stop taking requests, then stop the instances, then let uv_run return. */
 static void on_signal(uv_signal_t *s, int signum)
 {
     (void)s;
+    if (!api_server)
+        return; /* already stopping */
     log_info("berthd", "received %s; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_stop(api_server);
     api_server = NULL;
-    uv_close((uv_handle_t *)&sigterm, NULL);
-    uv_close((uv_handle_t *)&sigint, NULL);
+    ctl_reconciler_stop(reconciler, on_reconciler_stopped, NULL);
+}
+
+/* berth-serve sits beside berthd. */
+static char *sibling_binary(const char *name)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return xstrdup(name);
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    return xasprintf("%s/%s", self, name);
 }
 
 int main(int argc, char **argv)
@@ -331,9 +357,19 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    uv_loop_t *loop = uv_default_loop();
+    char *serve_bin = sibling_binary("berth-serve");
+    rc = ctl_reconciler_start(loop, st, data_dir, serve_bin, &reconciler, &err);
+    free(serve_bin);
+    if (rc) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
     struct api_config api = {
         .store = st,
         .imports = im,
+        .reconciler = reconciler,
         .data_dir = data_dir,
         .regions = o.nregions ? o.regions : NULL,
     };
@@ -346,9 +382,10 @@ int main(int argc, char **argv)
         .handler = api_handle,
         .ud = &api,
     };
-    uv_loop_t *loop = uv_default_loop();
     if (http_server_start(loop, &hc, &api_server, &err) != 0) {
         fprintf(stderr, "berthd: management API: %s\n", err.msg);
+        ctl_reconciler_stop(reconciler, NULL, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
         rc = 1;
         goto out;
     }

@@ -1,0 +1,888 @@
+/* services.c - online services: CreateModelService, DescribeModelService,
+ * DescribeModelServiceGroup, DescribeModelServiceGroups, ModifyModelService
+ * (STOP, RESUME, SCALE), DeleteModelService, DeleteModelServiceGroup
+ * (../shared/reference/tione-api.md §3.1-3.8, §4.1-4.2). Requests only write
+ * desired state to the store and kick the reconciler; status comes from the
+ * reconciler's table. */
+#include "api/api.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
+#include "control/reconciler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_REPLICAS 64
+
+/* The built-in postpaid CPU specs (§3.17); the process driver has no GPUs. */
+static const struct spec {
+    const char *name;
+    int cpu;       /* cores */
+    int memory_gb;
+} specs[] = {
+    {"TI.S.MEDIUM.POST", 2, 4},      {"TI.S.LARGE.POST", 4, 8},
+    {"TI.S.2XLARGE16.POST", 8, 16},  {"TI.S.2XLARGE32.POST", 8, 32},
+    {"TI.S.4XLARGE32.POST", 16, 32}, {"TI.S.4XLARGE64.POST", 16, 64},
+    {"TI.S.6XLARGE48.POST", 24, 48}, {"TI.S.6XLARGE96.POST", 24, 96},
+    {"TI.S.8XLARGE64.POST", 32, 64}, {"TI.S.8XLARGE128.POST", 32, 128},
+};
+
+static const struct spec *find_spec(const char *name)
+{
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+        if (strcmp(specs[i].name, name) == 0)
+            return &specs[i];
+    return NULL;
+}
+
+static const struct api_field create_fields[] = {
+    {"ServiceGroupId", API_FIELD_USED},
+    {"ServiceGroupName", API_FIELD_USED},
+    {"ServiceDescription", API_FIELD_USED},
+    {"ChargeType", API_FIELD_USED},
+    {"ModelInfo", API_FIELD_USED},
+    {"ImageInfo", API_FIELD_USED},
+    {"Env", API_FIELD_USED},
+    {"InstanceType", API_FIELD_USED},
+    {"ScaleMode", API_FIELD_USED},
+    {"Replicas", API_FIELD_USED},
+    {"Tags", API_FIELD_USED},
+    {"NewVersion", API_FIELD_USED},
+    {"CreateSource", API_FIELD_USED},
+    {"Command", API_FIELD_USED},
+    {"CommandBase64", API_FIELD_USED},
+    {"DeployType", API_FIELD_USED},
+    {"InstancePerReplicas", API_FIELD_USED},
+    {"SchedulingStrategy", API_FIELD_USED},
+    /* cloud-only, accepted and ignored (§3.1) */
+    {"TiProjectId", API_FIELD_IGNORED},
+    {"LogConfig", API_FIELD_IGNORED},
+    {"ServiceEIP", API_FIELD_IGNORED},
+    {"GatewayLogConfig", API_FIELD_IGNORED},
+    {"ResourceSupplyAttribute", API_FIELD_IGNORED},
+    {"ServiceCategory", API_FIELD_IGNORED},
+    /* defined by TI-ONE, not built yet: refused by name */
+    {"ResourceGroupId", API_FIELD_UNSUPPORTED},
+    {"Resources", API_FIELD_UNSUPPORTED},
+    {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
+    {"LogEnable", API_FIELD_UNSUPPORTED},
+    {"AuthorizationEnable", API_FIELD_UNSUPPORTED},
+    {"CronScaleJobs", API_FIELD_UNSUPPORTED},
+    {"ScaleStrategy", API_FIELD_UNSUPPORTED},
+    {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
+    {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
+    {"ScheduledAction", API_FIELD_UNSUPPORTED},
+    {"VolumeMount", API_FIELD_UNSUPPORTED},
+    {"ServiceLimit", API_FIELD_UNSUPPORTED},
+    {"CallbackUrl", API_FIELD_UNSUPPORTED},
+    {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
+    {"ServicePort", API_FIELD_UNSUPPORTED},
+    {"TerminationGracePeriodSeconds", API_FIELD_UNSUPPORTED},
+    {"PreStopCommand", API_FIELD_UNSUPPORTED},
+    {"GrpcEnable", API_FIELD_UNSUPPORTED},
+    {"HealthProbe", API_FIELD_UNSUPPORTED},
+    {"RollingUpdate", API_FIELD_UNSUPPORTED},
+    {"Sidecar", API_FIELD_UNSUPPORTED},
+    {"VolumeMounts", API_FIELD_UNSUPPORTED},
+    {"GatewayConfig", API_FIELD_UNSUPPORTED},
+    {NULL, API_FIELD_USED},
+};
+
+static bool valid_group_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 60 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+                              (s[0] >= '0' && s[0] <= '9')))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+static int check_env(struct api_call *c, const json_t *env)
+{
+    if (!env || json_is_null(env))
+        return 0;
+    if (!json_is_array(env))
+        return api_fail(c, "InvalidParameter", "Env must be a list of {Name, Value}");
+    if (json_array_size(env) > 64)
+        return api_fail(c, "InvalidParameterValue", "Env holds at most 64 variables");
+    size_t i;
+    const json_t *e;
+    json_array_foreach(env, i, e) {
+        const json_t *name = json_object_get(e, "Name"), *value = json_object_get(e, "Value");
+        if (!json_is_object(e) || !json_is_string(name) || !json_is_string(value))
+            return api_fail(c, "InvalidParameter", "Env[%zu] must be {\"Name\": string, "
+                                                   "\"Value\": string}",
+                            i);
+        const char *n = json_string_value(name);
+        bool ok = *n && !(*n >= '0' && *n <= '9');
+        for (const char *p = n; *p; p++)
+            ok &= (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                  *p == '_';
+        if (!ok)
+            return api_fail(c, "InvalidParameterValue",
+                            "Env[%zu].Name '%s' must be letters, digits and '_', not starting with "
+                            "a digit",
+                            i, n);
+        if (strcmp(n, "PORT") == 0)
+            return api_fail(c, "InvalidParameterValue",
+                            "Env[%zu].Name PORT is set by Berth to the instance's port", i);
+    }
+    return 0;
+}
+
+/* Decode CommandBase64 (which wins over Command) into a heap string. */
+static int read_command(struct api_call *c, char **out)
+{
+    const char *cmd, *b64;
+    *out = NULL;
+    if (api_get_str(c, c->params, "Command", false, &cmd) ||
+        api_get_str(c, c->params, "CommandBase64", false, &b64))
+        return -1;
+    if (!b64) {
+        *out = cmd ? xstrdup(cmd) : NULL;
+        return 0;
+    }
+    size_t len = strlen(b64);
+    char *dec = xmalloc(len + 1);
+    size_t n = 0;
+    int rc = crypto_base64_decode(b64, len, (uint8_t *)dec, &n);
+    if (rc || memchr(dec, '\0', n)) {
+        free(dec);
+        return api_fail(c, "InvalidParameterValue", "CommandBase64 is not valid base64 text");
+    }
+    dec[n] = '\0';
+    *out = dec;
+    return 0;
+}
+
+/* ModelInfo: ModelVersionId names an imported XGBOOST model version. Fills
+ * the spec's model fields. */
+static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, char **version_id)
+{
+    static const struct api_field fields[] = {
+        {"ModelVersionId", API_FIELD_USED},  {"ModelId", API_FIELD_USED},
+        {"ModelName", API_FIELD_USED},       {"ModelVersion", API_FIELD_USED},
+        {"ModelSource", API_FIELD_USED},     {"ModelFormat", API_FIELD_USED},
+        {"AlgorithmFramework", API_FIELD_USED}, {"ModelType", API_FIELD_USED},
+        {"CosPathInfo", API_FIELD_IGNORED},  {"GooseFSx", API_FIELD_IGNORED},
+        {"IsPrivateModel", API_FIELD_UNSUPPORTED}, {"ModelCategory", API_FIELD_UNSUPPORTED},
+        {"PublicDataSource", API_FIELD_UNSUPPORTED}, {NULL, API_FIELD_USED}};
+    if (!json_is_object(info))
+        return api_fail(c, "InvalidParameter", "ModelInfo must be an object");
+    const char *id, *model_id, *name, *label, *format, *type;
+    if (api_check_fields(c, info, "ModelInfo", fields) ||
+        api_get_str(c, info, "ModelVersionId", true, &id) ||
+        api_get_str(c, info, "ModelId", false, &model_id) ||
+        api_get_str(c, info, "ModelName", false, &name) ||
+        api_get_str(c, info, "ModelVersion", false, &label) ||
+        api_get_str(c, info, "ModelFormat", false, &format) ||
+        api_get_str(c, info, "ModelType", false, &type))
+        return strncmp(c->error_message, "ModelInfo", 9) ? api_prefix_error(c, "ModelInfo.") : -1;
+    if (type && strcmp(type, "NORMAL") != 0)
+        return api_fail(c, "UnsupportedOperation", "ModelInfo.ModelType %s is not supported", type);
+    struct store_model_version v = {0};
+    struct err err = {0};
+    if (store_model_version_get(c->cfg->store, c->region, id, &v, &err) != 0)
+        return api_fail(c, "ResourceNotFound", "ModelInfo.ModelVersionId: %s", err.msg);
+    int rc = 0;
+    /* Fields given must agree with the repository: they describe the same version. */
+    if (model_id && strcmp(model_id, v.model_id) != 0)
+        rc = api_fail(c, "InvalidParameterValue", "ModelInfo.ModelId %s is not the model of %s (%s)",
+                      model_id, id, v.model_id);
+    else if (name && strcmp(name, v.model_name) != 0)
+        rc = api_fail(c, "InvalidParameterValue", "ModelInfo.ModelName '%s' is not the name of %s "
+                                                  "('%s')",
+                      name, id, v.model_name);
+    else if (label && strcmp(label, v.version) != 0)
+        rc = api_fail(c, "InvalidParameterValue", "ModelInfo.ModelVersion '%s' is not the label "
+                                                  "of %s ('%s')",
+                      label, id, v.version);
+    else if (format && strcasecmp(format, v.format) != 0)
+        rc = api_fail(c, "InvalidParameterValue", "ModelInfo.ModelFormat %s is not the format of "
+                                                  "%s (%s)",
+                      format, id, v.format);
+    else if (v.status == STORE_IMPORT_RUNNING)
+        rc = api_fail(c, "ResourceUnavailable", "model version %s is still being imported", id);
+    else if (v.status == STORE_IMPORT_FAILED)
+        rc = api_fail(c, "InvalidParameterValue", "model version %s failed to import: %s", id,
+                      v.error);
+    else if (strcmp(v.format, "XGBOOST") != 0)
+        rc = api_fail(c, "UnsupportedOperation",
+                      "there is no built-in runtime for %s models yet (only XGBOOST); give a "
+                      "Command instead",
+                      v.format);
+    if (rc == 0) {
+        json_object_set_new(spec, "Kind", json_string("model"));
+        json_object_set_new(spec, "ModelVersionId", json_string(v.id));
+        json_object_set_new(spec, "ModelId", json_string(v.model_id));
+        json_object_set_new(spec, "ModelName", json_string(v.model_name));
+        json_object_set_new(spec, "ModelVersion", json_string(v.version));
+        json_object_set_new(spec, "ModelFormat", json_string(v.format));
+        json_object_set_new(spec, "ModelPath", json_string(v.path));
+        *version_id = xstrdup(v.id);
+    }
+    store_model_version_release(&v);
+    return rc;
+}
+
+static int check_image(struct api_call *c, const json_t *image, bool model)
+{
+    if (!api_present(image))
+        return 0;
+    static const struct api_field fields[] = {
+        {"ImageType", API_FIELD_USED},      {"ImageUrl", API_FIELD_USED},
+        {"RegistryRegion", API_FIELD_IGNORED}, {"RegistryId", API_FIELD_IGNORED},
+        {"AllowSaveAllContent", API_FIELD_IGNORED}, {"ImageName", API_FIELD_USED},
+        {"SupportDataPipeline", API_FIELD_IGNORED}, {NULL, API_FIELD_USED}};
+    const char *type;
+    if (!json_is_object(image))
+        return api_fail(c, "InvalidParameter", "ImageInfo must be an object");
+    if (api_check_fields(c, image, "ImageInfo", fields) ||
+        api_get_str(c, image, "ImageType", true, &type))
+        return -1;
+    bool preset = strcmp(type, "PRE_SET") == 0 || strcmp(type, "PreSet") == 0;
+    if (!preset && strcmp(type, "TCR") && strcmp(type, "CCR") && strcmp(type, "CUSTOM"))
+        return api_fail(c, "InvalidParameterValue",
+                        "ImageInfo.ImageType must be TCR, CCR, PreSet or CUSTOM, got '%s'", type);
+    if (!preset || !model)
+        return api_fail(c, "UnsupportedOperation",
+                        "ImageInfo.ImageType %s: container images need the container driver, "
+                        "which this berthd does not run; use the built-in runtime (PreSet) with "
+                        "ModelInfo, or a Command",
+                        type);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output                                                                   */
+
+static json_t *tags_value(const char *tags_json)
+{
+    json_t *t = json_loads(tags_json, 0, NULL);
+    return t ? t : json_array();
+}
+
+static json_t *service_json(struct api_call *c, const struct store_group *g,
+                            const struct store_service *s, int latest, json_t **status_out)
+{
+    json_t *spec = json_loads(s->spec_json, 0, NULL);
+    if (!spec)
+        spec = json_object();
+    struct ctl_status st;
+    ctl_reconciler_status(c->cfg->reconciler, s->id, &st);
+    const struct spec *sp = find_spec(json_string_value(json_object_get(spec, "InstanceType"))
+                                          ? json_string_value(json_object_get(spec, "InstanceType"))
+                                          : "");
+    json_t *info = json_object();
+    json_object_set_new(info, "Replicas", json_integer(s->replicas));
+    json_object_set_new(info, "OldReplicas", json_integer(s->old_replicas));
+    json_object_set(info, "ImageInfo", json_object_get(spec, "ImageInfo"));
+    json_object_set(info, "Env", json_object_get(spec, "Env"));
+    json_object_set(info, "InstanceType", json_object_get(spec, "InstanceType"));
+    if (sp) {
+        char alias[64];
+        snprintf(alias, sizeof(alias), "%dC%dG", sp->cpu, sp->memory_gb);
+        json_object_set_new(info, "InstanceAlias", json_string(alias));
+        json_object_set_new(info, "Resources",
+                            json_pack("{s:i, s:i}", "Cpu", sp->cpu * 1000, "Memory",
+                                      sp->memory_gb * 1024));
+        json_object_set_new(info, "ResourceTotal",
+                            json_pack("{s:I, s:I}", "Cpu", (json_int_t)sp->cpu * 1000 * s->replicas,
+                                      "Memory", (json_int_t)sp->memory_gb * 1024 * s->replicas));
+    }
+    if (strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "model") == 0)
+        json_object_set_new(
+            info, "ModelInfo",
+            json_pack("{s:O, s:O, s:O, s:O, s:O, s:s}", "ModelVersionId",
+                      json_object_get(spec, "ModelVersionId"), "ModelId",
+                      json_object_get(spec, "ModelId"), "ModelName",
+                      json_object_get(spec, "ModelName"), "ModelVersion",
+                      json_object_get(spec, "ModelVersion"), "ModelFormat",
+                      json_object_get(spec, "ModelFormat"), "ModelType", "NORMAL"));
+    else
+        json_object_set_new(info, "ModelInfo", json_null());
+    json_object_set(info, "Command", json_object_get(spec, "Command") ?: json_string(""));
+    json_object_set_new(info, "ScaleMode", json_string("MANUAL"));
+    json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
+    json_object_set_new(info, "Weight", json_integer(s->weight));
+    json_t *pods = json_array();
+    for (size_t i = 0; i < st.npods; i++) {
+        const struct ctl_pod *p = &st.pods[i];
+        json_array_append_new(
+            pods, json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:{s:i, s:s, s:b, s:s, s:s}}]}",
+                            "Name", p->name, "Phase", p->phase, "Status", p->phase, "IP",
+                            p->address, "CreateTime", p->start_time, "ContainerInfos", "Name",
+                            "main", "ContainerId", p->name, "Status", "RestartCount", p->restarts,
+                            "State", p->ready ? "running" : "waiting", "Ready", p->ready, "Reason",
+                            "", "Message", ""));
+    }
+    json_object_set_new(info, "PodInfos", pods);
+    json_t *workload = json_pack(
+        "{s:i, s:i, s:i, s:i, s:i, s:s, s:s}", "Replicas", st.replicas, "UpdatedReplicas",
+        st.replicas, "ReadyReplicas", st.ready, "AvailableReplicas", st.ready,
+        "UnavailableReplicas", s->replicas > st.ready ? s->replicas - st.ready : 0, "Status",
+        strcmp(st.status, "CREATING") == 0 || strcmp(st.status, "CREATE_FAILED") == 0 ? "Pending"
+                                                                                    : st.status,
+        "Reason", st.reason);
+    json_object_set_new(info, "Status", workload);
+
+    char version[16], latest_s[16];
+    snprintf(version, sizeof(version), "%d", s->version);
+    snprintf(latest_s, sizeof(latest_s), "%d", latest);
+    const char *business = strcmp(st.status, "CREATE_FAILED") == 0 ? "CREATE_FAILED"
+                           : strcmp(st.status, "CREATING") == 0    ? "CREATING"
+                                                                   : "CREATE_SUCCEED";
+    json_t *o = json_object();
+    json_object_set_new(o, "ServiceGroupId", json_string(g->id));
+    json_object_set_new(o, "ServiceId", json_string(s->id));
+    json_object_set_new(o, "ServiceGroupName", json_string(g->name));
+    json_object_set_new(o, "ServiceDescription", json_string(s->description));
+    json_object_set_new(o, "ServiceInfo", info);
+    json_object_set_new(o, "ClusterId", json_string(""));
+    json_object_set_new(o, "Region", json_string(s->region));
+    json_object_set_new(o, "Namespace", json_string(""));
+    json_object_set_new(o, "ChargeType", json_string(g->charge_type));
+    json_object_set_new(o, "ResourceGroupId", json_string(""));
+    json_object_set_new(o, "Tags", tags_value(g->tags_json));
+    json_object_set_new(o, "CreatedBy", json_string(""));
+    json_object_set_new(o, "CreateTime", json_string(s->created_at));
+    json_object_set_new(o, "UpdateTime", json_string(s->updated_at));
+    json_object_set_new(o, "BusinessStatus", json_string(business));
+    json_object_set_new(o, "CreateFailedReason",
+                        json_string(strcmp(business, "CREATE_FAILED") == 0 ? st.reason : business));
+    json_object_set_new(o, "Status", json_string(st.status));
+    json_object_set_new(o, "Weight", json_integer(s->weight));
+    json_object_set(o, "CreateSource", json_object_get(spec, "CreateSource") ?: json_string("DEFAULT"));
+    json_object_set_new(o, "Version", json_string(version));
+    json_object_set_new(o, "LatestVersion", json_string(latest_s));
+    json_object_set_new(o, "DeployType", json_string("STANDARD"));
+    json_object_set_new(o, "InstancePerReplicas", json_string("1"));
+    if (status_out)
+        *status_out = json_pack("{s:s, s:i, s:i}", "Status", st.status, "Ready", st.ready,
+                                "Replicas", s->replicas);
+    free(st.pods);
+    json_decref(spec);
+    return o;
+}
+
+/* The group with its versions; NULL with the call's error on failure. */
+static json_t *group_json(struct api_call *c, const struct store_group *g)
+{
+    struct store_service *svcs;
+    size_t n;
+    struct err err = {0};
+    if (store_service_list(c->cfg->store, g->id, &svcs, &n, &err) != 0) {
+        api_fail_store(c, &err);
+        return NULL;
+    }
+    int latest = 0, running = 0, ready = 0, desired = 0;
+    for (size_t i = 0; i < n; i++)
+        latest = svcs[i].version > latest ? svcs[i].version : latest;
+    json_t *list = json_array();
+    const char *group_status = n ? NULL : "Stopped";
+    static const char *const rank[] = {"CREATE_FAILED", "Abnormal", "CREATING", "Pending",
+                                       "Waiting",       "Stopping", "Normal",   "Stopped"};
+    int best = 8;
+    for (size_t i = 0; i < n; i++) {
+        json_t *st = NULL;
+        json_array_append_new(list, service_json(c, g, &svcs[i], latest, &st));
+        const char *s = json_string_value(json_object_get(st, "Status"));
+        running += strcmp(s, "Normal") == 0;
+        ready += (int)json_integer_value(json_object_get(st, "Ready"));
+        desired += (int)json_integer_value(json_object_get(st, "Replicas"));
+        for (int k = 0; k < 8; k++)
+            if (strcmp(rank[k], s) == 0 && k < best)
+                best = k;
+        json_decref(st);
+        store_service_release(&svcs[i]);
+    }
+    free(svcs);
+    if (!group_status)
+        group_status = best < 8 ? rank[best] : "Pending";
+    char latest_s[16];
+    snprintf(latest_s, sizeof(latest_s), "%d", latest);
+    json_t *o = json_object();
+    json_object_set_new(o, "ServiceGroupId", json_string(g->id));
+    json_object_set_new(o, "ServiceGroupName", json_string(g->name));
+    json_object_set_new(o, "CreatedBy", json_string(""));
+    json_object_set_new(o, "CreateTime", json_string(g->created_at));
+    json_object_set_new(o, "UpdateTime", json_string(g->updated_at));
+    json_object_set_new(o, "ServiceCount", json_integer((json_int_t)n));
+    json_object_set_new(o, "RunningServiceCount", json_integer(running));
+    json_object_set_new(o, "Services", list);
+    json_object_set_new(o, "Status", json_string(group_status));
+    json_object_set_new(o, "Tags", tags_value(g->tags_json));
+    json_object_set_new(o, "LatestVersion", json_string(latest_s));
+    json_object_set_new(o, "BusinessStatus",
+                        json_string(strcmp(group_status, "CREATE_FAILED") == 0 ? "CREATE_FAILED"
+                                                                               : "BILLING"));
+    json_object_set_new(o, "CreateSource", json_string("DEFAULT"));
+    json_object_set_new(o, "WeightUpdateStatus", json_string("UPDATED"));
+    json_object_set_new(o, "ReplicasCount", json_integer(ready));
+    json_object_set_new(o, "AvailableReplicasCount", json_integer(desired));
+    json_object_set_new(o, "AuthorizationEnable", json_boolean(g->auth_enable));
+    json_object_set_new(o, "AuthTokens", json_array());
+    return o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Create                                                                   */
+
+int api_create_model_service(struct api_call *c)
+{
+    const json_t *p = c->params;
+    const char *group_id, *group_name, *desc, *charge, *itype, *scale_mode, *source, *deploy,
+        *strategy;
+    long long replicas = 1, per_replica = 1;
+    bool new_version = false;
+    char *command = NULL, *model_version_id = NULL;
+    if (api_check_fields(c, p, NULL, create_fields) ||
+        api_get_str(c, p, "ServiceGroupId", false, &group_id) ||
+        api_get_str(c, p, "ServiceGroupName", false, &group_name) ||
+        api_get_str(c, p, "ServiceDescription", false, &desc) ||
+        api_get_str(c, p, "ChargeType", false, &charge) ||
+        api_get_str(c, p, "InstanceType", false, &itype) ||
+        api_get_str(c, p, "ScaleMode", false, &scale_mode) ||
+        api_get_str(c, p, "CreateSource", false, &source) ||
+        api_get_str(c, p, "DeployType", false, &deploy) ||
+        api_get_str(c, p, "SchedulingStrategy", false, &strategy) ||
+        api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas) ||
+        api_get_int(c, p, "InstancePerReplicas", false, 1, 1, &per_replica) ||
+        api_get_bool(c, p, "NewVersion", &new_version) || check_env(c, json_object_get(p, "Env")) ||
+        read_command(c, &command))
+        return -1;
+    int rc = -1;
+    json_t *spec = json_object();
+    const json_t *model = json_object_get(p, "ModelInfo");
+    const struct spec *sp = NULL;
+    if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0) {
+        if (strcmp(charge, "PREPAID") == 0 || strcmp(charge, "HYBRID_PAID") == 0)
+            api_fail(c, "UnsupportedOperation",
+                     "ChargeType %s needs resource groups, which Berth does not have yet; use "
+                     "POSTPAID_BY_HOUR",
+                     charge);
+        else
+            api_fail(c, "InvalidParameterValue",
+                     "ChargeType must be POSTPAID_BY_HOUR, PREPAID or HYBRID_PAID, got '%s'", charge);
+        goto out;
+    }
+    if (scale_mode && strcmp(scale_mode, "MANUAL") != 0) {
+        api_fail(c, strcmp(scale_mode, "AUTO") == 0 ? "UnsupportedOperation"
+                                                    : "InvalidParameterValue",
+                 "ScaleMode %s: only MANUAL is supported", scale_mode);
+        goto out;
+    }
+    if (deploy && strcmp(deploy, "STANDARD") != 0) {
+        api_fail(c, "UnsupportedOperation", "DeployType %s: only STANDARD is supported", deploy);
+        goto out;
+    }
+    if (strategy && strcmp(strategy, "binpack") != 0 && strcmp(strategy, "spread") != 0) {
+        api_fail(c, "InvalidParameterValue", "SchedulingStrategy must be binpack or spread");
+        goto out;
+    }
+    if (source && strcmp(source, "DEFAULT") && strcmp(source, "AUTO_ML") &&
+        strcmp(source, "AUTO_ML_FORMAL")) {
+        api_fail(c, "InvalidParameterValue",
+                 "CreateSource must be DEFAULT, AUTO_ML or AUTO_ML_FORMAL, got '%s'", source);
+        goto out;
+    }
+    if (!itype) {
+        api_fail(c, "MissingParameter", "InstanceType is required for POSTPAID_BY_HOUR, e.g. "
+                                        "TI.S.MEDIUM.POST");
+        goto out;
+    }
+    if (!(sp = find_spec(itype))) {
+        api_fail(c, "InvalidParameterValue",
+                 "InstanceType '%s' is not in the catalogue (CPU specs TI.S.MEDIUM.POST, "
+                 "TI.S.LARGE.POST, TI.S.2XLARGE16.POST, ...)",
+                 itype);
+        goto out;
+    }
+    if (api_present(model) == (command != NULL)) {
+        api_fail(c, command ? "UnsupportedOperation" : "MissingParameter",
+                 command ? "give either ModelInfo (the built-in runtime serves it) or Command, not "
+                           "both"
+                         : "what runs is missing: give ModelInfo.ModelVersionId or Command");
+        goto out;
+    }
+    if (check_image(c, json_object_get(p, "ImageInfo"), api_present(model)))
+        goto out;
+    if (api_present(model)) {
+        if (resolve_model(c, model, spec, &model_version_id))
+            goto out;
+    } else {
+        json_object_set_new(spec, "Kind", json_string("command"));
+        json_object_set_new(spec, "Command", json_string(command));
+    }
+    json_object_set_new(spec, "InstanceType", json_string(sp->name));
+    json_object_set_new(spec, "Cpu", json_integer(sp->cpu));
+    json_object_set_new(spec, "Memory", json_integer(sp->memory_gb * 1024));
+    json_object_set(spec, "Env", json_is_array(json_object_get(p, "Env"))
+                                     ? json_object_get(p, "Env")
+                                     : json_array());
+    if (api_present(json_object_get(p, "ImageInfo")))
+        json_object_set(spec, "ImageInfo", json_object_get(p, "ImageInfo"));
+    json_object_set_new(spec, "CreateSource", json_string(source ? source : "DEFAULT"));
+
+    struct store_group g = {0};
+    struct err err = {0};
+    char now[32];
+    api_now(now);
+    bool new_group = !group_id;
+    if (new_group) {
+        if (new_version) {
+            api_fail(c, "MissingParameter", "NewVersion needs ServiceGroupId");
+            goto out;
+        }
+        if (!group_name) {
+            api_fail(c, "MissingParameter", "ServiceGroupName is required for a new service group");
+            goto out;
+        }
+        if (!valid_group_name(group_name)) {
+            api_fail(c, "InvalidParameterValue",
+                     "ServiceGroupName '%s' must be at most 60 characters of letters, digits, "
+                     "'_' and '-', starting with a letter or digit",
+                     group_name);
+            goto out;
+        }
+        if (api_check_tags(c, json_object_get(p, "Tags")))
+            goto out;
+        char suffix[9];
+        crypto_random_string("abcdefghijklmnopqrstuvwxyz0123456789", 8, suffix);
+        g.id = xasprintf("ms-%s", suffix);
+        g.region = xstrdup(c->region);
+        g.name = xstrdup(group_name);
+        g.tags_json = json_is_array(json_object_get(p, "Tags"))
+                          ? json_dumps(json_object_get(p, "Tags"), JSON_COMPACT)
+                          : xstrdup("[]");
+        g.charge_type = xstrdup("POSTPAID_BY_HOUR");
+        g.created_at = xstrdup(now);
+    } else {
+        if (!new_version) {
+            api_fail(c, "InvalidParameterValue",
+                     "ServiceGroupId is given: set NewVersion to true to add a version to it");
+            goto out;
+        }
+        if (api_present(json_object_get(p, "Tags"))) {
+            api_fail(c, "InvalidParameterValue", "Tags belong to the group; set them when "
+                                                 "creating it");
+            goto out;
+        }
+        if (store_group_get(c->cfg->store, c->region, group_id, &g, &err) != 0) {
+            api_fail_store(c, &err);
+            goto out;
+        }
+        if (group_name && strcmp(group_name, g.name) != 0) {
+            api_fail(c, "InvalidParameterValue",
+                     "ServiceGroupName '%s' is not the name of %s ('%s')", group_name, g.id, g.name);
+            store_group_release(&g);
+            goto out;
+        }
+        free(g.created_at);
+        g.created_at = xstrdup(now);
+    }
+    char *spec_text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    struct store_service s = {
+        .description = (char *)(desc ? desc : ""),
+        .spec_json = spec_text,
+        .model_version_id = model_version_id ? model_version_id : (char *)"",
+        .replicas = (int)replicas,
+        .weight = new_group ? 100 : 0,
+        .created_at = now,
+    };
+    if (store_service_create(c->cfg->store, &g, new_group, &s, &err) != 0) {
+        api_fail_store(c, &err);
+    } else {
+        ctl_reconciler_kick(c->cfg->reconciler);
+        struct store_service back;
+        if (store_service_get(c->cfg->store, c->region, s.id, &back, &err) == 0) {
+            json_object_set_new(c->out, "Service", service_json(c, &g, &back, back.version, NULL));
+            store_service_release(&back);
+            rc = 0;
+        } else {
+            api_fail_store(c, &err);
+        }
+    }
+    free(s.id);
+    free(spec_text);
+    store_group_release(&g);
+out:
+    json_decref(spec);
+    free(command);
+    free(model_version_id);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Describe                                                                 */
+
+int api_describe_model_service(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"ServiceId", API_FIELD_USED},
+                                              {"TiProjectId", API_FIELD_IGNORED},
+                                              {"ServiceCategory", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    const char *id;
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "ServiceId", true, &id))
+        return -1;
+    struct store_service s;
+    struct store_group g;
+    struct err err = {0};
+    if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0)
+        return api_fail_store(c, &err);
+    int rc = store_group_get(c->cfg->store, c->region, s.group_id, &g, &err);
+    if (rc == 0) {
+        struct store_service *all;
+        size_t n;
+        int latest = s.version;
+        if (store_service_list(c->cfg->store, g.id, &all, &n, &err) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                latest = all[i].version > latest ? all[i].version : latest;
+                store_service_release(&all[i]);
+            }
+            free(all);
+        }
+        json_object_set_new(c->out, "Service", service_json(c, &g, &s, latest, NULL));
+        store_group_release(&g);
+    }
+    store_service_release(&s);
+    return rc ? api_fail_store(c, &err) : 0;
+}
+
+int api_describe_model_service_group(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"ServiceGroupId", API_FIELD_USED},
+                                              {"TiProjectId", API_FIELD_IGNORED},
+                                              {"ServiceCategory", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    const char *id;
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "ServiceGroupId", true, &id))
+        return -1;
+    struct store_group g;
+    struct err err = {0};
+    if (store_group_get(c->cfg->store, c->region, id, &g, &err) != 0)
+        return api_fail_store(c, &err);
+    json_t *o = group_json(c, &g);
+    store_group_release(&g);
+    if (!o)
+        return -1;
+    json_object_set_new(c->out, "ServiceGroup", o);
+    return 0;
+}
+
+static bool group_matches(const json_t *group, const struct api_filter *fs, size_t nf)
+{
+    for (size_t i = 0; i < nf; i++) {
+        const char *name = fs[i].name;
+        bool hit = false;
+        if (strcmp(name, "ServiceGroupId") == 0 || strcmp(name, "ServiceGroupName") == 0 ||
+            strcmp(name, "Status") == 0 || strcmp(name, "CreatedBy") == 0) {
+            const char *v = json_string_value(json_object_get(group, name));
+            hit = api_filter_match(&fs[i], v ? v : "");
+        } else { /* ServiceId, ModelVersionId, ClusterId: any version matches */
+            size_t k;
+            const json_t *svc;
+            json_array_foreach(json_object_get(group, "Services"), k, svc) {
+                const json_t *v = strcmp(name, "ServiceId") == 0 ? json_object_get(svc, "ServiceId")
+                                  : strcmp(name, "ClusterId") == 0
+                                      ? json_object_get(svc, "ClusterId")
+                                      : json_object_get(json_object_get(json_object_get(svc, "ServiceInfo"),
+                                                                        "ModelInfo"),
+                                                        "ModelVersionId");
+                hit |= api_filter_match(&fs[i], json_string_value(v) ? json_string_value(v) : "");
+            }
+        }
+        if (!hit)
+            return false;
+    }
+    return true;
+}
+
+int api_describe_model_service_groups(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"Offset", API_FIELD_USED},      {"Limit", API_FIELD_USED},
+        {"Order", API_FIELD_USED},       {"OrderField", API_FIELD_USED},
+        {"Filters", API_FIELD_USED},     {"TagFilters", API_FIELD_USED},
+        {"TiProjectId", API_FIELD_IGNORED}, {"ServiceCategory", API_FIELD_IGNORED},
+        {NULL, API_FIELD_USED}};
+    static const char *const allowed[] = {"ClusterId", "ServiceId", "ServiceGroupName",
+                                          "ServiceGroupId", "Status", "CreatedBy",
+                                          "ModelVersionId", NULL};
+    const char *order, *order_field;
+    long long offset = 0, limit = 20;
+    struct api_filter fs[10];
+    size_t nf;
+    const json_t *tag_filters = json_object_get(c->params, "TagFilters");
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_int(c, c->params, "Offset", false, 0, 1LL << 40, &offset) ||
+        api_get_int(c, c->params, "Limit", false, 1, 100, &limit) ||
+        api_get_str(c, c->params, "Order", false, &order) ||
+        api_get_str(c, c->params, "OrderField", false, &order_field) ||
+        api_read_filters(c, allowed, fs, &nf) || api_check_tag_filters(c, tag_filters))
+        return -1;
+    if (order && strcmp(order, "ASC") != 0 && strcmp(order, "DESC") != 0)
+        return api_fail(c, "InvalidParameterValue", "Order must be ASC or DESC, got '%s'", order);
+    if (order_field && strcmp(order_field, "CreateTime") != 0 &&
+        strcmp(order_field, "UpdateTime") != 0)
+        return api_fail(c, "InvalidParameterValue", "OrderField must be CreateTime or UpdateTime");
+    bool desc = !order || strcmp(order, "DESC") == 0;
+    bool by_update = order_field && strcmp(order_field, "UpdateTime") == 0;
+    struct store_group *gs;
+    size_t n;
+    struct err err = {0};
+    if (store_group_list(c->cfg->store, c->region, &gs, &n, &err) != 0)
+        return api_fail_store(c, &err);
+    /* Stable sort by the chosen time (the store gives creation order). */
+    for (size_t i = 1; i < n; i++) {
+        for (size_t k = i; k > 0; k--) {
+            const char *a = by_update ? gs[k - 1].updated_at : gs[k - 1].created_at;
+            const char *b = by_update ? gs[k].updated_at : gs[k].created_at;
+            int cmp = strcmp(a, b);
+            if (desc ? cmp >= 0 : cmp <= 0)
+                break;
+            struct store_group t = gs[k - 1];
+            gs[k - 1] = gs[k];
+            gs[k] = t;
+        }
+    }
+    json_t *list = json_array();
+    size_t total = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && (!api_present(tag_filters) || api_tags_match(gs[i].tags_json, tag_filters))) {
+            json_t *o = group_json(c, &gs[i]);
+            if (!o)
+                rc = -1;
+            else if (group_matches(o, fs, nf)) {
+                if (total >= (size_t)offset && json_array_size(list) < (size_t)limit)
+                    json_array_append(list, o);
+                total++;
+            }
+            json_decref(o);
+        }
+        store_group_release(&gs[i]);
+    }
+    free(gs);
+    if (rc) {
+        json_decref(list);
+        return -1;
+    }
+    json_object_set_new(c->out, "TotalCount", json_integer((json_int_t)total));
+    json_object_set_new(c->out, "ServiceGroups", list);
+    json_object_set_new(c->out, "GlobalTotalCount", json_integer((json_int_t)n));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Modify and delete                                                        */
+
+int api_modify_model_service(struct api_call *c)
+{
+    const json_t *p = c->params;
+    const char *id, *action, *scale_mode;
+    long long replicas = -1;
+    if (api_get_str(c, p, "ServiceId", true, &id) ||
+        api_get_str(c, p, "ServiceAction", false, &action))
+        return -1;
+    if (!action)
+        return api_fail(c, "UnsupportedOperation",
+                        "changing a version's configuration in place is not supported yet; use "
+                        "ServiceAction STOP, RESUME or SCALE, or create a new version");
+    /* With ServiceAction set, TI-ONE ignores the other update fields, except
+     * the scaling fields for SCALE. Berth refuses what it would not apply. */
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)p, key, v) {
+        bool scale_field = strcmp(key, "Replicas") == 0 || strcmp(key, "ScaleMode") == 0;
+        if (strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") && strcmp(key, "TiProjectId") &&
+            !(scale_field && strcmp(action, "SCALE") == 0) && api_present(v))
+            return api_fail(c, "InvalidParameterValue",
+                            "%s cannot be combined with ServiceAction %s", key, action);
+    }
+    struct store_service s;
+    struct err err = {0};
+    if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0)
+        return api_fail_store(c, &err);
+    int rc = 0;
+    if (strcmp(action, "STOP") == 0) {
+        if (!s.stopped)
+            rc = store_service_set_replicas(c->cfg->store, id, 0, s.replicas, true, &err);
+    } else if (strcmp(action, "RESUME") == 0) {
+        if (s.stopped)
+            rc = store_service_set_replicas(c->cfg->store, id, s.old_replicas ? s.old_replicas : 1,
+                                            0, false, &err);
+    } else if (strcmp(action, "SCALE") == 0) {
+        if (api_get_int(c, p, "Replicas", true, 0, MAX_REPLICAS, &replicas) ||
+            api_get_str(c, p, "ScaleMode", false, &scale_mode)) {
+            store_service_release(&s);
+            return -1;
+        }
+        if (scale_mode && strcmp(scale_mode, "MANUAL") != 0) {
+            store_service_release(&s);
+            return api_fail(c, "UnsupportedOperation", "ScaleMode %s: only MANUAL is supported",
+                            scale_mode);
+        }
+        rc = store_service_set_replicas(c->cfg->store, id, (int)replicas,
+                                        replicas ? 0 : s.replicas, replicas == 0, &err);
+    } else {
+        store_service_release(&s);
+        return api_fail(c, "InvalidParameterValue",
+                        "ServiceAction must be STOP, RESUME or SCALE, got '%s'", action);
+    }
+    store_service_release(&s);
+    if (rc)
+        return api_fail_store(c, &err);
+    ctl_reconciler_kick(c->cfg->reconciler);
+    struct store_group g;
+    if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0 ||
+        store_group_get(c->cfg->store, c->region, s.group_id, &g, &err) != 0) {
+        store_service_release(&s);
+        return api_fail_store(c, &err);
+    }
+    json_object_set_new(c->out, "Service", service_json(c, &g, &s, s.version, NULL));
+    store_group_release(&g);
+    store_service_release(&s);
+    return 0;
+}
+
+int api_delete_model_service(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"ServiceId", API_FIELD_USED},
+                                              {"TiProjectId", API_FIELD_IGNORED},
+                                              {"ServiceCategory", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    const char *id;
+    struct err err = {0};
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "ServiceId", true, &id))
+        return -1;
+    if (store_service_delete(c->cfg->store, c->region, id, &err) != 0)
+        return api_fail_store(c, &err);
+    ctl_reconciler_kick(c->cfg->reconciler);
+    return 0;
+}
+
+int api_delete_model_service_group(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"ServiceGroupId", API_FIELD_USED},
+                                              {"TiProjectId", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    const char *id;
+    struct err err = {0};
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "ServiceGroupId", true, &id))
+        return -1;
+    if (store_group_delete(c->cfg->store, c->region, id, &err) != 0)
+        return api_fail_store(c, &err);
+    ctl_reconciler_kick(c->cfg->reconciler);
+    return 0;
+}
