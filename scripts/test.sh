@@ -19,6 +19,12 @@ run_unit() {
         printf '%s\n' "$out"
         p=$(printf '%s\n' "$out" | grep -c '^ok ')
         f=$(printf '%s\n' "$out" | grep -c '^not ok ')
+        # A crash part-way leaves tests of the "1..N" plan unreported: count them as failed.
+        plan=$(printf '%s\n' "$out" | sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' | head -n 1)
+        if [ -n "$plan" ] && [ $((p + f)) -lt "$plan" ]; then
+            echo "not ok - $(basename "$t"): $((plan - p - f)) planned tests did not report"
+            f=$((plan - p))
+        fi
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
             echo "not ok - $(basename "$t") exited with status $rc"
             f=1

@@ -33,7 +33,7 @@ int str_to_u64(struct str s, unsigned long long max, unsigned long long *out)
         if (!isdigit((unsigned char)s.ptr[i]))
             return ERR_INVALID;
         unsigned d = (unsigned)(s.ptr[i] - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return ERR_TOOBIG;
         v = v * 10 + d;
     }
@@ -149,6 +149,7 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
     if (rc)
         return rc;
     b->ptr[b->len++] = '"';
+    b->ptr[b->len] = '\0';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[7];

@@ -54,7 +54,7 @@ int buf_append(struct buf *b, const void *data, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Append 's' as a JSON string literal, quotes included. */
 int buf_json_str(struct buf *b, const char *s, size_t n);
 /* Append a float the way JSON and Prometheus read it back exactly (shortest

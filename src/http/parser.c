@@ -46,11 +46,22 @@ static int on_url(llhttp_t *ll, const char *at, size_t len)
     return 0;
 }
 
+/* RFC 9110 5.5: the field value excludes trailing whitespace (llhttp drops the leading). */
+static void trim_value(struct http_parser *p)
+{
+    while (p->hdr.len > p->hdr_off[p->nhdr][1] &&
+           (p->hdr.ptr[p->hdr.len - 1] == ' ' || p->hdr.ptr[p->hdr.len - 1] == '\t'))
+        p->hdr.len--;
+}
+
 static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 {
     struct http_parser *p = owner(ll);
+    if (p->headers_done)
+        return 0;
     if (p->in_header_value || p->hdr.len == 0) {
         if (p->in_header_value) {
+            trim_value(p);
             if (buf_putc(&p->hdr, '\0'))
                 return fail(ll, 431, "header fields too large");
             p->nhdr++;
@@ -68,8 +79,12 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 static int on_header_value(llhttp_t *ll, const char *at, size_t len)
 {
     struct http_parser *p = owner(ll);
+    if (p->headers_done)
+        return 0;
     if (!p->in_header_value) {
-        if (p->hdr.len == 0 || buf_putc(&p->hdr, '\0'))
+        if (p->hdr.len == p->hdr_off[p->nhdr][0])
+            return fail(ll, 400, "malformed HTTP request: empty header name");
+        if (buf_putc(&p->hdr, '\0'))
             return fail(ll, 431, "header fields too large");
         p->hdr_off[p->nhdr][1] = p->hdr.len;
         p->in_header_value = true;
@@ -83,6 +98,7 @@ static int on_headers_complete(llhttp_t *ll)
 {
     struct http_parser *p = owner(ll);
     if (p->in_header_value) {
+        trim_value(p);
         if (buf_putc(&p->hdr, '\0')) {
             fail(ll, 431, "header fields too large");
             return -1;
@@ -91,6 +107,7 @@ static int on_headers_complete(llhttp_t *ll)
         p->in_header_value = false;
     }
     p->headers_done = true;
+    ll->upgrade = 0; /* we never switch protocols: go on parsing HTTP/1.1 */
     if ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > p->max_body_bytes) {
         snprintf(p->error_msg, sizeof(p->error_msg),
                  "request body of %llu bytes exceeds the limit of %zu bytes",

@@ -341,6 +341,17 @@ static int flatten(const struct json *d, enum v2_dtype t, float *out, size_t wan
     return 0;
 }
 
+/* Leaf values of nested JSON lists, counting no further than 'limit'. */
+static size_t count_elements(const struct json *d, size_t limit)
+{
+    if (d->type != JSON_ARRAY)
+        return 1;
+    size_t n = 0;
+    for (size_t i = 0; i < d->len && n < limit; i++)
+        n += count_elements(&d->u.items[i], limit - n);
+    return n;
+}
+
 int tensor_from_v2(struct arena *a, const struct serve_signature *sig, const struct v2_input *in,
                    struct serve_batch *out, struct err *err)
 {
@@ -372,13 +383,26 @@ int tensor_from_v2(struct arena *a, const struct serve_signature *sig, const str
     if (nrows > MAX_ROWS)
         return err_set(err, ERR_INVALID, "input '%s': more than %d rows", in->name, MAX_ROWS);
     size_t want = nrows * nf;
-    float *rows = alloc_rows(a, nrows, nf);
     if (in->raw) {
         size_t es = v2_dtype_size(in->dtype);
         if (in->raw_len != want * es)
             return err_set(err, ERR_INVALID,
                            "input '%s': binary data has %zu bytes, shape and %s need %zu",
                            in->name, in->raw_len, v2_dtype_name(in->dtype), want * es);
+    } else if (in->json_data) {
+        size_t have = count_elements(in->json_data, want + 1);
+        if (have > want)
+            return err_set(err, ERR_INVALID,
+                           "input '%s': data has more elements than its shape (%zu)", in->name,
+                           want);
+        if (have < want)
+            return err_set(err, ERR_INVALID, "input '%s': data has %zu elements, shape needs %zu",
+                           in->name, have, want);
+    }
+    /* Sizes agree with the shape: only now allocate what the shape says. */
+    float *rows = alloc_rows(a, nrows, nf);
+    if (in->raw) {
+        size_t es = v2_dtype_size(in->dtype);
         if (in->dtype == V2_FP32) {
             memcpy(rows, in->raw, want * sizeof(float));
         } else {

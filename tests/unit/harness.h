@@ -3,11 +3,13 @@
  * "ok N - name" or "not ok N - name", with "# file:line: ..." lines before a failure.
  * A failed CHECK ends the current function (the test, or the void helper it is in)
  * and marks the test failed; the binary exits 1 if any test failed.
+ * A test that crashes (a signal, or a sanitizer report) still gets its "not ok" line.
  * Run one binary with a substring argument to run only the tests whose name holds it. */
 #ifndef BERTH_TEST_HARNESS_H
 #define BERTH_TEST_HARNESS_H
 
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -93,6 +95,41 @@ __attribute__((format(printf, 3, 4))) static inline void harness_fail(const char
         }                                                                                          \
     } while (0)
 
+static const char *harness_running; /* name of the test being run, for a crash */
+static int harness_running_n;
+
+static void harness_crashed(const char *why)
+{
+    if (!harness_running)
+        return;
+    fflush(stdout);
+    printf("not ok %d - %s # %s\n", harness_running_n, harness_running, why);
+    fflush(stdout);
+    harness_running = NULL;
+}
+
+static void harness_on_signal(int sig)
+{
+    harness_crashed(sig == SIGABRT ? "aborted" : "crashed with a signal");
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HARNESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HARNESS_SANITIZER 1
+#endif
+#endif
+#ifdef HARNESS_SANITIZER
+void __sanitizer_set_death_callback(void (*callback)(void));
+static void harness_on_sanitizer_death(void)
+{
+    harness_crashed("sanitizer report");
+}
+#endif
+
 static int harness_by_line(const void *a, const void *b)
 {
     return ((const struct harness_test *)a)->line - ((const struct harness_test *)b)->line;
@@ -103,6 +140,12 @@ int main(int argc, char **argv)
     const char *only = argc > 1 ? argv[1] : NULL;
     int n = 0, failed = 0;
     qsort(harness_tests, (size_t)harness_ntests, sizeof(harness_tests[0]), harness_by_line);
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        signal(sigs[i], harness_on_signal);
+#ifdef HARNESS_SANITIZER
+    __sanitizer_set_death_callback(harness_on_sanitizer_death);
+#endif
     for (int i = 0; i < harness_ntests; i++)
         n += !only || strstr(harness_tests[i].name, only);
     printf("1..%d\n", n);
@@ -111,9 +154,12 @@ int main(int argc, char **argv)
         if (only && !strstr(harness_tests[i].name, only))
             continue;
         harness_failed = false;
+        harness_running = harness_tests[i].name;
+        harness_running_n = ++n;
         fflush(stdout);
         harness_tests[i].fn();
-        printf("%s %d - %s\n", harness_failed ? "not ok" : "ok", ++n, harness_tests[i].name);
+        harness_running = NULL;
+        printf("%s %d - %s\n", harness_failed ? "not ok" : "ok", n, harness_tests[i].name);
         failed += harness_failed;
     }
     if (failed)

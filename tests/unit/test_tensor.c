@@ -1,0 +1,524 @@
+/* test_tensor.c - request payloads to float batches: TF Serving's instances,
+ * inputs and examples, and the Open Inference Protocol's JSON and binary data,
+ * with errors that name the offending field. */
+#include "harness.h"
+
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/json.h"
+#include "serve/backend.h"
+#include "serve/tensor.h"
+
+static char input_name[] = "input";
+static char feature_buf[5][3] = {"f0", "f1", "f2", "f3", "x"};
+static char *names4[] = {feature_buf[0], feature_buf[1], feature_buf[2], feature_buf[3]};
+static char *names1[] = {feature_buf[4]};
+
+/* The model of every test: one input "input" of shape [-1, 4], features f0..f3. */
+static const struct serve_signature sig4 = {
+    .input_name = input_name,
+    .num_features = 4,
+    .feature_names = names4,
+    .task = SERVE_REGRESSION,
+    .output_width = 1,
+};
+static const struct serve_signature sig1 = {
+    .input_name = input_name,
+    .num_features = 1,
+    .feature_names = names1,
+    .task = SERVE_REGRESSION,
+    .output_width = 1,
+};
+
+static struct arena arena;
+static struct err err;
+static struct serve_batch batch;
+
+static const struct json *js(const char *text)
+{
+    struct json *j = NULL;
+    struct err jerr;
+    if (json_parse(&arena, text, strlen(text), &j, &jerr) != 0) {
+        fprintf(stderr, "test JSON does not parse: %s\n%s\n", jerr.msg, text);
+        abort();
+    }
+    return j;
+}
+
+static void reset(void)
+{
+    arena_release(&arena);
+    arena_init(&arena, 0);
+    memset(&err, 0, sizeof(err));
+    memset(&batch, 0, sizeof(batch));
+}
+
+/* What each entry point reads from a request body. */
+static int instances(const struct serve_signature *sig, const char *text)
+{
+    reset();
+    return tensor_from_instances(&arena, sig, js(text), &batch, &err);
+}
+
+static int inputs(const struct serve_signature *sig, const char *text)
+{
+    reset();
+    return tensor_from_inputs(&arena, sig, js(text), &batch, &err);
+}
+
+static int examples(const char *ex, const char *context)
+{
+    reset();
+    return tensor_from_examples(&arena, &sig4, ex ? js(ex) : NULL, context ? js(context) : NULL,
+                                &batch, &err);
+}
+
+static void check_rows(const float *want, size_t nrows, size_t nf)
+{
+    CHECK_EQ_INT(batch.nrows, nrows);
+    CHECK(batch.rows != NULL);
+    for (size_t i = 0; i < nrows * nf; i++) {
+        if (!(isnan(want[i]) && isnan(batch.rows[i])) && want[i] != batch.rows[i]) {
+            harness_fail(__FILE__, __LINE__, "row %zu feature %zu: %g, want %g", i / nf, i % nf,
+                         (double)batch.rows[i], (double)want[i]);
+            return;
+        }
+    }
+}
+
+#define CHECK_ERR(call, want)                                                                      \
+    do {                                                                                           \
+        CHECK_EQ_INT((call), ERR_INVALID);                                                         \
+        CHECK_EQ_INT(err.code, ERR_INVALID);                                                       \
+        CHECK_STR_EQ(err.msg, (want));                                                             \
+    } while (0)
+
+/* ------------------------------------------------------------------------ */
+/* instances                                                                */
+
+TEST(instances_as_lists)
+{
+    CHECK_EQ_INT(instances(&sig4, "[[1, 2, 3, 4], [5.5, -6, 7e1, 0]]"), 0);
+    static const float want[] = {1, 2, 3, 4, 5.5f, -6, 70, 0};
+    check_rows(want, 2, 4);
+}
+
+TEST(instances_null_nan_infinity)
+{
+    CHECK_EQ_INT(instances(&sig4, "[[null, NaN, Infinity, -Infinity]]"), 0);
+    CHECK_EQ_INT(batch.nrows, 1);
+    CHECK(isnan(batch.rows[0]));
+    CHECK(isnan(batch.rows[1]));
+    CHECK(isinf(batch.rows[2]) && batch.rows[2] > 0);
+    CHECK(isinf(batch.rows[3]) && batch.rows[3] < 0);
+}
+
+TEST(instances_as_feature_objects)
+{
+    CHECK_EQ_INT(instances(&sig4, "[{\"f0\": 1, \"f3\": 4}, {\"f2\": [3], \"f1\": 2}, {}]"), 0);
+    static const float want[] = {1, NAN, NAN, 4, NAN, 2, 3, NAN, NAN, NAN, NAN, NAN};
+    check_rows(want, 3, 4);
+}
+
+TEST(instances_as_named_input)
+{
+    CHECK_EQ_INT(instances(&sig4, "[{\"input\": [1, 2, 3, 4]}, {\"input\": [5, 6, 7, 8]}]"), 0);
+    static const float want[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    check_rows(want, 2, 4);
+}
+
+TEST(instances_single_feature_scalars)
+{
+    CHECK_EQ_INT(instances(&sig1, "[1, 2.5, null]"), 0);
+    static const float want[] = {1, 2.5f, NAN};
+    check_rows(want, 3, 1);
+    CHECK_EQ_INT(instances(&sig1, "[[1], [2]]"), 0);
+    static const float want2[] = {1, 2};
+    check_rows(want2, 2, 1);
+}
+
+TEST(instances_errors)
+{
+    CHECK_ERR(instances(&sig4, "{\"f0\": 1}"), "'instances' must be a list, got an object");
+    CHECK_ERR(instances(&sig4, "7"), "'instances' must be a list, got a number");
+    CHECK_ERR(instances(&sig4, "[]"), "'instances' is empty");
+    CHECK_ERR(instances(&sig4, "[[1, 2, 3, 4], [1, 2, 3]]"),
+              "instances[1]: expected 4 feature values, got 3");
+    CHECK_ERR(instances(&sig4, "[[1, 2, 3, 4, 5]]"),
+              "instances[0]: expected 4 feature values, got 5");
+    CHECK_ERR(instances(&sig4, "[[1, 2, \"3\", 4]]"),
+              "instances[0][2]: expected a number, got a string");
+    CHECK_ERR(instances(&sig4, "[[1, 2, 3, [4]]]"),
+              "instances[0][3]: expected a number, got a list");
+    CHECK_ERR(instances(&sig4, "[[1, 2, 3, true]]"),
+              "instances[0][3]: expected a number, got a boolean");
+    CHECK_ERR(instances(&sig4, "[[1, 2, 3, 4], 5]"),
+              "instances[1]: expected a list of 4 feature values, got a number");
+    CHECK_ERR(instances(&sig4, "[{\"f0\": 1, \"g\": 2}]"),
+              "instances[0]: unknown feature 'g' (the model's features are 'f0', ...)");
+    CHECK_ERR(instances(&sig4, "[{\"f0\": 1}, {\"f1\": [1, 2]}]"),
+              "instances[1].f1: expected one value, got a list of 2");
+    CHECK_ERR(instances(&sig4, "[{\"f0\": []}]"),
+              "instances[0].f0: expected one value, got a list of 0");
+    CHECK_ERR(instances(&sig4, "[{\"f0\": \"a\"}]"),
+              "instances[0].f0: expected a number, got a string");
+    CHECK_ERR(instances(&sig4, "[{\"input\": [1, 2]}]"),
+              "instances[0].input: expected 4 feature values, got 2");
+    CHECK_ERR(instances(&sig4, "[{\"input\": 3}]"),
+              "instances[0].input: expected a list of 4 feature values, got a number");
+    CHECK_ERR(instances(&sig4, "[{\"input\": [1, 2, 3, 4], \"f0\": 1}]"),
+              "instances[0]: unknown feature 'input' (the model's features are 'f0', ...)");
+    CHECK_ERR(instances(&sig1, "[1, \"two\"]"), "instances[1]: expected a number, got a string");
+    CHECK_ERR(instances(&sig1, "[[1, 2]]"), "instances[0]: expected 1 feature values, got 2");
+}
+
+/* ------------------------------------------------------------------------ */
+/* inputs (columnar)                                                        */
+
+TEST(inputs_as_rows)
+{
+    CHECK_EQ_INT(inputs(&sig4, "[[1, 2, 3, 4], [5, 6, 7, 8]]"), 0);
+    static const float want[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    check_rows(want, 2, 4);
+    CHECK_EQ_INT(inputs(&sig4, "{\"input\": [[1, 2, 3, 4]]}"), 0);
+    check_rows(want, 1, 4);
+}
+
+TEST(inputs_as_named_columns)
+{
+    CHECK_EQ_INT(inputs(&sig4, "{\"f1\": [1, 2, 3], \"f3\": [4, null, 6]}"), 0);
+    static const float want[] = {NAN, 1, NAN, 4, NAN, 2, NAN, NAN, NAN, 3, NAN, 6};
+    check_rows(want, 3, 4);
+}
+
+TEST(inputs_single_feature)
+{
+    CHECK_EQ_INT(inputs(&sig1, "[1, 2, 3]"), 0);
+    static const float want[] = {1, 2, 3};
+    check_rows(want, 3, 1);
+    CHECK_EQ_INT(inputs(&sig1, "{\"input\": [4, 5]}"), 0);
+    static const float want2[] = {4, 5};
+    check_rows(want2, 2, 1);
+    CHECK_EQ_INT(inputs(&sig1, "{\"x\": [6]}"), 0);
+    CHECK_EQ_INT(batch.nrows, 1);
+    CHECK(batch.rows[0] == 6);
+}
+
+TEST(inputs_errors)
+{
+    CHECK_ERR(inputs(&sig4, "\"x\""), "'inputs' must be a list or an object, got a string");
+    CHECK_ERR(inputs(&sig4, "[]"), "'inputs' is empty");
+    CHECK_ERR(inputs(&sig4, "{}"), "'inputs' is empty");
+    CHECK_ERR(inputs(&sig4, "{\"f0\": []}"), "'inputs' is empty");
+    CHECK_ERR(inputs(&sig4, "[1, 2, 3, 4]"),
+              "'inputs' must have shape [-1, 4] (a list of rows of 4 values), got a list of a "
+              "number");
+    CHECK_ERR(inputs(&sig4, "[[1, 2, 3, 4], [1, 2]]"),
+              "inputs[1]: expected 4 feature values, got 2");
+    CHECK_ERR(inputs(&sig4, "[[1, 2, 3, 4], 5]"),
+              "inputs[1]: expected a list of 4 feature values, got a number");
+    CHECK_ERR(inputs(&sig4, "{\"f0\": [1, 2], \"f1\": [3]}"),
+              "inputs.f1: has 1 values but 'f0' has 2; named columns must have the same length");
+    CHECK_ERR(inputs(&sig4, "{\"f0\": [1], \"nope\": [3]}"),
+              "inputs: unknown input 'nope' (expected 'input' or feature names)");
+    CHECK_ERR(inputs(&sig4, "{\"input\": [[1, 2, 3, 4]], \"f0\": [1]}"),
+              "inputs: unknown input 'input' (expected 'input' or feature names)");
+    CHECK_ERR(inputs(&sig4, "{\"f0\": 1}"), "inputs.f0: expected a list, got a number");
+    CHECK_ERR(inputs(&sig4, "{\"f0\": [1, \"2\"]}"),
+              "inputs.f0[1]: expected a number, got a string");
+    CHECK_ERR(inputs(&sig4, "{\"input\": [[1, 2, 3]]}"),
+              "inputs[0]: expected 4 feature values, got 3");
+    CHECK_ERR(inputs(&sig1, "[1, {}]"), "inputs[1]: expected a number, got an object");
+}
+
+/* ------------------------------------------------------------------------ */
+/* examples and context                                                     */
+
+TEST(examples_with_context)
+{
+    CHECK_EQ_INT(examples("[{\"f0\": 1}, {\"f1\": [2], \"f0\": 3}]", "{\"f3\": 9}"), 0);
+    static const float want[] = {1, NAN, NAN, 9, 3, 2, NAN, 9};
+    check_rows(want, 2, 4);
+    CHECK_EQ_INT(examples("[{\"f2\": 5}]", NULL), 0);
+    static const float want2[] = {NAN, NAN, 5, NAN};
+    check_rows(want2, 1, 4);
+    CHECK_EQ_INT(examples("[{}]", "{}"), 0);
+    static const float want3[] = {NAN, NAN, NAN, NAN};
+    check_rows(want3, 1, 4);
+}
+
+TEST(examples_errors)
+{
+    CHECK_ERR(examples(NULL, NULL), "'examples' must be a list of feature objects");
+    CHECK_ERR(examples("{\"f0\": 1}", NULL), "'examples' must be a list of feature objects");
+    CHECK_ERR(examples("[]", NULL), "'examples' is empty");
+    CHECK_ERR(examples("[{\"f0\": 1}]", "[1]"), "'context' must be an object of features");
+    CHECK_ERR(examples("[{\"f0\": 1}, [1, 2, 3, 4]]", NULL),
+              "examples[1]: expected an object of features, got a list");
+    CHECK_ERR(examples("[{\"f0\": 1, \"f9\": 2}]", NULL),
+              "examples[0]: unknown feature 'f9' (the model's features are 'f0', ...)");
+    CHECK_ERR(examples("[{\"f0\": 1}, {\"f1\": 1, \"f3\": 2}]", "{\"f3\": 9}"),
+              "examples[1]: feature 'f3' is also in 'context'; it must be in one");
+    CHECK_ERR(examples("[{\"f0\": 1}]", "{\"zz\": 9}"),
+              "context: unknown feature 'zz' (the model's features are 'f0', ...)");
+    CHECK_ERR(examples("[{\"f0\": 1}]", "{\"f1\": \"x\"}"),
+              "context.f1: expected a number, got a string");
+    CHECK_ERR(examples("[{\"f0\": {}}]", NULL), "examples[0].f0: expected a number, got an object");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open Inference Protocol: dtypes                                          */
+
+TEST(v2_dtypes)
+{
+    static const char *names[] = {"BOOL",  "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
+                                  "INT32", "INT64", "FP16",   "FP32",   "FP64",   "BYTES"};
+    static const size_t sizes[] = {1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8, 0};
+    for (int i = 0; i < 13; i++) {
+        enum v2_dtype t = v2_dtype_parse(names[i]);
+        CHECK_EQ_INT(t, V2_BOOL + i);
+        CHECK_STR_EQ(v2_dtype_name(t), names[i]);
+        CHECK_EQ_INT(v2_dtype_size(t), sizes[i]);
+    }
+    CHECK_EQ_INT(v2_dtype_parse("fp32"), V2_INVALID);
+    CHECK_EQ_INT(v2_dtype_parse("FLOAT"), V2_INVALID);
+    CHECK_EQ_INT(v2_dtype_parse(""), V2_INVALID);
+    CHECK_STR_EQ(v2_dtype_name(V2_INVALID), "INVALID");
+    CHECK_STR_EQ(v2_dtype_name((enum v2_dtype)99), "INVALID");
+    CHECK_EQ_INT(v2_dtype_size(V2_INVALID), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open Inference Protocol: JSON data                                       */
+
+static int v2_json(const char *dtype, const int64_t *shape, size_t rank, const char *data)
+{
+    reset();
+    struct v2_input in = {.name = "input", .rank = rank, .dtype = v2_dtype_parse(dtype)};
+    memcpy(in.shape, shape, rank * sizeof(*shape));
+    in.json_data = data ? js(data) : NULL;
+    return tensor_from_v2(&arena, &sig4, &in, &batch, &err);
+}
+
+static int v2_raw(const struct serve_signature *sig, const char *dtype, const int64_t *shape,
+                  size_t rank, const void *raw, size_t raw_len)
+{
+    reset();
+    struct v2_input in = {.name = "input", .rank = rank, .dtype = v2_dtype_parse(dtype)};
+    memcpy(in.shape, shape, rank * sizeof(*shape));
+    in.raw = raw;
+    in.raw_len = raw_len;
+    return tensor_from_v2(&arena, sig, &in, &batch, &err);
+}
+
+static const int64_t shape_2x4[] = {2, 4};
+static const int64_t shape_1x4[] = {1, 4};
+static const int64_t shape_4[] = {4};
+
+TEST(v2_json_nested_and_flat)
+{
+    static const float want[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK_EQ_INT(v2_json("FP32", shape_2x4, 2, "[[1, 2, 3, 4], [5, 6, 7, 8]]"), 0);
+    check_rows(want, 2, 4);
+    CHECK_EQ_INT(v2_json("FP32", shape_2x4, 2, "[1, 2, 3, 4, 5, 6, 7, 8]"), 0);
+    check_rows(want, 2, 4);
+    CHECK_EQ_INT(v2_json("FP64", shape_1x4, 2, "[[1, 2, 3, 4]]"), 0);
+    check_rows(want, 1, 4);
+    CHECK_EQ_INT(v2_json("FP32", shape_4, 1, "[1, 2, 3, 4]"), 0);
+    check_rows(want, 1, 4);
+    CHECK_EQ_INT(v2_json("INT64", shape_2x4, 2, "[[1, 2, 3, 4], [5, 6, 7, 8]]"), 0);
+    check_rows(want, 2, 4);
+    CHECK_EQ_INT(v2_json("UINT8", shape_1x4, 2, "[1, 2, 3, 4]"), 0);
+    check_rows(want, 1, 4);
+    CHECK_EQ_INT(v2_json("INT32", shape_1x4, 2, "[-1, 0, -0, 4]"), 0);
+    static const float want_neg[] = {-1, 0, 0, 4};
+    check_rows(want_neg, 1, 4);
+    CHECK_EQ_INT(v2_json("FP32", shape_1x4, 2, "[[NaN, Infinity, -Infinity, 0.5]]"), 0);
+    static const float want_tok[] = {NAN, INFINITY, -INFINITY, 0.5f};
+    check_rows(want_tok, 1, 4);
+}
+
+TEST(v2_json_bool)
+{
+    CHECK_EQ_INT(v2_json("BOOL", shape_1x4, 2, "[true, false, false, true]"), 0);
+    static const float want[] = {1, 0, 0, 1};
+    check_rows(want, 1, 4);
+    CHECK_ERR(v2_json("BOOL", shape_1x4, 2, "[true, 0, false, true]"),
+              "input 'input': data[1] is a number, expected a boolean for BOOL");
+}
+
+TEST(v2_json_errors)
+{
+    CHECK_ERR(v2_json("INT64", shape_1x4, 2, "[1, 1.5, 3, 4]"),
+              "input 'input': data[1] (1.5) is not a valid INT64");
+    CHECK_ERR(v2_json("INT64", shape_1x4, 2, "[1, 2, 3, 1e2]"),
+              "input 'input': data[3] (100) is not a valid INT64");
+    CHECK_ERR(v2_json("UINT8", shape_1x4, 2, "[1, -2, 3, 4]"),
+              "input 'input': data[1] (-2) is not a valid UINT8");
+    CHECK_ERR(v2_json("INT8", shape_1x4, 2, "[1, 2, NaN, 4]"),
+              "input 'input': data[2] (nan) is not a valid INT8");
+    CHECK_ERR(v2_json("FP32", shape_1x4, 2, "[1, 2, null, 4]"),
+              "input 'input': data[2] is null, expected a number for FP32");
+    CHECK_ERR(v2_json("FP32", shape_1x4, 2, "[1, 2, \"3\", 4]"),
+              "input 'input': data[2] is a string, expected a number for FP32");
+    CHECK_ERR(v2_json("FP32", shape_2x4, 2, "[[1, 2, 3, 4], [5, 6, 7]]"),
+              "input 'input': data has 7 elements, shape needs 8");
+    CHECK_ERR(v2_json("FP32", shape_1x4, 2, "[1, 2, 3, 4, 5]"),
+              "input 'input': data has more elements than its shape (4)");
+    CHECK_ERR(v2_json("FP32", shape_1x4, 2, "[]"), "input 'input': data has 0 elements, shape "
+                                                   "needs 4");
+    CHECK_ERR(v2_json("FP32", shape_1x4, 2, NULL), "input 'input': has no 'data'");
+    CHECK_ERR(v2_json("FP16", shape_1x4, 2, "[1, 2, 3, 4]"),
+              "input 'input': FP16 data must be sent as binary data");
+    CHECK_ERR(v2_json("BYTES", shape_1x4, 2, "[\"a\", \"b\", \"c\", \"d\"]"),
+              "input 'input': datatype BYTES is not supported; use FP32, FP64, an integer type "
+              "or BOOL");
+    CHECK_ERR(v2_json("nope", shape_1x4, 2, "[1, 2, 3, 4]"),
+              "input 'input': datatype INVALID is not supported; use FP32, FP64, an integer type "
+              "or BOOL");
+}
+
+TEST(v2_shape_errors)
+{
+    static const int64_t s23[] = {2, 3}, s0x4[] = {0, 4}, s3[] = {3}, sneg[] = {-1, 4};
+    static const int64_t s124[] = {1, 2, 4};
+    CHECK_ERR(v2_json("FP32", s23, 2, "[1, 2, 3, 4, 5, 6]"),
+              "input 'input': shape [2, 3] does not match the model's [-1, 4]");
+    CHECK_ERR(v2_json("FP32", s0x4, 2, "[]"), "input 'input': shape has no rows");
+    CHECK_ERR(v2_json("FP32", s3, 1, "[1, 2, 3]"),
+              "input 'input': shape [3] does not match the model's [-1, 4]");
+    CHECK_ERR(v2_json("FP32", sneg, 2, "[1, 2, 3, 4]"),
+              "input 'input': shape [-1, 4] does not match the model's [-1, 4]");
+    CHECK_ERR(v2_json("FP32", s124, 3, "[1, 2, 3, 4, 5, 6, 7, 8]"),
+              "input 'input': shape [1, 2, 4] does not match the model's [-1, 4]");
+    static const int64_t big[] = {20000000, 4};
+    CHECK_ERR(v2_json("FP32", big, 2, "[1]"), "input 'input': more than 16777216 rows");
+    static const int64_t eight[] = {1, 1, 1, 1, 1, 1, 1, 4};
+    CHECK_ERR(v2_json("FP32", eight, 8, "[1, 2, 3, 4]"),
+              "input 'input': shape [1, 1, 1, 1, 1, 1, 1, 4] does not match the model's [-1, 4]");
+}
+
+TEST(v2_single_feature_shapes)
+{
+    static const int64_t s3[] = {3}, s3x1[] = {3, 1};
+    static const float want[] = {1, 2, 3};
+    float data[] = {1, 2, 3};
+    CHECK_EQ_INT(v2_raw(&sig1, "FP32", s3, 1, data, sizeof(data)), 0);
+    check_rows(want, 3, 1);
+    CHECK_EQ_INT(v2_raw(&sig1, "FP32", s3x1, 2, data, sizeof(data)), 0);
+    check_rows(want, 3, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open Inference Protocol: binary data                                     */
+
+TEST(v2_raw_fp32_fp64_int64)
+{
+    static const float want[] = {1.5f, -2, 0, 1e10f, 3, 4, 5, -6};
+    CHECK_EQ_INT(v2_raw(&sig4, "FP32", shape_2x4, 2, want, sizeof(want)), 0);
+    check_rows(want, 2, 4);
+    double d[8];
+    int64_t i64[8];
+    for (int i = 0; i < 8; i++) {
+        d[i] = want[i];
+        i64[i] = (int64_t)want[i];
+    }
+    CHECK_EQ_INT(v2_raw(&sig4, "FP64", shape_2x4, 2, d, sizeof(d)), 0);
+    check_rows(want, 2, 4);
+    CHECK_EQ_INT(v2_raw(&sig4, "INT64", shape_2x4, 2, i64, sizeof(i64)), 0);
+    static const float want_i[] = {1, -2, 0, 1e10f, 3, 4, 5, -6};
+    check_rows(want_i, 2, 4);
+    /* Unaligned data is fine. */
+    unsigned char unaligned[1 + sizeof(d)];
+    memcpy(unaligned + 1, d, sizeof(d));
+    CHECK_EQ_INT(v2_raw(&sig4, "FP64", shape_2x4, 2, unaligned + 1, sizeof(d)), 0);
+    check_rows(want, 2, 4);
+}
+
+TEST(v2_raw_small_ints)
+{
+    static const uint8_t u8[] = {0, 1, 200, 255};
+    static const int8_t i8[] = {-128, -1, 0, 127};
+    static const uint16_t u16[] = {0, 1, 65535, 300};
+    static const int16_t i16[] = {-32768, -1, 0, 32767};
+    static const uint32_t u32[] = {0, 1, 4294967295u, 16777216};
+    static const int32_t i32[] = {INT32_MIN, -1, 0, INT32_MAX};
+    static const uint64_t u64[] = {0, 1, UINT64_MAX, 1ULL << 40};
+    CHECK_EQ_INT(v2_raw(&sig4, "UINT8", shape_1x4, 2, u8, sizeof(u8)), 0);
+    check_rows((const float[]){0, 1, 200, 255}, 1, 4);
+    CHECK_EQ_INT(v2_raw(&sig4, "INT8", shape_1x4, 2, i8, sizeof(i8)), 0);
+    check_rows((const float[]){-128, -1, 0, 127}, 1, 4);
+    CHECK_EQ_INT(v2_raw(&sig4, "UINT16", shape_1x4, 2, u16, sizeof(u16)), 0);
+    check_rows((const float[]){0, 1, 65535, 300}, 1, 4);
+    CHECK_EQ_INT(v2_raw(&sig4, "INT16", shape_1x4, 2, i16, sizeof(i16)), 0);
+    check_rows((const float[]){-32768, -1, 0, 32767}, 1, 4);
+    CHECK_EQ_INT(v2_raw(&sig4, "UINT32", shape_1x4, 2, u32, sizeof(u32)), 0);
+    check_rows((const float[]){0, 1, 4294967296.0f, 16777216}, 1, 4);
+    CHECK_EQ_INT(v2_raw(&sig4, "INT32", shape_1x4, 2, i32, sizeof(i32)), 0);
+    check_rows((const float[]){-2147483648.0f, -1, 0, 2147483648.0f}, 1, 4);
+    CHECK_EQ_INT(v2_raw(&sig4, "UINT64", shape_1x4, 2, u64, sizeof(u64)), 0);
+    check_rows((const float[]){0, 1, 18446744073709551616.0f, 1099511627776.0f}, 1, 4);
+}
+
+TEST(v2_raw_fp16)
+{
+    static const uint16_t h[] = {
+        0x3c00, /* 1 */
+        0xc000, /* -2 */
+        0x7bff, /* 65504, the largest half */
+        0x0001, /* 2^-24, the smallest subnormal */
+        0x3555, /* 0.333251953125 */
+        0x8000, /* -0 */
+        0x7c00, /* +inf */
+        0xfc00, /* -inf */
+        0x0400, /* 2^-14, the smallest normal */
+        0x03ff, /* the largest subnormal */
+        0x7e00, /* NaN */
+        0x4248, /* 3.140625 */
+    };
+    static const int64_t shape[] = {3, 4};
+    CHECK_EQ_INT(v2_raw(&sig4, "FP16", shape, 2, h, sizeof(h)), 0);
+    CHECK_EQ_INT(batch.nrows, 3);
+    const float *r = batch.rows;
+    CHECK(r[0] == 1.0f);
+    CHECK(r[1] == -2.0f);
+    CHECK(r[2] == 65504.0f);
+    CHECK(r[3] == ldexpf(1, -24));
+    CHECK(r[4] == 0.333251953125f);
+    CHECK(r[5] == 0 && signbit(r[5]));
+    CHECK(isinf(r[6]) && r[6] > 0);
+    CHECK(isinf(r[7]) && r[7] < 0);
+    CHECK(r[8] == ldexpf(1, -14));
+    CHECK(r[9] == ldexpf(1023, -24));
+    CHECK(isnan(r[10]));
+    CHECK(r[11] == 3.140625f);
+}
+
+TEST(v2_raw_bool)
+{
+    static const uint8_t b[] = {1, 0, 2, 255, 0, 0, 0, 1};
+    CHECK_EQ_INT(v2_raw(&sig4, "BOOL", shape_2x4, 2, b, sizeof(b)), 0);
+    check_rows((const float[]){1, 0, 1, 1, 0, 0, 0, 1}, 2, 4);
+}
+
+TEST(v2_raw_length_errors)
+{
+    float f[8] = {0};
+    CHECK_ERR(v2_raw(&sig4, "FP32", shape_2x4, 2, f, 31),
+              "input 'input': binary data has 31 bytes, shape and FP32 need 32");
+    CHECK_ERR(v2_raw(&sig4, "FP32", shape_1x4, 2, f, 32),
+              "input 'input': binary data has 32 bytes, shape and FP32 need 16");
+    CHECK_ERR(v2_raw(&sig4, "FP64", shape_2x4, 2, f, 32),
+              "input 'input': binary data has 32 bytes, shape and FP64 need 64");
+    CHECK_ERR(v2_raw(&sig4, "FP16", shape_2x4, 2, f, 0),
+              "input 'input': binary data has 0 bytes, shape and FP16 need 16");
+    CHECK_ERR(v2_raw(&sig4, "BYTES", shape_2x4, 2, f, 32),
+              "input 'input': datatype BYTES is not supported; use FP32, FP64, an integer type "
+              "or BOOL");
+}
+
+TEST(release_arena)
+{
+    arena_release(&arena);
+}
