@@ -91,7 +91,7 @@ $(BUILD)/%.o: %.c
 # llhttp's generated C is not ours: compile it without our warning set.
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -fPIC $(filter -fsanitize%,$(CFLAGS)) -I$(LLHTTP_INC) -c -o $@ $<
+	$(CC) -O2 -g -fPIC $(filter -fsanitize% -fno-sanitize%,$(CFLAGS)) -I$(LLHTTP_INC) -c -o $@ $<
 
 # Unit tests link every library object; each test_<module>.c is one binary.
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(LIB_OBJS)
@@ -130,7 +130,7 @@ fuzz-replay: $(FUZZ_REPLAY_BINS)
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang SANITIZE=fuzzer-no-link,address,undefined all lib
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
-	  clang $(CFLAGS_DEV) -D_GNU_SOURCE -Isrc -pthread -fsanitize=fuzzer,address,undefined $(LLHTTP_CFLAGS) \
+	  clang $(CFLAGS_DEV) -D_GNU_SOURCE -Isrc -pthread -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(LLHTTP_CFLAGS) \
 	    -o build-fuzz/$$n $$f $(patsubst $(BUILD)/%,build-fuzz/%,$(LIB_OBJS)) \
 	    $(LLHTTP_LIBS) $(LIBS_ALL) || exit 1; echo "built build-fuzz/$$n"; done
 
