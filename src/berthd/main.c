@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "control/imports.h"
 #include "control/reconciler.h"
+#include "gateway/gateway.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -26,6 +27,7 @@
 struct options {
     const char *data_dir;
     const char *api_listen;
+    const char *gateway_listen;
     const char *regions[MAX_REGIONS + 1];
     size_t nregions;
     const char *log_level;
@@ -43,6 +45,7 @@ static const struct option_row {
 } option_table[] = {
     {"data-dir", OPT_STR, NULL, "directory for the store, model files and credentials (required)"},
     {"api-listen", OPT_STR, "127.0.0.1:7700", "address:port of the management API"},
+    {"gateway-listen", OPT_STR, "127.0.0.1:8501", "address:port of the inference gateway"},
     {"region", OPT_LIST, "any", "a region this berthd serves; repeat for more (default: any name)"},
     {"log-level", OPT_STR, "info", "error, warn, info or debug"},
     {"config", OPT_STR, NULL, "a file of 'name = value' lines with the options above"},
@@ -65,6 +68,8 @@ static int set_option(struct options *o, const char *name, const char *value, co
         o->data_dir = value;
     else if (strcmp(name, "api-listen") == 0)
         o->api_listen = value;
+    else if (strcmp(name, "gateway-listen") == 0)
+        o->gateway_listen = value;
     else if (strcmp(name, "log-level") == 0)
         o->log_level = value;
     else if (strcmp(name, "region") == 0) {
@@ -265,7 +270,7 @@ static int split_listen(const char *spec, char *host, size_t size, int *port)
 /* ------------------------------------------------------------------------ */
 /* Main                                                                     */
 
-static struct http_server *api_server;
+static struct http_server *api_server, *gateway_server;
 static struct ctl_reconciler *reconciler;
 static uv_signal_t sigterm, sigint;
 
@@ -285,7 +290,8 @@ static void on_signal(uv_signal_t *s, int signum)
         return; /* already stopping */
     log_info("berthd", "received %s; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_stop(api_server);
-    api_server = NULL;
+    http_server_stop(gateway_server);
+    api_server = gateway_server = NULL;
     ctl_reconciler_stop(reconciler, on_reconciler_stopped, NULL);
 }
 
@@ -305,7 +311,11 @@ static char *sibling_binary(const char *name)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.api_listen = "127.0.0.1:7700", .log_level = "info"};
+    struct options o = {.api_listen = "127.0.0.1:7700", .gateway_listen = "127.0.0.1:8501",
+                        .log_level = "info"};
+    struct gw_table routes;
+    struct gw_gateway *gateway = NULL;
+    gw_table_init(&routes);
     char *data_dir = NULL, *db = NULL, *models = NULL;
     int lock_fd = -1;
     struct store *st = NULL;
@@ -315,8 +325,8 @@ int main(int argc, char **argv)
         rc = rc > 0 ? 0 : 2;
         goto out;
     }
-    char host[256];
-    int port;
+    char host[256], gw_host[256];
+    int port, gw_port;
     rc = 2;
     if (log_set_level(o.log_level) != 0) {
         fprintf(stderr, "berthd: --log-level: '%s' is not one of error, warn, info, debug\n",
@@ -329,6 +339,11 @@ int main(int argc, char **argv)
     }
     if (split_listen(o.api_listen, host, sizeof(host), &port) != 0) {
         fprintf(stderr, "berthd: --api-listen: '%s' must be address:port\n", o.api_listen);
+        goto out;
+    }
+    if (split_listen(o.gateway_listen, gw_host, sizeof(gw_host), &gw_port) != 0) {
+        fprintf(stderr, "berthd: --gateway-listen: '%s' must be address:port\n",
+                o.gateway_listen);
         goto out;
     }
     rc = 0;
@@ -359,7 +374,7 @@ int main(int argc, char **argv)
 
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
-    rc = ctl_reconciler_start(loop, st, data_dir, serve_bin, &reconciler, &err);
+    rc = ctl_reconciler_start(loop, st, data_dir, serve_bin, &routes, &reconciler, &err);
     free(serve_bin);
     if (rc) {
         fprintf(stderr, "berthd: %s\n", err.msg);
@@ -382,8 +397,26 @@ int main(int argc, char **argv)
         .handler = api_handle,
         .ud = &api,
     };
-    if (http_server_start(loop, &hc, &api_server, &err) != 0) {
-        fprintf(stderr, "berthd: management API: %s\n", err.msg);
+    unsigned gw_threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    gw_threads = gw_threads ? gw_threads : 1;
+    struct gw_config gc = {.routes = &routes, .num_threads = gw_threads,
+                           .upstream_timeout_ms = 60000};
+    gateway = gw_new(&gc);
+    struct http_server_config gwc = {
+        .host = gw_host,
+        .port = gw_port,
+        .num_threads = gw_threads,
+        .timeout_ms = 60000,
+        .max_body_bytes = 64 * 1024 * 1024,
+        .handler = gw_handle,
+        .ud = gateway,
+        .worker_stop = gw_worker_stop,
+    };
+    if (http_server_start(loop, &hc, &api_server, &err) != 0 ||
+        http_server_start(loop, &gwc, &gateway_server, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        http_server_stop(api_server);
+        api_server = NULL;
         ctl_reconciler_stop(reconciler, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         rc = 1;
@@ -393,12 +426,15 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    log_info("berthd", "gateway listening on %s:%d", gw_host, http_server_port(gateway_server));
     log_info("berthd", "management API listening on %s:%d data_dir=%s", host,
              http_server_port(api_server), data_dir);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     log_info("berthd", "stopped");
 out:
+    gw_free(gateway);
+    gw_table_release(&routes);
     imports_stop(im);
     store_close(st);
     if (lock_fd >= 0)

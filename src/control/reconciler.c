@@ -58,6 +58,8 @@ struct inst {
 
 struct svc {
     char *id;
+    char *group_id;
+    unsigned weight;
     char *spec_json;
     int replicas;
     bool in_store;
@@ -77,6 +79,7 @@ struct status_row {
 struct ctl_reconciler {
     uv_loop_t *loop;
     struct store *st;
+    struct gw_table *routes;
     char *data_dir;
     char *berth_serve;
     uv_timer_t timer;
@@ -522,8 +525,33 @@ static void compute_status(const struct svc *s, struct ctl_status *out)
         snprintf(out->reason, sizeof(out->reason), "%s", reason);
 }
 
+/* The gateway's view: every version of every group with its ready instances. */
+static void publish_routes(struct ctl_reconciler *r)
+{
+    if (!r->routes)
+        return;
+    struct gw_routes *routes = gw_routes_new();
+    for (struct svc *s = r->svcs; s; s = s->next) {
+        if (!s->in_store)
+            continue;
+        struct gw_instance *ready = xcalloc(s->ninsts ? s->ninsts : 1, sizeof(*ready));
+        size_t n = 0;
+        for (size_t i = 0; i < s->ninsts; i++) {
+            const struct inst *in = s->insts[i];
+            if (in && in->state == I_RUNNING && in->ready) {
+                snprintf(ready[n].host, sizeof(ready[n].host), "127.0.0.1");
+                ready[n++].port = in->port;
+            }
+        }
+        gw_routes_add(routes, s->group_id, s->id, s->weight, ready, n);
+        free(ready);
+    }
+    gw_table_publish(r->routes, routes);
+}
+
 static void publish(struct ctl_reconciler *r)
 {
+    publish_routes(r);
     size_t n = 0;
     for (struct svc *s = r->svcs; s; s = s->next)
         n++;
@@ -590,6 +618,7 @@ static void load_desired(struct ctl_reconciler *r)
         if (!s) {
             s = xcalloc(1, sizeof(*s));
             s->id = xstrdup(list[i].id);
+            s->group_id = xstrdup(list[i].group_id);
             s->next = r->svcs;
             r->svcs = s;
         }
@@ -601,6 +630,7 @@ static void load_desired(struct ctl_reconciler *r)
         if (s->replicas == 0 && list[i].replicas > 0)
             s->create_failed[0] = '\0'; /* RESUME tries again */
         s->replicas = list[i].replicas;
+        s->weight = list[i].weight > 0 ? (unsigned)list[i].weight : 0;
         s->in_store = true;
         store_service_release(&list[i]);
     }
@@ -658,6 +688,7 @@ static void free_svc(struct svc *s)
     }
     free(s->insts);
     free(s->spec_json);
+    free(s->group_id);
     free(s->id);
     free(s);
 }
@@ -759,12 +790,14 @@ static void sweep(struct ctl_reconciler *r)
 }
 
 int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const char *data_dir,
-                         const char *berth_serve, struct ctl_reconciler **out, struct err *err)
+                         const char *berth_serve, struct gw_table *routes,
+                         struct ctl_reconciler **out, struct err *err)
 {
     (void)err;
     struct ctl_reconciler *r = xcalloc(1, sizeof(*r));
     r->loop = loop;
     r->st = st;
+    r->routes = routes;
     r->data_dir = xstrdup(data_dir);
     r->berth_serve = xstrdup(berth_serve);
     pthread_mutex_init(&r->lock, NULL);

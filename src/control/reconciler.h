@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "gateway/routes.h"
 #include "store/store.h"
 
 struct ctl_reconciler;
@@ -32,10 +33,12 @@ struct ctl_status {
     size_t npods;
 };
 
-/* Sweep what a previous berthd left running, then start reconciling every
- * 'period_ms'. 'berth_serve' is the model server binary. */
+/* Sweep what a previous berthd left running, then start reconciling.
+ * 'berth_serve' is the model server binary; the reconciler publishes the
+ * gateway's routes (versions, weights, ready instances) into 'routes'. */
 int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const char *data_dir,
-                         const char *berth_serve, struct ctl_reconciler **out, struct err *err);
+                         const char *berth_serve, struct gw_table *routes,
+                         struct ctl_reconciler **out, struct err *err);
 /* Reconcile soon (after the API changed desired state). Any thread. */
 void ctl_reconciler_kick(struct ctl_reconciler *r);
 /* What one service runs now; status CREATING if the reconciler has not seen it. */

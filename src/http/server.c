@@ -41,6 +41,18 @@ struct conn {
     bool read_paused;   /* by the write backlog limit */
     bool continue_sent; /* "100 Continue" answered for the current request */
     char *readbuf;
+    struct http_deferred *deferred; /* the request being answered later */
+    struct buf pending;             /* bytes read behind it, parsed once it is done */
+};
+
+struct http_deferred {
+    struct conn *c; /* NULL once cancelled */
+    http_cancel_fn on_cancel;
+    void *cancel_arg;
+    bool keep_alive, http10;
+    bool chunked;   /* the streamed body is chunk-encoded */
+    bool close_end; /* the body ends with the connection (HTTP/1.0, unknown length) */
+    bool head_sent;
 };
 
 struct worker {
@@ -206,6 +218,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->handles_open > 0)
         return;
     http_parser_release(&c->parser);
+    buf_release(&c->pending);
     free(c->readbuf);
     free(c);
 }
@@ -234,6 +247,14 @@ static void conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    if (c->deferred) {
+        struct http_deferred *d = c->deferred;
+        c->deferred = NULL;
+        d->c = NULL;
+        if (d->on_cancel)
+            d->on_cancel(d->cancel_arg);
+        free(d);
+    }
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_stop(&c->timer);
     if (c->prev)
@@ -287,11 +308,20 @@ static void conn_handle(struct conn *c)
     req.worker = c->w->index;
     req.arena = &arena;
 
+    req.conn = c;
+
     struct http_response res = {.status = 200, .content_type = "application/json"};
     buf_init(&res.headers, SIZE_MAX);
     buf_init(&res.body, SIZE_MAX);
     srv->cfg.handler(&req, &res, srv->cfg.ud);
     arena_release(&arena);
+    if (c->deferred) {
+        c->deferred->keep_alive = http_parser_keep_alive(&c->parser);
+        c->deferred->http10 = http_parser_is_http10(&c->parser);
+        buf_release(&res.headers);
+        buf_release(&res.body);
+        return;
+    }
     conn_send(c, &res, http_parser_keep_alive(&c->parser), http_parser_is_http10(&c->parser));
 }
 
@@ -316,11 +346,150 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
         if (st == HTTP_PARSE_MORE)
             return;
         conn_handle(c);
+        if (c->deferred) {
+            /* Keep what follows for later and read nothing more until the answer. */
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            uv_timer_stop(&c->timer);
+            buf_reset(&c->pending);
+            buf_append(&c->pending, data, len);
+            return;
+        }
         http_parser_next(&c->parser);
         c->continue_sent = false;
         if (!c->closing)
             arm_timer(c);
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Deferred responses                                                       */
+
+struct http_deferred *http_request_defer(struct http_request *req, http_cancel_fn on_cancel,
+                                         void *arg)
+{
+    struct conn *c = req->conn;
+    struct http_deferred *d = xcalloc(1, sizeof(*d));
+    d->c = c;
+    d->on_cancel = on_cancel;
+    d->cancel_arg = arg;
+    c->deferred = d;
+    return d;
+}
+
+uv_loop_t *http_request_loop(const struct http_request *req)
+{
+    return &((struct conn *)req->conn)->w->loop;
+}
+
+static void conn_write_copy(struct conn *c, const void *a, size_t alen, const void *b, size_t blen)
+{
+    struct write_req *w = xcalloc(1, sizeof(*w));
+    w->head = xmalloc(alen + blen);
+    memcpy(w->head, a, alen);
+    if (blen)
+        memcpy(w->head + alen, b, blen);
+    uv_buf_t buf = uv_buf_init(w->head, (unsigned)(alen + blen));
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
+        free(w->head);
+        free(w);
+        conn_close(c);
+    }
+}
+
+/* The deferral is over: go on with pipelined bytes, then read again. */
+static void deferred_finish(struct http_deferred *d, bool close)
+{
+    struct conn *c = d->c;
+    free(d);
+    if (!c)
+        return;
+    c->deferred = NULL;
+    if (close || c->closing) {
+        conn_close(c);
+        return;
+    }
+    http_parser_next(&c->parser);
+    c->continue_sent = false;
+    size_t n;
+    char *rest = buf_detach(&c->pending, &n);
+    conn_feed(c, rest, n);
+    free(rest);
+    if (!c->closing && !c->deferred) {
+        arm_timer(c);
+        if (!c->read_paused && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+            conn_close(c);
+    }
+}
+
+void http_deferred_respond(struct http_deferred *d, struct http_response *res)
+{
+    struct conn *c = d->c;
+    if (!c || d->head_sent) {
+        buf_release(&res->headers);
+        buf_release(&res->body);
+        deferred_finish(d, c != NULL);
+        return;
+    }
+    bool close = !d->keep_alive || res->close;
+    conn_send(c, res, d->keep_alive, d->http10);
+    deferred_finish(d, close);
+}
+
+void http_deferred_head(struct http_deferred *d, int status, struct str headers,
+                        long long content_length)
+{
+    struct conn *c = d->c;
+    if (!c || d->head_sent)
+        return;
+    d->head_sent = true;
+    struct buf head;
+    buf_init(&head, SIZE_MAX);
+    buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+    buf_append(&head, headers.ptr, headers.len);
+    if (content_length >= 0) {
+        buf_printf(&head, "Content-Length: %lld\r\n", content_length);
+    } else if (!d->http10) {
+        d->chunked = true;
+        buf_puts(&head, "Transfer-Encoding: chunked\r\n");
+    } else {
+        d->close_end = true;
+        d->keep_alive = false;
+    }
+    if (!d->keep_alive)
+        buf_puts(&head, "Connection: close\r\n");
+    else if (d->http10)
+        buf_puts(&head, "Connection: keep-alive\r\n");
+    buf_puts(&head, "\r\n");
+    conn_write_copy(c, head.ptr, head.len, NULL, 0);
+    buf_release(&head);
+}
+
+void http_deferred_body(struct http_deferred *d, const void *data, size_t len)
+{
+    struct conn *c = d->c;
+    if (!c || !d->head_sent || len == 0 || c->closing)
+        return;
+    if (d->chunked) {
+        char size[24];
+        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
+        struct buf b;
+        buf_init(&b, SIZE_MAX);
+        buf_append(&b, size, (size_t)n);
+        buf_append(&b, data, len);
+        buf_puts(&b, "\r\n");
+        conn_write_copy(c, b.ptr, b.len, NULL, 0);
+        buf_release(&b);
+    } else {
+        conn_write_copy(c, data, len, NULL, 0);
+    }
+}
+
+void http_deferred_end(struct http_deferred *d, bool abort)
+{
+    struct conn *c = d->c;
+    if (c && !abort && d->chunked && !c->closing)
+        conn_write_copy(c, "0\r\n\r\n", 5, NULL, 0);
+    deferred_finish(d, abort || !d->keep_alive || d->close_end);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -354,6 +523,7 @@ static void conn_start(struct worker *w, int fd)
     struct conn *c = xcalloc(1, sizeof(*c));
     c->w = w;
     http_parser_init(&c->parser, w->srv->cfg.max_body_bytes);
+    buf_init(&c->pending, READ_CHUNK_BYTES);
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
     c->tcp.data = c;
@@ -403,6 +573,8 @@ static void on_wake(uv_async_t *a)
     free(fds);
     if (stopping) {
         w->closing_all = true;
+        if (w->srv->cfg.worker_stop)
+            w->srv->cfg.worker_stop(w->index, w->srv->cfg.ud);
         while (w->conns)
             conn_close(w->conns);
         /* Connections already shutting down may wait on a client that does

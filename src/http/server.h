@@ -31,7 +31,8 @@ struct http_request {
     struct str body;
     uint64_t id;         /* unique within the process, for log lines */
     unsigned worker;     /* index of the worker thread running the handler */
-    struct arena *arena; /* freed when the response has been queued */
+    struct arena *arena; /* freed when the handler returns */
+    void *conn;          /* the server's own; see http_request_defer() */
 };
 
 struct http_response {
@@ -45,6 +46,10 @@ struct http_response {
 /* Runs on a worker thread. Fill 'res'; its buffers are owned by the server. */
 typedef void (*http_handler_fn)(struct http_request *req, struct http_response *res, void *ud);
 
+/* Called on each worker's thread as the server stops, before it closes the
+ * worker's connections: release what the handler keeps per worker. */
+typedef void (*http_worker_stop_fn)(unsigned worker, void *ud);
+
 struct http_server_config {
     const char *host;
     int port; /* 0 picks a free port; see http_server_port() */
@@ -53,6 +58,7 @@ struct http_server_config {
     size_t max_body_bytes; /* larger bodies get 413 */
     http_handler_fn handler;
     void *ud;
+    http_worker_stop_fn worker_stop; /* optional */
 };
 
 struct http_server;
@@ -65,6 +71,34 @@ int http_server_port(const struct http_server *s);
 /* Stop accepting, close every connection, join the workers and free 's'.
  * Must be called on the thread running 'loop'. Accepts NULL. */
 void http_server_stop(struct http_server *s);
+
+/* ------------------------------------------------------------------------ */
+/* Deferred responses: a handler that must wait (a proxy) takes the request
+ * over. It copies what it needs from 'req' (which dies when the handler
+ * returns), leaves 'res' alone, and answers later on the same worker thread
+ * with http_deferred_respond(), or streams with head/body/end. The connection
+ * reads nothing more until then, so pipelined requests stay in order. */
+
+struct http_deferred;
+
+/* Called if the client goes away (or the server stops) before the answer;
+ * after it the deferred object is gone and must not be used. */
+typedef void (*http_cancel_fn)(void *arg);
+
+struct http_deferred *http_request_defer(struct http_request *req, http_cancel_fn on_cancel,
+                                         void *arg);
+uv_loop_t *http_request_loop(const struct http_request *req);
+/* A whole response (takes its buffers); ends the deferral. */
+void http_deferred_respond(struct http_deferred *d, struct http_response *res);
+/* Stream: the status line and 'headers' ("Name: value\r\n" lines, without
+ * Content-Length, Transfer-Encoding or Connection); content_length < 0 means
+ * unknown (chunked for HTTP/1.1 clients, close-delimited for HTTP/1.0). */
+void http_deferred_head(struct http_deferred *d, int status, struct str headers,
+                        long long content_length);
+void http_deferred_body(struct http_deferred *d, const void *data, size_t len);
+/* Ends the response and the deferral; with 'abort' the connection is closed
+ * instead (the upstream failed after the head was sent). */
+void http_deferred_end(struct http_deferred *d, bool abort);
 
 /* Header value by case-insensitive name, or an empty view with ptr NULL. */
 struct str http_request_header(const struct http_request *req, const char *name);

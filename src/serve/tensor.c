@@ -40,9 +40,14 @@ static int row_from_list(const struct serve_signature *sig, const struct json *l
         return err_set(err, ERR_INVALID, "%s: expected %zu feature values, got %zu", where,
                        sig->num_features, list->len);
     for (size_t k = 0; k < list->len; k++) {
+        const struct json *v = &list->u.items[k];
+        if (v->type == JSON_NUMBER) { /* the common case, without formatting a path */
+            row[k] = (float)v->u.num;
+            continue;
+        }
         char at[96];
         snprintf(at, sizeof(at), "%s[%zu]", where, k);
-        if (value_at(&list->u.items[k], &row[k], at, err))
+        if (value_at(v, &row[k], at, err))
             return ERR_INVALID;
     }
     return 0;

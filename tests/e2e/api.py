@@ -124,11 +124,13 @@ class Berthd:
         if not os.access(path, os.X_OK):
             raise AssertionError("berthd is not built at %s" % path)
         self.port = harness.free_port()
+        self.gateway_port = harness.free_port()
         self.runs += 1
         self.log_path = os.path.join(self.workdir, "%s-%d.log" % (self.name, self.runs))
         self._log = open(self.log_path, "wb")
         self.argv = [path, "--data-dir", self.data_dir, "--api-listen",
-                     "127.0.0.1:%d" % self.port] + self.extra
+                     "127.0.0.1:%d" % self.port, "--gateway-listen",
+                     "127.0.0.1:%d" % self.gateway_port] + self.extra
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + timeout

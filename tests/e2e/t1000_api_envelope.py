@@ -164,6 +164,7 @@ class DataDir(unittest.TestCase):
                        extra=["--region", "ap-guangzhou", "--region", "ap-shanghai"]).start()
         try:
             second = api.run_exit([api.berthd_path(), "--data-dir", d.data_dir, "--api-listen",
+                                   "127.0.0.1:%d" % harness.free_port(), "--gateway-listen",
                                    "127.0.0.1:%d" % harness.free_port()])
             self.assertNotEqual(second[0], 0)
             self.assertIn("another berthd is running", second[1])
@@ -194,7 +195,8 @@ class DataDir(unittest.TestCase):
         port = harness.free_port()
         cfg = os.path.join(tmp, "berthd.conf")
         with open(cfg, "w") as f:
-            f.write("# berthd config\ndata-dir = %s/data\napi-listen = 127.0.0.1:%d\n" % (tmp, port))
+            f.write("# berthd config\ndata-dir = %s/data\napi-listen = 127.0.0.1:%d\n"
+                    "gateway-listen = 127.0.0.1:%d\n" % (tmp, port, harness.free_port()))
         d = api.Berthd(os.path.join(tmp, "data"), tmp)
         import subprocess
         p = subprocess.Popen([api.berthd_path(), "--config", cfg], stdout=subprocess.DEVNULL,
@@ -210,7 +212,7 @@ class DataDir(unittest.TestCase):
             f.write("bogus-key = 1\n")
         rc, out = api.run_exit([api.berthd_path(), "--config", cfg])
         self.assertEqual(rc, 2)
-        self.assertIn("berthd.conf:4", out)
+        self.assertIn("berthd.conf:5", out)
         harness.rmtree(tmp)
 
     @staticmethod

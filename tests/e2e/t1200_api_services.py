@@ -135,10 +135,34 @@ class Services(unittest.TestCase):
                                                             "Limit": 100})
         self.assertIn(gid, [x["ServiceGroupId"] for x in by_model["ServiceGroups"]])
 
+        # Through the gateway: by group (weights 100/0: all to version 1) and by version.
+        gw = harness.Client(self.d.gateway_port)
+        X = harness.rows(4, 4, seed=9)
+        want = harness.predict(self.booster, X)
+        for prefix in (gid, sid, gid + "-2"):
+            r = gw.post_json("/%s/v1/models/m:predict" % prefix, {"instances": X.tolist()})
+            harness.assert_close(r["predictions"], want)
+        r = gw.post_json("/%s/v2/models/iris/infer" % gid, {"inputs": [
+            {"name": "input", "shape": [4, 4], "datatype": "FP32", "data": X.ravel().tolist()}]})
+        self.assertEqual(r["model_name"], "iris")
+        harness.assert_close(r["outputs"][0]["data"], want)
+        # Errors of the instance pass through unchanged; the gateway's own are {"error": ...}.
+        harness.assert_error(self, gw.post("/%s/v1/models/m:predict" % gid, "{bad json"), 400, "JSON")
+        harness.assert_error(self, gw.get("/ms-nosuchgr/v1/models/m"), 404, "ms-nosuchgr")
+        gw.close()
+
         # A model version in use cannot be deleted.
         err = self.c.error("DeleteTrainingModelVersion", {"TrainingModelVersionId": self.mv})
         self.assertEqual(err["Code"], "UnsupportedOperation")
         self.assertIn("used by", err["Message"])
+
+        # A stopped version answers 503 through the gateway.
+        self.c.ok("ModifyModelService", {"ServiceId": gid + "-2", "ServiceAction": "STOP"})
+        self.wait_status(gid + "-2", "Stopped")
+        gw = harness.Client(self.d.gateway_port)
+        harness.wait_until(lambda: gw.get("/%s-2/v1/models/m" % gid).status == 503, 5)
+        harness.assert_error(self, gw.get("/%s-2/v1/models/m" % gid), 503, "no ready instance")
+        gw.close()
 
         pids = self.instance_pids(sid)
         self.c.ok("DeleteModelService", {"ServiceId": sid})

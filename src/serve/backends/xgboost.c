@@ -195,6 +195,13 @@ static int xgb_load(const char *path, struct serve_signature *sig, void **handle
         for (bst_ulong i = 0; i < nnames; i++)
             sig->feature_names[i] = xstrdup(names[i]);
     }
+    /* One thread per prediction: concurrency comes from the server's workers.
+     * In-place predict ignores the config's "nthread"; the booster's own
+     * parameter (default: every CPU) is what counts. */
+    if (XGBoosterSetParam(m->booster, "nthread", "1") != 0) {
+        xgb_free(m);
+        return err_set(err, ERR_INTERNAL, "cannot set nthread: %s", last_error());
+    }
     /* One prediction now, so that the booster's lazy configuration happens
      * here and not in the first concurrent requests. */
     float *probe = xmalloc(m->num_features * sizeof(float));

@@ -1,0 +1,28 @@
+/* gateway.h - the data plane inside berthd: /<ServiceGroupId>/<path> goes to
+ * a ready instance of the group (a version chosen by weight), and
+ * /<ServiceId>/<path> to that version; the prefix is stripped, requests go
+ * over pooled keep-alive upstream connections and responses stream back.
+ * Its own errors use the inference protocols' {"error": "..."} body. */
+#ifndef BERTH_GATEWAY_H
+#define BERTH_GATEWAY_H
+
+#include <stdint.h>
+
+#include "gateway/routes.h"
+#include "http/server.h"
+
+struct gw_gateway;
+
+struct gw_config {
+    struct gw_table *routes;
+    unsigned num_threads; /* of the HTTP server it serves on */
+    uint64_t upstream_timeout_ms;
+};
+
+struct gw_gateway *gw_new(const struct gw_config *cfg);
+void gw_free(struct gw_gateway *g);
+/* The HTTP server's handler and worker-stop hook; 'ud' is the gateway. */
+void gw_handle(struct http_request *req, struct http_response *res, void *ud);
+void gw_worker_stop(unsigned worker, void *ud);
+
+#endif
