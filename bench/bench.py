@@ -5,6 +5,9 @@
                               bodies DIR/body_*, DIR/rows.f32 (for xgb_raw) and
                               DIR/expected.json (reference predictions)
     bench.py freeport         print a free TCP port on 127.0.0.1
+    bench.py busy SECS        print how busy the CPUs are (percent, all CPUs) over SECS,
+                              to tell a quiet machine from one running something else
+    bench.py cpustat          print busy and total CPU seconds since boot, all CPUs
     bench.py wait-ready PORT PID SECS
                               poll GET /v2/health/ready until 200, while PID lives
     bench.py check DIR PORT   one request per benchmarked endpoint; exits 1 unless every
@@ -100,6 +103,28 @@ def freeport():
     port = s.getsockname()[1]
     s.close()
     print(port)
+
+
+# ---------------------------------------------------------------- busy
+
+def cpu_times():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v[:8]), idle
+
+
+def cpustat():
+    tot, idle = cpu_times()
+    hz = os.sysconf("SC_CLK_TCK")
+    print(json.dumps({"busy_s": (tot - idle) / hz, "total_s": tot / hz}))
+
+
+def busy(secs):
+    t0, i0 = cpu_times()
+    time.sleep(secs)
+    t1, i1 = cpu_times()
+    print(f"{100.0 * (1 - (i1 - i0) / max(1, t1 - t0)):.0f}")
 
 
 # ---------------------------------------------------------------- wait-ready
@@ -259,6 +284,14 @@ def f1(v):
     return "n/a" if v is None else f"{v:,.1f}"
 
 
+def other_cpu(res):
+    """Percent of all CPUs used during the run by processes that are not ours."""
+    a, b, ours = res.get("cpu_start"), res.get("cpu_end"), res.get("our_cpu")
+    if not (a and b and ours) or b["total_s"] <= a["total_s"]:
+        return None
+    return max(0.0, 100.0 * (b["busy_s"] - a["busy_s"] - ours["seconds"]) / (b["total_s"] - a["total_s"]))
+
+
 def anomalies(res):
     """Things in the figures that point at a server problem rather than a cost."""
     notes = []
@@ -276,6 +309,25 @@ def anomalies(res):
             notes.append(f"`{key}`: p50 {r['p50_us'] / 1000:.1f} ms at 1 connection - the 40 ms signature of "
                          "Nagle's algorithm meeting delayed ACKs (a response written in several pieces "
                          "without TCP_NODELAY, or without writev/corking).")
+    raw = res.get("raw", {})
+    for key, b in (("tf100_c1", 100), ("v2_1000_c1", 1000), ("v2bin_1000_c1", 1000)):
+        r, ref = res.get(key, {}), raw.get(f"batch{b}")
+        if ref and "p50_us" in r and r["p50_us"] < ref["p50_us"]:
+            notes.append(f"`{key}`: the server answers faster ({r['p50_us']:.0f} µs) than one in-process "
+                         f"call on one thread ({ref['p50_us']:.0f} µs), so it predicts with several threads: "
+                         "XGBoost 1.7's in-place predict ignores the config's \"nthread\" and uses the "
+                         "booster's (default: every CPU); on top of the worker threads that oversubscribes "
+                         "the CPUs and adds an OpenMP fork/join to every request.")
+            break
+    meta = res.get("meta", {})
+    if meta.get("busy_before", 0) >= 10:
+        notes.append(f"before the run the CPUs were already {meta['busy_before']}% busy with other work "
+                     "(load average " + str(meta.get("loadavg", "?")) + "): every figure here is suspect; "
+                     "run again on a quiet machine.")
+    other = other_cpu(res)
+    if other is not None and other >= 10:
+        notes.append(f"while it ran, processes other than the benchmark's used about {other:.0f}% of "
+                     "the CPUs: the figures are skewed; run again on a quiet machine.")
     srv = res.get("server", {})
     if srv.get("log_lines", 0) > 1000:
         notes.append(f"the server wrote {srv['log_lines']} log lines during the run: per-request logging "
@@ -297,7 +349,11 @@ def report(d, out_path):
     L.append(f"Machine: {ncpu} CPUs ({cpu}), {platform.system()} {platform.release()}; "
              f"everything on 127.0.0.1. Server: `{meta.get('server_cmd', '?')}` "
              f"(git {meta.get('git', '?')}). wrk: 1 thread, {meta.get('seconds', '?')} s per run after "
-             f"a {meta.get('warmup', '?')} s warm-up.")
+             f"a {meta.get('warmup', '?')} s warm-up. "
+             + (f"Pinned: server and xgb_raw on CPU {meta.get('server_cpu')}, wrk on CPU {meta.get('client_cpu')}."
+                if meta.get("pin") == "split" else "Not pinned to CPUs.")
+             + f" Other work on the CPUs: {meta.get('busy_before', '?')}% just before the run, "
+             + ("?" if other_cpu(res) is None else f"{other_cpu(res):.0f}%") + " during it.")
     L.append(f"Model: XGBoost {info['xgboost']} `{info['objective']}`, {info['features']} features, "
              f"{info['trees']} trees of depth {info['depth']}. Latencies in µs.")
     L.append("")
@@ -318,9 +374,12 @@ def report(d, out_path):
     L.append("")
     L.append("| what | round trips/s | p50 µs | p99 µs |")
     L.append("|---|---:|---:|---:|")
-    if ping.get("rtt_mean_us"):
-        L.append(f"| TCP ping-pong, {ping['size']} B each way, 1 connection (`bench/tcp_pingpong`) | "
-                 f"{f0(1e6 / ping['rtt_mean_us'])} | {f1(ping['rtt_p50_us'])} | {f1(ping['rtt_p99_us'])} |")
+    for mode, label in (("same_cpu", "both ends on one CPU"), ("cross_cpu", "ends on two CPUs"),
+                        ("unpinned", "left to the scheduler")):
+        pm = ping.get(mode)
+        if pm:
+            L.append(f"| TCP ping-pong, {ping['size']} B each way, {label} (`bench/tcp_pingpong`) | "
+                     f"{f0(1e6 / pm['rtt_mean_us'])} | {f1(pm['rtt_p50_us'])} | {f1(pm['rtt_p99_us'])} |")
     h = res.get("health_c1")
     if h and "rps" in h:
         L.append(f"| wrk `GET /v2/health/live`, 1 connection | {f0(h['rps'])} | {f1(h['p50_us'])} | {f1(h['p99_us'])} |")
@@ -353,7 +412,9 @@ def report(d, out_path):
     L.append("")
 
     # ratios, from the 1-connection runs (no queueing) and p50 latencies
-    rtt = ping.get("rtt_p50_us")
+    split = meta.get("pin") == "split" and ping.get("cross_cpu")
+    unit_mode = "cross_cpu" if split else "same_cpu"
+    rtt = (ping.get(unit_mode) or {}).get("rtt_p50_us")
     hp50 = h.get("p50_us") if h else None
     L.append("## Ratios (p50 latency at 1 connection)")
     L.append("")
@@ -368,9 +429,9 @@ def report(d, out_path):
         o = r["p50_us"] - ref["p50_us"]
         txt = f"{f1(o)} µs per request ({r['p50_us']:.1f} vs {ref['p50_us']:.1f} µs in-process, ×{r['p50_us'] / ref['p50_us']:.1f})"
         if rtt:
-            txt += f"; = {o / rtt:.1f} TCP loopback round trips"
+            txt += f"; = {o / rtt:.1f} loopback round trips"
         if hp50:
-            txt += f"; {r['p50_us'] - hp50:.1f} µs above an HTTP `GET /v2/health/live`"
+            txt += f" = {o / hp50:.1f} HTTP round trips"
         L.append(f"| HTTP overhead, {label} batch {b} | {txt} |")
 
     overhead("tf1", "TF `:predict`", 1)
@@ -378,9 +439,12 @@ def report(d, out_path):
     overhead("tf100", "TF `:predict`", 100)
     overhead("v2_1000", "V2 `infer` JSON", 1000)
     overhead("v2bin_1000", "V2 `infer` binary", 1000)
-    if rtt and hp50:
-        L.append(f"| HTTP `GET /v2/health/live` vs TCP ping-pong | {hp50:.1f} vs {rtt:.1f} µs = "
-                 f"{hp50 / rtt:.1f} round trips (wrk's own parsing included) |")
+    if rtt:
+        L.append(f"| unit: loopback round trip | {rtt:.1f} µs, p50 of the TCP ping-pong with its ends on "
+                 + ("two CPUs, as wrk and the server are" if split else "one CPU") + " |")
+    if hp50:
+        L.append(f"| unit: HTTP round trip | {hp50:.1f} µs, p50 of wrk `GET /v2/health/live` at 1 connection"
+                 + (f" = {hp50 / rtt:.1f} loopback round trips" if rtt else "") + " |")
     for c in conns:
         j, b = res.get(f"v2_1000_c{c}"), res.get(f"v2bin_1000_c{c}")
         if j and b and "rps" in j and "rps" in b:
@@ -418,6 +482,10 @@ def main():
         gen(a[1])
     elif a[:1] == ["freeport"]:
         freeport()
+    elif a[:1] == ["cpustat"]:
+        cpustat()
+    elif a[:1] == ["busy"] and len(a) == 2:
+        busy(float(a[1]))
     elif a[:1] == ["wait-ready"] and len(a) == 4:
         sys.exit(wait_ready(int(a[1]), int(a[2]), float(a[3])))
     elif a[:1] == ["check"] and len(a) == 3:

@@ -1,19 +1,31 @@
 /* tcp_pingpong.c - one loopback TCP round trip, measured.
  *
- * A thread echoes 64-byte messages on 127.0.0.1; the main thread sends one,
+ * A thread echoes fixed-size messages on 127.0.0.1; the main thread sends one,
  * waits for the echo, and repeats (TCP_NODELAY on both ends, blocking
  * sockets, one connection). That is the cost of one request/response turn
  * through the kernel's loopback with no HTTP at all, the unit bench/run.sh
  * uses to express berth-serve's per-request overhead.
  *
+ * Where the two ends run matters: on one CPU a round trip is two context
+ * switches; on two CPUs each message also has to wake the other CPU, which in
+ * a virtual machine whose idle vCPUs halt can cost tens of microseconds. So
+ * it runs three times: both threads pinned to one CPU ("same_cpu"), pinned to
+ * two different CPUs ("cross_cpu": client on the last CPU, echo on the first,
+ * the way bench/run.sh places wrk and the server; skipped with one CPU), and
+ * left to the scheduler ("unpinned").
+ *
  * usage: tcp_pingpong [--seconds S] [--max-rounds N] [--size BYTES]
- * Prints one JSON line: {"rounds":..,"size":..,"rtt_p50_us":..,"rtt_p99_us":..,"rtt_mean_us":..}
+ *   --seconds     per mode (default 1)
+ * Prints one JSON line:
+ *   {"size":64,"same_cpu":{"rounds":..,"rtt_p50_us":..,"rtt_p99_us":..,"rtt_mean_us":..},
+ *    "cross_cpu":{...},"unpinned":{...}}
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +34,11 @@
 #include <unistd.h>
 
 static int size = 64;
+
+struct echo_arg {
+    int lfd;
+    int cpu; /* -1: not pinned */
+};
 
 static double now_us(void)
 {
@@ -66,10 +83,22 @@ static int write_full(int fd, const char *buf, int n)
     return 0;
 }
 
+static void pin(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+        fprintf(stderr, "tcp_pingpong: cannot pin to CPU %d\n", cpu);
+}
+
 static void *echo(void *arg)
 {
-    int lfd = *(int *)arg;
-    int fd = accept(lfd, NULL, NULL);
+    struct echo_arg *ea = arg;
+    pin(ea->cpu);
+    int fd = accept(ea->lfd, NULL, NULL);
     if (fd < 0)
         die("accept");
     int one = 1;
@@ -82,23 +111,10 @@ static void *echo(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
+/* One mode: client on CPU ccpu, echo thread on CPU ecpu (-1 = unpinned). */
+static void run_mode(const char *name, int ccpu, int ecpu, double seconds, long max_rounds,
+                     const cpu_set_t *all)
 {
-    double seconds = 1.0;
-    long max_rounds = 1000000;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--seconds"))
-            seconds = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--max-rounds"))
-            max_rounds = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--size"))
-            size = atoi(argv[i + 1]);
-    }
-    if (seconds <= 0 || max_rounds < 1 || size < 1) {
-        fprintf(stderr, "usage: tcp_pingpong [--seconds S] [--max-rounds N] [--size BYTES]\n");
-        return 2;
-    }
-
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     if (lfd < 0)
         die("socket");
@@ -111,8 +127,12 @@ int main(int argc, char **argv)
     socklen_t al = sizeof a;
     getsockname(lfd, (struct sockaddr *)&a, &al);
 
+    pthread_setaffinity_np(pthread_self(), sizeof(*all), all);
+    struct echo_arg ea = {lfd, ecpu};
     pthread_t th;
-    pthread_create(&th, NULL, echo, &lfd);
+    if (pthread_create(&th, NULL, echo, &ea) != 0)
+        die("pthread_create");
+    pin(ccpu);
 
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
@@ -140,11 +160,53 @@ int main(int argc, char **argv)
     close(fd);
     pthread_join(th, NULL);
     close(lfd);
+    pthread_setaffinity_np(pthread_self(), sizeof(*all), all);
 
     qsort(lat, (size_t)n, sizeof(double), cmp_double);
-    printf("{\"rounds\":%ld,\"size\":%d,\"rtt_p50_us\":%.2f,\"rtt_p99_us\":%.2f,\"rtt_mean_us\":%.2f}\n",
-           n, size, lat[(size_t)((n - 1) * 0.50)], lat[(size_t)((n - 1) * 0.99)], total / n);
+    printf("\"%s\":{\"rounds\":%ld,\"client_cpu\":%d,\"echo_cpu\":%d,\"rtt_p50_us\":%.2f,"
+           "\"rtt_p99_us\":%.2f,\"rtt_mean_us\":%.2f}",
+           name, n, ccpu, ecpu, lat[(size_t)((n - 1) * 0.50)], lat[(size_t)((n - 1) * 0.99)],
+           total / n);
     free(lat);
     free(buf);
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = 1.0;
+    long max_rounds = 1000000;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--seconds"))
+            seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--max-rounds"))
+            max_rounds = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--size"))
+            size = atoi(argv[i + 1]);
+    }
+    if (argc % 2 == 0 || seconds <= 0 || max_rounds < 1 || size < 1) {
+        fprintf(stderr, "usage: tcp_pingpong [--seconds S] [--max-rounds N] [--size BYTES]\n");
+        return 2;
+    }
+
+    cpu_set_t all;
+    if (sched_getaffinity(0, sizeof(all), &all) != 0)
+        die("sched_getaffinity");
+    int first = -1, last = -1; /* the first and last CPU we may run on, as bench/run.sh pins */
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all)) {
+            if (first < 0)
+                first = c;
+            last = c;
+        }
+
+    printf("{\"size\":%d,", size);
+    run_mode("same_cpu", first, first, seconds, max_rounds, &all);
+    if (last != first) {
+        printf(",");
+        run_mode("cross_cpu", last, first, seconds, max_rounds, &all);
+    }
+    printf(",");
+    run_mode("unpinned", -1, -1, seconds, max_rounds, &all);
+    printf("}\n");
     return 0;
 }
