@@ -268,6 +268,16 @@ static json_t *tags_value(const char *tags_json)
     return t ? t : json_array();
 }
 
+/* A new reference to obj[key], or 'fallback' (a new reference) when absent. */
+static json_t *copy_or(json_t *obj, const char *key, json_t *fallback)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return fallback;
+    json_decref(fallback);
+    return json_incref(v);
+}
+
 static json_t *service_json(struct api_call *c, const struct store_group *g,
                             const struct store_service *s, int latest, json_t **status_out)
 {
@@ -282,9 +292,9 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_t *info = json_object();
     json_object_set_new(info, "Replicas", json_integer(s->replicas));
     json_object_set_new(info, "OldReplicas", json_integer(s->old_replicas));
-    json_object_set(info, "ImageInfo", json_object_get(spec, "ImageInfo"));
-    json_object_set(info, "Env", json_object_get(spec, "Env"));
-    json_object_set(info, "InstanceType", json_object_get(spec, "InstanceType"));
+    json_object_set_new(info, "ImageInfo", copy_or(spec, "ImageInfo", json_null()));
+    json_object_set_new(info, "Env", copy_or(spec, "Env", json_array()));
+    json_object_set_new(info, "InstanceType", copy_or(spec, "InstanceType", json_string("")));
     if (sp) {
         char alias[64];
         snprintf(alias, sizeof(alias), "%dC%dG", sp->cpu, sp->memory_gb);
@@ -307,7 +317,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
                       json_object_get(spec, "ModelFormat"), "ModelType", "NORMAL"));
     else
         json_object_set_new(info, "ModelInfo", json_null());
-    json_object_set(info, "Command", json_object_get(spec, "Command") ?: json_string(""));
+    json_object_set_new(info, "Command", copy_or(spec, "Command", json_string("")));
     json_object_set_new(info, "ScaleMode", json_string("MANUAL"));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
     json_object_set_new(info, "Weight", json_integer(s->weight));
@@ -358,7 +368,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
                         json_string(strcmp(business, "CREATE_FAILED") == 0 ? st.reason : business));
     json_object_set_new(o, "Status", json_string(st.status));
     json_object_set_new(o, "Weight", json_integer(s->weight));
-    json_object_set(o, "CreateSource", json_object_get(spec, "CreateSource") ?: json_string("DEFAULT"));
+    json_object_set_new(o, "CreateSource", copy_or(spec, "CreateSource", json_string("DEFAULT")));
     json_object_set_new(o, "Version", json_string(version));
     json_object_set_new(o, "LatestVersion", json_string(latest_s));
     json_object_set_new(o, "DeployType", json_string("STANDARD"));
@@ -523,9 +533,9 @@ int api_create_model_service(struct api_call *c)
     json_object_set_new(spec, "InstanceType", json_string(sp->name));
     json_object_set_new(spec, "Cpu", json_integer(sp->cpu));
     json_object_set_new(spec, "Memory", json_integer(sp->memory_gb * 1024));
-    json_object_set(spec, "Env", json_is_array(json_object_get(p, "Env"))
-                                     ? json_object_get(p, "Env")
-                                     : json_array());
+    json_object_set_new(spec, "Env", json_is_array(json_object_get(p, "Env"))
+                                         ? json_incref(json_object_get(p, "Env"))
+                                         : json_array());
     if (api_present(json_object_get(p, "ImageInfo")))
         json_object_set(spec, "ImageInfo", json_object_get(p, "ImageInfo"));
     json_object_set_new(spec, "CreateSource", json_string(source ? source : "DEFAULT"));
