@@ -37,6 +37,7 @@ static const struct {
     {"ModifyModelService", api_modify_model_service},
     {"DeleteModelService", api_delete_model_service},
     {"DeleteModelServiceGroup", api_delete_model_service_group},
+    {"DescribeModelServiceCallInfo", api_describe_model_service_call_info},
 };
 
 int api_fail(struct api_call *c, const char *code, const char *fmt, ...)

@@ -24,6 +24,7 @@ struct api_config {
     struct imports *imports;
     struct ctl_reconciler *reconciler;
     const char *data_dir;
+    const char *gateway_url; /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
     const char *const *regions; /* NULL-terminated; NULL accepts any well-formed name */
 };
 
@@ -119,5 +120,6 @@ int api_describe_model_service_groups(struct api_call *c);
 int api_modify_model_service(struct api_call *c);
 int api_delete_model_service(struct api_call *c);
 int api_delete_model_service_group(struct api_call *c);
+int api_describe_model_service_call_info(struct api_call *c);
 
 #endif

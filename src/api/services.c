@@ -896,3 +896,41 @@ int api_delete_model_service_group(struct api_call *c)
     ctl_reconciler_kick(c->cfg->reconciler);
     return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Call info                                                                */
+
+int api_describe_model_service_call_info(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"ServiceGroupId", API_FIELD_USED},
+                                              {"TiProjectId", API_FIELD_IGNORED},
+                                              {"ServiceCategory", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    const char *id;
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "ServiceGroupId", true, &id))
+        return -1;
+    struct store_group g;
+    struct err err = {0};
+    if (store_group_get(c->cfg->store, c->region, id, &g, &err) != 0)
+        return api_fail_store(c, &err);
+    /* The gateway's address for the group; a version is at <endpoint>-<n>. */
+    char *endpoint = xasprintf("%s/%s", c->cfg->gateway_url, g.id);
+    json_object_set_new(c->out, "ServiceCallInfoV2",
+                        json_pack("{s:s, s:s, s:b, s:s, s:[], s:b, s:s, s:n}", "ServiceGroupId",
+                                  g.id, "InternetEndpoint", endpoint, "AuthorizationEnable",
+                                  g.auth_enable, "AuthToken", "", "AuthTokens", "EnableLimit", 0,
+                                  "GrpcHost", "", "GatewayConfig"));
+    json_object_set_new(c->out, "ServiceCallInfo",
+                        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "ServiceGroupId",
+                                  g.id, "InnerHttpAddr", "", "InnerHttpsAddr", "", "OuterHttpAddr",
+                                  endpoint, "OuterHttpsAddr", "", "AppKey", "", "AppSecret", "",
+                                  "AuthorizationEnable", g.auth_enable));
+    json_object_set_new(c->out, "InferGatewayCallInfo", json_null());
+    json_object_set_new(c->out, "DefaultNginxGatewayCallInfo", json_null());
+    json_object_set_new(c->out, "TJCallInfo", json_null());
+    json_object_set_new(c->out, "IntranetCallInfo", json_null());
+    free(endpoint);
+    store_group_release(&g);
+    return 0;
+}

@@ -315,6 +315,7 @@ int main(int argc, char **argv)
                         .log_level = "info"};
     struct gw_table routes;
     struct gw_gateway *gateway = NULL;
+    char *gateway_url = NULL;
     gw_table_init(&routes);
     char *data_dir = NULL, *db = NULL, *models = NULL;
     int lock_fd = -1;
@@ -382,6 +383,7 @@ int main(int argc, char **argv)
         goto out;
     }
     struct api_config api = {
+        .gateway_url = gateway_url,
         .store = st,
         .imports = im,
         .reconciler = reconciler,
@@ -412,11 +414,16 @@ int main(int argc, char **argv)
         .ud = gateway,
         .worker_stop = gw_worker_stop,
     };
-    if (http_server_start(loop, &hc, &api_server, &err) != 0 ||
-        http_server_start(loop, &gwc, &gateway_server, &err) != 0) {
+    /* The gateway first: the API hands out its address. */
+    if (http_server_start(loop, &gwc, &gateway_server, &err) == 0) {
+        gateway_url = xasprintf("http://%s:%d", strcmp(gw_host, "0.0.0.0") ? gw_host : "127.0.0.1",
+                                http_server_port(gateway_server));
+        api.gateway_url = gateway_url;
+    }
+    if (!gateway_server || http_server_start(loop, &hc, &api_server, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
-        http_server_stop(api_server);
-        api_server = NULL;
+        http_server_stop(gateway_server);
+        gateway_server = NULL;
         ctl_reconciler_stop(reconciler, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         rc = 1;
@@ -433,6 +440,7 @@ int main(int argc, char **argv)
     uv_loop_close(loop);
     log_info("berthd", "stopped");
 out:
+    free(gateway_url);
     gw_free(gateway);
     gw_table_release(&routes);
     imports_stop(im);

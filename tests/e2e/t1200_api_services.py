@@ -135,6 +135,12 @@ class Services(unittest.TestCase):
                                                             "Limit": 100})
         self.assertIn(gid, [x["ServiceGroupId"] for x in by_model["ServiceGroups"]])
 
+        # The call address points at the gateway, and it answers there.
+        info = self.c.ok("DescribeModelServiceCallInfo", {"ServiceGroupId": gid})["ServiceCallInfoV2"]
+        self.assertEqual(info["InternetEndpoint"], "http://127.0.0.1:%d/%s" % (self.d.gateway_port, gid))
+        self.assertFalse(info["AuthorizationEnable"])
+        self.assertEqual(self.c.error("DescribeModelServiceCallInfo", {"ServiceGroupId": "ms-nosuchgr"})["Code"],
+                         "ResourceNotFound")
         # Through the gateway: by group (weights 100/0: all to version 1) and by version.
         gw = harness.Client(self.d.gateway_port)
         X = harness.rows(4, 4, seed=9)
