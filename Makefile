@@ -46,6 +46,7 @@ STORE_SRCS = $(wildcard src/store/*.c)
 CONTROL_SRCS = $(wildcard src/control/*.c) $(wildcard src/drivers/*.c)
 BERTHD_SRCS = $(wildcard src/berthd/*.c)
 GATEWAY_SRCS = $(wildcard src/gateway/*.c)
+CLI_SRCS   = $(wildcard src/cli/*.c)
 
 BASE_OBJS  = $(BASE_SRCS:%.c=$(BUILD)/%.o)
 HTTP_OBJS  = $(HTTP_SRCS:%.c=$(BUILD)/%.o) $(LLHTTP_OBJS)
@@ -67,7 +68,7 @@ UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS  = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
-BINS = $(BUILD)/berth-serve $(BUILD)/berthd
+BINS = $(BUILD)/berth-serve $(BUILD)/berthd $(BUILD)/berth
 
 .PHONY: all lib test test-unit test-e2e fuzz fuzz-replay bench run deps format format-check clean demo
 
@@ -80,6 +81,9 @@ $(BUILD)/berth-serve: $(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 
 $(BUILD)/berthd: $(BERTHD_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_BERTHD)
+
+$(BUILD)/berth: $(CLI_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/src/api/tc3.o $(HTTP_OBJS) $(BASE_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) -lcurl -ljansson -luv -lcrypto -lm
 
 $(BUILD)/src/http/%.o: src/http/%.c
 	@mkdir -p $(dir $@)

@@ -1,24 +1,44 @@
 #!/bin/bash
-# run-demo.sh - what `make run` starts: berth-serve on the demo model, in the
-# foreground, until Ctrl-C. (Once berthd exists, this becomes berthd on ./var.)
+# run-demo.sh - what `make run` starts: berthd on ./var in the foreground, with
+# the demo XGBoost model imported and deployed as the service group "demo".
+# Ctrl-C stops berthd, which stops the service's instances.
 set -eu
 BUILD=${BUILD:-build}
-PORT=${PORT:-8501}
-model="$PWD/$BUILD/demo/model"
-cat <<MSG
+API=${BERTH_API:-127.0.0.1:7700}
+GATEWAY=${BERTH_GATEWAY:-127.0.0.1:8501}
+DATA=${BERTH_DATA:-var}
+PY=${PYTHON:-/usr/bin/python3}
+export BERTH_ENDPOINT="http://$API" BERTH_CREDENTIALS="$DATA/credentials"
+berth() { "$BUILD/berth" "$@"; }
+json_get() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
 
-berth-serve is starting on http://127.0.0.1:$PORT with the demo model 'demo'.
-Try, in another terminal:
+"$BUILD/berthd" --data-dir "$DATA" --api-listen "$API" --gateway-listen "$GATEWAY" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
+for _ in $(seq 100); do
+    [ -f "$DATA/credentials" ] && berth --json call DescribeModelServiceGroups >/dev/null 2>&1 && break
+    kill -0 $pid 2>/dev/null || { echo "berthd did not start" >&2; exit 1; }
+    sleep 0.1
+done
 
-  curl -s -d '{"instances": [[1.0, 0.5, -0.2, 0.1], [-1.0, 0.0, 1.0, 0.3]]}' \\
-      http://127.0.0.1:$PORT/v1/models/demo:predict
-  curl -s -d '{"examples": [{"sepal_length": 1.0, "petal_length": -0.2}]}' \\
-      http://127.0.0.1:$PORT/v1/models/demo:classify
-  curl -s http://127.0.0.1:$PORT/v2/models/demo
-  curl -s http://127.0.0.1:$PORT/metrics
-
-Add a version by copying a model into $model/2/ : it serves within a second.
-Ctrl-C stops it.
-
-MSG
-exec "$BUILD/berth-serve" --rest_api_port="$PORT" --model_name=demo --model_base_path="$model"
+group=$(berth --json call DescribeModelServiceGroups \
+    '{"Filters": [{"Name": "ServiceGroupName", "Values": ["demo"], "Fuzzy": false}]}' |
+    json_get '["ServiceGroups"][0]["ServiceGroupId"] if d["ServiceGroups"] else ""')
+if [ -z "$group" ]; then
+    version=$(berth --json model import --name demo --path "$BUILD/demo/model/1" --wait |
+        json_get '["TrainingModelVersionId"]')
+    group=$(berth --json service create --name demo --model-version "$version" --wait |
+        json_get '["Service"]["ServiceGroupId"]')
+fi
+echo
+echo "Berth is running (data in ./$DATA; credentials in ./$DATA/credentials)."
+echo "  management API  http://$API   (TI-ONE 2021-11-11, TC3-signed; try: $BUILD/berth service list)"
+echo "  gateway         http://$GATEWAY/$group/"
+echo
+echo "Predict through the gateway:"
+echo "  curl -s -d '{\"instances\": [[1.0, 0.5, -0.2, 0.1], [-1.0, 0.0, 1.0, 0.3]]}' \\"
+echo "      http://$GATEWAY/$group/v1/models/m:predict"
+echo "or: $BUILD/berth predict $group '{\"instances\": [[1.0, 0.5, -0.2, 0.1]]}'"
+echo
+echo "Ctrl-C stops Berth."
+wait $pid

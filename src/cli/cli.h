@@ -1,0 +1,37 @@
+/* cli.h - berth, the command-line client: shared state and helpers of the
+ * command families (model.c, service.c) and main.c. */
+#ifndef BERTH_CLI_H
+#define BERTH_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+enum cli_exit {
+    CLI_OK = 0,
+    CLI_API_ERROR = 1, /* the API answered with an error */
+    CLI_USAGE = 2,
+    CLI_NETWORK = 3, /* no answer, or not the API's envelope */
+};
+
+struct cli {
+    const char *endpoint; /* http://127.0.0.1:7700 */
+    const char *region;
+    char *secret_id;
+    char *secret_key;
+    bool json; /* print JSON for scripts instead of tables */
+};
+
+/* Call an action; on success *response is the Response object (caller
+ * decrefs). Errors are printed ("Code: Message") and give the exit code. */
+int cli_call(struct cli *c, const char *action, json_t *params, json_t **response);
+/* POST 'body' to 'url' and print the answer; for predict. */
+int cli_post(const char *url, const char *body, size_t len);
+void cli_print_json(const json_t *v);
+/* Read "JSON" or "@file" into a JSON value; NULL (after a message) on error. */
+json_t *cli_json_arg(const char *arg);
+
+int cli_model(struct cli *c, int argc, char **argv);
+int cli_service(struct cli *c, int argc, char **argv);
+int cli_predict(struct cli *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,275 @@
+/* service.c - berth service create | list | show | stop | resume | scale |
+ * delete, and berth predict. */
+#include "cli/cli.h"
+#include "base/alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static int wait_normal(struct cli *c, const char *service_id)
+{
+    const char *last = "";
+    char seen[32] = "";
+    for (int i = 0; i < 1200; i++) {
+        json_t *resp = NULL;
+        int rc = cli_call(c, "DescribeModelService", json_pack("{s:s}", "ServiceId", service_id),
+                          &resp);
+        if (rc)
+            return rc;
+        json_t *s = json_object_get(resp, "Service");
+        last = jstr(s, "Status");
+        snprintf(seen, sizeof(seen), "%s", last);
+        if (strcmp(last, "Normal") == 0) {
+            json_decref(resp);
+            return CLI_OK;
+        }
+        if (strcmp(last, "CREATE_FAILED") == 0) {
+            fprintf(stderr, "berth: %s failed: %s\n", service_id, jstr(s, "CreateFailedReason"));
+            json_decref(resp);
+            return CLI_API_ERROR;
+        }
+        json_decref(resp);
+        usleep(100 * 1000);
+    }
+    fprintf(stderr, "berth: %s is still %s after 120 s\n", service_id, seen);
+    return CLI_API_ERROR;
+}
+
+static void print_service_row(const json_t *s)
+{
+    const json_t *info = json_object_get(s, "ServiceInfo");
+    const json_t *st = json_object_get(info, "Status");
+    const json_t *model = json_object_get(info, "ModelInfo");
+    printf("%-16s %-20s %-14s %4lld/%-4lld %6lld  %s\n", jstr(s, "ServiceId"),
+           jstr(s, "ServiceGroupName"), jstr(s, "Status"),
+           (long long)json_integer_value(json_object_get(st, "ReadyReplicas")),
+           (long long)json_integer_value(json_object_get(info, "Replicas")),
+           (long long)json_integer_value(json_object_get(s, "Weight")),
+           json_is_object(model) ? jstr(model, "ModelVersionId") : jstr(info, "Command"));
+}
+
+static int service_create(struct cli *c, int argc, char **argv)
+{
+    const char *name = NULL, *mv = NULL, *command = NULL, *itype = "TI.S.MEDIUM.POST";
+    const char *group = NULL;
+    long replicas = 1;
+    bool wait = false;
+    json_t *env = json_array();
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--wait") == 0) {
+            wait = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "berth: %s needs a value\n", a);
+            json_decref(env);
+            return CLI_USAGE;
+        }
+        const char *v = argv[++i];
+        if (strcmp(a, "--name") == 0)
+            name = v;
+        else if (strcmp(a, "--model-version") == 0)
+            mv = v;
+        else if (strcmp(a, "--command") == 0)
+            command = v;
+        else if (strcmp(a, "--instance-type") == 0)
+            itype = v;
+        else if (strcmp(a, "--group") == 0)
+            group = v;
+        else if (strcmp(a, "--replicas") == 0)
+            replicas = strtol(v, NULL, 10);
+        else if (strcmp(a, "--env") == 0) {
+            const char *eq = strchr(v, '=');
+            if (!eq) {
+                fprintf(stderr, "berth: --env takes NAME=VALUE, got '%s'\n", v);
+                json_decref(env);
+                return CLI_USAGE;
+            }
+            char *k = xstrndup(v, (size_t)(eq - v));
+            json_array_append_new(env, json_pack("{s:s, s:s}", "Name", k, "Value", eq + 1));
+            free(k);
+        } else {
+            fprintf(stderr, "berth: service create: unknown option '%s'\n", a);
+            json_decref(env);
+            return CLI_USAGE;
+        }
+    }
+    if ((!name && !group) || (!mv == !command)) {
+        fprintf(stderr, "usage: berth service create --name N (--model-version mv-ID | --command "
+                        "CMD) [--instance-type T] [--replicas N] [--env K=V]... [--group ms-ID] "
+                        "[--wait]\n");
+        json_decref(env);
+        return CLI_USAGE;
+    }
+    json_t *p = json_pack("{s:s, s:s, s:i, s:o}", "ChargeType", "POSTPAID_BY_HOUR", "InstanceType",
+                          itype, "Replicas", (int)replicas, "Env", env);
+    if (name)
+        json_object_set_new(p, "ServiceGroupName", json_string(name));
+    if (group) {
+        json_object_set_new(p, "ServiceGroupId", json_string(group));
+        json_object_set_new(p, "NewVersion", json_true());
+    }
+    if (mv)
+        json_object_set_new(p, "ModelInfo", json_pack("{s:s}", "ModelVersionId", mv));
+    else
+        json_object_set_new(p, "Command", json_string(command));
+    json_t *resp = NULL;
+    int rc = cli_call(c, "CreateModelService", p, &resp);
+    json_decref(p);
+    if (rc)
+        return rc;
+    const char *sid = jstr(json_object_get(resp, "Service"), "ServiceId");
+    if (wait)
+        rc = wait_normal(c, sid);
+    if (c->json)
+        cli_print_json(resp);
+    else if (rc == CLI_OK)
+        printf("service %s in group %s is %s\n", sid,
+               jstr(json_object_get(resp, "Service"), "ServiceGroupId"),
+               wait ? "Normal" : "being created");
+    json_decref(resp);
+    return rc;
+}
+
+static int service_list(struct cli *c)
+{
+    json_t *resp = NULL;
+    int rc = cli_call(c, "DescribeModelServiceGroups", json_pack("{s:i}", "Limit", 100), &resp);
+    if (rc)
+        return rc;
+    if (c->json) {
+        cli_print_json(resp);
+    } else {
+        printf("%-16s %-20s %-14s %9s %6s  %s\n", "SERVICE", "GROUP NAME", "STATUS", "READY",
+               "WEIGHT", "RUNS");
+        size_t i, k;
+        json_t *g, *s;
+        json_array_foreach(json_object_get(resp, "ServiceGroups"), i, g)
+            json_array_foreach(json_object_get(g, "Services"), k, s) print_service_row(s);
+    }
+    json_decref(resp);
+    return CLI_OK;
+}
+
+static int service_action(struct cli *c, const char *id, const char *action, long replicas)
+{
+    json_t *p = json_pack("{s:s, s:s}", "ServiceId", id, "ServiceAction", action);
+    if (replicas >= 0)
+        json_object_set_new(p, "Replicas", json_integer(replicas));
+    json_t *resp = NULL;
+    int rc = cli_call(c, "ModifyModelService", p, &resp);
+    json_decref(p);
+    if (rc == CLI_OK) {
+        if (c->json)
+            cli_print_json(resp);
+        else
+            print_service_row(json_object_get(resp, "Service"));
+    }
+    json_decref(resp);
+    return rc;
+}
+
+/* "ms-xxxxxxxx" is a group, "ms-xxxxxxxx-N" a version. */
+static bool is_group_id(const char *id)
+{
+    return strlen(id) == 11 && strncmp(id, "ms-", 3) == 0;
+}
+
+int cli_service(struct cli *c, int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "create") == 0)
+        return service_create(c, argc - 1, argv + 1);
+    if (argc == 1 && strcmp(argv[0], "list") == 0)
+        return service_list(c);
+    if (argc == 2 && strcmp(argv[0], "show") == 0) {
+        json_t *resp = NULL;
+        bool group = is_group_id(argv[1]);
+        int rc = cli_call(c, group ? "DescribeModelServiceGroup" : "DescribeModelService",
+                          json_pack("{s:s}", group ? "ServiceGroupId" : "ServiceId", argv[1]),
+                          &resp);
+        if (rc == CLI_OK)
+            cli_print_json(json_object_get(resp, group ? "ServiceGroup" : "Service"));
+        json_decref(resp);
+        return rc;
+    }
+    if (argc == 2 && (strcmp(argv[0], "stop") == 0 || strcmp(argv[0], "resume") == 0))
+        return service_action(c, argv[1], strcmp(argv[0], "stop") == 0 ? "STOP" : "RESUME", -1);
+    if (argc == 3 && strcmp(argv[0], "scale") == 0) {
+        char *end;
+        long n = strtol(argv[2], &end, 10);
+        if (*end || n < 0) {
+            fprintf(stderr, "berth: scale: REPLICAS must be a number >= 0, got '%s'\n", argv[2]);
+            return CLI_USAGE;
+        }
+        return service_action(c, argv[1], "SCALE", n);
+    }
+    if (argc == 2 && strcmp(argv[0], "delete") == 0) {
+        bool group = is_group_id(argv[1]);
+        json_t *resp = NULL;
+        int rc = cli_call(c, group ? "DeleteModelServiceGroup" : "DeleteModelService",
+                          json_pack("{s:s}", group ? "ServiceGroupId" : "ServiceId", argv[1]),
+                          &resp);
+        if (rc == CLI_OK && !c->json)
+            printf("deleted %s\n", argv[1]);
+        else if (rc == CLI_OK)
+            cli_print_json(resp);
+        json_decref(resp);
+        return rc;
+    }
+    fprintf(stderr, "usage: berth service create|list|show|stop|resume|scale|delete ... "
+                    "(see berth --help)\n");
+    return CLI_USAGE;
+}
+
+int cli_predict(struct cli *c, int argc, char **argv)
+{
+    const char *target = NULL, *body = NULL, *path = "/v1/models/m:predict";
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--path") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (!target)
+            target = argv[i];
+        else if (!body)
+            body = argv[i];
+        else {
+            fprintf(stderr, "berth: predict: unexpected '%s'\n", argv[i]);
+            return CLI_USAGE;
+        }
+    }
+    if (!target || !body) {
+        fprintf(stderr, "usage: berth predict ms-ID[-N] JSON|@FILE [--path /v1/models/m:predict]\n");
+        return CLI_USAGE;
+    }
+    json_t *payload = cli_json_arg(body);
+    if (!payload)
+        return CLI_USAGE;
+    /* The group's gateway address comes from DescribeModelServiceCallInfo. */
+    char group[16];
+    snprintf(group, sizeof(group), "%.11s", target);
+    json_t *resp = NULL;
+    int rc = cli_call(c, "DescribeModelServiceCallInfo", json_pack("{s:s}", "ServiceGroupId", group),
+                      &resp);
+    if (rc == CLI_OK) {
+        const char *endpoint =
+            jstr(json_object_get(resp, "ServiceCallInfoV2"), "InternetEndpoint");
+        /* The endpoint ends with the group id; a version id replaces it. */
+        char *url = xasprintf("%.*s%s%s", (int)(strlen(endpoint) - strlen(group)), endpoint,
+                              target, path);
+        char *text = json_dumps(payload, JSON_COMPACT);
+        rc = cli_post(url, text, strlen(text));
+        free(text);
+        free(url);
+    }
+    json_decref(resp);
+    json_decref(payload);
+    return rc;
+}
