@@ -1,0 +1,116 @@
+"""berth, the CLI, against a real berthd: credentials found like tccli (flags, environment,
+credentials file), `berth call`, the model and service verbs with tables and --json, predict
+through the gateway, and exit codes with the API's error code and message."""
+
+import json
+import os
+import subprocess
+import unittest
+
+import api
+import harness
+
+
+class Cli(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = harness.tempdir("t1300")
+        cls.booster = harness.train("binary:logistic", n_features=4)
+        cls.src = os.path.join(cls.tmp, "model")
+        os.makedirs(cls.src)
+        harness.save_model(cls.booster, os.path.join(cls.src, "model.json"), "json")
+        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
+        cls.cred = os.path.join(cls.d.data_dir, "credentials")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+        harness.rmtree(cls.tmp)
+
+    def berth(self, *args, env=None, creds=True):
+        argv = [os.path.join(os.path.dirname(api.berthd_path()), "berth"),
+                "--endpoint", "http://127.0.0.1:%d" % self.d.port]
+        if creds:
+            argv += ["--credentials", self.cred]
+        e = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+        e.update(env or {})
+        p = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=120, env=e,
+                           cwd=self.tmp)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_call_and_credentials(self):
+        rc, out, err = self.berth("call", "DescribeTrainingModels", '{"Limit": 5}')
+        self.assertEqual(rc, 0, err)
+        self.assertIn("TotalCount", json.loads(out))
+        # From the environment, like tccli.
+        cred = self.d.credentials()
+        rc, out, err = self.berth("call", "DescribeTrainingModels", creds=False,
+                                  env={"TENCENTCLOUD_SECRET_ID": cred["secretId"],
+                                       "TENCENTCLOUD_SECRET_KEY": cred["secretKey"]})
+        self.assertEqual(rc, 0, err)
+        # A wrong key: the API's code and message, exit 1.
+        rc, out, err = self.berth("--secret-id", cred["secretId"], "--secret-key", "wrong" * 6,
+                                  "call", "DescribeTrainingModels", creds=False)
+        self.assertEqual(rc, 1)
+        self.assertIn("AuthFailure.SignatureFailure", err)
+        rc, out, err = self.berth("call", "NoSuchAction")
+        self.assertEqual(rc, 1)
+        self.assertIn("InvalidAction", err)
+        rc, out, err = self.berth("call", "DescribeTrainingModels", "{not json")
+        self.assertEqual(rc, 2)
+        rc, out, err = self.berth("frobnicate")
+        self.assertEqual(rc, 2)
+        # Nothing listening: a network error, exit 3.
+        p = subprocess.run([os.path.join(os.path.dirname(api.berthd_path()), "berth"), "--endpoint",
+                            "http://127.0.0.1:%d" % harness.free_port(), "--credentials", self.cred,
+                            "call", "DescribeTrainingModels"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 3, p.stderr)
+
+    def test_model_and_service_verbs(self):
+        rc, out, err = self.berth("--json", "model", "import", "--name", "cli-model", "--path", self.src, "--wait")
+        self.assertEqual(rc, 0, err)
+        mv = json.loads(out)["TrainingModelVersionId"]
+        rc, out, err = self.berth("model", "list")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("cli-model", out)
+        self.assertIn("STATUS_SUCCESS", out)
+        rc, out, err = self.berth("--json", "service", "create", "--name", "cli-svc", "--model-version", mv,
+                                  "--replicas", "1", "--wait")
+        self.assertEqual(rc, 0, err)
+        svc = json.loads(out)["Service"]
+        sid, gid = svc["ServiceId"], svc["ServiceGroupId"]
+        rc, out, err = self.berth("service", "list")
+        self.assertEqual(rc, 0, err)
+        row = [l for l in out.splitlines() if l.startswith(sid)]
+        self.assertEqual(len(row), 1, out)
+        self.assertIn("Normal", row[0])
+        self.assertIn("1/1", row[0])
+        X = harness.rows(2, 4, seed=3)
+        rc, out, err = self.berth("predict", gid, json.dumps({"instances": X.tolist()}))
+        self.assertEqual(rc, 0, err)
+        harness.assert_close(json.loads(out)["predictions"], harness.predict(self.booster, X))
+        body = os.path.join(self.tmp, "body.json")
+        with open(body, "w") as f:
+            json.dump({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32",
+                                   "data": X.ravel().tolist()}]}, f)
+        rc, out, err = self.berth("predict", sid, "@" + body, "--path", "/v2/models/m/infer")
+        self.assertEqual(rc, 0, err)
+        harness.assert_close(json.loads(out)["outputs"][0]["data"], harness.predict(self.booster, X))
+        rc, out, err = self.berth("service", "scale", sid, "2")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = self.berth("service", "stop", sid)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = self.berth("--json", "service", "show", sid)
+        self.assertEqual(json.loads(out)["ServiceInfo"]["OldReplicas"], 2)
+        rc, out, err = self.berth("service", "resume", sid)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = self.berth("service", "scale", sid, "many")
+        self.assertEqual(rc, 2)
+        rc, out, err = self.berth("service", "delete", gid)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = self.berth("service", "show", sid)
+        self.assertEqual(rc, 1)
+        self.assertIn("ResourceNotFound", err)
