@@ -82,7 +82,7 @@ static const struct api_field create_fields[] = {
     {"TerminationGracePeriodSeconds", API_FIELD_UNSUPPORTED},
     {"PreStopCommand", API_FIELD_UNSUPPORTED},
     {"GrpcEnable", API_FIELD_UNSUPPORTED},
-    {"HealthProbe", API_FIELD_UNSUPPORTED},
+    {"HealthProbe", API_FIELD_USED},
     {"RollingUpdate", API_FIELD_UNSUPPORTED},
     {"Sidecar", API_FIELD_UNSUPPORTED},
     {"VolumeMounts", API_FIELD_UNSUPPORTED},
@@ -259,6 +259,104 @@ static int check_image(struct api_call *c, const json_t *image, bool model)
     return 0;
 }
 
+/* HealthProbe: the readiness probe (HTTPGet or TCPSocket on the instance's
+ * port) becomes the spec's "Probe". Liveness and startup probes, and Exec
+ * actions, are not built yet. */
+static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
+{
+    if (!api_present(hp))
+        return 0;
+    static const struct api_field hp_fields[] = {{"ReadinessProbe", API_FIELD_USED},
+                                                 {"LivenessProbe", API_FIELD_UNSUPPORTED},
+                                                 {"StartupProbe", API_FIELD_UNSUPPORTED},
+                                                 {NULL, API_FIELD_USED}};
+    static const struct api_field probe_fields[] = {
+        {"ProbeAction", API_FIELD_USED},      {"InitialDelaySeconds", API_FIELD_USED},
+        {"PeriodSeconds", API_FIELD_USED},    {"TimeoutSeconds", API_FIELD_USED},
+        {"FailureThreshold", API_FIELD_USED}, {"SuccessThreshold", API_FIELD_USED},
+        {NULL, API_FIELD_USED}};
+    static const struct api_field action_fields[] = {
+        {"ActionType", API_FIELD_USED}, {"HTTPGet", API_FIELD_USED},
+        {"TCPSocket", API_FIELD_USED},  {"Exec", API_FIELD_UNSUPPORTED},
+        {NULL, API_FIELD_USED}};
+    if (!json_is_object(hp))
+        return api_fail(c, "InvalidParameter", "HealthProbe must be an object");
+    if (api_check_fields(c, hp, "HealthProbe", hp_fields))
+        return -1;
+    const json_t *rp = json_object_get(hp, "ReadinessProbe");
+    if (!api_present(rp))
+        return 0;
+    if (!json_is_object(rp))
+        return api_fail(c, "InvalidParameter", "HealthProbe.ReadinessProbe must be an object");
+    long long delay = 0, period = 10, timeout = 1, failures = 3, successes = 1;
+    if (api_check_fields(c, rp, "HealthProbe.ReadinessProbe", probe_fields) ||
+        api_get_int(c, rp, "InitialDelaySeconds", false, 0, 3600, &delay) ||
+        api_get_int(c, rp, "PeriodSeconds", false, 1, 3600, &period) ||
+        api_get_int(c, rp, "TimeoutSeconds", false, 1, 3600, &timeout) ||
+        api_get_int(c, rp, "FailureThreshold", false, 1, 1000, &failures) ||
+        api_get_int(c, rp, "SuccessThreshold", false, 1, 1000, &successes))
+        return strncmp(c->error_message, "HealthProbe", 11)
+                   ? api_prefix_error(c, "HealthProbe.ReadinessProbe.")
+                   : -1;
+    const json_t *action = json_object_get(rp, "ProbeAction");
+    const char *type = "HTTPGet", *path = "/";
+    long long port = 0;
+    if (api_present(action)) {
+        if (!json_is_object(action))
+            return api_fail(c, "InvalidParameter",
+                            "HealthProbe.ReadinessProbe.ProbeAction must be an object");
+        const char *t;
+        if (api_check_fields(c, action, "HealthProbe.ReadinessProbe.ProbeAction", action_fields) ||
+            api_get_str(c, action, "ActionType", false, &t))
+            return -1;
+        type = t ? t : "HTTPGet";
+        const json_t *sub = json_object_get(action, strcmp(type, "TCPSocket") == 0 ? "TCPSocket"
+                                                                                   : "HTTPGet");
+        if (strcmp(type, "Exec") == 0)
+            return api_fail(c, "UnsupportedOperation",
+                            "HealthProbe.ReadinessProbe.ProbeAction.ActionType Exec is not "
+                            "supported yet; use HTTPGet or TCPSocket");
+        if (strcmp(type, "HTTPGet") != 0 && strcmp(type, "TCPSocket") != 0)
+            return api_fail(c, "InvalidParameterValue",
+                            "HealthProbe.ReadinessProbe.ProbeAction.ActionType must be HTTPGet, "
+                            "TCPSocket or Exec, got '%s'",
+                            type);
+        if (api_present(sub)) {
+            const char *pth = NULL;
+            if (!json_is_object(sub) || api_get_int(c, sub, "Port", false, 0, 65535, &port) ||
+                (strcmp(type, "HTTPGet") == 0 && api_get_str(c, sub, "Path", false, &pth)))
+                return c->error_code[0]
+                           ? api_prefix_error(c, "HealthProbe.ReadinessProbe.ProbeAction.")
+                           : api_fail(c, "InvalidParameter",
+                                      "HealthProbe.ReadinessProbe.ProbeAction.%s must be an "
+                                      "object",
+                                      type);
+            if (pth)
+                path = pth;
+        }
+    }
+    if (port && port != 8501)
+        return api_fail(c, "InvalidParameterValue",
+                        "HealthProbe.ReadinessProbe.ProbeAction.%s.Port %lld: the probe checks "
+                        "the instance's own port (the service port, 8501; $PORT of the process)",
+                        type, port);
+    if (path[0] != '/' || strlen(path) > 200 || strpbrk(path, " \r\n"))
+        return api_fail(c, "InvalidParameterValue",
+                        "HealthProbe.ReadinessProbe.ProbeAction.HTTPGet.Path must be an absolute "
+                        "path without spaces, got '%s'",
+                        path);
+    json_object_set_new(spec, "Probe",
+                        json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "Type",
+                                  strcmp(type, "HTTPGet") == 0 ? "http" : "tcp", "Path", path,
+                                  "InitialDelayMs", (json_int_t)delay * 1000, "PeriodMs",
+                                  (json_int_t)period * 1000, "TimeoutMs",
+                                  (json_int_t)timeout * 1000, "SuccessThreshold",
+                                  (json_int_t)successes, "FailureThreshold",
+                                  (json_int_t)failures));
+    json_object_set(spec, "HealthProbe", (json_t *)hp);
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Output                                                                   */
 
@@ -318,6 +416,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     else
         json_object_set_new(info, "ModelInfo", json_null());
     json_object_set_new(info, "Command", copy_or(spec, "Command", json_string("")));
+    json_object_set_new(info, "HealthProbe", copy_or(spec, "HealthProbe", json_null()));
     json_object_set_new(info, "ScaleMode", json_string("MANUAL"));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
     json_object_set_new(info, "Weight", json_integer(s->weight));
@@ -538,6 +637,8 @@ int api_create_model_service(struct api_call *c)
                                          : json_array());
     if (api_present(json_object_get(p, "ImageInfo")))
         json_object_set(spec, "ImageInfo", json_object_get(p, "ImageInfo"));
+    if (read_health_probe(c, json_object_get(p, "HealthProbe"), spec))
+        goto out;
     json_object_set_new(spec, "CreateSource", json_string(source ? source : "DEFAULT"));
 
     struct store_group g = {0};

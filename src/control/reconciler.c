@@ -51,6 +51,7 @@ struct inst {
     uint64_t started_ms, next_probe_ms, stop_deadline_ms, restart_at_ms;
     int restarts;
     int backoff_exp;
+    int successes, failures; /* consecutive probe results */
     char *spec_json; /* what it was started with */
     char start_time[32];
     char last_exit[256];
@@ -65,6 +66,7 @@ struct svc {
     bool in_store;
     bool seen; /* reconciled at least once */
     bool ever_ready;
+    bool probe_configured; /* HealthProbe given: keep its period */
     char create_failed[512];
     struct inst **insts;
     size_t ninsts;
@@ -117,6 +119,39 @@ static const char *spec_str(json_t *spec, const char *key)
 {
     const char *v = json_string_value(json_object_get(spec, key));
     return v ? v : "";
+}
+
+/* How an instance's readiness is checked: HealthProbe.ReadinessProbe when
+ * given, else berth-serve's model status (model services) or a TCP connect. */
+struct probe_cfg {
+    enum { PROBE_MODEL, PROBE_TCP, PROBE_HTTP } type;
+    char path[256];
+    uint64_t initial_delay_ms, period_ms, timeout_ms;
+    int success_threshold, failure_threshold;
+    bool configured; /* from HealthProbe, not the default */
+};
+
+static void probe_config(const char *spec_json, struct probe_cfg *cfg)
+{
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    json_t *pr = json_object_get(spec, "Probe");
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->type = strcmp(spec_str(spec, "Kind"), "model") == 0 ? PROBE_MODEL : PROBE_TCP;
+    cfg->period_ms = PROBE_EVERY_MS;
+    cfg->timeout_ms = PROBE_TIMEOUT_MS;
+    cfg->success_threshold = cfg->failure_threshold = 1;
+    if (json_is_object(pr)) {
+        cfg->configured = true;
+        const char *type = spec_str(pr, "Type");
+        cfg->type = strcmp(type, "http") == 0 ? PROBE_HTTP : PROBE_TCP;
+        snprintf(cfg->path, sizeof(cfg->path), "%s", spec_str(pr, "Path"));
+        cfg->initial_delay_ms = (uint64_t)json_integer_value(json_object_get(pr, "InitialDelayMs"));
+        cfg->period_ms = (uint64_t)json_integer_value(json_object_get(pr, "PeriodMs"));
+        cfg->timeout_ms = (uint64_t)json_integer_value(json_object_get(pr, "TimeoutMs"));
+        cfg->success_threshold = (int)json_integer_value(json_object_get(pr, "SuccessThreshold"));
+        cfg->failure_threshold = (int)json_integer_value(json_object_get(pr, "FailureThreshold"));
+    }
+    json_decref(spec);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -246,8 +281,11 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     }
     in->state = I_RUNNING;
     in->ready = false;
+    in->successes = in->failures = 0;
     in->started_ms = now;
-    in->next_probe_ms = now + 50;
+    struct probe_cfg pc;
+    probe_config(s->spec_json, &pc);
+    in->next_probe_ms = now + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
     rfc3339_now(in->start_time);
     char *id = xasprintf("%s-%d", s->id, in->index);
     struct store_instance row = {.id = id, .service_id = s->id, .pgid = in->pid,
@@ -341,7 +379,7 @@ struct probe {
     struct inst *in;
     pid_t pid;
     int port;
-    bool model;
+    struct probe_cfg cfg;
     bool ready;
     char failed[512]; /* the model did not load: berth-serve's error */
 };
@@ -368,34 +406,49 @@ static int connect_timeout(int port, int timeout_ms)
     return fd;
 }
 
-static void probe_work(uv_work_t *w)
+/* GET 'path'; the status line and up to sizeof(buf)-1 bytes land in buf. */
+static size_t http_get(int fd, const char *path, uint64_t timeout_ms, char *buf, size_t size)
 {
-    struct probe *p = w->data;
-    int fd = connect_timeout(p->port, PROBE_TIMEOUT_MS);
-    if (fd < 0)
-        return;
-    if (!p->model) {
-        p->ready = true;
-        close(fd);
-        return;
-    }
-    static const char req[] = "GET /v1/models/m HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    char buf[8192];
+    char req[512];
+    int len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
     size_t n = 0;
-    if (write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)) {
-        uint64_t deadline = now_ms() + PROBE_TIMEOUT_MS;
-        while (n < sizeof(buf) - 1 && now_ms() < deadline) {
+    if (len > 0 && write(fd, req, (size_t)len) == len) {
+        uint64_t deadline = now_ms() + timeout_ms;
+        while (n < size - 1 && now_ms() < deadline) {
             struct pollfd pf = {.fd = fd, .events = POLLIN};
-            if (poll(&pf, 1, PROBE_TIMEOUT_MS) != 1)
+            if (poll(&pf, 1, (int)(deadline - now_ms())) != 1)
                 break;
-            ssize_t k = read(fd, buf + n, sizeof(buf) - 1 - n);
+            ssize_t k = read(fd, buf + n, size - 1 - n);
             if (k <= 0)
                 break;
             n += (size_t)k;
         }
     }
-    close(fd);
     buf[n] = '\0';
+    return n;
+}
+
+static void probe_work(uv_work_t *w)
+{
+    struct probe *p = w->data;
+    int fd = connect_timeout(p->port, (int)p->cfg.timeout_ms);
+    if (fd < 0)
+        return;
+    if (p->cfg.type == PROBE_TCP) {
+        p->ready = true;
+        close(fd);
+        return;
+    }
+    char buf[8192];
+    http_get(fd, p->cfg.type == PROBE_HTTP ? p->cfg.path : "/v1/models/m", p->cfg.timeout_ms, buf,
+             sizeof(buf));
+    close(fd);
+    if (p->cfg.type == PROBE_HTTP) {
+        /* Kubernetes' rule: any status from 200 to 399 is success. */
+        int status = 0;
+        p->ready = sscanf(buf, "HTTP/1.%*d %d", &status) == 1 && status >= 200 && status < 400;
+        return;
+    }
     if (strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\"AVAILABLE\"")) {
         p->ready = true;
         return;
@@ -430,16 +483,34 @@ static void probe_done(uv_work_t *w, int status)
     if (in->orphaned) {
         free_inst(in);
     } else if (in->state == I_RUNNING && in->pid == p->pid) {
-        if (p->ready && !in->ready)
-            log_info("reconciler", "instance %s-%d is ready", in->svc->id, in->index);
-        in->ready = p->ready;
-        in->svc->ever_ready |= p->ready;
+        if (p->ready) {
+            in->successes++;
+            in->failures = 0;
+        } else {
+            in->failures++;
+            in->successes = 0;
+        }
+        bool was = in->ready;
+        if (!in->ready && in->successes >= p->cfg.success_threshold)
+            in->ready = true;
+        else if (in->ready && in->failures >= p->cfg.failure_threshold)
+            in->ready = false;
+        if (in->ready != was)
+            log_info("reconciler", "instance %s-%d is %s", in->svc->id, in->index,
+                     in->ready ? "ready" : "not ready");
+        in->svc->ever_ready |= in->ready;
         if (p->failed[0] && !in->svc->create_failed[0]) {
             snprintf(in->svc->create_failed, sizeof(in->svc->create_failed),
                      "the model did not load: %.480s", p->failed);
             log_error("reconciler", "service %s: %s", in->svc->id, in->svc->create_failed);
         }
-        in->next_probe_ms = now_ms() + (in->ready ? PROBE_EVERY_MS * 3 : PROBE_EVERY_MS / 3);
+        /* Until first ready, look often; then at the configured period. */
+        uint64_t period = p->cfg.period_ms;
+        if (!in->svc->probe_configured && !in->ready)
+            period = PROBE_EVERY_MS / 3;
+        else if (!in->svc->probe_configured)
+            period = PROBE_EVERY_MS * 3;
+        in->next_probe_ms = now_ms() + period;
     }
     struct ctl_reconciler *r = p->r;
     free(p);
@@ -455,9 +526,7 @@ static void probe_start(struct ctl_reconciler *r, struct inst *in)
     p->in = in;
     p->pid = in->pid;
     p->port = in->port;
-    json_t *spec = json_loads(in->spec_json, 0, NULL);
-    p->model = strcmp(spec_str(spec, "Kind"), "model") == 0;
-    json_decref(spec);
+    probe_config(in->spec_json, &p->cfg);
     in->probing = true;
     r->probes_pending++;
     if (uv_queue_work(r->loop, &p->work, probe_work, probe_done) != 0) {
@@ -626,6 +695,9 @@ static void load_desired(struct ctl_reconciler *r)
             free(s->spec_json);
             s->spec_json = xstrdup(list[i].spec_json);
             s->create_failed[0] = '\0';
+            struct probe_cfg pc;
+            probe_config(s->spec_json, &pc);
+            s->probe_configured = pc.configured;
         }
         if (s->replicas == 0 && list[i].replicas > 0)
             s->create_failed[0] = '\0'; /* RESUME tries again */

@@ -203,6 +203,41 @@ class Services(unittest.TestCase):
         self.wait_status(sid, "Normal")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
+    def test_http_readiness_probe(self):
+        script = os.path.join(self.tmp, "gated_server.py")
+        flag = os.path.join(self.tmp, "ready.flag")
+        with open(script, "w") as f:
+            f.write(GATED_SERVER)
+        probe = {"ReadinessProbe": {"ProbeAction": {"ActionType": "HTTPGet", "HTTPGet": {"Path": "/ready"}},
+                                    "PeriodSeconds": 1, "TimeoutSeconds": 1, "SuccessThreshold": 1,
+                                    "FailureThreshold": 1}}
+        s = self.create(ModelInfo=None, Command="exec %s %s %s" % (sys.executable, script, flag),
+                        HealthProbe=probe)
+        sid = s["ServiceId"]
+        # Listening but /ready answers 503: Waiting, and the gateway has nowhere to go.
+        self.wait_status(sid, "Waiting")
+        time.sleep(1.5)
+        self.assertEqual(self.describe(sid)["Status"], "Waiting")
+        gw = harness.Client(self.d.gateway_port)
+        harness.assert_error(self, gw.get("/%s/x" % sid), 503, "no ready instance")
+        open(flag, "w").close()
+        s = self.wait_status(sid, "Normal", timeout=10)
+        self.assertEqual(s["ServiceInfo"]["HealthProbe"], probe)
+        harness.wait_until(lambda: gw.get("/%s/x" % sid).status == 200, 5)
+        # Not ready again after FailureThreshold failures: out of the gateway's rotation.
+        os.unlink(flag)
+        harness.wait_until(lambda: self.describe(sid)["ServiceInfo"]["Status"]["ReadyReplicas"] == 0, 10)
+        harness.wait_until(lambda: gw.get("/%s/x" % sid).status == 503, 5)
+        gw.close()
+        for bad, needle in [({"LivenessProbe": {}}, "LivenessProbe"),
+                            ({"ReadinessProbe": {"ProbeAction": {"ActionType": "Exec"}}}, "Exec"),
+                            ({"ReadinessProbe": {"PeriodSeconds": 0}}, "PeriodSeconds"),
+                            ({"ReadinessProbe": {"ProbeAction": {"HTTPGet": {"Path": "/x", "Port": 9}}}}, "Port")]:
+            err = self.c.error("CreateModelService", {"ServiceGroupName": "probe-bad", "InstanceType": "TI.S.MEDIUM.POST",
+                                                      "Command": "true", "HealthProbe": bad})
+            self.assertIn(needle, err["Message"], err)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
     def test_crashing_command_is_abnormal_with_backoff(self):
         s = self.create(ModelInfo=None, Command="echo starting; exit 3")
         sid = s["ServiceId"]
@@ -343,6 +378,20 @@ def pids_on_ports(ports):
             continue
     return pids
 
+
+GATED_SERVER = r'''
+import http.server, os, sys
+FLAG = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.path != "/ready" or os.path.exists(FLAG)
+        self.send_response(200 if ok else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+'''
 
 ECHO_SERVER = r'''
 import http.server, json, os
