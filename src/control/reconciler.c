@@ -9,6 +9,7 @@
 #include "control/reconciler.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "control/imports.h"
 #include "drivers/process.h"
 
 #include <errno.h>
@@ -798,6 +799,12 @@ static void reconcile(struct ctl_reconciler *r)
         bool alive = reconcile_svc(r, s, now);
         any_alive |= alive;
         if (!s->in_store && !alive) {
+            /* Deleted and stopped: its work directories (and their output) go too. */
+            char *dir = xasprintf("%s/instances/%s", r->data_dir, s->id);
+            struct err err = {0};
+            if (!r->stopping && imports_remove_tree(dir, &err) != 0)
+                log_warn("reconciler", "cannot remove %s: %s", dir, err.msg);
+            free(dir);
             *p = s->next;
             free_svc(s);
             continue;

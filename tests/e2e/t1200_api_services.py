@@ -174,6 +174,8 @@ class Services(unittest.TestCase):
         self.c.ok("DeleteModelService", {"ServiceId": sid})
         self.assertEqual(self.c.error("DescribeModelService", {"ServiceId": sid})["Code"], "ResourceNotFound")
         harness.wait_until(lambda: not any(alive(p) for p in pids), 10, what="instances of a deleted service to exit")
+        harness.wait_until(lambda: not os.path.exists(os.path.join(self.d.data_dir, "instances", sid)), 5,
+                           what="the deleted service's work directories to go")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         self.assertEqual(self.c.error("DescribeModelServiceGroup", {"ServiceGroupId": gid})["Code"], "ResourceNotFound")
 
@@ -303,6 +305,18 @@ class Services(unittest.TestCase):
             self.assertIn(needle.lower(), err["Message"].lower(), (params, err))
         groups = self.c.ok("DescribeModelServiceGroups", {"Filters": [{"Name": "ServiceGroupName", "Values": ["bad"]}]})
         self.assertEqual(groups["TotalCount"], 0, "a refused request left a group behind")
+        # Another region sees none of this region's services.
+        s = self.create()
+        for action, key in (("DescribeModelService", "ServiceId"), ("DeleteModelService", "ServiceId")):
+            err = self.c.error(action, {key: s["ServiceId"]}, region="ap-shanghai")
+            self.assertEqual(err["Code"], "ResourceNotFound", err)
+        err = self.c.error("DescribeModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]}, region="ap-shanghai")
+        self.assertEqual(err["Code"], "ResourceNotFound", err)
+        self.assertEqual(self.c.ok("DescribeModelServiceGroups", region="ap-shanghai")["TotalCount"], 0)
+        err = self.c.error("ModifyModelService", {"ServiceId": s["ServiceId"], "ServiceAction": "STOP"},
+                           region="ap-shanghai")
+        self.assertEqual(err["Code"], "ResourceNotFound", err)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
         for params, code, needle in [
             ({"ServiceId": "ms-nosuchgr-1", "ServiceAction": "STOP"}, "ResourceNotFound", "ms-nosuchgr-1"),
             ({"ServiceId": "ms-nosuchgr-1"}, "UnsupportedOperation", "ServiceAction"),
