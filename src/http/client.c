@@ -27,6 +27,7 @@ struct upstream_conn {
     bool got_bytes;   /* of the current response */
     bool closing;
     bool keep_alive;  /* decided when the response completes */
+    bool complete;    /* the response is whole; finished after llhttp returns */
     struct upstream_conn *next_idle;
     /* header assembly */
     struct buf hdr;
@@ -204,9 +205,10 @@ static int on_message_complete(llhttp_t *p)
     if (p->status_code < 200)
         return 0;
     u->keep_alive = llhttp_should_keep_alive(p);
-    if (u->req)
-        req_finish(u->req, 0, NULL);
-    return HPE_PAUSED; /* nothing may follow a response we did not ask for */
+    u->complete = true;
+    /* Finish outside llhttp: the request's callback may reuse this very
+     * connection (and its parser) for the client's next request. */
+    return HPE_PAUSED;
 }
 
 static const llhttp_settings_t settings = {
@@ -261,9 +263,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             return;
         }
         /* A response without a length ends with the connection. */
-        if (n == UV_EOF && u->got_bytes && llhttp_finish(&u->parser) == HPE_OK &&
-            u->req == NULL)
+        if (n == UV_EOF && u->got_bytes && llhttp_finish(&u->parser) == HPE_OK && u->complete) {
+            u->keep_alive = false;
+            req_finish(u->req, 0, NULL);
             return;
+        }
         conn_failed(u, ERR_UNAVAILABLE,
                     u->got_bytes ? "the upstream closed the connection mid-response"
                                  : "the upstream closed the connection");
@@ -276,11 +280,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     u->got_bytes = true;
     llhttp_errno_t e = llhttp_execute(&u->parser, b->base, (size_t)n);
     if (e == HPE_PAUSED) {
-        /* Complete. Extra bytes after it would be a protocol error. */
+        /* Complete. Bytes after it were never asked for: do not reuse the connection. */
         size_t used = (size_t)(llhttp_get_error_pos(&u->parser) - b->base);
-        llhttp_resume(&u->parser);
         if (used < (size_t)n)
-            conn_close(u);
+            u->keep_alive = false;
+        req_finish(u->req, 0, NULL);
         return;
     }
     if (e != HPE_OK) {
@@ -314,6 +318,7 @@ static void start_on(struct http_client_req *r, struct upstream_conn *u)
     r->conn = u;
     u->req = r;
     u->got_bytes = false;
+    u->complete = false;
     llhttp_init(&u->parser, HTTP_RESPONSE, &settings);
     u->parser.data = u;
     struct upstream_write *w = xmalloc(sizeof(*w) + r->head_len + r->body_len);

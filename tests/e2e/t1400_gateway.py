@@ -1,0 +1,149 @@
+"""The gateway in front of custom services: responses stream through (a chunked answer arrives
+piece by piece), keep-alive and pipelined requests on one client connection, methods, query
+strings, request headers and bodies reach the instance unchanged, hop-by-hop headers do not, and
+an instance that dies mid-answer gives the client a clean error, not a hang."""
+
+import json
+import os
+import socket
+import sys
+import time
+import unittest
+
+import api
+import harness
+
+UPSTREAM = r'''
+import http.server, json, os, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def reply(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        if self.path.startswith("/stream"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(3):
+                piece = ("part %d\n" % i).encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+                time.sleep(0.4)
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if self.path.startswith("/die"):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"only part of it")
+            self.wfile.flush()
+            os._exit(1)
+        out = json.dumps({"method": self.command, "path": self.path, "body": body.decode(),
+                          "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Upstream", "yes")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    do_GET = do_POST = do_PUT = do_DELETE = reply
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+'''
+
+
+class Gateway(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = harness.tempdir("t1400")
+        script = os.path.join(cls.tmp, "upstream.py")
+        with open(script, "w") as f:
+            f.write(UPSTREAM)
+        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
+        cls.c = cls.d.client()
+        s = cls.c.ok("CreateModelService", {"ServiceGroupName": "upstream", "InstanceType": "TI.S.MEDIUM.POST",
+                                            "Command": "exec %s %s" % (sys.executable, script)})["Service"]
+        cls.gid, cls.sid = s["ServiceGroupId"], s["ServiceId"]
+        harness.wait_until(lambda: cls.c.ok("DescribeModelService", {"ServiceId": cls.sid})["Service"]["Status"]
+                           == "Normal", 20)
+        harness.wait_until(lambda: harness.Client(cls.d.gateway_port).get("/%s/ping" % cls.gid).status == 201, 5)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+        harness.rmtree(cls.tmp)
+
+    def test_request_passes_through(self):
+        gw = harness.Client(self.d.gateway_port)
+        r = gw.request("PUT", "/%s/a/b?x=1&y=%%20z" % self.gid, b'{"k": 1}',
+                       headers={"X-Custom": "kept", "Connection": "keep-alive", "Te": "trailers"})
+        self.assertEqual(r.status, 201)
+        self.assertEqual(r.headers.get("x-upstream"), "yes")
+        doc = r.json()
+        self.assertEqual(doc["method"], "PUT")
+        self.assertEqual(doc["path"], "/a/b?x=1&y=%20z")
+        self.assertEqual(doc["body"], '{"k": 1}')
+        self.assertEqual(doc["headers"]["x-custom"], "kept")
+        self.assertNotIn("te", doc["headers"])
+        self.assertEqual(doc["headers"]["x-forwarded-prefix"], "/" + self.gid)
+        # The bare prefix is the instance's root.
+        self.assertEqual(gw.get("/%s" % self.sid).json()["path"], "/")
+        gw.close()
+
+    def test_responses_stream(self):
+        s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=10)
+        s.sendall(b"GET /%s/stream HTTP/1.1\r\nHost: x\r\n\r\n" % self.gid.encode())
+        t0 = time.monotonic()
+        first = s.recv(4096)
+        t_first = time.monotonic() - t0
+        data = first
+        while not data.endswith(b"0\r\n\r\n"):
+            more = s.recv(4096)
+            if not more:
+                break
+            data += more
+        t_all = time.monotonic() - t0
+        s.close()
+        self.assertIn(b"Transfer-Encoding: chunked", data)
+        self.assertIn(b"part 0", data)
+        self.assertIn(b"part 2", data)
+        self.assertLess(t_first, 0.35, "the head and first piece came only at the end (%.2fs)" % t_first)
+        self.assertGreater(t_all, 0.7)
+
+    def test_keep_alive_and_pipelining(self):
+        s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=10)
+        reqs = b"".join(b"POST /%s/n%d HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n%d" % (self.gid.encode(), i, i)
+                        for i in range(5))
+        s.sendall(reqs)
+        buf = b""
+        for i in range(5):
+            status, headers, body, buf = harness.read_http_response(s, buf)
+            self.assertEqual(status, 201)
+            doc = json.loads(body)
+            self.assertEqual(doc["path"], "/n%d" % i)
+            self.assertEqual(doc["body"], str(i))
+        s.close()
+        gw = harness.Client(self.d.gateway_port)
+        for i in range(50):
+            self.assertEqual(gw.get("/%s/k%d" % (self.gid, i)).status, 201)
+        gw.close()
+
+    def test_instance_dying_mid_answer(self):
+        gw = harness.Client(self.d.gateway_port, timeout=10)
+        t0 = time.monotonic()
+        try:
+            r = gw.get("/%s/die" % self.gid)
+            # If a status line made it through, the body must not pretend to be complete.
+            self.assertNotEqual(len(r.body), 1000)
+        except (OSError, Exception) as e:  # the connection is cut: that is the right answer
+            self.assertNotIsInstance(e, AssertionError)
+        self.assertLess(time.monotonic() - t0, 5)
+        gw.close()
+        # The instance comes back and the gateway finds it again.
+        harness.wait_until(lambda: harness.Client(self.d.gateway_port).get("/%s/ok" % self.gid).status == 201, 15,
+                           what="the restarted instance behind the gateway")
