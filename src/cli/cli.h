@@ -21,8 +21,9 @@ struct cli {
     bool json; /* print JSON for scripts instead of tables */
 };
 
-/* Call an action; on success *response is the Response object (caller
- * decrefs). Errors are printed ("Code: Message") and give the exit code. */
+/* Call an action; takes the reference to 'params'. On success *response is
+ * the Response object (the caller decrefs). Errors are printed
+ * ("Code: Message") and give the exit code. */
 int cli_call(struct cli *c, const char *action, json_t *params, json_t **response);
 /* POST 'body' to 'url' and print the answer; for predict. */
 int cli_post(const char *url, const char *body, size_t len);

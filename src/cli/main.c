@@ -69,6 +69,7 @@ json_t *cli_json_arg(const char *arg)
 int cli_call(struct cli *c, const char *action, json_t *params, json_t **response)
 {
     char *body = json_dumps(params, JSON_COMPACT);
+    json_decref(params);
     CURLU *u = curl_url();
     char *host = NULL, *port = NULL;
     if (curl_url_set(u, CURLUPART_URL, c->endpoint, 0) != CURLUE_OK ||
@@ -298,7 +299,6 @@ int main(int argc, char **argv)
             if (rc == CLI_OK)
                 cli_print_json(resp);
             json_decref(resp);
-            json_decref(params);
         }
     } else if (strcmp(cmd, "model") == 0) {
         rc = cli_model(&c, argc - i - 1, argv + i + 1);

@@ -88,7 +88,6 @@ static int model_import(struct cli *c, int argc, char **argv)
         json_object_set_new(p, "TrainingModelVersion", json_string(label));
     json_t *resp = NULL;
     int rc = cli_call(c, "CreateTrainingModel", p, &resp);
-    json_decref(p);
     if (rc)
         return rc;
     const char *vid = json_string_value(json_object_get(resp, "TrainingModelVersionId"));

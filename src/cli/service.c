@@ -124,7 +124,6 @@ static int service_create(struct cli *c, int argc, char **argv)
         json_object_set_new(p, "Command", json_string(command));
     json_t *resp = NULL;
     int rc = cli_call(c, "CreateModelService", p, &resp);
-    json_decref(p);
     if (rc)
         return rc;
     const char *sid = jstr(json_object_get(resp, "Service"), "ServiceId");
@@ -167,7 +166,6 @@ static int service_action(struct cli *c, const char *id, const char *action, lon
         json_object_set_new(p, "Replicas", json_integer(replicas));
     json_t *resp = NULL;
     int rc = cli_call(c, "ModifyModelService", p, &resp);
-    json_decref(p);
     if (rc == CLI_OK) {
         if (c->json)
             cli_print_json(resp);

@@ -81,7 +81,8 @@ void gw_routes_add(struct gw_routes *r, const char *group_id, const char *servic
     v->service_id = xstrdup(service_id);
     v->weight = weight;
     v->instances = xcalloc(nready ? nready : 1, sizeof(*v->instances));
-    memcpy(v->instances, ready, nready * sizeof(*ready));
+    if (nready)
+        memcpy(v->instances, ready, nready * sizeof(*ready));
     v->ninstances = nready;
     atomic_init(&v->next, 0);
 }
