@@ -61,8 +61,10 @@ int api_prefix_error(struct api_call *c, const char *prefix)
 int api_fail_store(struct api_call *c, const struct err *err)
 {
     switch (err->code) {
-    case ERR_NOTFOUND: return api_fail(c, "ResourceNotFound", "%s", err->msg);
-    case ERR_EXISTS: return api_fail(c, "InvalidParameterValue.DuplicateName", "%s", err->msg);
+    case ERR_NOTFOUND:
+        return api_fail(c, "ResourceNotFound", "%s", err->msg);
+    case ERR_EXISTS:
+        return api_fail(c, "InvalidParameterValue.DuplicateName", "%s", err->msg);
     default:
         log_error("api", "action=%s store failure: %s", c->action, err->msg);
         return api_fail(c, "InternalError", "%s", err->msg);
@@ -94,7 +96,8 @@ int api_check_fields(struct api_call *c, const json_t *obj, const char *where,
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         const struct api_field *f = fields;
         while (f->name && strcmp(f->name, key) != 0)
             f++;
@@ -160,13 +163,14 @@ int api_check_tags(struct api_call *c, const json_t *tags)
         return api_fail(c, "InvalidParameter", "Tags must be a list of {TagKey, TagValue}");
     size_t i;
     const json_t *t;
-    json_array_foreach(tags, i, t) {
+    json_array_foreach(tags, i, t)
+    {
         const json_t *k = json_object_get(t, "TagKey"), *v = json_object_get(t, "TagValue");
         if (!json_is_object(t) || !json_is_string(k) || !json_string_length(k) ||
             !json_is_string(v) || json_object_size(t) != 2)
-            return api_fail(c, "InvalidParameter",
-                            "Tags[%zu] must be {\"TagKey\": non-empty string, \"TagValue\": string}",
-                            i);
+            return api_fail(
+                c, "InvalidParameter",
+                "Tags[%zu] must be {\"TagKey\": non-empty string, \"TagValue\": string}", i);
     }
     return 0;
 }
@@ -183,7 +187,7 @@ bool api_in_list(const char *const *list, const char *v)
 }
 
 int api_read_filters(struct api_call *c, const char *const *allowed, struct api_filter *out,
-                        size_t *n)
+                     size_t *n)
 {
     const json_t *filters = json_object_get(c->params, "Filters");
     *n = 0;
@@ -195,7 +199,8 @@ int api_read_filters(struct api_call *c, const char *const *allowed, struct api_
         return api_fail(c, "InvalidParameterValue.LimitExceeded", "at most 10 Filters");
     size_t i;
     const json_t *f;
-    json_array_foreach(filters, i, f) {
+    json_array_foreach(filters, i, f)
+    {
         static const struct api_field fields[] = {{"Name", API_FIELD_USED},
                                                   {"Values", API_FIELD_USED},
                                                   {"Fuzzy", API_FIELD_USED},
@@ -209,8 +214,7 @@ int api_read_filters(struct api_call *c, const char *const *allowed, struct api_
         if (!json_is_string(name) || !api_in_list(allowed, json_string_value(name)))
             return api_fail(c, "InvalidParameterValue.InvalidFilter",
                             "Filters[%zu].Name must be one of the filters of %s", i, c->action);
-        if (!json_is_array(values) || json_array_size(values) == 0 ||
-            json_array_size(values) > 100)
+        if (!json_is_array(values) || json_array_size(values) == 0 || json_array_size(values) > 100)
             return api_fail(c, "InvalidParameterValue.InvalidFilter",
                             "Filters[%zu].Values must be a list of 1 to 100 strings", i);
         size_t k;
@@ -222,7 +226,7 @@ int api_read_filters(struct api_call *c, const char *const *allowed, struct api_
         if (json_is_boolean(json_object_get(f, "Fuzzy")))
             fuzzy = json_is_true(json_object_get(f, "Fuzzy"));
         out[(*n)++] = (struct api_filter){json_string_value(name), values, fuzzy,
-                                      json_is_true(json_object_get(f, "Negative"))};
+                                          json_is_true(json_object_get(f, "Negative"))};
     }
     return 0;
 }
@@ -232,7 +236,8 @@ bool api_filter_match(const struct api_filter *f, const char *value)
     bool hit = false;
     size_t k;
     const json_t *v;
-    json_array_foreach(f->values, k, v) {
+    json_array_foreach(f->values, k, v)
+    {
         const char *want = json_string_value(v);
         hit |= f->fuzzy ? strcasestr(value, want) != NULL : strcmp(value, want) == 0;
     }
@@ -245,11 +250,13 @@ bool api_tags_match(const char *tags_json, const json_t *tag_filters)
     bool ok = true;
     size_t i, k, t;
     const json_t *tf, *want, *tag;
-    json_array_foreach(tag_filters, i, tf) {
+    json_array_foreach(tag_filters, i, tf)
+    {
         const char *key = json_string_value(json_object_get(tf, "TagKey"));
         const json_t *values = json_object_get(tf, "TagValues");
         bool hit = false;
-        json_array_foreach(tags, t, tag) {
+        json_array_foreach(tags, t, tag)
+        {
             if (!key || strcmp(json_string_value(json_object_get(tag, "TagKey")), key) != 0)
                 continue;
             if (!json_array_size(values))
@@ -273,13 +280,14 @@ int api_check_tag_filters(struct api_call *c, const json_t *tf)
     const json_t *f;
     if (!json_is_array(tf))
         return api_fail(c, "InvalidParameter", "TagFilters must be a list");
-    json_array_foreach(tf, i, f) {
+    json_array_foreach(tf, i, f)
+    {
         static const struct api_field fields[] = {
             {"TagKey", API_FIELD_USED}, {"TagValues", API_FIELD_USED}, {NULL, API_FIELD_USED}};
         if (!json_is_object(f) || api_check_fields(c, f, "TagFilters", fields))
-            return c->error_code[0] ? -1
-                                    : api_fail(c, "InvalidParameter",
-                                               "TagFilters[%zu] must be an object", i);
+            return c->error_code[0]
+                       ? -1
+                       : api_fail(c, "InvalidParameter", "TagFilters[%zu] must be an object", i);
         if (!json_is_string(json_object_get(f, "TagKey")))
             return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagKey must be a string", i);
         const json_t *vals = json_object_get(f, "TagValues");
@@ -363,8 +371,7 @@ static int authenticate(struct api_call *c, const struct http_request *req)
     char *key = NULL;
     if (store_credential_get(c->cfg->store, id, &key, &err) != 0)
         return err.code == ERR_NOTFOUND
-                   ? api_fail(c, "AuthFailure.SecretIdNotFound", "SecretId '%s' does not exist",
-                              id)
+                   ? api_fail(c, "AuthFailure.SecretIdNotFound", "SecretId '%s' does not exist", id)
                    : api_fail(c, "InternalError", "%s", err.msg);
     bool ok = tc3_verify(req, &auth, ts, key);
     crypto_wipe(key, strlen(key));
@@ -401,8 +408,7 @@ static int dispatch(struct api_call *c, const struct http_request *req, char *re
     if (!header_cstr(req, "X-TC-Region", region_buf, region_size) || !*region_buf)
         return api_fail(c, "MissingParameter", "the X-TC-Region header is required");
     if (!valid_region(c->cfg, region_buf))
-        return api_fail(c, "InvalidParameterValue", "region '%s' is not served here",
-                        region_buf);
+        return api_fail(c, "InvalidParameterValue", "region '%s' is not served here", region_buf);
     c->region = region_buf;
     if (authenticate(c, req))
         return -1;
@@ -448,9 +454,9 @@ void api_handle(struct http_request *req, struct http_response *res, void *ud)
         c.out = NULL;
     } else {
         response = json_object();
-        json_object_set_new(response, "Error",
-                            json_pack("{s:s, s:s}", "Code", c.error_code, "Message",
-                                      c.error_message));
+        json_object_set_new(
+            response, "Error",
+            json_pack("{s:s, s:s}", "Code", c.error_code, "Message", c.error_message));
     }
     json_object_set_new(response, "RequestId", json_string(request_id));
     json_t *root = json_pack("{s:o}", "Response", response);

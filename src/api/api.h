@@ -24,7 +24,7 @@ struct api_config {
     struct imports *imports;
     struct ctl_reconciler *reconciler;
     const char *data_dir;
-    const char *gateway_url; /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
+    const char *gateway_url;    /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
     const char *const *regions; /* NULL-terminated; NULL accepts any well-formed name */
 };
 

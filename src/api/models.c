@@ -17,20 +17,41 @@
 #include <strings.h>
 #include <sys/time.h>
 
-static const char *const model_formats[] = {
-    "XGBOOST",  "PYTORCH", "TORCH_SCRIPT", "DETECTRON2", "SAVED_MODEL", "FROZEN_GRAPH",
-    "PMML",     "MMDETECTION", "ONNX",     "HUGGING_FACE_BERT", "HUGGING_FACE_STABLE_DIFFUSION",
-    "HUGGING_FACE_STABLE_DIFFUSION_LORA", "WEB_UI_STABLE_DIFFUSION", NULL};
-static const char *const frameworks[] = {"XGBOOST", "PYTORCH", "TENSORFLOW", "DETECTRON2",
-                                         "PMML",    "MMDETECTION", "ONNX", NULL};
+static const char *const model_formats[] = {"XGBOOST",
+                                            "PYTORCH",
+                                            "TORCH_SCRIPT",
+                                            "DETECTRON2",
+                                            "SAVED_MODEL",
+                                            "FROZEN_GRAPH",
+                                            "PMML",
+                                            "MMDETECTION",
+                                            "ONNX",
+                                            "HUGGING_FACE_BERT",
+                                            "HUGGING_FACE_STABLE_DIFFUSION",
+                                            "HUGGING_FACE_STABLE_DIFFUSION_LORA",
+                                            "WEB_UI_STABLE_DIFFUSION",
+                                            NULL};
+static const char *const frameworks[] = {"XGBOOST", "PYTORCH",     "TENSORFLOW", "DETECTRON2",
+                                         "PMML",    "MMDETECTION", "ONNX",       NULL};
 
 /* Fields of CreateTrainingModel echoed back in TrainingModelVersionDTO as given. */
-static const char *const echoed[] = {
-    "TrainingJobName",  "AlgorithmFramework",  "ReasoningEnvironment",   "TrainingModelIndex",
-    "ReasoningImageInfo", "TrainingJobId",     "TrainingModelSource",    "TrainingPreference",
-    "AutoMLTaskId",     "TrainingJobVersion",  "ReasoningEnvironmentId", "ReasoningEnvironmentSource",
-    "AutoClean",        "MaxReservedModels",   "ModelCleanPeriod",       "IsQAT",
-    NULL};
+static const char *const echoed[] = {"TrainingJobName",
+                                     "AlgorithmFramework",
+                                     "ReasoningEnvironment",
+                                     "TrainingModelIndex",
+                                     "ReasoningImageInfo",
+                                     "TrainingJobId",
+                                     "TrainingModelSource",
+                                     "TrainingPreference",
+                                     "AutoMLTaskId",
+                                     "TrainingJobVersion",
+                                     "ReasoningEnvironmentId",
+                                     "ReasoningEnvironmentSource",
+                                     "AutoClean",
+                                     "MaxReservedModels",
+                                     "ModelCleanPeriod",
+                                     "IsQAT",
+                                     NULL};
 
 static const struct api_field create_fields[] = {
     {"ImportMethod", API_FIELD_USED},
@@ -94,7 +115,8 @@ static unsigned long long new_number(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    unsigned long long ms = (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000;
+    unsigned long long ms =
+        (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000;
     uint32_t r;
     crypto_random(&r, sizeof(r));
     return (ms << 20 | (r & 0xFFFFF)) % 9000000000000000000ULL + 1000000000000000000ULL;
@@ -110,9 +132,10 @@ static int source_path(struct api_call *c, const char **out)
                         "\"Paths\": [\"/absolute/model/dir\"]}");
     if (!json_is_object(cos))
         return api_fail(c, "InvalidParameter", "TrainingModelCosPath must be an object");
-    static const struct api_field cos_fields[] = {
-        {"Bucket", API_FIELD_UNSUPPORTED}, {"Region", API_FIELD_UNSUPPORTED},
-        {"Paths", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+    static const struct api_field cos_fields[] = {{"Bucket", API_FIELD_UNSUPPORTED},
+                                                  {"Region", API_FIELD_UNSUPPORTED},
+                                                  {"Paths", API_FIELD_USED},
+                                                  {NULL, API_FIELD_USED}};
     if (api_check_fields(c, cos, "TrainingModelCosPath", cos_fields)) {
         size_t n = strlen(c->error_message);
         snprintf(c->error_message + n, sizeof(c->error_message) - n,
@@ -173,16 +196,17 @@ int api_create_training_model(struct api_call *c)
                               "ImportMethod must be MODEL, VERSION or EXIST, got '%s'", method);
     if (strcmp(env_source, "SYSTEM") != 0 && strcmp(env_source, "CUSTOM") != 0)
         return api_fail(c, "InvalidParameterValue",
-                        "ReasoningEnvironmentSource must be SYSTEM or CUSTOM, got '%s'", env_source);
-    if (strcmp(env_source, "CUSTOM") == 0 &&
-        !api_present(json_object_get(p, "ReasoningImageInfo")))
+                        "ReasoningEnvironmentSource must be SYSTEM or CUSTOM, got '%s'",
+                        env_source);
+    if (strcmp(env_source, "CUSTOM") == 0 && !api_present(json_object_get(p, "ReasoningImageInfo")))
         return api_fail(c, "MissingParameter",
                         "ReasoningImageInfo is required when ReasoningEnvironmentSource is CUSTOM");
     if (!format)
         return api_fail(c, "MissingParameter", "ModelFormat is required (e.g. XGBOOST)");
     if (!api_in_list(model_formats, format))
-        return api_fail(c, "InvalidParameterValue", "ModelFormat '%s' is not one of XGBOOST, "
-                                                    "PYTORCH, TORCH_SCRIPT, SAVED_MODEL, ONNX, ...",
+        return api_fail(c, "InvalidParameterValue",
+                        "ModelFormat '%s' is not one of XGBOOST, "
+                        "PYTORCH, TORCH_SCRIPT, SAVED_MODEL, ONNX, ...",
                         format);
     if (framework && !api_in_list(frameworks, framework))
         return api_fail(c, "InvalidParameterValue",
@@ -224,8 +248,9 @@ int api_create_training_model(struct api_call *c)
     api_now(created);
     if (new_model) {
         if (!name)
-            return api_fail(c, "MissingParameter", "TrainingModelName is required for "
-                                                   "ImportMethod MODEL");
+            return api_fail(c, "MissingParameter",
+                            "TrainingModelName is required for "
+                            "ImportMethod MODEL");
         if (!valid_name(name))
             return api_fail(c, "InvalidParameterValue",
                             "TrainingModelName '%s' must be at most 60 characters of letters, "
@@ -236,8 +261,8 @@ int api_create_training_model(struct api_call *c)
                             "TrainingModelId is only for ImportMethod VERSION");
         snprintf(model_number, sizeof(model_number), "%llu", new_number());
         const json_t *given = json_object_get(p, "Tags");
-        char *tags = json_is_array(given) ? json_dumps(given, JSON_COMPACT | JSON_PRESERVE_ORDER)
-                                          : NULL;
+        char *tags =
+            json_is_array(given) ? json_dumps(given, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         model.id = xasprintf("m-%s", model_number);
         model.region = xstrdup(c->region);
         model.name = xstrdup(name);
@@ -262,8 +287,8 @@ int api_create_training_model(struct api_call *c)
     if (!label) {
         struct store_model_version *vs = NULL;
         size_t n = 0;
-        if (!new_model && store_model_version_list(c->cfg->store, c->region, model.id, &vs, &n,
-                                                   &err) != 0) {
+        if (!new_model &&
+            store_model_version_list(c->cfg->store, c->region, model.id, &vs, &n, &err) != 0) {
             store_model_release(&model);
             return api_fail_store(c, &err);
         }
@@ -338,12 +363,12 @@ static json_t *version_dto(const struct store_model_version *v)
     json_object_set_new(o, "TrainingModelCreateTime", json_string(v->created_at));
     json_object_set_new(o, "TrainingModelCreator", json_string(""));
     json_object_set_new(o, "CreateTime", json_string(v->created_at));
-    json_object_set_new(o, "TrainingModelCosPath",
-                        json_pack("{s:s, s:s, s:[s]}", "Bucket", "", "Region", "", "Paths",
-                                  v->source_path));
-    json_object_set_new(o, "ModelHotUpdatePath",
-                        json_pack("{s:s, s:s, s:[s]}", "Bucket", "", "Region", "", "Paths",
-                                  v->path));
+    json_object_set_new(
+        o, "TrainingModelCosPath",
+        json_pack("{s:s, s:s, s:[s]}", "Bucket", "", "Region", "", "Paths", v->source_path));
+    json_object_set_new(
+        o, "ModelHotUpdatePath",
+        json_pack("{s:s, s:s, s:[s]}", "Bucket", "", "Region", "", "Paths", v->path));
     json_object_set_new(o, "TrainingModelFormat", json_string(v->format));
     json_object_set_new(o, "TrainingModelStatus", json_string(store_import_status_name(v->status)));
     json_object_set_new(o, "TrainingModelProgress", json_integer(v->progress));
@@ -369,9 +394,9 @@ static const char *dto_field(const json_t *dto, const char *name)
 static bool version_matches(const json_t *dto, const struct api_filter *fs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *field = strcmp(fs[i].name, "ModelFormat") == 0     ? "TrainingModelFormat"
+        const char *field = strcmp(fs[i].name, "ModelFormat") == 0        ? "TrainingModelFormat"
                             : strcmp(fs[i].name, "ModelVersionType") == 0 ? "VersionType"
-                                                                           : fs[i].name;
+                                                                          : fs[i].name;
         if (!api_filter_match(&fs[i], dto_field(dto, field)))
             return false;
     }
@@ -380,9 +405,8 @@ static bool version_matches(const json_t *dto, const struct api_filter *fs, size
 
 int api_describe_training_model_versions(struct api_call *c)
 {
-    static const struct api_field fields[] = {{"TrainingModelId", API_FIELD_USED},
-                                              {"Filters", API_FIELD_USED},
-                                              {NULL, API_FIELD_USED}};
+    static const struct api_field fields[] = {
+        {"TrainingModelId", API_FIELD_USED}, {"Filters", API_FIELD_USED}, {NULL, API_FIELD_USED}};
     static const char *const allowed[] = {"TrainingModelVersionId", "ModelVersionType",
                                           "ModelFormat", "AlgorithmFramework", NULL};
     const char *model_id;
@@ -433,13 +457,17 @@ int api_describe_training_model_version(struct api_call *c)
 
 int api_describe_training_models(struct api_call *c)
 {
-    static const struct api_field fields[] = {
-        {"Filters", API_FIELD_USED},    {"OrderField", API_FIELD_USED}, {"Order", API_FIELD_USED},
-        {"Offset", API_FIELD_USED},     {"Limit", API_FIELD_USED},      {"TagFilters", API_FIELD_USED},
-        {"WithModelVersions", API_FIELD_USED}, {NULL, API_FIELD_USED}};
-    static const char *const allowed[] = {"keyword",     "TrainingModelId",
+    static const struct api_field fields[] = {{"Filters", API_FIELD_USED},
+                                              {"OrderField", API_FIELD_USED},
+                                              {"Order", API_FIELD_USED},
+                                              {"Offset", API_FIELD_USED},
+                                              {"Limit", API_FIELD_USED},
+                                              {"TagFilters", API_FIELD_USED},
+                                              {"WithModelVersions", API_FIELD_USED},
+                                              {NULL, API_FIELD_USED}};
+    static const char *const allowed[] = {"keyword",          "TrainingModelId",
                                           "ModelVersionType", "TrainingModelSource",
-                                          "ModelFormat", NULL};
+                                          "ModelFormat",      NULL};
     const char *order_field, *order;
     long long offset = 0, limit = 20;
     bool with_versions = false;
@@ -469,7 +497,8 @@ int api_describe_training_models(struct api_call *c)
     size_t total = 0;
     for (size_t k = 0; k < n; k++) {
         struct store_model *m = &ms[desc ? n - 1 - k : k];
-        bool ok = !tag_filters || json_is_null(tag_filters) || api_tags_match(m->tags_json, tag_filters);
+        bool ok =
+            !tag_filters || json_is_null(tag_filters) || api_tags_match(m->tags_json, tag_filters);
         json_t *versions = json_array();
         struct store_model_version *vs = NULL;
         size_t nv = 0;
@@ -498,9 +527,9 @@ int api_describe_training_models(struct api_call *c)
         free(vs);
         if (ok && total >= (size_t)offset && json_array_size(list) < (size_t)limit) {
             json_t *tags = json_loads(m->tags_json, 0, NULL);
-            json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "TrainingModelId", m->id,
-                                  "TrainingModelName", m->name, "Tags", tags ? tags : json_array(),
-                                  "CreateTime", m->created_at);
+            json_t *o =
+                json_pack("{s:s, s:s, s:o, s:s}", "TrainingModelId", m->id, "TrainingModelName",
+                          m->name, "Tags", tags ? tags : json_array(), "CreateTime", m->created_at);
             json_object_set(o, "TrainingModelVersions", versions);
             json_array_append_new(list, o);
         }
@@ -536,8 +565,7 @@ static void remove_files(struct api_call *c, const char *path)
 {
     struct err err = {0};
     if (imports_remove_tree(path, &err) != 0)
-        api_fail(c, "InternalError", "the version is deleted but its files were not: %s",
-                 err.msg);
+        api_fail(c, "InternalError", "the version is deleted but its files were not: %s", err.msg);
 }
 
 int api_delete_training_model_version(struct api_call *c)
@@ -553,7 +581,8 @@ int api_delete_training_model_version(struct api_call *c)
     struct err err = {0};
     if (store_model_version_get(c->cfg->store, c->region, id, &v, &err) != 0)
         return api_fail_store(c, &err);
-    if (check_unused(c, id) || store_model_version_delete(c->cfg->store, c->region, id, &err) != 0) {
+    if (check_unused(c, id) ||
+        store_model_version_delete(c->cfg->store, c->region, id, &err) != 0) {
         store_model_version_release(&v);
         return c->error_code[0] ? -1 : api_fail_store(c, &err);
     }

@@ -19,7 +19,7 @@
 /* The built-in postpaid CPU specs (§3.17); the process driver has no GPUs. */
 static const struct spec {
     const char *name;
-    int cpu;       /* cores */
+    int cpu; /* cores */
     int memory_gb;
 } specs[] = {
     {"TI.S.MEDIUM.POST", 2, 4},      {"TI.S.LARGE.POST", 4, 8},
@@ -93,8 +93,9 @@ static const struct api_field create_fields[] = {
 static bool valid_group_name(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 60 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
-                              (s[0] >= '0' && s[0] <= '9')))
+    if (n == 0 || n > 60 ||
+        !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+          (s[0] >= '0' && s[0] <= '9')))
         return false;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
@@ -113,17 +114,19 @@ static int check_env(struct api_call *c, const json_t *env)
         return api_fail(c, "InvalidParameterValue", "Env holds at most 64 variables");
     size_t i;
     const json_t *e;
-    json_array_foreach(env, i, e) {
+    json_array_foreach(env, i, e)
+    {
         const json_t *name = json_object_get(e, "Name"), *value = json_object_get(e, "Value");
         if (!json_is_object(e) || !json_is_string(name) || !json_is_string(value))
-            return api_fail(c, "InvalidParameter", "Env[%zu] must be {\"Name\": string, "
-                                                   "\"Value\": string}",
+            return api_fail(c, "InvalidParameter",
+                            "Env[%zu] must be {\"Name\": string, "
+                            "\"Value\": string}",
                             i);
         const char *n = json_string_value(name);
         bool ok = *n && !(*n >= '0' && *n <= '9');
         for (const char *p = n; *p; p++)
-            ok &= (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                  *p == '_';
+            ok &= (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '_';
         if (!ok)
             return api_fail(c, "InvalidParameterValue",
                             "Env[%zu].Name '%s' must be letters, digits and '_', not starting with "
@@ -165,14 +168,20 @@ static int read_command(struct api_call *c, char **out)
  * the spec's model fields. */
 static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, char **version_id)
 {
-    static const struct api_field fields[] = {
-        {"ModelVersionId", API_FIELD_USED},  {"ModelId", API_FIELD_USED},
-        {"ModelName", API_FIELD_USED},       {"ModelVersion", API_FIELD_USED},
-        {"ModelSource", API_FIELD_USED},     {"ModelFormat", API_FIELD_USED},
-        {"AlgorithmFramework", API_FIELD_USED}, {"ModelType", API_FIELD_USED},
-        {"CosPathInfo", API_FIELD_IGNORED},  {"GooseFSx", API_FIELD_IGNORED},
-        {"IsPrivateModel", API_FIELD_UNSUPPORTED}, {"ModelCategory", API_FIELD_UNSUPPORTED},
-        {"PublicDataSource", API_FIELD_UNSUPPORTED}, {NULL, API_FIELD_USED}};
+    static const struct api_field fields[] = {{"ModelVersionId", API_FIELD_USED},
+                                              {"ModelId", API_FIELD_USED},
+                                              {"ModelName", API_FIELD_USED},
+                                              {"ModelVersion", API_FIELD_USED},
+                                              {"ModelSource", API_FIELD_USED},
+                                              {"ModelFormat", API_FIELD_USED},
+                                              {"AlgorithmFramework", API_FIELD_USED},
+                                              {"ModelType", API_FIELD_USED},
+                                              {"CosPathInfo", API_FIELD_IGNORED},
+                                              {"GooseFSx", API_FIELD_IGNORED},
+                                              {"IsPrivateModel", API_FIELD_UNSUPPORTED},
+                                              {"ModelCategory", API_FIELD_UNSUPPORTED},
+                                              {"PublicDataSource", API_FIELD_UNSUPPORTED},
+                                              {NULL, API_FIELD_USED}};
     if (!json_is_object(info))
         return api_fail(c, "InvalidParameter", "ModelInfo must be an object");
     const char *id, *model_id, *name, *label, *format, *type;
@@ -193,19 +202,22 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
     int rc = 0;
     /* Fields given must agree with the repository: they describe the same version. */
     if (model_id && strcmp(model_id, v.model_id) != 0)
-        rc = api_fail(c, "InvalidParameterValue", "ModelInfo.ModelId %s is not the model of %s (%s)",
-                      model_id, id, v.model_id);
+        rc = api_fail(c, "InvalidParameterValue",
+                      "ModelInfo.ModelId %s is not the model of %s (%s)", model_id, id, v.model_id);
     else if (name && strcmp(name, v.model_name) != 0)
-        rc = api_fail(c, "InvalidParameterValue", "ModelInfo.ModelName '%s' is not the name of %s "
-                                                  "('%s')",
+        rc = api_fail(c, "InvalidParameterValue",
+                      "ModelInfo.ModelName '%s' is not the name of %s "
+                      "('%s')",
                       name, id, v.model_name);
     else if (label && strcmp(label, v.version) != 0)
-        rc = api_fail(c, "InvalidParameterValue", "ModelInfo.ModelVersion '%s' is not the label "
-                                                  "of %s ('%s')",
+        rc = api_fail(c, "InvalidParameterValue",
+                      "ModelInfo.ModelVersion '%s' is not the label "
+                      "of %s ('%s')",
                       label, id, v.version);
     else if (format && strcasecmp(format, v.format) != 0)
-        rc = api_fail(c, "InvalidParameterValue", "ModelInfo.ModelFormat %s is not the format of "
-                                                  "%s (%s)",
+        rc = api_fail(c, "InvalidParameterValue",
+                      "ModelInfo.ModelFormat %s is not the format of "
+                      "%s (%s)",
                       format, id, v.format);
     else if (v.status == STORE_IMPORT_RUNNING)
         rc = api_fail(c, "ResourceUnavailable", "model version %s is still being imported", id);
@@ -235,11 +247,14 @@ static int check_image(struct api_call *c, const json_t *image, bool model)
 {
     if (!api_present(image))
         return 0;
-    static const struct api_field fields[] = {
-        {"ImageType", API_FIELD_USED},      {"ImageUrl", API_FIELD_USED},
-        {"RegistryRegion", API_FIELD_IGNORED}, {"RegistryId", API_FIELD_IGNORED},
-        {"AllowSaveAllContent", API_FIELD_IGNORED}, {"ImageName", API_FIELD_USED},
-        {"SupportDataPipeline", API_FIELD_IGNORED}, {NULL, API_FIELD_USED}};
+    static const struct api_field fields[] = {{"ImageType", API_FIELD_USED},
+                                              {"ImageUrl", API_FIELD_USED},
+                                              {"RegistryRegion", API_FIELD_IGNORED},
+                                              {"RegistryId", API_FIELD_IGNORED},
+                                              {"AllowSaveAllContent", API_FIELD_IGNORED},
+                                              {"ImageName", API_FIELD_USED},
+                                              {"SupportDataPipeline", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
     const char *type;
     if (!json_is_object(image))
         return api_fail(c, "InvalidParameter", "ImageInfo must be an object");
@@ -270,15 +285,18 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
                                                  {"LivenessProbe", API_FIELD_UNSUPPORTED},
                                                  {"StartupProbe", API_FIELD_UNSUPPORTED},
                                                  {NULL, API_FIELD_USED}};
-    static const struct api_field probe_fields[] = {
-        {"ProbeAction", API_FIELD_USED},      {"InitialDelaySeconds", API_FIELD_USED},
-        {"PeriodSeconds", API_FIELD_USED},    {"TimeoutSeconds", API_FIELD_USED},
-        {"FailureThreshold", API_FIELD_USED}, {"SuccessThreshold", API_FIELD_USED},
-        {NULL, API_FIELD_USED}};
-    static const struct api_field action_fields[] = {
-        {"ActionType", API_FIELD_USED}, {"HTTPGet", API_FIELD_USED},
-        {"TCPSocket", API_FIELD_USED},  {"Exec", API_FIELD_UNSUPPORTED},
-        {NULL, API_FIELD_USED}};
+    static const struct api_field probe_fields[] = {{"ProbeAction", API_FIELD_USED},
+                                                    {"InitialDelaySeconds", API_FIELD_USED},
+                                                    {"PeriodSeconds", API_FIELD_USED},
+                                                    {"TimeoutSeconds", API_FIELD_USED},
+                                                    {"FailureThreshold", API_FIELD_USED},
+                                                    {"SuccessThreshold", API_FIELD_USED},
+                                                    {NULL, API_FIELD_USED}};
+    static const struct api_field action_fields[] = {{"ActionType", API_FIELD_USED},
+                                                     {"HTTPGet", API_FIELD_USED},
+                                                     {"TCPSocket", API_FIELD_USED},
+                                                     {"Exec", API_FIELD_UNSUPPORTED},
+                                                     {NULL, API_FIELD_USED}};
     if (!json_is_object(hp))
         return api_fail(c, "InvalidParameter", "HealthProbe must be an object");
     if (api_check_fields(c, hp, "HealthProbe", hp_fields))
@@ -310,8 +328,8 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
             api_get_str(c, action, "ActionType", false, &t))
             return -1;
         type = t ? t : "HTTPGet";
-        const json_t *sub = json_object_get(action, strcmp(type, "TCPSocket") == 0 ? "TCPSocket"
-                                                                                   : "HTTPGet");
+        const json_t *sub =
+            json_object_get(action, strcmp(type, "TCPSocket") == 0 ? "TCPSocket" : "HTTPGet");
         if (strcmp(type, "Exec") == 0)
             return api_fail(c, "UnsupportedOperation",
                             "HealthProbe.ReadinessProbe.ProbeAction.ActionType Exec is not "
@@ -351,8 +369,7 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
                                   "InitialDelayMs", (json_int_t)delay * 1000, "PeriodMs",
                                   (json_int_t)period * 1000, "TimeoutMs",
                                   (json_int_t)timeout * 1000, "SuccessThreshold",
-                                  (json_int_t)successes, "FailureThreshold",
-                                  (json_int_t)failures));
+                                  (json_int_t)successes, "FailureThreshold", (json_int_t)failures));
     json_object_set(spec, "HealthProbe", (json_t *)hp);
     return 0;
 }
@@ -397,22 +414,21 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
         char alias[64];
         snprintf(alias, sizeof(alias), "%dC%dG", sp->cpu, sp->memory_gb);
         json_object_set_new(info, "InstanceAlias", json_string(alias));
-        json_object_set_new(info, "Resources",
-                            json_pack("{s:i, s:i}", "Cpu", sp->cpu * 1000, "Memory",
-                                      sp->memory_gb * 1024));
+        json_object_set_new(
+            info, "Resources",
+            json_pack("{s:i, s:i}", "Cpu", sp->cpu * 1000, "Memory", sp->memory_gb * 1024));
         json_object_set_new(info, "ResourceTotal",
                             json_pack("{s:I, s:I}", "Cpu", (json_int_t)sp->cpu * 1000 * s->replicas,
                                       "Memory", (json_int_t)sp->memory_gb * 1024 * s->replicas));
     }
     if (strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "model") == 0)
-        json_object_set_new(
-            info, "ModelInfo",
-            json_pack("{s:O, s:O, s:O, s:O, s:O, s:s}", "ModelVersionId",
-                      json_object_get(spec, "ModelVersionId"), "ModelId",
-                      json_object_get(spec, "ModelId"), "ModelName",
-                      json_object_get(spec, "ModelName"), "ModelVersion",
-                      json_object_get(spec, "ModelVersion"), "ModelFormat",
-                      json_object_get(spec, "ModelFormat"), "ModelType", "NORMAL"));
+        json_object_set_new(info, "ModelInfo",
+                            json_pack("{s:O, s:O, s:O, s:O, s:O, s:s}", "ModelVersionId",
+                                      json_object_get(spec, "ModelVersionId"), "ModelId",
+                                      json_object_get(spec, "ModelId"), "ModelName",
+                                      json_object_get(spec, "ModelName"), "ModelVersion",
+                                      json_object_get(spec, "ModelVersion"), "ModelFormat",
+                                      json_object_get(spec, "ModelFormat"), "ModelType", "NORMAL"));
     else
         json_object_set_new(info, "ModelInfo", json_null());
     json_object_set_new(info, "Command", copy_or(spec, "Command", json_string("")));
@@ -424,12 +440,13 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     for (size_t i = 0; i < st.npods; i++) {
         const struct ctl_pod *p = &st.pods[i];
         json_array_append_new(
-            pods, json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:{s:i, s:s, s:b, s:s, s:s}}]}",
-                            "Name", p->name, "Phase", p->phase, "Status", p->phase, "IP",
-                            p->address, "CreateTime", p->start_time, "ContainerInfos", "Name",
-                            "main", "ContainerId", p->name, "Status", "RestartCount", p->restarts,
-                            "State", p->ready ? "running" : "waiting", "Ready", p->ready, "Reason",
-                            "", "Message", ""));
+            pods,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:{s:i, s:s, s:b, s:s, s:s}}]}",
+                      "Name", p->name, "Phase", p->phase, "Status", p->phase, "IP", p->address,
+                      "CreateTime", p->start_time, "ContainerInfos", "Name", "main", "ContainerId",
+                      p->name, "Status", "RestartCount", p->restarts, "State",
+                      p->ready ? "running" : "waiting", "Ready", p->ready, "Reason", "", "Message",
+                      ""));
     }
     json_object_set_new(info, "PodInfos", pods);
     json_t *workload = json_pack(
@@ -437,7 +454,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
         st.replicas, "ReadyReplicas", st.ready, "AvailableReplicas", st.ready,
         "UnavailableReplicas", s->replicas > st.ready ? s->replicas - st.ready : 0, "Status",
         strcmp(st.status, "CREATING") == 0 || strcmp(st.status, "CREATE_FAILED") == 0 ? "Pending"
-                                                                                    : st.status,
+                                                                                      : st.status,
         "Reason", st.reason);
     json_object_set_new(info, "Status", workload);
 
@@ -528,9 +545,9 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     json_object_set_new(o, "Status", json_string(group_status));
     json_object_set_new(o, "Tags", tags_value(g->tags_json));
     json_object_set_new(o, "LatestVersion", json_string(latest_s));
-    json_object_set_new(o, "BusinessStatus",
-                        json_string(strcmp(group_status, "CREATE_FAILED") == 0 ? "CREATE_FAILED"
-                                                                               : "BILLING"));
+    json_object_set_new(
+        o, "BusinessStatus",
+        json_string(strcmp(group_status, "CREATE_FAILED") == 0 ? "CREATE_FAILED" : "BILLING"));
     json_object_set_new(o, "CreateSource", json_string("DEFAULT"));
     json_object_set_new(o, "WeightUpdateStatus", json_string("UPDATED"));
     json_object_set_new(o, "ReplicasCount", json_integer(ready));
@@ -578,12 +595,13 @@ int api_create_model_service(struct api_call *c)
                      charge);
         else
             api_fail(c, "InvalidParameterValue",
-                     "ChargeType must be POSTPAID_BY_HOUR, PREPAID or HYBRID_PAID, got '%s'", charge);
+                     "ChargeType must be POSTPAID_BY_HOUR, PREPAID or HYBRID_PAID, got '%s'",
+                     charge);
         goto out;
     }
     if (scale_mode && strcmp(scale_mode, "MANUAL") != 0) {
-        api_fail(c, strcmp(scale_mode, "AUTO") == 0 ? "UnsupportedOperation"
-                                                    : "InvalidParameterValue",
+        api_fail(c,
+                 strcmp(scale_mode, "AUTO") == 0 ? "UnsupportedOperation" : "InvalidParameterValue",
                  "ScaleMode %s: only MANUAL is supported", scale_mode);
         goto out;
     }
@@ -602,8 +620,9 @@ int api_create_model_service(struct api_call *c)
         goto out;
     }
     if (!itype) {
-        api_fail(c, "MissingParameter", "InstanceType is required for POSTPAID_BY_HOUR, e.g. "
-                                        "TI.S.MEDIUM.POST");
+        api_fail(c, "MissingParameter",
+                 "InstanceType is required for POSTPAID_BY_HOUR, e.g. "
+                 "TI.S.MEDIUM.POST");
         goto out;
     }
     if (!(sp = find_spec(itype))) {
@@ -632,9 +651,10 @@ int api_create_model_service(struct api_call *c)
     json_object_set_new(spec, "InstanceType", json_string(sp->name));
     json_object_set_new(spec, "Cpu", json_integer(sp->cpu));
     json_object_set_new(spec, "Memory", json_integer(sp->memory_gb * 1024));
-    json_object_set_new(spec, "Env", json_is_array(json_object_get(p, "Env"))
-                                         ? json_incref(json_object_get(p, "Env"))
-                                         : json_array());
+    json_object_set_new(spec, "Env",
+                        json_is_array(json_object_get(p, "Env"))
+                            ? json_incref(json_object_get(p, "Env"))
+                            : json_array());
     if (api_present(json_object_get(p, "ImageInfo")))
         json_object_set(spec, "ImageInfo", json_object_get(p, "ImageInfo"));
     if (read_health_probe(c, json_object_get(p, "HealthProbe"), spec))
@@ -681,8 +701,9 @@ int api_create_model_service(struct api_call *c)
             goto out;
         }
         if (api_present(json_object_get(p, "Tags"))) {
-            api_fail(c, "InvalidParameterValue", "Tags belong to the group; set them when "
-                                                 "creating it");
+            api_fail(c, "InvalidParameterValue",
+                     "Tags belong to the group; set them when "
+                     "creating it");
             goto out;
         }
         if (store_group_get(c->cfg->store, c->region, group_id, &g, &err) != 0) {
@@ -691,7 +712,8 @@ int api_create_model_service(struct api_call *c)
         }
         if (group_name && strcmp(group_name, g.name) != 0) {
             api_fail(c, "InvalidParameterValue",
-                     "ServiceGroupName '%s' is not the name of %s ('%s')", group_name, g.id, g.name);
+                     "ServiceGroupName '%s' is not the name of %s ('%s')", group_name, g.id,
+                     g.name);
             store_group_release(&g);
             goto out;
         }
@@ -801,13 +823,15 @@ static bool group_matches(const json_t *group, const struct api_filter *fs, size
         } else { /* ServiceId, ModelVersionId, ClusterId: any version matches */
             size_t k;
             const json_t *svc;
-            json_array_foreach(json_object_get(group, "Services"), k, svc) {
-                const json_t *v = strcmp(name, "ServiceId") == 0 ? json_object_get(svc, "ServiceId")
-                                  : strcmp(name, "ClusterId") == 0
-                                      ? json_object_get(svc, "ClusterId")
-                                      : json_object_get(json_object_get(json_object_get(svc, "ServiceInfo"),
-                                                                        "ModelInfo"),
-                                                        "ModelVersionId");
+            json_array_foreach(json_object_get(group, "Services"), k, svc)
+            {
+                const json_t *v =
+                    strcmp(name, "ServiceId") == 0 ? json_object_get(svc, "ServiceId")
+                    : strcmp(name, "ClusterId") == 0
+                        ? json_object_get(svc, "ClusterId")
+                        : json_object_get(
+                              json_object_get(json_object_get(svc, "ServiceInfo"), "ModelInfo"),
+                              "ModelVersionId");
                 hit |= api_filter_match(&fs[i], json_string_value(v) ? json_string_value(v) : "");
             }
         }
@@ -819,14 +843,17 @@ static bool group_matches(const json_t *group, const struct api_filter *fs, size
 
 int api_describe_model_service_groups(struct api_call *c)
 {
-    static const struct api_field fields[] = {
-        {"Offset", API_FIELD_USED},      {"Limit", API_FIELD_USED},
-        {"Order", API_FIELD_USED},       {"OrderField", API_FIELD_USED},
-        {"Filters", API_FIELD_USED},     {"TagFilters", API_FIELD_USED},
-        {"TiProjectId", API_FIELD_IGNORED}, {"ServiceCategory", API_FIELD_IGNORED},
-        {NULL, API_FIELD_USED}};
-    static const char *const allowed[] = {"ClusterId", "ServiceId", "ServiceGroupName",
-                                          "ServiceGroupId", "Status", "CreatedBy",
+    static const struct api_field fields[] = {{"Offset", API_FIELD_USED},
+                                              {"Limit", API_FIELD_USED},
+                                              {"Order", API_FIELD_USED},
+                                              {"OrderField", API_FIELD_USED},
+                                              {"Filters", API_FIELD_USED},
+                                              {"TagFilters", API_FIELD_USED},
+                                              {"TiProjectId", API_FIELD_IGNORED},
+                                              {"ServiceCategory", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    static const char *const allowed[] = {"ClusterId",      "ServiceId", "ServiceGroupName",
+                                          "ServiceGroupId", "Status",    "CreatedBy",
                                           "ModelVersionId", NULL};
     const char *order, *order_field;
     long long offset = 0, limit = 20;
@@ -869,7 +896,8 @@ int api_describe_model_service_groups(struct api_call *c)
     size_t total = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (rc == 0 && (!api_present(tag_filters) || api_tags_match(gs[i].tags_json, tag_filters))) {
+        if (rc == 0 &&
+            (!api_present(tag_filters) || api_tags_match(gs[i].tags_json, tag_filters))) {
             json_t *o = group_json(c, &gs[i]);
             if (!o)
                 rc = -1;
@@ -912,10 +940,12 @@ int api_modify_model_service(struct api_call *c)
      * the scaling fields for SCALE. Berth refuses what it would not apply. */
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)p, key, v) {
+    json_object_foreach((json_t *)p, key, v)
+    {
         bool scale_field = strcmp(key, "Replicas") == 0 || strcmp(key, "ScaleMode") == 0;
-        if (strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") && strcmp(key, "TiProjectId") &&
-            !(scale_field && strcmp(action, "SCALE") == 0) && api_present(v))
+        if (strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") &&
+            strcmp(key, "TiProjectId") && !(scale_field && strcmp(action, "SCALE") == 0) &&
+            api_present(v))
             return api_fail(c, "InvalidParameterValue",
                             "%s cannot be combined with ServiceAction %s", key, action);
     }
@@ -942,8 +972,8 @@ int api_modify_model_service(struct api_call *c)
             return api_fail(c, "UnsupportedOperation", "ScaleMode %s: only MANUAL is supported",
                             scale_mode);
         }
-        rc = store_service_set_replicas(c->cfg->store, id, (int)replicas,
-                                        replicas ? 0 : s.replicas, replicas == 0, &err);
+        rc = store_service_set_replicas(c->cfg->store, id, (int)replicas, replicas ? 0 : s.replicas,
+                                        replicas == 0, &err);
     } else {
         store_service_release(&s);
         return api_fail(c, "InvalidParameterValue",

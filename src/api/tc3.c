@@ -44,8 +44,8 @@ int tc3_parse_authorization(struct str value, struct tc3_auth *out, struct err *
     size_t alen = strlen(TC3_ALGORITHM);
     if (value.len <= alen || memcmp(value.ptr, TC3_ALGORITHM, alen) != 0 ||
         !isspace((unsigned char)value.ptr[alen]))
-        return err_set(err, ERR_INVALID, "the Authorization header must start with '"
-                                         TC3_ALGORITHM " '");
+        return err_set(err, ERR_INVALID,
+                       "the Authorization header must start with '" TC3_ALGORITHM " '");
     struct str rest = {value.ptr + alen, value.len - alen}, k, v, credential = STR_NULL;
     while (next_param(&rest, &k, &v)) {
         if (str_eq_cstr(k, "Credential"))
@@ -73,8 +73,8 @@ int tc3_parse_authorization(struct str value, struct tc3_auth *out, struct err *
             break;
         p = stop + 1;
     }
-    if (n != 4 || !str_eq_cstr(parts[3], "tc3_request") || !parts[0].len ||
-        parts[1].len != 10 || !parts[2].len)
+    if (n != 4 || !str_eq_cstr(parts[3], "tc3_request") || !parts[0].len || parts[1].len != 10 ||
+        !parts[2].len)
         return err_set(err, ERR_INVALID,
                        "Credential must be SecretId/YYYY-MM-DD/service/tc3_request");
     out->secret_id = parts[0];
@@ -223,8 +223,8 @@ bool tc3_verify(const struct http_request *req, const struct tc3_auth *auth, int
            verify_once(req, auth, timestamp, secret_key, true);
 }
 
-void tc3_sign(const char *secret_id, const char *secret_key, const char *service,
-              const char *host, const char *content_type, struct str body, int64_t timestamp,
+void tc3_sign(const char *secret_id, const char *secret_key, const char *service, const char *host,
+              const char *content_type, struct str body, int64_t timestamp,
               struct buf *authorization)
 {
     struct http_request req = {0};

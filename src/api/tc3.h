@@ -17,8 +17,8 @@
 
 struct tc3_auth {
     struct str secret_id;
-    struct str date;    /* YYYY-MM-DD, from the credential scope */
-    struct str service; /* e.g. "tione" */
+    struct str date;           /* YYYY-MM-DD, from the credential scope */
+    struct str service;        /* e.g. "tione" */
     struct str signed_headers; /* "content-type;host", as sent */
     struct str signature;      /* 64 lower-case hex digits */
 };
@@ -49,8 +49,8 @@ bool tc3_verify(const struct http_request *req, const struct tc3_auth *auth, int
 
 /* Sign a POST to "/" the way the official SDKs do (SignedHeaders
  * content-type;host); writes the Authorization header value. */
-void tc3_sign(const char *secret_id, const char *secret_key, const char *service,
-              const char *host, const char *content_type, struct str body, int64_t timestamp,
+void tc3_sign(const char *secret_id, const char *secret_key, const char *service, const char *host,
+              const char *content_type, struct str body, int64_t timestamp,
               struct buf *authorization);
 
 #endif

@@ -42,15 +42,24 @@ int err_prefix(struct err *e, const char *fmt, ...)
 const char *err_name(int code)
 {
     switch (code) {
-    case ERR_OK: return "OK";
-    case ERR_AGAIN: return "AGAIN";
-    case ERR_INVALID: return "INVALID";
-    case ERR_NOTFOUND: return "NOTFOUND";
-    case ERR_TOOBIG: return "TOOBIG";
-    case ERR_EXISTS: return "EXISTS";
-    case ERR_UNAVAILABLE: return "UNAVAILABLE";
-    case ERR_INTERNAL: return "INTERNAL";
-    case ERR_UNSUPPORTED: return "UNSUPPORTED";
+    case ERR_OK:
+        return "OK";
+    case ERR_AGAIN:
+        return "AGAIN";
+    case ERR_INVALID:
+        return "INVALID";
+    case ERR_NOTFOUND:
+        return "NOTFOUND";
+    case ERR_TOOBIG:
+        return "TOOBIG";
+    case ERR_EXISTS:
+        return "EXISTS";
+    case ERR_UNAVAILABLE:
+        return "UNAVAILABLE";
+    case ERR_INTERNAL:
+        return "INTERNAL";
+    case ERR_UNSUPPORTED:
+        return "UNSUPPORTED";
     }
     return code < 0 && code > -4096 ? "SYS" : "UNKNOWN";
 }
@@ -58,15 +67,24 @@ const char *err_name(int code)
 const char *err_str(int code)
 {
     switch (code) {
-    case ERR_OK: return "success";
-    case ERR_AGAIN: return "operation would block";
-    case ERR_INVALID: return "invalid input";
-    case ERR_NOTFOUND: return "not found";
-    case ERR_TOOBIG: return "too large";
-    case ERR_EXISTS: return "already exists";
-    case ERR_UNAVAILABLE: return "unavailable";
-    case ERR_INTERNAL: return "internal error";
-    case ERR_UNSUPPORTED: return "unsupported";
+    case ERR_OK:
+        return "success";
+    case ERR_AGAIN:
+        return "operation would block";
+    case ERR_INVALID:
+        return "invalid input";
+    case ERR_NOTFOUND:
+        return "not found";
+    case ERR_TOOBIG:
+        return "too large";
+    case ERR_EXISTS:
+        return "already exists";
+    case ERR_UNAVAILABLE:
+        return "unavailable";
+    case ERR_INTERNAL:
+        return "internal error";
+    case ERR_UNSUPPORTED:
+        return "unsupported";
     }
     if (code < 0 && code > -4096)
         return strerror(-code);

@@ -24,8 +24,7 @@ static int fail(struct parser *ps, const char *what)
 
 static void skip_ws(struct parser *ps)
 {
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
         ps->p++;
 }
 
@@ -212,14 +211,30 @@ static int parse_string(struct parser *ps, const char **out, size_t *out_len)
         ps->p++;
         char e = *ps->p++;
         switch (e) {
-        case '"': o[n++] = '"'; break;
-        case '\\': o[n++] = '\\'; break;
-        case '/': o[n++] = '/'; break;
-        case 'b': o[n++] = '\b'; break;
-        case 'f': o[n++] = '\f'; break;
-        case 'n': o[n++] = '\n'; break;
-        case 'r': o[n++] = '\r'; break;
-        case 't': o[n++] = '\t'; break;
+        case '"':
+            o[n++] = '"';
+            break;
+        case '\\':
+            o[n++] = '\\';
+            break;
+        case '/':
+            o[n++] = '/';
+            break;
+        case 'b':
+            o[n++] = '\b';
+            break;
+        case 'f':
+            o[n++] = '\f';
+            break;
+        case 'n':
+            o[n++] = '\n';
+            break;
+        case 'r':
+            o[n++] = '\r';
+            break;
+        case 't':
+            o[n++] = '\t';
+            break;
         case 'u': {
             unsigned cp;
             if (hex4(ps, &cp))
@@ -357,8 +372,10 @@ static int parse_value(struct parser *ps, struct json *v, int depth)
     if (ps->p >= ps->end)
         return fail(ps, "unexpected end of input");
     switch (*ps->p) {
-    case '{': return parse_object(ps, v, depth);
-    case '[': return parse_array(ps, v, depth);
+    case '{':
+        return parse_object(ps, v, depth);
+    case '[':
+        return parse_array(ps, v, depth);
     case '"':
         v->type = JSON_STRING;
         return parse_string(ps, &v->u.str, &v->len);
@@ -424,13 +441,19 @@ const struct json *json_get(const struct json *o, const char *key)
 const char *json_type_name(enum json_type t)
 {
     switch (t) {
-    case JSON_NULL: return "null";
+    case JSON_NULL:
+        return "null";
     case JSON_FALSE:
-    case JSON_TRUE: return "a boolean";
-    case JSON_NUMBER: return "a number";
-    case JSON_STRING: return "a string";
-    case JSON_ARRAY: return "a list";
-    case JSON_OBJECT: return "an object";
+    case JSON_TRUE:
+        return "a boolean";
+    case JSON_NUMBER:
+        return "a number";
+    case JSON_STRING:
+        return "a string";
+    case JSON_ARRAY:
+        return "a list";
+    case JSON_OBJECT:
+        return "an object";
     }
     return "unknown";
 }

@@ -311,8 +311,8 @@ static char *sibling_binary(const char *name)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.api_listen = "127.0.0.1:7700", .gateway_listen = "127.0.0.1:8501",
-                        .log_level = "info"};
+    struct options o = {
+        .api_listen = "127.0.0.1:7700", .gateway_listen = "127.0.0.1:8501", .log_level = "info"};
     struct gw_table routes;
     struct gw_gateway *gateway = NULL;
     char *gateway_url = NULL;
@@ -343,8 +343,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (split_listen(o.gateway_listen, gw_host, sizeof(gw_host), &gw_port) != 0) {
-        fprintf(stderr, "berthd: --gateway-listen: '%s' must be address:port\n",
-                o.gateway_listen);
+        fprintf(stderr, "berthd: --gateway-listen: '%s' must be address:port\n", o.gateway_listen);
         goto out;
     }
     rc = 0;
@@ -401,8 +400,8 @@ int main(int argc, char **argv)
     };
     unsigned gw_threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     gw_threads = gw_threads ? gw_threads : 1;
-    struct gw_config gc = {.routes = &routes, .num_threads = gw_threads,
-                           .upstream_timeout_ms = 60000};
+    struct gw_config gc = {
+        .routes = &routes, .num_threads = gw_threads, .upstream_timeout_ms = 60000};
     gateway = gw_new(&gc);
     struct http_server_config gwc = {
         .host = gw_host,

@@ -88,8 +88,8 @@ int cli_call(struct cli *c, const char *action, json_t *params, json_t **respons
     long long ts = (long long)time(NULL);
     struct buf auth;
     buf_init(&auth, 4096);
-    tc3_sign(c->secret_id, c->secret_key, "tione", hostport, "application/json", str_from(body),
-             ts, &auth);
+    tc3_sign(c->secret_id, c->secret_key, "tione", hostport, "application/json", str_from(body), ts,
+             &auth);
     char h_auth[4200], h_action[128], h_region[128], h_ts[64], h_host[300];
     snprintf(h_auth, sizeof(h_auth), "Authorization: %s", auth.ptr);
     snprintf(h_action, sizeof(h_action), "X-TC-Action: %s", action);
@@ -137,8 +137,7 @@ int cli_call(struct cli *c, const char *action, json_t *params, json_t **respons
         json_t *resp = json_object_get(doc, "Response");
         json_t *error = json_object_get(resp, "Error");
         if (error) {
-            fprintf(stderr, "berth: %s: %s\n",
-                    json_string_value(json_object_get(error, "Code")),
+            fprintf(stderr, "berth: %s: %s\n", json_string_value(json_object_get(error, "Code")),
                     json_string_value(json_object_get(error, "Message")));
             ret = CLI_API_ERROR;
         } else {
@@ -238,10 +237,9 @@ static int find_credentials(struct cli *c, const char *file)
 
 int main(int argc, char **argv)
 {
-    struct cli c = {.endpoint = getenv("BERTH_ENDPOINT") ? getenv("BERTH_ENDPOINT")
-                                                         : "http://127.0.0.1:7700",
-                    .region = getenv("TENCENTCLOUD_REGION") ? getenv("TENCENTCLOUD_REGION")
-                                                            : "ap-guangzhou"};
+    struct cli c = {
+        .endpoint = getenv("BERTH_ENDPOINT") ? getenv("BERTH_ENDPOINT") : "http://127.0.0.1:7700",
+        .region = getenv("TENCENTCLOUD_REGION") ? getenv("TENCENTCLOUD_REGION") : "ap-guangzhou"};
     const char *cred_file = NULL;
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {

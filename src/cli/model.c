@@ -115,7 +115,8 @@ static int model_list(struct cli *c)
         printf("%-22s %-24s %-30s %-8s %s\n", "MODEL", "NAME", "VERSION", "LABEL", "STATUS");
         size_t i, k;
         json_t *m, *v;
-        json_array_foreach(json_object_get(resp, "TrainingModels"), i, m) {
+        json_array_foreach(json_object_get(resp, "TrainingModels"), i, m)
+        {
             json_t *vs = json_object_get(m, "TrainingModelVersions");
             if (!json_array_size(vs))
                 printf("%-22s %-24s %-30s %-8s %s\n",

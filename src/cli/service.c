@@ -20,8 +20,8 @@ static int wait_normal(struct cli *c, const char *service_id)
     char seen[32] = "";
     for (int i = 0; i < 1200; i++) {
         json_t *resp = NULL;
-        int rc = cli_call(c, "DescribeModelService", json_pack("{s:s}", "ServiceId", service_id),
-                          &resp);
+        int rc =
+            cli_call(c, "DescribeModelService", json_pack("{s:s}", "ServiceId", service_id), &resp);
         if (rc)
             return rc;
         json_t *s = json_object_get(resp, "Service");
@@ -191,9 +191,9 @@ int cli_service(struct cli *c, int argc, char **argv)
     if (argc == 2 && strcmp(argv[0], "show") == 0) {
         json_t *resp = NULL;
         bool group = is_group_id(argv[1]);
-        int rc = cli_call(c, group ? "DescribeModelServiceGroup" : "DescribeModelService",
-                          json_pack("{s:s}", group ? "ServiceGroupId" : "ServiceId", argv[1]),
-                          &resp);
+        int rc =
+            cli_call(c, group ? "DescribeModelServiceGroup" : "DescribeModelService",
+                     json_pack("{s:s}", group ? "ServiceGroupId" : "ServiceId", argv[1]), &resp);
         if (rc == CLI_OK)
             cli_print_json(json_object_get(resp, group ? "ServiceGroup" : "Service"));
         json_decref(resp);
@@ -213,9 +213,9 @@ int cli_service(struct cli *c, int argc, char **argv)
     if (argc == 2 && strcmp(argv[0], "delete") == 0) {
         bool group = is_group_id(argv[1]);
         json_t *resp = NULL;
-        int rc = cli_call(c, group ? "DeleteModelServiceGroup" : "DeleteModelService",
-                          json_pack("{s:s}", group ? "ServiceGroupId" : "ServiceId", argv[1]),
-                          &resp);
+        int rc =
+            cli_call(c, group ? "DeleteModelServiceGroup" : "DeleteModelService",
+                     json_pack("{s:s}", group ? "ServiceGroupId" : "ServiceId", argv[1]), &resp);
         if (rc == CLI_OK && !c->json)
             printf("deleted %s\n", argv[1]);
         else if (rc == CLI_OK)
@@ -244,7 +244,8 @@ int cli_predict(struct cli *c, int argc, char **argv)
         }
     }
     if (!target || !body) {
-        fprintf(stderr, "usage: berth predict ms-ID[-N] JSON|@FILE [--path /v1/models/m:predict]\n");
+        fprintf(stderr,
+                "usage: berth predict ms-ID[-N] JSON|@FILE [--path /v1/models/m:predict]\n");
         return CLI_USAGE;
     }
     json_t *payload = cli_json_arg(body);
@@ -254,14 +255,13 @@ int cli_predict(struct cli *c, int argc, char **argv)
     char group[16];
     snprintf(group, sizeof(group), "%.11s", target);
     json_t *resp = NULL;
-    int rc = cli_call(c, "DescribeModelServiceCallInfo", json_pack("{s:s}", "ServiceGroupId", group),
-                      &resp);
+    int rc = cli_call(c, "DescribeModelServiceCallInfo",
+                      json_pack("{s:s}", "ServiceGroupId", group), &resp);
     if (rc == CLI_OK) {
-        const char *endpoint =
-            jstr(json_object_get(resp, "ServiceCallInfoV2"), "InternetEndpoint");
+        const char *endpoint = jstr(json_object_get(resp, "ServiceCallInfoV2"), "InternetEndpoint");
         /* The endpoint ends with the group id; a version id replaces it. */
-        char *url = xasprintf("%.*s%s%s", (int)(strlen(endpoint) - strlen(group)), endpoint,
-                              target, path);
+        char *url =
+            xasprintf("%.*s%s%s", (int)(strlen(endpoint) - strlen(group)), endpoint, target, path);
         char *text = json_dumps(payload, JSON_COMPACT);
         rc = cli_post(url, text, strlen(text));
         free(text);

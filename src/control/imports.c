@@ -92,12 +92,10 @@ static int copy_tree(const char *from, const char *to, int depth, struct err *er
         char target[4096];
         ssize_t n = readlink(from, target, sizeof(target) - 1);
         if (n < 0)
-            return err_set(err, ERR_SYS(errno), "cannot read link '%s': %s", from,
-                           strerror(errno));
+            return err_set(err, ERR_SYS(errno), "cannot read link '%s': %s", from, strerror(errno));
         target[n] = '\0';
         if (symlink(target, to) != 0)
-            return err_set(err, ERR_SYS(errno), "cannot create link '%s': %s", to,
-                           strerror(errno));
+            return err_set(err, ERR_SYS(errno), "cannot create link '%s': %s", to, strerror(errno));
         return 0;
     }
     if (!S_ISDIR(st.st_mode))
@@ -131,9 +129,9 @@ static int remove_tree(const char *path, int depth, struct err *err)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0
-                               : err_set(err, ERR_SYS(errno), "cannot read '%s': %s", path,
-                                         strerror(errno));
+        return errno == ENOENT
+                   ? 0
+                   : err_set(err, ERR_SYS(errno), "cannot read '%s': %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode) && depth <= MAX_TREE_DEPTH + 1) {
         DIR *d = opendir(path);
         if (!d)
@@ -219,8 +217,7 @@ static int run_import(struct store_model_version *v, struct err *err)
     int rc = 0;
     bool cut = strcmp(v->move_mode, "CUT") == 0;
     if (stat(v->source_path, &st) != 0)
-        rc = err_set(err, ERR_NOTFOUND, "the source directory '%s' does not exist",
-                     v->source_path);
+        rc = err_set(err, ERR_NOTFOUND, "the source directory '%s' does not exist", v->source_path);
     else if (!S_ISDIR(st.st_mode))
         rc = err_set(err, ERR_INVALID, "the source '%s' is not a directory", v->source_path);
     if (rc == 0 && cut && rename(v->source_path, tmp) == 0)

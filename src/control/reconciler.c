@@ -53,7 +53,7 @@ struct inst {
     int restarts;
     int backoff_exp;
     int successes, failures; /* consecutive probe results */
-    char *spec_json; /* what it was started with */
+    char *spec_json;         /* what it was started with */
     char start_time[32];
     char last_exit[256];
 };
@@ -249,7 +249,8 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     env[envc++] = xasprintf("PORT=%d", port);
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(spec, "Env"), i, e) {
+    json_array_foreach(json_object_get(spec, "Env"), i, e)
+    {
         if (envc < 78)
             env[envc++] = xasprintf("%s=%s", spec_str(e, "Name"), spec_str(e, "Value"));
     }
@@ -289,8 +290,11 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     in->next_probe_ms = now + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
     rfc3339_now(in->start_time);
     char *id = xasprintf("%s-%d", s->id, in->index);
-    struct store_instance row = {.id = id, .service_id = s->id, .pgid = in->pid,
-                                 .start_ticks = in->start_ticks, .port = in->port};
+    struct store_instance row = {.id = id,
+                                 .service_id = s->id,
+                                 .pgid = in->pid,
+                                 .start_ticks = in->start_ticks,
+                                 .port = in->port};
     if (store_instance_put(r->st, &row, &err) != 0)
         log_error("reconciler", "cannot record instance %s: %s", id, err.msg);
     log_info("reconciler", "started instance %s pid=%d port=%d", id, (int)in->pid, in->port);
@@ -390,7 +394,8 @@ static int connect_timeout(int port, int timeout_ms)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS) {
         close(fd);
@@ -644,8 +649,7 @@ static void publish(struct ctl_reconciler *r)
     free(old);
 }
 
-void ctl_reconciler_status(struct ctl_reconciler *r, const char *service_id,
-                           struct ctl_status *out)
+void ctl_reconciler_status(struct ctl_reconciler *r, const char *service_id, struct ctl_status *out)
 {
     memset(out, 0, sizeof(*out));
     snprintf(out->status, sizeof(out->status), "CREATING");

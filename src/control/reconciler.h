@@ -16,8 +16,8 @@
 struct ctl_reconciler;
 
 struct ctl_pod {
-    char name[96];       /* <service-id>-<index> */
-    char phase[16];      /* Pending, Running, Failed, Terminating */
+    char name[96];  /* <service-id>-<index> */
+    char phase[16]; /* Pending, Running, Failed, Terminating */
     bool ready;
     int restarts;
     char address[32];    /* 127.0.0.1:port */
@@ -25,9 +25,10 @@ struct ctl_pod {
 };
 
 struct ctl_status {
-    char status[24]; /* CREATING, Pending, Waiting, Normal, Abnormal, Stopping, Stopped, CREATE_FAILED */
+    char status[24]; /* CREATING, Pending, Waiting, Normal, Abnormal, Stopping, Stopped,
+                        CREATE_FAILED */
     char reason[512];
-    int replicas;    /* processes alive */
+    int replicas; /* processes alive */
     int ready;
     struct ctl_pod *pods; /* heap; free() */
     size_t npods;

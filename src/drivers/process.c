@@ -58,8 +58,7 @@ int drv_process_spawn(const struct drv_spawn *s, pid_t *pid_out, uint64_t *start
 {
     int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (logfd < 0)
-        return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", s->log_path,
-                       strerror(errno));
+        return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", s->log_path, strerror(errno));
     /* The child reports an exec failure through this pipe (closed on exec). */
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) {

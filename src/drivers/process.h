@@ -13,8 +13,8 @@
 #include "base/err.h"
 
 struct drv_spawn {
-    char *const *argv;   /* argv[0] is a path */
-    char *const *env;    /* full environment, NAME=VALUE */
+    char *const *argv; /* argv[0] is a path */
+    char *const *env;  /* full environment, NAME=VALUE */
     const char *workdir;
     const char *log_path; /* stdout and stderr are appended here */
 };

@@ -27,10 +27,19 @@ struct forward {
 /* Hop-by-hop headers and those the gateway sets itself. */
 static bool skip_header(struct str name)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-                                        "proxy-authenticate", "proxy-authorization", "te",
-                                        "trailer", "transfer-encoding", "upgrade", "host",
-                                        "content-length", "expect", NULL};
+    static const char *const names[] = {"connection",
+                                        "keep-alive",
+                                        "proxy-connection",
+                                        "proxy-authenticate",
+                                        "proxy-authorization",
+                                        "te",
+                                        "trailer",
+                                        "transfer-encoding",
+                                        "upgrade",
+                                        "host",
+                                        "content-length",
+                                        "expect",
+                                        NULL};
     for (const char *const *n = names; *n; n++)
         if (str_eq_nocase(name, *n))
             return true;
@@ -109,8 +118,8 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     }
     const char *slash = memchr(path.ptr + 1, '/', path.len - 1);
     struct str target = {path.ptr + 1, slash ? (size_t)(slash - path.ptr - 1) : path.len - 1};
-    struct str rest = slash ? (struct str){slash, path.len - (size_t)(slash - path.ptr)}
-                            : STR_LIT("/");
+    struct str rest =
+        slash ? (struct str){slash, path.len - (size_t)(slash - path.ptr)} : STR_LIT("/");
     struct gw_routes *routes = gw_table_acquire(gw->cfg.routes);
     struct gw_instance inst;
     const char *service_id = NULL;
@@ -125,8 +134,7 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         return;
     }
     if (rc) {
-        http_response_error(res, 503, "'%.*s' has no ready instance", (int)target.len,
-                            target.ptr);
+        http_response_error(res, 503, "'%.*s' has no ready instance", (int)target.len, target.ptr);
         return;
     }
 
@@ -158,10 +166,9 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     snprintf(f->service_id, sizeof(f->service_id), "%s", sid);
     f->d = http_request_defer(req, on_cancel, f);
     static const struct http_client_callbacks cb = {on_head, on_body, on_done};
-    struct http_client_req *cr =
-        http_client_request(gw->clients[req->worker], inst.host, inst.port,
-                            (struct str){head.ptr, head.len}, req->body,
-                            gw->cfg.upstream_timeout_ms, &cb, f);
+    struct http_client_req *cr = http_client_request(gw->clients[req->worker], inst.host, inst.port,
+                                                     (struct str){head.ptr, head.len}, req->body,
+                                                     gw->cfg.upstream_timeout_ms, &cb, f);
     buf_release(&head);
     /* on_done may already have run (and freed f) if the connect failed at once. */
     (void)cr;

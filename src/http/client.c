@@ -23,11 +23,11 @@ struct upstream_conn {
     int port;
     struct http_client_req *req; /* the request it carries, NULL when idle */
     llhttp_t parser;
-    bool reused;      /* served a request before: a failure may be a stale socket */
-    bool got_bytes;   /* of the current response */
+    bool reused;    /* served a request before: a failure may be a stale socket */
+    bool got_bytes; /* of the current response */
     bool closing;
-    bool keep_alive;  /* decided when the response completes */
-    bool complete;    /* the response is whole; finished after llhttp returns */
+    bool keep_alive; /* decided when the response completes */
+    bool complete;   /* the response is whole; finished after llhttp returns */
     struct upstream_conn *next_idle;
     /* header assembly */
     struct buf hdr;
@@ -410,8 +410,7 @@ void http_client_free(struct http_client *cl)
 }
 
 struct http_client_req *http_client_request(struct http_client *cl, const char *host, int port,
-                                            struct str head, struct str body,
-                                            uint64_t timeout_ms,
+                                            struct str head, struct str body, uint64_t timeout_ms,
                                             const struct http_client_callbacks *cb, void *ud)
 {
     struct http_client_req *r = xcalloc(1, sizeof(*r));

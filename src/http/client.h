@@ -36,8 +36,7 @@ void http_client_free(struct http_client *cl);
  * on a reused connection that fails before any response byte is retried once
  * on a new connection. 'timeout_ms' bounds the whole exchange. */
 struct http_client_req *http_client_request(struct http_client *cl, const char *host, int port,
-                                            struct str head, struct str body,
-                                            uint64_t timeout_ms,
+                                            struct str head, struct str body, uint64_t timeout_ms,
                                             const struct http_client_callbacks *cb, void *ud);
 /* Abandon a request: no more callbacks; its connection is closed. */
 void http_client_cancel(struct http_client_req *r);

@@ -22,14 +22,14 @@ enum serve_output {
 };
 
 struct serve_signature {
-    char *input_name;    /* the single input tensor, shape [-1, num_features], FP32 */
+    char *input_name; /* the single input tensor, shape [-1, num_features], FP32 */
     size_t num_features;
     char **feature_names; /* num_features names */
     enum serve_task task;
-    size_t num_classes;   /* classification only; 2 for binary */
-    char **class_labels;  /* num_classes labels */
-    size_t output_width;  /* values per row of SERVE_OUT_PREDICT: 1, or K for softprob */
-    char *objective;      /* backend's own name for what it computes, for metadata */
+    size_t num_classes;  /* classification only; 2 for binary */
+    char **class_labels; /* num_classes labels */
+    size_t output_width; /* values per row of SERVE_OUT_PREDICT: 1, or K for softprob */
+    char *objective;     /* backend's own name for what it computes, for metadata */
 };
 
 struct serve_backend {

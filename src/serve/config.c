@@ -228,11 +228,10 @@ static int json_to_node(struct ctx *c, const char *key, int line, const struct j
                 int mline = line_at(c, j->u.members[i].offset);
                 struct node lab = {.key = key, .line = mline, .kind = NODE_MESSAGE};
                 size_t lcap = 0;
-                struct node k = {.key = "key", .line = mline, .kind = NODE_STRING,
-                                 .value = j->u.members[i].key};
+                struct node k = {
+                    .key = "key", .line = mline, .kind = NODE_STRING, .value = j->u.members[i].key};
                 add_child(c, &lab, &lcap, &k);
-                int rc =
-                    json_to_node(c, "value", mline, &j->u.members[i].value, NULL, &lab, &lcap);
+                int rc = json_to_node(c, "value", mline, &j->u.members[i].value, NULL, &lab, &lcap);
                 if (rc)
                     return rc;
                 add_child(c, parent, cap, &lab);
@@ -400,8 +399,10 @@ static int parse_model(struct ctx *c, const struct node *n, struct serve_config 
             if (node_str(c, f, &s))
                 return ERR_INVALID;
             if (!valid_model_name(s))
-                return fail_at(c, f, "model name '%s' must be non-empty and use only letters, "
-                                     "digits, '_', '-' and '.'", s);
+                return fail_at(c, f,
+                               "model name '%s' must be non-empty and use only letters, "
+                               "digits, '_', '-' and '.'",
+                               s);
             free(m->name);
             m->name = xstrdup(s);
         } else if (strcmp(f->key, "base_path") == 0) {
@@ -497,7 +498,7 @@ int serve_config_parse(const char *file, const char *data, size_t len, struct se
             rc = fail_at(&c, &(struct node){.line = line}, "%s", jerr.msg);
         } else {
             rc = j->type == JSON_OBJECT ? json_members(&c, j, &root)
-                                         : fail_at(&c, NULL, "top level must be a JSON object");
+                                        : fail_at(&c, NULL, "top level must be a JSON object");
         }
     } else {
         struct lexer lx = {.p = data, .end = data + len, .line = 1};

@@ -20,8 +20,8 @@ struct serve_model_config {
     char *name;
     char *base_path;
     enum serve_policy policy;
-    int64_t latest_n;   /* SERVE_POLICY_LATEST */
-    int64_t *versions;  /* SERVE_POLICY_SPECIFIC */
+    int64_t latest_n;  /* SERVE_POLICY_LATEST */
+    int64_t *versions; /* SERVE_POLICY_SPECIFIC */
     size_t nversions;
     struct serve_label *labels;
     size_t nlabels;

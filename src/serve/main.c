@@ -187,8 +187,9 @@ int main(int argc, char **argv)
     bool have_config = o.model_config_file && *o.model_config_file;
     bool have_base = o.model_base_path && *o.model_base_path;
     if (have_config == have_base) {
-        fprintf(stderr, "berth-serve: give either --model_base_path (with --model_name) or "
-                        "--model_config_file, not %s\n",
+        fprintf(stderr,
+                "berth-serve: give either --model_base_path (with --model_name) or "
+                "--model_config_file, not %s\n",
                 have_config ? "both" : "neither");
         return 2;
     }
@@ -207,8 +208,9 @@ int main(int argc, char **argv)
         rc = serve_config_parse("--model_name", text, strlen(text), &probe, &err);
         free(text);
         if (rc) {
-            fprintf(stderr, "berth-serve: --model_name '%s': use letters, digits, '_', '-' and "
-                            "'.'\n",
+            fprintf(stderr,
+                    "berth-serve: --model_name '%s': use letters, digits, '_', '-' and "
+                    "'.'\n",
                     o.model_name);
             return 2;
         }
@@ -246,8 +248,8 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
-    log_info("serve", "listening on %s:%d threads=%lld", o.rest_api_host,
-             http_server_port(server), o.num_threads);
+    log_info("serve", "listening on %s:%d threads=%lld", o.rest_api_host, http_server_port(server),
+             o.num_threads);
 
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                 0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5, 10};
+static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 #define MAX_CODES 12
 
@@ -73,8 +73,8 @@ static void labels(struct buf *out, const struct series *s)
 {
     /* Requests for a whole model (status) or an unknown one have no version. */
     if (s->version)
-        buf_printf(out, "model=\"%s\",version=\"%lld\",api=\"%s\"", s->model,
-                   (long long)s->version, s->api);
+        buf_printf(out, "model=\"%s\",version=\"%lld\",api=\"%s\"", s->model, (long long)s->version,
+                   s->api);
     else
         buf_printf(out, "model=\"%s\",version=\"\",api=\"%s\"", s->model, s->api);
 }
@@ -126,8 +126,9 @@ void serve_metrics_render(struct buf *out, const struct serve_snapshot *snap)
     for (size_t i = 0; i < snap->nmodels; i++) {
         const struct serve_model *m = &snap->models[i];
         for (size_t k = 0; k < m->nstatus; k++)
-            buf_printf(out, "berth_serve_model_version_state{model=\"%s\",version=\"%lld\","
-                            "state=\"%s\"} 1\n",
+            buf_printf(out,
+                       "berth_serve_model_version_state{model=\"%s\",version=\"%lld\","
+                       "state=\"%s\"} 1\n",
                        m->name, (long long)m->status[k].number,
                        serve_state_name(m->status[k].state));
     }

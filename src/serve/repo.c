@@ -57,12 +57,18 @@ struct serve_repo {
 const char *serve_state_name(enum serve_state s)
 {
     switch (s) {
-    case SERVE_STATE_UNKNOWN: return "UNKNOWN";
-    case SERVE_STATE_START: return "START";
-    case SERVE_STATE_LOADING: return "LOADING";
-    case SERVE_STATE_AVAILABLE: return "AVAILABLE";
-    case SERVE_STATE_UNLOADING: return "UNLOADING";
-    case SERVE_STATE_END: return "END";
+    case SERVE_STATE_UNKNOWN:
+        return "UNKNOWN";
+    case SERVE_STATE_START:
+        return "START";
+    case SERVE_STATE_LOADING:
+        return "LOADING";
+    case SERVE_STATE_AVAILABLE:
+        return "AVAILABLE";
+    case SERVE_STATE_UNLOADING:
+        return "UNLOADING";
+    case SERVE_STATE_END:
+        return "END";
     }
     return "UNKNOWN";
 }
@@ -99,8 +105,7 @@ static char **string_list(const struct json *j, size_t want, const char *field, 
                           struct err *err)
 {
     if (j->type != JSON_ARRAY)
-        return err_set(err, ERR_INVALID, "%s: '%s' must be a list of strings", path, field),
-               NULL;
+        return err_set(err, ERR_INVALID, "%s: '%s' must be a list of strings", path, field), NULL;
     if (j->len != want)
         return err_set(err, ERR_INVALID, "%s: '%s' has %zu entries but the model has %zu", path,
                        field, j->len, want),
@@ -121,9 +126,9 @@ static int apply_berth_json(const char *path, struct serve_signature *sig, struc
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return errno == ENOENT ? 0
-                               : err_set(err, ERR_SYS(errno), "cannot open '%s': %s", path,
-                                         strerror(errno));
+        return errno == ENOENT
+                   ? 0
+                   : err_set(err, ERR_SYS(errno), "cannot open '%s': %s", path, strerror(errno));
     struct buf b;
     buf_init(&b, BERTH_JSON_LIMIT_BYTES);
     char chunk[4096];
@@ -147,8 +152,7 @@ static int apply_berth_json(const char *path, struct serve_signature *sig, struc
         const struct json *v = &m->value;
         if (strcmp(m->key, "input_name") == 0) {
             if (v->type != JSON_STRING || v->len == 0) {
-                rc = err_set(err, ERR_INVALID, "%s: 'input_name' must be a non-empty string",
-                             path);
+                rc = err_set(err, ERR_INVALID, "%s: 'input_name' must be a non-empty string", path);
                 break;
             }
             free(sig->input_name);
@@ -397,9 +401,15 @@ static bool scan_model(struct repo_model *m)
             continue;
         bool wanted;
         switch (m->cfg.policy) {
-        case SERVE_POLICY_ALL: wanted = true; break;
-        case SERVE_POLICY_SPECIFIC: wanted = policy_lists(&m->cfg, v->number); break;
-        default: wanted = available < (size_t)m->cfg.latest_n; break;
+        case SERVE_POLICY_ALL:
+            wanted = true;
+            break;
+        case SERVE_POLICY_SPECIFIC:
+            wanted = policy_lists(&m->cfg, v->number);
+            break;
+        default:
+            wanted = available < (size_t)m->cfg.latest_n;
+            break;
         }
         if (!wanted)
             continue;

@@ -142,8 +142,9 @@ int tensor_from_inputs(struct arena *a, const struct serve_signature *sig,
         for (size_t i = 0; i < inputs->len; i++) {
             const struct json_member *m = &inputs->u.members[i];
             if (feature_index(sig, m->key) < 0)
-                return err_set(err, ERR_INVALID, "inputs: unknown input '%s' (expected '%s' or "
-                                                 "feature names)",
+                return err_set(err, ERR_INVALID,
+                               "inputs: unknown input '%s' (expected '%s' or "
+                               "feature names)",
                                m->key, sig->input_name);
             if (m->value.type != JSON_ARRAY)
                 return err_set(err, ERR_INVALID, "inputs.%s: expected a list, got %s", m->key,
@@ -251,10 +252,10 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes[] = {
-    [V2_BOOL] = {"BOOL", 1},   [V2_UINT8] = {"UINT8", 1}, [V2_UINT16] = {"UINT16", 2},
+    [V2_BOOL] = {"BOOL", 1},     [V2_UINT8] = {"UINT8", 1},   [V2_UINT16] = {"UINT16", 2},
     [V2_UINT32] = {"UINT32", 4}, [V2_UINT64] = {"UINT64", 8}, [V2_INT8] = {"INT8", 1},
-    [V2_INT16] = {"INT16", 2}, [V2_INT32] = {"INT32", 4}, [V2_INT64] = {"INT64", 8},
-    [V2_FP16] = {"FP16", 2},   [V2_FP32] = {"FP32", 4},   [V2_FP64] = {"FP64", 8},
+    [V2_INT16] = {"INT16", 2},   [V2_INT32] = {"INT32", 4},   [V2_INT64] = {"INT64", 8},
+    [V2_FP16] = {"FP16", 2},     [V2_FP32] = {"FP32", 4},     [V2_FP64] = {"FP64", 8},
     [V2_BYTES] = {"BYTES", 0},
 };
 
@@ -293,25 +294,45 @@ static float half_to_float(uint16_t h)
 static float raw_element(enum v2_dtype t, const unsigned char *p)
 {
     union {
-        uint8_t u8; uint16_t u16; uint32_t u32; uint64_t u64;
-        int8_t i8; int16_t i16; int32_t i32; int64_t i64;
-        float f32; double f64;
+        uint8_t u8;
+        uint16_t u16;
+        uint32_t u32;
+        uint64_t u64;
+        int8_t i8;
+        int16_t i16;
+        int32_t i32;
+        int64_t i64;
+        float f32;
+        double f64;
     } v;
     memcpy(&v, p, v2_dtype_size(t));
     switch (t) {
-    case V2_BOOL: return v.u8 ? 1.0f : 0.0f;
-    case V2_UINT8: return (float)v.u8;
-    case V2_UINT16: return (float)v.u16;
-    case V2_UINT32: return (float)v.u32;
-    case V2_UINT64: return (float)v.u64;
-    case V2_INT8: return (float)v.i8;
-    case V2_INT16: return (float)v.i16;
-    case V2_INT32: return (float)v.i32;
-    case V2_INT64: return (float)v.i64;
-    case V2_FP16: return half_to_float(v.u16);
-    case V2_FP32: return v.f32;
-    case V2_FP64: return (float)v.f64;
-    default: return NAN;
+    case V2_BOOL:
+        return v.u8 ? 1.0f : 0.0f;
+    case V2_UINT8:
+        return (float)v.u8;
+    case V2_UINT16:
+        return (float)v.u16;
+    case V2_UINT32:
+        return (float)v.u32;
+    case V2_UINT64:
+        return (float)v.u64;
+    case V2_INT8:
+        return (float)v.i8;
+    case V2_INT16:
+        return (float)v.i16;
+    case V2_INT32:
+        return (float)v.i32;
+    case V2_INT64:
+        return (float)v.i64;
+    case V2_FP16:
+        return half_to_float(v.u16);
+    case V2_FP32:
+        return v.f32;
+    case V2_FP64:
+        return (float)v.f64;
+    default:
+        return NAN;
     }
 }
 
@@ -330,8 +351,9 @@ static int flatten(const struct json *d, enum v2_dtype t, float *out, size_t wan
                        name, want);
     if (t == V2_BOOL) {
         if (d->type != JSON_TRUE && d->type != JSON_FALSE)
-            return err_set(err, ERR_INVALID, "input '%s': data[%zu] is %s, expected a boolean for "
-                                             "BOOL",
+            return err_set(err, ERR_INVALID,
+                           "input '%s': data[%zu] is %s, expected a boolean for "
+                           "BOOL",
                            name, *n, json_type_name(d->type));
         out[(*n)++] = d->type == JSON_TRUE ? 1.0f : 0.0f;
         return 0;
@@ -362,8 +384,9 @@ int tensor_from_v2(struct arena *a, const struct serve_signature *sig, const str
 {
     size_t nf = sig->num_features;
     if (in->dtype == V2_BYTES || in->dtype == V2_INVALID)
-        return err_set(err, ERR_INVALID, "input '%s': datatype %s is not supported; use FP32, "
-                                         "FP64, an integer type or BOOL",
+        return err_set(err, ERR_INVALID,
+                       "input '%s': datatype %s is not supported; use FP32, "
+                       "FP64, an integer type or BOOL",
                        in->name, v2_dtype_name(in->dtype));
     if (in->dtype == V2_FP16 && !in->raw)
         return err_set(err, ERR_INVALID, "input '%s': FP16 data must be sent as binary data",
@@ -379,8 +402,9 @@ int tensor_from_v2(struct arena *a, const struct serve_signature *sig, const str
         for (size_t i = 0; i < in->rank && off < sizeof(shape) - 24; i++)
             off += (size_t)snprintf(shape + off, sizeof(shape) - off, "%s%lld", i ? ", " : "",
                                     (long long)in->shape[i]);
-        return err_set(err, ERR_INVALID, "input '%s': shape [%s] does not match the model's "
-                                         "[-1, %zu]",
+        return err_set(err, ERR_INVALID,
+                       "input '%s': shape [%s] does not match the model's "
+                       "[-1, %zu]",
                        in->name, shape, nf);
     }
     if (nrows == 0)
@@ -392,8 +416,8 @@ int tensor_from_v2(struct arena *a, const struct serve_signature *sig, const str
         size_t es = v2_dtype_size(in->dtype);
         if (in->raw_len != want * es)
             return err_set(err, ERR_INVALID,
-                           "input '%s': binary data has %zu bytes, shape and %s need %zu",
-                           in->name, in->raw_len, v2_dtype_name(in->dtype), want * es);
+                           "input '%s': binary data has %zu bytes, shape and %s need %zu", in->name,
+                           in->raw_len, v2_dtype_name(in->dtype), want * es);
     } else if (in->json_data) {
         size_t have = count_elements(in->json_data, want + 1);
         if (have > want)

@@ -29,9 +29,19 @@ int tensor_from_examples(struct arena *a, const struct serve_signature *sig,
 
 enum v2_dtype {
     V2_INVALID = 0,
-    V2_BOOL, V2_UINT8, V2_UINT16, V2_UINT32, V2_UINT64,
-    V2_INT8, V2_INT16, V2_INT32, V2_INT64,
-    V2_FP16, V2_FP32, V2_FP64, V2_BYTES,
+    V2_BOOL,
+    V2_UINT8,
+    V2_UINT16,
+    V2_UINT32,
+    V2_UINT64,
+    V2_INT8,
+    V2_INT16,
+    V2_INT32,
+    V2_INT64,
+    V2_FP16,
+    V2_FP32,
+    V2_FP64,
+    V2_BYTES,
 };
 
 enum v2_dtype v2_dtype_parse(const char *name);

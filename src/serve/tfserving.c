@@ -84,11 +84,16 @@ static bool parse_path(struct str path, struct tfs_target *t)
 static const char *verb_api(enum tfs_verb v)
 {
     switch (v) {
-    case VERB_STATUS: return "status";
-    case VERB_METADATA: return "metadata";
-    case VERB_PREDICT: return "predict";
-    case VERB_CLASSIFY: return "classify";
-    case VERB_REGRESS: return "regress";
+    case VERB_STATUS:
+        return "status";
+    case VERB_METADATA:
+        return "metadata";
+    case VERB_PREDICT:
+        return "predict";
+    case VERB_CLASSIFY:
+        return "classify";
+    case VERB_REGRESS:
+        return "regress";
     }
     return "unknown";
 }
@@ -98,8 +103,9 @@ static const char *verb_api(enum tfs_verb v)
 
 static void write_status_entry(struct buf *b, const struct serve_version_status *st, bool first)
 {
-    buf_printf(b, "%s{\"version\": \"%lld\", \"state\": \"%s\", \"status\": {\"error_code\": \"%s\","
-                  " \"error_message\": ",
+    buf_printf(b,
+               "%s{\"version\": \"%lld\", \"state\": \"%s\", \"status\": {\"error_code\": \"%s\","
+               " \"error_message\": ",
                first ? "" : ", ", (long long)st->number, serve_state_name(st->state),
                st->error ? "UNKNOWN" : "OK");
     const char *msg = st->error ? st->error : "";
@@ -158,12 +164,14 @@ static void handle_metadata(const struct serve_model *m, const struct serve_vers
     struct buf *b = &res->body;
     buf_puts(b, "{\"model_spec\": {\"name\": ");
     buf_json_str(b, m->name, strlen(m->name));
-    buf_printf(b, ", \"signature_name\": \"\", \"version\": \"%lld\"}, \"metadata\": "
-                  "{\"signature_def\": {\"signature_def\": {\"serving_default\": {\"inputs\": {",
+    buf_printf(b,
+               ", \"signature_name\": \"\", \"version\": \"%lld\"}, \"metadata\": "
+               "{\"signature_def\": {\"signature_def\": {\"serving_default\": {\"inputs\": {",
                (long long)v->number);
     write_tensor_info(b, v->sig.input_name, (long long)v->sig.num_features);
     buf_puts(b, "}, \"outputs\": {");
-    write_tensor_info(b, "predictions", v->sig.output_width > 1 ? (long long)v->sig.output_width : 0);
+    write_tensor_info(b, "predictions",
+                      v->sig.output_width > 1 ? (long long)v->sig.output_width : 0);
     buf_puts(b, "}, \"method_name\": \"tensorflow/serving/predict\", \"defaults\": {}}}}}}");
 }
 
@@ -213,8 +221,9 @@ static int check_keys(const struct json *body, const char *const *allowed, const
         for (const char *const *k = allowed; *k; k++)
             ok |= strcmp(body->u.members[i].key, *k) == 0;
         if (!ok)
-            return err_set(err, ERR_INVALID, "unknown field '%s' in the request body; %s takes "
-                                             "'%s', '%s' and '%s'",
+            return err_set(err, ERR_INVALID,
+                           "unknown field '%s' in the request body; %s takes "
+                           "'%s', '%s' and '%s'",
                            body->u.members[i].key, verb, allowed[0], allowed[1], allowed[2]);
     }
     return 0;
@@ -250,8 +259,9 @@ static void handle_infer(struct arena *a, const struct serve_model *m, struct se
             return;
         }
         if (instances && inputs) {
-            http_response_error(res, 400, "Not formatted correctly: 'instances' and 'inputs' "
-                                          "cannot both be present");
+            http_response_error(res, 400,
+                                "Not formatted correctly: 'instances' and 'inputs' "
+                                "cannot both be present");
             return;
         }
         if (!instances && !inputs) {
@@ -267,7 +277,8 @@ static void handle_infer(struct arena *a, const struct serve_model *m, struct se
         }
     } else {
         static const char *const keys[] = {"examples", "context", "signature_name", NULL};
-        if (check_keys(body, keys, verb == VERB_CLASSIFY ? "classify" : "regress", &err) || check_signature_name(body, &err) ||
+        if (check_keys(body, keys, verb == VERB_CLASSIFY ? "classify" : "regress", &err) ||
+            check_signature_name(body, &err) ||
             tensor_from_examples(a, sig, json_get(body, "examples"), json_get(body, "context"),
                                  &batch, &err)) {
             http_response_error(res, 400, "%s", err.msg);
@@ -290,8 +301,8 @@ static void handle_infer(struct arena *a, const struct serve_model *m, struct se
     }
     float *out;
     size_t width;
-    if (serve_predict(a, v, verb == VERB_CLASSIFY ? SERVE_OUT_PROBA : SERVE_OUT_PREDICT,
-                      batch.rows, batch.nrows, &out, &width, &err) != 0) {
+    if (serve_predict(a, v, verb == VERB_CLASSIFY ? SERVE_OUT_PROBA : SERVE_OUT_PREDICT, batch.rows,
+                      batch.nrows, &out, &width, &err) != 0) {
         http_response_error(res, 500, "%s", err.msg);
         return;
     }
@@ -360,8 +371,8 @@ void serve_tfs_handle(const struct serve_snapshot *snap, struct http_request *re
     struct serve_version *v = NULL;
     int64_t number = t.version;
     if (t.sel == SEL_LABEL && serve_model_label(m, t.label, &number) != 0) {
-        http_response_error(res, 400, "Unrecognized servable version label: %.*s",
-                            (int)t.label.len, t.label.ptr);
+        http_response_error(res, 400, "Unrecognized servable version label: %.*s", (int)t.label.len,
+                            t.label.ptr);
         return;
     }
     if (t.sel == SEL_LATEST)

@@ -61,9 +61,11 @@ static void handle_model_metadata(const struct serve_model *m, const struct serv
     write_str(b, v->backend->platform);
     buf_puts(b, ", \"inputs\": [{\"name\": ");
     write_str(b, v->sig.input_name);
-    buf_printf(b, ", \"datatype\": \"FP32\", \"shape\": [-1, %zu]}], \"outputs\": [{\"name\": \""
-                  OUTPUT_NAME "\", \"datatype\": \"FP32\", \"shape\": [-1",
-               v->sig.num_features);
+    buf_printf(
+        b,
+        ", \"datatype\": \"FP32\", \"shape\": [-1, %zu]}], \"outputs\": [{\"name\": \"" OUTPUT_NAME
+        "\", \"datatype\": \"FP32\", \"shape\": [-1",
+        v->sig.num_features);
     if (v->sig.output_width > 1)
         buf_printf(b, ", %zu", v->sig.output_width);
     buf_puts(b, "]}]}");
@@ -134,8 +136,9 @@ static int read_input(const struct json *body, struct str binary, const char *mo
     for (size_t i = 0; i < shape->len; i++) {
         const struct json *d = &shape->u.items[i];
         if (d->type != JSON_NUMBER || !d->is_integer || d->u.num < 0 || d->u.num > 1e15)
-            return err_set(err, ERR_INVALID, "input '%s': shape[%zu] must be a non-negative "
-                                             "integer",
+            return err_set(err, ERR_INVALID,
+                           "input '%s': shape[%zu] must be a non-negative "
+                           "integer",
                            in->name, i);
         in->shape[i] = (int64_t)d->u.num;
     }
@@ -145,8 +148,9 @@ static int read_input(const struct json *body, struct str binary, const char *mo
     const struct json *data = json_get(t, "data");
     if (bsize) {
         if (bsize->type != JSON_NUMBER || !bsize->is_integer || bsize->u.num < 0)
-            return err_set(err, ERR_INVALID, "input '%s': binary_data_size must be a "
-                                             "non-negative integer",
+            return err_set(err, ERR_INVALID,
+                           "input '%s': binary_data_size must be a "
+                           "non-negative integer",
                            in->name);
         if (data)
             return err_set(err, ERR_INVALID, "input '%s': has both 'data' and binary_data_size",
@@ -158,14 +162,15 @@ static int read_input(const struct json *body, struct str binary, const char *mo
                            in->name, bsize->u.num, binary.len);
         if ((double)binary.len != bsize->u.num)
             return err_set(err, ERR_INVALID,
-                           "%zu bytes follow the JSON header but the inputs claim %.0f",
-                           binary.len, bsize->u.num);
+                           "%zu bytes follow the JSON header but the inputs claim %.0f", binary.len,
+                           bsize->u.num);
         in->raw = (const unsigned char *)binary.ptr;
         in->raw_len = binary.len;
     } else {
         if (binary.len)
-            return err_set(err, ERR_INVALID, "%zu bytes follow the JSON header but no input has "
-                                             "binary_data_size",
+            return err_set(err, ERR_INVALID,
+                           "%zu bytes follow the JSON header but no input has "
+                           "binary_data_size",
                            binary.len);
         if (!data)
             return err_set(err, ERR_INVALID, "input '%s': has no 'data'", in->name);
@@ -201,8 +206,9 @@ static int read_outputs(const struct json *body, bool *binary_out, struct err *e
         if (op && op->type != JSON_OBJECT)
             return err_set(err, ERR_INVALID, "outputs[%zu].parameters must be an object", i);
         if (json_get(op, "classification"))
-            return err_set(err, ERR_INVALID, "the classification output parameter is not "
-                                             "supported; use the TF Serving :classify API");
+            return err_set(err, ERR_INVALID,
+                           "the classification output parameter is not "
+                           "supported; use the TF Serving :classify API");
         if (bool_param(op, "binary_data", binary_out, err))
             return ERR_INVALID;
     }
@@ -233,8 +239,8 @@ static void handle_v2_infer(struct http_request *req, const struct serve_model *
     struct v2_input in = {0};
     struct serve_batch batch;
     bool binary_out = false;
-    if (read_input(body, binary, m->name, &v->sig, &in, &err) || read_outputs(body, &binary_out, &err) ||
-        tensor_from_v2(a, &v->sig, &in, &batch, &err)) {
+    if (read_input(body, binary, m->name, &v->sig, &in, &err) ||
+        read_outputs(body, &binary_out, &err) || tensor_from_v2(a, &v->sig, &in, &batch, &err)) {
         http_response_error(res, 400, "%s", err.msg);
         return;
     }
@@ -252,8 +258,9 @@ static void handle_v2_infer(struct http_request *req, const struct serve_model *
         buf_puts(b, ", \"id\": ");
         buf_json_str(b, id->u.str, id->len);
     }
-    buf_printf(b, ", \"outputs\": [{\"name\": \"" OUTPUT_NAME "\", \"datatype\": \"FP32\", "
-                  "\"shape\": [%zu",
+    buf_printf(b,
+               ", \"outputs\": [{\"name\": \"" OUTPUT_NAME "\", \"datatype\": \"FP32\", "
+               "\"shape\": [%zu",
                batch.nrows);
     if (width > 1)
         buf_printf(b, ", %zu", width);
@@ -342,8 +349,8 @@ void serve_v2_handle(const struct serve_snapshot *snap, struct http_request *req
         return;
     }
     call->model = m->name;
-    struct serve_version *v = have_version ? serve_model_version(m, number)
-                                           : (m->nversions ? m->versions[0] : NULL);
+    struct serve_version *v =
+        have_version ? serve_model_version(m, number) : (m->nversions ? m->versions[0] : NULL);
     if (verb == V2_READY) {
         res->status = v ? 200 : 503;
         buf_puts(&res->body, "{\"name\": ");

@@ -87,9 +87,9 @@ static const char *const migrations[] = {
 static int db_error(struct store *st, struct err *err, const char *what)
 {
     int code = sqlite3_errcode(st->db);
-    int rc = code == SQLITE_CONSTRAINT ? ERR_EXISTS
+    int rc = code == SQLITE_CONSTRAINT                     ? ERR_EXISTS
              : code == SQLITE_FULL || code == SQLITE_IOERR ? ERR_SYS(EIO)
-                                                            : ERR_INTERNAL;
+                                                           : ERR_INTERNAL;
     return err_set(err, rc, "store: %s: %s", what, sqlite3_errmsg(st->db));
 }
 
@@ -168,8 +168,9 @@ int store_open(const char *path, struct store **out, struct err *err)
         return rc;
     }
     sqlite3_busy_timeout(st->db, 5000);
-    int rc = exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                      "PRAGMA foreign_keys = ON;",
+    int rc = exec(st,
+                  "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                  "PRAGMA foreign_keys = ON;",
                   err);
     if (rc == 0)
         rc = migrate(st, err);
@@ -274,9 +275,12 @@ int store_credential_get(struct store *st, const char *secret_id, char **secret_
 const char *store_import_status_name(enum store_import_status s)
 {
     switch (s) {
-    case STORE_IMPORT_RUNNING: return "STATUS_RUNNING";
-    case STORE_IMPORT_SUCCESS: return "STATUS_SUCCESS";
-    case STORE_IMPORT_FAILED: return "STATUS_FAILED";
+    case STORE_IMPORT_RUNNING:
+        return "STATUS_RUNNING";
+    case STORE_IMPORT_SUCCESS:
+        return "STATUS_SUCCESS";
+    case STORE_IMPORT_FAILED:
+        return "STATUS_FAILED";
     }
     return "STATUS_FAILED";
 }
@@ -314,11 +318,11 @@ int store_model_version_create(struct store *st, const struct store_model *model
     lock(st);
     int rc = begin_write(st, err);
     if (rc == 0 && new_model) {
-        const char *args[] = {model->id, model->region, model->name, model->tags_json,
-                              model->created_at, NULL};
-        rc = run(st, err, "adding a model",
-                 "INSERT INTO models (id, region, name, tags, created_at) VALUES (?,?,?,?,?)",
-                 args);
+        const char *args[] = {model->id,        model->region,     model->name,
+                              model->tags_json, model->created_at, NULL};
+        rc =
+            run(st, err, "adding a model",
+                "INSERT INTO models (id, region, name, tags, created_at) VALUES (?,?,?,?,?)", args);
         if (rc == ERR_EXISTS)
             rc = err_set(err, ERR_EXISTS, "a model named '%s' already exists in region '%s'",
                          model->name, model->region);
@@ -326,9 +330,9 @@ int store_model_version_create(struct store *st, const struct store_model *model
     if (rc == 0) {
         char status[8];
         snprintf(status, sizeof(status), "%d", (int)v->status);
-        const char *args[] = {v->id,          v->model_id,  v->region, v->version, status,
-                              v->source_path, v->move_mode, v->path,   v->format,  v->attrs_json,
-                              v->created_at,  NULL};
+        const char *args[] = {v->id,     v->model_id,    v->region,     v->version,
+                              status,    v->source_path, v->move_mode,  v->path,
+                              v->format, v->attrs_json,  v->created_at, NULL};
         rc = run(st, err, "adding a model version",
                  "INSERT INTO model_versions (id, model_id, region, version, status, source_path,"
                  " move_mode, path, format, attrs, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -359,8 +363,8 @@ int store_model_get(struct store *st, const char *region, const char *id, struct
     lock(st);
     sqlite3_stmt *s;
     const char *args[] = {id, region, NULL};
-    int rc = prepare(st, &s, err, "SELECT " MODEL_COLS " FROM models WHERE id = ? AND region = ?",
-                     args);
+    int rc =
+        prepare(st, &s, err, "SELECT " MODEL_COLS " FROM models WHERE id = ? AND region = ?", args);
     if (rc == 0) {
         int step = sqlite3_step(s);
         if (step == SQLITE_ROW)
@@ -381,9 +385,9 @@ int store_model_list(struct store *st, const char *region, struct store_model **
     lock(st);
     sqlite3_stmt *s;
     const char *args[] = {region, NULL};
-    int rc = prepare(st, &s, err,
-                     "SELECT " MODEL_COLS " FROM models WHERE region = ? ORDER BY created_at, id",
-                     args);
+    int rc =
+        prepare(st, &s, err,
+                "SELECT " MODEL_COLS " FROM models WHERE region = ? ORDER BY created_at, id", args);
     struct store_model *list = NULL;
     size_t count = 0;
     while (rc == 0) {
@@ -508,8 +512,8 @@ int store_model_version_list_running(struct store *st, struct store_model_versio
 }
 
 int store_model_version_set_status(struct store *st, const char *id,
-                                   enum store_import_status status, int progress,
-                                   const char *error, struct err *err)
+                                   enum store_import_status status, int progress, const char *error,
+                                   struct err *err)
 {
     char sbuf[8], pbuf[8];
     snprintf(sbuf, sizeof(sbuf), "%d", (int)status);
@@ -518,9 +522,9 @@ int store_model_version_set_status(struct store *st, const char *id,
     lock(st);
     int rc = begin_write(st, err);
     if (rc == 0)
-        rc = run(st, err, "updating an import",
-                 "UPDATE model_versions SET status = ?, progress = ?, error = ? WHERE id = ?",
-                 args);
+        rc =
+            run(st, err, "updating an import",
+                "UPDATE model_versions SET status = ?, progress = ?, error = ? WHERE id = ?", args);
     rc = finish(st, rc, err);
     unlock(st);
     return rc;
@@ -595,8 +599,9 @@ int store_service_create(struct store *st, const struct store_group *g, bool new
     lock(st);
     int rc = begin_write(st, err);
     if (rc == 0 && new_group) {
-        const char *args[] = {g->id, g->region, g->name, g->tags_json, g->charge_type,
-                              g->auth_enable ? "1" : "0", g->created_at, g->created_at, NULL};
+        const char *args[] = {g->id,         g->region,      g->name,
+                              g->tags_json,  g->charge_type, g->auth_enable ? "1" : "0",
+                              g->created_at, g->created_at,  NULL};
         rc = run(st, err, "adding a service group",
                  "INSERT INTO service_groups (id, region, name, tags, charge_type, auth_enable,"
                  " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
@@ -628,9 +633,9 @@ int store_service_create(struct store *st, const struct store_group *g, bool new
         free(s->id);
         s->id = xasprintf("%s-%d", g->id, s->version);
         sqlite3_stmt *ins;
-        const char *args[] = {s->id,        g->id,          g->region,     s->description,
-                              s->spec_json, s->model_version_id, s->created_at, s->created_at,
-                              NULL};
+        const char *args[] = {s->id,          g->id,         g->region,
+                              s->description, s->spec_json,  s->model_version_id,
+                              s->created_at,  s->created_at, NULL};
         rc = prepare(st, &ins, err,
                      "INSERT INTO services (id, group_id, region, description, spec,"
                      " model_version_id, created_at, updated_at, version, replicas, weight)"
@@ -647,8 +652,8 @@ int store_service_create(struct store *st, const struct store_group *g, bool new
     }
     if (rc == 0 && !new_group) {
         const char *args[] = {s->created_at, g->id, NULL};
-        rc = run(st, err, "updating a group", "UPDATE service_groups SET updated_at = ? WHERE id = ?",
-                 args);
+        rc = run(st, err, "updating a group",
+                 "UPDATE service_groups SET updated_at = ? WHERE id = ?", args);
     }
     rc = finish(st, rc, err);
     unlock(st);
@@ -806,7 +811,8 @@ int store_service_list(struct store *st, const char *group_id, struct store_serv
     return list_services(st,
                          group_id ? "SELECT " SERVICE_COLS " FROM services WHERE group_id = ?"
                                     " ORDER BY version"
-                                  : "SELECT " SERVICE_COLS " FROM services ORDER BY group_id, version",
+                                  : "SELECT " SERVICE_COLS
+                                    " FROM services ORDER BY group_id, version",
                          group_id ? args : NULL, out, n, err);
 }
 
@@ -845,8 +851,8 @@ int store_service_set_replicas(struct store *st, const char *id, int replicas, i
 int store_service_delete(struct store *st, const char *region, const char *id, struct err *err)
 {
     const char *args[] = {id, region, NULL};
-    return delete_where(st, "DELETE FROM services WHERE id = ? AND region = ?", args, "service",
-                        id, err);
+    return delete_where(st, "DELETE FROM services WHERE id = ? AND region = ?", args, "service", id,
+                        err);
 }
 
 int store_group_delete(struct store *st, const char *region, const char *id, struct err *err)
@@ -862,8 +868,7 @@ int store_model_version_users(struct store *st, const char *model_version_id, in
     lock(st);
     sqlite3_stmt *s;
     const char *args[] = {model_version_id, NULL};
-    int rc = prepare(st, &s, err, "SELECT count(*) FROM services WHERE model_version_id = ?",
-                     args);
+    int rc = prepare(st, &s, err, "SELECT count(*) FROM services WHERE model_version_id = ?", args);
     if (rc == 0) {
         if (sqlite3_step(s) == SQLITE_ROW)
             *count = sqlite3_column_int(s, 0);
@@ -918,8 +923,8 @@ int store_instance_list(struct store *st, struct store_instance **out, size_t *n
 {
     lock(st);
     sqlite3_stmt *s;
-    int rc = prepare(st, &s, err, "SELECT id, service_id, pgid, start_ticks, port FROM instances",
-                     NULL);
+    int rc =
+        prepare(st, &s, err, "SELECT id, service_id, pgid, start_ticks, port FROM instances", NULL);
     struct store_instance *list = NULL;
     size_t count = 0;
     while (rc == 0) {

@@ -41,7 +41,7 @@ struct store_model {
     char *id;
     char *region;
     char *name;
-    char *tags_json; /* [{"TagKey":..,"TagValue":..}] */
+    char *tags_json;  /* [{"TagKey":..,"TagValue":..}] */
     char *created_at; /* RFC 3339, UTC */
 };
 
@@ -50,15 +50,15 @@ struct store_model_version {
     char *model_id;
     char *model_name;
     char *region;
-    char *version;    /* label, e.g. "v1" */
+    char *version; /* label, e.g. "v1" */
     enum store_import_status status;
-    int progress;     /* 0-100 */
-    char *error;      /* "" unless failed */
+    int progress;      /* 0-100 */
+    char *error;       /* "" unless failed */
     char *source_path; /* where the files were imported from */
-    char *move_mode;  /* COPY or CUT */
-    char *path;       /* the files, inside the data directory */
-    char *format;     /* ModelFormat, e.g. XGBOOST */
-    char *attrs_json; /* the DTO fields given at import, echoed by Describe */
+    char *move_mode;   /* COPY or CUT */
+    char *path;        /* the files, inside the data directory */
+    char *format;      /* ModelFormat, e.g. XGBOOST */
+    char *attrs_json;  /* the DTO fields given at import, echoed by Describe */
     char *created_at;
 };
 
@@ -84,8 +84,8 @@ int store_model_version_list(struct store *st, const char *region, const char *m
 int store_model_version_list_running(struct store *st, struct store_model_version **out, size_t *n,
                                      struct err *err);
 int store_model_version_set_status(struct store *st, const char *id,
-                                   enum store_import_status status, int progress,
-                                   const char *error, struct err *err);
+                                   enum store_import_status status, int progress, const char *error,
+                                   struct err *err);
 int store_model_version_delete(struct store *st, const char *region, const char *id,
                                struct err *err);
 /* Delete a model and every version of it. */
@@ -96,7 +96,7 @@ const char *store_import_status_name(enum store_import_status s);
 /* Service groups and services                                              */
 
 struct store_group {
-    char *id;   /* ms-xxxxxxxx */
+    char *id; /* ms-xxxxxxxx */
     char *region;
     char *name;
     char *tags_json;
@@ -107,15 +107,15 @@ struct store_group {
 };
 
 struct store_service {
-    char *id;       /* <group>-<version> */
+    char *id; /* <group>-<version> */
     char *group_id;
     char *region;
     int version;
     char *description;
-    char *spec_json; /* what runs and how: the accepted CreateModelService fields */
+    char *spec_json;        /* what runs and how: the accepted CreateModelService fields */
     char *model_version_id; /* "" for a custom command */
-    int replicas;     /* desired; 0 when stopped */
-    int old_replicas; /* before the last STOP */
+    int replicas;           /* desired; 0 when stopped */
+    int old_replicas;       /* before the last STOP */
     int weight;
     bool stopped;
     char *created_at;

@@ -21,13 +21,21 @@ static struct store *open_memory(void)
 static void add_model(struct store *st, const char *region, const char *id, const char *name,
                       const char *vid, const char *label, int expect)
 {
-    struct store_model m = {.id = (char *)id, .region = (char *)region, .name = (char *)name,
-                            .tags_json = (char *)"[]", .created_at = (char *)"2026-01-01T00:00:00Z"};
-    struct store_model_version v = {.id = (char *)vid, .model_id = (char *)id,
-                                    .region = (char *)region, .version = (char *)label,
-                                    .status = STORE_IMPORT_RUNNING, .source_path = (char *)"/src",
-                                    .move_mode = (char *)"COPY", .path = (char *)"/dst",
-                                    .format = (char *)"XGBOOST", .attrs_json = (char *)"{}",
+    struct store_model m = {.id = (char *)id,
+                            .region = (char *)region,
+                            .name = (char *)name,
+                            .tags_json = (char *)"[]",
+                            .created_at = (char *)"2026-01-01T00:00:00Z"};
+    struct store_model_version v = {.id = (char *)vid,
+                                    .model_id = (char *)id,
+                                    .region = (char *)region,
+                                    .version = (char *)label,
+                                    .status = STORE_IMPORT_RUNNING,
+                                    .source_path = (char *)"/src",
+                                    .move_mode = (char *)"COPY",
+                                    .path = (char *)"/dst",
+                                    .format = (char *)"XGBOOST",
+                                    .attrs_json = (char *)"{}",
                                     .created_at = (char *)"2026-01-01T00:00:00Z"};
     struct store_model existing;
     struct err err = {0};
@@ -117,9 +125,8 @@ TEST(import_status_and_cascading_delete)
     for (size_t i = 0; i < n; i++)
         store_model_version_release(&vs[i]);
     free(vs);
-    CHECK_EQ_INT(store_model_version_set_status(st, "mv-v1-1", STORE_IMPORT_FAILED, 0, "boom",
-                                                &err),
-                 0);
+    CHECK_EQ_INT(
+        store_model_version_set_status(st, "mv-v1-1", STORE_IMPORT_FAILED, 0, "boom", &err), 0);
     struct store_model_version v;
     CHECK_EQ_INT(store_model_version_get(st, "r1", "mv-v1-1", &v, &err), 0);
     CHECK_STR_EQ(v.error, "boom");
@@ -133,8 +140,10 @@ TEST(import_status_and_cascading_delete)
 
 static int add_service(struct store *st, struct store_group *g, bool new_group, int *version)
 {
-    struct store_service s = {.description = (char *)"", .spec_json = (char *)"{}",
-                              .model_version_id = (char *)"mv-v1-1", .replicas = 1,
+    struct store_service s = {.description = (char *)"",
+                              .spec_json = (char *)"{}",
+                              .model_version_id = (char *)"mv-v1-1",
+                              .replicas = 1,
                               .weight = new_group ? 100 : 0,
                               .created_at = (char *)"2026-01-01T00:00:00Z"};
     struct err err = {0};
@@ -147,8 +156,10 @@ static int add_service(struct store *st, struct store_group *g, bool new_group, 
 TEST(services_are_numbered_per_group)
 {
     struct store *st = open_memory();
-    struct store_group g = {.id = (char *)"ms-aaaaaaaa", .region = (char *)"r1",
-                            .name = (char *)"svc", .tags_json = (char *)"[]",
+    struct store_group g = {.id = (char *)"ms-aaaaaaaa",
+                            .region = (char *)"r1",
+                            .name = (char *)"svc",
+                            .tags_json = (char *)"[]",
                             .charge_type = (char *)"POSTPAID_BY_HOUR",
                             .created_at = (char *)"2026-01-01T00:00:00Z"};
     int v = 0;
@@ -185,8 +196,11 @@ TEST(instances_are_recorded_and_forgotten)
 {
     struct store *st = open_memory();
     struct err err = {0};
-    struct store_instance in = {.id = (char *)"ms-a-1-0", .service_id = (char *)"ms-a-1",
-                                .pgid = 1234, .start_ticks = 99, .port = 8000};
+    struct store_instance in = {.id = (char *)"ms-a-1-0",
+                                .service_id = (char *)"ms-a-1",
+                                .pgid = 1234,
+                                .start_ticks = 99,
+                                .port = 8000};
     CHECK_EQ_INT(store_instance_put(st, &in, &err), 0);
     in.port = 8001; /* replaced, not duplicated */
     CHECK_EQ_INT(store_instance_put(st, &in, &err), 0);

@@ -27,8 +27,8 @@ static void request_b(struct http_request *req, const char *host)
     req->body = (struct str){body_b, sizeof(body_b) - 1};
 }
 
-static bool verify_header(const struct http_request *req, const char *authorization,
-                          int64_t ts, const char *key)
+static bool verify_header(const struct http_request *req, const char *authorization, int64_t ts,
+                          const char *key)
 {
     struct tc3_auth auth;
     struct err err = {0};
@@ -49,8 +49,8 @@ TEST(vector_a_tencent_published_signature)
     struct http_request req = {0};
     req.method = STR_LIT("POST");
     req.path = STR_LIT("/");
-    req.headers[0] = (struct http_header){STR_LIT("Content-Type"),
-                                          STR_LIT("application/json; charset=utf-8")};
+    req.headers[0] =
+        (struct http_header){STR_LIT("Content-Type"), STR_LIT("application/json; charset=utf-8")};
     req.headers[1] = (struct http_header){STR_LIT("Host"), STR_LIT("cvm.tencentcloudapi.com")};
     req.nheaders = 2;
     req.body = (struct str){body, sizeof(body) - 1};
@@ -137,14 +137,16 @@ TEST(authorization_parse_errors)
     CHECK(tc3_parse_authorization(STR_LIT("TC3-HMAC-SHA256 Credential=a/2026-01-01/tione/"
                                           "tc3_request, SignedHeaders=content-type;host"),
                                   &a, &err) != 0);
-    CHECK(tc3_parse_authorization(STR_LIT("TC3-HMAC-SHA256 Credential=a/2026-01-01/tione, "
-                                          "SignedHeaders=content-type;host, Signature=" 
-                                          "b46d096e913d497fce0242aca87fc004bb7227f9f129e994c34fe801cb8ff132"),
-                                  &a, &err) != 0);
-    CHECK(tc3_parse_authorization(STR_LIT("TC3-HMAC-SHA256 Credential=a/2026-01-01/tione/tc3_request,"
-                                          "SignedHeaders=content-type;host,Signature="
-                                          "b46d096e913d497fce0242aca87fc004bb7227f9f129e994c34fe801cb8ff132"),
-                                  &a, &err) == 0);
+    CHECK(tc3_parse_authorization(
+              STR_LIT("TC3-HMAC-SHA256 Credential=a/2026-01-01/tione, "
+                      "SignedHeaders=content-type;host, Signature="
+                      "b46d096e913d497fce0242aca87fc004bb7227f9f129e994c34fe801cb8ff132"),
+              &a, &err) != 0);
+    CHECK(tc3_parse_authorization(
+              STR_LIT("TC3-HMAC-SHA256 Credential=a/2026-01-01/tione/tc3_request,"
+                      "SignedHeaders=content-type;host,Signature="
+                      "b46d096e913d497fce0242aca87fc004bb7227f9f129e994c34fe801cb8ff132"),
+              &a, &err) == 0);
     CHECK(str_eq_cstr(a.secret_id, "a"));
     CHECK(str_eq_cstr(a.service, "tione"));
 }

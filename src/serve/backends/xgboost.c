@@ -149,8 +149,7 @@ static int predict_raw(struct xgb_model *m, int type, const float *rows, size_t 
     for (bst_ulong i = 0; i < dim; i++)
         total *= (size_t)shape[i];
     if (nrows == 0 || total % nrows != 0)
-        return err_set(err, ERR_INTERNAL, "XGBoost returned %zu values for %zu rows", total,
-                       nrows);
+        return err_set(err, ERR_INTERNAL, "XGBoost returned %zu values for %zu rows", total, nrows);
     *res = out;
     *width = total / nrows;
     return 0;
