@@ -231,6 +231,71 @@ static char *col(sqlite3_stmt *s, int i)
     return xstrdup(t ? (const char *)t : "");
 }
 
+/* Run a query and read every row with 'read' into a growing array of
+ * 'size'-byte records; on failure the records read so far are released. */
+typedef void (*row_read_fn)(sqlite3_stmt *s, void *row);
+typedef void (*row_release_fn)(void *row);
+
+static int list_rows(struct store *st, const char *sql, const char *const *args, size_t size,
+                     row_read_fn read, row_release_fn release, void **out, size_t *n,
+                     const char *what, struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s = NULL;
+    int rc = prepare(st, &s, err, sql, args);
+    char *list = NULL;
+    size_t count = 0;
+    while (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = db_error(st, err, what);
+            break;
+        }
+        list = xrealloc(list, (count + 1) * size);
+        memset(list + count * size, 0, size);
+        read(s, list + count++ * size);
+    }
+    sqlite3_finalize(s);
+    unlock(st);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            release(list + i * size);
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+/* The public release functions, typed for list_rows(). */
+static void release_model(void *row)
+{
+    store_model_release(row);
+}
+
+static void release_model_version(void *row)
+{
+    store_model_version_release(row);
+}
+
+static void release_group(void *row)
+{
+    store_group_release(row);
+}
+
+static void release_service(void *row)
+{
+    store_service_release(row);
+}
+
+static void release_instance(void *row)
+{
+    store_instance_release(row);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Credentials                                                              */
 
@@ -348,8 +413,9 @@ int store_model_version_create(struct store *st, const struct store_model *model
 
 #define MODEL_COLS "id, region, name, tags, created_at"
 
-static void read_model(sqlite3_stmt *s, struct store_model *m)
+static void read_model(sqlite3_stmt *s, void *row)
 {
+    struct store_model *m = row;
     m->id = col(s, 0);
     m->region = col(s, 1);
     m->name = col(s, 2);
@@ -382,44 +448,19 @@ int store_model_get(struct store *st, const char *region, const char *id, struct
 int store_model_list(struct store *st, const char *region, struct store_model **out, size_t *n,
                      struct err *err)
 {
-    lock(st);
-    sqlite3_stmt *s;
     const char *args[] = {region, NULL};
-    int rc =
-        prepare(st, &s, err,
-                "SELECT " MODEL_COLS " FROM models WHERE region = ? ORDER BY created_at, id", args);
-    struct store_model *list = NULL;
-    size_t count = 0;
-    while (rc == 0) {
-        int step = sqlite3_step(s);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = db_error(st, err, "listing models");
-            break;
-        }
-        list = xrealloc(list, (count + 1) * sizeof(*list));
-        read_model(s, &list[count++]);
-    }
-    sqlite3_finalize(s);
-    unlock(st);
-    if (rc) {
-        for (size_t i = 0; i < count; i++)
-            store_model_release(&list[i]);
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return 0;
+    return list_rows(
+        st, "SELECT " MODEL_COLS " FROM models WHERE region = ? ORDER BY created_at, id", args,
+        sizeof(**out), read_model, release_model, (void **)out, n, "listing models", err);
 }
 
 #define VERSION_COLS                                                                               \
     "v.id, v.model_id, m.name, v.region, v.version, v.status, v.progress, v.error,"                \
     " v.source_path, v.move_mode, v.path, v.format, v.attrs, v.created_at"
 
-static void read_version(sqlite3_stmt *s, struct store_model_version *v)
+static void read_version(sqlite3_stmt *s, void *row)
 {
+    struct store_model_version *v = row;
     v->id = col(s, 0);
     v->model_id = col(s, 1);
     v->model_name = col(s, 2);
@@ -439,33 +480,8 @@ static void read_version(sqlite3_stmt *s, struct store_model_version *v)
 static int list_versions(struct store *st, const char *sql, const char *const *args,
                          struct store_model_version **out, size_t *n, struct err *err)
 {
-    lock(st);
-    sqlite3_stmt *s;
-    int rc = prepare(st, &s, err, sql, args);
-    struct store_model_version *list = NULL;
-    size_t count = 0;
-    while (rc == 0) {
-        int step = sqlite3_step(s);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = db_error(st, err, "listing model versions");
-            break;
-        }
-        list = xrealloc(list, (count + 1) * sizeof(*list));
-        read_version(s, &list[count++]);
-    }
-    sqlite3_finalize(s);
-    unlock(st);
-    if (rc) {
-        for (size_t i = 0; i < count; i++)
-            store_model_version_release(&list[i]);
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return 0;
+    return list_rows(st, sql, args, sizeof(**out), read_version, release_model_version,
+                     (void **)out, n, "listing model versions", err);
 }
 
 int store_model_version_get(struct store *st, const char *region, const char *id,
@@ -662,8 +678,9 @@ int store_service_create(struct store *st, const struct store_group *g, bool new
 
 #define GROUP_COLS "id, region, name, tags, charge_type, auth_enable, created_at, updated_at"
 
-static void read_group(sqlite3_stmt *s, struct store_group *g)
+static void read_group(sqlite3_stmt *s, void *row)
 {
+    struct store_group *g = row;
     g->id = col(s, 0);
     g->region = col(s, 1);
     g->name = col(s, 2);
@@ -677,37 +694,12 @@ static void read_group(sqlite3_stmt *s, struct store_group *g)
 int store_group_list(struct store *st, const char *region, struct store_group **out, size_t *n,
                      struct err *err)
 {
-    lock(st);
-    sqlite3_stmt *s;
     const char *args[] = {region, NULL};
-    int rc = prepare(st, &s, err,
+    return list_rows(st,
                      "SELECT " GROUP_COLS " FROM service_groups WHERE region = ?"
                      " ORDER BY created_at, rowid",
-                     args);
-    struct store_group *list = NULL;
-    size_t count = 0;
-    while (rc == 0) {
-        int step = sqlite3_step(s);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = db_error(st, err, "listing service groups");
-            break;
-        }
-        list = xrealloc(list, (count + 1) * sizeof(*list));
-        read_group(s, &list[count++]);
-    }
-    sqlite3_finalize(s);
-    unlock(st);
-    if (rc) {
-        for (size_t i = 0; i < count; i++)
-            store_group_release(&list[i]);
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return 0;
+                     args, sizeof(**out), read_group, release_group, (void **)out, n,
+                     "listing service groups", err);
 }
 
 int store_group_get(struct store *st, const char *region, const char *id, struct store_group *out,
@@ -736,8 +728,9 @@ int store_group_get(struct store *st, const char *region, const char *id, struct
     "id, group_id, region, version, description, spec, model_version_id, replicas,"                \
     " old_replicas, weight, stopped, created_at, updated_at"
 
-static void read_service(sqlite3_stmt *s, struct store_service *v)
+static void read_service(sqlite3_stmt *s, void *row)
 {
+    struct store_service *v = row;
     v->id = col(s, 0);
     v->group_id = col(s, 1);
     v->region = col(s, 2);
@@ -756,33 +749,8 @@ static void read_service(sqlite3_stmt *s, struct store_service *v)
 static int list_services(struct store *st, const char *sql, const char *const *args,
                          struct store_service **out, size_t *n, struct err *err)
 {
-    lock(st);
-    sqlite3_stmt *s;
-    int rc = prepare(st, &s, err, sql, args);
-    struct store_service *list = NULL;
-    size_t count = 0;
-    while (rc == 0) {
-        int step = sqlite3_step(s);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = db_error(st, err, "listing services");
-            break;
-        }
-        list = xrealloc(list, (count + 1) * sizeof(*list));
-        read_service(s, &list[count++]);
-    }
-    sqlite3_finalize(s);
-    unlock(st);
-    if (rc) {
-        for (size_t i = 0; i < count; i++)
-            store_service_release(&list[i]);
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return 0;
+    return list_rows(st, sql, args, sizeof(**out), read_service, release_service, (void **)out, n,
+                     "listing services", err);
 }
 
 int store_service_get(struct store *st, const char *region, const char *id,
@@ -919,41 +887,21 @@ int store_instance_delete(struct store *st, const char *id, struct err *err)
     return rc;
 }
 
+static void read_instance(sqlite3_stmt *s, void *row)
+{
+    struct store_instance *in = row;
+    in->id = col(s, 0);
+    in->service_id = col(s, 1);
+    in->pgid = sqlite3_column_int(s, 2);
+    in->start_ticks = (uint64_t)sqlite3_column_int64(s, 3);
+    in->port = sqlite3_column_int(s, 4);
+}
+
 int store_instance_list(struct store *st, struct store_instance **out, size_t *n, struct err *err)
 {
-    lock(st);
-    sqlite3_stmt *s;
-    int rc =
-        prepare(st, &s, err, "SELECT id, service_id, pgid, start_ticks, port FROM instances", NULL);
-    struct store_instance *list = NULL;
-    size_t count = 0;
-    while (rc == 0) {
-        int step = sqlite3_step(s);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = db_error(st, err, "listing instances");
-            break;
-        }
-        list = xrealloc(list, (count + 1) * sizeof(*list));
-        struct store_instance *in = &list[count++];
-        in->id = col(s, 0);
-        in->service_id = col(s, 1);
-        in->pgid = sqlite3_column_int(s, 2);
-        in->start_ticks = (uint64_t)sqlite3_column_int64(s, 3);
-        in->port = sqlite3_column_int(s, 4);
-    }
-    sqlite3_finalize(s);
-    unlock(st);
-    if (rc) {
-        for (size_t i = 0; i < count; i++)
-            store_instance_release(&list[i]);
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return 0;
+    return list_rows(st, "SELECT id, service_id, pgid, start_ticks, port FROM instances", NULL,
+                     sizeof(**out), read_instance, release_instance, (void **)out, n,
+                     "listing instances", err);
 }
 
 void store_instance_release(struct store_instance *in)
