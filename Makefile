@@ -141,6 +141,7 @@ fuzz:
 
 bench: deps all
 	bench/run.sh
+	bench/gateway.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json
