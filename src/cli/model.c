@@ -9,7 +9,7 @@
 
 static int wait_import(struct cli *c, const char *version_id)
 {
-    for (int i = 0; i < 600; i++) {
+    for (int i = 0; i < 3000; i++) {
         json_t *resp = NULL;
         int rc = cli_call(c, "DescribeTrainingModelVersion",
                           json_pack("{s:s}", "TrainingModelVersionId", version_id), &resp);
@@ -26,7 +26,7 @@ static int wait_import(struct cli *c, const char *version_id)
             return ret;
         }
         json_decref(resp);
-        usleep(100 * 1000);
+        usleep(20 * 1000);
     }
     fprintf(stderr, "berth: the import of %s is still running after 60 s\n", version_id);
     return CLI_API_ERROR;

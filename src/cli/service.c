@@ -18,7 +18,7 @@ static int wait_normal(struct cli *c, const char *service_id)
 {
     const char *last = "";
     char seen[32] = "";
-    for (int i = 0; i < 1200; i++) {
+    for (int i = 0; i < 6000; i++) {
         json_t *resp = NULL;
         int rc =
             cli_call(c, "DescribeModelService", json_pack("{s:s}", "ServiceId", service_id), &resp);
@@ -37,7 +37,7 @@ static int wait_normal(struct cli *c, const char *service_id)
             return CLI_API_ERROR;
         }
         json_decref(resp);
-        usleep(100 * 1000);
+        usleep(20 * 1000);
     }
     fprintf(stderr, "berth: %s is still %s after 120 s\n", service_id, seen);
     return CLI_API_ERROR;

@@ -86,6 +86,7 @@ struct ctl_reconciler {
     char *data_dir;
     char *berth_serve;
     uv_timer_t timer;
+    uv_timer_t soon; /* a probe due before the next tick */
     uv_async_t kick;
     uv_signal_t sigchld;
     struct svc *svcs;
@@ -329,6 +330,8 @@ static struct inst *find_pid(struct ctl_reconciler *r, pid_t pid)
 }
 
 static void reconcile(struct ctl_reconciler *r);
+static void publish(struct ctl_reconciler *r);
+static void schedule_probes(struct ctl_reconciler *r, uint64_t now);
 
 static void on_sigchld(uv_signal_t *h, int signum)
 {
@@ -483,6 +486,7 @@ static void probe_done(uv_work_t *w, int status)
 {
     struct probe *p = w->data;
     struct inst *in = p->in;
+    bool changed = false;
     (void)status;
     p->r->probes_pending--;
     in->probing = false;
@@ -504,6 +508,7 @@ static void probe_done(uv_work_t *w, int status)
         if (in->ready != was)
             log_info("reconciler", "instance %s-%d is %s", in->svc->id, in->index,
                      in->ready ? "ready" : "not ready");
+        changed = in->ready != was;
         in->svc->ever_ready |= in->ready;
         if (p->failed[0] && !in->svc->create_failed[0]) {
             snprintf(in->svc->create_failed, sizeof(in->svc->create_failed),
@@ -522,6 +527,10 @@ static void probe_done(uv_work_t *w, int status)
     free(p);
     if (r->stopping)
         reconcile(r);
+    else if (changed)
+        publish(r); /* status and routes now, not at the next tick */
+    if (!r->stopping)
+        schedule_probes(r, now_ms());
 }
 
 static void probe_start(struct ctl_reconciler *r, struct inst *in)
@@ -790,9 +799,29 @@ static void on_closed(uv_handle_t *h)
         done(arg);
 }
 
+static void on_soon(uv_timer_t *t)
+{
+    reconcile(t->data);
+}
+
+/* A new instance should not wait for the 250 ms tick to be probed: arm a
+ * timer for the earliest probe due before it. */
+static void schedule_probes(struct ctl_reconciler *r, uint64_t now)
+{
+    uint64_t due = UINT64_MAX;
+    for (struct svc *s = r->svcs; s; s = s->next)
+        for (size_t i = 0; i < s->ninsts; i++) {
+            const struct inst *in = s->insts[i];
+            if (in && in->state == I_RUNNING && !in->probing && in->next_probe_ms < due)
+                due = in->next_probe_ms;
+        }
+    if (due < now + TICK_MS && !r->stopping)
+        uv_timer_start(&r->soon, on_soon, due > now ? due - now : 1, 0);
+}
+
 static void reconcile(struct ctl_reconciler *r)
 {
-    if (r->handles_open < 3)
+    if (r->handles_open < 4)
         return; /* closing */
     uint64_t now = now_ms();
     if (!r->stopping)
@@ -816,6 +845,7 @@ static void reconcile(struct ctl_reconciler *r)
         p = &s->next;
     }
     publish(r);
+    schedule_probes(r, now);
     if (r->stopping && !any_alive && r->probes_pending == 0) {
         while (r->svcs) {
             struct svc *s = r->svcs;
@@ -823,6 +853,7 @@ static void reconcile(struct ctl_reconciler *r)
             free_svc(s);
         }
         uv_close((uv_handle_t *)&r->timer, on_closed);
+        uv_close((uv_handle_t *)&r->soon, on_closed);
         uv_close((uv_handle_t *)&r->kick, on_closed);
         uv_close((uv_handle_t *)&r->sigchld, on_closed);
     }
@@ -886,10 +917,12 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const char *data_dir
     pthread_mutex_init(&r->lock, NULL);
     sweep(r);
     uv_timer_init(loop, &r->timer);
+    uv_timer_init(loop, &r->soon);
+    r->soon.data = r;
     uv_async_init(loop, &r->kick, on_kick);
     uv_signal_init(loop, &r->sigchld);
     r->timer.data = r->kick.data = r->sigchld.data = r;
-    r->handles_open = 3;
+    r->handles_open = 4;
     uv_signal_start(&r->sigchld, on_sigchld, SIGCHLD);
     uv_timer_start(&r->timer, on_tick, 0, TICK_MS);
     *out = r;

@@ -27,6 +27,9 @@
 /* A client that pipelines requests without reading the answers is not read
  * from while this much response data waits to be sent. */
 #define WRITE_BACKLOG_LIMIT_BYTES (8 * 1024 * 1024)
+/* While a response is deferred the connection keeps reading pipelined bytes
+ * into 'pending' up to this much, then waits (one more read always fits). */
+#define PENDING_HIGH_BYTES (256 * 1024)
 
 struct worker;
 
@@ -43,6 +46,8 @@ struct conn {
     char *readbuf;
     struct http_deferred *deferred; /* the request being answered later */
     struct buf pending;             /* bytes read behind it, parsed once it is done */
+    bool reading_stopped;           /* while deferred: pending is full, or the peer sent EOF */
+    bool peer_eof;                  /* the client will send nothing more */
 };
 
 struct http_deferred {
@@ -53,6 +58,7 @@ struct http_deferred {
     bool chunked;   /* the streamed body is chunk-encoded */
     bool close_end; /* the body ends with the connection (HTTP/1.0, unknown length) */
     bool head_sent;
+    struct buf head; /* the status line and headers, sent with the first body bytes */
 };
 
 struct worker {
@@ -181,7 +187,7 @@ static void on_write(uv_write_t *wr, int status)
     if (status == 0 && c->read_paused && !c->closing &&
         c->tcp.write_queue_size < WRITE_BACKLOG_LIMIT_BYTES / 2) {
         c->read_paused = false;
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        if (!c->reading_stopped && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
             conn_close(c);
     }
 }
@@ -276,6 +282,7 @@ static void conn_close(struct conn *c)
         d->c = NULL;
         if (d->on_cancel)
             d->on_cancel(d->cancel_arg);
+        buf_release(&d->head);
         free(d);
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -370,8 +377,7 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
             return;
         conn_handle(c);
         if (c->deferred) {
-            /* Keep what follows for later and read nothing more until the answer. */
-            uv_read_stop((uv_stream_t *)&c->tcp);
+            /* Keep what follows for after the answer (on_read adds to it). */
             uv_timer_stop(&c->timer);
             buf_reset(&c->pending);
             buf_append(&c->pending, data, len);
@@ -395,6 +401,7 @@ struct http_deferred *http_request_defer(struct http_request *req, http_cancel_f
     d->c = c;
     d->on_cancel = on_cancel;
     d->cancel_arg = arg;
+    buf_init(&d->head, SIZE_MAX);
     c->deferred = d;
     return d;
 }
@@ -423,6 +430,7 @@ static void conn_write_copy(struct conn *c, const void *a, size_t alen, const vo
 static void deferred_finish(struct http_deferred *d, bool close)
 {
     struct conn *c = d->c;
+    buf_release(&d->head);
     free(d);
     if (!c)
         return;
@@ -437,8 +445,15 @@ static void deferred_finish(struct http_deferred *d, bool close)
     char *rest = buf_detach(&c->pending, &n);
     conn_feed(c, rest, n);
     free(rest);
-    if (!c->closing && !c->deferred) {
-        arm_timer(c);
+    if (c->closing || c->deferred)
+        return;
+    if (c->peer_eof) {
+        conn_close(c); /* everything the client sent has been answered */
+        return;
+    }
+    arm_timer(c);
+    if (c->reading_stopped) {
+        c->reading_stopped = false;
         if (!c->read_paused && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
             conn_close(c);
     }
@@ -447,6 +462,11 @@ static void deferred_finish(struct http_deferred *d, bool close)
 void http_deferred_respond(struct http_deferred *d, struct http_response *res)
 {
     struct conn *c = d->c;
+    if (d->head_sent && d->head.len) {
+        /* The head was held, not written: this answer can still replace it. */
+        buf_release(&d->head);
+        d->head_sent = false;
+    }
     if (!c || d->head_sent) {
         buf_release(&res->headers);
         buf_release(&res->body);
@@ -483,8 +503,14 @@ void http_deferred_head(struct http_deferred *d, int status, struct str headers,
     else if (d->http10)
         buf_puts(&head, "Connection: keep-alive\r\n");
     buf_puts(&head, "\r\n");
-    conn_write_copy(c, head.ptr, head.len, NULL, 0);
-    buf_release(&head);
+    d->head = head; /* goes out with the first body bytes, in one write */
+}
+
+/* Write the held head (if any) followed by 'data'. */
+static void deferred_write(struct http_deferred *d, const void *data, size_t len)
+{
+    conn_write_copy(d->c, d->head.ptr, d->head.len, data, len);
+    buf_release(&d->head);
 }
 
 void http_deferred_body(struct http_deferred *d, const void *data, size_t len)
@@ -500,18 +526,18 @@ void http_deferred_body(struct http_deferred *d, const void *data, size_t len)
         buf_append(&b, size, (size_t)n);
         buf_append(&b, data, len);
         buf_puts(&b, "\r\n");
-        conn_write_copy(c, b.ptr, b.len, NULL, 0);
+        deferred_write(d, b.ptr, b.len);
         buf_release(&b);
     } else {
-        conn_write_copy(c, data, len, NULL, 0);
+        deferred_write(d, data, len);
     }
 }
 
 void http_deferred_end(struct http_deferred *d, bool abort)
 {
     struct conn *c = d->c;
-    if (c && !abort && d->chunked && !c->closing)
-        conn_write_copy(c, "0\r\n\r\n", 5, NULL, 0);
+    if (c && !abort && !c->closing && d->head_sent && (d->head.len || d->chunked))
+        deferred_write(d, "0\r\n\r\n", d->chunked ? 5 : 0);
     deferred_finish(d, abort || !d->keep_alive || d->close_end);
 }
 
@@ -528,6 +554,22 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = s->data;
     (void)b;
+    if (c->deferred) {
+        /* Answering a request: hold what arrives until the answer is out. */
+        if (n == UV_EOF) {
+            c->peer_eof = c->reading_stopped = true;
+            uv_read_stop(s);
+        } else if (n < 0) {
+            conn_close(c);
+        } else if (n > 0) {
+            buf_append(&c->pending, c->readbuf, (size_t)n);
+            if (c->pending.len >= PENDING_HIGH_BYTES) {
+                c->reading_stopped = true;
+                uv_read_stop(s);
+            }
+        }
+        return;
+    }
     if (n < 0) {
         if (n == UV_EOF && c->parser.in_message && !c->closing)
             log_debug("http", "client closed the connection mid-request");
@@ -546,7 +588,7 @@ static void conn_start(struct worker *w, int fd)
     struct conn *c = xcalloc(1, sizeof(*c));
     c->w = w;
     http_parser_init(&c->parser, w->srv->cfg.max_body_bytes);
-    buf_init(&c->pending, READ_CHUNK_BYTES);
+    buf_init(&c->pending, PENDING_HIGH_BYTES + READ_CHUNK_BYTES);
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
     c->tcp.data = c;
