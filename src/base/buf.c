@@ -4,6 +4,7 @@
 #include "base/err.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -139,6 +140,35 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int rc = buf_vprintf(b, fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+int buf_read_file(struct buf *b, const char *path, struct err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", path, strerror(errno));
+    int rc = 0;
+    for (;;) {
+        /* Read straight into the buffer, growing it a chunk at a time. */
+        size_t room = b->limit_bytes - b->len < 65536 ? b->limit_bytes - b->len : 65536;
+        if (room == 0) {
+            if (fgetc(f) != EOF)
+                rc =
+                    err_set(err, ERR_TOOBIG, "'%s' is larger than %zu bytes", path, b->limit_bytes);
+            break;
+        }
+        if ((rc = buf_reserve(b, room)))
+            break;
+        size_t n = fread(b->ptr + b->len, 1, room, f);
+        b->len += n;
+        b->ptr[b->len] = '\0';
+        if (n < room)
+            break;
+    }
+    if (rc == 0 && ferror(f))
+        rc = err_set(err, ERR_SYS(EIO), "cannot read '%s'", path);
+    fclose(f);
     return rc;
 }
 

@@ -55,6 +55,10 @@ int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Append the whole file at 'path'. ERR_SYS(errno) if it cannot be opened or
+ * read, ERR_TOOBIG past the buffer's cap; 'err' names the file. */
+struct err;
+int buf_read_file(struct buf *b, const char *path, struct err *err);
 /* Append 's' as a JSON string literal, quotes included. */
 int buf_json_str(struct buf *b, const char *s, size_t n);
 /* Append a float the way JSON and Prometheus read it back exactly (shortest

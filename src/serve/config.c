@@ -514,21 +514,13 @@ int serve_config_parse(const char *file, const char *data, size_t len, struct se
 
 int serve_config_load(const char *path, struct serve_config *out, struct err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(err, ERR_SYS(errno), "cannot open model config '%s': %s", path,
-                       strerror(errno));
     struct buf b;
     buf_init(&b, CONFIG_LIMIT_BYTES);
-    char chunk[8192];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if ((rc = buf_append(&b, chunk, n)))
-            break;
-    fclose(f);
-    if (rc)
-        rc = err_set(err, rc, "model config '%s' is larger than 16 MiB", path);
+    int rc = buf_read_file(&b, path, err);
+    if (rc == ERR_TOOBIG)
+        err_set(err, rc, "model config '%s' is larger than 16 MiB", path);
+    else if (rc)
+        err_set(err, rc, "cannot open model config '%s': %s", path, strerror(-rc));
     else
         rc = serve_config_parse(path, b.ptr, b.len, out, err);
     buf_release(&b);

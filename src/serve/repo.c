@@ -124,25 +124,18 @@ static char **string_list(const struct json *j, size_t want, const char *field, 
 /* Apply berth.json, which may name the input tensor, the features and the classes. */
 static int apply_berth_json(const char *path, struct serve_signature *sig, struct err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return errno == ENOENT
-                   ? 0
-                   : err_set(err, ERR_SYS(errno), "cannot open '%s': %s", path, strerror(errno));
     struct buf b;
     buf_init(&b, BERTH_JSON_LIMIT_BYTES);
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if ((rc = buf_append(&b, chunk, n)))
-            break;
-    fclose(f);
+    int rc = buf_read_file(&b, path, err);
+    if (rc == ERR_SYS(ENOENT)) {
+        buf_release(&b);
+        return 0; /* berth.json is optional */
+    }
     struct arena a;
     arena_init(&a, 8192);
     struct json *root = NULL;
     if (rc)
-        rc = err_set(err, rc, "%s: larger than 4 MiB", path);
+        ; /* 'err' says why */
     else if ((rc = json_parse(&a, b.ptr, b.len, &root, err)))
         err_prefix(err, "%s: ", path);
     else if (root->type != JSON_OBJECT)

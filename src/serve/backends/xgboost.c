@@ -7,6 +7,7 @@
 #include "serve/backend.h"
 #include "base/alloc.h"
 #include "base/arena.h"
+#include "base/buf.h"
 #include "base/json.h"
 
 #include <errno.h>
@@ -17,7 +18,7 @@
 #include <string.h>
 #include <xgboost/c_api.h>
 
-#define MODEL_FILE_LIMIT_BYTES (4ULL << 30)
+#define MODEL_FILE_LIMIT_BYTES ((size_t)4 << 30)
 
 struct xgb_model {
     BoosterHandle booster;
@@ -38,39 +39,6 @@ static const char *last_error(void)
     if (e[0] == '[' && p && (p = strstr(p + 2, ": ")))
         e = p + 2;
     return e;
-}
-
-static int read_file(const char *path, char **out, size_t *len, struct err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", path, strerror(errno));
-    char *data = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= MODEL_FILE_LIMIT_BYTES) {
-                fclose(f);
-                free(data);
-                return err_set(err, ERR_TOOBIG, "model file '%s' is larger than 4 GiB", path);
-            }
-            cap = cap ? cap * 2 : 1 << 16;
-            data = xrealloc(data, cap);
-        }
-        size_t r = fread(data + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(data);
-        return err_set(err, ERR_SYS(EIO), "cannot read '%s'", path);
-    }
-    *out = data;
-    *len = n;
-    return 0;
 }
 
 /* Read the objective and class count from the booster's saved config. */
@@ -157,19 +125,21 @@ static int predict_raw(struct xgb_model *m, int type, const float *rows, size_t 
 
 static int xgb_load(const char *path, struct serve_signature *sig, void **handle, struct err *err)
 {
-    char *data = NULL;
-    size_t len = 0;
-    int rc = read_file(path, &data, &len, err);
-    if (rc)
+    struct buf file;
+    buf_init(&file, MODEL_FILE_LIMIT_BYTES);
+    int rc = buf_read_file(&file, path, err);
+    if (rc) {
+        buf_release(&file);
         return rc;
+    }
     struct xgb_model *m = xcalloc(1, sizeof(*m));
     if (XGBoosterCreate(NULL, 0, &m->booster) != 0) {
-        free(data);
+        buf_release(&file);
         free(m);
         return err_set(err, ERR_INTERNAL, "cannot create a booster: %s", last_error());
     }
-    rc = XGBoosterLoadModelFromBuffer(m->booster, data, len);
-    free(data);
+    rc = XGBoosterLoadModelFromBuffer(m->booster, file.ptr, file.len);
+    buf_release(&file);
     if (rc != 0) {
         rc = err_set(err, ERR_INVALID, "XGBoost cannot load '%s': %s", path, last_error());
         xgb_free(m);
