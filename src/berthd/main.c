@@ -28,6 +28,7 @@ struct options {
     const char *data_dir;
     const char *api_listen;
     const char *gateway_listen;
+    const char *gateway_threads;
     const char *regions[MAX_REGIONS + 1];
     size_t nregions;
     const char *log_level;
@@ -46,6 +47,7 @@ static const struct option_row {
     {"data-dir", OPT_STR, NULL, "directory for the store, model files and credentials (required)"},
     {"api-listen", OPT_STR, "127.0.0.1:7700", "address:port of the management API"},
     {"gateway-listen", OPT_STR, "127.0.0.1:8501", "address:port of the inference gateway"},
+    {"gateway-threads", OPT_STR, "usable CPUs", "gateway worker threads (1 to 256)"},
     {"region", OPT_LIST, "any", "a region this berthd serves; repeat for more (default: any name)"},
     {"log-level", OPT_STR, "info", "error, warn, info or debug"},
     {"config", OPT_STR, NULL, "a file of 'name = value' lines with the options above"},
@@ -56,10 +58,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: berthd --data-dir DIR [--option value | --option=value]...\n\n");
     for (size_t i = 0; i < NOPTIONS; i++)
-        fprintf(f, "  --%-14s %s%s%s%s\n", option_table[i].name, option_table[i].help,
+        fprintf(f, "  --%-17s %s%s%s%s\n", option_table[i].name, option_table[i].help,
                 option_table[i].def ? " (default: " : "",
                 option_table[i].def ? option_table[i].def : "", option_table[i].def ? ")" : "");
-    fprintf(f, "  --%-14s %s\n", "help", "print this help");
+    fprintf(f, "  --%-17s %s\n", "help", "print this help");
 }
 
 static int set_option(struct options *o, const char *name, const char *value, const char *where)
@@ -70,6 +72,8 @@ static int set_option(struct options *o, const char *name, const char *value, co
         o->api_listen = value;
     else if (strcmp(name, "gateway-listen") == 0)
         o->gateway_listen = value;
+    else if (strcmp(name, "gateway-threads") == 0)
+        o->gateway_threads = value;
     else if (strcmp(name, "log-level") == 0)
         o->log_level = value;
     else if (strcmp(name, "region") == 0) {
@@ -316,6 +320,7 @@ int main(int argc, char **argv)
     struct gw_table routes;
     struct gw_gateway *gateway = NULL;
     char *gateway_url = NULL;
+    unsigned gateway_threads = 0;
     gw_table_init(&routes);
     char *data_dir = NULL, *db = NULL, *models = NULL;
     int lock_fd = -1;
@@ -341,6 +346,16 @@ int main(int argc, char **argv)
     if (split_listen(o.api_listen, host, sizeof(host), &port) != 0) {
         fprintf(stderr, "berthd: --api-listen: '%s' must be address:port\n", o.api_listen);
         goto out;
+    }
+    if (o.gateway_threads) {
+        char *end;
+        long n = strtol(o.gateway_threads, &end, 10);
+        if (*end || end == o.gateway_threads || n < 1 || n > 256) {
+            fprintf(stderr, "berthd: --gateway-threads: '%s' must be a number from 1 to 256\n",
+                    o.gateway_threads);
+            goto out;
+        }
+        gateway_threads = (unsigned)n;
     }
     if (split_listen(o.gateway_listen, gw_host, sizeof(gw_host), &gw_port) != 0) {
         fprintf(stderr, "berthd: --gateway-listen: '%s' must be address:port\n", o.gateway_listen);
@@ -398,8 +413,7 @@ int main(int argc, char **argv)
         .handler = api_handle,
         .ud = &api,
     };
-    unsigned gw_threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-    gw_threads = gw_threads ? gw_threads : 1;
+    unsigned gw_threads = gateway_threads ? gateway_threads : http_usable_cpus();
     struct gw_config gc = {
         .routes = &routes, .num_threads = gw_threads, .upstream_timeout_ms = 60000};
     gateway = gw_new(&gc);

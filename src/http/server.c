@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -743,6 +744,15 @@ int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
     uv_poll_start(&s->poll, UV_READABLE, on_listen_readable);
     *out = s;
     return 0;
+}
+
+unsigned http_usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
 }
 
 int http_server_port(const struct http_server *s)

@@ -100,6 +100,10 @@ void http_deferred_body(struct http_deferred *d, const void *data, size_t len);
  * instead (the upstream failed after the head was sent). */
 void http_deferred_end(struct http_deferred *d, bool abort);
 
+/* The CPUs this process may run on (its affinity mask), at least 1: the
+ * default number of worker threads. */
+unsigned http_usable_cpus(void);
+
 /* Header value by case-insensitive name, or an empty view with ptr NULL. */
 struct str http_request_header(const struct http_request *req, const char *name);
 const char *http_status_text(int status);

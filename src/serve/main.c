@@ -56,7 +56,7 @@ static const struct option_row option_table[] = {
      "re-read the model config file this often; 0 never"},
     {"file_system_poll_wait_seconds", OPT_INT, OFF(fs_poll_s), 0, 86400, "1",
      "scan base paths for new versions this often; 0 only at start"},
-    {"rest_api_num_threads", OPT_INT, OFF(num_threads), 1, 1024, "number of CPUs",
+    {"rest_api_num_threads", OPT_INT, OFF(num_threads), 1, 1024, "usable CPUs",
      "worker threads serving requests"},
     {"rest_api_timeout_in_ms", OPT_INT, OFF(timeout_ms), 1, 86400000, "30000",
      "a request must arrive whole within this; idle connections close after it"},
@@ -165,7 +165,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    long ncpu = (long)http_usable_cpus();
     struct options o = {
         .rest_api_port = 8501,
         .rest_api_host = "127.0.0.1",

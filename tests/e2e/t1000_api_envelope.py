@@ -181,8 +181,12 @@ class DataDir(unittest.TestCase):
     def test_help_and_bad_flags(self):
         rc, out = api.run_exit([api.berthd_path(), "--help"])
         self.assertEqual(rc, 0)
-        for flag in ("--data-dir", "--api-listen", "--region", "--config"):
+        for flag in ("--data-dir", "--api-listen", "--gateway-listen", "--gateway-threads", "--region",
+                     "--config"):
             self.assertIn(flag, out)
+        rc, out = api.run_exit([api.berthd_path(), "--data-dir", "/tmp/unused", "--gateway-threads", "0"])
+        self.assertEqual(rc, 2)
+        self.assertIn("--gateway-threads", out)
         rc, out = api.run_exit([api.berthd_path(), "--nope", "1"])
         self.assertEqual(rc, 2)
         self.assertIn("--nope", out.replace("'nope'", "--nope"))
