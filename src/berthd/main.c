@@ -48,7 +48,7 @@ static const struct option_row {
     {"api-listen", OPT_STR, "127.0.0.1:7700", "address:port of the management API"},
     {"gateway-listen", OPT_STR, "127.0.0.1:8501", "address:port of the inference gateway"},
     {"gateway-threads", OPT_STR, "usable CPUs", "gateway worker threads (1 to 256)"},
-    {"region", OPT_LIST, "any", "a region this berthd serves; repeat for more (default: any name)"},
+    {"region", OPT_LIST, "any name", "a region this berthd serves; repeat for more"},
     {"log-level", OPT_STR, "info", "error, warn, info or debug"},
     {"config", OPT_STR, NULL, "a file of 'name = value' lines with the options above"},
 };
