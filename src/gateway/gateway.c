@@ -64,10 +64,21 @@ static void on_head(void *ud, int status, const struct http_header *hs, size_t n
     buf_release(&h);
 }
 
+static void on_drained(void *arg)
+{
+    struct forward *f = arg;
+    if (f->req)
+        http_client_resume(f->req);
+}
+
+/* Stream on, but never faster than the client reads: a slow reader pauses
+ * the upstream instead of growing the write queue. */
 static void on_body(void *ud, const char *data, size_t len)
 {
     struct forward *f = ud;
     http_deferred_body(f->d, data, len);
+    if (f->req && http_deferred_congested(f->d, on_drained, f))
+        http_client_pause(f->req);
 }
 
 static void respond_error(struct http_deferred *d, int status, const char *what,
@@ -166,12 +177,11 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     snprintf(f->service_id, sizeof(f->service_id), "%s", sid);
     f->d = http_request_defer(req, on_cancel, f);
     static const struct http_client_callbacks cb = {on_head, on_body, on_done};
-    struct http_client_req *cr = http_client_request(gw->clients[req->worker], inst.host, inst.port,
-                                                     (struct str){head.ptr, head.len}, req->body,
-                                                     gw->cfg.upstream_timeout_ms, &cb, f);
+    /* No callback runs before this returns, so f->req is set before on_done clears it. */
+    f->req = http_client_request(gw->clients[req->worker], inst.host, inst.port,
+                                 (struct str){head.ptr, head.len}, req->body,
+                                 gw->cfg.upstream_timeout_ms, &cb, f);
     buf_release(&head);
-    /* on_done may already have run (and freed f) if the connect failed at once. */
-    (void)cr;
 }
 
 void gw_worker_stop(unsigned worker, void *ud)

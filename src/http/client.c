@@ -51,6 +51,7 @@ struct http_client_req {
     uv_timer_t timer;
     bool retried;
     bool done;
+    char early_error[160]; /* a failure before http_client_request() returned */
 };
 
 struct http_client {
@@ -225,6 +226,7 @@ static const llhttp_settings_t settings = {
 
 static void start_on(struct http_client_req *r, struct upstream_conn *u);
 static void connect_new(struct http_client_req *r);
+static void on_timeout(uv_timer_t *t);
 
 /* The upstream failed: retry a request that went out on a reused connection
  * and saw no reply (the upstream may have closed it while idle). */
@@ -370,16 +372,23 @@ static void connect_new(struct http_client_req *r)
     if (rc == 0)
         rc = uv_tcp_connect(&u->connect, &u->tcp, (struct sockaddr *)&sa, on_connect);
     if (rc != 0) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "cannot connect to %s:%d: %s", r->host, r->port,
-                 uv_strerror(rc));
-        conn_failed(u, ERR_UNAVAILABLE, msg);
+        /* Report it from the loop, never from inside http_client_request(). */
+        snprintf(r->early_error, sizeof(r->early_error), "cannot connect to %s:%d: %s", r->host,
+                 r->port, uv_strerror(rc));
+        u->req = NULL;
+        r->conn = NULL;
+        conn_close(u);
+        uv_timer_start(&r->timer, on_timeout, 0, 0);
     }
 }
 
 static void on_timeout(uv_timer_t *t)
 {
     struct http_client_req *r = t->data;
+    if (r->early_error[0]) {
+        req_finish(r, ERR_UNAVAILABLE, r->early_error);
+        return;
+    }
     struct upstream_conn *u = r->conn;
     if (u) {
         u->req = NULL;
@@ -436,6 +445,20 @@ struct http_client_req *http_client_request(struct http_client *cl, const char *
     }
     connect_new(r);
     return r;
+}
+
+void http_client_pause(struct http_client_req *r)
+{
+    if (!r->done && r->conn && !r->conn->closing)
+        uv_read_stop((uv_stream_t *)&r->conn->tcp);
+}
+
+void http_client_resume(struct http_client_req *r)
+{
+    struct upstream_conn *u = r->conn;
+    if (!r->done && u && !u->closing &&
+        uv_read_start((uv_stream_t *)&u->tcp, on_alloc, on_read) != 0)
+        conn_failed(u, ERR_UNAVAILABLE, "cannot read from the upstream");
 }
 
 void http_client_cancel(struct http_client_req *r)

@@ -34,10 +34,14 @@ void http_client_free(struct http_client *cl);
 /* Send 'head' (request line and headers, ending with an empty line) and
  * 'body' to 127.0.0.1:port (or host:port). The client copies both. A request
  * on a reused connection that fails before any response byte is retried once
- * on a new connection. 'timeout_ms' bounds the whole exchange. */
+ * on a new connection. 'timeout_ms' bounds the whole exchange. Callbacks
+ * never run before this returns. */
 struct http_client_req *http_client_request(struct http_client *cl, const char *host, int port,
                                             struct str head, struct str body, uint64_t timeout_ms,
                                             const struct http_client_callbacks *cb, void *ud);
+/* Stop reading the response (the client it goes to is slow), and go on. */
+void http_client_pause(struct http_client_req *r);
+void http_client_resume(struct http_client_req *r);
 /* Abandon a request: no more callbacks; its connection is closed. */
 void http_client_cancel(struct http_client_req *r);
 

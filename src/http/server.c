@@ -60,6 +60,8 @@ struct http_deferred {
     bool close_end; /* the body ends with the connection (HTTP/1.0, unknown length) */
     bool head_sent;
     struct buf head; /* the status line and headers, sent with the first body bytes */
+    void (*on_drain)(void *arg);
+    void *drain_arg;
 };
 
 struct worker {
@@ -184,6 +186,14 @@ static void on_write(uv_write_t *wr, int status)
     free(w->head);
     free(w->body);
     free(w);
+    struct http_deferred *d = c->deferred;
+    if (status == 0 && d && d->on_drain && c->tcp.write_queue_size < HTTP_DEFERRED_HIGH_BYTES / 2) {
+        void (*cb)(void *) = d->on_drain;
+        d->on_drain = NULL;
+        cb(d->drain_arg); /* may end the deferral: 'd' is not used after this */
+        if (c->closing)
+            return;
+    }
     /* A failed write shows up as a read error too, which closes the connection. */
     if (status == 0 && c->read_paused && !c->closing &&
         c->tcp.write_queue_size < WRITE_BACKLOG_LIMIT_BYTES / 2) {
@@ -532,6 +542,16 @@ void http_deferred_body(struct http_deferred *d, const void *data, size_t len)
     } else {
         deferred_write(d, data, len);
     }
+}
+
+bool http_deferred_congested(struct http_deferred *d, void (*on_drain)(void *arg), void *arg)
+{
+    struct conn *c = d->c;
+    if (!c || c->closing || c->tcp.write_queue_size < HTTP_DEFERRED_HIGH_BYTES)
+        return false;
+    d->on_drain = on_drain;
+    d->drain_arg = arg;
+    return true;
 }
 
 void http_deferred_end(struct http_deferred *d, bool abort)

@@ -96,6 +96,11 @@ void http_deferred_respond(struct http_deferred *d, struct http_response *res);
 void http_deferred_head(struct http_deferred *d, int status, struct str headers,
                         long long content_length);
 void http_deferred_body(struct http_deferred *d, const void *data, size_t len);
+/* Whether the client is reading slower than the body is produced (more than
+ * HTTP_DEFERRED_HIGH_BYTES wait to be sent). If so, stop producing and let
+ * 'on_drain' (called once, when half of it has gone out) say when to go on. */
+#define HTTP_DEFERRED_HIGH_BYTES (1024 * 1024)
+bool http_deferred_congested(struct http_deferred *d, void (*on_drain)(void *arg), void *arg);
 /* Ends the response and the deferral; with 'abort' the connection is closed
  * instead (the upstream failed after the head was sent). */
 void http_deferred_end(struct http_deferred *d, bool abort);

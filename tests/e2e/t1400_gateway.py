@@ -32,6 +32,20 @@ class H(http.server.BaseHTTPRequestHandler):
                 time.sleep(0.4)
             self.wfile.write(b"0\r\n\r\n")
             return
+        if self.path.startswith("/slow"):
+            time.sleep(1.0)
+        if self.path.startswith("/big"):
+            size = 64 << 20
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            chunk = b"x" * (1 << 20)
+            try:
+                for _ in range(size >> 20):
+                    self.wfile.write(chunk)
+            except OSError:
+                pass
+            return
         if self.path.startswith("/die"):
             self.send_response(200)
             self.send_header("Content-Length", "1000")
@@ -131,6 +145,40 @@ class Gateway(unittest.TestCase):
         gw = harness.Client(self.d.gateway_port)
         for i in range(50):
             self.assertEqual(gw.get("/%s/k%d" % (self.gid, i)).status, 201)
+        gw.close()
+
+    def test_client_leaving_mid_request(self):
+        # The client gives up while the instance is still working: nothing breaks.
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=5)
+            s.sendall(b"GET /%s/slow HTTP/1.1\r\nHost: x\r\n\r\n" % self.gid.encode())
+            time.sleep(0.1)
+            s.close()
+        time.sleep(1.5)  # the instance answers into the void
+        gw = harness.Client(self.d.gateway_port)
+        self.assertEqual(gw.get("/%s/after" % self.gid).status, 201)
+        gw.close()
+
+    def test_slow_reader_does_not_balloon_memory(self):
+        def rss_kb():
+            with open("/proc/%d/status" % self.d.proc.pid) as f:
+                return int([l for l in f if l.startswith("VmRSS:")][0].split()[1])
+        before = rss_kb()
+        s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        s.sendall(b"GET /%s/big HTTP/1.1\r\nHost: x\r\n\r\n" % self.gid.encode())
+        got = 0
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:  # read slowly: 64 KiB every 50 ms
+            got += len(s.recv(64 << 10))
+            time.sleep(0.05)
+        peak = rss_kb()
+        s.close()
+        self.assertGreater(got, 0)
+        # The upstream can send 64 MiB in well under 2 s; the gateway must not hold it.
+        self.assertLess(peak - before, 24 << 10, "berthd grew by %d KiB behind a slow reader" % (peak - before))
+        gw = harness.Client(self.d.gateway_port)
+        harness.wait_until(lambda: gw.get("/%s/after" % self.gid).status == 201, 10)
         gw.close()
 
     def test_instance_dying_mid_answer(self):
