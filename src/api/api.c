@@ -38,6 +38,7 @@ static const struct {
     {"DeleteModelService", api_delete_model_service},
     {"DeleteModelServiceGroup", api_delete_model_service_group},
     {"DescribeModelServiceCallInfo", api_describe_model_service_call_info},
+    {"ModifyServiceGroupWeights", api_modify_service_group_weights},
 };
 
 int api_fail(struct api_call *c, const char *code, const char *fmt, ...)

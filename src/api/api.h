@@ -121,5 +121,6 @@ int api_modify_model_service(struct api_call *c);
 int api_delete_model_service(struct api_call *c);
 int api_delete_model_service_group(struct api_call *c);
 int api_describe_model_service_call_info(struct api_call *c);
+int api_modify_service_group_weights(struct api_call *c);
 
 #endif

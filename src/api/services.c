@@ -1065,3 +1065,110 @@ int api_describe_model_service_call_info(struct api_call *c)
     store_group_release(&g);
     return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Weights                                                                  */
+
+#define MAX_WEIGHT 100000
+
+/* Weights are relative; versions not listed keep theirs; the sum must stay
+ * above 0 so that the group can take traffic (§3.10). */
+int api_modify_service_group_weights(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"ServiceGroupId", API_FIELD_USED}, {"Weights", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+    const char *id;
+    if (api_check_fields(c, c->params, NULL, fields) ||
+        api_get_str(c, c->params, "ServiceGroupId", true, &id))
+        return -1;
+    const json_t *list = json_object_get(c->params, "Weights");
+    if (!list || json_is_null(list))
+        return api_fail(c, "MissingParameter", "Weights is required");
+    if (!json_is_array(list) || json_array_size(list) == 0)
+        return api_fail(c, "InvalidParameter",
+                        "Weights must be a non-empty list of {ServiceId, "
+                        "Weight}");
+    struct store_group g;
+    struct err err = {0};
+    if (store_group_get(c->cfg->store, c->region, id, &g, &err) != 0)
+        return api_fail_store(c, &err);
+    struct store_service *svcs;
+    size_t n;
+    if (store_service_list(c->cfg->store, id, &svcs, &n, &err) != 0) {
+        store_group_release(&g);
+        return api_fail_store(c, &err);
+    }
+    size_t k = json_array_size(list);
+    const char **ids = xcalloc(k, sizeof(char *));
+    int *weights = xcalloc(k, sizeof(int));
+    int *result = xcalloc(n ? n : 1, sizeof(int));
+    for (size_t i = 0; i < n; i++)
+        result[i] = svcs[i].weight;
+    int rc = 0;
+    size_t i;
+    const json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        static const struct api_field entry[] = {
+            {"ServiceId", API_FIELD_USED}, {"Weight", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+        const char *sid;
+        long long w = -1;
+        if (!json_is_object(e)) {
+            rc = api_fail(c, "InvalidParameter", "Weights[%zu] must be an object", i);
+            break;
+        }
+        if (api_check_fields(c, e, "Weights", entry) ||
+            api_get_str(c, e, "ServiceId", true, &sid) ||
+            api_get_int(c, e, "Weight", true, 0, MAX_WEIGHT, &w)) {
+            char where[32];
+            snprintf(where, sizeof(where), "Weights[%zu].", i);
+            rc = strncmp(c->error_message, "Weights", 7) ? api_prefix_error(c, where) : -1;
+            break;
+        }
+        size_t at = n;
+        for (size_t s = 0; s < n; s++)
+            if (strcmp(svcs[s].id, sid) == 0)
+                at = s;
+        if (at == n) {
+            rc = api_fail(c, "InvalidParameterValue",
+                          "Weights[%zu].ServiceId %s is not a version "
+                          "of %s",
+                          i, sid, id);
+            break;
+        }
+        for (size_t p = 0; p < i; p++)
+            if (strcmp(ids[p], sid) == 0) {
+                rc = api_fail(c, "InvalidParameterValue", "Weights lists %s twice", sid);
+                break;
+            }
+        if (rc)
+            break;
+        ids[i] = sid;
+        weights[i] = (int)w;
+        result[at] = (int)w;
+    }
+    long long sum = 0;
+    for (size_t s = 0; s < n; s++)
+        sum += result[s];
+    if (rc == 0 && sum == 0)
+        rc = api_fail(c, "InvalidParameterValue",
+                      "the weights of %s would add up to 0: at least one version needs weight", id);
+    if (rc == 0 && store_service_set_weights(c->cfg->store, id, ids, weights, k, &err) != 0)
+        rc = api_fail_store(c, &err);
+    if (rc == 0) {
+        ctl_reconciler_kick(c->cfg->reconciler);
+        json_t *o = group_json(c, &g);
+        if (o)
+            json_object_set_new(c->out, "ServiceGroup", o);
+        else
+            rc = -1;
+    }
+    for (size_t s = 0; s < n; s++)
+        store_service_release(&svcs[s]);
+    free(svcs);
+    free(ids);
+    free(weights);
+    free(result);
+    store_group_release(&g);
+    return rc;
+}

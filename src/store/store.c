@@ -816,6 +816,30 @@ int store_service_set_replicas(struct store *st, const char *id, int replicas, i
     return rc;
 }
 
+int store_service_set_weights(struct store *st, const char *group_id, const char *const *ids,
+                              const int *weights, size_t n, struct err *err)
+{
+    lock(st);
+    int rc = begin_write(st, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *s;
+        const char *args[] = {ids[i], group_id, NULL};
+        rc = prepare(st, &s, err, "UPDATE services SET weight = ?3 WHERE id = ?1 AND group_id = ?2",
+                     args);
+        if (rc)
+            break;
+        bind_int(s, 3, weights[i]);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_error(st, err, "setting a weight");
+        else if (sqlite3_changes(st->db) == 0)
+            rc = err_set(err, ERR_NOTFOUND, "service '%s' is not in group '%s'", ids[i], group_id);
+        sqlite3_finalize(s);
+    }
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
 int store_service_delete(struct store *st, const char *region, const char *id, struct err *err)
 {
     const char *args[] = {id, region, NULL};

@@ -143,6 +143,9 @@ int store_service_list(struct store *st, const char *group_id, struct store_serv
 int store_service_set_replicas(struct store *st, const char *id, int replicas, int old_replicas,
                                bool stopped, struct err *err);
 int store_service_delete(struct store *st, const char *region, const char *id, struct err *err);
+/* Set the weights of some services of one group, all or none. */
+int store_service_set_weights(struct store *st, const char *group_id, const char *const *ids,
+                              const int *weights, size_t n, struct err *err);
 /* Delete a group and all its services. */
 int store_group_delete(struct store *st, const char *region, const char *id, struct err *err);
 /* How many services use a model version. */

@@ -184,6 +184,64 @@ class Services(unittest.TestCase):
         ports = {int(p["IP"].split(":")[1]) for p in self.describe(sid)["ServiceInfo"]["PodInfos"] if p["IP"]}
         return pids_on_ports(ports)
 
+    def test_traffic_weights(self):
+        # Version 2 serves another model, so each answer says which version gave it.
+        other = harness.train("binary:logistic", n_features=4, seed=11)
+        src = os.path.join(self.tmp, "model-b")
+        os.makedirs(src)
+        harness.save_model(other, os.path.join(src, "model.json"), "json")
+        mv2 = self.c.ok("CreateTrainingModel", {"ImportMethod": "VERSION", "TrainingModelId": self.model_id,
+                                                "ReasoningEnvironmentSource": "SYSTEM", "ModelFormat": "XGBOOST",
+                                                "TrainingModelCosPath": cos(src)})["TrainingModelVersionId"]
+        harness.wait_until(lambda: self.c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv2})
+                           ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+        v1 = self.create()
+        gid = v1["ServiceGroupId"]
+        v2 = self.create(ServiceGroupId=gid, NewVersion=True, ServiceGroupName=None,
+                         ModelInfo={"ModelVersionId": mv2})
+        self.wait_status(v1["ServiceId"], "Normal")
+        self.wait_status(v2["ServiceId"], "Normal")
+        X = harness.rows(1, 4, seed=21)
+        a = harness.predict(self.booster, X)[0]
+        b = harness.predict(other, X)[0]
+        self.assertGreater(abs(a - b), 1e-4)
+        gw = harness.Client(self.d.gateway_port)
+
+        def shares(n=200):
+            got = {"a": 0, "b": 0}
+            for _ in range(n):
+                p = gw.post_json("/%s/v1/models/m:predict" % gid, {"instances": X.tolist()})["predictions"][0]
+                got["a" if abs(p - a) < 1e-6 else "b"] += 1
+            return got
+        self.assertEqual(shares(50), {"a": 50, "b": 0})  # 100 / 0 as created
+        g = self.c.ok("ModifyServiceGroupWeights", {"ServiceGroupId": gid, "Weights": [
+            {"ServiceId": v1["ServiceId"], "Weight": 0}, {"ServiceId": v2["ServiceId"], "Weight": 100}]})["ServiceGroup"]
+        self.assertEqual([x["Weight"] for x in g["Services"]], [0, 100])
+        harness.wait_until(lambda: shares(20) == {"a": 0, "b": 20}, 5, what="all traffic on version 2")
+        self.c.ok("ModifyServiceGroupWeights", {"ServiceGroupId": gid, "Weights": [
+            {"ServiceId": v1["ServiceId"], "Weight": 50}]})  # v2 keeps 100: one third to v1
+        harness.wait_until(lambda: shares(10)["a"] > 0, 5)
+        got = shares(600)
+        self.assertTrue(140 < got["a"] < 260, got)
+        for weights, code, needle in [
+            ([{"ServiceId": v1["ServiceId"], "Weight": 0}, {"ServiceId": v2["ServiceId"], "Weight": 0}],
+             "InvalidParameterValue", "add up to 0"),
+            ([{"ServiceId": "ms-nosuchgr-1", "Weight": 1}], "InvalidParameterValue", "ms-nosuchgr-1"),
+            ([{"ServiceId": v1["ServiceId"], "Weight": -1}], "InvalidParameterValue", "Weight"),
+            ([{"ServiceId": v1["ServiceId"], "Weight": 1}, {"ServiceId": v1["ServiceId"], "Weight": 2}],
+             "InvalidParameterValue", "twice"),
+            ([], "InvalidParameter", "Weights"),
+        ]:
+            err = self.c.error("ModifyServiceGroupWeights", {"ServiceGroupId": gid, "Weights": weights})
+            self.assertEqual(err["Code"], code, err)
+            self.assertIn(needle, err["Message"], err)
+        # Refused requests changed nothing.
+        g = self.c.ok("DescribeModelServiceGroup", {"ServiceGroupId": gid})["ServiceGroup"]
+        self.assertEqual([x["Weight"] for x in g["Services"]], [50, 100])
+        gw.close()
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+        self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv2})
+
     def test_custom_command_and_crash_restart(self):
         script = os.path.join(self.tmp, "echo_server.py")
         with open(script, "w") as f:

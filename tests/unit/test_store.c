@@ -185,6 +185,19 @@ TEST(services_are_numbered_per_group)
     CHECK(s.stopped);
     store_service_release(&s);
     CHECK_EQ_INT(store_service_get(st, "r2", "ms-aaaaaaaa-2", &s, &err), ERR_NOTFOUND);
+    const char *ids[] = {"ms-aaaaaaaa-1", "ms-aaaaaaaa-2"};
+    int weights[] = {30, 70};
+    CHECK_EQ_INT(store_service_set_weights(st, "ms-aaaaaaaa", ids, weights, 2, &err), 0);
+    CHECK_EQ_INT(store_service_get(st, "r1", "ms-aaaaaaaa-2", &s, &err), 0);
+    CHECK_EQ_INT(s.weight, 70);
+    store_service_release(&s);
+    /* All or nothing: a service of another group fails the whole change. */
+    const char *bad[] = {"ms-aaaaaaaa-1", "ms-bbbbbbbb-1"};
+    int w2[] = {5, 5};
+    CHECK_EQ_INT(store_service_set_weights(st, "ms-aaaaaaaa", bad, w2, 2, &err), ERR_NOTFOUND);
+    CHECK_EQ_INT(store_service_get(st, "r1", "ms-aaaaaaaa-1", &s, &err), 0);
+    CHECK_EQ_INT(s.weight, 30);
+    store_service_release(&s);
     CHECK_EQ_INT(store_group_delete(st, "r1", "ms-aaaaaaaa", &err), 0);
     CHECK_EQ_INT(store_service_get(st, "r1", "ms-aaaaaaaa-1", &s, &err), ERR_NOTFOUND);
     CHECK_EQ_INT(store_model_version_users(st, "mv-v1-1", &users, &err), 0);
