@@ -79,7 +79,7 @@ static const struct api_field create_fields[] = {
     {"CallbackUrl", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
     {"ServicePort", API_FIELD_UNSUPPORTED},
-    {"TerminationGracePeriodSeconds", API_FIELD_UNSUPPORTED},
+    {"TerminationGracePeriodSeconds", API_FIELD_USED},
     {"PreStopCommand", API_FIELD_UNSUPPORTED},
     {"GrpcEnable", API_FIELD_UNSUPPORTED},
     {"HealthProbe", API_FIELD_USED},
@@ -433,6 +433,9 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
         json_object_set_new(info, "ModelInfo", json_null());
     json_object_set_new(info, "Command", copy_or(spec, "Command", json_string("")));
     json_object_set_new(info, "HealthProbe", copy_or(spec, "HealthProbe", json_null()));
+    json_int_t grace_ms = json_integer_value(json_object_get(spec, "GraceMs"));
+    json_object_set_new(info, "TerminationGracePeriodSeconds",
+                        json_integer(grace_ms ? grace_ms / 1000 : 30));
     json_object_set_new(info, "ScaleMode", json_string("MANUAL"));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
     json_object_set_new(info, "Weight", json_integer(s->weight));
@@ -565,7 +568,7 @@ int api_create_model_service(struct api_call *c)
     const json_t *p = c->params;
     const char *group_id, *group_name, *desc, *charge, *itype, *scale_mode, *source, *deploy,
         *strategy;
-    long long replicas = 1, per_replica = 1;
+    long long replicas = 1, per_replica = 1, grace_s = 30;
     bool new_version = false;
     char *command = NULL, *model_version_id = NULL;
     if (api_check_fields(c, p, NULL, create_fields) ||
@@ -580,6 +583,7 @@ int api_create_model_service(struct api_call *c)
         api_get_str(c, p, "SchedulingStrategy", false, &strategy) ||
         api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas) ||
         api_get_int(c, p, "InstancePerReplicas", false, 1, 1, &per_replica) ||
+        api_get_int(c, p, "TerminationGracePeriodSeconds", false, 1, 3600, &grace_s) ||
         api_get_bool(c, p, "NewVersion", &new_version) || check_env(c, json_object_get(p, "Env")) ||
         read_command(c, &command))
         return -1;
@@ -660,6 +664,7 @@ int api_create_model_service(struct api_call *c)
     if (read_health_probe(c, json_object_get(p, "HealthProbe"), spec))
         goto out;
     json_object_set_new(spec, "CreateSource", json_string(source ? source : "DEFAULT"));
+    json_object_set_new(spec, "GraceMs", json_integer((json_int_t)grace_s * 1000));
 
     struct store_group g = {0};
     struct err err = {0};

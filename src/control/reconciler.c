@@ -31,7 +31,8 @@
 #define TICK_MS 250
 #define PROBE_EVERY_MS 300
 #define PROBE_TIMEOUT_MS 1000
-#define STOP_GRACE_MS 5000
+#define STOP_GRACE_MS 30000    /* TerminationGracePeriodSeconds' default */
+#define SHUTDOWN_GRACE_MS 5000 /* when berthd itself stops */
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_RESET_MS 60000
 
@@ -50,6 +51,7 @@ struct inst {
     bool probing;
     bool orphaned; /* its service is gone; free when the probe returns */
     uint64_t started_ms, next_probe_ms, stop_deadline_ms, restart_at_ms;
+    uint64_t grace_ms; /* SIGTERM to SIGKILL */
     int restarts;
     int backoff_exp;
     int successes, failures; /* consecutive probe results */
@@ -285,6 +287,10 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     in->state = I_RUNNING;
     in->ready = false;
     in->successes = in->failures = 0;
+    json_t *parsed = json_loads(s->spec_json, 0, NULL);
+    json_int_t grace = json_integer_value(json_object_get(parsed, "GraceMs"));
+    in->grace_ms = grace > 0 ? (uint64_t)grace : STOP_GRACE_MS;
+    json_decref(parsed);
     in->started_ms = now;
     struct probe_cfg pc;
     probe_config(s->spec_json, &pc);
@@ -313,7 +319,7 @@ static void inst_stop(struct inst *in)
     drv_process_signal(in->pid, SIGTERM);
     in->state = I_STOPPING;
     in->ready = false;
-    in->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
+    in->stop_deadline_ms = now_ms() + in->grace_ms;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -749,9 +755,10 @@ static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
         }
         if (!in)
             continue;
-        if (in->state == I_STOPPING && now >= in->stop_deadline_ms) {
+        if (in->state == I_STOPPING &&
+            (now >= in->stop_deadline_ms || (r->stopping && now >= r->stop_deadline_ms))) {
             drv_process_signal(in->pid, SIGKILL);
-            in->stop_deadline_ms = now + STOP_GRACE_MS;
+            in->stop_deadline_ms = now + SHUTDOWN_GRACE_MS;
         }
         if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms)
             probe_start(r, in);
@@ -877,6 +884,7 @@ void ctl_reconciler_kick(struct ctl_reconciler *r)
 void ctl_reconciler_stop(struct ctl_reconciler *r, void (*done)(void *), void *arg)
 {
     r->stopping = true;
+    r->stop_deadline_ms = now_ms() + SHUTDOWN_GRACE_MS;
     r->done = done;
     r->done_arg = arg;
     reconcile(r);

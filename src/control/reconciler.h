@@ -45,7 +45,8 @@ void ctl_reconciler_kick(struct ctl_reconciler *r);
 /* What one service runs now; status CREATING if the reconciler has not seen it. */
 void ctl_reconciler_status(struct ctl_reconciler *r, const char *service_id,
                            struct ctl_status *out);
-/* Stop every instance (SIGTERM, then SIGKILL after 5 s), then call done(arg)
+/* Stop every instance (SIGTERM, then SIGKILL after its grace period, at most
+ * 5 s), then call done(arg)
  * on the loop; the reconciler is freed before done runs. */
 void ctl_reconciler_stop(struct ctl_reconciler *r, void (*done)(void *), void *arg);
 

@@ -298,6 +298,39 @@ class Services(unittest.TestCase):
             self.assertIn(needle, err["Message"], err)
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
+    def test_termination_grace_period(self):
+        # An instance that ignores SIGTERM is killed when its grace period ends.
+        s = self.create(ModelInfo=None, Command="trap '' TERM; exec sleep 600", TerminationGracePeriodSeconds=2)
+        sid = s["ServiceId"]
+        self.assertEqual(s["ServiceInfo"]["TerminationGracePeriodSeconds"], 2)
+        harness.wait_until(lambda: self.sleep_pids(sid), 10, what="the instance to start")
+        pids = self.sleep_pids(sid)
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "STOP"})
+        time.sleep(1.2)
+        self.assertTrue(any(alive(p) for p in pids), "killed before the grace period ended")
+        harness.wait_until(lambda: not any(alive(p) for p in pids), 5, what="SIGKILL after the grace period")
+        self.wait_status(sid, "Stopped")
+        err = self.c.error("CreateModelService", {"ServiceGroupName": "grace-bad", "InstanceType": "TI.S.MEDIUM.POST",
+                                                  "Command": "true", "TerminationGracePeriodSeconds": 0})
+        self.assertIn("TerminationGracePeriodSeconds", err["Message"])
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
+    def sleep_pids(self, sid):
+        """Pids of `sleep 600` processes started in this service's work directory."""
+        out = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read().split(b"\0")
+                cwd = os.readlink("/proc/%s/cwd" % pid)
+            except OSError:
+                continue
+            if cmd[:2] == [b"sleep", b"600"] and ("/instances/%s/" % sid) in cwd + "/":
+                out.append(int(pid))
+        return out
+
     def test_crashing_command_is_abnormal_with_backoff(self):
         s = self.create(ModelInfo=None, Command="echo starting; exit 3")
         sid = s["ServiceId"]
