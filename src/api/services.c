@@ -563,46 +563,31 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
 /* ------------------------------------------------------------------------ */
 /* Create                                                                   */
 
-int api_create_model_service(struct api_call *c)
+/* What runs and how, from the request fields that describe it, applied over
+ * 'spec' (empty for a new version, the current spec for a modification):
+ * ModelInfo or Command/CommandBase64, ImageInfo, Env, InstanceType,
+ * HealthProbe, TerminationGracePeriodSeconds, and the scaling and placement
+ * fields Berth checks but has one choice for. Fields not given stay as they
+ * are; a new version must say what runs and on which InstanceType.
+ * *model_version_id is set when the model changes. */
+static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool creating,
+                         char **model_version_id)
 {
-    const json_t *p = c->params;
-    const char *group_id, *group_name, *desc, *charge, *itype, *scale_mode, *source, *deploy,
-        *strategy;
-    long long replicas = 1, per_replica = 1, grace_s = 30;
-    bool new_version = false;
-    char *command = NULL, *model_version_id = NULL;
-    if (api_check_fields(c, p, NULL, create_fields) ||
-        api_get_str(c, p, "ServiceGroupId", false, &group_id) ||
-        api_get_str(c, p, "ServiceGroupName", false, &group_name) ||
-        api_get_str(c, p, "ServiceDescription", false, &desc) ||
-        api_get_str(c, p, "ChargeType", false, &charge) ||
-        api_get_str(c, p, "InstanceType", false, &itype) ||
+    const char *itype, *scale_mode, *deploy, *strategy;
+    long long per_replica = 1, grace_s = 0;
+    char *command = NULL;
+    *model_version_id = NULL;
+    if (api_get_str(c, p, "InstanceType", false, &itype) ||
         api_get_str(c, p, "ScaleMode", false, &scale_mode) ||
-        api_get_str(c, p, "CreateSource", false, &source) ||
         api_get_str(c, p, "DeployType", false, &deploy) ||
         api_get_str(c, p, "SchedulingStrategy", false, &strategy) ||
-        api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas) ||
         api_get_int(c, p, "InstancePerReplicas", false, 1, 1, &per_replica) ||
         api_get_int(c, p, "TerminationGracePeriodSeconds", false, 1, 3600, &grace_s) ||
-        api_get_bool(c, p, "NewVersion", &new_version) || check_env(c, json_object_get(p, "Env")) ||
-        read_command(c, &command))
+        check_env(c, json_object_get(p, "Env")) || read_command(c, &command))
         return -1;
     int rc = -1;
-    json_t *spec = json_object();
     const json_t *model = json_object_get(p, "ModelInfo");
     const struct spec *sp = NULL;
-    if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0) {
-        if (strcmp(charge, "PREPAID") == 0 || strcmp(charge, "HYBRID_PAID") == 0)
-            api_fail(c, "UnsupportedOperation",
-                     "ChargeType %s needs resource groups, which Berth does not have yet; use "
-                     "POSTPAID_BY_HOUR",
-                     charge);
-        else
-            api_fail(c, "InvalidParameterValue",
-                     "ChargeType must be POSTPAID_BY_HOUR, PREPAID or HYBRID_PAID, got '%s'",
-                     charge);
-        goto out;
-    }
     if (scale_mode && strcmp(scale_mode, "MANUAL") != 0) {
         api_fail(c,
                  strcmp(scale_mode, "AUTO") == 0 ? "UnsupportedOperation" : "InvalidParameterValue",
@@ -617,54 +602,113 @@ int api_create_model_service(struct api_call *c)
         api_fail(c, "InvalidParameterValue", "SchedulingStrategy must be binpack or spread");
         goto out;
     }
-    if (source && strcmp(source, "DEFAULT") && strcmp(source, "AUTO_ML") &&
-        strcmp(source, "AUTO_ML_FORMAL")) {
-        api_fail(c, "InvalidParameterValue",
-                 "CreateSource must be DEFAULT, AUTO_ML or AUTO_ML_FORMAL, got '%s'", source);
-        goto out;
-    }
-    if (!itype) {
+    if (!itype && creating) {
         api_fail(c, "MissingParameter",
-                 "InstanceType is required for POSTPAID_BY_HOUR, e.g. "
-                 "TI.S.MEDIUM.POST");
+                 "InstanceType is required for POSTPAID_BY_HOUR, e.g. TI.S.MEDIUM.POST");
         goto out;
     }
-    if (!(sp = find_spec(itype))) {
+    if (itype && !(sp = find_spec(itype))) {
         api_fail(c, "InvalidParameterValue",
                  "InstanceType '%s' is not in the catalogue (CPU specs TI.S.MEDIUM.POST, "
                  "TI.S.LARGE.POST, TI.S.2XLARGE16.POST, ...)",
                  itype);
         goto out;
     }
-    if (api_present(model) == (command != NULL)) {
-        api_fail(c, command ? "UnsupportedOperation" : "MissingParameter",
-                 command ? "give either ModelInfo (the built-in runtime serves it) or Command, not "
-                           "both"
-                         : "what runs is missing: give ModelInfo.ModelVersionId or Command");
+    if (api_present(model) && command) {
+        api_fail(c, "UnsupportedOperation",
+                 "give either ModelInfo (the built-in runtime serves it) or Command, not both");
         goto out;
     }
-    if (check_image(c, json_object_get(p, "ImageInfo"), api_present(model)))
+    if (creating && !api_present(model) && !command) {
+        api_fail(c, "MissingParameter",
+                 "what runs is missing: give ModelInfo.ModelVersionId or Command");
         goto out;
+    }
     if (api_present(model)) {
-        if (resolve_model(c, model, spec, &model_version_id))
+        if (resolve_model(c, model, spec, model_version_id))
             goto out;
-    } else {
+        json_object_del(spec, "Command");
+    } else if (command) {
+        static const char *const model_keys[] = {
+            "ModelVersionId", "ModelId",   "ModelName", "ModelVersion",
+            "ModelFormat",    "ModelPath", NULL};
+        for (const char *const *k = model_keys; *k; k++)
+            json_object_del(spec, *k);
         json_object_set_new(spec, "Kind", json_string("command"));
         json_object_set_new(spec, "Command", json_string(command));
+        *model_version_id = xstrdup("");
     }
-    json_object_set_new(spec, "InstanceType", json_string(sp->name));
-    json_object_set_new(spec, "Cpu", json_integer(sp->cpu));
-    json_object_set_new(spec, "Memory", json_integer(sp->memory_gb * 1024));
-    json_object_set_new(spec, "Env",
-                        json_is_array(json_object_get(p, "Env"))
-                            ? json_incref(json_object_get(p, "Env"))
-                            : json_array());
+    bool model_kind = strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "model") == 0;
+    if (check_image(c, json_object_get(p, "ImageInfo"), model_kind))
+        goto out;
     if (api_present(json_object_get(p, "ImageInfo")))
         json_object_set(spec, "ImageInfo", json_object_get(p, "ImageInfo"));
+    else if (!model_kind)
+        json_object_del(spec, "ImageInfo"); /* a built-in image does not run commands */
+    if (sp) {
+        json_object_set_new(spec, "InstanceType", json_string(sp->name));
+        json_object_set_new(spec, "Cpu", json_integer(sp->cpu));
+        json_object_set_new(spec, "Memory", json_integer(sp->memory_gb * 1024));
+    }
+    if (json_is_array(json_object_get(p, "Env")))
+        json_object_set(spec, "Env", json_object_get(p, "Env"));
+    else if (creating)
+        json_object_set_new(spec, "Env", json_array());
     if (read_health_probe(c, json_object_get(p, "HealthProbe"), spec))
         goto out;
+    if (grace_s)
+        json_object_set_new(spec, "GraceMs", json_integer((json_int_t)grace_s * 1000));
+    else if (creating)
+        json_object_set_new(spec, "GraceMs", json_integer(30000));
+    rc = 0;
+out:
+    if (rc) {
+        free(*model_version_id);
+        *model_version_id = NULL;
+    }
+    free(command);
+    return rc;
+}
+
+int api_create_model_service(struct api_call *c)
+{
+    const json_t *p = c->params;
+    const char *group_id, *group_name, *desc, *charge, *source;
+    long long replicas = 1;
+    bool new_version = false;
+    char *model_version_id = NULL;
+    if (api_check_fields(c, p, NULL, create_fields) ||
+        api_get_str(c, p, "ServiceGroupId", false, &group_id) ||
+        api_get_str(c, p, "ServiceGroupName", false, &group_name) ||
+        api_get_str(c, p, "ServiceDescription", false, &desc) ||
+        api_get_str(c, p, "ChargeType", false, &charge) ||
+        api_get_str(c, p, "CreateSource", false, &source) ||
+        api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas) ||
+        api_get_bool(c, p, "NewVersion", &new_version))
+        return -1;
+    int rc = -1;
+    json_t *spec = json_object();
+    if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0) {
+        if (strcmp(charge, "PREPAID") == 0 || strcmp(charge, "HYBRID_PAID") == 0)
+            api_fail(c, "UnsupportedOperation",
+                     "ChargeType %s needs resource groups, which Berth does not have yet; use "
+                     "POSTPAID_BY_HOUR",
+                     charge);
+        else
+            api_fail(c, "InvalidParameterValue",
+                     "ChargeType must be POSTPAID_BY_HOUR, PREPAID or HYBRID_PAID, got '%s'",
+                     charge);
+        goto out;
+    }
+    if (source && strcmp(source, "DEFAULT") && strcmp(source, "AUTO_ML") &&
+        strcmp(source, "AUTO_ML_FORMAL")) {
+        api_fail(c, "InvalidParameterValue",
+                 "CreateSource must be DEFAULT, AUTO_ML or AUTO_ML_FORMAL, got '%s'", source);
+        goto out;
+    }
+    if (apply_runtime(c, p, spec, true, &model_version_id))
+        goto out;
     json_object_set_new(spec, "CreateSource", json_string(source ? source : "DEFAULT"));
-    json_object_set_new(spec, "GraceMs", json_integer((json_int_t)grace_s * 1000));
 
     struct store_group g = {0};
     struct err err = {0};
@@ -752,7 +796,6 @@ int api_create_model_service(struct api_call *c)
     store_group_release(&g);
 out:
     json_decref(spec);
-    free(command);
     free(model_version_id);
     return rc;
 }
@@ -929,6 +972,81 @@ int api_describe_model_service_groups(struct api_call *c)
 /* ------------------------------------------------------------------------ */
 /* Modify and delete                                                        */
 
+static const struct api_field modify_fields[] = {
+    {"ServiceId", API_FIELD_USED},
+    {"ServiceAction", API_FIELD_USED},
+    {"ServiceDescription", API_FIELD_USED},
+    {"ModelInfo", API_FIELD_USED},
+    {"ImageInfo", API_FIELD_USED},
+    {"Env", API_FIELD_USED},
+    {"InstanceType", API_FIELD_USED},
+    {"ScaleMode", API_FIELD_USED},
+    {"Replicas", API_FIELD_USED},
+    {"Command", API_FIELD_USED},
+    {"CommandBase64", API_FIELD_USED},
+    {"InstancePerReplicas", API_FIELD_USED},
+    {"TerminationGracePeriodSeconds", API_FIELD_USED},
+    {"HealthProbe", API_FIELD_USED},
+    {"SchedulingStrategy", API_FIELD_USED},
+    {"TiProjectId", API_FIELD_IGNORED},
+    {"LogConfig", API_FIELD_IGNORED},
+    {"ServiceEIP", API_FIELD_IGNORED},
+    {"ResourceGroupId", API_FIELD_UNSUPPORTED},
+    {"TargetProjectId", API_FIELD_UNSUPPORTED},
+    {"Resources", API_FIELD_UNSUPPORTED},
+    {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
+    {"LogEnable", API_FIELD_UNSUPPORTED},
+    {"ScaleStrategy", API_FIELD_UNSUPPORTED},
+    {"CronScaleJobs", API_FIELD_UNSUPPORTED},
+    {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
+    {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
+    {"ScheduledAction", API_FIELD_UNSUPPORTED},
+    {"ServiceLimit", API_FIELD_UNSUPPORTED},
+    {"VolumeMount", API_FIELD_UNSUPPORTED},
+    {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
+    {"ServicePort", API_FIELD_UNSUPPORTED},
+    {"PreStopCommand", API_FIELD_UNSUPPORTED},
+    {"GrpcEnable", API_FIELD_UNSUPPORTED},
+    {"RollingUpdate", API_FIELD_UNSUPPORTED},
+    {"Sidecar", API_FIELD_UNSUPPORTED},
+    {"VolumeMounts", API_FIELD_UNSUPPORTED},
+    {NULL, API_FIELD_USED},
+};
+
+/* Without ServiceAction: change what a version runs. The fields given
+ * replace the current ones, the others stay; the reconciler then replaces
+ * the instances one at a time while the rest stay ready. */
+static int modify_config(struct api_call *c, const char *id)
+{
+    const json_t *p = c->params;
+    const char *desc;
+    long long replicas = -1;
+    if (api_check_fields(c, p, NULL, modify_fields) ||
+        api_get_str(c, p, "ServiceDescription", false, &desc) ||
+        api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas))
+        return -1;
+    struct store_service s;
+    struct err err = {0};
+    if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0)
+        return api_fail_store(c, &err);
+    json_t *spec = json_loads(s.spec_json, 0, NULL);
+    if (!spec)
+        spec = json_object();
+    char *model_version_id = NULL;
+    int rc = apply_runtime(c, p, spec, false, &model_version_id);
+    if (rc == 0) {
+        char *text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (store_service_update(c->cfg->store, id, text, model_version_id, desc, (int)replicas,
+                                 &err) != 0)
+            rc = api_fail_store(c, &err);
+        free(text);
+    }
+    json_decref(spec);
+    free(model_version_id);
+    store_service_release(&s);
+    return rc;
+}
+
 int api_modify_model_service(struct api_call *c)
 {
     const json_t *p = c->params;
@@ -937,10 +1055,24 @@ int api_modify_model_service(struct api_call *c)
     if (api_get_str(c, p, "ServiceId", true, &id) ||
         api_get_str(c, p, "ServiceAction", false, &action))
         return -1;
-    if (!action)
-        return api_fail(c, "UnsupportedOperation",
-                        "changing a version's configuration in place is not supported yet; use "
-                        "ServiceAction STOP, RESUME or SCALE, or create a new version");
+    if (!action) {
+        struct err err = {0};
+        struct store_service s;
+        struct store_group g;
+        if (modify_config(c, id))
+            return -1;
+        ctl_reconciler_kick(c->cfg->reconciler);
+        if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0)
+            return api_fail_store(c, &err);
+        if (store_group_get(c->cfg->store, c->region, s.group_id, &g, &err) != 0) {
+            store_service_release(&s);
+            return api_fail_store(c, &err);
+        }
+        json_object_set_new(c->out, "Service", service_json(c, &g, &s, s.version, NULL));
+        store_group_release(&g);
+        store_service_release(&s);
+        return 0;
+    }
     /* With ServiceAction set, TI-ONE ignores the other update fields, except
      * the scaling fields for SCALE. Berth refuses what it would not apply. */
     const char *key;

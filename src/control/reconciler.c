@@ -33,6 +33,7 @@
 #define PROBE_TIMEOUT_MS 1000
 #define STOP_GRACE_MS 30000    /* TerminationGracePeriodSeconds' default */
 #define SHUTDOWN_GRACE_MS 5000 /* when berthd itself stops */
+#define DRAIN_MS 200           /* out of the gateway's routes before SIGTERM */
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_RESET_MS 60000
 
@@ -51,7 +52,9 @@ struct inst {
     bool probing;
     bool orphaned; /* its service is gone; free when the probe returns */
     uint64_t started_ms, next_probe_ms, stop_deadline_ms, restart_at_ms;
-    uint64_t grace_ms; /* SIGTERM to SIGKILL */
+    uint64_t grace_ms;   /* SIGTERM to SIGKILL */
+    uint64_t term_at_ms; /* when SIGTERM goes out (after the routes have dropped it) */
+    bool term_sent;
     int restarts;
     int backoff_exp;
     int successes, failures; /* consecutive probe results */
@@ -316,10 +319,13 @@ static void inst_stop(struct inst *in)
     }
     if (in->state != I_RUNNING)
         return;
-    drv_process_signal(in->pid, SIGTERM);
+    /* Unready now, so the routes published at the end of this pass drop it;
+     * SIGTERM a little later, when requests already sent to it are done. */
     in->state = I_STOPPING;
     in->ready = false;
-    in->stop_deadline_ms = now_ms() + in->grace_ms;
+    in->term_sent = false;
+    in->term_at_ms = now_ms() + DRAIN_MS;
+    in->stop_deadline_ms = in->term_at_ms + in->grace_ms;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -737,6 +743,12 @@ static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
         memset(s->insts + s->ninsts, 0, ((size_t)desired - s->ninsts) * sizeof(*s->insts));
         s->ninsts = (size_t)desired;
     }
+    /* A changed spec replaces instances one at a time, and only while every
+     * other one is ready: the version keeps serving through an update (with
+     * one replica it cannot, and is briefly down). */
+    bool settled = true;
+    for (int i = 0; i < desired; i++)
+        settled &= s->insts[i] && s->insts[i]->state == I_RUNNING && s->insts[i]->ready;
     bool alive = false;
     for (size_t i = 0; i < s->ninsts; i++) {
         struct inst *in = s->insts[i];
@@ -746,15 +758,22 @@ static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
                 in->svc = s;
                 in->index = (int)i;
             }
-            if (in->state == I_NONE || (in->state == I_BACKOFF && now >= in->restart_at_ms))
+            if (in->state == I_NONE || (in->state == I_BACKOFF && now >= in->restart_at_ms)) {
                 inst_start(r, in);
-            else if (in->state == I_RUNNING && strcmp(in->spec_json, s->spec_json) != 0)
+            } else if (in->state == I_RUNNING && strcmp(in->spec_json, s->spec_json) != 0 &&
+                       (!in->ready || settled)) {
                 inst_stop(in); /* restarted with the new spec once it has exited */
+                settled = false;
+            }
         } else if (in) {
             inst_stop(in);
         }
         if (!in)
             continue;
+        if (in->state == I_STOPPING && !in->term_sent && now >= in->term_at_ms) {
+            drv_process_signal(in->pid, SIGTERM);
+            in->term_sent = true;
+        }
         if (in->state == I_STOPPING &&
             (now >= in->stop_deadline_ms || (r->stopping && now >= r->stop_deadline_ms))) {
             drv_process_signal(in->pid, SIGKILL);

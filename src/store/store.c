@@ -816,6 +816,48 @@ int store_service_set_replicas(struct store *st, const char *id, int replicas, i
     return rc;
 }
 
+int store_service_update(struct store *st, const char *id, const char *spec_json,
+                         const char *model_version_id, const char *description, int replicas,
+                         struct err *err)
+{
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {now, id, NULL};
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc =
+            prepare(st, &s, err,
+                    "UPDATE services SET updated_at = ?1,"
+                    " spec = coalesce(?3, spec), model_version_id = coalesce(?4, model_version_id),"
+                    " description = coalesce(?5, description),"
+                    " replicas = CASE WHEN ?6 < 0 THEN replicas ELSE ?6 END,"
+                    " stopped = CASE WHEN ?6 < 0 THEN stopped ELSE ?6 = 0 END"
+                    " WHERE id = ?2",
+                    args);
+    if (rc == 0) {
+        if (spec_json)
+            sqlite3_bind_text(s, 3, spec_json, -1, SQLITE_STATIC);
+        if (model_version_id)
+            sqlite3_bind_text(s, 4, model_version_id, -1, SQLITE_STATIC);
+        if (description)
+            sqlite3_bind_text(s, 5, description, -1, SQLITE_STATIC);
+        bind_int(s, 6, replicas);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_error(st, err, "updating a service");
+        else if (sqlite3_changes(st->db) == 0)
+            rc = err_set(err, ERR_NOTFOUND, "service '%s' does not exist", id);
+        sqlite3_finalize(s);
+    }
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
 int store_service_set_weights(struct store *st, const char *group_id, const char *const *ids,
                               const int *weights, size_t n, struct err *err)
 {

@@ -143,6 +143,11 @@ int store_service_list(struct store *st, const char *group_id, struct store_serv
 int store_service_set_replicas(struct store *st, const char *id, int replicas, int old_replicas,
                                bool stopped, struct err *err);
 int store_service_delete(struct store *st, const char *region, const char *id, struct err *err);
+/* Replace what a service runs: its spec, its model version ("" for a command)
+ * and description (NULL keeps them), and its replicas (< 0 keeps them). */
+int store_service_update(struct store *st, const char *id, const char *spec_json,
+                         const char *model_version_id, const char *description, int replicas,
+                         struct err *err);
 /* Set the weights of some services of one group, all or none. */
 int store_service_set_weights(struct store *st, const char *group_id, const char *const *ids,
                               const int *weights, size_t n, struct err *err);

@@ -242,6 +242,74 @@ class Services(unittest.TestCase):
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv2})
 
+    def test_update_in_place_without_downtime(self):
+        other = harness.train("binary:logistic", n_features=4, seed=12)
+        src = os.path.join(self.tmp, "model-c")
+        os.makedirs(src)
+        harness.save_model(other, os.path.join(src, "model.json"), "json")
+        mv2 = self.c.ok("CreateTrainingModel", {"ImportMethod": "VERSION", "TrainingModelId": self.model_id,
+                                                "ReasoningEnvironmentSource": "SYSTEM", "ModelFormat": "XGBOOST",
+                                                "TrainingModelCosPath": cos(src)})["TrainingModelVersionId"]
+        harness.wait_until(lambda: self.c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv2})
+                           ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+        s = self.create(Replicas=2)
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        harness.wait_until(lambda: self.describe(sid)["ServiceInfo"]["Status"]["ReadyReplicas"] == 2, 20)
+        X = harness.rows(1, 4, seed=22)
+        a, b = harness.predict(self.booster, X)[0], harness.predict(other, X)[0]
+        old = {p["IP"] for p in self.describe(sid)["ServiceInfo"]["PodInfos"]}
+        import threading
+        stop = threading.Event()
+        seen = {"a": 0, "b": 0, "failed": []}
+
+        def load():
+            gw = harness.Client(self.d.gateway_port)
+            deadline = time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < deadline:
+                r = gw.post("/%s/v1/models/m:predict" % gid, {"instances": X.tolist()})
+                if r.status != 200:
+                    seen["failed"].append((r.status, r.body[:200]))
+                    continue
+                p = r.json()["predictions"][0]
+                seen["a" if abs(p - a) < 1e-6 else "b"] += 1
+            gw.close()
+        t = threading.Thread(target=load)
+        t.start()
+        time.sleep(0.3)
+        r = self.c.ok("ModifyModelService", {"ServiceId": sid, "ModelInfo": {"ModelVersionId": mv2},
+                                             "ServiceDescription": "now model c"})["Service"]
+        self.assertEqual(r["ServiceInfo"]["ModelInfo"]["ModelVersionId"], mv2)
+        self.assertEqual(r["ServiceDescription"], "now model c")
+        self.assertEqual(r["ServiceInfo"]["Replicas"], 2)  # unchanged: not given
+
+        def all_new():  # new instances listen on new ports
+            pods = self.describe(sid)["ServiceInfo"]["PodInfos"]
+            return (len(pods) == 2 and all(p["Status"] == "Running" for p in pods)
+                    and not old & {p["IP"] for p in pods})
+        harness.wait_until(all_new, 30, 0.1, what="both instances replaced")
+        before = seen["a"]
+        time.sleep(0.5)
+        stop.set()
+        t.join(10)
+        self.assertEqual(seen["failed"], [], "requests failed during the update")
+        self.assertGreater(before, 0)
+        self.assertEqual(seen["a"], before, "model a still answered after the update")
+        # The old model version is free again; the new one is in use.
+        err = self.c.error("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv2})
+        self.assertEqual(err["Code"], "UnsupportedOperation")
+        for params, code, needle in [
+            ({"HorizontalPodAutoscaler": {"MinReplicas": 1}}, "UnsupportedOperation", "HorizontalPodAutoscaler"),
+            ({"InstanceType": "TI.S.NOPE.POST"}, "InvalidParameterValue", "InstanceType"),
+            ({"Command": "true", "ModelInfo": {"ModelVersionId": mv2}}, "UnsupportedOperation", "not both"),
+            ({"Bogus": 1}, "UnknownParameter", "Bogus"),
+        ]:
+            err = self.c.error("ModifyModelService", dict(params, ServiceId=sid))
+            self.assertEqual(err["Code"], code, err)
+            self.assertIn(needle, err["Message"], err)
+        self.assertEqual(self.describe(sid)["ServiceInfo"]["ModelInfo"]["ModelVersionId"], mv2)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+        self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv2})
+
     def test_custom_command_and_crash_restart(self):
         script = os.path.join(self.tmp, "echo_server.py")
         with open(script, "w") as f:
@@ -410,7 +478,8 @@ class Services(unittest.TestCase):
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
         for params, code, needle in [
             ({"ServiceId": "ms-nosuchgr-1", "ServiceAction": "STOP"}, "ResourceNotFound", "ms-nosuchgr-1"),
-            ({"ServiceId": "ms-nosuchgr-1"}, "UnsupportedOperation", "ServiceAction"),
+            ({"ServiceId": "ms-nosuchgr-1", "Env": []}, "ResourceNotFound", "ms-nosuchgr-1"),
+            ({"ServiceId": "ms-nosuchgr-1", "ServiceAction": "RESTART"}, "InvalidParameterValue", "ServiceAction"),
         ]:
             err = self.c.error("ModifyModelService", params)
             self.assertEqual(err["Code"], code, err)
