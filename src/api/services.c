@@ -1073,6 +1073,9 @@ int api_modify_model_service(struct api_call *c)
         store_service_release(&s);
         return 0;
     }
+    if (strcmp(action, "STOP") && strcmp(action, "RESUME") && strcmp(action, "SCALE"))
+        return api_fail(c, "InvalidParameterValue",
+                        "ServiceAction must be STOP, RESUME or SCALE, got '%s'", action);
     /* With ServiceAction set, TI-ONE ignores the other update fields, except
      * the scaling fields for SCALE. Berth refuses what it would not apply. */
     const char *key;
