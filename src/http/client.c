@@ -51,6 +51,7 @@ struct http_client_req {
     uv_timer_t timer;
     bool retried;
     bool done;
+    bool is_head;          /* a HEAD request: the response has no body, whatever it says */
     char early_error[160]; /* a failure before http_client_request() returned */
 };
 
@@ -189,7 +190,7 @@ static int on_headers_complete(llhttp_t *p)
                        : -1;
     if (r->cb.on_head)
         r->cb.on_head(r->ud, p->status_code, hs, u->nhdr, cl);
-    return 0;
+    return r->is_head ? 1 : 0; /* 1: llhttp reads no body */
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -428,6 +429,7 @@ struct http_client_req *http_client_request(struct http_client *cl, const char *
     r->port = port;
     r->head = xstrndup(head.ptr, head.len);
     r->head_len = head.len;
+    r->is_head = head.len >= 5 && memcmp(head.ptr, "HEAD ", 5) == 0;
     r->body = xstrndup(body.ptr ? body.ptr : "", body.len);
     r->body_len = body.len;
     r->cb = *cb;

@@ -62,6 +62,11 @@ class H(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(out)
     do_GET = do_POST = do_PUT = do_DELETE = reply
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "12345")
+        self.end_headers()
     def log_message(self, *a):
         pass
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
@@ -107,6 +112,16 @@ class Gateway(unittest.TestCase):
         self.assertEqual(doc["headers"]["x-forwarded-prefix"], "/" + self.gid)
         # The bare prefix is the instance's root.
         self.assertEqual(gw.get("/%s" % self.sid).json()["path"], "/")
+        gw.close()
+
+    def test_head_requests(self):
+        gw = harness.Client(self.d.gateway_port, timeout=5)
+        for _ in range(3):  # and the connections stay usable
+            r = gw.request("HEAD", "/%s/anything" % self.gid)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers.get("content-length"), "12345")
+            self.assertEqual(r.body, b"")
+        self.assertEqual(gw.get("/%s/after-head" % self.gid).status, 201)
         gw.close()
 
     def test_responses_stream(self):
