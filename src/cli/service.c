@@ -56,74 +56,81 @@ static void print_service_row(const json_t *s)
            json_is_object(model) ? jstr(model, "ModelVersionId") : jstr(info, "Command"));
 }
 
-static int service_create(struct cli *c, int argc, char **argv)
+/* Options of create and update into request fields; only what is given.
+ * --name and --group only make sense for create. */
+static int read_service_opts(int argc, char **argv, bool creating, json_t *p, bool *wait)
 {
-    const char *name = NULL, *mv = NULL, *command = NULL, *itype = "TI.S.MEDIUM.POST";
-    const char *group = NULL;
-    long replicas = 1;
-    bool wait = false;
-    json_t *env = json_array();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--wait") == 0) {
-            wait = true;
+            *wait = true;
             continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "berth: %s needs a value\n", a);
-            json_decref(env);
             return CLI_USAGE;
         }
         const char *v = argv[++i];
-        if (strcmp(a, "--name") == 0)
-            name = v;
-        else if (strcmp(a, "--model-version") == 0)
-            mv = v;
-        else if (strcmp(a, "--command") == 0)
-            command = v;
-        else if (strcmp(a, "--instance-type") == 0)
-            itype = v;
-        else if (strcmp(a, "--group") == 0)
-            group = v;
-        else if (strcmp(a, "--replicas") == 0)
-            replicas = strtol(v, NULL, 10);
-        else if (strcmp(a, "--env") == 0) {
+        if (creating && strcmp(a, "--name") == 0) {
+            json_object_set_new(p, "ServiceGroupName", json_string(v));
+        } else if (creating && strcmp(a, "--group") == 0) {
+            json_object_set_new(p, "ServiceGroupId", json_string(v));
+            json_object_set_new(p, "NewVersion", json_true());
+        } else if (strcmp(a, "--model-version") == 0) {
+            json_object_set_new(p, "ModelInfo", json_pack("{s:s}", "ModelVersionId", v));
+        } else if (strcmp(a, "--command") == 0) {
+            json_object_set_new(p, "Command", json_string(v));
+        } else if (strcmp(a, "--instance-type") == 0) {
+            json_object_set_new(p, "InstanceType", json_string(v));
+        } else if (strcmp(a, "--replicas") == 0) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || end == v || n < 0) {
+                fprintf(stderr, "berth: --replicas must be a number >= 0, got '%s'\n", v);
+                return CLI_USAGE;
+            }
+            json_object_set_new(p, "Replicas", json_integer(n));
+        } else if (strcmp(a, "--env") == 0) {
             const char *eq = strchr(v, '=');
             if (!eq) {
                 fprintf(stderr, "berth: --env takes NAME=VALUE, got '%s'\n", v);
-                json_decref(env);
                 return CLI_USAGE;
             }
+            if (!json_object_get(p, "Env"))
+                json_object_set_new(p, "Env", json_array());
             char *k = xstrndup(v, (size_t)(eq - v));
-            json_array_append_new(env, json_pack("{s:s, s:s}", "Name", k, "Value", eq + 1));
+            json_array_append_new(json_object_get(p, "Env"),
+                                  json_pack("{s:s, s:s}", "Name", k, "Value", eq + 1));
             free(k);
         } else {
-            fprintf(stderr, "berth: service create: unknown option '%s'\n", a);
-            json_decref(env);
+            fprintf(stderr, "berth: service %s: unknown option '%s'\n",
+                    creating ? "create" : "update", a);
             return CLI_USAGE;
         }
     }
-    if ((!name && !group) || (!mv == !command)) {
+    return CLI_OK;
+}
+
+static int service_create(struct cli *c, int argc, char **argv)
+{
+    bool wait = false;
+    json_t *p = json_pack("{s:s, s:s, s:i}", "ChargeType", "POSTPAID_BY_HOUR", "InstanceType",
+                          "TI.S.MEDIUM.POST", "Replicas", 1);
+    int rc = read_service_opts(argc, argv, true, p, &wait);
+    bool named = json_object_get(p, "ServiceGroupName") || json_object_get(p, "ServiceGroupId");
+    bool runs = json_object_get(p, "ModelInfo") || json_object_get(p, "Command");
+    if (rc == CLI_OK && (!named || !runs)) {
         fprintf(stderr, "usage: berth service create --name N (--model-version mv-ID | --command "
                         "CMD) [--instance-type T] [--replicas N] [--env K=V]... [--group ms-ID] "
                         "[--wait]\n");
-        json_decref(env);
-        return CLI_USAGE;
+        rc = CLI_USAGE;
     }
-    json_t *p = json_pack("{s:s, s:s, s:i, s:o}", "ChargeType", "POSTPAID_BY_HOUR", "InstanceType",
-                          itype, "Replicas", (int)replicas, "Env", env);
-    if (name)
-        json_object_set_new(p, "ServiceGroupName", json_string(name));
-    if (group) {
-        json_object_set_new(p, "ServiceGroupId", json_string(group));
-        json_object_set_new(p, "NewVersion", json_true());
+    if (rc) {
+        json_decref(p);
+        return rc;
     }
-    if (mv)
-        json_object_set_new(p, "ModelInfo", json_pack("{s:s}", "ModelVersionId", mv));
-    else
-        json_object_set_new(p, "Command", json_string(command));
     json_t *resp = NULL;
-    int rc = cli_call(c, "CreateModelService", p, &resp);
+    rc = cli_call(c, "CreateModelService", p, &resp);
     if (rc)
         return rc;
     const char *sid = jstr(json_object_get(resp, "Service"), "ServiceId");
@@ -135,6 +142,71 @@ static int service_create(struct cli *c, int argc, char **argv)
         printf("service %s in group %s is %s\n", sid,
                jstr(json_object_get(resp, "Service"), "ServiceGroupId"),
                wait ? "Normal" : "being created");
+    json_decref(resp);
+    return rc;
+}
+
+/* Change what a version runs, in place (rolled out one instance at a time). */
+static int service_update(struct cli *c, int argc, char **argv)
+{
+    bool wait = false;
+    if (argc < 2 || argv[0][0] == '-') {
+        fprintf(stderr, "usage: berth service update ms-ID-N [--model-version mv-ID | --command "
+                        "CMD] [--instance-type T] [--replicas N] [--env K=V]... [--wait]\n");
+        return CLI_USAGE;
+    }
+    json_t *p = json_pack("{s:s}", "ServiceId", argv[0]);
+    int rc = read_service_opts(argc - 1, argv + 1, false, p, &wait);
+    if (rc) {
+        json_decref(p);
+        return rc;
+    }
+    json_t *resp = NULL;
+    if ((rc = cli_call(c, "ModifyModelService", p, &resp)))
+        return rc;
+    if (wait)
+        rc = wait_normal(c, argv[0]);
+    if (c->json)
+        cli_print_json(resp);
+    else if (rc == CLI_OK)
+        print_service_row(json_object_get(resp, "Service"));
+    json_decref(resp);
+    return rc;
+}
+
+/* berth service weights ms-ID ms-ID-1=W ms-ID-2=W ... */
+static int service_weights(struct cli *c, int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: berth service weights ms-ID ms-ID-N=WEIGHT...\n");
+        return CLI_USAGE;
+    }
+    json_t *list = json_array();
+    for (int i = 1; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        char *end = NULL;
+        long w = eq ? strtol(eq + 1, &end, 10) : -1;
+        if (!eq || *end || end == eq + 1 || w < 0) {
+            fprintf(stderr, "berth: weights take ms-ID-N=WEIGHT, got '%s'\n", argv[i]);
+            json_decref(list);
+            return CLI_USAGE;
+        }
+        char *sid = xstrndup(argv[i], (size_t)(eq - argv[i]));
+        json_array_append_new(list, json_pack("{s:s, s:i}", "ServiceId", sid, "Weight", (int)w));
+        free(sid);
+    }
+    json_t *resp = NULL;
+    int rc = cli_call(c, "ModifyServiceGroupWeights",
+                      json_pack("{s:s, s:o}", "ServiceGroupId", argv[0], "Weights", list), &resp);
+    if (rc == CLI_OK) {
+        size_t i;
+        json_t *s;
+        if (c->json)
+            cli_print_json(resp);
+        else
+            json_array_foreach(json_object_get(json_object_get(resp, "ServiceGroup"), "Services"),
+                               i, s) print_service_row(s);
+    }
     json_decref(resp);
     return rc;
 }
@@ -186,6 +258,10 @@ int cli_service(struct cli *c, int argc, char **argv)
 {
     if (argc >= 1 && strcmp(argv[0], "create") == 0)
         return service_create(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "update") == 0)
+        return service_update(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "weights") == 0)
+        return service_weights(c, argc - 1, argv + 1);
     if (argc == 1 && strcmp(argv[0], "list") == 0)
         return service_list(c);
     if (argc == 2 && strcmp(argv[0], "show") == 0) {
@@ -223,8 +299,9 @@ int cli_service(struct cli *c, int argc, char **argv)
         json_decref(resp);
         return rc;
     }
-    fprintf(stderr, "usage: berth service create|list|show|stop|resume|scale|delete ... "
-                    "(see berth --help)\n");
+    fprintf(stderr,
+            "usage: berth service create|update|weights|list|show|stop|resume|scale|delete ... "
+            "(see berth --help)\n");
     return CLI_USAGE;
 }
 

@@ -99,6 +99,27 @@ class Cli(unittest.TestCase):
         rc, out, err = self.berth("predict", sid, "@" + body, "--path", "/v2/models/m/infer")
         self.assertEqual(rc, 0, err)
         harness.assert_close(json.loads(out)["outputs"][0]["data"], harness.predict(self.booster, X))
+        # A second version, then weights and an in-place update from the CLI.
+        rc, out, err = self.berth("--json", "service", "create", "--group", gid, "--command",
+                                  "exec python3 -m http.server $PORT --bind 127.0.0.1", "--wait")
+        self.assertEqual(rc, 0, err)
+        sid2 = json.loads(out)["Service"]["ServiceId"]
+        rc, out, err = self.berth("service", "weights", gid, "%s=30" % sid, "%s=70" % sid2)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"%s .* 30 " % sid)
+        self.assertRegex(out, r"%s .* 70 " % sid2)
+        rc, out, err = self.berth("service", "weights", gid, "%s=x" % sid)
+        self.assertEqual(rc, 2)
+        rc, out, err = self.berth("--json", "service", "update", sid2, "--env", "A=1", "--replicas", "2", "--wait")
+        self.assertEqual(rc, 0, err)
+        info = json.loads(out)["Service"]["ServiceInfo"]
+        self.assertEqual(info["Env"], [{"Name": "A", "Value": "1"}])
+        self.assertEqual(info["Replicas"], 2)
+        rc, out, err = self.berth("service", "update", sid2, "--instance-type", "TI.S.NOPE.POST")
+        self.assertEqual(rc, 1)
+        self.assertIn("InvalidParameterValue", err)
+        rc, out, err = self.berth("service", "delete", sid2)
+        self.assertEqual(rc, 0, err)
         rc, out, err = self.berth("service", "scale", sid, "2")
         self.assertEqual(rc, 0, err)
         rc, out, err = self.berth("service", "stop", sid)
