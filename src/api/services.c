@@ -1135,37 +1135,32 @@ int api_modify_model_service(struct api_call *c)
     return 0;
 }
 
-int api_delete_model_service(struct api_call *c)
+/* Delete one service or group named by 'key'; the reconciler stops what ran. */
+static int delete_by_id(struct api_call *c, const char *key,
+                        int (*del)(struct store *, const char *, const char *, struct err *))
 {
-    static const struct api_field fields[] = {{"ServiceId", API_FIELD_USED},
-                                              {"TiProjectId", API_FIELD_IGNORED},
-                                              {"ServiceCategory", API_FIELD_IGNORED},
-                                              {NULL, API_FIELD_USED}};
+    const struct api_field fields[] = {{key, API_FIELD_USED},
+                                       {"TiProjectId", API_FIELD_IGNORED},
+                                       {"ServiceCategory", API_FIELD_IGNORED},
+                                       {NULL, API_FIELD_USED}};
     const char *id;
     struct err err = {0};
-    if (api_check_fields(c, c->params, NULL, fields) ||
-        api_get_str(c, c->params, "ServiceId", true, &id))
+    if (api_check_fields(c, c->params, NULL, fields) || api_get_str(c, c->params, key, true, &id))
         return -1;
-    if (store_service_delete(c->cfg->store, c->region, id, &err) != 0)
+    if (del(c->cfg->store, c->region, id, &err) != 0)
         return api_fail_store(c, &err);
     ctl_reconciler_kick(c->cfg->reconciler);
     return 0;
 }
 
+int api_delete_model_service(struct api_call *c)
+{
+    return delete_by_id(c, "ServiceId", store_service_delete);
+}
+
 int api_delete_model_service_group(struct api_call *c)
 {
-    static const struct api_field fields[] = {{"ServiceGroupId", API_FIELD_USED},
-                                              {"TiProjectId", API_FIELD_IGNORED},
-                                              {NULL, API_FIELD_USED}};
-    const char *id;
-    struct err err = {0};
-    if (api_check_fields(c, c->params, NULL, fields) ||
-        api_get_str(c, c->params, "ServiceGroupId", true, &id))
-        return -1;
-    if (store_group_delete(c->cfg->store, c->region, id, &err) != 0)
-        return api_fail_store(c, &err);
-    ctl_reconciler_kick(c->cfg->reconciler);
-    return 0;
+    return delete_by_id(c, "ServiceGroupId", store_group_delete);
 }
 
 /* ------------------------------------------------------------------------ */

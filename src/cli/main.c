@@ -48,6 +48,27 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
     return buf_append(b, ptr, size * n) ? 0 : size * n;
 }
 
+/* POST 'body' with the headers 'hs' (taken); the answer goes into 'out'. */
+static CURLcode post(const char *url, struct curl_slist *hs, const char *body, size_t len,
+                     struct buf *out, long *status)
+{
+    hs = curl_slist_append(hs, "Expect:"); /* no 100-continue round trip */
+    CURL *curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+    CURLcode rc = curl_easy_perform(curl);
+    *status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(curl);
+    curl_slist_free_all(hs);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Helpers shared by the commands                                           */
 
@@ -109,22 +130,11 @@ int cli_call(struct cli *c, const char *action, json_t *params, json_t **respons
     hs = curl_slist_append(hs, h_region);
     hs = curl_slist_append(hs, h_ts);
     hs = curl_slist_append(hs, h_auth);
-    hs = curl_slist_append(hs, "Expect:");
 
     struct buf out;
     buf_init(&out, RESPONSE_LIMIT_BYTES);
-    CURL *curl = curl_easy_init();
-    curl_easy_setopt(curl, CURLOPT_URL, c->endpoint);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
-    CURLcode rc = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    curl_slist_free_all(hs);
+    long status;
+    CURLcode rc = post(c->endpoint, hs, body, strlen(body), &out, &status);
     free(body);
     int ret = CLI_OK;
     json_t *doc = NULL;
@@ -156,21 +166,9 @@ int cli_post(const char *url, const char *body, size_t len)
 {
     struct buf out;
     buf_init(&out, RESPONSE_LIMIT_BYTES);
-    struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
-    hs = curl_slist_append(hs, "Expect:");
-    CURL *curl = curl_easy_init();
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
-    CURLcode rc = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    curl_slist_free_all(hs);
+    long status;
+    CURLcode rc = post(url, curl_slist_append(NULL, "Content-Type: application/json"), body, len,
+                       &out, &status);
     int ret = CLI_OK;
     if (rc != CURLE_OK) {
         fprintf(stderr, "berth: cannot reach %s: %s\n", url, curl_easy_strerror(rc));
