@@ -803,15 +803,23 @@ out:
 /* ------------------------------------------------------------------------ */
 /* Describe                                                                 */
 
+/* The request of an action that takes one id ('key') and the workspace
+ * fields TI-ONE accepts everywhere (cloud-only, ignored). */
+static int read_id_only(struct api_call *c, const char *key, const char **id)
+{
+    const struct api_field fields[] = {{key, API_FIELD_USED},
+                                       {"TiProjectId", API_FIELD_IGNORED},
+                                       {"ServiceCategory", API_FIELD_IGNORED},
+                                       {NULL, API_FIELD_USED}};
+    return api_check_fields(c, c->params, NULL, fields) || api_get_str(c, c->params, key, true, id)
+               ? -1
+               : 0;
+}
+
 int api_describe_model_service(struct api_call *c)
 {
-    static const struct api_field fields[] = {{"ServiceId", API_FIELD_USED},
-                                              {"TiProjectId", API_FIELD_IGNORED},
-                                              {"ServiceCategory", API_FIELD_IGNORED},
-                                              {NULL, API_FIELD_USED}};
     const char *id;
-    if (api_check_fields(c, c->params, NULL, fields) ||
-        api_get_str(c, c->params, "ServiceId", true, &id))
+    if (read_id_only(c, "ServiceId", &id))
         return -1;
     struct store_service s;
     struct store_group g;
@@ -839,13 +847,8 @@ int api_describe_model_service(struct api_call *c)
 
 int api_describe_model_service_group(struct api_call *c)
 {
-    static const struct api_field fields[] = {{"ServiceGroupId", API_FIELD_USED},
-                                              {"TiProjectId", API_FIELD_IGNORED},
-                                              {"ServiceCategory", API_FIELD_IGNORED},
-                                              {NULL, API_FIELD_USED}};
     const char *id;
-    if (api_check_fields(c, c->params, NULL, fields) ||
-        api_get_str(c, c->params, "ServiceGroupId", true, &id))
+    if (read_id_only(c, "ServiceGroupId", &id))
         return -1;
     struct store_group g;
     struct err err = {0};
@@ -1139,13 +1142,9 @@ int api_modify_model_service(struct api_call *c)
 static int delete_by_id(struct api_call *c, const char *key,
                         int (*del)(struct store *, const char *, const char *, struct err *))
 {
-    const struct api_field fields[] = {{key, API_FIELD_USED},
-                                       {"TiProjectId", API_FIELD_IGNORED},
-                                       {"ServiceCategory", API_FIELD_IGNORED},
-                                       {NULL, API_FIELD_USED}};
     const char *id;
     struct err err = {0};
-    if (api_check_fields(c, c->params, NULL, fields) || api_get_str(c, c->params, key, true, &id))
+    if (read_id_only(c, key, &id))
         return -1;
     if (del(c->cfg->store, c->region, id, &err) != 0)
         return api_fail_store(c, &err);
@@ -1168,13 +1167,8 @@ int api_delete_model_service_group(struct api_call *c)
 
 int api_describe_model_service_call_info(struct api_call *c)
 {
-    static const struct api_field fields[] = {{"ServiceGroupId", API_FIELD_USED},
-                                              {"TiProjectId", API_FIELD_IGNORED},
-                                              {"ServiceCategory", API_FIELD_IGNORED},
-                                              {NULL, API_FIELD_USED}};
     const char *id;
-    if (api_check_fields(c, c->params, NULL, fields) ||
-        api_get_str(c, c->params, "ServiceGroupId", true, &id))
+    if (read_id_only(c, "ServiceGroupId", &id))
         return -1;
     struct store_group g;
     struct err err = {0};
