@@ -39,6 +39,8 @@ static bool skip_header(struct str name)
                                         "host",
                                         "content-length",
                                         "expect",
+                                        "x-forwarded-for",
+                                        "x-forwarded-prefix",
                                         NULL};
     for (const char *const *n = names; *n; n++)
         if (str_eq_nocase(name, *n))
@@ -167,6 +169,12 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         buf_append(&head, req->headers[i].value.ptr, req->headers[i].value.len);
         buf_puts(&head, "\r\n");
     }
+    /* Who asked: appended to what earlier proxies said. */
+    struct str xff = http_request_header(req, "X-Forwarded-For");
+    if (xff.ptr && xff.len)
+        buf_printf(&head, "X-Forwarded-For: %.*s, %s\r\n", (int)xff.len, xff.ptr, req->peer);
+    else
+        buf_printf(&head, "X-Forwarded-For: %s\r\n", req->peer);
     buf_printf(&head, "Host: %s:%d\r\nContent-Length: %zu\r\nX-Forwarded-Prefix: /%.*s\r\n\r\n",
                inst.host, inst.port, req->body.len, (int)target.len, target.ptr);
 

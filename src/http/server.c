@@ -45,6 +45,7 @@ struct conn {
     bool read_paused;   /* by the write backlog limit */
     bool continue_sent; /* "100 Continue" answered for the current request */
     char *readbuf;
+    char peer[48];                  /* the client's address */
     struct http_deferred *deferred; /* the request being answered later */
     struct buf pending;             /* bytes read behind it, parsed once it is done */
     bool reading_stopped;           /* while deferred: pending is full, or the peer sent EOF */
@@ -346,6 +347,7 @@ static void conn_handle(struct conn *c)
     struct http_request req = {0};
     http_parser_request(&c->parser, &req);
     req.id = atomic_fetch_add(&request_ids, 1);
+    req.peer = c->peer;
     req.worker = c->w->index;
     req.arena = &arena;
 
@@ -625,6 +627,14 @@ static void conn_start(struct worker *w, int fd)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage sa;
+    int salen = sizeof(sa);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+        if (sa.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&sa, c->peer, sizeof(c->peer));
+        else
+            uv_ip4_name((struct sockaddr_in *)&sa, c->peer, sizeof(c->peer));
+    }
     arm_timer(c);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         conn_close(c);

@@ -30,6 +30,7 @@ struct http_request {
     size_t nheaders;
     struct str body;
     uint64_t id;         /* unique within the process, for log lines */
+    const char *peer;    /* the client's address, e.g. "127.0.0.1" */
     unsigned worker;     /* index of the worker thread running the handler */
     struct arena *arena; /* freed when the handler returns */
     void *conn;          /* the server's own; see http_request_defer() */

@@ -54,7 +54,8 @@ class H(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             os._exit(1)
         out = json.dumps({"method": self.command, "path": self.path, "body": body.decode(),
-                          "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+                          "headers": {k.lower(): v for k, v in self.headers.items()},
+                          "xff_count": len(self.headers.get_all("X-Forwarded-For") or [])}).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.send_header("X-Upstream", "yes")
@@ -110,6 +111,10 @@ class Gateway(unittest.TestCase):
         self.assertEqual(doc["headers"]["x-custom"], "kept")
         self.assertNotIn("te", doc["headers"])
         self.assertEqual(doc["headers"]["x-forwarded-prefix"], "/" + self.gid)
+        self.assertEqual(doc["headers"]["x-forwarded-for"], "127.0.0.1")
+        doc = gw.request("GET", "/%s/xff" % self.gid, headers={"X-Forwarded-For": "203.0.113.7"}).json()
+        self.assertEqual(doc["headers"]["x-forwarded-for"], "203.0.113.7, 127.0.0.1")
+        self.assertEqual(doc["xff_count"], 1)
         # The bare prefix is the instance's root.
         self.assertEqual(gw.get("/%s" % self.sid).json()["path"], "/")
         gw.close()
