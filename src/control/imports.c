@@ -236,6 +236,26 @@ static int run_import(struct store_model_version *v, struct err *err)
     return rc;
 }
 
+/* The version (or its model) was deleted while its files were copied: the
+ * delete removed nothing yet, so remove what the import put in place. */
+static void forget_if_deleted(struct imports *im, const struct store_model_version *v)
+{
+    struct store_model_version now = {0};
+    if (store_model_version_get(im->st, NULL, v->id, &now, NULL) != ERR_NOTFOUND) {
+        store_model_version_release(&now);
+        return;
+    }
+    log_info("imports", "version %s was deleted during its import; removing its files", v->id);
+    imports_remove_tree(v->path, NULL);
+    char *parent = xstrdup(v->path);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = '\0';
+        rmdir(parent); /* the model's directory, if this was its last version */
+    }
+    free(parent);
+}
+
 static void *imports_main(void *arg)
 {
     struct imports *im = arg;
@@ -265,6 +285,7 @@ static void *imports_main(void *arg)
                 log_warn("imports", "import failed version=%s: %s", v.id, err.msg);
             else
                 log_info("imports", "import done version=%s path=%s", v.id, v.path);
+            forget_if_deleted(im, &v);
         }
         store_model_version_release(&v);
         free(id);

@@ -209,6 +209,28 @@ class Models(unittest.TestCase):
         err = self.c.error("DescribeTrainingModels", {"Filters": [{"Name": "Color", "Values": ["red"]}]})
         self.assertEqual(err["Code"], "InvalidParameterValue.InvalidFilter")
 
+    def test_delete_during_import_leaves_no_files(self):
+        big = model_dir(self.tmp, "src-big-delete", self.booster)
+        for i in range(30):
+            with open(os.path.join(big, "blob%02d.dat" % i), "wb") as f:
+                f.write(os.urandom(1 << 20))
+        small = model_dir(self.tmp, "src-small-delete", self.booster)
+        r = self.c.ok("CreateTrainingModel", import_params("deleted-early", small))
+        # The second version is deleted while its files are being copied.
+        v2 = self.c.ok("CreateTrainingModel", {"ImportMethod": "VERSION", "TrainingModelId": r["Id"],
+                                               "ReasoningEnvironmentSource": "SYSTEM", "ModelFormat": "ONNX",
+                                               "TrainingModelCosPath": cos(big)})["TrainingModelVersionId"]
+        time.sleep(0.1)
+        self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": v2})
+        path = os.path.join(self.d.data_dir, "models", r["Id"], v2)
+        harness.wait_until(lambda: not os.path.exists(path) and not os.path.exists(path + ".importing"), 15,
+                           what="the deleted version's files to be gone after its import")
+        time.sleep(1.5)  # and they do not come back when the copy finishes
+        self.assertFalse(os.path.exists(path))
+        self.assertFalse(os.path.exists(path + ".importing"))
+        self.assertTrue(os.path.exists(os.path.join(big, "blob00.dat")), "COPY never touches the source")
+        self.c.ok("DeleteTrainingModel", {"TrainingModelId": r["Id"]})
+
     def test_regions_are_isolated(self):
         src = model_dir(self.tmp, "src-region", self.booster)
         r = self.c.ok("CreateTrainingModel", import_params("regional", src), region="ap-shanghai")
