@@ -134,11 +134,9 @@ static int apply_berth_json(const char *path, struct serve_signature *sig, struc
     struct arena a;
     arena_init(&a, 8192);
     struct json *root = NULL;
-    if (rc)
-        ; /* 'err' says why */
-    else if ((rc = json_parse(&a, b.ptr, b.len, &root, err)))
+    if (rc == 0 && (rc = json_parse(&a, b.ptr, b.len, &root, err)))
         err_prefix(err, "%s: ", path);
-    else if (root->type != JSON_OBJECT)
+    else if (rc == 0 && root->type != JSON_OBJECT)
         rc = err_set(err, ERR_INVALID, "%s: must be a JSON object", path);
     for (size_t i = 0; rc == 0 && i < root->len; i++) {
         const struct json_member *m = &root->u.members[i];
