@@ -816,6 +816,19 @@ static int read_id_only(struct api_call *c, const char *key, const char **id)
                : 0;
 }
 
+/* The group a request names in ServiceGroupId (its only field); the caller
+ * releases it. */
+static int read_group(struct api_call *c, struct store_group *g)
+{
+    const char *id;
+    struct err err = {0};
+    if (read_id_only(c, "ServiceGroupId", &id))
+        return -1;
+    if (store_group_get(c->cfg->store, c->region, id, g, &err) != 0)
+        return api_fail_store(c, &err);
+    return 0;
+}
+
 int api_describe_model_service(struct api_call *c)
 {
     const char *id;
@@ -847,13 +860,9 @@ int api_describe_model_service(struct api_call *c)
 
 int api_describe_model_service_group(struct api_call *c)
 {
-    const char *id;
-    if (read_id_only(c, "ServiceGroupId", &id))
-        return -1;
     struct store_group g;
-    struct err err = {0};
-    if (store_group_get(c->cfg->store, c->region, id, &g, &err) != 0)
-        return api_fail_store(c, &err);
+    if (read_group(c, &g))
+        return -1;
     json_t *o = group_json(c, &g);
     store_group_release(&g);
     if (!o)
@@ -1167,13 +1176,9 @@ int api_delete_model_service_group(struct api_call *c)
 
 int api_describe_model_service_call_info(struct api_call *c)
 {
-    const char *id;
-    if (read_id_only(c, "ServiceGroupId", &id))
-        return -1;
     struct store_group g;
-    struct err err = {0};
-    if (store_group_get(c->cfg->store, c->region, id, &g, &err) != 0)
-        return api_fail_store(c, &err);
+    if (read_group(c, &g))
+        return -1;
     /* The gateway's address for the group; a version is at <endpoint>-<n>. */
     char *endpoint = xasprintf("%s/%s", c->cfg->gateway_url, g.id);
     json_object_set_new(c->out, "ServiceCallInfoV2",

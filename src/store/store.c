@@ -784,14 +784,20 @@ int store_service_list(struct store *st, const char *group_id, struct store_serv
                          group_id ? args : NULL, out, n, err);
 }
 
+/* The current UTC time as the store writes it (RFC 3339). */
+static void rfc3339_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 int store_service_set_replicas(struct store *st, const char *id, int replicas, int old_replicas,
                                bool stopped, struct err *err)
 {
     char now[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    rfc3339_now(now);
     lock(st);
     sqlite3_stmt *s;
     const char *args[] = {now, id, NULL};
@@ -821,10 +827,7 @@ int store_service_update(struct store *st, const char *id, const char *spec_json
                          struct err *err)
 {
     char now[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    rfc3339_now(now);
     lock(st);
     sqlite3_stmt *s;
     const char *args[] = {now, id, NULL};
