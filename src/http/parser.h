@@ -1,7 +1,12 @@
 /* parser.h - HTTP/1.1 request assembly over llhttp: URL, headers and body of
  * one request at a time, with hard caps. Pure (no I/O), so it can be fuzzed.
  * Feed bytes; when a request is complete the parser stops and hands it out;
- * http_parser_next() then goes on with any pipelined bytes. */
+ * http_parser_next() then goes on with any pipelined bytes.
+ * Framing is strict (RFC 9112): field names are tokens with nothing between
+ * name and colon; values hold no control bytes but HTAB; no obs-fold; lines
+ * end with CRLF; the request target holds no control bytes; the only
+ * transfer coding is chunked. Anything else is refused before it is handed
+ * out, so a proxy may forward what comes out without another reading. */
 #ifndef BERTH_HTTP_PARSER_H
 #define BERTH_HTTP_PARSER_H
 
@@ -28,14 +33,21 @@ struct http_parser {
     bool in_header_value; /* the last header callback was a value */
     bool expect_continue; /* the request asked for "100 Continue" */
     bool headers_done;
+    bool in_field; /* a field name has begun and not yet ended */
     struct buf url;
     struct buf hdr; /* "name\0value\0" pairs, as received */
     size_t hdr_off[HTTP_MAX_HEADERS][2];
     size_t nhdr;
     struct buf body;
     size_t max_body_bytes;
-    int error_status; /* 400, 413 or 431 */
-    char error_msg[160];
+    /* Where the bytes being fed start, and the last two bytes of earlier
+     * feeds: what precedes a callback's span, to find obs-fold and bare LF. */
+    const char *feed_base;
+    char tail[2];
+    char last_nonws;   /* the last byte fed that is not SP or HTAB */
+    bool body_started; /* on_body has run for this request */
+    int error_status;  /* 400, 413, 414, 431 or 501 */
+    char error_msg[256];
 };
 
 void http_parser_init(struct http_parser *p, size_t max_body_bytes);
