@@ -20,11 +20,33 @@ static struct http_parser *owner(llhttp_t *ll)
     return ll->data;
 }
 
+/* Keep small buffers for the next request; free large ones, so that an idle
+ * connection holds little. */
+#define KEEP_BUFFER_BYTES (8 * 1024)
+
+static void reset_or_free(struct buf *b)
+{
+    if (b->cap > KEEP_BUFFER_BYTES)
+        buf_release(b);
+    else
+        buf_reset(b);
+}
+
+void http_parser_drop_body(struct http_parser *p)
+{
+    buf_release(&p->body);
+    if (p->reserved && p->budget)
+        p->budget(p->budget_arg, -(long long)p->reserved);
+    p->reserved = 0;
+}
+
 static void clear_request(struct http_parser *p)
 {
-    buf_reset(&p->url);
-    buf_reset(&p->hdr);
-    buf_reset(&p->body);
+    reset_or_free(&p->url);
+    reset_or_free(&p->hdr);
+    http_parser_drop_body(p);
+    p->streamed = 0;
+    p->piece = STR_NULL;
     p->nhdr = 0;
     p->in_header_value = false;
     p->expect_continue = false;
@@ -295,6 +317,24 @@ static int on_headers_complete(llhttp_t *ll)
         fail(ll, 501, "transfer codings other than one 'chunked' are not supported");
         return -1;
     }
+    if (ntransfer && (ll->flags & F_CONTENT_LENGTH)) {
+        fail(ll, 400,
+             "malformed HTTP request: both Content-Length and Transfer-Encoding "
+             "(RFC 9112 section 6.3)");
+        return -1;
+    }
+    bool has_body = ntransfer || ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0);
+    if (has_body && p->stream_bodies) {
+        p->paused_for = HTTP_PARSE_HEAD;
+        return HPE_PAUSED; /* llhttp goes on with the body on resume */
+    }
+    if (!ntransfer && has_body && p->budget) {
+        if (!p->budget(p->budget_arg, (long long)ll->content_length)) {
+            fail(ll, 503, "too many request bodies are in flight; try again later");
+            return -1;
+        }
+        p->reserved = (size_t)ll->content_length;
+    }
     return 0;
 }
 
@@ -307,6 +347,22 @@ static int on_body(llhttp_t *ll, const char *at, size_t len)
         (byte_before(p, at, 1) != '\n' || byte_before(p, at, 2) != '\r'))
         return fail(ll, 400, BARE_LINE_END);
     p->body_started = true;
+    if (p->stream_bodies) {
+        if (len == 0)
+            return 0;
+        p->streamed += len;
+        if (p->streamed > p->max_body_bytes)
+            return fail(ll, 413, "request body exceeds the limit of %zu bytes", p->max_body_bytes);
+        p->piece = (struct str){at, len};
+        p->paused_for = HTTP_PARSE_BODY;
+        return HPE_PAUSED;
+    }
+    if (p->budget && p->body.len + len > p->reserved) { /* chunked: reserve as it comes */
+        size_t more = p->body.len + len - p->reserved;
+        if (!p->budget(p->budget_arg, (long long)more))
+            return fail(ll, 503, "too many request bodies are in flight; try again later");
+        p->reserved += more;
+    }
     if (buf_append(&p->body, at, len) != 0) {
         snprintf(p->error_msg, sizeof(p->error_msg), "request body exceeds the limit of %zu bytes",
                  p->max_body_bytes);
@@ -324,7 +380,7 @@ static int on_chunk_complete(llhttp_t *ll)
 
 static int on_message_complete(llhttp_t *ll)
 {
-    (void)ll;
+    owner(ll)->paused_for = HTTP_PARSE_REQUEST;
     return HPE_PAUSED;
 }
 
@@ -359,6 +415,7 @@ void http_parser_init(struct http_parser *p, size_t max_body_bytes)
 
 void http_parser_release(struct http_parser *p)
 {
+    http_parser_drop_body(p);
     buf_release(&p->url);
     buf_release(&p->hdr);
     buf_release(&p->body);
@@ -395,6 +452,8 @@ enum http_parse_status http_parser_feed(struct http_parser *p, const char *data,
     if (e == HPE_PAUSED) {
         *used = (size_t)(llhttp_get_error_pos(&p->ll) - data);
         keep_tail(p, data, *used);
+        if (p->paused_for != HTTP_PARSE_REQUEST)
+            return (enum http_parse_status)p->paused_for;
         p->in_message = false;
         return HTTP_PARSE_REQUEST;
     }
@@ -436,4 +495,15 @@ void http_parser_next(struct http_parser *p)
 {
     clear_request(p);
     llhttp_resume(&p->ll);
+}
+
+void http_parser_resume(struct http_parser *p)
+{
+    p->piece = STR_NULL;
+    llhttp_resume(&p->ll);
+}
+
+struct str http_parser_piece(const struct http_parser *p)
+{
+    return p->piece;
 }

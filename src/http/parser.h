@@ -24,8 +24,19 @@
 enum http_parse_status {
     HTTP_PARSE_MORE = 0,    /* every byte consumed; feed more */
     HTTP_PARSE_REQUEST = 1, /* a whole request is ready: http_parser_request() */
-    HTTP_PARSE_ERROR = -1,  /* answer error_status with error_msg and close */
+    /* With stream_bodies: the head of a request with a body is ready
+     * (http_parser_request(), body empty); http_parser_resume(), then feed on. */
+    HTTP_PARSE_HEAD = 2,
+    /* With stream_bodies: a piece of the body, http_parser_piece(), a view
+     * into the bytes just fed; http_parser_resume(), then feed the rest (even
+     * if nothing is left: the request may be complete without another byte). */
+    HTTP_PARSE_BODY = 3,
+    HTTP_PARSE_ERROR = -1, /* answer error_status with error_msg and close */
 };
+
+/* Reserve (delta > 0) or give back (delta < 0) buffered body bytes; false
+ * refuses a reservation, and the request gets 503. */
+typedef bool (*http_parser_budget_fn)(void *arg, long long delta);
 
 struct http_parser {
     llhttp_t ll;
@@ -40,6 +51,13 @@ struct http_parser {
     size_t nhdr;
     struct buf body;
     size_t max_body_bytes;
+    bool stream_bodies;           /* set after init: bodies come out piece by piece */
+    http_parser_budget_fn budget; /* optional, set after init; not for streamed bodies */
+    void *budget_arg;
+    size_t reserved;  /* bytes this request holds of the budget */
+    size_t streamed;  /* body bytes handed out as pieces */
+    struct str piece; /* with HTTP_PARSE_BODY */
+    int paused_for;   /* the status to return for HPE_PAUSED */
     /* Where the bytes being fed start, and the last two bytes of earlier
      * feeds: what precedes a callback's span, to find obs-fold and bare LF. */
     const char *feed_base;
@@ -62,5 +80,11 @@ bool http_parser_keep_alive(const struct http_parser *p);
 bool http_parser_is_http10(const struct http_parser *p);
 /* Forget the handed-out request and get ready for the next one. */
 void http_parser_next(struct http_parser *p);
+/* Go on after HTTP_PARSE_HEAD or HTTP_PARSE_BODY. */
+void http_parser_resume(struct http_parser *p);
+struct str http_parser_piece(const struct http_parser *p);
+/* Free the body of the handed-out request (and give its budget back): the
+ * handler is done with it. */
+void http_parser_drop_body(struct http_parser *p);
 
 #endif

@@ -100,12 +100,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     size_t max_body = limits[data[0] & 3];
+    bool stream = data[0] & 4; /* bodies come out piece by piece */
     uint32_t seed = (uint32_t)data[0] << 8 | data[1];
     data += 2;
     size -= 2;
 
     struct http_parser p;
     http_parser_init(&p, max_body);
+    p.stream_bodies = stream;
+    size_t streamed = 0;
     size_t off = 0;
     int stalls = 0;
     while (off < size) {
@@ -139,7 +142,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(used == chunk - pos);
                 FUZZ_CHECK(p.in_message || p.url.len == 0);
                 break;
+            case HTTP_PARSE_HEAD:
+                FUZZ_CHECK(stream && p.in_message);
+                check_request(&p);
+                http_parser_resume(&p);
+                break;
+            case HTTP_PARSE_BODY: {
+                FUZZ_CHECK(stream);
+                /* A view into what was just fed, inside the bytes taken. */
+                struct str part = http_parser_piece(&p);
+                FUZZ_CHECK(part.len > 0 && part.ptr >= piece + pos);
+                FUZZ_CHECK(part.ptr + part.len <= piece + pos + used);
+                sink = (unsigned char)part.ptr[0] + (unsigned char)part.ptr[part.len - 1];
+                streamed += part.len;
+                FUZZ_CHECK(streamed <= max_body);
+                http_parser_resume(&p);
+                break;
+            }
             case HTTP_PARSE_REQUEST:
+                streamed = 0;
                 check_request(&p);
                 http_parser_next(&p);
                 /* Pausing after a request that ended earlier is fine once; twice is a loop. */

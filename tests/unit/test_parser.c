@@ -788,6 +788,114 @@ TEST(llhttp_lenient_flags_off)
     CHECK_EQ_INT(parser.ll.lenient_flags, 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Streamed bodies and the body budget                                      */
+
+/* Feed 'msg' split at 'split' in stream mode; collect the pieces. Returns
+ * how many heads and requests came out. */
+static void stream_feed(const char *msg, size_t split, struct buf *body, int *heads, int *reqs)
+{
+    size_t len = strlen(msg), off = 0;
+    *heads = *reqs = 0;
+    size_t ends[2] = {split, len};
+    for (int part = 0; part < 2; part++) {
+        /* Each part in its own buffer, as reads come. */
+        while (off < ends[part]) {
+            size_t used = 0;
+            enum http_parse_status st =
+                http_parser_feed(&parser, msg + off, ends[part] - off, &used);
+            CHECK(st != HTTP_PARSE_ERROR);
+            off += used;
+            if (st == HTTP_PARSE_HEAD) {
+                (*heads)++;
+                http_parser_resume(&parser);
+            } else if (st == HTTP_PARSE_BODY) {
+                struct str piece = http_parser_piece(&parser);
+                buf_append(body, piece.ptr, piece.len);
+                http_parser_resume(&parser);
+                /* The request may end without another byte: feed nothing. */
+                CHECK(http_parser_feed(&parser, msg + off, 0, &used) != HTTP_PARSE_ERROR);
+                if (parser.paused_for == HTTP_PARSE_REQUEST && !parser.in_message) {
+                    (*reqs)++;
+                    http_parser_next(&parser);
+                }
+            } else if (st == HTTP_PARSE_REQUEST) {
+                (*reqs)++;
+                http_parser_next(&parser);
+            }
+        }
+    }
+}
+
+TEST(streamed_bodies_at_every_split)
+{
+    static const char *const msgs[] = {
+        "POST /a HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello worldGET /b HTTP/1.1\r\n\r\n",
+        "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=1\r\n world\r\n"
+        "0\r\nT: 1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+    };
+    for (size_t m = 0; m < 2; m++)
+        for (size_t split = 1; split < strlen(msgs[m]); split++) {
+            start(1024);
+            parser.stream_bodies = true;
+            struct buf body;
+            buf_init(&body, 1 << 20);
+            int heads, reqs;
+            stream_feed(msgs[m], split, &body, &heads, &reqs);
+            if (heads != 1 || reqs != 2 || !str_is((struct str){body.ptr, body.len}, "hello world"))
+                harness_fail(__FILE__, __LINE__, "msg %zu split %zu: %d heads, %d requests, '%s'",
+                             m, split, heads, reqs, body.ptr);
+            buf_release(&body);
+        }
+}
+
+TEST(streamed_chunked_body_over_the_limit_is_413)
+{
+    start(4);
+    parser.stream_bodies = true;
+    const char *msg =
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n";
+    size_t off = 0, len = strlen(msg), used;
+    enum http_parse_status st;
+    while ((st = http_parser_feed(&parser, msg + off, len - off, &used)) != HTTP_PARSE_ERROR) {
+        off += used;
+        CHECK(off < len);
+        http_parser_resume(&parser);
+    }
+    CHECK_EQ_INT(parser.error_status, 413);
+}
+
+static long long budget_left;
+
+static bool test_budget(void *arg, long long delta)
+{
+    (void)arg;
+    if (delta > budget_left)
+        return false;
+    budget_left -= delta;
+    return true;
+}
+
+TEST(body_budget_reserves_and_gives_back)
+{
+    start(1024);
+    parser.budget = test_budget;
+    budget_left = 10;
+    feed_one("POST / HTTP/1.1\r\nContent-Length: 6\r\n\r\nabcdef");
+    CHECK_EQ_INT(budget_left, 4);
+    http_parser_drop_body(&parser);
+    CHECK_EQ_INT(budget_left, 10);
+    http_parser_next(&parser);
+    feed_error("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 40, 503);
+    CHECK_EQ_INT(budget_left, 10);
+    start(1024);
+    parser.budget = test_budget;
+    feed_error("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n5\r\nghijk\r\n",
+               69, 503);
+    http_parser_release(&parser);
+    CHECK_EQ_INT(budget_left, 10);
+}
+
 TEST(release_parser)
 {
     http_parser_release(&parser);
