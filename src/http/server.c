@@ -29,7 +29,7 @@
 #define READ_CHUNK_BYTES HTTP_BODY_PIECE_BYTES
 /* A client that pipelines requests without reading the answers is not read
  * from while this much response data waits to be sent. */
-#define WRITE_BACKLOG_LIMIT_BYTES (256 * 1024)
+#define WRITE_BACKLOG_LIMIT_BYTES (64 * 1024)
 /* While a response is deferred the connection keeps reading pipelined bytes
  * into 'pending' up to this much, then waits (one more read always fits). */
 #define PENDING_HIGH_BYTES (256 * 1024)
@@ -494,6 +494,8 @@ static void conn_handle(struct conn *c, bool body_follows)
     if (body_follows && (c->parser.ll.flags & F_CONTENT_LENGTH))
         req.body_length = (long long)c->parser.ll.content_length;
     c->head_request = str_eq_cstr(req.method, "HEAD");
+    if (c->head_request && srv->cfg.head_as_get)
+        req.method = STR_LIT("GET"); /* the same answer, without its body */
 
     struct http_response res = {.status = 200, .content_type = "application/json"};
     buf_init(&res.headers, SIZE_MAX);

@@ -86,6 +86,10 @@ struct http_server_config {
     /* Run the handler when the head is complete, before the body: see
      * "Streaming request bodies" below. */
     bool stream_bodies;
+    /* Hand HEAD requests to the handler as GET: the answer keeps GET's
+     * headers and Content-Length, and the server drops its body. Off, the
+     * handler sees HEAD (a proxy forwards it as it is). */
+    bool head_as_get;
 };
 
 struct http_server;
@@ -142,7 +146,7 @@ void http_deferred_body(struct http_deferred *d, const void *data, size_t len);
 /* Whether the client is reading slower than the body is produced (more than
  * HTTP_DEFERRED_HIGH_BYTES wait to be sent). If so, stop producing and let
  * 'on_drain' (called once, when half of it has gone out) say when to go on. */
-#define HTTP_DEFERRED_HIGH_BYTES (1024 * 1024)
+#define HTTP_DEFERRED_HIGH_BYTES (256 * 1024)
 bool http_deferred_congested(struct http_deferred *d, void (*on_drain)(void *arg), void *arg);
 /* Ends the response and the deferral; with 'abort' the connection is closed
  * instead (the upstream failed after the head was sent). */

@@ -137,6 +137,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t used = (size_t)-1;
             enum http_parse_status st = http_parser_feed(&p, piece + pos, chunk - pos, &used);
             FUZZ_CHECK(used <= chunk - pos);
+            if (used > 0)
+                stalls = 0;
             switch (st) {
             case HTTP_PARSE_MORE:
                 FUZZ_CHECK(used == chunk - pos);
@@ -164,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_request(&p);
                 http_parser_next(&p);
                 /* Pausing after a request that ended earlier is fine once; twice is a loop. */
-                stalls = used == 0 ? stalls + 1 : 0;
+                stalls = used == 0 ? stalls + 1 : 0; /* a head or a piece in between resets it */
                 FUZZ_CHECK(stalls < 3);
                 break;
             case HTTP_PARSE_ERROR:
