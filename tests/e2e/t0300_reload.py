@@ -3,7 +3,9 @@
 The tests in this file run in order on one server and build on each other:
 version 1 -> add 2 under load -> broken 3 -> fix 3 -> broken 4 (two model files)."""
 
+import json
 import os
+import socket
 import struct
 import threading
 import time
@@ -348,3 +350,74 @@ class DeepNestingAtStart(harness.ServerCase):
         r = self.c.post("/v1/models/only:predict", {"instances": [[0.1, 0.2]]})
         harness.assert_error(self, r, 404)
         self.assertTrue(self.srv.alive())
+
+
+FORGED = "2026-12-02T00:00:00.000Z info repo version available model=evil version=9"
+
+
+class LogLines(harness.ServerCase):
+    """Every event berth-serve logs is one line, whatever the values in it hold: a berth.json
+    whose field name carries CR LF and a forged log line, a model file the library refuses with
+    a multi-line stack trace, and request paths with control bytes, logged at debug."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_binary()
+        tmp = cls.setup_tmp("t0300log")
+        cls.base = os.path.join(tmp, "logm")
+        cls.b1 = harness.train("reg:squarederror", n_features=3, seed=330)
+        harness.write_version(cls.base, 1, cls.b1, "json")
+        cls.srv = cls.start_server(["--model_name=logm", "--model_base_path=%s" % cls.base,
+                                    "--file_system_poll_wait_seconds=%d" % POLL, "--log_level=debug"])
+        cls.c = cls.client_for(cls.srv)
+
+    def status(self):
+        return {e["version"]: e for e in self.c.get_json("/v1/models/logm")["model_version_status"]}
+
+    def wait_end(self, version):
+        def ended():
+            e = self.status().get(str(version))
+            return e if e and e["state"] == "END" else None
+        return harness.wait_until(ended, APPEAR_TIMEOUT, 0.1, what="version %d in state END" % version)
+
+    def assert_one_line_each(self):
+        harness.assert_log_lines(self, self.srv.log(), FORGED)
+
+    def test_1_berth_json_field_with_crlf(self):
+        stage = os.path.join(self.base, ".stage-2")
+        harness.write_version(self.base, ".stage-2", self.b1, "json", atomic=False)
+        with open(os.path.join(stage, "berth.json"), "w") as f:
+            json.dump({"x\r\n" + FORGED + " \x1b[2J": 1}, f)
+        os.rename(stage, os.path.join(self.base, "2"))
+        e = self.wait_end(2)
+        self.assertIn("unknown field", e["status"]["error_message"], e)
+        harness.wait_until(lambda: "cannot load version model=logm version=2" in self.srv.log(), 3,
+                           what="the load error in the log")
+        self.assertIn("unknown field 'x\\r\\n" + FORGED + " \\x1b[2J'", self.srv.log())
+        self.assert_one_line_each()
+
+    def test_2_library_error_with_stack_trace(self):
+        stage = os.path.join(self.base, ".stage-3")
+        os.makedirs(stage)
+        with open(os.path.join(stage, "model.json"), "w") as f:
+            f.write('{"learner": 5}')       # XGBoost: "Invalid cast", then a stack trace
+        os.rename(stage, os.path.join(self.base, "3"))
+        e = self.wait_end(3)
+        msg = e["status"]["error_message"]
+        self.assertIn("XGBoost cannot load", msg, e)
+        self.assertNotIn("\n", msg, "the status names the error, not the library's stack trace")
+        self.assertNotIn("Stack trace", msg, e)
+        self.assert_one_line_each()
+
+    def test_3_request_paths_with_control_bytes(self):
+        for path in (b"/v1/models/a%0D%0A" + FORGED.replace(" ", "%20").encode(),
+                     b"/v1/models/\x1b[2Jx", b"/v1/models/a\x7fb\x01"):
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
+            try:
+                s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                status = harness.read_http_response(s)[0]
+                self.assertIn(status, (400, 404), path)
+            finally:
+                s.close()
+        self.assertEqual(self.c.get("/v2/health/live").status, 200)
+        self.assert_one_line_each()

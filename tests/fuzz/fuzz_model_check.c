@@ -12,16 +12,9 @@
 #include <string.h>
 
 #include "serve/modelcheck.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* ------------------------------------------------------------------------ */
 /* XGBoost's UBJSON reader, with the bounds it does not check asserted      */

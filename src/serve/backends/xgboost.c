@@ -29,16 +29,20 @@ struct xgb_model {
     bool logitraw;       /* binary:logitraw: predict gives margins */
 };
 
+/* The library's last error on this thread, as one line. */
 static const char *last_error(void)
 {
+    static _Thread_local char line[200];
     const char *e = XGBGetLastError();
     if (!e)
         return "unknown error";
-    /* The library prefixes "[hh:mm:ss] file:line: " and may append a stack trace. */
-    const char *p = strstr(e, ": ");
-    if (e[0] == '[' && p && (p = strstr(p + 2, ": ")))
+    /* The library prefixes "[hh:mm:ss] file:line: " and may append a stack
+     * trace on the lines after the message: keep the message. */
+    const char *p;
+    if (e[0] == '[' && (p = strstr(e, "] ")) && (p = strstr(p + 2, ": ")))
         e = p + 2;
-    return e;
+    snprintf(line, sizeof(line), "%.*s", (int)strcspn(e, "\r\n"), e);
+    return line;
 }
 
 /* Read the objective and class count from the booster's saved config. */
