@@ -334,6 +334,38 @@ static int check_ubjson(const unsigned char *p, size_t len, size_t max_depth, st
 }
 
 /* ------------------------------------------------------------------------ */
+/* The legacy binary format                                                 */
+
+/* The binary format is flat, but the library parses one of its strings as
+ * JSON: the learner's "objective" attribute, stored near the end as a
+ * little-endian u64 length and bytes after the key, itself stored the same
+ * way. Finding where the attribute list starts means parsing every tree, so
+ * every place the key could be is checked instead; only depth refuses, as
+ * bytes that merely look like the key may be anything. */
+static int check_binary(const unsigned char *p, size_t len, size_t max_depth, struct err *err)
+{
+    static const char key[] = "\x09\0\0\0\0\0\0\0objective";
+    const size_t klen = sizeof(key) - 1;
+    const unsigned char *at = p, *end = p + len;
+    while ((size_t)(end - at) >= klen + 8 && (at = memmem(at, (size_t)(end - at), key, klen))) {
+        const unsigned char *v = at + klen;
+        at++;
+        if ((size_t)(end - v) < 8)
+            break;
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--)
+            n = n << 8 | v[i];
+        if (n > (uint64_t)(end - v - 8))
+            continue;
+        struct err e;
+        if (check_json(v + 8, (size_t)n, max_depth, &e) == ERR_TOOBIG)
+            return err_set(err, ERR_TOOBIG, "the 'objective' attribute at byte %zu: %s",
+                           (size_t)(v - p), e.msg);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 
 int serve_model_check(const void *data, size_t len, const struct serve_model_limits *lim,
                       enum serve_model_format *fmt, struct err *err)
@@ -355,7 +387,7 @@ int serve_model_check(const void *data, size_t len, const struct serve_model_lim
     case SERVE_MODEL_UBJSON:
         return check_ubjson(data, len, max_depth, err);
     case SERVE_MODEL_BINARY:
-        break;
+        return check_binary(data, len, max_depth, err);
     }
     return 0;
 }

@@ -22,7 +22,7 @@
 #define SERVE_MODEL_MAX_BYTES ((uint64_t)4 << 30)
 
 enum serve_model_format {
-    SERVE_MODEL_BINARY, /* XGBoost's legacy binary format: not nested, not checked */
+    SERVE_MODEL_BINARY, /* XGBoost's legacy binary format: flat but for one JSON attribute */
     SERVE_MODEL_JSON,
     SERVE_MODEL_UBJSON,
 };
@@ -43,6 +43,8 @@ const char *serve_model_format_name(enum serve_model_format f);
  * declares fits in the file; else ERR_TOOBIG (size or depth) or ERR_INVALID
  * (malformed or truncated), with 'err' naming the limit or the byte offset.
  * A JSON file is only lexed (strings, brackets); the library checks the rest.
+ * A binary file is checked for the one string the library parses as JSON,
+ * the "objective" attribute, and refused only for its depth.
  * 'fmt', when not NULL, receives the format. */
 int serve_model_check(const void *data, size_t len, const struct serve_model_limits *lim,
                       enum serve_model_format *fmt, struct err *err);

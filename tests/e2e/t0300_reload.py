@@ -220,10 +220,30 @@ class ScanOnce(harness.ServerCase):
 DEPTH = 50000       # the nesting of the hostile model files (the limit is 64)
 
 
+def deep_binary(kind):
+    """A real legacy binary model whose "objective" attribute, the one string in that format
+    the library parses as JSON, nests DEPTH levels."""
+    booster = harness.train("binary:logistic", n_features=4, seed=321, rounds=2)
+    tmp = harness.tempdir("t0300bin")
+    try:
+        with open(harness.save_model(booster, os.path.join(tmp, "m.bin"), "bin"), "rb") as f:
+            data = f.read()
+    finally:
+        harness.rmtree(tmp)
+    key = struct.pack("<Q", 9) + b"objective"
+    at = data.rindex(key) + len(key)
+    (n,) = struct.unpack("<Q", data[at:at + 8])
+    deep = (b"[" * DEPTH + b"]" * DEPTH) if kind == "[" else (b'{"a":' * DEPTH + b"1" + b"}" * DEPTH)
+    return data[:at] + struct.pack("<Q", len(deep)) + deep + data[at + 8 + n:]
+
+
 def write_deep(base, version, fmt, kind="["):
     """Write <base>/<version>/model.<fmt>: a model file whose "learner" holds DEPTH nested
-    arrays (kind '[') or objects (kind '{'), in JSON or, as XGBoost writes it, UBJSON."""
-    if fmt == "json":
+    arrays (kind '[') or objects (kind '{'), in JSON or, as XGBoost writes it, UBJSON; in the
+    legacy binary format ('bin') the nesting is in the objective attribute."""
+    if fmt == "bin":
+        data = deep_binary(kind)
+    elif fmt == "json":
         inner = (b"[" * DEPTH + b"]" * DEPTH) if kind == "[" else (b'{"a":' * DEPTH + b"1" + b"}" * DEPTH)
         data = b'{"learner":' + inner + b"}"
     else:
@@ -321,6 +341,9 @@ class DeepNesting(harness.ServerCase):
 
     def test_4_deep_ubjson_objects(self):
         self.deep_version_refused(5, "ubj", "{")
+
+    def test_5_deep_objective_in_binary_format(self):
+        self.deep_version_refused(6, "bin", "{")
         self.assertEqual(self.c.get("/v2/health/ready").status, 200)
         v2 = self.c.get_json("/v2/models/deep")
         self.assertEqual(v2.get("versions"), ["1"], v2)

@@ -58,12 +58,52 @@ TEST(format_dispatch_follows_xgboost)
     CHECK_STR_EQ(serve_model_format_name(SERVE_MODEL_UBJSON), "UBJSON");
 }
 
-TEST(binary_format_is_not_checked)
+TEST(binary_format_brackets_outside_the_attribute_do_not_count)
 {
     char data[2000];
     memcpy(data, "binf", 4);
     memset(data + 4, '[', sizeof(data) - 4);
     CHECK_EQ_INT(check(data, sizeof(data)), 0);
+}
+
+/* "binf", some tree bytes, then the attribute list: ("objective", value). */
+static void binary_model(struct buf *b, const char *value, size_t value_len, uint64_t claimed)
+{
+    buf_init(b, 1 << 20);
+    buf_append(b, "binf\0\0\0?\x03\0\0\0[[[[{{{{\x01\0\0\0\0\0\0\0", 24);
+    buf_append(b, "\x09\0\0\0\0\0\0\0objective", 17);
+    for (int i = 0; i < 8; i++)
+        buf_putc(b, (char)(claimed >> (8 * i)));
+    buf_append(b, value, value_len);
+}
+
+TEST(binary_format_objective_attribute_depth)
+{
+    /* The library parses this one string as JSON: its depth counts. */
+    struct buf b;
+    const char *ok =
+        "{\"name\":\"binary:logistic\",\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}}";
+    binary_model(&b, ok, strlen(ok), strlen(ok));
+    CHECK_EQ_INT(check(b.ptr, b.len), 0);
+    buf_release(&b);
+    char *deep = json_nested(50000, '[', ']');
+    binary_model(&b, deep, strlen(deep), strlen(deep));
+    CHECK_EQ_INT(check(b.ptr, b.len), ERR_TOOBIG);
+    CHECK_STR_EQ(err.msg,
+                 "the 'objective' attribute at byte 41: JSON nests deeper than the nesting "
+                 "limit of 64 levels (byte 74)");
+    buf_release(&b);
+    /* Bytes that only look like the key: a length past the end, or no JSON. */
+    binary_model(&b, deep, strlen(deep), (uint64_t)1 << 40);
+    CHECK_EQ_INT(check(b.ptr, b.len), 0);
+    buf_release(&b);
+    binary_model(&b, "]]]}}", 5, 5);
+    CHECK_EQ_INT(check(b.ptr, b.len), 0);
+    buf_release(&b);
+    binary_model(&b, "", 0, 0);
+    CHECK_EQ_INT(check(b.ptr, b.len - 3), 0);
+    buf_release(&b);
+    free(deep);
 }
 
 TEST(size_limit)
