@@ -1,7 +1,11 @@
 /* log.h - one line per event on stderr: "ts level sub message key=value...".
- * The level is checked before any formatting happens. Thread-safe. */
+ * The level is checked before any formatting happens. Thread-safe. A line is
+ * always one line: the formatted message is escaped with log_escape(), so a
+ * logged value cannot end it early or forge the next one. */
 #ifndef BERTH_LOG_H
 #define BERTH_LOG_H
+
+#include <stddef.h>
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -11,6 +15,15 @@ extern int log_level_current;
 int log_set_level(const char *name);
 void log_write(enum log_level level, const char *sub, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Copy the 'len' bytes at 'src' into 'dst', which has room for 'cap' bytes,
+ * escaping what would break or disguise a log line: '\n', '\r' and '\t' as
+ * "\n", "\r" and "\t", '\\' as "\\", other C0 controls (NUL and ESC included)
+ * and DEL as "\xHH". Bytes from 0x80 on are kept, so UTF-8 stays readable.
+ * The escaping is reversible. It stops before a byte whose escape does not
+ * fit; returns the bytes written and, if 'used' is not NULL, sets it to the
+ * source bytes consumed. Does not NUL-terminate. Pure. */
+size_t log_escape(char *dst, size_t cap, const char *src, size_t len, size_t *used);
 
 #define log_at(lvl, sub, ...)                                                                      \
     do {                                                                                           \

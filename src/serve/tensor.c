@@ -4,6 +4,7 @@
  * the offending element, e.g. "instances[3][1]: expected a number, got a string". */
 #include "serve/tensor.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -248,15 +249,30 @@ int tensor_from_examples(struct arena *a, const struct serve_signature *sig,
 /* ------------------------------------------------------------------------ */
 /* Open Inference Protocol                                                  */
 
+/* The integer types' ranges, for JSON data (binary data holds the type's
+ * own bytes). JSON numbers arrive as doubles, exact up to 2^53: the 64-bit
+ * maxima 2^63 - 1 and 2^64 - 1 read as 2^63 and 2^64, so those doubles are the
+ * bounds that let every valid value through. */
 static const struct {
     const char *name;
     size_t size;
+    double min, max;
+    const char *range;
 } dtypes[] = {
-    [V2_BOOL] = {"BOOL", 1},     [V2_UINT8] = {"UINT8", 1},   [V2_UINT16] = {"UINT16", 2},
-    [V2_UINT32] = {"UINT32", 4}, [V2_UINT64] = {"UINT64", 8}, [V2_INT8] = {"INT8", 1},
-    [V2_INT16] = {"INT16", 2},   [V2_INT32] = {"INT32", 4},   [V2_INT64] = {"INT64", 8},
-    [V2_FP16] = {"FP16", 2},     [V2_FP32] = {"FP32", 4},     [V2_FP64] = {"FP64", 8},
-    [V2_BYTES] = {"BYTES", 0},
+    [V2_BOOL] = {"BOOL", 1, 0, 1, "false or true"},
+    [V2_UINT8] = {"UINT8", 1, 0, 255, "0 to 255"},
+    [V2_UINT16] = {"UINT16", 2, 0, 65535, "0 to 65535"},
+    [V2_UINT32] = {"UINT32", 4, 0, 4294967295.0, "0 to 4294967295"},
+    [V2_UINT64] = {"UINT64", 8, 0, 18446744073709551616.0, "0 to 18446744073709551615"},
+    [V2_INT8] = {"INT8", 1, -128, 127, "-128 to 127"},
+    [V2_INT16] = {"INT16", 2, -32768, 32767, "-32768 to 32767"},
+    [V2_INT32] = {"INT32", 4, -2147483648.0, 2147483647.0, "-2147483648 to 2147483647"},
+    [V2_INT64] = {"INT64", 8, -9223372036854775808.0, 9223372036854775808.0,
+                  "-9223372036854775808 to 9223372036854775807"},
+    [V2_FP16] = {"FP16", 2, -65504, 65504, "-65504 to 65504"},
+    [V2_FP32] = {"FP32", 4, -FLT_MAX, FLT_MAX, "-3.40282347e+38 to 3.40282347e+38"},
+    [V2_FP64] = {"FP64", 8, -DBL_MAX, DBL_MAX, "any double"},
+    [V2_BYTES] = {"BYTES", 0, 0, 0, ""},
 };
 
 enum v2_dtype v2_dtype_parse(const char *name)
@@ -361,9 +377,15 @@ static int flatten(const struct json *d, enum v2_dtype t, float *out, size_t wan
     if (d->type != JSON_NUMBER)
         return err_set(err, ERR_INVALID, "input '%s': data[%zu] is %s, expected a number for %s",
                        name, *n, json_type_name(d->type), v2_dtype_name(t));
-    if (t != V2_FP32 && t != V2_FP64 && (!d->is_integer || (t <= V2_UINT64 && d->u.num < 0)))
+    bool integer = t != V2_FP32 && t != V2_FP64;
+    if (integer && !d->is_integer)
         return err_set(err, ERR_INVALID, "input '%s': data[%zu] (%g) is not a valid %s", name, *n,
                        d->u.num, v2_dtype_name(t));
+    /* Finite numbers outside the type, as KServe and Triton refuse them; FP32's
+     * NaN and infinities are what the reader makes of TF Serving's tokens. */
+    if (isfinite(d->u.num) && (d->u.num < dtypes[t].min || d->u.num > dtypes[t].max))
+        return err_set(err, ERR_INVALID, "input '%s': data[%zu] (%.*g) is out of range for %s (%s)",
+                       name, *n, integer ? 20 : 9, d->u.num, v2_dtype_name(t), dtypes[t].range);
     out[(*n)++] = (float)d->u.num;
     return 0;
 }

@@ -865,3 +865,20 @@ class ServerCase(unittest.TestCase):
         self.addCleanup(s.kill)
         s.start()
         return s
+
+
+# --------------------------------------------------------------------------------------------
+# Log lines
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug) [a-z]+ \S")
+
+
+def assert_log_lines(tc, text, forged):
+    """Every line of a berthd or berth-serve log `text` is one whole event (timestamp, level,
+    subsystem), holds no CR or ESC, and none starts with the `forged` line a test tried to
+    inject through a logged value."""
+    lines = text.split("\n")
+    tc.assertEqual(lines[-1], "", "the log ends with a newline")
+    bad = [ln for ln in lines[:-1] if not LOG_LINE.match(ln) or "\r" in ln or "\x1b" in ln]
+    tc.assertEqual(bad, [], "lines that are not one whole log event:\n%s" % text[-4000:])
+    tc.assertFalse(any(ln.startswith(forged) for ln in lines), "a forged line made it into the log")

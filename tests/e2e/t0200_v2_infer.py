@@ -147,6 +147,53 @@ class V2Infer(harness.ServerCase):
             body = self.infer("/v2/models/bin/versions/1/infer", req)
             self.check_output(body, "bin", 1, harness.predict(self.bin[1], X))
 
+    def test_infer_int_ranges(self):
+        """Values outside an integer type, or with a fraction, are a 400 naming the input and
+        the element (KServe and Triton refuse them too); the extremes of each type are fine."""
+        N = harness.np()
+        cases = (("UINT8", 300, "(0 to 255)"), ("UINT8", -1, "(0 to 255)"),
+                 ("INT8", -129, "(-128 to 127)"), ("INT8", 128, "(-128 to 127)"),
+                 ("INT16", 32768, "(-32768 to 32767)"), ("UINT16", 65536, "(0 to 65535)"),
+                 ("INT32", 2147483648, "(-2147483648 to 2147483647)"),
+                 ("UINT32", 4294967296, "(0 to 4294967295)"),
+                 ("UINT64", -1, "(0 to 18446744073709551615)"))
+        for dt, bad, rng in cases:
+            data = [[0, 1, 2, 3], [1, 1, bad, 1]]
+            req = {"inputs": [{"name": "input", "shape": [2, 4], "datatype": dt, "data": data}]}
+            r = self.c.post("/v2/models/bin/versions/1/infer", req)
+            harness.assert_error(self, r, 400, "input 'input'", "data[6] (%d)" % bad,
+                                 "out of range for %s %s" % (dt, rng))
+        for dt in ("INT8", "UINT8", "INT64"):
+            req = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": dt, "data": [1, 1.5, 0, 0]}]}
+            r = self.c.post("/v2/models/bin/versions/1/infer", req)
+            harness.assert_error(self, r, 400, "input 'input'", "data[1] (1.5)", "not a valid %s" % dt)
+        X = N.array([[-128, 127, 0, 1], [255, 0, 65535, -32768]], dtype=N.float32)
+        for dt, rows in (("INT8", X[:1]), ("UINT8", N.abs(X[1:2]).clip(0, 255)), ("INT32", X),
+                         ("INT16", N.array([[-32768, 32767, 0, 1]], dtype=N.float32))):
+            req = {"inputs": [{"name": "input", "shape": list(rows.shape), "datatype": dt,
+                               "data": rows.astype(int).tolist()}]}
+            body = self.infer("/v2/models/bin/versions/1/infer", req)
+            self.check_output(body, "bin", 1, harness.predict(self.bin[1], rows))
+
+    def test_binary_int_types(self):
+        """The binary extension carries each type's own bytes: every value is in range."""
+        N = harness.np()
+        X = N.array([[-128, 127, 0, 1], [-1, 5, 100, -100]], dtype=N.float32)
+        for dt, np_dt in (("INT8", "<i1"), ("INT16", "<i2"), ("INT64", "<i8")):
+            header = {"inputs": [{"name": "input", "shape": [2, 4], "datatype": dt,
+                                  "parameters": {"binary_data_size": X.size * N.dtype(np_dt).itemsize}}]}
+            body, hdrs = binary_request(header, X.astype(np_dt).tobytes())
+            r = self.c.post("/v2/models/bin/versions/1/infer", body, headers=hdrs)
+            self.assertEqual(r.status, 200, r)
+            self.check_output(r.json(), "bin", 1, harness.predict(self.bin[1], X))
+        U = N.array([[255, 0, 200, 1]], dtype=N.float32)
+        header = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "UINT8",
+                              "parameters": {"binary_data_size": 4}}]}
+        body, hdrs = binary_request(header, U.astype("u1").tobytes())
+        r = self.c.post("/v2/models/bin/versions/1/infer", body, headers=hdrs)
+        self.assertEqual(r.status, 200, r)
+        self.check_output(r.json(), "bin", 1, harness.predict(self.bin[1], U))
+
     def test_infer_outputs_selection(self):
         X = self.X5
         req = {"inputs": [{"name": "input", "shape": [5, 5], "datatype": "FP32", "data": X.tolist()}],

@@ -3,7 +3,10 @@
 The tests in this file run in order on one server and build on each other:
 version 1 -> add 2 under load -> broken 3 -> fix 3 -> broken 4 (two model files)."""
 
+import json
 import os
+import socket
+import struct
 import threading
 import time
 
@@ -212,3 +215,232 @@ class ScanOnce(harness.ServerCase):
         self.assertEqual([(e["version"], e["state"]) for e in st], [("1", "AVAILABLE")])
         body = self.c.post_json("/v1/models/once:predict", {"instances": X.tolist()})
         assert_close(body["predictions"], harness.predict(self.m1, X))
+
+
+DEPTH = 50000       # the nesting of the hostile model files (the limit is 64)
+
+
+def deep_binary(kind):
+    """A real legacy binary model whose "objective" attribute, the one string in that format
+    the library parses as JSON, nests DEPTH levels."""
+    booster = harness.train("binary:logistic", n_features=4, seed=321, rounds=2)
+    tmp = harness.tempdir("t0300bin")
+    try:
+        with open(harness.save_model(booster, os.path.join(tmp, "m.bin"), "bin"), "rb") as f:
+            data = f.read()
+    finally:
+        harness.rmtree(tmp)
+    key = struct.pack("<Q", 9) + b"objective"
+    at = data.rindex(key) + len(key)
+    (n,) = struct.unpack("<Q", data[at:at + 8])
+    deep = (b"[" * DEPTH + b"]" * DEPTH) if kind == "[" else (b'{"a":' * DEPTH + b"1" + b"}" * DEPTH)
+    return data[:at] + struct.pack("<Q", len(deep)) + deep + data[at + 8 + n:]
+
+
+def write_deep(base, version, fmt, kind="["):
+    """Write <base>/<version>/model.<fmt>: a model file whose "learner" holds DEPTH nested
+    arrays (kind '[') or objects (kind '{'), in JSON or, as XGBoost writes it, UBJSON; in the
+    legacy binary format ('bin') the nesting is in the objective attribute."""
+    if fmt == "bin":
+        data = deep_binary(kind)
+    elif fmt == "json":
+        inner = (b"[" * DEPTH + b"]" * DEPTH) if kind == "[" else (b'{"a":' * DEPTH + b"1" + b"}" * DEPTH)
+        data = b'{"learner":' + inner + b"}"
+    else:
+        def key(k):
+            return b"L" + struct.pack(">q", len(k)) + k
+        inner = (b"[" * DEPTH + b"Z" + b"]" * DEPTH) if kind == "[" else \
+            ((b"{" + key(b"a")) * DEPTH + b"Z" + b"}" * DEPTH)
+        data = b"{" + key(b"learner") + inner + b"}"
+    stage = os.path.join(base, ".stage-deep-%s" % version)
+    os.makedirs(stage)
+    with open(os.path.join(stage, "model." + fmt), "wb") as f:
+        f.write(data)
+    os.rename(stage, os.path.join(base, str(version)))
+
+
+class DeepNesting(harness.ServerCase):
+    """A model file nested 50 000 deep reaches berth-serve during a hot reload: it is refused
+    before XGBoost's recursive parser sees it (which would overflow the loading thread's
+    stack), the version ends in END with an error naming the nesting limit, and version 1
+    keeps answering every request."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_binary()
+        tmp = cls.setup_tmp("t0300deep")
+        cls.base = os.path.join(tmp, "deep")
+        cls.m1 = harness.load_model(harness.write_version(
+            cls.base, 1, harness.train("binary:logistic", n_features=4, seed=320), "json"))
+        cls.srv = cls.start_server(["--model_name=deep", "--model_base_path=%s" % cls.base,
+                                    "--file_system_poll_wait_seconds=%d" % POLL])
+        cls.c = cls.client_for(cls.srv)
+        cls.X = harness.rows(6, 4, seed=63)
+        cls.expected = harness.predict(cls.m1, cls.X)
+
+    def status(self):
+        return {e["version"]: e for e in self.c.get_json("/v1/models/deep")["model_version_status"]}
+
+    def deep_version_refused(self, version, fmt, kind):
+        """Write a deep version while a client predicts; check it ends in END and nothing fails."""
+        results = []
+        stop = threading.Event()
+        body = {"instances": self.X.tolist()}
+
+        def client_loop():
+            c = harness.Client(self.srv.port, timeout=5)
+            deadline = time.monotonic() + 15
+            try:
+                for _ in range(3000):
+                    if stop.is_set() or time.monotonic() > deadline:
+                        break
+                    try:
+                        r = c.post("/v1/models/deep:predict", body, retry=False)
+                        results.append((r.status, r.json().get("predictions") if r.status == 200 else r.body[:200]))
+                    except Exception as e:      # a refused or reset connection: the server died
+                        results.append((None, repr(e)))
+                        c.close()
+                    time.sleep(0.01)
+            finally:
+                c.close()
+
+        t = threading.Thread(target=client_loop)
+        t.start()
+        try:
+            time.sleep(0.3)
+            write_deep(self.base, version, fmt, kind)
+            def ended():
+                e = self.status().get(str(version))
+                return e if e and e["state"] == "END" else None
+            e = harness.wait_until(ended, APPEAR_TIMEOUT, 0.1, what="version %d in state END" % version)
+            time.sleep(POLL * 1.5)      # another scan: the failed version is not retried unchanged
+        finally:
+            stop.set()
+            t.join(20)
+        self.assertTrue(self.srv.alive(), "berth-serve died:\n%s" % self.srv.log_tail(20))
+        msg = e["status"].get("error_message", "")
+        self.assertIn("nesting limit of 64 levels", msg, e)
+        self.assertIn("model.%s" % fmt, msg, e)
+        self.assertEqual(e["status"].get("error_code"), "UNKNOWN", e)
+        self.assertEqual(self.status()["1"]["state"], "AVAILABLE")
+        failed = [r for r in results if r[0] != 200]
+        self.assertEqual(failed[:3], [], "%d of %d predictions failed" % (len(failed), len(results)))
+        self.assertGreater(len(results), 10)
+        for r in results:
+            assert_close(r[1], self.expected)
+        assert_close(self.c.post_json("/v1/models/deep:predict", body)["predictions"], self.expected)
+
+    def test_1_deep_json_arrays(self):
+        self.deep_version_refused(2, "json", "[")
+
+    def test_2_deep_json_objects(self):
+        self.deep_version_refused(3, "json", "{")
+
+    def test_3_deep_ubjson_arrays(self):
+        self.deep_version_refused(4, "ubj", "[")
+
+    def test_4_deep_ubjson_objects(self):
+        self.deep_version_refused(5, "ubj", "{")
+
+    def test_5_deep_objective_in_binary_format(self):
+        self.deep_version_refused(6, "bin", "{")
+        self.assertEqual(self.c.get("/v2/health/ready").status, 200)
+        v2 = self.c.get_json("/v2/models/deep")
+        self.assertEqual(v2.get("versions"), ["1"], v2)
+
+
+class DeepNestingAtStart(harness.ServerCase):
+    """A fresh start with only a 50 000-deep model: the server comes up, says why the version
+    is END, is not ready, and answers predictions with 404 instead of crashing."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_binary()
+        tmp = cls.setup_tmp("t0300deepstart")
+        cls.base = os.path.join(tmp, "only")
+        os.makedirs(cls.base)
+        write_deep(cls.base, 1, "ubj", "{")
+        cls.srv = cls.start_server(["--model_name=only", "--model_base_path=%s" % cls.base,
+                                    "--file_system_poll_wait_seconds=0"])
+        cls.c = cls.client_for(cls.srv)
+
+    def test_deep_model_only(self):
+        st = self.c.get_json("/v1/models/only")["model_version_status"]
+        self.assertEqual([(e["version"], e["state"]) for e in st], [("1", "END")], st)
+        self.assertIn("nesting limit of 64 levels", st[0]["status"]["error_message"], st)
+        self.assertEqual(self.c.get("/v2/health/live").status, 200)
+        self.assertEqual(self.c.get("/v2/health/ready").status, 503)
+        r = self.c.post("/v1/models/only:predict", {"instances": [[0.1, 0.2]]})
+        harness.assert_error(self, r, 404)
+        self.assertTrue(self.srv.alive())
+
+
+FORGED = "2026-12-02T00:00:00.000Z info repo version available model=evil version=9"
+
+
+class LogLines(harness.ServerCase):
+    """Every event berth-serve logs is one line, whatever the values in it hold: a berth.json
+    whose field name carries CR LF and a forged log line, a model file the library refuses with
+    a multi-line stack trace, and request paths with control bytes, logged at debug."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_binary()
+        tmp = cls.setup_tmp("t0300log")
+        cls.base = os.path.join(tmp, "logm")
+        cls.b1 = harness.train("reg:squarederror", n_features=3, seed=330)
+        harness.write_version(cls.base, 1, cls.b1, "json")
+        cls.srv = cls.start_server(["--model_name=logm", "--model_base_path=%s" % cls.base,
+                                    "--file_system_poll_wait_seconds=%d" % POLL, "--log_level=debug"])
+        cls.c = cls.client_for(cls.srv)
+
+    def status(self):
+        return {e["version"]: e for e in self.c.get_json("/v1/models/logm")["model_version_status"]}
+
+    def wait_end(self, version):
+        def ended():
+            e = self.status().get(str(version))
+            return e if e and e["state"] == "END" else None
+        return harness.wait_until(ended, APPEAR_TIMEOUT, 0.1, what="version %d in state END" % version)
+
+    def assert_one_line_each(self):
+        harness.assert_log_lines(self, self.srv.log(), FORGED)
+
+    def test_1_berth_json_field_with_crlf(self):
+        stage = os.path.join(self.base, ".stage-2")
+        harness.write_version(self.base, ".stage-2", self.b1, "json", atomic=False)
+        with open(os.path.join(stage, "berth.json"), "w") as f:
+            json.dump({"x\r\n" + FORGED + " \x1b[2J": 1}, f)
+        os.rename(stage, os.path.join(self.base, "2"))
+        e = self.wait_end(2)
+        self.assertIn("unknown field", e["status"]["error_message"], e)
+        harness.wait_until(lambda: "cannot load version model=logm version=2" in self.srv.log(), 3,
+                           what="the load error in the log")
+        self.assertIn("unknown field 'x\\r\\n" + FORGED + " \\x1b[2J'", self.srv.log())
+        self.assert_one_line_each()
+
+    def test_2_library_error_with_stack_trace(self):
+        stage = os.path.join(self.base, ".stage-3")
+        os.makedirs(stage)
+        with open(os.path.join(stage, "model.json"), "w") as f:
+            f.write('{"learner": 5}')       # XGBoost: "Invalid cast", then a stack trace
+        os.rename(stage, os.path.join(self.base, "3"))
+        e = self.wait_end(3)
+        msg = e["status"]["error_message"]
+        self.assertIn("XGBoost cannot load", msg, e)
+        self.assertNotIn("\n", msg, "the status names the error, not the library's stack trace")
+        self.assertNotIn("Stack trace", msg, e)
+        self.assert_one_line_each()
+
+    def test_3_request_paths_with_control_bytes(self):
+        for path in (b"/v1/models/a%0D%0A" + FORGED.replace(" ", "%20").encode(),
+                     b"/v1/models/\x1b[2Jx", b"/v1/models/a\x7fb\x01"):
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
+            try:
+                s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                status = harness.read_http_response(s)[0]
+                self.assertIn(status, (400, 404), path)
+            finally:
+                s.close()
+        self.assertEqual(self.c.get("/v2/health/live").status, 200)
+        self.assert_one_line_each()

@@ -17,18 +17,11 @@
 #include "base/json.h"
 #include "serve/backend.h"
 #include "serve/tensor.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static volatile float sink; /* keeps reads of every value */
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static char input_name[] = "input";
 static char feature_buf[5][3] = {"f0", "f1", "f2", "f3", "x"};

@@ -355,7 +355,7 @@ TEST(v2_json_errors)
     CHECK_ERR(v2_json("INT64", shape_1x4, 2, "[1, 2, 3, 1e2]"),
               "input 'input': data[3] (100) is not a valid INT64");
     CHECK_ERR(v2_json("UINT8", shape_1x4, 2, "[1, -2, 3, 4]"),
-              "input 'input': data[1] (-2) is not a valid UINT8");
+              "input 'input': data[1] (-2) is out of range for UINT8 (0 to 255)");
     CHECK_ERR(v2_json("INT8", shape_1x4, 2, "[1, 2, NaN, 4]"),
               "input 'input': data[2] (nan) is not a valid INT8");
     CHECK_ERR(v2_json("FP32", shape_1x4, 2, "[1, 2, null, 4]"),
@@ -377,6 +377,69 @@ TEST(v2_json_errors)
     CHECK_ERR(v2_json("nope", shape_1x4, 2, "[1, 2, 3, 4]"),
               "input 'input': datatype INVALID is not supported; use FP32, FP64, an integer type "
               "or BOOL");
+}
+
+/* Each integer type takes its own range from JSON, and only that: KServe and
+ * Triton answer 400 for 300 as UINT8 or -129 as INT8 rather than wrap them. */
+TEST(v2_json_integer_ranges)
+{
+    static const struct {
+        const char *dtype, *lo, *hi, *below, *above, *range;
+    } r[] = {
+        {"UINT8", "0", "255", "-1", "256", "0 to 255"},
+        {"UINT16", "0", "65535", "-1", "65536", "0 to 65535"},
+        {"UINT32", "0", "4294967295", "-1", "4294967296", "0 to 4294967295"},
+        {"UINT64", "0", "18446744073709551615", "-1", "36893488147419103232",
+         "0 to 18446744073709551615"},
+        {"INT8", "-128", "127", "-129", "128", "-128 to 127"},
+        {"INT16", "-32768", "32767", "-32769", "32768", "-32768 to 32767"},
+        {"INT32", "-2147483648", "2147483647", "-2147483649", "2147483648",
+         "-2147483648 to 2147483647"},
+        {"INT64", "-9223372036854775808", "9223372036854775807", "-18446744073709551616",
+         "18446744073709551616", "-9223372036854775808 to 9223372036854775807"},
+    };
+    for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+        char data[200], want[200];
+        snprintf(data, sizeof(data), "[%s, %s, 1, 2]", r[i].lo, r[i].hi);
+        CHECK_EQ_INT(v2_json(r[i].dtype, shape_1x4, 2, data), 0);
+        CHECK(batch.rows[0] == (float)strtod(r[i].lo, NULL));
+        CHECK(batch.rows[1] == (float)strtod(r[i].hi, NULL));
+        snprintf(data, sizeof(data), "[1, 2, %s, 3]", r[i].below);
+        snprintf(want, sizeof(want), "input 'input': data[2] (%s) is out of range for %s (%s)",
+                 r[i].below, r[i].dtype, r[i].range);
+        CHECK_ERR(v2_json(r[i].dtype, shape_1x4, 2, data), want);
+        snprintf(data, sizeof(data), "[[1, 2], [3, %s]]", r[i].above);
+        snprintf(want, sizeof(want), "input 'input': data[3] (%s) is out of range for %s (%s)",
+                 r[i].above, r[i].dtype, r[i].range);
+        CHECK_ERR(v2_json(r[i].dtype, shape_1x4, 2, data), want);
+        snprintf(data, sizeof(data), "[1, 2, 3, 1.5]");
+        snprintf(want, sizeof(want), "input 'input': data[3] (1.5) is not a valid %s", r[i].dtype);
+        CHECK_ERR(v2_json(r[i].dtype, shape_1x4, 2, data), want);
+    }
+    CHECK_ERR(v2_json("UINT8", shape_2x4, 2, "[[0, 1, 2, 3], [4, 300, 5, 6]]"),
+              "input 'input': data[5] (300) is out of range for UINT8 (0 to 255)");
+    CHECK_ERR(v2_json("INT8", shape_1x4, 2, "[-129, 0, 0, 0]"),
+              "input 'input': data[0] (-129) is out of range for INT8 (-128 to 127)");
+    CHECK_ERR(v2_json("INT16", shape_1x4, 2, "[0, 0, 0, 1.5]"),
+              "input 'input': data[3] (1.5) is not a valid INT16");
+    CHECK_ERR(v2_json("UINT8", shape_1x4, 2, "[0, 0, 0, Infinity]"),
+              "input 'input': data[3] (inf) is not a valid UINT8");
+    /* -0 is 0. */
+    CHECK_EQ_INT(v2_json("UINT8", shape_1x4, 2, "[-0, 0, 0, 0]"), 0);
+}
+
+TEST(v2_json_float_ranges)
+{
+    CHECK_EQ_INT(v2_json("FP32", shape_1x4, 2, "[3.4e38, -3.4e38, 1e-46, 0]"), 0);
+    CHECK_ERR(v2_json("FP32", shape_1x4, 2, "[0, 1e39, 0, 0]"),
+              "input 'input': data[1] (1e+39) is out of range for FP32 (-3.40282347e+38 to "
+              "3.40282347e+38)");
+    CHECK_ERR(v2_json("FP32", shape_1x4, 2, "[0, 0, -3.5e38, 0]"),
+              "input 'input': data[2] (-3.5e+38) is out of range for FP32 (-3.40282347e+38 to "
+              "3.40282347e+38)");
+    /* A valid FP64; the FP32 model sees it as infinity, as a cast gives. */
+    CHECK_EQ_INT(v2_json("FP64", shape_1x4, 2, "[0, 1e39, 0, 0]"), 0);
+    CHECK(isinf(batch.rows[1]));
 }
 
 TEST(v2_shape_errors)

@@ -9,6 +9,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/json.h"
+#include "serve/modelcheck.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,9 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xgboost/c_api.h>
-
-#define MODEL_FILE_LIMIT_BYTES ((size_t)4 << 30)
 
 struct xgb_model {
     BoosterHandle booster;
@@ -29,16 +29,20 @@ struct xgb_model {
     bool logitraw;       /* binary:logitraw: predict gives margins */
 };
 
+/* The library's last error on this thread, as one line. */
 static const char *last_error(void)
 {
+    static _Thread_local char line[200];
     const char *e = XGBGetLastError();
     if (!e)
         return "unknown error";
-    /* The library prefixes "[hh:mm:ss] file:line: " and may append a stack trace. */
-    const char *p = strstr(e, ": ");
-    if (e[0] == '[' && p && (p = strstr(p + 2, ": ")))
+    /* The library prefixes "[hh:mm:ss] file:line: " and may append a stack
+     * trace on the lines after the message: keep the message. */
+    const char *p;
+    if (e[0] == '[' && (p = strstr(e, "] ")) && (p = strstr(p + 2, ": ")))
         e = p + 2;
-    return e;
+    snprintf(line, sizeof(line), "%.*s", (int)strcspn(e, "\r\n"), e);
+    return line;
 }
 
 /* Read the objective and class count from the booster's saved config. */
@@ -125,9 +129,19 @@ static int predict_raw(struct xgb_model *m, int type, const float *rows, size_t 
 
 static int xgb_load(const char *path, struct serve_signature *sig, void **handle, struct err *err)
 {
+    /* Refuse what the library cannot read safely before it sees it: files
+     * too large to read whole, nesting deep enough to exhaust this thread's
+     * stack in its recursive parsers, UBJSON lengths past the end. */
+    struct stat st;
+    if (stat(path, &st) == 0 && (uint64_t)st.st_size > SERVE_MODEL_MAX_BYTES)
+        return err_set(err, ERR_TOOBIG,
+                       "model file '%s' has %lld bytes, more than the limit of %llu", path,
+                       (long long)st.st_size, (unsigned long long)SERVE_MODEL_MAX_BYTES);
     struct buf file;
-    buf_init(&file, MODEL_FILE_LIMIT_BYTES);
+    buf_init(&file, (size_t)SERVE_MODEL_MAX_BYTES);
     int rc = buf_read_file(&file, path, err);
+    if (rc == 0 && (rc = serve_model_check(file.ptr, file.len, NULL, NULL, err)))
+        err_prefix(err, "model file '%s': ", path);
     if (rc) {
         buf_release(&file);
         return rc;
