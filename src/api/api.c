@@ -66,6 +66,10 @@ int api_fail_store(struct api_call *c, const struct err *err)
         return api_fail(c, "ResourceNotFound", "%s", err->msg);
     case ERR_EXISTS:
         return api_fail(c, "InvalidParameterValue.DuplicateName", "%s", err->msg);
+    case ERR_UNSUPPORTED:
+        return api_fail(c, "UnsupportedOperation", "%s", err->msg);
+    case ERR_UNAVAILABLE:
+        return api_fail(c, "ResourceUnavailable", "%s", err->msg);
     default:
         log_error("api", "action=%s store failure: %s", c->action, err->msg);
         return api_fail(c, "InternalError", "%s", err->msg);

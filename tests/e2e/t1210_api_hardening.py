@@ -1,0 +1,115 @@
+"""Hardening of the service actions (issue 6): a service created while its model version is
+deleted, signatures replayed as another action, bad CommandBase64, off switches of features
+Berth does not have, Replicas 0, the group's UpdateTime and BusinessStatus, fields Berth cannot
+honour, and error messages that name the full path of a nested field."""
+
+import base64
+import http.client
+import json
+import os
+import threading
+import time
+import unittest
+
+import api
+import harness
+
+
+def cos(path):
+    return {"Bucket": "", "Region": "", "Paths": [path]}
+
+
+class Hardening(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = harness.tempdir("t1210")
+        booster = harness.train("binary:logistic", n_features=4)
+        cls.src = os.path.join(cls.tmp, "model")
+        os.makedirs(cls.src)
+        harness.save_model(booster, os.path.join(cls.src, "model.json"), "json")
+        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
+        cls.c = cls.d.client()
+        r = cls.c.ok("CreateTrainingModel", {"ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM",
+                                             "TrainingModelName": "base", "ModelFormat": "XGBOOST",
+                                             "TrainingModelCosPath": cos(cls.src)})
+        cls.model_id, cls.mv = r["Id"], r["TrainingModelVersionId"]
+        cls.wait_imported(cls.mv)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+        harness.rmtree(cls.tmp)
+
+    @classmethod
+    def wait_imported(cls, mv):
+        harness.wait_until(lambda: cls.c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv})
+                           ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 20,
+                           what="the import of %s" % mv)
+
+    def base(self, name, **kw):
+        p = {"ServiceGroupName": name, "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
+             "Command": "exec sleep 600", "Replicas": 1}
+        p.update(kw)
+        return {k: v for k, v in p.items() if v is not None}
+
+    def refused(self, action, params, code, *needles):
+        err = self.c.error(action, params)
+        self.assertEqual(err["Code"], code, (params, err))
+        for n in needles:
+            self.assertIn(n, err["Message"], (params, err))
+        return err
+
+    # -- 6: create racing delete ------------------------------------------------------------
+
+    def test_create_racing_version_delete_never_both_succeed(self):
+        trials, both, neither, created = 40, [], [], 0
+        for i in range(trials):
+            mv = self.c.ok("CreateTrainingModel", {"ImportMethod": "VERSION", "TrainingModelId": self.model_id,
+                                                   "ReasoningEnvironmentSource": "SYSTEM", "ModelFormat": "XGBOOST",
+                                                   "TrainingModelCosPath": cos(self.src)})["TrainingModelVersionId"]
+            self.wait_imported(mv)
+            out = {}
+            go = threading.Barrier(2)
+
+            def create():
+                go.wait()
+                out["create"] = self.c.call("CreateModelService", {
+                    "ServiceGroupName": "race%d" % i, "InstanceType": "TI.S.MEDIUM.POST",
+                    "ModelInfo": {"ModelVersionId": mv}, "Replicas": 1})
+
+            def delete():
+                go.wait()
+                out["delete"] = self.c.call("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv})
+            ts = [threading.Thread(target=create), threading.Thread(target=delete)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(30)
+            made = "Error" not in out["create"]
+            deleted = "Error" not in out["delete"]
+            if made and deleted:
+                both.append((mv, out["create"]["Service"]["ServiceId"]))
+            elif not made and not deleted:
+                neither.append((mv, out["create"]["Error"], out["delete"]["Error"]))
+            if made:
+                created += 1
+                self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": out["create"]["Service"]["ServiceGroupId"]})
+            else:
+                self.assertIn(out["create"]["Error"]["Code"], ("ResourceNotFound",), out["create"])
+            if not deleted:
+                self.assertEqual(out["delete"]["Error"]["Code"], "UnsupportedOperation", out["delete"])
+                self.assertIn("used by", out["delete"]["Error"]["Message"])
+                self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv})
+        self.assertEqual(both, [], "a service was created on a version deleted at the same time")
+        self.assertEqual(neither, [], "both sides of the race were refused")
+        # No group is left that runs a version that is gone.
+        groups = self.c.ok("DescribeModelServiceGroups", {"Limit": 100})["ServiceGroups"]
+        self.assertEqual([g["ServiceGroupName"] for g in groups if g["ServiceGroupName"].startswith("race")], [])
+        print("# race: %d of %d trials created the service first" % (created, trials))
+
+
+if __name__ == "__main__":
+    unittest.main()
