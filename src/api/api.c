@@ -9,6 +9,7 @@
 #include "base/log.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,8 +339,38 @@ static bool valid_region(const struct api_config *cfg, const char *region)
     return false;
 }
 
+/* The signatures accepted in the last clock window, bound to their action,
+ * region and version (see tc3.h); one for the process, shared by the API
+ * workers. */
+static struct tc3_replay *replay_record;
+static pthread_once_t replay_once = PTHREAD_ONCE_INIT;
+
+static void replay_init(void)
+{
+    replay_record = tc3_replay_new(TC3_REPLAY_CAPACITY, TC3_REPLAY_GRACE_MS);
+}
+
+/* Refuse a signature accepted before with another action, region or version. */
+static int check_replay(struct api_call *c, const struct tc3_auth *auth, const char *version,
+                        long long ts)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    pthread_once(&replay_once, replay_init);
+    /* At most 63 + 79 + 31 bytes and two newlines (the header buffers): it fits. */
+    char binding[256];
+    snprintf(binding, sizeof(binding), "%s\n%s\n%s", c->action, c->region, version);
+    if (!tc3_replay_check(replay_record, auth->signature, str_from(binding),
+                          (ts + API_CLOCK_SKEW_S + 1) * 1000, now_ms))
+        return api_fail(c, "AuthFailure.SignatureFailure",
+                        "this signature was already used with another X-TC-Action, X-TC-Region or "
+                        "X-TC-Version; sign the request again");
+    return 0;
+}
+
 /* Check the signature; on failure fills the call's error. */
-static int authenticate(struct api_call *c, const struct http_request *req)
+static int authenticate(struct api_call *c, const struct http_request *req, const char *version)
 {
     struct str authz = http_request_header(req, "Authorization");
     if (!authz.ptr)
@@ -393,7 +424,7 @@ static int authenticate(struct api_call *c, const struct http_request *req)
                         "The provided credentials could not be validated. Please check your "
                         "signature is correct.");
     }
-    return 0;
+    return check_replay(c, &auth, version, ts);
 }
 
 static int dispatch(struct api_call *c, const struct http_request *req, char *region_buf,
@@ -415,7 +446,7 @@ static int dispatch(struct api_call *c, const struct http_request *req, char *re
     if (!valid_region(c->cfg, region_buf))
         return api_fail(c, "InvalidParameterValue", "region '%s' is not served here", region_buf);
     c->region = region_buf;
-    if (authenticate(c, req))
+    if (authenticate(c, req, version))
         return -1;
     api_action_fn fn = NULL;
     for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)

@@ -110,6 +110,50 @@ class Hardening(unittest.TestCase):
         self.assertEqual([g["ServiceGroupName"] for g in groups if g["ServiceGroupName"].startswith("race")], [])
         print("# race: %d of %d trials created the service first" % (created, trials))
 
+    # -- 7: a signature replayed as another action ------------------------------------------
+
+    def test_signature_replayed_as_another_action_is_refused(self):
+        s = self.c.ok("CreateModelService", self.base("replay"))["Service"]
+        sid = s["ServiceId"]
+        body = json.dumps({"ServiceId": sid})
+        ts = int(time.time())
+        # The SDKs sign content-type and host only; capture one signed Describe.
+        status, _, doc = self.c.raw("DescribeModelService", body, timestamp=ts)
+        self.assertNotIn("Error", doc["Response"], doc)
+        # Past the grace period that lets a client make its next call in the same second (same
+        # body, same timestamp: the same signature), the signature belongs to its action.
+        time.sleep(2.1)
+        # Sent again as is (a client's retry): still fine.
+        status, _, doc = self.c.raw("DescribeModelService", body, timestamp=ts)
+        self.assertNotIn("Error", doc["Response"], doc)
+        self.assertEqual(doc["Response"]["Service"]["ServiceId"], sid)
+        # The same signature as another action, or in another region: refused.
+        for headers in ({"X-TC-Action": "DeleteModelService"}, {"X-TC-Region": "ap-shanghai"}):
+            status, _, doc = self.c.raw("DescribeModelService", body, timestamp=ts, headers=headers)
+            err = doc["Response"].get("Error")
+            self.assertIsNotNone(err, (headers, doc))
+            self.assertEqual(err["Code"], "AuthFailure.SignatureFailure", err)
+            self.assertIn("another X-TC-Action", err["Message"])
+        self.assertEqual(self.c.ok("DescribeModelService", {"ServiceId": sid})["Service"]["ServiceId"], sid)
+        # A signature that covers X-TC-Action does not verify with another one.
+        auth = api.sign(self.c.secret_id, self.c.secret_key, body.encode(), ts, "127.0.0.1:%d" % self.d.port,
+                        extra_signed={"x-tc-action": "DescribeModelService"})
+        status, _, doc = self.c.raw("DescribeModelService", body, timestamp=ts,
+                                    headers={"Authorization": auth, "X-TC-Action": "DeleteModelService"})
+        self.assertEqual(doc["Response"]["Error"]["Code"], "AuthFailure.SignatureFailure", doc)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
+    def test_next_call_with_the_same_body_in_the_same_second_passes(self):
+        # An SDK that signs content-type and host gives two calls signed in the same second with
+        # the same body the same signature: DescribeModelServiceGroup, then CallInfo, then Delete.
+        gid = self.c.ok("CreateModelService", self.base("samesecond"))["Service"]["ServiceGroupId"]
+        body = json.dumps({"ServiceGroupId": gid})
+        ts = int(time.time())
+        for action in ("DescribeModelServiceGroup", "DescribeModelServiceCallInfo", "DeleteModelServiceGroup"):
+            status, _, doc = self.c.raw(action, body, timestamp=ts)
+            self.assertNotIn("Error", doc["Response"], (action, doc))
+        self.assertEqual(self.c.error("DescribeModelServiceGroup", {"ServiceGroupId": gid})["Code"], "ResourceNotFound")
+
 
 if __name__ == "__main__":
     unittest.main()
