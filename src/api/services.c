@@ -139,6 +139,38 @@ static int check_env(struct api_call *c, const json_t *env)
     return 0;
 }
 
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(" \t\r\n\v\f", s[i]))
+            return false;
+    return true;
+}
+
+static int b64_value(char ch)
+{
+    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = ch ? strchr(alphabet, ch) : NULL;
+    return p ? (int)(p - alphabet) : -1;
+}
+
+/* Strict base64 (RFC 4648 §4): groups of four characters of the standard
+ * alphabet, '=' only as the padding of the last group, and no stray bits in
+ * the last character, so that one text has exactly one meaning. */
+static bool strict_base64(const char *s, size_t len)
+{
+    if (len == 0 || len % 4 != 0)
+        return false;
+    size_t pad = s[len - 1] == '=' ? (s[len - 2] == '=' ? 2 : 1) : 0;
+    for (size_t i = 0; i < len - pad; i++)
+        if (b64_value(s[i]) < 0)
+            return false;
+    if (pad == 0)
+        return true;
+    int last = b64_value(s[len - pad - 1]);
+    return pad == 1 ? (last & 0x3) == 0 : (last & 0xF) == 0;
+}
+
 /* Decode CommandBase64 (which wins over Command) into a heap string. */
 static int read_command(struct api_call *c, char **out)
 {
@@ -148,16 +180,28 @@ static int read_command(struct api_call *c, char **out)
         api_get_str(c, c->params, "CommandBase64", false, &b64))
         return -1;
     if (!b64) {
+        if (cmd && blank(cmd, strlen(cmd)))
+            return api_fail(c, "InvalidParameterValue", "Command is blank: give a shell command");
         *out = cmd ? xstrdup(cmd) : NULL;
         return 0;
     }
     size_t len = strlen(b64);
+    if (!strict_base64(b64, len))
+        return api_fail(c, "InvalidParameterValue",
+                        "CommandBase64 must be standard base64 (RFC 4648: A-Z a-z 0-9 + /, in "
+                        "groups of 4 with '=' padding)");
     char *dec = xmalloc(len + 1);
     size_t n = 0;
     int rc = crypto_base64_decode(b64, len, (uint8_t *)dec, &n);
     if (rc || memchr(dec, '\0', n)) {
         free(dec);
-        return api_fail(c, "InvalidParameterValue", "CommandBase64 is not valid base64 text");
+        return api_fail(c, "InvalidParameterValue",
+                        "CommandBase64 must decode to text without NUL bytes");
+    }
+    if (blank(dec, n)) {
+        free(dec);
+        return api_fail(c, "InvalidParameterValue",
+                        "CommandBase64 decodes to a blank command: give a shell command");
     }
     dec[n] = '\0';
     *out = dec;

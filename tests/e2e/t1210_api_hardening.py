@@ -154,6 +154,23 @@ class Hardening(unittest.TestCase):
             self.assertNotIn("Error", doc["Response"], (action, doc))
         self.assertEqual(self.c.error("DescribeModelServiceGroup", {"ServiceGroupId": gid})["Code"], "ResourceNotFound")
 
+    # -- 15: CommandBase64 -------------------------------------------------------------------
+
+    def test_command_base64_is_strict(self):
+        b64 = lambda t: base64.b64encode(t.encode()).decode()
+        s = self.c.ok("CreateModelService", self.base("b64ok", Command=None,
+                                                      CommandBase64=b64("exec sleep 600 # é")))["Service"]
+        self.assertEqual(s["ServiceInfo"]["Command"], "exec sleep 600 # é")
+        for bad in ["!!!", "=", "====", "QQ", "QQ=", "QR==", "ZXhl Yw==", "ZXhlYw==\n", "ZXhlYw-_",
+                    b64("   "), b64("\n\t")]:
+            for action, params in (("CreateModelService", self.base("b64", Command=None, CommandBase64=bad)),
+                                   ("ModifyModelService", {"ServiceId": s["ServiceId"], "CommandBase64": bad})):
+                self.refused(action, params, "InvalidParameterValue", "CommandBase64")
+        self.refused("CreateModelService", self.base("b64", Command="  "), "InvalidParameterValue", "Command")
+        self.assertEqual(self.c.ok("DescribeModelService", {"ServiceId": s["ServiceId"]})["Service"]
+                         ["ServiceInfo"]["Command"], "exec sleep 600 # é")
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
 
 if __name__ == "__main__":
     unittest.main()
