@@ -73,9 +73,9 @@ static const struct api_field create_fields[] = {
     {"ScaleStrategy", API_FIELD_UNSUPPORTED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
-    {"ScheduledAction", API_FIELD_UNSUPPORTED},
+    {"ScheduledAction", API_FIELD_USED}, /* only switched off */
     {"VolumeMount", API_FIELD_UNSUPPORTED},
-    {"ServiceLimit", API_FIELD_UNSUPPORTED},
+    {"ServiceLimit", API_FIELD_USED}, /* only switched off */
     {"CallbackUrl", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
     {"ServicePort", API_FIELD_UNSUPPORTED},
@@ -169,6 +169,76 @@ static bool strict_base64(const char *s, size_t len)
         return true;
     int last = b64_value(s[len - pad - 1]);
     return pad == 1 ? (last & 0x3) == 0 : (last & 0xF) == 0;
+}
+
+/* Put "where." before the recorded error unless it names that path already;
+ * returns -1. The api_get_*() errors start with the field's own name. */
+static int in(struct api_call *c, const char *where)
+{
+    size_t n = strlen(where);
+    if (strncmp(c->error_message, where, n) == 0 && c->error_message[n] == '.')
+        return -1;
+    char prefix[160];
+    snprintf(prefix, sizeof(prefix), "%s.", where);
+    return api_prefix_error(c, prefix);
+}
+
+/* The object of a feature Berth does not have yet, which clients send
+ * switched off (the console fills in {"EnableInstanceRpsLimit": false, ...}):
+ * its fields are checked; a switch turned on is refused by name. */
+static int check_switched_off(struct api_call *c, const json_t *obj, const char *where,
+                              const struct api_field *fields, const char *const *switches,
+                              const char *feature)
+{
+    if (!obj || json_is_null(obj))
+        return 0;
+    if (!json_is_object(obj))
+        return api_fail(c, "InvalidParameter", "%s must be an object", where);
+    if (api_check_fields(c, obj, where, fields))
+        return -1;
+    for (const char *const *sw = switches; *sw; sw++) {
+        bool on = false;
+        if (api_get_bool(c, obj, *sw, &on))
+            return in(c, where);
+        if (on)
+            return api_fail(c, "UnsupportedOperation",
+                            "%s.%s: %s is not supported by Berth yet (false is accepted)", where,
+                            *sw, feature);
+    }
+    return 0;
+}
+
+/* ServiceLimit and ScheduledAction, accepted switched off. */
+static int check_unbuilt_features(struct api_call *c, const json_t *p)
+{
+    static const struct api_field limit_fields[] = {{"EnableInstanceRpsLimit", API_FIELD_USED},
+                                                    {"InstanceRpsLimit", API_FIELD_USED},
+                                                    {"EnableInstanceReqLimit", API_FIELD_USED},
+                                                    {"InstanceReqLimit", API_FIELD_USED},
+                                                    {NULL, API_FIELD_USED}};
+    static const char *const limit_switches[] = {"EnableInstanceRpsLimit", "EnableInstanceReqLimit",
+                                                 NULL};
+    static const struct api_field stop_fields[] = {{"ScheduleStop", API_FIELD_USED},
+                                                   {"ScheduleStopTime", API_FIELD_USED},
+                                                   {NULL, API_FIELD_USED}};
+    static const char *const stop_switches[] = {"ScheduleStop", NULL};
+    const json_t *limit = json_object_get(p, "ServiceLimit");
+    const json_t *stop = json_object_get(p, "ScheduledAction");
+    long long n = 0;
+    const char *when;
+    if (check_switched_off(c, limit, "ServiceLimit", limit_fields, limit_switches,
+                           "a per-instance request limit") ||
+        check_switched_off(c, stop, "ScheduledAction", stop_fields, stop_switches,
+                           "a scheduled stop"))
+        return -1;
+    /* A limit is ignored while its switch is off, as TI-ONE does; it must still be one. */
+    if (json_is_object(limit) &&
+        (api_get_int(c, limit, "InstanceRpsLimit", false, 0, 1000000000, &n) ||
+         api_get_int(c, limit, "InstanceReqLimit", false, 0, 1000000000, &n)))
+        return in(c, "ServiceLimit");
+    if (json_is_object(stop) && api_get_str(c, stop, "ScheduleStopTime", false, &when))
+        return in(c, "ScheduledAction");
+    return 0;
 }
 
 /* Decode CommandBase64 (which wins over Command) into a heap string. */
@@ -627,7 +697,8 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         api_get_str(c, p, "SchedulingStrategy", false, &strategy) ||
         api_get_int(c, p, "InstancePerReplicas", false, 1, 1, &per_replica) ||
         api_get_int(c, p, "TerminationGracePeriodSeconds", false, 1, 3600, &grace_s) ||
-        check_env(c, json_object_get(p, "Env")) || read_command(c, &command))
+        check_env(c, json_object_get(p, "Env")) || check_unbuilt_features(c, p) ||
+        read_command(c, &command))
         return -1;
     int rc = -1;
     const json_t *model = json_object_get(p, "ModelInfo");
@@ -1056,8 +1127,8 @@ static const struct api_field modify_fields[] = {
     {"CronScaleJobs", API_FIELD_UNSUPPORTED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
-    {"ScheduledAction", API_FIELD_UNSUPPORTED},
-    {"ServiceLimit", API_FIELD_UNSUPPORTED},
+    {"ScheduledAction", API_FIELD_USED}, /* only switched off */
+    {"ServiceLimit", API_FIELD_USED},    /* only switched off */
     {"VolumeMount", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
     {"ServicePort", API_FIELD_UNSUPPORTED},
@@ -1139,7 +1210,12 @@ int api_modify_model_service(struct api_call *c)
     json_object_foreach((json_t *)p, key, v)
     {
         bool scale_field = strcmp(key, "Replicas") == 0 || strcmp(key, "ScaleMode") == 0;
-        if (strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") &&
+        bool switched_off =
+            (strcmp(key, "ServiceLimit") == 0 || strcmp(key, "ScheduledAction") == 0) &&
+            check_unbuilt_features(c, p) == 0;
+        if (c->error_code[0])
+            return -1;
+        if (!switched_off && strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") &&
             strcmp(key, "TiProjectId") && !(scale_field && strcmp(action, "SCALE") == 0) &&
             api_present(v))
             return api_fail(c, "InvalidParameterValue",

@@ -171,6 +171,47 @@ class Hardening(unittest.TestCase):
                          ["ServiceInfo"]["Command"], "exec sleep 600 # é")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
+    # -- 22: features switched off -----------------------------------------------------------
+
+    def test_features_switched_off_are_accepted(self):
+        offs = [
+            {"ServiceLimit": {"EnableInstanceRpsLimit": False}},
+            {"ServiceLimit": {"EnableInstanceReqLimit": False}},
+            {"ServiceLimit": {"EnableInstanceRpsLimit": False, "InstanceRpsLimit": 0,
+                              "EnableInstanceReqLimit": False, "InstanceReqLimit": 0}},
+            {"ScheduledAction": {"ScheduleStop": False}},
+            {"ScheduledAction": {"ScheduleStop": False, "ScheduleStopTime": ""},
+             "ServiceLimit": {"EnableInstanceRpsLimit": False, "InstanceRpsLimit": 0}},
+        ]
+        gids = []
+        for i, off in enumerate(offs):
+            s = self.c.ok("CreateModelService", self.base("off%d" % i, **off))["Service"]
+            gids.append(s["ServiceGroupId"])
+        sid = gids[0] + "-1"
+        self.c.ok("ModifyModelService", dict(offs[2], ServiceId=sid))
+        self.c.ok("ModifyModelService", dict(offs[4], ServiceId=sid, ServiceAction="STOP"))
+        ons = [
+            ({"ServiceLimit": {"EnableInstanceRpsLimit": True, "InstanceRpsLimit": 10}},
+             "UnsupportedOperation", "ServiceLimit.EnableInstanceRpsLimit"),
+            ({"ServiceLimit": {"EnableInstanceReqLimit": True, "InstanceReqLimit": 4}},
+             "UnsupportedOperation", "ServiceLimit.EnableInstanceReqLimit"),
+            ({"ScheduledAction": {"ScheduleStop": True, "ScheduleStopTime": "2030-01-26T19:46:22+08:00"}},
+             "UnsupportedOperation", "ScheduledAction.ScheduleStop"),
+            ({"ServiceLimit": {"EnableInstanceRpsLimit": False, "Rps": 1}}, "UnknownParameter", "ServiceLimit.Rps"),
+            ({"ServiceLimit": {"EnableInstanceRpsLimit": "no"}}, "InvalidParameter",
+             "ServiceLimit.EnableInstanceRpsLimit"),
+            ({"ServiceLimit": {"InstanceRpsLimit": -1}}, "InvalidParameterValue", "ServiceLimit.InstanceRpsLimit"),
+            ({"ServiceLimit": []}, "InvalidParameter", "ServiceLimit"),
+            ({"ScheduledAction": {"ScheduleStop": False, "ScheduleStopTime": 5}}, "InvalidParameter",
+             "ScheduledAction.ScheduleStopTime"),
+        ]
+        for params, code, needle in ons:
+            self.refused("CreateModelService", self.base("on", **params), code, needle)
+            self.refused("ModifyModelService", dict(params, ServiceId=sid), code, needle)
+            self.refused("ModifyModelService", dict(params, ServiceId=sid, ServiceAction="RESUME"), code, needle)
+        for gid in gids:
+            self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+
 
 if __name__ == "__main__":
     unittest.main()
