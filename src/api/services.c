@@ -90,6 +90,15 @@ static const struct api_field create_fields[] = {
     {NULL, API_FIELD_USED},
 };
 
+/* ScaleMode MANUAL runs Replicas instances: 0 would be a service that never
+ * runs (and that RESUME could not tell from a stopped one). */
+static int manual_needs_a_replica(struct api_call *c)
+{
+    return api_fail(c, "InvalidParameterValue",
+                    "Replicas must be at least 1 with ScaleMode MANUAL; to run nothing, use "
+                    "ModifyModelService with ServiceAction STOP (or SCALE to 0)");
+}
+
 static bool valid_group_name(const char *s)
 {
     size_t n = strlen(s);
@@ -614,6 +623,20 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     return o;
 }
 
+/* The billing side of a group (§4.1 ServiceGroup: CREATING, CREATE_FAILED,
+ * ARREARS_STOP, BILLING, ...). A group with nothing running bills nothing:
+ * TI-ONE answers "" for a stopped group (§5.2, whose versions say
+ * CREATE_SUCCEED); the *_STOP values mean stopped for arrears or quota,
+ * which Berth does not do. */
+static const char *group_business_status(const char *group_status)
+{
+    if (strcmp(group_status, "CREATE_FAILED") == 0 || strcmp(group_status, "CREATING") == 0)
+        return group_status;
+    if (strcmp(group_status, "Stopped") == 0)
+        return "";
+    return "BILLING";
+}
+
 /* The group with its versions; NULL with the call's error on failure. */
 static json_t *group_json(struct api_call *c, const struct store_group *g)
 {
@@ -662,9 +685,7 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     json_object_set_new(o, "Status", json_string(group_status));
     json_object_set_new(o, "Tags", tags_value(g->tags_json));
     json_object_set_new(o, "LatestVersion", json_string(latest_s));
-    json_object_set_new(
-        o, "BusinessStatus",
-        json_string(strcmp(group_status, "CREATE_FAILED") == 0 ? "CREATE_FAILED" : "BILLING"));
+    json_object_set_new(o, "BusinessStatus", json_string(group_business_status(group_status)));
     json_object_set_new(o, "CreateSource", json_string("DEFAULT"));
     json_object_set_new(o, "WeightUpdateStatus", json_string("UPDATED"));
     json_object_set_new(o, "ReplicasCount", json_integer(ready));
@@ -801,6 +822,8 @@ int api_create_model_service(struct api_call *c)
         api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas) ||
         api_get_bool(c, p, "NewVersion", &new_version))
         return -1;
+    if (replicas < 1)
+        return manual_needs_a_replica(c);
     int rc = -1;
     json_t *spec = json_object();
     if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0) {
@@ -1152,6 +1175,8 @@ static int modify_config(struct api_call *c, const char *id)
         api_get_str(c, p, "ServiceDescription", false, &desc) ||
         api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas))
         return -1;
+    if (replicas == 0)
+        return manual_needs_a_replica(c);
     struct store_service s;
     struct err err = {0};
     if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0)
@@ -1230,7 +1255,9 @@ int api_modify_model_service(struct api_call *c)
         if (!s.stopped)
             rc = store_service_set_replicas(c->cfg->store, id, 0, s.replicas, true, &err);
     } else if (strcmp(action, "RESUME") == 0) {
-        if (s.stopped)
+        /* Stopped, or left with no replica (a version created with Replicas 0
+         * before that was refused): back to what ran before, at least one. */
+        if (s.stopped || s.replicas == 0)
             rc = store_service_set_replicas(c->cfg->store, id, s.old_replicas ? s.old_replicas : 1,
                                             0, false, &err);
     } else if (strcmp(action, "SCALE") == 0) {

@@ -212,6 +212,93 @@ class Hardening(unittest.TestCase):
         for gid in gids:
             self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
 
+    # -- 23: Replicas 0, the group's UpdateTime and BusinessStatus ---------------------------
+
+    def test_replicas_zero_is_refused(self):
+        err = self.refused("CreateModelService", self.base("zero", Replicas=0), "InvalidParameterValue",
+                           "Replicas", "at least 1")
+        self.assertIn("STOP", err["Message"])
+        groups = self.c.ok("DescribeModelServiceGroups", {"Filters": [{"Name": "ServiceGroupName", "Values": ["zero"]}]})
+        self.assertEqual(groups["TotalCount"], 0)
+        s = self.c.ok("CreateModelService", self.base("zero-mod"))["Service"]
+        self.refused("ModifyModelService", {"ServiceId": s["ServiceId"], "Replicas": 0}, "InvalidParameterValue",
+                     "Replicas", "at least 1")
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
+    def groups_by_update(self, order):
+        r = self.c.ok("DescribeModelServiceGroups", {"OrderField": "UpdateTime", "Order": order, "Limit": 100,
+                                                     "Filters": [{"Name": "ServiceGroupName", "Values": ["upd-"]}]})
+        return [g["ServiceGroupName"] for g in r["ServiceGroups"]]
+
+    def test_group_update_time_follows_its_versions(self):
+        a = self.c.ok("CreateModelService", self.base("upd-a"))["Service"]
+        b = self.c.ok("CreateModelService", self.base("upd-b"))["Service"]
+        b2 = self.c.ok("CreateModelService", self.base(None, ServiceGroupId=b["ServiceGroupId"],
+                                                       NewVersion=True))["Service"]
+        time.sleep(1.1)  # UpdateTime has whole seconds
+        self.c.ok("ModifyModelService", {"ServiceId": a["ServiceId"], "ServiceAction": "SCALE", "Replicas": 2})
+        self.assertEqual(self.groups_by_update("DESC"), ["upd-a", "upd-b"])
+        self.assertEqual(self.groups_by_update("ASC"), ["upd-b", "upd-a"])
+        g = self.c.ok("DescribeModelServiceGroup", {"ServiceGroupId": a["ServiceGroupId"]})["ServiceGroup"]
+        self.assertGreater(g["UpdateTime"], g["CreateTime"])
+        self.assertEqual(g["UpdateTime"], g["Services"][0]["UpdateTime"])
+        time.sleep(1.1)
+        self.c.ok("DeleteModelService", {"ServiceId": b2["ServiceId"]})
+        self.assertEqual(self.groups_by_update("DESC"), ["upd-b", "upd-a"])
+        for x in (a, b):
+            self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": x["ServiceGroupId"]})
+
+    def test_stopped_group_is_not_billing(self):
+        s = self.c.ok("CreateModelService", self.base("bill"))["Service"]
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        group = lambda: self.c.ok("DescribeModelServiceGroup", {"ServiceGroupId": gid})["ServiceGroup"]
+        harness.wait_until(lambda: group()["Status"] not in ("CREATING", "Pending"), 10)
+        self.assertEqual(group()["BusinessStatus"], "BILLING")
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "STOP"})
+        harness.wait_until(lambda: group()["Status"] == "Stopped", 10, what="the group to stop")
+        g = group()
+        self.assertEqual(g["BusinessStatus"], "")  # as TI-ONE answers for a stopped group
+        self.assertEqual(g["Services"][0]["BusinessStatus"], "CREATE_SUCCEED")
+        listed = self.c.ok("DescribeModelServiceGroups", {"Filters": [{"Name": "ServiceGroupId", "Values": [gid]}]})
+        self.assertEqual(listed["ServiceGroups"][0]["BusinessStatus"], "")
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "RESUME"})
+        harness.wait_until(lambda: group()["Status"] != "Stopped", 10, what="the group to run again")
+        self.assertEqual(group()["BusinessStatus"], "BILLING")
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+
+
+class LegacyZeroReplicas(unittest.TestCase):
+    """A version created with Replicas 0 before that was refused: RESUME starts it."""
+
+    def test_resume_of_a_version_with_no_replica_starts_it(self):
+        import sqlite3
+        tmp = harness.tempdir("t1210z")
+        d = api.Berthd(os.path.join(tmp, "data"), tmp)
+        try:
+            d.start()
+            c = d.client()
+            s = c.ok("CreateModelService", {"ServiceGroupName": "legacy", "InstanceType": "TI.S.MEDIUM.POST",
+                                            "Command": "exec sleep 600"})["Service"]
+            d.stop()
+            db = sqlite3.connect(os.path.join(d.data_dir, "berth.db"))
+            db.execute("UPDATE services SET replicas = 0, old_replicas = 0, stopped = 0 WHERE id = ?",
+                       (s["ServiceId"],))
+            db.commit()
+            db.close()
+            d.start()
+            c = d.client()
+            self.assertEqual(c.ok("DescribeModelService", {"ServiceId": s["ServiceId"]})["Service"]
+                             ["ServiceInfo"]["Replicas"], 0)
+            r = c.ok("ModifyModelService", {"ServiceId": s["ServiceId"], "ServiceAction": "RESUME"})["Service"]
+            self.assertEqual(r["ServiceInfo"]["Replicas"], 1)
+            harness.wait_until(lambda: len(c.ok("DescribeModelService", {"ServiceId": s["ServiceId"]})
+                                           ["Service"]["ServiceInfo"]["PodInfos"]) == 1, 10,
+                               what="the resumed version's instance")
+            d.stop()
+        finally:
+            d.cleanup()
+        harness.rmtree(tmp)
+
 
 if __name__ == "__main__":
     unittest.main()
