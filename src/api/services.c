@@ -287,6 +287,48 @@ static int read_command(struct api_call *c, char **out)
     return 0;
 }
 
+/* What the import recorded for a version (AlgorithmFramework,
+ * TrainingModelSource), or 'fallback'; a heap copy. */
+static char *version_attr(const struct store_model_version *v, const char *name,
+                          const char *fallback)
+{
+    json_t *attrs = json_loads(v->attrs_json, 0, NULL);
+    const char *s = json_string_value(json_object_get(attrs, name));
+    char *out = xstrdup(s && *s ? s : fallback);
+    json_decref(attrs);
+    return out;
+}
+
+/* The ModelInfo fields besides ModelVersionId describe the same version, so
+ * each one given must agree with the repository; a contradiction names both
+ * values. A version imported without AlgorithmFramework has its format's
+ * (XGBOOST); without TrainingModelSource it came from the path given in
+ * TrainingModelCosPath, which TI-ONE calls COS. */
+static int model_info_agrees(struct api_call *c, const json_t *info,
+                             const struct store_model_version *v)
+{
+    static const char *const keys[] = {"ModelId",     "ModelName",          "ModelVersion",
+                                       "ModelFormat", "AlgorithmFramework", "ModelSource",
+                                       NULL};
+    char *framework = version_attr(v, "AlgorithmFramework", v->format);
+    char *source = version_attr(v, "TrainingModelSource", "COS");
+    const char *want[] = {v->model_id, v->model_name, v->version, v->format, framework, source};
+    static const bool nocase[] = {false, false, false, true, true, true};
+    int rc = 0;
+    for (size_t i = 0; keys[i] && rc == 0; i++) {
+        const char *given;
+        if (api_get_str(c, info, keys[i], false, &given))
+            rc = in(c, "ModelInfo");
+        else if (given && (nocase[i] ? strcasecmp(given, want[i]) : strcmp(given, want[i])) != 0)
+            rc = api_fail(c, "InvalidParameterValue",
+                          "ModelInfo.%s '%s' contradicts model version %s, whose %s is '%s'",
+                          keys[i], given, v->id, keys[i], want[i]);
+    }
+    free(framework);
+    free(source);
+    return rc;
+}
+
 /* ModelInfo: ModelVersionId names an imported XGBOOST model version. Fills
  * the spec's model fields. */
 static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, char **version_id)
@@ -307,47 +349,24 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
                                               {NULL, API_FIELD_USED}};
     if (!json_is_object(info))
         return api_fail(c, "InvalidParameter", "ModelInfo must be an object");
-    const char *id, *model_id, *name, *label, *format, *type;
+    const char *id, *type;
     if (api_check_fields(c, info, "ModelInfo", fields) ||
         api_get_str(c, info, "ModelVersionId", true, &id) ||
-        api_get_str(c, info, "ModelId", false, &model_id) ||
-        api_get_str(c, info, "ModelName", false, &name) ||
-        api_get_str(c, info, "ModelVersion", false, &label) ||
-        api_get_str(c, info, "ModelFormat", false, &format) ||
         api_get_str(c, info, "ModelType", false, &type))
-        return strncmp(c->error_message, "ModelInfo", 9) ? api_prefix_error(c, "ModelInfo.") : -1;
+        return in(c, "ModelInfo");
     if (type && strcmp(type, "NORMAL") != 0)
         return api_fail(c, "UnsupportedOperation", "ModelInfo.ModelType %s is not supported", type);
     struct store_model_version v = {0};
     struct err err = {0};
     if (store_model_version_get(c->cfg->store, c->region, id, &v, &err) != 0)
         return api_fail(c, "ResourceNotFound", "ModelInfo.ModelVersionId: %s", err.msg);
-    int rc = 0;
-    /* Fields given must agree with the repository: they describe the same version. */
-    if (model_id && strcmp(model_id, v.model_id) != 0)
-        rc = api_fail(c, "InvalidParameterValue",
-                      "ModelInfo.ModelId %s is not the model of %s (%s)", model_id, id, v.model_id);
-    else if (name && strcmp(name, v.model_name) != 0)
-        rc = api_fail(c, "InvalidParameterValue",
-                      "ModelInfo.ModelName '%s' is not the name of %s "
-                      "('%s')",
-                      name, id, v.model_name);
-    else if (label && strcmp(label, v.version) != 0)
-        rc = api_fail(c, "InvalidParameterValue",
-                      "ModelInfo.ModelVersion '%s' is not the label "
-                      "of %s ('%s')",
-                      label, id, v.version);
-    else if (format && strcasecmp(format, v.format) != 0)
-        rc = api_fail(c, "InvalidParameterValue",
-                      "ModelInfo.ModelFormat %s is not the format of "
-                      "%s (%s)",
-                      format, id, v.format);
-    else if (v.status == STORE_IMPORT_RUNNING)
+    int rc = model_info_agrees(c, info, &v);
+    if (rc == 0 && v.status == STORE_IMPORT_RUNNING)
         rc = api_fail(c, "ResourceUnavailable", "model version %s is still being imported", id);
-    else if (v.status == STORE_IMPORT_FAILED)
+    else if (rc == 0 && v.status == STORE_IMPORT_FAILED)
         rc = api_fail(c, "InvalidParameterValue", "model version %s failed to import: %s", id,
                       v.error);
-    else if (strcmp(v.format, "XGBOOST") != 0)
+    else if (rc == 0 && strcmp(v.format, "XGBOOST") != 0)
         rc = api_fail(c, "UnsupportedOperation",
                       "there is no built-in runtime for %s models yet (only XGBOOST); give a "
                       "Command instead",
@@ -394,6 +413,19 @@ static int check_image(struct api_call *c, const json_t *image, bool model)
                         "which this berthd does not run; use the built-in runtime (PreSet) with "
                         "ModelInfo, or a Command",
                         type);
+    /* PreSet means Berth's built-in runtime, whatever image a cloud would pick. */
+    static const char *const named[] = {"ImageUrl", "ImageName", NULL};
+    for (const char *const *k = named; *k; k++) {
+        const char *v;
+        if (api_get_str(c, image, *k, false, &v))
+            return in(c, "ImageInfo");
+        if (v)
+            return api_fail(c, "UnsupportedOperation",
+                            "ImageInfo.%s '%s': Berth serves a PreSet model with its built-in "
+                            "runtime (berth-serve) and cannot run another image; leave %s empty "
+                            "or omit ImageInfo",
+                            *k, v, *k);
+    }
     return 0;
 }
 
@@ -734,8 +766,15 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         api_fail(c, "UnsupportedOperation", "DeployType %s: only STANDARD is supported", deploy);
         goto out;
     }
-    if (strategy && strcmp(strategy, "binpack") != 0 && strcmp(strategy, "spread") != 0) {
-        api_fail(c, "InvalidParameterValue", "SchedulingStrategy must be binpack or spread");
+    if (strategy && strcmp(strategy, "binpack") != 0) {
+        /* One machine holds every instance: binpack is what happens, spread cannot. */
+        if (strcmp(strategy, "spread") == 0)
+            api_fail(c, "UnsupportedOperation",
+                     "SchedulingStrategy spread: Berth runs every instance on one machine, so it "
+                     "cannot spread them over nodes; use binpack or omit it");
+        else
+            api_fail(c, "InvalidParameterValue",
+                     "SchedulingStrategy must be binpack or spread, got '%s'", strategy);
         goto out;
     }
     if (!itype && creating) {

@@ -266,6 +266,43 @@ class Hardening(unittest.TestCase):
         self.assertEqual(group()["BusinessStatus"], "BILLING")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
 
+    # -- 21: fields Berth cannot honour, and fields that contradict the version -------------
+
+    def test_fields_berth_cannot_honour_or_that_contradict(self):
+        model = lambda name, **kw: self.base(name, Command=None, ModelInfo=dict({"ModelVersionId": self.mv}, **kw))
+        cases = [
+            (dict(model("x"), ImageInfo={"ImageType": "PRE_SET", "ImageUrl": "ccr.example/ti/xgb:1"}),
+             "UnsupportedOperation", ["ImageInfo.ImageUrl", "ccr.example/ti/xgb:1"]),
+            (dict(model("x"), ImageInfo={"ImageType": "PreSet", "ImageName": "xgboost-1.7"}),
+             "UnsupportedOperation", ["ImageInfo.ImageName"]),
+            (dict(model("x"), SchedulingStrategy="spread"), "UnsupportedOperation", ["SchedulingStrategy", "spread"]),
+            (dict(model("x"), SchedulingStrategy="random"), "InvalidParameterValue", ["SchedulingStrategy"]),
+            (model("x", AlgorithmFramework="PYTORCH"), "InvalidParameterValue",
+             ["ModelInfo.AlgorithmFramework", "PYTORCH", "XGBOOST"]),
+            (model("x", ModelSource="GooseFSx"), "InvalidParameterValue", ["ModelInfo.ModelSource", "GooseFSx", "COS"]),
+        ]
+        for params, code, needles in cases:
+            self.refused("CreateModelService", params, code, *needles)
+        s = self.c.ok("CreateModelService", dict(model("honoured", AlgorithmFramework="xgboost", ModelSource="COS"),
+                                                 ImageInfo={"ImageType": "PRE_SET"}, SchedulingStrategy="binpack"))
+        sid = s["Service"]["ServiceId"]
+        for params, code, needles in cases:
+            params = {k: v for k, v in params.items() if k in ("ModelInfo", "ImageInfo", "SchedulingStrategy")}
+            self.refused("ModifyModelService", dict(params, ServiceId=sid), code, *needles)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["Service"]["ServiceGroupId"]})
+        # A version imported with its own framework and source is checked against those.
+        mv = self.c.ok("CreateTrainingModel", {"ImportMethod": "VERSION", "TrainingModelId": self.model_id,
+                                               "ReasoningEnvironmentSource": "SYSTEM", "ModelFormat": "XGBOOST",
+                                               "AlgorithmFramework": "XGBOOST", "TrainingModelSource": "CFS",
+                                               "TrainingModelCosPath": cos(self.src)})["TrainingModelVersionId"]
+        self.wait_imported(mv)
+        p = self.base("cfs", Command=None, ModelInfo={"ModelVersionId": mv, "ModelSource": "COS"})
+        self.refused("CreateModelService", p, "InvalidParameterValue", "ModelInfo.ModelSource", "'COS'", "'CFS'")
+        p["ModelInfo"]["ModelSource"] = "CFS"
+        gid = self.c.ok("CreateModelService", p)["Service"]["ServiceGroupId"]
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+        self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv})
+
 
 class LegacyZeroReplicas(unittest.TestCase):
     """A version created with Replicas 0 before that was refused: RESUME starts it."""
