@@ -212,10 +212,18 @@ int api_read_filters(struct api_call *c, const char *const *allowed, struct api_
                                                   {"Fuzzy", API_FIELD_USED},
                                                   {"Negative", API_FIELD_USED},
                                                   {NULL, API_FIELD_USED}};
+        char where[32];
+        snprintf(where, sizeof(where), "Filters[%zu]", i);
         if (!json_is_object(f))
-            return api_fail(c, "InvalidParameter", "Filters[%zu] must be an object", i);
-        if (api_check_fields(c, f, "Filters", fields))
+            return api_fail(c, "InvalidParameter", "%s must be an object", where);
+        if (api_check_fields(c, f, where, fields))
             return -1;
+        if (json_object_get(f, "Fuzzy") && !json_is_null(json_object_get(f, "Fuzzy")) &&
+            !json_is_boolean(json_object_get(f, "Fuzzy")))
+            return api_fail(c, "InvalidParameter", "%s.Fuzzy must be true or false", where);
+        if (json_object_get(f, "Negative") && !json_is_null(json_object_get(f, "Negative")) &&
+            !json_is_boolean(json_object_get(f, "Negative")))
+            return api_fail(c, "InvalidParameter", "%s.Negative must be true or false", where);
         const json_t *name = json_object_get(f, "Name"), *values = json_object_get(f, "Values");
         if (!json_is_string(name) || !api_in_list(allowed, json_string_value(name)))
             return api_fail(c, "InvalidParameterValue.InvalidFilter",
@@ -290,15 +298,20 @@ int api_check_tag_filters(struct api_call *c, const json_t *tf)
     {
         static const struct api_field fields[] = {
             {"TagKey", API_FIELD_USED}, {"TagValues", API_FIELD_USED}, {NULL, API_FIELD_USED}};
-        if (!json_is_object(f) || api_check_fields(c, f, "TagFilters", fields))
-            return c->error_code[0]
-                       ? -1
-                       : api_fail(c, "InvalidParameter", "TagFilters[%zu] must be an object", i);
+        char where[40];
+        snprintf(where, sizeof(where), "TagFilters[%zu]", i);
+        if (!json_is_object(f))
+            return api_fail(c, "InvalidParameter", "%s must be an object", where);
+        if (api_check_fields(c, f, where, fields))
+            return -1;
         if (!json_is_string(json_object_get(f, "TagKey")))
-            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagKey must be a string", i);
-        const json_t *vals = json_object_get(f, "TagValues");
+            return api_fail(c, "InvalidParameter", "%s.TagKey must be a string", where);
+        const json_t *vals = json_object_get(f, "TagValues"), *val;
         if (vals && !json_is_array(vals))
-            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagValues must be a list", i);
+            return api_fail(c, "InvalidParameter", "%s.TagValues must be a list", where);
+        size_t k;
+        json_array_foreach(vals, k, val) if (!json_is_string(val)) return api_fail(
+            c, "InvalidParameter", "%s.TagValues[%zu] must be a string", where, k);
     }
     return 0;
 }

@@ -113,8 +113,22 @@ static bool valid_group_name(const char *s)
     return true;
 }
 
+/* Put "where." before the recorded error unless it names that path already;
+ * returns -1. The api_get_*() errors start with the field's own name. */
+static int in(struct api_call *c, const char *where)
+{
+    size_t n = strlen(where);
+    if (strncmp(c->error_message, where, n) == 0 && c->error_message[n] == '.')
+        return -1;
+    char prefix[160];
+    snprintf(prefix, sizeof(prefix), "%s.", where);
+    return api_prefix_error(c, prefix);
+}
+
 static int check_env(struct api_call *c, const json_t *env)
 {
+    static const struct api_field fields[] = {
+        {"Name", API_FIELD_USED}, {"Value", API_FIELD_USED}, {NULL, API_FIELD_USED}};
     if (!env || json_is_null(env))
         return 0;
     if (!json_is_array(env))
@@ -125,25 +139,29 @@ static int check_env(struct api_call *c, const json_t *env)
     const json_t *e;
     json_array_foreach(env, i, e)
     {
-        const json_t *name = json_object_get(e, "Name"), *value = json_object_get(e, "Value");
-        if (!json_is_object(e) || !json_is_string(name) || !json_is_string(value))
+        char where[32];
+        snprintf(where, sizeof(where), "Env[%zu]", i);
+        const char *n, *value;
+        if (!json_is_object(e))
             return api_fail(c, "InvalidParameter",
-                            "Env[%zu] must be {\"Name\": string, "
-                            "\"Value\": string}",
-                            i);
-        const char *n = json_string_value(name);
-        bool ok = *n && !(*n >= '0' && *n <= '9');
+                            "%s must be {\"Name\": string, \"Value\": string}", where);
+        if (api_check_fields(c, e, where, fields) || api_get_str(c, e, "Name", true, &n) ||
+            api_get_str(c, e, "Value", false, &value))
+            return in(c, where);
+        if (!json_is_string(json_object_get(e, "Value")))
+            return api_fail(c, "MissingParameter", "%s.Value is required (\"\" for empty)", where);
+        bool ok = !(*n >= '0' && *n <= '9');
         for (const char *p = n; *p; p++)
             ok &= (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                   (*p >= '0' && *p <= '9') || *p == '_';
         if (!ok)
             return api_fail(c, "InvalidParameterValue",
-                            "Env[%zu].Name '%s' must be letters, digits and '_', not starting with "
+                            "%s.Name '%s' must be letters, digits and '_', not starting with "
                             "a digit",
-                            i, n);
+                            where, n);
         if (strcmp(n, "PORT") == 0)
             return api_fail(c, "InvalidParameterValue",
-                            "Env[%zu].Name PORT is set by Berth to the instance's port", i);
+                            "%s.Name PORT is set by Berth to the instance's port", where);
     }
     return 0;
 }
@@ -178,18 +196,6 @@ static bool strict_base64(const char *s, size_t len)
         return true;
     int last = b64_value(s[len - pad - 1]);
     return pad == 1 ? (last & 0x3) == 0 : (last & 0xF) == 0;
-}
-
-/* Put "where." before the recorded error unless it names that path already;
- * returns -1. The api_get_*() errors start with the field's own name. */
-static int in(struct api_call *c, const char *where)
-{
-    size_t n = strlen(where);
-    if (strncmp(c->error_message, where, n) == 0 && c->error_message[n] == '.')
-        return -1;
-    char prefix[160];
-    snprintf(prefix, sizeof(prefix), "%s.", where);
-    return api_prefix_error(c, prefix);
 }
 
 /* The object of a feature Berth does not have yet, which clients send
@@ -402,7 +408,7 @@ static int check_image(struct api_call *c, const json_t *image, bool model)
         return api_fail(c, "InvalidParameter", "ImageInfo must be an object");
     if (api_check_fields(c, image, "ImageInfo", fields) ||
         api_get_str(c, image, "ImageType", true, &type))
-        return -1;
+        return in(c, "ImageInfo");
     bool preset = strcmp(type, "PRE_SET") == 0 || strcmp(type, "PreSet") == 0;
     if (!preset && strcmp(type, "TCR") && strcmp(type, "CCR") && strcmp(type, "CUSTOM"))
         return api_fail(c, "InvalidParameterValue",
@@ -429,6 +435,59 @@ static int check_image(struct api_call *c, const json_t *image, bool model)
     return 0;
 }
 
+#define PROBE_ACTION "HealthProbe.ReadinessProbe.ProbeAction"
+
+/* ProbeAction: its type, and the Path and Port of its HTTPGet or TCPSocket. */
+static int read_probe_action(struct api_call *c, const json_t *action, const char **type,
+                             const char **path, long long *port)
+{
+    static const struct api_field action_fields[] = {{"ActionType", API_FIELD_USED},
+                                                     {"HTTPGet", API_FIELD_USED},
+                                                     {"TCPSocket", API_FIELD_USED},
+                                                     {"Exec", API_FIELD_UNSUPPORTED},
+                                                     {NULL, API_FIELD_USED}};
+    static const struct api_field http_fields[] = {
+        {"Path", API_FIELD_USED}, {"Port", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+    static const struct api_field tcp_fields[] = {{"Port", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+    const char *t;
+    if (!json_is_object(action))
+        return api_fail(c, "InvalidParameter", PROBE_ACTION " must be an object");
+    if (api_check_fields(c, action, PROBE_ACTION, action_fields) ||
+        api_get_str(c, action, "ActionType", false, &t))
+        return in(c, PROBE_ACTION);
+    *type = t ? t : "HTTPGet";
+    if (strcmp(*type, "Exec") == 0)
+        return api_fail(c, "UnsupportedOperation",
+                        PROBE_ACTION ".ActionType Exec is not supported yet; use HTTPGet or "
+                                     "TCPSocket");
+    bool http = strcmp(*type, "HTTPGet") == 0;
+    if (!http && strcmp(*type, "TCPSocket") != 0)
+        return api_fail(c, "InvalidParameterValue",
+                        PROBE_ACTION ".ActionType must be HTTPGet, TCPSocket or Exec, got '%s'",
+                        *type);
+    /* The action of the other type would not run: refuse it rather than ignore it. */
+    const char *other = http ? "TCPSocket" : "HTTPGet";
+    if (api_present(json_object_get(action, other)))
+        return api_fail(c, "InvalidParameterValue",
+                        PROBE_ACTION ".%s is given but " PROBE_ACTION ".ActionType is %s", other,
+                        *type);
+    const json_t *sub = json_object_get(action, *type);
+    if (!api_present(sub))
+        return 0;
+    char where[96];
+    snprintf(where, sizeof(where), PROBE_ACTION ".%s", *type);
+    if (!json_is_object(sub))
+        return api_fail(c, "InvalidParameter", "%s must be an object", where);
+    const char *p = NULL;
+    if (api_check_fields(c, sub, where, http ? http_fields : tcp_fields) ||
+        api_get_int(c, sub, "Port", false, 0, 65535, port) ||
+        (http && api_get_str(c, sub, "Path", false, &p)))
+        return in(c, where);
+    if (p)
+        *path = p;
+    return 0;
+}
+
 /* HealthProbe: the readiness probe (HTTPGet or TCPSocket on the instance's
  * port) becomes the spec's "Probe". Liveness and startup probes, and Exec
  * actions, are not built yet. */
@@ -447,11 +506,6 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
                                                     {"FailureThreshold", API_FIELD_USED},
                                                     {"SuccessThreshold", API_FIELD_USED},
                                                     {NULL, API_FIELD_USED}};
-    static const struct api_field action_fields[] = {{"ActionType", API_FIELD_USED},
-                                                     {"HTTPGet", API_FIELD_USED},
-                                                     {"TCPSocket", API_FIELD_USED},
-                                                     {"Exec", API_FIELD_UNSUPPORTED},
-                                                     {NULL, API_FIELD_USED}};
     if (!json_is_object(hp))
         return api_fail(c, "InvalidParameter", "HealthProbe must be an object");
     if (api_check_fields(c, hp, "HealthProbe", hp_fields))
@@ -468,55 +522,22 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
         api_get_int(c, rp, "TimeoutSeconds", false, 1, 3600, &timeout) ||
         api_get_int(c, rp, "FailureThreshold", false, 1, 1000, &failures) ||
         api_get_int(c, rp, "SuccessThreshold", false, 1, 1000, &successes))
-        return strncmp(c->error_message, "HealthProbe", 11)
-                   ? api_prefix_error(c, "HealthProbe.ReadinessProbe.")
-                   : -1;
+        return in(c, "HealthProbe.ReadinessProbe");
     const json_t *action = json_object_get(rp, "ProbeAction");
     const char *type = "HTTPGet", *path = "/";
     long long port = 0;
-    if (api_present(action)) {
-        if (!json_is_object(action))
-            return api_fail(c, "InvalidParameter",
-                            "HealthProbe.ReadinessProbe.ProbeAction must be an object");
-        const char *t;
-        if (api_check_fields(c, action, "HealthProbe.ReadinessProbe.ProbeAction", action_fields) ||
-            api_get_str(c, action, "ActionType", false, &t))
-            return -1;
-        type = t ? t : "HTTPGet";
-        const json_t *sub =
-            json_object_get(action, strcmp(type, "TCPSocket") == 0 ? "TCPSocket" : "HTTPGet");
-        if (strcmp(type, "Exec") == 0)
-            return api_fail(c, "UnsupportedOperation",
-                            "HealthProbe.ReadinessProbe.ProbeAction.ActionType Exec is not "
-                            "supported yet; use HTTPGet or TCPSocket");
-        if (strcmp(type, "HTTPGet") != 0 && strcmp(type, "TCPSocket") != 0)
-            return api_fail(c, "InvalidParameterValue",
-                            "HealthProbe.ReadinessProbe.ProbeAction.ActionType must be HTTPGet, "
-                            "TCPSocket or Exec, got '%s'",
-                            type);
-        if (api_present(sub)) {
-            const char *pth = NULL;
-            if (!json_is_object(sub) || api_get_int(c, sub, "Port", false, 0, 65535, &port) ||
-                (strcmp(type, "HTTPGet") == 0 && api_get_str(c, sub, "Path", false, &pth)))
-                return c->error_code[0]
-                           ? api_prefix_error(c, "HealthProbe.ReadinessProbe.ProbeAction.")
-                           : api_fail(c, "InvalidParameter",
-                                      "HealthProbe.ReadinessProbe.ProbeAction.%s must be an "
-                                      "object",
-                                      type);
-            if (pth)
-                path = pth;
-        }
-    }
+    if (api_present(action) && read_probe_action(c, action, &type, &path, &port))
+        return -1;
     if (port && port != 8501)
         return api_fail(c, "InvalidParameterValue",
-                        "HealthProbe.ReadinessProbe.ProbeAction.%s.Port %lld: the probe checks "
+                        PROBE_ACTION
+                        ".%s.Port %lld: the probe checks "
                         "the instance's own port (the service port, 8501; $PORT of the process)",
                         type, port);
     if (path[0] != '/' || strlen(path) > 200 || strpbrk(path, " \r\n"))
         return api_fail(c, "InvalidParameterValue",
-                        "HealthProbe.ReadinessProbe.ProbeAction.HTTPGet.Path must be an absolute "
-                        "path without spaces, got '%s'",
+                        PROBE_ACTION ".HTTPGet.Path must be an absolute "
+                                     "path without spaces, got '%s'",
                         path);
     json_object_set_new(spec, "Probe",
                         json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "Type",
@@ -1433,16 +1454,15 @@ int api_modify_service_group_weights(struct api_call *c)
             {"ServiceId", API_FIELD_USED}, {"Weight", API_FIELD_USED}, {NULL, API_FIELD_USED}};
         const char *sid;
         long long w = -1;
+        char where[32];
+        snprintf(where, sizeof(where), "Weights[%zu]", i);
         if (!json_is_object(e)) {
-            rc = api_fail(c, "InvalidParameter", "Weights[%zu] must be an object", i);
+            rc = api_fail(c, "InvalidParameter", "%s must be an object", where);
             break;
         }
-        if (api_check_fields(c, e, "Weights", entry) ||
-            api_get_str(c, e, "ServiceId", true, &sid) ||
+        if (api_check_fields(c, e, where, entry) || api_get_str(c, e, "ServiceId", true, &sid) ||
             api_get_int(c, e, "Weight", true, 0, MAX_WEIGHT, &w)) {
-            char where[32];
-            snprintf(where, sizeof(where), "Weights[%zu].", i);
-            rc = strncmp(c->error_message, "Weights", 7) ? api_prefix_error(c, where) : -1;
+            rc = in(c, where);
             break;
         }
         size_t at = n;

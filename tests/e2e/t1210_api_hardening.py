@@ -303,6 +303,83 @@ class Hardening(unittest.TestCase):
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv})
 
+    # -- 18: every error names the full path; nested objects refuse unknown keys -------------
+
+    def test_errors_name_the_full_path(self):
+        pa = "HealthProbe.ReadinessProbe.ProbeAction"
+        probe = lambda action: {"ReadinessProbe": {"ProbeAction": action}}
+        mv = self.mv
+        create = [
+            ({"HealthProbe": probe({"HTTPGet": {"Port": "x"}})}, "InvalidParameter", pa + ".HTTPGet.Port"),
+            ({"HealthProbe": probe({"HTTPGet": {"Port": 70000}})}, "InvalidParameterValue", pa + ".HTTPGet.Port"),
+            ({"HealthProbe": probe({"HTTPGet": {"Path": 5}})}, "InvalidParameter", pa + ".HTTPGet.Path"),
+            ({"HealthProbe": probe({"HTTPGet": {"Path": "/", "Scheme": "HTTPS"}})}, "UnknownParameter",
+             pa + ".HTTPGet.Scheme"),
+            ({"HealthProbe": probe({"ActionType": "TCPSocket", "TCPSocket": {"Port": 8501, "Host": "h"}})},
+             "UnknownParameter", pa + ".TCPSocket.Host"),
+            ({"HealthProbe": probe({"ActionType": "TCPSocket", "TCPSocket": {"Port": "p"}})}, "InvalidParameter",
+             pa + ".TCPSocket.Port"),
+            ({"HealthProbe": probe({"ActionType": "TCPSocket", "HTTPGet": {"Path": "/ready"}})},
+             "InvalidParameterValue", pa + ".HTTPGet"),
+            ({"HealthProbe": probe({"ActionType": 5})}, "InvalidParameter", pa + ".ActionType"),
+            ({"HealthProbe": probe({"HTTPGet": []})}, "InvalidParameter", pa + ".HTTPGet"),
+            ({"HealthProbe": probe([])}, "InvalidParameter", pa),
+            ({"HealthProbe": probe({"Bogus": 1})}, "UnknownParameter", pa + ".Bogus"),
+            ({"HealthProbe": {"ReadinessProbe": {"PeriodSeconds": "x"}}}, "InvalidParameter",
+             "HealthProbe.ReadinessProbe.PeriodSeconds"),
+            ({"HealthProbe": {"ReadinessProbe": {"Bogus": 1}}}, "UnknownParameter", "HealthProbe.ReadinessProbe.Bogus"),
+            ({"HealthProbe": {"Bogus": 1}}, "UnknownParameter", "HealthProbe.Bogus"),
+            ({"Command": None, "ModelInfo": {"ModelVersionId": mv, "Bogus": 1}}, "UnknownParameter", "ModelInfo.Bogus"),
+            ({"Command": None, "ModelInfo": {"ModelVersionId": 5}}, "InvalidParameter", "ModelInfo.ModelVersionId"),
+            ({"Command": None, "ModelInfo": {"ModelVersionId": mv, "ModelName": 5}}, "InvalidParameter",
+             "ModelInfo.ModelName"),
+            ({"Command": None, "ModelInfo": {"ModelVersionId": mv, "ModelType": 5}}, "InvalidParameter",
+             "ModelInfo.ModelType"),
+            ({"Command": None, "ModelInfo": {"ModelVersionId": mv}, "ImageInfo": {"ImageUrl": "x"}},
+             "MissingParameter", "ImageInfo.ImageType"),
+            ({"Command": None, "ModelInfo": {"ModelVersionId": mv}, "ImageInfo": {"ImageType": "PRE_SET", "Foo": 1}},
+             "UnknownParameter", "ImageInfo.Foo"),
+            ({"Env": [{"Name": "A", "Value": "1", "ValueFrom": {}}]}, "UnknownParameter", "Env[0].ValueFrom"),
+            ({"Env": [{"Name": "A", "Value": "1"}, {"Name": "B"}]}, "MissingParameter", "Env[1].Value"),
+            ({"Env": [{"Name": 5, "Value": "1"}]}, "InvalidParameter", "Env[0].Name"),
+            ({"Env": [{"Value": "1"}]}, "MissingParameter", "Env[0].Name"),
+            ({"Env": ["A=1"]}, "InvalidParameter", "Env[0]"),
+            ({"ServiceLimit": {"Foo": 1}}, "UnknownParameter", "ServiceLimit.Foo"),
+            ({"ScheduledAction": {"Foo": 1}}, "UnknownParameter", "ScheduledAction.Foo"),
+            ({"Resources": {"Cpu": 1000}}, "UnsupportedOperation", "Resources"),
+            ({"RollingUpdate": {"MaxSurge": {"Value": 1}}}, "UnsupportedOperation", "RollingUpdate"),
+        ]
+        for params, code, path in create:
+            err = self.refused("CreateModelService", self.base("paths", **params), code)
+            self.assertTrue(err["Message"].startswith(path + " ") or err["Message"].startswith(path + ":"),
+                            (params, path, err))
+        s = self.c.ok("CreateModelService", self.base("paths"))["Service"]
+        gid, sid = s["ServiceGroupId"], s["ServiceId"]
+        for params, code, path in create[:14] + create[20:]:
+            err = self.refused("ModifyModelService", dict(params, ServiceId=sid), code)
+            self.assertTrue(err["Message"].startswith(path + " ") or err["Message"].startswith(path + ":"),
+                            (params, path, err))
+        others = [
+            ("ModifyServiceGroupWeights", {"ServiceGroupId": gid, "Weights": [{"ServiceId": sid, "Weight": 1, "X": 1}]},
+             "UnknownParameter", "Weights[0].X"),
+            ("ModifyServiceGroupWeights", {"ServiceGroupId": gid, "Weights": [{"ServiceId": sid, "Weight": "a"}]},
+             "InvalidParameter", "Weights[0].Weight"),
+            ("ModifyServiceGroupWeights", {"ServiceGroupId": gid, "Weights": [{"Weight": 1}]},
+             "MissingParameter", "Weights[0].ServiceId"),
+            ("DescribeModelServiceGroups", {"Filters": [{"Name": "ServiceId", "Values": ["x"], "Bogus": 1}]},
+             "UnknownParameter", "Filters[0].Bogus"),
+            ("DescribeModelServiceGroups", {"Filters": [{"Name": "ServiceId", "Values": ["x"], "Fuzzy": "yes"}]},
+             "InvalidParameter", "Filters[0].Fuzzy"),
+            ("DescribeModelServiceGroups", {"TagFilters": [{"TagKey": "a", "TagValues": ["b"], "X": 1}]},
+             "UnknownParameter", "TagFilters[0].X"),
+            ("DescribeModelServiceGroups", {"TagFilters": [{"TagKey": "a", "TagValues": [1]}]},
+             "InvalidParameter", "TagFilters[0].TagValues[0]"),
+        ]
+        for action, params, code, path in others:
+            err = self.refused(action, params, code)
+            self.assertTrue(err["Message"].startswith(path + " "), (params, path, err))
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+
 
 class LegacyZeroReplicas(unittest.TestCase):
     """A version created with Replicas 0 before that was refused: RESUME starts it."""
