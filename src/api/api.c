@@ -9,6 +9,7 @@
 #include "base/log.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,10 @@ int api_fail_store(struct api_call *c, const struct err *err)
         return api_fail(c, "ResourceNotFound", "%s", err->msg);
     case ERR_EXISTS:
         return api_fail(c, "InvalidParameterValue.DuplicateName", "%s", err->msg);
+    case ERR_UNSUPPORTED:
+        return api_fail(c, "UnsupportedOperation", "%s", err->msg);
+    case ERR_UNAVAILABLE:
+        return api_fail(c, "ResourceUnavailable", "%s", err->msg);
     default:
         log_error("api", "action=%s store failure: %s", c->action, err->msg);
         return api_fail(c, "InternalError", "%s", err->msg);
@@ -207,10 +212,18 @@ int api_read_filters(struct api_call *c, const char *const *allowed, struct api_
                                                   {"Fuzzy", API_FIELD_USED},
                                                   {"Negative", API_FIELD_USED},
                                                   {NULL, API_FIELD_USED}};
+        char where[32];
+        snprintf(where, sizeof(where), "Filters[%zu]", i);
         if (!json_is_object(f))
-            return api_fail(c, "InvalidParameter", "Filters[%zu] must be an object", i);
-        if (api_check_fields(c, f, "Filters", fields))
+            return api_fail(c, "InvalidParameter", "%s must be an object", where);
+        if (api_check_fields(c, f, where, fields))
             return -1;
+        if (json_object_get(f, "Fuzzy") && !json_is_null(json_object_get(f, "Fuzzy")) &&
+            !json_is_boolean(json_object_get(f, "Fuzzy")))
+            return api_fail(c, "InvalidParameter", "%s.Fuzzy must be true or false", where);
+        if (json_object_get(f, "Negative") && !json_is_null(json_object_get(f, "Negative")) &&
+            !json_is_boolean(json_object_get(f, "Negative")))
+            return api_fail(c, "InvalidParameter", "%s.Negative must be true or false", where);
         const json_t *name = json_object_get(f, "Name"), *values = json_object_get(f, "Values");
         if (!json_is_string(name) || !api_in_list(allowed, json_string_value(name)))
             return api_fail(c, "InvalidParameterValue.InvalidFilter",
@@ -285,15 +298,20 @@ int api_check_tag_filters(struct api_call *c, const json_t *tf)
     {
         static const struct api_field fields[] = {
             {"TagKey", API_FIELD_USED}, {"TagValues", API_FIELD_USED}, {NULL, API_FIELD_USED}};
-        if (!json_is_object(f) || api_check_fields(c, f, "TagFilters", fields))
-            return c->error_code[0]
-                       ? -1
-                       : api_fail(c, "InvalidParameter", "TagFilters[%zu] must be an object", i);
+        char where[40];
+        snprintf(where, sizeof(where), "TagFilters[%zu]", i);
+        if (!json_is_object(f))
+            return api_fail(c, "InvalidParameter", "%s must be an object", where);
+        if (api_check_fields(c, f, where, fields))
+            return -1;
         if (!json_is_string(json_object_get(f, "TagKey")))
-            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagKey must be a string", i);
-        const json_t *vals = json_object_get(f, "TagValues");
+            return api_fail(c, "InvalidParameter", "%s.TagKey must be a string", where);
+        const json_t *vals = json_object_get(f, "TagValues"), *val;
         if (vals && !json_is_array(vals))
-            return api_fail(c, "InvalidParameter", "TagFilters[%zu].TagValues must be a list", i);
+            return api_fail(c, "InvalidParameter", "%s.TagValues must be a list", where);
+        size_t k;
+        json_array_foreach(vals, k, val) if (!json_is_string(val)) return api_fail(
+            c, "InvalidParameter", "%s.TagValues[%zu] must be a string", where, k);
     }
     return 0;
 }
@@ -334,8 +352,38 @@ static bool valid_region(const struct api_config *cfg, const char *region)
     return false;
 }
 
+/* The signatures accepted in the last clock window, bound to their action,
+ * region and version (see tc3.h); one for the process, shared by the API
+ * workers. */
+static struct tc3_replay *replay_record;
+static pthread_once_t replay_once = PTHREAD_ONCE_INIT;
+
+static void replay_init(void)
+{
+    replay_record = tc3_replay_new(TC3_REPLAY_CAPACITY, TC3_REPLAY_GRACE_MS);
+}
+
+/* Refuse a signature accepted before with another action, region or version. */
+static int check_replay(struct api_call *c, const struct tc3_auth *auth, const char *version,
+                        long long ts)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    pthread_once(&replay_once, replay_init);
+    /* At most 63 + 79 + 31 bytes and two newlines (the header buffers): it fits. */
+    char binding[256];
+    snprintf(binding, sizeof(binding), "%s\n%s\n%s", c->action, c->region, version);
+    if (!tc3_replay_check(replay_record, auth->signature, str_from(binding),
+                          (ts + API_CLOCK_SKEW_S + 1) * 1000, now_ms))
+        return api_fail(c, "AuthFailure.SignatureFailure",
+                        "this signature was already used with another X-TC-Action, X-TC-Region or "
+                        "X-TC-Version; sign the request again");
+    return 0;
+}
+
 /* Check the signature; on failure fills the call's error. */
-static int authenticate(struct api_call *c, const struct http_request *req)
+static int authenticate(struct api_call *c, const struct http_request *req, const char *version)
 {
     struct str authz = http_request_header(req, "Authorization");
     if (!authz.ptr)
@@ -389,7 +437,7 @@ static int authenticate(struct api_call *c, const struct http_request *req)
                         "The provided credentials could not be validated. Please check your "
                         "signature is correct.");
     }
-    return 0;
+    return check_replay(c, &auth, version, ts);
 }
 
 static int dispatch(struct api_call *c, const struct http_request *req, char *region_buf,
@@ -411,7 +459,7 @@ static int dispatch(struct api_call *c, const struct http_request *req, char *re
     if (!valid_region(c->cfg, region_buf))
         return api_fail(c, "InvalidParameterValue", "region '%s' is not served here", region_buf);
     c->region = region_buf;
-    if (authenticate(c, req))
+    if (authenticate(c, req, version))
         return -1;
     api_action_fn fn = NULL;
     for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)

@@ -51,7 +51,9 @@ int api_fail(struct api_call *c, const char *code, const char *fmt, ...)
 /* Put 'prefix' before the recorded error message; returns -1. */
 int api_prefix_error(struct api_call *c, const char *prefix);
 /* Map a store error to an API error: NOTFOUND -> ResourceNotFound, EXISTS ->
- * InvalidParameterValue.DuplicateName, anything else -> InternalError. */
+ * InvalidParameterValue.DuplicateName, UNSUPPORTED (e.g. deleting a model
+ * version in use) -> UnsupportedOperation, UNAVAILABLE (a model version not
+ * imported yet) -> ResourceUnavailable, anything else -> InternalError. */
 int api_fail_store(struct api_call *c, const struct err *err);
 
 /* ------------------------------------------------------------------------ */

@@ -73,9 +73,9 @@ static const struct api_field create_fields[] = {
     {"ScaleStrategy", API_FIELD_UNSUPPORTED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
-    {"ScheduledAction", API_FIELD_UNSUPPORTED},
+    {"ScheduledAction", API_FIELD_USED}, /* only switched off */
     {"VolumeMount", API_FIELD_UNSUPPORTED},
-    {"ServiceLimit", API_FIELD_UNSUPPORTED},
+    {"ServiceLimit", API_FIELD_USED}, /* only switched off */
     {"CallbackUrl", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
     {"ServicePort", API_FIELD_UNSUPPORTED},
@@ -89,6 +89,15 @@ static const struct api_field create_fields[] = {
     {"GatewayConfig", API_FIELD_UNSUPPORTED},
     {NULL, API_FIELD_USED},
 };
+
+/* ScaleMode MANUAL runs Replicas instances: 0 would be a service that never
+ * runs (and that RESUME could not tell from a stopped one). */
+static int manual_needs_a_replica(struct api_call *c)
+{
+    return api_fail(c, "InvalidParameterValue",
+                    "Replicas must be at least 1 with ScaleMode MANUAL; to run nothing, use "
+                    "ModifyModelService with ServiceAction STOP (or SCALE to 0)");
+}
 
 static bool valid_group_name(const char *s)
 {
@@ -104,8 +113,22 @@ static bool valid_group_name(const char *s)
     return true;
 }
 
+/* Put "where." before the recorded error unless it names that path already;
+ * returns -1. The api_get_*() errors start with the field's own name. */
+static int in(struct api_call *c, const char *where)
+{
+    size_t n = strlen(where);
+    if (strncmp(c->error_message, where, n) == 0 && c->error_message[n] == '.')
+        return -1;
+    char prefix[160];
+    snprintf(prefix, sizeof(prefix), "%s.", where);
+    return api_prefix_error(c, prefix);
+}
+
 static int check_env(struct api_call *c, const json_t *env)
 {
+    static const struct api_field fields[] = {
+        {"Name", API_FIELD_USED}, {"Value", API_FIELD_USED}, {NULL, API_FIELD_USED}};
     if (!env || json_is_null(env))
         return 0;
     if (!json_is_array(env))
@@ -116,26 +139,120 @@ static int check_env(struct api_call *c, const json_t *env)
     const json_t *e;
     json_array_foreach(env, i, e)
     {
-        const json_t *name = json_object_get(e, "Name"), *value = json_object_get(e, "Value");
-        if (!json_is_object(e) || !json_is_string(name) || !json_is_string(value))
+        char where[32];
+        snprintf(where, sizeof(where), "Env[%zu]", i);
+        const char *n, *value;
+        if (!json_is_object(e))
             return api_fail(c, "InvalidParameter",
-                            "Env[%zu] must be {\"Name\": string, "
-                            "\"Value\": string}",
-                            i);
-        const char *n = json_string_value(name);
-        bool ok = *n && !(*n >= '0' && *n <= '9');
+                            "%s must be {\"Name\": string, \"Value\": string}", where);
+        if (api_check_fields(c, e, where, fields) || api_get_str(c, e, "Name", true, &n) ||
+            api_get_str(c, e, "Value", false, &value))
+            return in(c, where);
+        if (!json_is_string(json_object_get(e, "Value")))
+            return api_fail(c, "MissingParameter", "%s.Value is required (\"\" for empty)", where);
+        bool ok = !(*n >= '0' && *n <= '9');
         for (const char *p = n; *p; p++)
             ok &= (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                   (*p >= '0' && *p <= '9') || *p == '_';
         if (!ok)
             return api_fail(c, "InvalidParameterValue",
-                            "Env[%zu].Name '%s' must be letters, digits and '_', not starting with "
+                            "%s.Name '%s' must be letters, digits and '_', not starting with "
                             "a digit",
-                            i, n);
+                            where, n);
         if (strcmp(n, "PORT") == 0)
             return api_fail(c, "InvalidParameterValue",
-                            "Env[%zu].Name PORT is set by Berth to the instance's port", i);
+                            "%s.Name PORT is set by Berth to the instance's port", where);
     }
+    return 0;
+}
+
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(" \t\r\n\v\f", s[i]))
+            return false;
+    return true;
+}
+
+static int b64_value(char ch)
+{
+    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = ch ? strchr(alphabet, ch) : NULL;
+    return p ? (int)(p - alphabet) : -1;
+}
+
+/* Strict base64 (RFC 4648 §4): groups of four characters of the standard
+ * alphabet, '=' only as the padding of the last group, and no stray bits in
+ * the last character, so that one text has exactly one meaning. */
+static bool strict_base64(const char *s, size_t len)
+{
+    if (len == 0 || len % 4 != 0)
+        return false;
+    size_t pad = s[len - 1] == '=' ? (s[len - 2] == '=' ? 2 : 1) : 0;
+    for (size_t i = 0; i < len - pad; i++)
+        if (b64_value(s[i]) < 0)
+            return false;
+    if (pad == 0)
+        return true;
+    int last = b64_value(s[len - pad - 1]);
+    return pad == 1 ? (last & 0x3) == 0 : (last & 0xF) == 0;
+}
+
+/* The object of a feature Berth does not have yet, which clients send
+ * switched off (the console fills in {"EnableInstanceRpsLimit": false, ...}):
+ * its fields are checked; a switch turned on is refused by name. */
+static int check_switched_off(struct api_call *c, const json_t *obj, const char *where,
+                              const struct api_field *fields, const char *const *switches,
+                              const char *feature)
+{
+    if (!obj || json_is_null(obj))
+        return 0;
+    if (!json_is_object(obj))
+        return api_fail(c, "InvalidParameter", "%s must be an object", where);
+    if (api_check_fields(c, obj, where, fields))
+        return -1;
+    for (const char *const *sw = switches; *sw; sw++) {
+        bool on = false;
+        if (api_get_bool(c, obj, *sw, &on))
+            return in(c, where);
+        if (on)
+            return api_fail(c, "UnsupportedOperation",
+                            "%s.%s: %s is not supported by Berth yet (false is accepted)", where,
+                            *sw, feature);
+    }
+    return 0;
+}
+
+/* ServiceLimit and ScheduledAction, accepted switched off. */
+static int check_unbuilt_features(struct api_call *c, const json_t *p)
+{
+    static const struct api_field limit_fields[] = {{"EnableInstanceRpsLimit", API_FIELD_USED},
+                                                    {"InstanceRpsLimit", API_FIELD_USED},
+                                                    {"EnableInstanceReqLimit", API_FIELD_USED},
+                                                    {"InstanceReqLimit", API_FIELD_USED},
+                                                    {NULL, API_FIELD_USED}};
+    static const char *const limit_switches[] = {"EnableInstanceRpsLimit", "EnableInstanceReqLimit",
+                                                 NULL};
+    static const struct api_field stop_fields[] = {{"ScheduleStop", API_FIELD_USED},
+                                                   {"ScheduleStopTime", API_FIELD_USED},
+                                                   {NULL, API_FIELD_USED}};
+    static const char *const stop_switches[] = {"ScheduleStop", NULL};
+    const json_t *limit = json_object_get(p, "ServiceLimit");
+    const json_t *stop = json_object_get(p, "ScheduledAction");
+    long long n = 0;
+    const char *when;
+    if (check_switched_off(c, limit, "ServiceLimit", limit_fields, limit_switches,
+                           "a per-instance request limit") ||
+        check_switched_off(c, stop, "ScheduledAction", stop_fields, stop_switches,
+                           "a scheduled stop"))
+        return -1;
+    /* A limit is ignored while its switch is off, as TI-ONE does; it must still be one. */
+    if (json_is_object(limit) &&
+        (api_get_int(c, limit, "InstanceRpsLimit", false, 0, 1000000000, &n) ||
+         api_get_int(c, limit, "InstanceReqLimit", false, 0, 1000000000, &n)))
+        return in(c, "ServiceLimit");
+    if (json_is_object(stop) && api_get_str(c, stop, "ScheduleStopTime", false, &when))
+        return in(c, "ScheduledAction");
     return 0;
 }
 
@@ -148,20 +265,74 @@ static int read_command(struct api_call *c, char **out)
         api_get_str(c, c->params, "CommandBase64", false, &b64))
         return -1;
     if (!b64) {
+        if (cmd && blank(cmd, strlen(cmd)))
+            return api_fail(c, "InvalidParameterValue", "Command is blank: give a shell command");
         *out = cmd ? xstrdup(cmd) : NULL;
         return 0;
     }
     size_t len = strlen(b64);
+    if (!strict_base64(b64, len))
+        return api_fail(c, "InvalidParameterValue",
+                        "CommandBase64 must be standard base64 (RFC 4648: A-Z a-z 0-9 + /, in "
+                        "groups of 4 with '=' padding)");
     char *dec = xmalloc(len + 1);
     size_t n = 0;
     int rc = crypto_base64_decode(b64, len, (uint8_t *)dec, &n);
     if (rc || memchr(dec, '\0', n)) {
         free(dec);
-        return api_fail(c, "InvalidParameterValue", "CommandBase64 is not valid base64 text");
+        return api_fail(c, "InvalidParameterValue",
+                        "CommandBase64 must decode to text without NUL bytes");
+    }
+    if (blank(dec, n)) {
+        free(dec);
+        return api_fail(c, "InvalidParameterValue",
+                        "CommandBase64 decodes to a blank command: give a shell command");
     }
     dec[n] = '\0';
     *out = dec;
     return 0;
+}
+
+/* What the import recorded for a version (AlgorithmFramework,
+ * TrainingModelSource), or 'fallback'; a heap copy. */
+static char *version_attr(const struct store_model_version *v, const char *name,
+                          const char *fallback)
+{
+    json_t *attrs = json_loads(v->attrs_json, 0, NULL);
+    const char *s = json_string_value(json_object_get(attrs, name));
+    char *out = xstrdup(s && *s ? s : fallback);
+    json_decref(attrs);
+    return out;
+}
+
+/* The ModelInfo fields besides ModelVersionId describe the same version, so
+ * each one given must agree with the repository; a contradiction names both
+ * values. A version imported without AlgorithmFramework has its format's
+ * (XGBOOST); without TrainingModelSource it came from the path given in
+ * TrainingModelCosPath, which TI-ONE calls COS. */
+static int model_info_agrees(struct api_call *c, const json_t *info,
+                             const struct store_model_version *v)
+{
+    static const char *const keys[] = {"ModelId",     "ModelName",          "ModelVersion",
+                                       "ModelFormat", "AlgorithmFramework", "ModelSource",
+                                       NULL};
+    char *framework = version_attr(v, "AlgorithmFramework", v->format);
+    char *source = version_attr(v, "TrainingModelSource", "COS");
+    const char *want[] = {v->model_id, v->model_name, v->version, v->format, framework, source};
+    static const bool nocase[] = {false, false, false, true, true, true};
+    int rc = 0;
+    for (size_t i = 0; keys[i] && rc == 0; i++) {
+        const char *given;
+        if (api_get_str(c, info, keys[i], false, &given))
+            rc = in(c, "ModelInfo");
+        else if (given && (nocase[i] ? strcasecmp(given, want[i]) : strcmp(given, want[i])) != 0)
+            rc = api_fail(c, "InvalidParameterValue",
+                          "ModelInfo.%s '%s' contradicts model version %s, whose %s is '%s'",
+                          keys[i], given, v->id, keys[i], want[i]);
+    }
+    free(framework);
+    free(source);
+    return rc;
 }
 
 /* ModelInfo: ModelVersionId names an imported XGBOOST model version. Fills
@@ -184,47 +355,24 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
                                               {NULL, API_FIELD_USED}};
     if (!json_is_object(info))
         return api_fail(c, "InvalidParameter", "ModelInfo must be an object");
-    const char *id, *model_id, *name, *label, *format, *type;
+    const char *id, *type;
     if (api_check_fields(c, info, "ModelInfo", fields) ||
         api_get_str(c, info, "ModelVersionId", true, &id) ||
-        api_get_str(c, info, "ModelId", false, &model_id) ||
-        api_get_str(c, info, "ModelName", false, &name) ||
-        api_get_str(c, info, "ModelVersion", false, &label) ||
-        api_get_str(c, info, "ModelFormat", false, &format) ||
         api_get_str(c, info, "ModelType", false, &type))
-        return strncmp(c->error_message, "ModelInfo", 9) ? api_prefix_error(c, "ModelInfo.") : -1;
+        return in(c, "ModelInfo");
     if (type && strcmp(type, "NORMAL") != 0)
         return api_fail(c, "UnsupportedOperation", "ModelInfo.ModelType %s is not supported", type);
     struct store_model_version v = {0};
     struct err err = {0};
     if (store_model_version_get(c->cfg->store, c->region, id, &v, &err) != 0)
         return api_fail(c, "ResourceNotFound", "ModelInfo.ModelVersionId: %s", err.msg);
-    int rc = 0;
-    /* Fields given must agree with the repository: they describe the same version. */
-    if (model_id && strcmp(model_id, v.model_id) != 0)
-        rc = api_fail(c, "InvalidParameterValue",
-                      "ModelInfo.ModelId %s is not the model of %s (%s)", model_id, id, v.model_id);
-    else if (name && strcmp(name, v.model_name) != 0)
-        rc = api_fail(c, "InvalidParameterValue",
-                      "ModelInfo.ModelName '%s' is not the name of %s "
-                      "('%s')",
-                      name, id, v.model_name);
-    else if (label && strcmp(label, v.version) != 0)
-        rc = api_fail(c, "InvalidParameterValue",
-                      "ModelInfo.ModelVersion '%s' is not the label "
-                      "of %s ('%s')",
-                      label, id, v.version);
-    else if (format && strcasecmp(format, v.format) != 0)
-        rc = api_fail(c, "InvalidParameterValue",
-                      "ModelInfo.ModelFormat %s is not the format of "
-                      "%s (%s)",
-                      format, id, v.format);
-    else if (v.status == STORE_IMPORT_RUNNING)
+    int rc = model_info_agrees(c, info, &v);
+    if (rc == 0 && v.status == STORE_IMPORT_RUNNING)
         rc = api_fail(c, "ResourceUnavailable", "model version %s is still being imported", id);
-    else if (v.status == STORE_IMPORT_FAILED)
+    else if (rc == 0 && v.status == STORE_IMPORT_FAILED)
         rc = api_fail(c, "InvalidParameterValue", "model version %s failed to import: %s", id,
                       v.error);
-    else if (strcmp(v.format, "XGBOOST") != 0)
+    else if (rc == 0 && strcmp(v.format, "XGBOOST") != 0)
         rc = api_fail(c, "UnsupportedOperation",
                       "there is no built-in runtime for %s models yet (only XGBOOST); give a "
                       "Command instead",
@@ -260,7 +408,7 @@ static int check_image(struct api_call *c, const json_t *image, bool model)
         return api_fail(c, "InvalidParameter", "ImageInfo must be an object");
     if (api_check_fields(c, image, "ImageInfo", fields) ||
         api_get_str(c, image, "ImageType", true, &type))
-        return -1;
+        return in(c, "ImageInfo");
     bool preset = strcmp(type, "PRE_SET") == 0 || strcmp(type, "PreSet") == 0;
     if (!preset && strcmp(type, "TCR") && strcmp(type, "CCR") && strcmp(type, "CUSTOM"))
         return api_fail(c, "InvalidParameterValue",
@@ -271,6 +419,72 @@ static int check_image(struct api_call *c, const json_t *image, bool model)
                         "which this berthd does not run; use the built-in runtime (PreSet) with "
                         "ModelInfo, or a Command",
                         type);
+    /* PreSet means Berth's built-in runtime, whatever image a cloud would pick. */
+    static const char *const named[] = {"ImageUrl", "ImageName", NULL};
+    for (const char *const *k = named; *k; k++) {
+        const char *v;
+        if (api_get_str(c, image, *k, false, &v))
+            return in(c, "ImageInfo");
+        if (v)
+            return api_fail(c, "UnsupportedOperation",
+                            "ImageInfo.%s '%s': Berth serves a PreSet model with its built-in "
+                            "runtime (berth-serve) and cannot run another image; leave %s empty "
+                            "or omit ImageInfo",
+                            *k, v, *k);
+    }
+    return 0;
+}
+
+#define PROBE_ACTION "HealthProbe.ReadinessProbe.ProbeAction"
+
+/* ProbeAction: its type, and the Path and Port of its HTTPGet or TCPSocket. */
+static int read_probe_action(struct api_call *c, const json_t *action, const char **type,
+                             const char **path, long long *port)
+{
+    static const struct api_field action_fields[] = {{"ActionType", API_FIELD_USED},
+                                                     {"HTTPGet", API_FIELD_USED},
+                                                     {"TCPSocket", API_FIELD_USED},
+                                                     {"Exec", API_FIELD_UNSUPPORTED},
+                                                     {NULL, API_FIELD_USED}};
+    static const struct api_field http_fields[] = {
+        {"Path", API_FIELD_USED}, {"Port", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+    static const struct api_field tcp_fields[] = {{"Port", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+    const char *t;
+    if (!json_is_object(action))
+        return api_fail(c, "InvalidParameter", PROBE_ACTION " must be an object");
+    if (api_check_fields(c, action, PROBE_ACTION, action_fields) ||
+        api_get_str(c, action, "ActionType", false, &t))
+        return in(c, PROBE_ACTION);
+    *type = t ? t : "HTTPGet";
+    if (strcmp(*type, "Exec") == 0)
+        return api_fail(c, "UnsupportedOperation",
+                        PROBE_ACTION ".ActionType Exec is not supported yet; use HTTPGet or "
+                                     "TCPSocket");
+    bool http = strcmp(*type, "HTTPGet") == 0;
+    if (!http && strcmp(*type, "TCPSocket") != 0)
+        return api_fail(c, "InvalidParameterValue",
+                        PROBE_ACTION ".ActionType must be HTTPGet, TCPSocket or Exec, got '%s'",
+                        *type);
+    /* The action of the other type would not run: refuse it rather than ignore it. */
+    const char *other = http ? "TCPSocket" : "HTTPGet";
+    if (api_present(json_object_get(action, other)))
+        return api_fail(c, "InvalidParameterValue",
+                        PROBE_ACTION ".%s is given but " PROBE_ACTION ".ActionType is %s", other,
+                        *type);
+    const json_t *sub = json_object_get(action, *type);
+    if (!api_present(sub))
+        return 0;
+    char where[96];
+    snprintf(where, sizeof(where), PROBE_ACTION ".%s", *type);
+    if (!json_is_object(sub))
+        return api_fail(c, "InvalidParameter", "%s must be an object", where);
+    const char *p = NULL;
+    if (api_check_fields(c, sub, where, http ? http_fields : tcp_fields) ||
+        api_get_int(c, sub, "Port", false, 0, 65535, port) ||
+        (http && api_get_str(c, sub, "Path", false, &p)))
+        return in(c, where);
+    if (p)
+        *path = p;
     return 0;
 }
 
@@ -292,11 +506,6 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
                                                     {"FailureThreshold", API_FIELD_USED},
                                                     {"SuccessThreshold", API_FIELD_USED},
                                                     {NULL, API_FIELD_USED}};
-    static const struct api_field action_fields[] = {{"ActionType", API_FIELD_USED},
-                                                     {"HTTPGet", API_FIELD_USED},
-                                                     {"TCPSocket", API_FIELD_USED},
-                                                     {"Exec", API_FIELD_UNSUPPORTED},
-                                                     {NULL, API_FIELD_USED}};
     if (!json_is_object(hp))
         return api_fail(c, "InvalidParameter", "HealthProbe must be an object");
     if (api_check_fields(c, hp, "HealthProbe", hp_fields))
@@ -313,55 +522,22 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
         api_get_int(c, rp, "TimeoutSeconds", false, 1, 3600, &timeout) ||
         api_get_int(c, rp, "FailureThreshold", false, 1, 1000, &failures) ||
         api_get_int(c, rp, "SuccessThreshold", false, 1, 1000, &successes))
-        return strncmp(c->error_message, "HealthProbe", 11)
-                   ? api_prefix_error(c, "HealthProbe.ReadinessProbe.")
-                   : -1;
+        return in(c, "HealthProbe.ReadinessProbe");
     const json_t *action = json_object_get(rp, "ProbeAction");
     const char *type = "HTTPGet", *path = "/";
     long long port = 0;
-    if (api_present(action)) {
-        if (!json_is_object(action))
-            return api_fail(c, "InvalidParameter",
-                            "HealthProbe.ReadinessProbe.ProbeAction must be an object");
-        const char *t;
-        if (api_check_fields(c, action, "HealthProbe.ReadinessProbe.ProbeAction", action_fields) ||
-            api_get_str(c, action, "ActionType", false, &t))
-            return -1;
-        type = t ? t : "HTTPGet";
-        const json_t *sub =
-            json_object_get(action, strcmp(type, "TCPSocket") == 0 ? "TCPSocket" : "HTTPGet");
-        if (strcmp(type, "Exec") == 0)
-            return api_fail(c, "UnsupportedOperation",
-                            "HealthProbe.ReadinessProbe.ProbeAction.ActionType Exec is not "
-                            "supported yet; use HTTPGet or TCPSocket");
-        if (strcmp(type, "HTTPGet") != 0 && strcmp(type, "TCPSocket") != 0)
-            return api_fail(c, "InvalidParameterValue",
-                            "HealthProbe.ReadinessProbe.ProbeAction.ActionType must be HTTPGet, "
-                            "TCPSocket or Exec, got '%s'",
-                            type);
-        if (api_present(sub)) {
-            const char *pth = NULL;
-            if (!json_is_object(sub) || api_get_int(c, sub, "Port", false, 0, 65535, &port) ||
-                (strcmp(type, "HTTPGet") == 0 && api_get_str(c, sub, "Path", false, &pth)))
-                return c->error_code[0]
-                           ? api_prefix_error(c, "HealthProbe.ReadinessProbe.ProbeAction.")
-                           : api_fail(c, "InvalidParameter",
-                                      "HealthProbe.ReadinessProbe.ProbeAction.%s must be an "
-                                      "object",
-                                      type);
-            if (pth)
-                path = pth;
-        }
-    }
+    if (api_present(action) && read_probe_action(c, action, &type, &path, &port))
+        return -1;
     if (port && port != 8501)
         return api_fail(c, "InvalidParameterValue",
-                        "HealthProbe.ReadinessProbe.ProbeAction.%s.Port %lld: the probe checks "
+                        PROBE_ACTION
+                        ".%s.Port %lld: the probe checks "
                         "the instance's own port (the service port, 8501; $PORT of the process)",
                         type, port);
     if (path[0] != '/' || strlen(path) > 200 || strpbrk(path, " \r\n"))
         return api_fail(c, "InvalidParameterValue",
-                        "HealthProbe.ReadinessProbe.ProbeAction.HTTPGet.Path must be an absolute "
-                        "path without spaces, got '%s'",
+                        PROBE_ACTION ".HTTPGet.Path must be an absolute "
+                                     "path without spaces, got '%s'",
                         path);
     json_object_set_new(spec, "Probe",
                         json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "Type",
@@ -500,6 +676,20 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     return o;
 }
 
+/* The billing side of a group (§4.1 ServiceGroup: CREATING, CREATE_FAILED,
+ * ARREARS_STOP, BILLING, ...). A group with nothing running bills nothing:
+ * TI-ONE answers "" for a stopped group (§5.2, whose versions say
+ * CREATE_SUCCEED); the *_STOP values mean stopped for arrears or quota,
+ * which Berth does not do. */
+static const char *group_business_status(const char *group_status)
+{
+    if (strcmp(group_status, "CREATE_FAILED") == 0 || strcmp(group_status, "CREATING") == 0)
+        return group_status;
+    if (strcmp(group_status, "Stopped") == 0)
+        return "";
+    return "BILLING";
+}
+
 /* The group with its versions; NULL with the call's error on failure. */
 static json_t *group_json(struct api_call *c, const struct store_group *g)
 {
@@ -548,9 +738,7 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     json_object_set_new(o, "Status", json_string(group_status));
     json_object_set_new(o, "Tags", tags_value(g->tags_json));
     json_object_set_new(o, "LatestVersion", json_string(latest_s));
-    json_object_set_new(
-        o, "BusinessStatus",
-        json_string(strcmp(group_status, "CREATE_FAILED") == 0 ? "CREATE_FAILED" : "BILLING"));
+    json_object_set_new(o, "BusinessStatus", json_string(group_business_status(group_status)));
     json_object_set_new(o, "CreateSource", json_string("DEFAULT"));
     json_object_set_new(o, "WeightUpdateStatus", json_string("UPDATED"));
     json_object_set_new(o, "ReplicasCount", json_integer(ready));
@@ -583,7 +771,8 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         api_get_str(c, p, "SchedulingStrategy", false, &strategy) ||
         api_get_int(c, p, "InstancePerReplicas", false, 1, 1, &per_replica) ||
         api_get_int(c, p, "TerminationGracePeriodSeconds", false, 1, 3600, &grace_s) ||
-        check_env(c, json_object_get(p, "Env")) || read_command(c, &command))
+        check_env(c, json_object_get(p, "Env")) || check_unbuilt_features(c, p) ||
+        read_command(c, &command))
         return -1;
     int rc = -1;
     const json_t *model = json_object_get(p, "ModelInfo");
@@ -598,8 +787,15 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         api_fail(c, "UnsupportedOperation", "DeployType %s: only STANDARD is supported", deploy);
         goto out;
     }
-    if (strategy && strcmp(strategy, "binpack") != 0 && strcmp(strategy, "spread") != 0) {
-        api_fail(c, "InvalidParameterValue", "SchedulingStrategy must be binpack or spread");
+    if (strategy && strcmp(strategy, "binpack") != 0) {
+        /* One machine holds every instance: binpack is what happens, spread cannot. */
+        if (strcmp(strategy, "spread") == 0)
+            api_fail(c, "UnsupportedOperation",
+                     "SchedulingStrategy spread: Berth runs every instance on one machine, so it "
+                     "cannot spread them over nodes; use binpack or omit it");
+        else
+            api_fail(c, "InvalidParameterValue",
+                     "SchedulingStrategy must be binpack or spread, got '%s'", strategy);
         goto out;
     }
     if (!itype && creating) {
@@ -686,6 +882,8 @@ int api_create_model_service(struct api_call *c)
         api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas) ||
         api_get_bool(c, p, "NewVersion", &new_version))
         return -1;
+    if (replicas < 1)
+        return manual_needs_a_replica(c);
     int rc = -1;
     json_t *spec = json_object();
     if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0) {
@@ -1012,8 +1210,8 @@ static const struct api_field modify_fields[] = {
     {"CronScaleJobs", API_FIELD_UNSUPPORTED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
-    {"ScheduledAction", API_FIELD_UNSUPPORTED},
-    {"ServiceLimit", API_FIELD_UNSUPPORTED},
+    {"ScheduledAction", API_FIELD_USED}, /* only switched off */
+    {"ServiceLimit", API_FIELD_USED},    /* only switched off */
     {"VolumeMount", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
     {"ServicePort", API_FIELD_UNSUPPORTED},
@@ -1037,6 +1235,8 @@ static int modify_config(struct api_call *c, const char *id)
         api_get_str(c, p, "ServiceDescription", false, &desc) ||
         api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas))
         return -1;
+    if (replicas == 0)
+        return manual_needs_a_replica(c);
     struct store_service s;
     struct err err = {0};
     if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0)
@@ -1095,7 +1295,12 @@ int api_modify_model_service(struct api_call *c)
     json_object_foreach((json_t *)p, key, v)
     {
         bool scale_field = strcmp(key, "Replicas") == 0 || strcmp(key, "ScaleMode") == 0;
-        if (strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") &&
+        bool switched_off =
+            (strcmp(key, "ServiceLimit") == 0 || strcmp(key, "ScheduledAction") == 0) &&
+            check_unbuilt_features(c, p) == 0;
+        if (c->error_code[0])
+            return -1;
+        if (!switched_off && strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") &&
             strcmp(key, "TiProjectId") && !(scale_field && strcmp(action, "SCALE") == 0) &&
             api_present(v))
             return api_fail(c, "InvalidParameterValue",
@@ -1110,7 +1315,9 @@ int api_modify_model_service(struct api_call *c)
         if (!s.stopped)
             rc = store_service_set_replicas(c->cfg->store, id, 0, s.replicas, true, &err);
     } else if (strcmp(action, "RESUME") == 0) {
-        if (s.stopped)
+        /* Stopped, or left with no replica (a version created with Replicas 0
+         * before that was refused): back to what ran before, at least one. */
+        if (s.stopped || s.replicas == 0)
             rc = store_service_set_replicas(c->cfg->store, id, s.old_replicas ? s.old_replicas : 1,
                                             0, false, &err);
     } else if (strcmp(action, "SCALE") == 0) {
@@ -1247,16 +1454,15 @@ int api_modify_service_group_weights(struct api_call *c)
             {"ServiceId", API_FIELD_USED}, {"Weight", API_FIELD_USED}, {NULL, API_FIELD_USED}};
         const char *sid;
         long long w = -1;
+        char where[32];
+        snprintf(where, sizeof(where), "Weights[%zu]", i);
         if (!json_is_object(e)) {
-            rc = api_fail(c, "InvalidParameter", "Weights[%zu] must be an object", i);
+            rc = api_fail(c, "InvalidParameter", "%s must be an object", where);
             break;
         }
-        if (api_check_fields(c, e, "Weights", entry) ||
-            api_get_str(c, e, "ServiceId", true, &sid) ||
+        if (api_check_fields(c, e, where, entry) || api_get_str(c, e, "ServiceId", true, &sid) ||
             api_get_int(c, e, "Weight", true, 0, MAX_WEIGHT, &w)) {
-            char where[32];
-            snprintf(where, sizeof(where), "Weights[%zu].", i);
-            rc = strncmp(c->error_message, "Weights", 7) ? api_prefix_error(c, where) : -1;
+            rc = in(c, where);
             break;
         }
         size_t at = n;

@@ -2,9 +2,12 @@
  * trimmed in the canonical request; the body is hashed exactly as received,
  * never re-serialised; the credential date is the UTC date of the timestamp. */
 #include "api/tc3.h"
+#include "base/alloc.h"
 #include "base/crypto.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -224,30 +227,177 @@ bool tc3_verify(const struct http_request *req, const struct tc3_auth *auth, int
 }
 
 void tc3_sign(const char *secret_id, const char *secret_key, const char *service, const char *host,
-              const char *content_type, struct str body, int64_t timestamp,
+              const char *content_type, const char *action, struct str body, int64_t timestamp,
               struct buf *authorization)
 {
+    struct str signed_headers =
+        action ? STR_LIT("content-type;host;x-tc-action") : STR_LIT("content-type;host");
     struct http_request req = {0};
     req.method = STR_LIT("POST");
     req.path = STR_LIT("/");
     req.query = STR_NULL;
     req.headers[0] = (struct http_header){STR_LIT("Content-Type"), str_from(content_type)};
     req.headers[1] = (struct http_header){STR_LIT("Host"), str_from(host)};
-    req.nheaders = 2;
+    req.headers[2] = (struct http_header){STR_LIT("X-TC-Action"), str_from(action ? action : "")};
+    req.nheaders = 3;
     req.body = body;
     struct buf canon, sts;
     buf_init(&canon, 1 << 20);
     buf_init(&sts, 1 << 20);
     char date[11], sig[65];
     tc3_date(timestamp, date);
-    tc3_canonical_request(&req, STR_LIT("content-type;host"), false, &canon, NULL);
+    tc3_canonical_request(&req, signed_headers, false, &canon, NULL);
     tc3_string_to_sign(timestamp, date, service, (struct str){canon.ptr, canon.len}, &sts);
     tc3_signature(secret_key, date, service, (struct str){sts.ptr, sts.len}, sig);
     buf_reset(authorization);
     buf_printf(authorization,
-               TC3_ALGORITHM " Credential=%s/%s/%s/tc3_request, SignedHeaders=content-type;host, "
-                             "Signature=%s",
-               secret_id, date, service, sig);
+               TC3_ALGORITHM " Credential=%s/%s/%s/tc3_request, SignedHeaders=%.*s, Signature=%s",
+               secret_id, date, service, (int)signed_headers.len, signed_headers.ptr, sig);
     buf_release(&canon);
     buf_release(&sts);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Replay binding                                                           */
+
+/* A ring of entries in the order they were recorded (the oldest is dropped
+ * first when the ring is full or the entry has expired) with a chained hash
+ * index over it. Signatures are HMAC outputs: their first 16 bytes identify
+ * them and hash well; a binding is kept as 16 bytes of its SHA-256. */
+#define REPLAY_END UINT32_MAX
+#define REPLAY_ID_BYTES 16
+
+struct replay_entry {
+    uint8_t sig[REPLAY_ID_BYTES];
+    uint8_t bindings[TC3_REPLAY_BINDINGS][REPLAY_ID_BYTES];
+    int64_t first_ms, expires_ms;
+    uint32_t next; /* the next entry of the same bucket */
+    uint8_t nbindings;
+};
+
+struct tc3_replay {
+    pthread_mutex_t lock;
+    struct replay_entry *ring;
+    uint32_t *buckets;
+    size_t capacity, nbuckets, oldest, count;
+    int64_t grace_ms;
+};
+
+struct tc3_replay *tc3_replay_new(size_t capacity, int64_t grace_ms)
+{
+    struct tc3_replay *r = xcalloc(1, sizeof(*r));
+    pthread_mutex_init(&r->lock, NULL);
+    r->capacity = capacity ? capacity : 1;
+    if (r->capacity >= REPLAY_END)
+        r->capacity = REPLAY_END - 1;
+    r->grace_ms = grace_ms;
+    r->nbuckets = 1;
+    while (r->nbuckets < r->capacity)
+        r->nbuckets <<= 1;
+    r->ring = xcalloc(r->capacity, sizeof(*r->ring));
+    r->buckets = xmalloc(r->nbuckets * sizeof(*r->buckets));
+    for (size_t i = 0; i < r->nbuckets; i++)
+        r->buckets[i] = REPLAY_END;
+    return r;
+}
+
+void tc3_replay_free(struct tc3_replay *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_destroy(&r->lock);
+    free(r->ring);
+    free(r->buckets);
+    free(r);
+}
+
+static uint32_t *replay_bucket(struct tc3_replay *r, const uint8_t *sig)
+{
+    uint32_t h =
+        (uint32_t)sig[0] | (uint32_t)sig[1] << 8 | (uint32_t)sig[2] << 16 | (uint32_t)sig[3] << 24;
+    return &r->buckets[h & (r->nbuckets - 1)];
+}
+
+static void replay_drop_oldest(struct tc3_replay *r)
+{
+    uint32_t idx = (uint32_t)r->oldest;
+    uint32_t *link = replay_bucket(r, r->ring[idx].sig);
+    while (*link != idx)
+        link = &r->ring[*link].next;
+    *link = r->ring[idx].next;
+    r->oldest = (r->oldest + 1) % r->capacity;
+    r->count--;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A signature first used at first_ms may gain another binding within the
+ * grace period: requests signed in the same second with byte-identical
+ * bodies share their signature (e.g. DescribeModelService then
+ * DeleteModelService of one ServiceId from an SDK that signs only
+ * content-type and host). After it, only the bindings seen so far pass. */
+static bool replay_admit(struct tc3_replay *r, struct replay_entry *e, const uint8_t *bind,
+                         int64_t now_ms)
+{
+    for (uint8_t k = 0; k < e->nbindings; k++)
+        if (memcmp(e->bindings[k], bind, REPLAY_ID_BYTES) == 0)
+            return true;
+    if (now_ms - e->first_ms > r->grace_ms || e->nbindings == TC3_REPLAY_BINDINGS)
+        return false;
+    memcpy(e->bindings[e->nbindings++], bind, REPLAY_ID_BYTES);
+    return true;
+}
+
+bool tc3_replay_check(struct tc3_replay *r, struct str signature, struct str binding,
+                      int64_t expires_ms, int64_t now_ms)
+{
+    uint8_t sig[REPLAY_ID_BYTES], hash[32];
+    if (signature.len != 64)
+        return false;
+    for (size_t i = 0; i < 32; i++) {
+        int hi = hex_digit(signature.ptr[2 * i]), lo = hex_digit(signature.ptr[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        if (i < REPLAY_ID_BYTES)
+            sig[i] = (uint8_t)(hi << 4 | lo);
+    }
+    crypto_sha256(binding.ptr, binding.len, hash);
+    pthread_mutex_lock(&r->lock);
+    while (r->count && r->ring[r->oldest].expires_ms <= now_ms)
+        replay_drop_oldest(r);
+    struct replay_entry *found = NULL;
+    for (uint32_t i = *replay_bucket(r, sig); i != REPLAY_END && !found; i = r->ring[i].next)
+        if (memcmp(r->ring[i].sig, sig, REPLAY_ID_BYTES) == 0)
+            found = &r->ring[i];
+    bool ok = true;
+    if (found) {
+        ok = replay_admit(r, found, hash, now_ms);
+    } else {
+        if (r->count == r->capacity)
+            replay_drop_oldest(r);
+        uint32_t idx = (uint32_t)((r->oldest + r->count) % r->capacity);
+        struct replay_entry *e = &r->ring[idx];
+        memcpy(e->sig, sig, REPLAY_ID_BYTES);
+        memcpy(e->bindings[0], hash, REPLAY_ID_BYTES);
+        e->nbindings = 1;
+        e->first_ms = now_ms;
+        e->expires_ms = expires_ms;
+        uint32_t *head = replay_bucket(r, sig);
+        e->next = *head;
+        *head = idx;
+        r->count++;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return ok;
+}
+
+size_t tc3_replay_count(struct tc3_replay *r)
+{
+    pthread_mutex_lock(&r->lock);
+    size_t n = r->count;
+    pthread_mutex_unlock(&r->lock);
+    return n;
 }

@@ -1,11 +1,13 @@
 /* tc3.h - TC3-HMAC-SHA256, the signature of Tencent Cloud API 3.0 requests
  * (../shared/reference/tione-api.md §1.5-1.6): parsing the Authorization
  * header, verifying a received request against what the client signed, and
- * signing (for the CLI and the tests). Pure functions. */
+ * signing (for the CLI and the tests): pure functions. And a bounded record
+ * of accepted signatures that binds each to what it was first used for. */
 #ifndef BERTH_API_TC3_H
 #define BERTH_API_TC3_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/buf.h"
@@ -47,10 +49,46 @@ void tc3_string_to_sign(int64_t timestamp, const char *date, const char *service
 bool tc3_verify(const struct http_request *req, const struct tc3_auth *auth, int64_t timestamp,
                 const char *secret_key);
 
-/* Sign a POST to "/" the way the official SDKs do (SignedHeaders
- * content-type;host); writes the Authorization header value. */
+/* Sign a POST to "/" the way the official SDKs do: SignedHeaders
+ * content-type;host, or content-type;host;x-tc-action when 'action' is not
+ * NULL (as Tencent's newer documentation does; the request must then carry
+ * that X-TC-Action).
+ * Writes the Authorization header value. */
 void tc3_sign(const char *secret_id, const char *secret_key, const char *service, const char *host,
-              const char *content_type, struct str body, int64_t timestamp,
+              const char *content_type, const char *action, struct str body, int64_t timestamp,
               struct buf *authorization);
+
+/* ------------------------------------------------------------------------ */
+/* Replay binding                                                           */
+
+/* The SDKs sign only content-type and host, so X-TC-Action, X-TC-Region and
+ * X-TC-Version are not covered by the signature: a captured request could
+ * be resent, within the clock window, as another action. This record binds
+ * each accepted signature to the action, region and version it came with
+ * until it expires; the same request sent again passes (clients retry).
+ *
+ * Requests signed in the same second with byte-identical bodies have the
+ * same signature, so a signature may gain up to TC3_REPLAY_BINDINGS
+ * bindings within 'grace_ms' of its first use (a client's next call, not a
+ * replay); after that, another binding is refused. The record holds at most
+ * 'capacity' signatures: when full, the oldest is forgotten first. Safe to
+ * call from several threads. */
+struct tc3_replay;
+
+#define TC3_REPLAY_CAPACITY 65536
+#define TC3_REPLAY_GRACE_MS 2000
+#define TC3_REPLAY_BINDINGS 4
+
+struct tc3_replay *tc3_replay_new(size_t capacity, int64_t grace_ms);
+void tc3_replay_free(struct tc3_replay *r);
+/* Whether 'signature' (64 hex digits) may be used with 'binding' (e.g.
+ * "action\nregion\nversion") at 'now_ms' (Unix milliseconds): true when it
+ * is new, then recorded until 'expires_ms', or already bound to 'binding',
+ * or within its grace period; false otherwise. Entries expired at 'now_ms'
+ * are dropped first. */
+bool tc3_replay_check(struct tc3_replay *r, struct str signature, struct str binding,
+                      int64_t expires_ms, int64_t now_ms);
+/* How many signatures are recorded. */
+size_t tc3_replay_count(struct tc3_replay *r);
 
 #endif

@@ -112,8 +112,9 @@ int cli_call(struct cli *c, const char *action, json_t *params, json_t **respons
     long long ts = (long long)time(NULL);
     struct buf auth;
     buf_init(&auth, 4096);
-    tc3_sign(c->secret_id, c->secret_key, "tione", hostport, "application/json", str_from(body), ts,
-             &auth);
+    /* X-TC-Action is signed too, so a captured request cannot become another action. */
+    tc3_sign(c->secret_id, c->secret_key, "tione", hostport, "application/json", action,
+             str_from(body), ts, &auth);
     char h_auth[4200], h_action[128], h_region[128], h_ts[64], h_host[300];
     snprintf(h_auth, sizeof(h_auth), "Authorization: %s", auth.ptr);
     snprintf(h_action, sizeof(h_action), "X-TC-Action: %s", action);

@@ -225,6 +225,34 @@ static int run(struct store *st, struct err *err, const char *what, const char *
     return rc;
 }
 
+/* Run a query whose first row's first column is an integer: *found says
+ * whether there was a row, *out holds the value. */
+static int query_int(struct store *st, struct err *err, const char *what, const char *sql,
+                     const char *const *args, bool *found, int *out)
+{
+    sqlite3_stmt *s;
+    int rc = prepare(st, &s, err, sql, args);
+    if (rc)
+        return rc;
+    int step = sqlite3_step(s);
+    *found = step == SQLITE_ROW;
+    if (step == SQLITE_ROW)
+        *out = sqlite3_column_int(s, 0);
+    else if (step != SQLITE_DONE)
+        rc = db_error(st, err, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* The current UTC time as the store writes it (RFC 3339). */
+static void rfc3339_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static char *col(sqlite3_stmt *s, int i)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
@@ -546,11 +574,17 @@ int store_model_version_set_status(struct store *st, const char *id,
     return rc;
 }
 
-static int delete_where(struct store *st, const char *sql, const char *const *args,
-                        const char *what, const char *id, struct err *err)
+/* What a delete checks or does first, in its transaction. */
+typedef int (*before_delete_fn)(struct store *st, const char *id, const char *region,
+                                struct err *err);
+
+static int delete_where(struct store *st, before_delete_fn before, const char *sql,
+                        const char *const *args, const char *what, const char *id, struct err *err)
 {
     lock(st);
     int rc = begin_write(st, err);
+    if (rc == 0 && before)
+        rc = before(st, id, args[1], err);
     if (rc == 0)
         rc = run(st, err, what, sql, args);
     if (rc == 0 && sqlite3_changes(st->db) == 0)
@@ -560,11 +594,44 @@ static int delete_where(struct store *st, const char *sql, const char *const *ar
     return rc;
 }
 
+/* Refuse (ERR_UNSUPPORTED) when the services counted by 'sql' exist. Run in
+ * the transaction of the delete, so that a service created at the same time
+ * is either counted here or refused by check_version_usable(). */
+static int check_unused(struct store *st, const char *sql, const char *id, const char *region,
+                        const char *what, struct err *err)
+{
+    const char *args[] = {id, region, NULL};
+    bool found;
+    int users = 0;
+    int rc = query_int(st, err, "counting the users of a model version", sql, args, &found, &users);
+    if (rc == 0 && users)
+        rc = err_set(err, ERR_UNSUPPORTED, "%s %s is used by %d service%s; delete those first",
+                     what, id, users, users == 1 ? "" : "s");
+    return rc;
+}
+
+static int version_unused(struct store *st, const char *id, const char *region, struct err *err)
+{
+    return check_unused(st,
+                        "SELECT count(*) FROM services WHERE model_version_id = ?1 AND"
+                        " region = ?2",
+                        id, region, "model version", err);
+}
+
+static int model_unused(struct store *st, const char *id, const char *region, struct err *err)
+{
+    return check_unused(st,
+                        "SELECT count(*) FROM services WHERE model_version_id IN"
+                        " (SELECT id FROM model_versions WHERE model_id = ?1 AND region = ?2)",
+                        id, region, "a version of model", err);
+}
+
 int store_model_version_delete(struct store *st, const char *region, const char *id,
                                struct err *err)
 {
     const char *args[] = {id, region, NULL};
-    return delete_where(st, "DELETE FROM model_versions WHERE id = ? AND region = ?", args,
+    return delete_where(st, version_unused,
+                        "DELETE FROM model_versions WHERE id = ? AND region = ?", args,
                         "model version", id, err);
 }
 
@@ -572,8 +639,38 @@ int store_model_delete(struct store *st, const char *region, const char *id, str
 {
     /* ON DELETE CASCADE removes the versions in the same transaction. */
     const char *args[] = {id, region, NULL};
-    return delete_where(st, "DELETE FROM models WHERE id = ? AND region = ?", args, "model", id,
-                        err);
+    return delete_where(st, model_unused, "DELETE FROM models WHERE id = ? AND region = ?", args,
+                        "model", id, err);
+}
+
+/* A service may run only a version that exists and is imported; checked in
+ * the transaction that writes the service ('sql' selects the status). */
+static int check_version_usable(struct store *st, const char *sql, const char *const *args,
+                                const char *version_id, struct err *err)
+{
+    bool found;
+    int status = 0;
+    int rc = query_int(st, err, "reading a model version", sql, args, &found, &status);
+    if (rc)
+        return rc;
+    if (!found)
+        return err_set(err, ERR_NOTFOUND, "model version '%s' does not exist", version_id);
+    if (status == STORE_IMPORT_RUNNING)
+        return err_set(err, ERR_UNAVAILABLE, "model version %s is still being imported",
+                       version_id);
+    if (status != STORE_IMPORT_SUCCESS)
+        return err_set(err, ERR_UNAVAILABLE, "model version %s failed to import", version_id);
+    return 0;
+}
+
+/* Set the update time of the group of service 'id', in the open transaction. */
+static int touch_group_of(struct store *st, const char *id, const char *now, struct err *err)
+{
+    const char *args[] = {now, id, NULL};
+    return run(st, err, "updating a group",
+               "UPDATE service_groups SET updated_at = ?1 WHERE id ="
+               " (SELECT group_id FROM services WHERE id = ?2)",
+               args);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -625,6 +722,12 @@ int store_service_create(struct store *st, const struct store_group *g, bool new
         if (rc == ERR_EXISTS)
             rc = err_set(err, ERR_EXISTS, "a service group named '%s' already exists in '%s'",
                          g->name, g->region);
+    }
+    if (rc == 0 && s->model_version_id && *s->model_version_id) {
+        const char *args[] = {s->model_version_id, g->region, NULL};
+        rc = check_version_usable(st,
+                                  "SELECT status FROM model_versions WHERE id = ? AND region = ?",
+                                  args, s->model_version_id, err);
     }
     sqlite3_stmt *q = NULL;
     if (rc == 0) {
@@ -784,15 +887,6 @@ int store_service_list(struct store *st, const char *group_id, struct store_serv
                          group_id ? args : NULL, out, n, err);
 }
 
-/* The current UTC time as the store writes it (RFC 3339). */
-static void rfc3339_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int store_service_set_replicas(struct store *st, const char *id, int replicas, int old_replicas,
                                bool stopped, struct err *err)
 {
@@ -817,6 +911,8 @@ int store_service_set_replicas(struct store *st, const char *id, int replicas, i
             rc = err_set(err, ERR_NOTFOUND, "service '%s' does not exist", id);
         sqlite3_finalize(s);
     }
+    if (rc == 0)
+        rc = touch_group_of(st, id, now, err);
     rc = finish(st, rc, err);
     unlock(st);
     return rc;
@@ -832,6 +928,13 @@ int store_service_update(struct store *st, const char *id, const char *spec_json
     sqlite3_stmt *s;
     const char *args[] = {now, id, NULL};
     int rc = begin_write(st, err);
+    if (rc == 0 && model_version_id && *model_version_id) {
+        const char *vargs[] = {model_version_id, id, NULL};
+        rc = check_version_usable(st,
+                                  "SELECT v.status FROM model_versions v JOIN services s ON"
+                                  " s.region = v.region WHERE v.id = ? AND s.id = ?",
+                                  vargs, model_version_id, err);
+    }
     if (rc == 0)
         rc =
             prepare(st, &s, err,
@@ -856,6 +959,8 @@ int store_service_update(struct store *st, const char *id, const char *spec_json
             rc = err_set(err, ERR_NOTFOUND, "service '%s' does not exist", id);
         sqlite3_finalize(s);
     }
+    if (rc == 0)
+        rc = touch_group_of(st, id, now, err);
     rc = finish(st, rc, err);
     unlock(st);
     return rc;
@@ -864,38 +969,55 @@ int store_service_update(struct store *st, const char *id, const char *spec_json
 int store_service_set_weights(struct store *st, const char *group_id, const char *const *ids,
                               const int *weights, size_t n, struct err *err)
 {
+    char now[32];
+    rfc3339_now(now);
     lock(st);
     int rc = begin_write(st, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         sqlite3_stmt *s;
-        const char *args[] = {ids[i], group_id, NULL};
-        rc = prepare(st, &s, err, "UPDATE services SET weight = ?3 WHERE id = ?1 AND group_id = ?2",
+        const char *args[] = {ids[i], group_id, now, NULL};
+        rc = prepare(st, &s, err,
+                     "UPDATE services SET weight = ?4, updated_at = ?3 WHERE id = ?1 AND"
+                     " group_id = ?2",
                      args);
         if (rc)
             break;
-        bind_int(s, 3, weights[i]);
+        bind_int(s, 4, weights[i]);
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = db_error(st, err, "setting a weight");
         else if (sqlite3_changes(st->db) == 0)
             rc = err_set(err, ERR_NOTFOUND, "service '%s' is not in group '%s'", ids[i], group_id);
         sqlite3_finalize(s);
     }
+    if (rc == 0) {
+        const char *args[] = {now, group_id, NULL};
+        rc = run(st, err, "updating a group",
+                 "UPDATE service_groups SET updated_at = ? WHERE id = ?", args);
+    }
     rc = finish(st, rc, err);
     unlock(st);
     return rc;
 }
 
+static int touch_group_now(struct store *st, const char *id, const char *region, struct err *err)
+{
+    (void)region; /* the delete that follows checks it */
+    char now[32];
+    rfc3339_now(now);
+    return touch_group_of(st, id, now, err);
+}
+
 int store_service_delete(struct store *st, const char *region, const char *id, struct err *err)
 {
     const char *args[] = {id, region, NULL};
-    return delete_where(st, "DELETE FROM services WHERE id = ? AND region = ?", args, "service", id,
-                        err);
+    return delete_where(st, touch_group_now, "DELETE FROM services WHERE id = ? AND region = ?",
+                        args, "service", id, err);
 }
 
 int store_group_delete(struct store *st, const char *region, const char *id, struct err *err)
 {
     const char *args[] = {id, region, NULL};
-    return delete_where(st, "DELETE FROM service_groups WHERE id = ? AND region = ?", args,
+    return delete_where(st, NULL, "DELETE FROM service_groups WHERE id = ? AND region = ?", args,
                         "service group", id, err);
 }
 

@@ -86,9 +86,12 @@ int store_model_version_list_running(struct store *st, struct store_model_versio
 int store_model_version_set_status(struct store *st, const char *id,
                                    enum store_import_status status, int progress, const char *error,
                                    struct err *err);
+/* ERR_UNSUPPORTED when a service runs the version: checked in the delete's
+ * transaction, so a concurrent store_service_create() cannot slip in. */
 int store_model_version_delete(struct store *st, const char *region, const char *id,
                                struct err *err);
-/* Delete a model and every version of it. */
+/* Delete a model and every version of it; ERR_UNSUPPORTED when a service
+ * runs one of them. */
 int store_model_delete(struct store *st, const char *region, const char *id, struct err *err);
 const char *store_import_status_name(enum store_import_status s);
 
@@ -126,7 +129,14 @@ void store_group_release(struct store_group *g);
 void store_service_release(struct store_service *s);
 
 /* Create a group with its first service (s->version is set to 1), or, with
- * new_group false, add the next version to g->id (s->version is set). */
+ * new_group false, add the next version to g->id (s->version is set). A
+ * non-empty s->model_version_id must name an imported version of g's region,
+ * checked in the same transaction: ERR_NOTFOUND when it does not exist (any
+ * more), ERR_UNAVAILABLE when it is importing or failed.
+ *
+ * Every call that changes a service (create, set_replicas, update,
+ * set_weights, delete) also sets its group's updated_at, in the same
+ * transaction. */
 int store_service_create(struct store *st, const struct store_group *g, bool new_group,
                          struct store_service *s, struct err *err);
 int store_group_get(struct store *st, const char *region, const char *id, struct store_group *out,
@@ -144,7 +154,8 @@ int store_service_set_replicas(struct store *st, const char *id, int replicas, i
                                bool stopped, struct err *err);
 int store_service_delete(struct store *st, const char *region, const char *id, struct err *err);
 /* Replace what a service runs: its spec, its model version ("" for a command)
- * and description (NULL keeps them), and its replicas (< 0 keeps them). */
+ * and description (NULL keeps them), and its replicas (< 0 keeps them). A
+ * new model version is checked as in store_service_create(). */
 int store_service_update(struct store *st, const char *id, const char *spec_json,
                          const char *model_version_id, const char *description, int replicas,
                          struct err *err);

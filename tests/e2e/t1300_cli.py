@@ -69,6 +69,46 @@ class Cli(unittest.TestCase):
                             "call", "DescribeTrainingModels"], capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 3, p.stderr)
 
+    def test_cli_signs_the_action(self):
+        # A stand-in endpoint records what berth sends; berthd itself only answers.
+        import http.server
+        import threading
+        seen = {}
+
+        class Recorder(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                seen["headers"] = dict(self.headers)
+                seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+                out = b'{"Response":{"TotalCount":0,"RequestId":"00000000-0000-4000-8000-000000000000"}}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *a):
+                pass
+        srv = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+        t = threading.Thread(target=srv.handle_request)
+        t.start()
+        try:
+            p = subprocess.run([os.path.join(os.path.dirname(api.berthd_path()), "berth"), "--endpoint",
+                                "http://127.0.0.1:%d" % srv.server_port, "--credentials", self.cred,
+                                "call", "DescribeTrainingModels"], capture_output=True, text=True, timeout=30)
+            t.join(10)
+        finally:
+            srv.server_close()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        h = seen["headers"]
+        self.assertIn("SignedHeaders=content-type;host;x-tc-action,", h["Authorization"])
+        cred = self.d.credentials()
+        want = api.sign(cred["secretId"], cred["secretKey"], seen["body"], int(h["X-TC-Timestamp"]), h["Host"],
+                        extra_signed={"x-tc-action": "DescribeTrainingModels"})
+        self.assertEqual(h["Authorization"], want)
+        # berthd verifies the header it lists (the other tests here go through it).
+        rc, out, err = self.berth("call", "DescribeTrainingModels")
+        self.assertEqual(rc, 0, err)
+
     def test_model_and_service_verbs(self):
         rc, out, err = self.berth("--json", "model", "import", "--name", "cli-model", "--path", self.src, "--wait")
         self.assertEqual(rc, 0, err)

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -138,11 +139,12 @@ TEST(import_status_and_cascading_delete)
     store_close(st);
 }
 
-static int add_service(struct store *st, struct store_group *g, bool new_group, int *version)
+static int add_service_on(struct store *st, struct store_group *g, bool new_group,
+                          const char *model_version_id, int *version)
 {
     struct store_service s = {.description = (char *)"",
                               .spec_json = (char *)"{}",
-                              .model_version_id = (char *)"mv-v1-1",
+                              .model_version_id = (char *)model_version_id,
                               .replicas = 1,
                               .weight = new_group ? 100 : 0,
                               .created_at = (char *)"2026-01-01T00:00:00Z"};
@@ -153,9 +155,23 @@ static int add_service(struct store *st, struct store_group *g, bool new_group, 
     return rc;
 }
 
+static int add_service(struct store *st, struct store_group *g, bool new_group, int *version)
+{
+    return add_service_on(st, g, new_group, "mv-v1-1", version);
+}
+
+static void add_imported_model(struct store *st, const char *region, const char *id,
+                               const char *vid)
+{
+    struct err err = {0};
+    add_model(st, region, id, id, vid, vid, 0);
+    CHECK_EQ_INT(store_model_version_set_status(st, vid, STORE_IMPORT_SUCCESS, 100, NULL, &err), 0);
+}
+
 TEST(services_are_numbered_per_group)
 {
     struct store *st = open_memory();
+    add_imported_model(st, "r1", "m-1", "mv-v1-1");
     struct store_group g = {.id = (char *)"ms-aaaaaaaa",
                             .region = (char *)"r1",
                             .name = (char *)"svc",
@@ -171,12 +187,14 @@ TEST(services_are_numbered_per_group)
     other.id = (char *)"ms-bbbbbbbb";
     CHECK_EQ_INT(add_service(st, &other, true, &v), ERR_EXISTS); /* same name, same region */
     other.region = (char *)"r2";
-    CHECK_EQ_INT(add_service(st, &other, true, &v), 0);
+    CHECK_EQ_INT(add_service(st, &other, true, &v), ERR_NOTFOUND); /* the version is r1's */
+    add_imported_model(st, "r2", "m-2", "mv-v1-2");
+    CHECK_EQ_INT(add_service_on(st, &other, true, "mv-v1-2", &v), 0);
     CHECK_EQ_INT(v, 1);
     int users = 0;
     struct err err = {0};
     CHECK_EQ_INT(store_model_version_users(st, "mv-v1-1", &users, &err), 0);
-    CHECK_EQ_INT(users, 3);
+    CHECK_EQ_INT(users, 2);
     CHECK_EQ_INT(store_service_set_replicas(st, "ms-aaaaaaaa-2", 0, 1, true, &err), 0);
     struct store_service s;
     CHECK_EQ_INT(store_service_get(st, "r1", "ms-aaaaaaaa-2", &s, &err), 0);
@@ -201,7 +219,119 @@ TEST(services_are_numbered_per_group)
     CHECK_EQ_INT(store_group_delete(st, "r1", "ms-aaaaaaaa", &err), 0);
     CHECK_EQ_INT(store_service_get(st, "r1", "ms-aaaaaaaa-1", &s, &err), ERR_NOTFOUND);
     CHECK_EQ_INT(store_model_version_users(st, "mv-v1-1", &users, &err), 0);
+    CHECK_EQ_INT(users, 0);
+    CHECK_EQ_INT(store_model_version_users(st, "mv-v1-2", &users, &err), 0);
     CHECK_EQ_INT(users, 1);
+    store_close(st);
+}
+
+static struct store_group group_named(const char *id, const char *name)
+{
+    return (struct store_group){.id = (char *)id,
+                                .region = (char *)"r1",
+                                .name = (char *)name,
+                                .tags_json = (char *)"[]",
+                                .charge_type = (char *)"POSTPAID_BY_HOUR",
+                                .created_at = (char *)"2026-01-01T00:00:00Z"};
+}
+
+static bool group_exists(struct store *st, const char *id)
+{
+    struct store_group g;
+    if (store_group_get(st, "r1", id, &g, NULL) != 0)
+        return false;
+    store_group_release(&g);
+    return true;
+}
+
+/* A service on a model version and the delete of that version, in either
+ * order: the second is refused, so no service runs a deleted version. */
+TEST(service_create_and_version_delete_exclude_each_other)
+{
+    struct store *st = open_memory();
+    struct err err = {0};
+    struct store_model_version v;
+    int n = 0, users = -1;
+
+    /* Service first: the version cannot be deleted, nor its model. */
+    add_imported_model(st, "r1", "m-1", "mv-1");
+    struct store_group g = group_named("ms-aaaaaaaa", "first");
+    CHECK_EQ_INT(add_service_on(st, &g, true, "mv-1", &n), 0);
+    CHECK_EQ_INT(store_model_version_delete(st, "r1", "mv-1", &err), ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "used by 1 service") != NULL);
+    CHECK_EQ_INT(store_model_delete(st, "r1", "m-1", &err), ERR_UNSUPPORTED);
+    CHECK_EQ_INT(store_model_version_get(st, "r1", "mv-1", &v, &err), 0);
+    store_model_version_release(&v);
+    /* Once the service is gone, the version can go. */
+    CHECK_EQ_INT(store_service_delete(st, "r1", "ms-aaaaaaaa-1", &err), 0);
+    CHECK_EQ_INT(store_model_version_delete(st, "r1", "mv-1", &err), 0);
+
+    /* Delete first: the service is refused, and its new group not left behind. */
+    add_imported_model(st, "r1", "m-2", "mv-2");
+    CHECK_EQ_INT(store_model_version_delete(st, "r1", "mv-2", &err), 0);
+    struct store_group g2 = group_named("ms-bbbbbbbb", "second");
+    CHECK_EQ_INT(add_service_on(st, &g2, true, "mv-2", &n), ERR_NOTFOUND);
+    CHECK(!group_exists(st, "ms-bbbbbbbb"));
+    CHECK_EQ_INT(add_service_on(st, &g, false, "mv-2", &n), ERR_NOTFOUND); /* new version too */
+    CHECK_EQ_INT(store_model_version_users(st, "mv-2", &users, &err), 0);
+    CHECK_EQ_INT(users, 0);
+
+    /* A version still importing, or failed, is not usable either. */
+    add_model(st, "r1", "m-3", "third", "mv-3", "v1", 0);
+    CHECK_EQ_INT(add_service_on(st, &g, false, "mv-3", &n), ERR_UNAVAILABLE);
+    CHECK_EQ_INT(store_model_version_set_status(st, "mv-3", STORE_IMPORT_FAILED, 0, "x", &err), 0);
+    CHECK_EQ_INT(add_service_on(st, &g, false, "mv-3", &n), ERR_UNAVAILABLE);
+
+    /* Switching a service to a deleted version is refused the same way. */
+    add_imported_model(st, "r1", "m-4", "mv-4");
+    CHECK_EQ_INT(add_service_on(st, &g, false, "mv-4", &n), 0);
+    char *sid = NULL;
+    struct store_service *list;
+    size_t count;
+    CHECK_EQ_INT(store_service_list(st, "ms-aaaaaaaa", &list, &count, &err), 0);
+    CHECK_EQ_INT(count, 1);
+    sid = strdup(list[0].id);
+    store_service_release(&list[0]);
+    free(list);
+    CHECK_EQ_INT(store_service_update(st, sid, NULL, "mv-2", NULL, -1, &err), ERR_NOTFOUND);
+    CHECK_EQ_INT(store_service_update(st, sid, NULL, "", NULL, -1, &err), 0); /* a command */
+    free(sid);
+    store_close(st);
+}
+
+/* Every change to a version moves its group's UpdateTime. */
+TEST(group_update_time_follows_its_versions)
+{
+    static const char old[] = "2026-01-01T00:00:00Z";
+    struct store *st = open_memory();
+    struct err err = {0};
+    add_imported_model(st, "r1", "m-1", "mv-v1-1");
+    for (int step = 0; step < 4; step++) {
+        /* A group of two versions, last changed long ago, then one change. */
+        char id[32], name[32], sid[40];
+        snprintf(id, sizeof(id), "ms-step%04d", step);
+        snprintf(name, sizeof(name), "grp%d", step);
+        snprintf(sid, sizeof(sid), "%s-1", id);
+        struct store_group g = group_named(id, name), back;
+        int n;
+        CHECK_EQ_INT(add_service(st, &g, true, &n), 0);
+        CHECK_EQ_INT(add_service(st, &g, false, &n), 0);
+        CHECK_EQ_INT(store_group_get(st, "r1", id, &back, &err), 0);
+        CHECK_STR_EQ(back.updated_at, old);
+        store_group_release(&back);
+        const char *ids[] = {sid};
+        int weights[] = {10};
+        int rc = step == 0   ? store_service_set_replicas(st, sid, 0, 1, true, &err)
+                 : step == 1 ? store_service_update(st, sid, "{}", NULL, NULL, 2, &err)
+                 : step == 2 ? store_service_set_weights(st, id, ids, weights, 1, &err)
+                             : store_service_delete(st, "r1", sid, &err);
+        CHECK_EQ_INT(rc, 0);
+        CHECK_EQ_INT(store_group_get(st, "r1", id, &back, &err), 0);
+        if (strcmp(back.updated_at, old) <= 0)
+            fprintf(stderr, "# step %d left UpdateTime at %s\n", step, back.updated_at);
+        CHECK(strcmp(back.updated_at, old) > 0);
+        store_group_release(&back);
+    }
     store_close(st);
 }
 

@@ -5,6 +5,8 @@
 #include "api/tc3.h"
 #include "base/crypto.h"
 
+#include <pthread.h>
+
 static const char body_b[] =
     "{\"ServiceGroupName\":\"demo-hpa\",\"ChargeType\":\"POSTPAID_BY_HOUR\",\"InstanceType\":"
     "\"TI.S.MEDIUM.POST\",\"ImageInfo\":{\"ImageType\":\"CUSTOM\",\"ImageUrl\":\"registry.local/"
@@ -79,7 +81,7 @@ TEST(vector_b1_sdk_style_sign_and_verify)
 {
     struct buf auth;
     buf_init(&auth, 4096);
-    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1:7700", "application/json",
+    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1:7700", "application/json", NULL,
              (struct str){body_b, sizeof(body_b) - 1}, TS_B, &auth);
     CHECK_STR_EQ(auth.ptr, "TC3-HMAC-SHA256 Credential=" ID_B "/2026-01-01/tione/tc3_request, "
                            "SignedHeaders=content-type;host, Signature="
@@ -107,7 +109,7 @@ TEST(node_sdk_signs_host_without_port)
 {
     struct buf auth;
     buf_init(&auth, 4096);
-    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1", "application/json",
+    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1", "application/json", NULL,
              (struct str){body_b, sizeof(body_b) - 1}, TS_B, &auth);
     struct http_request req;
     request_b(&req, "127.0.0.1:7700"); /* sent with the port */
@@ -119,7 +121,7 @@ TEST(tampered_body_fails)
 {
     struct buf auth;
     buf_init(&auth, 4096);
-    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1:7700", "application/json",
+    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1:7700", "application/json", NULL,
              (struct str){body_b, sizeof(body_b) - 1}, TS_B, &auth);
     struct http_request req;
     request_b(&req, "127.0.0.1:7700");
@@ -164,4 +166,128 @@ TEST(signed_headers_must_cover_content_type_and_host)
                                 &err) != 0);
     CHECK(strstr(err.msg, "x-tc-missing") != NULL);
     buf_release(&canon);
+}
+
+TEST(berth_cli_signs_the_action_like_vector_b2)
+{
+    struct buf auth;
+    buf_init(&auth, 4096);
+    tc3_sign(ID_B, KEY_B, "tione", "127.0.0.1:7700", "application/json", "CreateModelService",
+             (struct str){body_b, sizeof(body_b) - 1}, TS_B, &auth);
+    CHECK_STR_EQ(auth.ptr, "TC3-HMAC-SHA256 Credential=" ID_B "/2026-01-01/tione/tc3_request, "
+                           "SignedHeaders=content-type;host;x-tc-action, Signature="
+                           "af86f20b1ad530bdfe074eb784f5eb9d6c610f656f32bee27a67087afd0f8f4d");
+    struct http_request req;
+    request_b(&req, "127.0.0.1:7700");
+    CHECK(verify_header(&req, auth.ptr, TS_B, KEY_B));
+    /* The same signature with another action does not verify. */
+    req.headers[2].value = STR_LIT("DeleteModelService");
+    CHECK(!verify_header(&req, auth.ptr, TS_B, KEY_B));
+    buf_release(&auth);
+}
+
+/* A signature as the verifier hands it over: 64 lower-case hex digits. */
+static struct str test_signature(int i, char out[65])
+{
+    uint8_t h[32];
+    crypto_sha256(&i, sizeof(i), h);
+    crypto_hex(h, 32, out);
+    return (struct str){out, 64};
+}
+
+TEST(replay_binds_a_signature_to_its_first_use)
+{
+    struct tc3_replay *r = tc3_replay_new(16, 2000);
+    char s1[65], s2[65];
+    struct str a = test_signature(1, s1), b = test_signature(2, s2);
+    struct str describe = STR_LIT("DescribeModelService\nap-guangzhou\n2021-11-11");
+    struct str remove = STR_LIT("DeleteModelService\nap-guangzhou\n2021-11-11");
+    struct str other_region = STR_LIT("DescribeModelService\nap-shanghai\n2021-11-11");
+    struct str other_version = STR_LIT("DescribeModelService\nap-guangzhou\n2017-03-12");
+    int64_t t = 1000000, exp = t + 300000;
+    CHECK(tc3_replay_check(r, a, describe, exp, t));
+    CHECK(tc3_replay_check(r, a, describe, exp, t + 2500)); /* the same request again: a retry */
+    CHECK(!tc3_replay_check(r, a, remove, exp, t + 2001));
+    CHECK(!tc3_replay_check(r, a, other_region, exp, t + 60000));
+    CHECK(!tc3_replay_check(r, a, other_version, exp, t + 299000));
+    CHECK(tc3_replay_check(r, a, describe, exp, t + 299000));
+    CHECK(tc3_replay_check(r, b, remove, exp, t + 3000)); /* another signature is free */
+    CHECK_EQ_INT(tc3_replay_count(r), 2);
+    CHECK(!tc3_replay_check(r, STR_LIT("not hex"), describe, exp, t));
+    tc3_replay_free(r);
+    tc3_replay_free(NULL);
+}
+
+/* Two calls signed in the same second with the same body share a signature:
+ * the second may bind it too, within the grace period, and both stay valid. */
+TEST(replay_grace_lets_a_client_make_its_next_call)
+{
+    struct tc3_replay *r = tc3_replay_new(16, 2000);
+    char s1[65];
+    struct str a = test_signature(1, s1);
+    struct str bind[6] = {STR_LIT("A\nr\nv"), STR_LIT("B\nr\nv"), STR_LIT("C\nr\nv"),
+                          STR_LIT("D\nr\nv"), STR_LIT("E\nr\nv"), STR_LIT("F\nr\nv")};
+    int64_t t = 1000000, exp = t + 300000;
+    CHECK(tc3_replay_check(r, a, bind[0], exp, t));
+    CHECK(tc3_replay_check(r, a, bind[1], exp, t + 900));
+    CHECK(tc3_replay_check(r, a, bind[2], exp, t + 1500));
+    CHECK(tc3_replay_check(r, a, bind[3], exp, t + 2000));
+    CHECK(!tc3_replay_check(r, a, bind[4], exp, t + 2000)); /* at most TC3_REPLAY_BINDINGS */
+    for (int i = 0; i < 4; i++)                             /* retries of each still pass */
+        CHECK(tc3_replay_check(r, a, bind[i], exp, t + 10000));
+    CHECK(!tc3_replay_check(r, a, bind[5], exp, t + 2001));
+    CHECK_EQ_INT(tc3_replay_count(r), 1);
+    tc3_replay_free(r);
+}
+
+TEST(replay_record_is_bounded_and_forgets_the_oldest_first)
+{
+    struct tc3_replay *r = tc3_replay_new(4, 0);
+    struct str one = STR_LIT("A\nr\nv"), two = STR_LIT("B\nr\nv");
+    char sig[8][65];
+    for (int i = 0; i < 6; i++)
+        CHECK(tc3_replay_check(r, test_signature(i, sig[i]), one, 2000, 1000));
+    CHECK_EQ_INT(tc3_replay_count(r), 4);
+    /* 0 and 1 were dropped to make room; 2 to 5 are still bound. */
+    for (int i = 2; i < 6; i++)
+        CHECK(!tc3_replay_check(r, test_signature(i, sig[i]), two, 2000, 1001));
+    CHECK(tc3_replay_check(r, test_signature(0, sig[0]), two, 2000, 1001)); /* forgotten */
+    CHECK_EQ_INT(tc3_replay_count(r), 4);
+    CHECK(!tc3_replay_check(r, test_signature(0, sig[0]), one, 2000, 1002)); /* now bound to B */
+    /* Expired entries go first, whatever the count. */
+    CHECK(tc3_replay_check(r, test_signature(7, sig[7]), one, 3000, 2000));
+    CHECK_EQ_INT(tc3_replay_count(r), 1);
+    CHECK(tc3_replay_check(r, test_signature(3, sig[3]), two, 3000, 2000)); /* expired: free */
+    tc3_replay_free(r);
+}
+
+struct replay_worker {
+    struct tc3_replay *r;
+    int first, refused;
+};
+
+static void *replay_hammer(void *arg)
+{
+    struct replay_worker *w = arg;
+    char sig[65];
+    for (int i = 0; i < 20000; i++) {
+        struct str s = test_signature(w->first + i % 3000, sig);
+        if (!tc3_replay_check(w->r, s, STR_LIT("same"), 10000, 1000))
+            w->refused++;
+    }
+    return NULL;
+}
+
+TEST(replay_record_is_shared_by_threads)
+{
+    struct tc3_replay *r = tc3_replay_new(1000, 0);
+    struct replay_worker w[2] = {{r, 0, 0}, {r, 1500, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ_INT(pthread_create(&t[i], NULL, replay_hammer, &w[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK_EQ_INT(tc3_replay_count(r), 1000);
+    CHECK_EQ_INT(w[0].refused + w[1].refused, 0); /* one binding: never refused */
+    tc3_replay_free(r);
 }
