@@ -130,8 +130,35 @@ int imports_check_source(const struct imports *im, const char *path, struct err 
     return rc;
 }
 
-/* Open the source directory and make sure that what was opened is still the
- * checked directory (a component may have been swapped for a link since). */
+/* Open the resolved directory 'r' one component at a time with O_NOFOLLOW:
+ * realpath() left no link in it, so a component swapped for a link since
+ * fails the open instead of leading elsewhere. */
+static int open_resolved(const char *r)
+{
+    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (const char *p = r + strspn(r, "/"); fd >= 0 && *p;) {
+        size_t n = strcspn(p, "/");
+        char name[NAME_MAX + 1];
+        if (n > NAME_MAX) {
+            close(fd);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        int next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = next;
+        p += n;
+        p += strspn(p, "/");
+    }
+    return fd;
+}
+
+/* Check the source again (the import may run long after the call, or after
+ * a restart) and open it. */
 static int open_source(const struct imports *im, const char *path, int *fd, char **resolved,
                        struct err *err)
 {
@@ -139,19 +166,13 @@ static int open_source(const struct imports *im, const char *path, int *fd, char
     int rc = resolve_source(im, path, &r, err);
     if (rc)
         return rc;
-    int d = open(r, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int d = open_resolved(r);
     if (d < 0) {
-        rc = err_set(err, ERR_SYS(errno), "cannot open '%s': %s", path, strerror(errno));
+        rc = errno == ELOOP || errno == ENOTDIR
+                 ? err_set(err, ERR_INVALID, "'%s' changed while it was opened", path)
+                 : err_set(err, ERR_SYS(errno), "cannot open '%s': %s", path, strerror(errno));
         free(r);
         return rc;
-    }
-    char proc[64], now[PATH_MAX];
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", d);
-    ssize_t n = readlink(proc, now, sizeof(now) - 1);
-    if (n < 0 || (now[n] = '\0', strcmp(now, r) != 0)) {
-        close(d);
-        free(r);
-        return err_set(err, ERR_INVALID, "'%s' changed while it was opened", path);
     }
     *fd = d;
     *resolved = r;
@@ -471,7 +492,7 @@ static void cut_source(const struct imports *im, const struct store_model_versio
     char *src = NULL;
     struct err err = {0};
     if (open_source(im, v->source_path, &sfd, &src, &err) != 0)
-        return; /* gone: removed before a crash, or by its owner */
+        return; /* gone (removed before a crash, or by its owner) or no longer allowed */
     cfd = open(v->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int rc = cfd < 0
                  ? err_set(&err, ERR_SYS(errno), "cannot open '%s': %s", v->path, strerror(errno))

@@ -226,6 +226,39 @@ class CutKill9(unittest.TestCase):
             if data_parent:
                 harness.rmtree(data)
 
+    def test_kill9_while_a_cut_is_validated(self):
+        # Many entries that are not model files make the check of an XGBOOST folder take a while;
+        # berthd dies during it, right after accepting the import.
+        tmp = harness.tempdir("t1110v")
+        d = api.Berthd(os.path.join(tmp, "data"), tmp, import_roots=[tmp])
+        try:
+            d.start()
+            booster = harness.train("binary:logistic", n_features=3)
+            src = os.path.join(tmp, "src")
+            os.makedirs(src)
+            harness.save_model(booster, os.path.join(src, "model.json"), "json")
+            for i in range(30000):
+                os.mkfifo(os.path.join(src, "p%05d" % i))
+            before = snapshot(src)
+            r = d.client().ok("CreateTrainingModel", params("validated", src, ModelMoveMode="CUT"))
+            d.kill9()
+            stored = os.path.join(os.path.realpath(d.data_dir), "models", r["Id"], r["TrainingModelVersionId"])
+            have = dict(snapshot(stored) if os.path.isdir(stored) else {})
+            have.update(snapshot(src) if os.path.isdir(src) else {})
+            lost = sorted(k for k in before if have.get(k) != before[k])
+            self.assertEqual(lost[:3], [], "kill -9 during a CUT import lost %d of %d files" % (len(lost), len(before)))
+            d.start()
+            c = d.client()
+            harness.wait_until(lambda: c.ok("DescribeTrainingModelVersion", {
+                "TrainingModelVersionId": r["TrainingModelVersionId"]})["TrainingModelVersion"][
+                "TrainingModelStatus"] != "STATUS_RUNNING", 30, what="the resumed CUT import")
+            self.assertEqual(snapshot(stored), {"model.json": before["model.json"]})
+            self.assertEqual(len(os.listdir(src)), 30000, "the fifos were not imported, so they stay")
+            d.stop()
+        finally:
+            d.cleanup()
+            harness.rmtree(tmp)
+
     def test_kill9_same_file_system(self):
         self.run_kills(None, "same")
 
