@@ -215,8 +215,8 @@ static int check_framework(struct api_call *c, const char *framework, const char
         const char *const *f = framework_formats[i].formats;
         if (api_in_list(f, format))
             return 0;
-        char list[160] = "";
-        for (size_t n = 0; *f; f++)
+        char list[256] = "";
+        for (size_t n = 0; *f && n < sizeof(list); f++)
             n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", *f);
         return api_fail(c, "InvalidParameterValue",
                         "AlgorithmFramework '%s' contradicts ModelFormat '%s': a %s model is "

@@ -566,6 +566,7 @@ static int run_import(const struct imports *im, const struct store_model_version
     free(tmp);
     return rc;
 }
+
 /* The version (or its model) was deleted while its files were copied: the
  * delete removed nothing yet, so remove what the import put in place. */
 static void forget_if_deleted(struct imports *im, const struct store_model_version *v)
