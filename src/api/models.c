@@ -160,6 +160,23 @@ static int source_path(struct api_call *c, const char **out)
     return 0;
 }
 
+/* ModelOutputPath is cloud-only (the data directory decides where files go)
+ * and ignored, but it must still be a CosPathInfo. */
+static int check_output_path(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"Bucket", API_FIELD_IGNORED},
+                                              {"Region", API_FIELD_IGNORED},
+                                              {"Paths", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    const json_t *out = json_object_get(c->params, "ModelOutputPath");
+    if (!api_present(out))
+        return 0;
+    if (!json_is_object(out))
+        return api_fail(c, "InvalidParameter",
+                        "ModelOutputPath must be an object {Bucket, Region, Paths}");
+    return api_check_fields(c, out, "ModelOutputPath", fields);
+}
+
 /* The next automatic label of a model: v<N+1>, N the highest vN label or
  * the number of versions, whichever is larger (labels freed by deletes are
  * not reused). */
@@ -381,7 +398,7 @@ int api_create_training_model(struct api_call *c)
                         "ReasoningEnvironmentId '%s' does not exist; the built-in runtime for "
                         "XGBOOST is 'berth-serve'",
                         env_id);
-    if (source_path(c, &src))
+    if (source_path(c, &src) || check_output_path(c))
         return -1;
 
     struct store_model model = {0};

@@ -496,6 +496,9 @@ class Fields(Base):
              "UnknownParameter", "TrainingModelCosPath.Prefix"),
             (params("f12", src, TrainingModelCosPath={"Bucket": "", "Region": "", "Paths": [src, src]}),
              "InvalidParameterValue", "TrainingModelCosPath.Paths"),
+            (params("f13", src, ModelOutputPath="/elsewhere"), "InvalidParameter", "ModelOutputPath"),
+            (params("f14", src, ModelOutputPath={"Bucket": "", "Path": "/x"}), "UnknownParameter",
+             "ModelOutputPath.Path"),
         ]
         for p, code, needle in cases:
             err = self.c.error("CreateTrainingModel", p)
@@ -504,7 +507,7 @@ class Fields(Base):
         err = self.c.error("CreateTrainingModel", cases[10][0])
         self.assertNotIn("COS buckets", err["Message"])
         names = {m["TrainingModelName"] for m in self.c.ok("DescribeTrainingModels", {"Limit": 1000})["TrainingModels"]}
-        self.assertFalse(names & {"f%d" % i for i in range(1, 13)})
+        self.assertFalse(names & {"f%d" % i for i in range(1, 15)})
         # What the console sends: SYSTEM with the preset image it chose, kept as given; and
         # frameworks with the formats they produce.
         r = self.c.ok("CreateTrainingModel", params("console", src, ReasoningImageInfo=preset,
@@ -514,7 +517,8 @@ class Fields(Base):
         self.assertEqual(v["ReasoningImageInfo"], preset)
         self.c.ok("CreateTrainingModel", params("onnx-torch", src, ModelFormat="ONNX", AlgorithmFramework="PYTORCH"))
         self.c.ok("CreateTrainingModel", params("tf", src, ModelFormat="SAVED_MODEL",
-                                                AlgorithmFramework="TENSORFLOW"))
+                                                AlgorithmFramework="TENSORFLOW",
+                                                ModelOutputPath={"Bucket": "", "Region": "", "Paths": []}))
 
 
 if __name__ == "__main__":
