@@ -275,7 +275,11 @@ static int import_file(int dfd, const char *name, const char *rel, const char *t
         return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", rel, strerror(errno));
     struct stat st, linked;
     int rc = 0;
-    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode))
+    bool ok = fstat(in, &st) == 0 && S_ISREG(st.st_mode);
+    /* A file with other names is copied: through them it could change
+     * under the version. */
+    link = link && ok && st.st_nlink == 1;
+    if (!ok)
         rc = err_set(err, ERR_INVALID, "'%s' changed while it was imported", rel);
     else if (link && linkat(dfd, name, AT_FDCWD, to, 0) == 0) {
         /* linkat() does not follow a link swapped in since: make sure the

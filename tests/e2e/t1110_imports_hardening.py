@@ -157,6 +157,18 @@ class Cut(Base):
         self.assertTrue(os.path.exists(os.path.join(stored, "berth.json")))
         self.assertFalse(os.path.exists(os.path.join(stored, "pipe")))
         self.assertEqual(snapshot(d), {"pipe": "fifo"})
+        # A file with another name elsewhere is copied, not linked: that name cannot change the version.
+        d3 = self.src("cut-hardlink", {"model.json": self.model_bytes})
+        other = os.path.join(self.tmp, "cut-hardlink-other.json")
+        os.link(os.path.join(d3, "model.json"), other)
+        r = self.c.ok("CreateTrainingModel", params("cut-hardlink", d3, ModelMoveMode="CUT"))
+        v = self.wait(r["TrainingModelVersionId"])
+        self.assertEqual(v["TrainingModelStatus"], "STATUS_SUCCESS", v)
+        with open(other, "r+b") as f:
+            f.write(b"XXXX")
+        with open(os.path.join(v["ModelHotUpdatePath"]["Paths"][0], "model.json"), "rb") as f:
+            self.assertEqual(f.read(), self.model_bytes)
+        self.assertFalse(os.path.exists(d3))
         # A folder of model files only goes away entirely.
         d2 = self.src("cut-whole", {"model.json": self.model_bytes, "berth.json": b"{}"})
         r = self.c.ok("CreateTrainingModel", params("cut-whole", d2, ModelMoveMode="CUT"))
