@@ -313,6 +313,15 @@ class Confinement(Base):
                      "does not exist")
         self.refused(params("c7", f), "InvalidParameterValue", field, "not a directory")
         self.refused(params("c8", "/"), "InvalidParameterValue", field)
+        # A sibling whose name starts like the root is not inside it.
+        sibling = self.root + "-sibling"
+        write(os.path.join(sibling, "model.json"), self.model_bytes)
+        self.refused(params("c9", sibling), "InvalidParameterValue", field, "outside the import roots")
+        # Names that merely contain dots are fine.
+        dotted = os.path.join(self.root, "..v1..")
+        write(os.path.join(dotted, "model.json"), self.model_bytes)
+        r = self.c.ok("CreateTrainingModel", params("c-dotted", dotted))
+        self.assertEqual(self.wait(r["TrainingModelVersionId"])["TrainingModelStatus"], "STATUS_SUCCESS")
         # A link inside the roots to a directory inside them is fine.
         r = self.c.ok("CreateTrainingModel", params("c-alias", os.path.join(self.root, "inner-alias")))
         self.assertEqual(self.wait(r["TrainingModelVersionId"])["TrainingModelStatus"], "STATUS_SUCCESS")
