@@ -7,12 +7,14 @@ BUILD=${BUILD:-build}
 API=${BERTH_API:-127.0.0.1:7700}
 GATEWAY=${BERTH_GATEWAY:-127.0.0.1:8501}
 DATA=${BERTH_DATA:-var}
+IMPORT_ROOT=${BERTH_IMPORT_ROOT:-$PWD} # where models may be imported from (README: import roots)
 PY=${PYTHON:-/usr/bin/python3}
 export BERTH_ENDPOINT="http://$API" BERTH_CREDENTIALS="$DATA/credentials"
 berth() { "$BUILD/berth" "$@"; }
 json_get() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
 
-"$BUILD/berthd" --data-dir "$DATA" --api-listen "$API" --gateway-listen "$GATEWAY" &
+"$BUILD/berthd" --data-dir "$DATA" --api-listen "$API" --gateway-listen "$GATEWAY" \
+    --import-root "$IMPORT_ROOT" --import-root "$BUILD/demo" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
 for _ in $(seq 100); do

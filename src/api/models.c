@@ -122,7 +122,8 @@ static unsigned long long new_number(void)
     return (ms << 20 | (r & 0xFFFFF)) % 9000000000000000000ULL + 1000000000000000000ULL;
 }
 
-/* TrainingModelCosPath, local form: {"Bucket": "", "Region": "", "Paths": ["/abs/dir"]}. */
+/* TrainingModelCosPath, local form: {"Bucket": "", "Region": "", "Paths": ["/abs/dir"]},
+ * a directory inside one of the import roots (control/imports.h has the rules). */
 static int source_path(struct api_call *c, const char **out)
 {
     const json_t *cos = json_object_get(c->params, "TrainingModelCosPath");
@@ -138,9 +139,10 @@ static int source_path(struct api_call *c, const char **out)
                                                   {NULL, API_FIELD_USED}};
     if (api_check_fields(c, cos, "TrainingModelCosPath", cos_fields)) {
         size_t n = strlen(c->error_message);
-        snprintf(c->error_message + n, sizeof(c->error_message) - n,
-                 ": COS buckets are not supported; leave Bucket and Region empty and give a "
-                 "local directory in Paths");
+        if (strcmp(c->error_code, "UnsupportedOperation") == 0)
+            snprintf(c->error_message + n, sizeof(c->error_message) - n,
+                     ": COS buckets are not supported; leave Bucket and Region empty and give a "
+                     "local directory in Paths");
         return -1;
     }
     const json_t *paths = json_object_get(cos, "Paths");
@@ -149,10 +151,170 @@ static int source_path(struct api_call *c, const char **out)
         return api_fail(c, "InvalidParameterValue",
                         "TrainingModelCosPath.Paths must hold exactly one directory");
     const char *p = json_string_value(json_array_get(paths, 0));
-    if (p[0] != '/')
-        return api_fail(c, "InvalidParameterValue",
-                        "TrainingModelCosPath.Paths[0] must be an absolute path, got '%s'", p);
+    struct err err = {0};
+    int rc = imports_check_source(c->cfg->imports, p, &err);
+    if (rc)
+        return api_fail(c, rc == ERR_UNSUPPORTED ? "UnsupportedOperation" : "InvalidParameterValue",
+                        "TrainingModelCosPath.Paths[0]: %s", err.msg);
     *out = p;
+    return 0;
+}
+
+/* ModelOutputPath is cloud-only (the data directory decides where files go)
+ * and ignored, but it must still be a CosPathInfo. */
+static int check_output_path(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"Bucket", API_FIELD_IGNORED},
+                                              {"Region", API_FIELD_IGNORED},
+                                              {"Paths", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    const json_t *out = json_object_get(c->params, "ModelOutputPath");
+    if (!api_present(out))
+        return 0;
+    if (!json_is_object(out))
+        return api_fail(c, "InvalidParameter",
+                        "ModelOutputPath must be an object {Bucket, Region, Paths}");
+    return api_check_fields(c, out, "ModelOutputPath", fields);
+}
+
+/* The next automatic label of a model: v<N+1>, N the highest vN label or
+ * the number of versions, whichever is larger (labels freed by deletes are
+ * not reused). */
+#define MAX_LABEL_TRIES 32
+static int next_label(struct api_call *c, const struct store_model *model, bool new_model,
+                      char out[32], struct err *err)
+{
+    struct store_model_version *vs = NULL;
+    size_t n = 0;
+    int rc =
+        new_model ? 0 : store_model_version_list(c->cfg->store, c->region, model->id, &vs, &n, err);
+    if (rc)
+        return rc;
+    unsigned long top = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *l = vs[i].version;
+        size_t digits = strspn(l + 1, "0123456789");
+        if (l[0] == 'v' && digits > 0 && digits < 10 && l[1 + digits] == '\0') {
+            unsigned long k = strtoul(l + 1, NULL, 10);
+            if (k > top)
+                top = k;
+        }
+        store_model_version_release(&vs[i]);
+    }
+    free(vs);
+    snprintf(out, 32, "v%lu", top + 1);
+    return 0;
+}
+
+/* Which ModelFormat each AlgorithmFramework produces; a pair outside this
+ * table contradicts itself. */
+static const struct {
+    const char *framework;
+    const char *const formats[10];
+} framework_formats[] = {
+    {"XGBOOST", {"XGBOOST", "ONNX", "PMML", NULL}},
+    {"PYTORCH",
+     {"PYTORCH", "TORCH_SCRIPT", "DETECTRON2", "MMDETECTION", "ONNX", "HUGGING_FACE_BERT",
+      "HUGGING_FACE_STABLE_DIFFUSION", "HUGGING_FACE_STABLE_DIFFUSION_LORA",
+      "WEB_UI_STABLE_DIFFUSION", NULL}},
+    {"TENSORFLOW", {"SAVED_MODEL", "FROZEN_GRAPH", "ONNX", "HUGGING_FACE_BERT", NULL}},
+    {"DETECTRON2", {"DETECTRON2", "TORCH_SCRIPT", "ONNX", NULL}},
+    {"PMML", {"PMML", NULL}},
+    {"MMDETECTION", {"MMDETECTION", "TORCH_SCRIPT", "ONNX", NULL}},
+    {"ONNX", {"ONNX", NULL}},
+};
+
+static int check_framework(struct api_call *c, const char *framework, const char *format)
+{
+    for (size_t i = 0; i < sizeof(framework_formats) / sizeof(framework_formats[0]); i++) {
+        if (strcasecmp(framework_formats[i].framework, framework) != 0)
+            continue;
+        const char *const *f = framework_formats[i].formats;
+        if (api_in_list(f, format))
+            return 0;
+        char list[256] = "";
+        for (size_t n = 0; *f && n < sizeof(list); f++)
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", *f);
+        return api_fail(c, "InvalidParameterValue",
+                        "AlgorithmFramework '%s' contradicts ModelFormat '%s': a %s model is "
+                        "stored as one of %s",
+                        framework, format, framework_formats[i].framework, list);
+    }
+    return 0;
+}
+
+/* A string member 'name' of the object 'where'. */
+static int nested_str(struct api_call *c, const json_t *obj, const char *where, const char *name,
+                      bool required, const char **out)
+{
+    const json_t *v = json_object_get(obj, name);
+    *out = json_is_string(v) && json_string_length(v) ? json_string_value(v) : NULL;
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return api_fail(c, "InvalidParameter", "%s.%s must be a string", where, name);
+    if (!*out && required)
+        return api_fail(c, "MissingParameter", "%s.%s is required", where, name);
+    return 0;
+}
+
+/* ReasoningEnvironmentSource and ReasoningImageInfo (an ImageInfo, §4.4).
+ * SYSTEM runs the version with the built-in runtime; the console also sends
+ * the preset image it chose, which is kept as given. A CUSTOM image is
+ * checked, then refused: Berth serves model versions with berth-serve only. */
+static int check_runtime(struct api_call *c, const char *env_source)
+{
+    static const struct api_field image_fields[] = {{"ImageType", API_FIELD_USED},
+                                                    {"ImageUrl", API_FIELD_USED},
+                                                    {"RegistryRegion", API_FIELD_IGNORED},
+                                                    {"RegistryId", API_FIELD_IGNORED},
+                                                    {"AllowSaveAllContent", API_FIELD_IGNORED},
+                                                    {"ImageName", API_FIELD_USED},
+                                                    {"SupportDataPipeline", API_FIELD_IGNORED},
+                                                    {NULL, API_FIELD_USED}};
+    static const char *const image_types[] = {"TCR", "CCR", "PRE_SET", "PreSet", "CUSTOM", NULL};
+    static const char *const where = "ReasoningImageInfo";
+    bool custom = strcmp(env_source, "CUSTOM") == 0;
+    if (!custom && strcmp(env_source, "SYSTEM") != 0)
+        return api_fail(c, "InvalidParameterValue",
+                        "ReasoningEnvironmentSource must be SYSTEM or CUSTOM, got '%s'",
+                        env_source);
+    const json_t *info = json_object_get(c->params, where);
+    const char *type, *url, *name;
+    if (!api_present(info))
+        return custom ? api_fail(c, "MissingParameter",
+                                 "ReasoningImageInfo is required when ReasoningEnvironmentSource "
+                                 "is CUSTOM")
+                      : 0;
+    if (!json_is_object(info))
+        return api_fail(c, "InvalidParameter",
+                        "ReasoningImageInfo must be an object {ImageType, ImageUrl, ...}");
+    if (api_check_fields(c, info, where, image_fields) ||
+        nested_str(c, info, where, "ImageType", true, &type) ||
+        nested_str(c, info, where, "ImageUrl", true, &url) ||
+        nested_str(c, info, where, "ImageName", false, &name))
+        return -1;
+    static const char *const flags[] = {"AllowSaveAllContent", "SupportDataPipeline", NULL};
+    for (const char *const *f = flags; *f; f++) {
+        const json_t *v = json_object_get(info, *f);
+        if (v && !json_is_null(v) && !json_is_boolean(v))
+            return api_fail(c, "InvalidParameter", "%s.%s must be a boolean", where, *f);
+    }
+    if (!api_in_list(image_types, type))
+        return api_fail(c, "InvalidParameterValue",
+                        "ReasoningImageInfo.ImageType must be TCR, CCR, PRE_SET or CUSTOM, got "
+                        "'%s'",
+                        type);
+    bool preset = strcasecmp(type, "PRE_SET") == 0 || strcasecmp(type, "PreSet") == 0;
+    if (!custom && !preset)
+        return api_fail(c, "InvalidParameterValue",
+                        "ReasoningImageInfo.ImageType '%s' needs ReasoningEnvironmentSource "
+                        "CUSTOM; with SYSTEM it can only be PRE_SET",
+                        type);
+    if (custom)
+        return api_fail(c, "UnsupportedOperation",
+                        "ReasoningEnvironmentSource CUSTOM (ReasoningImageInfo '%s') is not "
+                        "supported: Berth serves model versions with its built-in runtime; to run "
+                        "an image of your own, give it in CreateModelService.ImageInfo",
+                        url);
     return 0;
 }
 
@@ -194,13 +356,8 @@ int api_create_training_model(struct api_call *c)
                               "ImportMethod EXIST is not supported; use MODEL or VERSION")
                    : api_fail(c, "InvalidParameterValue",
                               "ImportMethod must be MODEL, VERSION or EXIST, got '%s'", method);
-    if (strcmp(env_source, "SYSTEM") != 0 && strcmp(env_source, "CUSTOM") != 0)
-        return api_fail(c, "InvalidParameterValue",
-                        "ReasoningEnvironmentSource must be SYSTEM or CUSTOM, got '%s'",
-                        env_source);
-    if (strcmp(env_source, "CUSTOM") == 0 && !api_present(json_object_get(p, "ReasoningImageInfo")))
-        return api_fail(c, "MissingParameter",
-                        "ReasoningImageInfo is required when ReasoningEnvironmentSource is CUSTOM");
+    if (check_runtime(c, env_source))
+        return -1;
     if (!format)
         return api_fail(c, "MissingParameter", "ModelFormat is required (e.g. XGBOOST)");
     if (!api_in_list(model_formats, format))
@@ -213,6 +370,8 @@ int api_create_training_model(struct api_call *c)
                         "AlgorithmFramework '%s' is not one of XGBOOST, PYTORCH, TENSORFLOW, "
                         "DETECTRON2, PMML, MMDETECTION, ONNX",
                         framework);
+    if (framework && check_framework(c, framework, format))
+        return -1;
     if (move && strcmp(move, "COPY") != 0 && strcmp(move, "CUT") != 0)
         return api_fail(c, "InvalidParameterValue", "ModelMoveMode must be COPY or CUT, got '%s'",
                         move);
@@ -239,7 +398,7 @@ int api_create_training_model(struct api_call *c)
                         "ReasoningEnvironmentId '%s' does not exist; the built-in runtime for "
                         "XGBOOST is 'berth-serve'",
                         env_id);
-    if (source_path(c, &src))
+    if (source_path(c, &src) || check_output_path(c))
         return -1;
 
     struct store_model model = {0};
@@ -282,28 +441,12 @@ int api_create_training_model(struct api_call *c)
             return -1;
         }
     }
-    /* The label: given, or v1, v2, ... after the existing versions. */
-    char auto_label[32];
-    if (!label) {
-        struct store_model_version *vs = NULL;
-        size_t n = 0;
-        if (!new_model &&
-            store_model_version_list(c->cfg->store, c->region, model.id, &vs, &n, &err) != 0) {
-            store_model_release(&model);
-            return api_fail_store(c, &err);
-        }
-        for (size_t i = 0; i < n; i++)
-            store_model_version_release(&vs[i]);
-        free(vs);
-        snprintf(auto_label, sizeof(auto_label), "v%zu", n + 1);
-        label = auto_label;
-    } else if (!valid_label(label)) {
+    if (label && !valid_label(label)) {
         store_model_release(&model);
         return api_fail(c, "InvalidParameterValue",
                         "TrainingModelVersion '%s' must be 1-32 letters, digits, '.', '_' or '-'",
                         label);
     }
-    snprintf(number, sizeof(number), "%llu", new_number());
 
     json_t *attrs = json_object();
     for (const char *const *f = echoed; *f; f++) {
@@ -317,20 +460,39 @@ int api_create_training_model(struct api_call *c)
     json_decref(attrs);
 
     struct store_model_version v = {0};
-    v.id = xasprintf("mv-%s-%s", label, number);
     v.model_id = model.id;
     v.region = (char *)c->region;
-    v.version = (char *)label;
     v.status = STORE_IMPORT_RUNNING;
     v.source_path = (char *)src;
     v.move_mode = (char *)(move ? move : "COPY");
-    v.path = xasprintf("%s/models/%s/%s", c->cfg->data_dir, model.id, v.id);
     v.format = xstrdup(format);
     for (char *f = v.format; *f; f++)
         *f = (char)toupper((unsigned char)*f);
     v.attrs_json = attrs_text;
     v.created_at = created;
-    int rc = store_model_version_create(c->cfg->store, &model, new_model, &v, &err);
+    /* Without a label the version gets the next vN. A parallel import may
+     * take the same one first: the store's unique (model, label) refuses the
+     * second insert, which then takes the next label. */
+    char auto_label[32];
+    int rc = 0;
+    for (int attempt = 0;; attempt++) {
+        if (!label || label == auto_label) {
+            rc = next_label(c, &model, new_model, auto_label, &err);
+            if (rc)
+                break;
+            label = auto_label;
+        }
+        snprintf(number, sizeof(number), "%llu", new_number());
+        v.version = (char *)label;
+        v.id = xasprintf("mv-%s-%s", label, number);
+        v.path = xasprintf("%s/models/%s/%s", c->cfg->data_dir, model.id, v.id);
+        rc = store_model_version_create(c->cfg->store, &model, new_model, &v, &err);
+        if (rc != ERR_EXISTS || label != auto_label || new_model || attempt == MAX_LABEL_TRIES)
+            break;
+        free(v.id);
+        free(v.path);
+        v.id = v.path = NULL;
+    }
     if (rc == 0) {
         imports_queue(c->cfg->imports, v.id);
         json_object_set_new(c->out, "Id", json_string(model.id));
@@ -561,6 +723,18 @@ static int check_unused(struct api_call *c, const char *version_id)
     return 0;
 }
 
+/* A CUT import moves the user's files: deleting its version midway would
+ * delete them, so it waits until the import has finished. */
+static int check_not_moving(struct api_call *c, const struct store_model_version *v)
+{
+    if (v->status == STORE_IMPORT_RUNNING && strcmp(v->move_mode, "CUT") == 0)
+        return api_fail(c, "ResourceInUse",
+                        "model version %s is being imported with ModelMoveMode CUT; delete it "
+                        "once TrainingModelStatus is STATUS_SUCCESS or STATUS_FAILED",
+                        v->id);
+    return 0;
+}
+
 static void remove_files(struct api_call *c, const char *path)
 {
     struct err err = {0};
@@ -581,7 +755,7 @@ int api_delete_training_model_version(struct api_call *c)
     struct err err = {0};
     if (store_model_version_get(c->cfg->store, c->region, id, &v, &err) != 0)
         return api_fail_store(c, &err);
-    if (check_unused(c, id) ||
+    if (check_not_moving(c, &v) || check_unused(c, id) ||
         store_model_version_delete(c->cfg->store, c->region, id, &err) != 0) {
         store_model_version_release(&v);
         return c->error_code[0] ? -1 : api_fail_store(c, &err);
@@ -619,7 +793,7 @@ int api_delete_training_model(struct api_call *c)
     int busy = 0;
     for (size_t i = 0; i < n; i++) {
         if (!busy)
-            busy = check_unused(c, vs[i].id);
+            busy = check_not_moving(c, &vs[i]) || check_unused(c, vs[i].id);
         store_model_version_release(&vs[i]);
     }
     free(vs);

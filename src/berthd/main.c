@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define MAX_REGIONS 32
+#define MAX_IMPORT_ROOTS 32
 
 struct options {
     const char *data_dir;
@@ -31,6 +32,8 @@ struct options {
     const char *gateway_threads;
     const char *regions[MAX_REGIONS + 1];
     size_t nregions;
+    const char *import_roots[MAX_IMPORT_ROOTS + 1];
+    size_t nimport_roots;
     const char *log_level;
     const char *limits[5]; /* see limit_rows */
     char **owned;          /* values read from --config, freed at exit */
@@ -50,6 +53,8 @@ static const struct option_row {
     {"gateway-listen", OPT_STR, "127.0.0.1:8501", "address:port of the inference gateway"},
     {"gateway-threads", OPT_STR, "usable CPUs", "gateway worker threads (1 to 256)"},
     {"region", OPT_LIST, "any name", "a region this berthd serves; repeat for more"},
+    {"import-root", OPT_LIST, IMPORTS_DEFAULT_ROOT,
+     "a directory models may be imported from; repeat for more"},
     {"log-level", OPT_STR, "info", "error, warn, info or debug"},
     {"api-max-connections", OPT_STR, "256", "connections the management API holds at once"},
     {"gateway-max-connections", OPT_STR, "2048", "connections the gateway holds at once"},
@@ -133,6 +138,12 @@ static int set_option(struct options *o, const char *name, const char *value, co
             return -1;
         }
         o->regions[o->nregions++] = value;
+    } else if (strcmp(name, "import-root") == 0) {
+        if (o->nimport_roots == MAX_IMPORT_ROOTS) {
+            fprintf(stderr, "berthd: %s: at most %d import roots\n", where, MAX_IMPORT_ROOTS);
+            return -1;
+        }
+        o->import_roots[o->nimport_roots++] = value;
     } else {
         fprintf(stderr, "berthd: %s: unknown option '%s' (see --help)\n", where, name);
         return -1;
@@ -439,7 +450,8 @@ int main(int argc, char **argv)
     models = xasprintf("%s/models", data_dir);
     mkdir(models, 0700);
     if (lock_data_dir(data_dir, &lock_fd, &err) != 0 || store_open(db, &st, &err) != 0 ||
-        ensure_credentials(data_dir, st, &err) != 0 || imports_start(st, &im, &err) != 0) {
+        ensure_credentials(data_dir, st, &err) != 0 ||
+        imports_start(st, data_dir, o.import_roots, &im, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;
         goto out;

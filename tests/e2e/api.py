@@ -109,9 +109,11 @@ class ApiClient:
 class Berthd:
     """berthd on a free loopback port and a data directory of the test's."""
 
-    def __init__(self, data_dir, workdir, extra=(), name="berthd"):
+    def __init__(self, data_dir, workdir, extra=(), name="berthd", import_roots=None):
         self.data_dir = data_dir
         self.workdir = workdir
+        # Tests import from directories inside their workdir unless they say otherwise.
+        self.import_roots = [workdir] if import_roots is None else list(import_roots)
         self.extra = list(extra)
         self.name = name
         self.proc = None
@@ -131,6 +133,8 @@ class Berthd:
         self.argv = [path, "--data-dir", self.data_dir, "--api-listen",
                      "127.0.0.1:%d" % self.port, "--gateway-listen",
                      "127.0.0.1:%d" % self.gateway_port] + self.extra
+        for root in self.import_roots:
+            self.argv += ["--import-root", root]
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + timeout

@@ -135,10 +135,11 @@ class Models(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(v["ModelHotUpdatePath"]["Paths"][0], "model.json")))
 
     def test_failed_imports_give_the_reason(self):
-        r = self.c.ok("CreateTrainingModel", import_params("missing", os.path.join(self.tmp, "nowhere")))
-        v = self.wait_status(r["TrainingModelVersionId"])
-        self.assertEqual(v["TrainingModelStatus"], "STATUS_FAILED")
-        self.assertIn("does not exist", v["TrainingModelErrorMsg"])
+        # A source that does not exist is refused at once, naming the field.
+        err = self.c.error("CreateTrainingModel", import_params("missing", os.path.join(self.tmp, "nowhere")))
+        self.assertEqual(err["Code"], "InvalidParameterValue")
+        self.assertIn("TrainingModelCosPath.Paths", err["Message"])
+        self.assertIn("does not exist", err["Message"])
         empty = model_dir(self.tmp, "src-empty")
         r = self.c.ok("CreateTrainingModel", import_params("empty", empty))
         v = self.wait_status(r["TrainingModelVersionId"])
