@@ -49,6 +49,7 @@ struct inst {
     uint64_t start_ticks;
     int port;
     bool ready;
+    bool failed; /* crashed, or lost its readiness, and not ready since */
     bool probing;
     bool orphaned; /* its service is gone; free when the probe returns */
     uint64_t started_ms, next_probe_ms, stop_deadline_ms, restart_at_ms;
@@ -70,8 +71,8 @@ struct svc {
     char *spec_json;
     int replicas;
     bool in_store;
-    bool seen; /* reconciled at least once */
-    bool ever_ready;
+    bool seen;             /* reconciled at least once */
+    bool ever_normal;      /* all replicas were ready since it last started */
     bool probe_configured; /* HealthProbe given: keep its period */
     char create_failed[512];
     struct inst **insts;
@@ -377,6 +378,7 @@ static void on_sigchld(uv_signal_t *h, int signum)
             in->backoff_exp++;
             in->restarts++;
             in->state = I_BACKOFF;
+            in->failed = true;
             in->restart_at_ms = now + delay;
             snprintf(in->last_exit, sizeof(in->last_exit),
                      "instance %s %s; restarting in %llus (restart %d)", id, how,
@@ -513,15 +515,20 @@ static void probe_done(uv_work_t *w, int status)
             in->successes = 0;
         }
         bool was = in->ready;
-        if (!in->ready && in->successes >= p->cfg.success_threshold)
+        if (!in->ready && in->successes >= p->cfg.success_threshold) {
             in->ready = true;
-        else if (in->ready && in->failures >= p->cfg.failure_threshold)
+            in->failed = false;
+        } else if (in->ready && in->failures >= p->cfg.failure_threshold) {
             in->ready = false;
+            in->failed = true;
+            snprintf(in->last_exit, sizeof(in->last_exit),
+                     "instance %s-%d failed its readiness probe %d time%s", in->svc->id, in->index,
+                     in->failures, in->failures == 1 ? "" : "s");
+        }
         if (in->ready != was)
             log_info("reconciler", "instance %s-%d is %s", in->svc->id, in->index,
                      in->ready ? "ready" : "not ready");
         changed = in->ready != was;
-        in->svc->ever_ready |= in->ready;
         if (p->failed[0] && !in->svc->create_failed[0]) {
             snprintf(in->svc->create_failed, sizeof(in->svc->create_failed),
                      "the model did not load: %.480s", p->failed);
@@ -537,11 +544,11 @@ static void probe_done(uv_work_t *w, int status)
     }
     struct ctl_reconciler *r = p->r;
     free(p);
-    if (r->stopping)
+    /* A change of readiness is published at once, not at the next tick, and
+     * a rollout waiting for this instance moves on. */
+    if (r->stopping || changed)
         reconcile(r);
-    else if (changed)
-        publish(r); /* status and routes now, not at the next tick */
-    if (!r->stopping)
+    else
         schedule_probes(r, now_ms());
 }
 
@@ -566,11 +573,14 @@ static void probe_start(struct ctl_reconciler *r, struct inst *in)
 /* ------------------------------------------------------------------------ */
 /* Status                                                                   */
 
-static void compute_status(const struct svc *s, struct ctl_status *out)
+/* Abnormal means failure: an instance crashed or lost its readiness and has
+ * not recovered. Instances that are only starting (a scale-up, the new side of
+ * a rollout) leave a version that serves Normal. */
+static void compute_status(struct svc *s, struct ctl_status *out)
 {
     memset(out, 0, sizeof(*out));
     out->pods = xcalloc(s->ninsts ? s->ninsts : 1, sizeof(struct ctl_pod));
-    bool any_backoff = false, any_stopping = false;
+    bool any_failed = false, any_stopping = false;
     const char *reason = NULL;
     for (size_t i = 0; i < s->ninsts; i++) {
         const struct inst *in = s->insts[i];
@@ -588,6 +598,10 @@ static void compute_status(const struct svc *s, struct ctl_status *out)
             snprintf(p->phase, sizeof(p->phase), "%s", in->ready ? "Running" : "Pending");
             out->replicas++;
             out->ready += in->ready;
+            if (in->failed) {
+                any_failed = true;
+                reason = in->last_exit;
+            }
             break;
         case I_STOPPING:
             snprintf(p->phase, sizeof(p->phase), "Terminating");
@@ -596,11 +610,15 @@ static void compute_status(const struct svc *s, struct ctl_status *out)
             break;
         default:
             snprintf(p->phase, sizeof(p->phase), "Failed");
-            any_backoff = true;
+            any_failed = true;
             reason = in->last_exit;
             break;
         }
     }
+    if (s->replicas == 0)
+        s->ever_normal = false;
+    else if (out->ready >= s->replicas)
+        s->ever_normal = true;
     const char *st;
     if (!s->seen)
         st = "CREATING";
@@ -608,12 +626,12 @@ static void compute_status(const struct svc *s, struct ctl_status *out)
         st = "CREATE_FAILED", reason = s->create_failed;
     else if (s->replicas == 0)
         st = any_stopping || out->replicas ? "Stopping" : "Stopped";
-    else if (out->ready >= s->replicas)
-        st = "Normal";
-    else if (any_backoff)
+    else if (any_failed)
         st = "Abnormal";
+    else if (out->ready >= s->replicas || (out->ready > 0 && s->ever_normal))
+        st = "Normal";
     else if (out->replicas)
-        st = s->ever_ready ? "Abnormal" : "Waiting";
+        st = "Waiting";
     else
         st = "Pending";
     snprintf(out->status, sizeof(out->status), "%s", st);
@@ -735,39 +753,99 @@ static void load_desired(struct ctl_reconciler *r)
     free(list);
 }
 
+static bool inst_current(const struct svc *s, const struct inst *in)
+{
+    return in->spec_json && strcmp(in->spec_json, s->spec_json) == 0;
+}
+
+/* The lowest slot that runs nothing, for a new instance (not a restart). */
+static struct inst *free_slot(struct svc *s)
+{
+    size_t i = 0;
+    while (i < s->ninsts && s->insts[i] && s->insts[i]->state != I_NONE)
+        i++;
+    if (i == s->ninsts) {
+        s->insts = xrealloc(s->insts, (s->ninsts + 1) * sizeof(*s->insts));
+        s->insts[s->ninsts++] = NULL;
+    }
+    if (!s->insts[i]) {
+        s->insts[i] = xcalloc(1, sizeof(struct inst));
+        s->insts[i]->svc = s;
+        s->insts[i]->index = (int)i;
+    }
+    struct inst *in = s->insts[i];
+    in->restarts = in->backoff_exp = 0;
+    in->failed = false;
+    in->last_exit[0] = '\0';
+    return in;
+}
+
+/* Of the current instances, the one to give up first when there are too
+ * many: a crashed one, then one not ready, then the highest index. */
+static struct inst *surplus(struct svc *s)
+{
+    struct inst *best = NULL;
+    int best_rank = -1;
+    for (size_t i = 0; i < s->ninsts; i++) {
+        struct inst *in = s->insts[i];
+        if (!in || !inst_current(s, in) || (in->state != I_RUNNING && in->state != I_BACKOFF))
+            continue;
+        int rank = in->state == I_BACKOFF ? 2 : !in->ready;
+        if (rank >= best_rank)
+            best = in, best_rank = rank;
+    }
+    return best;
+}
+
+/* Bring one service to its desired count and spec. A changed spec is rolled
+ * out with a surge of one and nothing unavailable (Kubernetes' maxSurge 1,
+ * maxUnavailable 0): a new instance starts next to the old ones, and an old
+ * one is stopped only once a new one is ready to take its place, so even a
+ * single replica keeps serving. Outdated instances that do not serve (crashed,
+ * not ready) go at once. */
+static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired, uint64_t now)
+{
+    int cur = 0, cur_ready = 0, old = 0, stopping = 0;
+    for (size_t i = 0; i < s->ninsts; i++) {
+        struct inst *in = s->insts[i];
+        if (!in)
+            continue;
+        bool current = inst_current(s, in);
+        if (desired == 0 || (!current && !(in->state == I_RUNNING && in->ready)))
+            inst_stop(in);
+        else if (in->state == I_BACKOFF && now >= in->restart_at_ms)
+            inst_start(r, in);
+        if (in->state == I_STOPPING)
+            stopping++;
+        else if (in->state != I_NONE && current)
+            cur++, cur_ready += in->state == I_RUNNING && in->ready;
+        else if (in->state == I_RUNNING)
+            old++;
+    }
+    for (; cur > desired; cur--) {
+        struct inst *in = surplus(s);
+        cur_ready -= in->state == I_RUNNING && in->ready;
+        inst_stop(in);
+        stopping += in->state == I_STOPPING;
+    }
+    for (size_t i = s->ninsts; i-- > 0 && old > 0 && cur_ready + old > desired;) {
+        struct inst *in = s->insts[i];
+        if (in && in->state == I_RUNNING && !inst_current(s, in)) {
+            inst_stop(in);
+            old--, stopping++;
+        }
+    }
+    for (; cur < desired && (old == 0 || cur + old + stopping <= desired); cur++)
+        inst_start(r, free_slot(s));
+}
+
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
     int desired = s->in_store && !r->stopping && !s->create_failed[0] ? s->replicas : 0;
-    if ((size_t)desired > s->ninsts) {
-        s->insts = xrealloc(s->insts, (size_t)desired * sizeof(*s->insts));
-        memset(s->insts + s->ninsts, 0, ((size_t)desired - s->ninsts) * sizeof(*s->insts));
-        s->ninsts = (size_t)desired;
-    }
-    /* A changed spec replaces instances one at a time, and only while every
-     * other one is ready: the version keeps serving through an update (with
-     * one replica it cannot, and is briefly down). */
-    bool settled = true;
-    for (int i = 0; i < desired; i++)
-        settled &= s->insts[i] && s->insts[i]->state == I_RUNNING && s->insts[i]->ready;
+    reconcile_count(r, s, desired, now);
     bool alive = false;
     for (size_t i = 0; i < s->ninsts; i++) {
         struct inst *in = s->insts[i];
-        if ((int)i < desired) {
-            if (!in) {
-                in = s->insts[i] = xcalloc(1, sizeof(*in));
-                in->svc = s;
-                in->index = (int)i;
-            }
-            if (in->state == I_NONE || (in->state == I_BACKOFF && now >= in->restart_at_ms)) {
-                inst_start(r, in);
-            } else if (in->state == I_RUNNING && strcmp(in->spec_json, s->spec_json) != 0 &&
-                       (!in->ready || settled)) {
-                inst_stop(in); /* restarted with the new spec once it has exited */
-                settled = false;
-            }
-        } else if (in) {
-            inst_stop(in);
-        }
         if (!in)
             continue;
         if (in->state == I_STOPPING && !in->term_sent && now >= in->term_at_ms) {

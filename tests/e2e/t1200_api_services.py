@@ -310,6 +310,73 @@ class Services(unittest.TestCase):
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv2})
 
+    def watch_status(self, sid):
+        """Poll DescribeModelService's Status in a thread; returns (stop event, statuses seen)."""
+        import threading
+        stop, seen = threading.Event(), []
+
+        def poll():
+            while not stop.is_set():
+                seen.append(self.describe(sid)["Status"])
+                time.sleep(0.02)
+        t = threading.Thread(target=poll)
+        t.start()
+        return lambda: (stop.set(), t.join(10)), seen
+
+    def test_one_replica_update_keeps_serving_and_normal(self):
+        # One replica: the new instance starts first and takes over when it is ready (surge),
+        # so no request fails and the status stays Normal throughout.
+        script = os.path.join(self.tmp, "echo_server.py")
+        with open(script, "w") as f:
+            f.write(ECHO_SERVER)
+        s = self.create(ModelInfo=None, Command="exec %s %s" % (sys.executable, script),
+                        Env=[{"Name": "GREETING", "Value": "old"}])
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        self.wait_status(sid, "Normal")
+        import threading
+        stop = threading.Event()
+        seen = {"old": 0, "new": 0, "failed": []}
+
+        def load():
+            gw = harness.Client(self.d.gateway_port)
+            deadline = time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < deadline:
+                r = gw.get("/%s/x" % gid)
+                if r.status != 200:
+                    seen["failed"].append((r.status, r.body[:200]))
+                    continue
+                seen[r.json()["greeting"]] += 1
+            gw.close()
+        t = threading.Thread(target=load)
+        t.start()
+        time.sleep(0.3)
+        end_watch, statuses = self.watch_status(sid)
+        most = [0]
+
+        def count():
+            pods = self.describe(sid)["ServiceInfo"]["PodInfos"]
+            most[0] = max(most[0], len(pods))
+            return pods
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "Env": [{"Name": "GREETING", "Value": "new"}]})
+        harness.wait_until(lambda: seen["new"] > 0 and len(count()) == 1, 20, 0.02,
+                           what="the new instance to take over")
+        time.sleep(0.3)
+        stop.set()
+        t.join(10)
+        end_watch()
+        self.assertEqual(len(seen["failed"]), 0, "requests failed during the update: %r" % seen["failed"][:3])
+        self.assertGreater(seen["old"], 0)
+        self.assertNotIn("Abnormal", statuses)
+        self.assertEqual(set(statuses), {"Normal"}, statuses)
+        self.assertLessEqual(most[0], 2, "more than replicas+1 instances")
+        # Scaling up from 1 to 2 is routine too: never Abnormal.
+        end_watch, statuses = self.watch_status(sid)
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "SCALE", "Replicas": 2})
+        harness.wait_until(lambda: self.describe(sid)["ServiceInfo"]["Status"]["ReadyReplicas"] == 2, 20)
+        end_watch()
+        self.assertEqual(set(statuses), {"Normal"}, statuses)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+
     def test_custom_command_and_crash_restart(self):
         script = os.path.join(self.tmp, "echo_server.py")
         with open(script, "w") as f:
