@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "control/imports.h"
 #include "control/reconciler.h"
+#include "drivers/process.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -32,6 +33,8 @@ struct options {
     const char *regions[MAX_REGIONS + 1];
     size_t nregions;
     const char *log_level;
+    const char *instance_user;
+    const char *instance_dir;
     char **owned; /* values read from --config, freed at exit */
     size_t nowned;
 };
@@ -50,6 +53,8 @@ static const struct option_row {
     {"gateway-threads", OPT_STR, "usable CPUs", "gateway worker threads (1 to 256)"},
     {"region", OPT_LIST, "any name", "a region this berthd serves; repeat for more"},
     {"log-level", OPT_STR, "info", "error, warn, info or debug"},
+    {"instance-user", OPT_STR, "berth-instance", "the unprivileged user instances run as"},
+    {"instance-dir", OPT_STR, "DIR-instances", "the instances' work directories (not in DIR)"},
     {"config", OPT_STR, NULL, "a file of 'name = value' lines with the options above"},
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
@@ -76,6 +81,10 @@ static int set_option(struct options *o, const char *name, const char *value, co
         o->gateway_threads = value;
     else if (strcmp(name, "log-level") == 0)
         o->log_level = value;
+    else if (strcmp(name, "instance-user") == 0)
+        o->instance_user = value;
+    else if (strcmp(name, "instance-dir") == 0)
+        o->instance_dir = value;
     else if (strcmp(name, "region") == 0) {
         if (o->nregions == MAX_REGIONS) {
             fprintf(stderr, "berthd: %s: at most %d regions\n", where, MAX_REGIONS);
@@ -256,6 +265,25 @@ static int lock_data_dir(const char *dir, int *fd_out, struct err *err)
     return 0;
 }
 
+/* Only berthd reads the store, its WAL, the credentials and the lock (0600).
+ * When instances run as another user, the directory and models/ are
+ * searchable (0711) so it can reach the model files, and list nothing. */
+static void secure_data_dir(const char *dir, bool shared)
+{
+    static const char *const secret[] = {"berth.db", "berth.db-wal", "berth.db-shm", "credentials",
+                                         "berthd.lock"};
+    for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++) {
+        char *path = xasprintf("%s/%s", dir, secret[i]);
+        if (chmod(path, 0600) != 0 && errno != ENOENT)
+            log_warn("berthd", "cannot chmod '%s': %s", path, strerror(errno));
+        free(path);
+    }
+    char *models = xasprintf("%s/models", dir);
+    if (chmod(dir, shared ? 0711 : 0700) != 0 || chmod(models, shared ? 0711 : 0700) != 0)
+        log_warn("berthd", "cannot chmod '%s': %s", dir, strerror(errno));
+    free(models);
+}
+
 static int split_listen(const char *spec, char *host, size_t size, int *port)
 {
     const char *colon = strrchr(spec, ':');
@@ -380,6 +408,14 @@ int main(int argc, char **argv)
     db = xasprintf("%s/berth.db", data_dir);
     models = xasprintf("%s/models", data_dir);
     mkdir(models, 0700);
+    struct drv_user user;
+    if (drv_user_resolve(o.instance_user ? o.instance_user : "berth-instance", o.instance_user,
+                         &user, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    secure_data_dir(data_dir, user.set);
     if (lock_data_dir(data_dir, &lock_fd, &err) != 0 || store_open(db, &st, &err) != 0 ||
         ensure_credentials(data_dir, st, &err) != 0 || imports_start(st, &im, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
@@ -389,8 +425,15 @@ int main(int argc, char **argv)
 
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
-    rc = ctl_reconciler_start(loop, st, data_dir, serve_bin, &routes, &reconciler, &err);
+    char *instance_dir =
+        o.instance_dir ? xstrdup(o.instance_dir) : xasprintf("%s-instances", data_dir);
+    struct ctl_config cc = {.data_dir = data_dir,
+                            .instance_dir = instance_dir,
+                            .berth_serve = serve_bin,
+                            .user = &user};
+    rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
+    free(instance_dir);
     if (rc) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -45,7 +46,8 @@ struct inst {
     struct svc *svc;
     int index;
     enum inst_state state;
-    pid_t pid;
+    pid_t pid;  /* its keeper's, for waitpid */
+    pid_t pgid; /* its own process group, for signals */
     uint64_t start_ticks;
     int port;
     bool ready;
@@ -90,7 +92,9 @@ struct ctl_reconciler {
     struct store *st;
     struct gw_table *routes;
     char *data_dir;
+    char *instance_dir;
     char *berth_serve;
+    struct drv_user user;
     uv_timer_t timer;
     uv_timer_t soon; /* a probe due before the next tick */
     uv_async_t kick;
@@ -165,19 +169,55 @@ static void probe_config(const char *spec_json, struct probe_cfg *cfg)
 /* ------------------------------------------------------------------------ */
 /* Starting and stopping                                                    */
 
-static int mkdir_p(const char *path)
+/* Directories it creates get 'mode' whatever the umask. */
+static int mkdir_p(const char *path, mode_t mode)
 {
     char *p = xstrdup(path);
     for (char *s = p + 1; *s; s++) {
         if (*s != '/')
             continue;
         *s = '\0';
-        mkdir(p, 0700);
+        if (mkdir(p, mode) == 0)
+            chmod(p, mode);
         *s = '/';
     }
-    int rc = mkdir(p, 0700) == 0 || errno == EEXIST ? 0 : ERR_SYS(errno);
+    int rc = 0;
+    if (mkdir(p, mode) == 0)
+        chmod(p, mode);
+    else if (errno != EEXIST)
+        rc = ERR_SYS(errno);
     free(p);
     return rc;
+}
+
+static int make_readonly(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    mode_t want = type == FTW_D ? 0755 : 0444;
+    if ((type == FTW_D || type == FTW_F) && (st->st_mode & 07777) != want)
+        chmod(path, want);
+    return 0;
+}
+
+/* The instance user reads the model files and writes none: directories on
+ * the way from the data directory are searchable only (0711: nothing in
+ * them can be listed, and the store and credentials stay 0600), the
+ * version's directories 0755 and its files 0444, all owned by berthd.
+ * Done here rather than at import, so files moved in (CUT) with any mode
+ * and versions imported before are covered too. Symbolic links are left. */
+static void expose_model(struct ctl_reconciler *r, const char *path)
+{
+    size_t n = strlen(r->data_dir);
+    if (!r->user.set || strncmp(path, r->data_dir, n) != 0 || path[n] != '/')
+        return;
+    char *p = xstrdup(path);
+    for (char *s = p + n + 1; (s = strchr(s, '/')); s++) {
+        *s = '\0';
+        chmod(p, 0711);
+        *s = '/';
+    }
+    free(p);
+    nftw(path, make_readonly, 16, FTW_PHYS);
 }
 
 static bool berth_serve_name_ok(const char *s)
@@ -199,7 +239,9 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     const char *model_name = spec_str(spec, "ModelName");
     char *base = xasprintf("%s/base", dir), *link = xasprintf("%s/base/1", dir);
     char *cfg = xasprintf("%s/models.config", dir);
-    mkdir(base, 0700);
+    expose_model(r, model_path);
+    mkdir(base, 0755);
+    chmod(base, 0755);
     unlink(link);
     int rc = 0;
     if (symlink(model_path, link) != 0)
@@ -208,6 +250,7 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     if (!rc && !f)
         rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", cfg, strerror(errno));
     if (f) {
+        fchmod(fileno(f), 0644);
         fprintf(f, "model_config_list {\n");
         if (berth_serve_name_ok(model_name) && strcmp(model_name, "m") != 0)
             fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: 'xgboost' }\n",
@@ -240,19 +283,26 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     struct svc *s = in->svc;
     json_t *spec = json_loads(s->spec_json, 0, NULL);
     struct err err = {0};
-    char *dir = xasprintf("%s/instances/%s/%d", r->data_dir, s->id, in->index);
-    char *log_path = xasprintf("%s/output.log", dir);
+    /* berthd writes only in the instance's directory (its output, the model
+     * server's config), the instance only in home/ below it, which it owns:
+     * it cannot plant links where berthd writes as root. */
+    char *dir = xasprintf("%s/%s/%d", r->instance_dir, s->id, in->index);
+    char *home = xasprintf("%s/home", dir), *log_path = xasprintf("%s/output.log", dir);
     char *argv[16] = {0}, *env[80] = {0};
     size_t argc = 0, envc = 0;
-    int rc = mkdir_p(dir);
+    int rc = mkdir_p(home, 0711);
+    if (!rc && r->user.set && chown(home, r->user.uid, r->user.gid) != 0)
+        rc = ERR_SYS(errno);
+    if (!rc)
+        chmod(home, 0700);
     if (rc)
-        err_set(&err, rc, "cannot create '%s': %s", dir, strerror(-rc));
+        err_set(&err, rc, "cannot create '%s': %s", home, strerror(-rc));
     int port = rc ? 0 : drv_free_port();
     if (!rc && port < 0)
         rc = err_set(&err, port, "no free port: %s", strerror(-port));
     in->port = port;
     env[envc++] = xstrdup("PATH=/usr/local/bin:/usr/bin:/bin");
-    env[envc++] = xasprintf("HOME=%s", dir);
+    env[envc++] = xasprintf("HOME=%s", home);
     env[envc++] = xasprintf("PORT=%d", port);
     size_t i;
     json_t *e;
@@ -270,12 +320,18 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     }
     json_decref(spec);
     if (!rc) {
-        struct drv_spawn sp = {.argv = argv, .env = env, .workdir = dir, .log_path = log_path};
-        rc = drv_process_spawn(&sp, &in->pid, &in->start_ticks, &err);
+        struct drv_spawn sp = {
+            .argv = argv, .env = env, .workdir = home, .log_path = log_path, .user = &r->user};
+        struct drv_proc proc;
+        rc = drv_process_spawn(&sp, &proc, &err);
+        in->pid = rc ? 0 : proc.pid;
+        in->pgid = rc ? 0 : proc.pgid;
+        in->start_ticks = rc ? 0 : proc.start_ticks;
     }
     free_strv(argv, argc);
     free_strv(env, envc);
     free(dir);
+    free(home);
     free(log_path);
     free(in->spec_json);
     in->spec_json = xstrdup(s->spec_json);
@@ -303,12 +359,12 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     char *id = xasprintf("%s-%d", s->id, in->index);
     struct store_instance row = {.id = id,
                                  .service_id = s->id,
-                                 .pgid = in->pid,
+                                 .pgid = in->pgid,
                                  .start_ticks = in->start_ticks,
                                  .port = in->port};
     if (store_instance_put(r->st, &row, &err) != 0)
         log_error("reconciler", "cannot record instance %s: %s", id, err.msg);
-    log_info("reconciler", "started instance %s pid=%d port=%d", id, (int)in->pid, in->port);
+    log_info("reconciler", "started instance %s pid=%d port=%d", id, (int)in->pgid, in->port);
     free(id);
 }
 
@@ -359,7 +415,7 @@ static void on_sigchld(uv_signal_t *h, int signum)
         char *id = xasprintf("%s-%d", in->svc->id, in->index);
         store_instance_delete(r->st, id, NULL);
         /* Children of the instance may outlive its leader: end the group. */
-        drv_process_signal(in->pid, SIGKILL);
+        drv_process_signal(in->pgid, SIGKILL);
         char how[64];
         if (WIFSIGNALED(wstatus))
             snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
@@ -385,7 +441,7 @@ static void on_sigchld(uv_signal_t *h, int signum)
                      (unsigned long long)(delay / 1000), in->restarts);
             log_warn("reconciler", "%s", in->last_exit);
         }
-        in->pid = 0;
+        in->pid = in->pgid = 0;
         in->ready = false;
         free(id);
     }
@@ -849,12 +905,12 @@ static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
         if (!in)
             continue;
         if (in->state == I_STOPPING && !in->term_sent && now >= in->term_at_ms) {
-            drv_process_signal(in->pid, SIGTERM);
+            drv_process_signal(in->pgid, SIGTERM);
             in->term_sent = true;
         }
         if (in->state == I_STOPPING &&
             (now >= in->stop_deadline_ms || (r->stopping && now >= r->stop_deadline_ms))) {
-            drv_process_signal(in->pid, SIGKILL);
+            drv_process_signal(in->pgid, SIGKILL);
             in->stop_deadline_ms = now + SHUTDOWN_GRACE_MS;
         }
         if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms)
@@ -897,6 +953,7 @@ static void on_closed(uv_handle_t *h)
     free(r->rows);
     pthread_mutex_destroy(&r->lock);
     free(r->data_dir);
+    free(r->instance_dir);
     free(r->berth_serve);
     free(r);
     if (done)
@@ -937,7 +994,7 @@ static void reconcile(struct ctl_reconciler *r)
         any_alive |= alive;
         if (!s->in_store && !alive) {
             /* Deleted and stopped: its work directories (and their output) go too. */
-            char *dir = xasprintf("%s/instances/%s", r->data_dir, s->id);
+            char *dir = xasprintf("%s/%s", r->instance_dir, s->id);
             struct err err = {0};
             if (!r->stopping && imports_remove_tree(dir, &err) != 0)
                 log_warn("reconciler", "cannot remove %s: %s", dir, err.msg);
@@ -1008,17 +1065,62 @@ static void sweep(struct ctl_reconciler *r)
     free(list);
 }
 
-int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const char *data_dir,
-                         const char *berth_serve, struct gw_table *routes,
-                         struct ctl_reconciler **out, struct err *err)
+static bool path_within(const char *path, const char *dir)
 {
-    (void)err;
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1);
+}
+
+/* The instance directory must hold nothing secret and be the instance
+ * user's to reach; the model files must be reachable too. */
+static int check_dirs(const struct ctl_config *cfg, char **instance_dir, struct err *err)
+{
+    int rc = mkdir_p(cfg->instance_dir, 0711);
+    if (rc)
+        return err_set(err, rc, "cannot create the instance directory '%s': %s", cfg->instance_dir,
+                       strerror(-rc));
+    *instance_dir = realpath(cfg->instance_dir, NULL);
+    if (!*instance_dir)
+        return err_set(err, ERR_SYS(errno), "cannot resolve '%s': %s", cfg->instance_dir,
+                       strerror(errno));
+    if (path_within(*instance_dir, cfg->data_dir) || path_within(cfg->data_dir, *instance_dir))
+        return err_set(err, ERR_INVALID,
+                       "--instance-dir '%s' must be outside the data directory '%s' and not "
+                       "hold it",
+                       *instance_dir, cfg->data_dir);
+    chmod(*instance_dir, 0711);
+    char *models = xasprintf("%s/models", cfg->data_dir);
+    const char *paths[] = {*instance_dir, models};
+    for (size_t i = 0; i < 2 && !rc; i++) {
+        rc = drv_user_access(cfg->user, paths[i], X_OK);
+        if (rc)
+            err_set(err, rc,
+                    "the instance user '%s' cannot reach '%s': %s (every directory above it "
+                    "must be searchable: chmod o+x)",
+                    cfg->user->name, paths[i], strerror(-rc));
+    }
+    free(models);
+    return rc;
+}
+
+int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_config *cfg,
+                         struct gw_table *routes, struct ctl_reconciler **out, struct err *err)
+{
+    char *instance_dir = NULL;
+    int rc = check_dirs(cfg, &instance_dir, err);
+    if (rc) {
+        free(instance_dir);
+        return rc;
+    }
     struct ctl_reconciler *r = xcalloc(1, sizeof(*r));
     r->loop = loop;
     r->st = st;
     r->routes = routes;
-    r->data_dir = xstrdup(data_dir);
-    r->berth_serve = xstrdup(berth_serve);
+    r->data_dir = xstrdup(cfg->data_dir);
+    r->instance_dir = xstrdup(instance_dir);
+    free(instance_dir);
+    r->berth_serve = xstrdup(cfg->berth_serve);
+    r->user = *cfg->user;
     pthread_mutex_init(&r->lock, NULL);
     sweep(r);
     uv_timer_init(loop, &r->timer);

@@ -27,6 +27,18 @@ def alive(pid):
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
+def import_model(c, name, src):
+    """Import the XGBoost model in directory src as a new model; (model id, version id) once
+    the import has succeeded."""
+    r = c.ok("CreateTrainingModel", {"ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM",
+                                     "TrainingModelName": name, "ModelFormat": "XGBOOST",
+                                     "TrainingModelCosPath": cos(src)})
+    mv = r["TrainingModelVersionId"]
+    harness.wait_until(lambda: c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv})
+                       ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+    return r["Id"], mv
+
+
 class Services(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -37,12 +49,7 @@ class Services(unittest.TestCase):
         harness.save_model(cls.booster, os.path.join(src, "model.ubj"), "ubj")
         cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
         cls.c = cls.d.client()
-        r = cls.c.ok("CreateTrainingModel", {"ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM",
-                                             "TrainingModelName": "iris", "ModelFormat": "XGBOOST",
-                                             "TrainingModelCosPath": cos(src)})
-        cls.model_id, cls.mv = r["Id"], r["TrainingModelVersionId"]
-        harness.wait_until(lambda: cls.c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": cls.mv})
-                           ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+        cls.model_id, cls.mv = import_model(cls.c, "iris", src)
 
     @classmethod
     def tearDownClass(cls):
@@ -174,7 +181,7 @@ class Services(unittest.TestCase):
         self.c.ok("DeleteModelService", {"ServiceId": sid})
         self.assertEqual(self.c.error("DescribeModelService", {"ServiceId": sid})["Code"], "ResourceNotFound")
         harness.wait_until(lambda: not any(alive(p) for p in pids), 10, what="instances of a deleted service to exit")
-        harness.wait_until(lambda: not os.path.exists(os.path.join(self.d.data_dir, "instances", sid)), 5,
+        harness.wait_until(lambda: not os.path.exists(os.path.join(self.d.data_dir + "-instances", sid)), 5,
                            what="the deleted service's work directories to go")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         self.assertEqual(self.c.error("DescribeModelServiceGroup", {"ServiceGroupId": gid})["Code"], "ResourceNotFound")
@@ -462,7 +469,7 @@ class Services(unittest.TestCase):
                 cwd = os.readlink("/proc/%s/cwd" % pid)
             except OSError:
                 continue
-            if cmd[:2] == [b"sleep", b"600"] and ("/instances/%s/" % sid) in cwd + "/":
+            if cmd[:2] == [b"sleep", b"600"] and ("-instances/%s/" % sid) in cwd + "/":
                 out.append(int(pid))
         return out
 
