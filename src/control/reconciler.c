@@ -112,6 +112,12 @@ struct ctl_reconciler {
     size_t nrows;
 };
 
+/* Started with the service's spec as it is now. */
+static bool inst_current(const struct svc *s, const struct inst *in)
+{
+    return in->spec_json && strcmp(in->spec_json, s->spec_json) == 0;
+}
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -585,7 +591,7 @@ static void probe_done(uv_work_t *w, int status)
             log_info("reconciler", "instance %s-%d is %s", in->svc->id, in->index,
                      in->ready ? "ready" : "not ready");
         changed = in->ready != was;
-        if (p->failed[0] && !in->svc->create_failed[0]) {
+        if (p->failed[0] && !in->svc->create_failed[0] && inst_current(in->svc, in)) {
             snprintf(in->svc->create_failed, sizeof(in->svc->create_failed),
                      "the model did not load: %.480s", p->failed);
             log_error("reconciler", "service %s: %s", in->svc->id, in->svc->create_failed);
@@ -679,7 +685,8 @@ static void compute_status(struct svc *s, struct ctl_status *out)
     if (!s->seen)
         st = "CREATING";
     else if (s->create_failed[0])
-        st = "CREATE_FAILED", reason = s->create_failed;
+        /* An update whose model does not load, while the old instances serve. */
+        st = out->ready ? "Abnormal" : "CREATE_FAILED", reason = s->create_failed;
     else if (s->replicas == 0)
         st = any_stopping || out->replicas ? "Stopping" : "Stopped";
     else if (any_failed)
@@ -809,11 +816,6 @@ static void load_desired(struct ctl_reconciler *r)
     free(list);
 }
 
-static bool inst_current(const struct svc *s, const struct inst *in)
-{
-    return in->spec_json && strcmp(in->spec_json, s->spec_json) == 0;
-}
-
 /* The lowest slot that runs nothing, for a new instance (not a restart). */
 static struct inst *free_slot(struct svc *s)
 {
@@ -858,8 +860,10 @@ static struct inst *surplus(struct svc *s)
  * maxUnavailable 0): a new instance starts next to the old ones, and an old
  * one is stopped only once a new one is ready to take its place, so even a
  * single replica keeps serving. Outdated instances that do not serve (crashed,
- * not ready) go at once. */
-static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired, uint64_t now)
+ * not ready) go at once. When the spec's model does not load ('broken'), its
+ * instances go and the outdated ones that serve stay. */
+static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired, bool broken,
+                            uint64_t now)
 {
     int cur = 0, cur_ready = 0, old = 0, stopping = 0;
     for (size_t i = 0; i < s->ninsts; i++) {
@@ -867,7 +871,8 @@ static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired
         if (!in)
             continue;
         bool current = inst_current(s, in);
-        if (desired == 0 || (!current && !(in->state == I_RUNNING && in->ready)))
+        if (desired == 0 || (current && broken) ||
+            (!current && !(in->state == I_RUNNING && in->ready)))
             inst_stop(in);
         else if (in->state == I_BACKOFF && now >= in->restart_at_ms)
             inst_start(r, in);
@@ -891,14 +896,14 @@ static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired
             old--, stopping++;
         }
     }
-    for (; cur < desired && (old == 0 || cur + old + stopping <= desired); cur++)
+    for (; !broken && cur < desired && (old == 0 || cur + old + stopping <= desired); cur++)
         inst_start(r, free_slot(s));
 }
 
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
-    int desired = s->in_store && !r->stopping && !s->create_failed[0] ? s->replicas : 0;
-    reconcile_count(r, s, desired, now);
+    int desired = s->in_store && !r->stopping ? s->replicas : 0;
+    reconcile_count(r, s, desired, s->create_failed[0] != '\0', now);
     bool alive = false;
     for (size_t i = 0; i < s->ninsts; i++) {
         struct inst *in = s->insts[i];

@@ -503,6 +503,28 @@ class Services(unittest.TestCase):
         self.assertIn("did not load", s["CreateFailedReason"])
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
+    def test_update_to_a_model_that_does_not_load_keeps_the_old_serving(self):
+        src = os.path.join(self.tmp, "broken-update")
+        os.makedirs(src)
+        with open(os.path.join(src, "model.json"), "w") as f:
+            f.write('{"not": "a model"}')
+        _, broken = import_model(self.c, "broken-update", src)
+        s = self.create()
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        self.wait_status(sid, "Normal")
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ModelInfo": {"ModelVersionId": broken}})
+        s = self.wait_status(sid, "Abnormal")
+        self.assertIn("did not load", s["ServiceInfo"]["Status"]["Reason"])
+        # The old instance still answers; the broken one is gone.
+        gw = harness.Client(self.d.gateway_port)
+        X = harness.rows(2, 4, seed=9)
+        for _ in range(20):
+            r = gw.post_json("/%s/v1/models/m:predict" % gid, {"instances": X.tolist()})
+            harness.assert_close(r["predictions"], harness.predict(self.booster, X))
+        gw.close()
+        harness.wait_until(lambda: len(self.describe(sid)["ServiceInfo"]["PodInfos"]) == 1, 5)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+
     def test_bad_requests_name_the_field(self):
         base = {"ServiceGroupName": "bad", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
                 "ModelInfo": {"ModelVersionId": self.mv}}
