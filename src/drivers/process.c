@@ -116,18 +116,76 @@ static _Noreturn void run_instance(const struct drv_spawn *s, int logfd, int pip
     _exit(127);
 }
 
+/* Kill and reap every process below the keeper. It is a subreaper, so what
+ * the instance started is its descendant even in a session of its own (after
+ * setsid), and orphans come to it: repeat until none is left (bounded, in
+ * case something forks as fast as we kill). */
+static void end_descendants(pid_t self)
+{
+    char path[64] = "/proc/self/task/", digits[16];
+    size_t len = strlen(path), nd = 0;
+    for (unsigned v = (unsigned)self; v || !nd; v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    while (nd)
+        path[len++] = digits[--nd];
+    memcpy(path + len, "/children", sizeof("/children"));
+    for (int round = 0; round < 1000; round++) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return;
+        char buf[4096];
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            return;
+        pid_t pids[512];
+        size_t np = 0;
+        long v = -1;
+        for (ssize_t i = 0; i <= n && np < 512; i++) {
+            if (i < n && buf[i] >= '0' && buf[i] <= '9') {
+                v = (v < 0 ? 0 : v * 10) + (buf[i] - '0');
+            } else if (v > 0) {
+                pids[np++] = (pid_t)v;
+                v = -1;
+            }
+        }
+        for (size_t i = 0; i < np; i++)
+            kill(pids[i], SIGKILL);
+        for (size_t i = 0; i < np; i++)
+            waitpid(pids[i], NULL, 0);
+    }
+}
+
+/* Reap the orphans that came to the keeper; true once the instance itself
+ * has exited. It is looked at, not reaped: while the leader is a zombie its
+ * group id cannot be reused, so a kill of the group hits only what it left. */
+static bool instance_exited(pid_t child)
+{
+    for (;;) {
+        siginfo_t info;
+        memset(&info, 0, sizeof(info));
+        if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0)
+            return false;
+        if (info.si_pid == child)
+            return true;
+        waitpid(info.si_pid, NULL, 0);
+    }
+}
+
 /* The keeper, berthd's direct child, in a group of its own: it forks the
- * instance, waits for it, kills what is left of the instance's group and
- * exits with the instance's status. PR_SET_PDEATHSIG only reaches a direct
- * child: without a keeper, what `sh -c` forked outlived a berthd that was
- * killed. Its PDEATHSIG is SIGHUP, which it waits for: berthd is gone, so the
- * whole group goes. Async-signal-safe calls only, as in the instance. */
+ * instance, waits for it, kills what is left of the instance (its group and
+ * every descendant) and exits with the instance's status. PR_SET_PDEATHSIG
+ * only reaches a direct child: without a keeper, what `sh -c` forked outlived
+ * a berthd that was killed. Its PDEATHSIG is SIGHUP, which it waits for:
+ * berthd is gone, so all of the instance goes. Async-signal-safe calls only,
+ * as in the instance. */
 static _Noreturn void run_keeper(const struct drv_spawn *s, int logfd, int pipefd, pid_t parent)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGHUP) != 0 || getppid() != parent)
         _exit(127); /* the parent died already */
     setpgid(0, 0);
     prctl(PR_SET_NAME, "berthd-keeper", 0, 0, 0);
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     pid_t self = getpid();
     pid_t child = fork();
     if (child == 0)
@@ -144,23 +202,20 @@ static _Noreturn void run_keeper(const struct drv_spawn *s, int logfd, int pipef
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGHUP);
-    siginfo_t info;
     for (;;) {
         int sig = sigwaitinfo(&set, NULL); /* every signal is blocked since the fork */
         if (sig == SIGHUP) {
             kill(-child, SIGKILL);
+            end_descendants(self);
             _exit(128 + SIGKILL);
         }
-        /* Look without reaping: while the leader is a zombie its group id
-         * cannot be reused, so the kill below hits only what it left. */
-        memset(&info, 0, sizeof(info));
-        if (sig == SIGCHLD && waitid(P_PID, (id_t)child, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-            info.si_pid == child)
+        if (sig == SIGCHLD && instance_exited(child))
             break;
     }
     kill(-child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);
+    end_descendants(self);
     if (WIFEXITED(status))
         _exit(WEXITSTATUS(status));
     /* Die of the same signal, without a core of berthd's memory. */

@@ -3,8 +3,9 @@
  * environment and output file, optionally as another (unprivileged) user.
  * Each instance runs under a keeper, berthd's direct child: the keeper exits
  * with the instance's status, and whenever it goes (the instance exited,
- * berthd died) it kills the instance's whole group first, so nothing an
- * instance forked outlives it or the daemon. drv_process_sweep() ends what a
+ * berthd died) it kills the instance's whole group and every descendant (it
+ * is a subreaper) first, so nothing an instance forked outlives it or the
+ * daemon. drv_process_sweep() ends what a
  * keeper could not (the keeper itself killed). Reaping is the caller's
  * (waitpid on SIGCHLD). Call from the main thread only. */
 #ifndef BERTH_DRIVERS_PROCESS_H

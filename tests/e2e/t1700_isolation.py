@@ -87,7 +87,27 @@ def require_root():
         raise unittest.SkipTest("no user %s (scripts/deps.sh creates it)" % USER)
 
 
-FORKING = "sleep 1000 & exec %s -m http.server --bind 127.0.0.1 $PORT" % sys.executable
+def forking(token):
+    """A command whose shell leaves a child in the instance's group and one in a session of
+    its own (`sleep <token>`), then becomes the server."""
+    return "sleep 1000 & setsid sleep %d & exec %s -m http.server --bind 127.0.0.1 $PORT" % (
+        token, sys.executable)
+
+
+def escaped(token):
+    """Live `sleep <token>` processes, wherever they are."""
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().split(b"\0")
+            with open("/proc/%s/stat" % pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if cmd[:2] == [b"sleep", str(token).encode()] and state not in "ZX":
+            out.append(int(pid))
+    return out
 
 
 class Isolation(unittest.TestCase):
@@ -186,11 +206,14 @@ class Isolation(unittest.TestCase):
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
     def test_children_of_a_command_end_with_its_stop(self):
-        s = self.wait_normal(self.create(Command=FORKING)["ServiceId"])
+        token = 900000 + os.getpid() % 90000
+        s = self.wait_normal(self.create(Command=forking(token))["ServiceId"])
         pgid = os.getpgid(self.leader(s))
         self.assertIn("sleep", [c for _, c in group_members(pgid)])
+        harness.wait_until(lambda: escaped(token), 5, what="the setsid child to start")
         self.c.ok("ModifyModelService", {"ServiceId": s["ServiceId"], "ServiceAction": "STOP"})
         harness.wait_until(lambda: not group_members(pgid), 5, what="the group to end: %r" % group_members(pgid))
+        harness.wait_until(lambda: not escaped(token), 5, what="the setsid child to end")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
 
@@ -202,8 +225,9 @@ class Lifetime(unittest.TestCase):
         try:
             d.start()
             c = d.client()
+            token = 800000 + os.getpid() % 90000
             sid = c.ok("CreateModelService", {"ServiceGroupName": "forks", "InstanceType": "TI.S.MEDIUM.POST",
-                                              "Command": FORKING, "Replicas": 1})["Service"]["ServiceId"]
+                                              "Command": forking(token), "Replicas": 1})["Service"]["ServiceId"]
 
             def pgid_when_normal():
                 s = c.ok("DescribeModelService", {"ServiceId": sid})["Service"]
@@ -213,18 +237,22 @@ class Lifetime(unittest.TestCase):
                 return os.getpgid(pids.pop()) if pids else None
             pgid = harness.wait_until(pgid_when_normal, 20, 0.1)
             self.assertIn("sleep", [n for _, n in group_members(pgid)])
+            harness.wait_until(lambda: escaped(token), 5, what="the setsid child to start")
             # berthd killed (as by a crash): the instance's children go with it.
             d.kill9()
             harness.wait_until(lambda: not group_members(pgid), 5,
                                what="the group to end with berthd: %r" % group_members(pgid))
+            harness.wait_until(lambda: not escaped(token), 5, what="the setsid child to end with berthd")
             # And on a clean stop.
             d.start()
             c = d.client()
             pgid = harness.wait_until(pgid_when_normal, 20, 0.1)
             self.assertIn("sleep", [n for _, n in group_members(pgid)])
+            harness.wait_until(lambda: escaped(token), 5, what="the setsid child to start")
             d.stop()
             harness.wait_until(lambda: not group_members(pgid), 5,
                                what="the group to end with berthd's stop: %r" % group_members(pgid))
+            self.assertEqual(escaped(token), [])
         finally:
             d.cleanup()
         harness.rmtree(tmp)
