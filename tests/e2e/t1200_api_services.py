@@ -289,11 +289,15 @@ class Services(unittest.TestCase):
         self.assertEqual(r["ServiceDescription"], "now model c")
         self.assertEqual(r["ServiceInfo"]["Replicas"], 2)  # unchanged: not given
 
+        most = [0]
+
         def all_new():  # new instances listen on new ports
             pods = self.describe(sid)["ServiceInfo"]["PodInfos"]
+            most[0] = max(most[0], len(pods))
             return (len(pods) == 2 and all(p["Status"] == "Running" for p in pods)
                     and not old & {p["IP"] for p in pods})
-        harness.wait_until(all_new, 30, 0.1, what="both instances replaced")
+        harness.wait_until(all_new, 30, 0.05, what="both instances replaced")
+        self.assertLessEqual(most[0], 3, "more than replicas+1 instances during the rollout")
         before = seen["a"]
         time.sleep(0.5)
         stop.set()
