@@ -408,6 +408,12 @@ int main(int argc, char **argv)
     db = xasprintf("%s/berth.db", data_dir);
     models = xasprintf("%s/models", data_dir);
     mkdir(models, 0700);
+    if (lock_data_dir(data_dir, &lock_fd, &err) != 0 || store_open(db, &st, &err) != 0 ||
+        ensure_credentials(data_dir, st, &err) != 0 || imports_start(st, &im, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
     struct drv_user user;
     if (drv_user_resolve(o.instance_user ? o.instance_user : "berth-instance", o.instance_user,
                          &user, &err) != 0) {
@@ -416,12 +422,6 @@ int main(int argc, char **argv)
         goto out;
     }
     secure_data_dir(data_dir, user.set);
-    if (lock_data_dir(data_dir, &lock_fd, &err) != 0 || store_open(db, &st, &err) != 0 ||
-        ensure_credentials(data_dir, st, &err) != 0 || imports_start(st, &im, &err) != 0) {
-        fprintf(stderr, "berthd: %s\n", err.msg);
-        rc = 1;
-        goto out;
-    }
 
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
