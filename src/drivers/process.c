@@ -93,11 +93,12 @@ static _Noreturn void run_instance(const struct drv_spawn *s, int logfd, int pip
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != keeper)
-        _exit(127); /* the keeper died already */
     int e = setpgid(0, 0) != 0 ? errno : 0;
     if (!e)
         e = switch_user(s->user);
+    /* After the switch: a change of uid clears the parent-death signal. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != keeper)
+        _exit(127); /* the keeper died already */
     if (!e && chdir(s->workdir) != 0)
         e = errno;
     int devnull = open("/dev/null", O_RDONLY);

@@ -205,6 +205,24 @@ class Isolation(unittest.TestCase):
                 self.assertEqual((st.st_mode & 0o777, st.st_uid), (0o444, 0), n)
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
+    def test_instance_dies_with_its_keeper(self):
+        # Even if its keeper is killed while berthd cannot act (stopped), the instance goes:
+        # its parent-death signal survives the switch of user.
+        s = self.wait_normal(self.create(Command="exec %s -m http.server --bind 127.0.0.1 $PORT"
+                                         % sys.executable)["ServiceId"])
+        leader = self.leader(s)
+        with open("/proc/%d/stat" % leader) as f:
+            keeper = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open("/proc/%d/comm" % keeper) as f:
+            self.assertEqual(f.read().strip(), "berthd-keeper")
+        os.kill(self.d.proc.pid, signal.SIGSTOP)
+        try:
+            os.kill(keeper, signal.SIGKILL)
+            harness.wait_until(lambda: not group_members(leader), 3, what="the instance to die with its keeper")
+        finally:
+            os.kill(self.d.proc.pid, signal.SIGCONT)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
     def test_children_of_a_command_end_with_its_stop(self):
         token = 900000 + os.getpid() % 90000
         s = self.wait_normal(self.create(Command=forking(token))["ServiceId"])
