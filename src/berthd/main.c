@@ -267,8 +267,9 @@ static int lock_data_dir(const char *dir, int *fd_out, struct err *err)
 
 /* Only berthd reads the store, its WAL, the credentials and the lock (0600).
  * When instances run as another user, the directory and models/ are
- * searchable (0711) so it can reach the model files, and list nothing. */
-static void secure_data_dir(const char *dir, bool shared)
+ * searchable by its group (0710) so it can reach the model files, and list
+ * nothing; others cannot enter. */
+static void secure_data_dir(const char *dir, const struct drv_user *user)
 {
     static const char *const secret[] = {"berth.db", "berth.db-wal", "berth.db-shm", "credentials",
                                          "berthd.lock"};
@@ -279,8 +280,11 @@ static void secure_data_dir(const char *dir, bool shared)
         free(path);
     }
     char *models = xasprintf("%s/models", dir);
-    if (chmod(dir, shared ? 0711 : 0700) != 0 || chmod(models, shared ? 0711 : 0700) != 0)
-        log_warn("berthd", "cannot chmod '%s': %s", dir, strerror(errno));
+    const char *paths[] = {dir, models};
+    for (size_t i = 0; i < 2; i++)
+        if ((user->set && chown(paths[i], (uid_t)-1, user->gid) != 0) ||
+            chmod(paths[i], user->set ? 0710 : 0700) != 0)
+            log_warn("berthd", "cannot secure '%s': %s", paths[i], strerror(errno));
     free(models);
 }
 
@@ -421,7 +425,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    secure_data_dir(data_dir, user.set);
+    secure_data_dir(data_dir, &user);
 
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");

@@ -196,30 +196,46 @@ static int mkdir_p(const char *path, mode_t mode)
     return rc;
 }
 
+/* The group that may read the model files, for nftw's callback (which takes
+ * no argument); main thread only. */
+static gid_t readers_gid;
+
+static void share_with_group(const char *path, const struct stat *st, mode_t mode)
+{
+    if (st->st_gid != readers_gid && chown(path, (uid_t)-1, readers_gid) != 0)
+        log_warn("reconciler", "cannot chown '%s': %s", path, strerror(errno));
+    if ((st->st_mode & 07777) != mode && chmod(path, mode) != 0)
+        log_warn("reconciler", "cannot chmod '%s': %s", path, strerror(errno));
+}
+
 static int make_readonly(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     (void)ftw;
-    mode_t want = type == FTW_D ? 0755 : 0444;
-    if ((type == FTW_D || type == FTW_F) && (st->st_mode & 07777) != want)
-        chmod(path, want);
+    if (type == FTW_D || type == FTW_F)
+        share_with_group(path, st, type == FTW_D ? 0750 : 0440);
     return 0;
 }
 
-/* The instance user reads the model files and writes none: directories on
- * the way from the data directory are searchable only (0711: nothing in
- * them can be listed, and the store and credentials stay 0600), the
- * version's directories 0755 and its files 0444, all owned by berthd.
- * Done here rather than at import, so files moved in (CUT) with any mode
- * and versions imported before are covered too. Symbolic links are left. */
+/* The instance user reads the model files and writes none, and nobody else
+ * reads them: they belong to berthd with the instance user's group. The
+ * directories on the way from the data directory are searchable by that
+ * group only (0710: nothing in them can be listed, and the store and the
+ * credentials stay 0600), the version's directories are 0750 and its files
+ * 0440. Done here rather than at import, so files moved in (CUT) with any
+ * mode and versions imported before are covered too. Symbolic links are
+ * left as they are. */
 static void expose_model(struct ctl_reconciler *r, const char *path)
 {
     size_t n = strlen(r->data_dir);
     if (!r->user.set || strncmp(path, r->data_dir, n) != 0 || path[n] != '/')
         return;
+    readers_gid = r->user.gid;
     char *p = xstrdup(path);
     for (char *s = p + n + 1; (s = strchr(s, '/')); s++) {
         *s = '\0';
-        chmod(p, 0711);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            share_with_group(p, &st, 0710);
         *s = '/';
     }
     free(p);

@@ -143,6 +143,11 @@ class Isolation(unittest.TestCase):
                            == "Normal", 20, 0.1, what="%s to be Normal" % sid)
         return self.c.ok("DescribeModelService", {"ServiceId": sid})["Service"]
 
+    def run_as(self, preexec, code):
+        p = subprocess.run([sys.executable, "-c", code], preexec_fn=preexec, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=10)
+        return p.returncode, p.stdout.decode("utf-8", "replace")
+
     def leader(self, service):
         port = int(service["ServiceInfo"]["PodInfos"][0]["IP"].split(":")[1])
         pids = pids_on_ports({port})
@@ -187,7 +192,8 @@ class Isolation(unittest.TestCase):
             st = os.stat(os.path.join(self.d.data_dir, name))
             self.assertEqual(st.st_mode & 0o777, 0o600, name)
             self.assertEqual(st.st_uid, 0, name)
-        self.assertEqual(os.stat(self.d.data_dir).st_mode & 0o777, 0o711)
+        st = os.stat(self.d.data_dir)
+        self.assertEqual((st.st_mode & 0o777, st.st_gid), (0o710, self.pw.pw_gid))
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": m["ServiceGroupId"]})
 
@@ -199,10 +205,20 @@ class Isolation(unittest.TestCase):
         r = gw.post_json("/%s/v1/models/m:predict" % s["ServiceGroupId"], {"instances": X.tolist()})
         harness.assert_close(r["predictions"], harness.predict(self.booster, X))
         gw.close()
-        for root, dirs, files in os.walk(self.version_dir):
-            for n in files:
-                st = os.stat(os.path.join(root, n))
-                self.assertEqual((st.st_mode & 0o777, st.st_uid), (0o444, 0), n)
+        model_files = [os.path.join(root, n) for root, _, files in os.walk(self.version_dir) for n in files]
+        self.assertTrue(model_files)
+        for path in model_files:
+            st = os.stat(path)
+            self.assertEqual((st.st_mode & 0o777, st.st_uid, st.st_gid), (0o440, 0, self.pw.pw_gid), path)
+        # Read-only for the instance user, and nothing at all for other users.
+        nobody = pwd.getpwnam("nobody")
+
+        def as_nobody():
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+        rc, out = self.run_as(as_nobody, "open(%r).read()" % model_files[0])
+        self.assertIn("PermissionError", out)
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
     def test_instance_dies_with_its_keeper(self):
