@@ -8,6 +8,14 @@ libuv1-dev node-llhttp libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl
 libxgboost-dev python3 python3-xgboost python3-numpy
 wrk nginx-light prometheus"
 
+# berthd runs instances as this unprivileged user (--instance-user); only root
+# can create it, and only a berthd running as root switches to it.
+INSTANCE_USER=${BERTH_INSTANCE_USER:-berth-instance}
+if [ "$(id -u)" = 0 ] && ! getent passwd "$INSTANCE_USER" >/dev/null; then
+    echo "deps.sh: creating the user $INSTANCE_USER" >&2
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$INSTANCE_USER"
+fi
+
 missing=""
 for p in $PKGS; do
     # dpkg-query prints "install ok installed" only for a fully installed package.

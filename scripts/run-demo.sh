@@ -33,7 +33,7 @@ if [ -z "$group" ]; then
         json_get '["Service"]["ServiceGroupId"]')
 fi
 echo
-echo "Berth is running (data in ./$DATA; credentials in ./$DATA/credentials)."
+echo "Berth is running (data in ./$DATA; credentials in ./$DATA/credentials; instances work in ./$DATA-instances)."
 echo "  management API  http://$API   (TI-ONE 2021-11-11, TC3-signed; try: $BUILD/berth service list)"
 echo "  gateway         http://$GATEWAY/$group/"
 echo

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "control/imports.h"
 #include "control/reconciler.h"
+#include "drivers/process.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -36,7 +37,9 @@ struct options {
     size_t nimport_roots;
     const char *log_level;
     const char *limits[5]; /* see limit_rows */
-    char **owned;          /* values read from --config, freed at exit */
+    const char *instance_user;
+    const char *instance_dir;
+    char **owned; /* values read from --config, freed at exit */
     size_t nowned;
 };
 
@@ -64,6 +67,8 @@ static const struct option_row {
      "MiB of request bodies the gateway buffers at once, all connections"},
     {"drain-timeout-ms", OPT_STR, "2000",
      "on SIGTERM, how long requests in flight may finish before their connections close"},
+    {"instance-user", OPT_STR, "berth-instance", "the unprivileged user instances run as"},
+    {"instance-dir", OPT_STR, "DIR-instances", "the instances' work directories (not in DIR)"},
     {"config", OPT_STR, NULL, "a file of 'name = value' lines with the options above"},
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
@@ -132,6 +137,10 @@ static int set_option(struct options *o, const char *name, const char *value, co
         o->log_level = value;
     else if (limit_index(name) >= 0)
         o->limits[limit_index(name)] = value;
+    else if (strcmp(name, "instance-user") == 0)
+        o->instance_user = value;
+    else if (strcmp(name, "instance-dir") == 0)
+        o->instance_dir = value;
     else if (strcmp(name, "region") == 0) {
         if (o->nregions == MAX_REGIONS) {
             fprintf(stderr, "berthd: %s: at most %d regions\n", where, MAX_REGIONS);
@@ -318,6 +327,29 @@ static int lock_data_dir(const char *dir, int *fd_out, struct err *err)
     return 0;
 }
 
+/* Only berthd reads the store, its WAL, the credentials and the lock (0600).
+ * When instances run as another user, the directory and models/ are
+ * searchable by its group (0710) so it can reach the model files, and list
+ * nothing; others cannot enter. */
+static void secure_data_dir(const char *dir, const struct drv_user *user)
+{
+    static const char *const secret[] = {"berth.db", "berth.db-wal", "berth.db-shm", "credentials",
+                                         "berthd.lock"};
+    for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++) {
+        char *path = xasprintf("%s/%s", dir, secret[i]);
+        if (chmod(path, 0600) != 0 && errno != ENOENT)
+            log_warn("berthd", "cannot chmod '%s': %s", path, strerror(errno));
+        free(path);
+    }
+    char *models = xasprintf("%s/models", dir);
+    const char *paths[] = {dir, models};
+    for (size_t i = 0; i < 2; i++)
+        if ((user->set && chown(paths[i], (uid_t)-1, user->gid) != 0) ||
+            chmod(paths[i], user->set ? 0710 : 0700) != 0)
+            log_warn("berthd", "cannot secure '%s': %s", paths[i], strerror(errno));
+    free(models);
+}
+
 static int split_listen(const char *spec, char *host, size_t size, int *port)
 {
     const char *colon = strrchr(spec, ':');
@@ -456,11 +488,26 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    struct drv_user user;
+    if (drv_user_resolve(o.instance_user ? o.instance_user : "berth-instance", o.instance_user,
+                         &user, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    secure_data_dir(data_dir, &user);
 
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
-    rc = ctl_reconciler_start(loop, st, data_dir, serve_bin, &routes, &reconciler, &err);
+    char *instance_dir =
+        o.instance_dir ? xstrdup(o.instance_dir) : xasprintf("%s-instances", data_dir);
+    struct ctl_config cc = {.data_dir = data_dir,
+                            .instance_dir = instance_dir,
+                            .berth_serve = serve_bin,
+                            .user = &user};
+    rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
+    free(instance_dir);
     if (rc) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;

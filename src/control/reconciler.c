@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -45,10 +46,12 @@ struct inst {
     struct svc *svc;
     int index;
     enum inst_state state;
-    pid_t pid;
+    pid_t pid;  /* its keeper's, for waitpid */
+    pid_t pgid; /* its own process group, for signals */
     uint64_t start_ticks;
     int port;
     bool ready;
+    bool failed; /* crashed, or lost its readiness, and not ready since */
     bool probing;
     bool orphaned; /* its service is gone; free when the probe returns */
     uint64_t started_ms, next_probe_ms, stop_deadline_ms, restart_at_ms;
@@ -70,8 +73,8 @@ struct svc {
     char *spec_json;
     int replicas;
     bool in_store;
-    bool seen; /* reconciled at least once */
-    bool ever_ready;
+    bool seen;             /* reconciled at least once */
+    bool ever_normal;      /* all replicas were ready since it last started */
     bool probe_configured; /* HealthProbe given: keep its period */
     char create_failed[512];
     struct inst **insts;
@@ -89,7 +92,9 @@ struct ctl_reconciler {
     struct store *st;
     struct gw_table *routes;
     char *data_dir;
+    char *instance_dir;
     char *berth_serve;
+    struct drv_user user;
     uv_timer_t timer;
     uv_timer_t soon; /* a probe due before the next tick */
     uv_async_t kick;
@@ -106,6 +111,12 @@ struct ctl_reconciler {
     struct status_row *rows;
     size_t nrows;
 };
+
+/* Started with the service's spec as it is now. */
+static bool inst_current(const struct svc *s, const struct inst *in)
+{
+    return in->spec_json && strcmp(in->spec_json, s->spec_json) == 0;
+}
 
 static uint64_t now_ms(void)
 {
@@ -164,19 +175,71 @@ static void probe_config(const char *spec_json, struct probe_cfg *cfg)
 /* ------------------------------------------------------------------------ */
 /* Starting and stopping                                                    */
 
-static int mkdir_p(const char *path)
+/* Directories it creates get 'mode' whatever the umask. */
+static int mkdir_p(const char *path, mode_t mode)
 {
     char *p = xstrdup(path);
     for (char *s = p + 1; *s; s++) {
         if (*s != '/')
             continue;
         *s = '\0';
-        mkdir(p, 0700);
+        if (mkdir(p, mode) == 0)
+            chmod(p, mode);
         *s = '/';
     }
-    int rc = mkdir(p, 0700) == 0 || errno == EEXIST ? 0 : ERR_SYS(errno);
+    int rc = 0;
+    if (mkdir(p, mode) == 0)
+        chmod(p, mode);
+    else if (errno != EEXIST)
+        rc = ERR_SYS(errno);
     free(p);
     return rc;
+}
+
+/* The group that may read the model files, for nftw's callback (which takes
+ * no argument); main thread only. */
+static gid_t readers_gid;
+
+static void share_with_group(const char *path, const struct stat *st, mode_t mode)
+{
+    if (st->st_gid != readers_gid && chown(path, (uid_t)-1, readers_gid) != 0)
+        log_warn("reconciler", "cannot chown '%s': %s", path, strerror(errno));
+    if ((st->st_mode & 07777) != mode && chmod(path, mode) != 0)
+        log_warn("reconciler", "cannot chmod '%s': %s", path, strerror(errno));
+}
+
+static int make_readonly(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (type == FTW_D || type == FTW_F)
+        share_with_group(path, st, type == FTW_D ? 0750 : 0440);
+    return 0;
+}
+
+/* The instance user reads the model files and writes none, and nobody else
+ * reads them: they belong to berthd with the instance user's group. The
+ * directories on the way from the data directory are searchable by that
+ * group only (0710: nothing in them can be listed, and the store and the
+ * credentials stay 0600), the version's directories are 0750 and its files
+ * 0440. Done here rather than at import, so files moved in (CUT) with any
+ * mode and versions imported before are covered too. Symbolic links are
+ * left as they are. */
+static void expose_model(struct ctl_reconciler *r, const char *path)
+{
+    size_t n = strlen(r->data_dir);
+    if (!r->user.set || strncmp(path, r->data_dir, n) != 0 || path[n] != '/')
+        return;
+    readers_gid = r->user.gid;
+    char *p = xstrdup(path);
+    for (char *s = p + n + 1; (s = strchr(s, '/')); s++) {
+        *s = '\0';
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            share_with_group(p, &st, 0710);
+        *s = '/';
+    }
+    free(p);
+    nftw(path, make_readonly, 16, FTW_PHYS);
 }
 
 static bool berth_serve_name_ok(const char *s)
@@ -198,7 +261,9 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     const char *model_name = spec_str(spec, "ModelName");
     char *base = xasprintf("%s/base", dir), *link = xasprintf("%s/base/1", dir);
     char *cfg = xasprintf("%s/models.config", dir);
-    mkdir(base, 0700);
+    expose_model(r, model_path);
+    mkdir(base, 0755);
+    chmod(base, 0755);
     unlink(link);
     int rc = 0;
     if (symlink(model_path, link) != 0)
@@ -207,6 +272,7 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     if (!rc && !f)
         rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", cfg, strerror(errno));
     if (f) {
+        fchmod(fileno(f), 0644);
         fprintf(f, "model_config_list {\n");
         if (berth_serve_name_ok(model_name) && strcmp(model_name, "m") != 0)
             fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: 'xgboost' }\n",
@@ -239,19 +305,26 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     struct svc *s = in->svc;
     json_t *spec = json_loads(s->spec_json, 0, NULL);
     struct err err = {0};
-    char *dir = xasprintf("%s/instances/%s/%d", r->data_dir, s->id, in->index);
-    char *log_path = xasprintf("%s/output.log", dir);
+    /* berthd writes only in the instance's directory (its output, the model
+     * server's config), the instance only in home/ below it, which it owns:
+     * it cannot plant links where berthd writes as root. */
+    char *dir = xasprintf("%s/%s/%d", r->instance_dir, s->id, in->index);
+    char *home = xasprintf("%s/home", dir), *log_path = xasprintf("%s/output.log", dir);
     char *argv[16] = {0}, *env[80] = {0};
     size_t argc = 0, envc = 0;
-    int rc = mkdir_p(dir);
+    int rc = mkdir_p(home, 0711);
+    if (!rc && r->user.set && chown(home, r->user.uid, r->user.gid) != 0)
+        rc = ERR_SYS(errno);
+    if (!rc)
+        chmod(home, 0700);
     if (rc)
-        err_set(&err, rc, "cannot create '%s': %s", dir, strerror(-rc));
+        err_set(&err, rc, "cannot create '%s': %s", home, strerror(-rc));
     int port = rc ? 0 : drv_free_port();
     if (!rc && port < 0)
         rc = err_set(&err, port, "no free port: %s", strerror(-port));
     in->port = port;
     env[envc++] = xstrdup("PATH=/usr/local/bin:/usr/bin:/bin");
-    env[envc++] = xasprintf("HOME=%s", dir);
+    env[envc++] = xasprintf("HOME=%s", home);
     env[envc++] = xasprintf("PORT=%d", port);
     size_t i;
     json_t *e;
@@ -269,12 +342,18 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     }
     json_decref(spec);
     if (!rc) {
-        struct drv_spawn sp = {.argv = argv, .env = env, .workdir = dir, .log_path = log_path};
-        rc = drv_process_spawn(&sp, &in->pid, &in->start_ticks, &err);
+        struct drv_spawn sp = {
+            .argv = argv, .env = env, .workdir = home, .log_path = log_path, .user = &r->user};
+        struct drv_proc proc;
+        rc = drv_process_spawn(&sp, &proc, &err);
+        in->pid = rc ? 0 : proc.pid;
+        in->pgid = rc ? 0 : proc.pgid;
+        in->start_ticks = rc ? 0 : proc.start_ticks;
     }
     free_strv(argv, argc);
     free_strv(env, envc);
     free(dir);
+    free(home);
     free(log_path);
     free(in->spec_json);
     in->spec_json = xstrdup(s->spec_json);
@@ -302,12 +381,12 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     char *id = xasprintf("%s-%d", s->id, in->index);
     struct store_instance row = {.id = id,
                                  .service_id = s->id,
-                                 .pgid = in->pid,
+                                 .pgid = in->pgid,
                                  .start_ticks = in->start_ticks,
                                  .port = in->port};
     if (store_instance_put(r->st, &row, &err) != 0)
         log_error("reconciler", "cannot record instance %s: %s", id, err.msg);
-    log_info("reconciler", "started instance %s pid=%d port=%d", id, (int)in->pid, in->port);
+    log_info("reconciler", "started instance %s pid=%d port=%d", id, (int)in->pgid, in->port);
     free(id);
 }
 
@@ -358,7 +437,7 @@ static void on_sigchld(uv_signal_t *h, int signum)
         char *id = xasprintf("%s-%d", in->svc->id, in->index);
         store_instance_delete(r->st, id, NULL);
         /* Children of the instance may outlive its leader: end the group. */
-        drv_process_signal(in->pid, SIGKILL);
+        drv_process_signal(in->pgid, SIGKILL);
         char how[64];
         if (WIFSIGNALED(wstatus))
             snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
@@ -377,13 +456,14 @@ static void on_sigchld(uv_signal_t *h, int signum)
             in->backoff_exp++;
             in->restarts++;
             in->state = I_BACKOFF;
+            in->failed = true;
             in->restart_at_ms = now + delay;
             snprintf(in->last_exit, sizeof(in->last_exit),
                      "instance %s %s; restarting in %llus (restart %d)", id, how,
                      (unsigned long long)(delay / 1000), in->restarts);
             log_warn("reconciler", "%s", in->last_exit);
         }
-        in->pid = 0;
+        in->pid = in->pgid = 0;
         in->ready = false;
         free(id);
     }
@@ -513,16 +593,21 @@ static void probe_done(uv_work_t *w, int status)
             in->successes = 0;
         }
         bool was = in->ready;
-        if (!in->ready && in->successes >= p->cfg.success_threshold)
+        if (!in->ready && in->successes >= p->cfg.success_threshold) {
             in->ready = true;
-        else if (in->ready && in->failures >= p->cfg.failure_threshold)
+            in->failed = false;
+        } else if (in->ready && in->failures >= p->cfg.failure_threshold) {
             in->ready = false;
+            in->failed = true;
+            snprintf(in->last_exit, sizeof(in->last_exit),
+                     "instance %s-%d failed its readiness probe %d time%s", in->svc->id, in->index,
+                     in->failures, in->failures == 1 ? "" : "s");
+        }
         if (in->ready != was)
             log_info("reconciler", "instance %s-%d is %s", in->svc->id, in->index,
                      in->ready ? "ready" : "not ready");
         changed = in->ready != was;
-        in->svc->ever_ready |= in->ready;
-        if (p->failed[0] && !in->svc->create_failed[0]) {
+        if (p->failed[0] && !in->svc->create_failed[0] && inst_current(in->svc, in)) {
             snprintf(in->svc->create_failed, sizeof(in->svc->create_failed),
                      "the model did not load: %.480s", p->failed);
             log_error("reconciler", "service %s: %s", in->svc->id, in->svc->create_failed);
@@ -537,11 +622,11 @@ static void probe_done(uv_work_t *w, int status)
     }
     struct ctl_reconciler *r = p->r;
     free(p);
-    if (r->stopping)
+    /* A change of readiness is published at once, not at the next tick, and
+     * a rollout waiting for this instance moves on. */
+    if (r->stopping || changed)
         reconcile(r);
-    else if (changed)
-        publish(r); /* status and routes now, not at the next tick */
-    if (!r->stopping)
+    else
         schedule_probes(r, now_ms());
 }
 
@@ -566,11 +651,14 @@ static void probe_start(struct ctl_reconciler *r, struct inst *in)
 /* ------------------------------------------------------------------------ */
 /* Status                                                                   */
 
-static void compute_status(const struct svc *s, struct ctl_status *out)
+/* Abnormal means failure: an instance crashed or lost its readiness and has
+ * not recovered. Instances that are only starting (a scale-up, the new side of
+ * a rollout) leave a version that serves Normal. */
+static void compute_status(struct svc *s, struct ctl_status *out)
 {
     memset(out, 0, sizeof(*out));
     out->pods = xcalloc(s->ninsts ? s->ninsts : 1, sizeof(struct ctl_pod));
-    bool any_backoff = false, any_stopping = false;
+    bool any_failed = false, any_stopping = false;
     const char *reason = NULL;
     for (size_t i = 0; i < s->ninsts; i++) {
         const struct inst *in = s->insts[i];
@@ -588,6 +676,10 @@ static void compute_status(const struct svc *s, struct ctl_status *out)
             snprintf(p->phase, sizeof(p->phase), "%s", in->ready ? "Running" : "Pending");
             out->replicas++;
             out->ready += in->ready;
+            if (in->failed) {
+                any_failed = true;
+                reason = in->last_exit;
+            }
             break;
         case I_STOPPING:
             snprintf(p->phase, sizeof(p->phase), "Terminating");
@@ -596,24 +688,29 @@ static void compute_status(const struct svc *s, struct ctl_status *out)
             break;
         default:
             snprintf(p->phase, sizeof(p->phase), "Failed");
-            any_backoff = true;
+            any_failed = true;
             reason = in->last_exit;
             break;
         }
     }
+    if (s->replicas == 0)
+        s->ever_normal = false;
+    else if (out->ready >= s->replicas)
+        s->ever_normal = true;
     const char *st;
     if (!s->seen)
         st = "CREATING";
     else if (s->create_failed[0])
-        st = "CREATE_FAILED", reason = s->create_failed;
+        /* An update whose model does not load, while the old instances serve. */
+        st = out->ready ? "Abnormal" : "CREATE_FAILED", reason = s->create_failed;
     else if (s->replicas == 0)
         st = any_stopping || out->replicas ? "Stopping" : "Stopped";
-    else if (out->ready >= s->replicas)
-        st = "Normal";
-    else if (any_backoff)
+    else if (any_failed)
         st = "Abnormal";
+    else if (out->ready >= s->replicas || (out->ready > 0 && s->ever_normal))
+        st = "Normal";
     else if (out->replicas)
-        st = s->ever_ready ? "Abnormal" : "Waiting";
+        st = "Waiting";
     else
         st = "Pending";
     snprintf(out->status, sizeof(out->status), "%s", st);
@@ -735,48 +832,106 @@ static void load_desired(struct ctl_reconciler *r)
     free(list);
 }
 
+/* The lowest slot that runs nothing, for a new instance (not a restart). */
+static struct inst *free_slot(struct svc *s)
+{
+    size_t i = 0;
+    while (i < s->ninsts && s->insts[i] && s->insts[i]->state != I_NONE)
+        i++;
+    if (i == s->ninsts) {
+        s->insts = xrealloc(s->insts, (s->ninsts + 1) * sizeof(*s->insts));
+        s->insts[s->ninsts++] = NULL;
+    }
+    if (!s->insts[i]) {
+        s->insts[i] = xcalloc(1, sizeof(struct inst));
+        s->insts[i]->svc = s;
+        s->insts[i]->index = (int)i;
+    }
+    struct inst *in = s->insts[i];
+    in->restarts = in->backoff_exp = 0;
+    in->failed = false;
+    in->last_exit[0] = '\0';
+    return in;
+}
+
+/* Of the current instances, the one to give up first when there are too
+ * many: a crashed one, then one not ready, then the highest index. */
+static struct inst *surplus(struct svc *s)
+{
+    struct inst *best = NULL;
+    int best_rank = -1;
+    for (size_t i = 0; i < s->ninsts; i++) {
+        struct inst *in = s->insts[i];
+        if (!in || !inst_current(s, in) || (in->state != I_RUNNING && in->state != I_BACKOFF))
+            continue;
+        int rank = in->state == I_BACKOFF ? 2 : !in->ready;
+        if (rank >= best_rank)
+            best = in, best_rank = rank;
+    }
+    return best;
+}
+
+/* Bring one service to its desired count and spec. A changed spec is rolled
+ * out with a surge of one and nothing unavailable (Kubernetes' maxSurge 1,
+ * maxUnavailable 0): a new instance starts next to the old ones, and an old
+ * one is stopped only once a new one is ready to take its place, so even a
+ * single replica keeps serving. Outdated instances that do not serve (crashed,
+ * not ready) go at once. When the spec's model does not load ('broken'), its
+ * instances go and the outdated ones that serve stay. */
+static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired, bool broken,
+                            uint64_t now)
+{
+    int cur = 0, cur_ready = 0, old = 0, stopping = 0;
+    for (size_t i = 0; i < s->ninsts; i++) {
+        struct inst *in = s->insts[i];
+        if (!in)
+            continue;
+        bool current = inst_current(s, in);
+        if (desired == 0 || (current && broken) ||
+            (!current && !(in->state == I_RUNNING && in->ready)))
+            inst_stop(in);
+        else if (in->state == I_BACKOFF && now >= in->restart_at_ms)
+            inst_start(r, in);
+        if (in->state == I_STOPPING)
+            stopping++;
+        else if (in->state != I_NONE && current)
+            cur++, cur_ready += in->state == I_RUNNING && in->ready;
+        else if (in->state == I_RUNNING)
+            old++;
+    }
+    for (; cur > desired; cur--) {
+        struct inst *in = surplus(s);
+        cur_ready -= in->state == I_RUNNING && in->ready;
+        inst_stop(in);
+        stopping += in->state == I_STOPPING;
+    }
+    for (size_t i = s->ninsts; i-- > 0 && old > 0 && cur_ready + old > desired;) {
+        struct inst *in = s->insts[i];
+        if (in && in->state == I_RUNNING && !inst_current(s, in)) {
+            inst_stop(in);
+            old--, stopping++;
+        }
+    }
+    for (; !broken && cur < desired && (old == 0 || cur + old + stopping <= desired); cur++)
+        inst_start(r, free_slot(s));
+}
+
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
-    int desired = s->in_store && !r->stopping && !s->create_failed[0] ? s->replicas : 0;
-    if ((size_t)desired > s->ninsts) {
-        s->insts = xrealloc(s->insts, (size_t)desired * sizeof(*s->insts));
-        memset(s->insts + s->ninsts, 0, ((size_t)desired - s->ninsts) * sizeof(*s->insts));
-        s->ninsts = (size_t)desired;
-    }
-    /* A changed spec replaces instances one at a time, and only while every
-     * other one is ready: the version keeps serving through an update (with
-     * one replica it cannot, and is briefly down). */
-    bool settled = true;
-    for (int i = 0; i < desired; i++)
-        settled &= s->insts[i] && s->insts[i]->state == I_RUNNING && s->insts[i]->ready;
+    int desired = s->in_store && !r->stopping ? s->replicas : 0;
+    reconcile_count(r, s, desired, s->create_failed[0] != '\0', now);
     bool alive = false;
     for (size_t i = 0; i < s->ninsts; i++) {
         struct inst *in = s->insts[i];
-        if ((int)i < desired) {
-            if (!in) {
-                in = s->insts[i] = xcalloc(1, sizeof(*in));
-                in->svc = s;
-                in->index = (int)i;
-            }
-            if (in->state == I_NONE || (in->state == I_BACKOFF && now >= in->restart_at_ms)) {
-                inst_start(r, in);
-            } else if (in->state == I_RUNNING && strcmp(in->spec_json, s->spec_json) != 0 &&
-                       (!in->ready || settled)) {
-                inst_stop(in); /* restarted with the new spec once it has exited */
-                settled = false;
-            }
-        } else if (in) {
-            inst_stop(in);
-        }
         if (!in)
             continue;
         if (in->state == I_STOPPING && !in->term_sent && now >= in->term_at_ms) {
-            drv_process_signal(in->pid, SIGTERM);
+            drv_process_signal(in->pgid, SIGTERM);
             in->term_sent = true;
         }
         if (in->state == I_STOPPING &&
             (now >= in->stop_deadline_ms || (r->stopping && now >= r->stop_deadline_ms))) {
-            drv_process_signal(in->pid, SIGKILL);
+            drv_process_signal(in->pgid, SIGKILL);
             in->stop_deadline_ms = now + SHUTDOWN_GRACE_MS;
         }
         if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms)
@@ -819,6 +974,7 @@ static void on_closed(uv_handle_t *h)
     free(r->rows);
     pthread_mutex_destroy(&r->lock);
     free(r->data_dir);
+    free(r->instance_dir);
     free(r->berth_serve);
     free(r);
     if (done)
@@ -859,7 +1015,7 @@ static void reconcile(struct ctl_reconciler *r)
         any_alive |= alive;
         if (!s->in_store && !alive) {
             /* Deleted and stopped: its work directories (and their output) go too. */
-            char *dir = xasprintf("%s/instances/%s", r->data_dir, s->id);
+            char *dir = xasprintf("%s/%s", r->instance_dir, s->id);
             struct err err = {0};
             if (!r->stopping && imports_remove_tree(dir, &err) != 0)
                 log_warn("reconciler", "cannot remove %s: %s", dir, err.msg);
@@ -930,17 +1086,62 @@ static void sweep(struct ctl_reconciler *r)
     free(list);
 }
 
-int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const char *data_dir,
-                         const char *berth_serve, struct gw_table *routes,
-                         struct ctl_reconciler **out, struct err *err)
+static bool path_within(const char *path, const char *dir)
 {
-    (void)err;
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1);
+}
+
+/* The instance directory must hold nothing secret and be the instance
+ * user's to reach; the model files must be reachable too. */
+static int check_dirs(const struct ctl_config *cfg, char **instance_dir, struct err *err)
+{
+    int rc = mkdir_p(cfg->instance_dir, 0711);
+    if (rc)
+        return err_set(err, rc, "cannot create the instance directory '%s': %s", cfg->instance_dir,
+                       strerror(-rc));
+    *instance_dir = realpath(cfg->instance_dir, NULL);
+    if (!*instance_dir)
+        return err_set(err, ERR_SYS(errno), "cannot resolve '%s': %s", cfg->instance_dir,
+                       strerror(errno));
+    if (path_within(*instance_dir, cfg->data_dir) || path_within(cfg->data_dir, *instance_dir))
+        return err_set(err, ERR_INVALID,
+                       "--instance-dir '%s' must be outside the data directory '%s' and not "
+                       "hold it",
+                       *instance_dir, cfg->data_dir);
+    chmod(*instance_dir, 0711);
+    char *models = xasprintf("%s/models", cfg->data_dir);
+    const char *paths[] = {*instance_dir, models};
+    for (size_t i = 0; i < 2 && !rc; i++) {
+        rc = drv_user_access(cfg->user, paths[i], X_OK);
+        if (rc)
+            err_set(err, rc,
+                    "the instance user '%s' cannot reach '%s': %s (every directory above it "
+                    "must be searchable: chmod o+x)",
+                    cfg->user->name, paths[i], strerror(-rc));
+    }
+    free(models);
+    return rc;
+}
+
+int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_config *cfg,
+                         struct gw_table *routes, struct ctl_reconciler **out, struct err *err)
+{
+    char *instance_dir = NULL;
+    int rc = check_dirs(cfg, &instance_dir, err);
+    if (rc) {
+        free(instance_dir);
+        return rc;
+    }
     struct ctl_reconciler *r = xcalloc(1, sizeof(*r));
     r->loop = loop;
     r->st = st;
     r->routes = routes;
-    r->data_dir = xstrdup(data_dir);
-    r->berth_serve = xstrdup(berth_serve);
+    r->data_dir = xstrdup(cfg->data_dir);
+    r->instance_dir = xstrdup(instance_dir);
+    free(instance_dir);
+    r->berth_serve = xstrdup(cfg->berth_serve);
+    r->user = *cfg->user;
     pthread_mutex_init(&r->lock, NULL);
     sweep(r);
     uv_timer_init(loop, &r->timer);

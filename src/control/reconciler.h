@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "drivers/process.h"
 #include "gateway/routes.h"
 #include "store/store.h"
 
@@ -34,12 +35,19 @@ struct ctl_status {
     size_t npods;
 };
 
-/* Sweep what a previous berthd left running, then start reconciling.
- * 'berth_serve' is the model server binary; the reconciler publishes the
- * gateway's routes (versions, weights, ready instances) into 'routes'. */
-int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const char *data_dir,
-                         const char *berth_serve, struct gw_table *routes,
-                         struct ctl_reconciler **out, struct err *err);
+struct ctl_config {
+    const char *data_dir;        /* the store's directory, with the model files in models/ */
+    const char *instance_dir;    /* the instances' work directories, not inside data_dir */
+    const char *berth_serve;     /* the model server binary */
+    const struct drv_user *user; /* whom instances run as */
+};
+
+/* Check that the instance user can reach its directories and the model
+ * files, sweep what a previous berthd left running, then start reconciling.
+ * The reconciler publishes the gateway's routes (versions, weights, ready
+ * instances) into 'routes'. */
+int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_config *cfg,
+                         struct gw_table *routes, struct ctl_reconciler **out, struct err *err);
 /* Reconcile soon (after the API changed desired state). Any thread. */
 void ctl_reconciler_kick(struct ctl_reconciler *r);
 /* What one service runs now; status CREATING if the reconciler has not seen it. */

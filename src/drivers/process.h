@@ -1,28 +1,56 @@
 /* process.h - the process driver: instances as child processes, each the
  * leader of its own process group, in its own work directory, with its
- * environment and output file. Children get SIGKILL if berthd dies
- * (PR_SET_PDEATHSIG), and drv_process_sweep() kills what a crashed berthd
- * left behind, so no instance outlives the daemon that owns it. Reaping is the
- * caller's (waitpid on SIGCHLD). Call from the main thread only. */
+ * environment and output file, optionally as another (unprivileged) user.
+ * Each instance runs under a keeper, berthd's direct child: the keeper exits
+ * with the instance's status, and whenever it goes (the instance exited,
+ * berthd died) it kills the instance's whole group and every descendant (it
+ * is a subreaper) first, so nothing an instance forked outlives it or the
+ * daemon. drv_process_sweep() ends what a
+ * keeper could not (the keeper itself killed). Reaping is the caller's
+ * (waitpid on SIGCHLD). Call from the main thread only. */
 #ifndef BERTH_DRIVERS_PROCESS_H
 #define BERTH_DRIVERS_PROCESS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "base/err.h"
 
+/* Whom instances run as. */
+struct drv_user {
+    bool set; /* switch to uid:gid, without supplementary groups */
+    uid_t uid;
+    gid_t gid;
+    char name[64];
+};
+
 struct drv_spawn {
     char *const *argv; /* argv[0] is a path */
     char *const *env;  /* full environment, NAME=VALUE */
     const char *workdir;
-    const char *log_path; /* stdout and stderr are appended here */
+    const char *log_path; /* stdout and stderr are appended here (opened by us) */
+    const struct drv_user *user;
 };
 
-/* Start a process; *pid is also its process group id. *start_ticks is its
- * start time from /proc (to recognise it after a restart). */
-int drv_process_spawn(const struct drv_spawn *s, pid_t *pid, uint64_t *start_ticks,
-                      struct err *err);
+struct drv_proc {
+    pid_t pid;  /* the keeper: waitpid() reports the instance's exit status as its own */
+    pid_t pgid; /* the instance's process group: what to signal */
+    uint64_t start_ticks;
+};
+
+/* Resolve the user instances run as. berthd as root switches to 'name',
+ * which must exist. Otherwise it cannot switch: a name the administrator
+ * 'chosen' is an error, the default a warning (logged here, once), and
+ * instances run as berthd's own user. */
+int drv_user_resolve(const char *name, bool chosen, struct drv_user *out, struct err *err);
+/* Whether 'u' may access 'path' with 'mode' (access(2) bits), checked in a
+ * child that switched to it. Returns 0 or the negative errno. */
+int drv_user_access(const struct drv_user *u, const char *path, int mode);
+
+/* Start an instance. start_ticks is its start time from /proc (to recognise
+ * it after a restart). */
+int drv_process_spawn(const struct drv_spawn *s, struct drv_proc *out, struct err *err);
 /* Signal a whole instance (its process group). */
 void drv_process_signal(pid_t pgid, int sig);
 /* Kill every process of group 'pgid' started at or after 'start_ticks': what

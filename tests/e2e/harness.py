@@ -65,7 +65,11 @@ def free_port():
 
 
 def tempdir(tag):
-    return tempfile.mkdtemp(prefix="berth-e2e-%s-" % tag)
+    d = tempfile.mkdtemp(prefix="berth-e2e-%s-" % tag)
+    # Searchable by berthd's unprivileged instance user, which runs the tests' scripts and
+    # works in the instance directory beside the data directory; nothing here is listable.
+    os.chmod(d, 0o711)
+    return d
 
 
 def rmtree(path):

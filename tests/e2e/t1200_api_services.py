@@ -27,6 +27,18 @@ def alive(pid):
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
+def import_model(c, name, src):
+    """Import the XGBoost model in directory src as a new model; (model id, version id) once
+    the import has succeeded."""
+    r = c.ok("CreateTrainingModel", {"ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM",
+                                     "TrainingModelName": name, "ModelFormat": "XGBOOST",
+                                     "TrainingModelCosPath": cos(src)})
+    mv = r["TrainingModelVersionId"]
+    harness.wait_until(lambda: c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv})
+                       ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+    return r["Id"], mv
+
+
 class Services(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -37,12 +49,7 @@ class Services(unittest.TestCase):
         harness.save_model(cls.booster, os.path.join(src, "model.ubj"), "ubj")
         cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
         cls.c = cls.d.client()
-        r = cls.c.ok("CreateTrainingModel", {"ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM",
-                                             "TrainingModelName": "iris", "ModelFormat": "XGBOOST",
-                                             "TrainingModelCosPath": cos(src)})
-        cls.model_id, cls.mv = r["Id"], r["TrainingModelVersionId"]
-        harness.wait_until(lambda: cls.c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": cls.mv})
-                           ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+        cls.model_id, cls.mv = import_model(cls.c, "iris", src)
 
     @classmethod
     def tearDownClass(cls):
@@ -174,7 +181,7 @@ class Services(unittest.TestCase):
         self.c.ok("DeleteModelService", {"ServiceId": sid})
         self.assertEqual(self.c.error("DescribeModelService", {"ServiceId": sid})["Code"], "ResourceNotFound")
         harness.wait_until(lambda: not any(alive(p) for p in pids), 10, what="instances of a deleted service to exit")
-        harness.wait_until(lambda: not os.path.exists(os.path.join(self.d.data_dir, "instances", sid)), 5,
+        harness.wait_until(lambda: not os.path.exists(os.path.join(self.d.data_dir + "-instances", sid)), 5,
                            what="the deleted service's work directories to go")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         self.assertEqual(self.c.error("DescribeModelServiceGroup", {"ServiceGroupId": gid})["Code"], "ResourceNotFound")
@@ -282,11 +289,15 @@ class Services(unittest.TestCase):
         self.assertEqual(r["ServiceDescription"], "now model c")
         self.assertEqual(r["ServiceInfo"]["Replicas"], 2)  # unchanged: not given
 
+        most = [0]
+
         def all_new():  # new instances listen on new ports
             pods = self.describe(sid)["ServiceInfo"]["PodInfos"]
+            most[0] = max(most[0], len(pods))
             return (len(pods) == 2 and all(p["Status"] == "Running" for p in pods)
                     and not old & {p["IP"] for p in pods})
-        harness.wait_until(all_new, 30, 0.1, what="both instances replaced")
+        harness.wait_until(all_new, 30, 0.05, what="both instances replaced")
+        self.assertLessEqual(most[0], 3, "more than replicas+1 instances during the rollout")
         before = seen["a"]
         time.sleep(0.5)
         stop.set()
@@ -309,6 +320,73 @@ class Services(unittest.TestCase):
         self.assertEqual(self.describe(sid)["ServiceInfo"]["ModelInfo"]["ModelVersionId"], mv2)
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv2})
+
+    def watch_status(self, sid):
+        """Poll DescribeModelService's Status in a thread; returns (stop event, statuses seen)."""
+        import threading
+        stop, seen = threading.Event(), []
+
+        def poll():
+            while not stop.is_set():
+                seen.append(self.describe(sid)["Status"])
+                time.sleep(0.02)
+        t = threading.Thread(target=poll)
+        t.start()
+        return lambda: (stop.set(), t.join(10)), seen
+
+    def test_one_replica_update_keeps_serving_and_normal(self):
+        # One replica: the new instance starts first and takes over when it is ready (surge),
+        # so no request fails and the status stays Normal throughout.
+        script = os.path.join(self.tmp, "echo_server.py")
+        with open(script, "w") as f:
+            f.write(ECHO_SERVER)
+        s = self.create(ModelInfo=None, Command="exec %s %s" % (sys.executable, script),
+                        Env=[{"Name": "GREETING", "Value": "old"}])
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        self.wait_status(sid, "Normal")
+        import threading
+        stop = threading.Event()
+        seen = {"old": 0, "new": 0, "failed": []}
+
+        def load():
+            gw = harness.Client(self.d.gateway_port)
+            deadline = time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < deadline:
+                r = gw.get("/%s/x" % gid)
+                if r.status != 200:
+                    seen["failed"].append((r.status, r.body[:200]))
+                    continue
+                seen[r.json()["greeting"]] += 1
+            gw.close()
+        t = threading.Thread(target=load)
+        t.start()
+        time.sleep(0.3)
+        end_watch, statuses = self.watch_status(sid)
+        most = [0]
+
+        def count():
+            pods = self.describe(sid)["ServiceInfo"]["PodInfos"]
+            most[0] = max(most[0], len(pods))
+            return pods
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "Env": [{"Name": "GREETING", "Value": "new"}]})
+        harness.wait_until(lambda: seen["new"] > 0 and len(count()) == 1, 20, 0.02,
+                           what="the new instance to take over")
+        time.sleep(0.3)
+        stop.set()
+        t.join(10)
+        end_watch()
+        self.assertEqual(len(seen["failed"]), 0, "requests failed during the update: %r" % seen["failed"][:3])
+        self.assertGreater(seen["old"], 0)
+        self.assertNotIn("Abnormal", statuses)
+        self.assertEqual(set(statuses), {"Normal"}, statuses)
+        self.assertLessEqual(most[0], 2, "more than replicas+1 instances")
+        # Scaling up from 1 to 2 is routine too: never Abnormal.
+        end_watch, statuses = self.watch_status(sid)
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "SCALE", "Replicas": 2})
+        harness.wait_until(lambda: self.describe(sid)["ServiceInfo"]["Status"]["ReadyReplicas"] == 2, 20)
+        end_watch()
+        self.assertEqual(set(statuses), {"Normal"}, statuses)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
 
     def test_custom_command_and_crash_restart(self):
         script = os.path.join(self.tmp, "echo_server.py")
@@ -395,7 +473,7 @@ class Services(unittest.TestCase):
                 cwd = os.readlink("/proc/%s/cwd" % pid)
             except OSError:
                 continue
-            if cmd[:2] == [b"sleep", b"600"] and ("/instances/%s/" % sid) in cwd + "/":
+            if cmd[:2] == [b"sleep", b"600"] and ("-instances/%s/" % sid) in cwd + "/":
                 out.append(int(pid))
         return out
 
@@ -428,6 +506,28 @@ class Services(unittest.TestCase):
         self.assertEqual(s["BusinessStatus"], "CREATE_FAILED")
         self.assertIn("did not load", s["CreateFailedReason"])
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
+    def test_update_to_a_model_that_does_not_load_keeps_the_old_serving(self):
+        src = os.path.join(self.tmp, "broken-update")
+        os.makedirs(src)
+        with open(os.path.join(src, "model.json"), "w") as f:
+            f.write('{"not": "a model"}')
+        _, broken = import_model(self.c, "broken-update", src)
+        s = self.create()
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        self.wait_status(sid, "Normal")
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ModelInfo": {"ModelVersionId": broken}})
+        s = self.wait_status(sid, "Abnormal")
+        self.assertIn("did not load", s["ServiceInfo"]["Status"]["Reason"])
+        # The old instance still answers; the broken one is gone.
+        gw = harness.Client(self.d.gateway_port)
+        X = harness.rows(2, 4, seed=9)
+        for _ in range(20):
+            r = gw.post_json("/%s/v1/models/m:predict" % gid, {"instances": X.tolist()})
+            harness.assert_close(r["predictions"], harness.predict(self.booster, X))
+        gw.close()
+        harness.wait_until(lambda: len(self.describe(sid)["ServiceInfo"]["PodInfos"]) == 1, 5)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
 
     def test_bad_requests_name_the_field(self):
         base = {"ServiceGroupName": "bad", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
