@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define MAX_REGIONS 32
+#define MAX_TRUSTED_PROXIES 64
 
 struct options {
     const char *data_dir;
@@ -31,6 +32,8 @@ struct options {
     const char *gateway_threads;
     const char *regions[MAX_REGIONS + 1];
     size_t nregions;
+    const char *trusted_proxies[MAX_TRUSTED_PROXIES + 1];
+    size_t ntrusted_proxies;
     const char *log_level;
     char **owned; /* values read from --config, freed at exit */
     size_t nowned;
@@ -49,6 +52,9 @@ static const struct option_row {
     {"gateway-listen", OPT_STR, "127.0.0.1:8501", "address:port of the inference gateway"},
     {"gateway-threads", OPT_STR, "usable CPUs", "gateway worker threads (1 to 256)"},
     {"region", OPT_LIST, "any name", "a region this berthd serves; repeat for more"},
+    {"trusted-proxy", OPT_LIST, "none",
+     "address or network (10.0.0.0/8) of a proxy in front of the gateway whose "
+     "X-Forwarded-*, X-Real-IP and Forwarded fields are kept; repeat for more"},
     {"log-level", OPT_STR, "info", "error, warn, info or debug"},
     {"config", OPT_STR, NULL, "a file of 'name = value' lines with the options above"},
 };
@@ -82,6 +88,12 @@ static int set_option(struct options *o, const char *name, const char *value, co
             return -1;
         }
         o->regions[o->nregions++] = value;
+    } else if (strcmp(name, "trusted-proxy") == 0) {
+        if (o->ntrusted_proxies == MAX_TRUSTED_PROXIES) {
+            fprintf(stderr, "berthd: %s: at most %d trusted proxies\n", where, MAX_TRUSTED_PROXIES);
+            return -1;
+        }
+        o->trusted_proxies[o->ntrusted_proxies++] = value;
     } else {
         fprintf(stderr, "berthd: %s: unknown option '%s' (see --help)\n", where, name);
         return -1;
@@ -321,6 +333,7 @@ int main(int argc, char **argv)
     struct gw_gateway *gateway = NULL;
     char *gateway_url = NULL;
     unsigned gateway_threads = 0;
+    struct gw_proxies proxies = {0};
     gw_table_init(&routes);
     char *data_dir = NULL, *db = NULL, *models = NULL;
     int lock_fd = -1;
@@ -360,6 +373,13 @@ int main(int argc, char **argv)
     if (split_listen(o.gateway_listen, gw_host, sizeof(gw_host), &gw_port) != 0) {
         fprintf(stderr, "berthd: --gateway-listen: '%s' must be address:port\n", o.gateway_listen);
         goto out;
+    }
+    for (size_t i = 0; i < o.ntrusted_proxies; i++) {
+        struct err perr = {0};
+        if (gw_proxies_add(&proxies, o.trusted_proxies[i], &perr) != 0) {
+            fprintf(stderr, "berthd: --trusted-proxy: %s\n", perr.msg);
+            goto out;
+        }
     }
     rc = 0;
     signal(SIGPIPE, SIG_IGN);
@@ -414,8 +434,10 @@ int main(int argc, char **argv)
         .ud = &api,
     };
     unsigned gw_threads = gateway_threads ? gateway_threads : http_usable_cpus();
-    struct gw_config gc = {
-        .routes = &routes, .num_threads = gw_threads, .upstream_timeout_ms = 60000};
+    struct gw_config gc = {.routes = &routes,
+                           .num_threads = gw_threads,
+                           .upstream_timeout_ms = 60000,
+                           .trusted_proxies = proxies};
     gateway = gw_new(&gc);
     struct http_server_config gwc = {
         .host = gw_host,
@@ -455,6 +477,7 @@ int main(int argc, char **argv)
 out:
     free(gateway_url);
     gw_free(gateway);
+    gw_proxies_release(&proxies);
     gw_table_release(&routes);
     imports_stop(im);
     store_close(st);

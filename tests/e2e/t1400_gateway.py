@@ -46,6 +46,22 @@ class H(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if self.path.startswith("/close10"):
+            # HTTP/1.0 without a length: the body ends when the connection does.
+            self.close_connection = True
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+            self.wfile.flush()
+            time.sleep(0.1)
+            self.wfile.write(b"first line\n" * 1000)
+            self.wfile.write(b"the end\n")
+            return
+        if self.path.startswith("/badhead/"):
+            self.close_connection = True
+            bad = {"space": b"X-A : a\r\n", "ctl": b"X-A: a\x01b\r\n", "fold": b"X-A: a\r\n b\r\n",
+                   "nul": b"X-A: a\x00b\r\n", "name": b"X\x7fA: a\r\n",
+                   "good": b"X-Empty:\r\nX-B:  1 \r\nX-C: a\tb\r\n"}[self.path[9:]]
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n" + bad + b"Content-Length: 2\r\n\r\nok")
+            return
         if self.path.startswith("/die"):
             self.send_response(200)
             self.send_header("Content-Length", "1000")
@@ -59,6 +75,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.send_header("X-Upstream", "yes")
+        if self.path.startswith("/connresp"):
+            self.send_header("Connection", "X-Hop, keep-alive")
+            self.send_header("X-Hop", "for the gateway only")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
@@ -112,11 +131,42 @@ class Gateway(unittest.TestCase):
         self.assertNotIn("te", doc["headers"])
         self.assertEqual(doc["headers"]["x-forwarded-prefix"], "/" + self.gid)
         self.assertEqual(doc["headers"]["x-forwarded-for"], "127.0.0.1")
+        # A client's X-Forwarded-For is its own word, not a proxy's: replaced (t1600 covers
+        # trusted proxies).
         doc = gw.request("GET", "/%s/xff" % self.gid, headers={"X-Forwarded-For": "203.0.113.7"}).json()
-        self.assertEqual(doc["headers"]["x-forwarded-for"], "203.0.113.7, 127.0.0.1")
+        self.assertEqual(doc["headers"]["x-forwarded-for"], "127.0.0.1")
         self.assertEqual(doc["xff_count"], 1)
         # The bare prefix is the instance's root.
         self.assertEqual(gw.get("/%s" % self.sid).json()["path"], "/")
+        gw.close()
+
+    def test_forwarding_headers_from_a_client_are_replaced(self):
+        # berthd trusts no proxy here: whatever the client claims, the instance hears the truth.
+        gw = harness.Client(self.d.gateway_port)
+        forged = {"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.7",
+                  "Forwarded": "for=203.0.113.7;proto=https", "X-Forwarded-Host": "bank.example",
+                  "X-Forwarded-Proto": "https"}
+        doc = gw.request("GET", "/%s/forged" % self.gid, headers=dict(forged, Host="front.example:81")).json()
+        h = doc["headers"]
+        self.assertNotIn("203.0.113.7", json.dumps(h))
+        self.assertEqual(h["x-forwarded-for"], "127.0.0.1")
+        self.assertEqual(h["x-real-ip"], "127.0.0.1")
+        self.assertEqual(h["forwarded"], 'for=127.0.0.1;host="front.example:81";proto=http')
+        self.assertEqual(h["x-forwarded-host"], "front.example:81")
+        self.assertEqual(h["x-forwarded-proto"], "http")
+        gw.close()
+
+    def test_connection_named_headers_stay_on_their_hop(self):
+        # RFC 9110 7.6.1: a field named in Connection is for the next hop only, both ways.
+        gw = harness.Client(self.d.gateway_port)
+        r = gw.request("GET", "/%s/connresp" % self.gid,
+                       headers={"Connection": "keep-alive, X-Secret", "X-Secret": "hop", "X-Kept": "yes"})
+        self.assertEqual(r.status, 201)
+        self.assertNotIn("x-hop", r.headers)
+        self.assertEqual(r.headers.get("x-upstream"), "yes")
+        h = r.json()["headers"]
+        self.assertNotIn("x-secret", h)
+        self.assertEqual(h["x-kept"], "yes")
         gw.close()
 
     def test_head_requests(self):
@@ -199,6 +249,44 @@ class Gateway(unittest.TestCase):
         self.assertLess(peak - before, 24 << 10, "berthd grew by %d KiB behind a slow reader" % (peak - before))
         gw = harness.Client(self.d.gateway_port)
         harness.wait_until(lambda: gw.get("/%s/after" % self.gid).status == 201, 10)
+        gw.close()
+
+    def test_close_delimited_response_ends(self):
+        # An HTTP/1.0 answer without Content-Length ends at close: the client gets all of it, with
+        # its chunked (HTTP/1.1) or close-delimited (HTTP/1.0) framing ended properly.
+        want = b"first line\n" * 1000 + b"the end\n"
+        gw = harness.Client(self.d.gateway_port, timeout=5)
+        for _ in range(2):  # and the client connection stays usable
+            r = gw.get("/%s/close10" % self.gid)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, want)
+        self.assertEqual(gw.get("/%s/after-close10" % self.gid).status, 201)
+        gw.close()
+        s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=5)
+        s.sendall(b"GET /%s/close10 HTTP/1.0\r\nHost: x\r\n\r\n" % self.gid.encode())
+        data = b""
+        while True:
+            more = s.recv(65536)
+            if not more:
+                break
+            data += more
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.0 200") or data.startswith(b"HTTP/1.1 200"), data[:40])
+        self.assertTrue(data.endswith(b"\r\n\r\n" + want), data[-60:])
+
+    def test_malformed_upstream_headers_are_refused(self):
+        # A header the gateway's parser would not accept from a client is not passed on either.
+        gw = harness.Client(self.d.gateway_port, timeout=5)
+        for kind in ("space", "ctl", "fold", "nul", "name"):
+            r = gw.get("/%s/badhead/%s" % (self.gid, kind))
+            self.assertEqual(r.status, 502, kind)
+            self.assertIn("malformed", r.json()["error"], kind)
+            self.assertNotIn("x-a", r.headers, kind)
+        # What is allowed still passes: an empty value, a tab inside one.
+        r = gw.get("/%s/badhead/good" % self.gid)
+        self.assertEqual((r.status, r.body), (200, b"ok"))
+        self.assertEqual((r.headers.get("x-empty"), r.headers.get("x-b"), r.headers.get("x-c")), ("", "1", "a\tb"))
+        self.assertEqual(gw.get("/%s/after-badhead" % self.gid).status, 201)
         gw.close()
 
     def test_instance_dying_mid_answer(self):
