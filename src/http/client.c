@@ -51,8 +51,19 @@ struct http_client_req {
     char *head; /* request line and fields, without Host */
     size_t head_len;
     size_t line_len; /* of the request line, with its CRLF */
-    char *body;
-    size_t body_len;
+    /* The body as it goes out (chunk-encoded when 'chunked'). While
+     * 'replayable' it holds every byte from the start, so the request can be
+     * sent again; past HTTP_CLIENT_REPLAY_BYTES only what is not written yet. */
+    struct buf body;
+    size_t body_written;    /* of 'body', handed to the current connection */
+    size_t body_sent_total; /* handed to any connection */
+    bool replayable;
+    bool whole;      /* http_client_request(): the body came at once, keep it all */
+    bool chunked;    /* encode the pieces */
+    bool body_ended; /* nothing more will come */
+    bool started;    /* the head went out on r->conn: the body may follow */
+    void (*on_drain)(void *arg);
+    void *drain_arg;
     struct http_client_callbacks cb;
     void *ud;
     uv_timer_t timer;
@@ -111,6 +122,7 @@ static void conn_close(struct upstream_conn *u)
 static void req_drop_conn(struct http_client_req *r)
 {
     struct upstream_conn *u = r->conn;
+    r->started = false;
     if (!u)
         return;
     u->req = NULL;
@@ -122,8 +134,14 @@ static void req_free(uv_handle_t *h)
 {
     struct http_client_req *r = h->data;
     free(r->head);
-    free(r->body);
+    buf_release(&r->body);
     free(r);
+}
+
+/* Whether the request may go out again from its first byte. */
+static bool can_resend(const struct http_client_req *r)
+{
+    return r->replayable || r->body_sent_total == 0;
 }
 
 /* The request's last callback; the timer's close frees it. */
@@ -132,6 +150,7 @@ static void req_finish(struct http_client_req *r, int rc, const char *reason)
     if (r->done)
         return;
     r->done = true;
+    r->on_drain = NULL;
     struct http_client *cl = r->cl;
     if (r->prev)
         r->prev->next = r->next;
@@ -142,9 +161,12 @@ static void req_finish(struct http_client_req *r, int rc, const char *reason)
     uv_timer_stop(&r->timer);
     struct upstream_conn *u = r->conn;
     r->conn = NULL;
+    /* An answer before the whole body went out: the upstream may not have
+     * read the rest, so the connection cannot carry another request. */
+    bool all_sent = r->body_ended && r->body_written == r->body.len;
     if (u) {
         u->req = NULL;
-        if (rc == 0 && u->keep_alive && !u->closing && !cl->freeing &&
+        if (rc == 0 && all_sent && u->keep_alive && !u->closing && !cl->freeing &&
             cl->nidle < MAX_IDLE_PER_ADDR * 4) {
             u->reused = true;
             u->next_idle = cl->idle;
@@ -319,7 +341,7 @@ static void on_timeout(uv_timer_t *t);
 /* The request did not reach its address: let the owner name another one. */
 static bool fail_over(struct http_client_req *r, const char *reason)
 {
-    if (r->failed_over || !r->cb.on_failover || r->cl->freeing)
+    if (r->failed_over || !r->cb.on_failover || r->cl->freeing || !can_resend(r))
         return false;
     char host[64] = "";
     int port = 0;
@@ -347,7 +369,8 @@ static void conn_failed(struct upstream_conn *u, int rc, const char *reason)
     if (!r)
         return;
     r->conn = NULL;
-    if (stale && !r->cl->freeing) {
+    r->started = false;
+    if (stale && !r->cl->freeing && can_resend(r)) {
         r->retried = true;
         connect_new(r);
         return;
@@ -431,12 +454,70 @@ struct upstream_write {
     char data[];
 };
 
+/* Bytes of the body not on their way yet, plus those in the write queue. */
+static size_t body_backlog(const struct http_client_req *r)
+{
+    size_t n = r->body.len - r->body_written;
+    if (r->started && r->conn && !r->conn->closing)
+        n += r->conn->tcp.write_queue_size;
+    return n;
+}
+
+static void check_drained(struct http_client_req *r)
+{
+    if (r->on_drain && body_backlog(r) <= HTTP_CLIENT_HIGH_BYTES / 2) {
+        void (*cb)(void *) = r->on_drain;
+        r->on_drain = NULL;
+        cb(r->drain_arg);
+    }
+}
+
 static void on_written(uv_write_t *w, int status)
 {
     struct upstream_conn *u = ((struct upstream_write *)w)->u;
     free(w);
-    if (status < 0 && u->req && !u->closing)
+    if (u->closing || !u->req)
+        return;
+    if (status < 0)
         conn_failed(u, ERR_UNAVAILABLE, uv_strerror(status));
+    else
+        check_drained(u->req);
+}
+
+/* One write of 'a' and 'b' (either may be empty), copied. */
+static int write_copy(struct upstream_conn *u, const char *a, size_t alen, const char *b,
+                      size_t blen)
+{
+    struct upstream_write *w = xmalloc(sizeof(*w) + alen + blen);
+    w->u = u;
+    memcpy(w->data, a, alen);
+    if (blen)
+        memcpy(w->data + alen, b, blen);
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)(alen + blen));
+    if (uv_write(&w->w, (uv_stream_t *)&u->tcp, &buf, 1, on_written) != 0) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* Send what of the body has not gone out on the current connection. */
+static void flush_body(struct http_client_req *r)
+{
+    struct upstream_conn *u = r->conn;
+    size_t n = r->body.len - r->body_written;
+    if (!r->started || !u || u->closing || n == 0)
+        return;
+    if (write_copy(u, r->body.ptr + r->body_written, n, NULL, 0) != 0) {
+        conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
+        return;
+    }
+    r->body_written += n;
+    r->body_sent_total += n;
+    if (!r->replayable) {
+        buf_reset(&r->body);
+        r->body_written = 0;
+    }
 }
 
 static void start_on(struct http_client_req *r, struct upstream_conn *u)
@@ -447,24 +528,25 @@ static void start_on(struct http_client_req *r, struct upstream_conn *u)
     u->complete = false;
     llhttp_init(&u->parser, HTTP_RESPONSE, &settings);
     u->parser.data = u;
-    char host[96];
-    int hlen = snprintf(host, sizeof(host), "Host: %s:%d\r\n", r->host, r->port);
-    size_t total = r->head_len + (size_t)hlen + r->body_len;
-    struct upstream_write *w = xmalloc(sizeof(*w) + total);
-    w->u = u;
-    char *o = w->data;
-    memcpy(o, r->head, r->line_len);
-    o += r->line_len;
-    memcpy(o, host, (size_t)hlen);
-    o += hlen;
-    memcpy(o, r->head + r->line_len, r->head_len - r->line_len);
-    o += r->head_len - r->line_len;
-    if (r->body_len)
-        memcpy(o, r->body, r->body_len);
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)total);
-    if (uv_write(&w->w, (uv_stream_t *)&u->tcp, &buf, 1, on_written) != 0) {
-        free(w);
+    struct buf head;
+    buf_init(&head, SIZE_MAX);
+    buf_append(&head, r->head, r->line_len);
+    buf_printf(&head, "Host: %s:%d\r\n", r->host, r->port);
+    buf_append(&head, r->head + r->line_len, r->head_len - r->line_len);
+    /* The head with the body so far (all of it, when this is a resend). */
+    r->body_written = 0;
+    int rc = write_copy(u, head.ptr, head.len, r->body.ptr, r->body.len);
+    buf_release(&head);
+    if (rc != 0) {
         conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
+        return;
+    }
+    r->started = true;
+    r->body_written = r->body.len;
+    r->body_sent_total += r->body.len;
+    if (!r->replayable) {
+        buf_reset(&r->body);
+        r->body_written = 0;
     }
 }
 
@@ -575,9 +657,9 @@ void http_client_free(struct http_client *cl)
     free(cl); /* connections still closing reference only themselves */
 }
 
-struct http_client_req *http_client_request(struct http_client *cl, const char *host, int port,
-                                            struct str head, struct str body, uint64_t timeout_ms,
-                                            const struct http_client_callbacks *cb, void *ud)
+static struct http_client_req *request_new(struct http_client *cl, const char *host, int port,
+                                           struct str head, uint64_t timeout_ms,
+                                           const struct http_client_callbacks *cb, void *ud)
 {
     struct http_client_req *r = xcalloc(1, sizeof(*r));
     r->cl = cl;
@@ -588,8 +670,8 @@ struct http_client_req *http_client_request(struct http_client *cl, const char *
     const char *eol = memchr(head.ptr, '\n', head.len);
     r->line_len = eol ? (size_t)(eol - head.ptr) + 1 : head.len;
     r->is_head = head.len >= 5 && memcmp(head.ptr, "HEAD ", 5) == 0;
-    r->body = xstrndup(body.ptr ? body.ptr : "", body.len);
-    r->body_len = body.len;
+    buf_init(&r->body, SIZE_MAX);
+    r->replayable = true;
     r->cb = *cb;
     r->ud = ud;
     r->next = cl->reqs;
@@ -602,8 +684,77 @@ struct http_client_req *http_client_request(struct http_client *cl, const char *
         r->deadline = uv_now(cl->loop) + timeout_ms;
         uv_timer_start(&r->timer, on_timeout, timeout_ms, 0);
     }
+    return r;
+}
+
+struct http_client_req *http_client_request(struct http_client *cl, const char *host, int port,
+                                            struct str head, struct str body, uint64_t timeout_ms,
+                                            const struct http_client_callbacks *cb, void *ud)
+{
+    struct http_client_req *r = request_new(cl, host, port, head, timeout_ms, cb, ud);
+    r->whole = true;
+    if (body.len)
+        buf_append(&r->body, body.ptr, body.len);
+    r->body_ended = true;
     dispatch(r);
     return r;
+}
+
+struct http_client_req *http_client_request_stream(struct http_client *cl, const char *host,
+                                                   int port, struct str head, bool chunked,
+                                                   uint64_t timeout_ms,
+                                                   const struct http_client_callbacks *cb, void *ud)
+{
+    struct http_client_req *r = request_new(cl, host, port, head, timeout_ms, cb, ud);
+    r->chunked = chunked;
+    dispatch(r);
+    return r;
+}
+
+/* Past the replay limit the bytes already written are dropped: a failure
+ * after that can no longer be retried. */
+static void body_appended(struct http_client_req *r)
+{
+    if (r->replayable && !r->whole && r->body.len > HTTP_CLIENT_REPLAY_BYTES) {
+        r->replayable = false;
+        size_t rest = r->body.len - r->body_written;
+        memmove(r->body.ptr, r->body.ptr + r->body_written, rest);
+        r->body.len = rest;
+        r->body.ptr[rest] = '\0';
+        r->body_written = 0;
+    }
+    flush_body(r);
+}
+
+void http_client_send_body(struct http_client_req *r, const void *data, size_t len)
+{
+    if (r->done || r->body_ended || len == 0)
+        return;
+    if (r->chunked)
+        buf_printf(&r->body, "%zx\r\n", len);
+    buf_append(&r->body, data, len);
+    if (r->chunked)
+        buf_puts(&r->body, "\r\n");
+    body_appended(r);
+}
+
+void http_client_end_body(struct http_client_req *r)
+{
+    if (r->done || r->body_ended)
+        return;
+    r->body_ended = true;
+    if (r->chunked)
+        buf_puts(&r->body, "0\r\n\r\n");
+    body_appended(r);
+}
+
+bool http_client_body_congested(struct http_client_req *r, void (*on_drain)(void *arg), void *arg)
+{
+    if (r->done || body_backlog(r) < HTTP_CLIENT_HIGH_BYTES)
+        return false;
+    r->on_drain = on_drain;
+    r->drain_arg = arg;
+    return true;
 }
 
 void http_client_pause(struct http_client_req *r)

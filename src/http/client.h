@@ -5,6 +5,7 @@
 #ifndef BERTH_HTTP_CLIENT_H
 #define BERTH_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -51,6 +52,30 @@ void http_client_free(struct http_client *cl);
 struct http_client_req *http_client_request(struct http_client *cl, const char *host, int port,
                                             struct str head, struct str body, uint64_t timeout_ms,
                                             const struct http_client_callbacks *cb, void *ud);
+/* Like http_client_request(), with the body to follow in pieces through
+ * http_client_send_body() and http_client_end_body(). 'head' frames it:
+ * Content-Length, or with 'chunked' "Transfer-Encoding: chunked", and the
+ * client then chunk-encodes the pieces. A body of at most
+ * HTTP_CLIENT_REPLAY_BYTES is kept until the request ends, so the retry
+ * and failover above still apply; past that, bytes that went out are
+ * dropped, and a request that has sent any is never sent again. The answer
+ * may come before the body is whole; then the rest is not sent. */
+#define HTTP_CLIENT_REPLAY_BYTES (1024 * 1024)
+struct http_client_req *http_client_request_stream(struct http_client *cl, const char *host,
+                                                   int port, struct str head, bool chunked,
+                                                   uint64_t timeout_ms,
+                                                   const struct http_client_callbacks *cb,
+                                                   void *ud);
+/* Copies 'data'. Ignored once the request is done. */
+void http_client_send_body(struct http_client_req *r, const void *data, size_t len);
+void http_client_end_body(struct http_client_req *r);
+/* Whether more than HTTP_CLIENT_HIGH_BYTES of the body wait to reach the
+ * upstream (not connected yet, or it reads slowly). If so, stop sending and
+ * let 'on_drain' (called once, when half of it has gone out, never after the
+ * request's on_done) say when to go on. */
+#define HTTP_CLIENT_HIGH_BYTES (1024 * 1024)
+bool http_client_body_congested(struct http_client_req *r, void (*on_drain)(void *arg), void *arg);
+
 /* Stop reading the response (the client it goes to is slow), and go on. */
 void http_client_pause(struct http_client_req *r);
 void http_client_resume(struct http_client_req *r);
