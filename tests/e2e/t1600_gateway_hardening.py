@@ -168,10 +168,10 @@ class FailingInstances(unittest.TestCase):
                 t = time.monotonic()
                 try:
                     r = gw.get("/%s/work" % self.gid, headers={"X-Req-Id": rid}, retry=False)
-                    ok, detail = r.status == 200, (r.status, r.body[:200])
+                    ok, detail = r.status == 200, b"%d %s" % (r.status, r.body[:200])
                 except Exception as e:  # a cut connection is a failure too
                     gw.close()
-                    ok, detail = False, repr(e)
+                    ok, detail = False, repr(e).encode()
                 with lock:
                     results.append((t, rid, ok, detail))
             gw.close()
@@ -195,9 +195,12 @@ class FailingInstances(unittest.TestCase):
         for round_no in range(2):
             failed, reached, after = self.kill_under_load(round_no)
             self.assertGreater(len(after), 20, "too few requests after the kill to tell")
-            # Only requests the victim had read may fail: none that went to it afterwards, none
-            # that never got there (refused), and never more than one per client.
-            self.assertEqual({k: v for k, v in failed.items() if k not in reached}, {})
+            # Only requests in flight on the victim may fail: those it had read (it logged them)
+            # and those the gateway had written to its socket that it had not read yet (they
+            # end with "closed the connection"). None that never got there (refused), and never
+            # more than one per client.
+            self.assertEqual({k: v for k, v in failed.items()
+                              if k not in reached and b"closed the connection" not in v}, {})
             self.assertLessEqual(len(failed), 8, failed)
             # The reconciler restarts it; wait until both are back before the next round.
             harness.wait_until(lambda: self.c.ok("DescribeModelService", {"ServiceId": self.sid})["Service"]["Status"]
