@@ -474,3 +474,31 @@ void api_handle(struct http_request *req, struct http_response *res, void *ud)
         log_info("api", "action=%s region=%s req=%s error=%s: %s", action, region, request_id,
                  c.error_code, c.error_message);
 }
+
+/* Errors the HTTP server answers itself (malformed request, 408, 413, 431,
+ * 503 busy) in the envelope, with HTTP 200 like every other API error: the
+ * SDKs read Error only then. */
+void api_format_http_error(struct http_response *res, int status, const char *msg, void *ud)
+{
+    (void)ud;
+    const char *code = "UnsupportedProtocol";
+    if (status == 413 || status == 414 || status == 431)
+        code = "RequestSizeLimitExceeded";
+    else if (status == 503)
+        code = "ServiceUnavailable";
+    char request_id[37];
+    crypto_uuid(request_id);
+    json_t *root = json_pack("{s:{s:{s:s, s:s}, s:s}}", "Response", "Error", "Code", code,
+                             "Message", msg, "RequestId", request_id);
+    if (!root) /* a message that is not UTF-8: say less */
+        root = json_pack("{s:{s:{s:s, s:s}, s:s}}", "Response", "Error", "Code", code, "Message",
+                         http_status_text(status), "RequestId", request_id);
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    res->status = 200;
+    res->content_type = "application/json";
+    buf_reset(&res->body);
+    buf_puts(&res->body, text);
+    free(text);
+    json_decref(root);
+    log_info("api", "req=%s error=%s: %s (HTTP %d)", request_id, code, msg, status);
+}

@@ -42,6 +42,8 @@ struct api_call {
 
 /* The http_handler_fn for the API listener; 'ud' is a struct api_config. */
 void api_handle(struct http_request *req, struct http_response *res, void *ud);
+/* The http_error_fn for the API listener: the server's own errors in the envelope. */
+void api_format_http_error(struct http_response *res, int status, const char *msg, void *ud);
 
 /* Record an API error (code as in §1.4); returns -1 for 'return api_fail(...)'. */
 int api_fail(struct api_call *c, const char *code, const char *fmt, ...)

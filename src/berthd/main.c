@@ -35,7 +35,8 @@ struct options {
     const char *trusted_proxies[MAX_TRUSTED_PROXIES + 1];
     size_t ntrusted_proxies;
     const char *log_level;
-    char **owned; /* values read from --config, freed at exit */
+    const char *limits[5]; /* see limit_rows */
+    char **owned;          /* values read from --config, freed at exit */
     size_t nowned;
 };
 
@@ -56,18 +57,66 @@ static const struct option_row {
      "address or network (10.0.0.0/8) of a proxy in front of the gateway whose "
      "X-Forwarded-*, X-Real-IP and Forwarded fields are kept; repeat for more"},
     {"log-level", OPT_STR, "info", "error, warn, info or debug"},
+    {"api-max-connections", OPT_STR, "256", "connections the management API holds at once"},
+    {"gateway-max-connections", OPT_STR, "2048", "connections the gateway holds at once"},
+    {"api-body-budget-mib", OPT_STR, "32",
+     "MiB of request bodies the management API buffers at once, all connections"},
+    {"gateway-body-budget-mib", OPT_STR, "128",
+     "MiB of request bodies the gateway buffers at once, all connections"},
+    {"drain-timeout-ms", OPT_STR, "2000",
+     "on SIGTERM, how long requests in flight may finish before their connections close"},
     {"config", OPT_STR, NULL, "a file of 'name = value' lines with the options above"},
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
+
+/* The numeric limits, in the order of options.limits. */
+static const struct {
+    const char *name;
+    long long def, min, max;
+} limit_rows[] = {
+    {"api-max-connections", 256, 1, 1000000}, {"gateway-max-connections", 2048, 1, 1000000},
+    {"api-body-budget-mib", 32, 1, 1 << 20},  {"gateway-body-budget-mib", 128, 1, 1 << 20},
+    {"drain-timeout-ms", 2000, 0, 600000},
+};
+enum { LIM_API_CONNS, LIM_GW_CONNS, LIM_API_BUDGET, LIM_GW_BUDGET, LIM_DRAIN };
+
+static int limit_index(const char *name)
+{
+    for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++)
+        if (strcmp(limit_rows[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Read the limits into 'out'; on a bad value say which and return -1. */
+static int parse_limits(const struct options *o, long long out[5])
+{
+    for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++) {
+        out[i] = limit_rows[i].def;
+        const char *v = o->limits[i];
+        if (!v)
+            continue;
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (errno || *end || end == v || n < limit_rows[i].min || n > limit_rows[i].max) {
+            fprintf(stderr, "berthd: --%s: '%s' must be a number from %lld to %lld\n",
+                    limit_rows[i].name, v, limit_rows[i].min, limit_rows[i].max);
+            return -1;
+        }
+        out[i] = n;
+    }
+    return 0;
+}
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: berthd --data-dir DIR [--option value | --option=value]...\n\n");
     for (size_t i = 0; i < NOPTIONS; i++)
-        fprintf(f, "  --%-17s %s%s%s%s\n", option_table[i].name, option_table[i].help,
+        fprintf(f, "  --%-23s %s%s%s%s\n", option_table[i].name, option_table[i].help,
                 option_table[i].def ? " (default: " : "",
                 option_table[i].def ? option_table[i].def : "", option_table[i].def ? ")" : "");
-    fprintf(f, "  --%-17s %s\n", "help", "print this help");
+    fprintf(f, "  --%-23s %s\n", "help", "print this help");
 }
 
 static int set_option(struct options *o, const char *name, const char *value, const char *where)
@@ -82,6 +131,8 @@ static int set_option(struct options *o, const char *name, const char *value, co
         o->gateway_threads = value;
     else if (strcmp(name, "log-level") == 0)
         o->log_level = value;
+    else if (limit_index(name) >= 0)
+        o->limits[limit_index(name)] = value;
     else if (strcmp(name, "region") == 0) {
         if (o->nregions == MAX_REGIONS) {
             fprintf(stderr, "berthd: %s: at most %d regions\n", where, MAX_REGIONS);
@@ -305,6 +356,9 @@ static void on_signal(uv_signal_t *s, int signum)
     if (!api_server)
         return; /* already stopping */
     log_info("berthd", "received %s; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* Both stop accepting and drain at once; then the instances go. */
+    http_server_shutdown(api_server);
+    http_server_shutdown(gateway_server);
     http_server_stop(api_server);
     http_server_stop(gateway_server);
     api_server = gateway_server = NULL;
@@ -381,8 +435,12 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    long long lim[5];
+    if (parse_limits(&o, lim) != 0)
+        goto out;
     rc = 0;
     signal(SIGPIPE, SIG_IGN);
+    http_raise_fd_limit();
     umask(077); /* the store and the credentials file hold secret keys */
 
     struct err err = {0};
@@ -432,6 +490,11 @@ int main(int argc, char **argv)
         .max_body_bytes = 10 * 1024 * 1024,
         .handler = api_handle,
         .ud = &api,
+        .error_format = api_format_http_error,
+        .head_as_get = true,
+        .max_connections = (size_t)lim[LIM_API_CONNS],
+        .body_budget_bytes = (size_t)lim[LIM_API_BUDGET] << 20,
+        .drain_timeout_ms = (uint64_t)lim[LIM_DRAIN],
     };
     unsigned gw_threads = gateway_threads ? gateway_threads : http_usable_cpus();
     struct gw_config gc = {.routes = &routes,
@@ -448,6 +511,9 @@ int main(int argc, char **argv)
         .handler = gw_handle,
         .ud = gateway,
         .worker_stop = gw_worker_stop,
+        .max_connections = (size_t)lim[LIM_GW_CONNS],
+        .body_budget_bytes = (size_t)lim[LIM_GW_BUDGET] << 20,
+        .drain_timeout_ms = (uint64_t)lim[LIM_DRAIN],
     };
     /* The gateway first: the API hands out its address. */
     if (http_server_start(loop, &gwc, &gateway_server, &err) == 0) {

@@ -11,6 +11,7 @@
 #include "base/log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,16 +22,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define READ_CHUNK_BYTES (64 * 1024)
+#define READ_CHUNK_BYTES HTTP_BODY_PIECE_BYTES
 /* A client that pipelines requests without reading the answers is not read
  * from while this much response data waits to be sent. */
-#define WRITE_BACKLOG_LIMIT_BYTES (8 * 1024 * 1024)
+#define WRITE_BACKLOG_LIMIT_BYTES (64 * 1024)
 /* While a response is deferred the connection keeps reading pipelined bytes
  * into 'pending' up to this much, then waits (one more read always fits). */
 #define PENDING_HIGH_BYTES (256 * 1024)
+/* After accept() fails for want of descriptors, the listener rests this long. */
+#define ACCEPT_PAUSE_MS 100
+/* Warnings that a flood could repeat are logged at most once per this. */
+#define LOG_INTERVAL_MS 1000
 
 struct worker;
 
@@ -39,16 +45,22 @@ struct conn {
     uv_timer_t timer;
     struct http_parser parser;
     struct worker *w;
-    struct conn *prev, *next; /* the worker's list of open connections */
+    struct conn *prev, *next; /* the worker's list, until the handles have closed */
+    struct conn *kick_next;   /* the worker's list of connections to pump */
     int handles_open;         /* tcp and timer; freed when both have closed */
     bool closing;
-    bool read_paused;   /* by the write backlog limit */
-    bool continue_sent; /* "100 Continue" answered for the current request */
-    char *readbuf;
+    bool reading;                   /* uv_read_start is in force */
+    bool backlogged;                /* too much response data waits to be written */
+    bool continue_sent;             /* "100 Continue" answered for the current request */
+    bool kicked;                    /* on the worker's kick list */
+    bool streaming;                 /* the handler has run; the body is still coming */
+    bool discard;                   /* ... and nobody wants it: drop it */
+    bool pumping;                   /* inside conn_pump() */
+    bool answer_done;               /* the deferral ended while pumping */
+    bool head_request;              /* the current request is HEAD: answers carry no body */
     char peer[48];                  /* the client's address */
     struct http_deferred *deferred; /* the request being answered later */
     struct buf pending;             /* bytes read behind it, parsed once it is done */
-    bool reading_stopped;           /* while deferred: pending is full, or the peer sent EOF */
     bool peer_eof;                  /* the client will send nothing more */
 };
 
@@ -57,12 +69,17 @@ struct http_deferred {
     http_cancel_fn on_cancel;
     void *cancel_arg;
     bool keep_alive, http10;
+    bool no_body;   /* a HEAD request, or a status without content */
     bool chunked;   /* the streamed body is chunk-encoded */
     bool close_end; /* the body ends with the connection (HTTP/1.0, unknown length) */
     bool head_sent;
     struct buf head; /* the status line and headers, sent with the first body bytes */
     void (*on_drain)(void *arg);
     void *drain_arg;
+    http_body_data_fn on_data; /* set by http_deferred_read_body() */
+    http_body_end_fn on_end;
+    void *body_arg;
+    bool body_paused;
 };
 
 struct worker {
@@ -70,13 +87,19 @@ struct worker {
     unsigned index;
     uv_loop_t loop;
     uv_async_t wake;
+    uv_idle_t kick;   /* runs conn_pump() for the connections on 'kicks' */
+    uv_timer_t drain; /* bounds the drain */
     pthread_t thread;
     pthread_mutex_t lock;
     int *pending; /* accepted fds waiting for this worker */
     size_t npending, cap_pending;
     bool stopping;    /* set by the stopping thread, under 'lock' */
-    bool closing_all; /* the worker's own copy, once it has seen 'stopping' */
+    bool draining;    /* the worker's own copy, once it has seen 'stopping' */
+    bool closing_all; /* the drain is over: close without waiting */
+    bool finished;    /* worker_stop has run */
     struct conn *conns;
+    struct conn *kicks;
+    char *readbuf; /* every read lands here and is consumed or copied at once */
     uint64_t next_id;
 };
 
@@ -84,10 +107,19 @@ struct http_server {
     struct http_server_config cfg;
     uv_loop_t *loop;
     uv_poll_t poll;
+    uv_timer_t accept_timer; /* restarts accepting after ACCEPT_PAUSE_MS */
+    int handles_open;        /* poll and accept_timer */
     int fd;
+    int reserve_fd; /* /dev/null, given up to accept-and-close when out of descriptors */
     int port;
+    bool shut_down, stopped;
     struct worker *workers;
     unsigned next_worker;
+    atomic_size_t nconns;     /* accepted and not yet freed */
+    atomic_size_t body_bytes; /* buffered request bodies, all connections */
+    uint64_t accept_log_ms;   /* last accept-failure warning */
+    unsigned long accept_failures;
+    atomic_uint_fast64_t busy_log_ms; /* last "busy" warning */
 };
 
 static atomic_uint_fast64_t request_ids = 1;
@@ -171,12 +203,49 @@ struct str http_request_header(const struct http_request *req, const char *name)
     return STR_NULL;
 }
 
+/* Once per LOG_INTERVAL_MS across threads: whether to log now. */
+static bool log_due(atomic_uint_fast64_t *last_ms)
+{
+    uint64_t now = uv_hrtime() / 1000000, last = atomic_load(last_ms);
+    return now - last >= LOG_INTERVAL_MS && atomic_compare_exchange_strong(last_ms, &last, now);
+}
+
+/* An error the server answers itself, in the surface's format. */
+static void format_error(const struct http_server *srv, struct http_response *res, int status,
+                         const char *msg)
+{
+    if (srv->cfg.error_format) {
+        res->status = status;
+        srv->cfg.error_format(res, status, msg, srv->cfg.ud);
+    } else {
+        http_response_error(res, status, "%s", msg);
+    }
+}
+
+/* The status line and headers of 'res'; with 'keep_alive' false, Connection: close. */
+static void format_head(struct buf *head, const struct http_response *res, bool keep_alive,
+                        bool http10)
+{
+    buf_printf(head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", res->status,
+               http_status_text(res->status),
+               res->content_type ? res->content_type : "application/json", res->body.len);
+    if (!keep_alive || res->close)
+        buf_puts(head, "Connection: close\r\n");
+    else if (http10)
+        buf_puts(head, "Connection: keep-alive\r\n");
+    buf_append(head, res->headers.ptr, res->headers.len);
+    buf_puts(head, "\r\n");
+}
+
 struct write_req {
     uv_write_t req;
     char *head, *body;
 };
 
 static void conn_close(struct conn *c);
+static void conn_update_reading(struct conn *c);
+static void conn_resume(struct conn *c);
+static void conn_pump(struct conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
@@ -196,34 +265,33 @@ static void on_write(uv_write_t *wr, int status)
             return;
     }
     /* A failed write shows up as a read error too, which closes the connection. */
-    if (status == 0 && c->read_paused && !c->closing &&
+    if (status == 0 && c->backlogged && !c->closing &&
         c->tcp.write_queue_size < WRITE_BACKLOG_LIMIT_BYTES / 2) {
-        c->read_paused = false;
-        if (!c->reading_stopped && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-            conn_close(c);
+        c->backlogged = false;
+        conn_update_reading(c);
     }
 }
 
-/* Queue 'res' on the connection; takes its buffers. */
+/* Whether the connection would close after answering the current request. */
+static bool conn_keep_alive(struct conn *c)
+{
+    return http_parser_keep_alive(&c->parser) && !c->w->draining;
+}
+
+/* Queue 'res' on the connection; takes its buffers. A HEAD answer keeps
+ * the Content-Length and drops the body. */
 static void conn_send(struct conn *c, struct http_response *res, bool keep_alive, bool http10)
 {
     struct buf head;
     buf_init(&head, SIZE_MAX);
-    buf_printf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", res->status,
-               http_status_text(res->status),
-               res->content_type ? res->content_type : "application/json", res->body.len);
-    if (!keep_alive || res->close)
-        buf_puts(&head, "Connection: close\r\n");
-    else if (http10)
-        buf_puts(&head, "Connection: keep-alive\r\n");
-    buf_append(&head, res->headers.ptr, res->headers.len);
-    buf_puts(&head, "\r\n");
-
+    format_head(&head, res, keep_alive, http10);
     struct write_req *w = xcalloc(1, sizeof(*w));
     size_t hlen, blen;
     w->head = buf_detach(&head, &hlen);
     w->body = buf_detach(&res->body, &blen);
     buf_release(&res->headers);
+    if (c->head_request)
+        blen = 0;
     uv_buf_t bufs[2] = {uv_buf_init(w->head, (unsigned)hlen), uv_buf_init(w->body, (unsigned)blen)};
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, blen ? 2 : 1, on_write) != 0) {
         free(w->head);
@@ -234,18 +302,19 @@ static void conn_send(struct conn *c, struct http_response *res, bool keep_alive
     }
     if (!keep_alive || res->close) {
         conn_close(c); /* uv_shutdown in conn_close lets the write go out first */
-    } else if (c->tcp.write_queue_size >= WRITE_BACKLOG_LIMIT_BYTES && !c->read_paused) {
-        c->read_paused = true;
-        uv_read_stop((uv_stream_t *)&c->tcp);
+    } else if (c->tcp.write_queue_size >= WRITE_BACKLOG_LIMIT_BYTES && !c->backlogged) {
+        c->backlogged = true;
+        conn_update_reading(c);
     }
 }
 
 static void send_error_and_close(struct conn *c, int status, const char *msg)
 {
     struct http_response res = {0};
+    c->head_request = false; /* the error is about bytes, not a handled HEAD */
     buf_init(&res.headers, SIZE_MAX);
     buf_init(&res.body, SIZE_MAX);
-    http_response_error(&res, status, "%s", msg);
+    format_error(c->w->srv, &res, status, msg);
     res.close = true;
     conn_send(c, &res, false, false);
 }
@@ -253,15 +322,25 @@ static void send_error_and_close(struct conn *c, int status, const char *msg)
 /* ------------------------------------------------------------------------ */
 /* Connection lifecycle                                                     */
 
+static void worker_maybe_finish(struct worker *w);
+
 static void on_handle_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     if (--c->handles_open > 0)
         return;
+    struct worker *w = c->w;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     http_parser_release(&c->parser);
     buf_release(&c->pending);
-    free(c->readbuf);
     free(c);
+    atomic_fetch_sub(&w->srv->nconns, 1);
+    worker_maybe_finish(w);
 }
 
 /* Also reached from on_shutdown after a stop closed the handles (ECANCELED). */
@@ -281,6 +360,18 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     conn_close_now(c);
 }
 
+static void unkick(struct conn *c)
+{
+    if (!c->kicked)
+        return;
+    for (struct conn **p = &c->w->kicks; *p; p = &(*p)->kick_next)
+        if (*p == c) {
+            *p = c->kick_next;
+            break;
+        }
+    c->kicked = false;
+}
+
 /* Close after every queued write has gone out: uv_shutdown waits for them,
  * except when the server stops, which does not wait for slow readers. */
 static void conn_close(struct conn *c)
@@ -288,6 +379,7 @@ static void conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    unkick(c);
     if (c->deferred) {
         struct http_deferred *d = c->deferred;
         c->deferred = NULL;
@@ -298,13 +390,8 @@ static void conn_close(struct conn *c)
         free(d);
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
     uv_timer_stop(&c->timer);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
     if (c->w->closing_all) {
         conn_close_now(c);
         return;
@@ -317,10 +404,38 @@ static void conn_close(struct conn *c)
     }
 }
 
+/* Whether bytes from the client are wanted now. */
+static bool conn_wants_read(const struct conn *c)
+{
+    if (c->closing || c->peer_eof || c->backlogged)
+        return false;
+    if (c->streaming && c->deferred) /* the handler reads the body */
+        return c->deferred->on_data && !c->deferred->body_paused && c->pending.len == 0;
+    if (c->deferred) /* answering: hold what follows, up to a point */
+        return c->pending.len < PENDING_HIGH_BYTES;
+    return true;
+}
+
+static void conn_update_reading(struct conn *c)
+{
+    bool want = conn_wants_read(c);
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+            conn_close(c);
+            return;
+        }
+        c->reading = true;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
 static void on_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
-    if (c->parser.in_message) {
+    struct http_deferred *d = c->deferred;
+    if (c->parser.in_message && !(d && d->head_sent)) {
         log_info("http", "request timed out after %llu ms; closing connection",
                  (unsigned long long)c->w->srv->cfg.timeout_ms);
         send_error_and_close(c, 408, "request not received within the timeout");
@@ -332,14 +447,37 @@ static void on_timeout(uv_timer_t *t)
 static void arm_timer(struct conn *c)
 {
     uint64_t ms = c->w->srv->cfg.timeout_ms;
-    if (ms)
+    if (ms && !c->closing)
         uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+/* Run conn_pump() from the worker's loop, not from the caller's stack. */
+static void on_kick(uv_idle_t *h)
+{
+    struct worker *w = h->data;
+    uv_idle_stop(h);
+    while (w->kicks) {
+        struct conn *c = w->kicks;
+        w->kicks = c->kick_next;
+        c->kicked = false;
+        conn_pump(c);
+    }
+}
+
+static void kick(struct conn *c)
+{
+    if (c->kicked || c->closing)
+        return;
+    c->kicked = true;
+    c->kick_next = c->w->kicks;
+    c->w->kicks = c;
+    uv_idle_start(&c->w->kick, on_kick);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Requests                                                                 */
 
-static void conn_handle(struct conn *c)
+static void conn_handle(struct conn *c, bool body_follows)
 {
     struct http_server *srv = c->w->srv;
     struct arena arena;
@@ -350,57 +488,175 @@ static void conn_handle(struct conn *c)
     req.peer = c->peer;
     req.worker = c->w->index;
     req.arena = &arena;
-
     req.conn = c;
+    req.body_follows = body_follows;
+    req.body_length = -1;
+    if (body_follows && (c->parser.ll.flags & F_CONTENT_LENGTH))
+        req.body_length = (long long)c->parser.ll.content_length;
+    c->head_request = str_eq_cstr(req.method, "HEAD");
+    if (c->head_request && srv->cfg.head_as_get)
+        req.method = STR_LIT("GET"); /* the same answer, without its body */
 
     struct http_response res = {.status = 200, .content_type = "application/json"};
     buf_init(&res.headers, SIZE_MAX);
     buf_init(&res.body, SIZE_MAX);
     srv->cfg.handler(&req, &res, srv->cfg.ud);
     arena_release(&arena);
+    http_parser_drop_body(&c->parser);
     if (c->deferred) {
-        c->deferred->keep_alive = http_parser_keep_alive(&c->parser);
-        c->deferred->http10 = http_parser_is_http10(&c->parser);
+        struct http_deferred *d = c->deferred;
+        d->keep_alive = http_parser_keep_alive(&c->parser);
+        d->http10 = http_parser_is_http10(&c->parser);
+        d->no_body = c->head_request;
         buf_release(&res.headers);
         buf_release(&res.body);
         return;
     }
-    conn_send(c, &res, http_parser_keep_alive(&c->parser), http_parser_is_http10(&c->parser));
+    bool keep_alive = conn_keep_alive(c);
+    /* A client that waits for "100 Continue" before its body gets none:
+     * there is no telling whether the body comes, so close. */
+    if (body_follows && c->parser.expect_continue && !c->continue_sent)
+        keep_alive = false;
+    conn_send(c, &res, keep_alive, http_parser_is_http10(&c->parser));
 }
 
+/* The body of a request could not be read (malformed, too large, too slow). */
+static void conn_body_failed(struct conn *c, int status, const char *msg)
+{
+    struct http_deferred *d = c->deferred;
+    if (d && d->head_sent)
+        conn_close(c); /* part of an answer is out: cut it */
+    else
+        send_error_and_close(c, status, msg);
+}
+
+static void send_continue(struct conn *c)
+{
+    /* curl and others wait for this before sending a large body. */
+    static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    c->continue_sent = true;
+}
+
+/* Parse what the client sent, handling each request in turn; stops at a
+ * deferral (the rest goes to 'pending') and drops the bodies of requests
+ * answered before their bodies came. */
 static void conn_feed(struct conn *c, const char *data, size_t len)
 {
-    while (len > 0 && !c->closing) {
+    bool stream = c->w->srv->cfg.stream_bodies;
+    if (!data)
+        data = "";
+    while ((len > 0 || c->streaming) && !c->closing) {
         size_t used;
         enum http_parse_status st = http_parser_feed(&c->parser, data, len, &used);
         if (st == HTTP_PARSE_ERROR) {
-            send_error_and_close(c, c->parser.error_status, c->parser.error_msg);
+            if (c->streaming)
+                conn_body_failed(c, c->parser.error_status, c->parser.error_msg);
+            else
+                send_error_and_close(c, c->parser.error_status, c->parser.error_msg);
             return;
         }
-        if (c->parser.expect_continue && !c->continue_sent) {
-            /* curl and others wait for this before sending a large body. */
-            static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
-            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-            c->continue_sent = true;
-        }
+        if (!stream && c->parser.expect_continue && !c->continue_sent)
+            send_continue(c);
         data += used;
         len -= used;
         if (st == HTTP_PARSE_MORE)
             return;
-        conn_handle(c);
-        if (c->deferred) {
-            /* Keep what follows for after the answer (on_read adds to it). */
-            uv_timer_stop(&c->timer);
-            buf_reset(&c->pending);
-            buf_append(&c->pending, data, len);
-            return;
+        if (st == HTTP_PARSE_BODY) { /* answered already: drop it */
+            http_parser_resume(&c->parser);
+            continue;
+        }
+        if (st == HTTP_PARSE_HEAD) {
+            http_parser_resume(&c->parser);
+            c->streaming = true;
+            conn_handle(c, true);
+            if (c->closing)
+                return;
+            if (c->deferred) {
+                uv_timer_stop(&c->timer); /* until the handler reads the body */
+                buf_reset(&c->pending);
+                buf_append(&c->pending, data, len);
+                conn_update_reading(c);
+                return;
+            }
+            c->discard = true;
+            continue;
+        }
+        /* HTTP_PARSE_REQUEST */
+        if (c->streaming) { /* the end of a dropped body */
+            c->streaming = c->discard = false;
+        } else {
+            conn_handle(c, false);
+            if (c->deferred) {
+                /* Keep what follows for after the answer (on_read adds to it). */
+                uv_timer_stop(&c->timer);
+                buf_reset(&c->pending);
+                buf_append(&c->pending, data, len);
+                conn_update_reading(c);
+                return;
+            }
         }
         http_parser_next(&c->parser);
         c->continue_sent = false;
         if (!c->closing)
             arm_timer(c);
     }
+}
+
+/* Remove the first 'n' bytes of 'pending'. */
+static void pending_consume(struct conn *c, size_t n)
+{
+    struct buf *b = &c->pending;
+    memmove(b->ptr, b->ptr + n, b->len - n);
+    b->len -= n;
+    if (b->cap)
+        b->ptr[b->len] = '\0';
+}
+
+/* Hand the body of a deferred request from 'pending' to its reader. */
+static void conn_pump(struct conn *c)
+{
+    if (c->pumping || c->closing)
+        return;
+    c->pumping = true;
+    bool again = true;
+    while (c->streaming && c->deferred && !c->closing) {
+        struct http_deferred *d = c->deferred;
+        if (!d->on_data || d->body_paused || (c->pending.len == 0 && !again))
+            break;
+        size_t used;
+        enum http_parse_status st =
+            http_parser_feed(&c->parser, c->pending.ptr, c->pending.len, &used);
+        if (st == HTTP_PARSE_ERROR) {
+            conn_body_failed(c, c->parser.error_status, c->parser.error_msg);
+            break;
+        }
+        again = st == HTTP_PARSE_BODY; /* the request may end without another byte */
+        if (st == HTTP_PARSE_BODY) {
+            struct str piece = http_parser_piece(&c->parser);
+            d->on_data(d->body_arg, piece.ptr, piece.len); /* may pause, answer, close */
+            pending_consume(c, used);
+            http_parser_resume(&c->parser);
+            continue;
+        }
+        pending_consume(c, used);
+        if (st == HTTP_PARSE_REQUEST) {
+            c->streaming = false;
+            uv_timer_stop(&c->timer); /* the body is in: the handler answers in its time */
+            if (d->on_end)
+                d->on_end(d->body_arg); /* may answer */
+        }
+    }
+    c->pumping = false;
+    if (c->closing)
+        return;
+    if (!c->deferred && (c->answer_done || c->streaming)) {
+        c->answer_done = false;
+        conn_resume(c);
+        return;
+    }
+    conn_update_reading(c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -439,21 +695,17 @@ static void conn_write_copy(struct conn *c, const void *a, size_t alen, const vo
     }
 }
 
-/* The deferral is over: go on with pipelined bytes, then read again. */
-static void deferred_finish(struct http_deferred *d, bool close)
+/* The request is answered: go on with what the client sent behind it (the
+ * rest of its body first, when that is still coming), then read again. */
+static void conn_resume(struct conn *c)
 {
-    struct conn *c = d->c;
-    buf_release(&d->head);
-    free(d);
-    if (!c)
-        return;
-    c->deferred = NULL;
-    if (close || c->closing) {
-        conn_close(c);
-        return;
+    if (c->streaming) {
+        c->discard = true;
+        arm_timer(c);
+    } else {
+        http_parser_next(&c->parser);
+        c->continue_sent = false;
     }
-    http_parser_next(&c->parser);
-    c->continue_sent = false;
     size_t n;
     char *rest = buf_detach(&c->pending, &n);
     conn_feed(c, rest, n);
@@ -464,12 +716,35 @@ static void deferred_finish(struct http_deferred *d, bool close)
         conn_close(c); /* everything the client sent has been answered */
         return;
     }
-    arm_timer(c);
-    if (c->reading_stopped) {
-        c->reading_stopped = false;
-        if (!c->read_paused && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-            conn_close(c);
+    if (!c->parser.in_message && !c->streaming)
+        arm_timer(c);
+    conn_update_reading(c);
+}
+
+/* The answer to a deferred request is out (or cut): go on. */
+static void conn_answered(struct conn *c, bool close)
+{
+    if (close || c->closing || c->w->draining) {
+        conn_close(c);
+        return;
     }
+    if (c->pumping) {
+        c->answer_done = true; /* conn_pump() goes on when it unwinds */
+        return;
+    }
+    conn_resume(c);
+}
+
+/* The deferral is over. */
+static void deferred_finish(struct http_deferred *d, bool close)
+{
+    struct conn *c = d->c;
+    buf_release(&d->head);
+    free(d);
+    if (!c)
+        return;
+    c->deferred = NULL;
+    conn_answered(c, close);
 }
 
 void http_deferred_respond(struct http_deferred *d, struct http_response *res)
@@ -486,9 +761,18 @@ void http_deferred_respond(struct http_deferred *d, struct http_response *res)
         deferred_finish(d, c != NULL);
         return;
     }
-    bool close = !d->keep_alive || res->close;
-    conn_send(c, res, d->keep_alive, d->http10);
-    deferred_finish(d, close);
+    bool close = !d->keep_alive || res->close || c->w->draining;
+    /* A body not read whole: the client may still be sending it, or waiting
+     * for "100 Continue" to send it; closing is the only sure end. */
+    if (c->streaming && c->parser.expect_continue && !c->continue_sent)
+        close = true;
+    /* Detach first: a closing conn_send() must not cancel what it answers. */
+    c->deferred = NULL;
+    d->c = NULL;
+    bool http10 = d->http10;
+    deferred_finish(d, false);
+    conn_send(c, res, !close, http10);
+    conn_answered(c, close);
 }
 
 void http_deferred_head(struct http_deferred *d, int status, struct str headers,
@@ -498,12 +782,20 @@ void http_deferred_head(struct http_deferred *d, int status, struct str headers,
     if (!c || d->head_sent)
         return;
     d->head_sent = true;
+    /* RFC 9110 6.4.1: no content in these, whatever the upstream framed. */
+    if (status < 200 || status == 204 || status == 304)
+        d->no_body = true;
+    if (c->w->draining)
+        d->keep_alive = false;
     struct buf head;
     buf_init(&head, SIZE_MAX);
     buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
     buf_append(&head, headers.ptr, headers.len);
     if (content_length >= 0) {
-        buf_printf(&head, "Content-Length: %lld\r\n", content_length);
+        if (status != 204 && status >= 200)
+            buf_printf(&head, "Content-Length: %lld\r\n", content_length);
+    } else if (d->no_body) {
+        /* nothing: the length is unknown and no body follows */
     } else if (!d->http10) {
         d->chunked = true;
         buf_puts(&head, "Transfer-Encoding: chunked\r\n");
@@ -529,7 +821,7 @@ static void deferred_write(struct http_deferred *d, const void *data, size_t len
 void http_deferred_body(struct http_deferred *d, const void *data, size_t len)
 {
     struct conn *c = d->c;
-    if (!c || !d->head_sent || len == 0 || c->closing)
+    if (!c || !d->head_sent || len == 0 || c->closing || d->no_body)
         return;
     if (d->chunked) {
         char size[24];
@@ -559,58 +851,127 @@ bool http_deferred_congested(struct http_deferred *d, void (*on_drain)(void *arg
 void http_deferred_end(struct http_deferred *d, bool abort)
 {
     struct conn *c = d->c;
+    bool close = abort || !d->keep_alive || d->close_end;
     if (c && !abort && !c->closing && d->head_sent && (d->head.len || d->chunked))
-        deferred_write(d, "0\r\n\r\n", d->chunked ? 5 : 0);
-    deferred_finish(d, abort || !d->keep_alive || d->close_end);
+        deferred_write(d, "0\r\n\r\n", d->chunked && !d->no_body ? 5 : 0);
+    if (c && c->streaming && c->parser.expect_continue && !c->continue_sent)
+        close = true;
+    deferred_finish(d, close);
+}
+
+void http_deferred_read_body(struct http_deferred *d, http_body_data_fn on_data,
+                             http_body_end_fn on_end, void *arg)
+{
+    struct conn *c = d->c;
+    d->on_data = on_data;
+    d->on_end = on_end;
+    d->body_arg = arg;
+    if (!c || c->closing || !c->streaming)
+        return;
+    if (c->parser.expect_continue && !c->continue_sent)
+        send_continue(c);
+    if (!d->body_paused)
+        arm_timer(c);
+    kick(c);
+}
+
+void http_deferred_pause_body(struct http_deferred *d)
+{
+    struct conn *c = d->c;
+    d->body_paused = true;
+    if (!c || c->closing || !c->streaming)
+        return;
+    uv_timer_stop(&c->timer); /* the reader holds it back, not the client */
+    conn_update_reading(c);
+}
+
+void http_deferred_resume_body(struct http_deferred *d)
+{
+    struct conn *c = d->c;
+    if (!d->body_paused)
+        return;
+    d->body_paused = false;
+    if (!c || c->closing || !c->streaming)
+        return;
+    arm_timer(c);
+    kick(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct conn *c = h->data;
     (void)suggested;
-    if (!c->readbuf)
-        c->readbuf = xmalloc(READ_CHUNK_BYTES);
-    *b = uv_buf_init(c->readbuf, READ_CHUNK_BYTES);
+    *b = uv_buf_init(c->w->readbuf, READ_CHUNK_BYTES);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = s->data;
-    (void)b;
-    if (c->deferred) {
-        /* Answering a request: hold what arrives until the answer is out. */
-        if (n == UV_EOF) {
-            c->peer_eof = c->reading_stopped = true;
-            uv_read_stop(s);
-        } else if (n < 0) {
-            conn_close(c);
-        } else if (n > 0) {
-            buf_append(&c->pending, c->readbuf, (size_t)n);
-            if (c->pending.len >= PENDING_HIGH_BYTES) {
-                c->reading_stopped = true;
-                uv_read_stop(s);
-            }
-        }
+    if (n == 0)
         return;
-    }
     if (n < 0) {
+        if (n == UV_EOF && c->deferred && !c->streaming) {
+            /* Answering a request: the client may half-close after it. */
+            c->peer_eof = true;
+            conn_update_reading(c);
+            return;
+        }
         if (n == UV_EOF && c->parser.in_message && !c->closing)
             log_debug("http", "client closed the connection mid-request");
         conn_close(c);
         return;
     }
-    if (n == 0)
+    if (c->deferred) {
+        /* Hold what arrives: the body for its reader, the rest until the answer. */
+        if (buf_append(&c->pending, b->base, (size_t)n) != 0) {
+            conn_close(c);
+            return;
+        }
+        if (c->streaming) {
+            arm_timer(c);
+            conn_pump(c);
+        } else {
+            conn_update_reading(c);
+        }
         return;
+    }
     if (!c->parser.in_message)
         arm_timer(c); /* the timeout runs from the first byte of a request */
-    conn_feed(c, c->readbuf, (size_t)n);
+    else if (c->streaming)
+        arm_timer(c); /* a dropped body: the timeout runs between pieces */
+    conn_feed(c, b->base, (size_t)n);
+}
+
+static bool body_budget(void *arg, long long delta)
+{
+    struct http_server *s = arg;
+    if (delta <= 0) {
+        atomic_fetch_sub(&s->body_bytes, (size_t)-delta);
+        return true;
+    }
+    size_t cap = s->cfg.body_budget_bytes, cur = atomic_load(&s->body_bytes);
+    do {
+        if (cap && (cur + (size_t)delta > cap || cur + (size_t)delta < cur)) {
+            if (log_due(&s->busy_log_ms))
+                log_warn("http",
+                         "request bodies in flight would pass the budget of %zu bytes; "
+                         "answering 503",
+                         cap);
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak(&s->body_bytes, &cur, cur + (size_t)delta));
+    return true;
 }
 
 static void conn_start(struct worker *w, int fd)
 {
+    struct http_server *srv = w->srv;
     struct conn *c = xcalloc(1, sizeof(*c));
     c->w = w;
-    http_parser_init(&c->parser, w->srv->cfg.max_body_bytes);
+    http_parser_init(&c->parser, srv->cfg.max_body_bytes);
+    c->parser.stream_bodies = srv->cfg.stream_bodies;
+    c->parser.budget = body_budget;
+    c->parser.budget_arg = srv;
     buf_init(&c->pending, PENDING_HIGH_BYTES + READ_CHUNK_BYTES);
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
@@ -636,18 +997,73 @@ static void conn_start(struct worker *w, int fd)
             uv_ip4_name((struct sockaddr_in *)&sa, c->peer, sizeof(c->peer));
     }
     arm_timer(c);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-        conn_close(c);
+    conn_update_reading(c);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Workers                                                                  */
 
-static void close_lingering(uv_handle_t *h, void *arg)
+/* Once every connection is gone, the handler's per-worker state goes, then
+ * the loop's own handles, and uv_run() returns. */
+static void worker_maybe_finish(struct worker *w)
 {
-    (void)arg;
-    if ((h->type == UV_TCP || h->type == UV_TIMER) && !uv_is_closing(h))
-        uv_close(h, on_handle_closed);
+    if (!w->draining || w->finished || w->conns)
+        return;
+    w->finished = true;
+    if (w->srv->cfg.worker_stop)
+        w->srv->cfg.worker_stop(w->index, w->srv->cfg.ud);
+    uv_close((uv_handle_t *)&w->drain, NULL);
+    uv_close((uv_handle_t *)&w->kick, NULL);
+    uv_close((uv_handle_t *)&w->wake, NULL);
+}
+
+/* Close every connection without waiting for anything. */
+static void worker_close_all(struct worker *w)
+{
+    w->closing_all = true;
+    for (struct conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            conn_close_now(c); /* it waited on a client that does not read */
+        else
+            conn_close(c);
+    }
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    size_t n = 0;
+    for (struct conn *c = w->conns; c; c = c->next)
+        n++;
+    if (n)
+        log_info("http", "closing %zu connections still busy after the drain of %llu ms", n,
+                 (unsigned long long)w->srv->cfg.drain_timeout_ms);
+    worker_close_all(w);
+}
+
+/* Whether a connection is between requests (nothing read of the next). */
+static bool conn_idle(const struct conn *c)
+{
+    return !c->parser.in_message && !c->deferred && !c->streaming && c->pending.len == 0;
+}
+
+static void worker_drain(struct worker *w)
+{
+    w->draining = true;
+    uint64_t ms = w->srv->cfg.drain_timeout_ms;
+    if (!ms) {
+        worker_close_all(w);
+        worker_maybe_finish(w);
+        return;
+    }
+    for (struct conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->closing && conn_idle(c))
+            conn_close(c);
+    }
+    uv_timer_start(&w->drain, on_drain_timeout, ms, 0);
+    worker_maybe_finish(w);
 }
 
 static void on_wake(uv_async_t *a)
@@ -661,23 +1077,16 @@ static void on_wake(uv_async_t *a)
     w->npending = w->cap_pending = 0;
     pthread_mutex_unlock(&w->lock);
     for (size_t i = 0; i < n; i++) {
-        if (stopping)
+        if (stopping) {
             close(fds[i]);
-        else
+            atomic_fetch_sub(&w->srv->nconns, 1);
+        } else {
             conn_start(w, fds[i]);
+        }
     }
     free(fds);
-    if (stopping) {
-        w->closing_all = true;
-        if (w->srv->cfg.worker_stop)
-            w->srv->cfg.worker_stop(w->index, w->srv->cfg.ud);
-        while (w->conns)
-            conn_close(w->conns);
-        /* Connections already shutting down may wait on a client that does
-         * not read: close those too. */
-        uv_walk(&w->loop, close_lingering, NULL);
-        uv_close((uv_handle_t *)&w->wake, NULL);
-    }
+    if (stopping && !w->draining)
+        worker_drain(w);
 }
 
 static void *worker_main(void *arg)
@@ -699,19 +1108,100 @@ static void worker_push(struct worker *w, int fd)
     uv_async_send(&w->wake);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Accepting                                                                */
+
+/* Answer 503 on a connection the server will not take, and close it. What
+ * the client sent already is read first, so that the close does not reset
+ * the connection before the answer arrives. */
+static void refuse_connection(struct http_server *s, int fd, const char *msg)
+{
+    struct http_response res = {0};
+    buf_init(&res.headers, SIZE_MAX);
+    buf_init(&res.body, SIZE_MAX);
+    format_error(s, &res, 503, msg);
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    format_head(&out, &res, false, false);
+    buf_append(&out, res.body.ptr, res.body.len);
+    ssize_t sent = send(fd, out.ptr, out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)sent; /* best effort: a new socket's buffer takes a few hundred bytes */
+    char sink[4096];
+    for (int i = 0; i < 4 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+        ;
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    buf_release(&out);
+    buf_release(&res.headers);
+    buf_release(&res.body);
+}
+
+static void on_listen_readable(uv_poll_t *p, int status, int events);
+
+static void on_accept_timer(uv_timer_t *t)
+{
+    struct http_server *s = t->data;
+    if (!s->shut_down)
+        uv_poll_start(&s->poll, UV_READABLE, on_listen_readable);
+}
+
+/* Out of descriptors: shed what waits in the backlog with the reserve
+ * descriptor (accept, answer 503, close), then rest the listener for
+ * ACCEPT_PAUSE_MS instead of spinning on a socket that stays readable. */
+static void accept_exhausted(struct http_server *s, int e)
+{
+    unsigned shed = 0;
+    if (s->reserve_fd >= 0) {
+        close(s->reserve_fd);
+        s->reserve_fd = -1;
+        for (; shed < 64; shed++) {
+            int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd < 0)
+                break;
+            refuse_connection(s, fd, "the server is out of file descriptors; try again later");
+        }
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    s->accept_failures++;
+    uint64_t now = uv_now(s->loop);
+    if (now - s->accept_log_ms >= LOG_INTERVAL_MS || !s->accept_log_ms) {
+        struct rlimit rl = {0};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        log_warn("http",
+                 "accept failed %lu times: %s (descriptor limit %llu); refusing new "
+                 "connections with 503 and pausing accept for %d ms",
+                 s->accept_failures, strerror(e), (unsigned long long)rl.rlim_cur, ACCEPT_PAUSE_MS);
+        s->accept_log_ms = now;
+        s->accept_failures = 0;
+    }
+    uv_poll_stop(&s->poll);
+    uv_timer_start(&s->accept_timer, on_accept_timer, ACCEPT_PAUSE_MS, 0);
+}
+
 static void on_listen_readable(uv_poll_t *p, int status, int events)
 {
     struct http_server *s = p->data;
     (void)events;
-    if (status < 0)
+    if (status < 0 || s->shut_down)
         return;
     for (int i = 0; i < 64; i++) {
         int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("http", "accept failed: %s", strerror(errno));
+            int e = errno;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+                accept_exhausted(s, e);
+            else if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR && e != ECONNABORTED)
+                log_warn("http", "accept failed: %s", strerror(e));
             return;
         }
+        size_t max = s->cfg.max_connections;
+        if (max && atomic_load(&s->nconns) >= max) {
+            if (log_due(&s->busy_log_ms))
+                log_warn("http", "%zu connections open, the most allowed; answering 503", max);
+            refuse_connection(s, fd, "too many connections; try again later");
+            continue;
+        }
+        atomic_fetch_add(&s->nconns, 1);
         worker_push(&s->workers[s->next_worker++ % s->cfg.num_threads], fd);
     }
 }
@@ -756,21 +1246,30 @@ int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
         s->cfg.num_threads = 1;
     s->loop = loop;
     s->fd = fd;
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     s->port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
     s->workers = xcalloc(s->cfg.num_threads, sizeof(*s->workers));
     for (unsigned i = 0; i < s->cfg.num_threads; i++) {
         struct worker *w = &s->workers[i];
         w->srv = s;
         w->index = i;
+        w->readbuf = xmalloc(READ_CHUNK_BYTES);
         pthread_mutex_init(&w->lock, NULL);
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
+        uv_idle_init(&w->loop, &w->kick);
+        w->kick.data = w;
+        uv_timer_init(&w->loop, &w->drain);
+        w->drain.data = w;
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
             abort(); /* only fails on resource exhaustion at start-up */
     }
     uv_poll_init(loop, &s->poll, fd);
     s->poll.data = s;
+    uv_timer_init(loop, &s->accept_timer);
+    s->accept_timer.data = s;
+    s->handles_open = 2;
     uv_poll_start(&s->poll, UV_READABLE, on_listen_readable);
     *out = s;
     return 0;
@@ -785,24 +1284,52 @@ unsigned http_usable_cpus(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+unsigned long http_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("http", "cannot raise the descriptor limit to %llu: %s",
+                     (unsigned long long)want, strerror(errno));
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return (unsigned long)rl.rlim_cur;
+}
+
 int http_server_port(const struct http_server *s)
 {
     return s->port;
 }
 
-static void on_poll_closed(uv_handle_t *h)
+static void on_server_handle_closed(uv_handle_t *h)
 {
     struct http_server *s = h->data;
-    close(s->fd);
+    if (--s->handles_open > 0 || !s->stopped)
+        return;
     free(s->workers);
     free(s);
 }
 
-void http_server_stop(struct http_server *s)
+void http_server_shutdown(struct http_server *s)
 {
-    if (!s)
+    if (!s || s->shut_down)
         return;
+    s->shut_down = true;
     uv_poll_stop(&s->poll);
+    uv_timer_stop(&s->accept_timer);
+    /* Refuse new clients at once, while the workers drain: the listening
+     * socket becomes /dev/null, which the poll handle may close later. */
+    int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (nul >= 0) {
+        dup3(nul, s->fd, O_CLOEXEC);
+        close(nul);
+    } else {
+        shutdown(s->fd, SHUT_RDWR);
+    }
     for (unsigned i = 0; i < s->cfg.num_threads; i++) {
         struct worker *w = &s->workers[i];
         pthread_mutex_lock(&w->lock);
@@ -810,11 +1337,24 @@ void http_server_stop(struct http_server *s)
         pthread_mutex_unlock(&w->lock);
         uv_async_send(&w->wake);
     }
+}
+
+void http_server_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    http_server_shutdown(s);
     for (unsigned i = 0; i < s->cfg.num_threads; i++) {
         struct worker *w = &s->workers[i];
         pthread_join(w->thread, NULL);
         uv_loop_close(&w->loop);
         pthread_mutex_destroy(&w->lock);
+        free(w->readbuf);
     }
-    uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+    if (s->reserve_fd >= 0)
+        close(s->reserve_fd);
+    s->stopped = true;
+    uv_close((uv_handle_t *)&s->poll, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->accept_timer, on_server_handle_closed);
+    close(s->fd); /* after uv_close: libuv forgets the fd first */
 }

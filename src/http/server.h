@@ -28,12 +28,14 @@ struct http_request {
     struct str query;  /* after '?', without it; empty if none */
     struct http_header headers[HTTP_MAX_HEADERS];
     size_t nheaders;
-    struct str body;
-    uint64_t id;         /* unique within the process, for log lines */
-    const char *peer;    /* the client's address, e.g. "127.0.0.1" */
-    unsigned worker;     /* index of the worker thread running the handler */
-    struct arena *arena; /* freed when the handler returns */
-    void *conn;          /* the server's own; see http_request_defer() */
+    struct str body;       /* empty while body_follows */
+    bool body_follows;     /* cfg.stream_bodies: the body comes after the handler runs */
+    long long body_length; /* with body_follows: its Content-Length, or -1 when chunked */
+    uint64_t id;           /* unique within the process, for log lines */
+    const char *peer;      /* the client's address, e.g. "127.0.0.1" */
+    unsigned worker;       /* index of the worker thread running the handler */
+    struct arena *arena;   /* freed when the handler returns */
+    void *conn;            /* the server's own; see http_request_defer() */
 };
 
 struct http_response {
@@ -44,12 +46,23 @@ struct http_response {
     bool close; /* close the connection after this response */
 };
 
-/* Runs on a worker thread. Fill 'res'; its buffers are owned by the server. */
+/* Runs on a worker thread. Fill 'res'; its buffers are owned by the server.
+ * The server sends no body in the answer to a HEAD request (whatever the
+ * handler put there), but keeps the Content-Length of the body. */
 typedef void (*http_handler_fn)(struct http_request *req, struct http_response *res, void *ud);
 
-/* Called on each worker's thread as the server stops, before it closes the
- * worker's connections: release what the handler keeps per worker. */
+/* Called on each worker's thread as the server stops, after every
+ * connection of the worker has been closed (so after every on_cancel of its
+ * deferred requests has run) and before its loop ends: release what the
+ * handler keeps per worker. No handler or callback of that worker runs
+ * after it. */
 typedef void (*http_worker_stop_fn)(unsigned worker, void *ud);
+
+/* Fill 'res' with an error the server itself answers (400 malformed, 408,
+ * 413, 414, 431, 501, 503 busy): the status and message; the server adds
+ * "Connection: close". Runs on any of the server's threads, so it must be
+ * thread-safe. Without it the body is {"error": "<message>"}. */
+typedef void (*http_error_fn)(struct http_response *res, int status, const char *msg, void *ud);
 
 struct http_server_config {
     const char *host;
@@ -60,6 +73,23 @@ struct http_server_config {
     http_handler_fn handler;
     void *ud;
     http_worker_stop_fn worker_stop; /* optional */
+    http_error_fn error_format;      /* optional; gets 'ud' */
+    /* Connections open at once; one more is answered 503 and closed. 0: no cap. */
+    size_t max_connections;
+    /* Request-body bytes buffered at once across all connections (bodies of
+     * requests being read or handled, not streamed ones). A request whose
+     * body would pass it is answered 503 before its body is read. 0: no cap. */
+    size_t body_budget_bytes;
+    /* On http_server_stop, how long requests in flight may go on before their
+     * connections are closed; 0 closes at once. */
+    uint64_t drain_timeout_ms;
+    /* Run the handler when the head is complete, before the body: see
+     * "Streaming request bodies" below. */
+    bool stream_bodies;
+    /* Hand HEAD requests to the handler as GET: the answer keeps GET's
+     * headers and Content-Length, and the server drops its body. Off, the
+     * handler sees HEAD (a proxy forwards it as it is). */
+    bool head_as_get;
 };
 
 struct http_server;
@@ -69,9 +99,23 @@ struct http_server;
 int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
                       struct http_server **out, struct err *err);
 int http_server_port(const struct http_server *s);
-/* Stop accepting, close every connection, join the workers and free 's'.
- * Must be called on the thread running 'loop'. Accepts NULL. */
+/* Begin to stop, without waiting: close the listening socket (new clients are
+ * refused), close idle connections, and let each request in flight finish
+ * (its connection then closes) for at most cfg.drain_timeout_ms; what is left
+ * then is closed, cancelling deferred requests (on_cancel runs). Then
+ * worker_stop runs on each worker. Call it on several servers, then stop
+ * each, to drain them at the same time. Main thread only; accepts NULL and
+ * a second call. */
+void http_server_shutdown(struct http_server *s);
+/* http_server_shutdown(), then wait for the workers (at most about
+ * cfg.drain_timeout_ms) and free 's'. Must be called on the thread running
+ * 'loop'. Accepts NULL. */
 void http_server_stop(struct http_server *s);
+
+/* Raise the soft limit on open descriptors (RLIMIT_NOFILE) to the hard
+ * limit, for a server with many connections. Returns the soft limit now in
+ * force. Call once at start-up, before threads start. */
+unsigned long http_raise_fd_limit(void);
 
 /* ------------------------------------------------------------------------ */
 /* Deferred responses: a handler that must wait (a proxy) takes the request
@@ -82,8 +126,10 @@ void http_server_stop(struct http_server *s);
 
 struct http_deferred;
 
-/* Called if the client goes away (or the server stops) before the answer;
- * after it the deferred object is gone and must not be used. */
+/* Called if the client goes away (or the server stops, or a streamed body
+ * turns out malformed, too large or too slow) before the answer has ended;
+ * after it the deferred object is gone and must not be used. The server
+ * answers the client itself when no head was sent yet. */
 typedef void (*http_cancel_fn)(void *arg);
 
 struct http_deferred *http_request_defer(struct http_request *req, http_cancel_fn on_cancel,
@@ -100,11 +146,46 @@ void http_deferred_body(struct http_deferred *d, const void *data, size_t len);
 /* Whether the client is reading slower than the body is produced (more than
  * HTTP_DEFERRED_HIGH_BYTES wait to be sent). If so, stop producing and let
  * 'on_drain' (called once, when half of it has gone out) say when to go on. */
-#define HTTP_DEFERRED_HIGH_BYTES (1024 * 1024)
+#define HTTP_DEFERRED_HIGH_BYTES (256 * 1024)
 bool http_deferred_congested(struct http_deferred *d, void (*on_drain)(void *arg), void *arg);
 /* Ends the response and the deferral; with 'abort' the connection is closed
  * instead (the upstream failed after the head was sent). */
 void http_deferred_end(struct http_deferred *d, bool abort);
+
+/* ------------------------------------------------------------------------ */
+/* Streaming request bodies. With cfg.stream_bodies the handler of a request
+ * that has a body (req->body_follows; req->body_length says how long, -1 for
+ * chunked) runs as soon as the head is complete. Requests without a body
+ * are handled as always.
+ *
+ * - A handler that answers at once leaves the body to the server, which
+ *   reads and drops it, then goes on with the next request (or closes, if
+ *   the client waits for "100 Continue").
+ * - A handler that defers owns the body: nothing of it is read until it
+ *   calls http_deferred_read_body() (which also sends "100 Continue" when the
+ *   client asked for it). Then on_data gets each piece as it arrives
+ *   (chunked coding removed; the view lives for the call), and on_end runs
+ *   once after the last piece. Callbacks run on the worker's thread, never
+ *   inside http_deferred_read_body() or http_deferred_resume_body().
+ * - Flow control: http_deferred_pause_body() stops reading from the client
+ *   (no on_data runs until http_deferred_resume_body()); the request timeout
+ *   does not run while paused. At most HTTP_BODY_PIECE_BYTES are held per
+ *   connection meanwhile.
+ * - Between pieces the client has cfg.timeout_ms to send more; a slow,
+ *   malformed (400) or too large (413, cfg.max_body_bytes) body, or a client
+ *   that goes away, cancels the deferral: on_cancel runs, instead of on_end.
+ * - The answer may start, or end, before the body is whole. If it ends
+ *   first, no callback runs for the rest of the body: the server reads and
+ *   drops it before the next request.
+ * - Streamed bytes do not count against cfg.body_budget_bytes: the reader
+ *   bounds what it keeps with pause/resume. */
+#define HTTP_BODY_PIECE_BYTES (64 * 1024)
+typedef void (*http_body_data_fn)(void *arg, const char *data, size_t len);
+typedef void (*http_body_end_fn)(void *arg);
+void http_deferred_read_body(struct http_deferred *d, http_body_data_fn on_data,
+                             http_body_end_fn on_end, void *arg);
+void http_deferred_pause_body(struct http_deferred *d);
+void http_deferred_resume_body(struct http_deferred *d);
 
 /* The CPUs this process may run on (its affinity mask), at least 1: the
  * default number of worker threads. */

@@ -27,6 +27,9 @@ struct options {
     long long num_threads;
     long long timeout_ms;
     long long max_request_bytes;
+    long long max_connections;
+    long long body_budget_bytes;
+    long long drain_ms;
     const char *log_level;
 };
 
@@ -62,6 +65,12 @@ static const struct option_row option_table[] = {
      "a request must arrive whole within this; idle connections close after it"},
     {"max_request_bytes", OPT_INT, OFF(max_request_bytes), 1024, 1LL << 34, "67108864",
      "largest request body accepted; larger ones get 413"},
+    {"max_connections", OPT_INT, OFF(max_connections), 1, 1000000, "1024",
+     "connections held at once; one more is answered 503"},
+    {"request_body_budget_bytes", OPT_INT, OFF(body_budget_bytes), 1024, 1LL << 40, "268435456",
+     "request-body bytes buffered at once over all connections; past it requests get 503"},
+    {"drain_timeout_ms", OPT_INT, OFF(drain_ms), 0, 600000, "3000",
+     "on SIGTERM, how long requests in flight may finish before their connections close"},
     {"log_level", OPT_STR, OFF(log_level), 0, 0, "info", "error, warn, info or debug"},
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
@@ -174,6 +183,9 @@ int main(int argc, char **argv)
         .num_threads = ncpu > 0 ? ncpu : 1,
         .timeout_ms = 30000,
         .max_request_bytes = 64 * 1024 * 1024,
+        .max_connections = 1024,
+        .body_budget_bytes = 256 * 1024 * 1024,
+        .drain_ms = 3000,
         .log_level = "info",
     };
     int rc = parse_args(argc, argv, &o);
@@ -218,6 +230,7 @@ int main(int argc, char **argv)
         serve_config_add(&cfg, o.model_name, o.model_base_path);
     }
     signal(SIGPIPE, SIG_IGN);
+    http_raise_fd_limit();
 
     struct serve_repo_options ropt = {
         .config_path = have_config ? o.model_config_file : NULL,
@@ -237,6 +250,10 @@ int main(int argc, char **argv)
         .max_body_bytes = (size_t)o.max_request_bytes,
         .handler = serve_api_handle,
         .ud = &api,
+        .max_connections = (size_t)o.max_connections,
+        .head_as_get = true,
+        .body_budget_bytes = (size_t)o.body_budget_bytes,
+        .drain_timeout_ms = (uint64_t)o.drain_ms,
     };
     uv_loop_t *loop = uv_default_loop();
     if (http_server_start(loop, &hc, &server, &err) != 0) {

@@ -4,7 +4,9 @@
  * that is freed before the next, so the parser may keep nothing pointing into
  * its input. Checks: 'used' never exceeds what was fed, MORE takes everything,
  * requests come out whole with every view inside the parser's own buffers and
- * within the limits, and errors carry one of our statuses and a message. */
+ * within the limits, and errors carry one of our statuses and a message. A
+ * request handed out has token field names, values without control bytes
+ * (HTAB aside) and a target without them: what a proxy may forward as is. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +35,30 @@ static void check_inside(struct str s, const struct buf *b)
     FUZZ_CHECK(s.ptr >= b->ptr && s.ptr + s.len <= b->ptr + b->len);
 }
 
+static bool is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static void check_framing(const struct http_request *req, const struct http_parser *p)
+{
+    for (size_t i = 0; i < p->url.len; i++)
+        FUZZ_CHECK((unsigned char)p->url.ptr[i] >= 0x20 && p->url.ptr[i] != 0x7f);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        struct str n = req->headers[i].name, v = req->headers[i].value;
+        FUZZ_CHECK(n.len > 0);
+        for (size_t k = 0; k < n.len; k++)
+            FUZZ_CHECK(is_tchar((unsigned char)n.ptr[k]));
+        for (size_t k = 0; k < v.len; k++) {
+            unsigned char c = (unsigned char)v.ptr[k];
+            FUZZ_CHECK(c == '\t' || (c >= 0x20 && c != 0x7f));
+        }
+        FUZZ_CHECK(v.len == 0 || (v.ptr[0] != ' ' && v.ptr[0] != '\t'));
+        FUZZ_CHECK(v.len == 0 || (v.ptr[v.len - 1] != ' ' && v.ptr[v.len - 1] != '\t'));
+    }
+}
+
 static void check_request(struct http_parser *p)
 {
     struct http_request req;
@@ -54,6 +80,7 @@ static void check_request(struct http_parser *p)
         struct str v = http_request_header(&req, "content-length");
         (void)v;
     }
+    check_framing(&req, p);
     FUZZ_CHECK(req.body.ptr == p->body.ptr && req.body.len == p->body.len);
     FUZZ_CHECK(req.body.ptr[req.body.len] == '\0');
     /* Touch every byte, so the sanitizers see any view past its buffer. */
@@ -73,12 +100,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     size_t max_body = limits[data[0] & 3];
+    bool stream = data[0] & 4; /* bodies come out piece by piece */
     uint32_t seed = (uint32_t)data[0] << 8 | data[1];
     data += 2;
     size -= 2;
 
     struct http_parser p;
     http_parser_init(&p, max_body);
+    p.stream_bodies = stream;
+    size_t streamed = 0;
     size_t off = 0;
     int stalls = 0;
     while (off < size) {
@@ -107,21 +137,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t used = (size_t)-1;
             enum http_parse_status st = http_parser_feed(&p, piece + pos, chunk - pos, &used);
             FUZZ_CHECK(used <= chunk - pos);
+            if (used > 0)
+                stalls = 0;
             switch (st) {
             case HTTP_PARSE_MORE:
                 FUZZ_CHECK(used == chunk - pos);
                 FUZZ_CHECK(p.in_message || p.url.len == 0);
                 break;
+            case HTTP_PARSE_HEAD:
+                FUZZ_CHECK(stream && p.in_message);
+                check_request(&p);
+                http_parser_resume(&p);
+                break;
+            case HTTP_PARSE_BODY: {
+                FUZZ_CHECK(stream);
+                /* A view into what was just fed, inside the bytes taken. */
+                struct str part = http_parser_piece(&p);
+                FUZZ_CHECK(part.len > 0 && part.ptr >= piece + pos);
+                FUZZ_CHECK(part.ptr + part.len <= piece + pos + used);
+                sink = (unsigned char)part.ptr[0] + (unsigned char)part.ptr[part.len - 1];
+                streamed += part.len;
+                FUZZ_CHECK(streamed <= max_body);
+                http_parser_resume(&p);
+                break;
+            }
             case HTTP_PARSE_REQUEST:
+                streamed = 0;
                 check_request(&p);
                 http_parser_next(&p);
                 /* Pausing after a request that ended earlier is fine once; twice is a loop. */
-                stalls = used == 0 ? stalls + 1 : 0;
+                stalls = used == 0 ? stalls + 1 : 0; /* a head or a piece in between resets it */
                 FUZZ_CHECK(stalls < 3);
                 break;
             case HTTP_PARSE_ERROR:
                 FUZZ_CHECK(p.error_status == 400 || p.error_status == 413 ||
-                           p.error_status == 414 || p.error_status == 431);
+                           p.error_status == 414 || p.error_status == 431 || p.error_status == 501);
                 FUZZ_CHECK(p.error_msg[0] != '\0');
                 FUZZ_CHECK(memchr(p.error_msg, '\0', sizeof(p.error_msg)) != NULL);
                 stop = true;

@@ -658,6 +658,244 @@ TEST(trailers_are_not_headers)
     CHECK_STR(req.body, "z");
 }
 
+/* ------------------------------------------------------------------------ */
+/* Request smuggling (issue 6, item 1)                                      */
+
+/* Feed 's' whole, then byte by byte, then split at every point: each way
+ * ends in a refusal with 'status' whose message holds 'why'. */
+static void check_refused(const char *s, size_t len, int status, const char *why)
+{
+    for (size_t step = 0; step <= len; step++) {
+        start(1024);
+        size_t off = 0, used = 0;
+        enum http_parse_status st = HTTP_PARSE_MORE;
+        /* step 0: all at once; 1: byte by byte; k > 1: one split at k */
+        while (off < len && st != HTTP_PARSE_ERROR) {
+            size_t n = step == 0   ? len - off
+                       : step == 1 ? 1
+                                   : (off < step ? step - off : len - off);
+            if (n > len - off)
+                n = len - off;
+            st = http_parser_feed(&parser, s + off, n, &used);
+            off += used;
+            if (st == HTTP_PARSE_REQUEST) {
+                harness_fail(__FILE__, __LINE__, "accepted (split %zu): %.*s", step, (int)len, s);
+                return;
+            }
+        }
+        if (st != HTTP_PARSE_ERROR || parser.error_status != status ||
+            !strstr(parser.error_msg, why)) {
+            harness_fail(__FILE__, __LINE__, "split %zu: status %d/%d '%s', want %d '%s'", step,
+                         (int)st, parser.error_status, parser.error_msg, status, why);
+            return;
+        }
+    }
+}
+
+#define REFUSED(lit, status, why) check_refused(lit, sizeof(lit) - 1, status, why)
+
+/* RFC 9112 5.1: "No whitespace is allowed between the field name and colon
+ * ... A server MUST reject, with a response status code of 400". llhttp's
+ * loose mode took "X-A : a" as the field "X-A ", which the gateway forwarded. */
+TEST(whitespace_before_colon_is_400)
+{
+    REFUSED("GET / HTTP/1.1\r\nX-A : a\r\n\r\n", 400, "between the name and the colon");
+    REFUSED("GET / HTTP/1.1\r\nX-A\t: a\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\r\nX A: a\r\n\r\n", 400, "header field name 'X'");
+    REFUSED("POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello", 400, "");
+    REFUSED("POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400, "");
+    /* The smuggling payload: a body that is a second request. */
+    REFUSED("POST /m HTTP/1.1\r\nHost: a\r\nContent-Length : 30\r\n\r\n"
+            "GET /admin HTTP/1.1\r\nHost: a\r\n\r\n",
+            400, "");
+    /* In a trailer too, though trailers are dropped. */
+    REFUSED("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T : 1\r\n\r\n", 400,
+            "between the name and the colon");
+}
+
+TEST(obs_fold_is_400)
+{
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n", 400, "obs-fold");
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n", 400, "header field 'X-A' is folded");
+    REFUSED("GET / HTTP/1.1\r\nX-A:\r\n b\r\n\r\n", 400, "obs-fold");
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\r\n    \t  b\r\n\r\n", 400, "obs-fold");
+}
+
+TEST(bare_cr_and_lf_are_400)
+{
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\r\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\rX-A: a\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\nX-A: a\r\n\r\n", 400, "bare LF");
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\nX-B: b\r\n\r\n", 400, "");
+    REFUSED("POST / HTTP/1.1\r\nContent-Length: 2\r\n\nab", 400, "bare LF");
+    REFUSED("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;a\rb\r\n0\r\n\r\n", 400, "");
+    REFUSED("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n2;a\rbc\r\n0\r\n\r\n",
+            400, "bare LF or CR");
+}
+
+TEST(control_bytes_are_400)
+{
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\001b\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\013b\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\r\nX-A: a\177b\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\r\nX\0A: a\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\r\nX\001A: a\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\r\nX(A): a\r\n\r\n", 400, "");
+    REFUSED("GET / HTTP/1.1\r\nX\351: a\r\n\r\n", 400, "");
+    REFUSED("GET /a\tb HTTP/1.1\r\n\r\n", 400, "control character 0x09 in the request target");
+    REFUSED("GET /a\014 HTTP/1.1\r\n\r\n", 400, "");
+    REFUSED("GET /a\001 HTTP/1.1\r\n\r\n", 400, "");
+}
+
+/* HTAB inside a value and obs-text (bytes 0x80-0xff) are allowed (RFC 9110 5.5). */
+TEST(htab_and_obs_text_in_values_pass)
+{
+    start(1024);
+    feed_one("GET / HTTP/1.1\r\nX-A: a\tb\r\nX-B: caf\351\r\nX-C:\r\nX-D:  d \r\n\r\n");
+    CHECK_EQ_INT(req.nheaders, 4);
+    CHECK_STR(req.headers[0].value, "a\tb");
+    CHECK_STR(req.headers[1].value, "caf\351");
+    CHECK_STR(req.headers[2].value, "");
+    CHECK_STR(req.headers[3].value, "d");
+}
+
+TEST(transfer_codings_besides_chunked)
+{
+    REFUSED("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501,
+            "one 'chunked'");
+    REFUSED("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "0\r\n\r\n",
+            400, "");
+    REFUSED("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400, "");
+    REFUSED("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "");
+    REFUSED("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "HTTP/1.0");
+    REFUSED("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+            400, "");
+    start(1024);
+    feed_one("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n");
+    CHECK_STR(req.body, "x");
+}
+
+/* The lenient modes that would undo the checks above are all off. */
+TEST(llhttp_lenient_flags_off)
+{
+    start(1024);
+    CHECK_EQ_INT(parser.ll.lenient_flags, 0);
+    feed_one("GET / HTTP/1.1\r\n\r\n");
+    http_parser_next(&parser);
+    CHECK_EQ_INT(parser.ll.lenient_flags, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Streamed bodies and the body budget                                      */
+
+/* Feed 'msg' split at 'split' in stream mode; collect the pieces. Returns
+ * how many heads and requests came out. */
+static void stream_feed(const char *msg, size_t split, struct buf *body, int *heads, int *reqs)
+{
+    size_t len = strlen(msg), off = 0;
+    *heads = *reqs = 0;
+    size_t ends[2] = {split, len};
+    for (int part = 0; part < 2; part++) {
+        /* Each part in its own buffer, as reads come. */
+        while (off < ends[part]) {
+            size_t used = 0;
+            enum http_parse_status st =
+                http_parser_feed(&parser, msg + off, ends[part] - off, &used);
+            CHECK(st != HTTP_PARSE_ERROR);
+            off += used;
+            if (st == HTTP_PARSE_HEAD) {
+                (*heads)++;
+                http_parser_resume(&parser);
+            } else if (st == HTTP_PARSE_BODY) {
+                struct str piece = http_parser_piece(&parser);
+                buf_append(body, piece.ptr, piece.len);
+                http_parser_resume(&parser);
+                /* The request may end without another byte: feed nothing. */
+                CHECK(http_parser_feed(&parser, msg + off, 0, &used) != HTTP_PARSE_ERROR);
+                if (parser.paused_for == HTTP_PARSE_REQUEST && !parser.in_message) {
+                    (*reqs)++;
+                    http_parser_next(&parser);
+                }
+            } else if (st == HTTP_PARSE_REQUEST) {
+                (*reqs)++;
+                http_parser_next(&parser);
+            }
+        }
+    }
+}
+
+TEST(streamed_bodies_at_every_split)
+{
+    static const char *const msgs[] = {
+        "POST /a HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello worldGET /b HTTP/1.1\r\n\r\n",
+        "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=1\r\n world\r\n"
+        "0\r\nT: 1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+    };
+    for (size_t m = 0; m < 2; m++)
+        for (size_t split = 1; split < strlen(msgs[m]); split++) {
+            start(1024);
+            parser.stream_bodies = true;
+            struct buf body;
+            buf_init(&body, 1 << 20);
+            int heads, reqs;
+            stream_feed(msgs[m], split, &body, &heads, &reqs);
+            if (heads != 1 || reqs != 2 || !str_is((struct str){body.ptr, body.len}, "hello world"))
+                harness_fail(__FILE__, __LINE__, "msg %zu split %zu: %d heads, %d requests, '%s'",
+                             m, split, heads, reqs, body.ptr);
+            buf_release(&body);
+        }
+}
+
+TEST(streamed_chunked_body_over_the_limit_is_413)
+{
+    start(4);
+    parser.stream_bodies = true;
+    const char *msg =
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n";
+    size_t off = 0, len = strlen(msg), used;
+    enum http_parse_status st;
+    while ((st = http_parser_feed(&parser, msg + off, len - off, &used)) != HTTP_PARSE_ERROR) {
+        off += used;
+        CHECK(off < len);
+        http_parser_resume(&parser);
+    }
+    CHECK_EQ_INT(parser.error_status, 413);
+}
+
+static long long budget_left;
+
+static bool test_budget(void *arg, long long delta)
+{
+    (void)arg;
+    if (delta > budget_left)
+        return false;
+    budget_left -= delta;
+    return true;
+}
+
+TEST(body_budget_reserves_and_gives_back)
+{
+    start(1024);
+    parser.budget = test_budget;
+    budget_left = 10;
+    feed_one("POST / HTTP/1.1\r\nContent-Length: 6\r\n\r\nabcdef");
+    CHECK_EQ_INT(budget_left, 4);
+    http_parser_drop_body(&parser);
+    CHECK_EQ_INT(budget_left, 10);
+    http_parser_next(&parser);
+    feed_error("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 40, 503);
+    CHECK_EQ_INT(budget_left, 10);
+    start(1024);
+    parser.budget = test_budget;
+    feed_error("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n5\r\nghijk\r\n",
+               69, 503);
+    http_parser_release(&parser);
+    CHECK_EQ_INT(budget_left, 10);
+}
+
 TEST(release_parser)
 {
     http_parser_release(&parser);

@@ -1,0 +1,646 @@
+/* test_server.c - the HTTP server over real loopback sockets: request bodies
+ * streamed to a deferred handler with pause/resume, bodies dropped after an
+ * early answer, HEAD answers without a body, the connection cap, the body
+ * budget, the error formatter and the orderly stop (drain, then on_cancel,
+ * then worker_stop). The server's accepting loop runs on a thread of its own;
+ * the tests talk to it with blocking sockets. */
+#include "harness.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------ */
+/* A server on its own thread                                               */
+
+struct fixture {
+    uv_loop_t loop;
+    uv_async_t stop;
+    pthread_t thread;
+    struct http_server *srv;
+    struct http_server_config cfg;
+    int port;
+};
+
+static void on_stop(uv_async_t *a)
+{
+    struct fixture *f = a->data;
+    http_server_stop(f->srv);
+    uv_close((uv_handle_t *)&f->stop, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+    struct fixture *f = arg;
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static bool fixture_start(struct fixture *f)
+{
+    uv_loop_init(&f->loop);
+    uv_async_init(&f->loop, &f->stop, on_stop);
+    f->stop.data = f;
+    f->cfg.host = "127.0.0.1";
+    if (!f->cfg.num_threads)
+        f->cfg.num_threads = 1;
+    if (!f->cfg.timeout_ms)
+        f->cfg.timeout_ms = 5000;
+    if (!f->cfg.max_body_bytes)
+        f->cfg.max_body_bytes = 8 << 20;
+    struct err err = {0};
+    if (http_server_start(&f->loop, &f->cfg, &f->srv, &err) != 0) {
+        harness_fail(__FILE__, __LINE__, "cannot start: %s", err.msg);
+        return false;
+    }
+    f->port = http_server_port(f->srv);
+    pthread_create(&f->thread, NULL, loop_main, f);
+    return true;
+}
+
+static void fixture_stop(struct fixture *f)
+{
+    uv_async_send(&f->stop);
+    pthread_join(f->thread, NULL);
+    uv_loop_close(&f->loop);
+}
+
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void send_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void send_str(int fd, const char *s)
+{
+    send_all(fd, s, strlen(s));
+}
+
+/* Read until 'want' answers have come whole (by Content-Length, no body for
+ * HEAD when 'head') or the peer closes; the text goes to 'out'. */
+static void read_answers(int fd, int want, bool head, struct buf *out)
+{
+    int done = 0;
+    size_t scan = 0;
+    while (done < want) {
+        char tmp[65536];
+        ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
+        if (n <= 0)
+            return;
+        buf_append(out, tmp, (size_t)n);
+        for (;;) {
+            const char *end = strstr(out->ptr + scan, "\r\n\r\n");
+            if (!end)
+                break;
+            const char *cl = strstr(out->ptr + scan, "Content-Length: ");
+            size_t len = cl && cl < end ? strtoul(cl + 16, NULL, 10) : 0;
+            if (head || strstr(out->ptr + scan, " 100 Continue") == out->ptr + scan + 8)
+                len = 0;
+            size_t total = (size_t)(end + 4 - out->ptr) + len;
+            if (total > out->len)
+                break;
+            if (strstr(out->ptr + scan, " 100 Continue") != out->ptr + scan + 8)
+                done++;
+            scan = total;
+        }
+    }
+}
+
+/* Whether the peer has closed (recv gives 0 within a second). */
+static bool peer_closed(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+    return poll(&p, 1, 1000) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A handler that streams the body in                                       */
+
+struct upload {
+    struct http_deferred *d;
+    uv_timer_t timer;
+    size_t bytes, pieces;
+    unsigned long sum;
+    bool paused, ended;
+};
+
+static atomic_int cancels, worker_stops, cancels_before_stop;
+
+static void upload_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void upload_free(struct upload *u)
+{
+    uv_close((uv_handle_t *)&u->timer, upload_closed);
+}
+
+static void upload_answer(struct upload *u)
+{
+    struct http_response res = {.status = 200};
+    buf_init(&res.headers, SIZE_MAX);
+    buf_init(&res.body, SIZE_MAX);
+    buf_printf(&res.body, "{\"bytes\": %zu, \"sum\": %lu, \"paused\": %d}", u->bytes, u->sum,
+               (int)u->paused);
+    http_deferred_respond(u->d, &res);
+    upload_free(u);
+}
+
+static void on_resume_timer(uv_timer_t *t)
+{
+    struct upload *u = t->data;
+    http_deferred_resume_body(u->d);
+}
+
+static void upload_data(void *arg, const char *data, size_t len)
+{
+    struct upload *u = arg;
+    CHECK(!u->ended);
+    for (size_t i = 0; i < len; i++)
+        u->sum += (unsigned char)data[i];
+    u->bytes += len;
+    /* Every third piece, hold the client back for a moment. */
+    if (++u->pieces % 3 == 0) {
+        u->paused = true;
+        http_deferred_pause_body(u->d);
+        uv_timer_start(&u->timer, on_resume_timer, 5, 0);
+    }
+}
+
+static void upload_end(void *arg)
+{
+    struct upload *u = arg;
+    u->ended = true;
+    upload_answer(u);
+}
+
+static void upload_cancel(void *arg)
+{
+    atomic_fetch_add(&cancels, 1);
+    upload_free(arg);
+}
+
+static void on_early_timer(uv_timer_t *t)
+{
+    struct upload *u = t->data;
+    struct http_response res = {.status = 413};
+    buf_init(&res.headers, SIZE_MAX);
+    buf_init(&res.body, SIZE_MAX);
+    buf_puts(&res.body, "{\"early\": true}");
+    http_deferred_respond(u->d, &res);
+    upload_free(u);
+}
+
+/* /upload streams the body in; /early answers before reading it; /hang
+ * never answers; /sync answers at once; anything else echoes the method. */
+static void stream_handler(struct http_request *req, struct http_response *res, void *ud)
+{
+    (void)ud;
+    bool upload = str_eq_cstr(req->path, "/upload"), early = str_eq_cstr(req->path, "/early");
+    if (upload || early || str_eq_cstr(req->path, "/hang")) {
+        struct upload *u = xcalloc(1, sizeof(*u));
+        uv_timer_init(http_request_loop(req), &u->timer);
+        u->timer.data = u;
+        u->d = http_request_defer(req, upload_cancel, u);
+        if (upload)
+            http_deferred_read_body(u->d, upload_data, upload_end, u);
+        else if (early)
+            uv_timer_start(&u->timer, on_early_timer, 20, 0);
+        return;
+    }
+    res->status = str_eq_cstr(req->path, "/sync") ? 404 : 200;
+    buf_printf(&res->body, "{\"method\": \"%.*s\", \"follows\": %d, \"length\": %lld}",
+               (int)req->method.len, req->method.ptr, (int)req->body_follows, req->body_length);
+}
+
+static void count_worker_stop(unsigned worker, void *ud)
+{
+    (void)worker;
+    (void)ud;
+    atomic_store(&cancels_before_stop, atomic_load(&cancels));
+    atomic_fetch_add(&worker_stops, 1);
+}
+
+static struct fixture *stream_server(void)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.cfg.handler = stream_handler;
+    f.cfg.stream_bodies = true;
+    f.cfg.worker_stop = count_worker_stop;
+    return fixture_start(&f) ? &f : NULL;
+}
+
+static char *big_body(size_t len, unsigned long *sum)
+{
+    char *b = xmalloc(len);
+    *sum = 0;
+    for (size_t i = 0; i < len; i++) {
+        b[i] = (char)('a' + i % 26);
+        *sum += (unsigned char)b[i];
+    }
+    return b;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Streaming                                                                */
+
+TEST(streamed_content_length_body_with_pauses)
+{
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    size_t len = 3 << 20;
+    unsigned long sum;
+    char *body = big_body(len, &sum);
+    char head[128];
+    snprintf(head, sizeof(head), "POST /upload HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", len);
+    send_str(fd, head);
+    send_all(fd, body, len);
+    send_str(fd, "GET /after HTTP/1.1\r\n\r\n"); /* pipelined behind the body */
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fd, 2, false, &out);
+    char want[96];
+    snprintf(want, sizeof(want), "{\"bytes\": %zu, \"sum\": %lu, \"paused\": 1}", len, sum);
+    if (!strstr(out.ptr, want))
+        harness_fail(__FILE__, __LINE__, "answer '%.300s', want '%s'", out.ptr, want);
+    CHECK(strstr(out.ptr, "\"method\": \"GET\", \"follows\": 0"));
+    buf_release(&out);
+    free(body);
+    close(fd);
+    fixture_stop(f);
+}
+
+TEST(streamed_chunked_body_and_100_continue)
+{
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    send_str(fd, "POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                 "Expect: 100-continue\r\n\r\n");
+    char buf[64] = "";
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0); /* 100 Continue before any byte of body */
+    CHECK(n > 0 && strstr(buf, "100 Continue"));
+    unsigned long sum = 0;
+    size_t total = 0;
+    for (int i = 1; i <= 20; i++) {
+        char chunk[2100];
+        int k = 100 * i;
+        int h = snprintf(chunk, sizeof(chunk), "%x\r\n", k);
+        for (int j = 0; j < k; j++) {
+            chunk[h + j] = (char)('A' + j % 7);
+            sum += (unsigned char)chunk[h + j];
+        }
+        memcpy(chunk + h + k, "\r\n", 2);
+        send_all(fd, chunk, (size_t)(h + k + 2));
+        total += (size_t)k;
+    }
+    send_str(fd, "0\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fd, 1, false, &out);
+    char want[64];
+    snprintf(want, sizeof(want), "{\"bytes\": %zu, \"sum\": %lu", total, sum);
+    if (!strstr(out.ptr, want))
+        harness_fail(__FILE__, __LINE__, "answer '%.300s', want '%s'", out.ptr, want);
+    buf_release(&out);
+    close(fd);
+    fixture_stop(f);
+}
+
+/* A handler that answers at once leaves the body to the server, which drops
+ * it and goes on with the next request on the connection. */
+TEST(body_of_a_request_answered_at_once_is_dropped)
+{
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    size_t len = 1 << 20;
+    unsigned long sum;
+    char *body = big_body(len, &sum);
+    char head[128];
+    snprintf(head, sizeof(head), "POST /sync HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", len);
+    send_str(fd, head);
+    send_all(fd, body, len);
+    send_str(fd, "POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /y HTTP/1.1\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fd, 3, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 404"));
+    CHECK(strstr(out.ptr, "\"follows\": 1, \"length\": 1048576"));
+    CHECK(strstr(out.ptr, "\"follows\": 1, \"length\": 3"));
+    CHECK(strstr(out.ptr, "\"method\": \"GET\", \"follows\": 0"));
+    CHECK(!strstr(out.ptr, "Connection: close"));
+    buf_release(&out);
+    free(body);
+    close(fd);
+    fixture_stop(f);
+}
+
+/* A deferred answer that ends before the body: the rest is dropped. */
+TEST(answer_before_the_body_drops_the_rest)
+{
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    send_str(fd, "POST /early HTTP/1.1\r\nContent-Length: 200000\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fd, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 413") && strstr(out.ptr, "{\"early\": true}"));
+    char *body = xcalloc(1, 200000);
+    send_all(fd, body, 200000);
+    send_str(fd, "GET /z HTTP/1.1\r\n\r\n");
+    buf_reset(&out);
+    read_answers(fd, 1, false, &out);
+    CHECK(strstr(out.ptr, "\"method\": \"GET\""));
+    free(body);
+    buf_release(&out);
+    close(fd);
+    fixture_stop(f);
+}
+
+/* A client that goes away mid-body cancels the deferral. */
+TEST(client_gone_mid_body_cancels)
+{
+    atomic_store(&cancels, 0);
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    send_str(fd, "POST /upload HTTP/1.1\r\nContent-Length: 100000\r\n\r\nabc");
+    usleep(50 * 1000);
+    close(fd);
+    for (int i = 0; i < 100 && atomic_load(&cancels) == 0; i++)
+        usleep(10 * 1000);
+    CHECK_EQ_INT(atomic_load(&cancels), 1);
+    fixture_stop(f);
+}
+
+/* A malformed chunk in a streamed body: 400 and on_cancel, no on_end. */
+TEST(malformed_streamed_body_is_400)
+{
+    atomic_store(&cancels, 0);
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    send_str(fd, "POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fd, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 400"));
+    CHECK(peer_closed(fd));
+    CHECK_EQ_INT(atomic_load(&cancels), 1);
+    buf_release(&out);
+    close(fd);
+    fixture_stop(f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* HEAD, caps, budget, errors                                               */
+
+TEST(head_answers_have_no_body)
+{
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    send_str(fd, "HEAD /h HTTP/1.1\r\n\r\nGET /g HTTP/1.1\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fd, 1, true, &out);
+    usleep(100 * 1000);
+    char tmp[4096];
+    ssize_t n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+    if (n > 0)
+        buf_append(&out, tmp, (size_t)n);
+    /* HEAD's answer: the GET's Content-Length, then at once the next answer. */
+    const char *get = strstr(out.ptr, "\r\n\r\nHTTP/1.1 200");
+    CHECK(get != NULL);
+    char cl[64];
+    snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n",
+             strlen("{\"method\": \"HEAD\", \"follows\": 0, \"length\": -1}"));
+    const char *at = strstr(out.ptr, cl);
+    CHECK(at != NULL && at < get);
+    CHECK(strstr(get, "{\"method\": \"GET\""));
+    CHECK(!strstr(out.ptr, "\"HEAD\""));
+    buf_release(&out);
+    close(fd);
+    fixture_stop(f);
+}
+
+static void envelope_error(struct http_response *res, int status, const char *msg, void *ud)
+{
+    (void)ud;
+    res->status = 200;
+    buf_reset(&res->body);
+    buf_printf(&res->body, "{\"Response\": {\"Error\": {\"Code\": \"E%d\", \"Message\": \"%s\"}}}",
+               status, msg);
+}
+
+TEST(connection_cap_answers_503)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.cfg.handler = stream_handler;
+    f.cfg.max_connections = 2;
+    f.cfg.error_format = envelope_error;
+    CHECK(fixture_start(&f));
+    int a = dial(f.port), b = dial(f.port);
+    usleep(100 * 1000);
+    int c = dial(f.port);
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(c, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 200") && strstr(out.ptr, "\"Code\": \"E503\""));
+    CHECK(strstr(out.ptr, "too many connections"));
+    close(c);
+    close(a);
+    usleep(100 * 1000);
+    c = dial(f.port); /* a place came free */
+    send_str(c, "GET / HTTP/1.1\r\n\r\n");
+    buf_reset(&out);
+    read_answers(c, 1, false, &out);
+    CHECK(strstr(out.ptr, "\"method\": \"GET\""));
+    buf_release(&out);
+    close(b);
+    close(c);
+    fixture_stop(&f);
+}
+
+TEST(body_budget_answers_503_before_the_body)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.cfg.handler = stream_handler;
+    f.cfg.body_budget_bytes = 1000;
+    CHECK(fixture_start(&f));
+    int a = dial(f.port), b = dial(f.port);
+    send_str(a, "POST /a HTTP/1.1\r\nContent-Length: 600\r\n\r\npartial");
+    usleep(100 * 1000);
+    send_str(b, "POST /b HTTP/1.1\r\nContent-Length: 600\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(b, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 503") && strstr(out.ptr, "too many request bodies"));
+    close(b);
+    /* Chunked bodies count as they come. */
+    b = dial(f.port);
+    send_str(b, "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n190\r\n");
+    char chunk[400];
+    memset(chunk, 'x', sizeof(chunk));
+    send_all(b, chunk, sizeof(chunk));
+    send_str(b, "\r\n190\r\n");
+    send_all(b, chunk, sizeof(chunk));
+    buf_reset(&out);
+    read_answers(b, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 503"));
+    close(b);
+    /* Once the first body is in and answered, its share comes back. */
+    char rest[593];
+    memset(rest, 'y', sizeof(rest));
+    send_all(a, rest, sizeof(rest));
+    buf_reset(&out);
+    read_answers(a, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 200"));
+    b = dial(f.port);
+    send_str(b, "POST /b HTTP/1.1\r\nContent-Length: 900\r\n\r\n");
+    char nine[900];
+    memset(nine, 'z', sizeof(nine));
+    send_all(b, nine, sizeof(nine));
+    buf_reset(&out);
+    read_answers(b, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 200"));
+    buf_release(&out);
+    close(a);
+    close(b);
+    fixture_stop(&f);
+}
+
+TEST(error_formatter_shapes_server_errors)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.cfg.handler = stream_handler;
+    f.cfg.error_format = envelope_error;
+    CHECK(fixture_start(&f));
+    int fd = dial(f.port);
+    send_str(fd, "GET / HTTP/1.1\r\nX-A : 1\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fd, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 200 OK"));
+    CHECK(strstr(out.ptr, "\"Code\": \"E400\""));
+    CHECK(strstr(out.ptr, "Connection: close"));
+    CHECK(peer_closed(fd));
+    buf_release(&out);
+    close(fd);
+    fixture_stop(&f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Orderly stop                                                             */
+
+struct stopper {
+    struct fixture *f;
+    int delay_ms;
+};
+
+static void *stop_later(void *arg)
+{
+    struct stopper *s = arg;
+    usleep((useconds_t)s->delay_ms * 1000);
+    fixture_stop(s->f);
+    return NULL;
+}
+
+/* A request in flight when the stop begins is answered; an idle connection
+ * is closed at once; new connections are refused. */
+TEST(stop_drains_requests_in_flight)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.cfg.handler = stream_handler;
+    f.cfg.stream_bodies = true;
+    f.cfg.drain_timeout_ms = 3000;
+    CHECK(fixture_start(&f));
+    int idle = dial(f.port), busy = dial(f.port);
+    send_str(idle, "GET / HTTP/1.1\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(idle, 1, false, &out);
+    send_str(busy, "POST /early HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+    usleep(10 * 1000); /* read and deferred; answered 20 ms after */
+    struct stopper st = {&f, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, stop_later, &st);
+    buf_reset(&out);
+    read_answers(busy, 1, false, &out);
+    CHECK(strstr(out.ptr, "{\"early\": true}"));
+    CHECK(strstr(out.ptr, "Connection: close"));
+    CHECK(peer_closed(idle));
+    pthread_join(t, NULL);
+    CHECK(dial(f.port) < 0);
+    buf_release(&out);
+    close(idle);
+    close(busy);
+}
+
+/* Past the drain, what is left is cancelled, and worker_stop runs after
+ * every on_cancel of its worker. */
+TEST(stop_cancels_after_the_drain_then_worker_stop)
+{
+    atomic_store(&cancels, 0);
+    atomic_store(&worker_stops, 0);
+    atomic_store(&cancels_before_stop, -1);
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.cfg.handler = stream_handler;
+    f.cfg.drain_timeout_ms = 200;
+    f.cfg.num_threads = 2;
+    f.cfg.worker_stop = count_worker_stop;
+    CHECK(fixture_start(&f));
+    int a = dial(f.port), b = dial(f.port);
+    send_str(a, "GET /hang HTTP/1.1\r\n\r\n");
+    send_str(b, "GET /hang HTTP/1.1\r\n\r\n");
+    usleep(100 * 1000);
+    uint64_t t0 = uv_hrtime();
+    fixture_stop(&f);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    CHECK(ms >= 150 && ms < 2000);
+    CHECK_EQ_INT(atomic_load(&cancels), 2);
+    CHECK_EQ_INT(atomic_load(&worker_stops), 2);
+    CHECK(atomic_load(&cancels_before_stop) >= 1); /* each worker's own cancel came first */
+    CHECK(peer_closed(a));
+    close(a);
+    close(b);
+}
