@@ -507,7 +507,8 @@ int main(int argc, char **argv)
         .port = gw_port,
         .num_threads = gw_threads,
         .timeout_ms = 60000,
-        .max_body_bytes = 64 * 1024 * 1024,
+        .max_body_bytes = (size_t)1 << 30, /* streamed through: costs a bounded buffer */
+        .stream_bodies = true,
         .handler = gw_handle,
         .ud = gateway,
         .worker_stop = gw_worker_stop,

@@ -1,6 +1,7 @@
 /* gateway.c - forwarding. The handler copies what the upstream request needs,
- * defers the client's response and lets the worker's HTTP client stream the
- * upstream answer back; each worker thread has its own client and pools.
+ * defers the client's response, streams the request body to the upstream as
+ * it arrives and lets the worker's HTTP client stream the upstream answer
+ * back; each worker thread has its own client and pools.
  * An instance that fails a request (refused, reset, closed early, timed out)
  * is ejected from the routes of every worker at once; a request that never
  * reached it goes to another ready instance of the same version. */
@@ -26,6 +27,7 @@ struct forward {
     struct http_deferred *d;
     struct http_client_req *req;
     struct gw_instance inst; /* where the request goes now */
+    bool body_paused;        /* reading the client's body waits for the upstream */
     char service_id[64];
 };
 
@@ -116,6 +118,36 @@ static void on_done(void *ud, int rc, const char *reason)
     free(f);
 }
 
+/* The request body, piece by piece as the client sends it: never faster
+ * than the upstream takes it, so an upload costs a bounded buffer. */
+static void on_upstream_drained(void *arg)
+{
+    struct forward *f = arg;
+    if (f->body_paused) {
+        f->body_paused = false;
+        http_deferred_resume_body(f->d);
+    }
+}
+
+static void on_body_data(void *arg, const char *data, size_t len)
+{
+    struct forward *f = arg;
+    if (!f->req)
+        return;
+    http_client_send_body(f->req, data, len);
+    if (f->req && !f->body_paused && http_client_body_congested(f->req, on_upstream_drained, f)) {
+        f->body_paused = true;
+        http_deferred_pause_body(f->d);
+    }
+}
+
+static void on_body_end(void *arg)
+{
+    struct forward *f = arg;
+    if (f->req)
+        http_client_end_body(f->req);
+}
+
 static void on_cancel(void *arg)
 {
     struct forward *f = arg;
@@ -164,8 +196,13 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     buf_puts(&head, " HTTP/1.1\r\n");
     gw_request_headers(&head, req->headers, req->nheaders, req->peer,
                        gw_proxies_match(&gw->cfg.trusted_proxies, req->peer));
-    buf_printf(&head, "Content-Length: %zu\r\nX-Forwarded-Prefix: /%.*s\r\n\r\n", req->body.len,
-               (int)target.len, target.ptr);
+    if (!req->body_follows)
+        buf_printf(&head, "Content-Length: %zu\r\n", req->body.len);
+    else if (req->body_length >= 0)
+        buf_printf(&head, "Content-Length: %lld\r\n", req->body_length);
+    else
+        buf_puts(&head, "Transfer-Encoding: chunked\r\n");
+    buf_printf(&head, "X-Forwarded-Prefix: /%.*s\r\n\r\n", (int)target.len, target.ptr);
 
     if (!gw->clients[req->worker])
         gw->clients[req->worker] = http_client_new(http_request_loop(req));
@@ -175,10 +212,18 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     snprintf(f->service_id, sizeof(f->service_id), "%s", pick.service_id);
     f->d = http_request_defer(req, on_cancel, f);
     static const struct http_client_callbacks cb = {on_head, on_body, on_done, on_failover};
-    /* No callback runs before this returns, so f->req is set before on_done clears it. */
-    f->req = http_client_request(
-        gw->clients[req->worker], pick.inst.host, pick.inst.port, (struct str){head.ptr, head.len},
-        req->body, pick.timeout_ms ? pick.timeout_ms : gw->cfg.upstream_timeout_ms, &cb, f);
+    uint64_t timeout_ms = pick.timeout_ms ? pick.timeout_ms : gw->cfg.upstream_timeout_ms;
+    struct str h = {head.ptr, head.len};
+    /* No callback runs before these return, so f->req is set before on_done clears it. */
+    if (req->body_follows) {
+        f->req =
+            http_client_request_stream(gw->clients[req->worker], pick.inst.host, pick.inst.port, h,
+                                       req->body_length < 0, timeout_ms, &cb, f);
+        http_deferred_read_body(f->d, on_body_data, on_body_end, f);
+    } else {
+        f->req = http_client_request(gw->clients[req->worker], pick.inst.host, pick.inst.port, h,
+                                     req->body, timeout_ms, &cb, f);
+    }
     buf_release(&head);
 }
 

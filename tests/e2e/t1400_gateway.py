@@ -3,10 +3,12 @@ piece by piece), keep-alive and pipelined requests on one client connection, met
 strings, request headers and bodies reach the instance unchanged, hop-by-hop headers do not, and
 an instance that dies mid-answer gives the client a clean error, not a hang."""
 
+import hashlib
 import json
 import os
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -14,10 +16,42 @@ import api
 import harness
 
 UPSTREAM = r'''
-import http.server, json, os, sys, time
+import hashlib, http.server, json, os, sys, time
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    def count(self, slow):
+        # Read the body piece by piece (Content-Length or chunked), keeping only a hash.
+        h, n = hashlib.sha256(), 0
+        def take(k):
+            nonlocal n
+            while k:
+                piece = self.rfile.read(min(k, 1 << 20))
+                h.update(piece)
+                n += len(piece)
+                k -= len(piece)
+                if slow:
+                    time.sleep(0.005)
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b""):
+                        pass
+                    break
+                take(size)
+                self.rfile.readline()
+        else:
+            take(int(self.headers.get("Content-Length") or 0))
+        out = json.dumps({"bytes": n, "sha256": h.hexdigest(),
+                          "te": self.headers.get("Transfer-Encoding"),
+                          "cl": self.headers.get("Content-Length")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
     def reply(self):
+        if self.path.startswith("/count"):
+            return self.count(self.path.startswith("/count-slow"))
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         if self.path.startswith("/stream"):
@@ -288,6 +322,63 @@ class Gateway(unittest.TestCase):
         self.assertEqual((r.headers.get("x-empty"), r.headers.get("x-b"), r.headers.get("x-c")), ("", "1", "a\tb"))
         self.assertEqual(gw.get("/%s/after-badhead" % self.gid).status, 201)
         gw.close()
+
+    def test_large_upload_streams_with_bounded_memory(self):
+        # 100 MiB to an instance that reads slowly: the gateway passes it on as it comes and stops
+        # reading the client while the instance lags, so berthd holds a bounded buffer.
+        def rss_kb():
+            with open("/proc/%d/status" % self.d.proc.pid) as f:
+                return int([l for l in f if l.startswith("VmRSS:")][0].split()[1])
+        before = rss_kb()
+        peak = [before]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_kb())
+                time.sleep(0.02)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        size, piece = 100 << 20, bytes(range(256)) * 4096  # 1 MiB
+        digest = hashlib.sha256()
+        try:
+            s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=30)
+            s.sendall(b"POST /%s/count-slow HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % (self.gid.encode(), size))
+            for _ in range(size // len(piece)):
+                s.sendall(piece)
+                digest.update(piece)
+            status, headers, body, _ = harness.read_http_response(s, timeout=30)
+            s.close()
+        finally:
+            done.set()
+            sampler.join()
+        self.assertEqual(status, 200, body[:200])
+        doc = json.loads(body)
+        self.assertEqual((doc["bytes"], doc["sha256"], doc["cl"]), (size, digest.hexdigest(), str(size)))
+        self.assertLess(peak[0] - before, 24 << 10, "berthd grew by %d KiB during a 100 MiB upload"
+                        % (peak[0] - before))
+
+    def test_chunked_upload_is_forwarded_chunked(self):
+        # A body of unknown length goes on as it comes, so chunked, not buffered to count it.
+        pieces = [os.urandom(n) for n in (1, 5000, 70000, 1 << 20, 3, 300000)]
+        s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=10)
+        s.sendall(b"POST /%s/count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  % self.gid.encode())
+        for p in pieces:
+            s.sendall(b"%x\r\n%s\r\n" % (len(p), p))
+        s.sendall(b"0\r\n\r\n")
+        status, headers, body, _ = harness.read_http_response(s, timeout=10)
+        # And a second request on the same connection: the stream ended where it should.
+        s.sendall(b"GET /%s/after-chunked HTTP/1.1\r\nHost: x\r\n\r\n" % self.gid.encode())
+        status2, _, _, _ = harness.read_http_response(s, timeout=10)
+        s.close()
+        self.assertEqual(status, 200, body[:200])
+        doc = json.loads(body)
+        whole = b"".join(pieces)
+        self.assertEqual((doc["bytes"], doc["sha256"], doc["te"], doc["cl"]),
+                         (len(whole), hashlib.sha256(whole).hexdigest(), "chunked", None))
+        self.assertEqual(status2, 201)
 
     def test_instance_dying_mid_answer(self):
         gw = harness.Client(self.d.gateway_port, timeout=10)

@@ -167,7 +167,9 @@ class FailingInstances(unittest.TestCase):
                 i += 1
                 t = time.monotonic()
                 try:
-                    r = gw.get("/%s/work" % self.gid, headers={"X-Req-Id": rid}, retry=False)
+                    # A body, so that what fails over is a streamed request.
+                    r = gw.request("POST", "/%s/work" % self.gid, b"x" * 2000,
+                                   headers={"X-Req-Id": rid, "Content-Type": "text/plain"}, retry=False)
                     ok, detail = r.status == 200, b"%d %s" % (r.status, r.body[:200])
                 except Exception as e:  # a cut connection is a failure too
                     gw.close()
