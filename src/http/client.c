@@ -67,6 +67,7 @@ struct http_client_req {
     struct http_client_callbacks cb;
     void *ud;
     uv_timer_t timer;
+    uint64_t timeout_ms;
     uint64_t deadline; /* loop time; 0: none */
     bool retried;      /* on a fresh connection, after a reused one failed */
     bool failed_over;  /* to another address */
@@ -472,16 +473,30 @@ static void check_drained(struct http_client_req *r)
     }
 }
 
+/* A streamed body may take longer than the timeout to upload: while it
+ * goes out, the timeout counts from the last progress (the upstream took
+ * bytes), and from the end of the body for the answer. */
+static void rearm_timeout(struct http_client_req *r)
+{
+    if (!r->timeout_ms || r->whole || r->done)
+        return;
+    r->deadline = uv_now(r->cl->loop) + r->timeout_ms;
+    uv_timer_start(&r->timer, on_timeout, r->timeout_ms, 0);
+}
+
 static void on_written(uv_write_t *w, int status)
 {
     struct upstream_conn *u = ((struct upstream_write *)w)->u;
     free(w);
     if (u->closing || !u->req)
         return;
-    if (status < 0)
+    if (status < 0) {
         conn_failed(u, ERR_UNAVAILABLE, uv_strerror(status));
-    else
-        check_drained(u->req);
+        return;
+    }
+    if (!u->got_bytes)
+        rearm_timeout(u->req);
+    check_drained(u->req);
 }
 
 /* One write of 'a' and 'b' (either may be empty), copied. */
@@ -680,6 +695,7 @@ static struct http_client_req *request_new(struct http_client *cl, const char *h
     cl->reqs = r;
     uv_timer_init(cl->loop, &r->timer);
     r->timer.data = r;
+    r->timeout_ms = timeout_ms;
     if (timeout_ms) {
         r->deadline = uv_now(cl->loop) + timeout_ms;
         uv_timer_start(&r->timer, on_timeout, timeout_ms, 0);
@@ -745,6 +761,7 @@ void http_client_end_body(struct http_client_req *r)
     r->body_ended = true;
     if (r->chunked)
         buf_puts(&r->body, "0\r\n\r\n");
+    rearm_timeout(r);
     body_appended(r);
 }
 

@@ -59,7 +59,9 @@ struct http_client_req *http_client_request(struct http_client *cl, const char *
  * HTTP_CLIENT_REPLAY_BYTES is kept until the request ends, so the retry
  * and failover above still apply; past that, bytes that went out are
  * dropped, and a request that has sent any is never sent again. The answer
- * may come before the body is whole; then the rest is not sent. */
+ * may come before the body is whole; then the rest is not sent. While the
+ * body goes out, 'timeout_ms' counts from the last time the upstream took
+ * some of it, then from the end of the body. */
 #define HTTP_CLIENT_REPLAY_BYTES (1024 * 1024)
 struct http_client_req *http_client_request_stream(struct http_client *cl, const char *host,
                                                    int port, struct str head, bool chunked,

@@ -208,6 +208,23 @@ class FailingInstances(unittest.TestCase):
             harness.wait_until(lambda: self.c.ok("DescribeModelService", {"ServiceId": self.sid})["Service"]["Status"]
                                == "Normal", 30, what="the killed instance back")
 
+    def test_an_upload_may_take_longer_than_the_timeout(self):
+        # RequestTimeoutSeconds is 1: an upload that keeps going for 2.5 s is not cut, as the
+        # timeout counts from the last progress while the body goes out.
+        s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=10)
+        piece = b"y" * (256 << 10)
+        s.sendall(b"POST /%s/up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                  % (self.fgid.encode(), 25 * len(piece)))
+        t0 = time.monotonic()
+        for _ in range(25):
+            s.sendall(piece)
+            time.sleep(0.1)
+        status, headers, body, _ = harness.read_http_response(s, timeout=10)
+        s.close()
+        self.assertGreater(time.monotonic() - t0, 2.0)
+        self.assertEqual(status, 200, body[:200])
+        self.assertEqual(json.loads(body)["len"], 25 * len(piece))
+
     def test_a_frozen_instance_times_out_then_gets_nothing(self):
         a, b = instance_pids(self.d.gateway_port, self.fgid)
         os.kill(b, signal.SIGSTOP)
