@@ -499,16 +499,21 @@ static void on_written(uv_write_t *w, int status)
     check_drained(u->req);
 }
 
-/* One write of 'a' and 'b' (either may be empty), copied. */
-static int write_copy(struct upstream_conn *u, const char *a, size_t alen, const char *b,
-                      size_t blen)
+/* One write of the parts, copied (any may be empty). */
+static int write_parts(struct upstream_conn *u, const struct str *parts, size_t n)
 {
-    struct upstream_write *w = xmalloc(sizeof(*w) + alen + blen);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += parts[i].len;
+    struct upstream_write *w = xmalloc(sizeof(*w) + total);
     w->u = u;
-    memcpy(w->data, a, alen);
-    if (blen)
-        memcpy(w->data + alen, b, blen);
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)(alen + blen));
+    char *o = w->data;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len)
+            memcpy(o, parts[i].ptr, parts[i].len);
+        o += parts[i].len;
+    }
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)total);
     if (uv_write(&w->w, (uv_stream_t *)&u->tcp, &buf, 1, on_written) != 0) {
         free(w);
         return -1;
@@ -523,7 +528,8 @@ static void flush_body(struct http_client_req *r)
     size_t n = r->body.len - r->body_written;
     if (!r->started || !u || u->closing || n == 0)
         return;
-    if (write_copy(u, r->body.ptr + r->body_written, n, NULL, 0) != 0) {
+    struct str part = {r->body.ptr + r->body_written, n};
+    if (write_parts(u, &part, 1) != 0) {
         conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
         return;
     }
@@ -550,7 +556,8 @@ static void start_on(struct http_client_req *r, struct upstream_conn *u)
     buf_append(&head, r->head + r->line_len, r->head_len - r->line_len);
     /* The head with the body so far (all of it, when this is a resend). */
     r->body_written = 0;
-    int rc = write_copy(u, head.ptr, head.len, r->body.ptr, r->body.len);
+    struct str parts[] = {{head.ptr, head.len}, {r->body.ptr, r->body.len}};
+    int rc = write_parts(u, parts, 2);
     buf_release(&head);
     if (rc != 0) {
         conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
@@ -738,6 +745,10 @@ static void body_appended(struct http_client_req *r)
         r->body.len = rest;
         r->body.ptr[rest] = '\0';
         r->body_written = 0;
+        if (rest == 0) { /* give its memory back: pieces go out directly now */
+            buf_release(&r->body);
+            buf_init(&r->body, SIZE_MAX);
+        }
     }
     flush_body(r);
 }
@@ -746,6 +757,21 @@ void http_client_send_body(struct http_client_req *r, const void *data, size_t l
 {
     if (r->done || r->body_ended || len == 0)
         return;
+    struct upstream_conn *u = r->conn;
+    if (!r->replayable && r->started && u && !u->closing && r->body.len == 0) {
+        /* Nothing kept, nothing queued: straight to the connection. */
+        char size[24] = "";
+        int n = r->chunked ? snprintf(size, sizeof(size), "%zx\r\n", len) : 0;
+        struct str parts[] = {{size, (size_t)n}, {data, len}, STR_LIT("\r\n")};
+        if (!r->chunked)
+            parts[2].len = 0;
+        if (write_parts(u, parts, 3) != 0) {
+            conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
+            return;
+        }
+        r->body_sent_total += (size_t)n + len + parts[2].len;
+        return;
+    }
     if (r->chunked)
         buf_printf(&r->body, "%zx\r\n", len);
     buf_append(&r->body, data, len);

@@ -62,7 +62,7 @@ struct http_client_req *http_client_request(struct http_client *cl, const char *
  * may come before the body is whole; then the rest is not sent. While the
  * body goes out, 'timeout_ms' counts from the last time the upstream took
  * some of it, then from the end of the body. */
-#define HTTP_CLIENT_REPLAY_BYTES (1024 * 1024)
+#define HTTP_CLIENT_REPLAY_BYTES (64 * 1024)
 struct http_client_req *http_client_request_stream(struct http_client *cl, const char *host,
                                                    int port, struct str head, bool chunked,
                                                    uint64_t timeout_ms,
@@ -75,7 +75,7 @@ void http_client_end_body(struct http_client_req *r);
  * upstream (not connected yet, or it reads slowly). If so, stop sending and
  * let 'on_drain' (called once, when half of it has gone out, never after the
  * request's on_done) say when to go on. */
-#define HTTP_CLIENT_HIGH_BYTES (1024 * 1024)
+#define HTTP_CLIENT_HIGH_BYTES (128 * 1024)
 bool http_client_body_congested(struct http_client_req *r, void (*on_drain)(void *arg), void *arg);
 
 /* Stop reading the response (the client it goes to is slow), and go on. */
