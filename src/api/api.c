@@ -499,6 +499,5 @@ void api_format_http_error(struct http_response *res, int status, const char *ms
     buf_reset(&res->body);
     buf_puts(&res->body, text);
     free(text);
-    json_decref(root);
-    log_info("api", "req=%s error=%s: %s (HTTP %d)", request_id, code, msg, status);
+    json_decref(root); /* not logged: the server warns about floods itself, once a second */
 }

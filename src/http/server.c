@@ -80,6 +80,7 @@ struct http_deferred {
     http_body_end_fn on_end;
     void *body_arg;
     bool body_paused;
+    bool end_pending; /* on_end is due for a request without a body to stream */
 };
 
 struct worker {
@@ -620,6 +621,12 @@ static void conn_pump(struct conn *c)
     if (c->pumping || c->closing)
         return;
     c->pumping = true;
+    struct http_deferred *first = c->deferred;
+    if (first && first->end_pending) {
+        first->end_pending = false;
+        if (first->on_end)
+            first->on_end(first->body_arg); /* may answer */
+    }
     bool again = true;
     while (c->streaming && c->deferred && !c->closing) {
         struct http_deferred *d = c->deferred;
@@ -866,8 +873,13 @@ void http_deferred_read_body(struct http_deferred *d, http_body_data_fn on_data,
     d->on_data = on_data;
     d->on_end = on_end;
     d->body_arg = arg;
-    if (!c || c->closing || !c->streaming)
+    if (!c || c->closing)
         return;
+    if (!c->streaming) { /* no body, or it came whole: the end is all there is */
+        d->end_pending = true;
+        kick(c);
+        return;
+    }
     if (c->parser.expect_continue && !c->continue_sent)
         send_continue(c);
     if (!d->body_paused)

@@ -166,7 +166,9 @@ void http_deferred_end(struct http_deferred *d, bool abort);
  *   client asked for it). Then on_data gets each piece as it arrives
  *   (chunked coding removed; the view lives for the call), and on_end runs
  *   once after the last piece. Callbacks run on the worker's thread, never
- *   inside http_deferred_read_body() or http_deferred_resume_body().
+ *   inside http_deferred_read_body() or http_deferred_resume_body(). For a
+ *   request without a body to stream (body_follows false) on_end alone runs,
+ *   so a proxy may call it for every request.
  * - Flow control: http_deferred_pause_body() stops reading from the client
  *   (no on_data runs until http_deferred_resume_body()); the request timeout
  *   does not run while paused. At most HTTP_BODY_PIECE_BYTES are held per

@@ -339,6 +339,23 @@ TEST(streamed_chunked_body_and_100_continue)
     fixture_stop(f);
 }
 
+/* Without a body to stream, on_end alone runs, after the handler returns. */
+TEST(read_body_without_a_body_ends_at_once)
+{
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    send_str(fd, "GET /upload HTTP/1.1\r\n\r\nPOST /upload HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fd, 2, false, &out);
+    const char *first = strstr(out.ptr, "{\"bytes\": 0, \"sum\": 0, \"paused\": 0}");
+    CHECK(first && strstr(first + 1, "{\"bytes\": 0, \"sum\": 0, \"paused\": 0}"));
+    buf_release(&out);
+    close(fd);
+    fixture_stop(f);
+}
+
 /* A handler that answers at once leaves the body to the server, which drops
  * it and goes on with the next request on the connection. */
 TEST(body_of_a_request_answered_at_once_is_dropped)
