@@ -83,6 +83,7 @@ static const struct api_field create_fields[] = {
     {"PreStopCommand", API_FIELD_UNSUPPORTED},
     {"GrpcEnable", API_FIELD_UNSUPPORTED},
     {"HealthProbe", API_FIELD_USED},
+    {"RequestTimeoutSeconds", API_FIELD_USED}, /* a Berth extension: the gateway's, per request */
     {"RollingUpdate", API_FIELD_UNSUPPORTED},
     {"Sidecar", API_FIELD_UNSUPPORTED},
     {"VolumeMounts", API_FIELD_UNSUPPORTED},
@@ -762,7 +763,7 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
                          char **model_version_id)
 {
     const char *itype, *scale_mode, *deploy, *strategy;
-    long long per_replica = 1, grace_s = 0;
+    long long per_replica = 1, grace_s = 0, request_timeout_s = 0;
     char *command = NULL;
     *model_version_id = NULL;
     if (api_get_str(c, p, "InstanceType", false, &itype) ||
@@ -771,6 +772,7 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         api_get_str(c, p, "SchedulingStrategy", false, &strategy) ||
         api_get_int(c, p, "InstancePerReplicas", false, 1, 1, &per_replica) ||
         api_get_int(c, p, "TerminationGracePeriodSeconds", false, 1, 3600, &grace_s) ||
+        api_get_int(c, p, "RequestTimeoutSeconds", false, 1, 3600, &request_timeout_s) ||
         check_env(c, json_object_get(p, "Env")) || check_unbuilt_features(c, p) ||
         read_command(c, &command))
         return -1;
@@ -856,6 +858,9 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         json_object_set_new(spec, "GraceMs", json_integer((json_int_t)grace_s * 1000));
     else if (creating)
         json_object_set_new(spec, "GraceMs", json_integer(30000));
+    if (request_timeout_s)
+        json_object_set_new(spec, "RequestTimeoutMs",
+                            json_integer((json_int_t)request_timeout_s * 1000));
     rc = 0;
 out:
     if (rc) {
@@ -1197,6 +1202,7 @@ static const struct api_field modify_fields[] = {
     {"InstancePerReplicas", API_FIELD_USED},
     {"TerminationGracePeriodSeconds", API_FIELD_USED},
     {"HealthProbe", API_FIELD_USED},
+    {"RequestTimeoutSeconds", API_FIELD_USED}, /* a Berth extension */
     {"SchedulingStrategy", API_FIELD_USED},
     {"TiProjectId", API_FIELD_IGNORED},
     {"LogConfig", API_FIELD_IGNORED},

@@ -25,6 +25,7 @@
 
 #define MAX_REGIONS 32
 #define MAX_IMPORT_ROOTS 32
+#define MAX_TRUSTED_PROXIES 64
 
 struct options {
     const char *data_dir;
@@ -35,6 +36,8 @@ struct options {
     size_t nregions;
     const char *import_roots[MAX_IMPORT_ROOTS + 1];
     size_t nimport_roots;
+    const char *trusted_proxies[MAX_TRUSTED_PROXIES + 1];
+    size_t ntrusted_proxies;
     const char *log_level;
     const char *limits[5]; /* see limit_rows */
     const char *instance_user;
@@ -58,6 +61,9 @@ static const struct option_row {
     {"region", OPT_LIST, "any name", "a region this berthd serves; repeat for more"},
     {"import-root", OPT_LIST, IMPORTS_DEFAULT_ROOT,
      "a directory models may be imported from; repeat for more"},
+    {"trusted-proxy", OPT_LIST, "none",
+     "address or network (10.0.0.0/8) of a proxy in front of the gateway whose "
+     "X-Forwarded-*, X-Real-IP and Forwarded fields are kept; repeat for more"},
     {"log-level", OPT_STR, "info", "error, warn, info or debug"},
     {"api-max-connections", OPT_STR, "256", "connections the management API holds at once"},
     {"gateway-max-connections", OPT_STR, "2048", "connections the gateway holds at once"},
@@ -153,6 +159,12 @@ static int set_option(struct options *o, const char *name, const char *value, co
             return -1;
         }
         o->import_roots[o->nimport_roots++] = value;
+    } else if (strcmp(name, "trusted-proxy") == 0) {
+        if (o->ntrusted_proxies == MAX_TRUSTED_PROXIES) {
+            fprintf(stderr, "berthd: %s: at most %d trusted proxies\n", where, MAX_TRUSTED_PROXIES);
+            return -1;
+        }
+        o->trusted_proxies[o->ntrusted_proxies++] = value;
     } else {
         fprintf(stderr, "berthd: %s: unknown option '%s' (see --help)\n", where, name);
         return -1;
@@ -418,6 +430,7 @@ int main(int argc, char **argv)
     struct gw_gateway *gateway = NULL;
     char *gateway_url = NULL;
     unsigned gateway_threads = 0;
+    struct gw_proxies proxies = {0};
     gw_table_init(&routes);
     char *data_dir = NULL, *db = NULL, *models = NULL;
     int lock_fd = -1;
@@ -457,6 +470,13 @@ int main(int argc, char **argv)
     if (split_listen(o.gateway_listen, gw_host, sizeof(gw_host), &gw_port) != 0) {
         fprintf(stderr, "berthd: --gateway-listen: '%s' must be address:port\n", o.gateway_listen);
         goto out;
+    }
+    for (size_t i = 0; i < o.ntrusted_proxies; i++) {
+        struct err perr = {0};
+        if (gw_proxies_add(&proxies, o.trusted_proxies[i], &perr) != 0) {
+            fprintf(stderr, "berthd: --trusted-proxy: %s\n", perr.msg);
+            goto out;
+        }
     }
     long long lim[5];
     if (parse_limits(&o, lim) != 0)
@@ -536,15 +556,18 @@ int main(int argc, char **argv)
         .drain_timeout_ms = (uint64_t)lim[LIM_DRAIN],
     };
     unsigned gw_threads = gateway_threads ? gateway_threads : http_usable_cpus();
-    struct gw_config gc = {
-        .routes = &routes, .num_threads = gw_threads, .upstream_timeout_ms = 60000};
+    struct gw_config gc = {.routes = &routes,
+                           .num_threads = gw_threads,
+                           .upstream_timeout_ms = 60000,
+                           .trusted_proxies = proxies};
     gateway = gw_new(&gc);
     struct http_server_config gwc = {
         .host = gw_host,
         .port = gw_port,
         .num_threads = gw_threads,
         .timeout_ms = 60000,
-        .max_body_bytes = 64 * 1024 * 1024,
+        .max_body_bytes = (size_t)1 << 30, /* streamed through: costs a bounded buffer */
+        .stream_bodies = true,
         .handler = gw_handle,
         .ud = gateway,
         .worker_stop = gw_worker_stop,
@@ -580,6 +603,7 @@ int main(int argc, char **argv)
 out:
     free(gateway_url);
     gw_free(gateway);
+    gw_proxies_release(&proxies);
     gw_table_release(&routes);
     imports_stop(im);
     store_close(st);

@@ -586,6 +586,8 @@ static void probe_done(uv_work_t *w, int status)
         free_inst(in);
     } else if (in->state == I_RUNNING && in->pid == p->pid) {
         if (p->ready) {
+            if (p->r->routes) /* the gateway may have ejected it: back into rotation */
+                gw_table_probe_passed(p->r->routes, "127.0.0.1", p->port);
             in->successes++;
             in->failures = 0;
         } else {
@@ -736,7 +738,11 @@ static void publish_routes(struct ctl_reconciler *r)
                 ready[n++].port = in->port;
             }
         }
-        gw_routes_add(routes, s->group_id, s->id, s->weight, ready, n);
+        json_t *spec = json_loads(s->spec_json ? s->spec_json : "{}", 0, NULL);
+        uint64_t timeout_ms =
+            (uint64_t)json_integer_value(json_object_get(spec, "RequestTimeoutMs"));
+        json_decref(spec);
+        gw_routes_add(routes, s->group_id, s->id, s->weight, timeout_ms, ready, n);
         free(ready);
     }
     gw_table_publish(r->routes, routes);

@@ -1,11 +1,17 @@
 /* gateway.c - forwarding. The handler copies what the upstream request needs,
- * defers the client's response and lets the worker's HTTP client stream the
- * upstream answer back; each worker thread has its own client and pools. */
+ * defers the client's response, streams the request body to the upstream as
+ * it arrives and lets the worker's HTTP client stream the upstream answer
+ * back; each worker thread has its own client and pools.
+ * An instance that fails a request (refused, reset, closed early, timed out)
+ * is ejected from the routes of every worker at once; a request that never
+ * reached it goes to another ready instance of the same version. */
 #include "gateway/gateway.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "gateway/headers.h"
 #include "http/client.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,33 +26,10 @@ struct forward {
     struct gw_gateway *gw;
     struct http_deferred *d;
     struct http_client_req *req;
-    bool finished;
+    struct gw_instance inst; /* where the request goes now */
+    bool body_paused;        /* reading the client's body waits for the upstream */
     char service_id[64];
 };
-
-/* Hop-by-hop headers and those the gateway sets itself. */
-static bool skip_header(struct str name)
-{
-    static const char *const names[] = {"connection",
-                                        "keep-alive",
-                                        "proxy-connection",
-                                        "proxy-authenticate",
-                                        "proxy-authorization",
-                                        "te",
-                                        "trailer",
-                                        "transfer-encoding",
-                                        "upgrade",
-                                        "host",
-                                        "content-length",
-                                        "expect",
-                                        "x-forwarded-for",
-                                        "x-forwarded-prefix",
-                                        NULL};
-    for (const char *const *n = names; *n; n++)
-        if (str_eq_nocase(name, *n))
-            return true;
-    return false;
-}
 
 static void on_head(void *ud, int status, const struct http_header *hs, size_t n,
                     long long content_length)
@@ -54,14 +37,7 @@ static void on_head(void *ud, int status, const struct http_header *hs, size_t n
     struct forward *f = ud;
     struct buf h;
     buf_init(&h, SIZE_MAX);
-    for (size_t i = 0; i < n; i++) {
-        if (skip_header(hs[i].name))
-            continue;
-        buf_append(&h, hs[i].name.ptr, hs[i].name.len);
-        buf_puts(&h, ": ");
-        buf_append(&h, hs[i].value.ptr, hs[i].value.len);
-        buf_puts(&h, "\r\n");
-    }
+    gw_response_headers(&h, hs, n);
     http_deferred_head(f->d, status, (struct str){h.ptr, h.len}, content_length);
     buf_release(&h);
 }
@@ -93,22 +69,83 @@ static void respond_error(struct http_deferred *d, int status, const char *what,
     http_deferred_respond(d, &res);
 }
 
+/* Passive health check: out of rotation for every worker until its
+ * readiness probe passes again. */
+static void eject(struct forward *f, const char *reason)
+{
+    struct gw_routes *routes = gw_table_acquire(f->gw->cfg.routes);
+    if (gw_routes_eject(routes, &f->inst))
+        log_warn("gateway", "instance %s:%d of %s out of rotation until its probe passes: %s",
+                 f->inst.host, f->inst.port, f->service_id, reason);
+    gw_routes_release(routes);
+}
+
+static int on_failover(void *ud, const char *reason, char *host, int *port)
+{
+    struct forward *f = ud;
+    eject(f, reason);
+    struct gw_routes *routes = gw_table_acquire(f->gw->cfg.routes);
+    struct gw_pick pick;
+    int rc = gw_routes_pick_other(routes, f->service_id, &f->inst, &pick);
+    gw_routes_release(routes);
+    if (rc)
+        return rc;
+    f->inst = pick.inst;
+    snprintf(host, 64, "%s", pick.inst.host);
+    *port = pick.inst.port;
+    return 0;
+}
+
 static void on_done(void *ud, int rc, const char *reason)
 {
     struct forward *f = ud;
-    f->finished = true;
     f->req = NULL;
     if (rc == 0) {
         http_deferred_end(f->d, false);
     } else {
-        log_warn("gateway", "upstream of %s failed: %s", f->service_id, reason);
+        log_warn("gateway", "upstream %s:%d of %s failed: %s", f->inst.host, f->inst.port,
+                 f->service_id, reason);
+        if (rc == ERR_AGAIN || rc == ERR_UNAVAILABLE)
+            eject(f, reason);
         /* Before the head: an error response; after it: cut the connection. */
         if (rc == ERR_AGAIN)
             respond_error(f->d, 504, "did not answer in time", f->service_id, reason);
+        else if (rc == ERR_SYS(ECANCELED))
+            respond_error(f->d, 503, "is unavailable", f->service_id, reason);
         else
             respond_error(f->d, 502, "failed", f->service_id, reason);
     }
     free(f);
+}
+
+/* The request body, piece by piece as the client sends it: never faster
+ * than the upstream takes it, so an upload costs a bounded buffer. */
+static void on_upstream_drained(void *arg)
+{
+    struct forward *f = arg;
+    if (f->body_paused) {
+        f->body_paused = false;
+        http_deferred_resume_body(f->d);
+    }
+}
+
+static void on_body_data(void *arg, const char *data, size_t len)
+{
+    struct forward *f = arg;
+    if (!f->req)
+        return;
+    http_client_send_body(f->req, data, len);
+    if (f->req && !f->body_paused && http_client_body_congested(f->req, on_upstream_drained, f)) {
+        f->body_paused = true;
+        http_deferred_pause_body(f->d);
+    }
+}
+
+static void on_body_end(void *arg)
+{
+    struct forward *f = arg;
+    if (f->req)
+        http_client_end_body(f->req);
 }
 
 static void on_cancel(void *arg)
@@ -134,12 +171,8 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     struct str rest =
         slash ? (struct str){slash, path.len - (size_t)(slash - path.ptr)} : STR_LIT("/");
     struct gw_routes *routes = gw_table_acquire(gw->cfg.routes);
-    struct gw_instance inst;
-    const char *service_id = NULL;
-    int rc = gw_routes_pick(routes, target, &inst, &service_id);
-    char sid[64] = "";
-    if (service_id)
-        snprintf(sid, sizeof(sid), "%s", service_id);
+    struct gw_pick pick;
+    int rc = gw_routes_pick(routes, target, &pick);
     gw_routes_release(routes);
     if (rc == ERR_NOTFOUND) {
         http_response_error(res, 404, "no service group or service '%.*s'", (int)target.len,
@@ -161,40 +194,44 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         buf_append(&head, req->query.ptr, req->query.len);
     }
     buf_puts(&head, " HTTP/1.1\r\n");
-    for (size_t i = 0; i < req->nheaders; i++) {
-        if (skip_header(req->headers[i].name))
-            continue;
-        buf_append(&head, req->headers[i].name.ptr, req->headers[i].name.len);
-        buf_puts(&head, ": ");
-        buf_append(&head, req->headers[i].value.ptr, req->headers[i].value.len);
-        buf_puts(&head, "\r\n");
-    }
-    /* Who asked: appended to what earlier proxies said. */
-    struct str xff = http_request_header(req, "X-Forwarded-For");
-    if (xff.ptr && xff.len)
-        buf_printf(&head, "X-Forwarded-For: %.*s, %s\r\n", (int)xff.len, xff.ptr, req->peer);
+    gw_request_headers(&head, req->headers, req->nheaders, req->peer,
+                       gw_proxies_match(&gw->cfg.trusted_proxies, req->peer));
+    if (!req->body_follows)
+        buf_printf(&head, "Content-Length: %zu\r\n", req->body.len);
+    else if (req->body_length >= 0)
+        buf_printf(&head, "Content-Length: %lld\r\n", req->body_length);
     else
-        buf_printf(&head, "X-Forwarded-For: %s\r\n", req->peer);
-    buf_printf(&head, "Host: %s:%d\r\nContent-Length: %zu\r\nX-Forwarded-Prefix: /%.*s\r\n\r\n",
-               inst.host, inst.port, req->body.len, (int)target.len, target.ptr);
+        buf_puts(&head, "Transfer-Encoding: chunked\r\n");
+    buf_printf(&head, "X-Forwarded-Prefix: /%.*s\r\n\r\n", (int)target.len, target.ptr);
 
     if (!gw->clients[req->worker])
         gw->clients[req->worker] = http_client_new(http_request_loop(req));
     struct forward *f = xcalloc(1, sizeof(*f));
     f->gw = gw;
-    snprintf(f->service_id, sizeof(f->service_id), "%s", sid);
+    f->inst = pick.inst;
+    snprintf(f->service_id, sizeof(f->service_id), "%s", pick.service_id);
     f->d = http_request_defer(req, on_cancel, f);
-    static const struct http_client_callbacks cb = {on_head, on_body, on_done};
-    /* No callback runs before this returns, so f->req is set before on_done clears it. */
-    f->req = http_client_request(gw->clients[req->worker], inst.host, inst.port,
-                                 (struct str){head.ptr, head.len}, req->body,
-                                 gw->cfg.upstream_timeout_ms, &cb, f);
+    static const struct http_client_callbacks cb = {on_head, on_body, on_done, on_failover};
+    uint64_t timeout_ms = pick.timeout_ms ? pick.timeout_ms : gw->cfg.upstream_timeout_ms;
+    struct str h = {head.ptr, head.len};
+    /* No callback runs before these return, so f->req is set before on_done clears it. */
+    if (req->body_follows) {
+        f->req =
+            http_client_request_stream(gw->clients[req->worker], pick.inst.host, pick.inst.port, h,
+                                       req->body_length < 0, timeout_ms, &cb, f);
+        http_deferred_read_body(f->d, on_body_data, on_body_end, f);
+    } else {
+        f->req = http_client_request(gw->clients[req->worker], pick.inst.host, pick.inst.port, h,
+                                     req->body, timeout_ms, &cb, f);
+    }
     buf_release(&head);
 }
 
 void gw_worker_stop(unsigned worker, void *ud)
 {
     struct gw_gateway *gw = ud;
+    /* Requests still in flight end here, answered 503; the connections the
+     * server closes next have nothing left to cancel. */
     http_client_free(gw->clients[worker]);
     gw->clients[worker] = NULL;
 }

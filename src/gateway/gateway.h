@@ -2,12 +2,14 @@
  * a ready instance of the group (a version chosen by weight), and
  * /<ServiceId>/<path> to that version; the prefix is stripped, requests go
  * over pooled keep-alive upstream connections and responses stream back.
+ * Instances that fail are ejected until their probe passes (routes.h).
  * Its own errors use the inference protocols' {"error": "..."} body. */
 #ifndef BERTH_GATEWAY_H
 #define BERTH_GATEWAY_H
 
 #include <stdint.h>
 
+#include "gateway/headers.h"
 #include "gateway/routes.h"
 #include "http/server.h"
 
@@ -15,8 +17,9 @@ struct gw_gateway;
 
 struct gw_config {
     struct gw_table *routes;
-    unsigned num_threads; /* of the HTTP server it serves on */
-    uint64_t upstream_timeout_ms;
+    unsigned num_threads;              /* of the HTTP server it serves on */
+    uint64_t upstream_timeout_ms;      /* for versions that set none */
+    struct gw_proxies trusted_proxies; /* whose forwarding fields are kept (not owned) */
 };
 
 struct gw_gateway *gw_new(const struct gw_config *cfg);

@@ -6,6 +6,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
+#include <errno.h>
 #include <llhttp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,42 +24,63 @@ struct upstream_conn {
     int port;
     struct http_client_req *req; /* the request it carries, NULL when idle */
     llhttp_t parser;
+    bool connected;
     bool reused;    /* served a request before: a failure may be a stale socket */
     bool got_bytes; /* of the current response */
     bool closing;
     bool keep_alive; /* decided when the response completes */
     bool complete;   /* the response is whole; finished after llhttp returns */
     struct upstream_conn *next_idle;
-    /* header assembly */
+    /* header assembly: NUL-terminated names and values in 'hdr' */
     struct buf hdr;
     size_t hdr_off[HTTP_MAX_HEADERS][2];
     size_t nhdr;
-    bool in_value;
+    char bad_header[128];  /* why the head was refused */
+    bool value_open;       /* a field value has begun and not ended */
+    const char *value_end; /* where its last piece ended, in readbuf */
+    const char *exec_end;  /* the end of the bytes llhttp parses now */
     char readbuf[64 * 1024];
 };
 
 struct http_client_req {
     struct http_client *cl;
+    struct http_client_req *prev, *next; /* in cl->reqs until done */
     struct upstream_conn *conn;
     char host[64];
     int port;
-    char *head;
+    char *head; /* request line and fields, without Host */
     size_t head_len;
-    char *body;
-    size_t body_len;
+    size_t line_len; /* of the request line, with its CRLF */
+    /* The body as it goes out (chunk-encoded when 'chunked'). While
+     * 'replayable' it holds every byte from the start, so the request can be
+     * sent again; past HTTP_CLIENT_REPLAY_BYTES only what is not written yet. */
+    struct buf body;
+    size_t body_written;    /* of 'body', handed to the current connection */
+    size_t body_sent_total; /* handed to any connection */
+    bool replayable;
+    bool whole;      /* http_client_request(): the body came at once, keep it all */
+    bool chunked;    /* encode the pieces */
+    bool body_ended; /* nothing more will come */
+    bool started;    /* the head went out on r->conn: the body may follow */
+    void (*on_drain)(void *arg);
+    void *drain_arg;
     struct http_client_callbacks cb;
     void *ud;
     uv_timer_t timer;
-    bool retried;
+    uint64_t timeout_ms;
+    uint64_t deadline; /* loop time; 0: none */
+    bool retried;      /* on a fresh connection, after a reused one failed */
+    bool failed_over;  /* to another address */
     bool done;
     bool is_head;          /* a HEAD request: the response has no body, whatever it says */
-    char early_error[160]; /* a failure before http_client_request() returned */
+    char early_error[160]; /* a failure to report from the loop */
 };
 
 struct http_client {
     uv_loop_t *loop;
     struct upstream_conn *idle; /* all addresses; few, so a list is fine */
     size_t nidle;
+    struct http_client_req *reqs; /* in flight */
     bool freeing;
 };
 
@@ -85,6 +107,8 @@ static void idle_remove(struct http_client *cl, struct upstream_conn *u)
     }
 }
 
+/* A connection that is closing references only itself: the client may be
+ * freed before its close callback runs. */
 static void conn_close(struct upstream_conn *u)
 {
     if (u->closing)
@@ -95,12 +119,30 @@ static void conn_close(struct upstream_conn *u)
     uv_close((uv_handle_t *)&u->tcp, on_conn_closed);
 }
 
+/* Detach the request's connection and close it. */
+static void req_drop_conn(struct http_client_req *r)
+{
+    struct upstream_conn *u = r->conn;
+    r->started = false;
+    if (!u)
+        return;
+    u->req = NULL;
+    r->conn = NULL;
+    conn_close(u);
+}
+
 static void req_free(uv_handle_t *h)
 {
     struct http_client_req *r = h->data;
     free(r->head);
-    free(r->body);
+    buf_release(&r->body);
     free(r);
+}
+
+/* Whether the request may go out again from its first byte. */
+static bool can_resend(const struct http_client_req *r)
+{
+    return r->replayable || r->body_sent_total == 0;
 }
 
 /* The request's last callback; the timer's close frees it. */
@@ -109,17 +151,28 @@ static void req_finish(struct http_client_req *r, int rc, const char *reason)
     if (r->done)
         return;
     r->done = true;
+    r->on_drain = NULL;
+    struct http_client *cl = r->cl;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        cl->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
     uv_timer_stop(&r->timer);
     struct upstream_conn *u = r->conn;
     r->conn = NULL;
+    /* An answer before the whole body went out: the upstream may not have
+     * read the rest, so the connection cannot carry another request. */
+    bool all_sent = r->body_ended && r->body_written == r->body.len;
     if (u) {
         u->req = NULL;
-        if (rc == 0 && u->keep_alive && !u->closing && !r->cl->freeing &&
-            r->cl->nidle < MAX_IDLE_PER_ADDR * 4) {
+        if (rc == 0 && all_sent && u->keep_alive && !u->closing && !cl->freeing &&
+            cl->nidle < MAX_IDLE_PER_ADDR * 4) {
             u->reused = true;
-            u->next_idle = r->cl->idle;
-            r->cl->idle = u;
-            r->cl->nidle++;
+            u->next_idle = cl->idle;
+            cl->idle = u;
+            cl->nidle++;
         } else {
             conn_close(u);
         }
@@ -137,54 +190,109 @@ static int on_message_begin(llhttp_t *p)
     struct upstream_conn *u = p->data;
     buf_reset(&u->hdr);
     u->nhdr = 0;
-    u->in_value = false;
+    u->hdr_off[0][0] = 0;
+    u->bad_header[0] = '\0';
+    u->value_open = false;
     return 0;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct upstream_conn *u = p->data;
-    if (u->in_value || u->hdr.len == 0) {
-        if (u->in_value) {
-            buf_putc(&u->hdr, '\0');
-            u->nhdr++;
-        }
-        if (u->nhdr >= HTTP_MAX_HEADERS)
-            return -1;
-        u->hdr_off[u->nhdr][0] = u->hdr.len;
-        u->in_value = false;
+    if (u->nhdr >= HTTP_MAX_HEADERS) {
+        snprintf(u->bad_header, sizeof(u->bad_header), "more than %d header fields",
+                 HTTP_MAX_HEADERS);
+        return -1;
     }
     return buf_append(&u->hdr, at, len) ? -1 : 0;
 }
 
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct upstream_conn *u = p->data;
+    if (u->nhdr >= HTTP_MAX_HEADERS || buf_putc(&u->hdr, '\0'))
+        return -1;
+    u->hdr_off[u->nhdr][1] = u->hdr.len;
+    return 0;
+}
+
+/* llhttp joins an obs-fold's lines and passes the pieces without the CRLF
+ * between them: a piece that does not start where the last one ended. */
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct upstream_conn *u = p->data;
-    if (!u->in_value) {
-        if (u->hdr.len == 0 || buf_putc(&u->hdr, '\0'))
-            return -1;
-        u->hdr_off[u->nhdr][1] = u->hdr.len;
-        u->in_value = true;
+    if (u->value_open && at != u->value_end) {
+        snprintf(u->bad_header, sizeof(u->bad_header), "a field value is folded (obs-fold)");
+        return -1;
     }
+    u->value_open = true;
+    u->value_end = at + len;
     return buf_append(&u->hdr, at, len) ? -1 : 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct upstream_conn *u = p->data;
+    u->value_open = false;
+    if (buf_putc(&u->hdr, '\0'))
+        return -1;
+    u->nhdr++;
+    if (u->nhdr < HTTP_MAX_HEADERS)
+        u->hdr_off[u->nhdr][0] = u->hdr.len;
+    return 0;
+}
+
+/* RFC 9110 §5.6.2 */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* A field name must be a token and a value field-content (RFC 9110 §5.5):
+ * no CR, LF, NUL or other control byte but HTAB, so no obs-fold either.
+ * llhttp lets some of these through; an upstream that sends them could make
+ * the client read another message than the gateway did. */
+static bool check_field(struct upstream_conn *u, struct str name, struct str value)
+{
+    bool ok = name.len > 0;
+    for (size_t i = 0; ok && i < name.len; i++)
+        ok = is_tchar((unsigned char)name.ptr[i]);
+    if (!ok) {
+        snprintf(u->bad_header, sizeof(u->bad_header), "the field name '%.40s' is not a token",
+                 name.ptr);
+        return false;
+    }
+    for (size_t i = 0; i < value.len; i++) {
+        unsigned char c = (unsigned char)value.ptr[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            snprintf(u->bad_header, sizeof(u->bad_header),
+                     "the value of '%.40s' holds the control byte 0x%02x", name.ptr, c);
+            return false;
+        }
+    }
+    return true;
 }
 
 static int on_headers_complete(llhttp_t *p)
 {
     struct upstream_conn *u = p->data;
-    if (u->in_value) {
-        buf_putc(&u->hdr, '\0');
-        u->nhdr++;
-        u->in_value = false;
+    struct http_header hs[HTTP_MAX_HEADERS];
+    for (size_t i = 0; i < u->nhdr; i++) {
+        /* The value's length is its stored length: a NUL inside stays visible. */
+        size_t name_at = u->hdr_off[i][0], value_at = u->hdr_off[i][1];
+        size_t value_end = i + 1 < u->nhdr ? u->hdr_off[i + 1][0] - 1 : u->hdr.len - 1;
+        hs[i].name = (struct str){u->hdr.ptr + name_at, value_at - 1 - name_at};
+        hs[i].value = (struct str){u->hdr.ptr + value_at, value_end - value_at};
+        while (hs[i].value.len && (hs[i].value.ptr[hs[i].value.len - 1] == ' ' ||
+                                   hs[i].value.ptr[hs[i].value.len - 1] == '\t'))
+            hs[i].value.len--;
+        if (!check_field(u, hs[i].name, hs[i].value))
+            return -1;
     }
     struct http_client_req *r = u->req;
     if (!r || p->status_code < 200)
         return 0; /* 1xx: the real head follows */
-    struct http_header hs[HTTP_MAX_HEADERS];
-    for (size_t i = 0; i < u->nhdr; i++) {
-        hs[i].name = str_from(u->hdr.ptr + u->hdr_off[i][0]);
-        hs[i].value = str_from(u->hdr.ptr + u->hdr_off[i][1]);
-    }
     long long cl = (p->flags & F_CONTENT_LENGTH) && !(p->flags & F_CHUNKED)
                        ? (long long)p->content_length
                        : -1;
@@ -216,7 +324,9 @@ static int on_message_complete(llhttp_t *p)
 static const llhttp_settings_t settings = {
     .on_message_begin = on_message_begin,
     .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
     .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -225,26 +335,49 @@ static const llhttp_settings_t settings = {
 /* ------------------------------------------------------------------------ */
 /* I/O                                                                      */
 
-static void start_on(struct http_client_req *r, struct upstream_conn *u);
+static void dispatch(struct http_client_req *r);
 static void connect_new(struct http_client_req *r);
 static void on_timeout(uv_timer_t *t);
 
+/* The request did not reach its address: let the owner name another one. */
+static bool fail_over(struct http_client_req *r, const char *reason)
+{
+    if (r->failed_over || !r->cb.on_failover || r->cl->freeing || !can_resend(r))
+        return false;
+    char host[64] = "";
+    int port = 0;
+    if (r->cb.on_failover(r->ud, reason, host, &port) != 0 || !host[0] || port <= 0)
+        return false;
+    r->failed_over = true;
+    r->retried = false; /* a stale connection to the new address may be retried too */
+    snprintf(r->host, sizeof(r->host), "%s", host);
+    r->port = port;
+    log_debug("http", "upstream request failed over to %s:%d: %s", r->host, r->port, reason);
+    dispatch(r);
+    return true;
+}
+
 /* The upstream failed: retry a request that went out on a reused connection
- * and saw no reply (the upstream may have closed it while idle). */
+ * and saw no reply (the upstream may have closed it while idle); send one
+ * that never reached its address elsewhere if the owner can. */
 static void conn_failed(struct upstream_conn *u, int rc, const char *reason)
 {
     struct http_client_req *r = u->req;
-    bool retry = r && u->reused && !u->got_bytes && !r->retried;
+    bool stale = r && u->reused && !u->got_bytes && !r->retried;
+    bool unsent = !u->connected;
     u->req = NULL;
     conn_close(u);
     if (!r)
         return;
     r->conn = NULL;
-    if (retry) {
+    r->started = false;
+    if (stale && !r->cl->freeing && can_resend(r)) {
         r->retried = true;
         connect_new(r);
         return;
     }
+    if (unsent && fail_over(r, reason))
+        return;
     req_finish(r, rc, reason);
 }
 
@@ -253,6 +386,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct upstream_conn *u = h->data;
     (void)suggested;
     *b = uv_buf_init(u->readbuf, sizeof(u->readbuf));
+}
+
+static void parse_failed(struct upstream_conn *u, llhttp_errno_t e)
+{
+    char msg[200];
+    const char *why = u->bad_header[0] ? u->bad_header : llhttp_get_error_reason(&u->parser);
+    snprintf(msg, sizeof(msg), "malformed response from the upstream: %s",
+             why ? why : llhttp_errno_name(e));
+    u->got_bytes = true; /* never retry a request the upstream answered */
+    conn_failed(u, ERR_INVALID, msg);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -265,15 +408,22 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             conn_close(u); /* idle and closed by the upstream */
             return;
         }
-        /* A response without a length ends with the connection. */
-        if (n == UV_EOF && u->got_bytes && llhttp_finish(&u->parser) == HPE_OK && u->complete) {
-            u->keep_alive = false;
-            req_finish(u->req, 0, NULL);
-            return;
+        /* A response without a length ends with the connection: llhttp_finish
+         * runs on_message_complete, which pauses like any other end. */
+        if (n == UV_EOF && u->got_bytes) {
+            llhttp_errno_t e = llhttp_finish(&u->parser);
+            if ((e == HPE_OK || e == HPE_PAUSED) && u->complete) {
+                u->keep_alive = false;
+                req_finish(u->req, 0, NULL);
+                return;
+            }
         }
-        conn_failed(u, ERR_UNAVAILABLE,
-                    u->got_bytes ? "the upstream closed the connection mid-response"
-                                 : "the upstream closed the connection");
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s: %s",
+                 u->got_bytes ? "the upstream closed the connection mid-response"
+                              : "the upstream closed the connection",
+                 n == UV_EOF ? "end of stream" : uv_strerror((int)n));
+        conn_failed(u, ERR_UNAVAILABLE, msg);
         return;
     }
     if (!u->req) {
@@ -281,6 +431,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     u->got_bytes = true;
+    if (u->value_open && u->value_end == u->exec_end)
+        u->value_end = b->base; /* a value split across reads goes on here */
+    u->exec_end = b->base + n;
     llhttp_errno_t e = llhttp_execute(&u->parser, b->base, (size_t)n);
     if (e == HPE_PAUSED) {
         /* Complete. Bytes after it were never asked for: do not reuse the connection. */
@@ -290,14 +443,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         req_finish(u->req, 0, NULL);
         return;
     }
-    if (e != HPE_OK) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "malformed response from the upstream: %s",
-                 llhttp_get_error_reason(&u->parser) ? llhttp_get_error_reason(&u->parser)
-                                                     : llhttp_errno_name(e));
-        u->got_bytes = true; /* never retry a request the upstream answered */
-        conn_failed(u, ERR_INVALID, msg);
-    }
+    if (e != HPE_OK)
+        parse_failed(u, e);
 }
 
 /* A write owns a copy of what it sends: the upstream may answer (and the
@@ -308,12 +455,90 @@ struct upstream_write {
     char data[];
 };
 
+/* Bytes of the body not on their way yet, plus those in the write queue. */
+static size_t body_backlog(const struct http_client_req *r)
+{
+    size_t n = r->body.len - r->body_written;
+    if (r->started && r->conn && !r->conn->closing)
+        n += r->conn->tcp.write_queue_size;
+    return n;
+}
+
+static void check_drained(struct http_client_req *r)
+{
+    if (r->on_drain && body_backlog(r) <= HTTP_CLIENT_HIGH_BYTES / 2) {
+        void (*cb)(void *) = r->on_drain;
+        r->on_drain = NULL;
+        cb(r->drain_arg);
+    }
+}
+
+/* A streamed body may take longer than the timeout to upload: while it
+ * goes out, the timeout counts from the last progress (the upstream took
+ * bytes), and from the end of the body for the answer. */
+static void rearm_timeout(struct http_client_req *r)
+{
+    if (!r->timeout_ms || r->whole || r->done)
+        return;
+    r->deadline = uv_now(r->cl->loop) + r->timeout_ms;
+    uv_timer_start(&r->timer, on_timeout, r->timeout_ms, 0);
+}
+
 static void on_written(uv_write_t *w, int status)
 {
     struct upstream_conn *u = ((struct upstream_write *)w)->u;
     free(w);
-    if (status < 0 && u->req && !u->closing)
+    if (u->closing || !u->req)
+        return;
+    if (status < 0) {
         conn_failed(u, ERR_UNAVAILABLE, uv_strerror(status));
+        return;
+    }
+    if (!u->got_bytes)
+        rearm_timeout(u->req);
+    check_drained(u->req);
+}
+
+/* One write of the parts, copied (any may be empty). */
+static int write_parts(struct upstream_conn *u, const struct str *parts, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += parts[i].len;
+    struct upstream_write *w = xmalloc(sizeof(*w) + total);
+    w->u = u;
+    char *o = w->data;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len)
+            memcpy(o, parts[i].ptr, parts[i].len);
+        o += parts[i].len;
+    }
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)total);
+    if (uv_write(&w->w, (uv_stream_t *)&u->tcp, &buf, 1, on_written) != 0) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* Send what of the body has not gone out on the current connection. */
+static void flush_body(struct http_client_req *r)
+{
+    struct upstream_conn *u = r->conn;
+    size_t n = r->body.len - r->body_written;
+    if (!r->started || !u || u->closing || n == 0)
+        return;
+    struct str part = {r->body.ptr + r->body_written, n};
+    if (write_parts(u, &part, 1) != 0) {
+        conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
+        return;
+    }
+    r->body_written += n;
+    r->body_sent_total += n;
+    if (!r->replayable) {
+        buf_reset(&r->body);
+        r->body_written = 0;
+    }
 }
 
 static void start_on(struct http_client_req *r, struct upstream_conn *u)
@@ -324,14 +549,26 @@ static void start_on(struct http_client_req *r, struct upstream_conn *u)
     u->complete = false;
     llhttp_init(&u->parser, HTTP_RESPONSE, &settings);
     u->parser.data = u;
-    struct upstream_write *w = xmalloc(sizeof(*w) + r->head_len + r->body_len);
-    w->u = u;
-    memcpy(w->data, r->head, r->head_len);
-    memcpy(w->data + r->head_len, r->body, r->body_len);
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)(r->head_len + r->body_len));
-    if (uv_write(&w->w, (uv_stream_t *)&u->tcp, &buf, 1, on_written) != 0) {
-        free(w);
+    struct buf head;
+    buf_init(&head, SIZE_MAX);
+    buf_append(&head, r->head, r->line_len);
+    buf_printf(&head, "Host: %s:%d\r\n", r->host, r->port);
+    buf_append(&head, r->head + r->line_len, r->head_len - r->line_len);
+    /* The head with the body so far (all of it, when this is a resend). */
+    r->body_written = 0;
+    struct str parts[] = {{head.ptr, head.len}, {r->body.ptr, r->body.len}};
+    int rc = write_parts(u, parts, 2);
+    buf_release(&head);
+    if (rc != 0) {
         conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
+        return;
+    }
+    r->started = true;
+    r->body_written = r->body.len;
+    r->body_sent_total += r->body.len;
+    if (!r->replayable) {
+        buf_reset(&r->body);
+        r->body_written = 0;
     }
 }
 
@@ -348,6 +585,7 @@ static void on_connect(uv_connect_t *c, int status)
         conn_failed(u, ERR_UNAVAILABLE, msg);
         return;
     }
+    u->connected = true;
     uv_tcp_nodelay(&u->tcp, 1);
     if (uv_read_start((uv_stream_t *)&u->tcp, on_alloc, on_read) != 0) {
         conn_failed(u, ERR_UNAVAILABLE, "cannot read from the upstream");
@@ -376,26 +614,40 @@ static void connect_new(struct http_client_req *r)
         /* Report it from the loop, never from inside http_client_request(). */
         snprintf(r->early_error, sizeof(r->early_error), "cannot connect to %s:%d: %s", r->host,
                  r->port, uv_strerror(rc));
-        u->req = NULL;
-        r->conn = NULL;
-        conn_close(u);
+        req_drop_conn(r);
         uv_timer_start(&r->timer, on_timeout, 0, 0);
     }
+}
+
+/* An idle connection to the request's address, or a new one. */
+static void dispatch(struct http_client_req *r)
+{
+    struct http_client *cl = r->cl;
+    for (struct upstream_conn *u = cl->idle; u; u = u->next_idle) {
+        if (u->port == r->port && strcmp(u->addr, r->host) == 0) {
+            idle_remove(cl, u);
+            start_on(r, u);
+            return;
+        }
+    }
+    connect_new(r);
 }
 
 static void on_timeout(uv_timer_t *t)
 {
     struct http_client_req *r = t->data;
     if (r->early_error[0]) {
-        req_finish(r, ERR_UNAVAILABLE, r->early_error);
+        char reason[sizeof(r->early_error)];
+        snprintf(reason, sizeof(reason), "%s", r->early_error);
+        r->early_error[0] = '\0';
+        uint64_t now = uv_now(r->cl->loop);
+        if (r->deadline)
+            uv_timer_start(&r->timer, on_timeout, r->deadline > now ? r->deadline - now : 0, 0);
+        if (!fail_over(r, reason))
+            req_finish(r, ERR_UNAVAILABLE, reason);
         return;
     }
-    struct upstream_conn *u = r->conn;
-    if (u) {
-        u->req = NULL;
-        r->conn = NULL;
-        conn_close(u);
-    }
+    req_drop_conn(r);
     req_finish(r, ERR_AGAIN, "the upstream did not answer in time");
 }
 
@@ -414,14 +666,22 @@ void http_client_free(struct http_client *cl)
     if (!cl)
         return;
     cl->freeing = true;
+    /* End what is in flight now, so that no owner holds a request of a
+     * client that is gone, whatever order its owner and the connections it
+     * serves are torn down in. */
+    while (cl->reqs) {
+        struct http_client_req *r = cl->reqs;
+        req_drop_conn(r);
+        req_finish(r, ERR_SYS(ECANCELED), "the gateway is stopping");
+    }
     while (cl->idle)
         conn_close(cl->idle);
     free(cl); /* connections still closing reference only themselves */
 }
 
-struct http_client_req *http_client_request(struct http_client *cl, const char *host, int port,
-                                            struct str head, struct str body, uint64_t timeout_ms,
-                                            const struct http_client_callbacks *cb, void *ud)
+static struct http_client_req *request_new(struct http_client *cl, const char *host, int port,
+                                           struct str head, uint64_t timeout_ms,
+                                           const struct http_client_callbacks *cb, void *ud)
 {
     struct http_client_req *r = xcalloc(1, sizeof(*r));
     r->cl = cl;
@@ -429,24 +689,115 @@ struct http_client_req *http_client_request(struct http_client *cl, const char *
     r->port = port;
     r->head = xstrndup(head.ptr, head.len);
     r->head_len = head.len;
+    const char *eol = memchr(head.ptr, '\n', head.len);
+    r->line_len = eol ? (size_t)(eol - head.ptr) + 1 : head.len;
     r->is_head = head.len >= 5 && memcmp(head.ptr, "HEAD ", 5) == 0;
-    r->body = xstrndup(body.ptr ? body.ptr : "", body.len);
-    r->body_len = body.len;
+    buf_init(&r->body, SIZE_MAX);
+    r->replayable = true;
     r->cb = *cb;
     r->ud = ud;
+    r->next = cl->reqs;
+    if (cl->reqs)
+        cl->reqs->prev = r;
+    cl->reqs = r;
     uv_timer_init(cl->loop, &r->timer);
     r->timer.data = r;
-    if (timeout_ms)
+    r->timeout_ms = timeout_ms;
+    if (timeout_ms) {
+        r->deadline = uv_now(cl->loop) + timeout_ms;
         uv_timer_start(&r->timer, on_timeout, timeout_ms, 0);
-    for (struct upstream_conn *u = cl->idle; u; u = u->next_idle) {
-        if (u->port == port && strcmp(u->addr, host) == 0) {
-            idle_remove(cl, u);
-            start_on(r, u);
-            return r;
+    }
+    return r;
+}
+
+struct http_client_req *http_client_request(struct http_client *cl, const char *host, int port,
+                                            struct str head, struct str body, uint64_t timeout_ms,
+                                            const struct http_client_callbacks *cb, void *ud)
+{
+    struct http_client_req *r = request_new(cl, host, port, head, timeout_ms, cb, ud);
+    r->whole = true;
+    if (body.len)
+        buf_append(&r->body, body.ptr, body.len);
+    r->body_ended = true;
+    dispatch(r);
+    return r;
+}
+
+struct http_client_req *http_client_request_stream(struct http_client *cl, const char *host,
+                                                   int port, struct str head, bool chunked,
+                                                   uint64_t timeout_ms,
+                                                   const struct http_client_callbacks *cb, void *ud)
+{
+    struct http_client_req *r = request_new(cl, host, port, head, timeout_ms, cb, ud);
+    r->chunked = chunked;
+    dispatch(r);
+    return r;
+}
+
+/* Past the replay limit the bytes already written are dropped: a failure
+ * after that can no longer be retried. */
+static void body_appended(struct http_client_req *r)
+{
+    if (r->replayable && !r->whole && r->body.len > HTTP_CLIENT_REPLAY_BYTES) {
+        r->replayable = false;
+        size_t rest = r->body.len - r->body_written;
+        memmove(r->body.ptr, r->body.ptr + r->body_written, rest);
+        r->body.len = rest;
+        r->body.ptr[rest] = '\0';
+        r->body_written = 0;
+        if (rest == 0) { /* give its memory back: pieces go out directly now */
+            buf_release(&r->body);
+            buf_init(&r->body, SIZE_MAX);
         }
     }
-    connect_new(r);
-    return r;
+    flush_body(r);
+}
+
+void http_client_send_body(struct http_client_req *r, const void *data, size_t len)
+{
+    if (r->done || r->body_ended || len == 0)
+        return;
+    struct upstream_conn *u = r->conn;
+    if (!r->replayable && r->started && u && !u->closing && r->body.len == 0) {
+        /* Nothing kept, nothing queued: straight to the connection. */
+        char size[24] = "";
+        int n = r->chunked ? snprintf(size, sizeof(size), "%zx\r\n", len) : 0;
+        struct str parts[] = {{size, (size_t)n}, {data, len}, STR_LIT("\r\n")};
+        if (!r->chunked)
+            parts[2].len = 0;
+        if (write_parts(u, parts, 3) != 0) {
+            conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
+            return;
+        }
+        r->body_sent_total += (size_t)n + len + parts[2].len;
+        return;
+    }
+    if (r->chunked)
+        buf_printf(&r->body, "%zx\r\n", len);
+    buf_append(&r->body, data, len);
+    if (r->chunked)
+        buf_puts(&r->body, "\r\n");
+    body_appended(r);
+}
+
+void http_client_end_body(struct http_client_req *r)
+{
+    if (r->done || r->body_ended)
+        return;
+    r->body_ended = true;
+    if (r->chunked)
+        buf_puts(&r->body, "0\r\n\r\n");
+    rearm_timeout(r);
+    body_appended(r);
+}
+
+bool http_client_body_congested(struct http_client_req *r, void (*on_drain)(void *arg), void *arg)
+{
+    if (r->done || body_backlog(r) < HTTP_CLIENT_HIGH_BYTES)
+        return false;
+    r->on_drain = on_drain;
+    r->drain_arg = arg;
+    return true;
 }
 
 void http_client_pause(struct http_client_req *r)
@@ -470,11 +821,7 @@ void http_client_cancel(struct http_client_req *r)
     r->cb.on_done = NULL;
     r->cb.on_head = NULL;
     r->cb.on_body = NULL;
-    struct upstream_conn *u = r->conn;
-    if (u) {
-        u->req = NULL;
-        r->conn = NULL;
-        conn_close(u);
-    }
+    r->cb.on_failover = NULL;
+    req_drop_conn(r);
     req_finish(r, ERR_AGAIN, NULL);
 }

@@ -14,15 +14,14 @@ TEST(weights_split_traffic)
 {
     struct gw_routes *r = gw_routes_new();
     struct gw_instance a[] = {at(1001)}, b[] = {at(2001)};
-    gw_routes_add(r, "ms-g", "ms-g-1", 75, a, 1);
-    gw_routes_add(r, "ms-g", "ms-g-2", 25, b, 1);
+    gw_routes_add(r, "ms-g", "ms-g-1", 75, 0, a, 1);
+    gw_routes_add(r, "ms-g", "ms-g-2", 25, 0, b, 1);
     int first = 0, second = 0;
     for (int i = 0; i < 20000; i++) {
-        struct gw_instance out;
-        const char *sid;
-        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g"), &out, &sid), 0);
-        first += out.port == 1001;
-        second += out.port == 2001;
+        struct gw_pick out;
+        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g"), &out), 0);
+        first += out.inst.port == 1001;
+        second += out.inst.port == 2001;
     }
     CHECK_EQ_INT(first + second, 20000);
     CHECK(first > 14400 && first < 15600); /* 75% within 3 points */
@@ -33,18 +32,17 @@ TEST(zero_weight_gets_nothing_and_all_zero_is_even)
 {
     struct gw_routes *r = gw_routes_new();
     struct gw_instance a[] = {at(1001)}, b[] = {at(2001)};
-    gw_routes_add(r, "ms-g", "ms-g-1", 100, a, 1);
-    gw_routes_add(r, "ms-g", "ms-g-2", 0, b, 1);
-    gw_routes_add(r, "ms-h", "ms-h-1", 0, a, 1);
-    gw_routes_add(r, "ms-h", "ms-h-2", 0, b, 1);
+    gw_routes_add(r, "ms-g", "ms-g-1", 100, 0, a, 1);
+    gw_routes_add(r, "ms-g", "ms-g-2", 0, 0, b, 1);
+    gw_routes_add(r, "ms-h", "ms-h-1", 0, 0, a, 1);
+    gw_routes_add(r, "ms-h", "ms-h-2", 0, 0, b, 1);
     int g2 = 0, h1 = 0;
     for (int i = 0; i < 2000; i++) {
-        struct gw_instance out;
-        const char *sid;
-        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g"), &out, &sid), 0);
-        g2 += out.port == 2001;
-        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-h"), &out, &sid), 0);
-        h1 += out.port == 1001;
+        struct gw_pick out;
+        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g"), &out), 0);
+        g2 += out.inst.port == 2001;
+        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-h"), &out), 0);
+        h1 += out.inst.port == 1001;
     }
     CHECK_EQ_INT(g2, 0);
     CHECK(h1 > 800 && h1 < 1200);
@@ -55,13 +53,12 @@ TEST(versions_without_ready_instances_are_skipped)
 {
     struct gw_routes *r = gw_routes_new();
     struct gw_instance b[] = {at(2001)};
-    gw_routes_add(r, "ms-g", "ms-g-1", 100, NULL, 0);
-    gw_routes_add(r, "ms-g", "ms-g-2", 0, b, 1);
-    struct gw_instance out;
-    const char *sid;
-    CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g"), &out, &sid), 0);
-    CHECK_STR_EQ(sid, "ms-g-2");
-    CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g-1"), &out, &sid), ERR_UNAVAILABLE);
+    gw_routes_add(r, "ms-g", "ms-g-1", 100, 0, NULL, 0);
+    gw_routes_add(r, "ms-g", "ms-g-2", 0, 0, b, 1);
+    struct gw_pick out;
+    CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g"), &out), 0);
+    CHECK_STR_EQ(out.service_id, "ms-g-2");
+    CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g-1"), &out), ERR_UNAVAILABLE);
     gw_routes_release(r);
 }
 
@@ -69,22 +66,20 @@ TEST(service_ids_round_robin_and_unknown_targets)
 {
     struct gw_routes *r = gw_routes_new();
     struct gw_instance a[] = {at(1001), at(1002), at(1003)};
-    gw_routes_add(r, "ms-g", "ms-g-1", 100, a, 3);
+    gw_routes_add(r, "ms-g", "ms-g-1", 100, 0, a, 3);
     int seen[3] = {0};
     for (int i = 0; i < 9; i++) {
-        struct gw_instance out;
-        const char *sid;
-        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g-1"), &out, &sid), 0);
-        CHECK_STR_EQ(sid, "ms-g-1");
-        seen[out.port - 1001]++;
+        struct gw_pick out;
+        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g-1"), &out), 0);
+        CHECK_STR_EQ(out.service_id, "ms-g-1");
+        seen[out.inst.port - 1001]++;
     }
     CHECK_EQ_INT(seen[0], 3);
     CHECK_EQ_INT(seen[1], 3);
     CHECK_EQ_INT(seen[2], 3);
-    struct gw_instance out;
-    const char *sid;
-    CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-nope"), &out, &sid), ERR_NOTFOUND);
-    CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g-"), &out, &sid), ERR_NOTFOUND);
+    struct gw_pick out;
+    CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-nope"), &out), ERR_NOTFOUND);
+    CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g-"), &out), ERR_NOTFOUND);
     gw_routes_release(r);
 }
 
@@ -94,16 +89,116 @@ TEST(tables_swap_while_readers_hold_the_old_one)
     gw_table_init(&t);
     struct gw_routes *first = gw_routes_new();
     struct gw_instance a[] = {at(1001)};
-    gw_routes_add(first, "ms-g", "ms-g-1", 1, a, 1);
+    gw_routes_add(first, "ms-g", "ms-g-1", 1, 0, a, 1);
     gw_table_publish(&t, first);
     struct gw_routes *held = gw_table_acquire(&t);
     gw_table_publish(&t, gw_routes_new());
-    struct gw_instance out;
-    const char *sid;
-    CHECK_EQ_INT(gw_routes_pick(held, STR_LIT("ms-g"), &out, &sid), 0); /* still valid */
+    struct gw_pick out;
+    CHECK_EQ_INT(gw_routes_pick(held, STR_LIT("ms-g"), &out), 0); /* still valid */
     gw_routes_release(held);
     struct gw_routes *now = gw_table_acquire(&t);
-    CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g"), &out, &sid), ERR_NOTFOUND);
+    CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g"), &out), ERR_NOTFOUND);
     gw_routes_release(now);
     gw_table_release(&t);
+}
+
+/* Passive health: an ejected instance gets nothing while another is ready,
+ * the ejection survives a republished table, and a passed probe ends it. */
+TEST(ejected_instances_are_passed_over_until_their_probe_passes)
+{
+    struct gw_table t;
+    gw_table_init(&t);
+    struct gw_routes *r = gw_routes_new();
+    struct gw_instance a[] = {at(1001), at(1002)};
+    gw_routes_add(r, "ms-g", "ms-g-1", 100, 5000, a, 2);
+    gw_table_publish(&t, r);
+    struct gw_routes *now = gw_table_acquire(&t);
+    struct gw_instance dead = at(1001);
+    CHECK(gw_routes_eject(now, &dead));
+    CHECK(!gw_routes_eject(now, &dead)); /* once */
+    struct gw_pick out;
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g"), &out), 0);
+        CHECK_EQ_INT(out.inst.port, 1002);
+        CHECK_EQ_INT((int)out.timeout_ms, 5000);
+        CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g-1"), &out), 0);
+        CHECK_EQ_INT(out.inst.port, 1002);
+    }
+    gw_routes_release(now);
+
+    /* The reconciler publishes again for its own reasons: still ejected. */
+    struct gw_routes *again = gw_routes_new();
+    gw_routes_add(again, "ms-g", "ms-g-1", 100, 0, a, 2);
+    gw_table_publish(&t, again);
+    now = gw_table_acquire(&t);
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g"), &out), 0);
+        CHECK_EQ_INT(out.inst.port, 1002);
+    }
+    gw_table_probe_passed(&t, "127.0.0.1", 1001);
+    int back = 0;
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g"), &out), 0);
+        back += out.inst.port == 1001;
+    }
+    CHECK_EQ_INT(back, 5);
+    gw_routes_release(now);
+    gw_table_release(&t);
+}
+
+TEST(all_ejected_still_answers_and_a_new_instance_starts_healthy)
+{
+    struct gw_table t;
+    gw_table_init(&t);
+    struct gw_routes *r = gw_routes_new();
+    struct gw_instance a[] = {at(1001)}, b[] = {at(2001)};
+    gw_routes_add(r, "ms-g", "ms-g-1", 50, 0, a, 1);
+    gw_routes_add(r, "ms-g", "ms-g-2", 50, 0, b, 1);
+    gw_table_publish(&t, r);
+    struct gw_routes *now = gw_table_acquire(&t);
+    CHECK(gw_routes_eject(now, &a[0]));
+    struct gw_pick out;
+    /* The version whose only instance is ejected gets no traffic... */
+    for (int i = 0; i < 20; i++) {
+        CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g"), &out), 0);
+        CHECK_STR_EQ(out.service_id, "ms-g-2");
+    }
+    /* ...unless asked for by id, or when nothing healthy is left: a guess. */
+    CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g-1"), &out), 0);
+    CHECK_EQ_INT(out.inst.port, 1001);
+    CHECK(gw_routes_eject(now, &b[0]));
+    CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g"), &out), 0);
+    gw_routes_release(now);
+
+    /* ms-g-1 restarted on another port: not ejected. */
+    struct gw_routes *next = gw_routes_new();
+    struct gw_instance a2[] = {at(1005)};
+    gw_routes_add(next, "ms-g", "ms-g-1", 50, 0, a2, 1);
+    gw_routes_add(next, "ms-g", "ms-g-2", 50, 0, b, 1);
+    gw_table_publish(&t, next);
+    now = gw_table_acquire(&t);
+    for (int i = 0; i < 20; i++) {
+        CHECK_EQ_INT(gw_routes_pick(now, STR_LIT("ms-g"), &out), 0);
+        CHECK_EQ_INT(out.inst.port, 1005);
+    }
+    gw_routes_release(now);
+    gw_table_release(&t);
+}
+
+TEST(pick_other_never_returns_the_failed_instance)
+{
+    struct gw_routes *r = gw_routes_new();
+    struct gw_instance a[] = {at(1001), at(1002), at(1003)};
+    gw_routes_add(r, "ms-g", "ms-g-1", 100, 0, a, 3);
+    gw_routes_add(r, "ms-g", "ms-g-2", 100, 0, a, 1);
+    struct gw_pick out;
+    CHECK(gw_routes_eject(r, &a[1]));
+    for (int i = 0; i < 12; i++) {
+        CHECK_EQ_INT(gw_routes_pick_other(r, "ms-g-1", &a[0], &out), 0);
+        CHECK_EQ_INT(out.inst.port, 1003); /* not the failed one, not the ejected one */
+        CHECK_STR_EQ(out.service_id, "ms-g-1");
+    }
+    CHECK_EQ_INT(gw_routes_pick_other(r, "ms-g-2", &a[0], &out), ERR_UNAVAILABLE);
+    CHECK_EQ_INT(gw_routes_pick_other(r, "ms-nope", &a[0], &out), ERR_UNAVAILABLE);
+    gw_routes_release(r);
 }
