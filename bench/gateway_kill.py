@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPSTREAM = r'''
 import http.server, os, sys, time
 WORK = float(sys.argv[1]) / 1000
-LOG = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "recv-%d.log" % os.getpid()), "a")
+LOG = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "recv", "%d.log" % os.getpid()), "a")
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
@@ -142,7 +142,7 @@ def one_round(tmp, gw_port, gid, n, args):
     for t in ts:
         t.join(30)
     started, ended = set(), set()
-    with open(os.path.join(tmp, "recv-%d.log" % victim)) as f:
+    with open(os.path.join(tmp, "recv", "%d.log" % victim)) as f:
         for line in f:
             kind, _, rid = line.strip().partition(" ")
             (started if kind == "S" else ended).add(rid)
@@ -177,6 +177,11 @@ def main():
     script = os.path.join(tmp, "upstream.py")
     with open(script, "w") as f:
         f.write(UPSTREAM)
+    # Instances run as the unprivileged instance user: let it reach the script and write its log.
+    os.chmod(tmp, 0o711)
+    os.chmod(script, 0o644)
+    os.mkdir(os.path.join(tmp, "recv"))
+    os.chmod(os.path.join(tmp, "recv"), 0o777)
     api_port, gw_port = free_port(), free_port()
     log = open(os.path.join(tmp, "berthd.log"), "wb")
     proc = subprocess.Popen([berthd, "--data-dir", os.path.join(tmp, "data"), "--api-listen",

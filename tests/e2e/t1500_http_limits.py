@@ -130,6 +130,7 @@ class Surfaces(unittest.TestCase):
             f.write(UPSTREAM)
         cls.seen = os.path.join(cls.tmp, "seen.log")
         open(cls.seen, "w").close()
+        os.chmod(cls.seen, 0o666)  # the instance runs as the unprivileged instance user
         cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp, extra=["--drain-timeout-ms", "3000"]).start()
         cls.c = cls.d.client()
         s = cls.c.ok("CreateModelService", {

@@ -17,7 +17,7 @@ import harness
 
 UPSTREAM = r'''
 import http.server, json, os, time
-RECV = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "recv-%d.log" % os.getpid()), "a")
+RECV = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "recv", "%d.log" % os.getpid()), "a")
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def reply(self):
@@ -53,6 +53,9 @@ def start_system(cls, tag, extra=()):
     cls.script = os.path.join(cls.tmp, "upstream.py")
     with open(cls.script, "w") as f:
         f.write(UPSTREAM)
+    # Instances run as the unprivileged instance user: give them one directory to write in.
+    os.mkdir(os.path.join(cls.tmp, "recv"))
+    os.chmod(os.path.join(cls.tmp, "recv"), 0o777)
     cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp, extra=extra).start()
     cls.c = cls.d.client()
 
@@ -187,7 +190,7 @@ class FailingInstances(unittest.TestCase):
         stop_at[0] = killed_at + 1.0
         for t in ts:
             t.join(20)
-        with open(os.path.join(self.tmp, "recv-%d.log" % victim)) as f:
+        with open(os.path.join(self.tmp, "recv", "%d.log" % victim)) as f:
             reached = set(f.read().split())
         failed = {r[1]: r[3] for r in results if not r[2]}
         after = [r for r in results if r[0] > killed_at]
