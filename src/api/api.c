@@ -363,9 +363,10 @@ static void replay_init(void)
     replay_record = tc3_replay_new(TC3_REPLAY_CAPACITY, TC3_REPLAY_GRACE_MS);
 }
 
-/* Refuse a signature accepted before with another action, region or version. */
+/* Refuse a signature accepted before with another action, region or
+ * version, or re-bound from another address than its first use's. */
 static int check_replay(struct api_call *c, const struct tc3_auth *auth, const char *version,
-                        long long ts)
+                        long long ts, const char *peer)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -374,12 +375,19 @@ static int check_replay(struct api_call *c, const struct tc3_auth *auth, const c
     /* At most 63 + 79 + 31 bytes and two newlines (the header buffers): it fits. */
     char binding[256];
     snprintf(binding, sizeof(binding), "%s\n%s\n%s", c->action, c->region, version);
-    if (!tc3_replay_check(replay_record, auth->signature, str_from(binding),
-                          (ts + API_CLOCK_SKEW_S + 1) * 1000, now_ms))
+    switch (tc3_replay_check(replay_record, auth->signature, str_from(binding), peer,
+                             (ts + API_CLOCK_SKEW_S + 1) * 1000, now_ms)) {
+    case TC3_REPLAY_OK:
+        return 0;
+    case TC3_REPLAY_OTHER_PEER:
+        return api_fail(c, "AuthFailure.SignatureFailure",
+                        "this signature was first used from another address with another "
+                        "X-TC-Action, X-TC-Region or X-TC-Version; sign the request again");
+    default:
         return api_fail(c, "AuthFailure.SignatureFailure",
                         "this signature was already used with another X-TC-Action, X-TC-Region or "
                         "X-TC-Version; sign the request again");
-    return 0;
+    }
 }
 
 /* Check the signature; on failure fills the call's error. */
@@ -437,7 +445,7 @@ static int authenticate(struct api_call *c, const struct http_request *req, cons
                         "The provided credentials could not be validated. Please check your "
                         "signature is correct.");
     }
-    return check_replay(c, &auth, version, ts);
+    return check_replay(c, &auth, version, ts, req->peer);
 }
 
 static int dispatch(struct api_call *c, const struct http_request *req, char *region_buf,

@@ -263,13 +263,15 @@ void tc3_sign(const char *secret_id, const char *secret_key, const char *service
 /* A ring of entries in the order they were recorded (the oldest is dropped
  * first when the ring is full or the entry has expired) with a chained hash
  * index over it. Signatures are HMAC outputs: their first 16 bytes identify
- * them and hash well; a binding is kept as 16 bytes of its SHA-256. */
+ * them and hash well; a binding and the first use's peer are kept as 16
+ * bytes of their SHA-256. */
 #define REPLAY_END UINT32_MAX
 #define REPLAY_ID_BYTES 16
 
 struct replay_entry {
     uint8_t sig[REPLAY_ID_BYTES];
     uint8_t bindings[TC3_REPLAY_BINDINGS][REPLAY_ID_BYTES];
+    uint8_t peer[REPLAY_ID_BYTES]; /* of the first use */
     int64_t first_ms, expires_ms;
     uint32_t next; /* the next entry of the same bucket */
     uint8_t nbindings;
@@ -335,36 +337,50 @@ static int hex_digit(char c)
 }
 
 /* A signature first used at first_ms may gain another binding within the
- * grace period: requests signed in the same second with byte-identical
- * bodies share their signature (e.g. DescribeModelService then
- * DeleteModelService of one ServiceId from an SDK that signs only
- * content-type and host). After it, only the bindings seen so far pass. */
-static bool replay_admit(struct tc3_replay *r, struct replay_entry *e, const uint8_t *bind,
-                         int64_t now_ms)
+ * grace period, from the first use's address only: requests signed in the
+ * same second with byte-identical bodies share their signature (e.g.
+ * DescribeModelService then DeleteModelService of one ServiceId from an SDK
+ * that signs only content-type and host). After it, only the bindings seen
+ * so far pass. */
+static enum tc3_replay_verdict replay_admit(struct tc3_replay *r, struct replay_entry *e,
+                                            const uint8_t *bind, const uint8_t *peer,
+                                            int64_t now_ms)
 {
     for (uint8_t k = 0; k < e->nbindings; k++)
         if (memcmp(e->bindings[k], bind, REPLAY_ID_BYTES) == 0)
-            return true;
+            return TC3_REPLAY_OK;
     if (now_ms - e->first_ms > r->grace_ms || e->nbindings == TC3_REPLAY_BINDINGS)
-        return false;
+        return TC3_REPLAY_BOUND;
+    if (memcmp(e->peer, peer, REPLAY_ID_BYTES) != 0)
+        return TC3_REPLAY_OTHER_PEER;
     memcpy(e->bindings[e->nbindings++], bind, REPLAY_ID_BYTES);
-    return true;
+    return TC3_REPLAY_OK;
 }
 
-bool tc3_replay_check(struct tc3_replay *r, struct str signature, struct str binding,
-                      int64_t expires_ms, int64_t now_ms)
+/* The first REPLAY_ID_BYTES of the SHA-256 of 's'. */
+static void replay_id(const char *s, size_t len, uint8_t out[REPLAY_ID_BYTES])
 {
-    uint8_t sig[REPLAY_ID_BYTES], hash[32];
+    uint8_t hash[32];
+    crypto_sha256(s, len, hash);
+    memcpy(out, hash, REPLAY_ID_BYTES);
+}
+
+enum tc3_replay_verdict tc3_replay_check(struct tc3_replay *r, struct str signature,
+                                         struct str binding, const char *peer, int64_t expires_ms,
+                                         int64_t now_ms)
+{
+    uint8_t sig[REPLAY_ID_BYTES], bind[REPLAY_ID_BYTES], from[REPLAY_ID_BYTES];
     if (signature.len != 64)
-        return false;
+        return TC3_REPLAY_MALFORMED;
     for (size_t i = 0; i < 32; i++) {
         int hi = hex_digit(signature.ptr[2 * i]), lo = hex_digit(signature.ptr[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return false;
+            return TC3_REPLAY_MALFORMED;
         if (i < REPLAY_ID_BYTES)
             sig[i] = (uint8_t)(hi << 4 | lo);
     }
-    crypto_sha256(binding.ptr, binding.len, hash);
+    replay_id(binding.ptr, binding.len, bind);
+    replay_id(peer ? peer : "", peer ? strlen(peer) : 0, from);
     pthread_mutex_lock(&r->lock);
     while (r->count && r->ring[r->oldest].expires_ms <= now_ms)
         replay_drop_oldest(r);
@@ -372,16 +388,17 @@ bool tc3_replay_check(struct tc3_replay *r, struct str signature, struct str bin
     for (uint32_t i = *replay_bucket(r, sig); i != REPLAY_END && !found; i = r->ring[i].next)
         if (memcmp(r->ring[i].sig, sig, REPLAY_ID_BYTES) == 0)
             found = &r->ring[i];
-    bool ok = true;
+    enum tc3_replay_verdict v = TC3_REPLAY_OK;
     if (found) {
-        ok = replay_admit(r, found, hash, now_ms);
+        v = replay_admit(r, found, bind, from, now_ms);
     } else {
         if (r->count == r->capacity)
             replay_drop_oldest(r);
         uint32_t idx = (uint32_t)((r->oldest + r->count) % r->capacity);
         struct replay_entry *e = &r->ring[idx];
         memcpy(e->sig, sig, REPLAY_ID_BYTES);
-        memcpy(e->bindings[0], hash, REPLAY_ID_BYTES);
+        memcpy(e->bindings[0], bind, REPLAY_ID_BYTES);
+        memcpy(e->peer, from, REPLAY_ID_BYTES);
         e->nbindings = 1;
         e->first_ms = now_ms;
         e->expires_ms = expires_ms;
@@ -391,7 +408,7 @@ bool tc3_replay_check(struct tc3_replay *r, struct str signature, struct str bin
         r->count++;
     }
     pthread_mutex_unlock(&r->lock);
-    return ok;
+    return v;
 }
 
 size_t tc3_replay_count(struct tc3_replay *r)

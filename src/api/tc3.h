@@ -70,24 +70,49 @@ void tc3_sign(const char *secret_id, const char *secret_key, const char *service
  * Requests signed in the same second with byte-identical bodies have the
  * same signature, so a signature may gain up to TC3_REPLAY_BINDINGS
  * bindings within 'grace_ms' of its first use (a client's next call, not a
- * replay); after that, another binding is refused. The record holds at most
- * 'capacity' signatures: when full, the oldest is forgotten first. Safe to
- * call from several threads. */
+ * replay), but only from the address of that first use: a client's next
+ * call comes from where its first one came from, a replay by someone who
+ * captured the request from elsewhere. After the grace period, another
+ * binding is refused whatever its address.
+ *
+ * A re-binding to a mutating action (Delete*, Modify*, Create*) needs no
+ * more than that. The case the grace period exists for is a script's read
+ * then write of one resource, e.g. DescribeModelService then
+ * DeleteModelService of one ServiceId: refusing mutating re-bindings would
+ * refuse that case itself, and nothing else tells it from a replay from the
+ * same address (tccli runs each call in a process and a connection of its
+ * own, so neither can be required). What is left is a replay from the
+ * client's own address within 2 s of its first use: on loopback, capturing
+ * the request needs root, who can read the credentials anyway. Behind a
+ * proxy every client has the proxy's address and only the 2 s bound holds.
+ * A client that wants no window signs x-tc-action too (the berth CLI
+ * does): its signature then covers the action and verifies for no other.
+ *
+ * The record holds at most 'capacity' signatures: when full, the oldest is
+ * forgotten first. Safe to call from several threads. */
 struct tc3_replay;
 
 #define TC3_REPLAY_CAPACITY 65536
 #define TC3_REPLAY_GRACE_MS 2000
 #define TC3_REPLAY_BINDINGS 4
 
+enum tc3_replay_verdict {
+    TC3_REPLAY_OK,         /* new, then recorded; or already bound to it; or a re-binding */
+    TC3_REPLAY_BOUND,      /* bound to other uses: past its grace or at TC3_REPLAY_BINDINGS */
+    TC3_REPLAY_OTHER_PEER, /* within its grace, but from another address than its first use */
+    TC3_REPLAY_MALFORMED,  /* not 64 hex digits */
+};
+
 struct tc3_replay *tc3_replay_new(size_t capacity, int64_t grace_ms);
 void tc3_replay_free(struct tc3_replay *r);
 /* Whether 'signature' (64 hex digits) may be used with 'binding' (e.g.
- * "action\nregion\nversion") at 'now_ms' (Unix milliseconds): true when it
- * is new, then recorded until 'expires_ms', or already bound to 'binding',
- * or within its grace period; false otherwise. Entries expired at 'now_ms'
- * are dropped first. */
-bool tc3_replay_check(struct tc3_replay *r, struct str signature, struct str binding,
-                      int64_t expires_ms, int64_t now_ms);
+ * "action\nregion\nversion") from 'peer' (the client's address; NULL counts
+ * as "") at 'now_ms' (Unix milliseconds). A new signature is recorded until
+ * 'expires_ms' with its binding and peer. Entries expired at 'now_ms' are
+ * dropped first. */
+enum tc3_replay_verdict tc3_replay_check(struct tc3_replay *r, struct str signature,
+                                         struct str binding, const char *peer, int64_t expires_ms,
+                                         int64_t now_ms);
 /* How many signatures are recorded. */
 size_t tc3_replay_count(struct tc3_replay *r);
 

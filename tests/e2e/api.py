@@ -58,8 +58,10 @@ class ApiClient:
         self.region = region
 
     def raw(self, action, body, headers=None, timestamp=None, sign_host=None, key=None,
-            secret_id=None, drop=(), region=None, service=SERVICE, date=None, content_type="application/json"):
-        """Send one request; returns (status, content_type, parsed JSON)."""
+            secret_id=None, drop=(), region=None, service=SERVICE, date=None, content_type="application/json",
+            source=None):
+        """Send one request; returns (status, content_type, parsed JSON). 'source' is the
+        client socket's address (another loopback one such as 127.0.0.2 plays another host)."""
         if not isinstance(body, (bytes, str)):
             body = json.dumps(body)
         if isinstance(body, str):
@@ -75,7 +77,8 @@ class ApiClient:
         h.update(headers or {})
         for d in drop:
             h.pop(d, None)
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
+                                       source_address=(source, 0) if source else None)
         try:
             c.request("POST", "/", body, h)
             r = c.getresponse()

@@ -143,6 +143,30 @@ class Hardening(unittest.TestCase):
         self.assertEqual(doc["Response"]["Error"]["Code"], "AuthFailure.SignatureFailure", doc)
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
+    def test_signature_replayed_from_another_address_within_the_grace_is_refused(self):
+        # Within the grace period a signature may take another action, but only from where it
+        # was first used: a client's next call. Someone who captured it elsewhere (127.0.0.2, a
+        # loopback address too, plays that host) cannot turn a Describe into a Delete.
+        s = self.c.ok("CreateModelService", self.base("replayfrom"))["Service"]
+        sid = s["ServiceId"]
+        body = json.dumps({"ServiceId": sid})
+        ts = int(time.time())
+        start = time.monotonic()
+        status, _, doc = self.c.raw("DescribeModelService", body, timestamp=ts)
+        self.assertNotIn("Error", doc["Response"], doc)
+        for action in ("DeleteModelService", "DescribeModelServiceCallInfo"):
+            status, _, doc = self.c.raw(action, body, timestamp=ts, source="127.0.0.2")
+            err = doc["Response"].get("Error")
+            self.assertIsNotNone(err, (action, doc))
+            self.assertEqual(err["Code"], "AuthFailure.SignatureFailure", err)
+            self.assertIn("first used from another address", err["Message"])
+        self.assertLess(time.monotonic() - start, 2.0, "the attempts came after the grace period")
+        self.assertEqual(self.c.ok("DescribeModelService", {"ServiceId": sid})["Service"]["ServiceId"], sid)
+        # The same request resent from there is a retry of what the signature was used for.
+        status, _, doc = self.c.raw("DescribeModelService", body, timestamp=ts, source="127.0.0.2")
+        self.assertEqual(doc["Response"]["Service"]["ServiceId"], sid, doc)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
     def test_next_call_with_the_same_body_in_the_same_second_passes(self):
         # An SDK that signs content-type and host gives two calls signed in the same second with
         # the same body the same signature: DescribeModelServiceGroup, then CallInfo, then Delete.

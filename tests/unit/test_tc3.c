@@ -195,25 +195,34 @@ static struct str test_signature(int i, char out[65])
     return (struct str){out, 64};
 }
 
+/* Bindings of the replay tests: an action, a region and a version. */
+#define DESCRIBE STR_LIT("DescribeModelService\nap-guangzhou\n2021-11-11")
+#define REMOVE STR_LIT("DeleteModelService\nap-guangzhou\n2021-11-11")
+#define OTHER_REGION STR_LIT("DescribeModelService\nap-shanghai\n2021-11-11")
+
+/* Whether a use from the usual client address is admitted. */
+static bool admitted(struct tc3_replay *r, struct str sig, struct str binding, int64_t expires_ms,
+                     int64_t now_ms)
+{
+    return tc3_replay_check(r, sig, binding, "127.0.0.1", expires_ms, now_ms) == TC3_REPLAY_OK;
+}
+
 TEST(replay_binds_a_signature_to_its_first_use)
 {
     struct tc3_replay *r = tc3_replay_new(16, 2000);
     char s1[65], s2[65];
     struct str a = test_signature(1, s1), b = test_signature(2, s2);
-    struct str describe = STR_LIT("DescribeModelService\nap-guangzhou\n2021-11-11");
-    struct str remove = STR_LIT("DeleteModelService\nap-guangzhou\n2021-11-11");
-    struct str other_region = STR_LIT("DescribeModelService\nap-shanghai\n2021-11-11");
     struct str other_version = STR_LIT("DescribeModelService\nap-guangzhou\n2017-03-12");
     int64_t t = 1000000, exp = t + 300000;
-    CHECK(tc3_replay_check(r, a, describe, exp, t));
-    CHECK(tc3_replay_check(r, a, describe, exp, t + 2500)); /* the same request again: a retry */
-    CHECK(!tc3_replay_check(r, a, remove, exp, t + 2001));
-    CHECK(!tc3_replay_check(r, a, other_region, exp, t + 60000));
-    CHECK(!tc3_replay_check(r, a, other_version, exp, t + 299000));
-    CHECK(tc3_replay_check(r, a, describe, exp, t + 299000));
-    CHECK(tc3_replay_check(r, b, remove, exp, t + 3000)); /* another signature is free */
+    CHECK(admitted(r, a, DESCRIBE, exp, t));
+    CHECK(admitted(r, a, DESCRIBE, exp, t + 2500)); /* the same request again: a retry */
+    CHECK(!admitted(r, a, REMOVE, exp, t + 2001));
+    CHECK(!admitted(r, a, OTHER_REGION, exp, t + 60000));
+    CHECK(!admitted(r, a, other_version, exp, t + 299000));
+    CHECK(admitted(r, a, DESCRIBE, exp, t + 299000));
+    CHECK(admitted(r, b, REMOVE, exp, t + 3000)); /* another signature is free */
     CHECK_EQ_INT(tc3_replay_count(r), 2);
-    CHECK(!tc3_replay_check(r, STR_LIT("not hex"), describe, exp, t));
+    CHECK(!admitted(r, STR_LIT("not hex"), DESCRIBE, exp, t));
     tc3_replay_free(r);
     tc3_replay_free(NULL);
 }
@@ -228,15 +237,48 @@ TEST(replay_grace_lets_a_client_make_its_next_call)
     struct str bind[6] = {STR_LIT("A\nr\nv"), STR_LIT("B\nr\nv"), STR_LIT("C\nr\nv"),
                           STR_LIT("D\nr\nv"), STR_LIT("E\nr\nv"), STR_LIT("F\nr\nv")};
     int64_t t = 1000000, exp = t + 300000;
-    CHECK(tc3_replay_check(r, a, bind[0], exp, t));
-    CHECK(tc3_replay_check(r, a, bind[1], exp, t + 900));
-    CHECK(tc3_replay_check(r, a, bind[2], exp, t + 1500));
-    CHECK(tc3_replay_check(r, a, bind[3], exp, t + 2000));
-    CHECK(!tc3_replay_check(r, a, bind[4], exp, t + 2000)); /* at most TC3_REPLAY_BINDINGS */
-    for (int i = 0; i < 4; i++)                             /* retries of each still pass */
-        CHECK(tc3_replay_check(r, a, bind[i], exp, t + 10000));
-    CHECK(!tc3_replay_check(r, a, bind[5], exp, t + 2001));
+    CHECK(admitted(r, a, bind[0], exp, t));
+    CHECK(admitted(r, a, bind[1], exp, t + 900));
+    CHECK(admitted(r, a, bind[2], exp, t + 1500));
+    CHECK(admitted(r, a, bind[3], exp, t + 2000));
+    CHECK(!admitted(r, a, bind[4], exp, t + 2000)); /* at most TC3_REPLAY_BINDINGS */
+    for (int i = 0; i < 4; i++)                     /* retries of each still pass */
+        CHECK(admitted(r, a, bind[i], exp, t + 10000));
+    CHECK(!admitted(r, a, bind[5], exp, t + 2001));
     CHECK_EQ_INT(tc3_replay_count(r), 1);
+    tc3_replay_free(r);
+}
+
+/* A captured request replayed as another action within the grace period,
+ * from an address other than the client's: refused; the client's own next
+ * call from its address still binds. */
+TEST(replay_grace_is_for_the_first_use_address_only)
+{
+    struct tc3_replay *r = tc3_replay_new(16, 2000);
+    char s1[65], s2[65];
+    struct str a = test_signature(1, s1), b = test_signature(2, s2);
+    int64_t t = 1000000, exp = t + 300000;
+    CHECK_EQ_INT(tc3_replay_check(r, a, DESCRIBE, "127.0.0.1", exp, t), TC3_REPLAY_OK);
+    CHECK_EQ_INT(tc3_replay_check(r, a, REMOVE, "127.0.0.2", exp, t + 10), TC3_REPLAY_OTHER_PEER);
+    CHECK_EQ_INT(tc3_replay_check(r, a, OTHER_REGION, "::1", exp, t + 10), TC3_REPLAY_OTHER_PEER);
+    CHECK_EQ_INT(tc3_replay_check(r, a, REMOVE, NULL, exp, t + 10), TC3_REPLAY_OTHER_PEER);
+    /* A refused attempt binds nothing: the client's own next call still may. */
+    CHECK_EQ_INT(tc3_replay_check(r, a, REMOVE, "127.0.0.1", exp, t + 20), TC3_REPLAY_OK);
+    /* The same request again passes from anywhere (a retry adds no binding). */
+    CHECK_EQ_INT(tc3_replay_check(r, a, DESCRIBE, "127.0.0.2", exp, t + 30), TC3_REPLAY_OK);
+    CHECK_EQ_INT(tc3_replay_check(r, a, REMOVE, "127.0.0.2", exp, t + 30), TC3_REPLAY_OK);
+    /* Past the grace period the reason is the binding, whatever the address. */
+    CHECK_EQ_INT(tc3_replay_check(r, a, OTHER_REGION, "127.0.0.1", exp, t + 2001),
+                 TC3_REPLAY_BOUND);
+    CHECK_EQ_INT(tc3_replay_check(r, a, OTHER_REGION, "127.0.0.2", exp, t + 2001),
+                 TC3_REPLAY_BOUND);
+    /* The first use's address is what counts, not the latest one's. */
+    CHECK_EQ_INT(tc3_replay_check(r, b, DESCRIBE, "10.0.0.7", exp, t), TC3_REPLAY_OK);
+    CHECK_EQ_INT(tc3_replay_check(r, b, DESCRIBE, "127.0.0.1", exp, t + 1), TC3_REPLAY_OK);
+    CHECK_EQ_INT(tc3_replay_check(r, b, REMOVE, "127.0.0.1", exp, t + 2), TC3_REPLAY_OTHER_PEER);
+    CHECK_EQ_INT(tc3_replay_check(r, b, REMOVE, "10.0.0.7", exp, t + 3), TC3_REPLAY_OK);
+    CHECK_EQ_INT(tc3_replay_check(r, STR_LIT("not hex"), DESCRIBE, "127.0.0.1", exp, t),
+                 TC3_REPLAY_MALFORMED);
     tc3_replay_free(r);
 }
 
@@ -246,18 +288,18 @@ TEST(replay_record_is_bounded_and_forgets_the_oldest_first)
     struct str one = STR_LIT("A\nr\nv"), two = STR_LIT("B\nr\nv");
     char sig[8][65];
     for (int i = 0; i < 6; i++)
-        CHECK(tc3_replay_check(r, test_signature(i, sig[i]), one, 2000, 1000));
+        CHECK(admitted(r, test_signature(i, sig[i]), one, 2000, 1000));
     CHECK_EQ_INT(tc3_replay_count(r), 4);
     /* 0 and 1 were dropped to make room; 2 to 5 are still bound. */
     for (int i = 2; i < 6; i++)
-        CHECK(!tc3_replay_check(r, test_signature(i, sig[i]), two, 2000, 1001));
-    CHECK(tc3_replay_check(r, test_signature(0, sig[0]), two, 2000, 1001)); /* forgotten */
+        CHECK(!admitted(r, test_signature(i, sig[i]), two, 2000, 1001));
+    CHECK(admitted(r, test_signature(0, sig[0]), two, 2000, 1001)); /* forgotten */
     CHECK_EQ_INT(tc3_replay_count(r), 4);
-    CHECK(!tc3_replay_check(r, test_signature(0, sig[0]), one, 2000, 1002)); /* now bound to B */
+    CHECK(!admitted(r, test_signature(0, sig[0]), one, 2000, 1002)); /* now bound to B */
     /* Expired entries go first, whatever the count. */
-    CHECK(tc3_replay_check(r, test_signature(7, sig[7]), one, 3000, 2000));
+    CHECK(admitted(r, test_signature(7, sig[7]), one, 3000, 2000));
     CHECK_EQ_INT(tc3_replay_count(r), 1);
-    CHECK(tc3_replay_check(r, test_signature(3, sig[3]), two, 3000, 2000)); /* expired: free */
+    CHECK(admitted(r, test_signature(3, sig[3]), two, 3000, 2000)); /* expired: free */
     tc3_replay_free(r);
 }
 
@@ -272,7 +314,7 @@ static void *replay_hammer(void *arg)
     char sig[65];
     for (int i = 0; i < 20000; i++) {
         struct str s = test_signature(w->first + i % 3000, sig);
-        if (!tc3_replay_check(w->r, s, STR_LIT("same"), 10000, 1000))
+        if (!admitted(w->r, s, STR_LIT("same"), 10000, 1000))
             w->refused++;
     }
     return NULL;
