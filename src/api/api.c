@@ -490,6 +490,25 @@ static int dispatch(struct api_call *c, const struct http_request *req, char *re
     return fn(c);
 }
 
+/* An error answer in the envelope with HTTP 200; 'fallback' replaces a
+ * 'msg' that is not UTF-8. */
+static void envelope_error(struct http_response *res, const char *request_id, const char *code,
+                           const char *msg, const char *fallback)
+{
+    json_t *root = json_pack("{s:{s:{s:s, s:s}, s:s}}", "Response", "Error", "Code", code,
+                             "Message", msg, "RequestId", request_id);
+    if (!root) /* a message that is not UTF-8: say less */
+        root = json_pack("{s:{s:{s:s, s:s}, s:s}}", "Response", "Error", "Code", code, "Message",
+                         fallback, "RequestId", request_id);
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    res->status = 200;
+    res->content_type = "application/json";
+    buf_reset(&res->body);
+    buf_puts(&res->body, text);
+    free(text);
+    json_decref(root);
+}
+
 void api_handle(struct http_request *req, struct http_response *res, void *ud)
 {
     struct api_call c = {.cfg = ud};
@@ -499,8 +518,14 @@ void api_handle(struct http_request *req, struct http_response *res, void *ud)
     c.action = action;
     res->content_type = "application/json";
     if (!str_eq_cstr(req->path, "/")) {
-        http_response_error(res, 404, "no such endpoint: %.*s; the API is at POST /",
-                            (int)req->path.len, req->path.ptr);
+        /* The envelope here too, with HTTP 200: an SDK pointed at a wrong
+         * endpoint reads the reason only then. */
+        char msg[160];
+        snprintf(msg, sizeof(msg), "no such endpoint: %.*s; the API is at POST /",
+                 req->path.len > 100 ? 100 : (int)req->path.len, req->path.ptr);
+        envelope_error(res, request_id, "UnsupportedProtocol", msg,
+                       "no such endpoint; the API is at POST /");
+        log_info("api", "req=%s error=UnsupportedProtocol: %s", request_id, msg);
         return;
     }
     c.out = json_object();
@@ -544,16 +569,6 @@ void api_format_http_error(struct http_response *res, int status, const char *ms
         code = "ServiceUnavailable";
     char request_id[37];
     crypto_uuid(request_id);
-    json_t *root = json_pack("{s:{s:{s:s, s:s}, s:s}}", "Response", "Error", "Code", code,
-                             "Message", msg, "RequestId", request_id);
-    if (!root) /* a message that is not UTF-8: say less */
-        root = json_pack("{s:{s:{s:s, s:s}, s:s}}", "Response", "Error", "Code", code, "Message",
-                         http_status_text(status), "RequestId", request_id);
-    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    res->status = 200;
-    res->content_type = "application/json";
-    buf_reset(&res->body);
-    buf_puts(&res->body, text);
-    free(text);
-    json_decref(root); /* not logged: the server warns about floods itself, once a second */
+    /* not logged: the server warns about floods itself, once a second */
+    envelope_error(res, request_id, code, msg, http_status_text(status));
 }

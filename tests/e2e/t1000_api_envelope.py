@@ -153,6 +153,40 @@ class Envelope(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(doc["Response"]["Error"]["Code"], "UnsupportedProtocol")
 
+    def test_every_answer_is_in_the_envelope(self):
+        # Another path, another method, HEAD, a path that is not UTF-8: the TI-ONE envelope with
+        # HTTP 200 and a RequestId, never {"error": ...}.
+        import http.client
+        cases = [("GET", "/healthz", "/healthz"), ("POST", "/v1/models", "/v1/models"),
+                 ("DELETE", "/", "DELETE"), ("PUT", "/x", "/x"), ("POST", "/%ff", "/%ff"),
+                 ("HEAD", "/nothing", None), ("HEAD", "/", None)]
+        for method, path, needle in cases:
+            c = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=10)
+            c.request(method, path, body=b"{}" if method in ("POST", "PUT") else None)
+            r = c.getresponse()
+            data = r.read()
+            c.close()
+            self.assertEqual((r.status, r.getheader("Content-Type")), (200, "application/json"),
+                             (method, path, data))
+            if method == "HEAD":
+                self.assertEqual(data, b"")
+                self.assertGreater(int(r.getheader("Content-Length")), 0)
+                continue
+            doc = json.loads(data)
+            self.assertEqual(list(doc), ["Response"], (method, path, doc))
+            self.assertEqual(doc["Response"]["Error"]["Code"], "UnsupportedProtocol", doc)
+            self.assertIn(needle, doc["Response"]["Error"]["Message"])
+            self.assertRegex(doc["Response"]["RequestId"], r"^[0-9a-f-]{36}$")
+        # Raw bytes that are not UTF-8 in the path: still JSON, still the envelope.
+        import socket
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as s:
+            s.sendall(b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            raw, closed = harness.recv_until_close(s, 10)
+        self.assertTrue(closed, raw)
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), raw)
+        self.assertIn("Error", json.loads(body)["Response"], raw)
+
     def test_bad_region_name(self):
         self.check_error("InvalidParameterValue", "region", region="Not A Region")
 
