@@ -613,6 +613,10 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_int_t grace_ms = json_integer_value(json_object_get(spec, "GraceMs"));
     json_object_set_new(info, "TerminationGracePeriodSeconds",
                         json_integer(grace_ms ? grace_ms / 1000 : 30));
+    /* A Berth extension, as given on Create or Modify; null: the gateway's default. */
+    json_int_t timeout_ms = json_integer_value(json_object_get(spec, "RequestTimeoutMs"));
+    json_object_set_new(info, "RequestTimeoutSeconds",
+                        timeout_ms ? json_integer(timeout_ms / 1000) : json_null());
     json_object_set_new(info, "ScaleMode", json_string("MANUAL"));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
     json_object_set_new(info, "Weight", json_integer(s->weight));

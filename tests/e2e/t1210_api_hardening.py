@@ -327,6 +327,27 @@ class Hardening(unittest.TestCase):
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         self.c.ok("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv})
 
+    # -- 10: the request timeout a service sets is shown ------------------------------------
+
+    def test_request_timeout_is_shown_in_service_info(self):
+        info = lambda sid: self.c.ok("DescribeModelService", {"ServiceId": sid})["Service"]["ServiceInfo"]
+        s = self.c.ok("CreateModelService", self.base("timeout", RequestTimeoutSeconds=7))["Service"]
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        self.assertEqual(s["ServiceInfo"]["RequestTimeoutSeconds"], 7, s["ServiceInfo"])
+        self.assertEqual(info(sid)["RequestTimeoutSeconds"], 7)
+        group = self.c.ok("DescribeModelServiceGroup", {"ServiceGroupId": gid})["ServiceGroup"]
+        self.assertEqual([v["ServiceInfo"]["RequestTimeoutSeconds"] for v in group["Services"]], [7])
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "RequestTimeoutSeconds": 9})
+        self.assertEqual(info(sid)["RequestTimeoutSeconds"], 9)
+        # A Modify that does not name it keeps it.
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "TerminationGracePeriodSeconds": 5})
+        self.assertEqual((info(sid)["RequestTimeoutSeconds"], info(sid)["TerminationGracePeriodSeconds"]), (9, 5))
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+        # Not set: null, the gateway's default.
+        s = self.c.ok("CreateModelService", self.base("notimeout"))["Service"]
+        self.assertIsNone(info(s["ServiceId"])["RequestTimeoutSeconds"])
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
     # -- 18: every error names the full path; nested objects refuse unknown keys -------------
 
     def test_errors_name_the_full_path(self):
