@@ -117,6 +117,14 @@ int api_check_fields(struct api_call *c, const json_t *obj, const char *where,
     return 0;
 }
 
+int api_check_object(struct api_call *c, const json_t *obj, const char *where,
+                     const struct api_field *fields)
+{
+    if (!json_is_object(obj))
+        return api_fail(c, "InvalidParameter", "%s must be an object", where);
+    return api_check_fields(c, obj, where, fields);
+}
+
 int api_get_str(struct api_call *c, const json_t *obj, const char *name, bool required,
                 const char **out)
 {
@@ -181,6 +189,54 @@ int api_check_tags(struct api_call *c, const json_t *tags)
     return 0;
 }
 
+/* A string member 'name' of the object at 'where'. */
+static int member_str(struct api_call *c, const json_t *obj, const char *where, const char *name,
+                      bool required, const char **out)
+{
+    const json_t *v = json_object_get(obj, name);
+    *out = json_is_string(v) && json_string_length(v) ? json_string_value(v) : NULL;
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return api_fail(c, "InvalidParameter", "%s.%s must be a string", where, name);
+    if (!*out && required)
+        return api_fail(c, "MissingParameter", "%s.%s is required", where, name);
+    return 0;
+}
+
+int api_check_image(struct api_call *c, const json_t *image, const char *where,
+                    struct api_image *out)
+{
+    static const struct api_field fields[] = {{"ImageType", API_FIELD_USED},
+                                              {"ImageUrl", API_FIELD_USED},
+                                              {"RegistryRegion", API_FIELD_IGNORED},
+                                              {"RegistryId", API_FIELD_IGNORED},
+                                              {"AllowSaveAllContent", API_FIELD_IGNORED},
+                                              {"ImageName", API_FIELD_USED},
+                                              {"SupportDataPipeline", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
+    static const char *const types[] = {"TCR", "CCR", "PRE_SET", "PreSet", "CUSTOM", NULL};
+    static const char *const flags[] = {"AllowSaveAllContent", "SupportDataPipeline", NULL};
+    *out = (struct api_image){0};
+    if (!json_is_object(image))
+        return api_fail(c, "InvalidParameter", "%s must be an object {ImageType, ImageUrl, ...}",
+                        where);
+    if (api_check_fields(c, image, where, fields) ||
+        member_str(c, image, where, "ImageType", true, &out->type) ||
+        member_str(c, image, where, "ImageUrl", false, &out->url) ||
+        member_str(c, image, where, "ImageName", false, &out->name))
+        return -1;
+    for (const char *const *f = flags; *f; f++) {
+        const json_t *v = json_object_get(image, *f);
+        if (v && !json_is_null(v) && !json_is_boolean(v))
+            return api_fail(c, "InvalidParameter", "%s.%s must be a boolean", where, *f);
+    }
+    if (!api_in_list(types, out->type))
+        return api_fail(c, "InvalidParameterValue",
+                        "%s.ImageType must be TCR, CCR, PreSet or CUSTOM, got '%s'", where,
+                        out->type);
+    out->preset = strcasecmp(out->type, "PRE_SET") == 0 || strcasecmp(out->type, "PreSet") == 0;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Filters                                                                  */
 
@@ -214,9 +270,7 @@ int api_read_filters(struct api_call *c, const char *const *allowed, struct api_
                                                   {NULL, API_FIELD_USED}};
         char where[32];
         snprintf(where, sizeof(where), "Filters[%zu]", i);
-        if (!json_is_object(f))
-            return api_fail(c, "InvalidParameter", "%s must be an object", where);
-        if (api_check_fields(c, f, where, fields))
+        if (api_check_object(c, f, where, fields))
             return -1;
         if (json_object_get(f, "Fuzzy") && !json_is_null(json_object_get(f, "Fuzzy")) &&
             !json_is_boolean(json_object_get(f, "Fuzzy")))
@@ -300,9 +354,7 @@ int api_check_tag_filters(struct api_call *c, const json_t *tf)
             {"TagKey", API_FIELD_USED}, {"TagValues", API_FIELD_USED}, {NULL, API_FIELD_USED}};
         char where[40];
         snprintf(where, sizeof(where), "TagFilters[%zu]", i);
-        if (!json_is_object(f))
-            return api_fail(c, "InvalidParameter", "%s must be an object", where);
-        if (api_check_fields(c, f, where, fields))
+        if (api_check_object(c, f, where, fields))
             return -1;
         if (!json_is_string(json_object_get(f, "TagKey")))
             return api_fail(c, "InvalidParameter", "%s.TagKey must be a string", where);

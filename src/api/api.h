@@ -76,6 +76,10 @@ struct api_field {
  * fields). 'fields' ends with a {NULL} row. */
 int api_check_fields(struct api_call *c, const json_t *obj, const char *where,
                      const struct api_field *fields);
+/* api_check_fields() of 'obj', which must be an object (InvalidParameter
+ * "<where> must be an object" otherwise). */
+int api_check_object(struct api_call *c, const json_t *obj, const char *where,
+                     const struct api_field *fields);
 /* A string field; "" and absent give NULL, or MissingParameter when required. */
 int api_get_str(struct api_call *c, const json_t *obj, const char *name, bool required,
                 const char **out);
@@ -84,6 +88,18 @@ int api_get_int(struct api_call *c, const json_t *obj, const char *name, bool re
 int api_get_bool(struct api_call *c, const json_t *obj, const char *name, bool *out);
 /* Whether a value counts as given ("" and null do not). */
 bool api_present(const json_t *v);
+
+/* An ImageInfo (§4.4) given at 'where' ("ImageInfo", "ReasoningImageInfo"):
+ * an object of its defined fields only, ImageType (required) one of TCR,
+ * CCR, PreSet (or PRE_SET, as answers spell it) and CUSTOM in any case,
+ * ImageUrl and ImageName strings, the flags booleans. Errors name the full
+ * path. The caller checks presence first and what it can honour after. */
+struct api_image {
+    const char *type, *url, *name; /* url and name NULL when absent or "" */
+    bool preset;                   /* PreSet: the platform's image, Berth's built-in runtime */
+};
+int api_check_image(struct api_call *c, const json_t *image, const char *where,
+                    struct api_image *out);
 
 /* A list filter (§4.10): one value is a fuzzy match, several are exact, unless
  * Fuzzy says otherwise; Negative inverts. */

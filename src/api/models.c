@@ -243,34 +243,12 @@ static int check_framework(struct api_call *c, const char *framework, const char
     return 0;
 }
 
-/* A string member 'name' of the object 'where'. */
-static int nested_str(struct api_call *c, const json_t *obj, const char *where, const char *name,
-                      bool required, const char **out)
-{
-    const json_t *v = json_object_get(obj, name);
-    *out = json_is_string(v) && json_string_length(v) ? json_string_value(v) : NULL;
-    if (v && !json_is_null(v) && !json_is_string(v))
-        return api_fail(c, "InvalidParameter", "%s.%s must be a string", where, name);
-    if (!*out && required)
-        return api_fail(c, "MissingParameter", "%s.%s is required", where, name);
-    return 0;
-}
-
 /* ReasoningEnvironmentSource and ReasoningImageInfo (an ImageInfo, §4.4).
  * SYSTEM runs the version with the built-in runtime; the console also sends
  * the preset image it chose, which is kept as given. A CUSTOM image is
  * checked, then refused: Berth serves model versions with berth-serve only. */
 static int check_runtime(struct api_call *c, const char *env_source)
 {
-    static const struct api_field image_fields[] = {{"ImageType", API_FIELD_USED},
-                                                    {"ImageUrl", API_FIELD_USED},
-                                                    {"RegistryRegion", API_FIELD_IGNORED},
-                                                    {"RegistryId", API_FIELD_IGNORED},
-                                                    {"AllowSaveAllContent", API_FIELD_IGNORED},
-                                                    {"ImageName", API_FIELD_USED},
-                                                    {"SupportDataPipeline", API_FIELD_IGNORED},
-                                                    {NULL, API_FIELD_USED}};
-    static const char *const image_types[] = {"TCR", "CCR", "PRE_SET", "PreSet", "CUSTOM", NULL};
     static const char *const where = "ReasoningImageInfo";
     bool custom = strcmp(env_source, "CUSTOM") == 0;
     if (!custom && strcmp(env_source, "SYSTEM") != 0)
@@ -278,43 +256,27 @@ static int check_runtime(struct api_call *c, const char *env_source)
                         "ReasoningEnvironmentSource must be SYSTEM or CUSTOM, got '%s'",
                         env_source);
     const json_t *info = json_object_get(c->params, where);
-    const char *type, *url, *name;
+    struct api_image img;
     if (!api_present(info))
         return custom ? api_fail(c, "MissingParameter",
                                  "ReasoningImageInfo is required when ReasoningEnvironmentSource "
                                  "is CUSTOM")
                       : 0;
-    if (!json_is_object(info))
-        return api_fail(c, "InvalidParameter",
-                        "ReasoningImageInfo must be an object {ImageType, ImageUrl, ...}");
-    if (api_check_fields(c, info, where, image_fields) ||
-        nested_str(c, info, where, "ImageType", true, &type) ||
-        nested_str(c, info, where, "ImageUrl", true, &url) ||
-        nested_str(c, info, where, "ImageName", false, &name))
+    if (api_check_image(c, info, where, &img))
         return -1;
-    static const char *const flags[] = {"AllowSaveAllContent", "SupportDataPipeline", NULL};
-    for (const char *const *f = flags; *f; f++) {
-        const json_t *v = json_object_get(info, *f);
-        if (v && !json_is_null(v) && !json_is_boolean(v))
-            return api_fail(c, "InvalidParameter", "%s.%s must be a boolean", where, *f);
-    }
-    if (!api_in_list(image_types, type))
-        return api_fail(c, "InvalidParameterValue",
-                        "ReasoningImageInfo.ImageType must be TCR, CCR, PRE_SET or CUSTOM, got "
-                        "'%s'",
-                        type);
-    bool preset = strcasecmp(type, "PRE_SET") == 0 || strcasecmp(type, "PreSet") == 0;
-    if (!custom && !preset)
+    if (!img.url)
+        return api_fail(c, "MissingParameter", "%s.ImageUrl is required", where);
+    if (!custom && !img.preset)
         return api_fail(c, "InvalidParameterValue",
                         "ReasoningImageInfo.ImageType '%s' needs ReasoningEnvironmentSource "
                         "CUSTOM; with SYSTEM it can only be PRE_SET",
-                        type);
+                        img.type);
     if (custom)
         return api_fail(c, "UnsupportedOperation",
                         "ReasoningEnvironmentSource CUSTOM (ReasoningImageInfo '%s') is not "
                         "supported: Berth serves model versions with its built-in runtime; to run "
                         "an image of your own, give it in CreateModelService.ImageInfo",
-                        url);
+                        img.url);
     return 0;
 }
 

@@ -114,12 +114,14 @@ static bool valid_group_name(const char *s)
     return true;
 }
 
-/* Put "where." before the recorded error unless it names that path already;
- * returns -1. The api_get_*() errors start with the field's own name. */
+/* Put "where." before the recorded error unless it names that path (or
+ * one below it) already; returns -1. The api_get_*() errors start with the
+ * field's own name. */
 static int in(struct api_call *c, const char *where)
 {
     size_t n = strlen(where);
-    if (strncmp(c->error_message, where, n) == 0 && c->error_message[n] == '.')
+    if (strncmp(c->error_message, where, n) == 0 &&
+        (c->error_message[n] == '.' || c->error_message[n] == ' '))
         return -1;
     char prefix[160];
     snprintf(prefix, sizeof(prefix), "%s.", where);
@@ -208,9 +210,7 @@ static int check_switched_off(struct api_call *c, const json_t *obj, const char 
 {
     if (!obj || json_is_null(obj))
         return 0;
-    if (!json_is_object(obj))
-        return api_fail(c, "InvalidParameter", "%s must be an object", where);
-    if (api_check_fields(c, obj, where, fields))
+    if (api_check_object(c, obj, where, fields))
         return -1;
     for (const char *const *sw = switches; *sw; sw++) {
         bool on = false;
@@ -394,45 +394,26 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
 
 static int check_image(struct api_call *c, const json_t *image, bool model)
 {
+    struct api_image img;
     if (!api_present(image))
         return 0;
-    static const struct api_field fields[] = {{"ImageType", API_FIELD_USED},
-                                              {"ImageUrl", API_FIELD_USED},
-                                              {"RegistryRegion", API_FIELD_IGNORED},
-                                              {"RegistryId", API_FIELD_IGNORED},
-                                              {"AllowSaveAllContent", API_FIELD_IGNORED},
-                                              {"ImageName", API_FIELD_USED},
-                                              {"SupportDataPipeline", API_FIELD_IGNORED},
-                                              {NULL, API_FIELD_USED}};
-    const char *type;
-    if (!json_is_object(image))
-        return api_fail(c, "InvalidParameter", "ImageInfo must be an object");
-    if (api_check_fields(c, image, "ImageInfo", fields) ||
-        api_get_str(c, image, "ImageType", true, &type))
-        return in(c, "ImageInfo");
-    bool preset = strcmp(type, "PRE_SET") == 0 || strcmp(type, "PreSet") == 0;
-    if (!preset && strcmp(type, "TCR") && strcmp(type, "CCR") && strcmp(type, "CUSTOM"))
-        return api_fail(c, "InvalidParameterValue",
-                        "ImageInfo.ImageType must be TCR, CCR, PreSet or CUSTOM, got '%s'", type);
-    if (!preset || !model)
+    if (api_check_image(c, image, "ImageInfo", &img))
+        return -1;
+    if (!img.preset || !model)
         return api_fail(c, "UnsupportedOperation",
                         "ImageInfo.ImageType %s: container images need the container driver, "
                         "which this berthd does not run; use the built-in runtime (PreSet) with "
                         "ModelInfo, or a Command",
-                        type);
+                        img.type);
     /* PreSet means Berth's built-in runtime, whatever image a cloud would pick. */
-    static const char *const named[] = {"ImageUrl", "ImageName", NULL};
-    for (const char *const *k = named; *k; k++) {
-        const char *v;
-        if (api_get_str(c, image, *k, false, &v))
-            return in(c, "ImageInfo");
-        if (v)
+    const char *named[][2] = {{"ImageUrl", img.url}, {"ImageName", img.name}};
+    for (size_t i = 0; i < 2; i++)
+        if (named[i][1])
             return api_fail(c, "UnsupportedOperation",
                             "ImageInfo.%s '%s': Berth serves a PreSet model with its built-in "
                             "runtime (berth-serve) and cannot run another image; leave %s empty "
                             "or omit ImageInfo",
-                            *k, v, *k);
-    }
+                            named[i][0], named[i][1], named[i][0]);
     return 0;
 }
 
@@ -477,10 +458,8 @@ static int read_probe_action(struct api_call *c, const json_t *action, const cha
         return 0;
     char where[96];
     snprintf(where, sizeof(where), PROBE_ACTION ".%s", *type);
-    if (!json_is_object(sub))
-        return api_fail(c, "InvalidParameter", "%s must be an object", where);
     const char *p = NULL;
-    if (api_check_fields(c, sub, where, http ? http_fields : tcp_fields) ||
+    if (api_check_object(c, sub, where, http ? http_fields : tcp_fields) ||
         api_get_int(c, sub, "Port", false, 0, 65535, port) ||
         (http && api_get_str(c, sub, "Path", false, &p)))
         return in(c, where);
@@ -1466,11 +1445,7 @@ int api_modify_service_group_weights(struct api_call *c)
         long long w = -1;
         char where[32];
         snprintf(where, sizeof(where), "Weights[%zu]", i);
-        if (!json_is_object(e)) {
-            rc = api_fail(c, "InvalidParameter", "%s must be an object", where);
-            break;
-        }
-        if (api_check_fields(c, e, where, entry) || api_get_str(c, e, "ServiceId", true, &sid) ||
+        if (api_check_object(c, e, where, entry) || api_get_str(c, e, "ServiceId", true, &sid) ||
             api_get_int(c, e, "Weight", true, 0, MAX_WEIGHT, &w)) {
             rc = in(c, where);
             break;

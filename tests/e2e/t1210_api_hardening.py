@@ -368,6 +368,8 @@ class Hardening(unittest.TestCase):
              "InvalidParameterValue", pa + ".HTTPGet"),
             ({"HealthProbe": probe({"ActionType": 5})}, "InvalidParameter", pa + ".ActionType"),
             ({"HealthProbe": probe({"HTTPGet": []})}, "InvalidParameter", pa + ".HTTPGet"),
+            ({"HealthProbe": probe({"ActionType": "TCPSocket", "TCPSocket": "8501"})}, "InvalidParameter",
+             pa + ".TCPSocket"),
             ({"HealthProbe": probe([])}, "InvalidParameter", pa),
             ({"HealthProbe": probe({"Bogus": 1})}, "UnknownParameter", pa + ".Bogus"),
             ({"HealthProbe": {"ReadinessProbe": {"PeriodSeconds": "x"}}}, "InvalidParameter",
@@ -384,6 +386,13 @@ class Hardening(unittest.TestCase):
              "MissingParameter", "ImageInfo.ImageType"),
             ({"Command": None, "ModelInfo": {"ModelVersionId": mv}, "ImageInfo": {"ImageType": "PRE_SET", "Foo": 1}},
              "UnknownParameter", "ImageInfo.Foo"),
+            ({"Command": None, "ModelInfo": {"ModelVersionId": mv},
+              "ImageInfo": {"ImageType": "PRE_SET", "AllowSaveAllContent": "yes"}},
+             "InvalidParameter", "ImageInfo.AllowSaveAllContent"),
+            ({"Command": None, "ModelInfo": {"ModelVersionId": mv}, "ImageInfo": {"ImageType": "PRE_SET", "ImageUrl": 5}},
+             "InvalidParameter", "ImageInfo.ImageUrl"),
+            ({"Command": None, "ModelInfo": {"ModelVersionId": mv}, "ImageInfo": "registry/x:1"},
+             "InvalidParameter", "ImageInfo"),
             ({"Env": [{"Name": "A", "Value": "1", "ValueFrom": {}}]}, "UnknownParameter", "Env[0].ValueFrom"),
             ({"Env": [{"Name": "A", "Value": "1"}, {"Name": "B"}]}, "MissingParameter", "Env[1].Value"),
             ({"Env": [{"Name": 5, "Value": "1"}]}, "InvalidParameter", "Env[0].Name"),
@@ -400,7 +409,7 @@ class Hardening(unittest.TestCase):
                             (params, path, err))
         s = self.c.ok("CreateModelService", self.base("paths"))["Service"]
         gid, sid = s["ServiceGroupId"], s["ServiceId"]
-        for params, code, path in create[:14] + create[20:]:
+        for params, code, path in [case for case in create if "ModelInfo" not in case[0]]:
             err = self.refused("ModifyModelService", dict(params, ServiceId=sid), code)
             self.assertTrue(err["Message"].startswith(path + " ") or err["Message"].startswith(path + ":"),
                             (params, path, err))
@@ -411,6 +420,8 @@ class Hardening(unittest.TestCase):
              "InvalidParameter", "Weights[0].Weight"),
             ("ModifyServiceGroupWeights", {"ServiceGroupId": gid, "Weights": [{"Weight": 1}]},
              "MissingParameter", "Weights[0].ServiceId"),
+            ("ModifyServiceGroupWeights", {"ServiceGroupId": gid, "Weights": [5]},
+             "InvalidParameter", "Weights[0]"),
             ("DescribeModelServiceGroups", {"Filters": [{"Name": "ServiceId", "Values": ["x"], "Bogus": 1}]},
              "UnknownParameter", "Filters[0].Bogus"),
             ("DescribeModelServiceGroups", {"Filters": [{"Name": "ServiceId", "Values": ["x"], "Fuzzy": "yes"}]},
