@@ -192,6 +192,32 @@ class Berthd:
             self.proc.wait()
 
 
+def start_berthd(cls, tag=None, **kw):
+    """The class fixture of most API tests, for setUpClass: cls.tmp, a new temporary directory
+    named after 'tag' (without a tag, the one setUpClass made already), berthd as cls.d with
+    its data directory in cls.tmp/data and cls.tmp as its work directory and import root
+    (keywords go to Berthd), and cls.c, its client. Pair it with stop_berthd(cls)."""
+    if tag is not None:
+        cls.tmp = harness.tempdir(tag)
+    cls.d = Berthd(os.path.join(cls.tmp, "data"), cls.tmp, **kw)
+    cls.d.start()  # cls.d is set first, so that stop_berthd ends one that failed to start
+    cls.c = cls.d.client()
+    return cls.d
+
+
+def stop_berthd(cls):
+    """The tearDownClass of start_berthd: berthd's stop checks (SIGTERM, exit 0, a clean log),
+    then the temporary directory goes, which is kept when they fail. Also right after a
+    setUpClass that failed part way (the runner calls it then too)."""
+    d, tmp = vars(cls).get("d"), vars(cls).get("tmp")
+    if d is not None:
+        try:
+            d.stop()
+        finally:
+            d.cleanup()
+    harness.rmtree(tmp)
+
+
 def run_exit(argv, timeout=10):
     """Run a command expected to exit by itself; returns (exit code, output)."""
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -555,6 +555,13 @@ def save_model(booster, path, fmt):
     return path
 
 
+def model_dir(path, booster, fmt="json"):
+    """A new directory `path` holding booster as model.<fmt's extension>, what an import takes."""
+    os.makedirs(path)
+    save_model(booster, os.path.join(path, "model" + _EXT[fmt]), fmt)
+    return path
+
+
 def write_version(base, version, booster, fmt="json", filename=None, berth=None, atomic=True):
     """Write <base>/<version>/<file> (+ berth.json). With atomic=True the directory is built
     under a dot-name in base (ignored by the server: not a positive integer) and renamed into

@@ -29,17 +29,11 @@ class Signer(unittest.TestCase):
 class Envelope(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.tempdir("t1000")
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
-        cls.c = cls.d.client()
+        api.start_berthd(cls, "t1000")
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     def test_credentials_file(self):
         path = os.path.join(self.d.data_dir, "credentials")

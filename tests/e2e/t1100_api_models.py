@@ -36,18 +36,12 @@ def import_params(name, path, **kw):
 class Models(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.tempdir("t1100")
         cls.booster = harness.train("binary:logistic", n_features=4)
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
-        cls.c = cls.d.client()
+        api.start_berthd(cls, "t1100")
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     def wait_status(self, version_id, want=("STATUS_SUCCESS", "STATUS_FAILED")):
         got = {}

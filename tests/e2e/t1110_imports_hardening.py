@@ -68,8 +68,7 @@ class Base(unittest.TestCase):
         cls.tmp = harness.tempdir(cls.__name__.lower())
         cls.booster = harness.train("binary:logistic", n_features=4)
         cls.model_bytes = cls.make_model_bytes()
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp, import_roots=cls.import_roots()).start()
-        cls.c = cls.d.client()
+        api.start_berthd(cls, import_roots=cls.import_roots())
 
     @classmethod
     def import_roots(cls):
@@ -86,11 +85,7 @@ class Base(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     def src(self, name, files=None):
         d = os.path.join(self.tmp, name)

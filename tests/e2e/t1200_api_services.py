@@ -42,22 +42,14 @@ def import_model(c, name, src):
 class Services(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.tempdir("t1200")
+        api.start_berthd(cls, "t1200")
         cls.booster = harness.train("binary:logistic", n_features=4)
-        src = os.path.join(cls.tmp, "model")
-        os.makedirs(src)
-        harness.save_model(cls.booster, os.path.join(src, "model.ubj"), "ubj")
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
-        cls.c = cls.d.client()
+        src = harness.model_dir(os.path.join(cls.tmp, "model"), cls.booster, "ubj")
         cls.model_id, cls.mv = import_model(cls.c, "iris", src)
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     def create(self, **kw):
         p = {"ServiceGroupName": "svc%d" % int(time.time() * 1000 % 1e9), "ChargeType": "POSTPAID_BY_HOUR",

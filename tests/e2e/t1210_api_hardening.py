@@ -22,13 +22,9 @@ def cos(path):
 class Hardening(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.tempdir("t1210")
+        api.start_berthd(cls, "t1210")
         booster = harness.train("binary:logistic", n_features=4)
-        cls.src = os.path.join(cls.tmp, "model")
-        os.makedirs(cls.src)
-        harness.save_model(booster, os.path.join(cls.src, "model.json"), "json")
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
-        cls.c = cls.d.client()
+        cls.src = harness.model_dir(os.path.join(cls.tmp, "model"), booster)
         r = cls.c.ok("CreateTrainingModel", {"ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM",
                                              "TrainingModelName": "base", "ModelFormat": "XGBOOST",
                                              "TrainingModelCosPath": cos(cls.src)})
@@ -37,11 +33,7 @@ class Hardening(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     @classmethod
     def wait_imported(cls, mv):

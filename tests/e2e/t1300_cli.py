@@ -14,21 +14,14 @@ import harness
 class Cli(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.tempdir("t1300")
+        api.start_berthd(cls, "t1300")
         cls.booster = harness.train("binary:logistic", n_features=4)
-        cls.src = os.path.join(cls.tmp, "model")
-        os.makedirs(cls.src)
-        harness.save_model(cls.booster, os.path.join(cls.src, "model.json"), "json")
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
+        cls.src = harness.model_dir(os.path.join(cls.tmp, "model"), cls.booster)
         cls.cred = os.path.join(cls.d.data_dir, "credentials")
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     def berth(self, *args, env=None, creds=True):
         argv = [os.path.join(os.path.dirname(api.berthd_path()), "berth"),

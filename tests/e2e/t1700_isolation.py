@@ -114,23 +114,15 @@ class Isolation(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.pw = require_root()
-        cls.tmp = harness.tempdir("t1700")
+        api.start_berthd(cls, "t1700")
         cls.booster = harness.train("binary:logistic", n_features=4)
-        src = os.path.join(cls.tmp, "model")
-        os.makedirs(src)
-        harness.save_model(cls.booster, os.path.join(src, "model.json"), "json")
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
-        cls.c = cls.d.client()
+        src = harness.model_dir(os.path.join(cls.tmp, "model"), cls.booster)
         cls.model_id, cls.mv = import_model(cls.c, "iso", src)
         cls.version_dir = os.path.join(cls.d.data_dir, "models", cls.model_id, cls.mv)
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     def create(self, **kw):
         p = {"ServiceGroupName": "iso%d" % int(time.time() * 1000 % 1e9), "InstanceType": "TI.S.MEDIUM.POST",

@@ -1,7 +1,6 @@
 """berthd's log: every event is one line, whatever the values a client sends hold.
 An API error message quotes the client's value; CR, LF and ANSI escapes in it are escaped."""
 
-import os
 import unittest
 
 import api
@@ -13,17 +12,11 @@ FORGED = "2026-12-02T00:00:00.000Z info api action=DeleteModelService region=ap-
 class LogLines(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = harness.tempdir("t1950")
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
-        cls.c = cls.d.client()
+        api.start_berthd(cls, "t1950")
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     def test_client_values_cannot_forge_lines(self):
         value = "ASC\r\n" + FORGED + "\n\x1b[2J end"
