@@ -15,7 +15,8 @@ A FILTER selects files whose name contains it (`t0100`, `reload`); `FILE:TEST` a
 tests in those files whose name contains TEST (`t0400:pipelin`).
 
 Environment: BERTH_BIN_DIR (default `build`, relative to the repository root) holds
-berth-serve; BERTH_E2E_FILE_TIMEOUT (default 150) bounds each file, in seconds.
+berth-serve; BERTH_E2E_FILE_TIMEOUT (default 150) bounds each file, in seconds. TSAN_OPTIONS
+gets tests/tsan.supp when it names no suppressions, as under `make test SANITIZE=thread`.
 """
 
 import glob
@@ -263,6 +264,15 @@ def _bin():
     return harness.bin_path()
 
 
+def tsan_suppressions():
+    """A TSan build run directly reads the same suppressions as scripts/test.sh gives it."""
+    opts = os.environ.get("TSAN_OPTIONS", "")
+    if "suppressions=" not in opts:
+        supp = os.path.join(os.path.dirname(HERE), "tsan.supp")
+        os.environ["TSAN_OPTIONS"] = ("suppressions=%s %s" % (supp, opts)).strip()
+
+
 if __name__ == "__main__":
     ensure_interpreter()
+    tsan_suppressions()
     sys.exit(main(sys.argv[1:]))
