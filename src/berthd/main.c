@@ -70,7 +70,8 @@ static const struct option_row {
     {"api-body-budget-mib", OPT_STR, "32",
      "MiB of request bodies the management API buffers at once, all connections"},
     {"gateway-body-budget-mib", OPT_STR, "128",
-     "MiB of request bodies the gateway buffers at once, all connections"},
+     "MiB of request bodies the gateway holds at once, all connections: each upload "
+     "streaming to an instance holds 128 KiB of it; none left is 503"},
     {"drain-timeout-ms", OPT_STR, "2000",
      "on SIGTERM, how long requests in flight may finish before their connections close"},
     {"instance-user", OPT_STR, "berth-instance", "the unprivileged user instances run as"},

@@ -64,6 +64,7 @@ struct http_client_req {
     bool started;    /* the head went out on r->conn: the body may follow */
     void (*on_drain)(void *arg);
     void *drain_arg;
+    size_t drain_limit; /* on_drain runs once body_held() is at most this */
     struct http_client_callbacks cb;
     void *ud;
     uv_timer_t timer;
@@ -455,10 +456,11 @@ struct upstream_write {
     char data[];
 };
 
-/* Bytes of the body not on their way yet, plus those in the write queue. */
-static size_t body_backlog(const struct http_client_req *r)
+/* Body bytes the request holds: 'body' (the copy for a resend and what has
+ * not gone out) and the copies in the connection's write queue. */
+static size_t body_held(const struct http_client_req *r)
 {
-    size_t n = r->body.len - r->body_written;
+    size_t n = r->body.len;
     if (r->started && r->conn && !r->conn->closing)
         n += r->conn->tcp.write_queue_size;
     return n;
@@ -466,7 +468,7 @@ static size_t body_backlog(const struct http_client_req *r)
 
 static void check_drained(struct http_client_req *r)
 {
-    if (r->on_drain && body_backlog(r) <= HTTP_CLIENT_HIGH_BYTES / 2) {
+    if (r->on_drain && body_held(r) <= r->drain_limit) {
         void (*cb)(void *) = r->on_drain;
         r->on_drain = NULL;
         cb(r->drain_arg);
@@ -791,12 +793,14 @@ void http_client_end_body(struct http_client_req *r)
     body_appended(r);
 }
 
-bool http_client_body_congested(struct http_client_req *r, void (*on_drain)(void *arg), void *arg)
+bool http_client_body_congested(struct http_client_req *r, size_t limit,
+                                void (*on_drain)(void *arg), void *arg)
 {
-    if (r->done || body_backlog(r) < HTTP_CLIENT_HIGH_BYTES)
+    if (r->done || body_held(r) <= limit)
         return false;
     r->on_drain = on_drain;
     r->drain_arg = arg;
+    r->drain_limit = limit;
     return true;
 }
 
