@@ -433,7 +433,7 @@ int main(int argc, char **argv)
     unsigned gateway_threads = 0;
     struct gw_proxies proxies = {0};
     gw_table_init(&routes);
-    char *data_dir = NULL, *db = NULL, *models = NULL;
+    char *data_dir = NULL, *db = NULL, *models = NULL, *instance_dir = NULL;
     int lock_fd = -1;
     struct store *st = NULL;
     struct imports *im = NULL;
@@ -502,9 +502,11 @@ int main(int argc, char **argv)
     db = xasprintf("%s/berth.db", data_dir);
     models = xasprintf("%s/models", data_dir);
     mkdir(models, 0700);
+    /* Before the imports: instances write there, so no import may read it. */
+    instance_dir = o.instance_dir ? xstrdup(o.instance_dir) : xasprintf("%s-instances", data_dir);
     if (lock_data_dir(data_dir, &lock_fd, &err) != 0 || store_open(db, &st, &err) != 0 ||
         ensure_credentials(data_dir, st, &err) != 0 ||
-        imports_start(st, data_dir, o.import_roots, &im, &err) != 0) {
+        imports_start(st, data_dir, instance_dir, o.import_roots, &im, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;
         goto out;
@@ -520,15 +522,12 @@ int main(int argc, char **argv)
 
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
-    char *instance_dir =
-        o.instance_dir ? xstrdup(o.instance_dir) : xasprintf("%s-instances", data_dir);
     struct ctl_config cc = {.data_dir = data_dir,
                             .instance_dir = instance_dir,
                             .berth_serve = serve_bin,
                             .user = &user};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
-    free(instance_dir);
     if (rc) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;
@@ -612,6 +611,7 @@ out:
         close(lock_fd);
     free(db);
     free(models);
+    free(instance_dir);
     free(data_dir);
     for (size_t i = 0; i < o.nowned; i++)
         free(o.owned[i]);
