@@ -31,8 +31,10 @@
  * from while this much response data waits to be sent. */
 #define WRITE_BACKLOG_LIMIT_BYTES (64 * 1024)
 /* While a response is deferred the connection keeps reading pipelined bytes
- * into 'pending' up to this much, then waits (one more read always fits). */
-#define PENDING_HIGH_BYTES (256 * 1024)
+ * into 'pending' up to this much, then waits; reads are sized to fit. (The
+ * rest of the read that held the deferred request, at most one read, is
+ * kept too.) Pipelining behind a slow answer gains little: keep it small. */
+#define PENDING_HIGH_BYTES (16 * 1024)
 /* After accept() fails for want of descriptors, the listener rests this long. */
 #define ACCEPT_PAUSE_MS 100
 /* Warnings that a flood could repeat are logged at most once per this. */
@@ -491,6 +493,12 @@ static void kick(struct conn *c)
 /* ------------------------------------------------------------------------ */
 /* Requests                                                                 */
 
+static void release_large(struct buf *b)
+{
+    if (b->cap > 8 * 1024)
+        buf_release(b);
+}
+
 static void conn_handle(struct conn *c, bool body_follows)
 {
     struct http_server *srv = c->w->srv;
@@ -517,6 +525,12 @@ static void conn_handle(struct conn *c, bool body_follows)
     srv->cfg.handler(&req, &res, srv->cfg.ud);
     arena_release(&arena);
     http_parser_drop_body(&c->parser);
+    if (c->deferred && !body_follows) {
+        /* The handler has what it needs of the head: a large one is not
+         * kept for the whole of a slow answer. */
+        release_large(&c->parser.url);
+        release_large(&c->parser.hdr);
+    }
     if (c->deferred) {
         struct http_deferred *d = c->deferred;
         d->keep_alive = http_parser_keep_alive(&c->parser);
@@ -938,8 +952,11 @@ void http_deferred_resume_body(struct http_deferred *d)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct conn *c = h->data;
+    size_t n = READ_CHUNK_BYTES;
     (void)suggested;
-    *b = uv_buf_init(c->w->readbuf, READ_CHUNK_BYTES);
+    if (c->deferred && !c->streaming && c->pending.len < PENDING_HIGH_BYTES)
+        n = PENDING_HIGH_BYTES - c->pending.len; /* pipelined bytes behind an answer */
+    *b = uv_buf_init(c->w->readbuf, (unsigned)n);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)

@@ -148,7 +148,7 @@ void http_deferred_body(struct http_deferred *d, const void *data, size_t len);
 /* Whether the client is reading slower than the body is produced (more than
  * HTTP_DEFERRED_HIGH_BYTES wait to be sent). If so, stop producing and let
  * 'on_drain' (called once, when half of it has gone out) say when to go on. */
-#define HTTP_DEFERRED_HIGH_BYTES (256 * 1024)
+#define HTTP_DEFERRED_HIGH_BYTES (64 * 1024)
 bool http_deferred_congested(struct http_deferred *d, void (*on_drain)(void *arg), void *arg);
 /* Ends the response and the deferral; with 'abort' the connection is closed
  * instead (the upstream failed after the head was sent). */
@@ -194,8 +194,8 @@ void http_deferred_end(struct http_deferred *d, bool abort);
  *   always take one more piece once its reader has passed on the last one,
  *   no body waits on another's, and the bytes all streamed bodies hold stay
  *   within the budget. */
-#define HTTP_BODY_PIECE_BYTES (64 * 1024)
-#define HTTP_BODY_SHARE_BYTES (2 * HTTP_BODY_PIECE_BYTES)
+#define HTTP_BODY_PIECE_BYTES (16 * 1024)
+#define HTTP_BODY_SHARE_BYTES (HTTP_BODY_PIECE_BYTES + 64 * 1024)
 typedef void (*http_body_data_fn)(void *arg, const char *data, size_t len);
 typedef void (*http_body_end_fn)(void *arg);
 void http_deferred_read_body(struct http_deferred *d, http_body_data_fn on_data,

@@ -345,7 +345,7 @@ class Limits(unittest.TestCase):
         # there is refused naming the file, the line and the key.
         rc, out = api.run_exit([api.berthd_path(), "--help"])
         self.assertEqual(rc, 0)
-        self.assertIn("(1 to 1000000; default: 2048)", out)
+        self.assertIn("(1 to 1000000; default: 1536)", out)
         self.assertIn("(0 to 600000; default: 2000)", out)
         cfg = os.path.join(self.tmp, "limits.conf")
         with open(cfg, "w") as f:
