@@ -266,7 +266,17 @@ class BodyBudget(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        start_system(cls, "t1600b", extra=["--gateway-body-budget-mib", "1"])
+        # Under AddressSanitizer freed memory waits in a quarantine (256 MiB by default): keep it
+        # small so that the RSS check counts what berthd holds, not the 96 MiB that went through.
+        saved = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = ":".join(filter(None, [saved, "quarantine_size_mb=16"]))
+        try:
+            start_system(cls, "t1600b", extra=["--gateway-body-budget-mib", "1"])
+        finally:
+            if saved is None:
+                del os.environ["ASAN_OPTIONS"]
+            else:
+                os.environ["ASAN_OPTIONS"] = saved
         cls.gid, cls.sid = create_service(cls, "held")
 
     @classmethod
@@ -315,7 +325,11 @@ class BodyBudget(unittest.TestCase):
             self.assertIsInstance(r, tuple, r)
             self.assertEqual(r[0], 200, r)
             self.assertEqual(json.loads(r[2])["len"], size)
-        self.assertLess(held, 24 << 10, "berthd grew by %d KiB holding twelve uploads" % held)
+        # Under AddressSanitizer its allocator's redzones and size classes about double what is
+        # held, and up to its quarantine (16 MiB, set above) of freed pieces adds.
+        asan = "address" in os.environ.get("BERTH_BIN_DIR", "")
+        allowance = (48 << 10) + (16 << 10) if asan else 24 << 10
+        self.assertLess(held, allowance, "berthd grew by %d KiB holding twelve uploads" % held)
         again = [None]
         self.upload("/after", 1 << 20, again, 0)
         self.assertEqual(again[0][0], 200, again)
