@@ -84,6 +84,7 @@ elif [ "$PIN" != none ]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/berth-gwbench.XXXXXX")
+chmod 711 "$tmp"   # the instance user must reach DIR-instances (berthd checks at start)
 berthd_pid="" nginx_pid=""
 stop_pid() {  # PID GRACE_TENTHS: TERM, wait, then KILL; only ever a pid we started
     local pid=$1 grace=$2
@@ -137,7 +138,7 @@ api_port=$($PY bench/bench.py freeport)
 gw_port=$($PY bench/bench.py freeport)
 while [ "$gw_port" = "$api_port" ]; do gw_port=$($PY bench/bench.py freeport); done
 echo "$gw_port" >"$tmp/gateway_port"
-berthd_cmd="$tmp/bin/berthd --data-dir $tmp/data --api-listen 127.0.0.1:$api_port --gateway-listen 127.0.0.1:$gw_port"
+berthd_cmd="$tmp/bin/berthd --data-dir $tmp/data --api-listen 127.0.0.1:$api_port --gateway-listen 127.0.0.1:$gw_port --import-root $tmp"
 log "starting: ${SRV_PIN[*]} $berthd_cmd"
 # shellcheck disable=SC2086
 "${SRV_PIN[@]}" $berthd_cmd >"$tmp/berthd.log" 2>&1 &
@@ -167,8 +168,13 @@ if ! dep=$(timeout 180 "${CLI_PIN[@]}" $PY bench/gateway.py deploy "http://127.0
 fi
 read -r group_id service_id inst_addr <<<"$dep"
 inst_port=${inst_addr##*:}
-inst_pid=$(pgrep -P "$berthd_pid" -x berth-serve | head -n 1 || true)
-[ -n "$inst_pid" ] || die "no berth-serve child of berthd (pid $berthd_pid)"
+# The instance runs under a keeper (berthd-keeper), berthd's child.
+inst_pid=""
+for keeper in $(pgrep -P "$berthd_pid" || true); do
+    inst_pid=$(pgrep -P "$keeper" -x berth-serve | head -n 1 || true)
+    [ -n "$inst_pid" ] && break
+done
+[ -n "$inst_pid" ] || die "no berth-serve grandchild of berthd (pid $berthd_pid)"
 inst_affinity=$(taskset -pc "$inst_pid" 2>/dev/null | sed 's/.*: //' || echo "?")
 inst_threads=$(tr '\0' '\n' <"/proc/$inst_pid/cmdline" | sed -n 's/^--rest_api_num_threads=//p')
 log "kept $service_id (group $group_id): instance pid $inst_pid on $inst_addr, CPUs $inst_affinity"

@@ -83,6 +83,8 @@ int buf_reserve(struct buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (b->limit_bytes < SIZE_MAX && cap > b->limit_bytes + 1)
+        cap = b->limit_bytes + 1; /* doubling must not allocate past the cap */
     if (b->cap) {
         b->ptr = xrealloc(b->ptr, cap);
     } else {

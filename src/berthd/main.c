@@ -15,7 +15,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,153 +25,156 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_REGIONS 32
-#define MAX_IMPORT_ROOTS 32
-#define MAX_TRUSTED_PROXIES 64
+#define INSTANCE_USER_DEFAULT "berth-instance"
+
+/* A repeatable option's values, NULL-terminated; its row says how many. */
+#define OPT_LIST_MAX 64
+struct opt_list {
+    const char *v[OPT_LIST_MAX + 1];
+    size_t n;
+};
 
 struct options {
     const char *data_dir;
     const char *api_listen;
     const char *gateway_listen;
-    const char *gateway_threads;
-    const char *regions[MAX_REGIONS + 1];
-    size_t nregions;
-    const char *import_roots[MAX_IMPORT_ROOTS + 1];
-    size_t nimport_roots;
-    const char *trusted_proxies[MAX_TRUSTED_PROXIES + 1];
-    size_t ntrusted_proxies;
+    long long gateway_threads; /* 0: the usable CPUs */
+    struct opt_list regions, import_roots, trusted_proxies;
     const char *log_level;
-    const char *limits[5]; /* see limit_rows */
-    const char *instance_user;
-    const char *instance_dir;
-    char **owned; /* values read from --config, freed at exit */
+    long long api_max_connections, gateway_max_connections;
+    long long api_body_budget_mib, gateway_body_budget_mib;
+    long long drain_timeout_ms;
+    const char *instance_user; /* NULL: INSTANCE_USER_DEFAULT, not chosen */
+    const char *instance_dir;  /* NULL: DIR-instances */
+    const char *config;        /* read before the flags */
+    char **owned;              /* values read from --config, freed at exit */
     size_t nowned;
 };
 
-enum opt_type { OPT_STR, OPT_LIST };
+enum opt_type { OPT_STR, OPT_INT, OPT_LIST };
 
+/* Each option once: the parser, the defaults and --help come from here.
+ * 'def' is set before anything is parsed (NULL: none, the field stays
+ * NULL or 0 and 'shown' says what that means); OPT_INT takes a number from
+ * 'min' to 'max', OPT_LIST at most 'max' values ('noun' names them). */
 static const struct option_row {
     const char *name;
     enum opt_type type;
+    size_t offset;
+    long long min, max;
     const char *def;
+    const char *shown; /* the default --help shows when 'def' is NULL */
+    const char *noun;
     const char *help;
 } option_table[] = {
-    {"data-dir", OPT_STR, NULL, "directory for the store, model files and credentials (required)"},
-    {"api-listen", OPT_STR, "127.0.0.1:7700", "address:port of the management API"},
-    {"gateway-listen", OPT_STR, "127.0.0.1:8501", "address:port of the inference gateway"},
-    {"gateway-threads", OPT_STR, "usable CPUs", "gateway worker threads (1 to 256)"},
-    {"region", OPT_LIST, "any name", "a region this berthd serves; repeat for more"},
-    {"import-root", OPT_LIST, IMPORTS_DEFAULT_ROOT,
+#define OFF(f) offsetof(struct options, f)
+    {"data-dir", OPT_STR, OFF(data_dir), 0, 0, NULL, NULL, NULL,
+     "directory for the store, model files and credentials (required)"},
+    {"api-listen", OPT_STR, OFF(api_listen), 0, 0, "127.0.0.1:7700", NULL, NULL,
+     "address:port of the management API"},
+    {"gateway-listen", OPT_STR, OFF(gateway_listen), 0, 0, "127.0.0.1:8501", NULL, NULL,
+     "address:port of the inference gateway"},
+    {"gateway-threads", OPT_INT, OFF(gateway_threads), 1, 256, NULL, "usable CPUs", NULL,
+     "gateway worker threads"},
+    {"region", OPT_LIST, OFF(regions), 0, 32, NULL, "any name", "regions",
+     "a region this berthd serves; repeat for more"},
+    {"import-root", OPT_LIST, OFF(import_roots), 0, 32, NULL, IMPORTS_DEFAULT_ROOT, "import roots",
      "a directory models may be imported from; repeat for more"},
-    {"trusted-proxy", OPT_LIST, "none",
+    {"trusted-proxy", OPT_LIST, OFF(trusted_proxies), 0, 64, NULL, "none", "trusted proxies",
      "address or network (10.0.0.0/8) of a proxy in front of the gateway whose "
      "X-Forwarded-*, X-Real-IP and Forwarded fields are kept; repeat for more"},
-    {"log-level", OPT_STR, "info", "error, warn, info or debug"},
-    {"api-max-connections", OPT_STR, "256", "connections the management API holds at once"},
-    {"gateway-max-connections", OPT_STR, "2048", "connections the gateway holds at once"},
-    {"api-body-budget-mib", OPT_STR, "32",
+    {"log-level", OPT_STR, OFF(log_level), 0, 0, "info", NULL, NULL, "error, warn, info or debug"},
+    {"api-max-connections", OPT_INT, OFF(api_max_connections), 1, 1000000, "256", NULL, NULL,
+     "connections the management API holds at once"},
+    {"gateway-max-connections", OPT_INT, OFF(gateway_max_connections), 1, 1000000, "1536", NULL,
+     NULL, "connections the gateway holds at once"},
+    {"api-body-budget-mib", OPT_INT, OFF(api_body_budget_mib), 1, 1 << 20, "32", NULL, NULL,
      "MiB of request bodies the management API buffers at once, all connections"},
-    {"gateway-body-budget-mib", OPT_STR, "128",
-     "MiB of request bodies the gateway buffers at once, all connections"},
-    {"drain-timeout-ms", OPT_STR, "2000",
+    {"gateway-body-budget-mib", OPT_INT, OFF(gateway_body_budget_mib), 1, 1 << 20, "48", NULL, NULL,
+     "MiB of request bodies the gateway holds at once, all connections: each upload "
+     "streaming to an instance holds 80 KiB of it; none left is 503"},
+    {"drain-timeout-ms", OPT_INT, OFF(drain_timeout_ms), 0, 600000, "2000", NULL, NULL,
      "on SIGTERM, how long requests in flight may finish before their connections close"},
-    {"instance-user", OPT_STR, "berth-instance", "the unprivileged user instances run as"},
-    {"instance-dir", OPT_STR, "DIR-instances", "the instances' work directories (not in DIR)"},
-    {"config", OPT_STR, NULL, "a file of 'name = value' lines with the options above"},
+    {"instance-user", OPT_STR, OFF(instance_user), 0, 0, NULL, INSTANCE_USER_DEFAULT, NULL,
+     "the unprivileged user instances run as"},
+    {"instance-dir", OPT_STR, OFF(instance_dir), 0, 0, NULL, "DIR-instances", NULL,
+     "the instances' work directories (not in DIR)"},
+    {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
+     "a file of 'name = value' lines with the options above"},
+#undef OFF
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
 
-/* The numeric limits, in the order of options.limits. */
-static const struct {
-    const char *name;
-    long long def, min, max;
-} limit_rows[] = {
-    {"api-max-connections", 256, 1, 1000000}, {"gateway-max-connections", 2048, 1, 1000000},
-    {"api-body-budget-mib", 32, 1, 1 << 20},  {"gateway-body-budget-mib", 128, 1, 1 << 20},
-    {"drain-timeout-ms", 2000, 0, 600000},
-};
-enum { LIM_API_CONNS, LIM_GW_CONNS, LIM_API_BUDGET, LIM_GW_BUDGET, LIM_DRAIN };
-
-static int limit_index(const char *name)
+static const struct option_row *find_option(const char *name)
 {
-    for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++)
-        if (strcmp(limit_rows[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Read the limits into 'out'; on a bad value say which and return -1. */
-static int parse_limits(const struct options *o, long long out[5])
-{
-    for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++) {
-        out[i] = limit_rows[i].def;
-        const char *v = o->limits[i];
-        if (!v)
-            continue;
-        char *end;
-        errno = 0;
-        long long n = strtoll(v, &end, 10);
-        if (errno || *end || end == v || n < limit_rows[i].min || n > limit_rows[i].max) {
-            fprintf(stderr, "berthd: --%s: '%s' must be a number from %lld to %lld\n",
-                    limit_rows[i].name, v, limit_rows[i].min, limit_rows[i].max);
-            return -1;
-        }
-        out[i] = n;
-    }
-    return 0;
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strcmp(option_table[i].name, name) == 0)
+            return &option_table[i];
+    return NULL;
 }
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: berthd --data-dir DIR [--option value | --option=value]...\n\n");
-    for (size_t i = 0; i < NOPTIONS; i++)
-        fprintf(f, "  --%-23s %s%s%s%s\n", option_table[i].name, option_table[i].help,
-                option_table[i].def ? " (default: " : "",
-                option_table[i].def ? option_table[i].def : "", option_table[i].def ? ")" : "");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct option_row *row = &option_table[i];
+        const char *def = row->def ? row->def : row->shown;
+        fprintf(f, "  --%-23s %s", row->name, row->help);
+        if (row->type == OPT_INT)
+            fprintf(f, " (%lld to %lld%s%s)", row->min, row->max, def ? "; default: " : "",
+                    def ? def : "");
+        else if (def)
+            fprintf(f, " (default: %s)", def);
+        fputc('\n', f);
+    }
     fprintf(f, "  --%-23s %s\n", "help", "print this help");
+}
+
+/* Store 'value' for 'row'; 'where' is "--name" or "file:line name". */
+static int apply_option(struct options *o, const struct option_row *row, const char *value,
+                        const char *where)
+{
+    char *field = (char *)o + row->offset;
+    if (row->type == OPT_STR) {
+        *(const char **)field = value;
+        return 0;
+    }
+    if (row->type == OPT_LIST) {
+        struct opt_list *l = (struct opt_list *)field;
+        if (l->n == (size_t)row->max) {
+            fprintf(stderr, "berthd: %s: at most %lld %s\n", where, row->max, row->noun);
+            return -1;
+        }
+        l->v[l->n++] = value;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long n = strtoll(value, &end, 10);
+    if (errno || *end || end == value || n < row->min || n > row->max) {
+        fprintf(stderr, "berthd: %s: '%s' must be a number from %lld to %lld\n", where, value,
+                row->min, row->max);
+        return -1;
+    }
+    *(long long *)field = n;
+    return 0;
+}
+
+static void set_defaults(struct options *o)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (option_table[i].def && apply_option(o, &option_table[i], option_table[i].def, "") != 0)
+            abort(); /* a default out of its own range: a bug in the table */
 }
 
 static int set_option(struct options *o, const char *name, const char *value, const char *where)
 {
-    if (strcmp(name, "data-dir") == 0)
-        o->data_dir = value;
-    else if (strcmp(name, "api-listen") == 0)
-        o->api_listen = value;
-    else if (strcmp(name, "gateway-listen") == 0)
-        o->gateway_listen = value;
-    else if (strcmp(name, "gateway-threads") == 0)
-        o->gateway_threads = value;
-    else if (strcmp(name, "log-level") == 0)
-        o->log_level = value;
-    else if (limit_index(name) >= 0)
-        o->limits[limit_index(name)] = value;
-    else if (strcmp(name, "instance-user") == 0)
-        o->instance_user = value;
-    else if (strcmp(name, "instance-dir") == 0)
-        o->instance_dir = value;
-    else if (strcmp(name, "region") == 0) {
-        if (o->nregions == MAX_REGIONS) {
-            fprintf(stderr, "berthd: %s: at most %d regions\n", where, MAX_REGIONS);
-            return -1;
-        }
-        o->regions[o->nregions++] = value;
-    } else if (strcmp(name, "import-root") == 0) {
-        if (o->nimport_roots == MAX_IMPORT_ROOTS) {
-            fprintf(stderr, "berthd: %s: at most %d import roots\n", where, MAX_IMPORT_ROOTS);
-            return -1;
-        }
-        o->import_roots[o->nimport_roots++] = value;
-    } else if (strcmp(name, "trusted-proxy") == 0) {
-        if (o->ntrusted_proxies == MAX_TRUSTED_PROXIES) {
-            fprintf(stderr, "berthd: %s: at most %d trusted proxies\n", where, MAX_TRUSTED_PROXIES);
-            return -1;
-        }
-        o->trusted_proxies[o->ntrusted_proxies++] = value;
-    } else {
+    const struct option_row *row = find_option(name);
+    if (!row) {
         fprintf(stderr, "berthd: %s: unknown option '%s' (see --help)\n", where, name);
         return -1;
     }
-    return 0;
+    return apply_option(o, row, value, where);
 }
 
 /* Read 'name = value' lines; '#' starts a comment. Values are kept for the
@@ -216,9 +221,16 @@ static int load_config(struct options *o, const char *path)
             rc = -1;
             break;
         }
+        const struct option_row *row = find_option(k);
+        if (!row) {
+            fprintf(stderr, "berthd: %s: unknown option '%s' (see --help)\n", where, k);
+            rc = -1;
+            break;
+        }
         o->owned = xrealloc(o->owned, (o->nowned + 1) * sizeof(char *));
         o->owned[o->nowned] = xstrdup(v);
-        rc = set_option(o, k, o->owned[o->nowned++], where);
+        snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, k);
+        rc = apply_option(o, row, o->owned[o->nowned++], where);
     }
     fclose(f);
     return rc;
@@ -424,18 +436,18 @@ static char *sibling_binary(const char *name)
 
 int main(int argc, char **argv)
 {
-    struct options o = {
-        .api_listen = "127.0.0.1:7700", .gateway_listen = "127.0.0.1:8501", .log_level = "info"};
+    struct options o = {0};
     struct gw_table routes;
     struct gw_gateway *gateway = NULL;
     char *gateway_url = NULL;
     unsigned gateway_threads = 0;
     struct gw_proxies proxies = {0};
     gw_table_init(&routes);
-    char *data_dir = NULL, *db = NULL, *models = NULL;
+    char *data_dir = NULL, *db = NULL, *models = NULL, *instance_dir = NULL;
     int lock_fd = -1;
     struct store *st = NULL;
     struct imports *im = NULL;
+    set_defaults(&o);
     int rc = parse_args(argc, argv, &o);
     if (rc) {
         rc = rc > 0 ? 0 : 2;
@@ -457,31 +469,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: --api-listen: '%s' must be address:port\n", o.api_listen);
         goto out;
     }
-    if (o.gateway_threads) {
-        char *end;
-        long n = strtol(o.gateway_threads, &end, 10);
-        if (*end || end == o.gateway_threads || n < 1 || n > 256) {
-            fprintf(stderr, "berthd: --gateway-threads: '%s' must be a number from 1 to 256\n",
-                    o.gateway_threads);
-            goto out;
-        }
-        gateway_threads = (unsigned)n;
-    }
+    gateway_threads = (unsigned)o.gateway_threads;
     if (split_listen(o.gateway_listen, gw_host, sizeof(gw_host), &gw_port) != 0) {
         fprintf(stderr, "berthd: --gateway-listen: '%s' must be address:port\n", o.gateway_listen);
         goto out;
     }
-    for (size_t i = 0; i < o.ntrusted_proxies; i++) {
+    for (size_t i = 0; i < o.trusted_proxies.n; i++) {
         struct err perr = {0};
-        if (gw_proxies_add(&proxies, o.trusted_proxies[i], &perr) != 0) {
+        if (gw_proxies_add(&proxies, o.trusted_proxies.v[i], &perr) != 0) {
             fprintf(stderr, "berthd: --trusted-proxy: %s\n", perr.msg);
             goto out;
         }
     }
-    long long lim[5];
-    if (parse_limits(&o, lim) != 0)
-        goto out;
     rc = 0;
+    /* The gateway's pieces (64 KiB reads, their write copies) come and go by
+     * the thousand. glibc raises its mmap threshold after the first such
+     * free and serves them from heaps that it keeps: measured, 20 uploads to
+     * a stalled instance kept 1.6 MiB each instead of the 0.3 MiB they hold.
+     * A fixed threshold maps them and gives them back on free. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     signal(SIGPIPE, SIG_IGN);
     http_raise_fd_limit();
     umask(077); /* the store and the credentials file hold secret keys */
@@ -501,15 +507,17 @@ int main(int argc, char **argv)
     db = xasprintf("%s/berth.db", data_dir);
     models = xasprintf("%s/models", data_dir);
     mkdir(models, 0700);
+    /* Before the imports: instances write there, so no import may read it. */
+    instance_dir = o.instance_dir ? xstrdup(o.instance_dir) : xasprintf("%s-instances", data_dir);
     if (lock_data_dir(data_dir, &lock_fd, &err) != 0 || store_open(db, &st, &err) != 0 ||
         ensure_credentials(data_dir, st, &err) != 0 ||
-        imports_start(st, data_dir, o.import_roots, &im, &err) != 0) {
+        imports_start(st, data_dir, instance_dir, o.import_roots.v, &im, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;
         goto out;
     }
     struct drv_user user;
-    if (drv_user_resolve(o.instance_user ? o.instance_user : "berth-instance", o.instance_user,
+    if (drv_user_resolve(o.instance_user ? o.instance_user : INSTANCE_USER_DEFAULT, o.instance_user,
                          &user, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;
@@ -519,15 +527,12 @@ int main(int argc, char **argv)
 
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
-    char *instance_dir =
-        o.instance_dir ? xstrdup(o.instance_dir) : xasprintf("%s-instances", data_dir);
     struct ctl_config cc = {.data_dir = data_dir,
                             .instance_dir = instance_dir,
                             .berth_serve = serve_bin,
                             .user = &user};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
-    free(instance_dir);
     if (rc) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;
@@ -539,7 +544,7 @@ int main(int argc, char **argv)
         .imports = im,
         .reconciler = reconciler,
         .data_dir = data_dir,
-        .regions = o.nregions ? o.regions : NULL,
+        .regions = o.regions.n ? o.regions.v : NULL,
     };
     struct http_server_config hc = {
         .host = host,
@@ -551,9 +556,9 @@ int main(int argc, char **argv)
         .ud = &api,
         .error_format = api_format_http_error,
         .head_as_get = true,
-        .max_connections = (size_t)lim[LIM_API_CONNS],
-        .body_budget_bytes = (size_t)lim[LIM_API_BUDGET] << 20,
-        .drain_timeout_ms = (uint64_t)lim[LIM_DRAIN],
+        .max_connections = (size_t)o.api_max_connections,
+        .body_budget_bytes = (size_t)o.api_body_budget_mib << 20,
+        .drain_timeout_ms = (uint64_t)o.drain_timeout_ms,
     };
     unsigned gw_threads = gateway_threads ? gateway_threads : http_usable_cpus();
     struct gw_config gc = {.routes = &routes,
@@ -571,9 +576,9 @@ int main(int argc, char **argv)
         .handler = gw_handle,
         .ud = gateway,
         .worker_stop = gw_worker_stop,
-        .max_connections = (size_t)lim[LIM_GW_CONNS],
-        .body_budget_bytes = (size_t)lim[LIM_GW_BUDGET] << 20,
-        .drain_timeout_ms = (uint64_t)lim[LIM_DRAIN],
+        .max_connections = (size_t)o.gateway_max_connections,
+        .body_budget_bytes = (size_t)o.gateway_body_budget_mib << 20,
+        .drain_timeout_ms = (uint64_t)o.drain_timeout_ms,
     };
     /* The gateway first: the API hands out its address. */
     if (http_server_start(loop, &gwc, &gateway_server, &err) == 0) {
@@ -611,6 +616,7 @@ out:
         close(lock_fd);
     free(db);
     free(models);
+    free(instance_dir);
     free(data_dir);
     for (size_t i = 0; i < o.nowned; i++)
         free(o.owned[i]);

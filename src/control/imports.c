@@ -29,6 +29,7 @@
 struct imports {
     struct store *st;
     char *data_dir;
+    char *instance_dir; /* as given, resolved at each check; NULL: none */
     char *roots[MAX_ROOTS];
     size_t nroots;
     pthread_t thread;
@@ -101,11 +102,22 @@ static int resolve_source(const struct imports *im, const char *path, char **out
     bool inside = false;
     for (size_t i = 0; i < im->nroots && !inside; i++)
         inside = path_within(r, im->roots[i]);
+    /* Instances write in their directories (the reconciler makes it at
+     * start; resolved here so that a link or a later mkdir is seen). */
+    char *inst = im->instance_dir ? realpath(im->instance_dir, NULL) : NULL;
+    if (!inst && im->instance_dir)
+        inst = xstrdup(im->instance_dir);
     struct stat st;
     if (path_within(r, im->data_dir))
         rc = err_set(err, ERR_INVALID, "'%s' is inside berthd's data directory", path);
     else if (path_within(im->data_dir, r))
         rc = err_set(err, ERR_INVALID, "'%s' contains berthd's data directory", path);
+    else if (inst && path_within(r, inst))
+        rc = err_set(err, ERR_INVALID, "'%s' is inside the instances' work directories ('%s')",
+                     path, inst);
+    else if (inst && path_within(inst, r))
+        rc = err_set(err, ERR_INVALID, "'%s' contains the instances' work directories ('%s')", path,
+                     inst);
     else if (!inside) {
         char roots[160];
         list_roots(im, roots, sizeof(roots));
@@ -115,6 +127,7 @@ static int resolve_source(const struct imports *im, const char *path, char **out
                            path, r, roots);
     } else if (stat(r, &st) != 0 || !S_ISDIR(st.st_mode))
         rc = err_set(err, ERR_INVALID, "the source '%s' is not a directory", path);
+    free(inst);
     if (rc)
         free(r);
     else
@@ -666,12 +679,13 @@ static int add_root(struct imports *im, const char *root, bool given, struct err
     return 0;
 }
 
-int imports_start(struct store *st, const char *data_dir, const char *const *roots,
-                  struct imports **out, struct err *err)
+int imports_start(struct store *st, const char *data_dir, const char *instance_dir,
+                  const char *const *roots, struct imports **out, struct err *err)
 {
     struct imports *im = xcalloc(1, sizeof(*im));
     im->st = st;
     im->data_dir = xstrdup(data_dir);
+    im->instance_dir = instance_dir ? xstrdup(instance_dir) : NULL;
     pthread_mutex_init(&im->lock, NULL);
     pthread_cond_init(&im->wake, NULL);
     int rc = 0;
@@ -725,5 +739,6 @@ void imports_stop(struct imports *im)
     for (size_t i = 0; i < im->nroots; i++)
         free(im->roots[i]);
     free(im->data_dir);
+    free(im->instance_dir);
     free(im);
 }

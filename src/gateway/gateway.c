@@ -119,7 +119,14 @@ static void on_done(void *ud, int rc, const char *reason)
 }
 
 /* The request body, piece by piece as the client sends it: never faster
- * than the upstream takes it, so an upload costs a bounded buffer. */
+ * than the upstream takes it. Reading pauses while the upstream request
+ * holds more than this, so an upload stays within its share of the
+ * listener's body budget (HTTP_BODY_SHARE_BYTES: this plus the piece the
+ * server reads next). */
+#define GW_BODY_HELD_BYTES (HTTP_BODY_SHARE_BYTES - HTTP_BODY_PIECE_BYTES)
+_Static_assert(GW_BODY_HELD_BYTES >= HTTP_CLIENT_REPLAY_BYTES,
+               "an upload must be able to get past the copy kept for a resend");
+
 static void on_upstream_drained(void *arg)
 {
     struct forward *f = arg;
@@ -135,7 +142,8 @@ static void on_body_data(void *arg, const char *data, size_t len)
     if (!f->req)
         return;
     http_client_send_body(f->req, data, len);
-    if (f->req && !f->body_paused && http_client_body_congested(f->req, on_upstream_drained, f)) {
+    if (f->req && !f->body_paused &&
+        http_client_body_congested(f->req, GW_BODY_HELD_BYTES, on_upstream_drained, f)) {
         f->body_paused = true;
         http_deferred_pause_body(f->d);
     }

@@ -15,6 +15,10 @@
 
 #define MAX_IDLE_PER_ADDR 64
 #define RESPONSE_HEADER_LIMIT (64 * 1024)
+/* Every read lands in the client's one buffer and is parsed (and copied on)
+ * at once, so a connection, in flight or idle, costs no buffer of its own;
+ * a read is also the most a slow reader's queue grows past its high mark. */
+#define READ_BYTES (16 * 1024)
 
 struct upstream_conn {
     uv_tcp_t tcp;
@@ -39,7 +43,6 @@ struct upstream_conn {
     bool value_open;       /* a field value has begun and not ended */
     const char *value_end; /* where its last piece ended, in readbuf */
     const char *exec_end;  /* the end of the bytes llhttp parses now */
-    char readbuf[64 * 1024];
 };
 
 struct http_client_req {
@@ -64,6 +67,7 @@ struct http_client_req {
     bool started;    /* the head went out on r->conn: the body may follow */
     void (*on_drain)(void *arg);
     void *drain_arg;
+    size_t drain_limit; /* on_drain runs once body_held() is at most this */
     struct http_client_callbacks cb;
     void *ud;
     uv_timer_t timer;
@@ -82,6 +86,7 @@ struct http_client {
     size_t nidle;
     struct http_client_req *reqs; /* in flight */
     bool freeing;
+    char readbuf[READ_BYTES];
 };
 
 static const llhttp_settings_t settings;
@@ -385,7 +390,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct upstream_conn *u = h->data;
     (void)suggested;
-    *b = uv_buf_init(u->readbuf, sizeof(u->readbuf));
+    *b = uv_buf_init(u->cl->readbuf, sizeof(u->cl->readbuf));
 }
 
 static void parse_failed(struct upstream_conn *u, llhttp_errno_t e)
@@ -455,10 +460,11 @@ struct upstream_write {
     char data[];
 };
 
-/* Bytes of the body not on their way yet, plus those in the write queue. */
-static size_t body_backlog(const struct http_client_req *r)
+/* Body bytes the request holds: 'body' (the copy for a resend and what has
+ * not gone out) and the copies in the connection's write queue. */
+static size_t body_held(const struct http_client_req *r)
 {
-    size_t n = r->body.len - r->body_written;
+    size_t n = r->body.len;
     if (r->started && r->conn && !r->conn->closing)
         n += r->conn->tcp.write_queue_size;
     return n;
@@ -466,7 +472,7 @@ static size_t body_backlog(const struct http_client_req *r)
 
 static void check_drained(struct http_client_req *r)
 {
-    if (r->on_drain && body_backlog(r) <= HTTP_CLIENT_HIGH_BYTES / 2) {
+    if (r->on_drain && body_held(r) <= r->drain_limit) {
         void (*cb)(void *) = r->on_drain;
         r->on_drain = NULL;
         cb(r->drain_arg);
@@ -521,6 +527,15 @@ static int write_parts(struct upstream_conn *u, const struct str *parts, size_t 
     return 0;
 }
 
+/* Everything in 'body' has gone out and none of it is kept for a resend:
+ * give its memory back (what follows mostly goes out directly). */
+static void body_drop(struct http_client_req *r)
+{
+    buf_release(&r->body);
+    buf_init(&r->body, SIZE_MAX);
+    r->body_written = 0;
+}
+
 /* Send what of the body has not gone out on the current connection. */
 static void flush_body(struct http_client_req *r)
 {
@@ -535,10 +550,8 @@ static void flush_body(struct http_client_req *r)
     }
     r->body_written += n;
     r->body_sent_total += n;
-    if (!r->replayable) {
-        buf_reset(&r->body);
-        r->body_written = 0;
-    }
+    if (!r->replayable)
+        body_drop(r);
 }
 
 static void start_on(struct http_client_req *r, struct upstream_conn *u)
@@ -566,10 +579,8 @@ static void start_on(struct http_client_req *r, struct upstream_conn *u)
     r->started = true;
     r->body_written = r->body.len;
     r->body_sent_total += r->body.len;
-    if (!r->replayable) {
-        buf_reset(&r->body);
-        r->body_written = 0;
-    }
+    if (!r->replayable)
+        body_drop(r);
 }
 
 static void on_connect(uv_connect_t *c, int status)
@@ -745,10 +756,8 @@ static void body_appended(struct http_client_req *r)
         r->body.len = rest;
         r->body.ptr[rest] = '\0';
         r->body_written = 0;
-        if (rest == 0) { /* give its memory back: pieces go out directly now */
-            buf_release(&r->body);
-            buf_init(&r->body, SIZE_MAX);
-        }
+        if (rest == 0) /* give its memory back: pieces go out directly now */
+            body_drop(r);
     }
     flush_body(r);
 }
@@ -791,12 +800,14 @@ void http_client_end_body(struct http_client_req *r)
     body_appended(r);
 }
 
-bool http_client_body_congested(struct http_client_req *r, void (*on_drain)(void *arg), void *arg)
+bool http_client_body_congested(struct http_client_req *r, size_t limit,
+                                void (*on_drain)(void *arg), void *arg)
 {
-    if (r->done || body_backlog(r) < HTTP_CLIENT_HIGH_BYTES)
+    if (r->done || body_held(r) <= limit)
         return false;
     r->on_drain = on_drain;
     r->drain_arg = arg;
+    r->drain_limit = limit;
     return true;
 }
 

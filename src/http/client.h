@@ -71,12 +71,18 @@ struct http_client_req *http_client_request_stream(struct http_client *cl, const
 /* Copies 'data'. Ignored once the request is done. */
 void http_client_send_body(struct http_client_req *r, const void *data, size_t len);
 void http_client_end_body(struct http_client_req *r);
-/* Whether more than HTTP_CLIENT_HIGH_BYTES of the body wait to reach the
- * upstream (not connected yet, or it reads slowly). If so, stop sending and
- * let 'on_drain' (called once, when half of it has gone out, never after the
- * request's on_done) say when to go on. */
-#define HTTP_CLIENT_HIGH_BYTES (128 * 1024)
-bool http_client_body_congested(struct http_client_req *r, void (*on_drain)(void *arg), void *arg);
+/* Whether the request holds more than 'limit' bytes of the body: the copy
+ * kept for a resend, what waits to go out (not connected yet, or the
+ * upstream reads slowly) and what is being written. If so, stop sending and
+ * let 'on_drain' (called once, when it holds at most 'limit', never after
+ * the request's on_done) say when to go on. A caller that sends a piece only
+ * while this is false holds at most 'limit' plus one piece (plus chunk
+ * framing): the gateway passes HTTP_BODY_SHARE_BYTES - HTTP_BODY_PIECE_BYTES
+ * so that its uploads stay within their shares of the body budget
+ * (server.h). The copy for a resend is at most HTTP_CLIENT_REPLAY_BYTES, so
+ * 'limit' must be at least that for a body to get past it. */
+bool http_client_body_congested(struct http_client_req *r, size_t limit,
+                                void (*on_drain)(void *arg), void *arg);
 
 /* Stop reading the response (the client it goes to is slow), and go on. */
 void http_client_pause(struct http_client_req *r);

@@ -31,8 +31,10 @@
  * from while this much response data waits to be sent. */
 #define WRITE_BACKLOG_LIMIT_BYTES (64 * 1024)
 /* While a response is deferred the connection keeps reading pipelined bytes
- * into 'pending' up to this much, then waits (one more read always fits). */
-#define PENDING_HIGH_BYTES (256 * 1024)
+ * into 'pending' up to this much, then waits; reads are sized to fit. (The
+ * rest of the read that held the deferred request, at most one read, is
+ * kept too.) Pipelining behind a slow answer gains little: keep it small. */
+#define PENDING_HIGH_BYTES (16 * 1024)
 /* After accept() fails for want of descriptors, the listener rests this long. */
 #define ACCEPT_PAUSE_MS 100
 /* Warnings that a flood could repeat are logged at most once per this. */
@@ -66,6 +68,7 @@ struct conn {
 
 struct http_deferred {
     struct conn *c; /* NULL once cancelled */
+    struct http_server *srv;
     http_cancel_fn on_cancel;
     void *cancel_arg;
     bool keep_alive, http10;
@@ -80,7 +83,9 @@ struct http_deferred {
     http_body_end_fn on_end;
     void *body_arg;
     bool body_paused;
-    bool end_pending; /* on_end is due for a request without a body to stream */
+    bool end_pending;   /* on_end is due for a request without a body to stream */
+    bool share_refused; /* no share of the body budget was left: answer 503 */
+    size_t share;       /* bytes of the body budget this request holds */
 };
 
 struct worker {
@@ -244,6 +249,7 @@ struct write_req {
 };
 
 static void conn_close(struct conn *c);
+static bool body_budget(void *arg, long long delta);
 static void conn_update_reading(struct conn *c);
 static void conn_resume(struct conn *c);
 static void conn_pump(struct conn *c);
@@ -373,6 +379,15 @@ static void unkick(struct conn *c)
     c->kicked = false;
 }
 
+/* The deferral is gone: its share of the body budget goes back. */
+static void deferred_free(struct http_deferred *d)
+{
+    if (d->share)
+        body_budget(d->srv, -(long long)d->share);
+    buf_release(&d->head);
+    free(d);
+}
+
 /* Close after every queued write has gone out: uv_shutdown waits for them,
  * except when the server stops, which does not wait for slow readers. */
 static void conn_close(struct conn *c)
@@ -387,8 +402,7 @@ static void conn_close(struct conn *c)
         d->c = NULL;
         if (d->on_cancel)
             d->on_cancel(d->cancel_arg);
-        buf_release(&d->head);
-        free(d);
+        deferred_free(d);
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = false;
@@ -411,7 +425,8 @@ static bool conn_wants_read(const struct conn *c)
     if (c->closing || c->peer_eof || c->backlogged)
         return false;
     if (c->streaming && c->deferred) /* the handler reads the body */
-        return c->deferred->on_data && !c->deferred->body_paused && c->pending.len == 0;
+        return c->deferred->on_data && !c->deferred->body_paused && !c->deferred->share_refused &&
+               c->pending.len == 0;
     if (c->deferred) /* answering: hold what follows, up to a point */
         return c->pending.len < PENDING_HIGH_BYTES;
     return true;
@@ -478,6 +493,12 @@ static void kick(struct conn *c)
 /* ------------------------------------------------------------------------ */
 /* Requests                                                                 */
 
+static void release_large(struct buf *b)
+{
+    if (b->cap > 8 * 1024)
+        buf_release(b);
+}
+
 static void conn_handle(struct conn *c, bool body_follows)
 {
     struct http_server *srv = c->w->srv;
@@ -504,6 +525,12 @@ static void conn_handle(struct conn *c, bool body_follows)
     srv->cfg.handler(&req, &res, srv->cfg.ud);
     arena_release(&arena);
     http_parser_drop_body(&c->parser);
+    if (c->deferred && !body_follows) {
+        /* The handler has what it needs of the head: a large one is not
+         * kept for the whole of a slow answer. */
+        release_large(&c->parser.url);
+        release_large(&c->parser.hdr);
+    }
     if (c->deferred) {
         struct http_deferred *d = c->deferred;
         d->keep_alive = http_parser_keep_alive(&c->parser);
@@ -620,8 +647,13 @@ static void conn_pump(struct conn *c)
 {
     if (c->pumping || c->closing)
         return;
-    c->pumping = true;
     struct http_deferred *first = c->deferred;
+    if (first && first->share_refused) {
+        /* Before any byte of the body was read: the client may try again. */
+        conn_body_failed(c, 503, "too many request bodies are in flight; try again later");
+        return;
+    }
+    c->pumping = true;
     if (first && first->end_pending) {
         first->end_pending = false;
         if (first->on_end)
@@ -675,6 +707,7 @@ struct http_deferred *http_request_defer(struct http_request *req, http_cancel_f
     struct conn *c = req->conn;
     struct http_deferred *d = xcalloc(1, sizeof(*d));
     d->c = c;
+    d->srv = c->w->srv;
     d->on_cancel = on_cancel;
     d->cancel_arg = arg;
     buf_init(&d->head, SIZE_MAX);
@@ -746,8 +779,7 @@ static void conn_answered(struct conn *c, bool close)
 static void deferred_finish(struct http_deferred *d, bool close)
 {
     struct conn *c = d->c;
-    buf_release(&d->head);
-    free(d);
+    deferred_free(d);
     if (!c)
         return;
     c->deferred = NULL;
@@ -880,6 +912,14 @@ void http_deferred_read_body(struct http_deferred *d, http_body_data_fn on_data,
         kick(c);
         return;
     }
+    /* A share of the budget for what the body costs while it streams: one
+     * piece held here, the rest by the reader. None left: 503, from the loop. */
+    if (!d->share && !body_budget(c->w->srv, HTTP_BODY_SHARE_BYTES)) {
+        d->share_refused = true;
+        kick(c);
+        return;
+    }
+    d->share = HTTP_BODY_SHARE_BYTES;
     if (c->parser.expect_continue && !c->continue_sent)
         send_continue(c);
     if (!d->body_paused)
@@ -912,8 +952,11 @@ void http_deferred_resume_body(struct http_deferred *d)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct conn *c = h->data;
+    size_t n = READ_CHUNK_BYTES;
     (void)suggested;
-    *b = uv_buf_init(c->w->readbuf, READ_CHUNK_BYTES);
+    if (c->deferred && !c->streaming && c->pending.len < PENDING_HIGH_BYTES)
+        n = PENDING_HIGH_BYTES - c->pending.len; /* pipelined bytes behind an answer */
+    *b = uv_buf_init(c->w->readbuf, (unsigned)n);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)

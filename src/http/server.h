@@ -76,9 +76,11 @@ struct http_server_config {
     http_error_fn error_format;      /* optional; gets 'ud' */
     /* Connections open at once; one more is answered 503 and closed. 0: no cap. */
     size_t max_connections;
-    /* Request-body bytes buffered at once across all connections (bodies of
-     * requests being read or handled, not streamed ones). A request whose
-     * body would pass it is answered 503 before its body is read. 0: no cap. */
+    /* Request-body bytes held at once across all connections: whole bodies
+     * of requests being read or handled, and a share of
+     * HTTP_BODY_SHARE_BYTES per streamed body being read (see "Streaming
+     * request bodies"). A request whose body would pass it is answered 503
+     * before its body is read. 0: no cap. */
     size_t body_budget_bytes;
     /* On http_server_stop, how long requests in flight may go on before their
      * connections are closed; 0 closes at once. */
@@ -146,7 +148,7 @@ void http_deferred_body(struct http_deferred *d, const void *data, size_t len);
 /* Whether the client is reading slower than the body is produced (more than
  * HTTP_DEFERRED_HIGH_BYTES wait to be sent). If so, stop producing and let
  * 'on_drain' (called once, when half of it has gone out) say when to go on. */
-#define HTTP_DEFERRED_HIGH_BYTES (256 * 1024)
+#define HTTP_DEFERRED_HIGH_BYTES (64 * 1024)
 bool http_deferred_congested(struct http_deferred *d, void (*on_drain)(void *arg), void *arg);
 /* Ends the response and the deferral; with 'abort' the connection is closed
  * instead (the upstream failed after the head was sent). */
@@ -179,9 +181,21 @@ void http_deferred_end(struct http_deferred *d, bool abort);
  * - The answer may start, or end, before the body is whole. If it ends
  *   first, no callback runs for the rest of the body: the server reads and
  *   drops it before the next request.
- * - Streamed bytes do not count against cfg.body_budget_bytes: the reader
- *   bounds what it keeps with pause/resume. */
-#define HTTP_BODY_PIECE_BYTES (64 * 1024)
+ * - Budget: from http_deferred_read_body() until the deferral ends, a
+ *   streamed body holds a fixed share of cfg.body_budget_bytes,
+ *   HTTP_BODY_SHARE_BYTES, whatever its length; when no share is left the
+ *   request is answered 503 before any byte of its body is read (on_cancel
+ *   runs, from the loop). The share covers the piece the server holds
+ *   (at most HTTP_BODY_PIECE_BYTES, read only while the reader does not
+ *   pause) and what the reader keeps of the body: a reader must pause
+ *   whenever it keeps more than HTTP_BODY_SHARE_BYTES - HTTP_BODY_PIECE_BYTES
+ *   (the gateway: what waits for the upstream and the copy for a resend)
+ *   and resume when it keeps at most that. So every admitted body can
+ *   always take one more piece once its reader has passed on the last one,
+ *   no body waits on another's, and the bytes all streamed bodies hold stay
+ *   within the budget. */
+#define HTTP_BODY_PIECE_BYTES (16 * 1024)
+#define HTTP_BODY_SHARE_BYTES (HTTP_BODY_PIECE_BYTES + 64 * 1024)
 typedef void (*http_body_data_fn)(void *arg, const char *data, size_t len);
 typedef void (*http_body_end_fn)(void *arg);
 void http_deferred_read_body(struct http_deferred *d, http_body_data_fn on_data,

@@ -354,6 +354,43 @@ class Confinement(Base):
             d.cleanup()
             harness.rmtree(tmp)
 
+    def test_instance_directories_are_off_limits_even_inside_a_root(self):
+        # Instances write in their work directories: a CUT from there would take an instance's
+        # files, a COPY another instance's home. The root holds the instance directory.
+        tmp = harness.tempdir("t1110i")
+        os.makedirs(os.path.join(tmp, "inst"))
+        os.chmod(os.path.join(tmp, "inst"), 0o755)
+        inst = os.path.join(tmp, "inst", "all")
+        d = api.Berthd(os.path.join(tmp, "data"), tmp, import_roots=[tmp], extra=["--instance-dir", inst]).start()
+        try:
+            c = d.client()
+            sid = c.ok("CreateModelService", {
+                "ServiceGroupName": "writer", "InstanceType": "TI.S.MEDIUM.POST", "Replicas": 1,
+                "Command": "echo '{}' > model.json && exec sleep 60"})["Service"]["ServiceId"]
+            home = os.path.join(inst, sid, "0", "home")
+            harness.wait_until(lambda: os.path.exists(os.path.join(home, "model.json")), 15,
+                               what="the instance's file")
+            for i, (path, mode, needle) in enumerate([
+                    (home, "CUT", "inside the instances' work directories"),
+                    (home, "COPY", "inside the instances' work directories"),
+                    (os.path.join(inst, sid), "CUT", "inside the instances' work directories"),
+                    (inst, "COPY", "inside the instances' work directories"),
+                    (os.path.join(tmp, "inst"), "CUT", "contains the instances' work directories")]):
+                err = c.error("CreateTrainingModel", params("steal%d" % i, path, ModelMoveMode=mode))
+                self.assertEqual(err["Code"], "InvalidParameterValue", err)
+                self.assertIn("TrainingModelCosPath.Paths[0]", err["Message"])
+                self.assertIn(needle, err["Message"])
+            self.assertTrue(os.path.exists(os.path.join(home, "model.json")))
+            # A source beside them is still fine.
+            src = os.path.join(tmp, "src")
+            write(os.path.join(src, "model.json"), self.model_bytes)
+            r = c.ok("CreateTrainingModel", params("kept", src))
+            self.assertEqual(self.wait(r["TrainingModelVersionId"], c)["TrainingModelStatus"], "STATUS_SUCCESS")
+            d.stop()
+        finally:
+            d.cleanup()
+            harness.rmtree(tmp)
+
     def test_links_inside_the_folder(self):
         secret = self.src("link-secret", {"key": b"secret"})
         cases = [

@@ -340,6 +340,34 @@ class Limits(unittest.TestCase):
         self.assertGreaterEqual(refused, 17, "the body budget let more than 3 bodies in")
         self.assertLess(grown, 48 << 10, "berthd grew by %d KiB" % grown)
 
+    def test_limits_come_from_the_option_table(self):
+        # --help shows each limit's range and default; a config file sets them, and a bad value
+        # there is refused naming the file, the line and the key.
+        rc, out = api.run_exit([api.berthd_path(), "--help"])
+        self.assertEqual(rc, 0)
+        self.assertIn("(1 to 1000000; default: 1536)", out)
+        self.assertIn("(0 to 600000; default: 2000)", out)
+        cfg = os.path.join(self.tmp, "limits.conf")
+        with open(cfg, "w") as f:
+            f.write("# limits\napi-max-connections = 3\ngateway-max-connections = 0\n")
+        rc, out = api.run_exit([api.berthd_path(), "--data-dir", os.path.join(self.tmp, "unused"),
+                                "--config", cfg])
+        self.assertEqual(rc, 2, out)
+        self.assertIn("limits.conf:3: gateway-max-connections: '0' must be a number from 1 to 1000000", out)
+        with open(cfg, "w") as f:
+            f.write("api-max-connections = 3\n")
+        d = api.Berthd(os.path.join(self.tmp, "data-cfg"), self.tmp, name="berthd-cfg",
+                       extra=["--config", cfg]).start()
+        self.addCleanup(d.cleanup)
+        socks = open_idle(d.port, 3)
+        try:
+            time.sleep(0.2)
+            err = json.loads(parse_one(exchange(d.port, b""))[2])["Response"]["Error"]
+            self.assertIn("too many connections", err["Message"])
+        finally:
+            close_all(socks)
+        d.stop()
+
     def test_descriptor_exhaustion_does_not_spin(self):
         # A berthd of its own with 128 descriptors: 200 connections exhaust them.
         lim = 128

@@ -563,6 +563,65 @@ TEST(body_budget_answers_503_before_the_body)
     fixture_stop(&f);
 }
 
+/* A streamed body holds a fixed share of the budget while its reader reads
+ * it, whatever its length: no share left is 503 before the body is read,
+ * and an ended request gives its share back. */
+TEST(streamed_bodies_take_shares_of_the_budget)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.cfg.handler = stream_handler;
+    f.cfg.stream_bodies = true;
+    f.cfg.body_budget_bytes = 2 * HTTP_BODY_SHARE_BYTES;
+    f.cfg.max_body_bytes = 64 << 20;
+    CHECK(fixture_start(&f));
+    size_t len = 32 << 20; /* far more than the budget: only the share counts */
+    char head[128];
+    snprintf(head, sizeof(head), "POST /upload HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", len);
+    int a = dial(f.port), b = dial(f.port);
+    send_str(a, head);
+    send_str(a, "partial");
+    send_str(b, head);
+    usleep(100 * 1000);
+    int c = dial(f.port);
+    send_str(c, head);
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(c, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 503") && strstr(out.ptr, "too many request bodies"));
+    CHECK(peer_closed(c));
+    close(c);
+    /* A request without a body needs no share. */
+    c = dial(f.port);
+    send_str(c, "GET /x HTTP/1.1\r\n\r\n");
+    buf_reset(&out);
+    read_answers(c, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 200"));
+    close(c);
+    /* The first body comes whole: answered, and its share is back for another. */
+    char *rest = xmalloc(len);
+    memset(rest, 'y', len);
+    send_all(a, rest, len - 7);
+    buf_reset(&out);
+    read_answers(a, 1, false, &out);
+    char want[64];
+    snprintf(want, sizeof(want), "{\"bytes\": %zu", len);
+    CHECK(strstr(out.ptr, "HTTP/1.1 200") && strstr(out.ptr, want));
+    c = dial(f.port);
+    snprintf(head, sizeof(head), "POST /upload HTTP/1.1\r\nContent-Length: %d\r\n\r\n", 300000);
+    send_str(c, head);
+    send_all(c, rest, 300000);
+    buf_reset(&out);
+    read_answers(c, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 200") && strstr(out.ptr, "{\"bytes\": 300000"));
+    free(rest);
+    buf_release(&out);
+    close(a);
+    close(b);
+    close(c);
+    fixture_stop(&f);
+}
+
 TEST(error_formatter_shapes_server_errors)
 {
     static struct fixture f;
