@@ -6,10 +6,12 @@
 Starts berthd with its default limits on free loopback ports and a temporary data directory,
 then, against the gateway port:
   1. opens IDLE connections that send nothing;
-  2. opens SLOW connections that each announce a 64 MiB body (the gateway's largest) and send
-     as much of it as berthd takes for 10 s, without ever finishing;
+  2. opens SLOW connections that each announce a large body and send as much of it as berthd
+     takes for 10 s, without ever finishing: half to the management API (9 MiB, under its 10 MiB
+     limit: buffered, against the API's body budget), half through the gateway to a service of
+     2 instances that read what comes (64 MiB: streamed, against the gateway's body budget);
 and prints berthd's VmRSS (/proc/PID/status) after each step, how many slow clients were
-answered 503 (the body budget) and whether the API and the gateway still answer other clients.
+answered 503 (the body budgets) and whether the API and the gateway still answer other clients.
 
 Each SCENARIO then runs on a berthd of its own, with N connections (default: the gateway's
 connection cap less 24), and prints the same figures:
@@ -133,7 +135,10 @@ class Berthd:
 
     def others_answered(self, gid=None):
         api_ok = answers(self.api_port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200")
-        gw_ok = answers(self.gw_port, b"GET /ms-nothing/x HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 404")
+        if gid:  # a prediction-sized call through the service
+            gw_ok = answers(self.gw_port, b"GET /%s/x HTTP/1.1\r\nHost: x\r\n\r\n" % gid.encode(), b"HTTP/1.1 200")
+        else:
+            gw_ok = answers(self.gw_port, b"GET /ms-nothing/x HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 404")
         return "other clients answered: API %s, gateway %s" % ("yes" if api_ok else "NO",
                                                                "yes" if gw_ok else "NO"), api_ok and gw_ok
 
@@ -283,6 +288,7 @@ def main():
     proc, gw_port, api_port = b.proc, b.gw_port, b.api_port
     socks = []
     try:
+        gid, _ = b.service(replicas=2)
         base = rss_mib(proc.pid)
         print("berthd started: VmRSS %.1f MiB" % base)
         for _ in range(n_idle):
@@ -290,9 +296,18 @@ def main():
         time.sleep(0.5)
         print("%d idle connections: VmRSS %.1f MiB" % (n_idle, rss_mib(proc.pid)))
         slow = []
-        for _ in range(n_slow):
-            s = socket.create_connection(("127.0.0.1", gw_port), timeout=5)
-            s.sendall(b"POST /ms-nothing/p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (64 << 20))
+        limit = {}
+        for i in range(n_slow):
+            if i % 2:
+                s = socket.create_connection(("127.0.0.1", gw_port), timeout=5)
+                s.sendall(b"POST /%s/up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                          % (gid.encode(), 64 << 20))
+                limit[s] = 63 << 20
+            else:
+                s = socket.create_connection(("127.0.0.1", api_port), timeout=5)
+                s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n" % (9 << 20))
+                limit[s] = (9 << 20) - (256 << 10)
             s.setblocking(False)
             slow.append(s)
         socks += slow
@@ -302,7 +317,7 @@ def main():
         peak = 0.0
         end = time.monotonic() + 10
         while time.monotonic() < end:
-            live = [s for s in slow if s not in refused and sent[s] < (63 << 20)]
+            live = [s for s in slow if s not in refused and sent[s] < limit[s]]
             if not live:
                 break
             poller = select.poll()
@@ -313,7 +328,7 @@ def main():
                 if not ready.get(s.fileno(), 0) & select.POLLOUT:
                     continue
                 try:
-                    sent[s] += s.send(chunk)
+                    sent[s] += s.send(chunk[:limit[s] - sent[s]])
                 except OSError:
                     refused.add(s)
             for s in live:
@@ -329,7 +344,7 @@ def main():
         now = rss_mib(proc.pid)
         print("+ %d slow-body connections (%.0f MiB sent in all, %d answered 503): "
               "VmRSS %.1f MiB now, %.1f MiB at peak" % (n_slow, total, len(refused), now, peak))
-        line, base_ok = b.others_answered()
+        line, base_ok = b.others_answered(gid)
         print(line)
         return 0 if ok and base_ok else 1
     finally:
