@@ -71,6 +71,7 @@ struct svc {
     char *group_id;
     unsigned weight;
     char *spec_json;
+    char *run_spec; /* spec_json less what only the gateway reads: a change of it restarts */
     int replicas;
     bool in_store;
     bool seen;             /* reconciled at least once */
@@ -115,7 +116,22 @@ struct ctl_reconciler {
 /* Started with the service's spec as it is now. */
 static bool inst_current(const struct svc *s, const struct inst *in)
 {
-    return in->spec_json && strcmp(in->spec_json, s->spec_json) == 0;
+    return in->spec_json && strcmp(in->spec_json, s->run_spec) == 0;
+}
+
+/* The spec less the fields only the gateway reads (RequestTimeoutMs): changing
+ * those republishes the routes but must not replace running instances. */
+static char *run_spec_of(const char *spec_json)
+{
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    if (!spec)
+        return xstrdup(spec_json);
+    json_object_del(spec, "RequestTimeoutMs");
+    char *dumped = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(spec);
+    char *out = xstrdup(dumped ? dumped : spec_json);
+    free(dumped);
+    return out;
 }
 
 static uint64_t now_ms(void)
@@ -356,7 +372,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     free(home);
     free(log_path);
     free(in->spec_json);
-    in->spec_json = xstrdup(s->spec_json);
+    in->spec_json = xstrdup(s->run_spec);
     uint64_t now = now_ms();
     if (rc) {
         log_error("reconciler", "cannot start instance %s-%d: %s", s->id, in->index, err.msg);
@@ -823,7 +839,11 @@ static void load_desired(struct ctl_reconciler *r)
         if (!s->spec_json || strcmp(s->spec_json, list[i].spec_json) != 0) {
             free(s->spec_json);
             s->spec_json = xstrdup(list[i].spec_json);
-            s->create_failed[0] = '\0';
+            char *run = run_spec_of(s->spec_json);
+            if (!s->run_spec || strcmp(s->run_spec, run) != 0)
+                s->create_failed[0] = '\0'; /* what runs changed: try it */
+            free(s->run_spec);
+            s->run_spec = run;
             struct probe_cfg pc;
             probe_config(s->spec_json, &pc);
             s->probe_configured = pc.configured;
@@ -961,6 +981,7 @@ static void free_svc(struct svc *s)
     }
     free(s->insts);
     free(s->spec_json);
+    free(s->run_spec);
     free(s->group_id);
     free(s->id);
     free(s);

@@ -340,6 +340,22 @@ class Hardening(unittest.TestCase):
         self.assertIsNone(info(s["ServiceId"])["RequestTimeoutSeconds"])
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
+    def test_a_new_request_timeout_does_not_replace_instances(self):
+        # The timeout is the gateway's: changing it republishes the routes, while a change of
+        # what runs rolls out a new instance next to the old one (surge).
+        s = self.c.ok("CreateModelService", self.base("timeoutroll", RequestTimeoutSeconds=7))["Service"]
+        sid = s["ServiceId"]
+        pods = lambda: sorted((p["Name"], p["CreateTime"]) for p in
+                              self.c.ok("DescribeModelService", {"ServiceId": sid})["Service"]["ServiceInfo"]["PodInfos"])
+        harness.wait_until(lambda: len(pods()) == 1, 10, what="one instance")
+        before = pods()
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "RequestTimeoutSeconds": 30})
+        time.sleep(1.0)  # four reconciler ticks
+        self.assertEqual(pods(), before)
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "TerminationGracePeriodSeconds": 5})
+        harness.wait_until(lambda: len(pods()) == 2, 10, what="a surge instance for the new spec")
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
     # -- 18: every error names the full path; nested objects refuse unknown keys -------------
 
     def test_errors_name_the_full_path(self):
