@@ -324,10 +324,7 @@ class Gateway(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
-        # Under AddressSanitizer its allocator's redzones and size classes about double what is
-        # held, and up to its quarantine (16 MiB, set above) of freed pieces adds.
-        asan = "address" in os.environ.get("BERTH_BIN_DIR", "")
-        allowance = (48 << 10) + (16 << 10) if asan else 24 << 10
+        allowance = harness.rss_allowance_kib(24 << 10)
         self.assertLess(peak - before, allowance, "berthd grew by %d KiB behind 100 slow readers" % (peak - before))
         gw = harness.Client(self.d.gateway_port)
         harness.wait_until(lambda: gw.get("/%s/after" % self.gid).status == 201, 10)

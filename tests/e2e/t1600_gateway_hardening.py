@@ -325,10 +325,7 @@ class BodyBudget(unittest.TestCase):
             self.assertIsInstance(r, tuple, r)
             self.assertEqual(r[0], 200, r)
             self.assertEqual(json.loads(r[2])["len"], size)
-        # Under AddressSanitizer its allocator's redzones and size classes about double what is
-        # held, and up to its quarantine (16 MiB, set above) of freed pieces adds.
-        asan = "address" in os.environ.get("BERTH_BIN_DIR", "")
-        allowance = (48 << 10) + (16 << 10) if asan else 24 << 10
+        allowance = harness.rss_allowance_kib(24 << 10)
         self.assertLess(held, allowance, "berthd grew by %d KiB holding twelve uploads" % held)
         again = [None]
         self.upload("/after", 1 << 20, again, 0)
