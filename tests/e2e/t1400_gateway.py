@@ -140,8 +140,7 @@ class Gateway(unittest.TestCase):
         script = os.path.join(cls.tmp, "upstream.py")
         with open(script, "w") as f:
             f.write(UPSTREAM)
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp).start()
-        cls.c = cls.d.client()
+        api.start_berthd(cls)
         s = cls.c.ok("CreateModelService", {"ServiceGroupName": "upstream", "InstanceType": "TI.S.MEDIUM.POST",
                                             "Command": "exec %s %s" % (sys.executable, script)})["Service"]
         cls.gid, cls.sid = s["ServiceGroupId"], s["ServiceId"]
@@ -151,11 +150,7 @@ class Gateway(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     def test_request_passes_through(self):
         gw = harness.Client(self.d.gateway_port)

@@ -131,8 +131,7 @@ class Surfaces(unittest.TestCase):
         cls.seen = os.path.join(cls.tmp, "seen.log")
         open(cls.seen, "w").close()
         os.chmod(cls.seen, 0o666)  # the instance runs as the unprivileged instance user
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp, extra=["--drain-timeout-ms", "3000"]).start()
-        cls.c = cls.d.client()
+        api.start_berthd(cls, extra=["--drain-timeout-ms", "3000"])
         s = cls.c.ok("CreateModelService", {
             "ServiceGroupName": "upstream", "InstanceType": "TI.S.MEDIUM.POST",
             "Command": "SEEN=%s exec %s %s" % (cls.seen, sys.executable, script)})["Service"]
@@ -264,18 +263,12 @@ class Limits(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = harness.tempdir("t1500l")
-        cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp, extra=[
-            "--api-max-connections", "40", "--gateway-max-connections", "400",
-            "--gateway-body-budget-mib", "16", "--gateway-threads", "2"]).start()
-        cls.c = cls.d.client()
+        api.start_berthd(cls, extra=["--api-max-connections", "40", "--gateway-max-connections", "400",
+                                     "--gateway-body-budget-mib", "16", "--gateway-threads", "2"])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-        harness.rmtree(cls.tmp)
+        api.stop_berthd(cls)
 
     def test_connection_cap_answers_503_then_recovers(self):
         socks = open_idle(self.d.port, 40)

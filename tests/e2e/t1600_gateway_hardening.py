@@ -59,8 +59,7 @@ def start_system(cls, tag, extra=()):
     # Instances run as the unprivileged instance user: give them one directory to write in.
     os.mkdir(os.path.join(cls.tmp, "recv"))
     os.chmod(os.path.join(cls.tmp, "recv"), 0o777)
-    cls.d = api.Berthd(os.path.join(cls.tmp, "data"), cls.tmp, extra=extra).start()
-    cls.c = cls.d.client()
+    api.start_berthd(cls, extra=extra)
 
 
 def create_service(cls, name, replicas=1, **extra):
@@ -71,14 +70,6 @@ def create_service(cls, name, replicas=1, **extra):
     harness.wait_until(lambda: cls.c.ok("DescribeModelService", {"ServiceId": s["ServiceId"]})["Service"]["Status"]
                        == "Normal", 30, what="service %s Normal" % name)
     return s["ServiceGroupId"], s["ServiceId"]
-
-
-def stop_system(cls):
-    try:
-        cls.d.stop()
-    finally:
-        cls.d.cleanup()
-    harness.rmtree(cls.tmp)
 
 
 def instance_pids(port, gid, n=2):
@@ -103,7 +94,7 @@ class TrustedProxy(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        stop_system(cls)
+        api.stop_berthd(cls)
 
     def test_a_trusted_proxy_is_appended_to(self):
         gw = harness.Client(self.d.gateway_port)
@@ -144,7 +135,7 @@ class FailingInstances(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        stop_system(cls)
+        api.stop_berthd(cls)
 
     def test_request_timeout_is_validated(self):
         for bad, code in ((0, "InvalidParameterValue"), (3601, "InvalidParameterValue"), ("5", "InvalidParameter"),
@@ -281,7 +272,7 @@ class BodyBudget(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        stop_system(cls)
+        api.stop_berthd(cls)
 
     def upload(self, path, size, results, i):
         try:
