@@ -72,6 +72,12 @@ def tempdir(tag):
     return d
 
 
+def rss_kib(pid):
+    """The resident set of process 'pid' (VmRSS), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        return int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
+
+
 def rss_allowance_kib(plain_kib):
     """How much a sanitized berthd may grow where a plain one may grow plain_kib. Under
     AddressSanitizer its redzones and size classes about double what is held, and its quarantine

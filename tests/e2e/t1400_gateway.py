@@ -265,10 +265,7 @@ class Gateway(unittest.TestCase):
         gw.close()
 
     def test_slow_reader_does_not_balloon_memory(self):
-        def rss_kb():
-            with open("/proc/%d/status" % self.d.proc.pid) as f:
-                return int([l for l in f if l.startswith("VmRSS:")][0].split()[1])
-        before = rss_kb()
+        before = harness.rss_kib(self.d.proc.pid)
         s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=10)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
         s.sendall(b"GET /%s/big HTTP/1.1\r\nHost: x\r\n\r\n" % self.gid.encode())
@@ -277,7 +274,7 @@ class Gateway(unittest.TestCase):
         while time.monotonic() < deadline:  # read slowly: 64 KiB every 50 ms
             got += len(s.recv(64 << 10))
             time.sleep(0.05)
-        peak = rss_kb()
+        peak = harness.rss_kib(self.d.proc.pid)
         s.close()
         self.assertGreater(got, 0)
         # The upstream can send 64 MiB in well under 2 s; the gateway must not hold it.
@@ -290,13 +287,10 @@ class Gateway(unittest.TestCase):
         # 100 clients ask for 64 MiB each, pipeline more requests behind and read nothing: each
         # costs berthd its capped queue (64 KiB and one read), its capped pipelined bytes and no
         # upstream read buffer of its own. (Before: about 660 KiB each.)
-        def rss_kb():
-            with open("/proc/%d/status" % self.d.proc.pid) as f:
-                return int([l for l in f if l.startswith("VmRSS:")][0].split()[1])
         gw = harness.Client(self.d.gateway_port)
         harness.wait_until(lambda: gw.get("/%s/warm" % self.gid).status == 201, 10)
         gw.close()
-        before = rss_kb()
+        before = harness.rss_kib(self.d.proc.pid)
         junk = b"GET /%s/after HTTP/1.1\r\nHost: x\r\n\r\n" % self.gid.encode()
         junk = junk * ((256 << 10) // len(junk))
         socks = []
@@ -314,7 +308,7 @@ class Gateway(unittest.TestCase):
                         s.send(junk)  # what the socket takes
                     except OSError:
                         pass
-                peak = max(peak, rss_kb())
+                peak = max(peak, harness.rss_kib(self.d.proc.pid))
                 time.sleep(0.1)
         finally:
             for s in socks:
@@ -366,16 +360,13 @@ class Gateway(unittest.TestCase):
     def test_large_upload_streams_with_bounded_memory(self):
         # 100 MiB to an instance that reads slowly: the gateway passes it on as it comes and stops
         # reading the client while the instance lags, so berthd holds a bounded buffer.
-        def rss_kb():
-            with open("/proc/%d/status" % self.d.proc.pid) as f:
-                return int([l for l in f if l.startswith("VmRSS:")][0].split()[1])
-        before = rss_kb()
+        before = harness.rss_kib(self.d.proc.pid)
         peak = [before]
         done = threading.Event()
 
         def sample():
             while not done.is_set():
-                peak[0] = max(peak[0], rss_kb())
+                peak[0] = max(peak[0], harness.rss_kib(self.d.proc.pid))
                 time.sleep(0.02)
         sampler = threading.Thread(target=sample)
         sampler.start()

@@ -99,11 +99,6 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
-
-
 def open_idle(port, n):
     socks = []
     for _ in range(n):
@@ -287,7 +282,7 @@ class Limits(unittest.TestCase):
 
     def test_idle_and_slow_body_clients_stay_bounded(self):
         pid = self.d.proc.pid
-        before = rss_kib(pid)
+        before = harness.rss_kib(pid)
         idle = open_idle(self.d.gateway_port, 200)
         slow, refused = [], 0
         try:
@@ -321,7 +316,7 @@ class Limits(unittest.TestCase):
                     except OSError:
                         pass
             time.sleep(0.3)
-            grown = rss_kib(pid) - before
+            grown = harness.rss_kib(pid) - before
             # Other clients still get answers, on both ports.
             gw = harness.Client(self.d.gateway_port, timeout=5)
             self.assertEqual(gw.get("/ms-nothing/x").status, 404)

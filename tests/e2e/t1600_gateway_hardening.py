@@ -247,11 +247,6 @@ class FailingInstances(unittest.TestCase):
             os.kill(b, signal.SIGCONT)
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
-
-
 class BodyBudget(unittest.TestCase):
     """1 MiB of body budget: twelve shares of 80 KiB for streamed uploads."""
 
@@ -289,7 +284,7 @@ class BodyBudget(unittest.TestCase):
         gw = harness.Client(self.d.gateway_port)
         harness.wait_until(lambda: gw.get("/%s/ping" % self.gid).status == 200, 5)
         gw.close()
-        before = rss_kib(self.d.proc.pid)
+        before = harness.rss_kib(self.d.proc.pid)
         # Twelve uploads of 8 MiB to an instance that reads nothing for 2 s take every share.
         size = 8 << 20
         results = [None] * 12
@@ -297,7 +292,7 @@ class BodyBudget(unittest.TestCase):
         for t in threads:
             t.start()
         time.sleep(0.7)
-        held = rss_kib(self.d.proc.pid) - before
+        held = harness.rss_kib(self.d.proc.pid) - before
         # A thirteenth cannot start: 503 before its body is read, and it may try again.
         s = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=5)
         s.sendall(b"POST /%s/ninth HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" % self.gid.encode())
