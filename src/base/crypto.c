@@ -72,12 +72,16 @@ size_t crypto_base64(const uint8_t *data, size_t len, char *out)
 
 int crypto_base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len)
 {
+    /* RFC 4648 section 4, strictly: whole groups of four, '=' only as the
+     * padding of the last group, and no stray bits in its last character,
+     * so that one text has exactly one meaning. */
+    if (len % 4 != 0)
+        return ERR_INVALID;
+    size_t pad = len && in[len - 1] == '=' ? (in[len - 2] == '=' ? 2 : 1) : 0;
     uint32_t acc = 0;
     int bits = 0;
     size_t n = 0;
-    while (len && in[len - 1] == '=')
-        len--;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len - pad; i++) {
         char c = in[i];
         int v = c >= 'A' && c <= 'Z'   ? c - 'A'
                 : c >= 'a' && c <= 'z' ? c - 'a' + 26
@@ -94,6 +98,8 @@ int crypto_base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_l
             out[n++] = (uint8_t)(acc >> bits);
         }
     }
+    if (acc & ((1u << bits) - 1))
+        return ERR_INVALID;
     *out_len = n;
     return 0;
 }

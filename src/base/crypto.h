@@ -25,8 +25,9 @@ void crypto_wipe(void *p, size_t len);
 void crypto_hex(const uint8_t *data, size_t len, char *out);
 /* Standard base64 with padding into 'out', which holds 4 * ceil(len / 3) + 1. */
 size_t crypto_base64(const uint8_t *data, size_t len, char *out);
-/* Decode standard base64 (padding optional, no whitespace) into 'out', which
- * holds 3 * ceil(len / 4) bytes; ERR_INVALID on a bad character. */
+/* Decode standard base64 into 'out', which holds 3 * len / 4 bytes: strict
+ * RFC 4648 (groups of four, '=' padding only at the end, no stray bits, no
+ * whitespace); ERR_INVALID otherwise. */
 int crypto_base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len);
 /* A random RFC 4122 version 4 UUID, 36 characters plus NUL. */
 void crypto_uuid(char out[37]);
