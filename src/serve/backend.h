@@ -30,14 +30,32 @@ struct serve_signature {
     char **class_labels; /* num_classes labels */
     size_t output_width; /* values per row of SERVE_OUT_PREDICT: 1, or K for softprob */
     char *objective;     /* backend's own name for what it computes, for metadata */
+    char *predictor;     /* how it predicts, for the load log: "native (...)", "library (why)" */
 };
+
+/* Which code predicts for a model whose format has more than one. */
+enum serve_predictor {
+    SERVE_PREDICTOR_AUTO,    /* the native evaluator where it handles the model and agrees
+                              * with the library at load, else the library */
+    SERVE_PREDICTOR_NATIVE,  /* the native evaluator, or the load fails */
+    SERVE_PREDICTOR_LIBRARY, /* always the library */
+};
+
+struct serve_load_options {
+    enum serve_predictor predictor;
+};
+
+/* "auto", "native" or "library"; -1 for anything else. */
+int serve_predictor_parse(const char *name);
+const char *serve_predictor_name(enum serve_predictor p);
 
 struct serve_backend {
     const char *name;     /* "xgboost" */
     const char *platform; /* the V2 metadata platform */
     /* Load the model file 'path'. On success fill 'sig' (names may be NULL to
      * take the defaults) and *handle. */
-    int (*load)(const char *path, struct serve_signature *sig, void **handle, struct err *err);
+    int (*load)(const char *path, const struct serve_load_options *opt, struct serve_signature *sig,
+                void **handle, struct err *err);
     /* Predict 'nrows' rows of sig->num_features floats (NaN = missing) into
      * 'out', which holds nrows * width floats (width per 'kind'). */
     int (*predict)(void *handle, enum serve_output kind, const float *rows, size_t nrows,

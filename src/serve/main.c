@@ -31,6 +31,7 @@ struct options {
     long long body_budget_bytes;
     long long drain_ms;
     const char *log_level;
+    const char *xgboost_predictor;
 };
 
 enum opt_type { OPT_INT, OPT_STR };
@@ -72,6 +73,9 @@ static const struct option_row option_table[] = {
     {"drain_timeout_ms", OPT_INT, OFF(drain_ms), 0, 600000, "3000",
      "on SIGTERM, how long requests in flight may finish before their connections close"},
     {"log_level", OPT_STR, OFF(log_level), 0, 0, "info", "error, warn, info or debug"},
+    {"xgboost_predictor", OPT_STR, OFF(xgboost_predictor), 0, 0, "auto",
+     "auto (native evaluator where it agrees with the library at load), native or library; "
+     "a version's berth.json \"predictor\" overrides it"},
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
 
@@ -187,6 +191,7 @@ int main(int argc, char **argv)
         .body_budget_bytes = 256 * 1024 * 1024,
         .drain_ms = 3000,
         .log_level = "info",
+        .xgboost_predictor = "auto",
     };
     int rc = parse_args(argc, argv, &o);
     if (rc)
@@ -232,7 +237,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     http_raise_fd_limit();
 
+    int predictor = serve_predictor_parse(o.xgboost_predictor);
+    if (predictor < 0) {
+        fprintf(stderr,
+                "berth-serve: --xgboost_predictor: '%s' is not one of auto, native, library\n",
+                o.xgboost_predictor);
+        return 2;
+    }
     struct serve_repo_options ropt = {
+        .predictor = (enum serve_predictor)predictor,
         .config_path = have_config ? o.model_config_file : NULL,
         .config_poll_s = (unsigned)o.config_poll_s,
         .fs_poll_s = (unsigned)o.fs_poll_s,

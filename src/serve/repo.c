@@ -54,6 +54,22 @@ struct serve_repo {
     pthread_t thread;
 };
 
+int serve_predictor_parse(const char *name)
+{
+    static const char *const names[] = {"auto", "native", "library"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *serve_predictor_name(enum serve_predictor p)
+{
+    return p == SERVE_PREDICTOR_NATIVE    ? "native"
+           : p == SERVE_PREDICTOR_LIBRARY ? "library"
+                                          : "auto";
+}
+
 const char *serve_state_name(enum serve_state s)
 {
     switch (s) {
@@ -88,6 +104,7 @@ void serve_signature_release(struct serve_signature *sig)
     free(sig->class_labels);
     free(sig->input_name);
     free(sig->objective);
+    free(sig->predictor);
     memset(sig, 0, sizeof(*sig));
 }
 
@@ -121,24 +138,46 @@ static char **string_list(const struct json *j, size_t want, const char *field, 
     return out;
 }
 
-/* Apply berth.json, which may name the input tensor, the features and the classes. */
-static int apply_berth_json(const char *path, struct serve_signature *sig, struct err *err)
+/* Read berth.json into 'a'; *root stays NULL when there is none (it is optional). */
+static int berth_json_read(const char *path, struct arena *a, const struct json **root,
+                           struct err *err)
 {
     struct buf b;
     buf_init(&b, BERTH_JSON_LIMIT_BYTES);
     int rc = buf_read_file(&b, path, err);
-    if (rc == ERR_SYS(ENOENT)) {
-        buf_release(&b);
-        return 0; /* berth.json is optional */
-    }
-    struct arena a;
-    arena_init(&a, 8192);
-    struct json *root = NULL;
-    if (rc == 0 && (rc = json_parse(&a, b.ptr, b.len, &root, err)))
+    struct json *j = NULL;
+    if (rc == ERR_SYS(ENOENT))
+        rc = 0;
+    else if (rc == 0 && (rc = json_parse(a, b.ptr, b.len, &j, err)))
         err_prefix(err, "%s: ", path);
-    else if (rc == 0 && root->type != JSON_OBJECT)
+    else if (rc == 0 && j->type != JSON_OBJECT)
         rc = err_set(err, ERR_INVALID, "%s: must be a JSON object", path);
-    for (size_t i = 0; rc == 0 && i < root->len; i++) {
+    buf_release(&b);
+    *root = rc ? NULL : j;
+    return rc;
+}
+
+/* What berth.json says about loading: "predictor" overrides --xgboost_predictor. */
+static int berth_json_load_options(const struct json *root, const char *path,
+                                   struct serve_load_options *lo, struct err *err)
+{
+    const struct json *v = root ? json_get(root, "predictor") : NULL;
+    if (!v)
+        return 0;
+    int p = v->type == JSON_STRING ? serve_predictor_parse(v->u.str) : -1;
+    if (p < 0)
+        return err_set(err, ERR_INVALID,
+                       "%s: 'predictor' must be \"auto\", \"native\" or \"library\"", path);
+    lo->predictor = (enum serve_predictor)p;
+    return 0;
+}
+
+/* Apply berth.json, which may name the input tensor, the features and the classes. */
+static int berth_json_apply(const struct json *root, const char *path, struct serve_signature *sig,
+                            struct err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; root && rc == 0 && i < root->len; i++) {
         const struct json_member *m = &root->u.members[i];
         const struct json *v = &m->value;
         if (strcmp(m->key, "input_name") == 0) {
@@ -168,15 +207,13 @@ static int apply_berth_json(const char *path, struct serve_signature *sig, struc
             }
             if (!(sig->class_labels = string_list(v, sig->num_classes, "class_labels", path, err)))
                 rc = ERR_INVALID;
-        } else {
+        } else if (strcmp(m->key, "predictor") != 0) { /* read before the load */
             rc = err_set(err, ERR_INVALID,
                          "%s: unknown field '%s' (expected input_name, feature_names, "
-                         "class_labels)",
+                         "class_labels, predictor)",
                          path, m->key);
         }
     }
-    arena_release(&a);
-    buf_release(&b);
     return rc;
 }
 
@@ -186,8 +223,8 @@ static bool is_model_candidate(const char *name)
 }
 
 /* Load the version in 'dir'. */
-static int version_load(const char *dir, int64_t number, struct serve_version **out,
-                        struct err *err)
+static int version_load(const char *dir, int64_t number, const struct serve_load_options *opt,
+                        struct serve_version **out, struct err *err)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -219,17 +256,23 @@ static int version_load(const char *dir, int64_t number, struct serve_version **
         free(model);
         return rc;
     }
+    /* berth.json is read first: "predictor" decides how the model loads. */
+    char *bj = xasprintf("%s/berth.json", dir);
+    struct arena a;
+    arena_init(&a, 8192);
+    const struct json *bjroot;
+    struct serve_load_options lo = *opt;
+    rc = berth_json_read(bj, &a, &bjroot, err);
+    if (rc == 0)
+        rc = berth_json_load_options(bjroot, bj, &lo, err);
     struct serve_version *v = xcalloc(1, sizeof(*v));
     v->number = number;
     v->backend = &serve_backend_xgboost;
-    rc = v->backend->load(model, &v->sig, &v->handle, err);
-    if (rc == 0) {
-        char *bj = xasprintf("%s/berth.json", dir);
-        rc = apply_berth_json(bj, &v->sig, err);
-        free(bj);
-        if (rc)
-            v->backend->free(v->handle);
-    }
+    if (rc == 0 && (rc = v->backend->load(model, &lo, &v->sig, &v->handle, err)) == 0 &&
+        (rc = berth_json_apply(bjroot, bj, &v->sig, err)))
+        v->backend->free(v->handle);
+    arena_release(&a);
+    free(bj);
     free(model);
     if (rc) {
         serve_signature_release(&v->sig);
@@ -309,7 +352,8 @@ static void retire(struct repo_model *m, struct repo_version *v)
     }
 }
 
-static void try_load(struct repo_model *m, struct repo_version *v, bool *changed)
+static void try_load(const struct serve_repo_options *opt, struct repo_model *m,
+                     struct repo_version *v, bool *changed)
 {
     char *dir = xasprintf("%s/%lld", m->cfg.base_path, (long long)v->number);
     uint64_t sig = dir_signature(dir);
@@ -320,7 +364,8 @@ static void try_load(struct repo_model *m, struct repo_version *v, bool *changed
     struct err err = {0};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = version_load(dir, v->number, &v->loaded, &err);
+    struct serve_load_options lo = {.predictor = opt->predictor};
+    int rc = version_load(dir, v->number, &lo, &v->loaded, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     free(dir);
     v->dir_sig = sig;
@@ -334,9 +379,11 @@ static void try_load(struct repo_model *m, struct repo_version *v, bool *changed
                   (long long)v->number, err.msg);
         return;
     }
-    log_info("repo", "version available model=%s version=%lld features=%zu objective=%s ms=%.1f",
+    log_info("repo",
+             "version available model=%s version=%lld features=%zu objective=%s predictor=%s "
+             "ms=%.1f",
              m->cfg.name, (long long)v->number, v->loaded->sig.num_features,
-             v->loaded->sig.objective,
+             v->loaded->sig.objective, v->loaded->sig.predictor ? v->loaded->sig.predictor : "-",
              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 }
 
@@ -350,7 +397,7 @@ static bool policy_lists(const struct serve_model_config *c, int64_t number)
 
 /* Bring one model in line with its directory and policy. New versions are
  * loaded before old ones are retired, so a model never goes unserved. */
-static bool scan_model(struct repo_model *m)
+static bool scan_model(const struct serve_repo_options *opt, struct repo_model *m)
 {
     bool changed = false;
     for (size_t i = 0; i < m->nv; i++)
@@ -405,7 +452,7 @@ static bool scan_model(struct repo_model *m)
         if (!wanted)
             continue;
         if (!v->loaded)
-            try_load(m, v, &changed);
+            try_load(opt, m, v, &changed);
         if (v->loaded) {
             keep[k] = true;
             available++;
@@ -607,7 +654,7 @@ static void scan_all(struct serve_repo *r, bool force_publish)
 {
     bool changed = force_publish;
     for (size_t i = 0; i < r->nmodels; i++)
-        changed |= scan_model(&r->models[i]);
+        changed |= scan_model(&r->opt, &r->models[i]);
     if (changed)
         publish(r);
 }

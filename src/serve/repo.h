@@ -62,7 +62,8 @@ struct serve_repo;
 struct serve_repo_options {
     const char *config_path; /* re-read every config_poll_s seconds if both set */
     unsigned config_poll_s;
-    unsigned fs_poll_s; /* 0: scan once, at serve_repo_new() */
+    unsigned fs_poll_s;             /* 0: scan once, at serve_repo_new() */
+    enum serve_predictor predictor; /* default for versions whose berth.json names none */
 };
 
 /* Take 'cfg' (emptied on return), scan and load every model once, and start
