@@ -23,6 +23,10 @@ LOGISTIC_VERSIONS = {
 
 
 class TfsPredict(harness.ServerCase):
+    """Every answer checked against the library's own predictions; the native evaluator
+    answers here (forced, so a model it cannot take fails the load), the library in
+    TfsPredictLibrary."""
+    PREDICTOR = "native"
 
     @classmethod
     def setUpClass(cls):
@@ -83,7 +87,8 @@ class TfsPredict(harness.ServerCase):
             {"name": "labeled", "base_path": os.path.join(models, "labeled")},
             {"name": "reg3", "base_path": os.path.join(models, "reg3")},
         ])
-        cls.srv = cls.start_server(["--model_config_file=%s" % cfg, "--file_system_poll_wait_seconds=0"])
+        cls.srv = cls.start_server(["--model_config_file=%s" % cfg, "--file_system_poll_wait_seconds=0",
+                                    "--xgboost_predictor=" + cls.PREDICTOR])
         cls.c = cls.client_for(cls.srv)
         cls.X5 = harness.rows(16, 5, seed=21)
         cls.X4 = harness.rows(9, 4, seed=22)
@@ -383,3 +388,7 @@ class TfsPredict(harness.ServerCase):
         for t in ts:
             t.join(30)
         self.assertEqual(errors, [])
+
+
+class TfsPredictLibrary(TfsPredict):
+    PREDICTOR = "library"

@@ -17,6 +17,9 @@ def binary_request(header, payload):
 
 
 class V2Infer(harness.ServerCase):
+    """Answers checked against the library's; the native evaluator here, the library in
+    V2InferLibrary."""
+    PREDICTOR = "native"
 
     @classmethod
     def setUpClass(cls):
@@ -38,7 +41,8 @@ class V2Infer(harness.ServerCase):
             {"name": "multi", "base_path": os.path.join(models, "multi")},
             {"name": "reg", "base_path": os.path.join(models, "reg")},
         ])
-        cls.srv = cls.start_server(["--model_config_file", cfg, "--file_system_poll_wait_seconds", "0"])
+        cls.srv = cls.start_server(["--model_config_file", cfg, "--file_system_poll_wait_seconds", "0",
+                                    "--xgboost_predictor", cls.PREDICTOR])
         cls.c = cls.client_for(cls.srv)
         cls.X4 = harness.rows(6, 4, seed=51)
         cls.X5 = harness.rows(5, 5, seed=52)
@@ -305,6 +309,10 @@ class V2Infer(harness.ServerCase):
         self.assertEqual(h.get("id"), "bin-both")
         self._check_binary_output(h, raw, "multi", 3, harness.predict(self.multi, X))
         self.assertIn("application/octet-stream", r.headers.get("content-type", ""))
+
+
+class V2InferLibrary(V2Infer):
+    PREDICTOR = "library"
 
 
 class V2NotReady(harness.ServerCase):

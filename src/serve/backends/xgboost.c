@@ -41,6 +41,7 @@ struct xgb_model {
     size_t iteration_end; /* 0: every iteration; else best_iteration + 1 */
     bool softmax;         /* multi:softmax: predict gives class ids, proba needs margins */
     bool logitraw;        /* binary:logitraw: predict gives margins */
+    bool no_inplace;      /* gblinear: the library predicts only from a DMatrix */
     char config[2][224];  /* the library's predict config for type 0 and 1 (margins) */
 };
 
@@ -77,6 +78,8 @@ static int read_config(struct xgb_model *m, struct serve_signature *sig, struct 
     }
     const struct json *learner = json_get(root, "learner");
     const struct json *obj = json_get(json_get(learner, "objective"), "name");
+    const struct json *gb = json_get(json_get(learner, "gradient_booster"), "name");
+    m->no_inplace = gb && gb->type == JSON_STRING && strcmp(gb->u.str, "gblinear") == 0;
     const struct json *mp = json_get(learner, "learner_model_param");
     const struct json *ncls = json_get(mp, "num_class");
     const struct json *ntgt = json_get(mp, "num_target");
@@ -198,9 +201,20 @@ static int predict_raw(struct xgb_model *m, int type, const float *rows, size_t 
     const bst_ulong *shape;
     bst_ulong dim;
     const float *out;
-    if (XGBoosterPredictFromDense(m->booster, iface, m->config[type != 0], proxy, &shape, &dim,
-                                  &out) != 0)
+    if (m->no_inplace) {
+        /* The output stays in the booster's buffer for this thread, not the DMatrix. */
+        DMatrixHandle dm;
+        if (XGDMatrixCreateFromDense(iface, "{\"missing\":NaN,\"nthread\":1}", &dm) != 0)
+            return err_set(err, ERR_INTERNAL, "cannot build a DMatrix: %s", last_error());
+        int rc =
+            XGBoosterPredictFromDMatrix(m->booster, dm, m->config[type != 0], &shape, &dim, &out);
+        XGDMatrixFree(dm);
+        if (rc != 0)
+            return err_set(err, ERR_INTERNAL, "XGBoost prediction failed: %s", last_error());
+    } else if (XGBoosterPredictFromDense(m->booster, iface, m->config[type != 0], proxy, &shape,
+                                         &dim, &out) != 0) {
         return err_set(err, ERR_INTERNAL, "XGBoost prediction failed: %s", last_error());
+    }
     size_t total = 1;
     for (bst_ulong i = 0; i < dim; i++)
         total *= (size_t)shape[i];
