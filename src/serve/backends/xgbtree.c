@@ -46,6 +46,12 @@
 #define XGBT_BLOCK_ROWS 64
 /* Rows (or trees, for a single row) walked in lock-step to overlap their loads. */
 #define XGBT_LANES 8
+/* Floats of prepared rows on the stack (see "Predicting"); a model using more
+ * than half as many features reads the input rows as they are. */
+#define XGBT_PREP_FLOATS 4096
+
+/* The lanes' indices must live in registers, not in memory: unroll. */
+#define UNROLL_LANES _Pragma("GCC unroll 8")
 
 #define FEAT_MASK 0x7fffffffu
 #define DEFAULT_LEFT 0x80000000u
@@ -128,6 +134,11 @@ struct xgbt_model {
     /* explicit layout */
     struct enode *enodes;
     size_t *eroot; /* first node of each tree */
+    /* Prepared rows (see "Predicting"): the features the trees use, and
+     * whether nodes index those rather than the input's features. */
+    bool prepared;
+    size_t num_used;
+    uint32_t *used;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -418,6 +429,50 @@ static void fill_explicit(const struct tree *t, struct arena *a, struct enode *b
     }
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Find the features the first 'keep' trees split on and, if few enough for
+ * prepared rows, renumber their nodes: the feature's rank among those, plus
+ * num_used when missing values go left. */
+static void use_features(struct xgbt_model *m, struct tree *ts, size_t keep, struct arena *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < keep; i++)
+        n += ts[i].reached;
+    uint32_t *f = arena_alloc(a, (n ? n : 1) * sizeof(*f));
+    n = 0;
+    for (size_t i = 0; i < keep; i++)
+        for (size_t k = 0; k < ts[i].reached; k++) {
+            uint32_t node = ts[i].order[k];
+            if (ts[i].left[node] != -1)
+                f[n++] = ts[i].feat[node] & FEAT_MASK;
+        }
+    qsort(f, n, sizeof(*f), cmp_u32);
+    size_t u = 0;
+    for (size_t k = 0; k < n; k++)
+        if (u == 0 || f[k] != f[u - 1])
+            f[u++] = f[k];
+    m->num_used = u;
+    m->prepared = 2 * u <= XGBT_PREP_FLOATS;
+    if (!m->prepared)
+        return;
+    m->used = xcalloc(u ? u : 1, sizeof(*m->used));
+    memcpy(m->used, f, u * sizeof(*f));
+    for (size_t i = 0; i < keep; i++)
+        for (size_t k = 0; k < ts[i].reached; k++) {
+            uint32_t node = ts[i].order[k], raw = ts[i].feat[node];
+            if (ts[i].left[node] == -1)
+                continue;
+            uint32_t key = raw & FEAT_MASK;
+            const uint32_t *at = bsearch(&key, m->used, u, sizeof(key), cmp_u32);
+            ts[i].feat[node] = (uint32_t)(at - m->used) + (raw & DEFAULT_LEFT ? (uint32_t)u : 0);
+        }
+}
+
 static int read_learner(const struct json *root, struct xgbt_model *m, const struct json **trees,
                         const struct json **tree_info, uint64_t *npt, struct err *err)
 {
@@ -569,6 +624,7 @@ static int compile(const struct json *root, size_t iteration_end, struct arena *
     m->group = xcalloc(keep ? keep : 1, sizeof(*m->group));
     for (size_t i = 0; i < keep; i++)
         m->group[i] = (uint32_t)tree_info->u.items[i].u.num;
+    use_features(m, ts, keep, a);
 
     if (max_depth <= XGBT_COMPLETE_MAX_DEPTH) {
         m->layout = LAYOUT_COMPLETE;
@@ -629,6 +685,7 @@ void xgbt_free(struct xgbt_model *m)
     free(m->cleaves);
     free(m->enodes);
     free(m->eroot);
+    free(m->used);
     free(m);
 }
 
@@ -655,37 +712,67 @@ void xgbt_describe(const struct xgbt_model *m, char *out, size_t n)
 /* ------------------------------------------------------------------------ */
 /* Predicting                                                               */
 
-/* One step down a complete tree: 'i' is the slot, 'row' the features. A
- * missing value goes to the default side: !(NaN < c) is true (right), so
- * flipping it by the default-left bit for NaN alone gives the default. */
-static inline uint32_t cstep(const struct cnode *nd, uint32_t i, const float *row)
+/* Prepared rows. The features the trees use are copied, once per row and
+ * block, into two halves: in the first a missing value becomes +inf, in the
+ * second -inf. A node whose missing values go right reads the first half, one
+ * whose missing values go left the second: every condition is finite, so
+ * !(+inf < c) sends a missing value right and !(-inf < c) left, and any other
+ * value, infinities included, compares as itself. A step is then one compare,
+ * and the rows the trees read are packed together. */
+static void prepare(const struct xgbt_model *m, const float *rows, size_t nrows, float *prep)
+{
+    const size_t F = m->num_features, U = m->num_used;
+    for (size_t r = 0; r < nrows; r++) {
+        const float *x = rows + r * F;
+        float *p = prep + r * 2 * U;
+        for (size_t j = 0; j < U; j++) {
+            float v = x[m->used[j]];
+            bool missing = isnan(v);
+            p[j] = missing ? INFINITY : v;
+            p[U + j] = missing ? -INFINITY : v;
+        }
+    }
+}
+
+/* One step down a complete tree from slot 'i'. Unprepared, a missing value
+ * goes to the default side: !(NaN < c) is true (right), and the default-left
+ * bit flips it for NaN alone. */
+static inline __attribute__((always_inline)) uint32_t cstep(const struct cnode *nd, uint32_t i,
+                                                            const float *row, bool prepared)
 {
     struct cnode n = nd[i];
+    if (prepared)
+        return 2 * i + 1 + (uint32_t) !(row[n.feat] < n.cond);
     float v = row[n.feat & FEAT_MASK];
     uint32_t right = (uint32_t) !(v < n.cond) ^ ((uint32_t)(v != v) & (n.feat >> 31));
     return 2 * i + 1 + right;
 }
 
-/* The margins of 'nrows' rows (nrows <= XGBT_BLOCK_ROWS) added into 'acc'
- * (nrows * num_groups, holding the base margin), tree by tree. */
-static void sum_complete(const struct xgbt_model *m, const float *rows, size_t nrows, float *acc)
+/* The margins of 'nrows' rows (nrows <= XGBT_BLOCK_ROWS, 'stride' floats
+ * apart) added into 'acc' (nrows * num_groups, holding the base margin). Every
+ * row's leaves are added in tree order, the order the library sums them in. */
+static inline __attribute__((always_inline)) void sum_complete(const struct xgbt_model *m,
+                                                               const float *rows, size_t stride,
+                                                               size_t nrows, float *acc,
+                                                               bool prepared)
 {
-    const size_t F = m->num_features, G = m->num_groups, T = m->num_trees;
+    const size_t G = m->num_groups, T = m->num_trees;
     const unsigned D = m->depth;
     const size_t NI = m->inner_per_tree, NL = m->leaves_per_tree;
     if (nrows < XGBT_LANES) {
-        /* Few rows: walk XGBT_LANES trees side by side, then add their leaves
-         * in tree order, which is the order the library sums them in. */
+        /* Few rows: walk XGBT_LANES trees side by side, then add their leaves. */
         for (size_t r = 0; r < nrows; r++) {
-            const float *row = rows + r * F;
+            const float *row = rows + r * stride;
             float *a = acc + r * G;
             size_t t = 0;
             for (; t + XGBT_LANES <= T; t += XGBT_LANES) {
                 uint32_t idx[XGBT_LANES] = {0};
                 const struct cnode *nd = m->cnodes + t * NI;
-                for (unsigned d = 0; d < D; d++)
+                for (unsigned d = 0; d < D; d++) {
+                    UNROLL_LANES
                     for (int k = 0; k < XGBT_LANES; k++)
-                        idx[k] = cstep(nd + k * NI, idx[k], row);
+                        idx[k] = cstep(nd + k * NI, idx[k], row, prepared);
+                }
                 const float *lv = m->cleaves + t * NL - NI;
                 for (int k = 0; k < XGBT_LANES; k++)
                     a[m->group[t + k]] += lv[k * NL + idx[k]];
@@ -694,7 +781,7 @@ static void sum_complete(const struct xgbt_model *m, const float *rows, size_t n
                 const struct cnode *nd = m->cnodes + t * NI;
                 uint32_t i = 0;
                 for (unsigned d = 0; d < D; d++)
-                    i = cstep(nd, i, row);
+                    i = cstep(nd, i, row, prepared);
                 a[m->group[t]] += m->cleaves[t * NL + i - NI];
             }
         }
@@ -707,42 +794,77 @@ static void sum_complete(const struct xgbt_model *m, const float *rows, size_t n
         size_t r = 0;
         for (; r + XGBT_LANES <= nrows; r += XGBT_LANES) {
             uint32_t idx[XGBT_LANES] = {0};
-            const float *row = rows + r * F;
-            for (unsigned d = 0; d < D; d++)
+            const float *row = rows + r * stride;
+            for (unsigned d = 0; d < D; d++) {
+                UNROLL_LANES
                 for (int k = 0; k < XGBT_LANES; k++)
-                    idx[k] = cstep(nd, idx[k], row + k * F);
+                    idx[k] = cstep(nd, idx[k], row + k * stride, prepared);
+            }
             for (int k = 0; k < XGBT_LANES; k++)
                 acc[(r + k) * G + g] += lv[idx[k]];
         }
         for (; r < nrows; r++) {
             uint32_t i = 0;
             for (unsigned d = 0; d < D; d++)
-                i = cstep(nd, i, rows + r * F);
+                i = cstep(nd, i, rows + r * stride, prepared);
             acc[r * G + g] += lv[i];
         }
     }
 }
 
-static inline float ewalk(const struct enode *nd, const float *row)
+static inline __attribute__((always_inline)) float ewalk(const struct enode *nd, const float *row,
+                                                         bool prepared)
 {
     uint32_t i = 0;
     while (nd[i].left) {
         struct enode n = nd[i];
-        float v = row[n.feat & FEAT_MASK];
-        i = n.left + ((uint32_t) !(v < n.cond) ^ ((uint32_t)(v != v) & (n.feat >> 31)));
+        if (prepared) {
+            i = n.left + (uint32_t) !(row[n.feat] < n.cond);
+        } else {
+            float v = row[n.feat & FEAT_MASK];
+            i = n.left + ((uint32_t) !(v < n.cond) ^ ((uint32_t)(v != v) & (n.feat >> 31)));
+        }
     }
     return nd[i].cond;
 }
 
-static void sum_explicit(const struct xgbt_model *m, const float *rows, size_t nrows, float *acc)
+static inline __attribute__((always_inline)) void sum_explicit(const struct xgbt_model *m,
+                                                               const float *rows, size_t stride,
+                                                               size_t nrows, float *acc,
+                                                               bool prepared)
 {
-    const size_t F = m->num_features, G = m->num_groups;
+    const size_t G = m->num_groups;
     for (size_t t = 0; t < m->num_trees; t++) {
         const struct enode *nd = m->enodes + m->eroot[t];
         const uint32_t g = m->group[t];
         for (size_t r = 0; r < nrows; r++)
-            acc[r * G + g] += ewalk(nd, rows + r * F);
+            acc[r * G + g] += ewalk(nd, rows + r * stride, prepared);
     }
+}
+
+/* The four walks, each compiled for its own case. */
+static void sum_complete_prepared(const struct xgbt_model *m, const float *rows, size_t stride,
+                                  size_t nrows, float *acc)
+{
+    sum_complete(m, rows, stride, nrows, acc, true);
+}
+
+static void sum_complete_raw(const struct xgbt_model *m, const float *rows, size_t stride,
+                             size_t nrows, float *acc)
+{
+    sum_complete(m, rows, stride, nrows, acc, false);
+}
+
+static void sum_explicit_prepared(const struct xgbt_model *m, const float *rows, size_t stride,
+                                  size_t nrows, float *acc)
+{
+    sum_explicit(m, rows, stride, nrows, acc, true);
+}
+
+static void sum_explicit_raw(const struct xgbt_model *m, const float *rows, size_t stride,
+                             size_t nrows, float *acc)
+{
+    sum_explicit(m, rows, stride, nrows, acc, false);
 }
 
 /* The library's softmax: max by fmaxf, expf of the differences in float,
@@ -802,20 +924,31 @@ static void transform(const struct xgbt_model *m, bool margin, const float *acc,
 void xgbt_predict(const struct xgbt_model *m, bool margin, const float *rows, size_t nrows,
                   float *out)
 {
-    /* The margins of one block of rows, on the stack: no allocation. */
+    /* The margins and prepared rows of one block, on the stack: no allocation. */
     float acc[XGBT_MAX_GROUPS > XGBT_BLOCK_ROWS ? XGBT_MAX_GROUPS : XGBT_BLOCK_ROWS];
+    float prep[XGBT_PREP_FLOATS];
     const size_t G = m->num_groups, F = m->num_features, W = xgbt_width(m, margin);
+    const size_t U2 = 2 * m->num_used;
     size_t block = sizeof(acc) / sizeof(acc[0]) / G;
     if (block > XGBT_BLOCK_ROWS)
         block = XGBT_BLOCK_ROWS;
+    if (m->prepared && U2 && block > XGBT_PREP_FLOATS / U2)
+        block = XGBT_PREP_FLOATS / U2;
     for (size_t r0 = 0; r0 < nrows; r0 += block) {
         size_t nb = nrows - r0 < block ? nrows - r0 : block;
         for (size_t i = 0; i < nb * G; i++)
             acc[i] = m->base_margin;
-        if (m->layout == LAYOUT_COMPLETE)
-            sum_complete(m, rows + r0 * F, nb, acc);
-        else
-            sum_explicit(m, rows + r0 * F, nb, acc);
+        if (m->prepared) {
+            prepare(m, rows + r0 * F, nb, prep);
+            if (m->layout == LAYOUT_COMPLETE)
+                sum_complete_prepared(m, prep, U2, nb, acc);
+            else
+                sum_explicit_prepared(m, prep, U2, nb, acc);
+        } else if (m->layout == LAYOUT_COMPLETE) {
+            sum_complete_raw(m, rows + r0 * F, F, nb, acc);
+        } else {
+            sum_explicit_raw(m, rows + r0 * F, F, nb, acc);
+        }
         transform(m, margin, acc, nb, out + r0 * W);
     }
 }
