@@ -6,7 +6,7 @@ BENCH_TOOLS_DIR ?= build/bench
 BENCH_CFLAGS ?= -O2 -Wall -Wextra -std=c11
 
 .PHONY: bench-tools
-bench-tools: $(BENCH_TOOLS_DIR)/xgb_raw $(BENCH_TOOLS_DIR)/tcp_pingpong
+bench-tools: $(BENCH_TOOLS_DIR)/xgb_raw $(BENCH_TOOLS_DIR)/tcp_pingpong $(BENCH_TOOLS_DIR)/xgbtree_bench
 
 $(BENCH_TOOLS_DIR)/xgb_raw: bench/xgb_raw.c bench/bench.mk
 	@mkdir -p $(BENCH_TOOLS_DIR)
@@ -15,3 +15,11 @@ $(BENCH_TOOLS_DIR)/xgb_raw: bench/xgb_raw.c bench/bench.mk
 $(BENCH_TOOLS_DIR)/tcp_pingpong: bench/tcp_pingpong.c bench/bench.mk
 	@mkdir -p $(BENCH_TOOLS_DIR)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ bench/tcp_pingpong.c -lpthread
+
+# The native tree evaluator against the library, in-process; built from the
+# sources it needs, with the project's optimisation level.
+XGBTREE_SRCS = src/serve/backends/xgbtree.c src/base/json.c src/base/arena.c src/base/alloc.c \
+               src/base/err.c src/base/log.c
+$(BENCH_TOOLS_DIR)/xgbtree_bench: bench/xgbtree_bench.c $(XGBTREE_SRCS) src/serve/backends/xgbtree.h bench/bench.mk
+	@mkdir -p $(BENCH_TOOLS_DIR)
+	$(BENCH_CC) $(BENCH_CFLAGS) -D_GNU_SOURCE -Isrc -o $@ bench/xgbtree_bench.c $(XGBTREE_SRCS) -lxgboost -lm -lpthread
