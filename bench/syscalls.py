@@ -80,10 +80,27 @@ def load(d):
     return res
 
 
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return (v[n // 2] + v[(n - 1) // 2]) / 2 if n else None
+
+
+def cpu_runs(res, t):
+    """Per round: (CPU µs per request, wrk's figures) of target t."""
+    out = []
+    for rep in range(1, 1000):
+        cpu = res.get(f"cpu_{t}_{rep}")
+        if not cpu:
+            break
+        out.append((cpu["ticks"] / cpu["hz"] * 1e6 / max(cpu["wrk"]["requests"], 1), cpu["wrk"]))
+    return out
+
+
 def figures(res):
     fig = {}
     for t, _ in TARGETS:
-        c, counts, cpu = res.get(f"count_{t}"), res.get(f"perf_{t}"), res.get(f"cpu_{t}")
+        c, counts = res.get(f"count_{t}"), res.get(f"perf_{t}")
         if not c or counts is None:
             continue
         req = max(c["requests"], 1)
@@ -91,12 +108,17 @@ def figures(res):
         f = {"requests": c["requests"], "rps_counted": c["rps"],
              "syscalls_per_req": sum(per.values()),
              "by_call": dict(sorted(per.items(), key=lambda kv: -kv[1]))}
-        if cpu:
-            creq = max(cpu["wrk"]["requests"], 1)
-            f["cpu_us_per_req"] = cpu["ticks"] / cpu["hz"] * 1e6 / creq
-            f["rps"] = cpu["wrk"]["rps"]
-            f["p50_us"] = cpu["wrk"]["p50_us"]
+        runs = cpu_runs(res, t)
+        if runs:
+            f["cpu_us_per_req_runs"] = [round(us, 2) for us, _ in runs]
+            f["cpu_us_per_req"] = median(us for us, _ in runs)
+            f["rps"] = median(w["rps"] for _, w in runs)
+            f["p50_us"] = median(w["p50_us"] for _, w in runs)
         fig[t] = f
+    g, n = cpu_runs(res, "gateway"), cpu_runs(res, "nginx_proxy")
+    if g and n:
+        fig["gateway_cpu_ratio_runs"] = [round(a[0] / b[0], 3) for a, b in zip(g, n)]
+        fig["gateway_cpu_ratio"] = median(fig["gateway_cpu_ratio_runs"])
     return fig
 
 
@@ -133,9 +155,12 @@ def report(d, out_path):
             "- berth-serve makes {a:.2f} syscalls per request, nginx `return 200` {b:.2f} (×{r:.2f}).")
     compare("gateway", "nginx_proxy", "syscalls_per_req",
             "- the gateway makes {a:.2f} per proxied request, nginx proxy_pass {b:.2f} (×{r:.2f}).")
-    compare("gateway", "nginx_proxy", "cpu_us_per_req",
-            "- the gateway's CPU per proxied request ÷ nginx proxy_pass's: {a:.1f} ÷ {b:.1f} µs "
-            "= **×{r:.2f}**.")
+    if "gateway_cpu_ratio" in fig:
+        runs = ", ".join(f"{r:.2f}" for r in fig["gateway_cpu_ratio_runs"])
+        lines.append(f"- the gateway's CPU per proxied request ÷ nginx proxy_pass's: "
+                     f"**×{fig['gateway_cpu_ratio']:.2f}** (median of the rounds: {runs}; "
+                     f"{fig['gateway']['cpu_us_per_req']:.1f} and "
+                     f"{fig['nginx_proxy']['cpu_us_per_req']:.1f} µs).")
     compare("serve", "nginx_return", "rps",
             "- berth-serve req/s ÷ nginx `return 200`'s: ×{r:.2f} (both pinned to one CPU, wrk on "
             "another; bench/floor.sh is the benchmark for this ratio).")

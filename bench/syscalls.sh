@@ -4,7 +4,7 @@
 #
 # Run from anywhere as `bench/syscalls.sh`, once build/berthd, build/berth-serve and build/berth
 # exist (make). Everything stays on 127.0.0.1, every load is bounded in time, only processes this
-# script started are stopped (by pid); the whole run takes about 60 s with the defaults.
+# script started are stopped (by pid); the whole run takes about 100 s with the defaults.
 #
 #   1. trains the model of bench/run.sh (bench/bench.py gen) and writes the request bodies;
 #   2. starts four servers, all on the first CPU (wrk runs on the last):
@@ -21,8 +21,10 @@
 #      server process (a counter in the kernel, not a tracer: it barely slows the server), and
 #      divides by the requests wrk completed. For the proxies only the proxy's own calls count
 #      (the instance behind them is the same process for both);
-#   4. per proxy: another wrk run of the same length without perf, with the CPU the proxy used
-#      (utime + stime from /proc/PID/stat, all threads) divided by the requests;
+#   4. per target: wrk runs of the same length without perf ($BENCH_CPU_REPS rounds over the
+#      targets in turn), with the CPU the server process used (utime + stime from
+#      /proc/PID/stat, all threads) divided by the requests; the median of the rounds is
+#      reported, and for the gateway the median of its per-round ratios to nginx proxy_pass;
 #   5. prints a Markdown report (bench/syscalls.py) and writes it to bench/results/syscalls.md,
 #      with the raw figures in bench/results/syscalls.json.
 #
@@ -32,6 +34,7 @@
 #   BENCH_SECONDS=5         length of each timed wrk run
 #   BENCH_WARMUP=1          warm-up per target, seconds
 #   BENCH_CONNECTIONS=16    wrk connections (wrk always uses 1 thread)
+#   BENCH_CPU_REPS=3        CPU runs per target (step 4), taken in turn; medians are reported
 #   BENCH_PIN=split         split: servers on the first CPU, wrk on the last; none: no pinning
 #   BENCH_OUT=bench/results/syscalls.md
 #   BENCH_KEEP=1            keep the temp dir (logs, configs, raw perf output)
@@ -53,6 +56,7 @@ BERTH_CLI=${BERTH_CLI:-$BUILD/berth}
 SECS=${BENCH_SECONDS:-5}
 WARMUP=${BENCH_WARMUP:-1}
 CONNS=${BENCH_CONNECTIONS:-16}
+REPS=${BENCH_CPU_REPS:-3}
 PIN=${BENCH_PIN:-split}
 OUT=${BENCH_OUT:-bench/results/syscalls.md}
 
@@ -222,13 +226,19 @@ for t in "${TARGETS[@]}"; do
     [ -n "$line" ] || die "wrk gave no result for $t"
     echo "count_$t $line" >>"$RES"
     log "  $t (counted): $line"
-    c0=$(cpu_ticks "$pid")
-    line=$(wrk_run "$t" "$SECS")
-    c1=$(cpu_ticks "$pid")
-    [ -n "$line" ] || die "wrk gave no result for $t"
-    echo "cpu_$t {\"ticks\": $((c1 - c0)), \"hz\": $(getconf CLK_TCK), \"wrk\": $line}" >>"$RES"
-    log "  $t (CPU): $((c1 - c0)) ticks; $line"
-    kill -0 "$pid" 2>/dev/null || die "$t died during its run"
+done
+# CPU: the targets in turn, $REPS times, so that a busy moment of the machine hits all alike.
+for rep in $(seq "$REPS"); do
+    for t in "${TARGETS[@]}"; do
+        pid=${PID[$t]}
+        c0=$(cpu_ticks "$pid")
+        line=$(wrk_run "$t" "$SECS")
+        c1=$(cpu_ticks "$pid")
+        [ -n "$line" ] || die "wrk gave no result for $t"
+        kill -0 "$pid" 2>/dev/null || die "$t died during its run"
+        echo "cpu_${t}_$rep {\"ticks\": $((c1 - c0)), \"hz\": $(getconf CLK_TCK), \"wrk\": $line}" >>"$RES"
+        log "  $t (CPU, $rep of $REPS): $((c1 - c0)) ticks; $line"
+    done
 done
 
 git_rev=$(git -C "$(dirname "$BERTHD")" rev-parse --short HEAD 2>/dev/null || echo "?")

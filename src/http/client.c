@@ -623,8 +623,13 @@ static void send_head(struct http_client_req *r)
     cork_remove(r);
     struct buf head;
     buf_init(&head, SIZE_MAX);
+    buf_reserve(&head, r->head_len + sizeof(r->host) + 16);
     buf_append(&head, r->head, r->line_len);
-    buf_printf(&head, "Host: %s:%d\r\n", r->host, r->port);
+    buf_puts(&head, "Host: ");
+    buf_puts(&head, r->host);
+    buf_putc(&head, ':');
+    http_put_uint(&head, (unsigned long long)r->port);
+    buf_puts(&head, "\r\n");
     buf_append(&head, r->head + r->line_len, r->head_len - r->line_len);
     r->body_written = 0;
     struct str parts[] = {{head.ptr, head.len}, {r->body.ptr, r->body.len}};

@@ -228,13 +228,40 @@ static void format_error(const struct http_server *srv, struct http_response *re
     }
 }
 
+int http_put_uint(struct buf *b, unsigned long long v)
+{
+    char d[24], *p = d + sizeof(d);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+/* "HTTP/1.1 200 OK\r\n", without printf (which buf_printf runs twice). */
+static void put_status_line(struct buf *head, int status)
+{
+    buf_puts(head, "HTTP/1.1 ");
+    if (status >= 0)
+        http_put_uint(head, (unsigned long long)status);
+    else
+        buf_printf(head, "%d", status);
+    buf_putc(head, ' ');
+    buf_puts(head, http_status_text(status));
+    buf_puts(head, "\r\n");
+}
+
 /* The status line and headers of 'res'; with 'keep_alive' false, Connection: close. */
 static void format_head(struct buf *head, const struct http_response *res, bool keep_alive,
                         bool http10)
 {
-    buf_printf(head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", res->status,
-               http_status_text(res->status),
-               res->content_type ? res->content_type : "application/json", res->body.len);
+    buf_reserve(head, 160 + res->headers.len);
+    put_status_line(head, res->status);
+    buf_puts(head, "Content-Type: ");
+    buf_puts(head, res->content_type ? res->content_type : "application/json");
+    buf_puts(head, "\r\nContent-Length: ");
+    http_put_uint(head, res->body.len);
+    buf_puts(head, "\r\n");
     if (!keep_alive || res->close)
         buf_puts(head, "Connection: close\r\n");
     else if (http10)
@@ -884,11 +911,15 @@ void http_deferred_head(struct http_deferred *d, int status, struct str headers,
         d->keep_alive = false;
     struct buf head;
     buf_init(&head, SIZE_MAX);
-    buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+    buf_reserve(&head, 128 + headers.len);
+    put_status_line(&head, status);
     buf_append(&head, headers.ptr, headers.len);
     if (content_length >= 0) {
-        if (status != 204 && status >= 200)
-            buf_printf(&head, "Content-Length: %lld\r\n", content_length);
+        if (status != 204 && status >= 200) {
+            buf_puts(&head, "Content-Length: ");
+            http_put_uint(&head, (unsigned long long)content_length);
+            buf_puts(&head, "\r\n");
+        }
     } else if (d->no_body) {
         /* nothing: the length is unknown and no body follows */
     } else if (!d->http10) {
