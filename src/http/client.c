@@ -589,9 +589,9 @@ static void body_drop(struct http_client_req *r)
     r->body_written = 0;
 }
 
-/* Send what of the body has not gone out on the current connection. */
 static void send_head(struct http_client_req *r);
 
+/* Send what of the body has not gone out on the current connection. */
 static void flush_body(struct http_client_req *r)
 {
     if (r->corked) {
