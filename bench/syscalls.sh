@@ -4,7 +4,7 @@
 #
 # Run from anywhere as `bench/syscalls.sh`, once build/berthd, build/berth-serve and build/berth
 # exist (make). Everything stays on 127.0.0.1, every load is bounded in time, only processes this
-# script started are stopped (by pid); the whole run takes about 100 s with the defaults.
+# script started are stopped (by pid); the whole run takes about 2½ minutes with the defaults.
 #
 #   1. trains the model of bench/run.sh (bench/bench.py gen) and writes the request bodies;
 #   2. starts four servers, all on the first CPU (wrk runs on the last):
