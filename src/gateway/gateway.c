@@ -194,6 +194,7 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
 
     struct buf head;
     buf_init(&head, SIZE_MAX);
+    buf_reserve(&head, 1024);
     buf_append(&head, req->method.ptr, req->method.len);
     buf_putc(&head, ' ');
     buf_append(&head, rest.ptr, rest.len);
@@ -204,13 +205,17 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     buf_puts(&head, " HTTP/1.1\r\n");
     gw_request_headers(&head, req->headers, req->nheaders, req->peer,
                        gw_proxies_match(&gw->cfg.trusted_proxies, req->peer));
-    if (!req->body_follows)
-        buf_printf(&head, "Content-Length: %zu\r\n", req->body.len);
-    else if (req->body_length >= 0)
-        buf_printf(&head, "Content-Length: %lld\r\n", req->body_length);
-    else
+    if (!req->body_follows || req->body_length >= 0) {
+        buf_puts(&head, "Content-Length: ");
+        http_put_uint(&head, req->body_follows ? (unsigned long long)req->body_length
+                                               : (unsigned long long)req->body.len);
+        buf_puts(&head, "\r\n");
+    } else {
         buf_puts(&head, "Transfer-Encoding: chunked\r\n");
-    buf_printf(&head, "X-Forwarded-Prefix: /%.*s\r\n\r\n", (int)target.len, target.ptr);
+    }
+    buf_puts(&head, "X-Forwarded-Prefix: /");
+    buf_append(&head, target.ptr, target.len);
+    buf_puts(&head, "\r\n\r\n");
 
     if (!gw->clients[req->worker])
         gw->clients[req->worker] = http_client_new(http_request_loop(req));

@@ -181,6 +181,15 @@ static void quoted(struct buf *out, struct str s)
     buf_putc(out, '"');
 }
 
+/* "Name: value\r\n" */
+static void put_field(struct buf *out, const char *name, struct str value)
+{
+    buf_puts(out, name);
+    buf_puts(out, ": ");
+    buf_append(out, value.ptr, value.len);
+    buf_puts(out, "\r\n");
+}
+
 static struct str first_value(const struct http_header *hs, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
@@ -207,7 +216,13 @@ void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n,
     /* X-Forwarded-For: the chain, ending with whoever connected to us. */
     if (trusted)
         joined(&v, hs, n, "x-forwarded-for");
-    buf_printf(out, "X-Forwarded-For: %s%s%s\r\n", v.ptr ? v.ptr : "", v.len ? ", " : "", peer);
+    buf_puts(out, "X-Forwarded-For: ");
+    if (v.len) {
+        buf_append(out, v.ptr, v.len);
+        buf_puts(out, ", ");
+    }
+    buf_puts(out, peer);
+    buf_puts(out, "\r\n");
 
     /* Forwarded: the same as one element per hop. */
     buf_reset(&v);
@@ -236,18 +251,16 @@ void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n,
     struct str real_ip = trusted ? first_value(hs, n, "x-real-ip") : STR_NULL;
     struct str fhost = trusted ? first_value(hs, n, "x-forwarded-host") : STR_NULL;
     struct str proto = trusted ? first_value(hs, n, "x-forwarded-proto") : STR_NULL;
-    if (real_ip.len)
-        buf_printf(out, "X-Real-IP: %.*s\r\n", (int)real_ip.len, real_ip.ptr);
-    else
-        buf_printf(out, "X-Real-IP: %s\r\n", peer);
+    if (!real_ip.len)
+        real_ip = str_from(peer);
     if (!fhost.len)
         fhost = host;
+    if (!proto.len)
+        proto = STR_LIT("http");
+    put_field(out, "X-Real-IP", real_ip);
     if (fhost.len)
-        buf_printf(out, "X-Forwarded-Host: %.*s\r\n", (int)fhost.len, fhost.ptr);
-    if (proto.len)
-        buf_printf(out, "X-Forwarded-Proto: %.*s\r\n", (int)proto.len, proto.ptr);
-    else
-        buf_puts(out, "X-Forwarded-Proto: http\r\n");
+        put_field(out, "X-Forwarded-Host", fhost);
+    put_field(out, "X-Forwarded-Proto", proto);
     buf_release(&v);
 }
 

@@ -6,6 +6,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <llhttp.h>
 #include <stdbool.h>
@@ -76,8 +77,10 @@ struct http_client_req {
     bool retried;      /* on a fresh connection, after a reused one failed */
     bool failed_over;  /* to another address */
     bool done;
-    bool is_head;          /* a HEAD request: the response has no body, whatever it says */
-    char early_error[160]; /* a failure to report from the loop */
+    bool is_head; /* a HEAD request: the response has no body, whatever it says */
+    bool corked;  /* on r->conn, its head waits for the first body bytes */
+    struct http_client_req *cork_prev, *cork_next; /* in cl->corked while corked */
+    char early_error[160];                         /* a failure to report from the loop */
 };
 
 struct http_client {
@@ -85,6 +88,8 @@ struct http_client {
     struct upstream_conn *idle; /* all addresses; few, so a list is fine */
     size_t nidle;
     struct http_client_req *reqs; /* in flight */
+    struct http_client_req *corked;
+    uv_prepare_t *uncork; /* sends the corked heads before the loop polls */
     bool freeing;
     char readbuf[READ_BYTES];
 };
@@ -124,10 +129,25 @@ static void conn_close(struct upstream_conn *u)
     uv_close((uv_handle_t *)&u->tcp, on_conn_closed);
 }
 
+static void cork_remove(struct http_client_req *r)
+{
+    if (!r->corked)
+        return;
+    r->corked = false;
+    if (r->cork_prev)
+        r->cork_prev->cork_next = r->cork_next;
+    else
+        r->cl->corked = r->cork_next;
+    if (r->cork_next)
+        r->cork_next->cork_prev = r->cork_prev;
+    r->cork_prev = r->cork_next = NULL;
+}
+
 /* Detach the request's connection and close it. */
 static void req_drop_conn(struct http_client_req *r)
 {
     struct upstream_conn *u = r->conn;
+    cork_remove(r);
     r->started = false;
     if (!u)
         return;
@@ -165,6 +185,7 @@ static void req_finish(struct http_client_req *r, int rc, const char *reason)
     if (r->next)
         r->next->prev = r->prev;
     uv_timer_stop(&r->timer);
+    cork_remove(r);
     struct upstream_conn *u = r->conn;
     r->conn = NULL;
     /* An answer before the whole body went out: the upstream may not have
@@ -374,6 +395,7 @@ static void conn_failed(struct upstream_conn *u, int rc, const char *reason)
     conn_close(u);
     if (!r)
         return;
+    cork_remove(r);
     r->conn = NULL;
     r->started = false;
     if (stale && !r->cl->freeing && can_resend(r)) {
@@ -505,21 +527,52 @@ static void on_written(uv_write_t *w, int status)
     check_drained(u->req);
 }
 
-/* One write of the parts, copied (any may be empty). */
+/* A write went out whole at once: what on_written does for a queued one.
+ * The request's own callbacks never run from here (on_drain may: it only
+ * lets the caller send more). */
+static void wrote_at_once(struct http_client_req *r)
+{
+    if (r->conn && !r->conn->got_bytes)
+        rearm_timeout(r);
+    check_drained(r);
+}
+
+#define MAX_PARTS 3
+
+/* One write of the parts (any may be empty), in order. What the socket
+ * takes at once goes without a write request (so libuv does not re-arm the
+ * descriptor in epoll after it); only the rest is copied and queued. libuv
+ * refuses with EAGAIN while earlier writes are queued, so bytes never
+ * overtake each other; an error leaves everything to uv_write, which
+ * reports it from the loop as it always has. Returns 1 when it all went at
+ * once, 0 when some is queued (on_written follows), -1 on failure. */
 static int write_parts(struct upstream_conn *u, const struct str *parts, size_t n)
 {
+    uv_buf_t bufs[MAX_PARTS];
+    unsigned nbufs = 0;
     size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += parts[i].len;
-    struct upstream_write *w = xmalloc(sizeof(*w) + total);
-    w->u = u;
-    char *o = w->data;
+    assert(n <= MAX_PARTS);
     for (size_t i = 0; i < n; i++) {
         if (parts[i].len)
-            memcpy(o, parts[i].ptr, parts[i].len);
-        o += parts[i].len;
+            bufs[nbufs++] = uv_buf_init((char *)parts[i].ptr, (unsigned)parts[i].len);
+        total += parts[i].len;
     }
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)total);
+    if (total == 0)
+        return 1;
+    int rc = uv_try_write((uv_stream_t *)&u->tcp, bufs, nbufs);
+    size_t skip = rc > 0 ? (size_t)rc : 0;
+    if (skip == total)
+        return 1;
+    struct upstream_write *w = xmalloc(sizeof(*w) + total - skip);
+    w->u = u;
+    char *o = w->data;
+    for (unsigned i = 0; i < nbufs; i++) {
+        size_t from = skip < bufs[i].len ? skip : bufs[i].len;
+        skip -= from;
+        memcpy(o, bufs[i].base + from, bufs[i].len - from);
+        o += bufs[i].len - from;
+    }
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)(o - w->data));
     if (uv_write(&w->w, (uv_stream_t *)&u->tcp, &buf, 1, on_written) != 0) {
         free(w);
         return -1;
@@ -536,15 +589,22 @@ static void body_drop(struct http_client_req *r)
     r->body_written = 0;
 }
 
+static void send_head(struct http_client_req *r);
+
 /* Send what of the body has not gone out on the current connection. */
 static void flush_body(struct http_client_req *r)
 {
+    if (r->corked) {
+        send_head(r); /* with what of the body has come */
+        return;
+    }
     struct upstream_conn *u = r->conn;
     size_t n = r->body.len - r->body_written;
     if (!r->started || !u || u->closing || n == 0)
         return;
     struct str part = {r->body.ptr + r->body_written, n};
-    if (write_parts(u, &part, 1) != 0) {
+    int rc = write_parts(u, &part, 1);
+    if (rc < 0) {
         conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
         return;
     }
@@ -552,6 +612,48 @@ static void flush_body(struct http_client_req *r)
     r->body_sent_total += n;
     if (!r->replayable)
         body_drop(r);
+    if (rc == 1)
+        wrote_at_once(r);
+}
+
+/* Send the head with the body so far (all of it, when this is a resend). */
+static void send_head(struct http_client_req *r)
+{
+    struct upstream_conn *u = r->conn;
+    cork_remove(r);
+    struct buf head;
+    buf_init(&head, SIZE_MAX);
+    buf_reserve(&head, r->head_len + sizeof(r->host) + 16);
+    buf_append(&head, r->head, r->line_len);
+    buf_puts(&head, "Host: ");
+    buf_puts(&head, r->host);
+    buf_putc(&head, ':');
+    http_put_uint(&head, (unsigned long long)r->port);
+    buf_puts(&head, "\r\n");
+    buf_append(&head, r->head + r->line_len, r->head_len - r->line_len);
+    r->body_written = 0;
+    struct str parts[] = {{head.ptr, head.len}, {r->body.ptr, r->body.len}};
+    int rc = write_parts(u, parts, 2);
+    buf_release(&head);
+    if (rc < 0) {
+        conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
+        return;
+    }
+    r->started = true;
+    r->body_written = r->body.len;
+    r->body_sent_total += r->body.len;
+    if (!r->replayable)
+        body_drop(r);
+    if (rc == 1)
+        wrote_at_once(r);
+}
+
+static void on_uncork(uv_prepare_t *p)
+{
+    struct http_client *cl = p->data;
+    while (cl->corked)
+        send_head(cl->corked);
+    uv_prepare_stop(p);
 }
 
 static void start_on(struct http_client_req *r, struct upstream_conn *u)
@@ -562,25 +664,22 @@ static void start_on(struct http_client_req *r, struct upstream_conn *u)
     u->complete = false;
     llhttp_init(&u->parser, HTTP_RESPONSE, &settings);
     u->parser.data = u;
-    struct buf head;
-    buf_init(&head, SIZE_MAX);
-    buf_append(&head, r->head, r->line_len);
-    buf_printf(&head, "Host: %s:%d\r\n", r->host, r->port);
-    buf_append(&head, r->head + r->line_len, r->head_len - r->line_len);
-    /* The head with the body so far (all of it, when this is a resend). */
-    r->body_written = 0;
-    struct str parts[] = {{head.ptr, head.len}, {r->body.ptr, r->body.len}};
-    int rc = write_parts(u, parts, 2);
-    buf_release(&head);
-    if (rc != 0) {
-        conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
+    if (r->whole || r->body_ended || r->body.len) {
+        send_head(r);
         return;
     }
-    r->started = true;
-    r->body_written = r->body.len;
-    r->body_sent_total += r->body.len;
-    if (!r->replayable)
-        body_drop(r);
+    /* A body is to follow and none has come: the head waits for its first
+     * bytes (a proxied body is most often already read, and is handed over
+     * on the loop's next turn), so that both go in one write. It waits no
+     * longer than until the loop would poll. */
+    struct http_client *cl = r->cl;
+    r->corked = true;
+    r->cork_prev = NULL;
+    r->cork_next = cl->corked;
+    if (cl->corked)
+        cl->corked->cork_prev = r;
+    cl->corked = r;
+    uv_prepare_start(cl->uncork, on_uncork);
 }
 
 static void on_connect(uv_connect_t *c, int status)
@@ -669,7 +768,15 @@ struct http_client *http_client_new(uv_loop_t *loop)
 {
     struct http_client *cl = xcalloc(1, sizeof(*cl));
     cl->loop = loop;
+    cl->uncork = xcalloc(1, sizeof(*cl->uncork));
+    uv_prepare_init(loop, cl->uncork);
+    cl->uncork->data = cl;
     return cl;
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
 }
 
 void http_client_free(struct http_client *cl)
@@ -687,6 +794,7 @@ void http_client_free(struct http_client *cl)
     }
     while (cl->idle)
         conn_close(cl->idle);
+    uv_close((uv_handle_t *)cl->uncork, free_handle);
     free(cl); /* connections still closing reference only themselves */
 }
 
@@ -774,11 +882,14 @@ void http_client_send_body(struct http_client_req *r, const void *data, size_t l
         struct str parts[] = {{size, (size_t)n}, {data, len}, STR_LIT("\r\n")};
         if (!r->chunked)
             parts[2].len = 0;
-        if (write_parts(u, parts, 3) != 0) {
+        int rc = write_parts(u, parts, 3);
+        if (rc < 0) {
             conn_failed(u, ERR_UNAVAILABLE, "cannot write to the upstream");
             return;
         }
         r->body_sent_total += (size_t)n + len + parts[2].len;
+        if (rc == 1)
+            wrote_at_once(r);
         return;
     }
     if (r->chunked)

@@ -61,7 +61,9 @@ struct http_client_req *http_client_request(struct http_client *cl, const char *
  * dropped, and a request that has sent any is never sent again. The answer
  * may come before the body is whole; then the rest is not sent. While the
  * body goes out, 'timeout_ms' counts from the last time the upstream took
- * some of it, then from the end of the body. */
+ * some of it, then from the end of the body. The head goes out with the
+ * first piece of the body, so both take one write, or, when none comes in
+ * this turn of the loop, before the loop next waits. */
 #define HTTP_CLIENT_REPLAY_BYTES (64 * 1024)
 struct http_client_req *http_client_request_stream(struct http_client *cl, const char *host,
                                                    int port, struct str head, bool chunked,

@@ -228,13 +228,40 @@ static void format_error(const struct http_server *srv, struct http_response *re
     }
 }
 
+int http_put_uint(struct buf *b, unsigned long long v)
+{
+    char d[24], *p = d + sizeof(d);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+/* "HTTP/1.1 200 OK\r\n", without printf (which buf_printf runs twice). */
+static void put_status_line(struct buf *head, int status)
+{
+    buf_puts(head, "HTTP/1.1 ");
+    if (status >= 0)
+        http_put_uint(head, (unsigned long long)status);
+    else
+        buf_printf(head, "%d", status);
+    buf_putc(head, ' ');
+    buf_puts(head, http_status_text(status));
+    buf_puts(head, "\r\n");
+}
+
 /* The status line and headers of 'res'; with 'keep_alive' false, Connection: close. */
 static void format_head(struct buf *head, const struct http_response *res, bool keep_alive,
                         bool http10)
 {
-    buf_printf(head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", res->status,
-               http_status_text(res->status),
-               res->content_type ? res->content_type : "application/json", res->body.len);
+    buf_reserve(head, 160 + res->headers.len);
+    put_status_line(head, res->status);
+    buf_puts(head, "Content-Type: ");
+    buf_puts(head, res->content_type ? res->content_type : "application/json");
+    buf_puts(head, "\r\nContent-Length: ");
+    http_put_uint(head, res->body.len);
+    buf_puts(head, "\r\n");
     if (!keep_alive || res->close)
         buf_puts(head, "Connection: close\r\n");
     else if (http10)
@@ -243,6 +270,8 @@ static void format_head(struct buf *head, const struct http_response *res, bool 
     buf_puts(head, "\r\n");
 }
 
+/* A write libuv still holds: what the socket did not take at once. The
+ * blocks are freed when it ends. */
 struct write_req {
     uv_write_t req;
     char *head, *body;
@@ -279,33 +308,96 @@ static void on_write(uv_write_t *wr, int status)
     }
 }
 
+/* Write before waiting: hand the socket what it takes now, and leave in
+ * 'bufs' (moved to the front, '*nbufs' of them) what it did not. An answer
+ * that fits the socket buffer then needs no write request, so libuv never
+ * re-arms the descriptor in epoll after it (an epoll_ctl per answer). libuv
+ * refuses with EAGAIN while earlier writes are queued, so bytes never
+ * overtake each other; an error leaves everything for uv_write, which
+ * reports it as it always has. */
+static void conn_try_write(struct conn *c, uv_buf_t *bufs, unsigned *nbufs)
+{
+    size_t total = 0;
+    for (unsigned i = 0; i < *nbufs; i++)
+        total += bufs[i].len;
+    int rc = total ? uv_try_write((uv_stream_t *)&c->tcp, bufs, *nbufs) : 0;
+    if (rc < 0)
+        return;
+    size_t n = (size_t)rc;
+    unsigned i = 0;
+    while (i < *nbufs && n >= bufs[i].len)
+        n -= bufs[i++].len;
+    if (i < *nbufs) {
+        bufs[i].base += n;
+        bufs[i].len -= n;
+    }
+    memmove(bufs, bufs + i, (*nbufs - i) * sizeof(*bufs));
+    *nbufs -= i;
+}
+
+/* Send 'bufs' in order; what the socket does not take at once is copied
+ * and queued. On failure the connection closes and -1 is returned. */
+static int conn_write_copy(struct conn *c, uv_buf_t *bufs, unsigned nbufs)
+{
+    conn_try_write(c, bufs, &nbufs);
+    if (nbufs == 0)
+        return 0;
+    size_t total = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    struct write_req *w = xcalloc(1, sizeof(*w));
+    w->head = xmalloc(total);
+    char *o = w->head;
+    for (unsigned i = 0; i < nbufs; i++) {
+        memcpy(o, bufs[i].base, bufs[i].len);
+        o += bufs[i].len;
+    }
+    uv_buf_t b = uv_buf_init(w->head, (unsigned)total);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        free(w->head);
+        free(w);
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
 /* Whether the connection would close after answering the current request. */
 static bool conn_keep_alive(struct conn *c)
 {
     return http_parser_keep_alive(&c->parser) && !c->w->draining;
 }
 
-/* Queue 'res' on the connection; takes its buffers. A HEAD answer keeps
- * the Content-Length and drops the body. */
+/* Send 'res' on the connection; takes its buffers. A HEAD answer keeps
+ * the Content-Length and drops the body. What the socket takes at once
+ * goes from the response's own buffers; the write request that sends the
+ * rest takes them over, so nothing is copied. */
 static void conn_send(struct conn *c, struct http_response *res, bool keep_alive, bool http10)
 {
     struct buf head;
     buf_init(&head, SIZE_MAX);
     format_head(&head, res, keep_alive, http10);
-    struct write_req *w = xcalloc(1, sizeof(*w));
-    size_t hlen, blen;
-    w->head = buf_detach(&head, &hlen);
-    w->body = buf_detach(&res->body, &blen);
     buf_release(&res->headers);
-    if (c->head_request)
-        blen = 0;
-    uv_buf_t bufs[2] = {uv_buf_init(w->head, (unsigned)hlen), uv_buf_init(w->body, (unsigned)blen)};
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, blen ? 2 : 1, on_write) != 0) {
-        free(w->head);
-        free(w->body);
-        free(w);
-        conn_close(c);
-        return;
+    size_t blen = c->head_request ? 0 : res->body.len;
+    uv_buf_t bufs[2] = {uv_buf_init(head.ptr, (unsigned)head.len),
+                        uv_buf_init(res->body.ptr, (unsigned)blen)};
+    unsigned nbufs = blen ? 2 : 1;
+    conn_try_write(c, bufs, &nbufs);
+    if (nbufs == 0) {
+        buf_release(&head);
+        buf_release(&res->body);
+    } else {
+        /* 'bufs' point into these blocks, which the detach leaves in place. */
+        struct write_req *w = xcalloc(1, sizeof(*w));
+        w->head = buf_detach(&head, NULL);
+        w->body = buf_detach(&res->body, NULL);
+        if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write) != 0) {
+            free(w->head);
+            free(w->body);
+            free(w);
+            conn_close(c);
+            return;
+        }
     }
     if (!keep_alive || res->close) {
         conn_close(c); /* uv_shutdown in conn_close lets the write go out first */
@@ -432,18 +524,21 @@ static bool conn_wants_read(const struct conn *c)
     return true;
 }
 
+/* Reading stops lazily: uv_read_stop and the uv_read_start that follows
+ * cost an epoll_ctl each (libuv drops the descriptor from epoll and adds it
+ * again), and most pauses end before the loop polls again (a deferred
+ * request's body is handed over from 'pending' on the next turn of the
+ * loop, its answer comes from the same worker). So while bytes are not
+ * wanted the watch stays; if the client does send some, on_alloc offers
+ * them no room, nothing is read, and on_read stops reading for real. */
 static void conn_update_reading(struct conn *c)
 {
-    bool want = conn_wants_read(c);
-    if (want && !c->reading) {
+    if (!c->reading && conn_wants_read(c)) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
             conn_close(c);
             return;
         }
         c->reading = true;
-    } else if (!want && c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
     }
 }
 
@@ -563,8 +658,8 @@ static void send_continue(struct conn *c)
     /* curl and others wait for this before sending a large body. */
     static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     c->continue_sent = true;
+    conn_write_copy(c, &b, 1);
 }
 
 /* Parse what the client sent, handling each request in turn; stops at a
@@ -585,8 +680,11 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
                 send_error_and_close(c, c->parser.error_status, c->parser.error_msg);
             return;
         }
-        if (!stream && c->parser.expect_continue && !c->continue_sent)
+        if (!stream && c->parser.expect_continue && !c->continue_sent) {
             send_continue(c);
+            if (c->closing)
+                return;
+        }
         data += used;
         len -= used;
         if (st == HTTP_PARSE_MORE)
@@ -720,21 +818,6 @@ uv_loop_t *http_request_loop(const struct http_request *req)
     return &((struct conn *)req->conn)->w->loop;
 }
 
-static void conn_write_copy(struct conn *c, const void *a, size_t alen, const void *b, size_t blen)
-{
-    struct write_req *w = xcalloc(1, sizeof(*w));
-    w->head = xmalloc(alen + blen);
-    memcpy(w->head, a, alen);
-    if (blen)
-        memcpy(w->head + alen, b, blen);
-    uv_buf_t buf = uv_buf_init(w->head, (unsigned)(alen + blen));
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
-        free(w->head);
-        free(w);
-        conn_close(c);
-    }
-}
-
 /* The request is answered: go on with what the client sent behind it (the
  * rest of its body first, when that is still coming), then read again. */
 static void conn_resume(struct conn *c)
@@ -828,11 +911,15 @@ void http_deferred_head(struct http_deferred *d, int status, struct str headers,
         d->keep_alive = false;
     struct buf head;
     buf_init(&head, SIZE_MAX);
-    buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+    buf_reserve(&head, 128 + headers.len);
+    put_status_line(&head, status);
     buf_append(&head, headers.ptr, headers.len);
     if (content_length >= 0) {
-        if (status != 204 && status >= 200)
-            buf_printf(&head, "Content-Length: %lld\r\n", content_length);
+        if (status != 204 && status >= 200) {
+            buf_puts(&head, "Content-Length: ");
+            http_put_uint(&head, (unsigned long long)content_length);
+            buf_puts(&head, "\r\n");
+        }
     } else if (d->no_body) {
         /* nothing: the length is unknown and no body follows */
     } else if (!d->http10) {
@@ -850,10 +937,22 @@ void http_deferred_head(struct http_deferred *d, int status, struct str headers,
     d->head = head; /* goes out with the first body bytes, in one write */
 }
 
-/* Write the held head (if any) followed by 'data'. */
-static void deferred_write(struct http_deferred *d, const void *data, size_t len)
+/* Write the held head (if any), then 'data' framed as a chunk when 'size'
+ * (its chunk-size line) is given, in one write. */
+static void deferred_write(struct http_deferred *d, const char *size, const void *data, size_t len)
 {
-    conn_write_copy(d->c, d->head.ptr, d->head.len, data, len);
+    static char crlf[] = "\r\n";
+    uv_buf_t bufs[4];
+    unsigned n = 0;
+    if (d->head.len)
+        bufs[n++] = uv_buf_init(d->head.ptr, (unsigned)d->head.len);
+    if (size)
+        bufs[n++] = uv_buf_init((char *)size, (unsigned)strlen(size));
+    if (len)
+        bufs[n++] = uv_buf_init((char *)data, (unsigned)len);
+    if (size)
+        bufs[n++] = uv_buf_init(crlf, 2);
+    conn_write_copy(d->c, bufs, n);
     buf_release(&d->head);
 }
 
@@ -864,16 +963,10 @@ void http_deferred_body(struct http_deferred *d, const void *data, size_t len)
         return;
     if (d->chunked) {
         char size[24];
-        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
-        struct buf b;
-        buf_init(&b, SIZE_MAX);
-        buf_append(&b, size, (size_t)n);
-        buf_append(&b, data, len);
-        buf_puts(&b, "\r\n");
-        deferred_write(d, b.ptr, b.len);
-        buf_release(&b);
+        snprintf(size, sizeof(size), "%zx\r\n", len);
+        deferred_write(d, size, data, len);
     } else {
-        deferred_write(d, data, len);
+        deferred_write(d, NULL, data, len);
     }
 }
 
@@ -892,7 +985,7 @@ void http_deferred_end(struct http_deferred *d, bool abort)
     struct conn *c = d->c;
     bool close = abort || !d->keep_alive || d->close_end;
     if (c && !abort && !c->closing && d->head_sent && (d->head.len || d->chunked))
-        deferred_write(d, "0\r\n\r\n", d->chunked && !d->no_body ? 5 : 0);
+        deferred_write(d, NULL, "0\r\n\r\n", d->chunked && !d->no_body ? 5 : 0);
     if (c && c->streaming && c->parser.expect_continue && !c->continue_sent)
         close = true;
     deferred_finish(d, close);
@@ -954,7 +1047,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct conn *c = h->data;
     size_t n = READ_CHUNK_BYTES;
     (void)suggested;
-    if (c->deferred && !c->streaming && c->pending.len < PENDING_HIGH_BYTES)
+    if (!conn_wants_read(c))
+        n = 0; /* on_read gets UV_ENOBUFS and stops reading */
+    else if (c->deferred && !c->streaming)
         n = PENDING_HIGH_BYTES - c->pending.len; /* pipelined bytes behind an answer */
     *b = uv_buf_init(c->w->readbuf, (unsigned)n);
 }
@@ -964,6 +1059,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct conn *c = s->data;
     if (n == 0)
         return;
+    if (n == UV_ENOBUFS) { /* bytes came while none were wanted: now stop */
+        uv_read_stop(s);
+        c->reading = false;
+        return;
+    }
     if (n < 0) {
         if (n == UV_EOF && c->deferred && !c->streaming) {
             /* Answering a request: the client may half-close after it. */

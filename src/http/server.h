@@ -210,6 +210,8 @@ unsigned http_usable_cpus(void);
 /* Header value by case-insensitive name, or an empty view with ptr NULL. */
 struct str http_request_header(const struct http_request *req, const char *name);
 const char *http_status_text(int status);
+/* Append the decimal digits of 'v' (for header values, without printf). */
+int http_put_uint(struct buf *b, unsigned long long v);
 /* Set status and a protocol error body {"error": "<message>"}. */
 void http_response_error(struct http_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

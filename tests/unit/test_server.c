@@ -1,9 +1,11 @@
 /* test_server.c - the HTTP server over real loopback sockets: request bodies
  * streamed to a deferred handler with pause/resume, bodies dropped after an
  * early answer, HEAD answers without a body, the connection cap, the body
- * budget, the error formatter and the orderly stop (drain, then on_cancel,
- * then worker_stop). The server's accepting loop runs on a thread of its own;
- * the tests talk to it with blocking sockets. */
+ * budget, the error formatter, the orderly stop (drain, then on_cancel,
+ * then worker_stop), and what the answers cost in epoll_ctl calls (none,
+ * when they fit the socket buffer) with whole answers when they do not. The
+ * server's accepting loop runs on a thread of its own; the tests talk to it
+ * with blocking sockets. */
 #include "harness.h"
 
 #include "base/alloc.h"
@@ -15,8 +17,21 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+/* libuv reaches epoll_ctl through the dynamic linker, and a definition in
+ * the executable comes first: so the tests count the calls the server's
+ * loops make (the test's own thread makes none). */
+static atomic_int epoll_ctls;
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    atomic_fetch_add(&epoll_ctls, 1);
+    return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+}
 
 /* ------------------------------------------------------------------------ */
 /* A server on its own thread                                               */
@@ -221,11 +236,58 @@ static void on_early_timer(uv_timer_t *t)
     upload_free(u);
 }
 
+/* The byte at offset 'i' of the large answers. */
+static char pattern(size_t i)
+{
+    return (char)('A' + (i * 7 + i / 4096) % 26);
+}
+
+#define BIG_ANSWER_BYTES (4u << 20)
+#define STREAM_PIECE_BYTES (48u * 1024)
+#define STREAM_PIECES 40u
+
+/* A deferred answer streamed (chunked) in pieces from the loop, without
+ * waiting for the client: most of it waits in the write queue. */
+static void on_stream_timer(uv_timer_t *t)
+{
+    struct upload *u = t->data;
+    http_deferred_head(u->d, 200, STR_LIT("Content-Type: text/plain\r\n"), -1);
+    char *piece = xmalloc(STREAM_PIECE_BYTES);
+    for (size_t k = 0, off = 0; k < STREAM_PIECES; k++) {
+        for (size_t i = 0; i < STREAM_PIECE_BYTES; i++)
+            piece[i] = pattern(off + i);
+        http_deferred_body(u->d, piece, STREAM_PIECE_BYTES);
+        off += STREAM_PIECE_BYTES;
+    }
+    free(piece);
+    http_deferred_end(u->d, false);
+    upload_free(u);
+}
+
 /* /upload streams the body in; /early answers before reading it; /hang
- * never answers; /sync answers at once; anything else echoes the method. */
+ * never answers; /sync answers at once; /big answers BIG_ANSWER_BYTES at
+ * once; /stream streams a chunked answer later; anything else echoes the
+ * method. */
 static void stream_handler(struct http_request *req, struct http_response *res, void *ud)
 {
     (void)ud;
+    if (str_eq_cstr(req->path, "/big")) {
+        res->content_type = "text/plain";
+        buf_reserve(&res->body, BIG_ANSWER_BYTES);
+        for (size_t i = 0; i < BIG_ANSWER_BYTES; i++)
+            res->body.ptr[i] = pattern(i);
+        res->body.len = BIG_ANSWER_BYTES;
+        res->body.ptr[res->body.len] = '\0';
+        return;
+    }
+    if (str_eq_cstr(req->path, "/stream")) {
+        struct upload *u = xcalloc(1, sizeof(*u));
+        uv_timer_init(http_request_loop(req), &u->timer);
+        u->timer.data = u;
+        u->d = http_request_defer(req, upload_cancel, u);
+        uv_timer_start(&u->timer, on_stream_timer, 0, 0);
+        return;
+    }
     bool upload = str_eq_cstr(req->path, "/upload"), early = str_eq_cstr(req->path, "/early");
     if (upload || early || str_eq_cstr(req->path, "/hang")) {
         struct upload *u = xcalloc(1, sizeof(*u));
@@ -439,6 +501,167 @@ TEST(malformed_streamed_body_is_400)
     CHECK(peer_closed(fd));
     CHECK_EQ_INT(atomic_load(&cancels), 1);
     buf_release(&out);
+    close(fd);
+    fixture_stop(f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writes                                                                   */
+
+/* Keep-alive requests one after another on one connection, each answered
+ * before the next is sent; returns the epoll_ctl calls they cost. */
+static int epoll_ctls_for(int fd, const char *request, int n)
+{
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    send_str(fd, request); /* the first one: the connection's own setup */
+    read_answers(fd, 1, false, &out);
+    int before = atomic_load(&epoll_ctls), answered = 0;
+    for (int i = 0; i < n; i++) {
+        buf_reset(&out);
+        send_str(fd, request);
+        read_answers(fd, 1, false, &out);
+        answered += strncmp(out.ptr, "HTTP/1.1 200 OK\r\n", 17) == 0;
+    }
+    usleep(20 * 1000); /* a re-arm after the last answer would come now */
+    int calls = atomic_load(&epoll_ctls) - before;
+    buf_release(&out);
+    return answered == n ? calls : -1;
+}
+
+/* An answer that fits the socket buffer goes out at once: no write request,
+ * so libuv does not re-arm the connection in epoll after it (it did, one
+ * epoll_ctl per answer); and a deferred request whose body is handed over
+ * from what was read does not stop and restart reading (two more). */
+TEST(answers_that_fit_cost_no_epoll_ctl)
+{
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    CHECK_EQ_INT(epoll_ctls_for(fd, "GET /x HTTP/1.1\r\n\r\n", 20), 0);
+    CHECK_EQ_INT(
+        epoll_ctls_for(fd, "POST /upload HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world", 20),
+        0);
+    close(fd);
+    fixture_stop(f);
+}
+
+/* Read 'len' bytes, waiting for them. */
+static bool recv_all(int fd, char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Read one answer with a Content-Length body; returns the body length, or
+ * -1. 'body' gets the body. */
+static long read_sized_answer(int fd, struct buf *body)
+{
+    char head[4096];
+    size_t n = 0;
+    while (n < sizeof(head) - 1) {
+        if (!recv_all(fd, head + n, 1))
+            return -1;
+        n++;
+        if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    head[n] = '\0';
+    const char *cl = strstr(head, "Content-Length: ");
+    if (strncmp(head, "HTTP/1.1 200 OK\r\n", 17) != 0 || !cl)
+        return -1;
+    size_t len = strtoul(cl + 16, NULL, 10);
+    buf_reset(body);
+    if (buf_reserve(body, len) != 0 || !recv_all(fd, body->ptr, len))
+        return -1;
+    body->len = len;
+    return (long)len;
+}
+
+static bool is_pattern(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != pattern(i))
+            return false;
+    return true;
+}
+
+/* Answers larger than the socket takes at once go out whole and in order,
+ * pipelined behind and ahead of small ones, to a client that reads late. */
+TEST(large_answers_go_out_whole_and_in_order)
+{
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    send_str(fd, "GET /big HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\nGET /big HTTP/1.1\r\n\r\n"
+                 "GET /x HTTP/1.1\r\n\r\n");
+    usleep(200 * 1000); /* the server's writes fill the socket and wait */
+    struct buf body;
+    buf_init(&body, SIZE_MAX);
+    for (int i = 0; i < 4; i++) {
+        long n = read_sized_answer(fd, &body);
+        if (i % 2 == 0) {
+            CHECK_EQ_INT(n, (long)BIG_ANSWER_BYTES);
+            CHECK(is_pattern(body.ptr, body.len));
+        } else {
+            CHECK(n > 0 && strstr(body.ptr, "\"method\": \"GET\""));
+        }
+    }
+    buf_release(&body);
+    close(fd);
+    fixture_stop(f);
+}
+
+/* A deferred answer streamed faster than the client reads arrives whole:
+ * pieces the socket takes only in part are finished from the write queue,
+ * the chunk framing included. */
+TEST(streamed_answer_to_a_slow_reader_arrives_whole)
+{
+    struct fixture *f = stream_server();
+    CHECK(f);
+    int fd = dial(f->port);
+    send_str(fd, "GET /stream HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\n");
+    usleep(200 * 1000);
+    char head[4096];
+    size_t n = 0;
+    while (n < sizeof(head) - 1 && (n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4) != 0)) {
+        CHECK(recv_all(fd, head + n, 1));
+        n++;
+    }
+    head[n] = '\0';
+    CHECK(strstr(head, "Transfer-Encoding: chunked\r\n"));
+    struct buf body;
+    buf_init(&body, SIZE_MAX);
+    for (;;) {
+        char line[32];
+        size_t k = 0;
+        while (k < sizeof(line) - 1 && (k < 2 || memcmp(line + k - 2, "\r\n", 2) != 0)) {
+            CHECK(recv_all(fd, line + k, 1));
+            k++;
+        }
+        line[k] = '\0';
+        size_t size = strtoul(line, NULL, 16);
+        char crlf[2];
+        if (size == 0) {
+            CHECK(recv_all(fd, crlf, 2) && memcmp(crlf, "\r\n", 2) == 0);
+            break;
+        }
+        CHECK(buf_reserve(&body, size) == 0);
+        CHECK(recv_all(fd, body.ptr + body.len, size));
+        body.len += size;
+        CHECK(recv_all(fd, crlf, 2) && memcmp(crlf, "\r\n", 2) == 0);
+    }
+    CHECK_EQ_INT(body.len, (long)(STREAM_PIECE_BYTES * STREAM_PIECES));
+    CHECK(is_pattern(body.ptr, body.len));
+    /* The pipelined request behind it is answered after it. */
+    CHECK(read_sized_answer(fd, &body) > 0 && strstr(body.ptr, "\"method\": \"GET\""));
+    buf_release(&body);
     close(fd);
     fixture_stop(f);
 }
