@@ -34,7 +34,8 @@
 #   BENCH_ROWS_ROUNDS=3       rows/s rounds (each: every scenario on every path)
 #   BENCH_ROWS_CONNECTIONS=16 wrk connections for the rows/s runs
 #   BENCH_SYSCALL_SECONDS=2   the syscall-counting run, per server
-#   BENCH_SYSCALL_TOOL=auto   perf or strace (auto: perf stat where it works, else strace)
+#   BENCH_SYSCALL_TOOL=auto   perf, strace, or auto: the count from perf stat where it works
+#                             (else strace), the breakdown by syscall from strace
 #   BENCH_PROFILE_SECONDS=3   perf record of berth-serve; 0: no profile
 #   BENCH_QUIET_WAIT=0        before each round wait up to this many seconds for the machine to
 #                             be under BENCH_QUIET_PCT=10 % busy (other helpers building)
