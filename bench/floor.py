@@ -655,6 +655,9 @@ def run():
     except Fail as e:
         log(f"error: {e}")
         results["error"] = str(e)
+    except (KeyboardInterrupt, SystemExit):
+        results["error"] = "interrupted"
+        raise
     finally:
         procs.stop_all()
         st_end = proc_stat()
