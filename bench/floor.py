@@ -560,7 +560,8 @@ def run():
             raise Fail(f"nginx answered HTTP {st} {ct!r} {out[:100]!r}, want 200 application/json {tf1!r}")
         log(f"  ok  nginx answers the same {len(out)} bytes (pid {ngp.pid})")
         results["servers"] = {"berth-serve": berth["cmd"], "nginx": nginx["cmd"]}
-        results["nginx_version"] = subprocess.run([cfg["nginx"], "-v"], capture_output=True).stderr.decode().strip()
+        ver = subprocess.run([cfg["nginx"], "-v"], capture_output=True).stderr.decode()
+        results["nginx_version"] = ver.strip().replace("nginx version: ", "")
 
         paths = {}
         if has_flag:
