@@ -202,6 +202,30 @@ def total_s(v):
     return sum(v[:8]) / HZ
 
 
+NICE = [0]  # the autogroup nice value of what we start (FLOOR_NICE where autogroups are on)
+
+
+def autogroups():
+    try:
+        return open("/proc/sys/kernel/sched_autogroup_enabled").read().strip() == "1"
+    except OSError:
+        return False
+
+
+def popen(argv, **kw):
+    """Popen; with NICE set, in a session of its own (so an autogroup of its own) at that nice:
+    with autogroups the CPU is shared between sessions first, so a plain `nice` would only rank
+    the process within ours."""
+    p = subprocess.Popen(argv, start_new_session=bool(NICE[0]), **kw)
+    if NICE[0]:
+        try:
+            with open(f"/proc/{p.pid}/autogroup", "w") as f:
+                f.write(str(NICE[0]))
+        except OSError:
+            pass
+    return p
+
+
 class Procs:
     """The processes this run started; stopped by pid, in reverse order."""
 
@@ -210,7 +234,7 @@ class Procs:
 
     def start(self, name, argv, logpath):
         lf = open(logpath, "wb")
-        p = subprocess.Popen(argv, stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        p = popen(argv, stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         lf.close()
         self.items.append((name, p))
         return p
@@ -287,7 +311,7 @@ class Bench:
             argv = wrap + argv
         pid = server["proc"].pid
         s0, n0, t0 = proc_stat(), thread_ns(pid), time.monotonic()
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.wrk_env(key))
+        p = popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.wrk_env(key))
         try:
             out, _ = p.communicate(timeout=secs + 60)
         except subprocess.TimeoutExpired:
@@ -475,6 +499,7 @@ def run():
         "quiet_wait": env_int("FLOOR_QUIET_WAIT", 0),
         "quiet_pct": env_int("FLOOR_QUIET_PCT", 10),
         "pin": os.environ.get("FLOOR_PIN", "split"),
+        "nice": env_int("FLOOR_NICE", 0),
         "keep": os.environ.get("FLOOR_KEEP", "0") == "1",
         "git": os.environ.get("FLOOR_GIT", "?"),
     }
@@ -487,6 +512,11 @@ def run():
         cfg["cli_pin"] = ["taskset", "-c", str(cpus[-1])]
     else:
         cfg["pin"] = "none"
+    if cfg["nice"] and not autogroups():
+        # servers and wrk at this nice value: on a shared machine other work takes less from them
+        cfg["srv_pin"] = cfg["srv_pin"] + ["nice", "-n", str(cfg["nice"])]
+        cfg["cli_pin"] = cfg["cli_pin"] + ["nice", "-n", str(cfg["nice"])]
+    NICE[0] = cfg["nice"] if autogroups() else 0
     out_dir = os.environ.get("FLOOR_DIR")
     tmp = out_dir or tempfile.mkdtemp(prefix="berth-floor.")
     procs = Procs()
@@ -710,7 +740,7 @@ def report(d, out_path):
     L.append(f"# berth-serve against nginx (the HTTP floor) - {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     L.append("")
     pin = (f"servers on CPU {cfg['server_cpu']}, wrk on CPU {cfg['client_cpu']}" if cfg["pin"] == "split"
-           else "not pinned to CPUs")
+           else "not pinned to CPUs") + (f", servers and wrk at nice {cfg['nice']}" if cfg.get("nice") else "")
     L.append(f"Machine: {bench.sh('nproc')} CPUs ({cpu}), {platform.system()} {platform.release()}; everything on "
              f"127.0.0.1; {pin}. git {cfg.get('git', '?')}. Load average {' '.join(res.get('loadavg_start', []))} "
              f"at the start, {' '.join(res.get('loadavg_end', []))} at the end; other work on the CPUs: "

@@ -40,6 +40,9 @@
 #   BENCH_QUIET_WAIT=0        before each round wait up to this many seconds for the machine to
 #                             be under BENCH_QUIET_PCT=10 % busy (other helpers building)
 #   BENCH_PIN=split           split: servers on the first CPU, wrk on the last; none: no pinning
+#   BENCH_NICE=0              run the servers and wrk at this nice value (e.g. -10 on a machine
+#                             shared with builds: other work then takes less of their CPUs); with
+#                             autogroups on, each in a session of its own, its autogroup at it
 #   BENCH_OUT=bench/results/floor.md
 #   BENCH_KEEP=1              keep the temp dir (model, bodies, logs, nginx.conf, perf.data)
 set -euo pipefail
@@ -85,7 +88,7 @@ env FLOOR_DIR="$tmp" FLOOR_SERVER="$tmp/berth-serve" FLOOR_NGINX="$NGINX" FLOOR_
     FLOOR_ROWS_ROUNDS="${BENCH_ROWS_ROUNDS:-3}" FLOOR_ROWS_CONNECTIONS="${BENCH_ROWS_CONNECTIONS:-16}" \
     FLOOR_SYSCALL_SECONDS="${BENCH_SYSCALL_SECONDS:-2}" FLOOR_PROFILE_SECONDS="${BENCH_PROFILE_SECONDS:-3}" \
     FLOOR_QUIET_WAIT="${BENCH_QUIET_WAIT:-0}" FLOOR_QUIET_PCT="${BENCH_QUIET_PCT:-10}" \
-    FLOOR_PIN="${BENCH_PIN:-split}" FLOOR_SYSCALL_TOOL="${BENCH_SYSCALL_TOOL:-auto}" \
+    FLOOR_PIN="${BENCH_PIN:-split}" FLOOR_SYSCALL_TOOL="${BENCH_SYSCALL_TOOL:-auto}" FLOOR_NICE="${BENCH_NICE:-0}" \
     timeout 1200 $PY bench/floor.py run >/dev/null || rc=$?
 [ -s "$tmp/results.json" ] || die "no results (exit $rc)"
 
