@@ -931,7 +931,7 @@ def report(d, out_path):
                      "and the ratio overstates berth-serve.")
     if ratios and spread(ratios)[2] > 10:
         notes.append(f"the per-round ratios spread {spread(ratios)[2]:.0f}% of their median: the machine was noisy; "
-                     "repeat (FLOOR_ROUNDS=5) before trusting the ratio.")
+                     "repeat (BENCH_ROUNDS=5, BENCH_QUIET_WAIT=20) before trusting the ratio.")
     if notes:
         L.append("## Warnings")
         L.append("")
