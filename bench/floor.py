@@ -212,11 +212,18 @@ def autogroups():
         return False
 
 
+def die_with_parent():
+    """In the child before exec: SIGTERM when this script dies, even by SIGKILL (the servers may
+    be in sessions of their own, out of reach of the terminal's signals)."""
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def popen(argv, **kw):
     """Popen; with NICE set, in a session of its own (so an autogroup of its own) at that nice:
     with autogroups the CPU is shared between sessions first, so a plain `nice` would only rank
     the process within ours."""
-    p = subprocess.Popen(argv, start_new_session=bool(NICE[0]), **kw)
+    p = subprocess.Popen(argv, start_new_session=bool(NICE[0]), preexec_fn=die_with_parent, **kw)
     if NICE[0]:
         try:
             with open(f"/proc/{p.pid}/autogroup", "w") as f:
