@@ -292,6 +292,15 @@ def freeport(taken):
 
 # ---------------------------------------------------------------- wrk
 
+def other_on_cpu(s0, s1, cpu, used):
+    """% of CPU number CPU busy between the /proc/stat readings S0 and S1, less USED seconds."""
+    k = f"cpu{cpu}"
+    if cpu is None or k not in s0 or k not in s1:
+        return None
+    tt = total_s(s1[k]) - total_s(s0[k])
+    return max(0.0, 100.0 * (busy_s(s1[k]) - busy_s(s0[k]) - used) / tt) if tt > 0 else None
+
+
 class Bench:
     def __init__(self, cfg, d):
         self.cfg, self.d = cfg, d
@@ -349,20 +358,13 @@ class Bench:
         if allt > 0:
             # everything busy on the machine that was neither this server nor wrk, in % of all CPUs
             r["other_pct"] = max(0.0, 100.0 * (allb - srv - ru) / allt)
-        sc = f"cpu{c['server_cpu']}" if c["server_cpu"] is not None else None
-        if sc and sc in s0:
-            b = busy_s(s1[sc]) - busy_s(s0[sc])
-            tt = total_s(s1[sc]) - total_s(s0[sc])
-            if tt > 0:
-                # what else ran on the server's CPU: busy time less this server's threads
-                r["server_cpu_other_pct"] = max(0.0, 100.0 * (b - srv) / tt)
-        cc = f"cpu{c['client_cpu']}" if c["client_cpu"] is not None else None
-        if cc and cc in s0:
-            b = busy_s(s1[cc]) - busy_s(s0[cc])
-            tt = total_s(s1[cc]) - total_s(s0[cc])
-            if tt > 0:
-                # what else ran on wrk's CPU: a busy client CPU caps the fast server's req/s
-                r["client_cpu_other_pct"] = max(0.0, 100.0 * (b - ru) / tt)
+        # what else ran on the server's CPU (its busy time less this server's threads), and on
+        # wrk's (a busy client CPU caps the fast server's req/s)
+        for key, cpu, used in (("server_cpu_other_pct", c["server_cpu"], srv),
+                               ("client_cpu_other_pct", c["client_cpu"], ru)):
+            v = other_on_cpu(s0, s1, cpu, used)
+            if v is not None:
+                r[key] = v
         return r
 
     _ru_last = None
