@@ -890,6 +890,16 @@ def report(d, out_path):
             L.append(f"| {label} | {n} | {fmt(m_of('default'))} | {fmt(m_of('default', 'p50_us'))} | "
                      "n/a (no --xgboost_predictor) |")
     L.append("")
+    if has:
+        goal = []
+        for key in ("tf1000", "v2bin1000"):
+            v = [med([r["rows_per_s"] for r in rows if r.get("path") == p and r.get("scenario") == key
+                      and "rows_per_s" in r]) for p in ("native", "library")]
+            if all(v):
+                goal.append(f"{SCEN[key][0]} ×{v[0] / v[1]:.2f}")
+        if goal:
+            L.append("At 1000 rows native ÷ library is " + ", ".join(goal) + " (issue 7's goal: ≥ 3 at 1000 rows).")
+            L.append("")
     sl = res.get("server_log", {})
     for nm in ("native", "library"):
         if sl.get(nm, {}).get("predictor"):
