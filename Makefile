@@ -70,7 +70,7 @@ FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
 BINS = $(BUILD)/berth-serve $(BUILD)/berthd $(BUILD)/berth
 
-.PHONY: all lib test test-unit test-e2e fuzz fuzz-replay bench run deps format format-check clean demo
+.PHONY: all lib test test-unit test-e2e fuzz fuzz-replay bench bench-floor run deps format format-check clean demo
 
 all: $(BINS)
 
@@ -142,6 +142,10 @@ fuzz:
 bench: deps all
 	bench/run.sh
 	bench/gateway.sh
+
+# berth-serve against nginx `return 200` with the same answer (docs/benchmarks.md)
+bench-floor: deps $(BUILD)/berth-serve
+	BUILD=$(BUILD) bench/floor.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json
