@@ -14,6 +14,7 @@
 #include <xgboost/c_api.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "serve/backends/xgbtree.h"
 
 /* ------------------------------------------------------------------------ */
@@ -49,15 +50,16 @@ struct spec {
     double missing;         /* fraction of values missing */
 };
 
-static char spec_line[256];
+static char spec_line[300];
+static const char *kernel = "default"; /* the walk being compared */
 
 static const char *describe(const struct spec *s)
 {
     snprintf(spec_line, sizeof(spec_line),
              "%s %s depth %d rounds %d features %d rows %d parallel %d classes %d targets %d "
-             "base %s",
+             "base %s kernel %s",
              s->objective, s->tree_method, s->depth, s->rounds, s->features, s->rows, s->parallel,
-             s->classes, s->targets, s->base_score ? s->base_score : "-");
+             s->classes, s->targets, s->base_score ? s->base_score : "-", kernel);
     return spec_line;
 }
 
@@ -256,7 +258,7 @@ static const char *const predict_types[] = {"type 0", "margin"};
 
 /* Compile 'b' with 'iteration_end' and compare both prediction types on
  * 'rows' random rows, whole and in odd pieces. */
-static void compare(BoosterHandle b, const struct spec *s, size_t iteration_end, size_t rows)
+static void compare_one(BoosterHandle b, const struct spec *s, size_t iteration_end, size_t rows)
 {
     size_t len;
     char *json = save_json(b, &len);
@@ -315,6 +317,22 @@ out:
     free(x);
     free(mine);
     free(piece);
+}
+
+/* compare_one() with each walk this CPU has: AVX-512, AVX2, portable. */
+static void compare(BoosterHandle b, const struct spec *s, size_t iteration_end, size_t rows)
+{
+    static const char *const modes[] = {"0", "2", "1"};
+    static const char *const names[] = {"best", "no AVX-512", "portable"};
+    uint64_t seed = rng_state;
+    for (int k = 0; k < 3 && !harness_failed; k++) {
+        setenv("BERTH_XGBT_NO_SIMD", modes[k], 1);
+        kernel = names[k];
+        rng_state = seed; /* the same rows each time */
+        compare_one(b, s, iteration_end, rows);
+    }
+    unsetenv("BERTH_XGBT_NO_SIMD");
+    kernel = "default";
 }
 
 static void train_and_compare(const struct spec *s, size_t iteration_end)
@@ -527,6 +545,159 @@ TEST(deep_trees_use_the_explicit_layout_and_match)
     XGBoosterFree(b);
     if (!is_explicit)
         harness_fail(__FILE__, __LINE__, "expected the explicit layout: %s", line);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Generated models: shapes training seldom makes                           */
+
+/* One random tree in XGBoost's JSON: nodes in breadth-first order, children
+ * adjacent; a node at depth d splits with falling odds up to 'depth'. */
+static void gen_tree(struct buf *b, int id, int depth, int features)
+{
+    enum { MAXN = 1 << 13 };
+    static int left[MAXN], dep[MAXN], feat[MAXN], dleft[MAXN], parent[MAXN];
+    static double cond[MAXN];
+    int n = 1;
+    dep[0] = 0;
+    parent[0] = 2147483647;
+    for (int i = 0; i < n; i++) {
+        double p = dep[i] == 0 ? 1.0 : 0.9 - 0.5 * dep[i] / depth;
+        if (dep[i] < depth && n + 2 <= MAXN - 1 && unif() < p) {
+            left[i] = n;
+            dep[n] = dep[n + 1] = dep[i] + 1;
+            parent[n] = parent[n + 1] = i;
+            n += 2;
+            feat[i] = (int)(rnd() % (uint64_t)features);
+            cond[i] = (double)rint_in(-12, 24) / 8;
+            dleft[i] = (int)(rnd() & 1);
+        } else {
+            left[i] = -1;
+            feat[i] = 0;
+            cond[i] = (double)rint_in(-2048, 2048) / 1024;
+            dleft[i] = 0;
+        }
+    }
+    int total = n;
+    buf_printf(b, "{\"base_weights\":[");
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s0.0", i ? "," : "");
+    buf_puts(b, "],\"categories\":[],\"categories_nodes\":[],\"categories_segments\":[],"
+                "\"categories_sizes\":[],\"default_left\":[");
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s%d", i ? "," : "", dleft[i]);
+    buf_printf(b, "],\"id\":%d,\"left_children\":[", id);
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s%d", i ? "," : "", left[i]);
+    buf_puts(b, "],\"loss_changes\":[");
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s0.0", i ? "," : "");
+    buf_puts(b, "],\"parents\":[");
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s%d", i ? "," : "", parent[i]);
+    buf_puts(b, "],\"right_children\":[");
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s%d", i ? "," : "", left[i] == -1 ? -1 : left[i] + 1);
+    buf_puts(b, "],\"split_conditions\":[");
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s%.10f", i ? "," : "", cond[i]);
+    buf_puts(b, "],\"split_indices\":[");
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s%d", i ? "," : "", feat[i]);
+    buf_puts(b, "],\"split_type\":[");
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s0", i ? "," : "");
+    buf_puts(b, "],\"sum_hessian\":[");
+    for (int i = 0; i < total; i++)
+        buf_printf(b, "%s0.0", i ? "," : "");
+    buf_printf(b,
+               "],\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"%d\","
+               "\"num_nodes\":\"%d\",\"size_leaf_vector\":\"0\"}}",
+               features, total);
+}
+
+/* A model document of 'trees' generated trees over 'groups' outputs. */
+static char *gen_model(const char *objective, int trees, int depth, int features, int classes,
+                       const char *base_score, const char *objective_param, size_t *len)
+{
+    struct buf b;
+    buf_init(&b, 256 << 20);
+    int groups = classes ? classes : 1;
+    buf_printf(&b,
+               "{\"learner\":{\"attributes\":{},\"feature_names\":[],\"feature_types\":[],"
+               "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":"
+               "\"1\",\"num_trees\":\"%d\",\"size_leaf_vector\":\"0\"},\"tree_info\":[",
+               trees);
+    for (int i = 0; i < trees; i++)
+        buf_printf(&b, "%s%d", i ? "," : "", i % groups);
+    buf_puts(&b, "],\"trees\":[");
+    for (int i = 0; i < trees; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        gen_tree(&b, i, depth, features);
+    }
+    buf_printf(&b,
+               "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"%s\","
+               "\"boost_from_average\":\"1\",\"num_class\":\"%d\",\"num_feature\":\"%d\","
+               "\"num_target\":\"1\"},\"objective\":{\"name\":\"%s\",%s}},\"version\":[1,7,4]}",
+               base_score, classes, features, objective, objective_param);
+    return buf_detach(&b, len);
+}
+
+/* Generated trees of every depth to 14, leaves at every level, and over 2048
+ * features in use (rows read as they are, not prepared). */
+TEST(generated_models_match_the_library)
+{
+    rng_state = 8;
+    static const struct {
+        const char *objective;
+        int trees, depth, features, classes;
+        const char *base, *param;
+    } cases[] = {
+#define REG "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}"
+        {"reg:squarederror", 40, 3, 5, 0, "5E-1", REG},
+        {"binary:logistic", 17, 8, 30, 0, "2.5E-1", REG},
+        {"multi:softprob", 30, 9, 12, 3, "5E-1",
+         "\"softmax_multiclass_param\":{\"num_class\":\"3\"}"},
+        {"count:poisson", 25, 14, 50, 0, "1.5E0",
+         "\"poisson_regression_param\":{\"max_delta_step\":\"0.7\"}"},
+        {"reg:squarederror", 900, 5, 3000, 0, "0", REG},
+        {"multi:softmax", 300, 11, 2500, 4, "5E-1",
+         "\"softmax_multiclass_param\":{\"num_class\":\"4\"}"},
+#undef REG
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !harness_failed; i++) {
+        size_t len;
+        char *json =
+            gen_model(cases[i].objective, cases[i].trees, cases[i].depth, cases[i].features,
+                      cases[i].classes, cases[i].base, cases[i].param, &len);
+        BoosterHandle b = NULL;
+        if (XGBoosterCreate(NULL, 0, &b) != 0 ||
+            XGBoosterLoadModelFromBuffer(b, json, (bst_ulong)len) != 0 ||
+            XGBoosterSetParam(b, "nthread", "1") != 0) {
+            harness_fail(__FILE__, __LINE__, "case %zu: library: %s", i, XGBGetLastError());
+        } else {
+            struct spec s = {.objective = cases[i].objective,
+                             .tree_method = "generated",
+                             .depth = cases[i].depth,
+                             .rounds = cases[i].trees,
+                             .features = cases[i].features,
+                             .classes = cases[i].classes,
+                             .missing = 0.2};
+            compare(b, &s, 0, cases[i].features > 1000 ? 40 : 200);
+            /* the wide ones really read input rows */
+            struct xgbt_model *m = NULL;
+            struct err err = {0};
+            char line[300] = "";
+            if (xgbt_compile(json, len, 0, &m, &err) == 0)
+                xgbt_describe(m, line, sizeof(line));
+            xgbt_free(m);
+            if (cases[i].features > 2048 && !strstr(line, "input rows"))
+                harness_fail(__FILE__, __LINE__, "case %zu: %s", i, line);
+        }
+        if (b)
+            XGBoosterFree(b);
+        free(json);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -744,6 +915,15 @@ TEST(hand_written_model_predicts_as_the_library)
     XGB_OK(lib_predict(b, rows, 5, 3, 1, 0, &lib, &w));
     for (int i = 0; i < 5; i++)
         CHECK_NEAR(lib[i], want[i], 0);
+    /* A node nothing reaches (pruning leaves deleted ones) changes nothing. */
+    d = doc("binary:logistic", "gbtree",
+            tree("6", "1,3,-1,-1,-1,-1", "2,4,-1,-1,-1,-1", "0,2,0,0,0,2147483647",
+                 "0.5,1.5,-1.0,2.0,3.0,0.0", "1,0,0,0,0,1", "0,0,0,0,0,0"));
+    CHECK_EQ_INT(xgbt_compile(d, strlen(d), 0, &m, &err), 0);
+    xgbt_predict(m, true, rows, 5, out);
+    xgbt_free(m);
+    for (int i = 0; i < 5; i++)
+        CHECK_NEAR(out[i], want[i], 0);
 fail:
     if (b)
         XGBoosterFree(b);

@@ -714,12 +714,14 @@ size_t xgbt_width(const struct xgbt_model *m, bool margin)
 
 void xgbt_describe(const struct xgbt_model *m, char *out, size_t n)
 {
+    const char *walk = m->avx512 ? ", AVX-512" : m->avx2 ? ", AVX2" : "";
     snprintf(out, n,
-             "%zu trees of depth <= %zu (%zu nodes), %zu features, %zu output%s, %s (%s), "
-             "%s layout",
-             m->num_trees, m->max_depth, m->total_nodes, m->num_features, m->num_groups,
-             m->num_groups == 1 ? "" : "s", m->objective, xf_names[m->xf],
-             m->layout == LAYOUT_COMPLETE ? "complete-tree" : "explicit-node");
+             "%zu trees of depth <= %zu (%zu nodes), %zu features (%zu used), %zu output%s, %s "
+             "(%s), %s layout%s, %s rows",
+             m->num_trees, m->max_depth, m->total_nodes, m->num_features, m->num_used,
+             m->num_groups, m->num_groups == 1 ? "" : "s", m->objective, xf_names[m->xf],
+             m->layout == LAYOUT_COMPLETE ? "complete-tree" : "explicit-node",
+             m->layout == LAYOUT_COMPLETE ? walk : "", m->prepared ? "prepared" : "input");
 }
 
 /* ------------------------------------------------------------------------ */
