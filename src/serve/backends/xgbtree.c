@@ -46,8 +46,13 @@
 #define XGBT_MAX_DEPTH 256
 /* Trees this deep or shallower are stored as complete binary trees (see
  * "Layouts"); deeper ones as explicit nodes. Chosen by measurement: see
- * docs/benchmarks.md, "Native tree evaluator". */
-#define XGBT_COMPLETE_MAX_DEPTH 8
+ * docs/benchmarks.md, "Native tree evaluator". (A build may override it to
+ * measure again; at most 12.) */
+#ifndef XGBT_COMPLETE_MAX_DEPTH
+#define XGBT_COMPLETE_MAX_DEPTH 10
+#endif
+/* ... unless the padding would take more memory than this. */
+#define XGBT_COMPLETE_MAX_BYTES ((size_t)64 << 20)
 /* Rows whose margins are summed together: one tree's nodes serve them all. */
 #define XGBT_BLOCK_ROWS 64
 /* Rows (or trees, for a single row) walked in lock-step to overlap their loads. */
@@ -114,8 +119,11 @@ struct cnode {
 };
 
 /* Explicit layout, for deeper trees: nodes in breadth-first order with the
- * right child next to the left one; a leaf has left == 0 (the root is nobody's
- * child) and its value in 'cond'. */
+ * right child next to the left one, a leaf's value in 'cond'. With prepared
+ * rows a leaf is its own left child and reads the prepared row's last value,
+ * -inf, which is below any value: the walk is then as branch-free as the
+ * complete one, a tree's depth in steps. With input rows a leaf has left == 0
+ * (the root is nobody's child) and the walk stops there. */
 struct enode {
     float cond;
     uint32_t feat;
@@ -139,7 +147,8 @@ struct xgbt_model {
     float *cleaves;       /* num_trees * leaves_per_tree */
     /* explicit layout */
     struct enode *enodes;
-    size_t *eroot; /* first node of each tree */
+    size_t *eroot;    /* first node of each tree */
+    uint32_t *edepth; /* depth of each tree */
     /* Prepared rows (see "Predicting"): the features the trees use, and
      * whether nodes index those rather than the input's features. */
     bool prepared;
@@ -422,7 +431,8 @@ static void fill_complete(const struct tree *t, unsigned D, struct cnode *inner,
 
 /* The explicit layout of 't' at 'base': breadth-first order keeps siblings
  * adjacent, as the walk needs. */
-static void fill_explicit(const struct tree *t, struct arena *a, struct enode *base)
+static void fill_explicit(const struct tree *t, struct arena *a, struct enode *base, bool prepared,
+                          uint32_t leaf_slot)
 {
     uint32_t *pos = arena_alloc(a, t->n * sizeof(*pos));
     for (size_t k = 0; k < t->reached; k++)
@@ -433,6 +443,10 @@ static void fill_explicit(const struct tree *t, struct arena *a, struct enode *b
         e->cond = t->cond[i];
         e->feat = t->feat[i];
         e->left = t->left[i] == -1 ? 0 : pos[t->left[i]];
+        if (t->left[i] == -1 && prepared) {
+            e->feat = leaf_slot;
+            e->left = (uint32_t)k;
+        }
     }
 }
 
@@ -464,7 +478,7 @@ static void use_features(struct xgbt_model *m, struct tree *ts, size_t keep, str
         if (u == 0 || f[k] != f[u - 1])
             f[u++] = f[k];
     m->num_used = u;
-    m->prepared = 2 * u <= XGBT_PREP_FLOATS;
+    m->prepared = 2 * u + 1 <= XGBT_PREP_FLOATS;
     if (!m->prepared)
         return;
     m->used = xcalloc(u ? u : 1, sizeof(*m->used));
@@ -639,7 +653,8 @@ static int compile(const struct json *root, size_t iteration_end, struct arena *
     m->avx512 = m->avx2 && __builtin_cpu_supports("avx512f") && !(no_simd && *no_simd == '2');
 #endif
 
-    if (max_depth <= XGBT_COMPLETE_MAX_DEPTH) {
+    size_t complete_bytes = keep * (sizeof(struct cnode) + sizeof(float)) << max_depth;
+    if (max_depth <= XGBT_COMPLETE_MAX_DEPTH && complete_bytes <= XGBT_COMPLETE_MAX_BYTES) {
         m->layout = LAYOUT_COMPLETE;
         m->depth = (unsigned)max_depth;
         m->inner_per_tree = ((size_t)1 << max_depth) - 1;
@@ -653,10 +668,12 @@ static int compile(const struct json *root, size_t iteration_end, struct arena *
         m->layout = LAYOUT_EXPLICIT;
         m->enodes = xcalloc(total, sizeof(*m->enodes));
         m->eroot = xcalloc(keep, sizeof(*m->eroot));
+        m->edepth = xcalloc(keep, sizeof(*m->edepth));
         size_t at = 0;
         for (size_t i = 0; i < keep; i++) {
             m->eroot[i] = at;
-            fill_explicit(&ts[i], a, m->enodes + at);
+            m->edepth[i] = (uint32_t)ts[i].max_depth;
+            fill_explicit(&ts[i], a, m->enodes + at, m->prepared, (uint32_t)(2 * m->num_used));
             at += ts[i].reached;
         }
     }
@@ -698,6 +715,7 @@ void xgbt_free(struct xgbt_model *m)
     free(m->cleaves);
     free(m->enodes);
     free(m->eroot);
+    free(m->edepth);
     free(m->used);
     free(m);
 }
@@ -733,19 +751,21 @@ void xgbt_describe(const struct xgbt_model *m, char *out, size_t n)
  * whose missing values go left the second: every condition is finite, so
  * !(+inf < c) sends a missing value right and !(-inf < c) left, and any other
  * value, infinities included, compares as itself. A step is then one compare,
- * and the rows the trees read are packed together. */
+ * and the rows the trees read are packed together. A last value, -inf, keeps
+ * explicit-layout leaves where they are. */
 static void prepare(const struct xgbt_model *m, const float *rows, size_t nrows, float *prep)
 {
     const size_t F = m->num_features, U = m->num_used;
     for (size_t r = 0; r < nrows; r++) {
         const float *x = rows + r * F;
-        float *p = prep + r * 2 * U;
+        float *p = prep + r * (2 * U + 1);
         for (size_t j = 0; j < U; j++) {
             float v = x[m->used[j]];
             bool missing = isnan(v);
             p[j] = missing ? INFINITY : v;
             p[U + j] = missing ? -INFINITY : v;
         }
+        p[2 * U] = -INFINITY; /* what explicit-layout leaves read */
     }
 }
 
@@ -827,33 +847,95 @@ static inline __attribute__((always_inline)) void sum_complete(const struct xgbt
     }
 }
 
-static inline __attribute__((always_inline)) float ewalk(const struct enode *nd, const float *row,
-                                                         bool prepared)
+/* An explicit tree walked with input rows: until a leaf. */
+static float ewalk_raw(const struct enode *nd, const float *row)
 {
     uint32_t i = 0;
     while (nd[i].left) {
         struct enode n = nd[i];
-        if (prepared) {
-            i = n.left + (uint32_t) !(row[n.feat] < n.cond);
-        } else {
-            float v = row[n.feat & FEAT_MASK];
-            i = n.left + ((uint32_t) !(v < n.cond) ^ ((uint32_t)(v != v) & (n.feat >> 31)));
-        }
+        float v = row[n.feat & FEAT_MASK];
+        i = n.left + ((uint32_t) !(v < n.cond) ^ ((uint32_t)(v != v) & (n.feat >> 31)));
     }
     return nd[i].cond;
 }
 
-static inline __attribute__((always_inline)) void sum_explicit(const struct xgbt_model *m,
-                                                               const float *rows, size_t stride,
-                                                               size_t nrows, float *acc,
-                                                               bool prepared)
+/* One step in an explicit tree with prepared rows; a leaf stays put. */
+static inline __attribute__((always_inline)) uint32_t estep(const struct enode *nd, uint32_t i,
+                                                            const float *row)
+{
+    struct enode n = nd[i];
+    return n.left + (uint32_t) !(row[n.feat] < n.cond);
+}
+
+/* sum_complete() for the explicit layout: lanes of rows through one tree, or
+ * for a few rows lanes of trees (as deep as the deepest of them). */
+static void sum_explicit_prepared(const struct xgbt_model *m, const float *rows, size_t stride,
+                                  size_t nrows, float *acc)
+{
+    const size_t G = m->num_groups, T = m->num_trees;
+    if (nrows < XGBT_LANES) {
+        for (size_t r = 0; r < nrows; r++) {
+            const float *row = rows + r * stride;
+            float *a = acc + r * G;
+            size_t t = 0;
+            for (; t + XGBT_LANES <= T; t += XGBT_LANES) {
+                uint32_t idx[XGBT_LANES] = {0}, D = 0;
+                const struct enode *nd[XGBT_LANES];
+                for (int k = 0; k < XGBT_LANES; k++) {
+                    nd[k] = m->enodes + m->eroot[t + k];
+                    D = m->edepth[t + k] > D ? m->edepth[t + k] : D;
+                }
+                for (uint32_t d = 0; d < D; d++) {
+                    UNROLL_LANES
+                    for (int k = 0; k < XGBT_LANES; k++)
+                        idx[k] = estep(nd[k], idx[k], row);
+                }
+                for (int k = 0; k < XGBT_LANES; k++)
+                    a[m->group[t + k]] += nd[k][idx[k]].cond;
+            }
+            for (; t < T; t++) {
+                const struct enode *nd = m->enodes + m->eroot[t];
+                uint32_t i = 0;
+                for (uint32_t d = 0; d < m->edepth[t]; d++)
+                    i = estep(nd, i, row);
+                a[m->group[t]] += nd[i].cond;
+            }
+        }
+        return;
+    }
+    for (size_t t = 0; t < T; t++) {
+        const struct enode *nd = m->enodes + m->eroot[t];
+        const uint32_t g = m->group[t], D = m->edepth[t];
+        size_t r = 0;
+        for (; r + XGBT_LANES <= nrows; r += XGBT_LANES) {
+            uint32_t idx[XGBT_LANES] = {0};
+            const float *row = rows + r * stride;
+            for (uint32_t d = 0; d < D; d++) {
+                UNROLL_LANES
+                for (int k = 0; k < XGBT_LANES; k++)
+                    idx[k] = estep(nd, idx[k], row + k * stride);
+            }
+            for (int k = 0; k < XGBT_LANES; k++)
+                acc[(r + k) * G + g] += nd[idx[k]].cond;
+        }
+        for (; r < nrows; r++) {
+            uint32_t i = 0;
+            for (uint32_t d = 0; d < D; d++)
+                i = estep(nd, i, rows + r * stride);
+            acc[r * G + g] += nd[i].cond;
+        }
+    }
+}
+
+static void sum_explicit_raw(const struct xgbt_model *m, const float *rows, size_t stride,
+                             size_t nrows, float *acc)
 {
     const size_t G = m->num_groups;
     for (size_t t = 0; t < m->num_trees; t++) {
         const struct enode *nd = m->enodes + m->eroot[t];
         const uint32_t g = m->group[t];
         for (size_t r = 0; r < nrows; r++)
-            acc[r * G + g] += ewalk(nd, rows + r * stride, prepared);
+            acc[r * G + g] += ewalk_raw(nd, rows + r * stride);
     }
 }
 
@@ -1099,7 +1181,7 @@ __attribute__((target("avx512f"))) static void sum_complete_avx512(const struct 
 }
 #endif
 
-/* The four walks, each compiled for its own case. */
+/* The complete walks, each compiled for its own case. */
 static void sum_complete_prepared(const struct xgbt_model *m, const float *rows, size_t stride,
                                   size_t nrows, float *acc)
 {
@@ -1120,18 +1202,6 @@ static void sum_complete_raw(const struct xgbt_model *m, const float *rows, size
                              size_t nrows, float *acc)
 {
     sum_complete(m, rows, stride, nrows, acc, false);
-}
-
-static void sum_explicit_prepared(const struct xgbt_model *m, const float *rows, size_t stride,
-                                  size_t nrows, float *acc)
-{
-    sum_explicit(m, rows, stride, nrows, acc, true);
-}
-
-static void sum_explicit_raw(const struct xgbt_model *m, const float *rows, size_t stride,
-                             size_t nrows, float *acc)
-{
-    sum_explicit(m, rows, stride, nrows, acc, false);
 }
 
 /* The library's softmax: max by fmaxf, expf of the differences in float,
@@ -1195,11 +1265,11 @@ void xgbt_predict(const struct xgbt_model *m, bool margin, const float *rows, si
     float acc[XGBT_MAX_GROUPS > XGBT_BLOCK_ROWS ? XGBT_MAX_GROUPS : XGBT_BLOCK_ROWS];
     float prep[XGBT_PREP_FLOATS];
     const size_t G = m->num_groups, F = m->num_features, W = xgbt_width(m, margin);
-    const size_t U2 = 2 * m->num_used;
+    const size_t U2 = 2 * m->num_used + 1; /* prepared row stride */
     size_t block = sizeof(acc) / sizeof(acc[0]) / G;
     if (block > XGBT_BLOCK_ROWS)
         block = XGBT_BLOCK_ROWS;
-    if (m->prepared && U2 && block > XGBT_PREP_FLOATS / U2)
+    if (m->prepared && block > XGBT_PREP_FLOATS / U2)
         block = XGBT_PREP_FLOATS / U2;
     for (size_t r0 = 0; r0 < nrows; r0 += block) {
         size_t nb = nrows - r0 < block ? nrows - r0 : block;
