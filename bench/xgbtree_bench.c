@@ -134,8 +134,8 @@ static const float *lib_predict(BoosterHandle b, const char *iface, const char *
 
 static volatile float sink;
 
-static void time_batch(BoosterHandle b, const struct xgbt_model *m, bool margin,
-                       const float *data, long rows, long feats, double seconds, struct timing *t)
+static void time_batch(BoosterHandle b, const struct xgbt_model *m, bool margin, const float *data,
+                       long rows, long feats, double seconds, struct timing *t)
 {
     char iface[256], cfg[256];
     snprintf(iface, sizeof iface,
@@ -191,8 +191,8 @@ int main(int argc, char **argv)
     int nbatches = 3;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--train") && i + 1 < argc) {
-            if (sscanf(argv[++i], "%d,%d,%d", &train_t, &train_d, &train_f) != 3 ||
-                train_t < 1 || train_d < 1 || train_f < 1)
+            if (sscanf(argv[++i], "%d,%d,%d", &train_t, &train_d, &train_f) != 3 || train_t < 1 ||
+                train_d < 1 || train_f < 1)
                 usage();
         } else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
             seconds = atof(argv[++i]);

@@ -4,23 +4,27 @@
  * reached once from the root, children in range, bounded depth). Prediction
  * then walks flat arrays without checks, allocation or locks.
  *
- * What the library does, and so what this file does (XGBoost 1.7):
+ * What the library does, and so what this file does (XGBoost 1.7; each point
+ * checked against the library by tests/unit/test_xgbtree.c):
  * - the margin starts at base_score passed through the objective's
- *   ProbToMargin (identity, logit or log, in float), and every tree's leaf is
- *   added to its output group (tree_info) in float, in tree order;
+ *   ProbToMargin, in float: logit for reg:logistic and binary:logistic (not
+ *   binary:logitraw, which keeps base_score as it is), log for count:poisson,
+ *   reg:gamma, reg:tweedie, survival:cox and survival:aft, identity for the
+ *   rest; every tree's leaf is then added to its output group (tree_info) in
+ *   float, in tree order;
  * - a split sends a value left when value < condition (float compare), a
  *   missing value (NaN) to the default child; the library's predictor takes
  *   left + 1 as the right child, so only such trees are accepted;
  * - iteration_end keeps the first iteration_end * num_parallel_tree *
  *   output-group trees, and more than the model has is an error;
  * - the type-0 output is the objective's PredTransform: sigmoid 1/(1+expf(-x)),
- *   expf, hinge (x > 0), softmax (max, expf of the difference, a double sum
- *   divided in float) or the index of the first largest margin.
- * Margins are therefore bit-identical to the library's. Type-0 outputs are too
- * where the transform is computed with the same libm calls in the same order,
- * which is every one here; a libm built differently from the library's could
- * differ in the last bit (float rounding), which is why callers compare type-0
- * outputs with a tolerance and margins exactly. */
+ *   expf, hinge (x > 0), softmax (max by fmaxf, expf of the differences, a
+ *   double sum divided in float) or the index of the first largest margin.
+ * Margins are therefore bit-identical to the library's, whichever walk (the
+ * layouts and vector widths below only change how a leaf is found). Type-0
+ * outputs are computed with the same libm calls in the same order, and are
+ * bit-identical with Debian's libxgboost and glibc; a libm other than the
+ * library's could differ in the last bit, which is float rounding. */
 #include "serve/backends/xgbtree.h"
 
 #include "base/alloc.h"
