@@ -484,7 +484,7 @@ TEST(random_models_match_the_library)
 {
     rng_state = 20261202;
     static const char *const methods[] = {"hist", "approx", "exact"};
-    for (int round = 0; round < 40; round++) {
+    for (int round = 0; round < 32; round++) {
         struct spec s = {0};
         s.objective = all_objectives[rnd() % NOBJ];
         s.tree_method = methods[rnd() % 3];
@@ -508,6 +508,16 @@ TEST(random_models_match_the_library)
         if (s.rounds * (s.classes ? s.classes : 1) * (s.targets ? s.targets : 1) > 600)
             s.rounds = 600 / ((s.classes ? s.classes : 1) * (s.targets ? s.targets : 1));
         s.missing = unif() * 0.5;
+        if (round == 0) { /* the far corner: 500 trees on 200 features */
+            s.rounds = 500;
+            s.features = 200;
+            s.classes = s.targets = 0;
+            s.parallel = 1;
+            s.objective = "binary:logistic";
+            s.tree_method = "hist";
+            s.rows = 60;
+            s.depth = 4;
+        }
         size_t end = unif() < 0.25 ? (size_t)rint_in(1, s.rounds) : 0;
         train_and_compare(&s, end);
         if (harness_failed)
@@ -698,6 +708,153 @@ TEST(generated_models_match_the_library)
             XGBoosterFree(b);
         free(json);
     }
+}
+
+/* One complete tree of depth 12 on feature 0 with conditions 1..4095, so row
+ * j (x0 = j + 0.5) reaches leaf j; leaves are random floats in [-lim, lim].
+ * 'trees' copies of it (with other leaves), tree i in group i % classes. */
+static char *leaf_model(const char *objective, const char *param, int trees, int classes,
+                        double lim, size_t *len)
+{
+    enum { D = 12, NI = (1 << D) - 1, N = (2 << D) - 1 };
+    struct buf b;
+    buf_init(&b, 64 << 20);
+    int groups = classes ? classes : 1;
+    buf_printf(&b,
+               "{\"learner\":{\"attributes\":{},\"feature_names\":[],\"feature_types\":[],"
+               "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":"
+               "\"1\",\"num_trees\":\"%d\",\"size_leaf_vector\":\"0\"},\"tree_info\":[",
+               trees);
+    for (int t = 0; t < trees; t++)
+        buf_printf(&b, "%s%d", t ? "," : "", t % groups);
+    buf_puts(&b, "],\"trees\":[");
+    for (int t = 0; t < trees; t++) {
+        buf_printf(&b, "%s{\"base_weights\":[", t ? "," : "");
+        for (int i = 0; i < N; i++)
+            buf_printf(&b, "%s0.0", i ? "," : "");
+        buf_puts(&b, "],\"categories\":[],\"categories_nodes\":[],\"categories_segments\":[],"
+                     "\"categories_sizes\":[],\"default_left\":[");
+        for (int i = 0; i < N; i++)
+            buf_printf(&b, "%s0", i ? "," : "");
+        buf_printf(&b, "],\"id\":%d,\"left_children\":[", t);
+        for (int i = 0; i < N; i++)
+            buf_printf(&b, "%s%d", i ? "," : "", i < NI ? 2 * i + 1 : -1);
+        buf_puts(&b, "],\"loss_changes\":[");
+        for (int i = 0; i < N; i++)
+            buf_printf(&b, "%s0.0", i ? "," : "");
+        buf_puts(&b, "],\"parents\":[2147483647");
+        for (int i = 1; i < N; i++)
+            buf_printf(&b, ",%d", (i - 1) / 2);
+        buf_puts(&b, "],\"right_children\":[");
+        for (int i = 0; i < N; i++)
+            buf_printf(&b, "%s%d", i ? "," : "", i < NI ? 2 * i + 2 : -1);
+        buf_puts(&b, "],\"split_conditions\":[");
+        for (int i = 0; i < N; i++) {
+            double c;
+            if (i < NI) { /* the middle of the node's range of leaves */
+                int d = 0;
+                while ((2 << d) - 1 <= i)
+                    d++;
+                int pos = i - ((1 << d) - 1), width = 1 << (D - d);
+                c = pos * width + width / 2;
+            } else {
+                c = (float)((unif() * 2 - 1) * lim);
+            }
+            buf_printf(&b, "%s%.9e", i ? "," : "", c);
+        }
+        buf_puts(&b, "],\"split_indices\":[");
+        for (int i = 0; i < N; i++)
+            buf_printf(&b, "%s0", i ? "," : "");
+        buf_puts(&b, "],\"split_type\":[");
+        for (int i = 0; i < N; i++)
+            buf_printf(&b, "%s0", i ? "," : "");
+        buf_puts(&b, "],\"sum_hessian\":[");
+        for (int i = 0; i < N; i++)
+            buf_printf(&b, "%s0.0", i ? "," : "");
+        buf_printf(&b,
+                   "],\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"1\","
+                   "\"num_nodes\":\"%d\",\"size_leaf_vector\":\"0\"}}",
+                   N);
+    }
+    buf_printf(&b,
+               "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"5E-1\","
+               "\"boost_from_average\":\"1\",\"num_class\":\"%d\",\"num_feature\":\"1\","
+               "\"num_target\":\"1\"},\"objective\":{\"name\":\"%s\",%s}},\"version\":[1,7,4]}",
+               classes, objective, param);
+    return buf_detach(&b, len);
+}
+
+/* Every output transform on 4,096 margins each, bit for bit. */
+TEST(output_transforms_match_the_library_bit_for_bit)
+{
+    rng_state = 9;
+    static const struct {
+        const char *objective, *param;
+        int trees, classes;
+        double lim;
+    } cases[] = {
+#define REG "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}"
+        {"binary:logistic", REG, 1, 0, 20},
+        {"reg:logistic", REG, 1, 0, 5},
+        {"binary:hinge", "\"hinge_param\":{}", 1, 0, 2},
+        {"count:poisson", "\"poisson_regression_param\":{\"max_delta_step\":\"0.7\"}", 1, 0, 20},
+        {"reg:gamma", "\"gamma_regression_param\":{}", 1, 0, 20},
+        {"reg:tweedie", "\"tweedie_regression_param\":{\"tweedie_variance_power\":\"1.5\"}", 1, 0,
+         20},
+        {"survival:cox", "\"cox_regression_param\":{}", 1, 0, 20},
+        {"survival:aft",
+         "\"aft_loss_param\":{\"aft_loss_distribution\":\"normal\","
+         "\"aft_loss_distribution_scale\":\"1\"}",
+         1, 0, 20},
+        {"multi:softprob", "\"softmax_multiclass_param\":{\"num_class\":\"3\"}", 3, 3, 10},
+        {"multi:softmax", "\"softmax_multiclass_param\":{\"num_class\":\"3\"}", 3, 3, 10},
+#undef REG
+    };
+    float *x = xmalloc(sizeof(float) * 4096);
+    for (int j = 0; j < 4096; j++)
+        x[j] = (float)j + 0.5f;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !harness_failed; i++) {
+        size_t len;
+        char *json = leaf_model(cases[i].objective, cases[i].param, cases[i].trees,
+                                cases[i].classes, cases[i].lim, &len);
+        BoosterHandle b = NULL;
+        if (XGBoosterCreate(NULL, 0, &b) != 0 ||
+            XGBoosterLoadModelFromBuffer(b, json, (bst_ulong)len) != 0 ||
+            XGBoosterSetParam(b, "nthread", "1") != 0) {
+            harness_fail(__FILE__, __LINE__, "%s: library: %s", cases[i].objective,
+                         XGBGetLastError());
+        } else {
+            struct xgbt_model *m = NULL;
+            struct err err = {0};
+            if (xgbt_compile(json, len, 0, &m, &err) != 0) {
+                harness_fail(__FILE__, __LINE__, "%s: %s", cases[i].objective, err.msg);
+            } else {
+                for (int margin = 1; margin >= 0 && !harness_failed; margin--) {
+                    const float *lib;
+                    size_t w = xgbt_width(m, margin), lw;
+                    float *mine = xmalloc(sizeof(float) * 4096 * w);
+                    xgbt_predict(m, margin, x, 4096, mine);
+                    if (lib_predict(b, x, 4096, 1, margin, 0, &lib, &lw) != 0 || lw != w) {
+                        harness_fail(__FILE__, __LINE__, "%s: library predict", cases[i].objective);
+                    } else {
+                        int bad = 0;
+                        for (size_t k = 0; k < 4096 * w; k++)
+                            if (!same_float(mine[k], lib[k]) && bad++ < 3)
+                                harness_fail(__FILE__, __LINE__,
+                                             "%s %s: value %zu: %.9g, library %.9g",
+                                             cases[i].objective, predict_types[margin], k,
+                                             (double)mine[k], (double)lib[k]);
+                    }
+                    free(mine);
+                }
+            }
+            xgbt_free(m);
+        }
+        if (b)
+            XGBoosterFree(b);
+        free(json);
+    }
+    free(x);
 }
 
 /* ------------------------------------------------------------------------ */

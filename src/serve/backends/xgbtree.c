@@ -18,12 +18,11 @@
  * - iteration_end keeps the first iteration_end * num_parallel_tree *
  *   output-group trees, and more than the model has is an error;
  * - the type-0 output is the objective's PredTransform: sigmoid 1/(1+expf(-x)),
- *   expf, hinge (x > 0), softmax (max by fmaxf, expf of the differences, a
- *   double sum divided in float) or the index of the first largest margin.
- * Margins are therefore bit-identical to the library's, whichever walk (the
- * layouts and vector widths below only change how a leaf is found). Type-0
- * outputs are computed with the same libm calls in the same order, and are
- * bit-identical with Debian's libxgboost and glibc; a libm other than the
+ *   expf (exp in double for survival:aft), hinge (x > 0), softmax (max by fmaxf, expf of the
+ * differences, a double sum divided in float) or the index of the first largest margin. Margins are
+ * therefore bit-identical to the library's, whichever walk (the layouts and vector widths below
+ * only change how a leaf is found). Type-0 outputs are computed with the same libm calls in the
+ * same order, and are bit-identical with Debian's libxgboost and glibc; a libm other than the
  * library's could differ in the last bit, which is float rounding. */
 #include "serve/backends/xgbtree.h"
 
@@ -74,7 +73,7 @@
 /* ------------------------------------------------------------------------ */
 /* Objectives                                                               */
 
-enum xf { XF_IDENTITY, XF_SIGMOID, XF_EXP, XF_HINGE, XF_SOFTMAX, XF_SOFTPROB };
+enum xf { XF_IDENTITY, XF_SIGMOID, XF_EXP, XF_EXP_DOUBLE, XF_HINGE, XF_SOFTMAX, XF_SOFTPROB };
 enum base_fn { BASE_IDENTITY, BASE_LOGIT, BASE_LOG };
 
 struct objective {
@@ -97,7 +96,7 @@ static const struct objective objectives[] = {
     {"reg:tweedie", XF_EXP, BASE_LOG},
     {"count:poisson", XF_EXP, BASE_LOG},
     {"survival:cox", XF_EXP, BASE_LOG},
-    {"survival:aft", XF_EXP, BASE_LOG},
+    {"survival:aft", XF_EXP_DOUBLE, BASE_LOG}, /* exp in double: measured */
     {"multi:softmax", XF_SOFTMAX, BASE_IDENTITY},
     {"multi:softprob", XF_SOFTPROB, BASE_IDENTITY},
     {"rank:pairwise", XF_IDENTITY, BASE_IDENTITY},
@@ -105,7 +104,7 @@ static const struct objective objectives[] = {
     {"rank:map", XF_IDENTITY, BASE_IDENTITY},
 };
 
-static const char *const xf_names[] = {"identity", "sigmoid", "exp",
+static const char *const xf_names[] = {"identity", "sigmoid", "exp",     "exp (double)",
                                        "hinge",    "softmax", "softprob"};
 
 /* ------------------------------------------------------------------------ */
@@ -1239,6 +1238,10 @@ static void transform(const struct xgbt_model *m, bool margin, const float *acc,
     case XF_EXP:
         for (size_t i = 0; i < n; i++)
             out[i] = expf(acc[i]);
+        break;
+    case XF_EXP_DOUBLE: /* survival:aft's transform calls exp() on a double */
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)exp((double)acc[i]);
         break;
     case XF_HINGE:
         for (size_t i = 0; i < n; i++)
