@@ -943,28 +943,36 @@ static void sum_explicit_raw(const struct xgbt_model *m, const float *rows, size
 }
 
 #if XGBT_X86
-/* The complete-tree walk in AVX2: V vectors of eight lanes, each lane a
- * (tree, row) pair given by its tree's node and leaf offsets and its prepared
- * row's offset. A level is three gathers per vector (feature and condition of
- * the lanes' nodes, then the lanes' values) and one compare; the indices move
- * as in cstep(). Several vectors are in flight because a level's gathers
- * depend on each other: one vector alone waits on their latency. */
+/* The complete-tree walk with vector gathers: V vectors of lanes, each lane a
+ * (tree, row) pair given by its tree's node offset ('nbase') and leaf offset
+ * ('lbase') and its prepared row's offset ('roff'). A level is three gathers
+ * per vector (feature and condition of the lanes' nodes, then the lanes'
+ * values) and one compare, and the indices move as in cstep(); several
+ * vectors are in flight because a level's gathers depend on each other, and
+ * one vector alone waits on their latency. The leaves come back in 'leaf'. */
+typedef void walk_fn(const struct cnode *nd, const float *leaves, const float *prep,
+                     const int32_t *nbase, const int32_t *roff, const int32_t *lbase, unsigned D,
+                     size_t NI, float *leaf);
+
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
-walk_avx2(const struct cnode *nd, const float *leaves, const float *prep, const __m256i *nbase,
-          const __m256i *roff, const __m256i *lbase, int V, unsigned D, size_t NI, float *leaf)
+walk_avx2(const struct cnode *nd, const float *leaves, const float *prep, const int32_t *nbase,
+          const int32_t *roff, const int32_t *lbase, int V, unsigned D, size_t NI, float *leaf)
 {
     const int *feat = (const int *)(const void *)&nd->feat;
     const float *cond = &nd->cond;
     const __m256i one = _mm256_set1_epi32(1);
-    __m256i idx[4];
-    for (int k = 0; k < V; k++)
+    __m256i idx[4], nb[4], ro[4];
+    for (int k = 0; k < V; k++) {
         idx[k] = _mm256_setzero_si256();
+        nb[k] = _mm256_loadu_si256((const __m256i *)(const void *)(nbase + 8 * k));
+        ro[k] = _mm256_loadu_si256((const __m256i *)(const void *)(roff + 8 * k));
+    }
     for (unsigned d = 0; d < D; d++) {
         for (int k = 0; k < V; k++) {
-            __m256i g = _mm256_add_epi32(nbase[k], idx[k]);
+            __m256i g = _mm256_add_epi32(nb[k], idx[k]);
             __m256i f = _mm256_i32gather_epi32(feat, g, 8);
             __m256 c = _mm256_i32gather_ps(cond, g, 8);
-            __m256 v = _mm256_i32gather_ps(prep, _mm256_add_epi32(roff[k], f), 4);
+            __m256 v = _mm256_i32gather_ps(prep, _mm256_add_epi32(ro[k], f), 4);
             /* all ones where !(v < c): right, so subtracting adds one */
             __m256i right = _mm256_castps_si256(_mm256_cmp_ps(v, c, _CMP_NLT_UQ));
             idx[k] =
@@ -973,121 +981,31 @@ walk_avx2(const struct cnode *nd, const float *leaves, const float *prep, const 
     }
     const __m256i ni = _mm256_set1_epi32((int)NI);
     for (int k = 0; k < V; k++) {
-        __m256i at = _mm256_add_epi32(lbase[k], _mm256_sub_epi32(idx[k], ni));
+        __m256i lb = _mm256_loadu_si256((const __m256i *)(const void *)(lbase + 8 * k));
+        __m256i at = _mm256_add_epi32(lb, _mm256_sub_epi32(idx[k], ni));
         _mm256_storeu_ps(leaf + 8 * k, _mm256_i32gather_ps(leaves, at, 4));
     }
 }
 
-/* sum_complete() for prepared rows with walk_avx2: up to 32 rows through one
- * tree, or for fewer than 8 rows up to 32 trees for one row; what is left
- * over (rows past the last 8, trees past the last 8) as there. */
-__attribute__((target("avx2"))) static void sum_complete_avx2(const struct xgbt_model *m,
-                                                              const float *rows, size_t stride,
-                                                              size_t nrows, float *acc)
-{
-    const size_t G = m->num_groups, T = m->num_trees;
-    const unsigned D = m->depth;
-    const size_t NI = m->inner_per_tree, NL = m->leaves_per_tree;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i nbase[4], roff[4], lbase[4];
-    float leaf[32];
-    if (nrows < 8) {
-        for (int k = 0; k < 4; k++) {
-            __m256i tree = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * k));
-            nbase[k] = _mm256_mullo_epi32(tree, _mm256_set1_epi32((int)NI));
-            lbase[k] = _mm256_mullo_epi32(tree, _mm256_set1_epi32((int)NL));
-            roff[k] = _mm256_setzero_si256();
-        }
-        size_t done = T - T % 8;
-        for (size_t r = 0; r < nrows; r++) {
-            const float *row = rows + r * stride;
-            float *a = acc + r * G;
-            for (size_t t = 0; t < done;) {
-                size_t n = done - t >= 32 ? 32 : done - t;
-                const struct cnode *nd = m->cnodes + t * NI;
-                const float *lv = m->cleaves + t * NL;
-                if (n == 32)
-                    walk_avx2(nd, lv, row, nbase, roff, lbase, 4, D, NI, leaf);
-                else if (n == 24)
-                    walk_avx2(nd, lv, row, nbase, roff, lbase, 3, D, NI, leaf);
-                else if (n == 16)
-                    walk_avx2(nd, lv, row, nbase, roff, lbase, 2, D, NI, leaf);
-                else
-                    walk_avx2(nd, lv, row, nbase, roff, lbase, 1, D, NI, leaf);
-                for (size_t k = 0; k < n; k++)
-                    a[m->group[t + k]] += leaf[k];
-                t += n;
-            }
-        }
-        /* The trees past the last eight, in order, after them. */
-        if (done < T) {
-            struct xgbt_model rest = *m;
-            rest.num_trees = T - done;
-            rest.cnodes = m->cnodes + done * NI;
-            rest.cleaves = m->cleaves + done * NL;
-            rest.group = m->group + done;
-            sum_complete(&rest, rows, stride, nrows, acc, true);
-        }
-        return;
-    }
-    for (int k = 0; k < 4; k++) {
-        nbase[k] = lbase[k] = _mm256_setzero_si256();
-        roff[k] = _mm256_mullo_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(8 * k)),
-                                     _mm256_set1_epi32((int)stride));
-    }
-    for (size_t t = 0; t < T; t++) {
-        const struct cnode *nd = m->cnodes + t * NI;
-        const float *lv = m->cleaves + t * NL;
-        const uint32_t g = m->group[t];
-        size_t r = 0;
-        for (; r + 8 <= nrows;) {
-            size_t n = nrows - r >= 32 ? 32 : (nrows - r) / 8 * 8;
-            const float *p = rows + r * stride;
-            if (n == 32)
-                walk_avx2(nd, lv, p, nbase, roff, lbase, 4, D, NI, leaf);
-            else if (n == 24)
-                walk_avx2(nd, lv, p, nbase, roff, lbase, 3, D, NI, leaf);
-            else if (n == 16)
-                walk_avx2(nd, lv, p, nbase, roff, lbase, 2, D, NI, leaf);
-            else
-                walk_avx2(nd, lv, p, nbase, roff, lbase, 1, D, NI, leaf);
-            for (size_t k = 0; k < n; k++)
-                acc[(r + k) * G + g] += leaf[k];
-            r += n;
-        }
-        for (; r < nrows; r++) {
-            uint32_t i = 0;
-            for (unsigned d = 0; d < D; d++)
-                i = cstep(nd, i, rows + r * stride, true);
-            acc[r * G + g] += lv[i - NI];
-        }
-    }
-}
-#endif
-
-#if XGBT_X86
-/* The complete-tree walk in AVX-512: V vectors of sixteen lanes, each lane a
- * (tree, row) pair given by its tree's node and leaf offsets and its prepared
- * row's offset. A level is three gathers per vector (feature and condition of
- * the lanes' nodes, then the lanes' values) and one compare; the indices move
- * as in cstep(). Several vectors are in flight because a level's gathers
- * depend on each other: one vector alone waits on their latency. */
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-walk_avx512(const struct cnode *nd, const float *leaves, const float *prep, const __m512i *nbase,
-            const __m512i *roff, const __m512i *lbase, int V, unsigned D, size_t NI, float *leaf)
+walk_avx512f(const struct cnode *nd, const float *leaves, const float *prep, const int32_t *nbase,
+             const int32_t *roff, const int32_t *lbase, int V, unsigned D, size_t NI, float *leaf)
 {
     const int *feat = (const int *)(const void *)&nd->feat;
     const float *cond = &nd->cond;
     const __m512i one = _mm512_set1_epi32(1);
-    __m512i idx[4];
-    for (int k = 0; k < V; k++)
+    __m512i idx[4], nb[4], ro[4];
+    for (int k = 0; k < V; k++) {
         idx[k] = _mm512_setzero_si512();
+        nb[k] = _mm512_loadu_si512(nbase + 16 * k);
+        ro[k] = _mm512_loadu_si512(roff + 16 * k);
+    }
     for (unsigned d = 0; d < D; d++) {
         for (int k = 0; k < V; k++) {
-            __m512i g = _mm512_add_epi32(nbase[k], idx[k]);
+            __m512i g = _mm512_add_epi32(nb[k], idx[k]);
             __m512i f = _mm512_i32gather_epi32(g, feat, 8);
             __m512 c = _mm512_i32gather_ps(g, cond, 8);
-            __m512 v = _mm512_i32gather_ps(_mm512_add_epi32(roff[k], f), prep, 4);
+            __m512 v = _mm512_i32gather_ps(_mm512_add_epi32(ro[k], f), prep, 4);
             __mmask16 right = _mm512_cmp_ps_mask(v, c, _CMP_NLT_UQ); /* !(v < c) */
             __m512i next = _mm512_add_epi32(_mm512_add_epi32(idx[k], idx[k]), one);
             idx[k] = _mm512_mask_add_epi32(next, right, next, one);
@@ -1095,86 +1013,105 @@ walk_avx512(const struct cnode *nd, const float *leaves, const float *prep, cons
     }
     const __m512i ni = _mm512_set1_epi32((int)NI);
     for (int k = 0; k < V; k++) {
-        __m512i at = _mm512_add_epi32(lbase[k], _mm512_sub_epi32(idx[k], ni));
+        __m512i at =
+            _mm512_add_epi32(_mm512_loadu_si512(lbase + 16 * k), _mm512_sub_epi32(idx[k], ni));
         _mm512_storeu_ps(leaf + 16 * k, _mm512_i32gather_ps(at, leaves, 4));
     }
 }
 
-/* sum_complete() for prepared rows with walk_avx512: up to 64 rows through one
- * tree, or for fewer than 16 rows up to 64 trees for one row; what is left
- * over (rows past the last 16, trees past the last 16) as there. */
-__attribute__((target("avx512f"))) static void sum_complete_avx512(const struct xgbt_model *m,
-                                                                   const float *rows, size_t stride,
-                                                                   size_t nrows, float *acc)
+/* Each walk for one to four vectors, compiled for that count. */
+#define WALKS(isa)                                                                                 \
+    __attribute__((target(#isa))) static void isa##_1(WALK_ARGS)                                   \
+    {                                                                                              \
+        walk_##isa(nd, leaves, prep, nbase, roff, lbase, 1, D, NI, leaf);                          \
+    }                                                                                              \
+    __attribute__((target(#isa))) static void isa##_2(WALK_ARGS)                                   \
+    {                                                                                              \
+        walk_##isa(nd, leaves, prep, nbase, roff, lbase, 2, D, NI, leaf);                          \
+    }                                                                                              \
+    __attribute__((target(#isa))) static void isa##_3(WALK_ARGS)                                   \
+    {                                                                                              \
+        walk_##isa(nd, leaves, prep, nbase, roff, lbase, 3, D, NI, leaf);                          \
+    }                                                                                              \
+    __attribute__((target(#isa))) static void isa##_4(WALK_ARGS)                                   \
+    {                                                                                              \
+        walk_##isa(nd, leaves, prep, nbase, roff, lbase, 4, D, NI, leaf);                          \
+    }
+#define WALK_ARGS                                                                                  \
+    const struct cnode *nd, const float *leaves, const float *prep, const int32_t *nbase,          \
+        const int32_t *roff, const int32_t *lbase, unsigned D, size_t NI, float *leaf
+WALKS(avx2)
+WALKS(avx512f)
+#undef WALKS
+#undef WALK_ARGS
+
+struct simd {
+    size_t width;     /* lanes per vector */
+    walk_fn *walk[4]; /* for 1 to 4 vectors */
+};
+
+static const struct simd simd_avx2 = {8, {avx2_1, avx2_2, avx2_3, avx2_4}};
+static const struct simd simd_avx512 = {16, {avx512f_1, avx512f_2, avx512f_3, avx512f_4}};
+
+/* sum_complete() for prepared rows with a vector walk: up to four vectors of
+ * rows through one tree, or for fewer rows than one vector holds, up to four
+ * vectors of trees for one row; what is left over (rows past the last whole
+ * vector, trees past the last whole vector) as there. */
+static void sum_complete_simd(const struct xgbt_model *m, const struct simd *s, const float *rows,
+                              size_t stride, size_t nrows, float *acc)
 {
-    const size_t G = m->num_groups, T = m->num_trees;
+    const size_t G = m->num_groups, T = m->num_trees, W = s->width;
     const unsigned D = m->depth;
     const size_t NI = m->inner_per_tree, NL = m->leaves_per_tree;
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m512i nbase[4], roff[4], lbase[4];
+    int32_t nbase[64], roff[64], lbase[64];
     float leaf[64];
-    if (nrows < 16) {
-        for (int k = 0; k < 4; k++) {
-            nbase[k] = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(16 * k)),
-                                          _mm512_set1_epi32((int)NI));
-            lbase[k] = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(16 * k)),
-                                          _mm512_set1_epi32((int)NL));
-            roff[k] = _mm512_setzero_si512();
+    if (nrows < W) {
+        for (size_t j = 0; j < 4 * W; j++) {
+            nbase[j] = (int32_t)(j * NI);
+            lbase[j] = (int32_t)(j * NL);
+            roff[j] = 0;
         }
-        size_t done = T - T % 16;
+        size_t whole = T - T % W;
         for (size_t r = 0; r < nrows; r++) {
             const float *row = rows + r * stride;
             float *a = acc + r * G;
-            for (size_t t = 0; t < done;) {
-                size_t n = done - t >= 64 ? 64 : done - t;
-                const struct cnode *nd = m->cnodes + t * NI;
-                const float *lv = m->cleaves + t * NL;
-                if (n == 64)
-                    walk_avx512(nd, lv, row, nbase, roff, lbase, 4, D, NI, leaf);
-                else if (n == 48)
-                    walk_avx512(nd, lv, row, nbase, roff, lbase, 3, D, NI, leaf);
-                else if (n == 32)
-                    walk_avx512(nd, lv, row, nbase, roff, lbase, 2, D, NI, leaf);
-                else
-                    walk_avx512(nd, lv, row, nbase, roff, lbase, 1, D, NI, leaf);
+            for (size_t t = 0; t < whole;) {
+                size_t n = whole - t >= 4 * W ? 4 * W : whole - t;
+                s->walk[n / W - 1](m->cnodes + t * NI, m->cleaves + t * NL, row, nbase, roff, lbase,
+                                   D, NI, leaf);
                 for (size_t k = 0; k < n; k++)
                     a[m->group[t + k]] += leaf[k];
                 t += n;
             }
         }
-        /* The trees past the last sixteen, in order, after them. */
-        if (done < T) {
+        /* The trees past the last whole vector, in order, after them. */
+        if (whole < T) {
             struct xgbt_model rest = *m;
-            rest.num_trees = T - done;
-            rest.cnodes = m->cnodes + done * NI;
-            rest.cleaves = m->cleaves + done * NL;
-            rest.group = m->group + done;
+            rest.num_trees = T - whole;
+            rest.cnodes = m->cnodes + whole * NI;
+            rest.cleaves = m->cleaves + whole * NL;
+            rest.group = m->group + whole;
             sum_complete(&rest, rows, stride, nrows, acc, true);
         }
         return;
     }
-    for (int k = 0; k < 4; k++) {
-        nbase[k] = lbase[k] = _mm512_setzero_si512();
-        roff[k] = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(16 * k)),
-                                     _mm512_set1_epi32((int)stride));
+    for (size_t j = 0; j < 4 * W; j++) {
+        nbase[j] = lbase[j] = 0;
+        roff[j] = (int32_t)(j * stride);
     }
-    size_t done = nrows - nrows % 16;
-    int V = (int)(done / 16);
+    size_t whole = nrows - nrows % W;
     for (size_t t = 0; t < T; t++) {
         const struct cnode *nd = m->cnodes + t * NI;
         const float *lv = m->cleaves + t * NL;
         const uint32_t g = m->group[t];
-        if (V == 4)
-            walk_avx512(nd, lv, rows, nbase, roff, lbase, 4, D, NI, leaf);
-        else if (V == 3)
-            walk_avx512(nd, lv, rows, nbase, roff, lbase, 3, D, NI, leaf);
-        else if (V == 2)
-            walk_avx512(nd, lv, rows, nbase, roff, lbase, 2, D, NI, leaf);
-        else
-            walk_avx512(nd, lv, rows, nbase, roff, lbase, 1, D, NI, leaf);
-        for (size_t r = 0; r < done; r++)
-            acc[r * G + g] += leaf[r];
-        for (size_t r = done; r < nrows; r++) {
+        for (size_t r = 0; r < whole;) {
+            size_t n = whole - r >= 4 * W ? 4 * W : whole - r;
+            s->walk[n / W - 1](nd, lv, rows + r * stride, nbase, roff, lbase, D, NI, leaf);
+            for (size_t k = 0; k < n; k++)
+                acc[(r + k) * G + g] += leaf[k];
+            r += n;
+        }
+        for (size_t r = whole; r < nrows; r++) {
             uint32_t i = 0;
             for (unsigned d = 0; d < D; d++)
                 i = cstep(nd, i, rows + r * stride, true);
@@ -1189,12 +1126,8 @@ static void sum_complete_prepared(const struct xgbt_model *m, const float *rows,
                                   size_t nrows, float *acc)
 {
 #if XGBT_X86
-    if (m->avx512) {
-        sum_complete_avx512(m, rows, stride, nrows, acc);
-        return;
-    }
-    if (m->avx2) {
-        sum_complete_avx2(m, rows, stride, nrows, acc);
+    if (m->avx512 || m->avx2) {
+        sum_complete_simd(m, m->avx512 ? &simd_avx512 : &simd_avx2, rows, stride, nrows, acc);
         return;
     }
 #endif
