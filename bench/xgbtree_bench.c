@@ -132,19 +132,27 @@ static const float *lib_predict(BoosterHandle b, const char *iface, const char *
     return out;
 }
 
+/* The array interface of 'rows' rows at 'data' and the predict config, for
+ * the library: 'iface' and 'cfg' hold 256 bytes each. */
+static void lib_strings(const float *data, long rows, long feats, bool margin, char *iface,
+                        char *cfg)
+{
+    snprintf(iface, 256,
+             "{\"data\":[%llu,true],\"shape\":[%ld,%ld],\"typestr\":\"<f4\",\"version\":3}",
+             (unsigned long long)(uintptr_t)data, rows, feats);
+    snprintf(cfg, 256,
+             "{\"type\":%d,\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,"
+             "\"strict_shape\":false,\"missing\":NaN,\"nthread\":1,\"cache_id\":0}",
+             margin ? 1 : 0);
+}
+
 static volatile float sink;
 
 static void time_batch(BoosterHandle b, const struct xgbt_model *m, bool margin, const float *data,
                        long rows, long feats, double seconds, struct timing *t)
 {
     char iface[256], cfg[256];
-    snprintf(iface, sizeof iface,
-             "{\"data\":[%llu,true],\"shape\":[%ld,%ld],\"typestr\":\"<f4\",\"version\":3}",
-             (unsigned long long)(uintptr_t)data, rows, feats);
-    snprintf(cfg, sizeof cfg,
-             "{\"type\":%d,\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,"
-             "\"strict_shape\":false,\"missing\":NaN,\"nthread\":1,\"cache_id\":0}",
-             margin ? 1 : 0);
+    lib_strings(data, rows, feats, margin, iface, cfg);
     float *out = malloc(sizeof(float) * (size_t)rows * xgbt_width(m, margin));
 
     /* Interleave short runs of each side so that drifting load hits both. */
@@ -262,13 +270,7 @@ int main(int argc, char **argv)
     float *mine = malloc(sizeof(float) * (size_t)need * w);
     xgbt_predict(m, margin, data, (size_t)need, mine);
     char iface[256], cfg[256];
-    snprintf(iface, sizeof iface,
-             "{\"data\":[%llu,true],\"shape\":[%ld,%ld],\"typestr\":\"<f4\",\"version\":3}",
-             (unsigned long long)(uintptr_t)data, need, feats);
-    snprintf(cfg, sizeof cfg,
-             "{\"type\":%d,\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,"
-             "\"strict_shape\":false,\"missing\":NaN,\"nthread\":1,\"cache_id\":0}",
-             margin ? 1 : 0);
+    lib_strings(data, need, feats, margin, iface, cfg);
     const float *lib = lib_predict(b, iface, cfg);
     long differ = 0;
     for (size_t i = 0; i < (size_t)need * w; i++)

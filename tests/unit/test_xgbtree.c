@@ -560,74 +560,59 @@ TEST(deep_trees_use_the_explicit_layout_and_match)
 /* ------------------------------------------------------------------------ */
 /* Generated models: shapes training seldom makes                           */
 
-/* One random tree in XGBoost's JSON: nodes in breadth-first order, children
- * adjacent; a node at depth d splits with falling odds up to 'depth'. */
-static void gen_tree(struct buf *b, int id, int depth, int features)
+/* A tree to write: nodes in breadth-first order, the right child next to the
+ * left one (-1 for a leaf), the leaf value in 'cond'. */
+enum { GEN_MAXN = 1 << 13 };
+static struct gen_tree {
+    int n;
+    int left[GEN_MAXN], feat[GEN_MAXN], dleft[GEN_MAXN];
+    double cond[GEN_MAXN];
+} gt;
+
+/* Write 'gt' as tree 'id' in XGBoost's JSON, statistics zero. */
+static void put_tree(struct buf *b, int id, int features)
 {
-    enum { MAXN = 1 << 13 };
-    static int left[MAXN], dep[MAXN], feat[MAXN], dleft[MAXN], parent[MAXN];
-    static double cond[MAXN];
-    int n = 1;
-    dep[0] = 0;
+    static int parent[GEN_MAXN];
     parent[0] = 2147483647;
-    for (int i = 0; i < n; i++) {
-        double p = dep[i] == 0 ? 1.0 : 0.9 - 0.5 * dep[i] / depth;
-        if (dep[i] < depth && n + 2 <= MAXN - 1 && unif() < p) {
-            left[i] = n;
-            dep[n] = dep[n + 1] = dep[i] + 1;
-            parent[n] = parent[n + 1] = i;
-            n += 2;
-            feat[i] = (int)(rnd() % (uint64_t)features);
-            cond[i] = (double)rint_in(-12, 24) / 8;
-            dleft[i] = (int)(rnd() & 1);
-        } else {
-            left[i] = -1;
-            feat[i] = 0;
-            cond[i] = (double)rint_in(-2048, 2048) / 1024;
-            dleft[i] = 0;
-        }
+    for (int i = 0; i < gt.n; i++)
+        if (gt.left[i] != -1)
+            parent[gt.left[i]] = parent[gt.left[i] + 1] = i;
+    static const char *const zeros[] = {"base_weights", "loss_changes", "sum_hessian"};
+    buf_putc(b, '{');
+    for (int k = 0; k < 3; k++) {
+        buf_printf(b, "\"%s\":[", zeros[k]);
+        for (int i = 0; i < gt.n; i++)
+            buf_printf(b, "%s0.0", i ? "," : "");
+        buf_puts(b, "],");
     }
-    int total = n;
-    buf_printf(b, "{\"base_weights\":[");
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s0.0", i ? "," : "");
-    buf_puts(b, "],\"categories\":[],\"categories_nodes\":[],\"categories_segments\":[],"
-                "\"categories_sizes\":[],\"default_left\":[");
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s%d", i ? "," : "", dleft[i]);
-    buf_printf(b, "],\"id\":%d,\"left_children\":[", id);
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s%d", i ? "," : "", left[i]);
-    buf_puts(b, "],\"loss_changes\":[");
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s0.0", i ? "," : "");
-    buf_puts(b, "],\"parents\":[");
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s%d", i ? "," : "", parent[i]);
-    buf_puts(b, "],\"right_children\":[");
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s%d", i ? "," : "", left[i] == -1 ? -1 : left[i] + 1);
-    buf_puts(b, "],\"split_conditions\":[");
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s%.10f", i ? "," : "", cond[i]);
-    buf_puts(b, "],\"split_indices\":[");
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s%d", i ? "," : "", feat[i]);
-    buf_puts(b, "],\"split_type\":[");
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s0", i ? "," : "");
-    buf_puts(b, "],\"sum_hessian\":[");
-    for (int i = 0; i < total; i++)
-        buf_printf(b, "%s0.0", i ? "," : "");
+    buf_printf(b,
+               "\"categories\":[],\"categories_nodes\":[],\"categories_segments\":[],"
+               "\"categories_sizes\":[],\"id\":%d",
+               id);
+    const char *keys[] = {"default_left",   "left_children", "parents",
+                          "right_children", "split_indices", "split_type"};
+    for (int k = 0; k < 6; k++) {
+        buf_printf(b, ",\"%s\":[", keys[k]);
+        for (int i = 0; i < gt.n; i++) {
+            int l = gt.left[i];
+            int v[] = {gt.dleft[i], l, parent[i], l == -1 ? -1 : l + 1, gt.feat[i], 0};
+            buf_printf(b, "%s%d", i ? "," : "", v[k]);
+        }
+        buf_putc(b, ']');
+    }
+    buf_puts(b, ",\"split_conditions\":[");
+    for (int i = 0; i < gt.n; i++)
+        buf_printf(b, "%s%.9e", i ? "," : "", gt.cond[i]);
     buf_printf(b,
                "],\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"%d\","
                "\"num_nodes\":\"%d\",\"size_leaf_vector\":\"0\"}}",
-               features, total);
+               features, gt.n);
 }
 
-/* A model document of 'trees' generated trees over 'groups' outputs. */
-static char *gen_model(const char *objective, int trees, int depth, int features, int classes,
-                       const char *base_score, const char *objective_param, size_t *len)
+/* The document around 'trees' trees that 'make' fills into gt in turn. */
+static char *put_model(const char *objective, const char *objective_param, int trees, int features,
+                       int classes, const char *base_score,
+                       void (*make)(int id, int features, int arg), int arg, size_t *len)
 {
     struct buf b;
     buf_init(&b, 256 << 20);
@@ -643,7 +628,8 @@ static char *gen_model(const char *objective, int trees, int depth, int features
     for (int i = 0; i < trees; i++) {
         if (i)
             buf_putc(&b, ',');
-        gen_tree(&b, i, depth, features);
+        make(i, features, arg);
+        put_tree(&b, i, features);
     }
     buf_printf(&b,
                "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"%s\","
@@ -651,6 +637,31 @@ static char *gen_model(const char *objective, int trees, int depth, int features
                "\"num_target\":\"1\"},\"objective\":{\"name\":\"%s\",%s}},\"version\":[1,7,4]}",
                base_score, classes, features, objective, objective_param);
     return buf_detach(&b, len);
+}
+
+/* A random tree: a node at depth d splits with falling odds up to 'depth'. */
+static void random_tree(int id, int features, int depth)
+{
+    (void)id;
+    static int dep[GEN_MAXN];
+    gt.n = 1;
+    dep[0] = 0;
+    for (int i = 0; i < gt.n; i++) {
+        double p = dep[i] == 0 ? 1.0 : 0.9 - 0.5 * dep[i] / depth;
+        if (dep[i] < depth && gt.n + 2 <= GEN_MAXN && unif() < p) {
+            gt.left[i] = gt.n;
+            dep[gt.n] = dep[gt.n + 1] = dep[i] + 1;
+            gt.n += 2;
+            gt.feat[i] = (int)(rnd() % (uint64_t)features);
+            gt.cond[i] = (double)rint_in(-12, 24) / 8;
+            gt.dleft[i] = (int)(rnd() & 1);
+        } else {
+            gt.left[i] = -1;
+            gt.feat[i] = 0;
+            gt.cond[i] = (double)rint_in(-2048, 2048) / 1024;
+            gt.dleft[i] = 0;
+        }
+    }
 }
 
 /* Generated trees of every depth to 14, leaves at every level, and over 2048
@@ -678,8 +689,8 @@ TEST(generated_models_match_the_library)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !harness_failed; i++) {
         size_t len;
         char *json =
-            gen_model(cases[i].objective, cases[i].trees, cases[i].depth, cases[i].features,
-                      cases[i].classes, cases[i].base, cases[i].param, &len);
+            put_model(cases[i].objective, cases[i].param, cases[i].trees, cases[i].features,
+                      cases[i].classes, cases[i].base, random_tree, cases[i].depth, &len);
         BoosterHandle b = NULL;
         if (XGBoosterCreate(NULL, 0, &b) != 0 ||
             XGBoosterLoadModelFromBuffer(b, json, (bst_ulong)len) != 0 ||
@@ -710,78 +721,26 @@ TEST(generated_models_match_the_library)
     }
 }
 
-/* One complete tree of depth 12 on feature 0 with conditions 1..4095, so row
- * j (x0 = j + 0.5) reaches leaf j; leaves are random floats in [-lim, lim].
- * 'trees' copies of it (with other leaves), tree i in group i % classes. */
-static char *leaf_model(const char *objective, const char *param, int trees, int classes,
-                        double lim, size_t *len)
+/* A complete tree of depth 12 on feature 0 with conditions 1..4095, so row j
+ * (x0 = j + 0.5) reaches leaf j; leaves are random floats in [-lim, lim]. */
+static void leaf_tree(int id, int features, int lim)
 {
-    enum { D = 12, NI = (1 << D) - 1, N = (2 << D) - 1 };
-    struct buf b;
-    buf_init(&b, 64 << 20);
-    int groups = classes ? classes : 1;
-    buf_printf(&b,
-               "{\"learner\":{\"attributes\":{},\"feature_names\":[],\"feature_types\":[],"
-               "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":"
-               "\"1\",\"num_trees\":\"%d\",\"size_leaf_vector\":\"0\"},\"tree_info\":[",
-               trees);
-    for (int t = 0; t < trees; t++)
-        buf_printf(&b, "%s%d", t ? "," : "", t % groups);
-    buf_puts(&b, "],\"trees\":[");
-    for (int t = 0; t < trees; t++) {
-        buf_printf(&b, "%s{\"base_weights\":[", t ? "," : "");
-        for (int i = 0; i < N; i++)
-            buf_printf(&b, "%s0.0", i ? "," : "");
-        buf_puts(&b, "],\"categories\":[],\"categories_nodes\":[],\"categories_segments\":[],"
-                     "\"categories_sizes\":[],\"default_left\":[");
-        for (int i = 0; i < N; i++)
-            buf_printf(&b, "%s0", i ? "," : "");
-        buf_printf(&b, "],\"id\":%d,\"left_children\":[", t);
-        for (int i = 0; i < N; i++)
-            buf_printf(&b, "%s%d", i ? "," : "", i < NI ? 2 * i + 1 : -1);
-        buf_puts(&b, "],\"loss_changes\":[");
-        for (int i = 0; i < N; i++)
-            buf_printf(&b, "%s0.0", i ? "," : "");
-        buf_puts(&b, "],\"parents\":[2147483647");
-        for (int i = 1; i < N; i++)
-            buf_printf(&b, ",%d", (i - 1) / 2);
-        buf_puts(&b, "],\"right_children\":[");
-        for (int i = 0; i < N; i++)
-            buf_printf(&b, "%s%d", i ? "," : "", i < NI ? 2 * i + 2 : -1);
-        buf_puts(&b, "],\"split_conditions\":[");
-        for (int i = 0; i < N; i++) {
-            double c;
-            if (i < NI) { /* the middle of the node's range of leaves */
-                int d = 0;
-                while ((2 << d) - 1 <= i)
-                    d++;
-                int pos = i - ((1 << d) - 1), width = 1 << (D - d);
-                c = pos * width + width / 2;
-            } else {
-                c = (float)((unif() * 2 - 1) * lim);
-            }
-            buf_printf(&b, "%s%.9e", i ? "," : "", c);
+    (void)id, (void)features;
+    enum { D = 12, NI = (1 << D) - 1 };
+    gt.n = (2 << D) - 1;
+    for (int i = 0; i < gt.n; i++) {
+        gt.left[i] = i < NI ? 2 * i + 1 : -1;
+        gt.feat[i] = gt.dleft[i] = 0;
+        if (i < NI) { /* the middle of the node's range of leaves */
+            int d = 0;
+            while ((2 << d) - 1 <= i)
+                d++;
+            int pos = i - ((1 << d) - 1), width = 1 << (D - d);
+            gt.cond[i] = pos * width + width / 2;
+        } else {
+            gt.cond[i] = (float)((unif() * 2 - 1) * lim);
         }
-        buf_puts(&b, "],\"split_indices\":[");
-        for (int i = 0; i < N; i++)
-            buf_printf(&b, "%s0", i ? "," : "");
-        buf_puts(&b, "],\"split_type\":[");
-        for (int i = 0; i < N; i++)
-            buf_printf(&b, "%s0", i ? "," : "");
-        buf_puts(&b, "],\"sum_hessian\":[");
-        for (int i = 0; i < N; i++)
-            buf_printf(&b, "%s0.0", i ? "," : "");
-        buf_printf(&b,
-                   "],\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"1\","
-                   "\"num_nodes\":\"%d\",\"size_leaf_vector\":\"0\"}}",
-                   N);
     }
-    buf_printf(&b,
-               "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"5E-1\","
-               "\"boost_from_average\":\"1\",\"num_class\":\"%d\",\"num_feature\":\"1\","
-               "\"num_target\":\"1\"},\"objective\":{\"name\":\"%s\",%s}},\"version\":[1,7,4]}",
-               classes, objective, param);
-    return buf_detach(&b, len);
 }
 
 /* Every output transform on 4,096 margins each, bit for bit. */
@@ -791,7 +750,7 @@ TEST(output_transforms_match_the_library_bit_for_bit)
     static const struct {
         const char *objective, *param;
         int trees, classes;
-        double lim;
+        int lim;
     } cases[] = {
 #define REG "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}"
         {"binary:logistic", REG, 1, 0, 20},
@@ -815,8 +774,8 @@ TEST(output_transforms_match_the_library_bit_for_bit)
         x[j] = (float)j + 0.5f;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !harness_failed; i++) {
         size_t len;
-        char *json = leaf_model(cases[i].objective, cases[i].param, cases[i].trees,
-                                cases[i].classes, cases[i].lim, &len);
+        char *json = put_model(cases[i].objective, cases[i].param, cases[i].trees, 1,
+                               cases[i].classes, "5E-1", leaf_tree, cases[i].lim, &len);
         BoosterHandle b = NULL;
         if (XGBoosterCreate(NULL, 0, &b) != 0 ||
             XGBoosterLoadModelFromBuffer(b, json, (bst_ulong)len) != 0 ||
