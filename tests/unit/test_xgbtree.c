@@ -664,6 +664,19 @@ static void random_tree(int id, int features, int depth)
     }
 }
 
+/* A chain: each split's left child a leaf, the right one the next split. */
+static void chain_tree(int id, int features, int depth)
+{
+    gt.n = 2 * depth + 1;
+    for (int i = 0; i < gt.n; i++) {
+        bool split = i % 2 == 0 && i < 2 * depth;
+        gt.left[i] = split ? i + 1 : -1;
+        gt.feat[i] = split ? (i / 2 + id) % features : 0;
+        gt.cond[i] = split ? (double)rint_in(-8, 16) / 8 : (double)rint_in(-2048, 2048) / 1024;
+        gt.dleft[i] = split ? (int)(rnd() & 1) : 0;
+    }
+}
+
 /* Generated trees of every depth to 14, leaves at every level, and over 2048
  * features in use (rows read as they are, not prepared). */
 TEST(generated_models_match_the_library)
@@ -719,6 +732,41 @@ TEST(generated_models_match_the_library)
             XGBoosterFree(b);
         free(json);
     }
+}
+
+static int compile_str(const char *doc, struct err *err);
+
+/* Chains as deep as the limit match; one level more is refused. */
+TEST(deep_chains_match_the_library_up_to_the_depth_limit)
+{
+    rng_state = 10;
+    size_t len;
+    char *json = put_model("reg:squarederror", "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}", 4,
+                           6, 0, "5E-1", chain_tree, 256, &len);
+    BoosterHandle b = NULL;
+    if (XGBoosterCreate(NULL, 0, &b) != 0 ||
+        XGBoosterLoadModelFromBuffer(b, json, (bst_ulong)len) != 0 ||
+        XGBoosterSetParam(b, "nthread", "1") != 0) {
+        harness_fail(__FILE__, __LINE__, "library: %s", XGBGetLastError());
+    } else {
+        struct spec s = {.objective = "reg:squarederror",
+                         .tree_method = "chain",
+                         .depth = 256,
+                         .rounds = 4,
+                         .features = 6,
+                         .missing = 0.2};
+        compare(b, &s, 0, 200);
+    }
+    if (b)
+        XGBoosterFree(b);
+    free(json);
+    json = put_model("reg:squarederror", "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}", 1, 6, 0,
+                     "5E-1", chain_tree, 257, &len);
+    struct err err;
+    int rc = compile_str(json, &err);
+    free(json);
+    CHECK_EQ_INT(rc, ERR_INVALID);
+    CHECK(strstr(err.msg, "trees[0]: deeper than 256 levels"));
 }
 
 /* A complete tree of depth 12 on feature 0 with conditions 1..4095, so row j

@@ -650,14 +650,17 @@ static int compile(const struct json *root, size_t iteration_end, struct arena *
         m->group[i] = (uint32_t)tree_info->u.items[i].u.num;
     use_features(m, ts, keep, a);
 #if XGBT_X86
-    /* BERTH_XGBT_NO_SIMD=1 keeps to the portable walk (tests run both). */
+    /* BERTH_XGBT_NO_SIMD=1 keeps to the portable walk, =2 to AVX2 at most
+     * (the tests compare all three). */
     const char *no_simd = getenv("BERTH_XGBT_NO_SIMD");
     m->avx2 = m->prepared && __builtin_cpu_supports("avx2") && !(no_simd && *no_simd == '1');
     m->avx512 = m->avx2 && __builtin_cpu_supports("avx512f") && !(no_simd && *no_simd == '2');
 #endif
 
-    size_t complete_bytes = keep * (sizeof(struct cnode) + sizeof(float)) << max_depth;
-    if (max_depth <= XGBT_COMPLETE_MAX_DEPTH && complete_bytes <= XGBT_COMPLETE_MAX_BYTES) {
+    bool complete =
+        max_depth <= XGBT_COMPLETE_MAX_DEPTH &&
+        (keep * (sizeof(struct cnode) + sizeof(float)) << max_depth) <= XGBT_COMPLETE_MAX_BYTES;
+    if (complete) {
         m->layout = LAYOUT_COMPLETE;
         m->depth = (unsigned)max_depth;
         m->inner_per_tree = ((size_t)1 << max_depth) - 1;
