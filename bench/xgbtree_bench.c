@@ -7,7 +7,9 @@
  * with --missing of them NaN); their type-0 outputs are first compared on
  * every row of the largest batch, and a difference fails the run. Then each
  * batch size is timed for --seconds per side, the library with nthread=1 on
- * the booster as bench/xgb_raw.c does.
+ * the booster as bench/xgb_raw.c does. Short runs of the two sides alternate,
+ * and each side's time is this thread's CPU time, so that other work on the
+ * machine weighs on both alike and time spent descheduled on neither.
  *
  * usage: xgbtree_bench (MODEL | --train T,D,F) [--batches 1,100,1000]
  *                      [--seconds S] [--missing FRACTION] [--margin]
@@ -42,10 +44,12 @@
         }                                                                                          \
     } while (0)
 
+/* CPU time of this thread: on a shared machine, time the thread did not run
+ * counts for neither side. */
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -128,19 +132,27 @@ static const float *lib_predict(BoosterHandle b, const char *iface, const char *
     return out;
 }
 
-static volatile float sink;
-
-static void time_batch(BoosterHandle b, const struct xgbt_model *m, bool margin,
-                       const float *data, long rows, long feats, double seconds, struct timing *t)
+/* The array interface of 'rows' rows at 'data' and the predict config, for
+ * the library: 'iface' and 'cfg' hold 256 bytes each. */
+static void lib_strings(const float *data, long rows, long feats, bool margin, char *iface,
+                        char *cfg)
 {
-    char iface[256], cfg[256];
-    snprintf(iface, sizeof iface,
+    snprintf(iface, 256,
              "{\"data\":[%llu,true],\"shape\":[%ld,%ld],\"typestr\":\"<f4\",\"version\":3}",
              (unsigned long long)(uintptr_t)data, rows, feats);
-    snprintf(cfg, sizeof cfg,
+    snprintf(cfg, 256,
              "{\"type\":%d,\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,"
              "\"strict_shape\":false,\"missing\":NaN,\"nthread\":1,\"cache_id\":0}",
              margin ? 1 : 0);
+}
+
+static volatile float sink;
+
+static void time_batch(BoosterHandle b, const struct xgbt_model *m, bool margin, const float *data,
+                       long rows, long feats, double seconds, struct timing *t)
+{
+    char iface[256], cfg[256];
+    lib_strings(data, rows, feats, margin, iface, cfg);
     float *out = malloc(sizeof(float) * (size_t)rows * xgbt_width(m, margin));
 
     /* Interleave short runs of each side so that drifting load hits both. */
@@ -187,8 +199,8 @@ int main(int argc, char **argv)
     int nbatches = 3;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--train") && i + 1 < argc) {
-            if (sscanf(argv[++i], "%d,%d,%d", &train_t, &train_d, &train_f) != 3 ||
-                train_t < 1 || train_d < 1 || train_f < 1)
+            if (sscanf(argv[++i], "%d,%d,%d", &train_t, &train_d, &train_f) != 3 || train_t < 1 ||
+                train_d < 1 || train_f < 1)
                 usage();
         } else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
             seconds = atof(argv[++i]);
@@ -258,13 +270,7 @@ int main(int argc, char **argv)
     float *mine = malloc(sizeof(float) * (size_t)need * w);
     xgbt_predict(m, margin, data, (size_t)need, mine);
     char iface[256], cfg[256];
-    snprintf(iface, sizeof iface,
-             "{\"data\":[%llu,true],\"shape\":[%ld,%ld],\"typestr\":\"<f4\",\"version\":3}",
-             (unsigned long long)(uintptr_t)data, need, feats);
-    snprintf(cfg, sizeof cfg,
-             "{\"type\":%d,\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,"
-             "\"strict_shape\":false,\"missing\":NaN,\"nthread\":1,\"cache_id\":0}",
-             margin ? 1 : 0);
+    lib_strings(data, need, feats, margin, iface, cfg);
     const float *lib = lib_predict(b, iface, cfg);
     long differ = 0;
     for (size_t i = 0; i < (size_t)need * w; i++)

@@ -14,6 +14,7 @@
 #include <xgboost/c_api.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "serve/backends/xgbtree.h"
 
 /* ------------------------------------------------------------------------ */
@@ -49,15 +50,16 @@ struct spec {
     double missing;         /* fraction of values missing */
 };
 
-static char spec_line[256];
+static char spec_line[300];
+static const char *kernel = "default"; /* the walk being compared */
 
 static const char *describe(const struct spec *s)
 {
     snprintf(spec_line, sizeof(spec_line),
              "%s %s depth %d rounds %d features %d rows %d parallel %d classes %d targets %d "
-             "base %s",
+             "base %s kernel %s",
              s->objective, s->tree_method, s->depth, s->rounds, s->features, s->rows, s->parallel,
-             s->classes, s->targets, s->base_score ? s->base_score : "-");
+             s->classes, s->targets, s->base_score ? s->base_score : "-", kernel);
     return spec_line;
 }
 
@@ -256,7 +258,7 @@ static const char *const predict_types[] = {"type 0", "margin"};
 
 /* Compile 'b' with 'iteration_end' and compare both prediction types on
  * 'rows' random rows, whole and in odd pieces. */
-static void compare(BoosterHandle b, const struct spec *s, size_t iteration_end, size_t rows)
+static void compare_one(BoosterHandle b, const struct spec *s, size_t iteration_end, size_t rows)
 {
     size_t len;
     char *json = save_json(b, &len);
@@ -315,6 +317,22 @@ out:
     free(x);
     free(mine);
     free(piece);
+}
+
+/* compare_one() with each walk this CPU has: AVX-512, AVX2, portable. */
+static void compare(BoosterHandle b, const struct spec *s, size_t iteration_end, size_t rows)
+{
+    static const char *const modes[] = {"0", "2", "1"};
+    static const char *const names[] = {"best", "no AVX-512", "portable"};
+    uint64_t seed = rng_state;
+    for (int k = 0; k < 3 && !harness_failed; k++) {
+        setenv("BERTH_XGBT_NO_SIMD", modes[k], 1);
+        kernel = names[k];
+        rng_state = seed; /* the same rows each time */
+        compare_one(b, s, iteration_end, rows);
+    }
+    unsetenv("BERTH_XGBT_NO_SIMD");
+    kernel = "default";
 }
 
 static void train_and_compare(const struct spec *s, size_t iteration_end)
@@ -466,7 +484,7 @@ TEST(random_models_match_the_library)
 {
     rng_state = 20261202;
     static const char *const methods[] = {"hist", "approx", "exact"};
-    for (int round = 0; round < 40; round++) {
+    for (int round = 0; round < 32; round++) {
         struct spec s = {0};
         s.objective = all_objectives[rnd() % NOBJ];
         s.tree_method = methods[rnd() % 3];
@@ -490,6 +508,16 @@ TEST(random_models_match_the_library)
         if (s.rounds * (s.classes ? s.classes : 1) * (s.targets ? s.targets : 1) > 600)
             s.rounds = 600 / ((s.classes ? s.classes : 1) * (s.targets ? s.targets : 1));
         s.missing = unif() * 0.5;
+        if (round == 0) { /* the far corner: 500 trees on 200 features */
+            s.rounds = 500;
+            s.features = 200;
+            s.classes = s.targets = 0;
+            s.parallel = 1;
+            s.objective = "binary:logistic";
+            s.tree_method = "hist";
+            s.rows = 60;
+            s.depth = 4;
+        }
         size_t end = unif() < 0.25 ? (size_t)rint_in(1, s.rounds) : 0;
         train_and_compare(&s, end);
         if (harness_failed)
@@ -527,6 +555,313 @@ TEST(deep_trees_use_the_explicit_layout_and_match)
     XGBoosterFree(b);
     if (!is_explicit)
         harness_fail(__FILE__, __LINE__, "expected the explicit layout: %s", line);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Generated models: shapes training seldom makes                           */
+
+/* A tree to write: nodes in breadth-first order, the right child next to the
+ * left one (-1 for a leaf), the leaf value in 'cond'. */
+enum { GEN_MAXN = 1 << 13 };
+static struct gen_tree {
+    int n;
+    int left[GEN_MAXN], feat[GEN_MAXN], dleft[GEN_MAXN];
+    double cond[GEN_MAXN];
+} gt;
+
+/* Write 'gt' as tree 'id' in XGBoost's JSON, statistics zero. */
+static void put_tree(struct buf *b, int id, int features)
+{
+    static int parent[GEN_MAXN];
+    parent[0] = 2147483647;
+    for (int i = 0; i < gt.n; i++)
+        if (gt.left[i] != -1)
+            parent[gt.left[i]] = parent[gt.left[i] + 1] = i;
+    static const char *const zeros[] = {"base_weights", "loss_changes", "sum_hessian"};
+    buf_putc(b, '{');
+    for (int k = 0; k < 3; k++) {
+        buf_printf(b, "\"%s\":[", zeros[k]);
+        for (int i = 0; i < gt.n; i++)
+            buf_printf(b, "%s0.0", i ? "," : "");
+        buf_puts(b, "],");
+    }
+    buf_printf(b,
+               "\"categories\":[],\"categories_nodes\":[],\"categories_segments\":[],"
+               "\"categories_sizes\":[],\"id\":%d",
+               id);
+    const char *keys[] = {"default_left",   "left_children", "parents",
+                          "right_children", "split_indices", "split_type"};
+    for (int k = 0; k < 6; k++) {
+        buf_printf(b, ",\"%s\":[", keys[k]);
+        for (int i = 0; i < gt.n; i++) {
+            int l = gt.left[i];
+            int v[] = {gt.dleft[i], l, parent[i], l == -1 ? -1 : l + 1, gt.feat[i], 0};
+            buf_printf(b, "%s%d", i ? "," : "", v[k]);
+        }
+        buf_putc(b, ']');
+    }
+    buf_puts(b, ",\"split_conditions\":[");
+    for (int i = 0; i < gt.n; i++)
+        buf_printf(b, "%s%.9e", i ? "," : "", gt.cond[i]);
+    buf_printf(b,
+               "],\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"%d\","
+               "\"num_nodes\":\"%d\",\"size_leaf_vector\":\"0\"}}",
+               features, gt.n);
+}
+
+/* The document around 'trees' trees that 'make' fills into gt in turn. */
+static char *put_model(const char *objective, const char *objective_param, int trees, int features,
+                       int classes, const char *base_score,
+                       void (*make)(int id, int features, int arg), int arg, size_t *len)
+{
+    struct buf b;
+    buf_init(&b, 256 << 20);
+    int groups = classes ? classes : 1;
+    buf_printf(&b,
+               "{\"learner\":{\"attributes\":{},\"feature_names\":[],\"feature_types\":[],"
+               "\"gradient_booster\":{\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":"
+               "\"1\",\"num_trees\":\"%d\",\"size_leaf_vector\":\"0\"},\"tree_info\":[",
+               trees);
+    for (int i = 0; i < trees; i++)
+        buf_printf(&b, "%s%d", i ? "," : "", i % groups);
+    buf_puts(&b, "],\"trees\":[");
+    for (int i = 0; i < trees; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        make(i, features, arg);
+        put_tree(&b, i, features);
+    }
+    buf_printf(&b,
+               "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"%s\","
+               "\"boost_from_average\":\"1\",\"num_class\":\"%d\",\"num_feature\":\"%d\","
+               "\"num_target\":\"1\"},\"objective\":{\"name\":\"%s\",%s}},\"version\":[1,7,4]}",
+               base_score, classes, features, objective, objective_param);
+    return buf_detach(&b, len);
+}
+
+/* A random tree: a node at depth d splits with falling odds up to 'depth'. */
+static void random_tree(int id, int features, int depth)
+{
+    (void)id;
+    static int dep[GEN_MAXN];
+    gt.n = 1;
+    dep[0] = 0;
+    for (int i = 0; i < gt.n; i++) {
+        double p = dep[i] == 0 ? 1.0 : 0.9 - 0.5 * dep[i] / depth;
+        if (dep[i] < depth && gt.n + 2 <= GEN_MAXN && unif() < p) {
+            gt.left[i] = gt.n;
+            dep[gt.n] = dep[gt.n + 1] = dep[i] + 1;
+            gt.n += 2;
+            gt.feat[i] = (int)(rnd() % (uint64_t)features);
+            gt.cond[i] = (double)rint_in(-12, 24) / 8;
+            gt.dleft[i] = (int)(rnd() & 1);
+        } else {
+            gt.left[i] = -1;
+            gt.feat[i] = 0;
+            gt.cond[i] = (double)rint_in(-2048, 2048) / 1024;
+            gt.dleft[i] = 0;
+        }
+    }
+}
+
+/* A chain: each split's left child a leaf, the right one the next split. */
+static void chain_tree(int id, int features, int depth)
+{
+    gt.n = 2 * depth + 1;
+    for (int i = 0; i < gt.n; i++) {
+        bool split = i % 2 == 0 && i < 2 * depth;
+        gt.left[i] = split ? i + 1 : -1;
+        gt.feat[i] = split ? (i / 2 + id) % features : 0;
+        gt.cond[i] = split ? (double)rint_in(-8, 16) / 8 : (double)rint_in(-2048, 2048) / 1024;
+        gt.dleft[i] = split ? (int)(rnd() & 1) : 0;
+    }
+}
+
+/* Generated trees of every depth to 14, leaves at every level, and over 2048
+ * features in use (rows read as they are, not prepared). */
+TEST(generated_models_match_the_library)
+{
+    rng_state = 8;
+    static const struct {
+        const char *objective;
+        int trees, depth, features, classes;
+        const char *base, *param;
+    } cases[] = {
+#define REG "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}"
+        {"reg:squarederror", 40, 3, 5, 0, "5E-1", REG},
+        {"binary:logistic", 17, 8, 30, 0, "2.5E-1", REG},
+        {"multi:softprob", 30, 9, 12, 3, "5E-1",
+         "\"softmax_multiclass_param\":{\"num_class\":\"3\"}"},
+        {"count:poisson", 25, 14, 50, 0, "1.5E0",
+         "\"poisson_regression_param\":{\"max_delta_step\":\"0.7\"}"},
+        {"reg:squarederror", 900, 5, 3000, 0, "0", REG},
+        {"multi:softmax", 300, 11, 2500, 4, "5E-1",
+         "\"softmax_multiclass_param\":{\"num_class\":\"4\"}"},
+#undef REG
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !harness_failed; i++) {
+        size_t len;
+        char *json =
+            put_model(cases[i].objective, cases[i].param, cases[i].trees, cases[i].features,
+                      cases[i].classes, cases[i].base, random_tree, cases[i].depth, &len);
+        BoosterHandle b = NULL;
+        if (XGBoosterCreate(NULL, 0, &b) != 0 ||
+            XGBoosterLoadModelFromBuffer(b, json, (bst_ulong)len) != 0 ||
+            XGBoosterSetParam(b, "nthread", "1") != 0) {
+            harness_fail(__FILE__, __LINE__, "case %zu: library: %s", i, XGBGetLastError());
+        } else {
+            struct spec s = {.objective = cases[i].objective,
+                             .tree_method = "generated",
+                             .depth = cases[i].depth,
+                             .rounds = cases[i].trees,
+                             .features = cases[i].features,
+                             .classes = cases[i].classes,
+                             .missing = 0.2};
+            compare(b, &s, 0, cases[i].features > 1000 ? 40 : 200);
+            /* the wide ones really read input rows */
+            struct xgbt_model *m = NULL;
+            struct err err = {0};
+            char line[300] = "";
+            if (xgbt_compile(json, len, 0, &m, &err) == 0)
+                xgbt_describe(m, line, sizeof(line));
+            xgbt_free(m);
+            if (cases[i].features > 2048 && !strstr(line, "input rows"))
+                harness_fail(__FILE__, __LINE__, "case %zu: %s", i, line);
+        }
+        if (b)
+            XGBoosterFree(b);
+        free(json);
+    }
+}
+
+static int compile_str(const char *doc, struct err *err);
+
+/* Chains as deep as the limit match; one level more is refused. */
+TEST(deep_chains_match_the_library_up_to_the_depth_limit)
+{
+    rng_state = 10;
+    size_t len;
+    char *json = put_model("reg:squarederror", "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}", 4,
+                           6, 0, "5E-1", chain_tree, 256, &len);
+    BoosterHandle b = NULL;
+    if (XGBoosterCreate(NULL, 0, &b) != 0 ||
+        XGBoosterLoadModelFromBuffer(b, json, (bst_ulong)len) != 0 ||
+        XGBoosterSetParam(b, "nthread", "1") != 0) {
+        harness_fail(__FILE__, __LINE__, "library: %s", XGBGetLastError());
+    } else {
+        struct spec s = {.objective = "reg:squarederror",
+                         .tree_method = "chain",
+                         .depth = 256,
+                         .rounds = 4,
+                         .features = 6,
+                         .missing = 0.2};
+        compare(b, &s, 0, 200);
+    }
+    if (b)
+        XGBoosterFree(b);
+    free(json);
+    json = put_model("reg:squarederror", "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}", 1, 6, 0,
+                     "5E-1", chain_tree, 257, &len);
+    struct err err;
+    int rc = compile_str(json, &err);
+    free(json);
+    CHECK_EQ_INT(rc, ERR_INVALID);
+    CHECK(strstr(err.msg, "trees[0]: deeper than 256 levels"));
+}
+
+/* A complete tree of depth 12 on feature 0 with conditions 1..4095, so row j
+ * (x0 = j + 0.5) reaches leaf j; leaves are random floats in [-lim, lim]. */
+static void leaf_tree(int id, int features, int lim)
+{
+    (void)id, (void)features;
+    enum { D = 12, NI = (1 << D) - 1 };
+    gt.n = (2 << D) - 1;
+    for (int i = 0; i < gt.n; i++) {
+        gt.left[i] = i < NI ? 2 * i + 1 : -1;
+        gt.feat[i] = gt.dleft[i] = 0;
+        if (i < NI) { /* the middle of the node's range of leaves */
+            int d = 0;
+            while ((2 << d) - 1 <= i)
+                d++;
+            int pos = i - ((1 << d) - 1), width = 1 << (D - d);
+            gt.cond[i] = pos * width + width / 2;
+        } else {
+            gt.cond[i] = (float)((unif() * 2 - 1) * lim);
+        }
+    }
+}
+
+/* Every output transform on 4,096 margins each, bit for bit. */
+TEST(output_transforms_match_the_library_bit_for_bit)
+{
+    rng_state = 9;
+    static const struct {
+        const char *objective, *param;
+        int trees, classes;
+        int lim;
+    } cases[] = {
+#define REG "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}"
+        {"binary:logistic", REG, 1, 0, 20},
+        {"reg:logistic", REG, 1, 0, 5},
+        {"binary:hinge", "\"hinge_param\":{}", 1, 0, 2},
+        {"count:poisson", "\"poisson_regression_param\":{\"max_delta_step\":\"0.7\"}", 1, 0, 20},
+        {"reg:gamma", "\"gamma_regression_param\":{}", 1, 0, 20},
+        {"reg:tweedie", "\"tweedie_regression_param\":{\"tweedie_variance_power\":\"1.5\"}", 1, 0,
+         20},
+        {"survival:cox", "\"cox_regression_param\":{}", 1, 0, 20},
+        {"survival:aft",
+         "\"aft_loss_param\":{\"aft_loss_distribution\":\"normal\","
+         "\"aft_loss_distribution_scale\":\"1\"}",
+         1, 0, 20},
+        {"multi:softprob", "\"softmax_multiclass_param\":{\"num_class\":\"3\"}", 3, 3, 10},
+        {"multi:softmax", "\"softmax_multiclass_param\":{\"num_class\":\"3\"}", 3, 3, 10},
+#undef REG
+    };
+    float *x = xmalloc(sizeof(float) * 4096);
+    for (int j = 0; j < 4096; j++)
+        x[j] = (float)j + 0.5f;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !harness_failed; i++) {
+        size_t len;
+        char *json = put_model(cases[i].objective, cases[i].param, cases[i].trees, 1,
+                               cases[i].classes, "5E-1", leaf_tree, cases[i].lim, &len);
+        BoosterHandle b = NULL;
+        if (XGBoosterCreate(NULL, 0, &b) != 0 ||
+            XGBoosterLoadModelFromBuffer(b, json, (bst_ulong)len) != 0 ||
+            XGBoosterSetParam(b, "nthread", "1") != 0) {
+            harness_fail(__FILE__, __LINE__, "%s: library: %s", cases[i].objective,
+                         XGBGetLastError());
+        } else {
+            struct xgbt_model *m = NULL;
+            struct err err = {0};
+            if (xgbt_compile(json, len, 0, &m, &err) != 0) {
+                harness_fail(__FILE__, __LINE__, "%s: %s", cases[i].objective, err.msg);
+            } else {
+                for (int margin = 1; margin >= 0 && !harness_failed; margin--) {
+                    const float *lib;
+                    size_t w = xgbt_width(m, margin), lw;
+                    float *mine = xmalloc(sizeof(float) * 4096 * w);
+                    xgbt_predict(m, margin, x, 4096, mine);
+                    if (lib_predict(b, x, 4096, 1, margin, 0, &lib, &lw) != 0 || lw != w) {
+                        harness_fail(__FILE__, __LINE__, "%s: library predict", cases[i].objective);
+                    } else {
+                        int bad = 0;
+                        for (size_t k = 0; k < 4096 * w; k++)
+                            if (!same_float(mine[k], lib[k]) && bad++ < 3)
+                                harness_fail(__FILE__, __LINE__,
+                                             "%s %s: value %zu: %.9g, library %.9g",
+                                             cases[i].objective, predict_types[margin], k,
+                                             (double)mine[k], (double)lib[k]);
+                    }
+                    free(mine);
+                }
+            }
+            xgbt_free(m);
+        }
+        if (b)
+            XGBoosterFree(b);
+        free(json);
+    }
+    free(x);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -744,6 +1079,15 @@ TEST(hand_written_model_predicts_as_the_library)
     XGB_OK(lib_predict(b, rows, 5, 3, 1, 0, &lib, &w));
     for (int i = 0; i < 5; i++)
         CHECK_NEAR(lib[i], want[i], 0);
+    /* A node nothing reaches (pruning leaves deleted ones) changes nothing. */
+    d = doc("binary:logistic", "gbtree",
+            tree("6", "1,3,-1,-1,-1,-1", "2,4,-1,-1,-1,-1", "0,2,0,0,0,2147483647",
+                 "0.5,1.5,-1.0,2.0,3.0,0.0", "1,0,0,0,0,1", "0,0,0,0,0,0"));
+    CHECK_EQ_INT(xgbt_compile(d, strlen(d), 0, &m, &err), 0);
+    xgbt_predict(m, true, rows, 5, out);
+    xgbt_free(m);
+    for (int i = 0; i < 5; i++)
+        CHECK_NEAR(out[i], want[i], 0);
 fail:
     if (b)
         XGBoosterFree(b);

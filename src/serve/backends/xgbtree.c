@@ -4,23 +4,26 @@
  * reached once from the root, children in range, bounded depth). Prediction
  * then walks flat arrays without checks, allocation or locks.
  *
- * What the library does, and so what this file does (XGBoost 1.7):
+ * What the library does, and so what this file does (XGBoost 1.7; each point
+ * checked against the library by tests/unit/test_xgbtree.c):
  * - the margin starts at base_score passed through the objective's
- *   ProbToMargin (identity, logit or log, in float), and every tree's leaf is
- *   added to its output group (tree_info) in float, in tree order;
+ *   ProbToMargin, in float: logit for reg:logistic and binary:logistic (not
+ *   binary:logitraw, which keeps base_score as it is), log for count:poisson,
+ *   reg:gamma, reg:tweedie, survival:cox and survival:aft, identity for the
+ *   rest; every tree's leaf is then added to its output group (tree_info) in
+ *   float, in tree order;
  * - a split sends a value left when value < condition (float compare), a
  *   missing value (NaN) to the default child; the library's predictor takes
  *   left + 1 as the right child, so only such trees are accepted;
  * - iteration_end keeps the first iteration_end * num_parallel_tree *
  *   output-group trees, and more than the model has is an error;
  * - the type-0 output is the objective's PredTransform: sigmoid 1/(1+expf(-x)),
- *   expf, hinge (x > 0), softmax (max, expf of the difference, a double sum
- *   divided in float) or the index of the first largest margin.
- * Margins are therefore bit-identical to the library's. Type-0 outputs are too
- * where the transform is computed with the same libm calls in the same order,
- * which is every one here; a libm built differently from the library's could
- * differ in the last bit (float rounding), which is why callers compare type-0
- * outputs with a tolerance and margins exactly. */
+ *   expf (exp in double for survival:aft), hinge (x > 0), softmax (max by fmaxf, expf of the
+ * differences, a double sum divided in float) or the index of the first largest margin. Margins are
+ * therefore bit-identical to the library's, whichever walk (the layouts and vector widths below
+ * only change how a leaf is found). Type-0 outputs are computed with the same libm calls in the
+ * same order, and are bit-identical with Debian's libxgboost and glibc; a libm other than the
+ * library's could differ in the last bit, which is float rounding. */
 #include "serve/backends/xgbtree.h"
 
 #include "base/alloc.h"
@@ -29,6 +32,12 @@
 
 #include <math.h>
 #include <stdint.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define XGBT_X86 1
+#include <immintrin.h>
+#else
+#define XGBT_X86 0
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +49,13 @@
 #define XGBT_MAX_DEPTH 256
 /* Trees this deep or shallower are stored as complete binary trees (see
  * "Layouts"); deeper ones as explicit nodes. Chosen by measurement: see
- * docs/benchmarks.md, "Native tree evaluator". */
-#define XGBT_COMPLETE_MAX_DEPTH 8
+ * docs/benchmarks.md, "Native tree evaluator". (A build may override it to
+ * measure again; at most 12.) */
+#ifndef XGBT_COMPLETE_MAX_DEPTH
+#define XGBT_COMPLETE_MAX_DEPTH 10
+#endif
+/* ... unless the padding would take more memory than this. */
+#define XGBT_COMPLETE_MAX_BYTES ((size_t)64 << 20)
 /* Rows whose margins are summed together: one tree's nodes serve them all. */
 #define XGBT_BLOCK_ROWS 64
 /* Rows (or trees, for a single row) walked in lock-step to overlap their loads. */
@@ -59,7 +73,7 @@
 /* ------------------------------------------------------------------------ */
 /* Objectives                                                               */
 
-enum xf { XF_IDENTITY, XF_SIGMOID, XF_EXP, XF_HINGE, XF_SOFTMAX, XF_SOFTPROB };
+enum xf { XF_IDENTITY, XF_SIGMOID, XF_EXP, XF_EXP_DOUBLE, XF_HINGE, XF_SOFTMAX, XF_SOFTPROB };
 enum base_fn { BASE_IDENTITY, BASE_LOGIT, BASE_LOG };
 
 struct objective {
@@ -82,7 +96,7 @@ static const struct objective objectives[] = {
     {"reg:tweedie", XF_EXP, BASE_LOG},
     {"count:poisson", XF_EXP, BASE_LOG},
     {"survival:cox", XF_EXP, BASE_LOG},
-    {"survival:aft", XF_EXP, BASE_LOG},
+    {"survival:aft", XF_EXP_DOUBLE, BASE_LOG}, /* exp in double: measured */
     {"multi:softmax", XF_SOFTMAX, BASE_IDENTITY},
     {"multi:softprob", XF_SOFTPROB, BASE_IDENTITY},
     {"rank:pairwise", XF_IDENTITY, BASE_IDENTITY},
@@ -90,7 +104,7 @@ static const struct objective objectives[] = {
     {"rank:map", XF_IDENTITY, BASE_IDENTITY},
 };
 
-static const char *const xf_names[] = {"identity", "sigmoid", "exp",
+static const char *const xf_names[] = {"identity", "sigmoid", "exp",     "exp (double)",
                                        "hinge",    "softmax", "softprob"};
 
 /* ------------------------------------------------------------------------ */
@@ -108,8 +122,11 @@ struct cnode {
 };
 
 /* Explicit layout, for deeper trees: nodes in breadth-first order with the
- * right child next to the left one; a leaf has left == 0 (the root is nobody's
- * child) and its value in 'cond'. */
+ * right child next to the left one, a leaf's value in 'cond'. With prepared
+ * rows a leaf is its own left child and reads the prepared row's last value,
+ * -inf, which is below any value: the walk is then as branch-free as the
+ * complete one, a tree's depth in steps. With input rows a leaf has left == 0
+ * (the root is nobody's child) and the walk stops there. */
 struct enode {
     float cond;
     uint32_t feat;
@@ -133,12 +150,14 @@ struct xgbt_model {
     float *cleaves;       /* num_trees * leaves_per_tree */
     /* explicit layout */
     struct enode *enodes;
-    size_t *eroot; /* first node of each tree */
+    size_t *eroot;    /* first node of each tree */
+    uint32_t *edepth; /* depth of each tree */
     /* Prepared rows (see "Predicting"): the features the trees use, and
      * whether nodes index those rather than the input's features. */
     bool prepared;
     size_t num_used;
     uint32_t *used;
+    bool avx2, avx512; /* walk complete trees with AVX2 or AVX-512 gathers */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -415,7 +434,8 @@ static void fill_complete(const struct tree *t, unsigned D, struct cnode *inner,
 
 /* The explicit layout of 't' at 'base': breadth-first order keeps siblings
  * adjacent, as the walk needs. */
-static void fill_explicit(const struct tree *t, struct arena *a, struct enode *base)
+static void fill_explicit(const struct tree *t, struct arena *a, struct enode *base, bool prepared,
+                          uint32_t leaf_slot)
 {
     uint32_t *pos = arena_alloc(a, t->n * sizeof(*pos));
     for (size_t k = 0; k < t->reached; k++)
@@ -426,6 +446,10 @@ static void fill_explicit(const struct tree *t, struct arena *a, struct enode *b
         e->cond = t->cond[i];
         e->feat = t->feat[i];
         e->left = t->left[i] == -1 ? 0 : pos[t->left[i]];
+        if (t->left[i] == -1 && prepared) {
+            e->feat = leaf_slot;
+            e->left = (uint32_t)k;
+        }
     }
 }
 
@@ -457,7 +481,7 @@ static void use_features(struct xgbt_model *m, struct tree *ts, size_t keep, str
         if (u == 0 || f[k] != f[u - 1])
             f[u++] = f[k];
     m->num_used = u;
-    m->prepared = 2 * u <= XGBT_PREP_FLOATS;
+    m->prepared = 2 * u + 1 <= XGBT_PREP_FLOATS;
     if (!m->prepared)
         return;
     m->used = xcalloc(u ? u : 1, sizeof(*m->used));
@@ -625,8 +649,18 @@ static int compile(const struct json *root, size_t iteration_end, struct arena *
     for (size_t i = 0; i < keep; i++)
         m->group[i] = (uint32_t)tree_info->u.items[i].u.num;
     use_features(m, ts, keep, a);
+#if XGBT_X86
+    /* BERTH_XGBT_NO_SIMD=1 keeps to the portable walk, =2 to AVX2 at most
+     * (the tests compare all three). */
+    const char *no_simd = getenv("BERTH_XGBT_NO_SIMD");
+    m->avx2 = m->prepared && __builtin_cpu_supports("avx2") && !(no_simd && *no_simd == '1');
+    m->avx512 = m->avx2 && __builtin_cpu_supports("avx512f") && !(no_simd && *no_simd == '2');
+#endif
 
-    if (max_depth <= XGBT_COMPLETE_MAX_DEPTH) {
+    bool complete =
+        max_depth <= XGBT_COMPLETE_MAX_DEPTH &&
+        (keep * (sizeof(struct cnode) + sizeof(float)) << max_depth) <= XGBT_COMPLETE_MAX_BYTES;
+    if (complete) {
         m->layout = LAYOUT_COMPLETE;
         m->depth = (unsigned)max_depth;
         m->inner_per_tree = ((size_t)1 << max_depth) - 1;
@@ -640,10 +674,12 @@ static int compile(const struct json *root, size_t iteration_end, struct arena *
         m->layout = LAYOUT_EXPLICIT;
         m->enodes = xcalloc(total, sizeof(*m->enodes));
         m->eroot = xcalloc(keep, sizeof(*m->eroot));
+        m->edepth = xcalloc(keep, sizeof(*m->edepth));
         size_t at = 0;
         for (size_t i = 0; i < keep; i++) {
             m->eroot[i] = at;
-            fill_explicit(&ts[i], a, m->enodes + at);
+            m->edepth[i] = (uint32_t)ts[i].max_depth;
+            fill_explicit(&ts[i], a, m->enodes + at, m->prepared, (uint32_t)(2 * m->num_used));
             at += ts[i].reached;
         }
     }
@@ -685,6 +721,7 @@ void xgbt_free(struct xgbt_model *m)
     free(m->cleaves);
     free(m->enodes);
     free(m->eroot);
+    free(m->edepth);
     free(m->used);
     free(m);
 }
@@ -701,12 +738,14 @@ size_t xgbt_width(const struct xgbt_model *m, bool margin)
 
 void xgbt_describe(const struct xgbt_model *m, char *out, size_t n)
 {
+    const char *walk = m->avx512 ? ", AVX-512" : m->avx2 ? ", AVX2" : "";
     snprintf(out, n,
-             "%zu trees of depth <= %zu (%zu nodes), %zu features, %zu output%s, %s (%s), "
-             "%s layout",
-             m->num_trees, m->max_depth, m->total_nodes, m->num_features, m->num_groups,
-             m->num_groups == 1 ? "" : "s", m->objective, xf_names[m->xf],
-             m->layout == LAYOUT_COMPLETE ? "complete-tree" : "explicit-node");
+             "%zu trees of depth <= %zu (%zu nodes), %zu features (%zu used), %zu output%s, %s "
+             "(%s), %s layout%s, %s rows",
+             m->num_trees, m->max_depth, m->total_nodes, m->num_features, m->num_used,
+             m->num_groups, m->num_groups == 1 ? "" : "s", m->objective, xf_names[m->xf],
+             m->layout == LAYOUT_COMPLETE ? "complete-tree" : "explicit-node",
+             m->layout == LAYOUT_COMPLETE ? walk : "", m->prepared ? "prepared" : "input");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -718,19 +757,21 @@ void xgbt_describe(const struct xgbt_model *m, char *out, size_t n)
  * whose missing values go left the second: every condition is finite, so
  * !(+inf < c) sends a missing value right and !(-inf < c) left, and any other
  * value, infinities included, compares as itself. A step is then one compare,
- * and the rows the trees read are packed together. */
+ * and the rows the trees read are packed together. A last value, -inf, keeps
+ * explicit-layout leaves where they are. */
 static void prepare(const struct xgbt_model *m, const float *rows, size_t nrows, float *prep)
 {
     const size_t F = m->num_features, U = m->num_used;
     for (size_t r = 0; r < nrows; r++) {
         const float *x = rows + r * F;
-        float *p = prep + r * 2 * U;
+        float *p = prep + r * (2 * U + 1);
         for (size_t j = 0; j < U; j++) {
             float v = x[m->used[j]];
             bool missing = isnan(v);
             p[j] = missing ? INFINITY : v;
             p[U + j] = missing ? -INFINITY : v;
         }
+        p[2 * U] = -INFINITY; /* what explicit-layout leaves read */
     }
 }
 
@@ -812,40 +853,287 @@ static inline __attribute__((always_inline)) void sum_complete(const struct xgbt
     }
 }
 
-static inline __attribute__((always_inline)) float ewalk(const struct enode *nd, const float *row,
-                                                         bool prepared)
+/* An explicit tree walked with input rows: until a leaf. */
+static float ewalk_raw(const struct enode *nd, const float *row)
 {
     uint32_t i = 0;
     while (nd[i].left) {
         struct enode n = nd[i];
-        if (prepared) {
-            i = n.left + (uint32_t) !(row[n.feat] < n.cond);
-        } else {
-            float v = row[n.feat & FEAT_MASK];
-            i = n.left + ((uint32_t) !(v < n.cond) ^ ((uint32_t)(v != v) & (n.feat >> 31)));
-        }
+        float v = row[n.feat & FEAT_MASK];
+        i = n.left + ((uint32_t) !(v < n.cond) ^ ((uint32_t)(v != v) & (n.feat >> 31)));
     }
     return nd[i].cond;
 }
 
-static inline __attribute__((always_inline)) void sum_explicit(const struct xgbt_model *m,
-                                                               const float *rows, size_t stride,
-                                                               size_t nrows, float *acc,
-                                                               bool prepared)
+/* One step in an explicit tree with prepared rows; a leaf stays put. */
+static inline __attribute__((always_inline)) uint32_t estep(const struct enode *nd, uint32_t i,
+                                                            const float *row)
+{
+    struct enode n = nd[i];
+    return n.left + (uint32_t) !(row[n.feat] < n.cond);
+}
+
+/* sum_complete() for the explicit layout: lanes of rows through one tree, or
+ * for a few rows lanes of trees (as deep as the deepest of them). */
+static void sum_explicit_prepared(const struct xgbt_model *m, const float *rows, size_t stride,
+                                  size_t nrows, float *acc)
+{
+    const size_t G = m->num_groups, T = m->num_trees;
+    if (nrows < XGBT_LANES) {
+        for (size_t r = 0; r < nrows; r++) {
+            const float *row = rows + r * stride;
+            float *a = acc + r * G;
+            size_t t = 0;
+            for (; t + XGBT_LANES <= T; t += XGBT_LANES) {
+                uint32_t idx[XGBT_LANES] = {0}, D = 0;
+                const struct enode *nd[XGBT_LANES];
+                for (int k = 0; k < XGBT_LANES; k++) {
+                    nd[k] = m->enodes + m->eroot[t + k];
+                    D = m->edepth[t + k] > D ? m->edepth[t + k] : D;
+                }
+                for (uint32_t d = 0; d < D; d++) {
+                    UNROLL_LANES
+                    for (int k = 0; k < XGBT_LANES; k++)
+                        idx[k] = estep(nd[k], idx[k], row);
+                }
+                for (int k = 0; k < XGBT_LANES; k++)
+                    a[m->group[t + k]] += nd[k][idx[k]].cond;
+            }
+            for (; t < T; t++) {
+                const struct enode *nd = m->enodes + m->eroot[t];
+                uint32_t i = 0;
+                for (uint32_t d = 0; d < m->edepth[t]; d++)
+                    i = estep(nd, i, row);
+                a[m->group[t]] += nd[i].cond;
+            }
+        }
+        return;
+    }
+    for (size_t t = 0; t < T; t++) {
+        const struct enode *nd = m->enodes + m->eroot[t];
+        const uint32_t g = m->group[t], D = m->edepth[t];
+        size_t r = 0;
+        for (; r + XGBT_LANES <= nrows; r += XGBT_LANES) {
+            uint32_t idx[XGBT_LANES] = {0};
+            const float *row = rows + r * stride;
+            for (uint32_t d = 0; d < D; d++) {
+                UNROLL_LANES
+                for (int k = 0; k < XGBT_LANES; k++)
+                    idx[k] = estep(nd, idx[k], row + k * stride);
+            }
+            for (int k = 0; k < XGBT_LANES; k++)
+                acc[(r + k) * G + g] += nd[idx[k]].cond;
+        }
+        for (; r < nrows; r++) {
+            uint32_t i = 0;
+            for (uint32_t d = 0; d < D; d++)
+                i = estep(nd, i, rows + r * stride);
+            acc[r * G + g] += nd[i].cond;
+        }
+    }
+}
+
+static void sum_explicit_raw(const struct xgbt_model *m, const float *rows, size_t stride,
+                             size_t nrows, float *acc)
 {
     const size_t G = m->num_groups;
     for (size_t t = 0; t < m->num_trees; t++) {
         const struct enode *nd = m->enodes + m->eroot[t];
         const uint32_t g = m->group[t];
         for (size_t r = 0; r < nrows; r++)
-            acc[r * G + g] += ewalk(nd, rows + r * stride, prepared);
+            acc[r * G + g] += ewalk_raw(nd, rows + r * stride);
     }
 }
 
-/* The four walks, each compiled for its own case. */
+#if XGBT_X86
+/* The complete-tree walk with vector gathers: V vectors of lanes, each lane a
+ * (tree, row) pair given by its tree's node offset ('nbase') and leaf offset
+ * ('lbase') and its prepared row's offset ('roff'). A level is three gathers
+ * per vector (feature and condition of the lanes' nodes, then the lanes'
+ * values) and one compare, and the indices move as in cstep(); several
+ * vectors are in flight because a level's gathers depend on each other, and
+ * one vector alone waits on their latency. The leaves come back in 'leaf'. */
+typedef void walk_fn(const struct cnode *nd, const float *leaves, const float *prep,
+                     const int32_t *nbase, const int32_t *roff, const int32_t *lbase, unsigned D,
+                     size_t NI, float *leaf);
+
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+walk_avx2(const struct cnode *nd, const float *leaves, const float *prep, const int32_t *nbase,
+          const int32_t *roff, const int32_t *lbase, int V, unsigned D, size_t NI, float *leaf)
+{
+    const int *feat = (const int *)(const void *)&nd->feat;
+    const float *cond = &nd->cond;
+    const __m256i one = _mm256_set1_epi32(1);
+    __m256i idx[4], nb[4], ro[4];
+    for (int k = 0; k < V; k++) {
+        idx[k] = _mm256_setzero_si256();
+        nb[k] = _mm256_loadu_si256((const __m256i *)(const void *)(nbase + 8 * k));
+        ro[k] = _mm256_loadu_si256((const __m256i *)(const void *)(roff + 8 * k));
+    }
+    for (unsigned d = 0; d < D; d++) {
+        for (int k = 0; k < V; k++) {
+            __m256i g = _mm256_add_epi32(nb[k], idx[k]);
+            __m256i f = _mm256_i32gather_epi32(feat, g, 8);
+            __m256 c = _mm256_i32gather_ps(cond, g, 8);
+            __m256 v = _mm256_i32gather_ps(prep, _mm256_add_epi32(ro[k], f), 4);
+            /* all ones where !(v < c): right, so subtracting adds one */
+            __m256i right = _mm256_castps_si256(_mm256_cmp_ps(v, c, _CMP_NLT_UQ));
+            idx[k] =
+                _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(idx[k], idx[k]), one), right);
+        }
+    }
+    const __m256i ni = _mm256_set1_epi32((int)NI);
+    for (int k = 0; k < V; k++) {
+        __m256i lb = _mm256_loadu_si256((const __m256i *)(const void *)(lbase + 8 * k));
+        __m256i at = _mm256_add_epi32(lb, _mm256_sub_epi32(idx[k], ni));
+        _mm256_storeu_ps(leaf + 8 * k, _mm256_i32gather_ps(leaves, at, 4));
+    }
+}
+
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+walk_avx512f(const struct cnode *nd, const float *leaves, const float *prep, const int32_t *nbase,
+             const int32_t *roff, const int32_t *lbase, int V, unsigned D, size_t NI, float *leaf)
+{
+    const int *feat = (const int *)(const void *)&nd->feat;
+    const float *cond = &nd->cond;
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i idx[4], nb[4], ro[4];
+    for (int k = 0; k < V; k++) {
+        idx[k] = _mm512_setzero_si512();
+        nb[k] = _mm512_loadu_si512(nbase + 16 * k);
+        ro[k] = _mm512_loadu_si512(roff + 16 * k);
+    }
+    for (unsigned d = 0; d < D; d++) {
+        for (int k = 0; k < V; k++) {
+            __m512i g = _mm512_add_epi32(nb[k], idx[k]);
+            __m512i f = _mm512_i32gather_epi32(g, feat, 8);
+            __m512 c = _mm512_i32gather_ps(g, cond, 8);
+            __m512 v = _mm512_i32gather_ps(_mm512_add_epi32(ro[k], f), prep, 4);
+            __mmask16 right = _mm512_cmp_ps_mask(v, c, _CMP_NLT_UQ); /* !(v < c) */
+            __m512i next = _mm512_add_epi32(_mm512_add_epi32(idx[k], idx[k]), one);
+            idx[k] = _mm512_mask_add_epi32(next, right, next, one);
+        }
+    }
+    const __m512i ni = _mm512_set1_epi32((int)NI);
+    for (int k = 0; k < V; k++) {
+        __m512i at =
+            _mm512_add_epi32(_mm512_loadu_si512(lbase + 16 * k), _mm512_sub_epi32(idx[k], ni));
+        _mm512_storeu_ps(leaf + 16 * k, _mm512_i32gather_ps(at, leaves, 4));
+    }
+}
+
+/* Each walk for one to four vectors, compiled for that count. */
+#define WALKS(isa)                                                                                 \
+    __attribute__((target(#isa))) static void isa##_1(WALK_ARGS)                                   \
+    {                                                                                              \
+        walk_##isa(nd, leaves, prep, nbase, roff, lbase, 1, D, NI, leaf);                          \
+    }                                                                                              \
+    __attribute__((target(#isa))) static void isa##_2(WALK_ARGS)                                   \
+    {                                                                                              \
+        walk_##isa(nd, leaves, prep, nbase, roff, lbase, 2, D, NI, leaf);                          \
+    }                                                                                              \
+    __attribute__((target(#isa))) static void isa##_3(WALK_ARGS)                                   \
+    {                                                                                              \
+        walk_##isa(nd, leaves, prep, nbase, roff, lbase, 3, D, NI, leaf);                          \
+    }                                                                                              \
+    __attribute__((target(#isa))) static void isa##_4(WALK_ARGS)                                   \
+    {                                                                                              \
+        walk_##isa(nd, leaves, prep, nbase, roff, lbase, 4, D, NI, leaf);                          \
+    }
+#define WALK_ARGS                                                                                  \
+    const struct cnode *nd, const float *leaves, const float *prep, const int32_t *nbase,          \
+        const int32_t *roff, const int32_t *lbase, unsigned D, size_t NI, float *leaf
+WALKS(avx2)
+WALKS(avx512f)
+#undef WALKS
+#undef WALK_ARGS
+
+struct simd {
+    size_t width;     /* lanes per vector */
+    walk_fn *walk[4]; /* for 1 to 4 vectors */
+};
+
+static const struct simd simd_avx2 = {8, {avx2_1, avx2_2, avx2_3, avx2_4}};
+static const struct simd simd_avx512 = {16, {avx512f_1, avx512f_2, avx512f_3, avx512f_4}};
+
+/* sum_complete() for prepared rows with a vector walk: up to four vectors of
+ * rows through one tree, or for fewer rows than one vector holds, up to four
+ * vectors of trees for one row; what is left over (rows past the last whole
+ * vector, trees past the last whole vector) as there. */
+static void sum_complete_simd(const struct xgbt_model *m, const struct simd *s, const float *rows,
+                              size_t stride, size_t nrows, float *acc)
+{
+    const size_t G = m->num_groups, T = m->num_trees, W = s->width;
+    const unsigned D = m->depth;
+    const size_t NI = m->inner_per_tree, NL = m->leaves_per_tree;
+    int32_t nbase[64], roff[64], lbase[64];
+    float leaf[64];
+    if (nrows < W) {
+        for (size_t j = 0; j < 4 * W; j++) {
+            nbase[j] = (int32_t)(j * NI);
+            lbase[j] = (int32_t)(j * NL);
+            roff[j] = 0;
+        }
+        size_t whole = T - T % W;
+        for (size_t r = 0; r < nrows; r++) {
+            const float *row = rows + r * stride;
+            float *a = acc + r * G;
+            for (size_t t = 0; t < whole;) {
+                size_t n = whole - t >= 4 * W ? 4 * W : whole - t;
+                s->walk[n / W - 1](m->cnodes + t * NI, m->cleaves + t * NL, row, nbase, roff, lbase,
+                                   D, NI, leaf);
+                for (size_t k = 0; k < n; k++)
+                    a[m->group[t + k]] += leaf[k];
+                t += n;
+            }
+        }
+        /* The trees past the last whole vector, in order, after them. */
+        if (whole < T) {
+            struct xgbt_model rest = *m;
+            rest.num_trees = T - whole;
+            rest.cnodes = m->cnodes + whole * NI;
+            rest.cleaves = m->cleaves + whole * NL;
+            rest.group = m->group + whole;
+            sum_complete(&rest, rows, stride, nrows, acc, true);
+        }
+        return;
+    }
+    for (size_t j = 0; j < 4 * W; j++) {
+        nbase[j] = lbase[j] = 0;
+        roff[j] = (int32_t)(j * stride);
+    }
+    size_t whole = nrows - nrows % W;
+    for (size_t t = 0; t < T; t++) {
+        const struct cnode *nd = m->cnodes + t * NI;
+        const float *lv = m->cleaves + t * NL;
+        const uint32_t g = m->group[t];
+        for (size_t r = 0; r < whole;) {
+            size_t n = whole - r >= 4 * W ? 4 * W : whole - r;
+            s->walk[n / W - 1](nd, lv, rows + r * stride, nbase, roff, lbase, D, NI, leaf);
+            for (size_t k = 0; k < n; k++)
+                acc[(r + k) * G + g] += leaf[k];
+            r += n;
+        }
+        for (size_t r = whole; r < nrows; r++) {
+            uint32_t i = 0;
+            for (unsigned d = 0; d < D; d++)
+                i = cstep(nd, i, rows + r * stride, true);
+            acc[r * G + g] += lv[i - NI];
+        }
+    }
+}
+#endif
+
+/* The complete walks, each compiled for its own case. */
 static void sum_complete_prepared(const struct xgbt_model *m, const float *rows, size_t stride,
                                   size_t nrows, float *acc)
 {
+#if XGBT_X86
+    if (m->avx512 || m->avx2) {
+        sum_complete_simd(m, m->avx512 ? &simd_avx512 : &simd_avx2, rows, stride, nrows, acc);
+        return;
+    }
+#endif
     sum_complete(m, rows, stride, nrows, acc, true);
 }
 
@@ -853,18 +1141,6 @@ static void sum_complete_raw(const struct xgbt_model *m, const float *rows, size
                              size_t nrows, float *acc)
 {
     sum_complete(m, rows, stride, nrows, acc, false);
-}
-
-static void sum_explicit_prepared(const struct xgbt_model *m, const float *rows, size_t stride,
-                                  size_t nrows, float *acc)
-{
-    sum_explicit(m, rows, stride, nrows, acc, true);
-}
-
-static void sum_explicit_raw(const struct xgbt_model *m, const float *rows, size_t stride,
-                             size_t nrows, float *acc)
-{
-    sum_explicit(m, rows, stride, nrows, acc, false);
 }
 
 /* The library's softmax: max by fmaxf, expf of the differences in float,
@@ -899,6 +1175,10 @@ static void transform(const struct xgbt_model *m, bool margin, const float *acc,
         for (size_t i = 0; i < n; i++)
             out[i] = expf(acc[i]);
         break;
+    case XF_EXP_DOUBLE: /* survival:aft's transform calls exp() on a double */
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)exp((double)acc[i]);
+        break;
     case XF_HINGE:
         for (size_t i = 0; i < n; i++)
             out[i] = acc[i] > 0.0f ? 1.0f : 0.0f;
@@ -928,11 +1208,11 @@ void xgbt_predict(const struct xgbt_model *m, bool margin, const float *rows, si
     float acc[XGBT_MAX_GROUPS > XGBT_BLOCK_ROWS ? XGBT_MAX_GROUPS : XGBT_BLOCK_ROWS];
     float prep[XGBT_PREP_FLOATS];
     const size_t G = m->num_groups, F = m->num_features, W = xgbt_width(m, margin);
-    const size_t U2 = 2 * m->num_used;
+    const size_t U2 = 2 * m->num_used + 1; /* prepared row stride */
     size_t block = sizeof(acc) / sizeof(acc[0]) / G;
     if (block > XGBT_BLOCK_ROWS)
         block = XGBT_BLOCK_ROWS;
-    if (m->prepared && U2 && block > XGBT_PREP_FLOATS / U2)
+    if (m->prepared && block > XGBT_PREP_FLOATS / U2)
         block = XGBT_PREP_FLOATS / U2;
     for (size_t r0 = 0; r0 < nrows; r0 += block) {
         size_t nb = nrows - r0 < block ? nrows - r0 : block;

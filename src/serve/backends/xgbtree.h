@@ -33,12 +33,20 @@ size_t xgbt_width(const struct xgbt_model *m, bool margin);
 
 /* Predict 'nrows' rows of xgbt_num_features() floats (NaN = missing) into
  * 'out', nrows * xgbt_width(m, margin) floats: the raw margins when 'margin',
- * else what the library's predict returns for the model's objective. */
+ * else what the library's predict returns for the model's objective. Margins
+ * are bit-identical to the library's (XGBoost 1.7); so are type-0 outputs
+ * where this libm is the library's (see xgbtree.c). Any number of threads may
+ * predict with one model at once; a call uses about 33 KiB of stack and no
+ * heap. The walk (AVX-512, AVX2 or portable) is chosen by xgbt_compile() for
+ * the CPU; BERTH_XGBT_NO_SIMD=1 in the environment then picks the portable
+ * one, =2 AVX2 at most (for tests and comparisons). */
 void xgbt_predict(const struct xgbt_model *m, bool margin, const float *rows, size_t nrows,
                   float *out);
 
-/* One line for the load log: trees, depth, layout; e.g. "100 trees of depth <= 6,
- * 20 features, 2 classes, sigmoid". */
+/* One line for the load log: trees, depth, features, outputs, objective,
+ * layout and walk; e.g. "50 trees of depth <= 6 (5684 nodes), 8 features (8
+ * used), 1 output, binary:logistic (sigmoid), complete-tree layout, AVX-512,
+ * prepared rows". */
 void xgbt_describe(const struct xgbt_model *m, char *out, size_t n);
 
 void xgbt_free(struct xgbt_model *m);
