@@ -15,3 +15,16 @@ $(BENCH_TOOLS_DIR)/xgb_raw: bench/xgb_raw.c bench/bench.mk
 $(BENCH_TOOLS_DIR)/tcp_pingpong: bench/tcp_pingpong.c bench/bench.mk
 	@mkdir -p $(BENCH_TOOLS_DIR)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ bench/tcp_pingpong.c -lpthread
+
+# fmtfloat: the exhaustive float32 check and the formatting micro-benchmark
+# (docs/benchmarks.md, "Float formatting"): make -f bench/bench.mk fmtfloat-tools
+.PHONY: fmtfloat-tools
+fmtfloat-tools: $(BENCH_TOOLS_DIR)/fmtfloat_check $(BENCH_TOOLS_DIR)/fmtfloat_bench
+
+$(BENCH_TOOLS_DIR)/fmtfloat_check: bench/fmtfloat_check.c src/base/fmtfloat.c src/base/fmtfloat.h tests/unit/fmtfloat_oracle.h bench/bench.mk
+	@mkdir -p $(BENCH_TOOLS_DIR)
+	$(BENCH_CC) $(BENCH_CFLAGS) -Isrc -Itests/unit -o $@ bench/fmtfloat_check.c src/base/fmtfloat.c -lpthread -lm
+
+$(BENCH_TOOLS_DIR)/fmtfloat_bench: bench/fmtfloat_bench.c src/base/fmtfloat.c src/base/fmtfloat.h tests/unit/fmtfloat_oracle.h bench/bench.mk
+	@mkdir -p $(BENCH_TOOLS_DIR)
+	$(BENCH_CC) $(BENCH_CFLAGS) -Isrc -Itests/unit -o $@ bench/fmtfloat_bench.c src/base/fmtfloat.c -lm

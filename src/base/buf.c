@@ -2,9 +2,11 @@
 #include "base/buf.h"
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/fmtfloat.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -219,14 +221,10 @@ int buf_json_float(struct buf *b, double v)
     if (isinf(v))
         return buf_puts(b, v > 0 ? "Infinity" : "-Infinity");
     char tmp[40];
-    /* Shortest of %.9g (exact for float32) that reads back to the same float. */
-    int n = 0;
-    for (int prec = 6; prec <= 9; prec++) {
-        n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-        if ((float)strtod(tmp, NULL) == (float)v)
-            break;
-    }
-    if ((float)v != v) /* not a float32: keep double precision */
-        n = snprintf(tmp, sizeof(tmp), "%.17g", v);
-    return buf_append(b, tmp, (size_t)n);
+    size_t n;
+    if (fabs(v) <= FLT_MAX && (float)v == v) /* float32 values: the shortest text */
+        n = fmtfloat_write(tmp, (float)v);
+    else /* not a float32: keep double precision */
+        n = (size_t)snprintf(tmp, sizeof(tmp), "%.17g", v);
+    return buf_append(b, tmp, n);
 }
