@@ -72,13 +72,6 @@ static int floor_log10_three_quarters_pow2(int q)
     return (int)(((int64_t)q * 661971961083LL - 274743187320LL) >> 41);
 }
 
-/* x / 2^s rounded to odd, for 0 < s < 128 and a quotient below 2^64. */
-static uint64_t rop_shift(u128 x, int s)
-{
-    u128 rest = x & (((u128)1 << s) - 1);
-    return (uint64_t)(x >> s) | (rest != 0);
-}
-
 /* cbx * 5^n / 2^s rounded to odd, 5^n up to 2^105 and cbx below 2^26: a
  * 192-bit product hi * 2^64 + lo. */
 static uint64_t rop_mul_pow5_wide(uint64_t cbx, int n, int s)
@@ -96,16 +89,12 @@ static uint64_t rop_mul_pow5_wide(uint64_t cbx, int n, int s)
     return (uint64_t)((hi << (64 - s)) | (lo64 >> s)) | (rest != 0);
 }
 
-/* cbx * 2^q / 10^k rounded to odd, exactly. */
-static uint64_t scale(uint64_t cbx, int q, int k)
+/* cbx * 2^q / 10^k rounded to odd, exactly, outside the fast path's range. */
+static uint64_t scale_wide(uint64_t cbx, int q, int k)
 {
-    if (k < 0) { /* cbx * 5^n * 2^(q + n) with n = -k */
-        int n = -k, e2 = q + n;
-        if (n <= 16) { /* 5^16 * 2^26 < 2^64 */
-            uint64_t x = cbx * pow5[n];
-            return e2 >= 0 ? x << e2 : rop_shift(x, -e2);
-        }
-        return rop_mul_pow5_wide(cbx, n, -e2); /* 36 <= -(q + n) <= 104 here */
+    if (k < 0) { /* cbx * 5^n * 2^(q + n) with n = -k; 36 <= -(q + n) <= 104 */
+        int n = -k;
+        return rop_mul_pow5_wide(cbx, n, -(q + n));
     }
     u128 x = (u128)cbx << (q - k); /* q - k <= 73: below 2^99 */
     if (k == 0)
@@ -114,13 +103,19 @@ static uint64_t scale(uint64_t cbx, int q, int k)
     return (uint64_t)(x / d) | (x % d != 0);
 }
 
-static int count_digits(uint64_t d)
+/* x / 2^s rounded to odd, for 0 < s < 64. */
+static uint64_t rop_shift64(uint64_t x, int s)
 {
+    return (x >> s) | ((x & ((1ULL << s) - 1)) != 0);
+}
+
+static int count_digits(uint32_t d)
+{
+    static const uint32_t pow10[] = {10,      100,      1000,      10000,     100000,
+                                     1000000, 10000000, 100000000, 1000000000};
     int n = 1;
-    while (d >= 10) {
-        d /= 10;
+    while (n < 10 && d >= pow10[n - 1])
         n++;
-    }
     return n;
 }
 
@@ -135,30 +130,51 @@ struct fmtfloat_dec fmtfloat_decimal(float v)
     bool irregular = frac == 0 && be > 1;
     int k = irregular ? floor_log10_three_quarters_pow2(q) : floor_log10_pow2(q);
     uint64_t cb = c << 2, cbr = cb + 2, cbl = cb - (irregular ? 1 : 2);
-    uint64_t vb = scale(cb, q, k), vbl = scale(cbl, q, k), vbr = scale(cbr, q, k);
+    uint64_t vb, vbl, vbr;
+    if (k < 0 && k >= -16) { /* cbx * 5^-k * 2^(q - k), and 5^16 * 2^26 < 2^64 */
+        uint64_t p = pow5[-k];
+        int e2 = q - k;
+        if (e2 >= 0) {
+            vb = cb * p << e2;
+            vbl = cbl * p << e2;
+            vbr = cbr * p << e2;
+        } else {
+            vb = rop_shift64(cb * p, -e2);
+            vbl = rop_shift64(cbl * p, -e2);
+            vbr = rop_shift64(cbr * p, -e2);
+        }
+    } else {
+        vb = scale_wide(cb, q, k);
+        vbl = scale_wide(cbl, q, k);
+        vbr = scale_wide(cbr, q, k);
+    }
     uint64_t out = c & 1; /* an odd significand does not own its interval's ends */
 
-    uint64_t s = vb >> 2, d;
+    struct fmtfloat_dec r;
+    uint64_t s = vb >> 2;
     uint64_t sp10 = s / 10 * 10, tp10 = sp10 + 10;
     bool upin = vbl + out <= sp10 << 2, wpin = (tp10 << 2) + out <= vbr;
     if (upin != wpin) {
-        d = upin ? sp10 : tp10;
+        /* A multiple of 10^(k+1), maybe of a higher power too. */
+        uint64_t d = (upin ? sp10 : tp10) / 10;
+        r.exp10 = k + 1;
+        while (d % 10 == 0) { /* d > 0: the interval holds no zero */
+            d /= 10;
+            r.exp10++;
+        }
+        r.digits = (uint32_t)d;
     } else {
+        /* s or s + 1, neither a multiple of 10 (that case ended above). */
         uint64_t t = s + 1;
         bool uin = vbl + out <= s << 2, win = (t << 2) + out <= vbr;
         uint64_t mid = (s + t) << 1; /* 4 * (s + 1/2) */
         if (uin != win)
-            d = uin ? s : t;
+            r.digits = (uint32_t)(uin ? s : t);
         else
-            d = vb < mid || (vb == mid && (s & 1) == 0) ? s : t;
+            r.digits = (uint32_t)(vb < mid || (vb == mid && (s & 1) == 0) ? s : t);
+        r.exp10 = k;
     }
-    struct fmtfloat_dec r = {0, k, 0};
-    while (d >= 10 && d % 10 == 0) {
-        d /= 10;
-        r.exp10++;
-    }
-    r.digits = (uint32_t)d;
-    r.ndigits = count_digits(d);
+    r.ndigits = count_digits(r.digits);
     return r;
 }
 
@@ -175,11 +191,21 @@ size_t fmtfloat_write(char *out, float v)
         return (size_t)(p - out);
     }
     struct fmtfloat_dec d = fmtfloat_decimal(v);
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
     char dig[10];
-    int n = d.ndigits;
+    int n = d.ndigits, at = n;
     uint32_t u = d.digits;
-    for (int i = n; i-- > 0; u /= 10)
-        dig[i] = (char)('0' + u % 10);
+    for (; u >= 100; u /= 100) {
+        at -= 2;
+        memcpy(dig + at, pairs + 2 * (u % 100), 2);
+    }
+    if (u >= 10)
+        memcpy(dig + at - 2, pairs + 2 * u, 2);
+    else
+        dig[at - 1] = (char)('0' + u);
     /* printf's %g: x is the decimal exponent of the first digit. */
     int x = d.exp10 + n - 1, prec = n > 6 ? n : 6;
     if (x < -4 || x >= prec) {
