@@ -6,7 +6,8 @@
  * as the reference) and with fmtfloat_write, in the same run, and prints ns per
  * value and the ratio. Two kinds of values: binary:logistic probabilities
  * (a sigmoid of margins in [-6, 6]) and regression outputs in [0, 500).
- * Each figure is the best of 7 timed passes of at least 50 ms each.
+ * Each figure is the best of 15 passes of at least 20 ms, the old and the new
+ * passes interleaved.
  *
  * usage: fmtfloat_bench
  * Build: make -f bench/bench.mk fmtfloat-tools
@@ -47,26 +48,32 @@ static size_t new_text(char *tmp, size_t size, float f)
     return fmtfloat_write(tmp, f);
 }
 
-/* Best ns per value over 7 passes of formatting vals[0..n) repeatedly. */
-static double time_ns(size_t (*fmt)(char *, size_t, float), const float *vals, size_t n)
+/* ns per value of one pass of at least 20 ms formatting vals[0..n) repeatedly. */
+static double pass_ns(size_t (*fmt)(char *, size_t, float), const float *vals, size_t n)
 {
-    double best = 1e30;
-    for (int pass = 0; pass < 7; pass++) {
-        size_t reps = 0, total = 0;
-        double t0 = now_ns(), t1;
-        do {
-            char tmp[64];
-            for (size_t i = 0; i < n; i++)
-                total += fmt(tmp, sizeof(tmp), vals[i]);
-            reps++;
-            t1 = now_ns();
-        } while (t1 - t0 < 50e6);
-        sink += total;
-        double per = (t1 - t0) / (double)(reps * n);
-        if (per < best)
-            best = per;
+    size_t reps = 0, total = 0;
+    double t0 = now_ns(), t1;
+    do {
+        char tmp[64];
+        for (size_t i = 0; i < n; i++)
+            total += fmt(tmp, sizeof(tmp), vals[i]);
+        reps++;
+        t1 = now_ns();
+    } while (t1 - t0 < 20e6);
+    sink += total;
+    return (t1 - t0) / (double)(reps * n);
+}
+
+/* The best of 15 passes each, old and new interleaved so that a change in the
+ * machine's load falls on both. */
+static void time_both(const float *vals, size_t n, double *old_ns, double *new_ns)
+{
+    *old_ns = *new_ns = 1e30;
+    for (int pass = 0; pass < 15; pass++) {
+        double o = pass_ns(oracle_old_text, vals, n), w = pass_ns(new_text, vals, n);
+        *old_ns = o < *old_ns ? o : *old_ns;
+        *new_ns = w < *new_ns ? w : *new_ns;
     }
-    return best;
 }
 
 int main(void)
@@ -96,8 +103,8 @@ int main(void)
     for (int kind = 0; kind < 2; kind++) {
         const float *vals = kind == 0 ? prob : reg;
         for (size_t b = 0; b < 2; b++) {
-            double old_ns = time_ns(oracle_old_text, vals, batches[b]);
-            double new_ns = time_ns(new_text, vals, batches[b]);
+            double old_ns, new_ns;
+            time_both(vals, batches[b], &old_ns, &new_ns);
             printf("| %s | %zu | %.1f | %.1f | %.1f |\n",
                    kind == 0 ? "probabilities" : "regression", batches[b], old_ns, new_ns,
                    old_ns / new_ns);
