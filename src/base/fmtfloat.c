@@ -180,17 +180,26 @@ struct fmtfloat_dec fmtfloat_decimal(float v)
 
 size_t fmtfloat_write(char *out, float v)
 {
+    return fmtfloat_write_dec(out, v, NULL);
+}
+
+size_t fmtfloat_write_dec(char *out, float v, struct fmtfloat_dec *dec)
+{
     uint32_t bits;
     memcpy(&bits, &v, sizeof(bits));
     char *p = out;
     if (bits >> 31)
         *p++ = '-';
     if ((bits & 0x7FFFFFFF) == 0) {
+        if (dec)
+            *dec = (struct fmtfloat_dec){0, 0, 0};
         *p++ = '0';
         *p = '\0';
         return (size_t)(p - out);
     }
     struct fmtfloat_dec d = fmtfloat_decimal(v);
+    if (dec)
+        *dec = d;
     static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
                                    "25262728293031323334353637383940414243444546474849"
                                    "50515253545556575859606162636465666768697071727374"

@@ -26,5 +26,7 @@ struct fmtfloat_dec fmtfloat_decimal(float v);
 /* Write finite 'v' into 'out' (FMTFLOAT_MAX bytes), NUL-terminated; return the
  * length. Zero is "0" or "-0". NaN and infinities are the caller's to spell. */
 size_t fmtfloat_write(char *out, float v);
+/* The same, also filling *dec with the decimal written (ndigits 0 for zero). */
+size_t fmtfloat_write_dec(char *out, float v, struct fmtfloat_dec *dec);
 
 #endif

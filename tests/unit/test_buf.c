@@ -290,7 +290,11 @@ TEST(json_float_known_values)
     check_json_float(100.0f, "100");
     check_json_float(1e-7f, "1e-07");
     check_json_float(0.30000001192092896, "0.3"); /* 0.3f as a double */
-    check_json_float(16777217.0, "16777217");     /* a double, printed exactly */
+    /* The one float whose shortest text, 7.038531e-26, strtod and a cast to
+     * float read as its neighbour: one digit more, as before. */
+    check_json_float(7.0385306918e-26f, "7.0385307e-26");
+    check_json_float(-7.0385306918e-26f, "-7.0385307e-26");
+    check_json_float(16777217.0, "16777217"); /* a double, printed exactly */
     /* Not a float32 value: full double precision. */
     check_json_float(0.1, "0.10000000000000001");
     check_json_float(1e300, "1.0000000000000001e+300");
