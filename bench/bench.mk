@@ -23,3 +23,16 @@ XGBTREE_SRCS = src/serve/backends/xgbtree.c src/base/json.c src/base/arena.c src
 $(BENCH_TOOLS_DIR)/xgbtree_bench: bench/xgbtree_bench.c $(XGBTREE_SRCS) src/serve/backends/xgbtree.h bench/bench.mk
 	@mkdir -p $(BENCH_TOOLS_DIR)
 	$(BENCH_CC) $(BENCH_CFLAGS) -D_GNU_SOURCE -Isrc -o $@ bench/xgbtree_bench.c $(XGBTREE_SRCS) -lxgboost -lm -lpthread
+
+# fmtfloat: the exhaustive float32 check and the formatting micro-benchmark
+# (docs/benchmarks.md, "Float formatting"): make -f bench/bench.mk fmtfloat-tools
+.PHONY: fmtfloat-tools
+fmtfloat-tools: $(BENCH_TOOLS_DIR)/fmtfloat_check $(BENCH_TOOLS_DIR)/fmtfloat_bench
+
+$(BENCH_TOOLS_DIR)/fmtfloat_check: bench/fmtfloat_check.c src/base/fmtfloat.c src/base/fmtfloat.h tests/unit/fmtfloat_oracle.h bench/bench.mk
+	@mkdir -p $(BENCH_TOOLS_DIR)
+	$(BENCH_CC) $(BENCH_CFLAGS) -Isrc -Itests/unit -o $@ bench/fmtfloat_check.c src/base/fmtfloat.c -lpthread -lm
+
+$(BENCH_TOOLS_DIR)/fmtfloat_bench: bench/fmtfloat_bench.c src/base/fmtfloat.c src/base/fmtfloat.h tests/unit/fmtfloat_oracle.h bench/bench.mk
+	@mkdir -p $(BENCH_TOOLS_DIR)
+	$(BENCH_CC) $(BENCH_CFLAGS) -Isrc -Itests/unit -o $@ bench/fmtfloat_bench.c src/base/fmtfloat.c -lm

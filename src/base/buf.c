@@ -2,9 +2,11 @@
 #include "base/buf.h"
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/fmtfloat.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -212,6 +214,44 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
     return buf_putc(b, '"');
 }
 
+/* m * 10^e as a double, within two ulps (m < 2^30, |e| <= 45). */
+static double decimal_value(uint32_t m, int e)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    double x = m;
+    for (; e > 22; e -= 22)
+        x *= 1e22;
+    for (; e < -22; e += 22)
+        x /= 1e22;
+    return e >= 0 ? x * p10[e] : x / p10[-e];
+}
+
+/* Whether 'text' (fmtfloat's for 'f', with decimal 'd') also reads back as
+ * 'f' through strtod and a cast to float, as JSON readers that parse doubles
+ * do (our own json.c, Python's json with numpy). Only a decimal within 2^-53 of
+ * an end of the float's interval can round to that end as a double and then,
+ * a tie, to the even neighbour; that needs an odd significand (it owns no end).
+ * Of all float32 values only +-7.0385307e-26 meet it ("7.038531e-26", see
+ * bench/fmtfloat_check.c), so strtod runs for the very few texts near an end. */
+static bool reads_back_as_double(float f, const char *text, const struct fmtfloat_dec *d)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof(bits));
+    bits &= 0x7FFFFFFF;
+    if ((bits & 1) == 0)
+        return true;
+    float a = fabsf(f), below;
+    uint32_t bb = bits - 1;
+    memcpy(&below, &bb, sizeof(below));
+    double half_gap = ((double)a - below) / 2; /* the same gap above: c is odd */
+    double dist = fabs(decimal_value(d->digits, d->exp10) - a);
+    if (dist < half_gap * (1 - 0x1p-20))
+        return true;
+    return (float)strtod(text, NULL) == f;
+}
+
 int buf_json_float(struct buf *b, double v)
 {
     if (isnan(v))
@@ -219,14 +259,22 @@ int buf_json_float(struct buf *b, double v)
     if (isinf(v))
         return buf_puts(b, v > 0 ? "Infinity" : "-Infinity");
     char tmp[40];
-    /* Shortest of %.9g (exact for float32) that reads back to the same float. */
-    int n = 0;
-    for (int prec = 6; prec <= 9; prec++) {
-        n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-        if ((float)strtod(tmp, NULL) == (float)v)
-            break;
+    size_t n;
+    if (fabs(v) <= FLT_MAX && (float)v == v) { /* float32 values: the shortest text */
+        float f = (float)v;
+        struct fmtfloat_dec d;
+        n = fmtfloat_write_dec(tmp, f, &d);
+        /* The rare text a double-rounding reader takes for the neighbour: one
+         * digit more, as the old %.6g..%.9g loop chose. */
+        if (!reads_back_as_double(f, tmp, &d)) {
+            for (int prec = d.ndigits + 1; prec <= 9; prec++) {
+                n = (size_t)snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+                if ((float)strtod(tmp, NULL) == f && strtof(tmp, NULL) == f)
+                    break;
+            }
+        }
+    } else { /* not a float32: keep double precision */
+        n = (size_t)snprintf(tmp, sizeof(tmp), "%.17g", v);
     }
-    if ((float)v != v) /* not a float32: keep double precision */
-        n = snprintf(tmp, sizeof(tmp), "%.17g", v);
-    return buf_append(b, tmp, (size_t)n);
+    return buf_append(b, tmp, n);
 }

@@ -61,8 +61,10 @@ struct err;
 int buf_read_file(struct buf *b, const char *path, struct err *err);
 /* Append 's' as a JSON string literal, quotes included. */
 int buf_json_str(struct buf *b, const char *s, size_t n);
-/* Append a float the way JSON and Prometheus read it back exactly (shortest
- * %.9g for float32 values); NaN and infinities as TF Serving's tokens. */
+/* Append a float the way JSON and Prometheus read it back exactly: for float32
+ * values the shortest decimal that reads back as the same float, in %g's layout
+ * (base/fmtfloat.h), for other doubles %.17g; NaN and infinities as TF
+ * Serving's tokens. */
 int buf_json_float(struct buf *b, double v);
 
 #endif

@@ -11,18 +11,64 @@
 
 #define MAX_ROWS (16 * 1024 * 1024)
 
-static int value_at(const struct json *v, float *out, const char *where, struct err *err)
+/* Where a row sits in the request. The path ("instances[3]", "inputs.f0[2]",
+ * "context") is written only for an error message: formatting it for every row
+ * cost more than reading the row. loc_path() writes what the per-row snprintf
+ * wrote, into a buffer of the same size, so messages (truncation included)
+ * stay as they were. */
+struct loc {
+    const char *name;  /* "instances", "inputs", "examples" or "context" */
+    const char *key;   /* "inputs.<key>[row]" for a named column, or NULL */
+    const char *sub;   /* "instances[row].<sub>" for a named input, or NULL */
+    size_t row;        /* unused for "context" */
+    size_t size_bytes; /* the buffer the path was formatted into */
+};
+
+#define LOC_MAX 160
+
+static const char *loc_path(const struct loc *l, char *out)
+{
+    size_t n = l->size_bytes;
+    if (!l->size_bytes)
+        snprintf(out, LOC_MAX, "%s", l->name);
+    else if (l->key)
+        snprintf(out, n, "%s.%s[%zu]", l->name, l->key, l->row);
+    else if (l->sub)
+        snprintf(out, n, "%s[%zu].%s", l->name, l->row, l->sub);
+    else
+        snprintf(out, n, "%s[%zu]", l->name, l->row);
+    return out;
+}
+
+static struct loc loc_row(const char *name, size_t row)
+{
+    return (struct loc){name, NULL, NULL, row, 64};
+}
+
+/* A number, or null for a missing value (XGBoost's NaN); false for anything else. */
+static bool value_ok(const struct json *v, float *out)
 {
     if (v->type == JSON_NUMBER) {
         *out = (float)v->u.num;
-        return 0;
+        return true;
     }
     if (v->type == JSON_NULL) {
         *out = NAN;
-        return 0;
+        return true;
     }
+    return false;
+}
+
+static int value_error(const struct json *v, const char *where, struct err *err)
+{
     return err_set(err, ERR_INVALID, "%s: expected a number, got %s", where,
                    json_type_name(v->type));
+}
+
+static int value_at(const struct json *v, float *out, const struct loc *l, struct err *err)
+{
+    char where[LOC_MAX];
+    return value_ok(v, out) ? 0 : value_error(v, loc_path(l, where), err);
 }
 
 static float *alloc_rows(struct arena *a, size_t nrows, size_t nfeat)
@@ -32,24 +78,24 @@ static float *alloc_rows(struct arena *a, size_t nrows, size_t nfeat)
 
 /* A list of exactly F numbers into row[]. */
 static int row_from_list(const struct serve_signature *sig, const struct json *list, float *row,
-                         const char *where, struct err *err)
+                         const struct loc *l, struct err *err)
 {
+    char where[LOC_MAX];
     if (list->type != JSON_ARRAY)
-        return err_set(err, ERR_INVALID, "%s: expected a list of %zu feature values, got %s", where,
-                       sig->num_features, json_type_name(list->type));
+        return err_set(err, ERR_INVALID, "%s: expected a list of %zu feature values, got %s",
+                       loc_path(l, where), sig->num_features, json_type_name(list->type));
     if (list->len != sig->num_features)
-        return err_set(err, ERR_INVALID, "%s: expected %zu feature values, got %zu", where,
-                       sig->num_features, list->len);
+        return err_set(err, ERR_INVALID, "%s: expected %zu feature values, got %zu",
+                       loc_path(l, where), sig->num_features, list->len);
     for (size_t k = 0; k < list->len; k++) {
         const struct json *v = &list->u.items[k];
-        if (v->type == JSON_NUMBER) { /* the common case, without formatting a path */
+        if (v->type == JSON_NUMBER) { /* the common case first */
             row[k] = (float)v->u.num;
-            continue;
+        } else if (!value_ok(v, &row[k])) {
+            char at[96];
+            snprintf(at, sizeof(at), "%s[%zu]", loc_path(l, where), k);
+            return value_error(v, at, err);
         }
-        char at[96];
-        snprintf(at, sizeof(at), "%s[%zu]", where, k);
-        if (value_at(v, &row[k], at, err))
-            return ERR_INVALID;
     }
     return 0;
 }
@@ -64,8 +110,9 @@ static long feature_index(const struct serve_signature *sig, const char *name)
 
 /* A feature map {"name": value or [value]} into row[]; absent features are missing. */
 static int row_from_features(const struct serve_signature *sig, const struct json *obj, float *row,
-                             bool fill, const char *where, struct err *err)
+                             bool fill, const struct loc *l, struct err *err)
 {
+    char where[LOC_MAX], at[160];
     if (fill)
         for (size_t k = 0; k < sig->num_features; k++)
             row[k] = NAN;
@@ -74,19 +121,21 @@ static int row_from_features(const struct serve_signature *sig, const struct jso
         long idx = feature_index(sig, m->key);
         if (idx < 0)
             return err_set(err, ERR_INVALID,
-                           "%s: unknown feature '%s' (the model's features are '%s', ...)", where,
-                           m->key, sig->feature_names[0]);
+                           "%s: unknown feature '%s' (the model's features are '%s', ...)",
+                           loc_path(l, where), m->key, sig->feature_names[0]);
         const struct json *v = &m->value;
-        char at[160];
-        snprintf(at, sizeof(at), "%s.%s", where, m->key);
         if (v->type == JSON_ARRAY) {
-            if (v->len != 1)
+            if (v->len != 1) {
+                snprintf(at, sizeof(at), "%s.%s", loc_path(l, where), m->key);
                 return err_set(err, ERR_INVALID, "%s: expected one value, got a list of %zu", at,
                                v->len);
+            }
             v = &v->u.items[0];
         }
-        if (value_at(v, &row[idx], at, err))
-            return ERR_INVALID;
+        if (!value_ok(v, &row[idx])) {
+            snprintf(at, sizeof(at), "%s.%s", loc_path(l, where), m->key);
+            return value_error(v, at, err);
+        }
     }
     return 0;
 }
@@ -106,21 +155,20 @@ int tensor_from_instances(struct arena *a, const struct serve_signature *sig,
     for (size_t i = 0; i < instances->len; i++) {
         const struct json *it = &instances->u.items[i];
         float *row = rows + i * nf;
-        char where[64];
-        snprintf(where, sizeof(where), "instances[%zu]", i);
+        struct loc l = loc_row("instances", i);
         int rc;
         if (it->type == JSON_OBJECT) {
             const struct json *named = json_get(it, sig->input_name);
             if (named && it->len == 1) {
-                snprintf(where, sizeof(where), "instances[%zu].%s", i, sig->input_name);
-                rc = row_from_list(sig, named, row, where, err);
+                l.sub = sig->input_name;
+                rc = row_from_list(sig, named, row, &l, err);
             } else {
-                rc = row_from_features(sig, it, row, true, where, err);
+                rc = row_from_features(sig, it, row, true, &l, err);
             }
         } else if (nf == 1 && it->type != JSON_ARRAY) {
-            rc = value_at(it, row, where, err);
+            rc = value_at(it, row, &l, err);
         } else {
-            rc = row_from_list(sig, it, row, where, err);
+            rc = row_from_list(sig, it, row, &l, err);
         }
         if (rc)
             return rc;
@@ -166,12 +214,14 @@ int tensor_from_inputs(struct arena *a, const struct serve_signature *sig,
             rows[i] = NAN;
         for (size_t i = 0; i < inputs->len; i++) {
             const struct json_member *m = &inputs->u.members[i];
-            long idx = feature_index(sig, m->key);
+            size_t idx = (size_t)feature_index(sig, m->key);
             for (size_t r = 0; r < n; r++) {
-                char where[160];
-                snprintf(where, sizeof(where), "inputs.%s[%zu]", m->key, r);
-                if (value_at(&m->value.u.items[r], &rows[r * nf + (size_t)idx], where, err))
-                    return ERR_INVALID;
+                const struct json *v = &m->value.u.items[r];
+                if (!value_ok(v, &rows[r * nf + idx])) {
+                    struct loc l = {"inputs", m->key, NULL, r, LOC_MAX};
+                    char where[LOC_MAX];
+                    return value_error(v, loc_path(&l, where), err);
+                }
             }
         }
         out->rows = rows;
@@ -188,11 +238,9 @@ int tensor_from_inputs(struct arena *a, const struct serve_signature *sig,
     float *rows = alloc_rows(a, inputs->len, nf);
     for (size_t i = 0; i < inputs->len; i++) {
         const struct json *it = &inputs->u.items[i];
-        char where[64];
-        snprintf(where, sizeof(where), "inputs[%zu]", i);
-        int rc = nf == 1 && it->type != JSON_ARRAY
-                     ? value_at(it, &rows[i], where, err)
-                     : row_from_list(sig, it, rows + i * nf, where, err);
+        struct loc l = loc_row("inputs", i);
+        int rc = nf == 1 && it->type != JSON_ARRAY ? value_at(it, &rows[i], &l, err)
+                                                   : row_from_list(sig, it, rows + i * nf, &l, err);
         if (rc) {
             if (i == 0 && it->type != JSON_ARRAY && nf > 1)
                 return err_set(err, ERR_INVALID,
@@ -221,23 +269,24 @@ int tensor_from_examples(struct arena *a, const struct serve_signature *sig,
         return err_set(err, ERR_INVALID, "'context' must be an object of features");
     size_t nf = sig->num_features;
     float *rows = alloc_rows(a, examples->len, nf);
+    const struct loc in_context = {"context", NULL, NULL, 0, 0};
     for (size_t i = 0; i < examples->len; i++) {
         const struct json *ex = &examples->u.items[i];
-        char where[64];
-        snprintf(where, sizeof(where), "examples[%zu]", i);
+        struct loc l = loc_row("examples", i);
+        char where[LOC_MAX];
         if (ex->type != JSON_OBJECT)
-            return err_set(err, ERR_INVALID, "%s: expected an object of features, got %s", where,
-                           json_type_name(ex->type));
+            return err_set(err, ERR_INVALID, "%s: expected an object of features, got %s",
+                           loc_path(&l, where), json_type_name(ex->type));
         float *row = rows + i * nf;
-        if (row_from_features(sig, ex, row, true, where, err))
+        if (row_from_features(sig, ex, row, true, &l, err))
             return ERR_INVALID;
         if (context) {
             for (size_t k = 0; k < context->len; k++)
                 if (json_get(ex, context->u.members[k].key))
                     return err_set(err, ERR_INVALID,
                                    "%s: feature '%s' is also in 'context'; it must be in one",
-                                   where, context->u.members[k].key);
-            if (row_from_features(sig, context, row, false, "context", err))
+                                   loc_path(&l, where), context->u.members[k].key);
+            if (row_from_features(sig, context, row, false, &in_context, err))
                 return ERR_INVALID;
         }
     }

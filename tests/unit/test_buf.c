@@ -284,7 +284,16 @@ TEST(json_float_known_values)
     check_json_float(1e10f, "1e+10");
     check_json_float(FLT_MAX, "3.4028235e+38");
     check_json_float(FLT_MIN, "1.1754944e-38");
-    check_json_float(FLT_TRUE_MIN, "1.4013e-45");
+    /* The shortest text that reads back; %.6g gave "1.4013e-45". */
+    check_json_float(FLT_TRUE_MIN, "1e-45");
+    check_json_float(-FLT_TRUE_MIN, "-1e-45");
+    check_json_float(100.0f, "100");
+    check_json_float(1e-7f, "1e-07");
+    check_json_float(0.30000001192092896, "0.3"); /* 0.3f as a double */
+    /* The one float whose shortest text, 7.038531e-26, strtod and a cast to
+     * float read as its neighbour: one digit more, as before. */
+    check_json_float(7.0385306918e-26f, "7.0385307e-26");
+    check_json_float(-7.0385306918e-26f, "-7.0385307e-26");
     check_json_float(16777217.0, "16777217"); /* a double, printed exactly */
     /* Not a float32 value: full double precision. */
     check_json_float(0.1, "0.10000000000000001");

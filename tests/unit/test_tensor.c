@@ -173,6 +173,58 @@ TEST(instances_errors)
     CHECK_ERR(instances(&sig1, "[[1, 2]]"), "instances[0]: expected 1 feature values, got 2");
 }
 
+/* The paths are formatted only for an error now; long names are cut where
+ * the per-row buffers cut them before (64 bytes for a row's path, 96 for an
+ * element's, 160 for a feature's or a column's). */
+static char long_input[101], long_feature[151];
+static char *long_names[] = {long_feature, feature_buf[1], feature_buf[2], feature_buf[3]};
+static const struct serve_signature sig_long = {
+    .input_name = long_input,
+    .num_features = 4,
+    .feature_names = long_names,
+    .task = SERVE_REGRESSION,
+    .output_width = 1,
+};
+
+TEST(error_paths_with_long_names)
+{
+    memset(long_input, 'i', sizeof(long_input) - 1);
+    memset(long_feature, 'g', sizeof(long_feature) - 1);
+    char body[512], want[256];
+    /* "instances[0]." and the input name, cut at 63 bytes. */
+    snprintf(body, sizeof(body), "[{\"%s\": [1, 2]}]", long_input);
+    snprintf(want, sizeof(want), "instances[0].%.50s: expected 4 feature values, got 2",
+             long_input);
+    CHECK_ERR(instances(&sig_long, body), want);
+    snprintf(body, sizeof(body), "[{\"%s\": [1, 2, null, \"x\"]}]", long_input);
+    snprintf(want, sizeof(want), "instances[0].%.50s[3]: expected a number, got a string",
+             long_input);
+    CHECK_ERR(instances(&sig_long, body), want);
+    /* "examples[1]." and the feature name, cut at 159 bytes. */
+    snprintf(body, sizeof(body), "[{\"f1\": 1}, {\"%s\": \"x\"}]", long_feature);
+    snprintf(want, sizeof(want), "examples[1].%.147s: expected a number, got a string",
+             long_feature);
+    reset();
+    CHECK_EQ_INT(tensor_from_examples(&arena, &sig_long, js(body), NULL, &batch, &err),
+                 ERR_INVALID);
+    CHECK_STR_EQ(err.msg, want);
+    /* "inputs." and the column name with its row, cut at 159 bytes. */
+    snprintf(body, sizeof(body), "{\"%s\": [1, true]}", long_feature);
+    char path[200]; /* "inputs.ggg...g[1]" less its last byte */
+    snprintf(path, sizeof(path), "inputs.%s[1", long_feature);
+    CHECK_EQ_INT(strlen(path), 159);
+    snprintf(want, sizeof(want), "%s: expected a number, got a boolean", path);
+    CHECK_ERR(inputs(&sig_long, body), want);
+    /* Context keys are named in full. */
+    snprintf(body, sizeof(body), "{\"%s\": \"x\"}", long_feature);
+    snprintf(want, sizeof(want), "context.%s: expected a number, got a string", long_feature);
+    reset();
+    CHECK_EQ_INT(
+        tensor_from_examples(&arena, &sig_long, js("[{\"f1\": 1}]"), js(body), &batch, &err),
+        ERR_INVALID);
+    CHECK_STR_EQ(err.msg, want);
+}
+
 /* ------------------------------------------------------------------------ */
 /* inputs (columnar)                                                        */
 
