@@ -26,6 +26,13 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void serve_api_worker_stop(unsigned worker, void *ud)
+{
+    (void)worker;
+    (void)ud;
+    serve_backend_xgboost.thread_done();
+}
+
 void serve_api_handle(struct http_request *req, struct http_response *res, void *ud)
 {
     struct serve_api *api = ud;

@@ -23,6 +23,8 @@ struct serve_call {
 
 /* The http_handler_fn; 'ud' is a struct serve_api. */
 void serve_api_handle(struct http_request *req, struct http_response *res, void *ud);
+/* The http_worker_stop_fn: what the worker's thread kept for predicting goes. */
+void serve_api_worker_stop(unsigned worker, void *ud);
 
 void serve_tfs_handle(const struct serve_snapshot *snap, struct http_request *req,
                       struct http_response *res, struct serve_call *call);

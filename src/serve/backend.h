@@ -61,6 +61,9 @@ struct serve_backend {
     int (*predict)(void *handle, enum serve_output kind, const float *rows, size_t nrows,
                    float *out, struct err *err);
     void (*free)(void *handle);
+    /* Release what the calling thread keeps for predicting (any model); it
+     * may predict again later. Before a thread ends. */
+    void (*thread_done)(void);
 };
 
 extern const struct serve_backend serve_backend_xgboost;

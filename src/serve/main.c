@@ -263,6 +263,7 @@ int main(int argc, char **argv)
         .max_body_bytes = (size_t)o.max_request_bytes,
         .handler = serve_api_handle,
         .ud = &api,
+        .worker_stop = serve_api_worker_stop,
         .max_connections = (size_t)o.max_connections,
         .head_as_get = true,
         .body_budget_bytes = (size_t)o.body_budget_bytes,

@@ -146,6 +146,19 @@ static void proxy_key_make(void)
         abort();
 }
 
+/* Freed here, on the thread, before it ends: the library's destructors,
+ * run from a thread-exit key destructor instead, register thread_local
+ * storage of their own too late for glibc to free it. */
+static void xgb_thread_done(void)
+{
+    pthread_once(&proxy_once, proxy_key_make);
+    DMatrixHandle p = pthread_getspecific(proxy_key);
+    if (p) {
+        pthread_setspecific(proxy_key, NULL);
+        XGDMatrixFree(p);
+    }
+}
+
 static DMatrixHandle thread_proxy(struct err *err)
 {
     pthread_once(&proxy_once, proxy_key_make);
@@ -524,7 +537,9 @@ static int xgb_load(const char *path, const struct serve_load_options *opt,
         xgb_free(m);
         return rc;
     }
-    if ((rc = choose_predictor(m, opt->predictor, sig, err))) {
+    rc = choose_predictor(m, opt->predictor, sig, err);
+    xgb_thread_done(); /* loading threads predict no more */
+    if (rc) {
         xgb_free(m);
         return rc;
     }
@@ -604,4 +619,5 @@ const struct serve_backend serve_backend_xgboost = {
     .load = xgb_load,
     .predict = xgb_predict,
     .free = xgb_free,
+    .thread_done = xgb_thread_done,
 };
