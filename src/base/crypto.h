@@ -29,6 +29,20 @@ size_t crypto_base64(const uint8_t *data, size_t len, char *out);
  * RFC 4648 (groups of four, '=' padding only at the end, no stray bits, no
  * whitespace); ERR_INVALID otherwise. */
 int crypto_base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len);
+/* Sealing: AES-256-GCM with a random 96-bit nonce, for secrets kept at rest.
+ * The sealed text is "v1:" + base64(nonce || ciphertext || tag), bound to
+ * 'ad' (associated data, e.g. the row's id) so that a sealed value copied to
+ * another row does not open. */
+#define CRYPTO_SEAL_KEY_BYTES 32
+/* Characters crypto_seal() writes for 'len' plaintext bytes, NUL included. */
+size_t crypto_sealed_size(size_t len);
+void crypto_seal(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const char *ad, const void *plain,
+                 size_t len, char *out);
+/* Open 'sealed' into 'out' (room for strlen(sealed) bytes; NUL-terminated);
+ * ERR_INVALID when it is malformed, was sealed with another key or 'ad', or
+ * was altered. */
+int crypto_open(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const char *ad, const char *sealed,
+                char *out, size_t *out_len);
 /* A random RFC 4122 version 4 UUID, 36 characters plus NUL. */
 void crypto_uuid(char out[37]);
 /* 'n' random characters from 'alphabet' (uniform, no modulo bias), NUL-terminated. */
