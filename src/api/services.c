@@ -68,7 +68,7 @@ static const struct api_field create_fields[] = {
     {"Resources", API_FIELD_UNSUPPORTED},
     {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
     {"LogEnable", API_FIELD_UNSUPPORTED},
-    {"AuthorizationEnable", API_FIELD_UNSUPPORTED},
+    {"AuthorizationEnable", API_FIELD_USED},
     {"CronScaleJobs", API_FIELD_UNSUPPORTED},
     {"ScaleStrategy", API_FIELD_UNSUPPORTED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
@@ -705,7 +705,12 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     json_object_set_new(o, "ReplicasCount", json_integer(ready));
     json_object_set_new(o, "AvailableReplicasCount", json_integer(desired));
     json_object_set_new(o, "AuthorizationEnable", json_boolean(g->auth_enable));
-    json_object_set_new(o, "AuthTokens", json_array());
+    json_t *tokens;
+    if (api_group_tokens(c, g, &tokens, NULL)) {
+        json_decref(o);
+        return NULL;
+    }
+    json_object_set_new(o, "AuthTokens", tokens);
     return o;
 }
 
@@ -836,9 +841,10 @@ int api_create_model_service(struct api_call *c)
     const json_t *p = c->params;
     const char *group_id, *group_name, *desc, *charge, *source;
     long long replicas = 1;
-    bool new_version = false;
+    bool new_version = false, auth = false;
     char *model_version_id = NULL;
     if (api_check_fields(c, p, NULL, create_fields) ||
+        api_get_bool(c, p, "AuthorizationEnable", &auth) ||
         api_get_str(c, p, "ServiceGroupId", false, &group_id) ||
         api_get_str(c, p, "ServiceGroupName", false, &group_name) ||
         api_get_str(c, p, "ServiceDescription", false, &desc) ||
@@ -905,6 +911,8 @@ int api_create_model_service(struct api_call *c)
                           ? json_dumps(json_object_get(p, "Tags"), JSON_COMPACT)
                           : xstrdup("[]");
         g.charge_type = xstrdup("POSTPAID_BY_HOUR");
+        g.auth_enable = auth;
+        api_key_pair_make(c->cfg, g.id, &g.app_key, &g.app_secret);
         g.created_at = xstrdup(now);
     } else {
         if (!new_version) {
@@ -929,6 +937,14 @@ int api_create_model_service(struct api_call *c)
             store_group_release(&g);
             goto out;
         }
+        if (auth && !g.auth_enable) {
+            api_fail(c, "InvalidParameterValue",
+                     "AuthorizationEnable belongs to the group and %s has it off; turn it on "
+                     "with ModifyModelServiceAuthorization",
+                     g.id);
+            store_group_release(&g);
+            goto out;
+        }
         free(g.created_at);
         g.created_at = xstrdup(now);
     }
@@ -941,7 +957,13 @@ int api_create_model_service(struct api_call *c)
         .weight = new_group ? 100 : 0,
         .created_at = now,
     };
-    if (store_service_create(c->cfg->store, &g, new_group, &s, &err) != 0) {
+    struct store_token token = {0};
+    if (new_group && auth)
+        api_token_make(c->cfg, "default", "", &token);
+    int created = store_service_create(c->cfg->store, &g, new_group,
+                                       new_group && auth ? &token : NULL, &s, &err);
+    store_token_release(&token);
+    if (created != 0) {
         api_fail_store(c, &err);
     } else {
         ctl_reconciler_kick(c->cfg->reconciler);
@@ -1354,16 +1376,29 @@ int api_describe_model_service_call_info(struct api_call *c)
         return -1;
     /* The gateway's address for the group; a version is at <endpoint>-<n>. */
     char *endpoint = xasprintf("%s/%s", c->cfg->gateway_url, g.id);
+    json_t *tokens;
+    char *token = NULL;
+    if (api_group_tokens(c, &g, &tokens, &token)) {
+        free(endpoint);
+        store_group_release(&g);
+        return -1;
+    }
+    char *secret = api_app_secret(c->cfg, &g);
     json_object_set_new(c->out, "ServiceCallInfoV2",
-                        json_pack("{s:s, s:s, s:b, s:s, s:[], s:b, s:s, s:n}", "ServiceGroupId",
+                        json_pack("{s:s, s:s, s:b, s:s, s:o, s:b, s:s, s:n}", "ServiceGroupId",
                                   g.id, "InternetEndpoint", endpoint, "AuthorizationEnable",
-                                  g.auth_enable, "AuthToken", "", "AuthTokens", "EnableLimit", 0,
-                                  "GrpcHost", "", "GatewayConfig"));
+                                  g.auth_enable, "AuthToken", token ? token : "", "AuthTokens",
+                                  tokens, "EnableLimit", 0, "GrpcHost", "", "GatewayConfig"));
     json_object_set_new(c->out, "ServiceCallInfo",
                         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "ServiceGroupId",
                                   g.id, "InnerHttpAddr", "", "InnerHttpsAddr", "", "OuterHttpAddr",
-                                  endpoint, "OuterHttpsAddr", "", "AppKey", "", "AppSecret", "",
-                                  "AuthorizationEnable", g.auth_enable));
+                                  endpoint, "OuterHttpsAddr", "", "AppKey", g.app_key, "AppSecret",
+                                  secret ? secret : "", "AuthorizationEnable", g.auth_enable));
+    if (secret) {
+        crypto_wipe(secret, strlen(secret));
+        free(secret);
+    }
+    free(token);
     json_object_set_new(c->out, "InferGatewayCallInfo", json_null());
     json_object_set_new(c->out, "DefaultNginxGatewayCallInfo", json_null());
     json_object_set_new(c->out, "TJCallInfo", json_null());
