@@ -32,6 +32,13 @@ void crypto_hmac_sha1(const void *key, size_t key_len, const void *msg, size_t m
         abort();
 }
 
+void crypto_md5(const void *data, size_t len, uint8_t out[16])
+{
+    unsigned int n = 16;
+    if (EVP_Digest(data, len, out, &n, EVP_md5(), NULL) != 1)
+        abort();
+}
+
 void crypto_random(void *buf, size_t len)
 {
     if (RAND_bytes(buf, (int)len) != 1) {

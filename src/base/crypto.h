@@ -15,6 +15,8 @@ void crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t
                         uint8_t out[CRYPTO_SHA256_BYTES]);
 void crypto_hmac_sha1(const void *key, size_t key_len, const void *msg, size_t msg_len,
                       uint8_t out[20]);
+/* MD5, only where a protocol names it (the legacy gateway's Content-MD5). */
+void crypto_md5(const void *data, size_t len, uint8_t out[16]);
 /* Fill 'buf' from the system CSPRNG; aborts if none is available. */
 void crypto_random(void *buf, size_t len);
 /* Compare without leaking where the first difference is. */
