@@ -208,7 +208,7 @@ int api_modify_model_service_authorization(struct api_call *c)
     store_token_release(&t);
     if (rc)
         return api_fail_store(c, &err);
-    ctl_reconciler_kick(c->cfg->reconciler);
+    ctl_reconciler_sync(c->cfg->reconciler);
     return 0;
 }
 
@@ -234,7 +234,7 @@ int api_create_model_service_auth_token(struct api_call *c)
     store_token_release(&t);
     if (rc)
         return api_fail_store(c, &err);
-    ctl_reconciler_kick(c->cfg->reconciler);
+    ctl_reconciler_sync(c->cfg->reconciler);
     return 0;
 }
 
@@ -333,7 +333,7 @@ int api_modify_model_service_auth_token(struct api_call *c)
     store_token_release(&cur);
     if (rc)
         return api_fail_store(c, &err);
-    ctl_reconciler_kick(c->cfg->reconciler);
+    ctl_reconciler_sync(c->cfg->reconciler);
     return 0;
 }
 
@@ -353,6 +353,6 @@ int api_delete_model_service_auth_token(struct api_call *c)
     struct err err = {0};
     if (store_token_delete(c->cfg->store, c->region, id, hash, &err) != 0)
         return api_fail_store(c, &err);
-    ctl_reconciler_kick(c->cfg->reconciler);
+    ctl_reconciler_sync(c->cfg->reconciler);
     return 0;
 }

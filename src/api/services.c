@@ -15,6 +15,8 @@
 #include <strings.h>
 
 #define MAX_REPLICAS 64
+#define SERVICE_RPS_LIMIT_MAX 1000000 /* per instance */
+#define SERVICE_REQ_LIMIT_MAX 100000  /* per instance */
 
 /* The built-in postpaid CPU specs (§3.17); the process driver has no GPUs. */
 static const struct spec {
@@ -75,7 +77,7 @@ static const struct api_field create_fields[] = {
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
     {"ScheduledAction", API_FIELD_USED}, /* only switched off */
     {"VolumeMount", API_FIELD_UNSUPPORTED},
-    {"ServiceLimit", API_FIELD_USED}, /* only switched off */
+    {"ServiceLimit", API_FIELD_USED},
     {"CallbackUrl", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
     {"ServicePort", API_FIELD_UNSUPPORTED},
@@ -200,37 +202,62 @@ static int check_switched_off(struct api_call *c, const json_t *obj, const char 
     return 0;
 }
 
-/* ServiceLimit and ScheduledAction, accepted switched off. */
+/* ScheduledAction, accepted switched off. */
 static int check_unbuilt_features(struct api_call *c, const json_t *p)
 {
-    static const struct api_field limit_fields[] = {{"EnableInstanceRpsLimit", API_FIELD_USED},
-                                                    {"InstanceRpsLimit", API_FIELD_USED},
-                                                    {"EnableInstanceReqLimit", API_FIELD_USED},
-                                                    {"InstanceReqLimit", API_FIELD_USED},
-                                                    {NULL, API_FIELD_USED}};
-    static const char *const limit_switches[] = {"EnableInstanceRpsLimit", "EnableInstanceReqLimit",
-                                                 NULL};
     static const struct api_field stop_fields[] = {{"ScheduleStop", API_FIELD_USED},
                                                    {"ScheduleStopTime", API_FIELD_USED},
                                                    {NULL, API_FIELD_USED}};
     static const char *const stop_switches[] = {"ScheduleStop", NULL};
-    const json_t *limit = json_object_get(p, "ServiceLimit");
     const json_t *stop = json_object_get(p, "ScheduledAction");
-    long long n = 0;
     const char *when;
-    if (check_switched_off(c, limit, "ServiceLimit", limit_fields, limit_switches,
-                           "a per-instance request limit") ||
-        check_switched_off(c, stop, "ScheduledAction", stop_fields, stop_switches,
+    if (check_switched_off(c, stop, "ScheduledAction", stop_fields, stop_switches,
                            "a scheduled stop"))
         return -1;
-    /* A limit is ignored while its switch is off, as TI-ONE does; it must still be one. */
-    if (json_is_object(limit) &&
-        (api_get_int(c, limit, "InstanceRpsLimit", false, 0, 1000000000, &n) ||
-         api_get_int(c, limit, "InstanceReqLimit", false, 0, 1000000000, &n)))
-        return in(c, "ServiceLimit");
     if (json_is_object(stop) && api_get_str(c, stop, "ScheduleStopTime", false, &when))
         return in(c, "ScheduledAction");
     return 0;
+}
+
+/* ServiceLimit (§4.3) into 'spec', whole: the gateway's per-instance rate
+ * and concurrency limits. A switch on needs its value (0 = unlimited, as
+ * TI-ONE defines); a value is kept while its switch is off, and ignored. */
+static int read_service_limit(struct api_call *c, const json_t *limit, json_t *spec)
+{
+    static const struct api_field fields[] = {{"EnableInstanceRpsLimit", API_FIELD_USED},
+                                              {"InstanceRpsLimit", API_FIELD_USED},
+                                              {"EnableInstanceReqLimit", API_FIELD_USED},
+                                              {"InstanceReqLimit", API_FIELD_USED},
+                                              {NULL, API_FIELD_USED}};
+    if (!limit || json_is_null(limit))
+        return 0;
+    bool rps_on = false, req_on = false;
+    long long rps = 0, req = 0;
+    if (api_check_object(c, limit, "ServiceLimit", fields))
+        return -1;
+    if (api_get_bool(c, limit, "EnableInstanceRpsLimit", &rps_on) ||
+        api_get_bool(c, limit, "EnableInstanceReqLimit", &req_on) ||
+        api_get_int(c, limit, "InstanceRpsLimit", rps_on, 0, SERVICE_RPS_LIMIT_MAX, &rps) ||
+        api_get_int(c, limit, "InstanceReqLimit", req_on, 0, SERVICE_REQ_LIMIT_MAX, &req))
+        return in(c, "ServiceLimit");
+    json_object_set_new(spec, "ServiceLimit",
+                        json_pack("{s:b, s:I, s:b, s:I}", "EnableInstanceRpsLimit", rps_on,
+                                  "InstanceRpsLimit", (json_int_t)rps, "EnableInstanceReqLimit",
+                                  req_on, "InstanceReqLimit", (json_int_t)req));
+    return 0;
+}
+
+/* A valid ServiceLimit with both switches off (which a ServiceAction may
+ * carry along); false, with the error recorded when it is not valid. */
+static bool service_limit_off(struct api_call *c, const json_t *limit)
+{
+    json_t *scratch = json_object();
+    bool off = read_service_limit(c, limit, scratch) == 0;
+    const json_t *l = json_object_get(scratch, "ServiceLimit");
+    off = off && !json_is_true(json_object_get(l, "EnableInstanceRpsLimit")) &&
+          !json_is_true(json_object_get(l, "EnableInstanceReqLimit"));
+    json_decref(scratch);
+    return off;
 }
 
 /* Decode CommandBase64 (which wins over Command) into a heap string. */
@@ -574,6 +601,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_object_set_new(info, "RequestTimeoutSeconds",
                         timeout_ms ? json_integer(timeout_ms / 1000) : json_null());
     json_object_set_new(info, "ScaleMode", json_string("MANUAL"));
+    json_object_set_new(info, "ServiceLimit", copy_or(spec, "ServiceLimit", json_null()));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
     json_object_set_new(info, "Weight", json_integer(s->weight));
     json_t *pods = json_array();
@@ -826,6 +854,8 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
     if (request_timeout_s)
         json_object_set_new(spec, "RequestTimeoutMs",
                             json_integer((json_int_t)request_timeout_s * 1000));
+    if (read_service_limit(c, json_object_get(p, "ServiceLimit"), spec))
+        goto out;
     rc = 0;
 out:
     if (rc) {
@@ -1199,7 +1229,7 @@ static const struct api_field modify_fields[] = {
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
     {"ScheduledAction", API_FIELD_USED}, /* only switched off */
-    {"ServiceLimit", API_FIELD_USED},    /* only switched off */
+    {"ServiceLimit", API_FIELD_USED},
     {"VolumeMount", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
     {"ServicePort", API_FIELD_UNSUPPORTED},
@@ -1283,9 +1313,10 @@ int api_modify_model_service(struct api_call *c)
     json_object_foreach((json_t *)p, key, v)
     {
         bool scale_field = strcmp(key, "Replicas") == 0 || strcmp(key, "ScaleMode") == 0;
+        /* Off switches change nothing, so they may come along. */
         bool switched_off =
-            (strcmp(key, "ServiceLimit") == 0 || strcmp(key, "ScheduledAction") == 0) &&
-            check_unbuilt_features(c, p) == 0;
+            (strcmp(key, "ScheduledAction") == 0 && check_unbuilt_features(c, p) == 0) ||
+            (strcmp(key, "ServiceLimit") == 0 && service_limit_off(c, v));
         if (c->error_code[0])
             return -1;
         if (!switched_off && strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") &&
@@ -1369,6 +1400,30 @@ int api_delete_model_service_group(struct api_call *c)
 /* ------------------------------------------------------------------------ */
 /* Call info                                                                */
 
+/* EnableLimit: whether a version has a ServiceLimit switched on or a token a quota. */
+static bool group_limited(struct api_call *c, const struct store_group *g, const json_t *tokens)
+{
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tokens, i, t) if (json_array_size(json_object_get(t, "Limits"))) return true;
+    struct store_service *svcs;
+    size_t n;
+    struct err err = {0};
+    bool on = false;
+    if (store_service_list(c->cfg->store, g->id, &svcs, &n, &err) != 0)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        json_t *spec = json_loads(svcs[k].spec_json, 0, NULL);
+        const json_t *l = json_object_get(spec, "ServiceLimit");
+        on |= json_is_true(json_object_get(l, "EnableInstanceRpsLimit")) ||
+              json_is_true(json_object_get(l, "EnableInstanceReqLimit"));
+        json_decref(spec);
+        store_service_release(&svcs[k]);
+    }
+    free(svcs);
+    return on;
+}
+
 int api_describe_model_service_call_info(struct api_call *c)
 {
     struct store_group g;
@@ -1388,7 +1443,8 @@ int api_describe_model_service_call_info(struct api_call *c)
                         json_pack("{s:s, s:s, s:b, s:s, s:o, s:b, s:s, s:n}", "ServiceGroupId",
                                   g.id, "InternetEndpoint", endpoint, "AuthorizationEnable",
                                   g.auth_enable, "AuthToken", token ? token : "", "AuthTokens",
-                                  tokens, "EnableLimit", 0, "GrpcHost", "", "GatewayConfig"));
+                                  tokens, "EnableLimit", group_limited(c, &g, tokens), "GrpcHost",
+                                  "", "GatewayConfig"));
     json_object_set_new(c->out, "ServiceCallInfo",
                         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "ServiceGroupId",
                                   g.id, "InnerHttpAddr", "", "InnerHttpsAddr", "", "OuterHttpAddr",

@@ -43,6 +43,7 @@ struct options {
     struct opt_list regions, import_roots, trusted_proxies;
     const char *log_level;
     long long api_max_connections, gateway_max_connections;
+    long long group_qps_cap;
     long long api_body_budget_mib, gateway_body_budget_mib;
     long long drain_timeout_ms;
     const char *instance_user;   /* NULL: INSTANCE_USER_DEFAULT, not chosen */
@@ -90,6 +91,9 @@ static const struct option_row {
      "connections the management API holds at once"},
     {"gateway-max-connections", OPT_INT, OFF(gateway_max_connections), 1, 1000000, "1536", NULL,
      NULL, "connections the gateway holds at once"},
+    {"group-qps-cap", OPT_INT, OFF(group_qps_cap), 0, 1000000, "500", NULL, NULL,
+     "requests per second a service group with rate limits takes in all, whatever its "
+     "versions' limits add up to (TI-ONE's cap); 0: none"},
     {"api-body-budget-mib", OPT_INT, OFF(api_body_budget_mib), 1, 1 << 20, "32", NULL, NULL,
      "MiB of request bodies the management API buffers at once, all connections"},
     {"gateway-body-budget-mib", OPT_INT, OFF(gateway_body_budget_mib), 1, 1 << 20, "48", NULL, NULL,
@@ -598,7 +602,9 @@ int main(int argc, char **argv)
     struct ctl_config cc = {.data_dir = data_dir,
                             .instance_dir = instance_dir,
                             .berth_serve = serve_bin,
-                            .user = &user};
+                            .user = &user,
+                            .seal_key = seal_key,
+                            .group_qps_cap = (double)o.group_qps_cap};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
     if (rc) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 struct gw_gateway {
     struct gw_config cfg;
@@ -29,7 +30,14 @@ struct forward {
     struct gw_instance inst; /* where the request goes now */
     bool body_paused;        /* reading the client's body waits for the upstream */
     char service_id[64];
+    struct gw_vstate *held; /* the version's in-flight count, taken by gw_admit() */
 };
+
+static void forward_free(struct forward *f)
+{
+    gw_admit_done(f->held);
+    free(f);
+}
 
 static void on_head(void *ud, int status, const struct http_header *hs, size_t n,
                     long long content_length)
@@ -115,7 +123,7 @@ static void on_done(void *ud, int rc, const char *reason)
         else
             respond_error(f->d, 502, "failed", f->service_id, reason);
     }
-    free(f);
+    forward_free(f);
 }
 
 /* The request body, piece by piece as the client sends it: never faster
@@ -161,7 +169,7 @@ static void on_cancel(void *arg)
     struct forward *f = arg;
     if (f->req)
         http_client_cancel(f->req);
-    free(f);
+    forward_free(f);
 }
 
 void gw_handle(struct http_request *req, struct http_response *res, void *ud)
@@ -179,16 +187,44 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     struct str rest =
         slash ? (struct str){slash, path.len - (size_t)(slash - path.ptr)} : STR_LIT("/");
     struct gw_routes *routes = gw_table_acquire(gw->cfg.routes);
-    struct gw_pick pick;
-    int rc = gw_routes_pick(routes, target, &pick);
-    gw_routes_release(routes);
-    if (rc == ERR_NOTFOUND) {
+    struct gw_version *want;
+    struct gw_group *g = gw_routes_find(routes, target, &want);
+    if (!g) {
+        gw_routes_release(routes);
         http_response_error(res, 404, "no service group or service '%.*s'", (int)target.len,
                             target.ptr);
         return;
     }
+    /* Who calls before what is there: an unauthenticated caller learns
+     * nothing of the group's versions or instances. */
+    const struct gw_token *token = NULL;
+    bool authenticated = g->auth;
+    if (g->auth) {
+        struct gw_credentials cred = gw_group_credentials(g);
+        struct gw_auth_result ar;
+        gw_authenticate(&cred, req, time(NULL), &ar);
+        if (ar.status) {
+            if (ar.status == 401)
+                buf_printf(&res->headers, "WWW-Authenticate: Bearer realm=\"%s\"\r\n", g->id);
+            gw_routes_release(routes);
+            http_response_error(res, ar.status, "%s", ar.reason);
+            return;
+        }
+        token = ar.token;
+    }
+    struct gw_pick pick;
+    int rc = gw_routes_pick_in(g, want, &pick);
+    struct gw_admission adm = {0};
+    if (rc == 0)
+        gw_admit(g, pick.version, token, gw_now_ns(), &adm);
+    gw_routes_release(routes);
     if (rc) {
         http_response_error(res, 503, "'%.*s' has no ready instance", (int)target.len, target.ptr);
+        return;
+    }
+    if (adm.status) {
+        buf_printf(&res->headers, "Retry-After: %u\r\n", adm.retry_s);
+        http_response_error(res, adm.status, "%s", adm.reason);
         return;
     }
 
@@ -202,7 +238,13 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         buf_append(&head, req->query.ptr, req->query.len);
     }
     buf_puts(&head, " HTTP/1.1\r\n");
-    gw_request_headers(&head, req->headers, req->nheaders, req->peer,
+    /* The gateway's credential is the gateway's: the instance never sees it. */
+    struct http_header kept[HTTP_MAX_HEADERS];
+    size_t nkept = 0;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!authenticated || !str_eq_nocase(req->headers[i].name, "authorization"))
+            kept[nkept++] = req->headers[i];
+    gw_request_headers(&head, kept, nkept, req->peer,
                        gw_proxies_match(&gw->cfg.trusted_proxies, req->peer));
     if (!req->body_follows)
         buf_printf(&head, "Content-Length: %zu\r\n", req->body.len);
@@ -216,6 +258,7 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         gw->clients[req->worker] = http_client_new(http_request_loop(req));
     struct forward *f = xcalloc(1, sizeof(*f));
     f->gw = gw;
+    f->held = adm.held;
     f->inst = pick.inst;
     snprintf(f->service_id, sizeof(f->service_id), "%s", pick.service_id);
     f->d = http_request_defer(req, on_cancel, f);

@@ -287,6 +287,10 @@ void gw_routes_limit(struct gw_routes *r, const char *service_id, unsigned rps, 
     if (v) {
         v->rps_limit = rps;
         v->inflight_limit = inflight;
+        for (size_t i = 0; i < r->ngroups; i++)
+            for (size_t k = 0; k < r->groups[i].nversions; k++)
+                if (&r->groups[i].versions[k] == v)
+                    r->groups[i].rate_limited |= rps > 0;
     }
 }
 
@@ -347,7 +351,8 @@ void gw_admit(struct gw_group *g, struct gw_version *v, const struct gw_token *t
 {
     memset(out, 0, sizeof(*out));
     uint64_t wait;
-    if (g->qps_cap > 0 && (wait = gw_rate_take(&g->state->rate, g->qps_cap, now_ns)))
+    if (g->qps_cap > 0 && g->rate_limited &&
+        (wait = gw_rate_take(&g->state->rate, g->qps_cap, now_ns)))
         return refuse(out, wait, "service group %s is at its cap of %.0f requests per second",
                       g->id, g->qps_cap);
     size_t n = v->ninstances;

@@ -84,7 +84,8 @@ struct gw_group {
     struct gw_quota *quotas; /* one per token */
     size_t ntokens;
     char *app_key, *app_secret; /* NULL: no signatures */
-    double qps_cap;             /* the group's total; 0: none */
+    double qps_cap;             /* the group's total, once a version has a rate limit; 0: none */
+    bool rate_limited;          /* a version has a rate limit */
     struct gw_gstate *state;
 };
 
@@ -121,7 +122,8 @@ void gw_routes_add(struct gw_routes *r, const char *group_id, const char *servic
 /* A version's limits per ready instance (InstanceRpsLimit, InstanceReqLimit; 0: none). */
 void gw_routes_limit(struct gw_routes *r, const char *service_id, unsigned rps, unsigned inflight);
 /* A group's call authentication (app_key and app_secret may be NULL) and its
- * total rate cap (0: none). For a group gw_routes_add() named. */
+ * total rate cap (0: none), which holds once one of its versions has a rate
+ * limit: the limits together never pass it. For a group gw_routes_add() named. */
 void gw_routes_group(struct gw_routes *r, const char *group_id, bool auth, const char *app_key,
                      const char *app_secret, double qps_cap);
 /* A token of a group, by the SHA-256 of its value, with its quotas (0: none). */

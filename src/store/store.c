@@ -865,10 +865,12 @@ int store_group_list(struct store *st, const char *region, struct store_group **
 {
     const char *args[] = {region, NULL};
     return list_rows(st,
-                     "SELECT " GROUP_COLS " FROM service_groups WHERE region = ?"
-                     " ORDER BY created_at, rowid",
-                     args, sizeof(**out), read_group, release_group, (void **)out, n,
-                     "listing service groups", err);
+                     region ? "SELECT " GROUP_COLS " FROM service_groups WHERE region = ?"
+                              " ORDER BY created_at, rowid"
+                            : "SELECT " GROUP_COLS
+                              " FROM service_groups ORDER BY created_at, rowid",
+                     region ? args : NULL, sizeof(**out), read_group, release_group, (void **)out,
+                     n, "listing service groups", err);
 }
 
 int store_group_get(struct store *st, const char *region, const char *id, struct store_group *out,

@@ -163,6 +163,7 @@ int store_service_create(struct store *st, const struct store_group *g, bool new
                          const struct store_token *token, struct store_service *s, struct err *err);
 int store_group_get(struct store *st, const char *region, const char *id, struct store_group *out,
                     struct err *err);
+/* Groups of 'region', or of every region when it is NULL. */
 int store_group_list(struct store *st, const char *region, struct store_group **out, size_t *n,
                      struct err *err);
 int store_service_get(struct store *st, const char *region, const char *id,
