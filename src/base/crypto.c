@@ -39,6 +39,28 @@ void crypto_md5(const void *data, size_t len, uint8_t out[16])
         abort();
 }
 
+struct crypto_md5 *crypto_md5_begin(void)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || EVP_DigestInit_ex(c, EVP_md5(), NULL) != 1)
+        abort();
+    return (struct crypto_md5 *)c;
+}
+
+void crypto_md5_add(struct crypto_md5 *m, const void *data, size_t len)
+{
+    if (len && EVP_DigestUpdate((EVP_MD_CTX *)m, data, len) != 1)
+        abort();
+}
+
+void crypto_md5_end(struct crypto_md5 *m, uint8_t out[16])
+{
+    unsigned int n = 16;
+    if (out && EVP_DigestFinal_ex((EVP_MD_CTX *)m, out, &n) != 1)
+        abort();
+    EVP_MD_CTX_free((EVP_MD_CTX *)m);
+}
+
 void crypto_random(void *buf, size_t len)
 {
     if (RAND_bytes(buf, (int)len) != 1) {

@@ -15,8 +15,13 @@ void crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t
                         uint8_t out[CRYPTO_SHA256_BYTES]);
 void crypto_hmac_sha1(const void *key, size_t key_len, const void *msg, size_t msg_len,
                       uint8_t out[20]);
-/* MD5, only where a protocol names it (the legacy gateway's Content-MD5). */
+/* MD5, only where a protocol names it (the legacy gateway's Content-MD5):
+ * at once, or piece by piece (crypto_md5_end frees the state). */
 void crypto_md5(const void *data, size_t len, uint8_t out[16]);
+struct crypto_md5;
+struct crypto_md5 *crypto_md5_begin(void);
+void crypto_md5_add(struct crypto_md5 *m, const void *data, size_t len);
+void crypto_md5_end(struct crypto_md5 *m, uint8_t out[16]); /* out NULL: just free */
 /* Fill 'buf' from the system CSPRNG; aborts if none is available. */
 void crypto_random(void *buf, size_t len);
 /* Compare without leaking where the first difference is. */

@@ -293,12 +293,11 @@ static void check_signature(const struct gw_credentials *c, const struct http_re
     struct str md5 = http_request_header(req, "content-md5");
     if (md5.ptr && !req->body_follows) {
         uint8_t d[16];
-        char hex[33], b64[48];
+        char b64[48];
         crypto_md5(req->body.ptr, req->body.len, d);
-        crypto_hex(d, sizeof(d), hex);
-        size_t n = crypto_base64((const uint8_t *)hex, 32, b64);
+        gw_content_md5(d, b64);
         struct str m = trim(md5);
-        if (m.len != n || !crypto_equal(m.ptr, b64, n)) {
+        if (m.len != strlen(b64) || !crypto_equal(m.ptr, b64, m.len)) {
             buf_release(&hp);
             return fail(out, 403, "Content-MD5 does not match the body");
         }
@@ -324,6 +323,18 @@ static void check_signature(const struct gw_credentials *c, const struct http_re
     if (!ok)
         return fail(out, 403, "the signature does not match");
     out->status = 0;
+    struct str m = trim(md5);
+    if (md5.ptr && req->body_follows) {
+        out->md5_pending = true;
+        snprintf(out->md5, sizeof(out->md5), "%.*s", (int)(m.len < 47 ? m.len : 47), m.ptr);
+    }
+}
+
+void gw_content_md5(const uint8_t digest[16], char out[48])
+{
+    char hex[33];
+    crypto_hex(digest, 16, hex);
+    crypto_base64((const uint8_t *)hex, 32, out);
 }
 
 void gw_authenticate(const struct gw_credentials *c, const struct http_request *req, time_t now,

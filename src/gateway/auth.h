@@ -41,13 +41,21 @@ struct gw_auth_result {
     int status;                   /* 0: accepted; 401: no or malformed credential; 403: wrong */
     const struct gw_token *token; /* the token that matched, when one did */
     char reason[160];             /* for the client; never holds a secret */
+    /* Accepted, but the body (still streaming) must still match this signed
+     * Content-MD5 (base64 of the MD5's hex digits): see gw_content_md5(). */
+    bool md5_pending;
+    char md5[48];
 };
 
-/* Check the credential of 'req' against 'c'. 'path' is the request path as
- * the client sent it (signatures cover it), 'now' the current time. A body
- * that has arrived whole is checked against a signed Content-MD5; one still
- * streaming is not (the signature still covers the header). */
+/* Check the credential of 'req' against 'c'; 'now' is the current time.
+ * Signatures cover req->path as the client sent it. A signed Content-MD5 is
+ * checked against a body that has arrived whole; for one still streaming
+ * (req->body_follows) the caller checks it once the body has passed
+ * (md5_pending), and must not let the request complete before. */
 void gw_authenticate(const struct gw_credentials *c, const struct http_request *req, time_t now,
                      struct gw_auth_result *out);
+
+/* Content-MD5 as the legacy gateway writes it for a body with MD5 'digest'. */
+void gw_content_md5(const uint8_t digest[16], char out[48]);
 
 #endif

@@ -7,6 +7,7 @@
  * reached it goes to another ready instance of the same version. */
 #include "gateway/gateway.h"
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "base/log.h"
 #include "gateway/headers.h"
 #include "http/client.h"
@@ -31,11 +32,20 @@ struct forward {
     bool body_paused;        /* reading the client's body waits for the upstream */
     char service_id[64];
     struct gw_vstate *held; /* the version's in-flight count, taken by gw_admit() */
+    /* A signed Content-MD5 of a streamed body: the last byte waits until the
+     * body is known to match, so the instance never has a whole request
+     * whose signature does not hold. */
+    struct crypto_md5 *md5;
+    char md5_want[48];
+    bool has_last;
+    char last;
 };
 
 static void forward_free(struct forward *f)
 {
     gw_admit_done(f->held);
+    if (f->md5)
+        crypto_md5_end(f->md5, NULL);
     free(f);
 }
 
@@ -149,6 +159,16 @@ static void on_body_data(void *arg, const char *data, size_t len)
     struct forward *f = arg;
     if (!f->req)
         return;
+    if (f->md5 && len) {
+        crypto_md5_add(f->md5, data, len);
+        if (f->has_last)
+            http_client_send_body(f->req, &f->last, 1);
+        f->last = data[len - 1];
+        f->has_last = true;
+        len--;
+        if (!f->req || !len)
+            return;
+    }
     http_client_send_body(f->req, data, len);
     if (f->req && !f->body_paused &&
         http_client_body_congested(f->req, GW_BODY_HELD_BYTES, on_upstream_drained, f)) {
@@ -160,6 +180,26 @@ static void on_body_data(void *arg, const char *data, size_t len)
 static void on_body_end(void *arg)
 {
     struct forward *f = arg;
+    if (f->req && f->md5) {
+        uint8_t digest[16];
+        char got[48];
+        crypto_md5_end(f->md5, digest);
+        f->md5 = NULL;
+        gw_content_md5(digest, got);
+        if (strlen(got) != strlen(f->md5_want) || !crypto_equal(got, f->md5_want, strlen(got))) {
+            http_client_cancel(f->req);
+            f->req = NULL;
+            struct http_response res = {0};
+            buf_init(&res.headers, SIZE_MAX);
+            buf_init(&res.body, SIZE_MAX);
+            http_response_error(&res, 403, "Content-MD5 does not match the body");
+            http_deferred_respond(f->d, &res);
+            forward_free(f);
+            return;
+        }
+        if (f->has_last)
+            http_client_send_body(f->req, &f->last, 1);
+    }
     if (f->req)
         http_client_end_body(f->req);
 }
@@ -198,7 +238,8 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     /* Who calls before what is there: an unauthenticated caller learns
      * nothing of the group's versions or instances. */
     const struct gw_token *token = NULL;
-    bool authenticated = g->auth;
+    bool authenticated = g->auth, md5_pending = false;
+    char md5_want[48] = "";
     if (g->auth) {
         struct gw_credentials cred = gw_group_credentials(g);
         struct gw_auth_result ar;
@@ -211,6 +252,9 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
             return;
         }
         token = ar.token;
+        md5_pending = ar.md5_pending;
+        if (md5_pending)
+            snprintf(md5_want, sizeof(md5_want), "%s", ar.md5);
     }
     struct gw_pick pick;
     int rc = gw_routes_pick_in(g, want, &pick);
@@ -259,6 +303,10 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     struct forward *f = xcalloc(1, sizeof(*f));
     f->gw = gw;
     f->held = adm.held;
+    if (md5_pending) {
+        f->md5 = crypto_md5_begin();
+        memcpy(f->md5_want, md5_want, sizeof(f->md5_want));
+    }
     f->inst = pick.inst;
     snprintf(f->service_id, sizeof(f->service_id), "%s", pick.service_id);
     f->d = http_request_defer(req, on_cancel, f);

@@ -18,7 +18,7 @@ uint64_t gw_rate_take(struct gw_rate *r, double rate, uint64_t now)
 {
     /* Emission interval T and tolerance tau = (burst - 1) x T. */
     double t = 1e9 / rate;
-    double burst = rate / 20 > 2 ? floor(rate / 20) : 2;
+    double burst = rate / 10 > 4 ? floor(rate / 10) : 4;
     uint64_t interval = t < 1 ? 1 : (uint64_t)t;
     uint64_t tau = (uint64_t)((burst - 1) * t);
     uint64_t tat = atomic_load_explicit(&r->tat, memory_order_relaxed);

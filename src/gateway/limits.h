@@ -4,7 +4,9 @@
  *   instances, a group's total cap) is a GCRA: one atomic "theoretical
  *   arrival time" per limit, advanced by compare-and-swap, no lock. Over any
  *   window of t seconds it lets through at most rate x t + burst requests,
- *   where burst = max(2, rate / 20): 50 ms of the rate at once, then the rate.
+ *   where burst = max(4, rate / 10): 100 ms of the rate at once, then the
+ *   rate. The burst also keeps a client whose requests come unevenly (a
+ *   pause shorter than the burst) from losing its rate.
  *   The rate may change at any time (replicas come and go) without losing
  *   the state.
  * - Concurrency (InstanceReqLimit x ready instances) is an atomic count of
