@@ -1031,6 +1031,17 @@ static int read_id_only(struct api_call *c, const char *key, const char **id)
                : 0;
 }
 
+/* The group 'params' names in ServiceGroupId, already checked; the caller
+ * releases it. */
+static int read_group_by_id(struct api_call *c, const json_t *params, struct store_group *g)
+{
+    struct err err = {0};
+    const char *id = json_string_value(json_object_get(params, "ServiceGroupId"));
+    if (store_group_get(c->cfg->store, c->region, id ? id : "", g, &err) != 0)
+        return api_fail_store(c, &err);
+    return 0;
+}
+
 /* The group a request names in ServiceGroupId (its only field); the caller
  * releases it. */
 static int read_group(struct api_call *c, struct store_group *g)
@@ -1429,6 +1440,21 @@ int api_describe_model_service_call_info(struct api_call *c)
     struct store_group g;
     if (read_group(c, &g))
         return -1;
+    if (!*g.app_key) {
+        /* A group from before key pairs: it gets one now, and keeps it. */
+        struct err err = {0};
+        char *key, *sealed;
+        api_key_pair_make(c->cfg, g.id, &key, &sealed);
+        int rc = store_group_set_key_pair(c->cfg->store, g.id, key, sealed, &err);
+        free(key);
+        free(sealed);
+        store_group_release(&g);
+        if (rc)
+            return api_fail_store(c, &err);
+        if (read_group_by_id(c, c->params, &g))
+            return -1;
+        ctl_reconciler_kick(c->cfg->reconciler);
+    }
     /* The gateway's address for the group; a version is at <endpoint>-<n>. */
     char *endpoint = xasprintf("%s/%s", c->cfg->gateway_url, g.id);
     json_t *tokens;

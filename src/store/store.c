@@ -1157,6 +1157,19 @@ static int touch_group(struct store *st, const char *id, struct err *err)
                args);
 }
 
+int store_group_set_key_pair(struct store *st, const char *group_id, const char *app_key,
+                             const char *app_secret, struct err *err)
+{
+    lock(st);
+    const char *args[] = {app_key, app_secret, group_id, NULL};
+    int rc = run(st, err, "setting a key pair",
+                 "UPDATE service_groups SET app_key = ?, app_secret = ? WHERE id = ? AND"
+                 " app_key = ''",
+                 args);
+    unlock(st);
+    return rc;
+}
+
 int store_group_set_auth(struct store *st, const char *region, const char *group_id, bool enable,
                          const struct store_token *token, struct err *err)
 {

@@ -205,6 +205,10 @@ int store_token_list(struct store *st, const char *group_id, struct store_token 
  * that token when the group has none. */
 int store_group_set_auth(struct store *st, const char *region, const char *group_id, bool enable,
                          const struct store_token *token, struct err *err);
+/* Give a group made before key pairs existed its AppKey and sealed AppSecret;
+ * a group that has one keeps it. */
+int store_group_set_key_pair(struct store *st, const char *group_id, const char *app_key,
+                             const char *app_secret, struct err *err);
 /* ERR_TOOBIG past STORE_TOKENS_MAX; ERR_EXISTS if the value is taken. */
 int store_token_create(struct store *st, const char *region, const char *group_id,
                        const struct store_token *t, struct err *err);

@@ -184,3 +184,17 @@ class AuthApi(unittest.TestCase):
         self.assertNotIn(token, dump)
         self.assertNotIn(secret, dump)
         self.assertIn(gid, dump)
+
+    def test_a_group_from_before_key_pairs_gets_one(self):
+        gid = self.create("old-group")
+        db = sqlite3.connect(os.path.join(self.d.data_dir, "berth.db"), timeout=10)
+        try:
+            db.execute("UPDATE service_groups SET app_key = '', app_secret = '' WHERE id = ?", (gid,))
+            db.commit()
+        finally:
+            db.close()
+        first = self.call_info(gid)["ServiceCallInfo"]
+        self.assertRegex(first["AppKey"], r"^APID[A-Za-z0-9]{36}$")
+        self.assertRegex(first["AppSecret"], r"^[A-Za-z0-9]{40}$")
+        again = self.call_info(gid)["ServiceCallInfo"]
+        self.assertEqual((again["AppKey"], again["AppSecret"]), (first["AppKey"], first["AppSecret"]))
