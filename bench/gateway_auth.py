@@ -291,53 +291,64 @@ def quota(port, d, rate, secs):
 
 
 # ---------------------------------------------------------------- window arithmetic
+#
+# Each accepted request is known by the time it was sent (s) and answered (r), on the client's
+# clock; the gateway admitted it at some time in [s, r]. So the gateway's count in a window
+# [t, t + w) lies between the requests certainly inside it ([s, r] within the window) and those
+# possibly inside it ([s, r] meeting it). The largest "possibly" over all windows bounds the
+# gateway's worst window from above, the smallest "certainly" bounds its leanest from below.
 
-def window_counts(ts, w, t0, t1, step):
-    """Counts of ts (sorted) in [s, s + w) for s from t0 to t1 - w every step, and the exact
-    largest count over any start (a window starting at some ts)."""
+def window_stats(pairs, w, t0, t1):
+    """pairs: [(s, r)] of the accepted requests, sorted by s; the run lasted from t0 to t1.
+    Returns the exact max of "possibly inside" over windows [t, t + w) of any t, the exact min of
+    "certainly inside" over those within the run (t0 <= t <= t1 - w), the median and min by send
+    time (t every 10 ms within the run) and the max by send time (any t); None if the run is
+    shorter than w."""
+    S = [p[0] for p in pairs]
+    R = sorted(p[1] for p in pairs)
+    if t1 - t0 < w or not pairs:
+        return None
+    # latencies over w: the one case where "sent before t" does not imply "answered before t + w"
+    slow = [p for p in pairs if p[1] - p[0] >= w]
+
+    def certain(t):
+        # #{s >= t and r < t + w} = #{r < t + w} - #{s < t} + #{s < t and r >= t + w}
+        return (bisect.bisect_left(R, t + w) - bisect.bisect_left(S, t)
+                + sum(1 for s, r in slow if s < t and r >= t + w))
+    # "possibly" = #{s < t + w} - #{r < t}: largest just as an answer arrives (t = some r); the
+    # maxima take windows of any start (one reaching past the end holds only what came before)
+    hi = max(bisect.bisect_left(S, t + w) - bisect.bisect_left(R, t) for t in R)
+    # "certainly" is least just after a request is sent (t = s + 1 ns), or at the start
+    lo = min(certain(t) for t in [t0] + [s + 1e-9 for s in S if t0 <= s + 1e-9 <= t1 - w])
     grid = []
-    s = t0
-    while s + w <= t1 + 1e-9:
-        grid.append(bisect.bisect_left(ts, s + w) - bisect.bisect_left(ts, s))
-        s += step
-    # exact maximum: a window that holds most starts at one of the times
-    mx = max((bisect.bisect_left(ts, t + w) - i for i, t in enumerate(ts)), default=0)
-    return grid, mx
+    t = t0
+    while t + w <= t1 + 1e-9:
+        grid.append(bisect.bisect_left(S, t + w) - bisect.bisect_left(S, t))
+        t += 0.01
+    send_max = max(bisect.bisect_left(S, s + w) - i for i, s in enumerate(S))
+    return {"windows": len(grid), "possibly_max": hi, "certainly_min": lo, "send_median": statistics.median(grid),
+            "send_min": min(grid), "send_max": send_max}
 
-
-def rate_accuracy(ts, t0, t1, limit, burst):
-    out = {}
-    for w in (1, 10, 60):
-        if t1 - t0 < w:
-            continue
-        grid, mx = window_counts(ts, w, t0, t1, 0.01)
-        aligned = [bisect.bisect_left(ts, t0 + (k + 1) * w) - bisect.bisect_left(ts, t0 + k * w)
-                   for k in range(int((t1 - t0) // w))]
-        # the steady state: windows that begin after the first second (the initial burst)
-        steady = [c for i, c in enumerate(grid) if i * 0.01 >= 1.0] or grid
-        out[str(w)] = {"windows": len(grid), "aligned": aligned, "min": min(grid), "median": statistics.median(grid),
-                       "max_exact": mx, "steady_min": min(steady), "steady_max": max(steady),
-                       "allowed": limit * w + burst}
-    return out
-
-
-# ---------------------------------------------------------------- report
 
 def read_ratelog(d):
-    p = os.path.join(d, "ratelog.txt")
-    if not os.path.exists(p):
+    """bench/ratelog.lua's files DIR/ratelog.K: (start, [(s, r)] of the 200s sorted, {status: n})."""
+    starts, pairs, other = [], [], {}
+    for name in sorted(os.listdir(d)):
+        if not re.match(r"^ratelog\.\d+$", name):
+            continue
+        with open(os.path.join(d, name)) as f:
+            for line in f:
+                a = line.split()
+                if a[0] == "start":
+                    starts.append(int(a[1]) / 1e9)
+                elif len(a) == 2:
+                    pairs.append((int(a[0]) / 1e9, int(a[1]) / 1e9))
+                elif len(a) == 3:
+                    other[a[2]] = other.get(a[2], 0) + 1
+    if not starts:
         return None
-    start, ts, other = None, [], {}
-    with open(p) as f:
-        for line in f:
-            a = line.split()
-            if a[0] == "start":
-                start = int(a[1]) / 1e9
-            elif len(a) == 1:
-                ts.append(int(a[0]) / 1e9)
-            else:
-                other[a[1]] = other.get(a[1], 0) + 1
-    return start, sorted(ts), other
+    pairs.sort()
+    return min(starts), pairs, other
 
 
 def spread(v):
@@ -466,38 +477,47 @@ def report(d, out_path):
     rr = res.get("rated", {})
     limit, burst = st["rated_rps"], burst_of(st["rated_rps"])
     if rl and rl[1] and "rps" in rr:
-        start, ts, others = rl
+        start, pairs, others = rl
         t1 = start + rr["duration_s"]
-        ok = len(ts)
-        acc = rate_accuracy(ts, start, t1, limit, burst)
+        ok = len(pairs)
+        acc = {str(w): window_stats(pairs, w, start, t1) for w in (1, 10, 60)}
+        acc = {w: a for w, a in acc.items() if a}
         total_ratio = ok / (limit * rr["duration_s"] + burst)
         refused = rr["err_status"] - sum(others.values())
+        lat = sorted(r - s for s, r in pairs)
         raw["rate_accuracy"] = {"accepted": ok, "refused_429": refused, "other": others,
-                                "duration_s": rr["duration_s"], "windows": acc, "total_ratio": total_ratio}
-        L.append(f"## Rate-limit accuracy: RATED, InstanceRpsLimit {limit} on one instance, driven by wrk -t1 "
-                 f"-c{meta.get('rate_conns', '?')} for {rr['duration_s']:.1f} s")
+                                "duration_s": rr["duration_s"], "windows": acc, "total_ratio": total_ratio,
+                                "accepted_latency_p50_us": lat[len(lat) // 2] * 1e6, "accepted_latency_max_us": lat[-1] * 1e6}
+        n = meta.get("rate_conns", "?")
+        L.append(f"## Rate-limit accuracy: RATED, InstanceRpsLimit {limit} on one instance (burst {burst}), wrk -t{n} -c{n} "
+                 f"for {rr['duration_s']:.1f} s")
         L.append("")
         L.append(f"Offered {rr['rps']:,.0f} requests/s ({rr['requests']:,} in all, ×{rr['rps'] / limit:.0f} the limit): "
-                 f"{ok:,} answered 200, {refused:,} answered 429"
-                 + (f", others {others}" if others else "") + ". Counted by the time each 200 arrived at wrk "
-                 "(bench/ratelog.lua), over windows of every start 10 ms apart (and, for the largest count, "
-                 "every start at an answer).")
+                 f"{ok:,} answered 200, {refused:,} answered 429" + (f", others {others}" if others else "")
+                 + f". bench/ratelog.lua logged when each 200 was sent and answered (p50 {lat[len(lat) // 2] * 1e6:,.0f} µs "
+                 f"apart, at most {lat[-1] * 1e3:,.1f} ms); the gateway admitted it in between. Per window length: the "
+                 "fewest requests *certainly* inside a window (a lower bound for the gateway's leanest window), the "
+                 "median by send time (windows every 10 ms), and the most *possibly* inside one (an upper bound for "
+                 "its fullest), each ÷ limit × window; windows of every start.")
         L.append("")
-        L.append("| window | windows | accepted ÷ (limit × window): min | median | max (any start) | after the first second: min, max "
-                 "| allowed max: (limit × window + burst) ÷ (limit × window) |")
+        L.append("| window | windows | min (certainly inside) | median (by send time) | max (possibly inside) "
+                 "| by send time: min, max | allowed max: limit × window + burst |")
         L.append("|---:|---:|---:|---:|---:|---:|---:|")
         for w, a in acc.items():
             lw = limit * int(w)
-            L.append(f"| {w} s | {a['windows']:,} | {a['min'] / lw:.4f} ({a['min']}) | {a['median'] / lw:.4f} | "
-                     f"{a['max_exact'] / lw:.4f} ({a['max_exact']}) | {a['steady_min'] / lw:.4f}, {a['steady_max'] / lw:.4f} | "
-                     f"{a['allowed'] / lw:.4f} ({a['allowed']}) |")
+            allowed = lw + burst
+            a["allowed"] = allowed
+            L.append(f"| {w} s | {a['windows']:,} | {a['certainly_min'] / lw:.4f} ({a['certainly_min']}) | "
+                     f"{a['send_median'] / lw:.4f} | {a['possibly_max'] / lw:.4f} ({a['possibly_max']}) | "
+                     f"{a['send_min'] / lw:.4f}, {a['send_max'] / lw:.4f} | {allowed / lw:.4f} ({allowed}) |")
         L.append("")
         L.append(f"**Total accepted ÷ (limit × seconds + burst) = {ok:,} ÷ ({limit} × {rr['duration_s']:.2f} + {burst}) = "
                  f"{total_ratio:.4f}.**")
-        over = [w for w, a in acc.items() if a["max_exact"] > a["allowed"]]
+        over = [w for w, a in acc.items() if a["possibly_max"] > a["allowed"]]
         if over:
-            notes.append(f"RATED: more than limit × window + burst passed in some {', '.join(over)} s window(s) as "
-                         "wrk saw them (a late answer can bunch at the client; compare with the server's view).")
+            notes.append(f"RATED: the upper bound passes limit × window + burst in some {', '.join(over)} s window(s): "
+                         "either the limiter let too many through, or answers were held up long enough to blur the "
+                         "bound (see the latencies).")
         L.append("")
     elif "rated" in res:
         L.append(f"## Rate-limit accuracy: no result ({rr.get('error', 'no ratelog')})")
@@ -508,27 +528,26 @@ def report(d, out_path):
     if qt and qt.get("rows"):
         rows = qt["rows"]
         mx = qt["max"]
-        acc_send = sorted(r[0] for r in rows if r[2] == 200)
-        acc_recv = sorted(r[1] for r in rows if r[2] == 200)
-        _, max_send = window_counts(acc_send, 60, 0, 0, 1)
-        _, max_recv = window_counts(acc_recv, 60, 0, 0, 1)
-        first60 = sum(1 for t in acc_send if t < 60)
+        pairs = sorted((r[0], r[1]) for r in rows if r[2] == 200)
+        last = rows[-1][1]
+        wq = window_stats(pairs, 60, 0, last) if pairs else None
+        first60 = sum(1 for s, _ in pairs if s < 60)
         n429 = sum(1 for r in rows if r[2] == 429)
         bad = sorted({str(r[2]) for r in rows if r[2] not in (200, 429)})
         retry = sorted({int(r[3]) for r in rows if r[2] == 429 and r[3]})
-        last = rows[-1][1]
-        raw["quota"] = {"sent": len(rows), "accepted": len(acc_send), "refused": n429, "max_60s_send": max_send,
-                        "max_60s_recv": max_recv, "first_60s": first60, "retry_after": retry, "late_50ms": qt["late_50ms"],
-                        "seconds": last}
-        L.append(f"## Token quota: PerMinute {mx}, {qt['rate']:g} requests/s offered for {qt['seconds']:g} s (open loop)")
+        raw["quota"] = {"sent": len(rows), "accepted": len(pairs), "refused": n429, "window_60s": wq,
+                        "first_60s": first60, "retry_after": retry, "late_50ms": qt["late_50ms"], "seconds": last}
+        L.append(f"## Token quota: PerMinute {mx}, {qt['rate']:g} requests/s offered for {qt['seconds']:g} s (open loop, "
+                 "4 connections)")
         L.append("")
-        L.append(f"Sent {len(rows):,} in {last:.1f} s ({qt['late_50ms']} over 50 ms behind schedule): {len(acc_send):,} "
-                 f"answered 200, {n429:,} 429" + (f", others {bad}" if bad else "") + f". **Most accepted in any 60 s "
-                 f"window: {max_send} by send time, {max_recv} by receive time (limit {mx})**; in the first 60 s "
-                 f"{first60}. Retry-After on the 429s: {retry[0] if retry else '?'}–{retry[-1] if retry else '?'} s.")
-        if max(max_send, max_recv) > mx:
-            notes.append(f"the PerMinute quota let {max(max_send, max_recv)} through in some 60 s window as the "
-                         f"client saw it (limit {mx}).")
+        L.append(f"Sent {len(rows):,} in {last:.1f} s ({qt['late_50ms']} over 50 ms behind schedule): {len(pairs):,} "
+                 f"answered 200, {n429:,} 429" + (f", others {bad}" if bad else "") + ". "
+                 + (f"**Most accepted in any 60 s window: at most {wq['possibly_max']} (possibly inside), {wq['send_max']} "
+                    f"by send time (limit {mx})**; " if wq else "")
+                 + f"In the first 60 s: {first60}. Retry-After on the 429s: "
+                 + (f"{retry[0]}–{retry[-1]} s." if retry else "none."))
+        if wq and wq["possibly_max"] > mx:
+            notes.append(f"the PerMinute quota's upper bound is {wq['possibly_max']} in some 60 s window (limit {mx}).")
         if first60 < mx and qt["seconds"] >= 60 and qt["rate"] * 60 > mx:
             notes.append(f"only {first60} of the PerMinute quota's {mx} were accepted in the first minute.")
         L.append("")

@@ -24,8 +24,9 @@
 #      bench/auth_post.lua) on PLAIN, PLAIN×2 and FULL, the order rotating, BENCH_ROUNDS
 #      rounds at each connection count, with berthd's CPU per request (and the instances');
 #      FULL ÷ PLAIN is the issue's ratio, FULL ÷ PLAIN×2 the same with as many instances;
-#   4. rate-limit accuracy: wrk -c$BENCH_RATE_CONNS on RATED for BENCH_RATE_SECONDS, the time of
-#      every 200 logged by bench/ratelog.lua: accepted ÷ (limit × window) over 1, 10, 60 s;
+#   4. rate-limit accuracy: wrk with BENCH_RATE_CONNS threads of one connection each on RATED
+#      for BENCH_RATE_SECONDS, bench/ratelog.lua logging when each 200 was sent and answered:
+#      accepted ÷ (limit × window) over 1, 10, 60 s windows;
 #   5. token quota: an open-loop driver at BENCH_QUOTA_RATE requests/s for BENCH_QUOTA_SECONDS
 #      with the PerMinute-600 token: the most accepted in any 60 s window;
 #   6. prints a Markdown report and writes it to bench/results/gateway_auth.md (raw figures in
@@ -39,7 +40,7 @@
 #   BENCH_ROUNDS=3            throughput rounds (each group once per round and count)
 #   BENCH_CONNECTIONS="16 1"  wrk connection counts (wrk always uses 1 thread)
 #   BENCH_RATE_SECONDS=60     rate-limit accuracy run (0 skips it)
-#   BENCH_RATE_CONNS=8        its wrk connections
+#   BENCH_RATE_CONNS=8        its wrk connections (one per wrk thread)
 #   BENCH_QUOTA_RATE=40       quota run: requests per second offered (open loop)
 #   BENCH_QUOTA_SECONDS=75    quota run length (0 skips it)
 #   BENCH_PIN=split           split: berthd (and the instances it starts) on the first CPU, wrk
@@ -185,14 +186,14 @@ declare -A URL=(
 )
 declare -A AUTH=([plain]="" [plain2]="" [full]="Bearer $(cat "$tmp/token_full")" [rated]="")
 
-# run_wrk KEY GROUP CONNS SECONDS [LUA]  (KEY empty: warm-up, not recorded)
+# run_wrk KEY GROUP CONNS SECONDS [LUA [THREADS]]  (KEY empty: warm-up, not recorded)
 run_wrk() {
-    local key=$1 g=$2 c=$3 d=$4 lua=${5:-bench/auth_post.lua} out line cpu0 cpu1
+    local key=$1 g=$2 c=$3 d=$4 lua=${5:-bench/auth_post.lua} t=${6:-1} out line cpu0 cpu1
     # shellcheck disable=SC2086  # INST holds a list of pids
     read -r -a cpu0 < <($PY bench/gateway.py cpu "$berthd_pid" ${INST[$g]})
     out=$(env BENCH_BODY="$tmp/body_tf1.json" BENCH_CT=application/json BENCH_HDR_LEN= \
-          BENCH_AUTH="${AUTH[$g]}" BENCH_LOG="$tmp/ratelog.txt" \
-          timeout $((d + 30)) "${CLI_PIN[@]}" wrk -t1 -c"$c" -d"${d}s" --timeout 10s -s "$lua" \
+          BENCH_AUTH="${AUTH[$g]}" BENCH_LOG="$tmp/ratelog" \
+          timeout $((d + 30)) "${CLI_PIN[@]}" wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s -s "$lua" \
           "${URL[$g]}" 2>&1) || true
     # shellcheck disable=SC2086
     read -r -a cpu1 < <($PY bench/gateway.py cpu "$berthd_pid" ${INST[$g]})
@@ -236,8 +237,8 @@ done
 
 # ---- 4. rate-limit accuracy
 if [ "$RATE_SECS" -gt 0 ]; then
-    log "rate limit: wrk -c$RATE_CONNS on RATED (InstanceRpsLimit 200) for $RATE_SECS s"
-    run_wrk rated rated "$RATE_CONNS" "$RATE_SECS" bench/ratelog.lua
+    log "rate limit: wrk -t$RATE_CONNS -c$RATE_CONNS on RATED (InstanceRpsLimit 200) for $RATE_SECS s"
+    run_wrk rated rated "$RATE_CONNS" "$RATE_SECS" bench/ratelog.lua "$RATE_CONNS"
 fi
 
 # ---- 5. token quota
