@@ -300,7 +300,8 @@ def quota(port, d, rate, secs):
 
 def window_stats(pairs, w, t0, t1):
     """pairs: [(s, r)] of the accepted requests, sorted by s; the run lasted from t0 to t1.
-    Returns the exact max of "possibly inside" over windows [t, t + w) of any t, the exact min of
+    Returns the exact max of "possibly inside" and of "certainly inside" over windows [t, t + w)
+    of any t, the exact min of
     "certainly inside" over those within the run (t0 <= t <= t1 - w), the median and min by send
     time (t every 10 ms within the run) and the max by send time (any t); None if the run is
     shorter than w."""
@@ -320,13 +321,16 @@ def window_stats(pairs, w, t0, t1):
     hi = max(bisect.bisect_left(S, t + w) - bisect.bisect_left(R, t) for t in R)
     # "certainly" is least just after a request is sent (t = s + 1 ns), or at the start
     lo = min(certain(t) for t in [t0] + [s + 1e-9 for s in S if t0 <= s + 1e-9 <= t1 - w])
+    # the most certainly inside one (a lower bound for the fullest): a window opening at a send
+    sure_hi = max(certain(s) for s in S)
     grid = []
     t = t0
     while t + w <= t1 + 1e-9:
         grid.append(bisect.bisect_left(S, t + w) - bisect.bisect_left(S, t))
         t += 0.01
     send_max = max(bisect.bisect_left(S, s + w) - i for i, s in enumerate(S))
-    return {"windows": len(grid), "possibly_max": hi, "certainly_min": lo, "send_median": statistics.median(grid),
+    return {"windows": len(grid), "possibly_max": hi, "certainly_min": lo, "certainly_max": sure_hi,
+            "send_median": statistics.median(grid),
             "send_min": min(grid), "send_max": send_max}
 
 
@@ -497,24 +501,30 @@ def report(d, out_path):
                  + f". bench/ratelog.lua logged when each 200 was sent and answered (p50 {lat[len(lat) // 2] * 1e6:,.0f} µs "
                  f"apart, at most {lat[-1] * 1e3:,.1f} ms); the gateway admitted it in between. Per window length: the "
                  "fewest requests *certainly* inside a window (a lower bound for the gateway's leanest window), the "
-                 "median by send time (windows every 10 ms), and the most *possibly* inside one (an upper bound for "
-                 "its fullest), each ÷ limit × window; windows of every start.")
+                 "median by send time (windows every 10 ms), the most *possibly* inside one (an upper bound for "
+                 "its fullest) and the most certainly inside one (a lower bound for it), each ÷ limit × window; "
+                 "windows of every start.")
         L.append("")
         L.append("| window | windows | min (certainly inside) | median (by send time) | max (possibly inside) "
-                 "| by send time: min, max | allowed max: limit × window + burst |")
-        L.append("|---:|---:|---:|---:|---:|---:|---:|")
+                 "| max (certainly inside) | by send time: min, max | allowed max: limit × window + burst |")
+        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for w, a in acc.items():
             lw = limit * int(w)
             allowed = lw + burst
             a["allowed"] = allowed
             L.append(f"| {w} s | {a['windows']:,} | {a['certainly_min'] / lw:.4f} ({a['certainly_min']}) | "
                      f"{a['send_median'] / lw:.4f} | {a['possibly_max'] / lw:.4f} ({a['possibly_max']}) | "
+                     f"{a['certainly_max'] / lw:.4f} ({a['certainly_max']}) | "
                      f"{a['send_min'] / lw:.4f}, {a['send_max'] / lw:.4f} | {allowed / lw:.4f} ({allowed}) |")
         L.append("")
         L.append(f"**Total accepted ÷ (limit × seconds + burst) = {ok:,} ÷ ({limit} × {rr['duration_s']:.2f} + {burst}) = "
                  f"{total_ratio:.4f}.**")
         over = [w for w, a in acc.items() if a["possibly_max"] > a["allowed"]]
-        if over:
+        sure = [w for w, a in acc.items() if a["certainly_max"] > a["allowed"]]
+        if sure:
+            notes.append(f"RATED: more than limit × window + burst were certainly admitted in some {', '.join(sure)} s "
+                         "window(s): the rate limit let too many through.")
+        elif over:
             notes.append(f"RATED: the upper bound passes limit × window + burst in some {', '.join(over)} s window(s): "
                          "either the limiter let too many through, or answers were held up long enough to blur the "
                          "bound (see the latencies).")
