@@ -553,7 +553,7 @@ def report(d, out_path):
         L.append(f"Sent {len(rows):,} in {last:.1f} s ({qt['late_50ms']} over 50 ms behind schedule): {len(pairs):,} "
                  f"answered 200, {n429:,} 429" + (f", others {bad}" if bad else "") + ". "
                  + (f"**Most accepted in any 60 s window: at most {wq['possibly_max']} (possibly inside), {wq['send_max']} "
-                    f"by send time (limit {mx})**; " if wq else "")
+                    f"by send time (limit {mx})**. " if wq else "")
                  + f"In the first 60 s: {first60}. Retry-After on the 429s: "
                  + (f"{retry[0]}–{retry[-1]} s." if retry else "none."))
         if wq and wq["possibly_max"] > mx:
