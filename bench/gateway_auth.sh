@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # bench/gateway_auth.sh - what the gateway's call authentication, ServiceLimit, token quotas and
-# a two-version weight split cost, next to a plain group in the same berthd, and how exactly the
+# a two-version weight split cost, next to plain groups in the same berthd, and how exactly the
 # rate limit and a PerMinute quota hold (issue 8; docs/auth.md describes the features).
 #
 # Run from anywhere as `bench/gateway_auth.sh` (or `make bench-auth`), once build/berthd,
 # build/berth-serve and build/berth exist (make). Everything stays on 127.0.0.1, every load is
-# bounded in time, only processes this script started are stopped (by pid); about 4 minutes
+# bounded in time, only processes this script started are stopped (by pid); about 4½ minutes
 # with the defaults. See docs/benchmarks.md ("Gateway: authentication and limits").
 #
 #   1. trains bench/bench.py's model and writes the request bodies;
@@ -38,7 +38,7 @@
 #   BENCH_SECONDS=5           length of each timed throughput run
 #   BENCH_WARMUP=1            warm-up per group, seconds (not reported)
 #   BENCH_ROUNDS=3            throughput rounds (each group once per round and count)
-#   BENCH_CONNECTIONS="16 1"  wrk connection counts (wrk always uses 1 thread)
+#   BENCH_CONNECTIONS="16 1"  wrk connection counts of the throughput runs (1 wrk thread)
 #   BENCH_RATE_SECONDS=60     rate-limit accuracy run (0 skips it)
 #   BENCH_RATE_CONNS=8        its wrk connections (one per wrk thread)
 #   BENCH_QUOTA_RATE=40       quota run: requests per second offered (open loop)
