@@ -147,6 +147,11 @@ bench: deps all
 bench-floor: deps $(BUILD)/berth-serve
 	BUILD=$(BUILD) bench/floor.sh
 
+# what call authentication, limits and a weight split cost in the gateway (docs/benchmarks.md)
+.PHONY: bench-auth
+bench-auth: deps all
+	bench/gateway_auth.sh
+
 run: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json
 	@BUILD=$(BUILD) scripts/run-demo.sh

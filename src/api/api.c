@@ -40,6 +40,10 @@ static const struct {
     {"DeleteModelServiceGroup", api_delete_model_service_group},
     {"DescribeModelServiceCallInfo", api_describe_model_service_call_info},
     {"ModifyServiceGroupWeights", api_modify_service_group_weights},
+    {"ModifyModelServiceAuthorization", api_modify_model_service_authorization},
+    {"CreateModelServiceAuthToken", api_create_model_service_auth_token},
+    {"ModifyModelServiceAuthToken", api_modify_model_service_auth_token},
+    {"DeleteModelServiceAuthToken", api_delete_model_service_auth_token},
 };
 
 int api_fail(struct api_call *c, const char *code, const char *fmt, ...)
@@ -71,6 +75,8 @@ int api_fail_store(struct api_call *c, const struct err *err)
         return api_fail(c, "UnsupportedOperation", "%s", err->msg);
     case ERR_UNAVAILABLE:
         return api_fail(c, "ResourceUnavailable", "%s", err->msg);
+    case ERR_TOOBIG:
+        return api_fail(c, "LimitExceeded", "%s", err->msg);
     default:
         log_error("api", "action=%s store failure: %s", c->action, err->msg);
         return api_fail(c, "InternalError", "%s", err->msg);

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "http/server.h"
 #include "store/store.h"
@@ -26,6 +27,7 @@ struct api_config {
     const char *data_dir;
     const char *gateway_url;    /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
     const char *const *regions; /* NULL-terminated; NULL accepts any well-formed name */
+    const uint8_t *seal_key;    /* CRYPTO_SEAL_KEY_BYTES: seals tokens and AppSecrets at rest */
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without
@@ -53,7 +55,8 @@ int api_prefix_error(struct api_call *c, const char *prefix);
 /* Map a store error to an API error: NOTFOUND -> ResourceNotFound, EXISTS ->
  * InvalidParameterValue.DuplicateName, UNSUPPORTED (e.g. deleting a model
  * version in use) -> UnsupportedOperation, UNAVAILABLE (a model version not
- * imported yet) -> ResourceUnavailable, anything else -> InternalError. */
+ * imported yet) -> ResourceUnavailable, TOOBIG (a cap reached) ->
+ * LimitExceeded, anything else -> InternalError. */
 int api_fail_store(struct api_call *c, const struct err *err);
 
 /* ------------------------------------------------------------------------ */
@@ -142,5 +145,26 @@ int api_delete_model_service(struct api_call *c);
 int api_delete_model_service_group(struct api_call *c);
 int api_describe_model_service_call_info(struct api_call *c);
 int api_modify_service_group_weights(struct api_call *c);
+
+/* Call authentication (auth.c). */
+int api_modify_model_service_authorization(struct api_call *c);
+int api_create_model_service_auth_token(struct api_call *c);
+int api_modify_model_service_auth_token(struct api_call *c);
+int api_delete_model_service_auth_token(struct api_call *c);
+/* Hex SHA-256 of a token value: how the store and the gateway find it. */
+void api_token_hash(const char *value, char out[65]);
+/* A new token with a fresh value, id and sealed value, no limits. */
+void api_token_make(const struct api_config *cfg, const char *name, const char *description,
+                    struct store_token *t);
+/* A new AppKey and its AppSecret, sealed for group 'group_id'. */
+void api_key_pair_make(const struct api_config *cfg, const char *group_id, char **app_key,
+                       char **app_secret_sealed);
+/* The group's AppSecret in the clear (heap), or NULL. */
+char *api_app_secret(const struct api_config *cfg, const struct store_group *g);
+/* The group's tokens as AuthToken objects, oldest first, and (when
+ * default_value is not NULL and auth is on) the oldest one's value (heap, or
+ * NULL when there is none). */
+int api_group_tokens(struct api_call *c, const struct store_group *g, json_t **list,
+                     char **default_value);
 
 #endif

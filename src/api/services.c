@@ -15,6 +15,8 @@
 #include <strings.h>
 
 #define MAX_REPLICAS 64
+#define SERVICE_RPS_LIMIT_MAX 1000000 /* per instance */
+#define SERVICE_REQ_LIMIT_MAX 100000  /* per instance */
 
 /* The built-in postpaid CPU specs (§3.17); the process driver has no GPUs. */
 static const struct spec {
@@ -68,14 +70,14 @@ static const struct api_field create_fields[] = {
     {"Resources", API_FIELD_UNSUPPORTED},
     {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
     {"LogEnable", API_FIELD_UNSUPPORTED},
-    {"AuthorizationEnable", API_FIELD_UNSUPPORTED},
+    {"AuthorizationEnable", API_FIELD_USED},
     {"CronScaleJobs", API_FIELD_UNSUPPORTED},
     {"ScaleStrategy", API_FIELD_UNSUPPORTED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
     {"ScheduledAction", API_FIELD_USED}, /* only switched off */
     {"VolumeMount", API_FIELD_UNSUPPORTED},
-    {"ServiceLimit", API_FIELD_USED}, /* only switched off */
+    {"ServiceLimit", API_FIELD_USED},
     {"CallbackUrl", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
     {"ServicePort", API_FIELD_UNSUPPORTED},
@@ -200,37 +202,62 @@ static int check_switched_off(struct api_call *c, const json_t *obj, const char 
     return 0;
 }
 
-/* ServiceLimit and ScheduledAction, accepted switched off. */
+/* ScheduledAction, accepted switched off. */
 static int check_unbuilt_features(struct api_call *c, const json_t *p)
 {
-    static const struct api_field limit_fields[] = {{"EnableInstanceRpsLimit", API_FIELD_USED},
-                                                    {"InstanceRpsLimit", API_FIELD_USED},
-                                                    {"EnableInstanceReqLimit", API_FIELD_USED},
-                                                    {"InstanceReqLimit", API_FIELD_USED},
-                                                    {NULL, API_FIELD_USED}};
-    static const char *const limit_switches[] = {"EnableInstanceRpsLimit", "EnableInstanceReqLimit",
-                                                 NULL};
     static const struct api_field stop_fields[] = {{"ScheduleStop", API_FIELD_USED},
                                                    {"ScheduleStopTime", API_FIELD_USED},
                                                    {NULL, API_FIELD_USED}};
     static const char *const stop_switches[] = {"ScheduleStop", NULL};
-    const json_t *limit = json_object_get(p, "ServiceLimit");
     const json_t *stop = json_object_get(p, "ScheduledAction");
-    long long n = 0;
     const char *when;
-    if (check_switched_off(c, limit, "ServiceLimit", limit_fields, limit_switches,
-                           "a per-instance request limit") ||
-        check_switched_off(c, stop, "ScheduledAction", stop_fields, stop_switches,
+    if (check_switched_off(c, stop, "ScheduledAction", stop_fields, stop_switches,
                            "a scheduled stop"))
         return -1;
-    /* A limit is ignored while its switch is off, as TI-ONE does; it must still be one. */
-    if (json_is_object(limit) &&
-        (api_get_int(c, limit, "InstanceRpsLimit", false, 0, 1000000000, &n) ||
-         api_get_int(c, limit, "InstanceReqLimit", false, 0, 1000000000, &n)))
-        return in(c, "ServiceLimit");
     if (json_is_object(stop) && api_get_str(c, stop, "ScheduleStopTime", false, &when))
         return in(c, "ScheduledAction");
     return 0;
+}
+
+/* ServiceLimit (§4.3) into 'spec', whole: the gateway's per-instance rate
+ * and concurrency limits. A switch on needs its value (0 = unlimited, as
+ * TI-ONE defines); a value is kept while its switch is off, and ignored. */
+static int read_service_limit(struct api_call *c, const json_t *limit, json_t *spec)
+{
+    static const struct api_field fields[] = {{"EnableInstanceRpsLimit", API_FIELD_USED},
+                                              {"InstanceRpsLimit", API_FIELD_USED},
+                                              {"EnableInstanceReqLimit", API_FIELD_USED},
+                                              {"InstanceReqLimit", API_FIELD_USED},
+                                              {NULL, API_FIELD_USED}};
+    if (!limit || json_is_null(limit))
+        return 0;
+    bool rps_on = false, req_on = false;
+    long long rps = 0, req = 0;
+    if (api_check_object(c, limit, "ServiceLimit", fields))
+        return -1;
+    if (api_get_bool(c, limit, "EnableInstanceRpsLimit", &rps_on) ||
+        api_get_bool(c, limit, "EnableInstanceReqLimit", &req_on) ||
+        api_get_int(c, limit, "InstanceRpsLimit", rps_on, 0, SERVICE_RPS_LIMIT_MAX, &rps) ||
+        api_get_int(c, limit, "InstanceReqLimit", req_on, 0, SERVICE_REQ_LIMIT_MAX, &req))
+        return in(c, "ServiceLimit");
+    json_object_set_new(spec, "ServiceLimit",
+                        json_pack("{s:b, s:I, s:b, s:I}", "EnableInstanceRpsLimit", rps_on,
+                                  "InstanceRpsLimit", (json_int_t)rps, "EnableInstanceReqLimit",
+                                  req_on, "InstanceReqLimit", (json_int_t)req));
+    return 0;
+}
+
+/* A valid ServiceLimit with both switches off (which a ServiceAction may
+ * carry along); false, with the error recorded when it is not valid. */
+static bool service_limit_off(struct api_call *c, const json_t *limit)
+{
+    json_t *scratch = json_object();
+    bool off = read_service_limit(c, limit, scratch) == 0;
+    const json_t *l = json_object_get(scratch, "ServiceLimit");
+    off = off && !json_is_true(json_object_get(l, "EnableInstanceRpsLimit")) &&
+          !json_is_true(json_object_get(l, "EnableInstanceReqLimit"));
+    json_decref(scratch);
+    return off;
 }
 
 /* Decode CommandBase64 (which wins over Command) into a heap string. */
@@ -574,6 +601,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_object_set_new(info, "RequestTimeoutSeconds",
                         timeout_ms ? json_integer(timeout_ms / 1000) : json_null());
     json_object_set_new(info, "ScaleMode", json_string("MANUAL"));
+    json_object_set_new(info, "ServiceLimit", copy_or(spec, "ServiceLimit", json_null()));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
     json_object_set_new(info, "Weight", json_integer(s->weight));
     json_t *pods = json_array();
@@ -705,7 +733,12 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     json_object_set_new(o, "ReplicasCount", json_integer(ready));
     json_object_set_new(o, "AvailableReplicasCount", json_integer(desired));
     json_object_set_new(o, "AuthorizationEnable", json_boolean(g->auth_enable));
-    json_object_set_new(o, "AuthTokens", json_array());
+    json_t *tokens;
+    if (api_group_tokens(c, g, &tokens, NULL)) {
+        json_decref(o);
+        return NULL;
+    }
+    json_object_set_new(o, "AuthTokens", tokens);
     return o;
 }
 
@@ -821,6 +854,8 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
     if (request_timeout_s)
         json_object_set_new(spec, "RequestTimeoutMs",
                             json_integer((json_int_t)request_timeout_s * 1000));
+    if (read_service_limit(c, json_object_get(p, "ServiceLimit"), spec))
+        goto out;
     rc = 0;
 out:
     if (rc) {
@@ -836,9 +871,10 @@ int api_create_model_service(struct api_call *c)
     const json_t *p = c->params;
     const char *group_id, *group_name, *desc, *charge, *source;
     long long replicas = 1;
-    bool new_version = false;
+    bool new_version = false, auth = false;
     char *model_version_id = NULL;
     if (api_check_fields(c, p, NULL, create_fields) ||
+        api_get_bool(c, p, "AuthorizationEnable", &auth) ||
         api_get_str(c, p, "ServiceGroupId", false, &group_id) ||
         api_get_str(c, p, "ServiceGroupName", false, &group_name) ||
         api_get_str(c, p, "ServiceDescription", false, &desc) ||
@@ -905,6 +941,8 @@ int api_create_model_service(struct api_call *c)
                           ? json_dumps(json_object_get(p, "Tags"), JSON_COMPACT)
                           : xstrdup("[]");
         g.charge_type = xstrdup("POSTPAID_BY_HOUR");
+        g.auth_enable = auth;
+        api_key_pair_make(c->cfg, g.id, &g.app_key, &g.app_secret);
         g.created_at = xstrdup(now);
     } else {
         if (!new_version) {
@@ -929,6 +967,14 @@ int api_create_model_service(struct api_call *c)
             store_group_release(&g);
             goto out;
         }
+        if (auth && !g.auth_enable) {
+            api_fail(c, "InvalidParameterValue",
+                     "AuthorizationEnable belongs to the group and %s has it off; turn it on "
+                     "with ModifyModelServiceAuthorization",
+                     g.id);
+            store_group_release(&g);
+            goto out;
+        }
         free(g.created_at);
         g.created_at = xstrdup(now);
     }
@@ -941,7 +987,13 @@ int api_create_model_service(struct api_call *c)
         .weight = new_group ? 100 : 0,
         .created_at = now,
     };
-    if (store_service_create(c->cfg->store, &g, new_group, &s, &err) != 0) {
+    struct store_token token = {0};
+    if (new_group && auth)
+        api_token_make(c->cfg, "default", "", &token);
+    int created = store_service_create(c->cfg->store, &g, new_group,
+                                       new_group && auth ? &token : NULL, &s, &err);
+    store_token_release(&token);
+    if (created != 0) {
         api_fail_store(c, &err);
     } else {
         ctl_reconciler_kick(c->cfg->reconciler);
@@ -977,6 +1029,17 @@ static int read_id_only(struct api_call *c, const char *key, const char **id)
     return api_check_fields(c, c->params, NULL, fields) || api_get_str(c, c->params, key, true, id)
                ? -1
                : 0;
+}
+
+/* The group 'params' names in ServiceGroupId, already checked; the caller
+ * releases it. */
+static int read_group_by_id(struct api_call *c, const json_t *params, struct store_group *g)
+{
+    struct err err = {0};
+    const char *id = json_string_value(json_object_get(params, "ServiceGroupId"));
+    if (store_group_get(c->cfg->store, c->region, id ? id : "", g, &err) != 0)
+        return api_fail_store(c, &err);
+    return 0;
 }
 
 /* The group a request names in ServiceGroupId (its only field); the caller
@@ -1177,7 +1240,7 @@ static const struct api_field modify_fields[] = {
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
     {"ScheduledAction", API_FIELD_USED}, /* only switched off */
-    {"ServiceLimit", API_FIELD_USED},    /* only switched off */
+    {"ServiceLimit", API_FIELD_USED},
     {"VolumeMount", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
     {"ServicePort", API_FIELD_UNSUPPORTED},
@@ -1261,9 +1324,10 @@ int api_modify_model_service(struct api_call *c)
     json_object_foreach((json_t *)p, key, v)
     {
         bool scale_field = strcmp(key, "Replicas") == 0 || strcmp(key, "ScaleMode") == 0;
+        /* Off switches change nothing, so they may come along. */
         bool switched_off =
-            (strcmp(key, "ServiceLimit") == 0 || strcmp(key, "ScheduledAction") == 0) &&
-            check_unbuilt_features(c, p) == 0;
+            (strcmp(key, "ScheduledAction") == 0 && check_unbuilt_features(c, p) == 0) ||
+            (strcmp(key, "ServiceLimit") == 0 && service_limit_off(c, v));
         if (c->error_code[0])
             return -1;
         if (!switched_off && strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") &&
@@ -1347,23 +1411,76 @@ int api_delete_model_service_group(struct api_call *c)
 /* ------------------------------------------------------------------------ */
 /* Call info                                                                */
 
+/* EnableLimit: whether a version has a ServiceLimit switched on or a token a quota. */
+static bool group_limited(struct api_call *c, const struct store_group *g, const json_t *tokens)
+{
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tokens, i, t) if (json_array_size(json_object_get(t, "Limits"))) return true;
+    struct store_service *svcs;
+    size_t n;
+    struct err err = {0};
+    bool on = false;
+    if (store_service_list(c->cfg->store, g->id, &svcs, &n, &err) != 0)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        json_t *spec = json_loads(svcs[k].spec_json, 0, NULL);
+        const json_t *l = json_object_get(spec, "ServiceLimit");
+        on |= json_is_true(json_object_get(l, "EnableInstanceRpsLimit")) ||
+              json_is_true(json_object_get(l, "EnableInstanceReqLimit"));
+        json_decref(spec);
+        store_service_release(&svcs[k]);
+    }
+    free(svcs);
+    return on;
+}
+
 int api_describe_model_service_call_info(struct api_call *c)
 {
     struct store_group g;
     if (read_group(c, &g))
         return -1;
+    if (!*g.app_key) {
+        /* A group from before key pairs: it gets one now, and keeps it. */
+        struct err err = {0};
+        char *key, *sealed;
+        api_key_pair_make(c->cfg, g.id, &key, &sealed);
+        int rc = store_group_set_key_pair(c->cfg->store, g.id, key, sealed, &err);
+        free(key);
+        free(sealed);
+        store_group_release(&g);
+        if (rc)
+            return api_fail_store(c, &err);
+        if (read_group_by_id(c, c->params, &g))
+            return -1;
+        ctl_reconciler_kick(c->cfg->reconciler);
+    }
     /* The gateway's address for the group; a version is at <endpoint>-<n>. */
     char *endpoint = xasprintf("%s/%s", c->cfg->gateway_url, g.id);
+    json_t *tokens;
+    char *token = NULL;
+    if (api_group_tokens(c, &g, &tokens, &token)) {
+        free(endpoint);
+        store_group_release(&g);
+        return -1;
+    }
+    char *secret = api_app_secret(c->cfg, &g);
     json_object_set_new(c->out, "ServiceCallInfoV2",
-                        json_pack("{s:s, s:s, s:b, s:s, s:[], s:b, s:s, s:n}", "ServiceGroupId",
+                        json_pack("{s:s, s:s, s:b, s:s, s:o, s:b, s:s, s:n}", "ServiceGroupId",
                                   g.id, "InternetEndpoint", endpoint, "AuthorizationEnable",
-                                  g.auth_enable, "AuthToken", "", "AuthTokens", "EnableLimit", 0,
-                                  "GrpcHost", "", "GatewayConfig"));
+                                  g.auth_enable, "AuthToken", token ? token : "", "AuthTokens",
+                                  tokens, "EnableLimit", group_limited(c, &g, tokens), "GrpcHost",
+                                  "", "GatewayConfig"));
     json_object_set_new(c->out, "ServiceCallInfo",
                         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "ServiceGroupId",
                                   g.id, "InnerHttpAddr", "", "InnerHttpsAddr", "", "OuterHttpAddr",
-                                  endpoint, "OuterHttpsAddr", "", "AppKey", "", "AppSecret", "",
-                                  "AuthorizationEnable", g.auth_enable));
+                                  endpoint, "OuterHttpsAddr", "", "AppKey", g.app_key, "AppSecret",
+                                  secret ? secret : "", "AuthorizationEnable", g.auth_enable));
+    if (secret) {
+        crypto_wipe(secret, strlen(secret));
+        free(secret);
+    }
+    free(token);
     json_object_set_new(c->out, "InferGatewayCallInfo", json_null());
     json_object_set_new(c->out, "DefaultNginxGatewayCallInfo", json_null());
     json_object_set_new(c->out, "TJCallInfo", json_null());

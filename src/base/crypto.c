@@ -32,6 +32,35 @@ void crypto_hmac_sha1(const void *key, size_t key_len, const void *msg, size_t m
         abort();
 }
 
+void crypto_md5(const void *data, size_t len, uint8_t out[16])
+{
+    unsigned int n = 16;
+    if (EVP_Digest(data, len, out, &n, EVP_md5(), NULL) != 1)
+        abort();
+}
+
+struct crypto_md5 *crypto_md5_begin(void)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || EVP_DigestInit_ex(c, EVP_md5(), NULL) != 1)
+        abort();
+    return (struct crypto_md5 *)c;
+}
+
+void crypto_md5_add(struct crypto_md5 *m, const void *data, size_t len)
+{
+    if (len && EVP_DigestUpdate((EVP_MD_CTX *)m, data, len) != 1)
+        abort();
+}
+
+void crypto_md5_end(struct crypto_md5 *m, uint8_t out[16])
+{
+    unsigned int n = 16;
+    if (out && EVP_DigestFinal_ex((EVP_MD_CTX *)m, out, &n) != 1)
+        abort();
+    EVP_MD_CTX_free((EVP_MD_CTX *)m);
+}
+
 void crypto_random(void *buf, size_t len)
 {
     if (RAND_bytes(buf, (int)len) != 1) {
@@ -128,4 +157,74 @@ void crypto_random_string(const char *alphabet, size_t n, char *out)
                 out[i++] = alphabet[b[j] % k];
     }
     out[n] = '\0';
+}
+
+#define SEAL_NONCE 12
+#define SEAL_TAG 16
+#define SEAL_PREFIX "v1:"
+
+size_t crypto_sealed_size(size_t len)
+{
+    return sizeof(SEAL_PREFIX) - 1 + 4 * ((SEAL_NONCE + len + SEAL_TAG + 2) / 3) + 1;
+}
+
+/* One AES-256-GCM pass; 'tag' is written when sealing and checked when opening. */
+static bool gcm(bool seal, const uint8_t *key, const uint8_t *nonce, const char *ad,
+                const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+{
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int n = 0;
+    bool ok = c && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, seal) == 1 &&
+              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE, NULL) == 1 &&
+              EVP_CipherInit_ex(c, NULL, NULL, key, nonce, seal) == 1 &&
+              EVP_CipherUpdate(c, NULL, &n, (const uint8_t *)ad, (int)strlen(ad)) == 1 &&
+              (len == 0 || EVP_CipherUpdate(c, out, &n, in, (int)len) == 1) &&
+              (seal || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG, tag) == 1) &&
+              EVP_CipherFinal_ex(c, out + (len ? n : 0), &n) == 1 &&
+              (!seal || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG, tag) == 1);
+    EVP_CIPHER_CTX_free(c);
+    return ok;
+}
+
+void crypto_seal(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const char *ad, const void *plain,
+                 size_t len, char *out)
+{
+    uint8_t *box = malloc(SEAL_NONCE + len + SEAL_TAG);
+    if (!box)
+        abort();
+    crypto_random(box, SEAL_NONCE);
+    if (!gcm(true, key, box, ad, plain, len, box + SEAL_NONCE, box + SEAL_NONCE + len))
+        abort(); /* only fails on allocation failure */
+    memcpy(out, SEAL_PREFIX, sizeof(SEAL_PREFIX) - 1);
+    crypto_base64(box, SEAL_NONCE + len + SEAL_TAG, out + sizeof(SEAL_PREFIX) - 1);
+    crypto_wipe(box, SEAL_NONCE + len + SEAL_TAG);
+    free(box);
+}
+
+int crypto_open(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const char *ad, const char *sealed,
+                char *out, size_t *out_len)
+{
+    size_t plen = sizeof(SEAL_PREFIX) - 1, n = strlen(sealed);
+    if (n < plen || memcmp(sealed, SEAL_PREFIX, plen) != 0)
+        return ERR_INVALID;
+    uint8_t *box = malloc(3 * (n - plen) / 4 + 1);
+    if (!box)
+        abort();
+    size_t blen = 0;
+    int rc = crypto_base64_decode(sealed + plen, n - plen, box, &blen);
+    if (rc == 0 && blen < SEAL_NONCE + SEAL_TAG)
+        rc = ERR_INVALID;
+    if (rc == 0) {
+        size_t len = blen - SEAL_NONCE - SEAL_TAG;
+        if (gcm(false, key, box, ad, box + SEAL_NONCE, len, (uint8_t *)out,
+                box + SEAL_NONCE + len)) {
+            out[len] = '\0';
+            *out_len = len;
+        } else {
+            crypto_wipe(out, len);
+            rc = ERR_INVALID;
+        }
+    }
+    free(box);
+    return rc;
 }

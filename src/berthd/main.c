@@ -13,6 +13,7 @@
 #include "http/server.h"
 #include "store/store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -42,12 +43,14 @@ struct options {
     struct opt_list regions, import_roots, trusted_proxies;
     const char *log_level;
     long long api_max_connections, gateway_max_connections;
+    long long group_qps_cap;
     long long api_body_budget_mib, gateway_body_budget_mib;
     long long drain_timeout_ms;
-    const char *instance_user; /* NULL: INSTANCE_USER_DEFAULT, not chosen */
-    const char *instance_dir;  /* NULL: DIR-instances */
-    const char *config;        /* read before the flags */
-    char **owned;              /* values read from --config, freed at exit */
+    const char *instance_user;   /* NULL: INSTANCE_USER_DEFAULT, not chosen */
+    const char *instance_dir;    /* NULL: DIR-instances */
+    const char *secret_key_file; /* NULL: DIR/secret.key */
+    const char *config;          /* read before the flags */
+    char **owned;                /* values read from --config, freed at exit */
     size_t nowned;
 };
 
@@ -88,6 +91,9 @@ static const struct option_row {
      "connections the management API holds at once"},
     {"gateway-max-connections", OPT_INT, OFF(gateway_max_connections), 1, 1000000, "1536", NULL,
      NULL, "connections the gateway holds at once"},
+    {"group-qps-cap", OPT_INT, OFF(group_qps_cap), 0, 1000000, "500", NULL, NULL,
+     "requests per second a service group with rate limits takes in all, whatever its "
+     "versions' limits add up to (TI-ONE's cap); 0: none"},
     {"api-body-budget-mib", OPT_INT, OFF(api_body_budget_mib), 1, 1 << 20, "32", NULL, NULL,
      "MiB of request bodies the management API buffers at once, all connections"},
     {"gateway-body-budget-mib", OPT_INT, OFF(gateway_body_budget_mib), 1, 1 << 20, "48", NULL, NULL,
@@ -99,6 +105,8 @@ static const struct option_row {
      "the unprivileged user instances run as"},
     {"instance-dir", OPT_STR, OFF(instance_dir), 0, 0, NULL, "DIR-instances", NULL,
      "the instances' work directories (not in DIR)"},
+    {"secret-key-file", OPT_STR, OFF(secret_key_file), 0, 0, NULL, "DIR/secret.key", NULL,
+     "the key sealing tokens and AppSecrets in the store; made on first start"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -328,6 +336,65 @@ static int ensure_credentials(const char *dir, struct store *st, struct err *err
     return rc;
 }
 
+/* The key that seals secrets in the store (tokens, AppSecrets): 64 hex
+ * digits in 'path', made on first start (0600). Kept out of the database so
+ * that a copy of the database alone opens none of them. */
+static int load_secret_key(const char *path, uint8_t key[CRYPTO_SEAL_KEY_BYTES], struct err *err)
+{
+    char hex[2 * CRYPTO_SEAL_KEY_BYTES + 2];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        uint8_t fresh[CRYPTO_SEAL_KEY_BYTES];
+        crypto_random(fresh, sizeof(fresh));
+        crypto_hex(fresh, sizeof(fresh), hex);
+        hex[2 * CRYPTO_SEAL_KEY_BYTES] = '\n';
+        crypto_wipe(fresh, sizeof(fresh));
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        int rc = 0;
+        if (fd < 0 || write(fd, hex, sizeof(hex) - 1) != (ssize_t)sizeof(hex) - 1 || fsync(fd) != 0)
+            rc = err_set(err, ERR_SYS(errno), "cannot write the secret key '%s': %s", path,
+                         strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        crypto_wipe(hex, sizeof(hex));
+        if (rc) {
+            unlink(path);
+            return rc;
+        }
+        log_info("berthd", "created the secret key %s", path);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return err_set(err, ERR_SYS(errno), "cannot read the secret key '%s': %s", path,
+                       strerror(errno));
+    struct stat sb;
+    ssize_t n = fstat(fd, &sb) == 0 ? read(fd, hex, sizeof(hex)) : -1;
+    close(fd);
+    int rc = 0;
+    if (n < 0)
+        rc = err_set(err, ERR_SYS(errno), "cannot read the secret key '%s': %s", path,
+                     strerror(errno));
+    else if (sb.st_mode & 077)
+        rc = err_set(err, ERR_INVALID,
+                     "the secret key '%s' can be read by others (mode %03o): chmod 600 it", path,
+                     (unsigned)(sb.st_mode & 0777));
+    else if (n < 2 * CRYPTO_SEAL_KEY_BYTES ||
+             (n > 2 * CRYPTO_SEAL_KEY_BYTES && hex[n - 1] != '\n') ||
+             n > 2 * CRYPTO_SEAL_KEY_BYTES + 1)
+        rc = err_set(err, ERR_INVALID, "the secret key '%s' is not 64 hex digits", path);
+    for (int i = 0; rc == 0 && i < CRYPTO_SEAL_KEY_BYTES; i++) {
+        unsigned v;
+        char pair[3] = {hex[2 * i], hex[2 * i + 1], 0};
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) ||
+            sscanf(pair, "%2x", &v) != 1)
+            rc = err_set(err, ERR_INVALID, "the secret key '%s' is not 64 hex digits", path);
+        else
+            key[i] = (uint8_t)v;
+    }
+    crypto_wipe(hex, sizeof(hex));
+    return rc;
+}
+
 static int lock_data_dir(const char *dir, int *fd_out, struct err *err)
 {
     char *path = xasprintf("%s/berthd.lock", dir);
@@ -357,8 +424,8 @@ static int lock_data_dir(const char *dir, int *fd_out, struct err *err)
  * nothing; others cannot enter. */
 static void secure_data_dir(const char *dir, const struct drv_user *user)
 {
-    static const char *const secret[] = {"berth.db", "berth.db-wal", "berth.db-shm", "credentials",
-                                         "berthd.lock"};
+    static const char *const secret[] = {"berth.db",    "berth.db-wal", "berth.db-shm",
+                                         "credentials", "berthd.lock",  "secret.key"};
     for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++) {
         char *path = xasprintf("%s/%s", dir, secret[i]);
         if (chmod(path, 0600) != 0 && errno != ENOENT)
@@ -444,6 +511,8 @@ int main(int argc, char **argv)
     struct gw_proxies proxies = {0};
     gw_table_init(&routes);
     char *data_dir = NULL, *db = NULL, *models = NULL, *instance_dir = NULL;
+    char *secret_key_file = NULL;
+    static uint8_t seal_key[CRYPTO_SEAL_KEY_BYTES];
     int lock_fd = -1;
     struct store *st = NULL;
     struct imports *im = NULL;
@@ -509,7 +578,10 @@ int main(int argc, char **argv)
     mkdir(models, 0700);
     /* Before the imports: instances write there, so no import may read it. */
     instance_dir = o.instance_dir ? xstrdup(o.instance_dir) : xasprintf("%s-instances", data_dir);
-    if (lock_data_dir(data_dir, &lock_fd, &err) != 0 || store_open(db, &st, &err) != 0 ||
+    secret_key_file =
+        o.secret_key_file ? xstrdup(o.secret_key_file) : xasprintf("%s/secret.key", data_dir);
+    if (lock_data_dir(data_dir, &lock_fd, &err) != 0 ||
+        load_secret_key(secret_key_file, seal_key, &err) != 0 || store_open(db, &st, &err) != 0 ||
         ensure_credentials(data_dir, st, &err) != 0 ||
         imports_start(st, data_dir, instance_dir, o.import_roots.v, &im, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
@@ -530,7 +602,9 @@ int main(int argc, char **argv)
     struct ctl_config cc = {.data_dir = data_dir,
                             .instance_dir = instance_dir,
                             .berth_serve = serve_bin,
-                            .user = &user};
+                            .user = &user,
+                            .seal_key = seal_key,
+                            .group_qps_cap = (double)o.group_qps_cap};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
     if (rc) {
@@ -545,6 +619,7 @@ int main(int argc, char **argv)
         .reconciler = reconciler,
         .data_dir = data_dir,
         .regions = o.regions.n ? o.regions.v : NULL,
+        .seal_key = seal_key,
     };
     struct http_server_config hc = {
         .host = host,
@@ -617,6 +692,8 @@ out:
     free(db);
     free(models);
     free(instance_dir);
+    free(secret_key_file);
+    crypto_wipe(seal_key, sizeof(seal_key));
     free(data_dir);
     for (size_t i = 0; i < o.nowned; i++)
         free(o.owned[i]);

@@ -25,8 +25,9 @@ struct cli {
  * the Response object (the caller decrefs). Errors are printed
  * ("Code: Message") and give the exit code. */
 int cli_call(struct cli *c, const char *action, json_t *params, json_t **response);
-/* POST 'body' to 'url' and print the answer; for predict. */
-int cli_post(const char *url, const char *body, size_t len);
+/* POST 'body' to 'url' (with "Authorization: Bearer <token>" when 'token'
+ * is not NULL) and print the answer; for predict. */
+int cli_post(const char *url, const char *token, const char *body, size_t len);
 void cli_print_json(const json_t *v);
 /* Read "JSON" or "@file" into a JSON value; NULL (after a message) on error. */
 json_t *cli_json_arg(const char *arg);
@@ -34,5 +35,9 @@ json_t *cli_json_arg(const char *arg);
 int cli_model(struct cli *c, int argc, char **argv);
 int cli_service(struct cli *c, int argc, char **argv);
 int cli_predict(struct cli *c, int argc, char **argv);
+/* auth.c: berth service auth|limit, berth token ... */
+int cli_service_auth(struct cli *c, int argc, char **argv);
+int cli_service_limit(struct cli *c, int argc, char **argv);
+int cli_token(struct cli *c, int argc, char **argv);
 
 #endif

@@ -35,10 +35,17 @@ static void usage(FILE *f)
             "  service list\n"
             "  service show|stop|resume|delete ms-ID-N    (delete ms-ID removes a group)\n"
             "  service scale ms-ID-N REPLICAS\n"
-            "  predict ms-ID[-N] [JSON | @FILE] [--path /v1/models/m:predict]\n\n"
+            "  service auth ms-ID on|off               call authentication of a group\n"
+            "  service limit ms-ID-N [--rps N|off] [--concurrency N|off]   per instance\n"
+            "  token create ms-ID [--name N] [--description D] [--per-minute N] [--per-day N]\n"
+            "  token list ms-ID\n"
+            "  token update ms-ID TOKEN [--name N] [--description D] [--per-minute N|off]\n"
+            "               [--per-day N|off]\n"
+            "  token reset|delete ms-ID TOKEN\n"
+            "  predict ms-ID[-N] [JSON | @FILE] [--path /v1/models/m:predict] [--token T]\n\n"
             "environment: BERTH_ENDPOINT (default http://127.0.0.1:7700), TENCENTCLOUD_REGION\n"
             "(default ap-guangzhou), TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY,\n"
-            "BERTH_CREDENTIALS.\n"
+            "BERTH_CREDENTIALS, BERTH_TOKEN (predict's --token).\n"
             "exit status: 0 ok, 1 API error, 2 usage, 3 network\n");
 }
 
@@ -163,13 +170,18 @@ int cli_call(struct cli *c, const char *action, json_t *params, json_t **respons
     return ret;
 }
 
-int cli_post(const char *url, const char *body, size_t len)
+int cli_post(const char *url, const char *token, const char *body, size_t len)
 {
     struct buf out;
     buf_init(&out, RESPONSE_LIMIT_BYTES);
     long status;
-    CURLcode rc = post(url, curl_slist_append(NULL, "Content-Type: application/json"), body, len,
-                       &out, &status);
+    struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
+    if (token) {
+        char *h = xasprintf("Authorization: Bearer %s", token);
+        hs = curl_slist_append(hs, h);
+        free(h);
+    }
+    CURLcode rc = post(url, hs, body, len, &out, &status);
     int ret = CLI_OK;
     if (rc != CURLE_OK) {
         fprintf(stderr, "berth: cannot reach %s: %s\n", url, curl_easy_strerror(rc));
@@ -280,7 +292,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[i];
     if (strcmp(cmd, "call") && strcmp(cmd, "model") && strcmp(cmd, "service") &&
-        strcmp(cmd, "predict")) {
+        strcmp(cmd, "predict") && strcmp(cmd, "token")) {
         fprintf(stderr, "berth: unknown command '%s' (see --help)\n", cmd);
         return CLI_USAGE;
     }
@@ -304,6 +316,8 @@ int main(int argc, char **argv)
         rc = cli_model(&c, argc - i - 1, argv + i + 1);
     } else if (strcmp(cmd, "service") == 0) {
         rc = cli_service(&c, argc - i - 1, argv + i + 1);
+    } else if (strcmp(cmd, "token") == 0) {
+        rc = cli_token(&c, argc - i - 1, argv + i + 1);
     } else {
         rc = cli_predict(&c, argc - i - 1, argv + i + 1);
     }

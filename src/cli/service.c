@@ -264,6 +264,10 @@ int cli_service(struct cli *c, int argc, char **argv)
         return service_weights(c, argc - 1, argv + 1);
     if (argc == 1 && strcmp(argv[0], "list") == 0)
         return service_list(c);
+    if (argc >= 1 && strcmp(argv[0], "auth") == 0)
+        return cli_service_auth(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "limit") == 0)
+        return cli_service_limit(c, argc - 1, argv + 1);
     if (argc == 2 && strcmp(argv[0], "show") == 0) {
         json_t *resp = NULL;
         bool group = is_group_id(argv[1]);
@@ -299,18 +303,21 @@ int cli_service(struct cli *c, int argc, char **argv)
         json_decref(resp);
         return rc;
     }
-    fprintf(stderr,
-            "usage: berth service create|update|weights|list|show|stop|resume|scale|delete ... "
-            "(see berth --help)\n");
+    fprintf(stderr, "usage: berth service "
+                    "create|update|weights|list|show|stop|resume|scale|delete|auth|limit ... "
+                    "(see berth --help)\n");
     return CLI_USAGE;
 }
 
 int cli_predict(struct cli *c, int argc, char **argv)
 {
     const char *target = NULL, *body = NULL, *path = "/v1/models/m:predict";
+    const char *token = getenv("BERTH_TOKEN");
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--path") == 0 && i + 1 < argc)
             path = argv[++i];
+        else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc)
+            token = argv[++i];
         else if (!target)
             target = argv[i];
         else if (!body)
@@ -321,8 +328,8 @@ int cli_predict(struct cli *c, int argc, char **argv)
         }
     }
     if (!target || !body) {
-        fprintf(stderr,
-                "usage: berth predict ms-ID[-N] JSON|@FILE [--path /v1/models/m:predict]\n");
+        fprintf(stderr, "usage: berth predict ms-ID[-N] JSON|@FILE [--path /v1/models/m:predict] "
+                        "[--token T]\n");
         return CLI_USAGE;
     }
     json_t *payload = cli_json_arg(body);
@@ -340,7 +347,7 @@ int cli_predict(struct cli *c, int argc, char **argv)
         char *url =
             xasprintf("%.*s%s%s", (int)(strlen(endpoint) - strlen(group)), endpoint, target, path);
         char *text = json_dumps(payload, JSON_COMPACT);
-        rc = cli_post(url, text, strlen(text));
+        rc = cli_post(url, token && *token ? token : NULL, text, strlen(text));
         free(text);
         free(url);
     }

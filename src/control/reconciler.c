@@ -8,10 +8,12 @@
  * with PORT in its environment. */
 #include "control/reconciler.h"
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "base/log.h"
 #include "control/imports.h"
 #include "drivers/process.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -96,6 +98,9 @@ struct ctl_reconciler {
     char *instance_dir;
     char *berth_serve;
     struct drv_user user;
+    uint8_t seal_key[CRYPTO_SEAL_KEY_BYTES];
+    bool have_seal_key;
+    double group_qps_cap;
     uv_timer_t timer;
     uv_timer_t soon; /* a probe due before the next tick */
     uv_async_t kick;
@@ -108,9 +113,11 @@ struct ctl_reconciler {
     int handles_open;
     int probes_pending;
 
-    pthread_mutex_t lock; /* guards the status table */
+    pthread_mutex_t lock; /* guards the status table and the sync counts */
     struct status_row *rows;
     size_t nrows;
+    pthread_cond_t synced;
+    uint64_t syncs_asked, syncs_done; /* ctl_reconciler_sync() tickets */
 };
 
 /* Started with the service's spec as it is now. */
@@ -119,7 +126,8 @@ static bool inst_current(const struct svc *s, const struct inst *in)
     return in->spec_json && strcmp(in->spec_json, s->run_spec) == 0;
 }
 
-/* The spec less the fields only the gateway reads (RequestTimeoutMs): changing
+/* The spec less the fields only the gateway reads (RequestTimeoutMs,
+ * ServiceLimit): changing
  * those republishes the routes but must not replace running instances. */
 static char *run_spec_of(const char *spec_json)
 {
@@ -127,6 +135,7 @@ static char *run_spec_of(const char *spec_json)
     if (!spec)
         return xstrdup(spec_json);
     json_object_del(spec, "RequestTimeoutMs");
+    json_object_del(spec, "ServiceLimit");
     char *dumped = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(spec);
     char *out = xstrdup(dumped ? dumped : spec_json);
@@ -736,7 +745,105 @@ static void compute_status(struct svc *s, struct ctl_status *out)
         snprintf(out->reason, sizeof(out->reason), "%s", reason);
 }
 
-/* The gateway's view: every version of every group with its ready instances. */
+/* A version's ServiceLimit, as the gateway applies it: 0 when off. */
+static void service_limits(const json_t *spec, unsigned *rps, unsigned *inflight)
+{
+    const json_t *l = json_object_get(spec, "ServiceLimit");
+    *rps = json_is_true(json_object_get(l, "EnableInstanceRpsLimit"))
+               ? (unsigned)json_integer_value(json_object_get(l, "InstanceRpsLimit"))
+               : 0;
+    *inflight = json_is_true(json_object_get(l, "EnableInstanceReqLimit"))
+                    ? (unsigned)json_integer_value(json_object_get(l, "InstanceReqLimit"))
+                    : 0;
+}
+
+/* A token's quotas from its Limits list. */
+static void token_quotas(const char *limits_json, uint64_t *per_minute, uint64_t *per_day)
+{
+    *per_minute = *per_day = 0;
+    json_t *limits = json_loads(limits_json, 0, NULL);
+    size_t k;
+    json_t *l;
+    json_array_foreach(limits, k, l)
+    {
+        const char *strategy = json_string_value(json_object_get(l, "Strategy"));
+        uint64_t max = (uint64_t)json_integer_value(json_object_get(l, "Max"));
+        if (strategy && strcmp(strategy, "PerMinute") == 0)
+            *per_minute = max;
+        else if (strategy && strcmp(strategy, "PerDay") == 0)
+            *per_day = max;
+    }
+    json_decref(limits);
+}
+
+static bool hex32(const char *hex, uint8_t out[32])
+{
+    if (strlen(hex) != 64)
+        return false;
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        char pair[3] = {hex[2 * i], hex[2 * i + 1], 0};
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) ||
+            sscanf(pair, "%2x", &v) != 1)
+            return false;
+        out[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+/* Each group's call authentication, tokens and cap, from the store. When
+ * they cannot be read, every group is published closed (auth on, no
+ * credential), never open. */
+static void publish_auth(struct ctl_reconciler *r, struct gw_routes *routes)
+{
+    struct store_group *gs = NULL;
+    struct store_token *ts = NULL;
+    size_t ng = 0, nt = 0;
+    struct err err = {0};
+    if (store_group_list(r->st, NULL, &gs, &ng, &err) != 0 ||
+        store_token_list(r->st, NULL, &ts, &nt, &err) != 0) {
+        log_error("reconciler", "cannot read call authentication: %s; closing every group",
+                  err.msg);
+        for (size_t i = 0; i < routes->ngroups; i++)
+            gw_routes_group(routes, routes->groups[i].id, true, NULL, NULL, r->group_qps_cap);
+        nt = 0;
+    }
+    for (size_t i = 0; i < ng; i++) {
+        char *secret = NULL;
+        size_t len;
+        if (*gs[i].app_secret && r->have_seal_key) {
+            secret = xmalloc(strlen(gs[i].app_secret) + 1);
+            if (crypto_open(r->seal_key, gs[i].id, gs[i].app_secret, secret, &len) != 0) {
+                log_error("reconciler",
+                          "the AppSecret of %s does not open with this berthd's secret key: "
+                          "its signatures are refused",
+                          gs[i].id);
+                free(secret);
+                secret = NULL;
+            }
+        }
+        gw_routes_group(routes, gs[i].id, gs[i].auth_enable, gs[i].app_key, secret,
+                        r->group_qps_cap);
+        if (secret) {
+            crypto_wipe(secret, strlen(secret));
+            free(secret);
+        }
+        store_group_release(&gs[i]);
+    }
+    for (size_t i = 0; i < nt; i++) {
+        uint8_t hash[32];
+        uint64_t per_minute, per_day;
+        token_quotas(ts[i].limits_json, &per_minute, &per_day);
+        if (hex32(ts[i].value_hash, hash))
+            gw_routes_token(routes, ts[i].group_id, hash, ts[i].id, per_minute, per_day);
+        store_token_release(&ts[i]);
+    }
+    free(gs);
+    free(ts);
+}
+
+/* The gateway's view: every version of every group with its ready instances,
+ * its limits, and each group's call authentication. */
 static void publish_routes(struct ctl_reconciler *r)
 {
     if (!r->routes)
@@ -757,10 +864,14 @@ static void publish_routes(struct ctl_reconciler *r)
         json_t *spec = json_loads(s->spec_json ? s->spec_json : "{}", 0, NULL);
         uint64_t timeout_ms =
             (uint64_t)json_integer_value(json_object_get(spec, "RequestTimeoutMs"));
+        unsigned rps, inflight;
+        service_limits(spec, &rps, &inflight);
         json_decref(spec);
         gw_routes_add(routes, s->group_id, s->id, s->weight, timeout_ms, ready, n);
+        gw_routes_limit(routes, s->id, rps, inflight);
         free(ready);
     }
+    publish_auth(r, routes);
     gw_table_publish(r->routes, routes);
 }
 
@@ -1000,9 +1111,11 @@ static void on_closed(uv_handle_t *h)
     }
     free(r->rows);
     pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->synced);
     free(r->data_dir);
     free(r->instance_dir);
     free(r->berth_serve);
+    crypto_wipe(r->seal_key, sizeof(r->seal_key));
     free(r);
     if (done)
         done(arg);
@@ -1033,6 +1146,10 @@ static void reconcile(struct ctl_reconciler *r)
     if (r->handles_open < 4)
         return; /* closing */
     uint64_t now = now_ms();
+    /* This pass reads the store after every sync asked so far. */
+    pthread_mutex_lock(&r->lock);
+    uint64_t covers = r->syncs_asked;
+    pthread_mutex_unlock(&r->lock);
     if (!r->stopping)
         load_desired(r);
     bool any_alive = false;
@@ -1054,6 +1171,12 @@ static void reconcile(struct ctl_reconciler *r)
         p = &s->next;
     }
     publish(r);
+    pthread_mutex_lock(&r->lock);
+    if (covers > r->syncs_done) {
+        r->syncs_done = covers;
+        pthread_cond_broadcast(&r->synced);
+    }
+    pthread_mutex_unlock(&r->lock);
     schedule_probes(r, now);
     if (r->stopping && !any_alive && r->probes_pending == 0) {
         while (r->svcs) {
@@ -1081,6 +1204,26 @@ static void on_kick(uv_async_t *a)
 void ctl_reconciler_kick(struct ctl_reconciler *r)
 {
     uv_async_send(&r->kick);
+}
+
+#define SYNC_WAIT_MS 2000
+
+void ctl_reconciler_sync(struct ctl_reconciler *r)
+{
+    pthread_mutex_lock(&r->lock);
+    uint64_t ticket = ++r->syncs_asked;
+    pthread_mutex_unlock(&r->lock);
+    uv_async_send(&r->kick);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += SYNC_WAIT_MS / 1000;
+    pthread_mutex_lock(&r->lock);
+    while (r->syncs_done < ticket && pthread_cond_timedwait(&r->synced, &r->lock, &until) == 0)
+        ;
+    bool late = r->syncs_done < ticket;
+    pthread_mutex_unlock(&r->lock);
+    if (late)
+        log_warn("reconciler", "the routes were not republished within %d ms", SYNC_WAIT_MS);
 }
 
 void ctl_reconciler_stop(struct ctl_reconciler *r, void (*done)(void *), void *arg)
@@ -1169,7 +1312,13 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     free(instance_dir);
     r->berth_serve = xstrdup(cfg->berth_serve);
     r->user = *cfg->user;
+    if (cfg->seal_key) {
+        memcpy(r->seal_key, cfg->seal_key, sizeof(r->seal_key));
+        r->have_seal_key = true;
+    }
+    r->group_qps_cap = cfg->group_qps_cap;
     pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->synced, NULL);
     sweep(r);
     uv_timer_init(loop, &r->timer);
     uv_timer_init(loop, &r->soon);

@@ -40,6 +40,8 @@ struct ctl_config {
     const char *instance_dir;    /* the instances' work directories, not inside data_dir */
     const char *berth_serve;     /* the model server binary */
     const struct drv_user *user; /* whom instances run as */
+    const uint8_t *seal_key;     /* opens the groups' AppSecrets for the gateway */
+    double group_qps_cap;        /* each group's total requests per second; 0: none */
 };
 
 /* Check that the instance user can reach its directories and the model
@@ -50,6 +52,10 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
                          struct gw_table *routes, struct ctl_reconciler **out, struct err *err);
 /* Reconcile soon (after the API changed desired state). Any thread. */
 void ctl_reconciler_kick(struct ctl_reconciler *r);
+/* Reconcile now and wait (2 s at most) until the gateway's routes reflect
+ * the store as it is: for changes the next request must see (credentials).
+ * Any thread but the reconciler's loop. */
+void ctl_reconciler_sync(struct ctl_reconciler *r);
 /* What one service runs now; status CREATING if the reconciler has not seen it. */
 void ctl_reconciler_status(struct ctl_reconciler *r, const char *service_id,
                            struct ctl_status *out);

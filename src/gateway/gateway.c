@@ -7,6 +7,7 @@
  * reached it goes to another ready instance of the same version. */
 #include "gateway/gateway.h"
 #include "base/alloc.h"
+#include "base/crypto.h"
 #include "base/log.h"
 #include "gateway/headers.h"
 #include "http/client.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 struct gw_gateway {
     struct gw_config cfg;
@@ -29,7 +31,23 @@ struct forward {
     struct gw_instance inst; /* where the request goes now */
     bool body_paused;        /* reading the client's body waits for the upstream */
     char service_id[64];
+    struct gw_vstate *held; /* the version's in-flight count, taken by gw_admit() */
+    /* A signed Content-MD5 of a streamed body: the last byte waits until the
+     * body is known to match, so the instance never has a whole request
+     * whose signature does not hold. */
+    struct crypto_md5 *md5;
+    char md5_want[48];
+    bool has_last;
+    char last;
 };
+
+static void forward_free(struct forward *f)
+{
+    gw_admit_done(f->held);
+    if (f->md5)
+        crypto_md5_end(f->md5, NULL);
+    free(f);
+}
 
 static void on_head(void *ud, int status, const struct http_header *hs, size_t n,
                     long long content_length)
@@ -115,7 +133,7 @@ static void on_done(void *ud, int rc, const char *reason)
         else
             respond_error(f->d, 502, "failed", f->service_id, reason);
     }
-    free(f);
+    forward_free(f);
 }
 
 /* The request body, piece by piece as the client sends it: never faster
@@ -141,6 +159,16 @@ static void on_body_data(void *arg, const char *data, size_t len)
     struct forward *f = arg;
     if (!f->req)
         return;
+    if (f->md5 && len) {
+        crypto_md5_add(f->md5, data, len);
+        if (f->has_last)
+            http_client_send_body(f->req, &f->last, 1);
+        f->last = data[len - 1];
+        f->has_last = true;
+        len--;
+        if (!f->req || !len)
+            return;
+    }
     http_client_send_body(f->req, data, len);
     if (f->req && !f->body_paused &&
         http_client_body_congested(f->req, GW_BODY_HELD_BYTES, on_upstream_drained, f)) {
@@ -152,6 +180,26 @@ static void on_body_data(void *arg, const char *data, size_t len)
 static void on_body_end(void *arg)
 {
     struct forward *f = arg;
+    if (f->req && f->md5) {
+        uint8_t digest[16];
+        char got[48];
+        crypto_md5_end(f->md5, digest);
+        f->md5 = NULL;
+        gw_content_md5(digest, got);
+        if (strlen(got) != strlen(f->md5_want) || !crypto_equal(got, f->md5_want, strlen(got))) {
+            http_client_cancel(f->req);
+            f->req = NULL;
+            struct http_response res = {0};
+            buf_init(&res.headers, SIZE_MAX);
+            buf_init(&res.body, SIZE_MAX);
+            http_response_error(&res, 403, "Content-MD5 does not match the body");
+            http_deferred_respond(f->d, &res);
+            forward_free(f);
+            return;
+        }
+        if (f->has_last)
+            http_client_send_body(f->req, &f->last, 1);
+    }
     if (f->req)
         http_client_end_body(f->req);
 }
@@ -161,7 +209,7 @@ static void on_cancel(void *arg)
     struct forward *f = arg;
     if (f->req)
         http_client_cancel(f->req);
-    free(f);
+    forward_free(f);
 }
 
 void gw_handle(struct http_request *req, struct http_response *res, void *ud)
@@ -179,16 +227,48 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     struct str rest =
         slash ? (struct str){slash, path.len - (size_t)(slash - path.ptr)} : STR_LIT("/");
     struct gw_routes *routes = gw_table_acquire(gw->cfg.routes);
-    struct gw_pick pick;
-    int rc = gw_routes_pick(routes, target, &pick);
-    gw_routes_release(routes);
-    if (rc == ERR_NOTFOUND) {
+    struct gw_version *want;
+    struct gw_group *g = gw_routes_find(routes, target, &want);
+    if (!g) {
+        gw_routes_release(routes);
         http_response_error(res, 404, "no service group or service '%.*s'", (int)target.len,
                             target.ptr);
         return;
     }
+    /* Who calls before what is there: an unauthenticated caller learns
+     * nothing of the group's versions or instances. */
+    const struct gw_token *token = NULL;
+    bool authenticated = g->auth, md5_pending = false;
+    char md5_want[48] = "";
+    if (g->auth) {
+        struct gw_credentials cred = gw_group_credentials(g);
+        struct gw_auth_result ar;
+        gw_authenticate(&cred, req, time(NULL), &ar);
+        if (ar.status) {
+            if (ar.status == 401)
+                buf_printf(&res->headers, "WWW-Authenticate: Bearer realm=\"%s\"\r\n", g->id);
+            gw_routes_release(routes);
+            http_response_error(res, ar.status, "%s", ar.reason);
+            return;
+        }
+        token = ar.token;
+        md5_pending = ar.md5_pending;
+        if (md5_pending)
+            snprintf(md5_want, sizeof(md5_want), "%s", ar.md5);
+    }
+    struct gw_pick pick;
+    int rc = gw_routes_pick_in(g, want, &pick);
+    struct gw_admission adm = {0};
+    if (rc == 0)
+        gw_admit(g, pick.version, token, gw_now_ns(), &adm);
+    gw_routes_release(routes);
     if (rc) {
         http_response_error(res, 503, "'%.*s' has no ready instance", (int)target.len, target.ptr);
+        return;
+    }
+    if (adm.status) {
+        buf_printf(&res->headers, "Retry-After: %u\r\n", adm.retry_s);
+        http_response_error(res, adm.status, "%s", adm.reason);
         return;
     }
 
@@ -203,7 +283,13 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         buf_append(&head, req->query.ptr, req->query.len);
     }
     buf_puts(&head, " HTTP/1.1\r\n");
-    gw_request_headers(&head, req->headers, req->nheaders, req->peer,
+    /* The gateway's credential is the gateway's: the instance never sees it. */
+    struct http_header kept[HTTP_MAX_HEADERS];
+    size_t nkept = 0;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!authenticated || !str_eq_nocase(req->headers[i].name, "authorization"))
+            kept[nkept++] = req->headers[i];
+    gw_request_headers(&head, kept, nkept, req->peer,
                        gw_proxies_match(&gw->cfg.trusted_proxies, req->peer));
     if (!req->body_follows || req->body_length >= 0) {
         buf_puts(&head, "Content-Length: ");
@@ -221,6 +307,11 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         gw->clients[req->worker] = http_client_new(http_request_loop(req));
     struct forward *f = xcalloc(1, sizeof(*f));
     f->gw = gw;
+    f->held = adm.held;
+    if (md5_pending) {
+        f->md5 = crypto_md5_begin();
+        memcpy(f->md5_want, md5_want, sizeof(f->md5_want));
+    }
     f->inst = pick.inst;
     snprintf(f->service_id, sizeof(f->service_id), "%s", pick.service_id);
     f->d = http_request_defer(req, on_cancel, f);

@@ -3,6 +3,8 @@
 #include "base/alloc.h"
 #include "base/crypto.h"
 
+#include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,50 @@ static void health_release(struct gw_health *h)
 {
     if (h && atomic_fetch_sub(&h->refs, 1) == 1)
         free(h);
+}
+
+static struct gw_vstate *vstate_new(void)
+{
+    struct gw_vstate *v = xcalloc(1, sizeof(*v));
+    atomic_init(&v->refs, 1);
+    return v;
+}
+
+static void vstate_release(struct gw_vstate *v)
+{
+    if (v && atomic_fetch_sub(&v->refs, 1) == 1)
+        free(v);
+}
+
+static struct gw_gstate *gstate_new(void)
+{
+    struct gw_gstate *g = xcalloc(1, sizeof(*g));
+    atomic_init(&g->refs, 1);
+    return g;
+}
+
+static void gstate_release(struct gw_gstate *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        free(g);
+}
+
+static struct gw_tstate *tstate_new(void)
+{
+    struct gw_tstate *t = xcalloc(1, sizeof(*t));
+    atomic_init(&t->refs, 1);
+    gw_window_init(&t->minute);
+    gw_window_init(&t->day);
+    return t;
+}
+
+static void tstate_release(struct gw_tstate *t)
+{
+    if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
+        gw_window_release(&t->minute);
+        gw_window_release(&t->day);
+        free(t);
+    }
 }
 
 static bool same_instance(const struct gw_instance *a, const struct gw_instance *b)
@@ -71,11 +117,73 @@ static void inherit_health(struct gw_routes *to, struct gw_routes *from)
         }
 }
 
+static struct gw_group *group_by_id(struct gw_routes *r, const char *id)
+{
+    for (size_t i = 0; i < r->ngroups; i++)
+        if (strcmp(r->groups[i].id, id) == 0)
+            return &r->groups[i];
+    return NULL;
+}
+
+static struct gw_version *version_by_id(struct gw_routes *r, const char *id)
+{
+    for (size_t i = 0; i < r->ngroups; i++)
+        for (size_t k = 0; k < r->groups[i].nversions; k++)
+            if (strcmp(r->groups[i].versions[k].service_id, id) == 0)
+                return &r->groups[i].versions[k];
+    return NULL;
+}
+
+/* Take over the limiters' state of the same ids in 'from'. */
+static void inherit_limits(struct gw_routes *to, struct gw_routes *from)
+{
+    for (size_t i = 0; i < to->ngroups; i++) {
+        struct gw_group *g = &to->groups[i], *og = group_by_id(from, g->id);
+        if (og && og->state != g->state) {
+            atomic_fetch_add(&og->state->refs, 1);
+            gstate_release(g->state);
+            g->state = og->state;
+        }
+        for (size_t k = 0; k < g->nversions; k++) {
+            struct gw_version *v = &g->versions[k], *ov = version_by_id(from, v->service_id);
+            if (ov && ov->state != v->state) {
+                atomic_fetch_add(&ov->state->refs, 1);
+                vstate_release(v->state);
+                v->state = ov->state;
+            }
+        }
+        for (size_t k = 0; og && k < g->ntokens; k++)
+            for (size_t j = 0; j < og->ntokens; j++)
+                if (strcmp(g->tokens[k].id, og->tokens[j].id) == 0) {
+                    struct gw_quota *q = g->tokens[k].ud, *oq = og->tokens[j].ud;
+                    if (oq->state != q->state) {
+                        atomic_fetch_add(&oq->state->refs, 1);
+                        tstate_release(q->state);
+                        q->state = oq->state;
+                    }
+                    break;
+                }
+    }
+}
+
+/* Sort each group's tokens for the search and point them at their quotas. */
+static void seal_tokens(struct gw_routes *r)
+{
+    for (size_t i = 0; i < r->ngroups; i++) {
+        struct gw_group *g = &r->groups[i];
+        for (size_t k = 0; k < g->ntokens; k++)
+            g->tokens[k].ud = &g->quotas[k];
+        gw_tokens_sort(g->tokens, g->ntokens);
+    }
+}
+
 void gw_table_publish(struct gw_table *t, struct gw_routes *routes)
 {
+    seal_tokens(routes);
     pthread_mutex_lock(&t->lock);
     struct gw_routes *old = t->current;
     inherit_health(routes, old);
+    inherit_limits(routes, old);
     t->current = routes;
     pthread_mutex_unlock(&t->lock);
     gw_routes_release(old);
@@ -112,10 +220,21 @@ void gw_routes_release(struct gw_routes *r)
             struct gw_version *v = &g->versions[k];
             for (size_t j = 0; j < v->ninstances; j++)
                 health_release(v->health[j]);
+            vstate_release(v->state);
             free(v->service_id);
             free(v->instances);
             free(v->health);
         }
+        for (size_t k = 0; k < g->ntokens; k++)
+            tstate_release(g->quotas[k].state);
+        free(g->tokens);
+        free(g->quotas);
+        free(g->app_key);
+        if (g->app_secret) {
+            crypto_wipe(g->app_secret, strlen(g->app_secret));
+            free(g->app_secret);
+        }
+        gstate_release(g->state);
         free(g->versions);
         free(g->id);
     }
@@ -143,6 +262,7 @@ void gw_routes_add(struct gw_routes *r, const char *group_id, const char *servic
         g = &r->groups[r->ngroups++];
         memset(g, 0, sizeof(*g));
         g->id = xstrdup(group_id);
+        g->state = gstate_new();
     }
     g->versions = xrealloc(g->versions, (g->nversions + 1) * sizeof(*g->versions));
     struct gw_version *v = &g->versions[g->nversions++];
@@ -158,6 +278,118 @@ void gw_routes_add(struct gw_routes *r, const char *group_id, const char *servic
         v->health[j] = health_new();
     v->ninstances = nready;
     atomic_init(&v->next, 0);
+    v->state = vstate_new();
+}
+
+void gw_routes_limit(struct gw_routes *r, const char *service_id, unsigned rps, unsigned inflight)
+{
+    struct gw_version *v = version_by_id(r, service_id);
+    if (v) {
+        v->rps_limit = rps;
+        v->inflight_limit = inflight;
+        for (size_t i = 0; i < r->ngroups; i++)
+            for (size_t k = 0; k < r->groups[i].nversions; k++)
+                if (&r->groups[i].versions[k] == v)
+                    r->groups[i].rate_limited |= rps > 0;
+    }
+}
+
+void gw_routes_group(struct gw_routes *r, const char *group_id, bool auth, const char *app_key,
+                     const char *app_secret, double qps_cap)
+{
+    struct gw_group *g = group_by_id(r, group_id);
+    if (!g)
+        return;
+    g->auth = auth;
+    free(g->app_key);
+    free(g->app_secret);
+    g->app_key = app_key && *app_key ? xstrdup(app_key) : NULL;
+    g->app_secret = app_secret && *app_secret ? xstrdup(app_secret) : NULL;
+    g->qps_cap = qps_cap;
+}
+
+void gw_routes_token(struct gw_routes *r, const char *group_id, const uint8_t hash[32],
+                     const char *id, uint64_t per_minute, uint64_t per_day)
+{
+    struct gw_group *g = group_by_id(r, group_id);
+    if (!g)
+        return;
+    g->tokens = xrealloc(g->tokens, (g->ntokens + 1) * sizeof(*g->tokens));
+    g->quotas = xrealloc(g->quotas, (g->ntokens + 1) * sizeof(*g->quotas));
+    struct gw_token *t = &g->tokens[g->ntokens];
+    memset(t, 0, sizeof(*t));
+    memcpy(t->hash, hash, sizeof(t->hash));
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    g->quotas[g->ntokens] = (struct gw_quota){per_minute, per_day, tstate_new()};
+    g->ntokens++;
+}
+
+struct gw_credentials gw_group_credentials(const struct gw_group *g)
+{
+    return (struct gw_credentials){g->tokens, g->ntokens, g->app_key, g->app_secret};
+}
+
+static void refuse(struct gw_admission *out, uint64_t wait_ns, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void refuse(struct gw_admission *out, uint64_t wait_ns, const char *fmt, ...)
+{
+    out->status = 429;
+    uint64_t s = (wait_ns + 999999999u) / 1000000000u;
+    out->retry_s = s < 1 ? 1 : s > UINT_MAX ? UINT_MAX : (unsigned)s;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
+    va_end(ap);
+}
+
+#define MINUTE_NS (60ull * 1000000000ull)
+#define DAY_NS (86400ull * 1000000000ull)
+
+void gw_admit(struct gw_group *g, struct gw_version *v, const struct gw_token *token,
+              uint64_t now_ns, struct gw_admission *out)
+{
+    memset(out, 0, sizeof(*out));
+    uint64_t wait;
+    if (g->qps_cap > 0 && g->rate_limited &&
+        (wait = gw_rate_take(&g->state->rate, g->qps_cap, now_ns)))
+        return refuse(out, wait, "service group %s is at its cap of %.0f requests per second",
+                      g->id, g->qps_cap);
+    size_t n = v->ninstances;
+    if (v->rps_limit && n &&
+        (wait = gw_rate_take(&v->state->rate, (double)v->rps_limit * (double)n, now_ns)))
+        return refuse(out, wait,
+                      "service %s is at its limit of %u requests per second per instance (%zu "
+                      "ready)",
+                      v->service_id, v->rps_limit, n);
+    long max = v->inflight_limit ? (long)v->inflight_limit * (long)(n ? n : 1) : LONG_MAX;
+    if (!gw_inflight_enter(&v->state->inflight, max))
+        return refuse(out, 1000000000u,
+                      "service %s has %ld requests in flight, its limit of %u per instance (%zu "
+                      "ready)",
+                      v->service_id, max, v->inflight_limit, n);
+    const struct gw_quota *q = token ? token->ud : NULL;
+    if (q && q->per_minute &&
+        (wait = gw_window_take(&q->state->minute, q->per_minute, MINUTE_NS, now_ns))) {
+        gw_inflight_leave(&v->state->inflight);
+        return refuse(out, wait, "the token's quota of %llu requests per minute is used up",
+                      (unsigned long long)q->per_minute);
+    }
+    if (q && q->per_day && (wait = gw_window_take(&q->state->day, q->per_day, DAY_NS, now_ns))) {
+        gw_inflight_leave(&v->state->inflight);
+        return refuse(out, wait, "the token's quota of %llu requests per day is used up",
+                      (unsigned long long)q->per_day);
+    }
+    atomic_fetch_add(&v->state->refs, 1);
+    out->held = v->state;
+}
+
+void gw_admit_done(struct gw_vstate *held)
+{
+    if (!held)
+        return;
+    gw_inflight_leave(&held->inflight);
+    vstate_release(held);
 }
 
 static uint64_t rng_next(void)
@@ -202,6 +434,7 @@ static int pick_instance(struct gw_version *v, bool any, const struct gw_instanc
         out->inst = v->instances[j];
         snprintf(out->service_id, sizeof(out->service_id), "%s", v->service_id);
         out->timeout_ms = v->timeout_ms;
+        out->version = v;
         return 0;
     }
     return ERR_UNAVAILABLE;
@@ -244,20 +477,37 @@ static struct gw_version *find_version(struct gw_routes *r, struct str service_i
     return NULL;
 }
 
+struct gw_group *gw_routes_find(struct gw_routes *r, struct str target, struct gw_version **version)
+{
+    *version = NULL;
+    for (size_t i = 0; i < r->ngroups; i++)
+        if (str_eq_cstr(target, r->groups[i].id))
+            return &r->groups[i];
+    for (size_t i = 0; i < r->ngroups; i++)
+        for (size_t k = 0; k < r->groups[i].nversions; k++)
+            if (str_eq_cstr(target, r->groups[i].versions[k].service_id)) {
+                *version = &r->groups[i].versions[k];
+                return &r->groups[i];
+            }
+    return NULL;
+}
+
+int gw_routes_pick_in(struct gw_group *g, struct gw_version *v, struct gw_pick *out)
+{
+    int rc;
+    if (!v) {
+        rc = pick_in_group(g, false, out);
+        return rc == 0 ? 0 : pick_in_group(g, true, out);
+    }
+    rc = pick_instance(v, false, NULL, out);
+    return rc == 0 ? 0 : pick_instance(v, true, NULL, out);
+}
+
 int gw_routes_pick(struct gw_routes *r, struct str target, struct gw_pick *out)
 {
-    for (size_t i = 0; i < r->ngroups; i++) {
-        struct gw_group *g = &r->groups[i];
-        if (str_eq_cstr(target, g->id)) {
-            int rc = pick_in_group(g, false, out);
-            return rc == 0 ? 0 : pick_in_group(g, true, out);
-        }
-    }
-    struct gw_version *v = find_version(r, target);
-    if (!v)
-        return ERR_NOTFOUND;
-    int rc = pick_instance(v, false, NULL, out);
-    return rc == 0 ? 0 : pick_instance(v, true, NULL, out);
+    struct gw_version *v;
+    struct gw_group *g = gw_routes_find(r, target, &v);
+    return g ? gw_routes_pick_in(g, v, out) : ERR_NOTFOUND;
 }
 
 int gw_routes_pick_other(struct gw_routes *r, const char *service_id,

@@ -81,6 +81,22 @@ static const char *const migrations[] = {
     "  pgid INTEGER NOT NULL,"
     "  start_ticks INTEGER NOT NULL,"
     "  port INTEGER NOT NULL);",
+    /* 3: call authentication: the group's application key pair and its tokens.
+     * Secrets are sealed (crypto_seal) with a key kept outside the database;
+     * tokens are found by the SHA-256 of their value. */
+    "ALTER TABLE service_groups ADD COLUMN app_key TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE service_groups ADD COLUMN app_secret TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE auth_tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  group_id TEXT NOT NULL REFERENCES service_groups(id) ON DELETE CASCADE,"
+    "  value_hash TEXT NOT NULL UNIQUE,"
+    "  value_sealed TEXT NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  limits TEXT NOT NULL DEFAULT '[]',"
+    "  status TEXT NOT NULL DEFAULT 'Enabled',"
+    "  created_at TEXT NOT NULL);"
+    "CREATE INDEX auth_tokens_by_group ON auth_tokens(group_id, created_at);",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -683,6 +699,8 @@ void store_group_release(struct store_group *g)
     free(g->name);
     free(g->tags_json);
     free(g->charge_type);
+    free(g->app_key);
+    free(g->app_secret);
     free(g->created_at);
     free(g->updated_at);
     memset(g, 0, sizeof(*g));
@@ -706,23 +724,67 @@ static int bind_int(sqlite3_stmt *s, int idx, long long v)
     return sqlite3_bind_int64(s, idx, v);
 }
 
+/* Insert token 't' into group 'group_id' (in the caller's transaction),
+ * within the group's cap. */
+static int token_insert(struct store *st, const char *group_id, const struct store_token *t,
+                        struct err *err)
+{
+    bool found;
+    int count = 0;
+    const char *gargs[] = {group_id, NULL};
+    int rc =
+        query_int(st, err, "counting tokens", "SELECT count(*) FROM auth_tokens WHERE group_id = ?",
+                  gargs, &found, &count);
+    if (rc == 0 && count >= STORE_TOKENS_MAX)
+        return err_set(err, ERR_TOOBIG,
+                       "service group '%s' already has %d tokens, the most it may have", group_id,
+                       STORE_TOKENS_MAX);
+    const char *args[] = {t->id,
+                          group_id,
+                          t->value_hash,
+                          t->value_sealed,
+                          t->name ? t->name : "",
+                          t->description ? t->description : "",
+                          t->limits_json ? t->limits_json : "[]",
+                          t->status ? t->status : "Enabled",
+                          t->created_at,
+                          NULL};
+    if (rc == 0)
+        rc = run(
+            st, err, "adding a token",
+            "INSERT INTO auth_tokens (id, group_id, value_hash, value_sealed, name, description,"
+            " limits, status, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            args);
+    return rc;
+}
+
 int store_service_create(struct store *st, const struct store_group *g, bool new_group,
-                         struct store_service *s, struct err *err)
+                         const struct store_token *token, struct store_service *s, struct err *err)
 {
     lock(st);
     int rc = begin_write(st, err);
     if (rc == 0 && new_group) {
-        const char *args[] = {g->id,         g->region,      g->name,
-                              g->tags_json,  g->charge_type, g->auth_enable ? "1" : "0",
-                              g->created_at, g->created_at,  NULL};
+        const char *args[] = {g->id,
+                              g->region,
+                              g->name,
+                              g->tags_json,
+                              g->charge_type,
+                              g->auth_enable ? "1" : "0",
+                              g->app_key ? g->app_key : "",
+                              g->app_secret ? g->app_secret : "",
+                              g->created_at,
+                              g->created_at,
+                              NULL};
         rc = run(st, err, "adding a service group",
                  "INSERT INTO service_groups (id, region, name, tags, charge_type, auth_enable,"
-                 " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                 " app_key, app_secret, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                  args);
         if (rc == ERR_EXISTS)
             rc = err_set(err, ERR_EXISTS, "a service group named '%s' already exists in '%s'",
                          g->name, g->region);
     }
+    if (rc == 0 && new_group && token)
+        rc = token_insert(st, g->id, token, err);
     if (rc == 0 && s->model_version_id && *s->model_version_id) {
         const char *args[] = {s->model_version_id, g->region, NULL};
         rc = check_version_usable(st,
@@ -779,7 +841,9 @@ int store_service_create(struct store *st, const struct store_group *g, bool new
     return rc;
 }
 
-#define GROUP_COLS "id, region, name, tags, charge_type, auth_enable, created_at, updated_at"
+#define GROUP_COLS                                                                                 \
+    "id, region, name, tags, charge_type, auth_enable, created_at, updated_at, app_key, "          \
+    "app_secret"
 
 static void read_group(sqlite3_stmt *s, void *row)
 {
@@ -792,6 +856,8 @@ static void read_group(sqlite3_stmt *s, void *row)
     g->auth_enable = sqlite3_column_int(s, 5) != 0;
     g->created_at = col(s, 6);
     g->updated_at = col(s, 7);
+    g->app_key = col(s, 8);
+    g->app_secret = col(s, 9);
 }
 
 int store_group_list(struct store *st, const char *region, struct store_group **out, size_t *n,
@@ -799,10 +865,12 @@ int store_group_list(struct store *st, const char *region, struct store_group **
 {
     const char *args[] = {region, NULL};
     return list_rows(st,
-                     "SELECT " GROUP_COLS " FROM service_groups WHERE region = ?"
-                     " ORDER BY created_at, rowid",
-                     args, sizeof(**out), read_group, release_group, (void **)out, n,
-                     "listing service groups", err);
+                     region ? "SELECT " GROUP_COLS " FROM service_groups WHERE region = ?"
+                              " ORDER BY created_at, rowid"
+                            : "SELECT " GROUP_COLS
+                              " FROM service_groups ORDER BY created_at, rowid",
+                     region ? args : NULL, sizeof(**out), read_group, release_group, (void **)out,
+                     n, "listing service groups", err);
 }
 
 int store_group_get(struct store *st, const char *region, const char *id, struct store_group *out,
@@ -1012,6 +1080,206 @@ int store_service_delete(struct store *st, const char *region, const char *id, s
     const char *args[] = {id, region, NULL};
     return delete_where(st, touch_group_now, "DELETE FROM services WHERE id = ? AND region = ?",
                         args, "service", id, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Call authentication                                                      */
+
+void store_token_release(struct store_token *t)
+{
+    free(t->id);
+    free(t->group_id);
+    free(t->value_hash);
+    free(t->value_sealed);
+    free(t->name);
+    free(t->description);
+    free(t->limits_json);
+    free(t->status);
+    free(t->created_at);
+    memset(t, 0, sizeof(*t));
+}
+
+static void read_token(sqlite3_stmt *s, void *row)
+{
+    struct store_token *t = row;
+    t->id = col(s, 0);
+    t->group_id = col(s, 1);
+    t->value_hash = col(s, 2);
+    t->value_sealed = col(s, 3);
+    t->name = col(s, 4);
+    t->description = col(s, 5);
+    t->limits_json = col(s, 6);
+    t->status = col(s, 7);
+    t->created_at = col(s, 8);
+}
+
+static void release_token(void *row)
+{
+    store_token_release(row);
+}
+
+#define TOKEN_COLS                                                                                 \
+    "id, group_id, value_hash, value_sealed, name, description, limits, status, created_at"
+
+int store_token_list(struct store *st, const char *group_id, struct store_token **out, size_t *n,
+                     struct err *err)
+{
+    const char *args[] = {group_id, NULL};
+    return list_rows(st,
+                     group_id ? "SELECT " TOKEN_COLS " FROM auth_tokens WHERE group_id = ?"
+                                " ORDER BY created_at, rowid"
+                              : "SELECT " TOKEN_COLS " FROM auth_tokens ORDER BY group_id,"
+                                " created_at, rowid",
+                     group_id ? args : NULL, sizeof(**out), read_token, release_token, (void **)out,
+                     n, "listing tokens", err);
+}
+
+/* Is 'id' a group of 'region'? ERR_NOTFOUND when not. */
+static int group_exists(struct store *st, const char *region, const char *id, struct err *err)
+{
+    bool found;
+    int one;
+    const char *args[] = {id, region, NULL};
+    int rc =
+        query_int(st, err, "reading a service group",
+                  "SELECT 1 FROM service_groups WHERE id = ? AND region = ?", args, &found, &one);
+    if (rc == 0 && !found)
+        rc = err_set(err, ERR_NOTFOUND, "service group '%s' does not exist", id);
+    return rc;
+}
+
+static int touch_group(struct store *st, const char *id, struct err *err)
+{
+    char now[32];
+    rfc3339_now(now);
+    const char *args[] = {now, id, NULL};
+    return run(st, err, "updating a group", "UPDATE service_groups SET updated_at = ? WHERE id = ?",
+               args);
+}
+
+int store_group_set_key_pair(struct store *st, const char *group_id, const char *app_key,
+                             const char *app_secret, struct err *err)
+{
+    lock(st);
+    const char *args[] = {app_key, app_secret, group_id, NULL};
+    int rc = run(st, err, "setting a key pair",
+                 "UPDATE service_groups SET app_key = ?, app_secret = ? WHERE id = ? AND"
+                 " app_key = ''",
+                 args);
+    unlock(st);
+    return rc;
+}
+
+int store_group_set_auth(struct store *st, const char *region, const char *group_id, bool enable,
+                         const struct store_token *token, struct err *err)
+{
+    lock(st);
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = group_exists(st, region, group_id, err);
+    if (rc == 0) {
+        const char *args[] = {enable ? "1" : "0", group_id, NULL};
+        rc = run(st, err, "switching authentication",
+                 "UPDATE service_groups SET auth_enable = ? WHERE id = ?", args);
+    }
+    if (rc == 0 && enable && token) {
+        bool found;
+        int count = 0;
+        const char *args[] = {group_id, NULL};
+        rc = query_int(st, err, "counting tokens",
+                       "SELECT count(*) FROM auth_tokens WHERE group_id = ?", args, &found, &count);
+        if (rc == 0 && count == 0)
+            rc = token_insert(st, group_id, token, err);
+    }
+    if (rc == 0)
+        rc = touch_group(st, group_id, err);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+int store_token_create(struct store *st, const char *region, const char *group_id,
+                       const struct store_token *t, struct err *err)
+{
+    lock(st);
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = group_exists(st, region, group_id, err);
+    if (rc == 0)
+        rc = token_insert(st, group_id, t, err);
+    if (rc == 0)
+        rc = touch_group(st, group_id, err);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+int store_token_update(struct store *st, const char *region, const char *group_id,
+                       const char *value_hash, const struct store_token *t, struct err *err)
+{
+    lock(st);
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = group_exists(st, region, group_id, err);
+    if (rc == 0) {
+        sqlite3_stmt *q;
+        const char *args[] = {t->name ? t->name : "",
+                              t->description ? t->description : "",
+                              t->limits_json ? t->limits_json : "[]",
+                              t->id,
+                              t->value_hash,
+                              t->value_sealed,
+                              group_id,
+                              value_hash,
+                              NULL};
+        /* A reset gives the token a new id, hash and sealed value; without
+         * one the COALESCEs keep the old. */
+        rc = prepare(st, &q, err,
+                     "UPDATE auth_tokens SET name = ?, description = ?, limits = ?,"
+                     " id = COALESCE(?4, id), value_hash = COALESCE(?5, value_hash),"
+                     " value_sealed = COALESCE(?6, value_sealed)"
+                     " WHERE group_id = ?7 AND value_hash = ?8",
+                     args);
+        if (rc == 0) {
+            for (int i = 4; i <= 6; i++)
+                if (!args[i - 1])
+                    sqlite3_bind_null(q, i);
+            /* prepare() stops binding at the first NULL: bind the rest. */
+            sqlite3_bind_text(q, 7, group_id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 8, value_hash, -1, SQLITE_STATIC);
+            if (sqlite3_step(q) != SQLITE_DONE)
+                rc = db_error(st, err, "changing a token");
+            else if (sqlite3_changes(st->db) == 0)
+                rc = err_set(err, ERR_NOTFOUND, "service group '%s' has no such token", group_id);
+            sqlite3_finalize(q);
+        }
+    }
+    if (rc == 0)
+        rc = touch_group(st, group_id, err);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+int store_token_delete(struct store *st, const char *region, const char *group_id,
+                       const char *value_hash, struct err *err)
+{
+    lock(st);
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = group_exists(st, region, group_id, err);
+    if (rc == 0) {
+        const char *args[] = {group_id, value_hash, NULL};
+        rc = run(st, err, "deleting a token",
+                 "DELETE FROM auth_tokens WHERE group_id = ? AND value_hash = ?", args);
+        if (rc == 0 && sqlite3_changes(st->db) == 0)
+            rc = err_set(err, ERR_NOTFOUND, "service group '%s' has no such token", group_id);
+    }
+    if (rc == 0)
+        rc = touch_group(st, group_id, err);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
 }
 
 int store_group_delete(struct store *st, const char *region, const char *id, struct err *err)

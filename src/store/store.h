@@ -105,9 +105,28 @@ struct store_group {
     char *tags_json;
     char *charge_type;
     bool auth_enable;
+    char *app_key;    /* the legacy gateway's ApiAppKey, "APID..." */
+    char *app_secret; /* its ApiAppSecret, sealed (crypto_seal, associated data: the group id) */
     char *created_at;
     char *updated_at;
 };
+
+/* A data-plane token of a group. The value itself is never stored in the
+ * clear: 'value_hash' (hex SHA-256) finds it, 'value_sealed' gives it back to
+ * the API with the key that berthd keeps outside the database. */
+struct store_token {
+    char *id; /* changes with the value on a reset */
+    char *group_id;
+    char *value_hash;
+    char *value_sealed; /* crypto_seal(value), associated data: the id */
+    char *name;
+    char *description;
+    char *limits_json; /* [{"Strategy":"PerMinute","Max":600}] */
+    char *status;      /* "Enabled" */
+    char *created_at;
+};
+
+#define STORE_TOKENS_MAX 100 /* per group */
 
 struct store_service {
     char *id; /* <group>-<version> */
@@ -134,13 +153,17 @@ void store_service_release(struct store_service *s);
  * checked in the same transaction: ERR_NOTFOUND when it does not exist (any
  * more), ERR_UNAVAILABLE when it is importing or failed.
  *
+ * A new group also gets 'token' when it is not NULL (its first token, when
+ * it is created with authentication on).
+ *
  * Every call that changes a service (create, set_replicas, update,
  * set_weights, delete) also sets its group's updated_at, in the same
  * transaction. */
 int store_service_create(struct store *st, const struct store_group *g, bool new_group,
-                         struct store_service *s, struct err *err);
+                         const struct store_token *token, struct store_service *s, struct err *err);
 int store_group_get(struct store *st, const char *region, const char *id, struct store_group *out,
                     struct err *err);
+/* Groups of 'region', or of every region when it is NULL. */
 int store_group_list(struct store *st, const char *region, struct store_group **out, size_t *n,
                      struct err *err);
 int store_service_get(struct store *st, const char *region, const char *id,
@@ -167,6 +190,35 @@ int store_group_delete(struct store *st, const char *region, const char *id, str
 /* How many services use a model version. */
 int store_model_version_users(struct store *st, const char *model_version_id, int *count,
                               struct err *err);
+
+/* ------------------------------------------------------------------------ */
+/* Call authentication. Each changes the group's updated_at in the same
+ * transaction; ERR_NOTFOUND when the group (in 'region') or the token does
+ * not exist. */
+
+void store_token_release(struct store_token *t);
+/* Tokens of one group (group_id non-NULL), oldest first, or of every group
+ * (NULL, for the gateway's table). */
+int store_token_list(struct store *st, const char *group_id, struct store_token **out, size_t *n,
+                     struct err *err);
+/* Switch authentication; turning it on with 'token' non-NULL also inserts
+ * that token when the group has none. */
+int store_group_set_auth(struct store *st, const char *region, const char *group_id, bool enable,
+                         const struct store_token *token, struct err *err);
+/* Give a group made before key pairs existed its AppKey and sealed AppSecret;
+ * a group that has one keeps it. */
+int store_group_set_key_pair(struct store *st, const char *group_id, const char *app_key,
+                             const char *app_secret, struct err *err);
+/* ERR_TOOBIG past STORE_TOKENS_MAX; ERR_EXISTS if the value is taken. */
+int store_token_create(struct store *st, const char *region, const char *group_id,
+                       const struct store_token *t, struct err *err);
+/* Change the token whose value hashes to 'value_hash': name, description and
+ * limits from 't'; with t->id, t->value_hash and t->value_sealed non-NULL
+ * (a reset) also those. */
+int store_token_update(struct store *st, const char *region, const char *group_id,
+                       const char *value_hash, const struct store_token *t, struct err *err);
+int store_token_delete(struct store *st, const char *region, const char *group_id,
+                       const char *value_hash, struct err *err);
 
 /* ------------------------------------------------------------------------ */
 /* Instances: the processes berthd started, recorded so that a restarted

@@ -539,7 +539,7 @@ class Services(unittest.TestCase):
             (dict(base, Replicas=1000), "InvalidParameterValue", "Replicas"),
             (dict(base, ScaleMode="AUTO"), "UnsupportedOperation", "ScaleMode"),
             (dict(base, HorizontalPodAutoscaler={"MinReplicas": 1}), "UnsupportedOperation", "HorizontalPodAutoscaler"),
-            (dict(base, AuthorizationEnable=True), "UnsupportedOperation", "AuthorizationEnable"),
+            (dict(base, AuthorizationEnable="yes"), "InvalidParameter", "AuthorizationEnable"),
             (dict(base, ServicePort=9000), "UnsupportedOperation", "ServicePort"),
             (dict(base, ImageInfo={"ImageType": "CUSTOM", "ImageUrl": "nginx:latest"}), "UnsupportedOperation", "container"),
             (dict(base, Env=[{"Name": "1BAD", "Value": "x"}]), "InvalidParameterValue", "Env"),

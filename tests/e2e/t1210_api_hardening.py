@@ -207,10 +207,10 @@ class Hardening(unittest.TestCase):
         self.c.ok("ModifyModelService", dict(offs[2], ServiceId=sid))
         self.c.ok("ModifyModelService", dict(offs[4], ServiceId=sid, ServiceAction="STOP"))
         ons = [
-            ({"ServiceLimit": {"EnableInstanceRpsLimit": True, "InstanceRpsLimit": 10}},
-             "UnsupportedOperation", "ServiceLimit.EnableInstanceRpsLimit"),
-            ({"ServiceLimit": {"EnableInstanceReqLimit": True, "InstanceReqLimit": 4}},
-             "UnsupportedOperation", "ServiceLimit.EnableInstanceReqLimit"),
+            ({"ServiceLimit": {"EnableInstanceRpsLimit": True}}, "MissingParameter",
+             "ServiceLimit.InstanceRpsLimit"),
+            ({"ServiceLimit": {"EnableInstanceReqLimit": True, "InstanceReqLimit": 100001}},
+             "InvalidParameterValue", "ServiceLimit.InstanceReqLimit"),
             ({"ScheduledAction": {"ScheduleStop": True, "ScheduleStopTime": "2030-01-26T19:46:22+08:00"}},
              "UnsupportedOperation", "ScheduledAction.ScheduleStop"),
             ({"ServiceLimit": {"EnableInstanceRpsLimit": False, "Rps": 1}}, "UnknownParameter", "ServiceLimit.Rps"),
@@ -225,6 +225,10 @@ class Hardening(unittest.TestCase):
             self.refused("CreateModelService", self.base("on", **params), code, needle)
             self.refused("ModifyModelService", dict(params, ServiceId=sid), code, needle)
             self.refused("ModifyModelService", dict(params, ServiceId=sid, ServiceAction="RESUME"), code, needle)
+        # a limit switched on is applied by a modification, not along with a ServiceAction
+        self.refused("ModifyModelService", {"ServiceId": sid, "ServiceAction": "RESUME",
+                                            "ServiceLimit": {"EnableInstanceRpsLimit": True, "InstanceRpsLimit": 5}},
+                     "InvalidParameterValue", "cannot be combined with ServiceAction")
         for gid in gids:
             self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
 

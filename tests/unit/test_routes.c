@@ -202,3 +202,97 @@ TEST(pick_other_never_returns_the_failed_instance)
     CHECK_EQ_INT(gw_routes_pick_other(r, "ms-nope", &a[0], &out), ERR_UNAVAILABLE);
     gw_routes_release(r);
 }
+
+/* ---- call authentication and limits ------------------------------------ */
+
+static struct gw_routes *limited_table(size_t nready, unsigned rps, unsigned inflight)
+{
+    struct gw_instance inst[4] = {
+        {"127.0.0.1", 9001}, {"127.0.0.1", 9002}, {"127.0.0.1", 9003}, {"127.0.0.1", 9004}};
+    struct gw_routes *r = gw_routes_new();
+    gw_routes_add(r, "ms-g", "ms-g-1", 100, 0, inst, nready);
+    gw_routes_limit(r, "ms-g-1", rps, inflight);
+    gw_routes_group(r, "ms-g", true, "APIDx", "secret", 500);
+    uint8_t h[32] = {7};
+    gw_routes_token(r, "ms-g", h, "tok-a", 3, 0);
+    h[0] = 1;
+    gw_routes_token(r, "ms-g", h, "tok-b", 0, 0);
+    return r;
+}
+
+/* InstanceRpsLimit x ready instances, and the state survives a new table. */
+TEST(rate_limit_follows_replicas_across_tables)
+{
+    struct gw_table t;
+    gw_table_init(&t);
+    gw_table_publish(&t, limited_table(2, 20, 0));
+    uint64_t t0 = 1000000000000ull, ms = 1000000ull;
+    int ok = 0;
+    for (uint64_t at = 0; at < 2000 * ms; at += 10 * ms) {
+        struct gw_routes *r = gw_table_acquire(&t);
+        struct gw_version *v;
+        struct gw_group *g = gw_routes_find(r, STR_LIT("ms-g"), &v);
+        struct gw_pick p;
+        CHECK_EQ_INT(gw_routes_pick_in(g, v, &p), 0);
+        struct gw_admission a;
+        gw_admit(g, p.version, NULL, t0 + at, &a);
+        if (a.status == 0) {
+            ok++;
+            gw_admit_done(a.held);
+        } else {
+            CHECK_EQ_INT(a.status, 429);
+            CHECK(a.retry_s >= 1);
+            CHECK(strstr(a.reason, "20 requests per second per instance") != NULL);
+        }
+        gw_routes_release(r);
+        if (at == 1000 * ms) /* a third replica: 60/s from now on */
+            gw_table_publish(&t, limited_table(3, 20, 0));
+    }
+    CHECK(ok >= 40 + 60 && ok <= 40 + 60 + 3);
+    gw_table_release(&t);
+}
+
+TEST(concurrency_limit_and_token_quota)
+{
+    struct gw_table t;
+    gw_table_init(&t);
+    gw_table_publish(&t, limited_table(2, 0, 2));
+    struct gw_routes *r = gw_table_acquire(&t);
+    struct gw_version *v;
+    struct gw_group *g = gw_routes_find(r, STR_LIT("ms-g-1"), &v);
+    CHECK(g != NULL && v != NULL);
+    /* the tokens are sorted by hash and carry their quotas */
+    CHECK_EQ_INT(g->ntokens, 2);
+    CHECK_EQ_INT(g->tokens[0].hash[0], 1);
+    CHECK_STR_EQ(g->tokens[1].id, "tok-a");
+    const struct gw_token *a = &g->tokens[1];
+    struct gw_admission held[5];
+    for (int i = 0; i < 4; i++) {
+        gw_admit(g, v, NULL, 1, &held[i]);
+        CHECK_EQ_INT(held[i].status, 0);
+    }
+    gw_admit(g, v, NULL, 1, &held[4]);
+    CHECK_EQ_INT(held[4].status, 429);
+    CHECK(strstr(held[4].reason, "in flight") != NULL);
+    for (int i = 0; i < 4; i++)
+        gw_admit_done(held[i].held);
+    /* 3 per minute for tok-a: the 4th waits, and nothing stays in flight */
+    for (int i = 0; i < 3; i++) {
+        gw_admit(g, v, a, 2, &held[0]);
+        CHECK_EQ_INT(held[0].status, 0);
+        gw_admit_done(held[0].held);
+    }
+    gw_admit(g, v, a, 2, &held[0]);
+    CHECK_EQ_INT(held[0].status, 429);
+    CHECK_EQ_INT(held[0].retry_s, 60);
+    CHECK_EQ_INT(atomic_load(&v->state->inflight.n), 0);
+    gw_routes_release(r);
+    /* a new table keeps the token's window */
+    gw_table_publish(&t, limited_table(2, 0, 2));
+    r = gw_table_acquire(&t);
+    g = gw_routes_find(r, STR_LIT("ms-g"), &v);
+    gw_admit(g, &g->versions[0], &g->tokens[1], 3, &held[0]);
+    CHECK_EQ_INT(held[0].status, 429);
+    gw_routes_release(r);
+    gw_table_release(&t);
+}

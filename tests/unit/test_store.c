@@ -149,7 +149,7 @@ static int add_service_on(struct store *st, struct store_group *g, bool new_grou
                               .weight = new_group ? 100 : 0,
                               .created_at = (char *)"2026-01-01T00:00:00Z"};
     struct err err = {0};
-    int rc = store_service_create(st, g, new_group, &s, &err);
+    int rc = store_service_create(st, g, new_group, NULL, &s, &err);
     *version = s.version;
     free(s.id);
     return rc;
