@@ -7,13 +7,29 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Fetched once: OpenSSL 3 looks an algorithm up by name (under locks) on
+ * every call that does not name a fetched one, which cost more than the
+ * digest of a token. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    if (!(sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL)))
+        abort();
+}
+
 void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_BYTES])
 {
-    SHA256(data, len, out);
+    pthread_once(&sha256_once, sha256_fetch);
+    unsigned int n = CRYPTO_SHA256_BYTES;
+    if (EVP_Digest(data, len, out, &n, sha256_md, NULL) != 1)
+        abort();
 }
 
 void crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,

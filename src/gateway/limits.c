@@ -58,12 +58,58 @@ void gw_window_release(struct gw_window *w)
 {
     pthread_mutex_destroy(&w->lock);
     free(w->times);
+    free(w->counts);
     memset(w, 0, sizeof(*w));
+}
+
+#define NSLOTS (GW_WINDOW_BUCKETS + 1)
+
+/* A large quota: the buckets now-1024 .. now cover (now - span, now]. */
+static uint64_t bucket_take(struct gw_window *w, uint64_t max, uint64_t span_ns, uint64_t now)
+{
+    /* 1024 buckets at least as long as the span together. */
+    uint64_t width = (span_ns + GW_WINDOW_BUCKETS - 1) / GW_WINDOW_BUCKETS;
+    uint64_t b = now / width;
+    if (!w->counts) {
+        /* From exact to buckets (the quota was raised): what the ring holds counts on. */
+        w->counts = xcalloc(NSLOTS, sizeof(*w->counts));
+        w->last = b;
+        for (size_t i = 0; i < w->n; i++) {
+            uint64_t t = w->times[(w->head + i) % w->cap];
+            if (now - t < span_ns) {
+                w->counts[(t / width) % NSLOTS]++;
+                w->total++;
+            }
+        }
+        w->n = 0;
+    }
+    /* Buckets that left the ring since the last call give back their counts. */
+    for (uint64_t k = w->last + 1; k <= b && k <= w->last + NSLOTS; k++) {
+        w->total -= w->counts[k % NSLOTS];
+        w->counts[k % NSLOTS] = 0;
+    }
+    if (b > w->last)
+        w->last = b;
+    if (w->total < max) {
+        w->counts[b % NSLOTS]++;
+        w->total++;
+        return 0;
+    }
+    /* Wait until the oldest bucket with a count leaves. */
+    for (uint64_t k = b >= NSLOTS - 1 ? b - (NSLOTS - 1) : 0; k <= b; k++)
+        if (w->counts[k % NSLOTS])
+            return (k + NSLOTS) * width - now;
+    return width;
 }
 
 uint64_t gw_window_take(struct gw_window *w, uint64_t max, uint64_t span_ns, uint64_t now)
 {
     pthread_mutex_lock(&w->lock);
+    if (max > GW_WINDOW_EXACT_MAX || w->counts) {
+        uint64_t wait = bucket_take(w, max, span_ns, now);
+        pthread_mutex_unlock(&w->lock);
+        return wait;
+    }
     /* Forget what left the window: (now - span, now] holds what counts. */
     while (w->n && now - w->times[w->head] >= span_ns) {
         w->head = (w->head + 1) % w->cap;

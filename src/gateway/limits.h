@@ -11,11 +11,14 @@
  *   the state.
  * - Concurrency (InstanceReqLimit x ready instances) is an atomic count of
  *   requests in flight.
- * - A token's quota (Max per minute or per day) is exact over any window of
- *   that length, not only aligned ones: the times of the requests it let
- *   through in the last window, kept in a ring that grows with use (at most
- *   Max entries) behind a mutex of its own; only calls with such a token take
- *   it.
+ * - A token's quota (Max per minute or per day) never lets more than Max
+ *   through in any window of that length, aligned or not. Up to
+ *   GW_WINDOW_EXACT_MAX it is exact: the times of the requests it let
+ *   through in the last window, in a ring that grows with use. A larger
+ *   quota counts per bucket of span/1024 and counts a bucket until all of it
+ *   has left the window, so memory stays 8 KiB and it may let a request
+ *   through up to span/1024 later than an exact count would (84 s a day).
+ *   Each window has a mutex of its own; only calls with such a token take it.
  * Times are CLOCK_MONOTONIC nanoseconds (gw_now_ns). */
 #ifndef BERTH_GATEWAY_LIMITS_H
 #define BERTH_GATEWAY_LIMITS_H
@@ -45,10 +48,18 @@ struct gw_inflight {
 bool gw_inflight_enter(struct gw_inflight *f, long max);
 void gw_inflight_leave(struct gw_inflight *f);
 
+/* Quotas up to this are kept exactly, one time per request; larger ones in
+ * GW_WINDOW_BUCKETS + 1 counts of span / GW_WINDOW_BUCKETS each. */
+#define GW_WINDOW_EXACT_MAX 4096
+#define GW_WINDOW_BUCKETS 1024
+
 struct gw_window {
     pthread_mutex_t lock;
     uint64_t *times; /* ring of accepted request times */
     size_t cap, head, n;
+    uint64_t *counts; /* the buckets, a ring by bucket number */
+    uint64_t last;    /* the newest bucket number counted */
+    uint64_t total;   /* sum of counts */
 };
 
 void gw_window_init(struct gw_window *w);

@@ -152,3 +152,50 @@ TEST(window_lowered_quota_waits_for_the_oldest)
     CHECK_EQ_INT(wait, 45 * SEC);
     gw_window_release(&w);
 }
+
+/* A quota past GW_WINDOW_EXACT_MAX counts in buckets: never more than Max in
+ * any window of the span, a bounded few later than exact, and 8 KiB. */
+TEST(window_large_quota_counts_in_buckets)
+{
+    struct gw_window w;
+    gw_window_init(&w);
+    uint64_t span = 60 * SEC, max = 10000, t0 = 3600 * SEC;
+    int ok = 0;
+    for (int i = 0; i < 12000; i++)
+        ok += gw_window_take(&w, max, span, t0) == 0;
+    CHECK_EQ_INT(ok, 10000);
+    CHECK(w.times == NULL);
+    /* still closed just before a whole span has passed, open after it and one bucket */
+    uint64_t wait = gw_window_take(&w, max, span, t0 + 59 * SEC);
+    CHECK(wait > SEC && wait <= SEC + span / 1024 + 1);
+    CHECK_EQ_INT(gw_window_take(&w, max, span, t0 + span + span / 1024 + 1), 0);
+    gw_window_release(&w);
+
+    /* random arrivals at about 3x the quota: no 60 s window ever holds more than Max */
+    gw_window_init(&w);
+    uint64_t seed = 99, t = t0;
+    static uint64_t accepted[40000];
+    size_t na = 0, lo = 0;
+    for (int i = 0; i < 120000 && na < 40000; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        t += (seed >> 33) % (4 * MS);
+        if (gw_window_take(&w, max, span, t) == 0) {
+            accepted[na++] = t;
+            while (t - accepted[lo] >= span)
+                lo++;
+            CHECK(na - lo <= max);
+        }
+    }
+    CHECK(na > 20000);
+    gw_window_release(&w);
+
+    /* raised from an exact quota: what was let through counts on */
+    gw_window_init(&w);
+    for (int i = 0; i < 3000; i++)
+        CHECK_EQ_INT(gw_window_take(&w, 3000, span, t0), 0);
+    ok = 0;
+    for (int i = 0; i < 6000; i++)
+        ok += gw_window_take(&w, 5000, span, t0 + SEC) == 0;
+    CHECK_EQ_INT(ok, 2000);
+    gw_window_release(&w);
+}
