@@ -109,6 +109,27 @@ void crypto_hex(const uint8_t *data, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+int crypto_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t len)
+{
+    if (hexlen != 2 * len)
+        return ERR_INVALID;
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return ERR_INVALID;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
 size_t crypto_base64(const uint8_t *data, size_t len, char *out)
 {
     int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);

@@ -30,6 +30,9 @@ bool crypto_equal(const void *a, const void *b, size_t len);
 void crypto_wipe(void *p, size_t len);
 /* Lower-case hex of 'len' bytes into 'out', which holds 2 * len + 1. */
 void crypto_hex(const uint8_t *data, size_t len, char *out);
+/* Decode exactly 2 * len hex digits (either case) of 'hex' into 'out';
+ * ERR_INVALID for any other text. */
+int crypto_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t len);
 /* Standard base64 with padding into 'out', which holds 4 * ceil(len / 3) + 1. */
 size_t crypto_base64(const uint8_t *data, size_t len, char *out);
 /* Decode standard base64 into 'out', which holds 3 * len / 4 bytes: strict

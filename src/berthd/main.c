@@ -13,7 +13,6 @@
 #include "http/server.h"
 #include "store/store.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -378,19 +377,12 @@ static int load_secret_key(const char *path, uint8_t key[CRYPTO_SEAL_KEY_BYTES],
         rc = err_set(err, ERR_INVALID,
                      "the secret key '%s' can be read by others (mode %03o): chmod 600 it", path,
                      (unsigned)(sb.st_mode & 0777));
-    else if (n < 2 * CRYPTO_SEAL_KEY_BYTES ||
-             (n > 2 * CRYPTO_SEAL_KEY_BYTES && hex[n - 1] != '\n') ||
-             n > 2 * CRYPTO_SEAL_KEY_BYTES + 1)
+    else if (n > 2 * CRYPTO_SEAL_KEY_BYTES + 1 ||
+             (n == 2 * CRYPTO_SEAL_KEY_BYTES + 1 && hex[n - 1] != '\n') ||
+             crypto_unhex(
+                 hex, 2 * CRYPTO_SEAL_KEY_BYTES < (size_t)n ? 2 * CRYPTO_SEAL_KEY_BYTES : (size_t)n,
+                 key, CRYPTO_SEAL_KEY_BYTES) != 0)
         rc = err_set(err, ERR_INVALID, "the secret key '%s' is not 64 hex digits", path);
-    for (int i = 0; rc == 0 && i < CRYPTO_SEAL_KEY_BYTES; i++) {
-        unsigned v;
-        char pair[3] = {hex[2 * i], hex[2 * i + 1], 0};
-        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) ||
-            sscanf(pair, "%2x", &v) != 1)
-            rc = err_set(err, ERR_INVALID, "the secret key '%s' is not 64 hex digits", path);
-        else
-            key[i] = (uint8_t)v;
-    }
     crypto_wipe(hex, sizeof(hex));
     return rc;
 }

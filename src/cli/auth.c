@@ -8,12 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* "N" (a count >= 0) or "off" into *n (-1 for off); false after a message. */
 static bool count_or_off(const char *opt, const char *v, long long *n)
 {
@@ -50,10 +44,10 @@ int cli_service_auth(struct cli *c, int argc, char **argv)
     } else if (rc == CLI_OK) {
         const json_t *v2 = json_object_get(resp, "ServiceCallInfoV2");
         printf("call authentication of %s is %s\n", argv[0], on ? "on" : "off");
-        if (on && *jstr(v2, "AuthToken"))
+        if (on && *cli_jstr(v2, "AuthToken"))
             printf("token: %s\n(send it as 'Authorization: Bearer <token>'; berth token list %s "
                    "shows them all)\n",
-                   jstr(v2, "AuthToken"), argv[0]);
+                   cli_jstr(v2, "AuthToken"), argv[0]);
     }
     json_decref(resp);
     return rc;
@@ -138,8 +132,8 @@ static const json_t *find_token(const json_t *tokens, const char *value)
 {
     size_t i;
     const json_t *t;
-    json_array_foreach(tokens, i, t) if (strcmp(jstr(json_object_get(t, "Base"), "Value"), value) ==
-                                         0) return t;
+    json_array_foreach(tokens, i, t) if (strcmp(cli_jstr(json_object_get(t, "Base"), "Value"),
+                                                value) == 0) return t;
     return NULL;
 }
 
@@ -151,13 +145,14 @@ static void print_limits(const json_t *limits)
         printf("-");
     json_array_foreach(limits, i, l)
         printf("%s%lld/%s", i ? "," : "", (long long)json_integer_value(json_object_get(l, "Max")),
-               strcmp(jstr(l, "Strategy"), "PerDay") == 0 ? "day" : "min");
+               strcmp(cli_jstr(l, "Strategy"), "PerDay") == 0 ? "day" : "min");
 }
 
 static void print_token(const json_t *t)
 {
     const json_t *b = json_object_get(t, "Base");
-    printf("%-34s %-16s %-20s ", jstr(b, "Value"), jstr(b, "Name"), jstr(b, "CreateTime"));
+    printf("%-34s %-16s %-20s ", cli_jstr(b, "Value"), cli_jstr(b, "Name"),
+           cli_jstr(b, "CreateTime"));
     print_limits(json_object_get(t, "Limits"));
     printf("\n");
 }
@@ -184,7 +179,7 @@ static bool token_opts(int argc, char **argv, json_t *t, bool *limits_given)
             if (!count_or_off(a, v, &n))
                 return false;
             for (size_t k = 0; k < json_array_size(limits); k++)
-                if (strcmp(jstr(json_array_get(limits, k), "Strategy"), strategy) == 0)
+                if (strcmp(cli_jstr(json_array_get(limits, k), "Strategy"), strategy) == 0)
                     json_array_remove(limits, k--);
             if (n > 0)
                 json_array_append_new(limits,
@@ -223,9 +218,9 @@ int cli_token(struct cli *c, int argc, char **argv)
         }
         const json_t *b = json_object_get(t, "Base");
         json_t *p = json_pack("{s:s}", "ServiceGroupId", gid);
-        if (*jstr(b, "Name"))
+        if (*cli_jstr(b, "Name"))
             json_object_set(p, "Name", json_object_get(b, "Name"));
-        if (*jstr(b, "Description"))
+        if (*cli_jstr(b, "Description"))
             json_object_set(p, "Description", json_object_get(b, "Description"));
         json_t *resp = NULL;
         rc = cli_call(c, "CreateModelServiceAuthToken", p, &resp);
@@ -286,8 +281,8 @@ int cli_token(struct cli *c, int argc, char **argv)
         {
             bool seen = false;
             json_array_foreach(before, k, o) seen |=
-                strcmp(jstr(json_object_get(n, "Base"), "Id"),
-                       jstr(json_object_get(o, "Base"), "Id")) == 0;
+                strcmp(cli_jstr(json_object_get(n, "Base"), "Id"),
+                       cli_jstr(json_object_get(o, "Base"), "Id")) == 0;
             if (!seen && !fresh)
                 fresh = n;
         }

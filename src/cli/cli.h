@@ -29,6 +29,8 @@ int cli_call(struct cli *c, const char *action, json_t *params, json_t **respons
  * is not NULL) and print the answer; for predict. */
 int cli_post(const char *url, const char *token, const char *body, size_t len);
 void cli_print_json(const json_t *v);
+/* The string member 'k' of 'o', or "" when it is absent or not a string. */
+const char *cli_jstr(const json_t *o, const char *k);
 /* Read "JSON" or "@file" into a JSON value; NULL (after a message) on error. */
 json_t *cli_json_arg(const char *arg);
 

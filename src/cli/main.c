@@ -170,6 +170,12 @@ int cli_call(struct cli *c, const char *action, json_t *params, json_t **respons
     return ret;
 }
 
+const char *cli_jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
 int cli_post(const char *url, const char *token, const char *body, size_t len)
 {
     struct buf out;

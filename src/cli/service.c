@@ -8,12 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 static int wait_normal(struct cli *c, const char *service_id)
 {
     const char *last = "";
@@ -25,14 +19,15 @@ static int wait_normal(struct cli *c, const char *service_id)
         if (rc)
             return rc;
         json_t *s = json_object_get(resp, "Service");
-        last = jstr(s, "Status");
+        last = cli_jstr(s, "Status");
         snprintf(seen, sizeof(seen), "%s", last);
         if (strcmp(last, "Normal") == 0) {
             json_decref(resp);
             return CLI_OK;
         }
         if (strcmp(last, "CREATE_FAILED") == 0) {
-            fprintf(stderr, "berth: %s failed: %s\n", service_id, jstr(s, "CreateFailedReason"));
+            fprintf(stderr, "berth: %s failed: %s\n", service_id,
+                    cli_jstr(s, "CreateFailedReason"));
             json_decref(resp);
             return CLI_API_ERROR;
         }
@@ -48,12 +43,12 @@ static void print_service_row(const json_t *s)
     const json_t *info = json_object_get(s, "ServiceInfo");
     const json_t *st = json_object_get(info, "Status");
     const json_t *model = json_object_get(info, "ModelInfo");
-    printf("%-16s %-20s %-14s %4lld/%-4lld %6lld  %s\n", jstr(s, "ServiceId"),
-           jstr(s, "ServiceGroupName"), jstr(s, "Status"),
+    printf("%-16s %-20s %-14s %4lld/%-4lld %6lld  %s\n", cli_jstr(s, "ServiceId"),
+           cli_jstr(s, "ServiceGroupName"), cli_jstr(s, "Status"),
            (long long)json_integer_value(json_object_get(st, "ReadyReplicas")),
            (long long)json_integer_value(json_object_get(info, "Replicas")),
            (long long)json_integer_value(json_object_get(s, "Weight")),
-           json_is_object(model) ? jstr(model, "ModelVersionId") : jstr(info, "Command"));
+           json_is_object(model) ? cli_jstr(model, "ModelVersionId") : cli_jstr(info, "Command"));
 }
 
 /* Options of create and update into request fields; only what is given.
@@ -133,14 +128,14 @@ static int service_create(struct cli *c, int argc, char **argv)
     rc = cli_call(c, "CreateModelService", p, &resp);
     if (rc)
         return rc;
-    const char *sid = jstr(json_object_get(resp, "Service"), "ServiceId");
+    const char *sid = cli_jstr(json_object_get(resp, "Service"), "ServiceId");
     if (wait)
         rc = wait_normal(c, sid);
     if (c->json)
         cli_print_json(resp);
     else if (rc == CLI_OK)
         printf("service %s in group %s is %s\n", sid,
-               jstr(json_object_get(resp, "Service"), "ServiceGroupId"),
+               cli_jstr(json_object_get(resp, "Service"), "ServiceGroupId"),
                wait ? "Normal" : "being created");
     json_decref(resp);
     return rc;
@@ -342,7 +337,8 @@ int cli_predict(struct cli *c, int argc, char **argv)
     int rc = cli_call(c, "DescribeModelServiceCallInfo",
                       json_pack("{s:s}", "ServiceGroupId", group), &resp);
     if (rc == CLI_OK) {
-        const char *endpoint = jstr(json_object_get(resp, "ServiceCallInfoV2"), "InternetEndpoint");
+        const char *endpoint =
+            cli_jstr(json_object_get(resp, "ServiceCallInfoV2"), "InternetEndpoint");
         /* The endpoint ends with the group id; a version id replaces it. */
         char *url =
             xasprintf("%.*s%s%s", (int)(strlen(endpoint) - strlen(group)), endpoint, target, path);

@@ -13,7 +13,6 @@
 #include "control/imports.h"
 #include "drivers/process.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -776,21 +775,6 @@ static void token_quotas(const char *limits_json, uint64_t *per_minute, uint64_t
     json_decref(limits);
 }
 
-static bool hex32(const char *hex, uint8_t out[32])
-{
-    if (strlen(hex) != 64)
-        return false;
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        char pair[3] = {hex[2 * i], hex[2 * i + 1], 0};
-        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) ||
-            sscanf(pair, "%2x", &v) != 1)
-            return false;
-        out[i] = (uint8_t)v;
-    }
-    return true;
-}
-
 /* Each group's call authentication, tokens and cap, from the store. When
  * they cannot be read, every group is published closed (auth on, no
  * credential), never open. */
@@ -834,7 +818,7 @@ static void publish_auth(struct ctl_reconciler *r, struct gw_routes *routes)
         uint8_t hash[32];
         uint64_t per_minute, per_day;
         token_quotas(ts[i].limits_json, &per_minute, &per_day);
-        if (hex32(ts[i].value_hash, hash))
+        if (crypto_unhex(ts[i].value_hash, strlen(ts[i].value_hash), hash, sizeof(hash)) == 0)
             gw_routes_token(routes, ts[i].group_id, hash, ts[i].id, per_minute, per_day);
         store_token_release(&ts[i]);
     }

@@ -125,11 +125,11 @@ static struct gw_group *group_by_id(struct gw_routes *r, const char *id)
     return NULL;
 }
 
-static struct gw_version *version_by_id(struct gw_routes *r, const char *id)
+static struct gw_version *find_version(struct gw_routes *r, struct str service_id)
 {
     for (size_t i = 0; i < r->ngroups; i++)
         for (size_t k = 0; k < r->groups[i].nversions; k++)
-            if (strcmp(r->groups[i].versions[k].service_id, id) == 0)
+            if (str_eq_cstr(service_id, r->groups[i].versions[k].service_id))
                 return &r->groups[i].versions[k];
     return NULL;
 }
@@ -145,7 +145,8 @@ static void inherit_limits(struct gw_routes *to, struct gw_routes *from)
             g->state = og->state;
         }
         for (size_t k = 0; k < g->nversions; k++) {
-            struct gw_version *v = &g->versions[k], *ov = version_by_id(from, v->service_id);
+            struct gw_version *v = &g->versions[k],
+                              *ov = find_version(from, str_from(v->service_id));
             if (ov && ov->state != v->state) {
                 atomic_fetch_add(&ov->state->refs, 1);
                 vstate_release(v->state);
@@ -283,7 +284,7 @@ void gw_routes_add(struct gw_routes *r, const char *group_id, const char *servic
 
 void gw_routes_limit(struct gw_routes *r, const char *service_id, unsigned rps, unsigned inflight)
 {
-    struct gw_version *v = version_by_id(r, service_id);
+    struct gw_version *v = find_version(r, str_from(service_id));
     if (v) {
         v->rps_limit = rps;
         v->inflight_limit = inflight;
@@ -466,15 +467,6 @@ static int pick_in_group(struct gw_group *g, bool any, struct gw_pick *out)
         x -= w;
     }
     return ERR_UNAVAILABLE;
-}
-
-static struct gw_version *find_version(struct gw_routes *r, struct str service_id)
-{
-    for (size_t i = 0; i < r->ngroups; i++)
-        for (size_t k = 0; k < r->groups[i].nversions; k++)
-            if (str_eq_cstr(service_id, r->groups[i].versions[k].service_id))
-                return &r->groups[i].versions[k];
-    return NULL;
 }
 
 struct gw_group *gw_routes_find(struct gw_routes *r, struct str target, struct gw_version **version)

@@ -94,3 +94,14 @@ TEST(hmac_sha1_app_auth_vectors)
     crypto_base64(mac, sizeof(mac), b64);
     CHECK_STR_EQ(b64, "UFsYOIwhjJ93cEjF8hqaNfZnzlk=");
 }
+
+TEST(unhex_exact_lengths_and_digits)
+{
+    uint8_t out[3];
+    CHECK_EQ_INT(crypto_unhex("00aFf1", 6, out, 3), 0);
+    CHECK(out[0] == 0x00 && out[1] == 0xaf && out[2] == 0xf1);
+    CHECK_EQ_INT(crypto_unhex("00aFf", 5, out, 3), ERR_INVALID);
+    CHECK_EQ_INT(crypto_unhex("00aFf1ff", 8, out, 3), ERR_INVALID);
+    CHECK_EQ_INT(crypto_unhex("00aFg1", 6, out, 3), ERR_INVALID);
+    CHECK_EQ_INT(crypto_unhex("00 a f1", 6, out, 3), ERR_INVALID);
+}
