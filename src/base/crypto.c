@@ -12,23 +12,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Fetched once: OpenSSL 3 looks an algorithm up by name (under locks) on
- * every call that does not name a fetched one, which cost more than the
- * digest of a token. */
+/* Fetched once, and a context kept per thread: OpenSSL 3 looks an algorithm
+ * up by name (under locks) on every call that does not name a fetched one,
+ * and EVP_Digest() allocates a context each time; together they cost more
+ * than the digest of a token (191 ns against 116 ns for 46 bytes). */
 static EVP_MD *sha256_md;
+static pthread_key_t sha256_key;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_ctx_free(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
 
 static void sha256_fetch(void)
 {
-    if (!(sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL)))
+    if (!(sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL)) ||
+        pthread_key_create(&sha256_key, sha256_ctx_free) != 0)
         abort();
 }
 
 void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_BYTES])
 {
     pthread_once(&sha256_once, sha256_fetch);
+    EVP_MD_CTX *ctx = pthread_getspecific(sha256_key);
+    if (!ctx && (!(ctx = EVP_MD_CTX_new()) || pthread_setspecific(sha256_key, ctx) != 0))
+        abort();
     unsigned int n = CRYPTO_SHA256_BYTES;
-    if (EVP_Digest(data, len, out, &n, sha256_md, NULL) != 1)
+    if (EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
+        EVP_DigestFinal_ex(ctx, out, &n) != 1)
         abort();
 }
 
