@@ -236,6 +236,7 @@ void gw_routes_release(struct gw_routes *r)
             free(g->app_secret);
         }
         gstate_release(g->state);
+        free(g->wrr);
         free(g->versions);
         free(g->id);
     }
@@ -248,6 +249,52 @@ struct gw_routes *gw_routes_new(void)
     struct gw_routes *r = xcalloc(1, sizeof(*r));
     atomic_init(&r->refs, 1);
     return r;
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* One period of nginx's smooth weighted round robin: each step every version
+ * gains its weight and the richest, paying the total, goes next. Over any
+ * run of the period each version gets exactly its share, and the shares
+ * interleave (weights 3:1 give a a b a), where a draw by lot would bunch.
+ * All weights 0 is an even split. */
+static void wrr_build(struct gw_group *g)
+{
+    free(g->wrr);
+    g->wrr = NULL;
+    g->nwrr = 0;
+    atomic_init(&g->wnext, 0);
+    uint64_t total = 0, d = 0;
+    for (size_t k = 0; k < g->nversions; k++) {
+        total += g->versions[k].weight;
+        d = gcd(d, g->versions[k].weight);
+    }
+    bool even = total == 0;
+    size_t n = even ? g->nversions : (size_t)(total / d);
+    if (n == 0 || n > GW_WRR_MAX || g->nversions > UINT16_MAX)
+        return;
+    int64_t *cur = xcalloc(g->nversions, sizeof(*cur));
+    g->wrr = xmalloc(n * sizeof(*g->wrr));
+    for (size_t i = 0; i < n; i++) {
+        size_t best = 0;
+        for (size_t k = 0; k < g->nversions; k++) {
+            cur[k] += even ? 1 : (int64_t)(g->versions[k].weight / d);
+            if (cur[k] > cur[best])
+                best = k;
+        }
+        cur[best] -= (int64_t)n;
+        g->wrr[i] = (uint16_t)best;
+    }
+    g->nwrr = n;
+    free(cur);
 }
 
 void gw_routes_add(struct gw_routes *r, const char *group_id, const char *service_id,
@@ -280,6 +327,7 @@ void gw_routes_add(struct gw_routes *r, const char *group_id, const char *servic
     v->ninstances = nready;
     atomic_init(&v->next, 0);
     v->state = vstate_new();
+    wrr_build(g);
 }
 
 void gw_routes_limit(struct gw_routes *r, const char *service_id, unsigned rps, unsigned inflight)
@@ -411,12 +459,12 @@ static bool is_ejected(const struct gw_version *v, size_t j)
     return atomic_load_explicit(&v->health[j]->ejected, memory_order_relaxed);
 }
 
-static size_t healthy_count(const struct gw_version *v)
+static bool has_healthy(const struct gw_version *v)
 {
-    size_t n = 0;
     for (size_t j = 0; j < v->ninstances; j++)
-        n += !is_ejected(v, j);
-    return n;
+        if (!is_ejected(v, j))
+            return true;
+    return false;
 }
 
 /* Round robin over the instances of 'v' other than 'skip', the ejected ones
@@ -442,14 +490,22 @@ static int pick_instance(struct gw_version *v, bool any, const struct gw_instanc
 }
 
 /* Weighted among versions that have a usable instance: a healthy one, or
- * with 'any', any ready one. */
+ * with 'any', any ready one. In the round-robin order while the version
+ * whose turn it is has a healthy instance; by lot among the usable ones
+ * otherwise (or when the order is too long to keep). */
 static int pick_in_group(struct gw_group *g, bool any, struct gw_pick *out)
 {
+    if (g->nwrr && !any) {
+        unsigned turn = atomic_fetch_add_explicit(&g->wnext, 1, memory_order_relaxed);
+        struct gw_version *v = &g->versions[g->wrr[turn % g->nwrr]];
+        if (has_healthy(v))
+            return pick_instance(v, false, NULL, out);
+    }
     uint64_t total = 0;
     size_t usable = 0;
     for (size_t k = 0; k < g->nversions; k++) {
         struct gw_version *v = &g->versions[k];
-        if (any ? v->ninstances > 0 : healthy_count(v) > 0) {
+        if (any ? v->ninstances > 0 : has_healthy(v)) {
             total += v->weight;
             usable++;
         }
@@ -459,7 +515,7 @@ static int pick_in_group(struct gw_group *g, bool any, struct gw_pick *out)
     uint64_t x = rng_next() % (total ? total : usable);
     for (size_t k = 0; k < g->nversions; k++) {
         struct gw_version *v = &g->versions[k];
-        if (!(any ? v->ninstances > 0 : healthy_count(v) > 0))
+        if (!(any ? v->ninstances > 0 : has_healthy(v)))
             continue;
         uint64_t w = total ? v->weight : 1;
         if (x < w)

@@ -87,7 +87,14 @@ struct gw_group {
     double qps_cap;             /* the group's total, once a version has a rate limit; 0: none */
     bool rate_limited;          /* a version has a rate limit */
     struct gw_gstate *state;
+    /* The versions in smooth weighted round-robin order, one period of it
+     * (empty when the weights make it longer than GW_WRR_MAX: then by lot). */
+    uint16_t *wrr;
+    size_t nwrr;
+    atomic_uint wnext;
 };
+
+#define GW_WRR_MAX 4096
 
 struct gw_routes {
     atomic_int refs;

@@ -28,6 +28,61 @@ TEST(weights_split_traffic)
     gw_routes_release(r);
 }
 
+TEST(weights_interleave_exactly)
+{
+    /* Smooth round robin: in every run of a period each version has its
+     * exact share, not only on average (75:25 is a period of 4). */
+    struct gw_routes *r = gw_routes_new();
+    struct gw_instance a[] = {at(1001)}, b[] = {at(2001)}, c[] = {at(3001)};
+    gw_routes_add(r, "ms-g", "ms-g-1", 75, 0, a, 1);
+    gw_routes_add(r, "ms-g", "ms-g-2", 25, 0, b, 1);
+    gw_routes_add(r, "ms-h", "ms-h-1", 2, 0, a, 1);
+    gw_routes_add(r, "ms-h", "ms-h-2", 3, 0, b, 1);
+    gw_routes_add(r, "ms-h", "ms-h-3", 5, 0, c, 1);
+    int g[64], h[100];
+    for (int i = 0; i < 64; i++) {
+        struct gw_pick out;
+        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g"), &out), 0);
+        g[i] = out.inst.port;
+    }
+    for (int i = 0; i + 4 <= 64; i++) {
+        int first = 0;
+        for (int k = i; k < i + 4; k++)
+            first += g[k] == 1001;
+        CHECK_EQ_INT(first, 3);
+    }
+    for (int i = 0; i < 100; i++) {
+        struct gw_pick out;
+        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-h"), &out), 0);
+        h[i] = out.inst.port;
+    }
+    for (int i = 0; i + 10 <= 100; i++) {
+        int n1 = 0, n2 = 0, n3 = 0;
+        for (int k = i; k < i + 10; k++)
+            n1 += h[k] == 1001, n2 += h[k] == 2001, n3 += h[k] == 3001;
+        CHECK(n1 == 2 && n2 == 3 && n3 == 5);
+    }
+    gw_routes_release(r);
+}
+
+TEST(weights_beyond_a_short_period_are_drawn_by_lot)
+{
+    /* 4,999:5,001 has a period of 10,000, too long to keep: the lot still
+     * gives each version its share, roughly. */
+    struct gw_routes *r = gw_routes_new();
+    struct gw_instance a[] = {at(1001)}, b[] = {at(2001)};
+    gw_routes_add(r, "ms-g", "ms-g-1", 4999, 0, a, 1);
+    gw_routes_add(r, "ms-g", "ms-g-2", 5001, 0, b, 1);
+    int second = 0;
+    for (int i = 0; i < 20000; i++) {
+        struct gw_pick out;
+        CHECK_EQ_INT(gw_routes_pick(r, STR_LIT("ms-g"), &out), 0);
+        second += out.inst.port == 2001;
+    }
+    CHECK(second > 9400 && second < 10600);
+    gw_routes_release(r);
+}
+
 TEST(zero_weight_gets_nothing_and_all_zero_is_even)
 {
     struct gw_routes *r = gw_routes_new();
