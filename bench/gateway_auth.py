@@ -46,8 +46,9 @@ FULL_LIMIT = {"EnableInstanceRpsLimit": True, "InstanceRpsLimit": 1000000,
               "EnableInstanceReqLimit": True, "InstanceReqLimit": 100000}
 FULL_QUOTAS = [{"Strategy": "PerMinute", "Max": 100000000}, {"Strategy": "PerDay", "Max": 1000000000}]
 RATED_RPS = 200
-GROUPS = ("plain", "plain2", "full", "rated")
-TP_GROUPS = ("plain", "plain2", "full")  # the throughput runs
+GROUPS = ("plain", "plain2", "split", "full", "rated")
+TP_GROUPS = ("plain", "plain2", "split", "full")  # the throughput runs
+SPLIT_GROUPS = ("split", "full")  # two versions weighted 50/50
 QUOTA_PER_MINUTE = 600
 
 
@@ -95,9 +96,12 @@ def setup(endpoint, creds, mv, d):
     full = create(api, mv, ServiceGroupName="full", AuthorizationEnable=True, ServiceLimit=FULL_LIMIT)
     rated = create(api, mv, ServiceGroupName="rated",
                    ServiceLimit={"EnableInstanceRpsLimit": True, "InstanceRpsLimit": RATED_RPS})
+    split = create(api, mv, ServiceGroupName="split")
+    split2 = create(api, mv, ServiceGroupId=split["ServiceGroupId"], NewVersion=True)
     fgid = full["ServiceGroupId"]
     full2 = create(api, mv, ServiceGroupId=fgid, NewVersion=True, ServiceLimit=FULL_LIMIT)
-    services = {"plain": [plain], "plain2": [plain2], "full": [full, full2], "rated": [rated]}
+    services = {"plain": [plain], "plain2": [plain2], "split": [split, split2], "full": [full, full2],
+                "rated": [rated]}
     out = {"groups": {}, "full_limit": FULL_LIMIT, "full_quotas": FULL_QUOTAS,
            "rated_rps": RATED_RPS, "quota_per_minute": QUOTA_PER_MINUTE}
     for name, svcs in services.items():
@@ -110,8 +114,9 @@ def setup(endpoint, creds, mv, d):
                 raise gateway.ApiError(f"{s['ServiceId']}: {len(ips)} PodInfos with an IP, want {n}")
             g["services"].append({"ServiceId": s["ServiceId"], "IPs": ips})
         out["groups"][name] = g
-    api.call("ModifyServiceGroupWeights", {"ServiceGroupId": fgid, "Weights": [
-        {"ServiceId": full["ServiceId"], "Weight": 50}, {"ServiceId": full2["ServiceId"], "Weight": 50}]})
+    for a, b in ((split, split2), (full, full2)):
+        api.call("ModifyServiceGroupWeights", {"ServiceGroupId": a["ServiceGroupId"], "Weights": [
+            {"ServiceId": a["ServiceId"], "Weight": 50}, {"ServiceId": b["ServiceId"], "Weight": 50}]})
     # FULL's default token gets quotas that never refuse; a second token has the PerMinute
     # quota of the accuracy run (so FULL's gateway looks among two tokens).
     t = tokens(api, fgid)
@@ -134,8 +139,10 @@ def setup(endpoint, creds, mv, d):
         raise gateway.ApiError(f"token limits read back as {main_tok.get('Limits')}, {qtok.get('Limits')}")
     write_secret(os.path.join(d, "token_full"), main_tok["Base"]["Value"])
     write_secret(os.path.join(d, "token_quota"), qtok["Base"]["Value"])
-    g = api.call("DescribeModelServiceGroup", {"ServiceGroupId": fgid})["ServiceGroup"]
-    out["full_weights"] = {s["ServiceId"]: s.get("Weight") for s in g.get("Services") or []}
+    for name in SPLIT_GROUPS:
+        g = api.call("DescribeModelServiceGroup",
+                     {"ServiceGroupId": out["groups"][name]["ServiceGroupId"]})["ServiceGroup"]
+        out[name + "_weights"] = {s["ServiceId"]: s.get("Weight") for s in g.get("Services") or []}
     for name in out["groups"]:
         info = api.call("DescribeModelServiceCallInfo",
                         {"ServiceGroupId": out["groups"][name]["ServiceGroupId"]})
@@ -179,15 +186,16 @@ def check(d, port):
         if code != code_want:
             raise bench.CheckError(f"full with {label}: HTTP {code}, want {code_want}: {out[:200]!r}")
         print(f"  ok  full with {label}: {code}", file=sys.stderr)
-    for name, lim in (("plain", False), ("plain2", False), ("full", True), ("rated", True)):
+    for name, lim in (("plain", False), ("plain2", False), ("split", False), ("full", True), ("rated", True)):
         g = st["groups"][name]
         if g["EnableLimit"] is not lim or g["AuthorizationEnable"] is not (name == "full"):
             raise bench.CheckError(f"{name}: DescribeModelServiceCallInfo says AuthorizationEnable "
                                    f"{g['AuthorizationEnable']}, EnableLimit {g['EnableLimit']}")
-    w = sorted(st["full_weights"].values())
-    if w != [50, 50]:
-        raise bench.CheckError(f"full: weights read back as {st['full_weights']}, want 50/50")
-    print("  ok  call info (auth, EnableLimit) and FULL's weights 50/50", file=sys.stderr)
+    for name in SPLIT_GROUPS:
+        w = st[name + "_weights"]
+        if sorted(w.values()) != [50, 50]:
+            raise bench.CheckError(f"{name}: weights read back as {w}, want 50/50")
+    print("  ok  call info (auth, EnableLimit) and SPLIT's and FULL's weights 50/50", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- pids
@@ -384,6 +392,7 @@ def report(d, out_path):
     L.append("|---|---|---|")
     L.append(f"| PLAIN | `{gs['plain']['ServiceGroupId']}` | one version, no authentication, no limits |")
     L.append(f"| PLAIN×2 | `{gs['plain2']['ServiceGroupId']}` | as PLAIN with two replicas (FULL's instance count) |")
+    L.append(f"| SPLIT | `{gs['split']['ServiceGroupId']}` | two versions weighted 50/50, no authentication, no limits |")
     L.append(f"| FULL | `{gs['full']['ServiceGroupId']}` | authentication on (`Authorization: Bearer <token>`; two tokens), "
              f"ServiceLimit InstanceRpsLimit {FULL_LIMIT['InstanceRpsLimit']:,} and InstanceReqLimit "
              f"{FULL_LIMIT['InstanceReqLimit']:,} (both on), the token's PerMinute {FULL_QUOTAS[0]['Max']:,} and PerDay "
@@ -399,7 +408,7 @@ def report(d, out_path):
     # ---- throughput
     conns = meta.get("conns", [16, 1])
     rounds = meta.get("rounds", 3)
-    L.append(f"## Throughput: FULL ÷ PLAIN (TF `:predict` batch 1, wrk 1 thread, {meta.get('seconds', '?')} s per run, "
+    L.append(f"## Throughput: FULL ÷ SPLIT and ÷ PLAIN (TF `:predict` batch 1, wrk 1 thread, {meta.get('seconds', '?')} s per run, "
              f"{rounds} rounds, the order of the groups rotating from round to round)")
     L.append("")
     L.append("| conns | round | group | req/s | p50 | p99 | berthd CPU µs/req | instances' CPU µs/req (each) | errors |")
@@ -421,32 +430,38 @@ def report(d, out_path):
                          f"{f1(x.get('berthd_cpu_us_per_req'))} | "
                          f"{', '.join(f1(v) for v in x.get('instance_cpu_us_per_req', []))} | {errs} |")
     L.append("")
-    L.append("| conns | round | FULL ÷ PLAIN req/s | FULL ÷ PLAIN×2 req/s | berthd CPU/req FULL ÷ PLAIN | FULL ÷ PLAIN×2 "
-             "| p50 FULL − PLAIN | p99 FULL − PLAIN |")
-    L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    # FULL against each reference: SPLIT is the same two versions and instances without
+    # authentication and limits (what the issue's features cost), PLAIN the one-version group
+    # (what they and the split's second instance cost together), PLAIN×2 one version on two.
+    refs = (("split", "SPLIT"), ("plain", "PLAIN"), ("plain2", "PLAIN×2"))
+    L.append("| conns | round | " + " | ".join(f"FULL ÷ {n} req/s" for _, n in refs) + " | "
+             + " | ".join(f"berthd CPU/req FULL ÷ {n}" for _, n in refs[:2])
+             + " | p50 FULL − SPLIT | p99 FULL − SPLIT |")
+    L.append("|---:|---:|" + "---:|" * (len(refs) + 4))
     summary = {}
     for c in conns:
-        s = {k: [] for k in ("plain", "plain2", "cpu_plain", "cpu_plain2", "p50", "p99")}
+        s = {k: [] for k in [g for g, _ in refs] + ["cpu_" + g for g, _ in refs[:2]] + ["p50", "p99"]}
         for r in range(1, rounds + 1):
-            a, a2, b = (res.get(f"tp_{g}_c{c}_r{r}") or {} for g in TP_GROUPS)
+            x = {g: res.get(f"tp_{g}_c{c}_r{r}") or {} for g in TP_GROUPS}
+            b = x["full"]
             if "rps" not in b:
                 continue
             cells = []
-            for key, ref in (("plain", a), ("plain2", a2)):
-                if "rps" in ref:
-                    s[key].append(b["rps"] / ref["rps"])
-                    cells.append(f"×{s[key][-1]:.3f}")
+            for g, _ in refs:
+                if "rps" in x[g]:
+                    s[g].append(b["rps"] / x[g]["rps"])
+                    cells.append(f"×{s[g][-1]:.3f}")
                 else:
                     cells.append("n/a")
-            for key, ref in (("cpu_plain", a), ("cpu_plain2", a2)):
-                if ref.get("berthd_cpu_us_per_req") and b.get("berthd_cpu_us_per_req"):
-                    s[key].append(b["berthd_cpu_us_per_req"] / ref["berthd_cpu_us_per_req"])
-                    cells.append(f"×{s[key][-1]:.3f}")
+            for g, _ in refs[:2]:
+                if x[g].get("berthd_cpu_us_per_req") and b.get("berthd_cpu_us_per_req"):
+                    s["cpu_" + g].append(b["berthd_cpu_us_per_req"] / x[g]["berthd_cpu_us_per_req"])
+                    cells.append(f"×{s['cpu_' + g][-1]:.3f}")
                 else:
                     cells.append("n/a")
-            if "rps" in a:
-                s["p50"].append(b["p50_us"] - a["p50_us"])
-                s["p99"].append(b["p99_us"] - a["p99_us"])
+            if "rps" in x["split"]:
+                s["p50"].append(b["p50_us"] - x["split"]["p50_us"])
+                s["p99"].append(b["p99_us"] - x["split"]["p99_us"])
                 cells += [f"{s['p50'][-1]:+,.1f} µs", f"{s['p99'][-1]:+,.1f} µs"]
             else:
                 cells += ["n/a", "n/a"]
@@ -456,24 +471,31 @@ def report(d, out_path):
 
     def med(v, fmt="×{:.3f}"):
         return (fmt.format(statistics.median(v)) + f" (spread {spread(v)})") if v else "n/a"
+
+    def verdict(m):
+        return "goal met" if m >= 0.98 else "bar met, goal not" if m >= 0.95 else "BAR NOT MET"
     for c, s in summary.items():
-        if not s["plain"]:
+        if not s["split"]:
             continue
-        m = statistics.median(s["plain"])
-        verdict = "goal met" if m >= 0.98 else "bar met, goal not" if m >= 0.95 else "BAR NOT MET"
-        L.append(f"- **{c} connection{'s' if c != 1 else ''}: FULL ÷ PLAIN req/s median ×{m:.3f}** over "
-                 f"{len(s['plain'])} rounds (spread {spread(s['plain'])}; bar ≥ 0.95, goal ≥ 0.98: {verdict}); "
-                 f"FULL ÷ PLAIN×2 (the same two instances) {med(s['plain2'])}; berthd CPU per request FULL ÷ PLAIN "
-                 f"{med(s['cpu_plain'])}, FULL ÷ PLAIN×2 {med(s['cpu_plain2'])}; FULL − PLAIN p50 "
-                 + (f"{statistics.median(s['p50']):+,.1f} µs, p99 {statistics.median(s['p99']):+,.1f} µs (medians)."
-                    if s["p50"] else "n/a."))
+        m = statistics.median(s["split"])
+        L.append(f"- **{c} connection{'s' if c != 1 else ''}: FULL ÷ SPLIT req/s median ×{m:.3f}** over "
+                 f"{len(s['split'])} rounds (spread {spread(s['split'])}; bar ≥ 0.95, goal ≥ 0.98: {verdict(m)}); "
+                 f"berthd CPU per request FULL ÷ SPLIT {med(s['cpu_split'])}; FULL − SPLIT p50 "
+                 + (f"{statistics.median(s['p50']):+,.1f} µs, p99 {statistics.median(s['p99']):+,.1f} µs (medians)"
+                    if s["p50"] else "n/a")
+                 + f". FULL ÷ PLAIN {med(s['plain'])}"
+                 + (f" ({verdict(statistics.median(s['plain']))})" if s["plain"] else "")
+                 + f", berthd CPU per request {med(s['cpu_plain'])}; FULL ÷ PLAIN×2 {med(s['plain2'])}.")
     raw["throughput_summary"] = summary
     L.append("")
-    L.append("PLAIN×2 is PLAIN with two replicas of its one version: FULL has two instances (one per version), so "
-             "FULL ÷ PLAIN×2 separates what the gateway's authentication, limits and split cost from what a second "
-             "instance brings. berthd's CPU is all its threads' (/proc/PID/task/*/schedstat) over the run ÷ requests: "
-             "the gateway's work (the API and the reconciler are idle meanwhile). The instances' columns show the "
-             "split: each of two instances does about half the requests.")
+    L.append("SPLIT is FULL without authentication, limits and quotas: the same two versions weighted 50/50, "
+             "one instance each, so **FULL ÷ SPLIT is what the gateway's authentication, limits and quotas "
+             "cost**. FULL ÷ PLAIN adds what the split's second instance costs on this machine: every instance "
+             "shares CPU 0 with the gateway, and two instances each batch half the requests and make the CPU "
+             "switch more (PLAIN×2, one version on two replicas, shows that part alone). berthd's CPU is all "
+             "its threads' (/proc/PID/task/*/schedstat) over the run ÷ requests: the gateway's work (the API and "
+             "the reconciler are idle meanwhile). The instances' columns show the split: each of two instances "
+             "does about half the requests.")
     L.append("")
 
     # ---- rate accuracy

@@ -5,7 +5,7 @@
 #
 # Run from anywhere as `bench/gateway_auth.sh` (or `make bench-auth`), once build/berthd,
 # build/berth-serve and build/berth exist (make). Everything stays on 127.0.0.1, every load is
-# bounded in time, only processes this script started are stopped (by pid); about 4½ minutes
+# bounded in time, only processes this script started are stopped (by pid); about 6 minutes
 # with the defaults. See docs/benchmarks.md ("Gateway: authentication and limits").
 #
 #   1. trains bench/bench.py's model and writes the request bodies;
@@ -13,6 +13,7 @@
 #      neither run), imports the model and sets up (bench/gateway_auth.py setup):
 #        PLAIN  one version, no authentication, no limits;
 #        PLAIN×2 the same with two replicas (as many instances as FULL);
+#        SPLIT  two versions weighted 50/50 (one instance each), no authentication, no limits;
 #        FULL   authentication on, ServiceLimit InstanceRpsLimit 1,000,000 and
 #               InstanceReqLimit 100,000 (both on, never reached), its token with PerMinute and
 #               PerDay quotas never reached, two versions weighted 50/50 (one instance each),
@@ -21,9 +22,11 @@
 #      then checks batch-1 and batch-100 TF :predict answers through each against XGBoost and
 #      that FULL refuses a missing (401) and a wrong (403) token;
 #   3. throughput: wrk (TF :predict batch 1; FULL with "Authorization: Bearer <token>",
-#      bench/auth_post.lua) on PLAIN, PLAIN×2 and FULL, the order rotating, BENCH_ROUNDS
-#      rounds at each connection count, with berthd's CPU per request (and the instances');
-#      FULL ÷ PLAIN is the issue's ratio, FULL ÷ PLAIN×2 the same with as many instances;
+#      bench/auth_post.lua) on PLAIN, PLAIN×2, SPLIT and FULL, the order rotating, BENCH_ROUNDS
+#      short rounds at each connection count (short, so that a slow spell of the machine
+#      falls on all four), with berthd's CPU per request (and the instances'); FULL ÷ SPLIT
+#      is what authentication, limits and quotas cost, FULL ÷ PLAIN that and the split's
+#      second instance;
 #   4. rate-limit accuracy: wrk with BENCH_RATE_CONNS threads of one connection each on RATED
 #      for BENCH_RATE_SECONDS, bench/ratelog.lua logging when each 200 was sent and answered:
 #      accepted ÷ (limit × window) over 1, 10, 60 s windows;
@@ -35,9 +38,9 @@
 # Environment knobs:
 #   BERTHD=path               berthd binary (default $BUILD/berthd, BUILD defaulting to build);
 #                             berth-serve must sit beside it, build/berth ($BERTH_CLI) imports
-#   BENCH_SECONDS=5           length of each timed throughput run
+#   BENCH_SECONDS=3           length of each timed throughput run
 #   BENCH_WARMUP=1            warm-up per group, seconds (not reported)
-#   BENCH_ROUNDS=3            throughput rounds (each group once per round and count)
+#   BENCH_ROUNDS=8            throughput rounds (each group once per round and count)
 #   BENCH_CONNECTIONS="16 1"  wrk connection counts of the throughput runs (1 wrk thread)
 #   BENCH_RATE_SECONDS=60     rate-limit accuracy run (0 skips it)
 #   BENCH_RATE_CONNS=8        its wrk connections (one per wrk thread)
@@ -60,9 +63,9 @@ cd "$ROOT"
 PY=/usr/bin/python3
 BERTHD=${BERTHD:-${BUILD:-build}/berthd}
 BERTH_CLI=${BERTH_CLI:-${BUILD:-build}/berth}
-SECS=${BENCH_SECONDS:-5}
+SECS=${BENCH_SECONDS:-3}
 WARMUP=${BENCH_WARMUP:-1}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-8}
 CONNS=${BENCH_CONNECTIONS:-16 1}
 RATE_SECS=${BENCH_RATE_SECONDS:-60}
 RATE_CONNS=${BENCH_RATE_CONNS:-8}
@@ -162,16 +165,16 @@ imp=$(timeout 60 "${berth[@]}" model import --name authbench --path "$tmp/import
     || die "model import failed: $imp"
 mv=$(printf '%s' "$imp" | $PY -c 'import json, sys; print(json.load(sys.stdin)["TrainingModelVersionId"])') \
     || die "no TrainingModelVersionId in: $imp"
-log "model version $mv; creating PLAIN, PLAIN×2, FULL (two versions) and RATED"
+log "model version $mv; creating PLAIN, PLAIN×2, SPLIT and FULL (two versions each) and RATED"
 if ! ids=$(timeout 180 $PY bench/gateway_auth.py setup "http://127.0.0.1:$api_port" \
            "$tmp/data/credentials" "$mv" "$tmp"); then
     tail -n 20 "$tmp/berthd.log" >&2 || true
     die "setting up the groups failed"
 fi
-read -r gid_plain gid_plain2 gid_full gid_rated <<<"$ids"
+read -r gid_plain gid_plain2 gid_split gid_full gid_rated <<<"$ids"
 declare -A INST=()
 while read -r name ps; do INST[$name]=$ps; done < <($PY bench/gateway_auth.py pids "$berthd_pid" "$tmp")
-log "instances: PLAIN ${INST[plain]}, PLAIN×2 ${INST[plain2]}, FULL ${INST[full]}, RATED ${INST[rated]}"
+log "instances: PLAIN ${INST[plain]}, PLAIN×2 ${INST[plain2]}, SPLIT ${INST[split]}, FULL ${INST[full]}, RATED ${INST[rated]}"
 log "checking answers through each group"
 if ! timeout 60 $PY bench/gateway_auth.py check "$tmp" "$gw_port"; then
     tail -n 10 "$tmp/berthd.log" >&2 || true
@@ -181,10 +184,11 @@ fi
 declare -A URL=(
     [plain]="http://127.0.0.1:$gw_port/$gid_plain/v1/models/m:predict"
     [plain2]="http://127.0.0.1:$gw_port/$gid_plain2/v1/models/m:predict"
+    [split]="http://127.0.0.1:$gw_port/$gid_split/v1/models/m:predict"
     [full]="http://127.0.0.1:$gw_port/$gid_full/v1/models/m:predict"
     [rated]="http://127.0.0.1:$gw_port/$gid_rated/v1/models/m:predict"
 )
-declare -A AUTH=([plain]="" [plain2]="" [full]="Bearer $(cat "$tmp/token_full")" [rated]="")
+declare -A AUTH=([plain]="" [plain2]="" [split]="" [full]="Bearer $(cat "$tmp/token_full")" [rated]="")
 
 # run_wrk KEY GROUP CONNS SECONDS [LUA [THREADS]]  (KEY empty: warm-up, not recorded)
 run_wrk() {
@@ -218,24 +222,25 @@ run_wrk() {
 
 # ---- 3. throughput, the order of the groups rotating from round to round
 berthd_lines0=$(wc -l <"$tmp/berthd.log")
-for g in plain plain2 full; do
+TP="plain plain2 split full"
+for g in $TP; do
     log "wrk warm-up $g: POST ${URL[$g]}"
     run_wrk "" "$g" 1 "$WARMUP"
 done
+# Round r runs the groups rotated by r, reversed every other round: each group
+# takes each place equally often, next to each other group on both sides.
 for r in $(seq "$ROUNDS"); do
-    case $((r % 3)) in
-        1) order="plain full plain2" ;;
-        2) order="full plain2 plain" ;;
-        0) order="plain2 plain full" ;;
-    esac
+    read -r -a tp <<<"$TP"
+    order=()
+    for k in 0 1 2 3; do order+=("${tp[$(((r + k) % 4))]}"); done
+    if [ $((r % 2)) = 0 ]; then order=("${order[3]}" "${order[2]}" "${order[1]}" "${order[0]}"); fi
     for c in $CONNS; do
-        for g in $order; do
+        for g in "${order[@]}"; do
             run_wrk "tp_${g}_c${c}_r$r" "$g" "$c" "$SECS"
         done
     done
 done
 
-# ---- 4. rate-limit accuracy
 if [ "$RATE_SECS" -gt 0 ]; then
     log "rate limit: wrk -t$RATE_CONNS -c$RATE_CONNS on RATED (InstanceRpsLimit 200) for $RATE_SECS s"
     run_wrk rated rated "$RATE_CONNS" "$RATE_SECS" bench/ratelog.lua "$RATE_CONNS"
