@@ -15,12 +15,6 @@
 
 static char buf_empty[1];
 
-bool str_eq_nocase(struct str a, const char *b)
-{
-    size_t n = strlen(b);
-    return a.len == n && strncasecmp(a.ptr, b, n) == 0;
-}
-
 bool str_has_prefix(struct str s, const char *prefix)
 {
     size_t n = strlen(prefix);

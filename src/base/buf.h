@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 struct str {
     const char *ptr;
@@ -31,7 +32,21 @@ static inline bool str_eq_cstr(struct str a, const char *b)
     return str_eq(a, str_from(b));
 }
 
-bool str_eq_nocase(struct str a, const char *b);
+/* Copy the string 'src' into 'dst' of 'size' bytes (> 0), cut to fit and
+ * NUL-terminated, as snprintf("%s") without its cost on hot paths. */
+static inline void str_copy(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Inline, so that a literal's length is known at compile time. */
+static inline bool str_eq_nocase(struct str a, const char *b)
+{
+    size_t n = strlen(b);
+    return a.len == n && strncasecmp(a.ptr, b, n) == 0;
+}
 bool str_has_prefix(struct str s, const char *prefix);
 /* Parse a whole view as a non-negative decimal integer no larger than 'max'. */
 int str_to_u64(struct str s, unsigned long long max, unsigned long long *out);

@@ -313,7 +313,7 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         memcpy(f->md5_want, md5_want, sizeof(f->md5_want));
     }
     f->inst = pick.inst;
-    snprintf(f->service_id, sizeof(f->service_id), "%s", pick.service_id);
+    str_copy(f->service_id, sizeof(f->service_id), pick.service_id);
     f->d = http_request_defer(req, on_cancel, f);
     static const struct http_client_callbacks cb = {on_head, on_body, on_done, on_failover};
     uint64_t timeout_ms = pick.timeout_ms ? pick.timeout_ms : gw->cfg.upstream_timeout_ms;

@@ -98,24 +98,36 @@ void gw_proxies_release(struct gw_proxies *p)
 /* ------------------------------------------------------------------------ */
 /* Hop-by-hop                                                               */
 
-static bool in_list(struct str name, const char *const *names)
+/* Names with their lengths: a field name is first told apart by length,
+ * without a strlen() or a call per candidate (a request's fields meet both
+ * lists). */
+static bool in_list(struct str name, const struct str *names, size_t count)
 {
-    for (const char *const *n = names; *n; n++)
-        if (str_eq_nocase(name, *n))
+    for (size_t i = 0; i < count; i++)
+        if (name.len == names[i].len && strncasecmp(name.ptr, names[i].ptr, name.len) == 0)
             return true;
     return false;
 }
 
-static const char *const hop_names[] = {"connection",
-                                        "keep-alive",
-                                        "proxy-connection",
-                                        "proxy-authenticate",
-                                        "proxy-authorization",
-                                        "te",
-                                        "trailer",
-                                        "transfer-encoding",
-                                        "upgrade",
-                                        NULL};
+static const struct str hop_names[] = {
+    STR_LIT("connection"),          STR_LIT("keep-alive"), STR_LIT("proxy-connection"),
+    STR_LIT("proxy-authenticate"),  STR_LIT("te"),         STR_LIT("trailer"),
+    STR_LIT("proxy-authorization"), STR_LIT("upgrade"),    STR_LIT("transfer-encoding"),
+};
+#define NHOP (sizeof(hop_names) / sizeof(hop_names[0]))
+
+static bool is_connection(struct str name)
+{
+    return name.len == 10 && strncasecmp(name.ptr, "connection", 10) == 0;
+}
+
+static bool has_connection(const struct http_header *hs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (is_connection(hs[i].name))
+            return true;
+    return false;
+}
 
 /* Whether the comma-separated 'list' holds the token 'name'. */
 static bool list_has(struct str list, struct str name)
@@ -137,14 +149,22 @@ static bool list_has(struct str list, struct str name)
     return false;
 }
 
+/* gw_hop_by_hop() for a message whose Connection fields the caller looked
+ * for once ('conn': it has some). */
+static bool hop(const struct http_header *hs, size_t n, struct str name, bool conn)
+{
+    if (in_list(name, hop_names, NHOP))
+        return true;
+    if (conn)
+        for (size_t i = 0; i < n; i++)
+            if (is_connection(hs[i].name) && list_has(hs[i].value, name))
+                return true;
+    return false;
+}
+
 bool gw_hop_by_hop(const struct http_header *hs, size_t n, struct str name)
 {
-    if (in_list(name, hop_names))
-        return true;
-    for (size_t i = 0; i < n; i++)
-        if (str_eq_nocase(hs[i].name, "connection") && list_has(hs[i].value, name))
-            return true;
-    return false;
+    return hop(hs, n, name, has_connection(hs, n));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -152,16 +172,25 @@ bool gw_hop_by_hop(const struct http_header *hs, size_t n, struct str name)
 
 /* Set by the gateway itself: a client's copies are dropped (spoofable) or,
  * from a trusted proxy, folded into the gateway's own line. */
-static const char *const own_names[] = {
-    "host",      "content-length", "expect",           "x-forwarded-prefix", "x-forwarded-for",
-    "x-real-ip", "forwarded",      "x-forwarded-host", "x-forwarded-proto",  NULL};
+static const struct str own_names[] = {
+    STR_LIT("host"),
+    STR_LIT("content-length"),
+    STR_LIT("expect"),
+    STR_LIT("x-forwarded-prefix"),
+    STR_LIT("x-forwarded-for"),
+    STR_LIT("x-real-ip"),
+    STR_LIT("forwarded"),
+    STR_LIT("x-forwarded-host"),
+    STR_LIT("x-forwarded-proto"),
+};
+#define NOWN (sizeof(own_names) / sizeof(own_names[0]))
 
 /* The client's end-to-end values of 'name', joined with ", " into 'out'. */
-static void joined(struct buf *out, const struct http_header *hs, size_t n, const char *name)
+static void joined(struct buf *out, const struct http_header *hs, size_t n, bool conn,
+                   const char *name)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!str_eq_nocase(hs[i].name, name) || gw_hop_by_hop(hs, n, hs[i].name) ||
-            !hs[i].value.len)
+        if (!str_eq_nocase(hs[i].name, name) || hop(hs, n, hs[i].name, conn) || !hs[i].value.len)
             continue;
         if (out->len)
             buf_puts(out, ", ");
@@ -190,10 +219,10 @@ static void put_field(struct buf *out, const char *name, struct str value)
     buf_puts(out, "\r\n");
 }
 
-static struct str first_value(const struct http_header *hs, size_t n, const char *name)
+static struct str first_value(const struct http_header *hs, size_t n, bool conn, const char *name)
 {
     for (size_t i = 0; i < n; i++)
-        if (str_eq_nocase(hs[i].name, name) && !gw_hop_by_hop(hs, n, hs[i].name))
+        if (str_eq_nocase(hs[i].name, name) && !hop(hs, n, hs[i].name, conn))
             return hs[i].value;
     return STR_NULL;
 }
@@ -201,21 +230,22 @@ static struct str first_value(const struct http_header *hs, size_t n, const char
 void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n, const char *peer,
                         bool trusted)
 {
+    bool conn = has_connection(hs, n);
     for (size_t i = 0; i < n; i++) {
-        if (in_list(hs[i].name, own_names) || gw_hop_by_hop(hs, n, hs[i].name))
+        if (in_list(hs[i].name, own_names, NOWN) || hop(hs, n, hs[i].name, conn))
             continue;
         buf_append(out, hs[i].name.ptr, hs[i].name.len);
         buf_puts(out, ": ");
         buf_append(out, hs[i].value.ptr, hs[i].value.len);
         buf_puts(out, "\r\n");
     }
-    struct str host = first_value(hs, n, "host");
+    struct str host = first_value(hs, n, conn, "host");
     struct buf v;
     buf_init(&v, SIZE_MAX);
 
     /* X-Forwarded-For: the chain, ending with whoever connected to us. */
     if (trusted)
-        joined(&v, hs, n, "x-forwarded-for");
+        joined(&v, hs, n, conn, "x-forwarded-for");
     buf_puts(out, "X-Forwarded-For: ");
     if (v.len) {
         buf_append(out, v.ptr, v.len);
@@ -227,7 +257,7 @@ void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n,
     /* Forwarded: the same as one element per hop. */
     buf_reset(&v);
     if (trusted)
-        joined(&v, hs, n, "forwarded");
+        joined(&v, hs, n, conn, "forwarded");
     buf_puts(out, "Forwarded: ");
     if (v.len) {
         buf_append(out, v.ptr, v.len);
@@ -248,9 +278,9 @@ void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n,
     buf_puts(out, ";proto=http\r\n");
 
     /* The single-valued ones: the first proxy's word, or ours. */
-    struct str real_ip = trusted ? first_value(hs, n, "x-real-ip") : STR_NULL;
-    struct str fhost = trusted ? first_value(hs, n, "x-forwarded-host") : STR_NULL;
-    struct str proto = trusted ? first_value(hs, n, "x-forwarded-proto") : STR_NULL;
+    struct str real_ip = trusted ? first_value(hs, n, conn, "x-real-ip") : STR_NULL;
+    struct str fhost = trusted ? first_value(hs, n, conn, "x-forwarded-host") : STR_NULL;
+    struct str proto = trusted ? first_value(hs, n, conn, "x-forwarded-proto") : STR_NULL;
     if (!real_ip.len)
         real_ip = str_from(peer);
     if (!fhost.len)
@@ -266,8 +296,9 @@ void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n,
 
 void gw_response_headers(struct buf *out, const struct http_header *hs, size_t n)
 {
+    bool conn = has_connection(hs, n);
     for (size_t i = 0; i < n; i++) {
-        if (str_eq_nocase(hs[i].name, "content-length") || gw_hop_by_hop(hs, n, hs[i].name))
+        if (str_eq_nocase(hs[i].name, "content-length") || hop(hs, n, hs[i].name, conn))
             continue;
         buf_append(out, hs[i].name.ptr, hs[i].name.len);
         buf_puts(out, ": ");

@@ -481,7 +481,7 @@ static int pick_instance(struct gw_version *v, bool any, const struct gw_instanc
         if ((!any && is_ejected(v, j)) || (skip && same_instance(&v->instances[j], skip)))
             continue;
         out->inst = v->instances[j];
-        snprintf(out->service_id, sizeof(out->service_id), "%s", v->service_id);
+        str_copy(out->service_id, sizeof(out->service_id), v->service_id);
         out->timeout_ms = v->timeout_ms;
         out->version = v;
         return 0;

@@ -376,7 +376,7 @@ static bool fail_over(struct http_client_req *r, const char *reason)
         return false;
     r->failed_over = true;
     r->retried = false; /* a stale connection to the new address may be retried too */
-    snprintf(r->host, sizeof(r->host), "%s", host);
+    str_copy(r->host, sizeof(r->host), host);
     r->port = port;
     log_debug("http", "upstream request failed over to %s:%d: %s", r->host, r->port, reason);
     dispatch(r);
@@ -804,7 +804,7 @@ static struct http_client_req *request_new(struct http_client *cl, const char *h
 {
     struct http_client_req *r = xcalloc(1, sizeof(*r));
     r->cl = cl;
-    snprintf(r->host, sizeof(r->host), "%s", host);
+    str_copy(r->host, sizeof(r->host), host);
     r->port = port;
     r->head = xstrndup(head.ptr, head.len);
     r->head_len = head.len;
