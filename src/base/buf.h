@@ -66,7 +66,11 @@ void buf_reset(struct buf *b);
 char *buf_detach(struct buf *b, size_t *len);
 int buf_reserve(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *data, size_t n);
-int buf_puts(struct buf *b, const char *s);
+/* Inline, so that a literal's length is known at compile time. */
+static inline int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
