@@ -651,7 +651,8 @@ static void probe_done(uv_work_t *w, int status)
         if (in->ready && !was)
             ctl_event_pod(p->r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_NORMAL,
                           "Ready", 0, "The instance is ready");
-        else if (was && !in->ready)
+        else if ((was && !in->ready) ||
+                 (!in->ready && p->cfg.configured && in->failures == p->cfg.failure_threshold))
             ctl_event_pod(p->r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
                           "Unhealthy", 0, "Readiness probe failed %d time%s", in->failures,
                           in->failures == 1 ? "" : "s");
