@@ -1474,13 +1474,19 @@ int store_event_record(struct store *st, const struct store_event *e, int64_t no
             rc = step_done(st, s, "adding an event", err);
         }
         const char *obj[] = {e->group_id, e->service_id, NULL};
+        bool found;
+        int rows = 0;
         if (rc == 0)
+            rc = query_int(st, err, "counting events",
+                           "SELECT count(*) FROM events WHERE group_id = ? AND service_id = ?", obj,
+                           &found, &rows);
+        if (rc == 0 && rows > per_object)
             rc = prepare(st, &s, err,
                          "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
                          " WHERE group_id = ?1 AND service_id = ?2"
                          " ORDER BY last_ms DESC, seq DESC LIMIT -1 OFFSET ?3)",
                          obj);
-        if (rc == 0) {
+        if (rc == 0 && rows > per_object) {
             bind_int(s, 3, per_object);
             rc = step_done(st, s, "capping events", err);
         }
