@@ -5,6 +5,7 @@ ready; scaling, weights, rollouts, stops and deletes show; filters, paging, orde
 and the limits behave as the reference says; events survive a restart of berthd."""
 
 import calendar
+import json
 import os
 import signal
 import subprocess
@@ -157,6 +158,19 @@ class Events(EventsBase):
         self.assertNotIn(v2, names)
         self.assertNotIn(v2 + "-0", names)
         self.assertTrue({sid, v2, gid} <= {e["ResourceName"] for e in self.rows(gid)})
+        # berth events --version: that version and its group, not the sibling.
+        rc, out, err = self.berth("events", gid, "--version", sid.rsplit("-", 1)[1])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ServiceGroup/%s" % gid, out)
+        self.assertIn("Pod/%s-1" % sid, out)
+        self.assertNotIn("Deployment/%s " % v2, out)
+        self.assertNotIn("Pod/%s-" % v2, out)
+        self.assertIn("Deployment/%s " % v2, self.berth("events", gid)[1])
+        rc, out, err = self.berth("--json", "events", gid, "--kind", "ServiceGroup")
+        self.assertEqual(rc, 0, err)
+        doc = json.loads(out)
+        self.assertEqual([e["ResourceKind"] for e in doc["Events"]], ["ServiceGroup"])
+        self.assertEqual(doc["TotalCount"], 1)
         # A rollout, step by step.
         self.c.ok("ModifyModelService", {"ServiceId": sid, "Env": [{"Name": "X", "Value": "2"}]})
         self.wait_event(sid, "Rollout complete: 2 instances run the new spec", kind="Deployment", timeout=30)
