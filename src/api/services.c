@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
+#include "control/events.h"
 #include "control/reconciler.h"
 
 #include <stdio.h>
@@ -996,6 +997,9 @@ int api_create_model_service(struct api_call *c)
     if (created != 0) {
         api_fail_store(c, &err);
     } else {
+        ctl_event_version(c->cfg->store, c->region, s.id, CTL_EVENT_NORMAL, "Created",
+                          "Created with %d replica%s%s", s.replicas, s.replicas == 1 ? "" : "s",
+                          new_group ? " in a new service group" : "");
         ctl_reconciler_kick(c->cfg->reconciler);
         struct store_service back;
         if (store_service_get(c->cfg->store, c->region, s.id, &back, &err) == 0) {
@@ -1394,6 +1398,12 @@ static int delete_by_id(struct api_call *c, const char *key,
         return -1;
     if (del(c->cfg->store, c->region, id, &err) != 0)
         return api_fail_store(c, &err);
+    if (del == store_group_delete)
+        ctl_event_group(c->cfg->store, c->region, id, CTL_EVENT_NORMAL, "Deleted",
+                        "Deleted the service group and its versions");
+    else
+        ctl_event_version(c->cfg->store, c->region, id, CTL_EVENT_NORMAL, "Deleted",
+                          "Deleted the version");
     ctl_reconciler_kick(c->cfg->reconciler);
     return 0;
 }
@@ -1575,6 +1585,7 @@ int api_modify_service_group_weights(struct api_call *c)
     if (rc == 0 && store_service_set_weights(c->cfg->store, id, ids, weights, k, &err) != 0)
         rc = api_fail_store(c, &err);
     if (rc == 0) {
+        ctl_event_weights(c->cfg->store, c->region, id, svcs, n, result);
         ctl_reconciler_kick(c->cfg->reconciler);
         json_t *o = group_json(c, &g);
         if (o)

@@ -41,5 +41,7 @@ int cli_predict(struct cli *c, int argc, char **argv);
 int cli_service_auth(struct cli *c, int argc, char **argv);
 int cli_service_limit(struct cli *c, int argc, char **argv);
 int cli_token(struct cli *c, int argc, char **argv);
+/* events.c: berth events */
+int cli_events(struct cli *c, int argc, char **argv);
 
 #endif

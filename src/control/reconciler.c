@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "control/events.h"
 #include "control/imports.h"
 #include "drivers/process.h"
 
@@ -70,6 +71,7 @@ struct inst {
 struct svc {
     char *id;
     char *group_id;
+    char *region; /* for its events */
     unsigned weight;
     char *spec_json;
     char *run_spec; /* spec_json less what only the gateway reads: a change of it restarts */
@@ -78,6 +80,8 @@ struct svc {
     bool seen;             /* reconciled at least once */
     bool ever_normal;      /* all replicas were ready since it last started */
     bool probe_configured; /* HealthProbe given: keep its period */
+    bool stopped;          /* by STOP (for the events) */
+    bool rolling;          /* a new spec is being rolled out */
     char create_failed[512];
     struct inst **insts;
     size_t ninsts;
@@ -384,6 +388,8 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     uint64_t now = now_ms();
     if (rc) {
         log_error("reconciler", "cannot start instance %s-%d: %s", s->id, in->index, err.msg);
+        ctl_event_pod(r->st, s->region, s->id, in->index, CTL_EVENT_WARNING, "Failed", 0,
+                      "Could not start the instance: %s", err.msg);
         snprintf(in->last_exit, sizeof(in->last_exit), "could not start: %.140s", err.msg);
         in->state = I_BACKOFF;
         in->restarts++;
@@ -411,6 +417,8 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     if (store_instance_put(r->st, &row, &err) != 0)
         log_error("reconciler", "cannot record instance %s: %s", id, err.msg);
     log_info("reconciler", "started instance %s pid=%d port=%d", id, (int)in->pgid, in->port);
+    ctl_event_pod(r->st, s->region, s->id, in->index, CTL_EVENT_NORMAL, "Started",
+                  CTL_EVENT_FOLD_REASON, "Started the instance on 127.0.0.1:%d", in->port);
     free(id);
 }
 
@@ -469,6 +477,8 @@ static void on_sigchld(uv_signal_t *h, int signum)
             snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
         if (in->state == I_STOPPING) {
             log_info("reconciler", "instance %s stopped (%s)", id, how);
+            ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_NORMAL,
+                          "Stopped", 0, "The instance stopped: it %s", how);
             in->state = I_NONE;
         } else {
             uint64_t now = now_ms();
@@ -486,6 +496,12 @@ static void on_sigchld(uv_signal_t *h, int signum)
                      "instance %s %s; restarting in %llus (restart %d)", id, how,
                      (unsigned long long)(delay / 1000), in->restarts);
             log_warn("reconciler", "%s", in->last_exit);
+            ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
+                          "Exited", 0, "The instance %s", how);
+            ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
+                          "BackOff", CTL_EVENT_FOLD_REASON,
+                          "Back-off %llus restarting the failed instance",
+                          (unsigned long long)(delay / 1000));
         }
         in->pid = in->pgid = 0;
         in->ready = false;
@@ -632,11 +648,23 @@ static void probe_done(uv_work_t *w, int status)
         if (in->ready != was)
             log_info("reconciler", "instance %s-%d is %s", in->svc->id, in->index,
                      in->ready ? "ready" : "not ready");
+        if (in->ready && !was)
+            ctl_event_pod(p->r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_NORMAL,
+                          "Ready", 0, "The instance is ready");
+        else if ((was && !in->ready) ||
+                 (!in->ready && p->cfg.configured && in->failures == p->cfg.failure_threshold))
+            ctl_event_pod(p->r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
+                          "Unhealthy", 0, "Readiness probe failed %d time%s", in->failures,
+                          in->failures == 1 ? "" : "s");
         changed = in->ready != was;
         if (p->failed[0] && !in->svc->create_failed[0] && inst_current(in->svc, in)) {
             snprintf(in->svc->create_failed, sizeof(in->svc->create_failed),
                      "the model did not load: %.480s", p->failed);
             log_error("reconciler", "service %s: %s", in->svc->id, in->svc->create_failed);
+            ctl_event_version(p->r->st, in->svc->region, in->svc->id, CTL_EVENT_WARNING, "Failed",
+                              "The new spec failed: %s%s", in->svc->create_failed,
+                              in->svc->rolling ? "; the outdated instances keep serving" : "");
+            in->svc->rolling = false;
         }
         /* Until first ready, look often; then at the configured period. */
         uint64_t period = p->cfg.period_ms;
@@ -911,6 +939,28 @@ static struct svc *find_svc(struct ctl_reconciler *r, const char *id)
     return NULL;
 }
 
+/* The events of a change of desired state, seen when it is read. */
+static void replicas_event(struct ctl_reconciler *r, struct svc *s, int replicas, bool stopped)
+{
+    if (stopped && !s->stopped)
+        ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "Stopped",
+                          "Stopped: %d -> 0 replicas", s->replicas);
+    else if (s->stopped && !stopped)
+        ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "Resumed",
+                          "Resumed with %d replica%s", replicas, replicas == 1 ? "" : "s");
+    else
+        ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "Scaled",
+                          "Scaled from %d to %d replicas", s->replicas, replicas);
+}
+
+static void rollout_begin(struct ctl_reconciler *r, struct svc *s, int replicas)
+{
+    s->rolling = replicas > 0;
+    ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "Updated", "%s",
+                      replicas > 0 ? "The spec changed: rolling out, one new instance at a time"
+                                   : "The spec changed: it runs when the version is resumed");
+}
+
 static void load_desired(struct ctl_reconciler *r)
 {
     struct store_service *list;
@@ -928,6 +978,9 @@ static void load_desired(struct ctl_reconciler *r)
             s = xcalloc(1, sizeof(*s));
             s->id = xstrdup(list[i].id);
             s->group_id = xstrdup(list[i].group_id);
+            s->region = xstrdup(list[i].region);
+            s->replicas = list[i].replicas;
+            s->stopped = list[i].stopped;
             s->next = r->svcs;
             r->svcs = s;
         }
@@ -937,6 +990,8 @@ static void load_desired(struct ctl_reconciler *r)
             char *run = run_spec_of(s->spec_json);
             if (!s->run_spec || strcmp(s->run_spec, run) != 0)
                 s->create_failed[0] = '\0'; /* what runs changed: try it */
+            if (s->run_spec && strcmp(s->run_spec, run) != 0)
+                rollout_begin(r, s, list[i].replicas);
             free(s->run_spec);
             s->run_spec = run;
             struct probe_cfg pc;
@@ -945,6 +1000,9 @@ static void load_desired(struct ctl_reconciler *r)
         }
         if (s->replicas == 0 && list[i].replicas > 0)
             s->create_failed[0] = '\0'; /* RESUME tries again */
+        if (s->replicas != list[i].replicas)
+            replicas_event(r, s, list[i].replicas, list[i].stopped);
+        s->stopped = list[i].stopped;
         s->replicas = list[i].replicas;
         s->weight = list[i].weight > 0 ? (unsigned)list[i].weight : 0;
         s->in_store = true;
@@ -992,6 +1050,35 @@ static struct inst *surplus(struct svc *s)
     return best;
 }
 
+/* Stop an instance; an outdated one ('step') is a step of a rollout. */
+static void rollout_stop(struct ctl_reconciler *r, struct svc *s, struct inst *in, bool step,
+                         const char *why)
+{
+    if (step && s->rolling && (in->state == I_RUNNING || in->state == I_BACKOFF))
+        ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "RollingUpdate",
+                          "Rollout: stopping outdated %s-%d (%s)", s->id, in->index, why);
+    inst_stop(in);
+}
+
+/* A rollout is complete when every instance left runs the new spec and
+ * enough of them are ready. */
+static void rollout_check(struct ctl_reconciler *r, struct svc *s, int desired)
+{
+    int ready = 0;
+    for (size_t i = 0; s->rolling && i < s->ninsts; i++) {
+        const struct inst *in = s->insts[i];
+        if (in && in->state != I_NONE && !inst_current(s, in))
+            return;
+        ready += in && in->state == I_RUNNING && in->ready;
+    }
+    if (!s->rolling || desired == 0 || ready < desired)
+        return;
+    s->rolling = false;
+    ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "RolloutComplete",
+                      "Rollout complete: %d instance%s run%s the new spec", ready,
+                      ready == 1 ? "" : "s", ready == 1 ? "s" : "");
+}
+
 /* Bring one service to its desired count and spec. A changed spec is rolled
  * out with a surge of one and nothing unavailable (Kubernetes' maxSurge 1,
  * maxUnavailable 0): a new instance starts next to the old ones, and an old
@@ -1010,7 +1097,7 @@ static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired
         bool current = inst_current(s, in);
         if (desired == 0 || (current && broken) ||
             (!current && !(in->state == I_RUNNING && in->ready)))
-            inst_stop(in);
+            rollout_stop(r, s, in, desired > 0 && !current, "it does not serve");
         else if (in->state == I_BACKOFF && now >= in->restart_at_ms)
             inst_start(r, in);
         if (in->state == I_STOPPING)
@@ -1029,12 +1116,18 @@ static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired
     for (size_t i = s->ninsts; i-- > 0 && old > 0 && cur_ready + old > desired;) {
         struct inst *in = s->insts[i];
         if (in && in->state == I_RUNNING && !inst_current(s, in)) {
-            inst_stop(in);
+            rollout_stop(r, s, in, true, "a new one is ready");
             old--, stopping++;
         }
     }
-    for (; !broken && cur < desired && (old == 0 || cur + old + stopping <= desired); cur++)
-        inst_start(r, free_slot(s));
+    for (; !broken && cur < desired && (old == 0 || cur + old + stopping <= desired); cur++) {
+        struct inst *in = free_slot(s);
+        inst_start(r, in);
+        if (s->rolling)
+            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "RollingUpdate",
+                              "Rollout: started %s-%d with the new spec", s->id, in->index);
+    }
+    rollout_check(r, s, desired);
 }
 
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
@@ -1078,6 +1171,7 @@ static void free_svc(struct svc *s)
     free(s->spec_json);
     free(s->run_spec);
     free(s->group_id);
+    free(s->region);
     free(s->id);
     free(s);
 }

@@ -97,6 +97,29 @@ static const char *const migrations[] = {
     "  status TEXT NOT NULL DEFAULT 'Enabled',"
     "  created_at TEXT NOT NULL);"
     "CREATE INDEX auth_tokens_by_group ON auth_tokens(group_id, created_at);",
+    /* 4: events (Kubernetes-style): one row per distinct occurrence, folded
+     * by the fold key (the message, or '' when the emitter folds on the
+     * reason alone) with a count and the first and last times (Unix ms).
+     * Not tied to the services by a foreign key: a deleted version's events
+     * stay until they age out. */
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  region TEXT NOT NULL,"
+    "  group_id TEXT NOT NULL,"
+    "  service_id TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  fold_key TEXT NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  first_ms INTEGER NOT NULL,"
+    "  last_ms INTEGER NOT NULL,"
+    "  UNIQUE (group_id, service_id, kind, name, type, reason, fold_key));"
+    "CREATE INDEX events_by_region ON events(region, last_ms);"
+    "CREATE INDEX events_by_age ON events(last_ms);",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1368,4 +1391,181 @@ void store_instance_release(struct store_instance *in)
     free(in->id);
     free(in->service_id);
     memset(in, 0, sizeof(*in));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Events                                                                   */
+
+void store_event_release(struct store_event *e)
+{
+    free(e->id);
+    free(e->region);
+    free(e->group_id);
+    free(e->service_id);
+    free(e->kind);
+    free(e->name);
+    free(e->type);
+    free(e->reason);
+    free(e->message);
+    memset(e, 0, sizeof(*e));
+}
+
+static void read_event(sqlite3_stmt *s, void *row)
+{
+    struct store_event *e = row;
+    e->id = col(s, 0);
+    e->region = col(s, 1);
+    e->group_id = col(s, 2);
+    e->service_id = col(s, 3);
+    e->kind = col(s, 4);
+    e->name = col(s, 5);
+    e->type = col(s, 6);
+    e->reason = col(s, 7);
+    e->message = col(s, 8);
+    e->count = sqlite3_column_int64(s, 9);
+    e->first_ms = sqlite3_column_int64(s, 10);
+    e->last_ms = sqlite3_column_int64(s, 11);
+}
+
+static void release_event(void *row)
+{
+    store_event_release(row);
+}
+
+/* Run a prepared statement that returns no rows and finalize it. */
+static int step_done(struct store *st, sqlite3_stmt *s, const char *what, struct err *err)
+{
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, err, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* A repeat is one UPDATE; only a new row pays for the INSERT and the two
+ * DELETEs that keep the table bounded. */
+int store_event_record(struct store *st, const struct store_event *e, int64_t now_ms,
+                       int64_t keep_ms, int per_object, struct err *err)
+{
+    const char *fold_key = e->fold_reason ? "" : e->message;
+    const char *key[] = {e->message, e->group_id, e->service_id, e->kind, e->name,
+                         e->type,    e->reason,   fold_key,      NULL};
+    sqlite3_stmt *s;
+    lock(st);
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = prepare(st, &s, err,
+                     "UPDATE events SET count = count + 1, message = ?1,"
+                     " last_ms = max(last_ms, ?9) WHERE group_id = ?2 AND service_id = ?3"
+                     " AND kind = ?4 AND name = ?5 AND type = ?6 AND reason = ?7 AND fold_key = ?8",
+                     key);
+    if (rc == 0) {
+        bind_int(s, 9, now_ms);
+        rc = step_done(st, s, "folding an event", err);
+    }
+    if (rc == 0 && sqlite3_changes(st->db) == 0) {
+        const char *args[] = {e->id,   e->region, e->group_id, e->service_id, e->kind, e->name,
+                              e->type, e->reason, e->message,  fold_key,      NULL};
+        rc = prepare(st, &s, err,
+                     "INSERT INTO events (id, region, group_id, service_id, kind, name, type,"
+                     " reason, message, fold_key, count, first_ms, last_ms)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?11, ?11)",
+                     args);
+        if (rc == 0) {
+            bind_int(s, 11, now_ms);
+            rc = step_done(st, s, "adding an event", err);
+        }
+        const char *obj[] = {e->group_id, e->service_id, NULL};
+        bool found;
+        int rows = 0;
+        if (rc == 0)
+            rc = query_int(st, err, "counting events",
+                           "SELECT count(*) FROM events WHERE group_id = ? AND service_id = ?", obj,
+                           &found, &rows);
+        if (rc == 0 && rows > per_object)
+            rc = prepare(st, &s, err,
+                         "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
+                         " WHERE group_id = ?1 AND service_id = ?2"
+                         " ORDER BY last_ms DESC, seq DESC LIMIT -1 OFFSET ?3)",
+                         obj);
+        if (rc == 0 && rows > per_object) {
+            bind_int(s, 3, per_object);
+            rc = step_done(st, s, "capping events", err);
+        }
+        if (rc == 0)
+            rc = prepare(st, &s, err, "DELETE FROM events WHERE last_ms < ?1", NULL);
+        if (rc == 0) {
+            bind_int(s, 1, now_ms - keep_ms);
+            rc = step_done(st, s, "ageing events", err);
+        }
+    }
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+/* The WHERE clause of a query, its parameters bound by bind_query(). */
+#define EVENT_WHERE                                                                                \
+    " WHERE region = ?1 AND (?2 IS NULL OR group_id = ?2)"                                         \
+    " AND (?3 IS NULL OR service_id = ?3 OR service_id = '')"                                      \
+    " AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR type = ?5)"                                 \
+    " AND last_ms >= ?6 AND first_ms <= ?7"
+
+static void bind_query(sqlite3_stmt *s, const struct store_event_query *q)
+{
+    const char *text[] = {q->region, q->group_id, q->service_id, q->kind, q->type};
+    for (int i = 0; i < 5; i++)
+        if (text[i])
+            sqlite3_bind_text(s, i + 1, text[i], -1, SQLITE_STATIC);
+    bind_int(s, 6, q->start_ms);
+    bind_int(s, 7, q->end_ms);
+}
+
+int store_event_list(struct store *st, const struct store_event_query *q, struct store_event **out,
+                     size_t *n, uint64_t *total, struct err *err)
+{
+    char sql[1024];
+    const char *field = q->by_first ? "first_ms" : "last_ms", *dir = q->asc ? "ASC" : "DESC";
+    snprintf(sql, sizeof(sql),
+             "SELECT id, region, group_id, service_id, kind, name, type, reason, message, count,"
+             " first_ms, last_ms FROM events" EVENT_WHERE
+             " ORDER BY %s %s, seq %s LIMIT ?8 OFFSET ?9",
+             field, dir, dir);
+    sqlite3_stmt *s;
+    lock(st);
+    int rc = prepare(st, &s, err, "SELECT count(*) FROM events" EVENT_WHERE, NULL);
+    if (rc == 0) {
+        bind_query(s, q);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *total = (uint64_t)sqlite3_column_int64(s, 0);
+        else
+            rc = db_error(st, err, "counting events");
+        sqlite3_finalize(s);
+    }
+    char *list = NULL;
+    size_t count = 0;
+    if (rc == 0)
+        rc = prepare(st, &s, err, sql, NULL);
+    if (rc == 0) {
+        bind_query(s, q);
+        bind_int(s, 8, (long long)q->limit);
+        bind_int(s, 9, (long long)q->offset);
+        int step;
+        while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+            list = xrealloc(list, (count + 1) * sizeof(struct store_event));
+            memset(list + count * sizeof(struct store_event), 0, sizeof(struct store_event));
+            read_event(s, list + count++ * sizeof(struct store_event));
+        }
+        if (step != SQLITE_DONE)
+            rc = db_error(st, err, "reading events");
+        sqlite3_finalize(s);
+    }
+    unlock(st);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            release_event(list + i * sizeof(struct store_event));
+        free(list);
+        return rc;
+    }
+    *out = (struct store_event *)list;
+    *n = count;
+    return 0;
 }

@@ -1,5 +1,5 @@
 /* store.h - persistent platform state in SQLite: credentials, the model
- * repository, service groups, services and their instances. The only module
+ * repository, service groups, services, their instances and events. The only module
  * that includes sqlite3.h. Every call is one transaction, committed (and
  * synced, WAL with synchronous=FULL) before it returns, so what the API
  * accepted survives a crash. Calls may come from any thread: one connection
@@ -236,5 +236,50 @@ void store_instance_release(struct store_instance *in);
 int store_instance_put(struct store *st, const struct store_instance *in, struct err *err);
 int store_instance_delete(struct store *st, const char *id, struct err *err);
 int store_instance_list(struct store *st, struct store_instance **out, size_t *n, struct err *err);
+
+/* ------------------------------------------------------------------------ */
+/* Events: what happened to services and their instances (control/events.h
+ * says what they mean). Times are Unix milliseconds. */
+
+struct store_event {
+    char *id; /* a UUID, the Event's Id */
+    char *region;
+    char *group_id;
+    char *service_id; /* the version; "" for an event of the group itself */
+    char *kind;       /* ResourceKind */
+    char *name;       /* ResourceName */
+    char *type;       /* Normal or Warning */
+    char *reason;
+    char *message;
+    bool fold_reason; /* in: a repeat folds whatever its message (the last one is kept) */
+    int64_t count;
+    int64_t first_ms, last_ms;
+};
+
+void store_event_release(struct store_event *e);
+/* Record one occurrence at 'now_ms'. A repeat (same group, version, kind,
+ * name, type, reason and message, or any message with fold_reason) adds one
+ * to the row's count and moves its last time; otherwise a row is inserted
+ * (e->id, region and the rest), then rows of the same group and version past
+ * the newest 'per_object' go, and so do rows of any object last seen before
+ * now_ms - keep_ms. */
+int store_event_record(struct store *st, const struct store_event *e, int64_t now_ms,
+                       int64_t keep_ms, int per_object, struct err *err);
+
+struct store_event_query {
+    const char *region;
+    const char *group_id;     /* NULL: every group of the region */
+    const char *service_id;   /* with group_id: this version's events and the group's own */
+    const char *kind;         /* NULL: any */
+    const char *type;         /* NULL: any */
+    int64_t start_ms, end_ms; /* events whose [first, last] overlaps [start, end] */
+    bool by_first;            /* order by first_ms, else by last_ms */
+    bool asc;
+    size_t offset, limit;
+};
+
+/* One page of the events a query matches, and in *total how many match. */
+int store_event_list(struct store *st, const struct store_event_query *q, struct store_event **out,
+                     size_t *n, uint64_t *total, struct err *err);
 
 #endif
