@@ -184,6 +184,13 @@ void ctl_hpa_decide(const struct ctl_hpa_spec *spec, struct ctl_hpa_state *st,
     if (current == 0) {
         if (!idle) {
             int wake = spec->min_replicas > 1 ? spec->min_replicas : 1;
+            if (spec->panic_capacity > 0) { /* a burst at zero: enough for all of it */
+                int need = clamp((long long)ceil(in->inflight / spec->panic_capacity), 0,
+                                 CTL_HPA_REPLICAS_CAP);
+                if (need > wake)
+                    wake = need;
+                st->panic_until_ms = now_ms + CTL_HPA_PANIC_HOLD_S * 1000LL;
+            }
             say(out, "%.0f request(s) waiting at 0 instances: wake %d at once", in->inflight, wake);
             out->replicas = clamp(wake, 0, spec->max_replicas);
             st->seen_ms[out->replicas] = now_ms;

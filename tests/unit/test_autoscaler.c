@@ -356,3 +356,24 @@ TEST(scale_from_and_to_zero)
     CHECK_EQ_INT(decide(&r, &q, 1, zero_qps, 1, 1, 1, 0), 1);
     CHECK_EQ_INT(decide(&r, &q, 1, zero_qps, 1, 0, 0, 1 * S), 0);
 }
+
+/* A burst at zero (10 clients, each instance takes 4): enough instances for
+ * all of it at once, and no drop back while they start. */
+TEST(burst_at_zero_wakes_enough_for_it)
+{
+    struct ctl_hpa_spec s = spec(0, 5);
+    s.down_window_s = 0;
+    target(&s, CTL_METRIC_CONCURRENCY_UTIL, 4);
+    s.panic_capacity = 4;
+    struct run r;
+    ctl_hpa_state_init(&r.st);
+    struct ctl_hpa_input in = {0, NULL, 0, 10, 10, true};
+    ctl_hpa_decide(&s, &r.st, &in, 0, &r.d);
+    CHECK_EQ_INT(r.d.replicas, 3);
+    CHECK(says(&r, "10 request(s) waiting at 0 instances: wake 3 at once"));
+    struct ctl_hpa_instance starting[3];
+    for (int i = 0; i < 3; i++)
+        starting[i] = inst(false, CTL_METRIC_CONCURRENCY_UTIL, NAN);
+    CHECK_EQ_INT(decide(&r, &s, 3, starting, 3, 10, 10, 2 * S), 3);
+    CHECK(r.d.panic);
+}
