@@ -303,6 +303,20 @@ int api_scaling_read(struct api_call *c, const json_t *params, const struct api_
                     strategy);
 }
 
+int api_scaling_from_spec(const json_t *spec, const struct api_scaling_limits *lim,
+                          struct api_scaling *out, struct err *err)
+{
+    struct api_call c;
+    memset(&c, 0, sizeof(c));
+    c.action = "the stored spec";
+    c.params = (json_t *)spec;
+    if (!json_is_object(spec))
+        return err_set(err, ERR_INVALID, "the stored spec is not an object");
+    if (api_scaling_read(&c, spec, lim, out) != 0)
+        return err_set(err, ERR_INVALID, "%s", c.error_message);
+    return 0;
+}
+
 json_t *api_scaling_json(const struct api_scaling *s)
 {
     json_t *o = json_object();

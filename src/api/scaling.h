@@ -52,6 +52,12 @@ struct api_scaling {
  * the API error recorded. */
 int api_scaling_read(struct api_call *c, const json_t *params, const struct api_scaling_limits *lim,
                      struct api_scaling *out);
+/* api_scaling_read() of a stored spec (what api_scaling_json() wrote, inside
+ * the service's spec object), for the control plane, which has no API call:
+ * 0, or ERR_INVALID with the reason in 'err' (a spec written by an older
+ * Berth, or by hand). Limits as when it was accepted. */
+int api_scaling_from_spec(const json_t *spec, const struct api_scaling_limits *lim,
+                          struct api_scaling *out, struct err *err);
 /* The canonical fields as answers show them and as the spec stores them:
  * {"ScaleMode", "ScaleStrategy", "HorizontalPodAutoscaler" (or null),
  * "CronScaleJobs" ([] unless CRON)}, with every default written out. */

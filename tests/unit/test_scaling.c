@@ -359,3 +359,28 @@ TEST(cron_job_count_is_capped)
     CHECK_STR_EQ(refusal(body),
                  "InvalidParameterValue: CronScaleJobs holds at most 16 jobs, got 17");
 }
+
+/* The control plane reads back what the API stored: the canonical form
+ * inside the service's spec, beside the other fields. */
+TEST(stored_spec_reads_back)
+{
+    struct result *r = read_json(CRON("[{\"Name\":\"night\",\"Schedule\":\"* 0-5 * * *\","
+                                      "\"TargetReplicas\":0,\"ExcludeDates\":[\"* * * * 0\"]}]"),
+                                 NULL);
+    CHECK_EQ_INT(r->rc, 0);
+    json_t *spec = api_scaling_json(&r->s);
+    json_object_set_new(spec, "Replicas", json_integer(r->s.replicas));
+    json_object_set_new(spec, "ServicePort", json_integer(8501)); /* the rest of a spec */
+    struct api_scaling back;
+    struct err e = {0};
+    CHECK_EQ_INT(api_scaling_from_spec(spec, &limits, &back, &e), 0);
+    CHECK_EQ_INT(back.strategy, API_SCALE_CRON);
+    CHECK_EQ_INT(back.n_jobs, 1);
+    CHECK_STR_EQ(back.jobs[0].name, "night");
+    CHECK_EQ_INT(back.jobs[0].n_exclude, 1);
+    CHECK_EQ_INT(back.replicas, 1);
+    json_object_set_new(spec, "ScaleStrategy", json_string("SPOT"));
+    CHECK_EQ_INT(api_scaling_from_spec(spec, &limits, &back, &e), ERR_INVALID);
+    CHECK_STR_EQ(e.msg, "ScaleStrategy must be HPA or CRON, got 'SPOT'");
+    json_decref(spec);
+}
