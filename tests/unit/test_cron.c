@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <time.h>
 
-static struct ctl_tz *ny, *berlin, *shanghai;
+static struct ctl_tz *ny, *berlin, *shanghai, *lord_howe;
 
 static struct ctl_tz *zone(const char *name)
 {
@@ -27,6 +27,7 @@ __attribute__((constructor)) static void load_zones(void)
     ny = zone("America/New_York");
     berlin = zone("Europe/Berlin");
     shanghai = zone("Asia/Shanghai");
+    lord_howe = zone("Australia/Lord_Howe"); /* DST of 30 minutes, in the south */
 }
 
 /* "YYYY-MM-DD HH:MM" on the zone's clock: its first reading (the jump for a
@@ -494,6 +495,28 @@ TEST(window_in_repeated_time_starts_once)
     CHECK(!window(&at230, berlin, "2026-10-25 02:30 2nd").held);
 }
 
+/* Lord Howe moves its clock by 30 minutes: 02:00 -> 02:30 on 4 October
+ * 2026, 02:00 -> 01:30 on 5 April 2026. */
+TEST(window_with_a_half_hour_shift)
+{
+    struct ctl_cron_job hour2 = job("* 2 * * *", 5, NULL);
+    struct window w = window(&hour2, lord_howe, "2026-10-04 02:40");
+    CHECK_STR_EQ(w.start, "2026-10-04T02:30:00+11:00");
+    CHECK_STR_EQ(w.end, "2026-10-04T03:00:00+11:00");
+    struct ctl_cron_job q = job("15 2 * * *", 5, NULL);
+    w = window(&q, lord_howe, "2026-10-04 02:30");
+    CHECK(w.held);
+    CHECK_STR_EQ(w.end, "2026-10-04T02:31:00+11:00");
+    struct ctl_cron_job hour1 = job("* 1 * * *", 5, NULL);
+    w = window(&hour1, lord_howe, "2026-04-05 01:45 2nd");
+    CHECK(w.held);
+    CHECK_STR_EQ(w.start, "2026-04-05T01:00:00+11:00");
+    CHECK_STR_EQ(w.end, "2026-04-05T02:00:00+10:30");
+    struct ctl_cron_job m = job("45 1 * * *", 5, NULL);
+    CHECK(window(&m, lord_howe, "2026-04-05 01:45").held);
+    CHECK(!window(&m, lord_howe, "2026-04-05 01:45 2nd").held);
+}
+
 /* next_change is exactly the first minute at which the window's answer
  * changes, minute by minute over DST days. */
 TEST(next_change_agrees_with_window_minute_by_minute)
@@ -505,11 +528,10 @@ TEST(next_change_agrees_with_window_minute_by_minute)
     struct {
         const struct ctl_tz *tz;
         const char *from;
-    } days[] = {{ny, "2026-03-07 20:00"},
-                {ny, "2026-10-31 20:00"},
-                {berlin, "2026-03-28 20:00"},
-                {berlin, "2026-10-24 20:00"},
-                {shanghai, "2026-12-04 20:00"}};
+    } days[] = {{ny, "2026-03-07 20:00"},       {ny, "2026-10-31 20:00"},
+                {berlin, "2026-03-28 20:00"},   {berlin, "2026-10-24 20:00"},
+                {shanghai, "2026-12-04 20:00"}, {lord_howe, "2026-10-03 20:00"},
+                {lord_howe, "2026-04-04 20:00"}};
     for (size_t d = 0; d < sizeof(days) / sizeof(days[0]); d++)
         for (size_t i = 0; i < sizeof(schedules) / sizeof(schedules[0]); i++) {
             struct ctl_cron_job j = job(schedules[i], 1, NULL);
