@@ -283,7 +283,12 @@ int drv_usage_instance(pid_t keeper, pid_t pgid, struct drv_usage *out)
 {
     if (drv_usage_cgroup(pgid, out) == 0)
         return 0;
-    return drv_usage_tree(keeper, false, out);
+    int rc = drv_usage_tree(keeper, false, out);
+    /* What the keeper reaped (orphans of the instance) stays counted. */
+    struct drv_stat k;
+    if (rc == 0 && stat_of(keeper, &k) == 0)
+        out->cpu_seconds += ticks_to_s(k.cutime + k.cstime);
+    return rc;
 }
 
 static uint64_t count_fds(void)
