@@ -271,7 +271,7 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     int rc = gw_routes_pick_in(g, want, &pick);
     struct gw_admission adm = {0};
     if (rc == 0)
-        gw_admit(g, pick.version, token, gw_now_ns(), &adm);
+        gw_admit(g, pick.version, token, start_ns, &adm);
     if (rc || adm.status)
         gw_metrics_refused(g, rc ? want : pick.version, req->worker, rc ? 503 : adm.status);
     gw_routes_release(routes);
