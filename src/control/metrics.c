@@ -291,8 +291,8 @@ static void sd_instances(struct ctl_metrics *m, struct http_response *res)
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < v[i].st.npods; k++) {
             const struct ctl_pod *p = &v[i].st.pods[k];
-            if (!p->ready || !p->address[0])
-                continue;
+            if (!p->ready || strcmp(p->phase, "Running") != 0 || !p->address[0])
+                continue; /* what the gateway routes to: not starting, not stopping */
             json_array_append_new(list, json_pack("{s:[s], s:{s:s, s:s, s:s}}", "targets",
                                                   p->address, "labels", "group", v[i].st.group_id,
                                                   "version", v[i].id, "pod", p->name));
