@@ -16,13 +16,18 @@
 #   3. BENCH_ROUNDS rounds of wrk -t1 -cBENCH_CONNECTIONS for BENCH_SECONDS on the last CPU, the
 #      reference and this build in turn (the order alternating), recording req/s and berthd's
 #      CPU per request (its threads, from /proc/PID/task/*/schedstat);
-#   4. prints a Markdown table (per round, and the median ratios this ÷ reference) and writes it
+#   4. instructions per request, free of the noise of a shared machine: each berthd again under
+#      valgrind's callgrind (--gateway-threads 1), BENCH_CALLGRIND_REQUESTS batch-1 predictions
+#      over one keep-alive connection between a zeroing and a dump of the counts, and the
+#      instructions of the gateway's worker thread (the one that ran gw_handle) per request;
+#   5. prints a Markdown table (per round, and the median ratios this ÷ reference) and writes it
 #      to BENCH_OUT; scrapes this build's /metrics at the end to show what it counted.
 #
 # Environment knobs:
 #   BERTHD_REF=path           the reference berthd (required); berth-serve must sit beside it
 #   BERTHD=path               this build's berthd (default build/berthd)
 #   BENCH_SECONDS=5  BENCH_ROUNDS=6  BENCH_CONNECTIONS=4  BENCH_WARMUP=1
+#   BENCH_CALLGRIND_REQUESTS=2000   0 skips step 4 (which needs valgrind)
 #   BENCH_OUT=bench/results/gateway_metrics.md   BENCH_KEEP=1 keeps the temp dir
 set -euo pipefail
 
@@ -43,6 +48,8 @@ ROUNDS=${BENCH_ROUNDS:-6}
 CONNS=${BENCH_CONNECTIONS:-4}
 WARMUP=${BENCH_WARMUP:-1}
 OUT=${BENCH_OUT:-bench/results/gateway_metrics.md}
+CG_REQS=${BENCH_CALLGRIND_REQUESTS:-2000}
+command -v valgrind >/dev/null || CG_REQS=0
 
 log() { printf 'gateway-metrics-bench: %s\n' "$*" >&2; }
 die() { printf 'gateway-metrics-bench: error: %s\n' "$*" >&2; exit 1; }
@@ -59,6 +66,7 @@ SRV_PIN=(taskset -c "$cpu_first") CLI_PIN=(taskset -c "$cpu_last")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/berth-gwmetrics.XXXXXX")
 chmod 711 "$tmp"
 declare -A PID=() API=() GW=() GROUP=()
+WRAP=() EXTRA=() # step 4: valgrind, and berthd's flags for it
 cleanup() {
     for k in "${!PID[@]}"; do
         local pid=${PID[$k]}
@@ -90,11 +98,11 @@ start_one() {
     API[$k]=$($PY bench/bench.py freeport)
     GW[$k]=$($PY bench/bench.py freeport)
     echo "${GW[$k]}" >"$d/gateway_port"
-    "${SRV_PIN[@]}" "$d/bin/berthd" --data-dir "$d/data" --api-listen "127.0.0.1:${API[$k]}" \
-        --gateway-listen "127.0.0.1:${GW[$k]}" --import-root "$tmp" >"$d/berthd.log" 2>&1 &
+    "${SRV_PIN[@]}" "${WRAP[@]}" "$d/bin/berthd" --data-dir "$d/data" --api-listen "127.0.0.1:${API[$k]}" \
+        --gateway-listen "127.0.0.1:${GW[$k]}" --import-root "$tmp" "${EXTRA[@]}" >"$d/berthd.log" 2>&1 &
     PID[$k]=$!
     for p in "${API[$k]}" "${GW[$k]}"; do
-        timeout 30 $PY bench/gateway.py wait-port "$p" "${PID[$k]}" 20 || die "$k: berthd did not open $p"
+        timeout 90 $PY bench/gateway.py wait-port "$p" "${PID[$k]}" 80 || die "$k: berthd did not open $p"
     done
     local berth=("$BERTH_CLI" --endpoint "http://127.0.0.1:${API[$k]}" --credentials "$d/data/credentials" --json)
     local imp mv dep
@@ -132,6 +140,48 @@ for r in $(seq "$ROUNDS"); do
     log "round $r/$ROUNDS done"
 done
 busy_during=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- 4. instructions per request under callgrind
+IR=$tmp/ir.txt
+: >"$IR"
+if [ "$CG_REQS" -gt 0 ]; then
+    EXTRA=(--gateway-threads 1)
+    # valgrind cannot follow the switch to the instance user in berthd's forked children
+    [ "$(id -u)" = 0 ] && EXTRA+=(--instance-user root)
+    for k in ref new; do
+        bin=$BERTHD
+        [ "$k" = ref ] && bin=$REF
+        WRAP=(valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/cg_$k/cg.%p")
+        mkdir -p "$tmp/cg_$k"
+        start_one "cg_$k" "$bin"
+        pid=${PID[cg_$k]}
+        callgrind_control -z "$pid" >/dev/null
+        $PY -c '
+import http.client, sys
+port, path, body_file, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+body = open(body_file, "rb").read()
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+for _ in range(n):
+    c.request("POST", path, body, {"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200, r.status
+' "${GW[cg_$k]}" "/${GROUP[cg_$k]}/v1/models/m:predict" "$tmp/body_tf1.json" "$CG_REQS"
+        callgrind_control -d "$pid" >/dev/null
+        f=$(grep -l 'gw_handle' "$tmp/cg_$k"/cg."$pid".1-* | head -n 1)
+        ir=$(sed -n 's/^summary: //p' "$f")
+        # the metrics' own calls on the request path, callees included
+        own=$(callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$f" 2>/dev/null |
+              awk '/metrics\.c:gw_(mreq_begin|mreq_end|mreq_failed|metrics_answer|metrics_refused) /{
+                   gsub(",", "", $1); s += $1 } END { print s + 0 }')
+        echo "$k $ir $CG_REQS $own" >>"$IR"
+        log "$k: $ir instructions in the gateway thread for $CG_REQS requests"
+        kill -TERM "$pid"
+        wait "$pid" 2>/dev/null || true
+        unset "PID[cg_$k]"
+    done
+fi
+
 metrics=$($PY -c "
 import http.client, sys
 c = http.client.HTTPConnection('127.0.0.1', ${API[new]}, timeout=10)
@@ -140,9 +190,20 @@ print('\n'.join(l for l in t.splitlines() if l.startswith(('berth_gateway_reques
 ")
 
 mkdir -p "$(dirname "$OUT")"
-$PY - "$RES" "$OUT" "$loadavg_before" "$busy_during" "$SECS" "$ROUNDS" "$CONNS" "$metrics" <<'EOF'
+$PY - "$RES" "$OUT" "$loadavg_before" "$busy_during" "$SECS" "$ROUNDS" "$CONNS" "$metrics" "$IR" <<'EOF'
 import json, statistics, sys
-res, out, before, during, secs, rounds, conns, metrics = sys.argv[1:9]
+res, out, before, during, secs, rounds, conns, metrics, ir_file = sys.argv[1:10]
+ir = {}
+for line in open(ir_file):
+    k, n_ir, n_req, own = line.split()
+    ir[k] = int(n_ir) / int(n_req)
+    ir[k + "_metrics"] = int(own) / int(n_req)
+ir_text = ("Instructions per request in the gateway's worker thread (callgrind, one keep-alive "
+           "connection): reference %.0f, this %.0f (×%.4f; the totals move with how often the "
+           "loop turns); **of this build's, the metrics' own calls: %.0f (%.2f%%)**." % (
+               ir["ref"], ir["new"], ir["new"] / ir["ref"], ir["new_metrics"],
+               100 * ir["new_metrics"] / ir["new"])
+           if "ref" in ir and "new" in ir else "Instructions per request: not measured (no valgrind).")
 runs = {"ref": [], "new": []}
 for line in open(res):
     k, cpu_ns, js = line.split(" ", 2)
@@ -170,6 +231,8 @@ text = "\n".join([
     "**Median ratio this ÷ reference: req/s %.3f (min %.3f, max %.3f); berthd CPU per request %.3f.**" % (
         statistics.median(rr), min(rr), max(rr), statistics.median(cr)),
     "",
+    ir_text,
+    "",
     "What this build counted (its /metrics after the runs):",
     "",
     "```",
@@ -177,7 +240,7 @@ text = "\n".join([
     "```",
     ""])
 open(out, "w").write(text)
-json.dump(runs, open(out[:-3] + ".json", "w"), indent=1)
+json.dump({"runs": runs, "instructions_per_request": ir}, open(out[:-3] + ".json", "w"), indent=1)
 print(text)
 EOF
 log "wrote $OUT"
