@@ -47,12 +47,12 @@ struct options {
     long long group_qps_cap;
     long long api_body_budget_mib, gateway_body_budget_mib;
     long long drain_timeout_ms;
-    const char *instance_user;      /* NULL: INSTANCE_USER_DEFAULT, not chosen */
-    const char *instance_dir;       /* NULL: DIR-instances */
-    const char *secret_key_file;    /* NULL: DIR/secret.key */
-    const char *metrics_token_file; /* NULL: /metrics is open */
-    const char *config;             /* read before the flags */
-    char **owned;                   /* values read from --config, freed at exit */
+    const char *instance_user;   /* NULL: INSTANCE_USER_DEFAULT, not chosen */
+    const char *instance_dir;    /* NULL: DIR-instances */
+    const char *secret_key_file; /* NULL: DIR/secret.key */
+    const char *metrics_token;   /* its file; NULL: /metrics is open */
+    const char *config;          /* read before the flags */
+    char **owned;                /* values read from --config, freed at exit */
     size_t nowned;
 };
 
@@ -109,7 +109,7 @@ static const struct option_row {
      "the instances' work directories (not in DIR)"},
     {"secret-key-file", OPT_STR, OFF(secret_key_file), 0, 0, NULL, "DIR/secret.key", NULL,
      "the key sealing tokens and AppSecrets in the store; made on first start"},
-    {"metrics-token-file", OPT_STR, OFF(metrics_token_file), 0, 0, NULL, "none", NULL,
+    {"metrics-token-file", OPT_STR, OFF(metrics_token), 0, 0, NULL, "none", NULL,
      "a file whose first line is the bearer token /metrics and /sd/instances then require"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
@@ -597,16 +597,18 @@ int main(int argc, char **argv)
     }
     secure_data_dir(data_dir, &user);
 
-    if (o.metrics_token_file) {
+    if (o.metrics_token) {
         struct buf t;
         buf_init(&t, 4096);
-        if (buf_read_file(&t, o.metrics_token_file, &err) != 0 || !t.len) {
-            fprintf(stderr, "berthd: --metrics-token-file: %s\n", t.len ? err.msg : "empty");
+        int trc = buf_read_file(&t, o.metrics_token, &err);
+        t.ptr[strcspn(t.ptr, "\r\n")] = '\0';
+        if (trc != 0 || !t.ptr[0]) {
+            fprintf(stderr, "berthd: --metrics-token-file: %s\n",
+                    trc ? err.msg : "its first line is empty");
             buf_release(&t);
             rc = 1;
             goto out;
         }
-        t.ptr[strcspn(t.ptr, "\r\n")] = '\0';
         metrics_token = buf_detach(&t, NULL);
     }
     /* Before the reconciler publishes routes: their metrics have a cell per worker. */

@@ -241,7 +241,7 @@ static void write_codes(struct buf *out, const struct series *v, size_t n)
     prom_family(out, "berth_gateway_requests_total", PROM_COUNTER,
                 "Requests the gateway answered, by group, version (ServiceId) and the status code "
                 "sent; version \"\": answered before a version was chosen (401, 403, 503); group "
-                "\"\": the path named no group (404); 499: the client went away first.");
+                "\"\": the path named no group (404); 499: the client went away before the head.");
     for (size_t i = 0; i < n; i++) {
         char code[8];
         struct prom_label l[] = {{"group", v[i].group}, {"version", v[i].version}, {"code", code}};

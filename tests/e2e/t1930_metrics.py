@@ -230,6 +230,19 @@ scrape_configs:
                            timeout=30)
         self.assertEqual((p.returncode, p.stdout + p.stderr), (0, ""), text[:3000])
 
+    def test_an_empty_or_missing_token_file_is_refused(self):
+        # an empty first line must not leave /metrics open by mistake
+        empty = os.path.join(self.tmp, "empty-token")
+        with open(empty, "w") as f:
+            f.write("\nsecond line\n")
+        for path, needle in ((empty, "its first line is empty"), (empty + ".missing", "empty-token.missing")):
+            rc, out = api.run_exit([api.berthd_path(), "--data-dir", os.path.join(self.tmp, "unused"),
+                                    "--api-listen", "127.0.0.1:%d" % harness.free_port(), "--gateway-listen",
+                                    "127.0.0.1:%d" % harness.free_port(), "--metrics-token-file", path])
+            self.assertEqual(rc, 1, out)
+            self.assertIn("--metrics-token-file", out)
+            self.assertIn(needle, out)
+
     def test_gateway_counts_in_prometheus(self):
         for _ in range(5):
             r = self.predict(self.open_gid)
