@@ -36,3 +36,17 @@ $(BENCH_TOOLS_DIR)/fmtfloat_check: bench/fmtfloat_check.c src/base/fmtfloat.c sr
 $(BENCH_TOOLS_DIR)/fmtfloat_bench: bench/fmtfloat_bench.c src/base/fmtfloat.c src/base/fmtfloat.h tests/unit/fmtfloat_oracle.h bench/bench.mk
 	@mkdir -p $(BENCH_TOOLS_DIR)
 	$(BENCH_CC) $(BENCH_CFLAGS) -Isrc -Itests/unit -o $@ bench/fmtfloat_bench.c src/base/fmtfloat.c -lm
+
+# The gateway's metrics on the request path (docs/benchmarks.md, "Gateway metrics"), linked
+# with the objects `make lib` leaves in build/: make lib && make -f bench/bench.mk gw-metrics-bench
+.PHONY: gw-metrics-bench
+GW_METRICS_BENCH_OBJS = build/src/gateway/metrics.o build/src/gateway/routes.o \
+                        build/src/gateway/limits.o build/src/gateway/auth.o \
+                        build/src/http/prom.o build/src/http/server.o build/src/http/parser.o \
+                        $(wildcard build/llhttp/*.o) build/src/base/alloc.o build/src/base/buf.o \
+                        build/src/base/arena.o build/src/base/crypto.o build/src/base/err.o \
+                        build/src/base/log.o build/src/base/json.o build/src/base/fmtfloat.o
+gw-metrics-bench: $(BENCH_TOOLS_DIR)/gw_metrics_bench
+$(BENCH_TOOLS_DIR)/gw_metrics_bench: bench/gw_metrics_bench.c $(GW_METRICS_BENCH_OBJS) bench/bench.mk
+	@mkdir -p $(BENCH_TOOLS_DIR)
+	$(BENCH_CC) $(BENCH_CFLAGS) -D_GNU_SOURCE -Isrc -o $@ bench/gw_metrics_bench.c $(GW_METRICS_BENCH_OBJS) -luv -ljansson -lcrypto -lm -lpthread

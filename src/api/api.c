@@ -7,6 +7,7 @@
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "control/metrics.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -46,6 +47,15 @@ static const struct {
     {"DeleteModelServiceAuthToken", api_delete_model_service_auth_token},
     {"DescribeEvents", api_describe_events},
 };
+
+/* The action's name for the metrics: one of ours, else "other" (labels stay bounded). */
+static const char *metric_action(const char *action)
+{
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+        if (strcmp(actions[i].name, action) == 0)
+            return action;
+    return "other";
+}
 
 int api_fail(struct api_call *c, const char *code, const char *fmt, ...)
 {
@@ -571,6 +581,8 @@ static void envelope_error(struct http_response *res, const char *request_id, co
 void api_handle(struct http_request *req, struct http_response *res, void *ud)
 {
     struct api_call c = {.cfg = ud};
+    if (ctl_metrics_serve(c.cfg->metrics, req, res))
+        return;
     char region[80] = "", request_id[37], action[64] = "";
     crypto_uuid(request_id);
     header_cstr(req, "X-TC-Action", action, sizeof(action));
@@ -585,6 +597,7 @@ void api_handle(struct http_request *req, struct http_response *res, void *ud)
         envelope_error(res, request_id, "UnsupportedProtocol", msg,
                        "no such endpoint; the API is at POST /");
         log_info("api", "req=%s error=UnsupportedProtocol: %s", request_id, msg);
+        ctl_metrics_api_count(c.cfg->metrics, "other", "UnsupportedProtocol");
         return;
     }
     c.out = json_object();
@@ -608,6 +621,7 @@ void api_handle(struct http_request *req, struct http_response *res, void *ud)
     json_decref(c.out);
     json_decref(c.params);
     res->status = 200;
+    ctl_metrics_api_count(c.cfg->metrics, metric_action(action), rc == 0 ? "OK" : c.error_code);
     if (rc == 0)
         log_info("api", "action=%s region=%s req=%s ok", action, region, request_id);
     else

@@ -19,15 +19,17 @@
 struct api_server;
 struct imports;
 struct ctl_reconciler;
+struct ctl_metrics;
 
 struct api_config {
     struct store *store;
     struct imports *imports;
     struct ctl_reconciler *reconciler;
     const char *data_dir;
-    const char *gateway_url;    /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
-    const char *const *regions; /* NULL-terminated; NULL accepts any well-formed name */
-    const uint8_t *seal_key;    /* CRYPTO_SEAL_KEY_BYTES: seals tokens and AppSecrets at rest */
+    const char *gateway_url;     /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
+    const char *const *regions;  /* NULL-terminated; NULL accepts any well-formed name */
+    const uint8_t *seal_key;     /* CRYPTO_SEAL_KEY_BYTES: seals tokens and AppSecrets at rest */
+    struct ctl_metrics *metrics; /* GET /metrics, /healthz, /readyz, /sd/instances; NULL: none */
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without

@@ -608,14 +608,19 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_t *pods = json_array();
     for (size_t i = 0; i < st.npods; i++) {
         const struct ctl_pod *p = &st.pods[i];
-        json_array_append_new(
-            pods,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:{s:i, s:s, s:b, s:s, s:s}}]}",
-                      "Name", p->name, "Phase", p->phase, "Status", p->phase, "IP", p->address,
-                      "CreateTime", p->start_time, "ContainerInfos", "Name", "main", "ContainerId",
-                      p->name, "Status", "RestartCount", p->restarts, "State",
-                      p->ready ? "running" : "waiting", "Ready", p->ready, "Reason", "", "Message",
-                      ""));
+        json_t *pod = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:{s:i, s:s, s:b, s:s, s:s}}]}", "Name",
+            p->name, "Phase", p->phase, "Status", p->phase, "IP", p->address, "CreateTime",
+            p->start_time, "ContainerInfos", "Name", "main", "ContainerId", p->name, "Status",
+            "RestartCount", p->restarts, "State", p->ready ? "running" : "waiting", "Ready",
+            p->ready, "Reason", "", "Message", "");
+        /* What the instance uses now (Cpu in 1/1000 core, Memory in MB), sampled every 2 s. */
+        json_object_set_new(
+            pod, "ResourceInfo",
+            p->usage_known ? json_pack("{s:I, s:I}", "Cpu", (json_int_t)(p->cpu_cores * 1000 + 0.5),
+                                       "Memory", (json_int_t)((p->memory_bytes + (1 << 19)) >> 20))
+                           : json_null());
+        json_array_append_new(pods, pod);
     }
     json_object_set_new(info, "PodInfos", pods);
     json_t *workload = json_pack(

@@ -7,9 +7,11 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "control/imports.h"
+#include "control/metrics.h"
 #include "control/reconciler.h"
 #include "drivers/process.h"
 #include "gateway/gateway.h"
+#include "gateway/metrics.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -48,6 +50,7 @@ struct options {
     const char *instance_user;   /* NULL: INSTANCE_USER_DEFAULT, not chosen */
     const char *instance_dir;    /* NULL: DIR-instances */
     const char *secret_key_file; /* NULL: DIR/secret.key */
+    const char *metrics_token;   /* its file; NULL: /metrics is open */
     const char *config;          /* read before the flags */
     char **owned;                /* values read from --config, freed at exit */
     size_t nowned;
@@ -106,6 +109,8 @@ static const struct option_row {
      "the instances' work directories (not in DIR)"},
     {"secret-key-file", OPT_STR, OFF(secret_key_file), 0, 0, NULL, "DIR/secret.key", NULL,
      "the key sealing tokens and AppSecrets in the store; made on first start"},
+    {"metrics-token-file", OPT_STR, OFF(metrics_token), 0, 0, NULL, "none", NULL,
+     "a file whose first line is the bearer token /metrics and /sd/instances then require"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -501,6 +506,9 @@ int main(int argc, char **argv)
     char *gateway_url = NULL;
     unsigned gateway_threads = 0;
     struct gw_proxies proxies = {0};
+    struct gw_mset *unrouted = NULL;
+    struct ctl_metrics *metrics = NULL;
+    char *metrics_token = NULL;
     gw_table_init(&routes);
     char *data_dir = NULL, *db = NULL, *models = NULL, *instance_dir = NULL;
     char *secret_key_file = NULL;
@@ -589,6 +597,24 @@ int main(int argc, char **argv)
     }
     secure_data_dir(data_dir, &user);
 
+    if (o.metrics_token) {
+        struct buf t;
+        buf_init(&t, 4096);
+        int trc = buf_read_file(&t, o.metrics_token, &err);
+        t.ptr[strcspn(t.ptr, "\r\n")] = '\0';
+        if (trc != 0 || !t.ptr[0]) {
+            fprintf(stderr, "berthd: --metrics-token-file: %s\n",
+                    trc ? err.msg : "its first line is empty");
+            buf_release(&t);
+            rc = 1;
+            goto out;
+        }
+        metrics_token = buf_detach(&t, NULL);
+    }
+    /* Before the reconciler publishes routes: their metrics have a cell per worker. */
+    gw_metrics_set_workers(gateway_threads ? gateway_threads : http_usable_cpus());
+    unrouted = gw_mset_new();
+
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
     struct ctl_config cc = {.data_dir = data_dir,
@@ -604,6 +630,11 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    metrics = ctl_metrics_new(&(struct ctl_metrics_config){.reconciler = reconciler,
+                                                           .store = st,
+                                                           .routes = &routes,
+                                                           .unrouted = unrouted,
+                                                           .token = metrics_token});
     struct api_config api = {
         .gateway_url = gateway_url,
         .store = st,
@@ -612,6 +643,7 @@ int main(int argc, char **argv)
         .data_dir = data_dir,
         .regions = o.regions.n ? o.regions.v : NULL,
         .seal_key = seal_key,
+        .metrics = metrics,
     };
     struct http_server_config hc = {
         .host = host,
@@ -631,7 +663,8 @@ int main(int argc, char **argv)
     struct gw_config gc = {.routes = &routes,
                            .num_threads = gw_threads,
                            .upstream_timeout_ms = 60000,
-                           .trusted_proxies = proxies};
+                           .trusted_proxies = proxies,
+                           .unrouted = unrouted};
     gateway = gw_new(&gc);
     struct http_server_config gwc = {
         .host = gw_host,
@@ -652,6 +685,7 @@ int main(int argc, char **argv)
         gateway_url = xasprintf("http://%s:%d", strcmp(gw_host, "0.0.0.0") ? gw_host : "127.0.0.1",
                                 http_server_port(gateway_server));
         api.gateway_url = gateway_url;
+        ctl_metrics_set_gateway(metrics, true);
     }
     if (!gateway_server || http_server_start(loop, &hc, &api_server, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
@@ -675,6 +709,12 @@ int main(int argc, char **argv)
 out:
     free(gateway_url);
     gw_free(gateway);
+    ctl_metrics_free(metrics);
+    gw_mset_free(unrouted);
+    if (metrics_token) {
+        crypto_wipe(metrics_token, strlen(metrics_token));
+        free(metrics_token);
+    }
     gw_proxies_release(&proxies);
     gw_table_release(&routes);
     imports_stop(im);

@@ -13,6 +13,7 @@
 #include "control/events.h"
 #include "control/imports.h"
 #include "drivers/process.h"
+#include "drivers/procstat.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,9 @@ struct inst {
     char *spec_json;         /* what it was started with */
     char start_time[32];
     char last_exit[256];
+    struct drv_usage usage;
+    double cpu_cores;
+    uint64_t usage_ms; /* when sampled; 0: not yet */
 };
 
 struct svc {
@@ -83,6 +88,7 @@ struct svc {
     bool stopped;          /* by STOP (for the events) */
     bool rolling;          /* a new spec is being rolled out */
     char create_failed[512];
+    uint64_t restarts; /* of all its instances */
     struct inst **insts;
     size_t ninsts;
     struct svc *next;
@@ -121,6 +127,8 @@ struct ctl_reconciler {
     size_t nrows;
     pthread_cond_t synced;
     uint64_t syncs_asked, syncs_done; /* ctl_reconciler_sync() tickets */
+    _Atomic uint64_t pass_ms;         /* when the last pass began */
+    uint64_t usage_due_ms;
 };
 
 /* Started with the service's spec as it is now. */
@@ -393,6 +401,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         snprintf(in->last_exit, sizeof(in->last_exit), "could not start: %.140s", err.msg);
         in->state = I_BACKOFF;
         in->restarts++;
+        s->restarts++;
         in->restart_at_ms = now + 1000;
         return;
     }
@@ -404,6 +413,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     in->grace_ms = grace > 0 ? (uint64_t)grace : STOP_GRACE_MS;
     json_decref(parsed);
     in->started_ms = now;
+    in->usage_ms = 0;
     struct probe_cfg pc;
     probe_config(s->spec_json, &pc);
     in->next_probe_ms = now + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
@@ -489,6 +499,7 @@ static void on_sigchld(uv_signal_t *h, int signum)
                 delay = BACKOFF_MAX_MS;
             in->backoff_exp++;
             in->restarts++;
+            in->svc->restarts++;
             in->state = I_BACKOFF;
             in->failed = true;
             in->restart_at_ms = now + delay;
@@ -725,6 +736,12 @@ static void compute_status(struct svc *s, struct ctl_status *out)
         snprintf(p->start_time, sizeof(p->start_time), "%s", in->start_time);
         if (in->port > 0)
             snprintf(p->address, sizeof(p->address), "127.0.0.1:%d", in->port);
+        if (in->state == I_RUNNING && in->usage_ms) {
+            p->usage_known = true;
+            p->cpu_seconds = in->usage.cpu_seconds;
+            p->cpu_cores = in->cpu_cores;
+            p->memory_bytes = in->usage.memory_bytes;
+        }
         switch (in->state) {
         case I_RUNNING:
             snprintf(p->phase, sizeof(p->phase), "%s", in->ready ? "Running" : "Pending");
@@ -768,6 +785,9 @@ static void compute_status(struct svc *s, struct ctl_status *out)
     else
         st = "Pending";
     snprintf(out->status, sizeof(out->status), "%s", st);
+    snprintf(out->group_id, sizeof(out->group_id), "%s", s->group_id);
+    out->desired = s->replicas;
+    out->restarts = s->restarts;
     if (reason)
         snprintf(out->reason, sizeof(out->reason), "%s", reason);
 }
@@ -926,6 +946,59 @@ void ctl_reconciler_status(struct ctl_reconciler *r, const char *service_id, str
         break;
     }
     pthread_mutex_unlock(&r->lock);
+}
+
+void ctl_reconciler_statuses(struct ctl_reconciler *r, struct ctl_service_status **out, size_t *n)
+{
+    pthread_mutex_lock(&r->lock);
+    *n = r->nrows;
+    *out = xcalloc(r->nrows ? r->nrows : 1, sizeof(**out));
+    for (size_t i = 0; i < r->nrows; i++) {
+        struct ctl_service_status *o = &(*out)[i];
+        snprintf(o->id, sizeof(o->id), "%s", r->rows[i].id);
+        o->st = r->rows[i].st;
+        o->st.pods = xcalloc(o->st.npods ? o->st.npods : 1, sizeof(struct ctl_pod));
+        memcpy(o->st.pods, r->rows[i].st.pods, o->st.npods * sizeof(struct ctl_pod));
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+void ctl_statuses_free(struct ctl_service_status *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        free(list[i].st.pods);
+    free(list);
+}
+
+uint64_t ctl_reconciler_idle_ms(struct ctl_reconciler *r)
+{
+    uint64_t at = atomic_load(&r->pass_ms), now = now_ms();
+    return now > at ? now - at : 0;
+}
+
+/* CPU and memory of every running instance, for DescribeModelService, the
+ * metrics and the autoscaler: a few small /proc reads per process. */
+static void sample_usage(struct ctl_reconciler *r, uint64_t now)
+{
+    if (now < r->usage_due_ms)
+        return;
+    r->usage_due_ms = now + CTL_USAGE_EVERY_MS;
+    for (struct svc *s = r->svcs; s; s = s->next)
+        for (size_t i = 0; i < s->ninsts; i++) {
+            struct inst *in = s->insts[i];
+            struct drv_usage u;
+            if (!in || in->state != I_RUNNING || in->pid <= 0 ||
+                drv_usage_instance(in->pid, in->pgid, &u) != 0)
+                continue;
+            /* Cores over the period; the first sample, since the start. */
+            uint64_t since = in->usage_ms ? in->usage_ms : in->started_ms;
+            double was = in->usage_ms ? in->usage.cpu_seconds : 0;
+            in->cpu_cores = now > since && u.cpu_seconds >= was
+                                ? (u.cpu_seconds - was) * 1000.0 / (double)(now - since)
+                                : 0;
+            in->usage = u;
+            in->usage_ms = now;
+        }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1224,6 +1297,7 @@ static void reconcile(struct ctl_reconciler *r)
     if (r->handles_open < 4)
         return; /* closing */
     uint64_t now = now_ms();
+    atomic_store(&r->pass_ms, now);
     /* This pass reads the store after every sync asked so far. */
     pthread_mutex_lock(&r->lock);
     uint64_t covers = r->syncs_asked;
@@ -1248,6 +1322,7 @@ static void reconcile(struct ctl_reconciler *r)
         }
         p = &s->next;
     }
+    sample_usage(r, now);
     publish(r);
     pthread_mutex_lock(&r->lock);
     if (covers > r->syncs_done) {

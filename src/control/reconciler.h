@@ -23,7 +23,14 @@ struct ctl_pod {
     int restarts;
     char address[32];    /* 127.0.0.1:port */
     char start_time[32]; /* RFC 3339 */
+    /* Usage, sampled every CTL_USAGE_EVERY_MS while it runs (usage_known). */
+    bool usage_known;
+    double cpu_seconds;    /* so far */
+    double cpu_cores;      /* over the last sampling period */
+    uint64_t memory_bytes; /* resident */
 };
+
+#define CTL_USAGE_EVERY_MS 2000
 
 struct ctl_status {
     char status[24]; /* CREATING, Pending, Waiting, Normal, Abnormal, Stopping, Stopped,
@@ -33,6 +40,15 @@ struct ctl_status {
     int ready;
     struct ctl_pod *pods; /* heap; free() */
     size_t npods;
+    char group_id[64];
+    int desired;       /* replicas asked for */
+    uint64_t restarts; /* of all its instances since berthd started */
+};
+
+/* One service's status, as ctl_reconciler_statuses() lists them. */
+struct ctl_service_status {
+    char id[64];
+    struct ctl_status st;
 };
 
 struct ctl_config {
@@ -59,6 +75,12 @@ void ctl_reconciler_sync(struct ctl_reconciler *r);
 /* What one service runs now; status CREATING if the reconciler has not seen it. */
 void ctl_reconciler_status(struct ctl_reconciler *r, const char *service_id,
                            struct ctl_status *out);
+/* Every service's status (for metrics and service discovery): a heap array
+ * to free with ctl_statuses_free(). Any thread. */
+void ctl_reconciler_statuses(struct ctl_reconciler *r, struct ctl_service_status **out, size_t *n);
+void ctl_statuses_free(struct ctl_service_status *list, size_t n);
+/* Milliseconds since the last reconciling pass began (readiness). Any thread. */
+uint64_t ctl_reconciler_idle_ms(struct ctl_reconciler *r);
 /* Stop every instance (SIGTERM, then SIGKILL after its grace period, at most
  * 5 s), then call done(arg)
  * on the loop; the reconciler is freed before done runs. */

@@ -10,6 +10,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "gateway/headers.h"
+#include "gateway/metrics.h"
 #include "http/client.h"
 
 #include <errno.h>
@@ -39,10 +40,12 @@ struct forward {
     char md5_want[48];
     bool has_last;
     char last;
+    struct gw_mreq m; /* its metrics */
 };
 
 static void forward_free(struct forward *f)
 {
+    gw_mreq_end(&f->m);
     gw_admit_done(f->held);
     if (f->md5)
         crypto_md5_end(f->md5, NULL);
@@ -53,6 +56,7 @@ static void on_head(void *ud, int status, const struct http_header *hs, size_t n
                     long long content_length)
 {
     struct forward *f = ud;
+    f->m.status = status;
     struct buf h;
     buf_init(&h, SIZE_MAX);
     gw_response_headers(&h, hs, n);
@@ -101,6 +105,7 @@ static void eject(struct forward *f, const char *reason)
 static int on_failover(void *ud, const char *reason, char *host, int *port)
 {
     struct forward *f = ud;
+    gw_mreq_failover(&f->m);
     eject(f, reason);
     struct gw_routes *routes = gw_table_acquire(f->gw->cfg.routes);
     struct gw_pick pick;
@@ -121,6 +126,7 @@ static void on_done(void *ud, int rc, const char *reason)
     if (rc == 0) {
         http_deferred_end(f->d, false);
     } else {
+        gw_mreq_failed(&f->m, rc);
         log_warn("gateway", "upstream %s:%d of %s failed: %s", f->inst.host, f->inst.port,
                  f->service_id, reason);
         if (rc == ERR_AGAIN || rc == ERR_UNAVAILABLE)
@@ -193,6 +199,7 @@ static void on_body_end(void *arg)
             buf_init(&res.headers, SIZE_MAX);
             buf_init(&res.body, SIZE_MAX);
             http_response_error(&res, 403, "Content-MD5 does not match the body");
+            f->m.status = 403;
             http_deferred_respond(f->d, &res);
             forward_free(f);
             return;
@@ -215,9 +222,11 @@ static void on_cancel(void *arg)
 void gw_handle(struct http_request *req, struct http_response *res, void *ud)
 {
     struct gw_gateway *gw = ud;
+    uint64_t start_ns = gw_now_ns();
     /* /<target>/<rest> */
     struct str path = req->path;
     if (path.len < 2 || path.ptr[0] != '/') {
+        gw_metrics_answer(gw->cfg.unrouted, req->worker, 404);
         http_response_error(res, 404, "no service in path '%.*s'; use /<ServiceGroupId>/<path>",
                             (int)path.len, path.ptr);
         return;
@@ -231,6 +240,7 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     struct gw_group *g = gw_routes_find(routes, target, &want);
     if (!g) {
         gw_routes_release(routes);
+        gw_metrics_answer(gw->cfg.unrouted, req->worker, 404);
         http_response_error(res, 404, "no service group or service '%.*s'", (int)target.len,
                             target.ptr);
         return;
@@ -247,6 +257,7 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         if (ar.status) {
             if (ar.status == 401)
                 buf_printf(&res->headers, "WWW-Authenticate: Bearer realm=\"%s\"\r\n", g->id);
+            gw_metrics_refused(g, want, req->worker, ar.status);
             gw_routes_release(routes);
             http_response_error(res, ar.status, "%s", ar.reason);
             return;
@@ -260,7 +271,9 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     int rc = gw_routes_pick_in(g, want, &pick);
     struct gw_admission adm = {0};
     if (rc == 0)
-        gw_admit(g, pick.version, token, gw_now_ns(), &adm);
+        gw_admit(g, pick.version, token, start_ns, &adm);
+    if (rc || adm.status)
+        gw_metrics_refused(g, rc ? want : pick.version, req->worker, rc ? 503 : adm.status);
     gw_routes_release(routes);
     if (rc) {
         http_response_error(res, 503, "'%.*s' has no ready instance", (int)target.len, target.ptr);
@@ -314,6 +327,7 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
     }
     f->inst = pick.inst;
     str_copy(f->service_id, sizeof(f->service_id), pick.service_id);
+    gw_mreq_begin(&f->m, adm.held->metrics, req->worker, start_ns);
     f->d = http_request_defer(req, on_cancel, f);
     static const struct http_client_callbacks cb = {on_head, on_body, on_done, on_failover};
     uint64_t timeout_ms = pick.timeout_ms ? pick.timeout_ms : gw->cfg.upstream_timeout_ms;

@@ -20,6 +20,7 @@ struct gw_config {
     unsigned num_threads;              /* of the HTTP server it serves on */
     uint64_t upstream_timeout_ms;      /* for versions that set none */
     struct gw_proxies trusted_proxies; /* whose forwarding fields are kept (not owned) */
+    struct gw_mset *unrouted;          /* counts requests that name no group (not owned) */
 };
 
 struct gw_gateway *gw_new(const struct gw_config *cfg);

@@ -2,6 +2,7 @@
 #include "gateway/routes.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
+#include "gateway/metrics.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -28,26 +29,32 @@ static struct gw_vstate *vstate_new(void)
 {
     struct gw_vstate *v = xcalloc(1, sizeof(*v));
     atomic_init(&v->refs, 1);
+    v->metrics = gw_mset_new();
     return v;
 }
 
 static void vstate_release(struct gw_vstate *v)
 {
-    if (v && atomic_fetch_sub(&v->refs, 1) == 1)
+    if (v && atomic_fetch_sub(&v->refs, 1) == 1) {
+        gw_mset_free(v->metrics);
         free(v);
+    }
 }
 
 static struct gw_gstate *gstate_new(void)
 {
     struct gw_gstate *g = xcalloc(1, sizeof(*g));
     atomic_init(&g->refs, 1);
+    g->metrics = gw_mset_new();
     return g;
 }
 
 static void gstate_release(struct gw_gstate *g)
 {
-    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
+        gw_mset_free(g->metrics);
         free(g);
+    }
 }
 
 static struct gw_tstate *tstate_new(void)

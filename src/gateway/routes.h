@@ -39,16 +39,21 @@ struct gw_health {
     atomic_bool ejected;
 };
 
-/* Limiter state, shared by the tables that list the same id; reference-counted. */
+struct gw_mset; /* metrics.h */
+
+/* Limiter state and metrics, shared by the tables that list the same id;
+ * reference-counted. */
 struct gw_vstate {
     atomic_int refs;
     struct gw_rate rate;
     struct gw_inflight inflight;
+    struct gw_mset *metrics;
 };
 
 struct gw_gstate {
     atomic_int refs;
     struct gw_rate rate;
+    struct gw_mset *metrics;
 };
 
 struct gw_tstate {
