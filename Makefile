@@ -81,7 +81,8 @@ endif
 API_OBJS   = $(API_SRCS:%.c=$(BUILD)/%.o)
 STORE_OBJS = $(STORE_SRCS:%.c=$(BUILD)/%.o)
 CONTROL_OBJS = $(CONTROL_SRCS:%.c=$(BUILD)/%.o) $(GATEWAY_SRCS:%.c=$(BUILD)/%.o)
-BERTHD_OBJS = $(BERTHD_SRCS:%.c=$(BUILD)/%.o) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS)
+BERTHD_OBJS = $(BERTHD_SRCS:%.c=$(BUILD)/%.o) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS) \
+              $(BUILD)/src/serve/modelcheck.o
 # Everything but the mains, for unit tests and fuzz targets.
 LIB_OBJS   = $(SERVE_LIB_OBJS) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 
