@@ -181,6 +181,11 @@ bench: deps all
 bench-floor: deps $(BUILD)/berth-serve
 	BUILD=$(BUILD) bench/floor.sh
 
+# berth-serve's TorchScript backend against the in-process libtorch call (docs/benchmarks.md)
+.PHONY: bench-torch
+bench-torch: deps $(BUILD)/berth-serve
+	BUILD=$(BUILD) bench/torch.sh
+
 # what call authentication, limits and a weight split cost in the gateway (docs/benchmarks.md)
 .PHONY: bench-auth
 bench-auth: deps all

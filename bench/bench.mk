@@ -36,3 +36,10 @@ $(BENCH_TOOLS_DIR)/fmtfloat_check: bench/fmtfloat_check.c src/base/fmtfloat.c sr
 $(BENCH_TOOLS_DIR)/fmtfloat_bench: bench/fmtfloat_bench.c src/base/fmtfloat.c src/base/fmtfloat.h tests/unit/fmtfloat_oracle.h bench/bench.mk
 	@mkdir -p $(BENCH_TOOLS_DIR)
 	$(BENCH_CC) $(BENCH_CFLAGS) -Isrc -Itests/unit -o $@ bench/fmtfloat_bench.c src/base/fmtfloat.c -lm
+
+# The in-process libtorch call of bench/torch.sh (docs/benchmarks.md, "PyTorch").
+BENCH_CXX ?= g++
+$(BENCH_TOOLS_DIR)/torch_call: bench/torch_call.cc bench/bench.mk
+	@mkdir -p $(BENCH_TOOLS_DIR)
+	$(BENCH_CXX) -O2 -std=c++17 -Wall -Wextra -isystem /usr/include/torch/csrc/api/include -o $@ \
+		bench/torch_call.cc -ltorch -ltorch_cpu -lc10 -pthread
