@@ -357,21 +357,24 @@ static float half_to_float(uint16_t h)
     return sign ? -f : f;
 }
 
+/* One element of any numeric type, copied in and out with memcpy. */
+union elem {
+    uint8_t u8;
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
+    int8_t i8;
+    int16_t i16;
+    int32_t i32;
+    int64_t i64;
+    float f32;
+    double f64;
+};
+
 /* One little-endian element of 'dtype' at 'p' (x86 and arm64 are little-endian). */
 static float raw_element(enum v2_dtype t, const unsigned char *p)
 {
-    union {
-        uint8_t u8;
-        uint16_t u16;
-        uint32_t u32;
-        uint64_t u64;
-        int8_t i8;
-        int16_t i16;
-        int32_t i32;
-        int64_t i64;
-        float f32;
-        double f64;
-    } v;
+    union elem v;
     memcpy(&v, p, v2_dtype_size(t));
     switch (t) {
     case V2_BOOL:
@@ -601,18 +604,7 @@ static int element_from_json(enum v2_dtype t, const struct json *v, unsigned cha
         return err_set(err, ERR_INVALID, "%s: value %zu (%.*g) is out of range for %s (%s)",
                        where_text(w, at, sizeof(at)), k, integer ? 20 : 9, x, v2_dtype_name(t),
                        dtypes[t].range);
-    union {
-        uint8_t u8;
-        uint16_t u16;
-        uint32_t u32;
-        uint64_t u64;
-        int8_t i8;
-        int16_t i16;
-        int32_t i32;
-        int64_t i64;
-        float f32;
-        double f64;
-    } e;
+    union elem e;
     switch (t) {
     case V2_UINT8:
         e.u8 = (uint8_t)x;
@@ -923,18 +915,7 @@ int tensor_input_from_v2(struct arena *a, const struct serve_tensor_info *info,
 
 static void write_element(struct buf *b, enum v2_dtype t, const unsigned char *p)
 {
-    union {
-        uint8_t u8;
-        uint16_t u16;
-        uint32_t u32;
-        uint64_t u64;
-        int8_t i8;
-        int16_t i16;
-        int32_t i32;
-        int64_t i64;
-        float f32;
-        double f64;
-    } v;
+    union elem v;
     memcpy(&v, p, dtypes[t].size);
     char tmp[40];
     switch (t) {
