@@ -196,10 +196,10 @@ run: deps
 	@BUILD=$(BUILD) scripts/run-demo.sh
 
 format:
-	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]')
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'src/*.cc' 'tests/*.[ch]')
 
 format-check:
-	clang-format --dry-run --Werror $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]')
+	clang-format --dry-run --Werror $$(git ls-files 'src/*.[ch]' 'src/*.cc' 'tests/*.[ch]')
 
 clean:
 	rm -rf build build-*/

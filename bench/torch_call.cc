@@ -6,8 +6,9 @@
 // MODE: frozen (torch::jit::freeze, what berth-serve does), plain (eval only) or optimized
 // (torch::jit::optimize_for_inference). Each call makes a tensor from a buffer (from_blob, as
 // berth-serve does), runs forward() under c10::InferenceMode and copies the output out. Prints
-// one line: BENCH_CALL {"calls_per_s": ..., "us_per_call": ..., "cpu_us_per_call": ..., "calls": ...}
-// (cpu_us_per_call: this thread's CPU time, which other work on a shared machine disturbs less).
+// one line: BENCH_CALL {"calls_per_s": ..., "us_per_call": ..., "cpu_us_per_call": ..., "calls":
+// ...} (cpu_us_per_call: this thread's CPU time, which other work on a shared machine disturbs
+// less).
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
