@@ -256,12 +256,21 @@ class TorchServe(harness.ServerCase):
 
     def test_not_torchscript_fails_its_version(self):
         st = {e["version"]: e for e in self.c.get_json("/v1/models/bad")["model_version_status"]}
-        self.assertEqual(sorted(st), ["1", "2", "3"], st)
+        self.assertEqual(sorted(st), ["1", "2", "3", "4", "5", "6", "7"], st)
         for v, what in (("1", "eager-mode"), ("2", "eager-mode"), ("3", "pickle")):
             self.assertEqual(st[v]["state"], "END", st[v])
             msg = st[v]["status"]["error_message"]
             self.assertIn(what, msg)
             self.assertIn("torch.jit.script or torch.jit.trace", msg)
+
+    def test_berth_json_that_cannot_work_fails_its_version(self):
+        st = {e["version"]: e for e in self.c.get_json("/v1/models/bad")["model_version_status"]}
+        for v, what in (("4", 'must declare the model\'s "inputs" or give an "example"'),
+                        ("5", "unknown field 'input_name' for a TorchScript model"),
+                        ("6", "gives 2 inputs but forward() takes 1"),
+                        ("7", "names 2 outputs but forward() returns 1 tensors")):
+            self.assertEqual(st[v]["state"], "END", st[v])
+            self.assertIn(what, st[v]["status"]["error_message"])
 
     # ---- hot reload
 

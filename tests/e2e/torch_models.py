@@ -116,6 +116,11 @@ def main(out):
             torch.save(MLP().state_dict(), p, _use_new_zipfile_serialization=False)
         with open(os.path.join(d, "berth.json"), "w") as f:
             json.dump(mlp_sig, f)
+    # TorchScript with a berth.json that cannot work: none, XGBoost's fields, a wrong count
+    for v, berth in ((4, None), (5, {"input_name": "x"}),
+                     (6, {"inputs": mlp_sig["inputs"] + [{"name": "y", "datatype": "FP32", "shape": [-1]}]}),
+                     (7, {"inputs": mlp_sig["inputs"], "outputs": ["a", "b"]})):
+        save(MLP(), bad, v, berth)
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(expected, f)
 
