@@ -130,6 +130,8 @@ bool api_in_list(const char *const *list, const char *v);
 void api_now(char out[32]);
 
 /* The action handlers (models.c). */
+/* Whether berth-serve serves a ModelFormat (XGBOOST, PYTORCH, TORCH_SCRIPT). */
+bool api_builtin_format(const char *format);
 int api_create_training_model(struct api_call *c);
 int api_describe_training_models(struct api_call *c);
 int api_describe_training_model_versions(struct api_call *c);

@@ -378,10 +378,10 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
     else if (rc == 0 && v.status == STORE_IMPORT_FAILED)
         rc = api_fail(c, "InvalidParameterValue", "model version %s failed to import: %s", id,
                       v.error);
-    else if (rc == 0 && strcmp(v.format, "XGBOOST") != 0)
+    else if (rc == 0 && !api_builtin_format(v.format))
         rc = api_fail(c, "UnsupportedOperation",
-                      "there is no built-in runtime for %s models yet (only XGBOOST); give a "
-                      "Command instead",
+                      "there is no built-in runtime for %s models yet (only XGBOOST, PYTORCH and "
+                      "TORCH_SCRIPT); give a Command instead",
                       v.format);
     if (rc == 0) {
         json_object_set_new(spec, "Kind", json_string("model"));

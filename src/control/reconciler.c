@@ -310,10 +310,12 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     if (f) {
         fchmod(fileno(f), 0644);
         fprintf(f, "model_config_list {\n");
+        /* PYTORCH and TORCH_SCRIPT versions are TorchScript files (api/models.c). */
+        const char *pf = strcmp(spec_str(spec, "ModelFormat"), "XGBOOST") ? "pytorch" : "xgboost";
         if (berth_serve_name_ok(model_name) && strcmp(model_name, "m") != 0)
-            fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: 'xgboost' }\n",
-                    model_name, base);
-        fprintf(f, "  config { name: 'm' base_path: '%s' model_platform: 'xgboost' }\n}\n", base);
+            fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: '%s' }\n", model_name,
+                    base, pf);
+        fprintf(f, "  config { name: 'm' base_path: '%s' model_platform: '%s' }\n}\n", base, pf);
         if (fclose(f) != 0)
             rc = err_set(err, ERR_SYS(errno), "cannot write '%s'", cfg);
     }
