@@ -28,6 +28,7 @@ struct api_config {
     const char *gateway_url;    /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
     const char *const *regions; /* NULL-terminated; NULL accepts any well-formed name */
     const uint8_t *seal_key;    /* CRYPTO_SEAL_KEY_BYTES: seals tokens and AppSecrets at rest */
+    const char *logs_db;        /* the log store (store/logs.h), for DescribeLogs */
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without
