@@ -216,7 +216,10 @@ def report(d, out_path):
     L.append(f"| with `yes` printing as fast as it can | {statistics.median(on):,.0f} | "
              f"{', '.join('%.0f' % v for v in on)} | {statistics.median(lines_on):,.0f} |")
     L.append("")
-    L.append(f"Ratio with ÷ without: **{statistics.median(on) / statistics.median(off):.3f}**.")
+    L.append(f"Ratio with ÷ without: **{statistics.median(on) / statistics.median(off):.3f}**; "
+             f"p99 latency without {statistics.median(g['p99_us'] for g in res['gateway'] if not g['chatty']) / 1000:.1f} ms, "
+             f"with {statistics.median(g['p99_us'] for g in res['gateway'] if g['chatty']) / 1000:.1f} ms. "
+             f"berthd's peak RSS over the whole run: {meta.get('berthd_vm_hwm_kb', 0) / 1024:.0f} MiB.")
     L.append("")
     L.append(f"Load before: {meta.get('loadavg', '?')} (busy {meta.get('busy_before', '?')} %), "
              f"pinning: {meta.get('pin', '?')}, {meta.get('cpus', '?')} CPUs, git {meta.get('git', '?')}.")
