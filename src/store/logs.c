@@ -27,7 +27,7 @@ struct store_logs {
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS lines ("
-    "  id INTEGER PRIMARY KEY,"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT," /* never reused, even once all lines went */
     "  t INTEGER NOT NULL,"
     "  grp TEXT NOT NULL,"
     "  svc TEXT NOT NULL,"
@@ -239,6 +239,9 @@ int store_logs_trim(struct store_logs *sl, int64_t before_us, int64_t max_bytes,
             break;
         int64_t k = count / 20 < 1000 ? 1000 : count / 20;
         k = k > TRIM_CHUNK ? TRIM_CHUNK : k;
+        k = k > count - 1 ? count - 1 : k; /* the newest line stays */
+        if (k <= 0)
+            break;
         int64_t upto =
             one_int(sl->db, "SELECT id FROM lines ORDER BY id LIMIT 1 OFFSET ?", k - 1, INT64_MAX);
         if ((rc = delete_upto(sl, upto, deleted, err)))

@@ -167,10 +167,19 @@ TEST(retention_and_cap)
     CHECK_EQ_INT(r.n, 0);
     r = query((struct store_logs_query){.keywords = last, .nkeywords = 2});
     CHECK_EQ_INT(r.n, 1);
+    /* Ids are never reused, even once every line went: a cursor stays valid. */
+    struct rows newest = query((struct store_logs_query){.limit = 1});
+    CHECK_EQ_INT(store_logs_trim(sl, INT64_MAX, 0, &deleted, &err), 0);
+    CHECK_EQ_INT(query((struct store_logs_query){0}).n, 0);
+    put(sl, 9000, "p", LOGS_STDOUT, "after the purge");
+    r = query((struct store_logs_query){.after_id = newest.ids[0], .asc = true});
+    CHECK_EQ_INT(r.n, 1);
+    CHECK(r.ids[0] > newest.ids[0]);
     store_logs_close(sl);
     /* Reopened: the lines are there. */
     CHECK_EQ_INT(store_logs_open(path, &sl, &err), 0);
-    r = query((struct store_logs_query){.keywords = last, .nkeywords = 2});
+    const char *kw_after[] = {"purge"};
+    r = query((struct store_logs_query){.keywords = kw_after, .nkeywords = 1});
     CHECK_EQ_INT(r.n, 1);
     store_logs_close(sl);
     unlink(path);
