@@ -285,3 +285,32 @@ class Retention(unittest.TestCase):
         harness.wait_until(lambda: self.find("floodend"), 30, what="the last line stored")
         harness.wait_until(lambda: not self.find("n0"), 10, what="the first line dropped")
         self.assertTrue(self.find("n39999"))
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.d.proc.pid) as f:
+            return int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
+
+    def test_z_chatty_instance_is_held_back(self):
+        # `yes` prints as fast as it can: berthd's memory stays put (the output waits in the
+        # pipe), the API keeps answering, and the store keeps taking lines.
+        before = self.rss_kb()
+        s = self.c.ok("CreateModelService", {
+            "ServiceGroupName": "yes", "ChargeType": "POSTPAID_BY_HOUR",
+            "InstanceType": "TI.S.MEDIUM.POST", "Command": "exec yes yesline", "Replicas": 1})["Service"]
+        harness.wait_until(lambda: self.find("yesline"), 10, what="the chatty lines")
+        worst = 0.0
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            t = time.monotonic()
+            self.c.ok("DescribeModelService", {"ServiceId": s["ServiceId"]})
+            worst = max(worst, time.monotonic() - t)
+            time.sleep(0.05)
+        self.assertLess(worst, 1.0)
+        self.assertLess(self.rss_kb() - before, 32 * 1024)
+        first = self.c.ok("DescribeLogs", {"Service": "INFER", "ServiceId": s["ServiceId"],
+                                           "Limit": 1})["Content"][0]["Id"]
+        time.sleep(1)
+        last = self.c.ok("DescribeLogs", {"Service": "INFER", "ServiceId": s["ServiceId"],
+                                          "Limit": 1})["Content"][0]["Id"]
+        self.assertGreater(int(last), int(first) + 1000)
+        self.c.ok("DeleteModelService", {"ServiceId": s["ServiceId"]})
