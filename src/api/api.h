@@ -30,6 +30,7 @@ struct api_config {
     const char *const *regions;  /* NULL-terminated; NULL accepts any well-formed name */
     const uint8_t *seal_key;     /* CRYPTO_SEAL_KEY_BYTES: seals tokens and AppSecrets at rest */
     struct ctl_metrics *metrics; /* GET /metrics, /healthz, /readyz, /sd/instances; NULL: none */
+    const char *logs_db;         /* the log store (store/logs.h), for DescribeLogs */
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without
@@ -152,6 +153,9 @@ int api_modify_service_group_weights(struct api_call *c);
 
 /* Events (events.c). */
 int api_describe_events(struct api_call *c);
+
+/* The log store (logs.c). */
+int api_describe_logs(struct api_call *c);
 
 /* Call authentication (auth.c). */
 int api_modify_model_service_authorization(struct api_call *c);
