@@ -1391,11 +1391,14 @@ static int modify_config(struct api_call *c, const char *id)
     struct api_scaling *sc = xmalloc(sizeof(*sc));
     struct ctl_cron_state cron = {0};
     bool scaling = false;
+    long long cron_count = -1; /* written apart: an update to 0 would mean STOP */
     int rc = modify_scaling(c, p, spec, sc, &scaling);
     if (rc == 0 && scaling && sc->strategy == API_SCALE_MANUAL)
         rc = replicas == 0 ? manual_needs_a_replica(c) : manual_count(c, &s, &replicas);
-    if (rc == 0 && scaling && sc->strategy == API_SCALE_CRON)
-        replicas = s.stopped ? -1 : ctl_cronscale_count(c->cfg->cronscale, sc, &cron);
+    if (rc == 0 && scaling && sc->strategy == API_SCALE_CRON) {
+        replicas = -1;
+        cron_count = s.stopped ? -1 : ctl_cronscale_count(c->cfg->cronscale, sc, &cron);
+    }
     if (rc == 0)
         rc = apply_runtime(c, p, spec, false, &model_version_id);
     if (rc == 0) {
@@ -1405,10 +1408,14 @@ static int modify_config(struct api_call *c, const char *id)
         if (store_service_update(c->cfg->store, id, text, model_version_id, desc, (int)replicas,
                                  &err) != 0)
             rc = api_fail_store(c, &err);
-        else if (scaling && sc->strategy == API_SCALE_CRON && replicas >= 0 &&
-                 replicas != s.replicas)
-            ctl_cronscale_event(c->cfg->cronscale, c->cfg->store, c->region, id, sc, &cron,
-                                s.replicas);
+        else if (cron_count >= 0 && cron_count != s.replicas) {
+            if (store_service_set_replicas(c->cfg->store, id, (int)cron_count, s.old_replicas,
+                                           false, &err) != 0)
+                rc = api_fail_store(c, &err);
+            else
+                ctl_cronscale_event(c->cfg->cronscale, c->cfg->store, c->region, id, sc, &cron,
+                                    s.replicas);
+        }
         free(text);
     }
     json_decref(spec);

@@ -51,8 +51,8 @@ struct options {
     const char *secret_key_file; /* NULL: DIR/secret.key */
     const char *time_zone;       /* NULL: the machine's */
     long long test_clock_offset_s;
-    const char *config;          /* read before the flags */
-    char **owned;                /* values read from --config, freed at exit */
+    const char *config; /* read before the flags */
+    char **owned;       /* values read from --config, freed at exit */
     size_t nowned;
 };
 

@@ -148,8 +148,8 @@ static int64_t evaluate(struct ctl_cronscale *cs)
                         log_error("cronscale", "service=%s: %s", list[i].id, err.msg);
                         next = ctl_cronscale_now(cs) + 1;
                     } else {
-                        ctl_cronscale_event(cs, cs->st, list[i].region, list[i].id, cs->sc,
-                                            &state, list[i].replicas);
+                        ctl_cronscale_event(cs, cs->st, list[i].region, list[i].id, cs->sc, &state,
+                                            list[i].replicas);
                         changed = true;
                     }
                 }
