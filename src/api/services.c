@@ -1425,6 +1425,27 @@ static int modify_config(struct api_call *c, const char *id)
     return rc;
 }
 
+/* The count the jobs of a CRON version ask for now; -1 for another. */
+static long long cron_count_now(struct api_call *c, const struct store_service *s)
+{
+    json_t *spec = json_loads(s->spec_json, 0, NULL);
+    const char *strategy = json_string_value(json_object_get(spec, "ScaleStrategy"));
+    long long n = -1;
+    if (strategy && strcmp(strategy, "CRON") == 0) {
+        struct api_scaling *sc = xmalloc(sizeof(*sc));
+        struct ctl_cron_state st;
+        struct err err = {0};
+        if (api_scaling_from_spec(spec, &(struct api_scaling_limits){MAX_REPLICAS, false}, sc,
+                                  &err) == 0)
+            n = ctl_cronscale_count(c->cfg->cronscale, sc, &st);
+        else
+            log_warn("api", "%s: a stored scaling spec does not read back: %s", s->id, err.msg);
+        free(sc);
+    }
+    json_decref(spec);
+    return n;
+}
+
 /* SCALE on a CRON version: refused unless ScaleMode MANUAL says to leave
  * the schedule, which then switches it to MANUAL (the jobs are dropped). */
 static int scale_to_manual(struct api_call *c, const struct store_service *s, bool manual_given,
@@ -1517,7 +1538,10 @@ int api_modify_model_service(struct api_call *c)
     } else if (strcmp(action, "RESUME") == 0) {
         /* Stopped, or left with no replica (a version created with Replicas 0
          * before that was refused): back to what ran before, at least one. */
-        if (s.stopped || s.replicas == 0)
+        long long cron = cron_count_now(c, &s);
+        if (cron >= 0 && s.stopped) /* a CRON version: what its jobs ask for now */
+            rc = store_service_set_replicas(c->cfg->store, id, (int)cron, 0, false, &err);
+        else if (cron < 0 && (s.stopped || s.replicas == 0))
             rc = store_service_set_replicas(c->cfg->store, id, s.old_replicas ? s.old_replicas : 1,
                                             0, false, &err);
     } else if (strcmp(action, "SCALE") == 0) {

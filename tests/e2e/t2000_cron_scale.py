@@ -85,6 +85,14 @@ class CronSchedule(unittest.TestCase):
                            timeout, 0.02, what="%s with %d ready instances" % (sid, n))
         return time.time()
 
+    def logged_at(self, sid, text):
+        """The real time of berthd's log line about sid that holds text."""
+        for line in self.d.log().splitlines():
+            if "cronscale" in line and "service=%s " % sid in line and text in line:
+                stamp, frac = line.split()[0].rstrip("Z").split(".")
+                return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) + int(frac) / 1000
+        self.fail("no cronscale line for %s with %r in\n%s" % (sid, text, self.d.log()))
+
     def gateway_get(self, gid):
         cl = harness.Client(self.d.gateway_port, timeout=5)
         try:
@@ -137,10 +145,15 @@ class CronSchedule(unittest.TestCase):
         self.assertEqual(ev[1]["Message"], "CronScaleJobs[0] 'peak' holds from %s until %s: 1 -> 2 replicas"
                          % (time.strftime("%Y-%m-%dT%H:%M:%S+00:00", g),
                             time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(m + 60))))
+        # berthd's log says when it wrote the count, to the millisecond.
+        written = self.logged_at(xid, "'peak' holds") - self.real(m)
+        self.assertGreaterEqual(written, 0.0)
+        self.assertLess(written, 1.0)
         ready = self.wait_ready(xid, 2)
         cold = ready - seen
-        sys.stderr.write("\n  cron precision: desired changed %.3f s after the minute; "
-                         "second instance ready %.3f s later (cold start)\n" % (late, cold))
+        sys.stderr.write("\n  cron precision: desired count written %.3f s after the minute, seen by "
+                         "the API %.3f s after; second instance ready %.3f s later (cold start)\n"
+                         % (written, late, cold))
         zs = self.service(zid)
         self.assertEqual(zs["ServiceInfo"]["Replicas"], 1)
         # Only the creation's event: the next window is tomorrow's.
@@ -156,9 +169,14 @@ class CronSchedule(unittest.TestCase):
         self.c = self.d.client()
         self.assertEqual(self.service(xid)["ServiceInfo"]["Replicas"], 1)
         self.assertEqual(self.service(yid)["ServiceInfo"]["Replicas"], 1)
-        self.assertRegex(self.cron_events(yid)[-1]["Message"], r"'night' holds .*: 0 -> 1 replicas$")
-        self.assertRegex(self.cron_events(xid)[-1]["Message"],
-                         r"^Outside every CronScaleJobs window .*: Replicas, 2 -> 1 replicas$")
+        # Events within one second come in any order: look for them by message.
+        self.assertTrue([e for e in self.cron_events(yid) if e["Message"].endswith(
+            "'night' holds from %s until %s: 0 -> 1 replicas" % (
+                time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(m2)),
+                time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(m2 + 60))))], self.cron_events(yid))
+        self.assertTrue([e for e in self.cron_events(xid) if e["Message"].startswith(
+            "Outside every CronScaleJobs window") and e["Message"].endswith(": Replicas, 2 -> 1 replicas")],
+            self.cron_events(xid))
         self.wait_ready(yid, 1)
         self.assertEqual(self.gateway_get(y["ServiceGroupId"]).status, 200)
 
@@ -169,6 +187,9 @@ class CronSchedule(unittest.TestCase):
         late = seen - self.real(end)
         self.assertGreaterEqual(late, 0.0)
         self.assertLess(late, 1.0, "window end applied %.3f s after the minute" % late)
+        written = self.logged_at(yid, "1 -> 0 replicas") - self.real(end)
+        self.assertTrue(0.0 <= written < 1.0, written)
+        sys.stderr.write("  window end: count written %.3f s after the minute\n" % written)
         harness.wait_until(lambda: self.service(yid)["Status"] == "Stopped", 10, 0.05, what="Y stopped")
         r = self.gateway_get(y["ServiceGroupId"])
         self.assertEqual(r.status, 503)
@@ -261,6 +282,19 @@ class CronApi(unittest.TestCase):
         out = self.c.ok("ModifyModelService", {"ServiceId": sid, "ScaleMode": "MANUAL",
                                                "Replicas": 1})["Service"]["ServiceInfo"]
         self.assertEqual((out["ScaleMode"], out["Replicas"]), ("MANUAL", 1))
+
+    def test_stop_and_resume(self):
+        never = [{"Schedule": "0 0 1 1 *", "TargetReplicas": 3}]
+        sid = self.c.ok("CreateModelService", create_params("sr", never, 1))["Service"]["ServiceId"]
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "STOP"})
+        time.sleep(0.5)  # the jobs leave a stopped version alone
+        s = self.c.ok("DescribeModelService", {"ServiceId": sid})["Service"]
+        self.assertEqual((s["ServiceInfo"]["Replicas"], s["ServiceInfo"]["ScaleStrategy"]), (0, "CRON"))
+        harness.wait_until(lambda: self.c.ok("DescribeModelService", {"ServiceId": sid})["Service"]["Status"]
+                           == "Stopped", 10, 0.05, what="stopped")
+        # RESUME runs what the jobs ask for now: Replicas, outside the window.
+        out = self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "RESUME"})["Service"]
+        self.assertEqual(out["ServiceInfo"]["Replicas"], 1)
 
     def test_cli_autoscale(self):
         rc, out, err = self.berth("service", "create", "--name", "cli-cron", "--command", server_command())
