@@ -262,10 +262,16 @@ class CronApi(unittest.TestCase):
                          ("CRON", "newyear", 2))
         out = self.c.ok("ModifyModelService", {"ServiceId": sid, "Replicas": 1})["Service"]["ServiceInfo"]
         self.assertEqual((out["ScaleStrategy"], out["Replicas"]), ("CRON", 1))
+        # Scaling changes only the count: the instance that ran is the one that runs, and no
+        # rollout began.
+        pods = lambda: self.c.ok("DescribeModelService", {"ServiceId": sid})["Service"]["ServiceInfo"]["PodInfos"]
         time.sleep(0.5)
-        now = self.c.ok("DescribeModelService", {"ServiceId": sid})["Service"]["ServiceInfo"]["PodInfos"]
-        self.assertIn(pod["Name"], [p["Name"] for p in now])
-        self.assertEqual([p["CreateTime"] for p in now if p["Name"] == pod["Name"]], [pod["CreateTime"]])
+        harness.wait_until(lambda: len(pods()) == 1, 10, 0.05, what="the surplus instance gone")
+        now = pods()
+        self.assertEqual([(p["Name"], p["CreateTime"], p["Phase"]) for p in now],
+                         [(pod["Name"], pod["CreateTime"], "Running")])
+        rows = self.c.ok("DescribeEvents", {"Service": "INFER", "ServiceId": sid})["Events"]
+        self.assertEqual([e for e in rows if "The spec changed" in e["Message"]], [])
         # SCALE on a CRON version needs ScaleMode MANUAL, which leaves the schedule.
         e = self.c.error("ModifyModelService", {"ServiceId": sid, "ServiceAction": "SCALE", "Replicas": 2})
         self.assertEqual(e["Code"], "UnsupportedOperation", e)
