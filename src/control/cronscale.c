@@ -118,6 +118,22 @@ static bool is_cron(const json_t *spec)
     return s && strcmp(s, "CRON") == 0;
 }
 
+/* Whether 'was' is still as listed (not stopped, same spec) just before its
+ * count is written: an API thread may have stopped it or changed its
+ * scaling since, and its write wins. (The store has no conditional write;
+ * this leaves a window of one read.) */
+static bool unchanged(struct ctl_cronscale *cs, const struct store_service *was)
+{
+    struct store_service now;
+    struct err err = {0};
+    if (store_service_get(cs->st, was->region, was->id, &now, &err) != 0)
+        return false;
+    bool same =
+        !now.stopped && now.replicas == was->replicas && strcmp(now.spec_json, was->spec_json) == 0;
+    store_service_release(&now);
+    return same;
+}
+
 /* Write the count of every CRON service; the next instant to look again. */
 static int64_t evaluate(struct ctl_cronscale *cs)
 {
@@ -142,7 +158,7 @@ static int64_t evaluate(struct ctl_cronscale *cs)
                 ctl_cronscale_count(cs, cs->sc, &state);
                 if (state.next_change < next)
                     next = state.next_change;
-                if (state.replicas != list[i].replicas) {
+                if (state.replicas != list[i].replicas && unchanged(cs, &list[i])) {
                     if (store_service_set_replicas(cs->st, list[i].id, (int)state.replicas,
                                                    list[i].old_replicas, false, &err) != 0) {
                         log_error("cronscale", "service=%s: %s", list[i].id, err.msg);
