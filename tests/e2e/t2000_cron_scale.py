@@ -289,6 +289,19 @@ class CronApi(unittest.TestCase):
                                                "Replicas": 1})["Service"]["ServiceInfo"]
         self.assertEqual((out["ScaleMode"], out["Replicas"]), ("MANUAL", 1))
 
+    def test_time_zone_option(self):
+        self.assertIn("time zone Asia/Shanghai (CronScaleJobs)", self.d.log())
+        data = os.path.join(self.tmp, "tzdata")
+        for zone, why in (("Nowhere/Atlantis", "Nowhere/Atlantis"), ("../etc/passwd", "..")):
+            rc, out = api.run_exit([api.berthd_path(), "--data-dir", data, "--api-listen", "127.0.0.1:0",
+                                    "--gateway-listen", "127.0.0.1:0", "--time-zone", zone])
+            self.assertEqual(rc, 1, out)
+            self.assertIn("--time-zone", out)
+            self.assertIn(why, out)
+        rc, out = api.run_exit([api.berthd_path(), "--help"])
+        self.assertIn("--time-zone", out)
+        self.assertIn("default: the machine's", out)
+
     def test_stop_and_resume(self):
         never = [{"Schedule": "0 0 1 1 *", "TargetReplicas": 3}]
         sid = self.c.ok("CreateModelService", create_params("sr", never, 1))["Service"]["ServiceId"]
