@@ -20,6 +20,8 @@ struct api_server;
 struct imports;
 struct ctl_reconciler;
 
+struct logs_deliver;
+
 struct api_config {
     struct store *store;
     struct imports *imports;
@@ -28,6 +30,8 @@ struct api_config {
     const char *gateway_url;    /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
     const char *const *regions; /* NULL-terminated; NULL accepts any well-formed name */
     const uint8_t *seal_key;    /* CRYPTO_SEAL_KEY_BYTES: seals tokens and AppSecrets at rest */
+    /* The log sinks a LogConfig may name; NULL: none. */
+    struct logs_deliver *deliver;
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without

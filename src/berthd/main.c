@@ -11,6 +11,7 @@
 #include "drivers/process.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
+#include "logs/deliver.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -39,7 +40,8 @@ struct options {
     const char *api_listen;
     const char *gateway_listen;
     long long gateway_threads; /* 0: the usable CPUs */
-    struct opt_list regions, import_roots, trusted_proxies;
+    struct opt_list regions, import_roots, trusted_proxies, log_sinks;
+    long long log_spool_mib;
     const char *log_level;
     long long api_max_connections, gateway_max_connections;
     long long group_qps_cap;
@@ -106,6 +108,13 @@ static const struct option_row {
      "the instances' work directories (not in DIR)"},
     {"secret-key-file", OPT_STR, OFF(secret_key_file), 0, 0, NULL, "DIR/secret.key", NULL,
      "the key sealing tokens and AppSecrets in the store; made on first start"},
+    {"log-sink", OPT_LIST, OFF(log_sinks), 0, 32, NULL, "none", "log sinks",
+     "a log system services with LogEnable deliver to: 'LOGSET/TOPIC syslog+tcp://HOST:PORT' "
+     "or 'LOGSET/TOPIC syslog+tls://HOST:PORT [ca=FILE] [cert=FILE key=FILE] "
+     "[server-name=NAME]', then [facility=user|local0..local7]; repeat for more"},
+    {"log-spool-mib", OPT_INT, OFF(log_spool_mib), 1, 1 << 20, "256", NULL, NULL,
+     "MiB of lines each log sink keeps on disk (DIR/log-spool) while its receiver is down or "
+     "slow; past it new lines are dropped and counted"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -508,6 +517,8 @@ int main(int argc, char **argv)
     int lock_fd = -1;
     struct store *st = NULL;
     struct imports *im = NULL;
+    struct logs_deliver *deliver = NULL;
+    char *log_spool = NULL;
     set_defaults(&o);
     int rc = parse_args(argc, argv, &o);
     if (rc) {
@@ -539,6 +550,14 @@ int main(int argc, char **argv)
         struct err perr = {0};
         if (gw_proxies_add(&proxies, o.trusted_proxies.v[i], &perr) != 0) {
             fprintf(stderr, "berthd: --trusted-proxy: %s\n", perr.msg);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < o.log_sinks.n; i++) {
+        struct logs_sink_config sc;
+        struct err serr = {0};
+        if (logs_sink_parse(o.log_sinks.v[i], &sc, &serr) != 0) {
+            fprintf(stderr, "berthd: log-sink '%s': %s\n", o.log_sinks.v[i], serr.msg);
             goto out;
         }
     }
@@ -588,6 +607,16 @@ int main(int argc, char **argv)
         goto out;
     }
     secure_data_dir(data_dir, &user);
+    log_spool = xasprintf("%s/log-spool", data_dir);
+    struct logs_deliver_config dc = {.spool_dir = log_spool,
+                                     .spool_cap_bytes = (uint64_t)o.log_spool_mib << 20,
+                                     .sinks = o.log_sinks.v,
+                                     .nsinks = o.log_sinks.n};
+    if (logs_deliver_start(&dc, &deliver, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
 
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
@@ -596,7 +625,8 @@ int main(int argc, char **argv)
                             .berth_serve = serve_bin,
                             .user = &user,
                             .seal_key = seal_key,
-                            .group_qps_cap = (double)o.group_qps_cap};
+                            .group_qps_cap = (double)o.group_qps_cap,
+                            .deliver = deliver};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
     if (rc) {
@@ -612,6 +642,7 @@ int main(int argc, char **argv)
         .data_dir = data_dir,
         .regions = o.regions.n ? o.regions.v : NULL,
         .seal_key = seal_key,
+        .deliver = deliver,
     };
     struct http_server_config hc = {
         .host = host,
@@ -673,6 +704,8 @@ int main(int argc, char **argv)
     uv_loop_close(loop);
     log_info("berthd", "stopped");
 out:
+    logs_deliver_stop(deliver); /* after the loop: every captured line is handed over */
+    free(log_spool);
     free(gateway_url);
     gw_free(gateway);
     gw_proxies_release(&proxies);
