@@ -30,6 +30,7 @@ struct api_config {
     const char *gateway_url;    /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
     const char *const *regions; /* NULL-terminated; NULL accepts any well-formed name */
     const uint8_t *seal_key;    /* CRYPTO_SEAL_KEY_BYTES: seals tokens and AppSecrets at rest */
+    const char *logs_db;        /* the log store (store/logs.h), for DescribeLogs */
     /* The log sinks a LogConfig may name; NULL: none. */
     struct logs_deliver *deliver;
 };

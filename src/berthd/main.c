@@ -12,6 +12,7 @@
 #include "gateway/gateway.h"
 #include "http/server.h"
 #include "logs/deliver.h"
+#include "logs/capture.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -47,6 +48,7 @@ struct options {
     long long group_qps_cap;
     long long api_body_budget_mib, gateway_body_budget_mib;
     long long drain_timeout_ms;
+    long long log_retention_days, log_max_mib;
     const char *instance_user;   /* NULL: INSTANCE_USER_DEFAULT, not chosen */
     const char *instance_dir;    /* NULL: DIR-instances */
     const char *secret_key_file; /* NULL: DIR/secret.key */
@@ -102,6 +104,10 @@ static const struct option_row {
      "streaming to an instance holds 80 KiB of it; none left is 503"},
     {"drain-timeout-ms", OPT_INT, OFF(drain_timeout_ms), 0, 600000, "2000", NULL, NULL,
      "on SIGTERM, how long requests in flight may finish before their connections close"},
+    {"log-retention-days", OPT_INT, OFF(log_retention_days), 1, 3650, "7", NULL, NULL,
+     "days the log store keeps what instances print (DescribeLogs, berth logs)"},
+    {"log-max-mib", OPT_INT, OFF(log_max_mib), 1, 1 << 20, "1024", NULL, NULL,
+     "MiB the log store may use: past it the oldest lines go first"},
     {"instance-user", OPT_STR, OFF(instance_user), 0, 0, NULL, INSTANCE_USER_DEFAULT, NULL,
      "the unprivileged user instances run as"},
     {"instance-dir", OPT_STR, OFF(instance_dir), 0, 0, NULL, "DIR-instances", NULL,
@@ -519,6 +525,8 @@ int main(int argc, char **argv)
     struct imports *im = NULL;
     struct logs_deliver *deliver = NULL;
     char *log_spool = NULL;
+    struct logs_capture *logs = NULL;
+    char *logs_db = NULL;
     set_defaults(&o);
     int rc = parse_args(argc, argv, &o);
     if (rc) {
@@ -618,6 +626,17 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    logs_db = xasprintf("%s/logs.db", data_dir);
+    struct logs_config lc = {.db_path = logs_db,
+                             .retention_us = o.log_retention_days * 86400LL * 1000000,
+                             .max_bytes = o.log_max_mib << 20,
+                             .on_line = logs_deliver_on_line,
+                             .on_line_arg = deliver};
+    if (logs_capture_new(&lc, &logs, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
     struct ctl_config cc = {.data_dir = data_dir,
@@ -626,7 +645,8 @@ int main(int argc, char **argv)
                             .user = &user,
                             .seal_key = seal_key,
                             .group_qps_cap = (double)o.group_qps_cap,
-                            .deliver = deliver};
+                            .deliver = deliver,
+                            .logs = logs};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
     if (rc) {
@@ -643,6 +663,7 @@ int main(int argc, char **argv)
         .regions = o.regions.n ? o.regions.v : NULL,
         .seal_key = seal_key,
         .deliver = deliver,
+        .logs_db = logs_db,
     };
     struct http_server_config hc = {
         .host = host,
@@ -704,13 +725,15 @@ int main(int argc, char **argv)
     uv_loop_close(loop);
     log_info("berthd", "stopped");
 out:
-    logs_deliver_stop(deliver); /* after the loop: every captured line is handed over */
-    free(log_spool);
     free(gateway_url);
     gw_free(gateway);
     gw_proxies_release(&proxies);
     gw_table_release(&routes);
     imports_stop(im);
+    logs_capture_free(logs);    /* after the instances: their last lines are stored */
+    logs_deliver_stop(deliver); /* after the capture: every line it hands over is spooled */
+    free(log_spool);
+    free(logs_db);
     store_close(st);
     if (lock_fd >= 0)
         close(lock_fd);

@@ -13,6 +13,7 @@
 #include "control/imports.h"
 #include "drivers/process.h"
 #include "logs/deliver.h"
+#include "logs/capture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +103,7 @@ struct ctl_reconciler {
     bool have_seal_key;
     double group_qps_cap;
     struct logs_deliver *deliver;
+    struct logs_capture *logs;
     uv_timer_t timer;
     uv_timer_t soon; /* a probe due before the next tick */
     uv_async_t kick;
@@ -372,8 +374,21 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     if (!rc) {
         struct drv_spawn sp = {
             .argv = argv, .env = env, .workdir = home, .log_path = log_path, .user = &r->user};
+        int fds[2] = {-1, -1};
+        if (r->logs) {
+            char pod[96];
+            snprintf(pod, sizeof(pod), "%s-%d", s->id, in->index);
+            rc = logs_capture_open(r->logs, s->group_id, s->id, pod, fds, &err);
+            sp.log_path = NULL;
+            sp.out_fd = fds[0];
+            sp.err_fd = fds[1];
+        }
         struct drv_proc proc;
-        rc = drv_process_spawn(&sp, &proc, &err);
+        if (!rc)
+            rc = drv_process_spawn(&sp, &proc, &err);
+        for (int k = 0; k < 2; k++)
+            if (fds[k] >= 0)
+                close(fds[k]);
         in->pid = rc ? 0 : proc.pid;
         in->pgid = rc ? 0 : proc.pgid;
         in->start_ticks = rc ? 0 : proc.start_ticks;
@@ -1308,6 +1323,7 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     }
     r->group_qps_cap = cfg->group_qps_cap;
     r->deliver = cfg->deliver;
+    r->logs = cfg->logs;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->synced, NULL);
     sweep(r);

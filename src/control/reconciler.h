@@ -16,6 +16,7 @@
 
 struct ctl_reconciler;
 struct logs_deliver;
+struct logs_capture;
 
 struct ctl_pod {
     char name[96];  /* <service-id>-<index> */
@@ -43,6 +44,7 @@ struct ctl_config {
     const struct drv_user *user; /* whom instances run as */
     const uint8_t *seal_key;     /* opens the groups' AppSecrets for the gateway */
     double group_qps_cap;        /* each group's total requests per second; 0: none */
+    struct logs_capture *logs;   /* instances' output goes here; NULL: to output.log */
     /* Told each service's LogEnable and LogConfig; NULL: no log sinks. */
     struct logs_deliver *deliver;
 };

@@ -362,6 +362,11 @@ void logs_deliver_line(struct logs_deliver *d, const struct logs_line *l)
         uv_async_send(&d->wake);
 }
 
+void logs_deliver_on_line(void *arg, const struct logs_line *l)
+{
+    logs_deliver_line(arg, l);
+}
+
 size_t logs_deliver_stats(struct logs_deliver *d, struct logs_sink_stats *out, size_t max)
 {
     if (!d)

@@ -73,6 +73,9 @@ void logs_deliver_route(struct logs_deliver *d, const char *service_id, const ch
  * to a bounded buffer the delivery thread empties; when that is full the
  * line is dropped and counted. */
 void logs_deliver_line(struct logs_deliver *d, const struct logs_line *l);
+/* The same as the capture's on_line hook (logs_line_fn): 'arg' is the
+ * struct logs_deliver, which may be NULL. */
+void logs_deliver_on_line(void *arg, const struct logs_line *l);
 
 struct logs_sink_stats {
     char name[2 * LOGS_ID_MAX + 2]; /* LOGSET/TOPIC */
