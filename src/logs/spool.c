@@ -85,7 +85,8 @@ static int list_segments(struct logs_spool *s, struct err *err)
         s->starts[s->nsegs++] = strtoull(e->d_name, NULL, 10);
     }
     closedir(d);
-    qsort(s->starts, s->nsegs, sizeof(uint64_t), cmp_u64);
+    if (s->nsegs > 1)
+        qsort(s->starts, s->nsegs, sizeof(uint64_t), cmp_u64);
     return 0;
 }
 
