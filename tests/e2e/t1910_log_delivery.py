@@ -39,7 +39,7 @@ tag = os.environ.get("TAG", "x")
 print('start %s quote" bracket] backslash\\ end' % tag, flush=True)
 n = 0
 while True:
-    print("seq %s %d t=%.6f" % (tag, n, time.time()), flush=True)
+    print("seq %s %d t=%.6f pid=%d" % (tag, n, time.time(), os.getpid()), flush=True)
     if n % 10 == 0:
         print("err %s %d" % (tag, n), file=sys.stderr, flush=True)
     n += 1
@@ -356,6 +356,45 @@ class LogDelivery(unittest.TestCase):
         self.assertEqual(sd_params(m["sd"])["pod"], sid + "-0")
         # Not sent to the plain sink.
         self.assertEqual(self.seqs(self.rs, "tls"), {})
+        self.c.ok("DeleteModelService", {"ServiceId": sid})
+
+
+    def test_berthd_restart_sends_what_it_spooled(self):
+        s = self.create("restart", LogEnable=True,
+                        LogConfig={"LogsetId": "ls-e2e", "TopicId": "tp-e2e"})
+        sid = s["ServiceId"]
+        pod = sid + "-0"
+
+        def runs():
+            """Per instance process (pid), the seq numbers rsyslog got, in arrival order."""
+            out = {}
+            for m in self.rs.messages():
+                parts = m["msg"].split()
+                if m["procid"] == pod and parts[:2] == ["seq", "restart"]:
+                    out.setdefault(parts[4], []).append(int(parts[2]))
+            return out
+        harness.wait_until(lambda: len(runs()) == 1 and len(list(runs().values())[0]) >= 5, 20,
+                           what="lines of %s" % sid)
+        first_pid = list(runs())[0]
+        self.rs.stop()
+        seen_before = max(runs()[first_pid])
+        time.sleep(1.5)  # ~30 lines into the spool
+        self.d.stop()    # SIGTERM: the instance stops, its last lines are spooled
+        self.d.start()
+        type(self).c = self.d.client()
+        self.rs.start()
+        harness.wait_until(lambda: len(runs()) == 2, 20,
+                           what="the restarted instance's lines\n%s" % self.d.log()[-2000:])
+        self.assertIn("spooled by an earlier run to send", self.d.log())
+        got = runs()[first_pid]
+        self.assertGreater(max(got), seen_before + 20, got[-5:])
+        nxt = 0
+        for n in got:
+            if n == nxt:
+                nxt += 1
+            elif n > nxt:
+                self.fail("%d missing before %d: %r" % (nxt, n, got))
+        self.assertEqual(nxt, max(got) + 1)
         self.c.ok("DeleteModelService", {"ServiceId": sid})
 
 
