@@ -44,6 +44,7 @@ static const struct {
     {"CreateModelServiceAuthToken", api_create_model_service_auth_token},
     {"ModifyModelServiceAuthToken", api_modify_model_service_auth_token},
     {"DeleteModelServiceAuthToken", api_delete_model_service_auth_token},
+    {"DescribeLogs", api_describe_logs},
 };
 
 int api_fail(struct api_call *c, const char *code, const char *fmt, ...)

@@ -151,6 +151,9 @@ int api_delete_model_service_group(struct api_call *c);
 int api_describe_model_service_call_info(struct api_call *c);
 int api_modify_service_group_weights(struct api_call *c);
 
+/* The log store (logs.c). */
+int api_describe_logs(struct api_call *c);
+
 /* Call authentication (auth.c). */
 int api_modify_model_service_authorization(struct api_call *c);
 int api_create_model_service_auth_token(struct api_call *c);

@@ -42,7 +42,9 @@ static void usage(FILE *f)
             "  token update ms-ID TOKEN [--name N] [--description D] [--per-minute N|off]\n"
             "               [--per-day N|off]\n"
             "  token reset|delete ms-ID TOKEN\n"
-            "  predict ms-ID[-N] [JSON | @FILE] [--path /v1/models/m:predict] [--token T]\n\n"
+            "  predict ms-ID[-N] [JSON | @FILE] [--path /v1/models/m:predict] [--token T]\n"
+            "  logs ms-ID[-N] [--follow] [--since DURATION|RFC3339] [--grep WORD]...\n"
+            "       [--version ms-ID-N] [--pod NAME[*]] [--stream stdout|stderr]\n\n"
             "environment: BERTH_ENDPOINT (default http://127.0.0.1:7700), TENCENTCLOUD_REGION\n"
             "(default ap-guangzhou), TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY,\n"
             "BERTH_CREDENTIALS, BERTH_TOKEN (predict's --token).\n"
@@ -298,7 +300,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[i];
     if (strcmp(cmd, "call") && strcmp(cmd, "model") && strcmp(cmd, "service") &&
-        strcmp(cmd, "predict") && strcmp(cmd, "token")) {
+        strcmp(cmd, "predict") && strcmp(cmd, "token") && strcmp(cmd, "logs")) {
         fprintf(stderr, "berth: unknown command '%s' (see --help)\n", cmd);
         return CLI_USAGE;
     }
@@ -324,6 +326,8 @@ int main(int argc, char **argv)
         rc = cli_service(&c, argc - i - 1, argv + i + 1);
     } else if (strcmp(cmd, "token") == 0) {
         rc = cli_token(&c, argc - i - 1, argv + i + 1);
+    } else if (strcmp(cmd, "logs") == 0) {
+        rc = cli_logs(&c, argc - i - 1, argv + i + 1);
     } else {
         rc = cli_predict(&c, argc - i - 1, argv + i + 1);
     }

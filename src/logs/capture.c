@@ -23,6 +23,7 @@
 #define READ_BYTES 65536
 #define PIPE_BYTES (256 * 1024)
 #define TRIM_EVERY_MS 1000
+#define LINGER_MS 50   /* a line waits at most this long for its batch to fill */
 #define DRAIN_READS 64 /* per stream when berthd stops: bounded if a writer lives on */
 
 /* ------------------------------------------------------------------------ */
@@ -170,7 +171,7 @@ struct entry {
 struct logs_capture {
     uv_loop_t loop;
     uv_async_t wake;
-    uv_prepare_t before_poll;
+    uv_timer_t linger;
     uv_timer_t trim;
     pthread_t thread;
     struct store_logs *store;
@@ -241,12 +242,20 @@ static void flush(struct logs_capture *c)
     c->text_len = 0;
 }
 
+/* The first line of a batch waited long enough: store what came since. */
+static void on_linger(uv_timer_t *t)
+{
+    flush(t->data);
+}
+
 static void on_cut(void *arg, const char *text, size_t len)
 {
     struct source *s = arg;
     struct logs_capture *c = s->c;
     if (c->nentries == BATCH_LINES || BATCH_BYTES - c->text_len < len)
         flush(c);
+    if (c->nentries == 0)
+        uv_timer_start(&c->linger, on_linger, LINGER_MS, 0);
     memcpy(c->text + c->text_len, text, len);
     c->entries[c->nentries++] = (struct entry){s, c->now_us, c->text_len, len};
     c->text_len += len;
@@ -340,7 +349,7 @@ static void drain_and_close(struct logs_capture *c)
         source_end(s);
     }
     uv_close((uv_handle_t *)&c->wake, NULL);
-    uv_close((uv_handle_t *)&c->before_poll, NULL);
+    uv_close((uv_handle_t *)&c->linger, NULL);
     uv_close((uv_handle_t *)&c->trim, NULL);
 }
 
@@ -355,12 +364,6 @@ static void on_wake(uv_async_t *a)
     adopt(c, list);
     if (stop)
         drain_and_close(c);
-}
-
-/* Right before the loop waits: what this turn read goes to the store. */
-static void on_before_poll(uv_prepare_t *p)
-{
-    flush(p->data);
 }
 
 static void on_trim(uv_timer_t *t)
@@ -381,7 +384,7 @@ static void *run(void *arg)
 {
     struct logs_capture *c = arg;
     /* Lines wait for the gateway and the API, never the other way round. */
-    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) != 0)
         log_debug("logs", "cannot lower the capture thread's priority: %s", strerror(errno));
     uv_run(&c->loop, UV_RUN_DEFAULT);
     flush(c);
@@ -406,16 +409,15 @@ int logs_capture_new(const struct logs_config *cfg, struct logs_capture **out, s
     uv_loop_init(&c->loop);
     uv_async_init(&c->loop, &c->wake, on_wake);
     c->wake.data = c;
-    uv_prepare_init(&c->loop, &c->before_poll);
-    c->before_poll.data = c;
-    uv_prepare_start(&c->before_poll, on_before_poll);
+    uv_timer_init(&c->loop, &c->linger);
+    c->linger.data = c;
     uv_timer_init(&c->loop, &c->trim);
     c->trim.data = c;
     uv_timer_start(&c->trim, on_trim, 0, TRIM_EVERY_MS);
     rc = pthread_create(&c->thread, NULL, run, c);
     if (rc != 0) {
         uv_close((uv_handle_t *)&c->wake, NULL);
-        uv_close((uv_handle_t *)&c->before_poll, NULL);
+        uv_close((uv_handle_t *)&c->linger, NULL);
         uv_close((uv_handle_t *)&c->trim, NULL);
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);

@@ -1,6 +1,6 @@
 /* capture.h - every instance's stdout and stderr, line by line, into the log
  * store. berthd makes one pipe per stream for each instance it starts; a
- * capture thread of its own (named "berthd-logs", at nice 10) reads them on
+ * capture thread of its own (named "berthd-logs", at nice 19) reads them on
  * its own libuv loop, cuts and escapes the lines (line.h), writes them to the
  * store in batched transactions and then hands each to the on_line hook.
  *

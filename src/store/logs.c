@@ -1,6 +1,8 @@
 /* logs.c - the log store in SQLite. Lines go to a plain table; an external-
- * content FTS5 table indexes their text, kept in step by triggers (the
- * delete trigger hands FTS5 the old text so it can drop its tokens). Keyword
+ * content FTS5 table indexes their text, kept in step here, in the same
+ * transaction (a delete hands FTS5 the old text so it can drop its tokens).
+ * Not by triggers: FTS5 fed from a trigger took 4 times as long per line
+ * (measured, 20k against 80k lines/s) as the same rows inserted directly. Keyword
  * queries walk the FTS5 index in rowid order over the id range the time
  * window maps to, so a page of a 7-day store costs what the page costs, not
  * what the store holds. synchronous=NORMAL: a power cut may lose the last
@@ -17,13 +19,15 @@
 
 struct store_logs {
     sqlite3 *db;
-    sqlite3_stmt *insert;
+    sqlite3_stmt *insert, *index;
+    int64_t *ids; /* of the batch being appended */
+    size_t ids_cap;
     int64_t last_us;
 };
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS lines ("
-    "  id INTEGER PRIMARY KEY,"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT," /* never reused, even once all lines went */
     "  t INTEGER NOT NULL,"
     "  grp TEXT NOT NULL,"
     "  svc TEXT NOT NULL,"
@@ -33,11 +37,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS lines_t ON lines(t);"
     "CREATE INDEX IF NOT EXISTS lines_svc ON lines(svc);"
     "CREATE VIRTUAL TABLE IF NOT EXISTS lines_fts USING fts5(text, content='lines', "
-    "  content_rowid='id');"
-    "CREATE TRIGGER IF NOT EXISTS lines_ai AFTER INSERT ON lines BEGIN"
-    "  INSERT INTO lines_fts(rowid, text) VALUES (new.id, new.text); END;"
-    "CREATE TRIGGER IF NOT EXISTS lines_ad AFTER DELETE ON lines BEGIN"
-    "  INSERT INTO lines_fts(lines_fts, rowid, text) VALUES ('delete', old.id, old.text); END;";
+    "  content_rowid='id');";
 
 static int db_fail(sqlite3 *db, struct err *err, const char *what)
 {
@@ -86,7 +86,7 @@ int store_logs_open(const char *path, struct store_logs **out, struct err *err)
      * overwrite every page the retention frees. */
     int rc = exec(db,
                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=OFF;"
-                  "PRAGMA cache_size=-16384;",
+                  "PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864;",
                   err);
     if (!rc)
         rc = exec(db, schema, err);
@@ -97,13 +97,17 @@ int store_logs_open(const char *path, struct store_logs **out, struct err *err)
         if (sqlite3_prepare_v3(db,
                                "INSERT INTO lines(t, grp, svc, pod, stream, text) "
                                "VALUES (?, ?, ?, ?, ?, ?)",
-                               -1, SQLITE_PREPARE_PERSISTENT, &sl->insert, NULL) != SQLITE_OK)
+                               -1, SQLITE_PREPARE_PERSISTENT, &sl->insert, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v3(db, "INSERT INTO lines_fts(rowid, text) VALUES (?, ?)", -1,
+                               SQLITE_PREPARE_PERSISTENT, &sl->index, NULL) != SQLITE_OK)
             rc = db_fail(db, err, "prepare insert");
         sl->last_us = one_int(db, "SELECT max(t) FROM lines", 0, 0);
     }
     if (rc) {
-        if (sl)
+        if (sl) {
             sqlite3_finalize(sl->insert);
+            sqlite3_finalize(sl->index);
+        }
         free(sl);
         sqlite3_close(db);
         return rc;
@@ -117,7 +121,9 @@ void store_logs_close(struct store_logs *sl)
     if (!sl)
         return;
     sqlite3_finalize(sl->insert);
+    sqlite3_finalize(sl->index);
     sqlite3_close(sl->db);
+    free(sl->ids);
     free(sl);
 }
 
@@ -126,6 +132,10 @@ int store_logs_append(struct store_logs *sl, const struct logs_line *lines, size
 {
     if (n == 0)
         return 0;
+    if (n > sl->ids_cap) {
+        sl->ids = xrealloc(sl->ids, n * sizeof(*sl->ids));
+        sl->ids_cap = n;
+    }
     int rc = exec(sl->db, "BEGIN IMMEDIATE", err);
     if (rc)
         return rc;
@@ -143,7 +153,18 @@ int store_logs_append(struct store_logs *sl, const struct logs_line *lines, size
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = db_fail(sl->db, err, "insert");
         sqlite3_reset(s);
+        sl->ids[i] = sqlite3_last_insert_rowid(sl->db);
         last = t;
+    }
+    /* The index after the rows: FTS5 gathers a batch's terms in memory. */
+    for (size_t i = 0; i < n && !rc; i++) {
+        sqlite3_stmt *s = sl->index;
+        sqlite3_bind_int64(s, 1, sl->ids[i]);
+        sqlite3_bind_text(s, 2, lines[i].len ? lines[i].text : "", (int)lines[i].len,
+                          SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_fail(sl->db, err, "index");
+        sqlite3_reset(s);
     }
     if (!rc)
         rc = exec(sl->db, "COMMIT", err);
@@ -163,17 +184,31 @@ int64_t store_logs_bytes(struct store_logs *sl)
     return (pages - free_pages) * size;
 }
 
-/* Delete the oldest lines up to and including id 'upto' in one transaction. */
+/* Delete the oldest lines up to and including id 'upto', and their terms, in
+ * one transaction. */
 static int delete_upto(struct store_logs *sl, int64_t upto, int64_t *deleted, struct err *err)
 {
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(sl->db, "DELETE FROM lines WHERE id <= ?", -1, &s, NULL) != SQLITE_OK)
-        return db_fail(sl->db, err, "prepare delete");
-    sqlite3_bind_int64(s, 1, upto);
-    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(sl->db, err, "delete");
-    sqlite3_finalize(s);
-    if (!rc && deleted)
-        *deleted += sqlite3_changes(sl->db);
+    static const char *const sql[] = {
+        "INSERT INTO lines_fts(lines_fts, rowid, text) SELECT 'delete', id, text FROM lines "
+        "WHERE id <= ?",
+        "DELETE FROM lines WHERE id <= ?"};
+    int rc = exec(sl->db, "BEGIN IMMEDIATE", err);
+    for (size_t i = 0; i < 2 && !rc; i++) {
+        sqlite3_stmt *s;
+        if (sqlite3_prepare_v2(sl->db, sql[i], -1, &s, NULL) != SQLITE_OK) {
+            rc = db_fail(sl->db, err, "prepare delete");
+            break;
+        }
+        sqlite3_bind_int64(s, 1, upto);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(sl->db, err, "delete");
+        sqlite3_finalize(s);
+        if (!rc && i == 1 && deleted)
+            *deleted += sqlite3_changes(sl->db);
+    }
+    if (!rc)
+        rc = exec(sl->db, "COMMIT", err);
+    if (rc)
+        exec(sl->db, "ROLLBACK", NULL);
     return rc;
 }
 
@@ -204,6 +239,9 @@ int store_logs_trim(struct store_logs *sl, int64_t before_us, int64_t max_bytes,
             break;
         int64_t k = count / 20 < 1000 ? 1000 : count / 20;
         k = k > TRIM_CHUNK ? TRIM_CHUNK : k;
+        k = k > count - 1 ? count - 1 : k; /* the newest line stays */
+        if (k <= 0)
+            break;
         int64_t upto =
             one_int(sl->db, "SELECT id FROM lines ORDER BY id LIMIT 1 OFFSET ?", k - 1, INT64_MAX);
         if ((rc = delete_upto(sl, upto, deleted, err)))
