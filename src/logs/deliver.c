@@ -40,11 +40,15 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define PENDING_BYTES (1 << 20)   /* frames waiting for the thread, per sink */
+/* Frames waiting for the thread, per sink: more than the capture hands over
+ * at once (a batch of at most 4096 lines and 4 MiB of text, each line with a
+ * header of ~200 bytes), so a burst is not dropped while the thread is busy. */
+#define PENDING_BYTES (8 << 20)
 #define CHUNK_BYTES (64 * 1024)   /* plain bytes per write, whole frames */
 #define WINDOW_BYTES (256 * 1024) /* sent and not acknowledged, at most */
 #define CKPT_MAX 256              /* writes not acknowledged, at most */
 #define TICK_MS 100
+#define ACK_POLL_MS 2 /* a full window's wait before looking for acknowledgements again */
 #define COMMIT_EVERY_MS 1000
 #define CONNECT_TIMEOUT_MS 5000
 #define STALL_MS 30000 /* unacknowledged bytes and no progress: reconnect */
@@ -80,6 +84,7 @@ struct sink {
     /* Under d->lock. */
     struct buf pending;
     uint32_t pending_frames;
+    uint64_t handover_dropped; /* lines dropped because 'pending' was full */
     struct logs_sink_stats stats;
 
     /* The delivery thread's. */
@@ -93,6 +98,7 @@ struct sink {
     bool orderly;  /* the receiver closed in order */
     bool warned;   /* a failure was logged since the last connection */
     bool dropping; /* lines are being dropped: logged once */
+    uint64_t handover_logged;
     uint64_t send_pos, acked, commit_next;
     uint64_t wire_queued, wire_done;
     struct ckpt ck[CKPT_MAX];
@@ -355,6 +361,7 @@ void logs_deliver_line(struct logs_deliver *d, const struct logs_line *l)
             k->pending_frames++;
         } else {
             k->stats.dropped_lines++;
+            k->handover_dropped++;
         }
     }
     pthread_mutex_unlock(&d->lock);
@@ -603,30 +610,37 @@ static void update_acked(struct sink *k)
     }
 }
 
-/* Send from the spool while the window has room. */
+static void on_ack_poll(uv_timer_t *t)
+{
+    struct sink *k = t->data;
+    update_acked(k);
+    pump(k);
+}
+
+/* Send from the spool while the window has room. A window that is full with
+ * every write done waits for acknowledgements only: poll for them soon
+ * rather than at the next tick. */
 static void pump(struct sink *k)
 {
-    while (k->state == C_UP && k->data_writes < 2 && k->send_pos - k->acked < WINDOW_BYTES &&
-           k->ck_n < CKPT_MAX) {
+    while (k->state == C_UP && k->data_writes < 2) {
+        if (k->send_pos - k->acked >= WINDOW_BYTES || k->ck_n == CKPT_MAX) {
+            if (!k->data_writes)
+                uv_timer_start(&k->timer, on_ack_poll, ACK_POLL_MS, 0);
+            return;
+        }
         size_t got, frames;
         struct err err = {0};
-        struct wreq *w = NULL;
-        char *dst = k->chunk;
-        if (!k->tls) {
-            w = wreq_new(k, CHUNK_BYTES, true);
-            dst = w->bytes;
-        }
-        if (logs_spool_read(k->spool, k->send_pos, dst, CHUNK_BYTES, &got, &frames, &err) != 0) {
+        if (logs_spool_read(k->spool, k->send_pos, k->chunk, CHUNK_BYTES, &got, &frames, &err) !=
+            0) {
             /* A spool that cannot be read on from here: skip what is there. */
             log_error("deliver", "log sink %s: %s; skipping to the end of the spool", k->name,
                       err.msg);
             k->send_pos = logs_spool_end(k->spool);
-            got = 0;
-        }
-        if (!got) {
-            free(w);
             return;
         }
+        if (!got)
+            return;
+        struct wreq *w;
         if (k->tls) {
             if (crypto_tls_write(k->tls, k->chunk, got, &err) != 0) {
                 conn_fail(k, false, "%s", err.msg);
@@ -636,7 +650,8 @@ static void pump(struct sink *k)
             w = wreq_new(k, n, true);
             w->len = crypto_tls_take(k->tls, w->bytes, n);
         } else {
-            w->len = got;
+            w = wreq_new(k, got, true);
+            memcpy(w->bytes, k->chunk, got);
         }
         struct ckpt *c = &k->ck[(k->ck_head + k->ck_n) % CKPT_MAX];
         c->wire_end = k->wire_queued + w->len;
@@ -809,6 +824,15 @@ static void on_tick(uv_timer_t *t)
             if (k->ck_n && now - k->progress_ms > STALL_MS)
                 conn_fail(k, false, "nothing acknowledged for %d s", STALL_MS / 1000);
         }
+        pthread_mutex_lock(&d->lock);
+        uint64_t handover = k->handover_dropped;
+        pthread_mutex_unlock(&d->lock);
+        if (handover != k->handover_logged)
+            log_warn("deliver",
+                     "log sink %s: %" PRIu64 " lines dropped: the hand-over buffer "
+                     "was full",
+                     k->name, handover - k->handover_logged);
+        k->handover_logged = handover;
         if (commit_due) {
             /* One tick late: see the top of the file. */
             commit(k, k->commit_next);
