@@ -93,7 +93,27 @@ def through_berthd(tmp):
                 print(name, os.path.getsize(os.path.join(spool, name)))
             print(open(os.path.join(spool, "commit")).read(), rs.log()[-2000:])
             raise
-        return LINES / (t1 - t_first), t_first - t0, d.log()
+        # The spool alone: rsyslog down while a second service prints as many lines, then
+        # up again; from the first of them to reach it until the last.
+        rs.stop()
+        c.ok("CreateModelService", {
+            "ServiceGroupName": "bench2", "ChargeType": "POSTPAID_BY_HOUR",
+            "InstanceType": "TI.S.MEDIUM.POST", "Command": "exec %s %s" % (sys.executable, script),
+            "LogEnable": True, "LogConfig": {"LogsetId": "ls-bench", "TopicId": "tp-bench"}})
+        spool = os.path.join(tmp, "data", "log-spool", "ls-bench+tp-bench")
+
+        def spool_end():
+            last = sorted(n for n in os.listdir(spool) if n.endswith(".seg"))[-1]
+            return int(last[:-4]) + os.path.getsize(os.path.join(spool, last))
+        before = spool_end()  # the first service's frames, all of them
+        harness.wait_until(lambda: spool_end() >= 2 * before, 300,
+                           what="the second service's lines in the spool")
+        time.sleep(1)
+        rs.start()
+        wait_count(rs.out, LINES + 1, 30)
+        t2 = time.monotonic()
+        t3 = wait_count(rs.out, 2 * LINES, 120)
+        return LINES / (t1 - t_first), t_first - t0, d.log(), LINES / (t3 - t2)
     finally:
         try:
             d.stop()
@@ -107,11 +127,13 @@ def main():
     ok = False
     try:
         ref = direct(tmp)
-        got, first_s, log = through_berthd(tmp)
+        got, first_s, log, replay = through_berthd(tmp)
         print("load: %s" % open("/proc/loadavg").read().strip())
         print("lines: %d of %d bytes of text" % (LINES, len(TEXT % 0)))
         print("rsyslog from one client (reference): %.0f lines/s" % ref)
         print("rsyslog through berthd's delivery:   %.0f lines/s (ratio %.2f)" % (got, got / ref))
+        print("rsyslog from berthd's spool (replay):  %.0f lines/s (ratio %.2f)" % (replay,
+                                                                                 replay / ref))
         print("first line in rsyslog %.2f s after CreateModelService" % first_s)
         print("dropping lines logged: %s" % ("dropping lines" in log))
         ok = True
