@@ -216,7 +216,16 @@ def report(d, out_path):
     L.append(f"| with `yes` printing as fast as it can | {statistics.median(on):,.0f} | "
              f"{', '.join('%.0f' % v for v in on)} | {statistics.median(lines_on):,.0f} |")
     L.append("")
-    L.append(f"Ratio with ÷ without: **{statistics.median(on) / statistics.median(off):.3f}**; "
+    pairs = []
+    for r in sorted({g["round"] for g in res["gateway"]}):
+        w = [g["rps"] for g in res["gateway"] if g["round"] == r and g["chatty"]]
+        wo = [g["rps"] for g in res["gateway"] if g["round"] == r and not g["chatty"]]
+        if w and wo and wo[0]:
+            pairs.append(w[0] / wo[0])
+    L.append(f"Per-round ratios (with ÷ without, back to back): {', '.join('%.2f' % p for p in pairs)}; "
+             f"median {statistics.median(pairs):.3f}.")
+    L.append("")
+    L.append(f"Ratio of the medians, with ÷ without: **{statistics.median(on) / statistics.median(off):.3f}**; "
              f"p99 latency without {statistics.median(g['p99_us'] for g in res['gateway'] if not g['chatty']) / 1000:.1f} ms, "
              f"with {statistics.median(g['p99_us'] for g in res['gateway'] if g['chatty']) / 1000:.1f} ms. "
              f"berthd's peak RSS over the whole run: {meta.get('berthd_vm_hwm_kb', 0) / 1024:.0f} MiB.")

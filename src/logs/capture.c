@@ -23,6 +23,7 @@
 #define READ_BYTES 65536
 #define PIPE_BYTES (256 * 1024)
 #define TRIM_EVERY_MS 1000
+#define TRIM_AGAIN_MS 10
 #define LINGER_MS 50   /* a line waits at most this long for its batch to fill */
 #define DRAIN_READS 64 /* per stream when berthd stops: bounded if a writer lives on */
 
@@ -158,6 +159,7 @@ struct source {
     char *group, *service, *pod;
     enum logs_stream stream;
     int fd;
+    bool paused; /* a batch was written while reading it: resumes after this turn */
     struct logs_cutter cut;
     struct source *next, *prev; /* the thread's list, or the pending list */
 };
@@ -172,6 +174,7 @@ struct logs_capture {
     uv_loop_t loop;
     uv_async_t wake;
     uv_timer_t linger;
+    uv_check_t resume;
     uv_timer_t trim;
     pthread_t thread;
     struct store_logs *store;
@@ -187,6 +190,8 @@ struct logs_capture {
     struct source *sources;
     char readbuf[READ_BYTES];
     int64_t now_us; /* when the bytes being cut were read */
+    bool flushed;   /* a batch went to the store since the flag was cleared */
+    bool any_paused;
     struct entry entries[BATCH_LINES];
     size_t nentries;
     char *text; /* BATCH_BYTES */
@@ -240,6 +245,7 @@ static void flush(struct logs_capture *c)
     free(lines);
     c->nentries = 0;
     c->text_len = 0;
+    c->flushed = true;
 }
 
 /* The first line of a batch waited long enough: store what came since. */
@@ -298,11 +304,35 @@ static void source_end(struct source *s)
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct source *s = st->data;
+    struct logs_capture *c = s->c;
     if (nread > 0) {
-        s->c->now_us = wall_us();
+        c->now_us = wall_us();
+        c->flushed = false;
         logs_cutter_feed(&s->cut, b->base, (size_t)nread);
+        /* libuv reads a ready stream up to 32 times in a row: after a batch,
+         * let the timers (trim, linger) and the other streams have a turn. */
+        if (c->flushed) {
+            uv_read_stop(st);
+            s->paused = true;
+            c->any_paused = true;
+        }
     } else if (nread < 0) {
         source_end(s);
+    }
+}
+
+/* After the loop polled: streams paused for a batch read on. */
+static void on_resume(uv_check_t *h)
+{
+    struct logs_capture *c = h->data;
+    if (!c->any_paused)
+        return;
+    c->any_paused = false;
+    for (struct source *s = c->sources; s; s = s->next) {
+        if (s->paused) {
+            s->paused = false;
+            uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+        }
     }
 }
 
@@ -350,6 +380,7 @@ static void drain_and_close(struct logs_capture *c)
     }
     uv_close((uv_handle_t *)&c->wake, NULL);
     uv_close((uv_handle_t *)&c->linger, NULL);
+    uv_close((uv_handle_t *)&c->resume, NULL);
     uv_close((uv_handle_t *)&c->trim, NULL);
 }
 
@@ -377,6 +408,10 @@ static void on_trim(uv_timer_t *t)
         log_error("logs", "cannot trim the log store: %s", err.msg);
     if (deleted)
         stat_add(&c->stats.lines_trimmed, (uint64_t)deleted);
+    /* More to go: again after a turn of reading, so that the deletions keep
+     * up with a flood (each turn reads at most a batch). */
+    if (deleted >= STORE_LOGS_TRIM_MAX)
+        uv_timer_start(&c->trim, on_trim, TRIM_AGAIN_MS, TRIM_EVERY_MS);
     __atomic_store_n(&c->stats.store_bytes, store_logs_bytes(c->store), __ATOMIC_RELAXED);
 }
 
@@ -411,6 +446,9 @@ int logs_capture_new(const struct logs_config *cfg, struct logs_capture **out, s
     c->wake.data = c;
     uv_timer_init(&c->loop, &c->linger);
     c->linger.data = c;
+    uv_check_init(&c->loop, &c->resume);
+    c->resume.data = c;
+    uv_check_start(&c->resume, on_resume);
     uv_timer_init(&c->loop, &c->trim);
     c->trim.data = c;
     uv_timer_start(&c->trim, on_trim, 0, TRIM_EVERY_MS);
@@ -418,6 +456,7 @@ int logs_capture_new(const struct logs_config *cfg, struct logs_capture **out, s
     if (rc != 0) {
         uv_close((uv_handle_t *)&c->wake, NULL);
         uv_close((uv_handle_t *)&c->linger, NULL);
+        uv_close((uv_handle_t *)&c->resume, NULL);
         uv_close((uv_handle_t *)&c->trim, NULL);
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);

@@ -212,42 +212,46 @@ static int delete_upto(struct store_logs *sl, int64_t upto, int64_t *deleted, st
     return rc;
 }
 
-#define TRIM_CHUNK 20000 /* lines per transaction: bounds how long a trim holds the writer */
+#define TRIM_CHUNK 10000 /* lines per transaction: bounds how long a trim holds the writer */
+#define TRIM_CHUNKS_PER_CALL (STORE_LOGS_TRIM_MAX / TRIM_CHUNK) /* lines come in between */
 
 int store_logs_trim(struct store_logs *sl, int64_t before_us, int64_t max_bytes, int64_t *deleted,
                     struct err *err)
 {
+    int64_t gone = 0;
+    int rc = 0, chunks = 0;
+    /* Ids grow with time, and only the oldest lines are ever deleted (ids are
+     * never reused), so the lines are ids first..last with no gaps and "older
+     * than" is a range of them. */
+    int64_t first = one_int(sl->db, "SELECT min(id) FROM lines", 0, -1);
+    int64_t last = one_int(sl->db, "SELECT max(id) FROM lines", 0, -1);
+    int64_t last_old =
+        one_int(sl->db, "SELECT id FROM lines WHERE t < ? ORDER BY t DESC LIMIT 1", before_us, -1);
+    int64_t upto = last_old;
+    /* The cap: down to 90 % of it at the average line's size. The space of
+     * deleted lines in the FTS5 index comes back as its segments merge, so
+     * the size in use lags, and a cap small against the ingest rate may see
+     * more lines go than needed. */
+    int64_t bytes = max_bytes > 0 && first > 0 ? store_logs_bytes(sl) : 0;
+    if (max_bytes > 0 && first > 0 && bytes > max_bytes) {
+        int64_t count = last - first + 1;
+        int64_t keep = (int64_t)((double)max_bytes * 0.9 / ((double)bytes / (double)count));
+        keep = keep < 1 ? 1 : keep; /* the newest line stays */
+        upto = last - keep > upto ? last - keep : upto;
+    }
+    for (int64_t from = first; first > 0 && from <= upto && chunks < TRIM_CHUNKS_PER_CALL;
+         chunks++) {
+        int64_t to = upto - from >= TRIM_CHUNK ? from + TRIM_CHUNK - 1 : upto;
+        if ((rc = delete_upto(sl, to, &gone, err)))
+            break;
+        from = to + 1;
+    }
+    /* Let FTS5 fold some of the deletions in (a bounded amount of work). */
+    if (!rc && gone > 0)
+        exec(sl->db, "INSERT INTO lines_fts(lines_fts, rank) VALUES ('merge', 256)", NULL);
     if (deleted)
-        *deleted = 0;
-    int rc = 0;
-    /* Ids grow with time, so "older than" is an id range. */
-    for (;;) {
-        int64_t first = one_int(sl->db, "SELECT min(id) FROM lines", 0, -1);
-        int64_t last_old = one_int(
-            sl->db, "SELECT id FROM lines WHERE t < ? ORDER BY t DESC LIMIT 1", before_us, -1);
-        if (first < 0 || last_old < first)
-            break;
-        int64_t upto = last_old - first >= TRIM_CHUNK ? first + TRIM_CHUNK - 1 : last_old;
-        if ((rc = delete_upto(sl, upto, deleted, err)))
-            return rc;
-    }
-    /* The cap: drop a slice of the oldest (a twentieth, at least a chunk's
-     * worth of pages' lines) until under it. Freed pages are reused. */
-    while (max_bytes > 0 && store_logs_bytes(sl) > max_bytes) {
-        int64_t count = one_int(sl->db, "SELECT count(*) FROM lines", 0, 0);
-        if (count == 0)
-            break;
-        int64_t k = count / 20 < 1000 ? 1000 : count / 20;
-        k = k > TRIM_CHUNK ? TRIM_CHUNK : k;
-        k = k > count - 1 ? count - 1 : k; /* the newest line stays */
-        if (k <= 0)
-            break;
-        int64_t upto =
-            one_int(sl->db, "SELECT id FROM lines ORDER BY id LIMIT 1 OFFSET ?", k - 1, INT64_MAX);
-        if ((rc = delete_upto(sl, upto, deleted, err)))
-            return rc;
-    }
-    return 0;
+        *deleted = gone;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -26,9 +26,12 @@ void store_logs_close(struct store_logs *sl);
  * stored is stored with the last one's time (a clock that went back). */
 int store_logs_append(struct store_logs *sl, const struct logs_line *lines, size_t n,
                       struct err *err);
-/* Delete lines older than 'before_us', then the oldest lines until the
- * database holds at most 'max_bytes' (0: no cap), in transactions of a
- * bounded size. *deleted (may be NULL) gets how many went. */
+/* Delete lines older than 'before_us' and, when the database uses more than
+ * 'max_bytes' (0: no cap), the oldest lines down to about 90 % of it. At most
+ * STORE_LOGS_TRIM_MAX lines per call (in transactions of 10000): when that
+ * many went, call again soon; otherwise now and then (berthd: every second).
+ * *deleted (may be NULL) gets how many went. */
+#define STORE_LOGS_TRIM_MAX 40000
 int store_logs_trim(struct store_logs *sl, int64_t before_us, int64_t max_bytes, int64_t *deleted,
                     struct err *err);
 /* Bytes of the database in use (pages less free pages). */

@@ -161,7 +161,12 @@ TEST(retention_and_cap)
     int64_t before = store_logs_bytes(sl), cap = before / 2;
     CHECK_EQ_INT(store_logs_trim(sl, 0, cap, &deleted, &err), 0);
     CHECK(deleted > 0);
+    /* As berthd does, every second: the index gives the space back as it merges. */
+    for (int i = 0; i < 20 && deleted > 0; i++)
+        CHECK_EQ_INT(store_logs_trim(sl, 0, cap, &deleted, &err), 0);
+    CHECK_EQ_INT(deleted, 0);
     CHECK(store_logs_bytes(sl) <= cap);
+    CHECK(query((struct store_logs_query){.limit = 1000}).n > 0);
     const char *first[] = {"r0"}, *last[] = {"r19", "i499"};
     r = query((struct store_logs_query){.keywords = first, .nkeywords = 1});
     CHECK_EQ_INT(r.n, 0);
