@@ -86,9 +86,9 @@ BERTHD_OBJS = $(BERTHD_SRCS:%.c=$(BUILD)/%.o) $(API_OBJS) $(CONTROL_OBJS) $(STOR
 # Everything but the mains, for unit tests and fuzz targets.
 LIB_OBJS   = $(SERVE_LIB_OBJS) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 
-LIBS_SERVE = -luv -lxgboost -lcrypto -lm
-LIBS_BERTHD = -luv -lsqlite3 -ljansson -lcrypto -lm
-LIBS_ALL   = -luv -lxgboost -lsqlite3 -ljansson -lcrypto -lm
+LIBS_SERVE = -luv -lxgboost -lssl -lcrypto -lm
+LIBS_BERTHD = -luv -lsqlite3 -ljansson -lssl -lcrypto -lm
+LIBS_ALL   = -luv -lxgboost -lsqlite3 -ljansson -lssl -lcrypto -lm
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -117,7 +117,7 @@ $(BUILD)/berthd: $(BERTHD_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_BERTHD)
 
 $(BUILD)/berth: $(CLI_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/src/api/tc3.o $(HTTP_OBJS) $(BASE_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) -lcurl -ljansson -luv -lcrypto -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) -lcurl -ljansson -luv -lssl -lcrypto -lm
 
 $(BUILD)/src/http/%.o: src/http/%.c
 	@mkdir -p $(dir $@)

@@ -22,6 +22,8 @@ struct ctl_reconciler;
 struct ctl_metrics;
 struct ctl_cronscale;
 
+struct logs_deliver;
+
 struct api_config {
     struct store *store;
     struct imports *imports;
@@ -33,6 +35,8 @@ struct api_config {
     const uint8_t *seal_key;     /* CRYPTO_SEAL_KEY_BYTES: seals tokens and AppSecrets at rest */
     struct ctl_metrics *metrics; /* GET /metrics, /healthz, /readyz, /sd/instances; NULL: none */
     const char *logs_db;         /* the log store (store/logs.h), for DescribeLogs */
+    /* The log sinks a LogConfig may name; NULL: none. */
+    struct logs_deliver *deliver;
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without

@@ -11,6 +11,7 @@
 #include "control/cronscale.h"
 #include "control/events.h"
 #include "control/reconciler.h"
+#include "logs/deliver.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,7 @@ static const struct api_field create_fields[] = {
     {"SchedulingStrategy", API_FIELD_USED},
     /* cloud-only, accepted and ignored (§3.1) */
     {"TiProjectId", API_FIELD_IGNORED},
-    {"LogConfig", API_FIELD_IGNORED},
+    {"LogConfig", API_FIELD_USED},
     {"ServiceEIP", API_FIELD_IGNORED},
     {"GatewayLogConfig", API_FIELD_IGNORED},
     {"ResourceSupplyAttribute", API_FIELD_IGNORED},
@@ -72,7 +73,7 @@ static const struct api_field create_fields[] = {
     {"ResourceGroupId", API_FIELD_UNSUPPORTED},
     {"Resources", API_FIELD_UNSUPPORTED},
     {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
-    {"LogEnable", API_FIELD_UNSUPPORTED},
+    {"LogEnable", API_FIELD_USED},
     {"AuthorizationEnable", API_FIELD_USED},
     {"CronScaleJobs", API_FIELD_USED},
     {"ScaleStrategy", API_FIELD_USED},
@@ -540,6 +541,46 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
 /* ------------------------------------------------------------------------ */
 /* Output                                                                   */
 
+/* LogEnable and LogConfig (§4 LogConfig) into 'spec': a LogConfig given
+ * replaces the one kept, a LogEnable given the switch. On, the LogConfig
+ * kept must name a sink berthd has (log-sink = LOGSET/TOPIC URL). */
+static int read_log_delivery(struct api_call *c, const json_t *p, json_t *spec)
+{
+    static const struct api_field fields[] = {
+        {"LogsetId", API_FIELD_USED}, {"TopicId", API_FIELD_USED}, {NULL, API_FIELD_USED}};
+    const json_t *lc = json_object_get(p, "LogConfig");
+    bool enable = false;
+    if (api_get_bool(c, p, "LogEnable", &enable))
+        return -1;
+    if (api_present(lc)) {
+        const char *logset, *topic;
+        if (api_check_object(c, lc, "LogConfig", fields) ||
+            api_get_str(c, lc, "LogsetId", false, &logset) ||
+            api_get_str(c, lc, "TopicId", false, &topic))
+            return in(c, "LogConfig");
+        json_object_set_new(
+            spec, "LogConfig",
+            json_pack("{s:s, s:s}", "LogsetId", logset ?: "", "TopicId", topic ?: ""));
+    }
+    if (json_is_boolean(json_object_get(p, "LogEnable")))
+        json_object_set_new(spec, "LogEnable", json_boolean(enable));
+    if (!json_is_true(json_object_get(spec, "LogEnable")))
+        return 0;
+    const json_t *kept = json_object_get(spec, "LogConfig");
+    const char *logset = json_string_value(json_object_get(kept, "LogsetId"));
+    const char *topic = json_string_value(json_object_get(kept, "TopicId"));
+    if (!logset || !*logset || !topic || !*topic)
+        return api_fail(c, "MissingParameter",
+                        "LogEnable is true: LogConfig.LogsetId and LogConfig.TopicId must name a "
+                        "log sink configured in berthd (log-sink = LOGSET/TOPIC URL)");
+    if (!logs_deliver_has_sink(c->cfg->deliver, logset, topic))
+        return api_fail(c, "InvalidParameterValue",
+                        "LogConfig %s/%s: LogEnable needs a log sink with this LogsetId and "
+                        "TopicId configured in berthd (log-sink = %s/%s URL), and there is none",
+                        logset, topic, logset, topic);
+    return 0;
+}
+
 static json_t *tags_value(const char *tags_json)
 {
     json_t *t = json_loads(tags_json, 0, NULL);
@@ -605,6 +646,8 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
                         timeout_ms ? json_integer(timeout_ms / 1000) : json_null());
     api_scaling_show(info, spec, MAX_REPLICAS);
     json_object_set_new(info, "ServiceLimit", copy_or(spec, "ServiceLimit", json_null()));
+    json_object_set_new(info, "LogEnable", copy_or(spec, "LogEnable", json_false()));
+    json_object_set_new(info, "LogConfig", copy_or(spec, "LogConfig", json_null()));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
     json_object_set_new(info, "Weight", json_integer(s->weight));
     json_t *pods = json_array();
@@ -855,7 +898,8 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
     if (request_timeout_s)
         json_object_set_new(spec, "RequestTimeoutMs",
                             json_integer((json_int_t)request_timeout_s * 1000));
-    if (read_service_limit(c, json_object_get(p, "ServiceLimit"), spec))
+    if (read_service_limit(c, json_object_get(p, "ServiceLimit"), spec) ||
+        read_log_delivery(c, p, spec))
         goto out;
     rc = 0;
 out:
@@ -1248,13 +1292,13 @@ static const struct api_field modify_fields[] = {
     {"RequestTimeoutSeconds", API_FIELD_USED}, /* a Berth extension */
     {"SchedulingStrategy", API_FIELD_USED},
     {"TiProjectId", API_FIELD_IGNORED},
-    {"LogConfig", API_FIELD_IGNORED},
+    {"LogConfig", API_FIELD_USED},
     {"ServiceEIP", API_FIELD_IGNORED},
     {"ResourceGroupId", API_FIELD_UNSUPPORTED},
     {"TargetProjectId", API_FIELD_UNSUPPORTED},
     {"Resources", API_FIELD_UNSUPPORTED},
     {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
-    {"LogEnable", API_FIELD_UNSUPPORTED},
+    {"LogEnable", API_FIELD_USED},
     {"ScaleStrategy", API_FIELD_USED},
     {"CronScaleJobs", API_FIELD_USED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},

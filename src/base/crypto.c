@@ -1,12 +1,16 @@
-/* crypto.c - thin wrappers over OpenSSL's libcrypto. */
+/* crypto.c - thin wrappers over OpenSSL's libcrypto, and libssl for TLS clients. */
 #include "base/crypto.h"
 #include "base/err.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,4 +280,173 @@ int crypto_open(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const char *ad, const 
     }
     free(box);
     return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* TLS clients over memory BIOs                                             */
+
+struct crypto_tls_ctx {
+    SSL_CTX *ctx;
+};
+
+struct crypto_tls {
+    SSL *ssl;
+    BIO *in, *out; /* network -> SSL, SSL -> network; owned by ssl */
+};
+
+static int tls_error(struct err *err, const char *what)
+{
+    char msg[200] = "unknown error";
+    unsigned long e = ERR_get_error();
+    if (e)
+        ERR_error_string_n(e, msg, sizeof(msg));
+    ERR_clear_error();
+    return err_set(err, ERR_INVALID, "%s: %s", what, msg);
+}
+
+int crypto_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
+                       struct crypto_tls_ctx **out, struct err *err)
+{
+    if (!cert_file != !key_file)
+        return err_set(err, ERR_INVALID,
+                       "a client certificate needs its key, and a key its "
+                       "certificate");
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return tls_error(err, "cannot make a TLS context");
+    int rc = 0;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
+                : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        char what[300];
+        snprintf(what, sizeof(what), "cannot load the CA certificates '%s'",
+                 ca_file ? ca_file : "(system)");
+        rc = tls_error(err, what);
+    } else if (cert_file && SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        char what[300];
+        snprintf(what, sizeof(what), "cannot load the certificate '%s'", cert_file);
+        rc = tls_error(err, what);
+    } else if (key_file && (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+                            SSL_CTX_check_private_key(ctx) != 1)) {
+        char what[300];
+        snprintf(what, sizeof(what), "cannot load the key '%s' for '%s'", key_file, cert_file);
+        rc = tls_error(err, what);
+    }
+    if (rc) {
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    *out = calloc(1, sizeof(**out));
+    if (!*out)
+        abort();
+    (*out)->ctx = ctx;
+    return 0;
+}
+
+void crypto_tls_ctx_free(struct crypto_tls_ctx *c)
+{
+    if (!c)
+        return;
+    SSL_CTX_free(c->ctx);
+    free(c);
+}
+
+struct crypto_tls *crypto_tls_new(struct crypto_tls_ctx *c, const char *server_name)
+{
+    struct crypto_tls *t = calloc(1, sizeof(*t));
+    if (!t || !(t->ssl = SSL_new(c->ctx)) || !(t->in = BIO_new(BIO_s_mem())) ||
+        !(t->out = BIO_new(BIO_s_mem())))
+        abort(); /* allocation */
+    SSL_set_bio(t->ssl, t->in, t->out);
+    SSL_set_connect_state(t->ssl);
+    unsigned char ip[16];
+    X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
+    if (inet_pton(AF_INET, server_name, ip) == 1 || inet_pton(AF_INET6, server_name, ip) == 1) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, server_name);
+    } else {
+        SSL_set_tlsext_host_name(t->ssl, server_name);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        X509_VERIFY_PARAM_set1_host(param, server_name, 0);
+    }
+    return t;
+}
+
+void crypto_tls_free(struct crypto_tls *t)
+{
+    if (!t)
+        return;
+    SSL_free(t->ssl); /* and the BIOs */
+    free(t);
+}
+
+void crypto_tls_feed(struct crypto_tls *t, const void *data, size_t len)
+{
+    if (len && BIO_write(t->in, data, (int)len) != (int)len)
+        abort(); /* a memory BIO takes everything */
+}
+
+/* What an SSL call that returned 'ret' <= 0 means. */
+static int tls_result(struct crypto_tls *t, int ret, const char *what, struct err *err)
+{
+    int e = SSL_get_error(t->ssl, ret);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return ERR_AGAIN;
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    long v = SSL_get_verify_result(t->ssl);
+    if (v != X509_V_OK) {
+        ERR_clear_error();
+        return err_set(err, ERR_INVALID, "%s: the certificate does not verify: %s", what,
+                       X509_verify_cert_error_string(v));
+    }
+    return tls_error(err, what);
+}
+
+int crypto_tls_handshake(struct crypto_tls *t, struct err *err)
+{
+    int ret = SSL_do_handshake(t->ssl);
+    if (ret == 1)
+        return 0;
+    int rc = tls_result(t, ret, "TLS handshake", err);
+    return rc == 0 ? err_set(err, ERR_INVALID, "TLS handshake: the peer closed") : rc;
+}
+
+int crypto_tls_write(struct crypto_tls *t, const void *data, size_t len, struct err *err)
+{
+    size_t done = 0;
+    while (done < len) {
+        size_t n;
+        int ret = SSL_write_ex(t->ssl, (const char *)data + done, len - done, &n);
+        if (ret != 1) {
+            int rc = tls_result(t, ret, "TLS write", err);
+            return rc ? rc : err_set(err, ERR_INVALID, "TLS write: the peer closed");
+        }
+        done += n;
+    }
+    return 0;
+}
+
+int crypto_tls_read(struct crypto_tls *t, void *out, size_t cap, struct err *err)
+{
+    size_t n;
+    if (cap > INT32_MAX)
+        cap = INT32_MAX;
+    int ret = SSL_read_ex(t->ssl, out, cap, &n);
+    if (ret == 1)
+        return (int)n;
+    return tls_result(t, ret, "TLS read", err);
+}
+
+size_t crypto_tls_pending(struct crypto_tls *t)
+{
+    return BIO_ctrl_pending(t->out);
+}
+
+size_t crypto_tls_take(struct crypto_tls *t, void *out, size_t cap)
+{
+    if (cap > INT32_MAX)
+        cap = INT32_MAX;
+    int n = BIO_read(t->out, out, (int)cap);
+    return n > 0 ? (size_t)n : 0;
 }

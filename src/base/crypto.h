@@ -58,4 +58,38 @@ void crypto_uuid(char out[37]);
 /* 'n' random characters from 'alphabet' (uniform, no modulo bias), NUL-terminated. */
 void crypto_random_string(const char *alphabet, size_t n, char *out);
 
+/* TLS client sessions over memory buffers, so the caller keeps its sockets
+ * on its own event loop (RFC 5425 syslog delivery): bytes from the network
+ * go in with crypto_tls_feed(), bytes for it come out of crypto_tls_take().
+ * A context is made once and may serve sessions on any one thread at a
+ * time; a session belongs to one thread. Fallible calls return 0 or a
+ * negative ERR_* code and fill 'err' when it is not NULL. */
+struct err;
+struct crypto_tls_ctx;
+struct crypto_tls;
+/* Peers are verified against 'ca_file' (PEM; NULL: the system's store);
+ * 'cert_file' and 'key_file' (PEM, both or neither) are the client's own
+ * certificate for receivers that ask for one. TLS 1.2 at least. */
+int crypto_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
+                       struct crypto_tls_ctx **out, struct err *err);
+void crypto_tls_ctx_free(struct crypto_tls_ctx *c); /* accepts NULL */
+/* A session that expects the peer's certificate to name 'server_name' (a
+ * DNS name, sent as SNI, or an IP address). */
+struct crypto_tls *crypto_tls_new(struct crypto_tls_ctx *c, const char *server_name);
+void crypto_tls_free(struct crypto_tls *t); /* accepts NULL */
+void crypto_tls_feed(struct crypto_tls *t, const void *data, size_t len);
+/* Move the handshake on: 0 when it is done, ERR_AGAIN when it waits for the
+ * peer (send what crypto_tls_take() gives first), ERR_INVALID when it failed
+ * (a certificate that does not verify, a protocol error). */
+int crypto_tls_handshake(struct crypto_tls *t, struct err *err);
+/* Encrypt all 'len' bytes (after the handshake); the records wait for
+ * crypto_tls_take(). */
+int crypto_tls_write(struct crypto_tls *t, const void *data, size_t len, struct err *err);
+/* Decrypt what was fed: > 0 bytes into 'out', ERR_AGAIN when no whole record
+ * is there, 0 when the peer closed the session, ERR_INVALID on an error. */
+int crypto_tls_read(struct crypto_tls *t, void *out, size_t cap, struct err *err);
+/* Bytes waiting to go to the peer, and taking up to 'cap' of them. */
+size_t crypto_tls_pending(struct crypto_tls *t);
+size_t crypto_tls_take(struct crypto_tls *t, void *out, size_t cap);
+
 #endif

@@ -14,6 +14,7 @@
 #include "gateway/gateway.h"
 #include "gateway/metrics.h"
 #include "http/server.h"
+#include "logs/deliver.h"
 #include "logs/capture.h"
 #include "store/store.h"
 
@@ -43,7 +44,8 @@ struct options {
     const char *api_listen;
     const char *gateway_listen;
     long long gateway_threads; /* 0: the usable CPUs */
-    struct opt_list regions, import_roots, trusted_proxies;
+    struct opt_list regions, import_roots, trusted_proxies, log_sinks;
+    long long log_spool_mib;
     const char *log_level;
     long long api_max_connections, gateway_max_connections;
     long long group_qps_cap;
@@ -124,6 +126,13 @@ static const struct option_row {
      "the zone of CronScaleJobs schedules, from tzdata (Asia/Shanghai, UTC)"},
     {"test-clock-offset-s", OPT_INT, OFF(test_clock_offset_s), -315360000, 315360000, "0", NULL,
      NULL, "for tests only: seconds added to the clock CronScaleJobs run by"},
+    {"log-sink", OPT_LIST, OFF(log_sinks), 0, 32, NULL, "none", "log sinks",
+     "a log system services with LogEnable deliver to: 'LOGSET/TOPIC syslog+tcp://HOST:PORT' "
+     "or 'LOGSET/TOPIC syslog+tls://HOST:PORT [ca=FILE] [cert=FILE key=FILE] "
+     "[server-name=NAME]', then [facility=user|local0..local7]; repeat for more"},
+    {"log-spool-mib", OPT_INT, OFF(log_spool_mib), 1, 1 << 20, "256", NULL, NULL,
+     "MiB of lines each log sink keeps on disk (DIR/log-spool) while its receiver is down or "
+     "slow; past it new lines are dropped and counted"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -532,6 +541,8 @@ int main(int argc, char **argv)
     int lock_fd = -1;
     struct store *st = NULL;
     struct imports *im = NULL;
+    struct logs_deliver *deliver = NULL;
+    char *log_spool = NULL;
     struct logs_capture *logs = NULL;
     char *logs_db = NULL;
     set_defaults(&o);
@@ -565,6 +576,14 @@ int main(int argc, char **argv)
         struct err perr = {0};
         if (gw_proxies_add(&proxies, o.trusted_proxies.v[i], &perr) != 0) {
             fprintf(stderr, "berthd: --trusted-proxy: %s\n", perr.msg);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < o.log_sinks.n; i++) {
+        struct logs_sink_config sc;
+        struct err serr = {0};
+        if (logs_sink_parse(o.log_sinks.v[i], &sc, &serr) != 0) {
+            fprintf(stderr, "berthd: log-sink '%s': %s\n", o.log_sinks.v[i], serr.msg);
             goto out;
         }
     }
@@ -614,6 +633,16 @@ int main(int argc, char **argv)
         goto out;
     }
     secure_data_dir(data_dir, &user);
+    log_spool = xasprintf("%s/log-spool", data_dir);
+    struct logs_deliver_config dc = {.spool_dir = log_spool,
+                                     .spool_cap_bytes = (uint64_t)o.log_spool_mib << 20,
+                                     .sinks = o.log_sinks.v,
+                                     .nsinks = o.log_sinks.n};
+    if (logs_deliver_start(&dc, &deliver, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
 
     if (o.metrics_token) {
         struct buf t;
@@ -636,7 +665,9 @@ int main(int argc, char **argv)
     logs_db = xasprintf("%s/logs.db", data_dir);
     struct logs_config lc = {.db_path = logs_db,
                              .retention_us = o.log_retention_days * 86400LL * 1000000,
-                             .max_bytes = o.log_max_mib << 20};
+                             .max_bytes = o.log_max_mib << 20,
+                             .on_line = logs_deliver_on_line,
+                             .on_line_arg = deliver};
     if (logs_capture_new(&lc, &logs, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;
@@ -650,6 +681,7 @@ int main(int argc, char **argv)
                             .user = &user,
                             .seal_key = seal_key,
                             .group_qps_cap = (double)o.group_qps_cap,
+                            .deliver = deliver,
                             .logs = logs};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
@@ -682,6 +714,7 @@ int main(int argc, char **argv)
         .regions = o.regions.n ? o.regions.v : NULL,
         .seal_key = seal_key,
         .metrics = metrics,
+        .deliver = deliver,
         .logs_db = logs_db,
     };
     struct http_server_config hc = {
@@ -759,7 +792,9 @@ out:
     gw_proxies_release(&proxies);
     gw_table_release(&routes);
     imports_stop(im);
-    logs_capture_free(logs); /* after the instances: their last lines are stored */
+    logs_capture_free(logs);    /* after the instances: their last lines are stored */
+    logs_deliver_stop(deliver); /* after the capture: every line it hands over is spooled */
+    free(log_spool);
     free(logs_db);
     store_close(st);
     if (lock_fd >= 0)

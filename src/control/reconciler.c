@@ -15,6 +15,7 @@
 #include "drivers/process.h"
 #include "drivers/procstat.h"
 #include "logs/capture.h"
+#include "logs/deliver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -111,6 +112,7 @@ struct ctl_reconciler {
     uint8_t seal_key[CRYPTO_SEAL_KEY_BYTES];
     bool have_seal_key;
     double group_qps_cap;
+    struct logs_deliver *deliver;
     struct logs_capture *logs;
     uv_timer_t timer;
     uv_timer_t soon; /* a probe due before the next tick */
@@ -140,7 +142,7 @@ static bool inst_current(const struct svc *s, const struct inst *in)
 }
 
 /* The spec less the fields only the gateway reads (RequestTimeoutMs,
- * ServiceLimit): changing
+ * ServiceLimit) and delivery (LogEnable, LogConfig): changing
  * those republishes the routes but must not replace running instances. */
 static char *run_spec_of(const char *spec_json)
 {
@@ -149,9 +151,10 @@ static char *run_spec_of(const char *spec_json)
         return xstrdup(spec_json);
     json_object_del(spec, "RequestTimeoutMs");
     json_object_del(spec, "ServiceLimit");
-    /* Scaling (api/scaling.h) changes the count, not what runs. */
+    /* Scaling (api/scaling.h) changes the count, not what runs; delivery
+     * (logs/deliver.h) where the lines go. */
     static const char *const scaling[] = {"ScaleMode", "ScaleStrategy", "HorizontalPodAutoscaler",
-                                          "CronScaleJobs", "Replicas"};
+                                          "CronScaleJobs", "Replicas", "LogEnable", "LogConfig"};
     for (size_t i = 0; i < sizeof(scaling) / sizeof(scaling[0]); i++)
         json_object_del(spec, scaling[i]);
     char *dumped = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1086,6 +1089,7 @@ static void load_desired(struct ctl_reconciler *r)
         if (!s->spec_json || strcmp(s->spec_json, list[i].spec_json) != 0) {
             free(s->spec_json);
             s->spec_json = xstrdup(list[i].spec_json);
+            logs_deliver_route(r->deliver, s->id, s->spec_json);
             char *run = run_spec_of(s->spec_json);
             if (!s->run_spec || strcmp(s->run_spec, run) != 0)
                 s->create_failed[0] = '\0'; /* what runs changed: try it */
@@ -1342,6 +1346,7 @@ static void reconcile(struct ctl_reconciler *r)
             if (!r->stopping && imports_remove_tree(dir, &err) != 0)
                 log_warn("reconciler", "cannot remove %s: %s", dir, err.msg);
             free(dir);
+            logs_deliver_route(r->deliver, s->id, NULL);
             *p = s->next;
             free_svc(s);
             continue;
@@ -1496,6 +1501,7 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
         r->have_seal_key = true;
     }
     r->group_qps_cap = cfg->group_qps_cap;
+    r->deliver = cfg->deliver;
     r->logs = cfg->logs;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->synced, NULL);

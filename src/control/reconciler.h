@@ -15,6 +15,7 @@
 #include "store/store.h"
 
 struct ctl_reconciler;
+struct logs_deliver;
 struct logs_capture;
 
 struct ctl_pod {
@@ -60,6 +61,8 @@ struct ctl_config {
     const uint8_t *seal_key;     /* opens the groups' AppSecrets for the gateway */
     double group_qps_cap;        /* each group's total requests per second; 0: none */
     struct logs_capture *logs;   /* instances' output goes here; NULL: to output.log */
+    /* Told each service's LogEnable and LogConfig; NULL: no log sinks. */
+    struct logs_deliver *deliver;
 };
 
 /* Check that the instance user can reach its directories and the model
