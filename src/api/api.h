@@ -20,11 +20,13 @@ struct api_server;
 struct imports;
 struct ctl_reconciler;
 struct ctl_metrics;
+struct ctl_cronscale;
 
 struct api_config {
     struct store *store;
     struct imports *imports;
     struct ctl_reconciler *reconciler;
+    struct ctl_cronscale *cronscale; /* CRON scaling: berthd's zone and clock */
     const char *data_dir;
     const char *gateway_url;     /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
     const char *const *regions;  /* NULL-terminated; NULL accepts any well-formed name */

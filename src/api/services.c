@@ -5,8 +5,11 @@
  * desired state to the store and kick the reconciler; status comes from the
  * reconciler's table. */
 #include "api/api.h"
+#include "api/scaling.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
+#include "base/log.h"
+#include "control/cronscale.h"
 #include "control/events.h"
 #include "control/reconciler.h"
 
@@ -72,8 +75,8 @@ static const struct api_field create_fields[] = {
     {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
     {"LogEnable", API_FIELD_UNSUPPORTED},
     {"AuthorizationEnable", API_FIELD_USED},
-    {"CronScaleJobs", API_FIELD_UNSUPPORTED},
-    {"ScaleStrategy", API_FIELD_UNSUPPORTED},
+    {"CronScaleJobs", API_FIELD_USED},
+    {"ScaleStrategy", API_FIELD_USED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
     {"ScheduledAction", API_FIELD_USED}, /* only switched off */
@@ -554,6 +557,23 @@ static json_t *copy_or(json_t *obj, const char *key, json_t *fallback)
     return json_incref(v);
 }
 
+/* ScaleMode, ScaleStrategy, HorizontalPodAutoscaler and CronScaleJobs as
+ * stored (a spec from before them is MANUAL). */
+static void put_scaling_fields(json_t *info, const json_t *spec)
+{
+    struct api_scaling *sc = xmalloc(sizeof(*sc));
+    struct err err = {0};
+    if (api_scaling_from_spec(spec, &(struct api_scaling_limits){MAX_REPLICAS, false}, sc, &err)) {
+        log_warn("api", "a stored scaling spec does not read back: %s", err.msg);
+        memset(sc, 0, sizeof(*sc));
+        sc->strategy = API_SCALE_MANUAL;
+    }
+    json_t *o = api_scaling_json(sc);
+    json_object_update(info, o);
+    json_decref(o);
+    free(sc);
+}
+
 static json_t *service_json(struct api_call *c, const struct store_group *g,
                             const struct store_service *s, int latest, json_t **status_out)
 {
@@ -601,7 +621,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_int_t timeout_ms = json_integer_value(json_object_get(spec, "RequestTimeoutMs"));
     json_object_set_new(info, "RequestTimeoutSeconds",
                         timeout_ms ? json_integer(timeout_ms / 1000) : json_null());
-    json_object_set_new(info, "ScaleMode", json_string("MANUAL"));
+    put_scaling_fields(info, spec);
     json_object_set_new(info, "ServiceLimit", copy_or(spec, "ServiceLimit", json_null()));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
     json_object_set_new(info, "Weight", json_integer(s->weight));
@@ -749,6 +769,73 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Scaling                                                                  */
+
+/* The scaling fields a request may carry besides Replicas. */
+static const char *const scaling_keys[] = {"ScaleMode", "ScaleStrategy", "HorizontalPodAutoscaler",
+                                           "CronScaleJobs", NULL};
+
+/* ScaleMode MANUAL, or AUTO with ScaleStrategy CRON (docs/autoscaling.md);
+ * HPA waits for per-instance metrics. 'sc' is the caller's (13 KB: heap). */
+static int read_scaling(struct api_call *c, const json_t *p, struct api_scaling *sc)
+{
+    const char *strategy = json_string_value(json_object_get(p, "ScaleStrategy"));
+    if (strategy && strcmp(strategy, "HPA") == 0)
+        return api_fail(c, "UnsupportedOperation",
+                        "ScaleStrategy HPA is not supported by Berth yet; use ScaleStrategy CRON "
+                        "(CronScaleJobs) or ScaleMode MANUAL");
+    return api_scaling_read(c, p, &(struct api_scaling_limits){MAX_REPLICAS, false}, sc);
+}
+
+/* The scaling of 'sc' into the spec; CRON keeps Replicas there, the count
+ * outside every window (the store's count is the one wanted now). */
+static void put_scaling(json_t *spec, const struct api_scaling *sc)
+{
+    json_t *o = api_scaling_json(sc);
+    json_object_update(spec, o);
+    json_decref(o);
+    if (sc->strategy == API_SCALE_CRON)
+        json_object_set_new(spec, "Replicas", json_integer(sc->replicas));
+    else
+        json_object_del(spec, "Replicas");
+}
+
+/* The scaling a Modify asks for, read into 'sc': false when it gives no
+ * scaling field (nor Replicas), which keeps the current scaling. With
+ * ScaleMode the request's fields replace the scaling whole; without, the
+ * ones given (CronScaleJobs, Replicas) replace those of the stored spec. */
+static int modify_scaling(struct api_call *c, const json_t *p, const json_t *spec,
+                          struct api_scaling *sc, bool *given)
+{
+    *given = api_present(json_object_get(p, "Replicas"));
+    for (const char *const *k = scaling_keys; *k; k++)
+        *given |= api_present(json_object_get(p, *k));
+    if (!*given)
+        return 0;
+    if (api_present(json_object_get(p, "ScaleMode")))
+        return read_scaling(c, p, sc);
+    json_t *merged = json_object();
+    for (const char *const *k = scaling_keys; *k; k++)
+        if (api_present(json_object_get(spec, *k)))
+            json_object_set(merged, *k, json_object_get(spec, *k));
+    if (json_object_get(spec, "Replicas"))
+        json_object_set(merged, "Replicas", json_object_get(spec, "Replicas"));
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)p, key, v)
+    {
+        bool scaling = strcmp(key, "Replicas") == 0;
+        for (const char *const *k = scaling_keys; *k; k++)
+            scaling |= strcmp(key, *k) == 0;
+        if (scaling && api_present(v))
+            json_object_set(merged, key, v);
+    }
+    int rc = read_scaling(c, merged, sc);
+    json_decref(merged);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Create                                                                   */
 
 /* What runs and how, from the request fields that describe it, applied over
@@ -761,12 +848,11 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
 static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool creating,
                          char **model_version_id)
 {
-    const char *itype, *scale_mode, *deploy, *strategy;
+    const char *itype, *deploy, *strategy;
     long long per_replica = 1, grace_s = 0, request_timeout_s = 0;
     char *command = NULL;
     *model_version_id = NULL;
     if (api_get_str(c, p, "InstanceType", false, &itype) ||
-        api_get_str(c, p, "ScaleMode", false, &scale_mode) ||
         api_get_str(c, p, "DeployType", false, &deploy) ||
         api_get_str(c, p, "SchedulingStrategy", false, &strategy) ||
         api_get_int(c, p, "InstancePerReplicas", false, 1, 1, &per_replica) ||
@@ -778,12 +864,6 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
     int rc = -1;
     const json_t *model = json_object_get(p, "ModelInfo");
     const struct spec *sp = NULL;
-    if (scale_mode && strcmp(scale_mode, "MANUAL") != 0) {
-        api_fail(c,
-                 strcmp(scale_mode, "AUTO") == 0 ? "UnsupportedOperation" : "InvalidParameterValue",
-                 "ScaleMode %s: only MANUAL is supported", scale_mode);
-        goto out;
-    }
     if (deploy && strcmp(deploy, "STANDARD") != 0) {
         api_fail(c, "UnsupportedOperation", "DeployType %s: only STANDARD is supported", deploy);
         goto out;
@@ -889,8 +969,18 @@ int api_create_model_service(struct api_call *c)
         api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas) ||
         api_get_bool(c, p, "NewVersion", &new_version))
         return -1;
-    if (replicas < 1)
+    struct api_scaling *sc = xmalloc(sizeof(*sc));
+    struct ctl_cron_state cron = {0};
+    if (read_scaling(c, p, sc)) {
+        free(sc);
+        return -1;
+    }
+    if (sc->strategy == API_SCALE_MANUAL && replicas < 1) {
+        free(sc);
         return manual_needs_a_replica(c);
+    }
+    if (sc->strategy == API_SCALE_CRON)
+        replicas = ctl_cronscale_count(c->cfg->cronscale, sc, &cron);
     int rc = -1;
     json_t *spec = json_object();
     if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0) {
@@ -914,6 +1004,7 @@ int api_create_model_service(struct api_call *c)
     if (apply_runtime(c, p, spec, true, &model_version_id))
         goto out;
     json_object_set_new(spec, "CreateSource", json_string(source ? source : "DEFAULT"));
+    put_scaling(spec, sc);
 
     struct store_group g = {0};
     struct err err = {0};
@@ -1005,6 +1096,10 @@ int api_create_model_service(struct api_call *c)
         ctl_event_version(c->cfg->store, c->region, s.id, CTL_EVENT_NORMAL, "Created",
                           "Created with %d replica%s%s", s.replicas, s.replicas == 1 ? "" : "s",
                           new_group ? " in a new service group" : "");
+        if (sc->strategy == API_SCALE_CRON) {
+            ctl_cronscale_event(c->cfg->cronscale, c->cfg->store, c->region, s.id, sc, &cron, -1);
+            ctl_cronscale_kick(c->cfg->cronscale);
+        }
         ctl_reconciler_kick(c->cfg->reconciler);
         struct store_service back;
         if (store_service_get(c->cfg->store, c->region, s.id, &back, &err) == 0) {
@@ -1021,6 +1116,7 @@ int api_create_model_service(struct api_call *c)
 out:
     json_decref(spec);
     free(model_version_id);
+    free(sc);
     return rc;
 }
 
@@ -1244,8 +1340,8 @@ static const struct api_field modify_fields[] = {
     {"Resources", API_FIELD_UNSUPPORTED},
     {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
     {"LogEnable", API_FIELD_UNSUPPORTED},
-    {"ScaleStrategy", API_FIELD_UNSUPPORTED},
-    {"CronScaleJobs", API_FIELD_UNSUPPORTED},
+    {"ScaleStrategy", API_FIELD_USED},
+    {"CronScaleJobs", API_FIELD_USED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
     {"ScheduledAction", API_FIELD_USED}, /* only switched off */
@@ -1261,9 +1357,25 @@ static const struct api_field modify_fields[] = {
     {NULL, API_FIELD_USED},
 };
 
+/* The count of a version that Modify switches to MANUAL without Replicas:
+ * what it runs now; -1 keeps a stopped one stopped. */
+static int manual_count(struct api_call *c, const struct store_service *s, long long *replicas)
+{
+    if (*replicas >= 0 || s->stopped)
+        return 0;
+    if (s->replicas < 1)
+        return api_fail(c, "MissingParameter",
+                        "Replicas is required with ScaleMode MANUAL here: %s runs 0 instances now",
+                        s->id);
+    *replicas = s->replicas;
+    return 0;
+}
+
 /* Without ServiceAction: change what a version runs. The fields given
- * replace the current ones, the others stay; the reconciler then replaces
- * the instances one at a time while the rest stay ready. */
+ * replace the current ones, the others stay (the scaling fields as
+ * modify_scaling() says); the reconciler then replaces the instances one at
+ * a time while the rest stay ready. A change of scaling alone restarts
+ * nothing. */
 static int modify_config(struct api_call *c, const char *id)
 {
     const json_t *p = c->params;
@@ -1273,8 +1385,6 @@ static int modify_config(struct api_call *c, const char *id)
         api_get_str(c, p, "ServiceDescription", false, &desc) ||
         api_get_int(c, p, "Replicas", false, 0, MAX_REPLICAS, &replicas))
         return -1;
-    if (replicas == 0)
-        return manual_needs_a_replica(c);
     struct store_service s;
     struct err err = {0};
     if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0)
@@ -1283,17 +1393,93 @@ static int modify_config(struct api_call *c, const char *id)
     if (!spec)
         spec = json_object();
     char *model_version_id = NULL;
-    int rc = apply_runtime(c, p, spec, false, &model_version_id);
+    struct api_scaling *sc = xmalloc(sizeof(*sc));
+    struct ctl_cron_state cron = {0};
+    bool scaling = false;
+    long long cron_count = -1; /* written apart: an update to 0 would mean STOP */
+    int rc = modify_scaling(c, p, spec, sc, &scaling);
+    if (rc == 0 && scaling && sc->strategy == API_SCALE_MANUAL)
+        rc = replicas == 0 ? manual_needs_a_replica(c) : manual_count(c, &s, &replicas);
+    if (rc == 0 && scaling && sc->strategy == API_SCALE_CRON) {
+        replicas = -1;
+        cron_count = s.stopped ? -1 : ctl_cronscale_count(c->cfg->cronscale, sc, &cron);
+    }
+    if (rc == 0)
+        rc = apply_runtime(c, p, spec, false, &model_version_id);
     if (rc == 0) {
+        if (scaling)
+            put_scaling(spec, sc);
         char *text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (store_service_update(c->cfg->store, id, text, model_version_id, desc, (int)replicas,
                                  &err) != 0)
             rc = api_fail_store(c, &err);
+        else if (cron_count >= 0 && cron_count != s.replicas) {
+            if (store_service_set_replicas(c->cfg->store, id, (int)cron_count, s.old_replicas,
+                                           false, &err) != 0)
+                rc = api_fail_store(c, &err);
+            else
+                ctl_cronscale_event(c->cfg->cronscale, c->cfg->store, c->region, id, sc, &cron,
+                                    s.replicas);
+        }
         free(text);
     }
     json_decref(spec);
     free(model_version_id);
+    free(sc);
     store_service_release(&s);
+    return rc;
+}
+
+/* The count the jobs of a CRON version ask for now; -1 for another. */
+static long long cron_count_now(struct api_call *c, const struct store_service *s)
+{
+    json_t *spec = json_loads(s->spec_json, 0, NULL);
+    const char *strategy = json_string_value(json_object_get(spec, "ScaleStrategy"));
+    long long n = -1;
+    if (strategy && strcmp(strategy, "CRON") == 0) {
+        struct api_scaling *sc = xmalloc(sizeof(*sc));
+        struct ctl_cron_state st;
+        struct err err = {0};
+        if (api_scaling_from_spec(spec, &(struct api_scaling_limits){MAX_REPLICAS, false}, sc,
+                                  &err) == 0)
+            n = ctl_cronscale_count(c->cfg->cronscale, sc, &st);
+        else
+            log_warn("api", "%s: a stored scaling spec does not read back: %s", s->id, err.msg);
+        free(sc);
+    }
+    json_decref(spec);
+    return n;
+}
+
+/* SCALE on a CRON version: refused unless ScaleMode MANUAL says to leave
+ * the schedule, which then switches it to MANUAL (the jobs are dropped). */
+static int scale_to_manual(struct api_call *c, const struct store_service *s, bool manual_given,
+                           struct err *err)
+{
+    json_t *spec = json_loads(s->spec_json, 0, NULL);
+    const char *strategy = json_string_value(json_object_get(spec, "ScaleStrategy"));
+    int rc = 0;
+    if (strategy && strcmp(strategy, "CRON") == 0) {
+        if (!manual_given) {
+            rc = api_fail(c, "UnsupportedOperation",
+                          "%s scales by its CronScaleJobs (ScaleMode AUTO, ScaleStrategy CRON): "
+                          "give ScaleMode MANUAL with SCALE to leave the schedule and run "
+                          "Replicas, or change the jobs with ModifyModelService",
+                          s->id);
+        } else {
+            struct api_scaling manual = {.strategy = API_SCALE_MANUAL, .replicas = -1};
+            put_scaling(spec, &manual);
+            char *text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            rc = store_service_update(c->cfg->store, s->id, text, NULL, NULL, -1, err);
+            free(text);
+            if (rc == 0)
+                ctl_event_version(c->cfg->store, c->region, s->id, CTL_EVENT_NORMAL,
+                                  "ScaleModeChanged",
+                                  "ServiceAction SCALE with ScaleMode MANUAL: the CronScaleJobs "
+                                  "no longer apply");
+        }
+    }
+    json_decref(spec);
     return rc;
 }
 
@@ -1311,6 +1497,7 @@ int api_modify_model_service(struct api_call *c)
         struct store_group g;
         if (modify_config(c, id))
             return -1;
+        ctl_cronscale_kick(c->cfg->cronscale);
         ctl_reconciler_kick(c->cfg->reconciler);
         if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0)
             return api_fail_store(c, &err);
@@ -1356,7 +1543,10 @@ int api_modify_model_service(struct api_call *c)
     } else if (strcmp(action, "RESUME") == 0) {
         /* Stopped, or left with no replica (a version created with Replicas 0
          * before that was refused): back to what ran before, at least one. */
-        if (s.stopped || s.replicas == 0)
+        long long cron = cron_count_now(c, &s);
+        if (cron >= 0 && s.stopped) /* a CRON version: what its jobs ask for now */
+            rc = store_service_set_replicas(c->cfg->store, id, (int)cron, 0, false, &err);
+        else if (cron < 0 && (s.stopped || s.replicas == 0))
             rc = store_service_set_replicas(c->cfg->store, id, s.old_replicas ? s.old_replicas : 1,
                                             0, false, &err);
     } else if (strcmp(action, "SCALE") == 0) {
@@ -1367,8 +1557,14 @@ int api_modify_model_service(struct api_call *c)
         }
         if (scale_mode && strcmp(scale_mode, "MANUAL") != 0) {
             store_service_release(&s);
-            return api_fail(c, "UnsupportedOperation", "ScaleMode %s: only MANUAL is supported",
+            return api_fail(c, "InvalidParameterValue",
+                            "ScaleMode %s: ServiceAction SCALE sets a MANUAL count; set ScaleMode "
+                            "AUTO with ModifyModelService without ServiceAction",
                             scale_mode);
+        }
+        if (scale_to_manual(c, &s, scale_mode != NULL, &err) != 0) {
+            store_service_release(&s);
+            return c->error_code[0] ? -1 : api_fail_store(c, &err);
         }
         rc = store_service_set_replicas(c->cfg->store, id, (int)replicas, replicas ? 0 : s.replicas,
                                         replicas == 0, &err);
@@ -1380,6 +1576,7 @@ int api_modify_model_service(struct api_call *c)
     store_service_release(&s);
     if (rc)
         return api_fail_store(c, &err);
+    ctl_cronscale_kick(c->cfg->cronscale); /* RESUME of a CRON version: what the jobs say now */
     ctl_reconciler_kick(c->cfg->reconciler);
     struct store_group g;
     if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0 ||

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "control/imports.h"
 #include "control/metrics.h"
+#include "control/cronscale.h"
 #include "control/reconciler.h"
 #include "drivers/process.h"
 #include "gateway/gateway.h"
@@ -51,8 +52,10 @@ struct options {
     const char *instance_dir;    /* NULL: DIR-instances */
     const char *secret_key_file; /* NULL: DIR/secret.key */
     const char *metrics_token;   /* its file; NULL: /metrics is open */
-    const char *config;          /* read before the flags */
-    char **owned;                /* values read from --config, freed at exit */
+    const char *time_zone;       /* NULL: the machine's */
+    long long test_clock_offset_s;
+    const char *config; /* read before the flags */
+    char **owned;       /* values read from --config, freed at exit */
     size_t nowned;
 };
 
@@ -111,6 +114,10 @@ static const struct option_row {
      "the key sealing tokens and AppSecrets in the store; made on first start"},
     {"metrics-token-file", OPT_STR, OFF(metrics_token), 0, 0, NULL, "none", NULL,
      "a file whose first line is the bearer token /metrics and /sd/instances then require"},
+    {"time-zone", OPT_STR, OFF(time_zone), 0, 0, NULL, "the machine's", NULL,
+     "the zone of CronScaleJobs schedules, from tzdata (Asia/Shanghai, UTC)"},
+    {"test-clock-offset-s", OPT_INT, OFF(test_clock_offset_s), -315360000, 315360000, "0", NULL,
+     NULL, "for tests only: seconds added to the clock CronScaleJobs run by"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -458,6 +465,7 @@ static int split_listen(const char *spec, char *host, size_t size, int *port)
 
 static struct http_server *api_server, *gateway_server;
 static struct ctl_reconciler *reconciler;
+static struct ctl_cronscale *cronscale;
 static uv_signal_t sigterm, sigint;
 
 static void on_reconciler_stopped(void *arg)
@@ -481,6 +489,8 @@ static void on_signal(uv_signal_t *s, int signum)
     http_server_stop(api_server);
     http_server_stop(gateway_server);
     api_server = gateway_server = NULL;
+    ctl_cronscale_stop(cronscale);
+    cronscale = NULL;
     ctl_reconciler_stop(reconciler, on_reconciler_stopped, NULL);
 }
 
@@ -635,11 +645,20 @@ int main(int argc, char **argv)
                                                            .routes = &routes,
                                                            .unrouted = unrouted,
                                                            .token = metrics_token});
+    if (ctl_cronscale_start(loop, st, reconciler, o.time_zone, o.test_clock_offset_s, &cronscale,
+                            &err) != 0) {
+        fprintf(stderr, "berthd: --time-zone: %s\n", err.msg);
+        ctl_reconciler_stop(reconciler, NULL, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        rc = 1;
+        goto out;
+    }
     struct api_config api = {
         .gateway_url = gateway_url,
         .store = st,
         .imports = im,
         .reconciler = reconciler,
+        .cronscale = cronscale,
         .data_dir = data_dir,
         .regions = o.regions.n ? o.regions.v : NULL,
         .seal_key = seal_key,
@@ -691,6 +710,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: %s\n", err.msg);
         http_server_stop(gateway_server);
         gateway_server = NULL;
+        ctl_cronscale_stop(cronscale);
         ctl_reconciler_stop(reconciler, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         rc = 1;
@@ -703,6 +723,7 @@ int main(int argc, char **argv)
     log_info("berthd", "gateway listening on %s:%d", gw_host, http_server_port(gateway_server));
     log_info("berthd", "management API listening on %s:%d data_dir=%s", host,
              http_server_port(api_server), data_dir);
+    log_info("berthd", "time zone %s (CronScaleJobs)", ctl_tz_name(ctl_cronscale_tz(cronscale)));
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     log_info("berthd", "stopped");

@@ -1,4 +1,4 @@
-/* service.c - berth service create | list | show | stop | resume | scale |
+/* service.c - berth service create | list | show | stop | resume | scale | autoscale |
  * delete, and berth predict. */
 #include "cli/cli.h"
 #include "base/alloc.h"
@@ -243,6 +243,120 @@ static int service_action(struct cli *c, const char *id, const char *action, lon
     return rc;
 }
 
+/* One --cron value, SCHEDULE=TARGET[,name=N][,exclude=EXPR]..., into a
+ * CronScaleJob. The schedule and the exclusions may hold commas (cron
+ * lists): a value runs to the next ",name=" or ",exclude=". */
+static json_t *cron_job(const char *v)
+{
+    const char *eq = strchr(v, '=');
+    char *end;
+    long target = eq ? strtol(eq + 1, &end, 10) : -1;
+    if (!eq || eq == v || end == eq + 1 || target < 0 || (*end && *end != ',')) {
+        fprintf(stderr,
+                "berth: --cron takes SCHEDULE=TARGET[,name=N][,exclude=EXPR]..., got '%s'\n", v);
+        return NULL;
+    }
+    char *sched = xstrndup(v, (size_t)(eq - v));
+    json_t *job = json_pack("{s:s, s:I}", "Schedule", sched, "TargetReplicas", (json_int_t)target);
+    free(sched);
+    json_t *ex = json_array();
+    for (const char *p = end; *p;) {
+        bool name = strncmp(p, ",name=", 6) == 0, exclude = strncmp(p, ",exclude=", 9) == 0;
+        if (!name && !exclude) {
+            fprintf(stderr,
+                    "berth: --cron: after TARGET come ,name=N and ,exclude=EXPR, got '%s'\n", p);
+            json_decref(ex);
+            json_decref(job);
+            return NULL;
+        }
+        p += name ? 6 : 9;
+        const char *next = p;
+        while (*next && strncmp(next, ",name=", 6) != 0 && strncmp(next, ",exclude=", 9) != 0)
+            next++;
+        char *val = xstrndup(p, (size_t)(next - p));
+        if (name)
+            json_object_set_new(job, "Name", json_string(val));
+        else
+            json_array_append_new(ex, json_string(val));
+        free(val);
+        p = next;
+    }
+    json_object_set_new(job, "ExcludeDates", ex);
+    return job;
+}
+
+/* berth service autoscale ms-ID-N (--cron SCHEDULE=TARGET[,...]... --replicas N | --manual N) */
+static int service_autoscale(struct cli *c, int argc, char **argv)
+{
+    static const char usage[] = "usage: berth service autoscale ms-ID-N --cron "
+                                "'SCHEDULE=TARGET[,name=N][,exclude=EXPR]'... "
+                                "--replicas N | --manual N\n";
+    if (argc < 3 || argv[0][0] == '-') {
+        fputs(usage, stderr);
+        return CLI_USAGE;
+    }
+    json_t *p = json_pack("{s:s}", "ServiceId", argv[0]);
+    json_t *jobs = json_array();
+    long manual = -1, replicas = -1;
+    int rc = CLI_OK;
+    for (int i = 1; i < argc && rc == CLI_OK; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        long n = v ? strtol(v, &end, 10) : -1;
+        bool number = v && end != v && !*end && n >= 0;
+        json_t *job;
+        if (!v) {
+            fprintf(stderr, "berth: %s needs a value\n", a);
+            rc = CLI_USAGE;
+        } else if (strcmp(a, "--cron") == 0 && (job = cron_job(v))) {
+            json_array_append_new(jobs, job);
+        } else if (strcmp(a, "--cron") == 0) {
+            rc = CLI_USAGE;
+        } else if ((strcmp(a, "--replicas") == 0 || strcmp(a, "--manual") == 0) && number) {
+            *(strcmp(a, "--manual") == 0 ? &manual : &replicas) = n;
+        } else {
+            fprintf(stderr, "berth: service autoscale: %s\n%s",
+                    strcmp(a, "--replicas") == 0 || strcmp(a, "--manual") == 0
+                        ? "the count must be a number >= 0"
+                        : "unknown option",
+                    usage);
+            rc = CLI_USAGE;
+        }
+    }
+    bool cron = json_array_size(jobs) > 0;
+    if (rc == CLI_OK && cron == (manual >= 0)) {
+        fprintf(stderr,
+                "berth: service autoscale: give --cron jobs (with --replicas) or --manual\n%s",
+                usage);
+        rc = CLI_USAGE;
+    }
+    if (rc) {
+        json_decref(jobs);
+        json_decref(p);
+        return rc;
+    }
+    if (cron) {
+        json_object_set_new(p, "ScaleMode", json_string("AUTO"));
+        json_object_set_new(p, "ScaleStrategy", json_string("CRON"));
+        json_object_set_new(p, "CronScaleJobs", jobs);
+        if (replicas >= 0)
+            json_object_set_new(p, "Replicas", json_integer(replicas));
+    } else {
+        json_decref(jobs);
+        json_object_set_new(p, "ScaleMode", json_string("MANUAL"));
+        json_object_set_new(p, "Replicas", json_integer(manual));
+    }
+    json_t *resp = NULL;
+    if ((rc = cli_call(c, "ModifyModelService", p, &resp)))
+        return rc;
+    if (c->json)
+        cli_print_json(resp);
+    else
+        print_service_row(json_object_get(resp, "Service"));
+    json_decref(resp);
+    return CLI_OK;
+}
+
 /* "ms-xxxxxxxx" is a group, "ms-xxxxxxxx-N" a version. */
 static bool is_group_id(const char *id)
 {
@@ -255,6 +369,8 @@ int cli_service(struct cli *c, int argc, char **argv)
         return service_create(c, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "update") == 0)
         return service_update(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "autoscale") == 0)
+        return service_autoscale(c, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "weights") == 0)
         return service_weights(c, argc - 1, argv + 1);
     if (argc == 1 && strcmp(argv[0], "list") == 0)
@@ -299,7 +415,8 @@ int cli_service(struct cli *c, int argc, char **argv)
         return rc;
     }
     fprintf(stderr, "usage: berth service "
-                    "create|update|weights|list|show|stop|resume|scale|delete|auth|limit ... "
+                    "create|update|autoscale|weights|list|show|stop|resume|scale|delete|auth|"
+                    "limit ... "
                     "(see berth --help)\n");
     return CLI_USAGE;
 }

@@ -147,6 +147,11 @@ static char *run_spec_of(const char *spec_json)
         return xstrdup(spec_json);
     json_object_del(spec, "RequestTimeoutMs");
     json_object_del(spec, "ServiceLimit");
+    /* Scaling (api/scaling.h) changes the count, not what runs. */
+    static const char *const scaling[] = {"ScaleMode", "ScaleStrategy", "HorizontalPodAutoscaler",
+                                          "CronScaleJobs", "Replicas"};
+    for (size_t i = 0; i < sizeof(scaling) / sizeof(scaling[0]); i++)
+        json_object_del(spec, scaling[i]);
     char *dumped = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(spec);
     char *out = xstrdup(dumped ? dumped : spec_json);
@@ -898,9 +903,13 @@ static void publish_routes(struct ctl_reconciler *r)
             (uint64_t)json_integer_value(json_object_get(spec, "RequestTimeoutMs"));
         unsigned rps, inflight;
         service_limits(spec, &rps, &inflight);
+        const char *strategy = json_string_value(json_object_get(spec, "ScaleStrategy"));
+        bool at_zero = s->replicas == 0 && !s->stopped && strategy && !strcmp(strategy, "CRON");
         json_decref(spec);
         gw_routes_add(routes, s->group_id, s->id, s->weight, timeout_ms, ready, n);
         gw_routes_limit(routes, s->id, rps, inflight);
+        if (at_zero)
+            gw_routes_scaled_to_zero(routes, s->id);
         free(ready);
     }
     publish_auth(r, routes);

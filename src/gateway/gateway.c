@@ -274,9 +274,14 @@ void gw_handle(struct http_request *req, struct http_response *res, void *ud)
         gw_admit(g, pick.version, token, start_ns, &adm);
     if (rc || adm.status)
         gw_metrics_refused(g, rc ? want : pick.version, req->worker, rc ? 503 : adm.status);
+    bool at_zero = rc && gw_routes_at_zero(g, want);
     gw_routes_release(routes);
     if (rc) {
-        http_response_error(res, 503, "'%.*s' has no ready instance", (int)target.len, target.ptr);
+        http_response_error(res, 503,
+                            at_zero ? "'%.*s' is scaled to zero by its schedule (CronScaleJobs): "
+                                      "it runs no instance until its next window"
+                                    : "'%.*s' has no ready instance",
+                            (int)target.len, target.ptr);
         return;
     }
     if (adm.status) {

@@ -350,6 +350,23 @@ void gw_routes_limit(struct gw_routes *r, const char *service_id, unsigned rps, 
     }
 }
 
+void gw_routes_scaled_to_zero(struct gw_routes *r, const char *service_id)
+{
+    struct gw_version *v = find_version(r, str_from(service_id));
+    if (v)
+        v->scaled_to_zero = true;
+}
+
+bool gw_routes_at_zero(const struct gw_group *g, const struct gw_version *v)
+{
+    if (v)
+        return v->scaled_to_zero;
+    for (size_t k = 0; k < g->nversions; k++)
+        if (g->versions[k].scaled_to_zero)
+            return true;
+    return false;
+}
+
 void gw_routes_group(struct gw_routes *r, const char *group_id, bool auth, const char *app_key,
                      const char *app_secret, double qps_cap)
 {

@@ -77,6 +77,7 @@ struct gw_version {
     atomic_uint next;        /* round robin */
     unsigned rps_limit;      /* per ready instance; 0: none */
     unsigned inflight_limit; /* per ready instance; 0: none */
+    bool scaled_to_zero;     /* its CronScaleJobs want no instance now */
     struct gw_vstate *state;
 };
 
@@ -133,6 +134,10 @@ void gw_routes_add(struct gw_routes *r, const char *group_id, const char *servic
 
 /* A version's limits per ready instance (InstanceRpsLimit, InstanceReqLimit; 0: none). */
 void gw_routes_limit(struct gw_routes *r, const char *service_id, unsigned rps, unsigned inflight);
+/* Mark a version scaled to zero by its schedule (for the 503's reason). */
+void gw_routes_scaled_to_zero(struct gw_routes *r, const char *service_id);
+/* Whether 'v' (or, NULL, any version of 'g') is scaled to zero by its schedule. */
+bool gw_routes_at_zero(const struct gw_group *g, const struct gw_version *v);
 /* A group's call authentication (app_key and app_secret may be NULL) and its
  * total rate cap (0: none), which holds once one of its versions has a rate
  * limit: the limits together never pass it. For a group gw_routes_add() named. */

@@ -117,6 +117,27 @@ TEST(versions_without_ready_instances_are_skipped)
     gw_routes_release(r);
 }
 
+/* A version its CronScaleJobs hold at 0 is told apart, for the 503's reason. */
+TEST(versions_scaled_to_zero_by_schedule)
+{
+    struct gw_routes *r = gw_routes_new();
+    gw_routes_add(r, "ms-g", "ms-g-1", 100, 0, NULL, 0);
+    gw_routes_add(r, "ms-g", "ms-g-2", 100, 0, NULL, 0);
+    gw_routes_add(r, "ms-h", "ms-h-1", 100, 0, NULL, 0);
+    gw_routes_scaled_to_zero(r, "ms-g-2");
+    gw_routes_scaled_to_zero(r, "ms-nope"); /* unknown: nothing */
+    struct gw_version *v;
+    struct gw_group *g = gw_routes_find(r, STR_LIT("ms-g"), &v);
+    CHECK(g && !v && gw_routes_at_zero(g, NULL));
+    g = gw_routes_find(r, STR_LIT("ms-g-1"), &v);
+    CHECK(g && v && !gw_routes_at_zero(g, v));
+    g = gw_routes_find(r, STR_LIT("ms-g-2"), &v);
+    CHECK(g && v && gw_routes_at_zero(g, v));
+    g = gw_routes_find(r, STR_LIT("ms-h"), &v);
+    CHECK(g && !gw_routes_at_zero(g, NULL));
+    gw_routes_release(r);
+}
+
 TEST(service_ids_round_robin_and_unknown_targets)
 {
     struct gw_routes *r = gw_routes_new();
