@@ -173,7 +173,8 @@ static bool decide(struct ctl_hpa *h, const struct store_service *s, const json_
         log_error("hpa", "service=%s: %s", s->id, err.msg);
         return false;
     }
-    ctl_event_version(h->st, s->region, s->id, CTL_EVENT_NORMAL, "HpaScaled", "%s", d.reason);
+    ctl_event_version(h->st, s->region, s->id, CTL_EVENT_NORMAL, "HpaScaled",
+                      "HorizontalPodAutoscaler: %s", d.reason);
     log_info("hpa", "service=%s %s", s->id, d.reason);
     return true;
 }

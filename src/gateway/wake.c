@@ -151,8 +151,6 @@ static void unlink_wait(struct gw_waker *w, struct gw_wait *wait)
     atomic_fetch_sub(&w->nheld, 1);
     atomic_fetch_sub(&w->bytes, wait->bytes);
     count(w, wait->service_id, -1);
-    if (!q->n)
-        uv_timer_stop(&q->timer);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -187,6 +185,8 @@ static void on_tick(uv_timer_t *t)
             w->cfg.expired(x, w->cfg.ud);
         }
     }
+    if (!q->n)
+        uv_timer_stop(&q->timer);
 }
 
 int gw_waker_hold(struct gw_waker *w, struct gw_wait *wait, unsigned worker, uv_loop_t *loop)
@@ -222,8 +222,11 @@ int gw_waker_hold(struct gw_waker *w, struct gw_wait *wait, unsigned worker, uv_
 
 void gw_waker_remove(struct gw_waker *w, struct gw_wait *wait)
 {
-    if (wait->next)
-        unlink_wait(w, wait);
+    if (!wait->next)
+        return;
+    unlink_wait(w, wait);
+    if (!w->wqs[wait->worker].n)
+        uv_timer_stop(&w->wqs[wait->worker].timer);
 }
 
 void gw_waker_worker_stop(struct gw_waker *w, unsigned worker)
