@@ -5,8 +5,13 @@ instances burn CPU; MaxReplicas and MinReplicas hold; every change is an HpaScal
 says which metric and what value caused it. MinReplicas 0: a service at 0 answers its first
 requests from 10 concurrent clients after a cold start with none failed, and goes back to 0
 when idle. gpu-util is refused here; SCALE on an HPA version needs ScaleMode MANUAL; Modify
-switches MANUAL <-> HPA. Short stabilization windows keep the file under a minute."""
+switches MANUAL <-> HPA, as `berth service autoscale --hpa` does. A request held at 0 for an
+instance that never becomes ready gets 503 after --wake-timeout-ms; a service that is merely
+unready (not wakeable) gets 503 at once. Short stabilization windows keep the file under a
+minute."""
 
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -94,7 +99,7 @@ class Load:
 class Hpa(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        api.start_berthd(cls, "t2010")
+        api.start_berthd(cls, "t2010", extra=["--wake-timeout-ms", "2000"])
 
     @classmethod
     def tearDownClass(cls):
@@ -118,6 +123,14 @@ class Hpa(unittest.TestCase):
                 seen.add(n)
             return pred(n)
         harness.wait_until(check, timeout, 0.1, what="%s: %s" % (sid, what))
+
+    def berth(self, *args):
+        argv = [os.path.join(os.path.dirname(api.berthd_path()), "berth"), "--endpoint",
+                "http://127.0.0.1:%d" % self.d.port, "--credentials",
+                os.path.join(self.d.data_dir, "credentials")] + list(args)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env, cwd=self.tmp)
+        return p.returncode, p.stdout, p.stderr
 
     def delete(self, sid):
         self.c.ok("DeleteModelService", {"ServiceId": sid})
@@ -240,7 +253,54 @@ class Hpa(unittest.TestCase):
         info = self.info(sid)
         self.assertEqual((info["ScaleMode"], info["HorizontalPodAutoscaler"], info["Replicas"]),
                          ("MANUAL", None, 1))
+        rc, out, err = self.berth("service", "autoscale", sid, "--hpa", "--min", "1", "--max", "4",
+                                  "--metric", "cpu-util=60", "--metric", "service-qps=20",
+                                  "--up-window", "3", "--down-window", "30")
+        self.assertEqual(rc, 0, err)
+        h = self.info(sid)["HorizontalPodAutoscaler"]
+        self.assertEqual((h["MinReplicas"], h["MaxReplicas"], h["ScaleUpStabilizationWindowSeconds"],
+                          h["ScaleDownStabilizationWindowSeconds"]), (1, 4, 3, 30))
+        self.assertEqual(h["HpaMetrics"], [{"Name": "cpu-util", "Value": 60},
+                                           {"Name": "service-qps", "Value": 20}])
+        rc, out, err = self.berth("service", "autoscale", sid, "--hpa", "--min", "1", "--max", "4",
+                                  "--metric", "cpu-util=5")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("HpaMetrics[0].Value", err)
+        rc, out, err = self.berth("service", "autoscale", sid, "--hpa", "--metric", "cpu-util")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("NAME=VALUE", err)
         self.delete(sid)
+
+    def test_wait_timeout_and_not_wakeable(self):
+        # Never listens: a request held at 0 waits --wake-timeout-ms (2 s), then 503.
+        p = params("hpa-never", "plain", {"MinReplicas": 0, "MaxReplicas": 1,
+                                          "HpaMetrics": [{"Name": "service-qps", "Value": 10}]}, replicas=0)
+        p["Command"] = "exec sleep 600"
+        s = self.c.ok("CreateModelService", p)["Service"]
+        cl = harness.Client(self.d.gateway_port, timeout=10)
+        t0 = time.time()
+        r = cl.get("/%s/" % s["ServiceGroupId"])
+        waited = time.time() - t0
+        cl.close()
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("no instance became ready within 2000 ms", r.json()["error"])
+        self.assertGreaterEqual(waited, 1.9)
+        self.assertLess(waited, 5)
+        self.assertEqual(self.replicas(s["ServiceId"]), 1, "the request woke it")
+        self.delete(s["ServiceId"])
+        # MANUAL and never ready: not wakeable, 503 at once as before.
+        p = params("manual-never", "plain", None)
+        p.update({"Command": "exec sleep 600", "ScaleMode": "MANUAL", "Replicas": 1})
+        del p["ScaleStrategy"], p["HorizontalPodAutoscaler"]
+        s = self.c.ok("CreateModelService", p)["Service"]
+        cl = harness.Client(self.d.gateway_port, timeout=10)
+        t0 = time.time()
+        r = cl.get("/%s/" % s["ServiceGroupId"])
+        cl.close()
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("has no ready instance", r.json()["error"])
+        self.assertLess(time.time() - t0, 1)
+        self.delete(s["ServiceId"])
 
 
 if __name__ == "__main__":
