@@ -39,9 +39,11 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b)
     def log_message(self, *a):
         pass
+class S(http.server.ThreadingHTTPServer):
+    request_queue_size = 128
 if mode == "burn":
     threading.Thread(target=burn, daemon=True).start()
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+S(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 """
 
 
