@@ -27,6 +27,22 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-poin
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
+# The TorchScript backend (src/serve/backends/torch.cc, C++ on libtorch), linked
+# only into berth-serve: TORCH=1 builds it, TORCH=0 builds berth-serve without it
+# (TorchScript versions then fail to load, saying so); auto: on when libtorch-dev
+# is installed. build/berth-serve-notorch is always the build without it.
+TORCH ?= auto
+ifeq ($(TORCH),auto)
+override TORCH := $(if $(wildcard /usr/include/torch/script.h),1,0)
+endif
+ifeq ($(origin CXX),default)
+CXX := $(if $(findstring clang,$(CC)),clang++,g++)
+endif
+TORCH_INC ?= /usr/include/torch/csrc/api/include
+CXXFLAGS_TORCH = -std=c++17 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -MMD -MP -pthread \
+                 -isystem $(TORCH_INC) $(filter -fsanitize% -fno-sanitize% -fno-omit%,$(CFLAGS))
+LIBS_TORCH = -ltorch -ltorch_cpu -lc10
+
 # Debian 12 ships llhttp only as C sources (node-llhttp); newer systems have libllhttp.
 ifneq ($(wildcard /usr/include/llhttp.h),)
 LLHTTP_CFLAGS =
@@ -43,7 +59,7 @@ HTTP_SRCS  = $(wildcard src/http/*.c)
 SERVE_SRCS = $(wildcard src/serve/*.c) $(wildcard src/serve/backends/*.c)
 API_SRCS   = $(wildcard src/api/*.c)
 STORE_SRCS = $(wildcard src/store/*.c)
-CONTROL_SRCS = $(wildcard src/control/*.c) $(wildcard src/drivers/*.c)
+CONTROL_SRCS = $(wildcard src/control/*.c) $(wildcard src/drivers/*.c) $(wildcard src/logs/*.c)
 BERTHD_SRCS = $(wildcard src/berthd/*.c)
 GATEWAY_SRCS = $(wildcard src/gateway/*.c)
 CLI_SRCS   = $(wildcard src/cli/*.c)
@@ -52,10 +68,21 @@ BASE_OBJS  = $(BASE_SRCS:%.c=$(BUILD)/%.o)
 HTTP_OBJS  = $(HTTP_SRCS:%.c=$(BUILD)/%.o) $(LLHTTP_OBJS)
 SERVE_OBJS = $(SERVE_SRCS:%.c=$(BUILD)/%.o)
 SERVE_LIB_OBJS = $(filter-out $(BUILD)/src/serve/main.o,$(SERVE_OBJS))
+ifeq ($(TORCH),1)
+SERVE_BIN_OBJS = $(filter-out $(BUILD)/src/serve/backends/torch_none.o,$(SERVE_OBJS)) \
+                 $(BUILD)/src/serve/backends/torch.o
+SERVE_LD = $(CXX)
+SERVE_LIBS_TORCH = $(LIBS_TORCH)
+else
+SERVE_BIN_OBJS = $(SERVE_OBJS)
+SERVE_LD = $(CC)
+SERVE_LIBS_TORCH =
+endif
 API_OBJS   = $(API_SRCS:%.c=$(BUILD)/%.o)
 STORE_OBJS = $(STORE_SRCS:%.c=$(BUILD)/%.o)
 CONTROL_OBJS = $(CONTROL_SRCS:%.c=$(BUILD)/%.o) $(GATEWAY_SRCS:%.c=$(BUILD)/%.o)
-BERTHD_OBJS = $(BERTHD_SRCS:%.c=$(BUILD)/%.o) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS)
+BERTHD_OBJS = $(BERTHD_SRCS:%.c=$(BUILD)/%.o) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS) \
+              $(BUILD)/src/serve/modelcheck.o
 # Everything but the mains, for unit tests and fuzz targets.
 LIB_OBJS   = $(SERVE_LIB_OBJS) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 
@@ -68,7 +95,7 @@ UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS  = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
-BINS = $(BUILD)/berth-serve $(BUILD)/berthd $(BUILD)/berth
+BINS = $(BUILD)/berth-serve $(BUILD)/berth-serve-notorch $(BUILD)/berthd $(BUILD)/berth
 
 .PHONY: all lib test test-unit test-e2e fuzz fuzz-replay bench bench-floor run deps format format-check clean demo
 
@@ -76,8 +103,15 @@ all: $(BINS)
 
 lib: $(LIB_OBJS)
 
-$(BUILD)/berth-serve: $(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+$(BUILD)/berth-serve: $(SERVE_BIN_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+	$(SERVE_LD) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_SERVE) $(SERVE_LIBS_TORCH)
+
+$(BUILD)/berth-serve-notorch: $(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_SERVE)
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_TORCH) -c -o $@ $<
 
 $(BUILD)/berthd: $(BERTHD_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_BERTHD)
@@ -147,6 +181,11 @@ bench: deps all
 bench-floor: deps $(BUILD)/berth-serve
 	BUILD=$(BUILD) bench/floor.sh
 
+# berth-serve's TorchScript backend against the in-process libtorch call (docs/benchmarks.md)
+.PHONY: bench-torch
+bench-torch: deps $(BUILD)/berth-serve
+	BUILD=$(BUILD) bench/torch.sh
+
 # what call authentication, limits and a weight split cost in the gateway (docs/benchmarks.md)
 .PHONY: bench-auth
 bench-auth: deps all
@@ -157,10 +196,10 @@ run: deps
 	@BUILD=$(BUILD) scripts/run-demo.sh
 
 format:
-	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]')
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'src/*.cc' 'tests/*.[ch]')
 
 format-check:
-	clang-format --dry-run --Werror $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]')
+	clang-format --dry-run --Werror $$(git ls-files 'src/*.[ch]' 'src/*.cc' 'tests/*.[ch]')
 
 clean:
 	rm -rf build build-*/

@@ -50,3 +50,10 @@ gw-metrics-bench: $(BENCH_TOOLS_DIR)/gw_metrics_bench
 $(BENCH_TOOLS_DIR)/gw_metrics_bench: bench/gw_metrics_bench.c $(GW_METRICS_BENCH_OBJS) bench/bench.mk
 	@mkdir -p $(BENCH_TOOLS_DIR)
 	$(BENCH_CC) $(BENCH_CFLAGS) -D_GNU_SOURCE -Isrc -o $@ bench/gw_metrics_bench.c $(GW_METRICS_BENCH_OBJS) -luv -ljansson -lcrypto -lm -lpthread
+
+# The in-process libtorch call of bench/torch.sh (docs/benchmarks.md, "PyTorch").
+BENCH_CXX ?= g++
+$(BENCH_TOOLS_DIR)/torch_call: bench/torch_call.cc bench/bench.mk
+	@mkdir -p $(BENCH_TOOLS_DIR)
+	$(BENCH_CXX) -O2 -std=c++17 -Wall -Wextra -isystem /usr/include/torch/csrc/api/include -o $@ \
+		bench/torch_call.cc -ltorch -ltorch_cpu -lc10 -pthread

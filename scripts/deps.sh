@@ -6,6 +6,7 @@ set -eu
 PKGS="build-essential clang llvm libclang-rt-14-dev pkg-config
 libuv1-dev node-llhttp libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
 libxgboost-dev python3 python3-xgboost python3-numpy
+libtorch-dev python3-torch
 wrk nginx-light prometheus"
 
 # berthd runs instances as this unprivileged user (--instance-user); only root

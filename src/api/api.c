@@ -46,6 +46,7 @@ static const struct {
     {"ModifyModelServiceAuthToken", api_modify_model_service_auth_token},
     {"DeleteModelServiceAuthToken", api_delete_model_service_auth_token},
     {"DescribeEvents", api_describe_events},
+    {"DescribeLogs", api_describe_logs},
 };
 
 /* The action's name for the metrics: one of ours, else "other" (labels stay bounded). */

@@ -32,6 +32,7 @@ struct api_config {
     const char *const *regions;  /* NULL-terminated; NULL accepts any well-formed name */
     const uint8_t *seal_key;     /* CRYPTO_SEAL_KEY_BYTES: seals tokens and AppSecrets at rest */
     struct ctl_metrics *metrics; /* GET /metrics, /healthz, /readyz, /sd/instances; NULL: none */
+    const char *logs_db;         /* the log store (store/logs.h), for DescribeLogs */
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without
@@ -132,6 +133,8 @@ bool api_in_list(const char *const *list, const char *v);
 void api_now(char out[32]);
 
 /* The action handlers (models.c). */
+/* Whether berth-serve serves a ModelFormat (XGBOOST, PYTORCH, TORCH_SCRIPT). */
+bool api_builtin_format(const char *format);
 int api_create_training_model(struct api_call *c);
 int api_describe_training_models(struct api_call *c);
 int api_describe_training_model_versions(struct api_call *c);
@@ -152,6 +155,9 @@ int api_modify_service_group_weights(struct api_call *c);
 
 /* Events (events.c). */
 int api_describe_events(struct api_call *c);
+
+/* The log store (logs.c). */
+int api_describe_logs(struct api_call *c);
 
 /* Call authentication (auth.c). */
 int api_modify_model_service_authorization(struct api_call *c);

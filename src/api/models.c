@@ -243,6 +243,19 @@ static int check_framework(struct api_call *c, const char *framework, const char
     return 0;
 }
 
+/* The formats berth-serve serves, as ReasoningEnvironmentId 'berth-serve':
+ * XGBoost models, and TorchScript files for PYTORCH and TORCH_SCRIPT (an
+ * eager torch.save file fails the import: control/imports.c). */
+static const char *const builtin_formats[] = {"XGBOOST", "PYTORCH", "TORCH_SCRIPT", NULL};
+
+bool api_builtin_format(const char *format)
+{
+    for (const char *const *f = builtin_formats; *f; f++)
+        if (strcasecmp(*f, format) == 0)
+            return true;
+    return false;
+}
+
 /* ReasoningEnvironmentSource and ReasoningImageInfo (an ImageInfo, §4.4).
  * SYSTEM runs the version with the built-in runtime; the console also sends
  * the preset image it chose, which is kept as given. A CUSTOM image is
@@ -354,12 +367,12 @@ int api_create_training_model(struct api_call *c)
     if (index && strlen(index) > 1000)
         return api_fail(c, "InvalidParameterValue",
                         "TrainingModelIndex must be at most 1000 characters");
-    if (strcmp(env_source, "SYSTEM") == 0 && env_id && strcasecmp(format, "XGBOOST") == 0 &&
+    if (strcmp(env_source, "SYSTEM") == 0 && env_id && api_builtin_format(format) &&
         strcmp(env_id, "berth-serve") != 0)
         return api_fail(c, "InvalidParameterValue",
                         "ReasoningEnvironmentId '%s' does not exist; the built-in runtime for "
-                        "XGBOOST is 'berth-serve'",
-                        env_id);
+                        "%s is 'berth-serve'",
+                        env_id, format);
     if (source_path(c, &src) || check_output_path(c))
         return -1;
 
@@ -416,7 +429,7 @@ int api_create_training_model(struct api_call *c)
         if (v && !json_is_null(v))
             json_object_set(attrs, *f, v);
     }
-    if (!env_id && strcmp(env_source, "SYSTEM") == 0 && strcasecmp(format, "XGBOOST") == 0)
+    if (!env_id && strcmp(env_source, "SYSTEM") == 0 && api_builtin_format(format))
         json_object_set_new(attrs, "ReasoningEnvironmentId", json_string("berth-serve"));
     char *attrs_text = json_dumps(attrs, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(attrs);

@@ -3,7 +3,11 @@
  * zero, docs/autoscaling.md). */
 #include "api/scaling.h"
 
+#include "base/alloc.h"
+#include "base/log.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Put 'where.' before the last error unless it already names it. */
@@ -355,4 +359,72 @@ json_t *api_scaling_json(const struct api_scaling *s)
     }
     json_object_set_new(o, "CronScaleJobs", jobs);
     return o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* For the service actions                                                  */
+
+/* The scaling fields a request may carry besides Replicas. */
+static const char *const scaling_keys[] = {"ScaleMode", "ScaleStrategy", "HorizontalPodAutoscaler",
+                                           "CronScaleJobs", NULL};
+
+static bool scaling_key(const char *key)
+{
+    for (const char *const *k = scaling_keys; *k; k++)
+        if (strcmp(key, *k) == 0)
+            return true;
+    return strcmp(key, "Replicas") == 0;
+}
+
+int api_scaling_request(struct api_call *c, const json_t *params, int max_replicas,
+                        struct api_scaling *out)
+{
+    return api_scaling_read(c, params, &(struct api_scaling_limits){max_replicas, false}, out);
+}
+
+int api_scaling_modify(struct api_call *c, const json_t *params, const json_t *spec,
+                       int max_replicas, struct api_scaling *out, bool *given)
+{
+    const char *key;
+    json_t *v;
+    *given = false;
+    json_object_foreach((json_t *)params, key, v) *given |= scaling_key(key) && api_present(v);
+    if (!*given)
+        return 0;
+    if (api_present(json_object_get(params, "ScaleMode")))
+        return api_scaling_request(c, params, max_replicas, out);
+    json_t *merged = json_object();
+    json_object_foreach((json_t *)spec, key, v) if (scaling_key(key) && api_present(v))
+        json_object_set(merged, key, v);
+    json_object_foreach((json_t *)params, key, v) if (scaling_key(key) && api_present(v))
+        json_object_set(merged, key, v);
+    int rc = api_scaling_request(c, merged, max_replicas, out);
+    json_decref(merged);
+    return rc;
+}
+
+void api_scaling_put(json_t *spec, const struct api_scaling *s)
+{
+    json_t *o = api_scaling_json(s);
+    json_object_update(spec, o);
+    json_decref(o);
+    if (s->strategy == API_SCALE_CRON)
+        json_object_set_new(spec, "Replicas", json_integer(s->replicas));
+    else
+        json_object_del(spec, "Replicas");
+}
+
+void api_scaling_show(json_t *info, const json_t *spec, int max_replicas)
+{
+    struct api_scaling *s = xmalloc(sizeof(*s));
+    struct err err = {0};
+    if (api_scaling_from_spec(spec, &(struct api_scaling_limits){max_replicas, false}, s, &err)) {
+        log_warn("api", "a stored scaling spec does not read back: %s", err.msg);
+        memset(s, 0, sizeof(*s));
+        s->strategy = API_SCALE_MANUAL;
+    }
+    json_t *o = api_scaling_json(s);
+    json_object_update(info, o);
+    json_decref(o);
+    free(s);
 }

@@ -63,4 +63,25 @@ int api_scaling_from_spec(const json_t *spec, const struct api_scaling_limits *l
  * "CronScaleJobs" ([] unless CRON)}, with every default written out. */
 json_t *api_scaling_json(const struct api_scaling *s);
 
+/* ------------------------------------------------------------------------ */
+/* For CreateModelService, ModifyModelService and the Describe answers      */
+
+/* api_scaling_read() of a request, with the service actions' limits (no
+ * GPUs: gpu-util is refused). */
+int api_scaling_request(struct api_call *c, const json_t *params, int max_replicas,
+                        struct api_scaling *out);
+/* The scaling a Modify asks for, over the stored 'spec': *given false when
+ * it carries no scaling field nor Replicas (the scaling stays). With
+ * ScaleMode the request's fields replace the scaling whole; without, those
+ * given (CronScaleJobs, Replicas) replace the stored ones. */
+int api_scaling_modify(struct api_call *c, const json_t *params, const json_t *spec,
+                       int max_replicas, struct api_scaling *out, bool *given);
+/* Write 's' into a stored spec: api_scaling_json(), and for CRON also
+ * "Replicas", the count outside every window (the store's count is the
+ * one wanted now). */
+void api_scaling_put(json_t *spec, const struct api_scaling *s);
+/* The fields as a stored spec has them, into 'info' (ServiceInfo); a spec
+ * from before them, or one that does not read back (logged), is MANUAL. */
+void api_scaling_show(json_t *info, const json_t *spec, int max_replicas);
+
 #endif

@@ -8,7 +8,6 @@
 #include "api/scaling.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
-#include "base/log.h"
 #include "control/cronscale.h"
 #include "control/events.h"
 #include "control/reconciler.h"
@@ -381,10 +380,10 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
     else if (rc == 0 && v.status == STORE_IMPORT_FAILED)
         rc = api_fail(c, "InvalidParameterValue", "model version %s failed to import: %s", id,
                       v.error);
-    else if (rc == 0 && strcmp(v.format, "XGBOOST") != 0)
+    else if (rc == 0 && !api_builtin_format(v.format))
         rc = api_fail(c, "UnsupportedOperation",
-                      "there is no built-in runtime for %s models yet (only XGBOOST); give a "
-                      "Command instead",
+                      "there is no built-in runtime for %s models yet (only XGBOOST, PYTORCH and "
+                      "TORCH_SCRIPT); give a Command instead",
                       v.format);
     if (rc == 0) {
         json_object_set_new(spec, "Kind", json_string("model"));
@@ -557,23 +556,6 @@ static json_t *copy_or(json_t *obj, const char *key, json_t *fallback)
     return json_incref(v);
 }
 
-/* ScaleMode, ScaleStrategy, HorizontalPodAutoscaler and CronScaleJobs as
- * stored (a spec from before them is MANUAL). */
-static void put_scaling_fields(json_t *info, const json_t *spec)
-{
-    struct api_scaling *sc = xmalloc(sizeof(*sc));
-    struct err err = {0};
-    if (api_scaling_from_spec(spec, &(struct api_scaling_limits){MAX_REPLICAS, false}, sc, &err)) {
-        log_warn("api", "a stored scaling spec does not read back: %s", err.msg);
-        memset(sc, 0, sizeof(*sc));
-        sc->strategy = API_SCALE_MANUAL;
-    }
-    json_t *o = api_scaling_json(sc);
-    json_object_update(info, o);
-    json_decref(o);
-    free(sc);
-}
-
 static json_t *service_json(struct api_call *c, const struct store_group *g,
                             const struct store_service *s, int latest, json_t **status_out)
 {
@@ -621,7 +603,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_int_t timeout_ms = json_integer_value(json_object_get(spec, "RequestTimeoutMs"));
     json_object_set_new(info, "RequestTimeoutSeconds",
                         timeout_ms ? json_integer(timeout_ms / 1000) : json_null());
-    put_scaling_fields(info, spec);
+    api_scaling_show(info, spec, MAX_REPLICAS);
     json_object_set_new(info, "ServiceLimit", copy_or(spec, "ServiceLimit", json_null()));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
     json_object_set_new(info, "Weight", json_integer(s->weight));
@@ -769,68 +751,6 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Scaling                                                                  */
-
-/* The scaling fields a request may carry besides Replicas. */
-static const char *const scaling_keys[] = {"ScaleMode", "ScaleStrategy", "HorizontalPodAutoscaler",
-                                           "CronScaleJobs", NULL};
-
-/* ScaleMode MANUAL, or AUTO with ScaleStrategy HPA or CRON
- * (docs/autoscaling.md). 'sc' is the caller's (13 KB: heap). */
-static int read_scaling(struct api_call *c, const json_t *p, struct api_scaling *sc)
-{
-    return api_scaling_read(c, p, &(struct api_scaling_limits){MAX_REPLICAS, false}, sc);
-}
-
-/* The scaling of 'sc' into the spec; CRON keeps Replicas there, the count
- * outside every window (the store's count is the one wanted now). */
-static void put_scaling(json_t *spec, const struct api_scaling *sc)
-{
-    json_t *o = api_scaling_json(sc);
-    json_object_update(spec, o);
-    json_decref(o);
-    if (sc->strategy == API_SCALE_CRON)
-        json_object_set_new(spec, "Replicas", json_integer(sc->replicas));
-    else
-        json_object_del(spec, "Replicas");
-}
-
-/* The scaling a Modify asks for, read into 'sc': false when it gives no
- * scaling field (nor Replicas), which keeps the current scaling. With
- * ScaleMode the request's fields replace the scaling whole; without, the
- * ones given (CronScaleJobs, Replicas) replace those of the stored spec. */
-static int modify_scaling(struct api_call *c, const json_t *p, const json_t *spec,
-                          struct api_scaling *sc, bool *given)
-{
-    *given = api_present(json_object_get(p, "Replicas"));
-    for (const char *const *k = scaling_keys; *k; k++)
-        *given |= api_present(json_object_get(p, *k));
-    if (!*given)
-        return 0;
-    if (api_present(json_object_get(p, "ScaleMode")))
-        return read_scaling(c, p, sc);
-    json_t *merged = json_object();
-    for (const char *const *k = scaling_keys; *k; k++)
-        if (api_present(json_object_get(spec, *k)))
-            json_object_set(merged, *k, json_object_get(spec, *k));
-    if (json_object_get(spec, "Replicas"))
-        json_object_set(merged, "Replicas", json_object_get(spec, "Replicas"));
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)p, key, v)
-    {
-        bool scaling = strcmp(key, "Replicas") == 0;
-        for (const char *const *k = scaling_keys; *k; k++)
-            scaling |= strcmp(key, *k) == 0;
-        if (scaling && api_present(v))
-            json_object_set(merged, key, v);
-    }
-    int rc = read_scaling(c, merged, sc);
-    json_decref(merged);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Create                                                                   */
 
 /* What runs and how, from the request fields that describe it, applied over
@@ -966,7 +886,7 @@ int api_create_model_service(struct api_call *c)
         return -1;
     struct api_scaling *sc = xmalloc(sizeof(*sc));
     struct ctl_cron_state cron = {0};
-    if (read_scaling(c, p, sc)) {
+    if (api_scaling_request(c, p, MAX_REPLICAS, sc)) {
         free(sc);
         return -1;
     }
@@ -1001,7 +921,7 @@ int api_create_model_service(struct api_call *c)
     if (apply_runtime(c, p, spec, true, &model_version_id))
         goto out;
     json_object_set_new(spec, "CreateSource", json_string(source ? source : "DEFAULT"));
-    put_scaling(spec, sc);
+    api_scaling_put(spec, sc);
 
     struct store_group g = {0};
     struct err err = {0};
@@ -1385,7 +1305,7 @@ static long long hpa_count(const json_t *p, const struct api_scaling *sc,
 
 /* Without ServiceAction: change what a version runs. The fields given
  * replace the current ones, the others stay (the scaling fields as
- * modify_scaling() says); the reconciler then replaces the instances one at
+ * api_scaling_modify() says); the reconciler then replaces the instances one at
  * a time while the rest stay ready. A change of scaling alone restarts
  * nothing. */
 static int modify_config(struct api_call *c, const char *id)
@@ -1409,7 +1329,7 @@ static int modify_config(struct api_call *c, const char *id)
     struct ctl_cron_state cron = {0};
     bool scaling = false;
     long long cron_count = -1; /* written apart: an update to 0 would mean STOP */
-    int rc = modify_scaling(c, p, spec, sc, &scaling);
+    int rc = api_scaling_modify(c, p, spec, MAX_REPLICAS, sc, &scaling);
     if (rc == 0 && scaling && sc->strategy == API_SCALE_MANUAL)
         rc = replicas == 0 ? manual_needs_a_replica(c) : manual_count(c, &s, &replicas);
     if (rc == 0 && scaling && sc->strategy == API_SCALE_CRON) {
@@ -1424,7 +1344,7 @@ static int modify_config(struct api_call *c, const char *id)
         rc = apply_runtime(c, p, spec, false, &model_version_id);
     if (rc == 0) {
         if (scaling)
-            put_scaling(spec, sc);
+            api_scaling_put(spec, sc);
         char *text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (store_service_update(c->cfg->store, id, text, model_version_id, desc, (int)replicas,
                                  &err) != 0)
@@ -1446,27 +1366,6 @@ static int modify_config(struct api_call *c, const char *id)
     return rc;
 }
 
-/* The count the jobs of a CRON version ask for now; -1 for another. */
-static long long cron_count_now(struct api_call *c, const struct store_service *s)
-{
-    json_t *spec = json_loads(s->spec_json, 0, NULL);
-    const char *strategy = json_string_value(json_object_get(spec, "ScaleStrategy"));
-    long long n = -1;
-    if (strategy && strcmp(strategy, "CRON") == 0) {
-        struct api_scaling *sc = xmalloc(sizeof(*sc));
-        struct ctl_cron_state st;
-        struct err err = {0};
-        if (api_scaling_from_spec(spec, &(struct api_scaling_limits){MAX_REPLICAS, false}, sc,
-                                  &err) == 0)
-            n = ctl_cronscale_count(c->cfg->cronscale, sc, &st);
-        else
-            log_warn("api", "%s: a stored scaling spec does not read back: %s", s->id, err.msg);
-        free(sc);
-    }
-    json_decref(spec);
-    return n;
-}
-
 /* SCALE on a CRON version: refused unless ScaleMode MANUAL says to leave
  * the schedule, which then switches it to MANUAL (the jobs are dropped). */
 static int scale_to_manual(struct api_call *c, const struct store_service *s, bool manual_given,
@@ -1485,7 +1384,7 @@ static int scale_to_manual(struct api_call *c, const struct store_service *s, bo
                           s->id, hpa ? "HorizontalPodAutoscaler" : "CronScaleJobs", strategy);
         } else {
             struct api_scaling manual = {.strategy = API_SCALE_MANUAL, .replicas = -1};
-            put_scaling(spec, &manual);
+            api_scaling_put(spec, &manual);
             char *text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
             rc = store_service_update(c->cfg->store, s->id, text, NULL, NULL, -1, err);
             free(text);
@@ -1561,7 +1460,7 @@ int api_modify_model_service(struct api_call *c)
     } else if (strcmp(action, "RESUME") == 0) {
         /* Stopped, or left with no replica (a version created with Replicas 0
          * before that was refused): back to what ran before, at least one. */
-        long long cron = cron_count_now(c, &s);
+        long long cron = ctl_cronscale_count_spec(c->cfg->cronscale, s.spec_json);
         if (cron >= 0 && s.stopped) /* a CRON version: what its jobs ask for now */
             rc = store_service_set_replicas(c->cfg->store, id, (int)cron, 0, false, &err);
         else if (cron < 0 && (s.stopped || s.replicas == 0))

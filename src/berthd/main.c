@@ -15,6 +15,7 @@
 #include "gateway/gateway.h"
 #include "gateway/metrics.h"
 #include "http/server.h"
+#include "logs/capture.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -49,6 +50,7 @@ struct options {
     long long group_qps_cap;
     long long api_body_budget_mib, gateway_body_budget_mib;
     long long drain_timeout_ms;
+    long long log_retention_days, log_max_mib;
     const char *instance_user;   /* NULL: INSTANCE_USER_DEFAULT, not chosen */
     const char *instance_dir;    /* NULL: DIR-instances */
     const char *secret_key_file; /* NULL: DIR/secret.key */
@@ -108,6 +110,10 @@ static const struct option_row {
      "streaming to an instance holds 80 KiB of it; none left is 503"},
     {"drain-timeout-ms", OPT_INT, OFF(drain_timeout_ms), 0, 600000, "2000", NULL, NULL,
      "on SIGTERM, how long requests in flight may finish before their connections close"},
+    {"log-retention-days", OPT_INT, OFF(log_retention_days), 1, 3650, "7", NULL, NULL,
+     "days the log store keeps what instances print (DescribeLogs, berth logs)"},
+    {"log-max-mib", OPT_INT, OFF(log_max_mib), 1, 1 << 20, "1024", NULL, NULL,
+     "MiB the log store may use: past it the oldest lines go first"},
     {"instance-user", OPT_STR, OFF(instance_user), 0, 0, NULL, INSTANCE_USER_DEFAULT, NULL,
      "the unprivileged user instances run as"},
     {"instance-dir", OPT_STR, OFF(instance_dir), 0, 0, NULL, "DIR-instances", NULL,
@@ -533,6 +539,8 @@ int main(int argc, char **argv)
     int lock_fd = -1;
     struct store *st = NULL;
     struct imports *im = NULL;
+    struct logs_capture *logs = NULL;
+    char *logs_db = NULL;
     set_defaults(&o);
     int rc = parse_args(argc, argv, &o);
     if (rc) {
@@ -632,6 +640,15 @@ int main(int argc, char **argv)
     gw_metrics_set_workers(gateway_threads ? gateway_threads : http_usable_cpus());
     unrouted = gw_mset_new();
 
+    logs_db = xasprintf("%s/logs.db", data_dir);
+    struct logs_config lc = {.db_path = logs_db,
+                             .retention_us = o.log_retention_days * 86400LL * 1000000,
+                             .max_bytes = o.log_max_mib << 20};
+    if (logs_capture_new(&lc, &logs, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
     struct ctl_config cc = {.data_dir = data_dir,
@@ -639,7 +656,8 @@ int main(int argc, char **argv)
                             .berth_serve = serve_bin,
                             .user = &user,
                             .seal_key = seal_key,
-                            .group_qps_cap = (double)o.group_qps_cap};
+                            .group_qps_cap = (double)o.group_qps_cap,
+                            .logs = logs};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
     if (rc) {
@@ -652,6 +670,7 @@ int main(int argc, char **argv)
                                                            .routes = &routes,
                                                            .unrouted = unrouted,
                                                            .token = metrics_token});
+    ctl_metrics_add(metrics, logs_capture_write_metrics, logs);
     if (ctl_cronscale_start(loop, st, reconciler, o.time_zone, o.test_clock_offset_s, &cronscale,
                             &err) != 0) {
         fprintf(stderr, "berthd: --time-zone: %s\n", err.msg);
@@ -671,6 +690,7 @@ int main(int argc, char **argv)
         .regions = o.regions.n ? o.regions.v : NULL,
         .seal_key = seal_key,
         .metrics = metrics,
+        .logs_db = logs_db,
     };
     struct http_server_config hc = {
         .host = host,
@@ -752,6 +772,8 @@ out:
     gw_proxies_release(&proxies);
     gw_table_release(&routes);
     imports_stop(im);
+    logs_capture_free(logs); /* after the instances: their last lines are stored */
+    free(logs_db);
     store_close(st);
     if (lock_fd >= 0)
         close(lock_fd);

@@ -37,6 +37,8 @@ json_t *cli_json_arg(const char *arg);
 int cli_model(struct cli *c, int argc, char **argv);
 int cli_service(struct cli *c, int argc, char **argv);
 int cli_predict(struct cli *c, int argc, char **argv);
+/* logs.c: berth logs */
+int cli_logs(struct cli *c, int argc, char **argv);
 /* auth.c: berth service auth|limit, berth token ... */
 int cli_service_auth(struct cli *c, int argc, char **argv);
 int cli_service_limit(struct cli *c, int argc, char **argv);

@@ -49,7 +49,9 @@ static void usage(FILE *f)
             "  token reset|delete ms-ID TOKEN\n"
             "  predict ms-ID[-N] [JSON | @FILE] [--path /v1/models/m:predict] [--token T]\n"
             "  events ms-ID[-N] [--version N] [--since 10m|RFC3339] [--type T] [--kind K]\n"
-            "         [--limit N]                     what happened, oldest first\n\n"
+            "         [--limit N]                     what happened, oldest first\n"
+            "  logs ms-ID[-N] [--follow] [--since DURATION|RFC3339] [--grep WORD]...\n"
+            "       [--version ms-ID-N] [--pod NAME[*]] [--stream stdout|stderr]\n\n"
             "environment: BERTH_ENDPOINT (default http://127.0.0.1:7700), TENCENTCLOUD_REGION\n"
             "(default ap-guangzhou), TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY,\n"
             "BERTH_CREDENTIALS, BERTH_TOKEN (predict's --token).\n"
@@ -305,7 +307,8 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[i];
     if (strcmp(cmd, "call") && strcmp(cmd, "model") && strcmp(cmd, "service") &&
-        strcmp(cmd, "predict") && strcmp(cmd, "token") && strcmp(cmd, "events")) {
+        strcmp(cmd, "predict") && strcmp(cmd, "token") && strcmp(cmd, "events") &&
+        strcmp(cmd, "logs")) {
         fprintf(stderr, "berth: unknown command '%s' (see --help)\n", cmd);
         return CLI_USAGE;
     }
@@ -333,6 +336,8 @@ int main(int argc, char **argv)
         rc = cli_token(&c, argc - i - 1, argv + i + 1);
     } else if (strcmp(cmd, "events") == 0) {
         rc = cli_events(&c, argc - i - 1, argv + i + 1);
+    } else if (strcmp(cmd, "logs") == 0) {
+        rc = cli_logs(&c, argc - i - 1, argv + i + 1);
     } else {
         rc = cli_predict(&c, argc - i - 1, argv + i + 1);
     }

@@ -61,6 +61,26 @@ long long ctl_cronscale_count(const struct ctl_cronscale *cs, const struct api_s
     return st->replicas;
 }
 
+static bool is_cron(const json_t *spec);
+
+long long ctl_cronscale_count_spec(const struct ctl_cronscale *cs, const char *spec_json)
+{
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    long long n = -1;
+    if (is_cron(spec)) {
+        struct api_scaling *sc = xmalloc(sizeof(*sc));
+        struct ctl_cron_state st;
+        struct err err = {0};
+        if (api_scaling_from_spec(spec, &limits, sc, &err) == 0)
+            n = ctl_cronscale_count(cs, sc, &st);
+        else
+            log_warn("cronscale", "a stored scaling spec does not read back: %s", err.msg);
+        free(sc);
+    }
+    json_decref(spec);
+    return n;
+}
+
 static void job_label(const struct api_scaling *sc, int job, char *out, size_t n)
 {
     if (sc->jobs[job].name[0])

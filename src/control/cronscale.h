@@ -45,6 +45,8 @@ int64_t ctl_cronscale_now(const struct ctl_cronscale *cs);
 /* The count the jobs of 'sc' (CRON) ask for now, with the state in *st. */
 long long ctl_cronscale_count(const struct ctl_cronscale *cs, const struct api_scaling *sc,
                               struct ctl_cron_state *st);
+/* The same for a stored spec; -1 if it is not CRON (or does not read back). */
+long long ctl_cronscale_count_spec(const struct ctl_cronscale *cs, const char *spec_json);
 /* Record the CronScaled event of a change from 'from' (-1: a new service)
  * to st->replicas. */
 void ctl_cronscale_event(const struct ctl_cronscale *cs, struct store *store, const char *region,

@@ -10,6 +10,7 @@
 #include "control/imports.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "serve/modelcheck.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -497,6 +499,72 @@ static int check_xgboost(int dfd, struct err *err)
     return 0;
 }
 
+static bool is_torch_file(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 3 && strcmp(name + n - 3, ".pt") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".pth") == 0);
+}
+
+/* A PYTORCH or TORCH_SCRIPT version directory holds the file berth-serve
+ * serves: model.pt, or its one .pt/.pth file; and that file is TorchScript
+ * (an eager torch.save file is refused with what to do instead). */
+static int check_torch(int dfd, struct err *err)
+{
+    DIR *d = dir_stream(dfd);
+    if (!d)
+        return err_set(err, ERR_SYS(errno), "cannot read the model directory: %s", strerror(errno));
+    int files = 0;
+    char name[256] = "", second[256] = "";
+    bool named = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (e->d_name[0] == '.' || !is_torch_file(e->d_name) || named ||
+            fstatat(dfd, e->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        named = strcmp(e->d_name, "model.pt") == 0;
+        if (files && !named)
+            snprintf(second, sizeof(second), "%s", e->d_name);
+        if (!files || named)
+            snprintf(name, sizeof(name), "%s", e->d_name);
+        files = named ? 1 : files + 1;
+    }
+    closedir(d);
+    if (files == 0)
+        return err_set(err, ERR_INVALID,
+                       "no TorchScript file in the imported directory (model.pt, or one *.pt)");
+    if (files > 1)
+        return err_set(err, ERR_INVALID,
+                       "more than one TorchScript file ('%s', '%s', ...) and none is model.pt: "
+                       "name the one to serve model.pt",
+                       name, second);
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e2 = errno;
+        if (fd >= 0)
+            close(fd);
+        return err_set(err, ERR_SYS(e2), "cannot open '%s': %s", name, strerror(e2));
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return err_set(err, ERR_INVALID, "'%s' is empty", name);
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return err_set(err, ERR_SYS(errno), "cannot read '%s': %s", name, strerror(errno));
+    int rc = serve_torch_check(map, (size_t)st.st_size, name, NULL, err);
+    munmap(map, (size_t)st.st_size);
+    return rc;
+}
+
+static bool is_torch_format(const char *format)
+{
+    return strcmp(format, "PYTORCH") == 0 || strcmp(format, "TORCH_SCRIPT") == 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Running one import                                                       */
 
@@ -544,10 +612,11 @@ static int run_import(const struct imports *im, const struct store_model_version
     int sfd = -1, tfd = -1;
     char *src = NULL;
     int rc = open_source(im, v->source_path, &sfd, &src, err);
-    bool xgb = strcmp(v->format, "XGBOOST") == 0;
+    bool xgb = strcmp(v->format, "XGBOOST") == 0, torch = is_torch_format(v->format);
+    int (*check)(int, struct err *) = xgb ? check_xgboost : torch ? check_torch : NULL;
     /* Validate first: a source that cannot be a version is never copied. */
-    if (rc == 0 && xgb)
-        rc = check_xgboost(sfd, err);
+    if (rc == 0 && check)
+        rc = check(sfd, err);
     if (rc) {
         if (sfd >= 0)
             close(sfd);
@@ -564,10 +633,10 @@ static int run_import(const struct imports *im, const struct store_model_version
     rc = import_dir(sfd, "", tmp, cut, 0, err);
     close(sfd);
     free(src);
-    if (rc == 0 && xgb) {
+    if (rc == 0 && check) {
         tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         rc = tfd < 0 ? err_set(err, ERR_SYS(errno), "cannot open '%s': %s", tmp, strerror(errno))
-                     : check_xgboost(tfd, err);
+                     : check(tfd, err);
         if (tfd >= 0)
             close(tfd);
     }

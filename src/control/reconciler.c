@@ -15,6 +15,7 @@
 #include "control/imports.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
+#include "logs/capture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -111,6 +112,7 @@ struct ctl_reconciler {
     uint8_t seal_key[CRYPTO_SEAL_KEY_BYTES];
     bool have_seal_key;
     double group_qps_cap;
+    struct logs_capture *logs;
     uv_timer_t timer;
     uv_timer_t soon; /* a probe due before the next tick */
     uv_async_t kick;
@@ -316,10 +318,12 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     if (f) {
         fchmod(fileno(f), 0644);
         fprintf(f, "model_config_list {\n");
+        /* PYTORCH and TORCH_SCRIPT versions are TorchScript files (api/models.c). */
+        const char *pf = strcmp(spec_str(spec, "ModelFormat"), "XGBOOST") ? "pytorch" : "xgboost";
         if (berth_serve_name_ok(model_name) && strcmp(model_name, "m") != 0)
-            fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: 'xgboost' }\n",
-                    model_name, base);
-        fprintf(f, "  config { name: 'm' base_path: '%s' model_platform: 'xgboost' }\n}\n", base);
+            fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: '%s' }\n", model_name,
+                    base, pf);
+        fprintf(f, "  config { name: 'm' base_path: '%s' model_platform: '%s' }\n}\n", base, pf);
         if (fclose(f) != 0)
             rc = err_set(err, ERR_SYS(errno), "cannot write '%s'", cfg);
     }
@@ -386,8 +390,21 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     if (!rc) {
         struct drv_spawn sp = {
             .argv = argv, .env = env, .workdir = home, .log_path = log_path, .user = &r->user};
+        int fds[2] = {-1, -1};
+        if (r->logs) {
+            char pod[96];
+            snprintf(pod, sizeof(pod), "%s-%d", s->id, in->index);
+            rc = logs_capture_open(r->logs, s->group_id, s->id, pod, fds, &err);
+            sp.log_path = NULL;
+            sp.out_fd = fds[0];
+            sp.err_fd = fds[1];
+        }
         struct drv_proc proc;
-        rc = drv_process_spawn(&sp, &proc, &err);
+        if (!rc)
+            rc = drv_process_spawn(&sp, &proc, &err);
+        for (int k = 0; k < 2; k++)
+            if (fds[k] >= 0)
+                close(fds[k]);
         in->pid = rc ? 0 : proc.pid;
         in->pgid = rc ? 0 : proc.pgid;
         in->start_ticks = rc ? 0 : proc.start_ticks;
@@ -1483,6 +1500,7 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
         r->have_seal_key = true;
     }
     r->group_qps_cap = cfg->group_qps_cap;
+    r->logs = cfg->logs;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->synced, NULL);
     sweep(r);

@@ -15,6 +15,7 @@
 #include "store/store.h"
 
 struct ctl_reconciler;
+struct logs_capture;
 
 struct ctl_pod {
     char name[96];  /* <service-id>-<index> */
@@ -58,6 +59,7 @@ struct ctl_config {
     const struct drv_user *user; /* whom instances run as */
     const uint8_t *seal_key;     /* opens the groups' AppSecrets for the gateway */
     double group_qps_cap;        /* each group's total requests per second; 0: none */
+    struct logs_capture *logs;   /* instances' output goes here; NULL: to output.log */
 };
 
 /* Check that the instance user can reach its directories and the model

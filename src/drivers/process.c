@@ -88,7 +88,8 @@ static int switch_user(const struct drv_user *u)
 
 /* The instance, in the keeper's child: only async-signal-safe calls from here
  * to exec (we forked a threaded process). An error goes up the pipe. */
-static _Noreturn void run_instance(const struct drv_spawn *s, int logfd, int pipefd, pid_t keeper)
+static _Noreturn void run_instance(const struct drv_spawn *s, const int out[2], int pipefd,
+                                   pid_t keeper)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -102,7 +103,7 @@ static _Noreturn void run_instance(const struct drv_spawn *s, int logfd, int pip
     if (!e && chdir(s->workdir) != 0)
         e = errno;
     int devnull = open("/dev/null", O_RDONLY);
-    if (!e && (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0))
+    if (!e && (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out[0], 1) < 0 || dup2(out[1], 2) < 0))
         e = errno;
     /* Nothing of berthd's (the store, listeners, the lock) may reach the
      * instance: every other descriptor closes on exec. Kernels before 5.11
@@ -180,7 +181,8 @@ static bool instance_exited(pid_t child)
  * a berthd that was killed. Its PDEATHSIG is SIGHUP, which it waits for:
  * berthd is gone, so all of the instance goes. Async-signal-safe calls only,
  * as in the instance. */
-static _Noreturn void run_keeper(const struct drv_spawn *s, int logfd, int pipefd, pid_t parent)
+static _Noreturn void run_keeper(const struct drv_spawn *s, const int out[2], int pipefd,
+                                 pid_t parent)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGHUP) != 0 || getppid() != parent)
         _exit(127); /* the parent died already */
@@ -190,7 +192,7 @@ static _Noreturn void run_keeper(const struct drv_spawn *s, int logfd, int pipef
     pid_t self = getpid();
     pid_t child = fork();
     if (child == 0)
-        run_instance(s, logfd, pipefd, self);
+        run_instance(s, out, pipefd, self);
     int msg = child > 0 ? (int)child : -errno;
     if (child > 0)
         setpgid(child, child); /* both ends, so the group exists once the pid is out */
@@ -249,14 +251,20 @@ static int read_report(int fd, int msg[2])
 
 int drv_process_spawn(const struct drv_spawn *s, struct drv_proc *out, struct err *err)
 {
-    int logfd =
-        open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-    if (logfd < 0)
-        return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", s->log_path, strerror(errno));
+    int logfd = -1;
+    if (s->log_path) {
+        logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+                     0600);
+        if (logfd < 0)
+            return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", s->log_path,
+                           strerror(errno));
+    }
+    const int outfd[2] = {logfd >= 0 ? logfd : s->out_fd, logfd >= 0 ? logfd : s->err_fd};
     /* The keeper and the instance report through this pipe (closed on exec). */
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        close(logfd);
+        if (logfd >= 0)
+            close(logfd);
         return err_set(err, ERR_SYS(errno), "pipe: %s", strerror(errno));
     }
     pid_t parent = getpid();
@@ -269,10 +277,11 @@ int drv_process_spawn(const struct drv_spawn *s, struct drv_proc *out, struct er
     if (pid == 0) {
         close(pipefd[0]);
         reset_handlers();
-        run_keeper(s, logfd, pipefd[1], parent);
+        run_keeper(s, outfd, pipefd[1], parent);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(logfd);
+    if (logfd >= 0)
+        close(logfd);
     close(pipefd[1]);
     if (pid < 0) {
         int e = errno;

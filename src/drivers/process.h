@@ -29,7 +29,9 @@ struct drv_spawn {
     char *const *argv; /* argv[0] is a path */
     char *const *env;  /* full environment, NAME=VALUE */
     const char *workdir;
-    const char *log_path; /* stdout and stderr are appended here (opened by us) */
+    const char *log_path; /* stdout and stderr are appended here (opened by us), or, when
+                             NULL, go to out_fd and err_fd (the log capture's pipes) */
+    int out_fd, err_fd;
     const struct drv_user *user;
 };
 

@@ -19,6 +19,17 @@ int serve_predict(struct arena *a, struct serve_version *v, enum serve_output ki
     return 0;
 }
 
+int serve_infer(struct arena *a, struct serve_version *v, const struct serve_tensor *in,
+                struct serve_tensor **out, struct err *err)
+{
+    struct serve_tensor *res = arena_calloc(a, v->sig.noutputs, sizeof(*res));
+    int rc = v->backend->infer(v->handle, in, a, res, err);
+    if (rc)
+        return rc;
+    *out = res;
+    return 0;
+}
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -30,7 +41,8 @@ void serve_api_worker_stop(unsigned worker, void *ud)
 {
     (void)worker;
     (void)ud;
-    serve_backend_xgboost.thread_done();
+    for (const struct serve_backend *const *b = serve_backends; *b; b++)
+        (*b)->thread_done();
 }
 
 void serve_api_handle(struct http_request *req, struct http_response *res, void *ud)

@@ -35,4 +35,9 @@ void serve_v2_handle(const struct serve_snapshot *snap, struct http_request *req
 int serve_predict(struct arena *a, struct serve_version *v, enum serve_output kind,
                   const float *rows, size_t nrows, float **out, size_t *width, struct err *err);
 
+/* Tensor backends: run v's infer() on sig.ninputs tensors; *out gets
+ * sig.noutputs tensors, in arena memory. */
+int serve_infer(struct arena *a, struct serve_version *v, const struct serve_tensor *in,
+                struct serve_tensor **out, struct err *err);
+
 #endif

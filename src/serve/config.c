@@ -415,9 +415,15 @@ static int parse_model(struct ctx *c, const struct node *n, struct serve_config 
         } else if (strcmp(f->key, "model_platform") == 0) {
             if (node_str(c, f, &s))
                 return ERR_INVALID;
-            if (strcmp(s, "xgboost") != 0)
-                return fail_at(c, f, "model_platform '%s' is not supported (expected 'xgboost')",
+            if (strcmp(s, "pytorch_torchscript") == 0)
+                s = "pytorch";
+            if (strcmp(s, "xgboost") != 0 && strcmp(s, "pytorch") != 0)
+                return fail_at(c, f,
+                               "model_platform '%s' is not supported (expected 'xgboost', "
+                               "'pytorch' or 'pytorch_torchscript')",
                                s);
+            free(m->platform);
+            m->platform = xstrdup(s);
         } else if (strcmp(f->key, "model_version_policy") == 0) {
             if (have_policy)
                 return fail_at(c, f, "model_version_policy given twice");
@@ -542,6 +548,7 @@ void serve_model_config_release(struct serve_model_config *m)
 {
     free(m->name);
     free(m->base_path);
+    free(m->platform);
     free(m->versions);
     for (size_t k = 0; k < m->nlabels; k++)
         free(m->labels[k].name);

@@ -19,6 +19,7 @@ struct serve_label {
 struct serve_model_config {
     char *name;
     char *base_path;
+    char *platform; /* model_platform: "xgboost", "pytorch"; NULL: from each version's files */
     enum serve_policy policy;
     int64_t latest_n;  /* SERVE_POLICY_LATEST */
     int64_t *versions; /* SERVE_POLICY_SPECIFIC */

@@ -391,3 +391,126 @@ int serve_model_check(const void *data, size_t len, const struct serve_model_lim
     }
     return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* PyTorch files                                                            */
+
+/* torch.jit.save and torch.save (since PyTorch 1.6) both write a zip archive
+ * whose entries sit under one folder, '<name>/'. Both have '<name>/data.pkl'
+ * (the pickled object) and '<name>/data/<n>' (tensor storages); only
+ * TorchScript has '<name>/code/...' (the compiled Python) and
+ * '<name>/constants.pkl'. Entries are found through the central directory at
+ * the end of the file, as zip readers (PyTorch's miniz too) do. */
+
+#define ZIP_EOCD 0x06054b50u
+#define ZIP64_LOCATOR 0x07064b50u
+#define ZIP64_EOCD 0x06064b50u
+#define ZIP_CDIR 0x02014b50u
+
+static uint32_t le16(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return le16(p) | le16(p + 2) << 16;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+/* The central directory's offset, size and entry count, from the end of the file. */
+static int zip_directory(const unsigned char *p, size_t len, uint64_t *off, uint64_t *size,
+                         uint64_t *count)
+{
+    if (len < 22)
+        return -1;
+    /* The end record is 22 bytes and a comment of at most 65535. */
+    size_t lowest = len > 22 + 65535 ? len - 22 - 65535 : 0;
+    for (size_t i = len - 22 + 1; i-- > lowest;) {
+        if (le32(p + i) != ZIP_EOCD || i + 22 + le16(p + i + 20) != len)
+            continue;
+        *count = le16(p + i + 10);
+        *size = le32(p + i + 12);
+        *off = le32(p + i + 16);
+        if (*count != 0xFFFF && *size != 0xFFFFFFFFu && *off != 0xFFFFFFFFu)
+            return 0;
+        /* zip64: a locator just before the end record points at the zip64 end record. */
+        if (i < 20 || le32(p + i - 20) != ZIP64_LOCATOR)
+            return -1;
+        uint64_t z = le64(p + i - 20 + 8);
+        if (len < 56 || z > len - 56 || le32(p + z) != ZIP64_EOCD)
+            return -1;
+        *count = le64(p + z + 32);
+        *size = le64(p + z + 40);
+        *off = le64(p + z + 48);
+        return 0;
+    }
+    return -1;
+}
+
+static bool has_suffix_after_folder(const unsigned char *name, size_t n, const char *suffix,
+                                    bool prefix_match)
+{
+    const unsigned char *slash = memchr(name, '/', n);
+    if (!slash)
+        return false;
+    size_t rest = n - (size_t)(slash + 1 - name), sl = strlen(suffix);
+    if (prefix_match)
+        return rest >= sl && memcmp(slash + 1, suffix, sl) == 0;
+    return rest == sl && memcmp(slash + 1, suffix, sl) == 0;
+}
+
+int serve_torch_check(const void *data, size_t len, const char *name, enum serve_torch_kind *kind,
+                      struct err *err)
+{
+    const unsigned char *p = data;
+    enum serve_torch_kind k = SERVE_TORCH_UNKNOWN;
+    uint64_t off, size, count;
+    bool code = false, constants = false, pickle = false;
+    if (zip_directory(p, len, &off, &size, &count) == 0 && off <= len && size <= len - off) {
+        const unsigned char *e = p + off, *end = p + off + size;
+        uint64_t seen = 0;
+        while (seen < count && end - e >= 46 && le32(e) == ZIP_CDIR) {
+            size_t n = le16(e + 28), extra = le16(e + 30), comment = le16(e + 32);
+            if ((size_t)(end - e) - 46 < n + extra + comment)
+                break;
+            const unsigned char *nm = e + 46;
+            code |= has_suffix_after_folder(nm, n, "code/", true);
+            constants |= has_suffix_after_folder(nm, n, "constants.pkl", false);
+            pickle |= has_suffix_after_folder(nm, n, "data.pkl", false);
+            e += 46 + n + extra + comment;
+            seen++;
+        }
+        if (seen == count && pickle)
+            k = code && constants ? SERVE_TORCH_SCRIPT : SERVE_TORCH_EAGER;
+    } else if (len >= 2 && p[0] == 0x80 && p[1] >= 2 && p[1] <= 5) {
+        k = SERVE_TORCH_LEGACY; /* a pickle's PROTO opcode */
+    }
+    if (kind)
+        *kind = k;
+    switch (k) {
+    case SERVE_TORCH_SCRIPT:
+        return 0;
+    case SERVE_TORCH_EAGER:
+        return err_set(err, ERR_INVALID,
+                       "'%s' is an eager-mode PyTorch file (torch.save of a module or a state "
+                       "dict), not TorchScript: script or trace the model (torch.jit.script or "
+                       "torch.jit.trace) and save it with torch.jit.save",
+                       name);
+    case SERVE_TORCH_LEGACY:
+        return err_set(err, ERR_INVALID,
+                       "'%s' is a pickle (torch.save in the legacy format), not TorchScript: "
+                       "script or trace the model (torch.jit.script or torch.jit.trace) and "
+                       "save it with torch.jit.save",
+                       name);
+    case SERVE_TORCH_UNKNOWN:
+        break;
+    }
+    return err_set(err, ERR_INVALID,
+                   "'%s' is not a TorchScript file (a zip archive written by torch.jit.save)",
+                   name);
+}

@@ -1,5 +1,6 @@
-/* modelcheck.h - a structural check of an XGBoost model file before the
- * library parses it. XGBoost reads JSON and UBJSON with recursive descent and
+/* modelcheck.h - structural checks of model files before a library parses
+ * them: XGBoost's (below) and PyTorch's (serve_torch_check, at the end).
+ * XGBoost's check: the library parses it. XGBoost reads JSON and UBJSON with recursive descent and
  * reads UBJSON lengths without bounds checks, so a deeply nested file
  * overflows the loading thread's stack and a short one reads past its end.
  * This check walks the file without recursion and refuses both. Pure: no I/O,
@@ -48,5 +49,21 @@ const char *serve_model_format_name(enum serve_model_format f);
  * 'fmt', when not NULL, receives the format. */
 int serve_model_check(const void *data, size_t len, const struct serve_model_limits *lim,
                       enum serve_model_format *fmt, struct err *err);
+
+/* What a PyTorch file is, from its zip directory alone (no unpickling). */
+enum serve_torch_kind {
+    SERVE_TORCH_SCRIPT,  /* torch.jit.save: a zip with <name>/code/ and <name>/constants.pkl */
+    SERVE_TORCH_EAGER,   /* torch.save (a module or a state dict): data.pkl without code */
+    SERVE_TORCH_LEGACY,  /* torch.save before zip files: a bare pickle */
+    SERVE_TORCH_UNKNOWN, /* not a zip archive PyTorch writes */
+};
+
+/* Read the central directory of the zip archive at 'data' ('len' bytes,
+ * zip64 included) and say what kind of PyTorch file it is. 0 for
+ * SERVE_TORCH_SCRIPT; otherwise ERR_INVALID with 'err' saying what the file
+ * is and, for eager files, to script or trace the model. 'name' names the
+ * file in messages. 'kind', when not NULL, receives the kind. Pure. */
+int serve_torch_check(const void *data, size_t len, const char *name, enum serve_torch_kind *kind,
+                      struct err *err);
 
 #endif

@@ -11,6 +11,7 @@
 #include "base/arena.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "serve/tensor.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -92,8 +93,13 @@ const char *serve_state_name(enum serve_state s)
 /* ------------------------------------------------------------------------ */
 /* Versions                                                                 */
 
+const struct serve_backend *const serve_backends[] = {&serve_backend_xgboost, &serve_backend_torch,
+                                                      NULL};
+
 void serve_signature_release(struct serve_signature *sig)
 {
+    tensor_info_free(sig->inputs, sig->ninputs);
+    tensor_info_free(sig->outputs, sig->noutputs);
     if (sig->feature_names)
         for (size_t i = 0; i < sig->num_features; i++)
             free(sig->feature_names[i]);
@@ -155,6 +161,44 @@ static int berth_json_read(const char *path, struct arena *a, const struct json 
     buf_release(&b);
     *root = rc ? NULL : j;
     return rc;
+}
+
+/* What a TorchScript version's berth.json declares: "inputs", "outputs" and
+ * "example", into 'lo' (heap and arena memory: see load_options_release). */
+static int berth_json_torch(const struct json *root, const char *path, struct arena *a,
+                            struct serve_load_options *lo, struct err *err)
+{
+    for (size_t i = 0; root && i < root->len; i++) {
+        const struct json_member *m = &root->u.members[i];
+        if (strcmp(m->key, "inputs") && strcmp(m->key, "outputs") && strcmp(m->key, "example"))
+            return err_set(err, ERR_INVALID,
+                           "%s: unknown field '%s' for a TorchScript model (expected inputs, "
+                           "outputs, example)",
+                           path, m->key);
+    }
+    const struct json *in = json_get(root, "inputs"), *out = json_get(root, "outputs");
+    const struct json *ex = json_get(root, "example");
+    struct serve_tensor_info *inputs = NULL;
+    struct serve_tensor *example = NULL;
+    char **names = NULL;
+    if (in && tensor_info_parse(in, path, &inputs, &lo->ninputs, err))
+        return ERR_INVALID;
+    lo->inputs = inputs;
+    if (out && tensor_names_parse(out, path, &names, &lo->noutputs, err))
+        return ERR_INVALID;
+    lo->output_names = names;
+    if (ex && tensor_example_parse(a, ex, path, &example, &lo->nexample, err))
+        return ERR_INVALID;
+    lo->example = example;
+    return 0;
+}
+
+static void load_options_release(struct serve_load_options *lo)
+{
+    tensor_info_free((struct serve_tensor_info *)lo->inputs, lo->ninputs);
+    for (size_t i = 0; i < lo->noutputs; i++)
+        free(lo->output_names[i]);
+    free((char **)lo->output_names);
 }
 
 /* What berth.json says about loading: "predictor" overrides --xgboost_predictor. */
@@ -222,15 +266,27 @@ static bool is_model_candidate(const char *name)
     return name[0] != '.' && strcmp(name, "berth.json") != 0;
 }
 
-/* Load the version in 'dir'. */
-static int version_load(const char *dir, int64_t number, const struct serve_load_options *opt,
-                        struct serve_version **out, struct err *err)
+static bool is_torch_file(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 3 && strcmp(name + n - 3, ".pt") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".pth") == 0);
+}
+
+/* The model file of the version in 'dir' and the backend that loads it.
+ * A TorchScript version ('platform' "pytorch", or a .pt/.pth file in the
+ * directory) serves model.pt, or its one .pt/.pth file; other files may lie
+ * beside it. An XGBoost version holds exactly one model file. */
+static int find_model(const char *dir, const char *platform, char **model,
+                      const struct serve_backend **backend, struct err *err)
 {
     DIR *d = opendir(dir);
     if (!d)
         return err_set(err, ERR_SYS(errno), "cannot read '%s': %s", dir, strerror(errno));
-    char *model = NULL;
-    int rc = 0;
+    char *any = NULL, *torch = NULL;
+    int nany = 0, ntorch = 0;
+    bool named = false; /* model.pt */
+    char other[2][256] = {"", ""};
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!is_model_candidate(e->d_name))
@@ -241,22 +297,63 @@ static int version_load(const char *dir, int64_t number, const struct serve_load
             free(p);
             continue;
         }
-        if (model) {
-            rc = err_set(err, ERR_INVALID, "more than one model file in '%s': '%s' and '%s'", dir,
-                         strrchr(model, '/') + 1, e->d_name);
-            free(p);
-            break;
+        if (nany < 2)
+            snprintf(other[nany], sizeof(other[0]), "%s", e->d_name);
+        nany++;
+        if (is_torch_file(e->d_name) && !named) {
+            named = strcmp(e->d_name, "model.pt") == 0;
+            ntorch = named ? 1 : ntorch + 1;
+            free(torch);
+            torch = xstrdup(p);
         }
-        model = p;
+        free(any);
+        any = p;
     }
     closedir(d);
-    if (rc == 0 && !model)
-        rc = err_set(err, ERR_NOTFOUND, "no model file in '%s'", dir);
-    if (rc) {
-        free(model);
+    bool want_torch = platform ? strcmp(platform, "pytorch") == 0 : ntorch > 0;
+    int rc = 0;
+    if (want_torch) {
+        free(any);
+        if (ntorch == 0)
+            rc = err_set(err, ERR_NOTFOUND, "no TorchScript file (model.pt, or one *.pt) in '%s'",
+                         dir);
+        else if (ntorch > 1)
+            rc = err_set(err, ERR_INVALID,
+                         "more than one TorchScript file in '%s' and none is model.pt: name the "
+                         "one to serve model.pt",
+                         dir);
+        *model = rc ? NULL : torch;
+        *backend = &serve_backend_torch;
+        if (rc)
+            free(torch);
         return rc;
     }
-    /* berth.json is read first: "predictor" decides how the model loads. */
+    free(torch);
+    if (nany == 0)
+        rc = err_set(err, ERR_NOTFOUND, "no model file in '%s'", dir);
+    else if (nany > 1)
+        rc = err_set(err, ERR_INVALID, "more than one model file in '%s': '%s' and '%s'", dir,
+                     other[0], other[1]);
+    *model = rc ? NULL : any;
+    *backend = &serve_backend_xgboost;
+    if (rc)
+        free(any);
+    return rc;
+}
+
+/* Load the version in 'dir'. */
+static int version_load(const char *dir, int64_t number, const char *platform,
+                        const struct serve_load_options *opt, struct serve_version **out,
+                        struct err *err)
+{
+    char *model = NULL;
+    const struct serve_backend *backend = NULL;
+    int rc = find_model(dir, platform, &model, &backend, err);
+    if (rc)
+        return rc;
+    bool torch = backend == &serve_backend_torch;
+    /* berth.json is read first: "predictor" decides how an XGBoost model
+     * loads, and a TorchScript model's signature is read before its load. */
     char *bj = xasprintf("%s/berth.json", dir);
     struct arena a;
     arena_init(&a, 8192);
@@ -264,13 +361,16 @@ static int version_load(const char *dir, int64_t number, const struct serve_load
     struct serve_load_options lo = *opt;
     rc = berth_json_read(bj, &a, &bjroot, err);
     if (rc == 0)
-        rc = berth_json_load_options(bjroot, bj, &lo, err);
+        rc = torch ? berth_json_torch(bjroot, bj, &a, &lo, err)
+                   : berth_json_load_options(bjroot, bj, &lo, err);
     struct serve_version *v = xcalloc(1, sizeof(*v));
     v->number = number;
-    v->backend = &serve_backend_xgboost;
-    if (rc == 0 && (rc = v->backend->load(model, &lo, &v->sig, &v->handle, err)) == 0 &&
+    v->backend = backend;
+    if (rc == 0 && (rc = v->backend->load(model, &lo, &v->sig, &v->handle, err)) == 0 && !torch &&
         (rc = berth_json_apply(bjroot, bj, &v->sig, err)))
         v->backend->free(v->handle);
+    if (torch)
+        load_options_release(&lo);
     arena_release(&a);
     free(bj);
     free(model);
@@ -278,6 +378,11 @@ static int version_load(const char *dir, int64_t number, const struct serve_load
         serve_signature_release(&v->sig);
         free(v);
         return rc;
+    }
+    if (torch) {
+        atomic_init(&v->refs, 1);
+        *out = v;
+        return 0;
     }
     /* Defaults for what neither the model nor berth.json named. */
     struct serve_signature *sig = &v->sig;
@@ -365,7 +470,7 @@ static void try_load(const struct serve_repo_options *opt, struct repo_model *m,
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct serve_load_options lo = {.predictor = opt->predictor};
-    int rc = version_load(dir, v->number, &lo, &v->loaded, &err);
+    int rc = version_load(dir, v->number, m->cfg.platform, &lo, &v->loaded, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     free(dir);
     v->dir_sig = sig;
@@ -609,8 +714,10 @@ static void apply_config(struct serve_repo *r, struct serve_config *cfg)
         models[i].cfg = cfg->models[i];
         for (size_t k = 0; k < r->nmodels; k++) {
             struct repo_model *old = &r->models[k];
+            const char *p0 = old->cfg.platform, *p1 = cfg->models[i].platform;
             if (old->cfg.name && strcmp(old->cfg.name, cfg->models[i].name) == 0 &&
-                strcmp(old->cfg.base_path, cfg->models[i].base_path) == 0) {
+                strcmp(old->cfg.base_path, cfg->models[i].base_path) == 0 &&
+                (p0 && p1 ? strcmp(p0, p1) == 0 : p0 == p1)) {
                 models[i].v = old->v;
                 models[i].nv = old->nv;
                 old->v = NULL;

@@ -158,9 +158,65 @@ static void write_tensor_info(struct buf *b, const char *name, long long width)
     buf_puts(b, "}");
 }
 
+static const char *tf_dtype(enum v2_dtype t)
+{
+    switch (t) {
+    case V2_BOOL:
+        return "DT_BOOL";
+    case V2_UINT8:
+        return "DT_UINT8";
+    case V2_INT8:
+        return "DT_INT8";
+    case V2_INT16:
+        return "DT_INT16";
+    case V2_INT32:
+        return "DT_INT32";
+    case V2_INT64:
+        return "DT_INT64";
+    case V2_FP16:
+        return "DT_HALF";
+    case V2_FP64:
+        return "DT_DOUBLE";
+    default:
+        return "DT_FLOAT";
+    }
+}
+
+static void write_tensor_infos(struct buf *b, const struct serve_tensor_info *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_puts(b, ", ");
+        buf_json_str(b, t[i].name, strlen(t[i].name));
+        buf_printf(b, ": {\"dtype\": \"%s\", \"tensor_shape\": {\"dim\": [", tf_dtype(t[i].dtype));
+        for (size_t d = 0; d < t[i].rank; d++)
+            buf_printf(b, "%s{\"size\": \"%lld\", \"name\": \"\"}", d ? ", " : "",
+                       (long long)t[i].shape[d]);
+        buf_puts(b, "], \"unknown_rank\": false}, \"name\": ");
+        char *tn = xasprintf("%s:0", t[i].name);
+        buf_json_str(b, tn, strlen(tn));
+        free(tn);
+        buf_puts(b, "}");
+    }
+}
+
 static void handle_metadata(const struct serve_model *m, const struct serve_version *v,
                             struct http_response *res)
 {
+    if (v->sig.ninputs) {
+        struct buf *b = &res->body;
+        buf_puts(b, "{\"model_spec\": {\"name\": ");
+        buf_json_str(b, m->name, strlen(m->name));
+        buf_printf(b,
+                   ", \"signature_name\": \"\", \"version\": \"%lld\"}, \"metadata\": "
+                   "{\"signature_def\": {\"signature_def\": {\"serving_default\": {\"inputs\": {",
+                   (long long)v->number);
+        write_tensor_infos(b, v->sig.inputs, v->sig.ninputs);
+        buf_puts(b, "}, \"outputs\": {");
+        write_tensor_infos(b, v->sig.outputs, v->sig.noutputs);
+        buf_puts(b, "}, \"method_name\": \"tensorflow/serving/predict\", \"defaults\": {}}}}}}");
+        return;
+    }
     struct buf *b = &res->body;
     buf_puts(b, "{\"model_spec\": {\"name\": ");
     buf_json_str(b, m->name, strlen(m->name));
@@ -229,6 +285,72 @@ static int check_keys(const struct json *body, const char *const *allowed, const
     return 0;
 }
 
+/* predict on a tensor model: named inputs and outputs of any shape. */
+static void tensor_predict(struct arena *a, const struct serve_model *m, struct serve_version *v,
+                           const struct json *instances, const struct json *inputs,
+                           struct http_response *res)
+{
+    const struct serve_signature *sig = &v->sig;
+    struct err err = {0};
+    struct serve_tensor *in = arena_calloc(a, sig->ninputs, sizeof(*in)), *out;
+    int rc = inputs ? tensor_inputs_from_columns(a, sig, inputs, in, &err)
+                    : tensor_inputs_from_instances(a, sig, instances, in, &err);
+    if (rc) {
+        http_response_error(res, 400, "%s", err.msg);
+        return;
+    }
+    if ((rc = serve_infer(a, v, in, &out, &err))) {
+        http_response_error(res, rc == ERR_INVALID ? 400 : 500, "%s", err.msg);
+        return;
+    }
+    struct buf *b = &res->body;
+    if (inputs) {
+        buf_puts(b, "{\"outputs\": ");
+        if (sig->noutputs == 1) {
+            tensor_write_json(b, &out[0], SIZE_MAX);
+        } else {
+            buf_putc(b, '{');
+            for (size_t k = 0; k < sig->noutputs; k++) {
+                buf_puts(b, k ? ", " : "");
+                buf_json_str(b, out[k].name, strlen(out[k].name));
+                buf_puts(b, ": ");
+                tensor_write_json(b, &out[k], SIZE_MAX);
+            }
+            buf_putc(b, '}');
+        }
+        buf_putc(b, '}');
+        return;
+    }
+    /* Rows: every output must have the batch's rows. */
+    int64_t n = in[0].shape[0];
+    for (size_t k = 0; k < sig->noutputs; k++) {
+        if (out[k].rank == 0 || out[k].shape[0] != n) {
+            http_response_error(res, 400,
+                                "model %s version %lld: output '%s' does not have the %lld rows "
+                                "of the instances; use the columnar format ('inputs')",
+                                m->name, (long long)v->number, out[k].name, (long long)n);
+            return;
+        }
+    }
+    buf_puts(b, "{\"predictions\": [");
+    for (int64_t i = 0; i < n; i++) {
+        buf_puts(b, i ? ", " : "");
+        if (sig->noutputs == 1) {
+            tensor_write_json(b, &out[0], (size_t)i);
+            continue;
+        }
+        buf_putc(b, '{');
+        for (size_t k = 0; k < sig->noutputs; k++) {
+            buf_puts(b, k ? ", " : "");
+            buf_json_str(b, out[k].name, strlen(out[k].name));
+            buf_puts(b, ": ");
+            tensor_write_json(b, &out[k], (size_t)i);
+        }
+        buf_putc(b, '}');
+    }
+    buf_puts(b, "]}");
+}
+
 static void handle_infer(struct arena *a, const struct serve_model *m, struct serve_version *v,
                          enum tfs_verb verb, struct str body_text, struct http_response *res)
 {
@@ -268,6 +390,10 @@ static void handle_infer(struct arena *a, const struct serve_model *m, struct se
             http_response_error(res, 400, "Missing 'inputs' or 'instances' key");
             return;
         }
+        if (sig->ninputs) {
+            tensor_predict(a, m, v, instances, inputs, res);
+            return;
+        }
         columnar = inputs != NULL;
         int rc = columnar ? tensor_from_inputs(a, sig, inputs, &batch, &err)
                           : tensor_from_instances(a, sig, instances, &batch, &err);
@@ -275,6 +401,11 @@ static void handle_infer(struct arena *a, const struct serve_model *m, struct se
             http_response_error(res, 400, "%s", err.msg);
             return;
         }
+    } else if (sig->ninputs) {
+        http_response_error(res, 400,
+                            "model %s version %lld is a %s model with named tensors: use :predict",
+                            m->name, (long long)v->number, v->backend->name);
+        return;
     } else {
         static const char *const keys[] = {"examples", "context", "signature_name", NULL};
         if (check_keys(body, keys, verb == VERB_CLASSIFY ? "classify" : "regress", &err) ||

@@ -291,8 +291,10 @@ class ServerExited(AssertionError):
 
 
 class Server:
-    def __init__(self, args, workdir, name="berth", port=None, env=None, spaced_flags=False):
+    def __init__(self, args, workdir, name="berth", port=None, env=None, spaced_flags=False,
+                 binary=None):
         self.args = list(args)
+        self.binary = binary  # another build's berth-serve (a path), else bin_path()
         self.spaced_flags = spaced_flags
         self.workdir = workdir
         self.name = name
@@ -305,7 +307,7 @@ class Server:
 
     # -- lifecycle
     def start(self, wait=True, timeout=STARTUP_TIMEOUT):
-        binp = require_binary()
+        binp = self.binary or require_binary()
         fixed_port = self.port is not None
         ask_zero = self.port == 0
         for attempt in range(3):

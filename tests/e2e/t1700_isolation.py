@@ -156,14 +156,16 @@ class Isolation(unittest.TestCase):
         s = self.create(Command="exec %s %s" % (sys.executable, script),
                         Env=[{"Name": "DATA", "Value": self.d.data_dir},
                              {"Name": "VERSION", "Value": self.version_dir}])
-        log = os.path.join(self.d.data_dir + "-instances", s["ServiceId"], "0", "output.log")
+        def printed(words=None):
+            p = {"Service": "INFER", "ServiceId": s["ServiceId"], "Limit": 1000}
+            if words:
+                p["Filters"] = [{"Name": "Key", "Values": words}]
+            return [ln["Message"] for ln in self.c.ok("DescribeLogs", p)["Content"]]
         try:
             s = self.wait_normal(s["ServiceId"])
         except AssertionError:
-            with open(log) as f:
-                raise AssertionError(f.read()[-3000:])
-        with open(log) as f:
-            line = [ln for ln in f if ln.startswith("PROBE ")][0]
+            raise AssertionError("\n".join(printed()[:50]))
+        line = [ln for ln in printed(["PROBE"]) if ln.startswith("PROBE ")][0]
         got = json.loads(line[6:])
         self.assertEqual(got["uid"], self.pw.pw_uid)
         self.assertNotEqual(got["uid"], 0)

@@ -227,7 +227,7 @@ TEST(text_error_bad_platform)
                 "  }\n"
                 "}\n",
                 "models.config:5: model_platform 'tensorflow' is not supported (expected "
-                "'xgboost')");
+                "'xgboost', 'pytorch' or 'pytorch_torchscript')");
     check_error("model_config_list { config { name: 'a' base_path: '/a'\n"
                 "  model_platform: xgboost } }\n",
                 "models.config:2: 'model_platform' must be a quoted string");
@@ -386,7 +386,8 @@ TEST(json_errors)
                 "models.config:1: model 'a' is configured twice");
     check_error("{\"model_config_list\": {\"config\": [{\"name\": \"a\", \"base_path\": \"/a\", "
                 "\"model_platform\": \"onnx\"}]}}",
-                "models.config:1: model_platform 'onnx' is not supported (expected 'xgboost')");
+                "models.config:1: model_platform 'onnx' is not supported (expected 'xgboost', "
+                "'pytorch' or 'pytorch_torchscript')");
     check_error("{\"model_config_list\": {\"config\": [{\"name\": \"a\", \"base_path\": \"/a\", "
                 "\"model_version_policy\": {\"latest\": {\"num_versions\": 1.5}}}]}}",
                 "models.config:1: 'num_versions' must be an integer");
@@ -468,6 +469,20 @@ TEST(json_and_text_agree)
     serve_config_release(&t);
 }
 
+TEST(platforms)
+{
+    CHECK_EQ_INT(parse("model_config_list { config { name: 'a' base_path: '/a' } config { name: "
+                       "'b' base_path: '/b' model_platform: 'pytorch' } config { name: 'c' "
+                       "base_path: '/c' model_platform: 'pytorch_torchscript' } config { name: "
+                       "'d' base_path: '/d' model_platform: 'xgboost' } }"),
+                 0);
+    CHECK_EQ_INT(cfg.nmodels, 4);
+    CHECK(cfg.models[0].platform == NULL);
+    CHECK_STR_EQ(cfg.models[1].platform, "pytorch");
+    CHECK_STR_EQ(cfg.models[2].platform, "pytorch");
+    CHECK_STR_EQ(cfg.models[3].platform, "xgboost");
+}
+
 /* ------------------------------------------------------------------------ */
 /* Load, add, release                                                       */
 
@@ -477,7 +492,7 @@ TEST(load_from_file)
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     static const char text[] = "model_config_list {\n config { name: 'f' base_path: '/f' }\n"
-                               " config { name: 'g' base_path: '/g' model_platform: 'pytorch' }\n"
+                               " config { name: 'g' base_path: '/g' model_platform: 'caffe2' }\n"
                                "}\n";
     CHECK_EQ_INT(write(fd, text, sizeof(text) - 1), sizeof(text) - 1);
     close(fd);
@@ -485,7 +500,9 @@ TEST(load_from_file)
     CHECK_EQ_INT(serve_config_load(path, &cfg, &err), ERR_INVALID);
     char want[256];
     snprintf(want, sizeof(want),
-             "%s:3: model_platform 'pytorch' is not supported (expected 'xgboost')", path);
+             "%s:3: model_platform 'caffe2' is not supported (expected 'xgboost', "
+             "'pytorch' or 'pytorch_torchscript')",
+             path);
     CHECK_STR_EQ(err.msg, want);
     unlink(path);
 

@@ -406,3 +406,183 @@ TEST(ubjson_malformed_refused)
                        6),
                  0);
 }
+
+/* ------------------------------------------------------------------------ */
+/* PyTorch files                                                            */
+
+static void put16(struct buf *b, uint32_t v)
+{
+    buf_putc(b, (char)(v & 0xFF));
+    buf_putc(b, (char)(v >> 8 & 0xFF));
+}
+
+static void put32(struct buf *b, uint32_t v)
+{
+    put16(b, v & 0xFFFF);
+    put16(b, v >> 16);
+}
+
+static void put64(struct buf *b, uint64_t v)
+{
+    put32(b, (uint32_t)v);
+    put32(b, (uint32_t)(v >> 32));
+}
+
+/* A zip of empty stored entries named 'names' (NULL-terminated), as miniz
+ * lays it out: local headers, the central directory, the end record (zip64
+ * when asked), then 'comment'. */
+static void zip_of(struct buf *b, const char *const *names, bool zip64, const char *comment)
+{
+    buf_init(b, 1 << 20);
+    size_t offs[32], n = 0;
+    for (; names[n]; n++) {
+        offs[n] = b->len;
+        put32(b, 0x04034b50);
+        for (int i = 0; i < 11; i++)
+            put16(b, 0); /* version .. crc, sizes (2-byte halves) */
+        put16(b, (uint32_t)strlen(names[n]));
+        put16(b, 0);
+        buf_puts(b, names[n]);
+    }
+    size_t cd = b->len;
+    for (size_t i = 0; i < n; i++) {
+        put32(b, 0x02014b50);
+        for (int k = 0; k < 12; k++)
+            put16(b, 0); /* versions, flags, method, time, date, crc, sizes */
+        put16(b, (uint32_t)strlen(names[i]));
+        put16(b, 0);
+        put16(b, 0);
+        put16(b, 0);
+        put16(b, 0);
+        put32(b, 0);
+        put32(b, (uint32_t)offs[i]);
+        buf_puts(b, names[i]);
+    }
+    size_t cd_size = b->len - cd;
+    if (zip64) {
+        size_t z = b->len;
+        put32(b, 0x06064b50);
+        put64(b, 44);
+        put16(b, 45);
+        put16(b, 45);
+        put32(b, 0);
+        put32(b, 0);
+        put64(b, n);
+        put64(b, n);
+        put64(b, cd_size);
+        put64(b, cd);
+        put32(b, 0x07064b50);
+        put32(b, 0);
+        put64(b, z);
+        put32(b, 1);
+    }
+    put32(b, 0x06054b50);
+    put16(b, 0);
+    put16(b, 0);
+    put16(b, zip64 ? 0xFFFF : (uint32_t)n);
+    put16(b, zip64 ? 0xFFFF : (uint32_t)n);
+    put32(b, zip64 ? 0xFFFFFFFFu : (uint32_t)cd_size);
+    put32(b, zip64 ? 0xFFFFFFFFu : (uint32_t)cd);
+    put16(b, (uint32_t)strlen(comment));
+    buf_puts(b, comment);
+}
+
+static const char *const scripted[] = {"m/data/0",        "m/data.pkl", "m/code/__torch__.py",
+                                       "m/constants.pkl", "m/version",  NULL};
+static const char *const eager[] = {"m/data.pkl", "m/data/0", "m/data/1", "m/version", NULL};
+
+static int torch_check(const struct buf *b, enum serve_torch_kind *kind)
+{
+    memset(&err, 0, sizeof(err));
+    return serve_torch_check(b->ptr, b->len, "model.pt", kind, &err);
+}
+
+TEST(torch_script_is_accepted)
+{
+    struct buf b;
+    enum serve_torch_kind kind = SERVE_TORCH_UNKNOWN;
+    zip_of(&b, scripted, false, "");
+    CHECK_EQ_INT(torch_check(&b, &kind), 0);
+    CHECK_EQ_INT(kind, SERVE_TORCH_SCRIPT);
+    buf_release(&b);
+    zip_of(&b, scripted, true, "");
+    CHECK_EQ_INT(torch_check(&b, &kind), 0);
+    CHECK_EQ_INT(kind, SERVE_TORCH_SCRIPT);
+    buf_release(&b);
+    zip_of(&b, scripted, false, "a comment at the end, PK\x05\x06 inside it");
+    CHECK_EQ_INT(torch_check(&b, &kind), 0);
+    buf_release(&b);
+}
+
+TEST(torch_eager_and_legacy_are_refused)
+{
+    struct buf b;
+    enum serve_torch_kind kind;
+    zip_of(&b, eager, false, "");
+    CHECK_EQ_INT(torch_check(&b, &kind), ERR_INVALID);
+    CHECK_EQ_INT(kind, SERVE_TORCH_EAGER);
+    CHECK(strstr(err.msg, "'model.pt' is an eager-mode PyTorch file") != NULL);
+    CHECK(strstr(err.msg, "torch.jit.script or torch.jit.trace") != NULL);
+    buf_release(&b);
+    /* code/ without constants.pkl is not TorchScript either */
+    static const char *const half[] = {"m/data.pkl", "m/code/x.py", NULL};
+    zip_of(&b, half, false, "");
+    CHECK_EQ_INT(torch_check(&b, &kind), ERR_INVALID);
+    CHECK_EQ_INT(kind, SERVE_TORCH_EAGER);
+    buf_release(&b);
+    static const unsigned char legacy[] = {0x80, 0x02, 0x8a, 0x0a, 'l', 0xfc, 0x9c, 'F'};
+    memset(&err, 0, sizeof(err));
+    CHECK_EQ_INT(serve_torch_check(legacy, sizeof(legacy), "w.pth", &kind, &err), ERR_INVALID);
+    CHECK_EQ_INT(kind, SERVE_TORCH_LEGACY);
+    CHECK(strstr(err.msg, "'w.pth' is a pickle") != NULL);
+}
+
+TEST(torch_not_a_zip)
+{
+    enum serve_torch_kind kind;
+    CHECK_EQ_INT(serve_torch_check("", 0, "x.pt", &kind, &err), ERR_INVALID);
+    CHECK_EQ_INT(kind, SERVE_TORCH_UNKNOWN);
+    CHECK_STR_EQ(err.msg, "'x.pt' is not a TorchScript file (a zip archive written by "
+                          "torch.jit.save)");
+    CHECK_EQ_INT(serve_torch_check("{\"learner\": {}}", 15, "x.pt", &kind, &err), ERR_INVALID);
+    CHECK_EQ_INT(kind, SERVE_TORCH_UNKNOWN);
+    /* a zip without data.pkl */
+    struct buf b;
+    static const char *const other[] = {"a/readme.txt", NULL};
+    zip_of(&b, other, false, "");
+    CHECK_EQ_INT(torch_check(&b, &kind), ERR_INVALID);
+    CHECK_EQ_INT(kind, SERVE_TORCH_UNKNOWN);
+    buf_release(&b);
+}
+
+TEST(torch_damaged_directories)
+{
+    struct buf b;
+    enum serve_torch_kind kind;
+    zip_of(&b, scripted, false, "");
+    /* Every truncation (the end record moves out of reach, or the directory
+     * points past the end) is refused, never read past the end. */
+    for (size_t n = 0; n < b.len; n++) {
+        memset(&err, 0, sizeof(err));
+        unsigned char *copy = xmalloc(n ? n : 1);
+        memcpy(copy, b.ptr, n);
+        int rc = serve_torch_check(copy, n, "t.pt", &kind, &err);
+        free(copy);
+        if (rc != ERR_INVALID) {
+            harness_fail(__FILE__, __LINE__, "truncated at %zu of %zu: rc %d", n, b.len, rc);
+            break;
+        }
+    }
+    /* A count larger than the entries there. */
+    unsigned char *p = (unsigned char *)b.ptr;
+    p[b.len - 22 + 10] = 99;
+    CHECK_EQ_INT(torch_check(&b, &kind), ERR_INVALID);
+    CHECK_EQ_INT(kind, SERVE_TORCH_UNKNOWN);
+    buf_release(&b);
+    /* A zip64 locator pointing past the end. */
+    zip_of(&b, scripted, true, "");
+    p = (unsigned char *)b.ptr;
+    p[b.len - 22 - 20 + 8 + 3] = 0x7F;
+    CHECK_EQ_INT(torch_check(&b, &kind), ERR_INVALID);
+    buf_release(&b);
+}

@@ -384,3 +384,113 @@ TEST(stored_spec_reads_back)
     CHECK_STR_EQ(e.msg, "ScaleStrategy must be HPA or CRON, got 'SPOT'");
     json_decref(spec);
 }
+
+/* ModifyModelService: what a request's scaling fields do to a stored spec. */
+static const char *modify(const char *spec_text, const char *params_text, struct api_scaling *out,
+                          bool *given)
+{
+    static char result[600];
+    json_t *spec = json_loads(spec_text, 0, NULL), *p = json_loads(params_text, 0, NULL);
+    struct api_call c;
+    memset(&c, 0, sizeof(c));
+    c.action = "ModifyModelService";
+    c.params = p;
+    int rc = api_scaling_modify(&c, p, spec, 64, out, given);
+    snprintf(result, sizeof(result), "%s", rc ? c.error_message : "ok");
+    json_decref(spec);
+    json_decref(p);
+    return result;
+}
+
+TEST(modify_keeps_what_is_omitted_and_replaces_with_scale_mode)
+{
+    static struct api_scaling s;
+    bool given;
+    /* A CRON spec as api_scaling_put() stores it. */
+    const char *job = "{\"Schedule\": \"* 9 * * *\", \"Name\": \"a\", \"TargetReplicas\": 3}";
+    char cron[512];
+    snprintf(cron, sizeof(cron),
+             "{\"Kind\": \"command\", \"ScaleMode\": \"AUTO\", \"ScaleStrategy\": \"CRON\", "
+             "\"HorizontalPodAutoscaler\": null, \"CronScaleJobs\": [%s], \"Replicas\": 1}",
+             job);
+    CHECK_STR_EQ(modify(cron, "{\"ServiceDescription\": \"d\"}", &s, &given), "ok");
+    CHECK(!given);
+    /* Replicas alone: the count outside the windows, the jobs stay. */
+    CHECK_STR_EQ(modify(cron, "{\"Replicas\": 0}", &s, &given), "ok");
+    CHECK(given);
+    CHECK_EQ_INT(s.strategy, API_SCALE_CRON);
+    CHECK_EQ_INT(s.replicas, 0);
+    CHECK_EQ_INT(s.n_jobs, 1);
+    CHECK_STR_EQ(s.jobs[0].name, "a");
+    /* New jobs alone replace the jobs, Replicas stays. */
+    CHECK_STR_EQ(modify(cron,
+                        "{\"CronScaleJobs\": [{\"Schedule\": \"* 10 * * *\", \"TargetReplicas\": "
+                        "2}, {\"Schedule\": \"* 11 * * *\", \"TargetReplicas\": 4}]}",
+                        &s, &given),
+                 "ok");
+    CHECK_EQ_INT(s.n_jobs, 2);
+    CHECK_EQ_INT(s.replicas, 1);
+    /* With ScaleMode the request's fields are the scaling, whole. */
+    CHECK_STR_EQ(modify(cron, "{\"ScaleMode\": \"MANUAL\"}", &s, &given), "ok");
+    CHECK_EQ_INT(s.strategy, API_SCALE_MANUAL);
+    CHECK_STR_EQ(modify(cron, "{\"ScaleMode\": \"AUTO\", \"ScaleStrategy\": \"CRON\"}", &s, &given),
+                 "CronScaleJobs is required with ScaleStrategy CRON: a list of {Schedule, "
+                 "TargetReplicas, ...}");
+    /* A MANUAL spec takes no jobs without ScaleMode AUTO. */
+    CHECK_STR_EQ(modify("{\"Kind\": \"command\"}", "{\"ScaleStrategy\": \"CRON\"}", &s, &given),
+                 "ScaleStrategy CRON needs ScaleMode AUTO (ScaleMode is MANUAL by default)");
+    CHECK_STR_EQ(modify("{}", "{\"ScaleMode\": \"AUTO\", \"ScaleStrategy\": \"HPA\"}", &s, &given),
+                 "HorizontalPodAutoscaler is required with ScaleStrategy HPA");
+    /* An HPA spec: a new HorizontalPodAutoscaler alone replaces it. */
+    CHECK_STR_EQ(modify(cron,
+                        "{\"ScaleMode\": \"AUTO\", \"ScaleStrategy\": \"HPA\", "
+                        "\"HorizontalPodAutoscaler\": {\"MinReplicas\": 0, \"MaxReplicas\": 4, "
+                        "\"HpaMetrics\": [{\"Name\": \"service-qps\", \"Value\": 5}]}}",
+                        &s, &given),
+                 "ok");
+    CHECK_EQ_INT(s.strategy, API_SCALE_HPA);
+    CHECK_EQ_INT(s.hpa.min_replicas, 0);
+    CHECK_EQ_INT(s.hpa.max_replicas, 4);
+}
+
+TEST(put_and_show_round_trip)
+{
+    static struct api_scaling s, back;
+    json_t *p =
+        json_loads("{\"ScaleMode\": \"AUTO\", \"ScaleStrategy\": \"CRON\", \"Replicas\": 2, "
+                   "\"CronScaleJobs\": [{\"Schedule\": \"0 30 12 * * *\", \"TargetReplicas\": "
+                   "5, \"ExcludeDates\": [\"* * 25 12 *\"]}]}",
+                   0, NULL);
+    struct api_call c;
+    memset(&c, 0, sizeof(c));
+    c.params = p;
+    CHECK_EQ_INT(api_scaling_request(&c, p, 64, &s), 0);
+    json_t *spec = json_pack("{s:s}", "Kind", "command");
+    api_scaling_put(spec, &s);
+    CHECK_EQ_INT(json_integer_value(json_object_get(spec, "Replicas")), 2);
+    struct err err = {0};
+    CHECK_EQ_INT(api_scaling_from_spec(spec, &limits, &back, &err), 0);
+    CHECK_EQ_INT(back.replicas, 2);
+    CHECK_STR_EQ(back.exclude[0][0], "* * 25 12 *");
+    json_t *info = json_object();
+    api_scaling_show(info, spec, 64);
+    CHECK_STR_EQ(json_string_value(json_object_get(info, "ScaleStrategy")), "CRON");
+    CHECK_EQ_INT(json_array_size(json_object_get(info, "CronScaleJobs")), 1);
+    CHECK(json_is_null(json_object_get(info, "HorizontalPodAutoscaler")));
+    /* Back to MANUAL: the count outside the windows goes from the spec. */
+    struct api_scaling manual = {.strategy = API_SCALE_MANUAL, .replicas = -1};
+    api_scaling_put(spec, &manual);
+    CHECK(!json_object_get(spec, "Replicas"));
+    api_scaling_show(info, spec, 64);
+    CHECK_STR_EQ(json_string_value(json_object_get(info, "ScaleMode")), "MANUAL");
+    CHECK_EQ_INT(json_array_size(json_object_get(info, "CronScaleJobs")), 0);
+    /* A spec from before the scaling fields shows MANUAL. */
+    json_t *old = json_object(), *info2 = json_object();
+    api_scaling_show(info2, old, 64);
+    CHECK_STR_EQ(json_string_value(json_object_get(info2, "ScaleMode")), "MANUAL");
+    json_decref(old);
+    json_decref(info2);
+    json_decref(info);
+    json_decref(spec);
+    json_decref(p);
+}

@@ -637,3 +637,251 @@ TEST(release_arena)
 {
     arena_release(&arena);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Tensor models                                                            */
+
+static char nx[] = "x", nids[] = "ids", nm[] = "m";
+/* x FP32 [-1, 2], ids INT64 [-1], m BOOL [-1, 2, 2] */
+static struct serve_tensor_info tinfo[] = {
+    {nx, V2_FP32, 2, {-1, 2}},
+    {nids, V2_INT64, 1, {-1}},
+    {nm, V2_BOOL, 3, {-1, 2, 2}},
+};
+static const struct serve_signature tsig3 = {.inputs = tinfo, .ninputs = 3};
+static const struct serve_signature tsig1 = {.inputs = tinfo, .ninputs = 1};
+static struct serve_tensor tout[3];
+
+static int t_instances(const struct serve_signature *sig, const char *text)
+{
+    reset();
+    memset(tout, 0, sizeof(tout));
+    return tensor_inputs_from_instances(&arena, sig, js(text), tout, &err);
+}
+
+static int t_columns(const struct serve_signature *sig, const char *text)
+{
+    reset();
+    memset(tout, 0, sizeof(tout));
+    return tensor_inputs_from_columns(&arena, sig, js(text), tout, &err);
+}
+
+static char *written(const struct serve_tensor *t, size_t row, bool flat)
+{
+    static char out[512];
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    if (flat)
+        tensor_write_flat(&b, t);
+    else
+        tensor_write_json(&b, t, row);
+    snprintf(out, sizeof(out), "%s", b.ptr);
+    buf_release(&b);
+    return out;
+}
+
+TEST(tensor_instances_named)
+{
+    CHECK_EQ_INT(t_instances(&tsig3,
+                             "[{\"x\": [1, 2.5], \"ids\": 7, \"m\": [[true, false], [false, "
+                             "true]]}, {\"ids\": -9007199254740992, \"x\": [3, 4], \"m\": "
+                             "[[false, false], [true, true]]}]"),
+                 0);
+    CHECK_EQ_INT(tout[0].rank, 2);
+    CHECK_EQ_INT(tout[0].shape[0], 2);
+    CHECK_EQ_INT(tout[0].shape[1], 2);
+    CHECK_EQ_INT(tout[0].nbytes, 16);
+    CHECK_STR_EQ(written(&tout[0], SIZE_MAX, false), "[[1, 2.5], [3, 4]]");
+    CHECK_STR_EQ(written(&tout[0], 1, false), "[3, 4]");
+    CHECK_STR_EQ(written(&tout[1], SIZE_MAX, false), "[7, -9007199254740992]");
+    CHECK_EQ_INT(tout[2].nbytes, 8);
+    CHECK_STR_EQ(written(&tout[2], SIZE_MAX, true),
+                 "[true, false, false, true, false, false, true, "
+                 "true]");
+    CHECK_STR_EQ(written(&tout[2], 0, false), "[[true, false], [false, true]]");
+}
+
+TEST(tensor_instances_one_input)
+{
+    CHECK_EQ_INT(t_instances(&tsig1, "[[1, 2], [3, 4], [5, 6]]"), 0);
+    CHECK_EQ_INT(tout[0].shape[0], 3);
+    CHECK_STR_EQ(written(&tout[0], SIZE_MAX, true), "[1, 2, 3, 4, 5, 6]");
+    CHECK_EQ_INT(t_instances(&tsig1, "[{\"x\": [1, 2]}]"), 0);
+    CHECK_EQ_INT(tout[0].shape[0], 1);
+}
+
+TEST(tensor_instances_errors)
+{
+    CHECK_ERR(t_instances(&tsig1, "[[1, 2, 3]]"),
+              "input 'x': shape [1, 3] does not match the model's [-1, 2]");
+    CHECK_ERR(t_instances(&tsig1, "[[1, 2], [3]]"),
+              "input 'x': instances[1]: value 2: expected a list of 2, got a list of 1; every "
+              "list at one depth must have the same length");
+    CHECK_ERR(t_instances(&tsig1, "[[1, \"a\"]]"),
+              "input 'x': instances[0]: value 1 is a string, expected a number for FP32");
+    CHECK_ERR(t_instances(&tsig1, "[[1, 1e39]]"),
+              "input 'x': instances[0]: value 1 (1e+39) is out of range for FP32 (-3.40282347e+38 "
+              "to 3.40282347e+38)");
+    CHECK_ERR(t_instances(&tsig3, "[{\"x\": [1, 2], \"ids\": 1.5, \"m\": [[true, true], [true, "
+                                  "true]]}]"),
+              "input 'ids': instances[0]: value 0 (1.5) is not a valid INT64");
+    CHECK_ERR(t_instances(&tsig3, "[{\"x\": [1, 2], \"ids\": 1, \"m\": [[1, 0], [0, 1]]}]"),
+              "input 'm': instances[0]: value 0 is a number, expected true or false for BOOL");
+    CHECK_ERR(t_instances(&tsig3, "[{\"x\": [1, 2], \"ids\": 1}]"),
+              "instances[0]: input 'm' is missing");
+    CHECK_ERR(t_instances(&tsig3, "[{\"x\": [1, 2], \"ids\": 1, \"m\": 1, \"q\": 2}]"),
+              "instances[0]: unknown input 'q' (the model's inputs are 'x', ...)");
+    CHECK_ERR(t_instances(&tsig3, "[[1, 2]]"),
+              "instances[0]: expected an object of the model's inputs by name ('x', ...), got a "
+              "list");
+    CHECK_ERR(t_instances(&tsig1, "[[[1, 2]]]"),
+              "input 'x': instances[0]: nested deeper than the input's 1 dimensions");
+    CHECK_ERR(t_instances(&tsig1, "[]"), "'instances' is empty");
+}
+
+TEST(tensor_columns)
+{
+    CHECK_EQ_INT(t_columns(&tsig1, "[[1, 2], [3, 4]]"), 0);
+    CHECK_EQ_INT(tout[0].shape[0], 2);
+    CHECK_EQ_INT(t_columns(&tsig3, "{\"m\": [[[true, true], [true, true]]], \"x\": [[1, 2], [3, "
+                                   "4]], \"ids\": [1, 2, 3]}"),
+                 0);
+    CHECK_EQ_INT(tout[0].shape[0], 2); /* columns may differ in their first size */
+    CHECK_EQ_INT(tout[1].shape[0], 3);
+    CHECK_EQ_INT(tout[2].shape[0], 1);
+    CHECK_ERR(t_columns(&tsig3, "[[1, 2]]"),
+              "'inputs' must be an object of the model's 3 inputs by name ('x', ...), got a list");
+    CHECK_ERR(t_columns(&tsig1, "[1, 2]"), "input 'x': inputs: expected 2 nested lists, got a "
+                                           "number at depth 1");
+    CHECK_ERR(t_columns(&tsig1, "[]"),
+              "input 'x': shape [0, 0] does not match the model's [-1, 2]");
+}
+
+static int t_v2(const struct serve_tensor_info *info, const char *shape_json, enum v2_dtype t,
+                const char *data, const void *raw, size_t raw_len)
+{
+    reset();
+    struct v2_input in = {.name = info->name, .dtype = t};
+    const struct json *s = js(shape_json);
+    in.rank = s->len;
+    for (size_t i = 0; i < s->len; i++)
+        in.shape[i] = (int64_t)s->u.items[i].u.num;
+    if (data)
+        in.json_data = js(data);
+    in.raw = raw;
+    in.raw_len = raw_len;
+    return tensor_input_from_v2(&arena, info, &in, &tout[0], &err);
+}
+
+TEST(tensor_v2)
+{
+    CHECK_EQ_INT(t_v2(&tinfo[0], "[2, 2]", V2_FP32, "[[1, 2], [3, 4]]", NULL, 0), 0);
+    CHECK_STR_EQ(written(&tout[0], SIZE_MAX, false), "[[1, 2], [3, 4]]");
+    CHECK_EQ_INT(t_v2(&tinfo[0], "[2, 2]", V2_FP32, "[1, 2, 3, 4]", NULL, 0), 0);
+    int64_t ids[] = {INT64_MIN, INT64_MAX, 0};
+    CHECK_EQ_INT(t_v2(&tinfo[1], "[3]", V2_INT64, NULL, ids, sizeof(ids)), 0);
+    CHECK_STR_EQ(written(&tout[0], SIZE_MAX, true),
+                 "[-9223372036854775808, 9223372036854775807, 0]");
+    unsigned char bools[] = {0, 1, 2, 255};
+    CHECK_EQ_INT(t_v2(&tinfo[2], "[1, 2, 2]", V2_BOOL, NULL, bools, sizeof(bools)), 0);
+    CHECK_STR_EQ(written(&tout[0], SIZE_MAX, true), "[false, true, true, true]");
+    CHECK_ERR(t_v2(&tinfo[0], "[2, 2]", V2_FP64, "[1, 2, 3, 4]", NULL, 0),
+              "input 'x': datatype FP64 does not match the model's FP32");
+    CHECK_ERR(t_v2(&tinfo[0], "[2, 3]", V2_FP32, "[1, 2, 3, 4, 5, 6]", NULL, 0),
+              "input 'x': shape [2, 3] does not match the model's [-1, 2]");
+    CHECK_ERR(t_v2(&tinfo[0], "[2]", V2_FP32, "[1, 2]", NULL, 0),
+              "input 'x': shape [2] does not match the model's [-1, 2]");
+    CHECK_ERR(t_v2(&tinfo[0], "[2, 2]", V2_FP32, "[1, 2, 3]", NULL, 0),
+              "input 'x': data has 3 elements, shape needs 4");
+    CHECK_ERR(t_v2(&tinfo[0], "[1, 2]", V2_FP32, "[1, 2, 3]", NULL, 0),
+              "input 'x': data has more than 2 elements, shape needs 2");
+    CHECK_ERR(t_v2(&tinfo[1], "[3]", V2_INT64, NULL, ids, 16),
+              "input 'ids': binary data has 16 bytes, shape and INT64 need 24");
+    CHECK_ERR(t_v2(&tinfo[1], "[2]", V2_INT64, "[1, true]", NULL, 0),
+              "input 'ids': data: value 1 is a boolean, expected a number for INT64");
+}
+
+TEST(tensor_write_floats)
+{
+    double d[] = {0.1, 1e300, -2.5};
+    struct serve_tensor t = {.dtype = V2_FP64, .rank = 1, .shape = {3}, .data = d, .nbytes = 24};
+    CHECK_STR_EQ(written(&t, SIZE_MAX, false),
+                 "[0.10000000000000001, 1.0000000000000001e+300, -2.5]");
+    float f[] = {0.1f, NAN, -INFINITY, 3};
+    t = (struct serve_tensor){
+        .dtype = V2_FP32, .rank = 2, .shape = {2, 2}, .data = f, .nbytes = 16};
+    CHECK_STR_EQ(written(&t, SIZE_MAX, false), "[[0.1, NaN], [-Infinity, 3]]");
+    int32_t i[] = {-2147483647 - 1};
+    t = (struct serve_tensor){.dtype = V2_INT32, .rank = 0, .data = i, .nbytes = 4};
+    CHECK_STR_EQ(written(&t, SIZE_MAX, false), "-2147483648");
+}
+
+static int info_parse(const char *text, struct serve_tensor_info **t, size_t *n)
+{
+    reset();
+    return tensor_info_parse(js(text), "b.json", t, n, &err);
+}
+
+TEST(tensor_berth_json)
+{
+    struct serve_tensor_info *t = NULL;
+    size_t n = 0;
+    CHECK_EQ_INT(info_parse("[{\"name\": \"a\", \"datatype\": \"INT32\", \"shape\": [-1, 3]}, "
+                            "{\"name\": \"b\", \"datatype\": \"BOOL\", \"shape\": []}]",
+                            &t, &n),
+                 0);
+    CHECK_EQ_INT(n, 2);
+    CHECK_STR_EQ(t[0].name, "a");
+    CHECK_EQ_INT(t[0].dtype, V2_INT32);
+    CHECK_EQ_INT(t[0].rank, 2);
+    CHECK_EQ_INT(t[0].shape[0], -1);
+    CHECK_EQ_INT(t[1].rank, 0);
+    tensor_info_free(t, n);
+    CHECK_ERR(info_parse("[{\"name\": \"a\", \"datatype\": \"FP33\", \"shape\": [1]}]", &t, &n),
+              "b.json: inputs[0]: 'datatype' must be one of FP32, FP64, FP16, INT64, INT32, INT16, "
+              "INT8, UINT8, BOOL");
+    CHECK_ERR(info_parse("[{\"name\": \"a\", \"datatype\": \"UINT32\", \"shape\": [1]}]", &t, &n),
+              "b.json: inputs[0]: datatype UINT32 has no libtorch type");
+    CHECK_ERR(info_parse("[{\"name\": \"a\", \"datatype\": \"FP32\", \"shape\": [-2]}]", &t, &n),
+              "b.json: inputs[0]: shape[0] must be a size, or -1 for any");
+    CHECK_ERR(info_parse("[{\"name\": \"a\", \"datatype\": \"FP32\", \"shape\": [1], \"dims\": 2}]",
+                         &t, &n),
+              "b.json: inputs[0]: unknown field 'dims'");
+    CHECK_ERR(info_parse("[{\"name\": \"a\", \"datatype\": \"FP32\", \"shape\": [1]}, "
+                         "{\"name\": \"a\", \"datatype\": \"FP32\", \"shape\": [1]}]",
+                         &t, &n),
+              "b.json: inputs[1]: input 'a' is named twice");
+    CHECK_ERR(info_parse("[]", &t, &n), "b.json: 'inputs' must be a list of 1 to 64 tensors");
+    char **names = NULL;
+    reset();
+    CHECK_EQ_INT(tensor_names_parse(js("[\"y\", \"z\"]"), "b.json", &names, &n, &err), 0);
+    CHECK_EQ_INT(n, 2);
+    CHECK_STR_EQ(names[1], "z");
+    free(names[0]);
+    free(names[1]);
+    free(names);
+    CHECK_ERR(tensor_names_parse(js("[\"y\", \"y\"]"), "b.json", &names, &n, &err),
+              "b.json: output 'y' is named twice");
+    struct serve_tensor *ex = NULL;
+    reset();
+    CHECK_EQ_INT(
+        tensor_example_parse(&arena,
+                             js("[{\"datatype\": \"INT64\", \"shape\": [2], \"data\": [5, "
+                                "6]}, {\"name\": \"q\", \"datatype\": \"FP32\", \"shape\": "
+                                "[1, 3]}]"),
+                             "b.json", &ex, &n, &err),
+        0);
+    CHECK_EQ_INT(n, 2);
+    CHECK(ex[0].name == NULL);
+    CHECK_EQ_INT(((int64_t *)ex[0].data)[1], 6);
+    CHECK(ex[1].data == NULL);
+    CHECK_STR_EQ(ex[1].name, "q");
+    CHECK_ERR(tensor_example_parse(
+                  &arena, js("[{\"datatype\": \"INT64\", \"shape\": [-1], \"data\": [5]}]"),
+                  "b.json", &ex, &n, &err),
+              "b.json: example[0]: shape[0] must be a size");
+    CHECK_ERR(tensor_example_parse(&arena,
+                                   js("[{\"datatype\": \"INT64\", \"shape\": [2], \"data\": [5]}]"),
+                                   "b.json", &ex, &n, &err),
+              "b.json: example[0]: input 'example': data has 1 elements, shape needs 2");
+}
