@@ -379,11 +379,6 @@ static bool scaling_key(const char *key)
 int api_scaling_request(struct api_call *c, const json_t *params, int max_replicas,
                         struct api_scaling *out)
 {
-    const char *strategy = json_string_value(json_object_get(params, "ScaleStrategy"));
-    if (strategy && strcmp(strategy, "HPA") == 0)
-        return api_fail(c, "UnsupportedOperation",
-                        "ScaleStrategy HPA is not supported by Berth yet; use ScaleStrategy CRON "
-                        "(CronScaleJobs) or ScaleMode MANUAL");
     return api_scaling_read(c, params, &(struct api_scaling_limits){max_replicas, false}, out);
 }
 

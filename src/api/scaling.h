@@ -66,8 +66,8 @@ json_t *api_scaling_json(const struct api_scaling *s);
 /* ------------------------------------------------------------------------ */
 /* For CreateModelService, ModifyModelService and the Describe answers      */
 
-/* api_scaling_read() of a request, with ScaleStrategy HPA refused until
- * Berth measures instances (UnsupportedOperation). */
+/* api_scaling_read() of a request, with the service actions' limits (no
+ * GPUs: gpu-util is refused). */
 int api_scaling_request(struct api_call *c, const json_t *params, int max_replicas,
                         struct api_scaling *out);
 /* The scaling a Modify asks for, over the stored 'spec': *given false when

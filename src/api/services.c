@@ -72,7 +72,7 @@ static const struct api_field create_fields[] = {
     /* defined by TI-ONE, not built yet: refused by name */
     {"ResourceGroupId", API_FIELD_UNSUPPORTED},
     {"Resources", API_FIELD_UNSUPPORTED},
-    {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
+    {"HorizontalPodAutoscaler", API_FIELD_USED},
     {"LogEnable", API_FIELD_USED},
     {"AuthorizationEnable", API_FIELD_USED},
     {"CronScaleJobs", API_FIELD_USED},
@@ -940,6 +940,8 @@ int api_create_model_service(struct api_call *c)
     }
     if (sc->strategy == API_SCALE_CRON)
         replicas = ctl_cronscale_count(c->cfg->cronscale, sc, &cron);
+    else if (sc->strategy == API_SCALE_HPA)
+        replicas = sc->replicas;
     int rc = -1;
     json_t *spec = json_object();
     if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0) {
@@ -1297,7 +1299,7 @@ static const struct api_field modify_fields[] = {
     {"ResourceGroupId", API_FIELD_UNSUPPORTED},
     {"TargetProjectId", API_FIELD_UNSUPPORTED},
     {"Resources", API_FIELD_UNSUPPORTED},
-    {"HorizontalPodAutoscaler", API_FIELD_UNSUPPORTED},
+    {"HorizontalPodAutoscaler", API_FIELD_USED},
     {"LogEnable", API_FIELD_USED},
     {"ScaleStrategy", API_FIELD_USED},
     {"CronScaleJobs", API_FIELD_USED},
@@ -1328,6 +1330,21 @@ static int manual_count(struct api_call *c, const struct store_service *s, long 
                         s->id);
     *replicas = s->replicas;
     return 0;
+}
+
+/* The count of a version that Modify switches to (or keeps at) HPA:
+ * Replicas if given, else what it runs now within MinReplicas..MaxReplicas. */
+static long long hpa_count(const json_t *p, const struct api_scaling *sc,
+                           const struct store_service *s)
+{
+    if (api_present(json_object_get(p, "Replicas")))
+        return sc->replicas;
+    long long n = s->replicas;
+    if (n < sc->hpa.min_replicas)
+        n = sc->hpa.min_replicas;
+    if (n > sc->hpa.max_replicas)
+        n = sc->hpa.max_replicas;
+    return n;
 }
 
 /* Without ServiceAction: change what a version runs. The fields given
@@ -1363,6 +1380,10 @@ static int modify_config(struct api_call *c, const char *id)
         replicas = -1;
         cron_count = s.stopped ? -1 : ctl_cronscale_count(c->cfg->cronscale, sc, &cron);
     }
+    if (rc == 0 && scaling && sc->strategy == API_SCALE_HPA) {
+        replicas = -1;
+        cron_count = s.stopped ? -1 : hpa_count(p, sc, &s);
+    }
     if (rc == 0)
         rc = apply_runtime(c, p, spec, false, &model_version_id);
     if (rc == 0) {
@@ -1376,7 +1397,7 @@ static int modify_config(struct api_call *c, const char *id)
             if (store_service_set_replicas(c->cfg->store, id, (int)cron_count, s.old_replicas,
                                            false, &err) != 0)
                 rc = api_fail_store(c, &err);
-            else
+            else if (sc->strategy == API_SCALE_CRON)
                 ctl_cronscale_event(c->cfg->cronscale, c->cfg->store, c->region, id, sc, &cron,
                                     s.replicas);
         }
@@ -1397,13 +1418,14 @@ static int scale_to_manual(struct api_call *c, const struct store_service *s, bo
     json_t *spec = json_loads(s->spec_json, 0, NULL);
     const char *strategy = json_string_value(json_object_get(spec, "ScaleStrategy"));
     int rc = 0;
-    if (strategy && strcmp(strategy, "CRON") == 0) {
+    bool hpa = strategy && strcmp(strategy, "HPA") == 0;
+    if (strategy && (strcmp(strategy, "CRON") == 0 || hpa)) {
         if (!manual_given) {
             rc = api_fail(c, "UnsupportedOperation",
-                          "%s scales by its CronScaleJobs (ScaleMode AUTO, ScaleStrategy CRON): "
-                          "give ScaleMode MANUAL with SCALE to leave the schedule and run "
-                          "Replicas, or change the jobs with ModifyModelService",
-                          s->id);
+                          "%s scales by its %s (ScaleMode AUTO, ScaleStrategy %s): "
+                          "give ScaleMode MANUAL with SCALE to leave it and run "
+                          "Replicas, or change it with ModifyModelService",
+                          s->id, hpa ? "HorizontalPodAutoscaler" : "CronScaleJobs", strategy);
         } else {
             struct api_scaling manual = {.strategy = API_SCALE_MANUAL, .replicas = -1};
             api_scaling_put(spec, &manual);
@@ -1413,8 +1435,9 @@ static int scale_to_manual(struct api_call *c, const struct store_service *s, bo
             if (rc == 0)
                 ctl_event_version(c->cfg->store, c->region, s->id, CTL_EVENT_NORMAL,
                                   "ScaleModeChanged",
-                                  "ServiceAction SCALE with ScaleMode MANUAL: the CronScaleJobs "
-                                  "no longer apply");
+                                  "ServiceAction SCALE with ScaleMode MANUAL: the %s no longer "
+                                  "applies",
+                                  hpa ? "HorizontalPodAutoscaler" : "CronScaleJobs");
         }
     }
     json_decref(spec);

@@ -9,6 +9,7 @@
 #include "control/imports.h"
 #include "control/metrics.h"
 #include "control/cronscale.h"
+#include "control/hpa.h"
 #include "control/reconciler.h"
 #include "drivers/process.h"
 #include "gateway/gateway.h"
@@ -58,6 +59,7 @@ struct options {
     const char *metrics_token;   /* its file; NULL: /metrics is open */
     const char *time_zone;       /* NULL: the machine's */
     long long test_clock_offset_s;
+    long long wake_timeout_ms;
     const char *config; /* read before the flags */
     char **owned;       /* values read from --config, freed at exit */
     size_t nowned;
@@ -133,6 +135,8 @@ static const struct option_row {
     {"log-spool-mib", OPT_INT, OFF(log_spool_mib), 1, 1 << 20, "256", NULL, NULL,
      "MiB of lines each log sink keeps on disk (DIR/log-spool) while its receiver is down or "
      "slow; past it new lines are dropped and counted"},
+    {"wake-timeout-ms", OPT_INT, OFF(wake_timeout_ms), 100, 600000, "30000", NULL, NULL,
+     "how long the gateway holds a request for a service scaled to zero (then 503)"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -481,6 +485,7 @@ static int split_listen(const char *spec, char *host, size_t size, int *port)
 static struct http_server *api_server, *gateway_server;
 static struct ctl_reconciler *reconciler;
 static struct ctl_cronscale *cronscale;
+static struct ctl_hpa *hpa;
 static uv_signal_t sigterm, sigint;
 
 static void on_reconciler_stopped(void *arg)
@@ -506,6 +511,8 @@ static void on_signal(uv_signal_t *s, int signum)
     api_server = gateway_server = NULL;
     ctl_cronscale_stop(cronscale);
     cronscale = NULL;
+    ctl_hpa_stop(hpa);
+    hpa = NULL;
     ctl_reconciler_stop(reconciler, on_reconciler_stopped, NULL);
 }
 
@@ -704,6 +711,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    hpa = ctl_hpa_start(loop, st, reconciler, &routes);
     struct api_config api = {
         .gateway_url = gateway_url,
         .store = st,
@@ -736,8 +744,12 @@ int main(int argc, char **argv)
                            .num_threads = gw_threads,
                            .upstream_timeout_ms = 60000,
                            .trusted_proxies = proxies,
-                           .unrouted = unrouted};
+                           .unrouted = unrouted,
+                           .wake = ctl_hpa_wake,
+                           .wake_ud = hpa,
+                           .wake_timeout_ms = (uint64_t)o.wake_timeout_ms};
     gateway = gw_new(&gc);
+    ctl_hpa_set_gateway(hpa, gateway);
     struct http_server_config gwc = {
         .host = gw_host,
         .port = gw_port,
@@ -764,6 +776,7 @@ int main(int argc, char **argv)
         http_server_stop(gateway_server);
         gateway_server = NULL;
         ctl_cronscale_stop(cronscale);
+        ctl_hpa_stop(hpa);
         ctl_reconciler_stop(reconciler, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         rc = 1;

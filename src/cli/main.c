@@ -37,6 +37,8 @@ static void usage(FILE *f)
             "  service scale ms-ID-N REPLICAS\n"
             "  service autoscale ms-ID-N --cron 'SCHEDULE=TARGET[,name=N][,exclude=EXPR]'... "
             "--replicas N\n"
+            "  service autoscale ms-ID-N --hpa --min N --max N --metric NAME=VALUE... "
+            "[--up-window S] [--down-window S]\n"
             "  service autoscale ms-ID-N --manual N\n"
             "  service auth ms-ID on|off               call authentication of a group\n"
             "  service limit ms-ID-N [--rps N|off] [--concurrency N|off]   per instance\n"

@@ -285,53 +285,87 @@ static json_t *cron_job(const char *v)
     return job;
 }
 
-/* berth service autoscale ms-ID-N (--cron SCHEDULE=TARGET[,...]... --replicas N | --manual N) */
+/* --metric NAME=VALUE: {"Name", "Value"}; NULL (said why) when malformed. */
+static json_t *hpa_metric(const char *v)
+{
+    const char *eq = strchr(v, '=');
+    char *end = NULL;
+    long n = eq ? strtol(eq + 1, &end, 10) : -1;
+    if (!eq || eq == v || end == eq + 1 || *end || n < 0) {
+        fprintf(stderr, "berth: --metric '%s': want NAME=VALUE, e.g. cpu-util=60\n", v);
+        return NULL;
+    }
+    return json_pack("{s:s%, s:i}", "Name", v, (size_t)(eq - v), "Value", (int)n);
+}
+
+/* berth service autoscale ms-ID-N (--cron SCHEDULE=TARGET[,...]... --replicas N |
+ * --hpa --min N --max N --metric NAME=VALUE... [--up-window S] [--down-window S]
+ * [--replicas N] | --manual N) */
 static int service_autoscale(struct cli *c, int argc, char **argv)
 {
-    static const char usage[] = "usage: berth service autoscale ms-ID-N --cron "
-                                "'SCHEDULE=TARGET[,name=N][,exclude=EXPR]'... "
-                                "--replicas N | --manual N\n";
-    if (argc < 3 || argv[0][0] == '-') {
+    static const char usage[] =
+        "usage: berth service autoscale ms-ID-N --cron "
+        "'SCHEDULE=TARGET[,name=N][,exclude=EXPR]'... --replicas N\n"
+        "       berth service autoscale ms-ID-N --hpa --min N --max N --metric NAME=VALUE... "
+        "[--up-window S] [--down-window S] [--replicas N]\n"
+        "       berth service autoscale ms-ID-N --manual N\n";
+    if (argc < 2 || argv[0][0] == '-') {
         fputs(usage, stderr);
         return CLI_USAGE;
     }
     json_t *p = json_pack("{s:s}", "ServiceId", argv[0]);
-    json_t *jobs = json_array();
-    long manual = -1, replicas = -1;
+    json_t *jobs = json_array(), *metrics = json_array();
+    long manual = -1, replicas = -1, min = -1, max = -1, up = -1, down = -1;
+    bool hpa = false;
     int rc = CLI_OK;
+    static const char *const counts[] = {"--replicas", "--manual",    "--min",
+                                         "--max",      "--up-window", "--down-window"};
+    long *const slots[] = {&replicas, &manual, &min, &max, &up, &down};
     for (int i = 1; i < argc && rc == CLI_OK; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--hpa") == 0) {
+            hpa = true;
+            i--;
+            continue;
+        }
         char *end = NULL;
         long n = v ? strtol(v, &end, 10) : -1;
         bool number = v && end != v && !*end && n >= 0;
-        json_t *job;
+        int slot = -1;
+        for (int k = 0; k < (int)(sizeof(counts) / sizeof(counts[0])); k++)
+            if (strcmp(a, counts[k]) == 0)
+                slot = k;
+        json_t *x;
         if (!v) {
             fprintf(stderr, "berth: %s needs a value\n", a);
             rc = CLI_USAGE;
-        } else if (strcmp(a, "--cron") == 0 && (job = cron_job(v))) {
-            json_array_append_new(jobs, job);
-        } else if (strcmp(a, "--cron") == 0) {
+        } else if (strcmp(a, "--cron") == 0 && (x = cron_job(v))) {
+            json_array_append_new(jobs, x);
+        } else if (strcmp(a, "--metric") == 0 && (x = hpa_metric(v))) {
+            json_array_append_new(metrics, x);
+        } else if (strcmp(a, "--cron") == 0 || strcmp(a, "--metric") == 0) {
             rc = CLI_USAGE;
-        } else if ((strcmp(a, "--replicas") == 0 || strcmp(a, "--manual") == 0) && number) {
-            *(strcmp(a, "--manual") == 0 ? &manual : &replicas) = n;
+        } else if (slot >= 0 && number) {
+            *slots[slot] = n;
         } else {
             fprintf(stderr, "berth: service autoscale: %s\n%s",
-                    strcmp(a, "--replicas") == 0 || strcmp(a, "--manual") == 0
-                        ? "the count must be a number >= 0"
-                        : "unknown option",
-                    usage);
+                    slot >= 0 ? "the count must be a number >= 0" : "unknown option", usage);
             rc = CLI_USAGE;
         }
     }
     bool cron = json_array_size(jobs) > 0;
-    if (rc == CLI_OK && cron == (manual >= 0)) {
-        fprintf(stderr,
-                "berth: service autoscale: give --cron jobs (with --replicas) or --manual\n%s",
+    if (rc == CLI_OK && (int)cron + (int)hpa + (int)(manual >= 0) != 1) {
+        fprintf(stderr, "berth: service autoscale: give --cron jobs, --hpa or --manual\n%s", usage);
+        rc = CLI_USAGE;
+    }
+    if (rc == CLI_OK && hpa && (min < 0 || max < 0 || !json_array_size(metrics))) {
+        fprintf(stderr, "berth: service autoscale: --hpa needs --min, --max and --metric\n%s",
                 usage);
         rc = CLI_USAGE;
     }
     if (rc) {
         json_decref(jobs);
+        json_decref(metrics);
         json_decref(p);
         return rc;
     }
@@ -339,10 +373,25 @@ static int service_autoscale(struct cli *c, int argc, char **argv)
         json_object_set_new(p, "ScaleMode", json_string("AUTO"));
         json_object_set_new(p, "ScaleStrategy", json_string("CRON"));
         json_object_set_new(p, "CronScaleJobs", jobs);
+        json_decref(metrics);
+        if (replicas >= 0)
+            json_object_set_new(p, "Replicas", json_integer(replicas));
+    } else if (hpa) {
+        json_decref(jobs);
+        json_t *h = json_pack("{s:i, s:i, s:o}", "MinReplicas", (int)min, "MaxReplicas", (int)max,
+                              "HpaMetrics", metrics);
+        if (up >= 0)
+            json_object_set_new(h, "ScaleUpStabilizationWindowSeconds", json_integer(up));
+        if (down >= 0)
+            json_object_set_new(h, "ScaleDownStabilizationWindowSeconds", json_integer(down));
+        json_object_set_new(p, "ScaleMode", json_string("AUTO"));
+        json_object_set_new(p, "ScaleStrategy", json_string("HPA"));
+        json_object_set_new(p, "HorizontalPodAutoscaler", h);
         if (replicas >= 0)
             json_object_set_new(p, "Replicas", json_integer(replicas));
     } else {
         json_decref(jobs);
+        json_decref(metrics);
         json_object_set_new(p, "ScaleMode", json_string("MANUAL"));
         json_object_set_new(p, "Replicas", json_integer(manual));
     }

@@ -11,6 +11,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "control/events.h"
+#include "control/hpa.h"
 #include "control/imports.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
@@ -925,11 +926,14 @@ static void publish_routes(struct ctl_reconciler *r)
         service_limits(spec, &rps, &inflight);
         const char *strategy = json_string_value(json_object_get(spec, "ScaleStrategy"));
         bool at_zero = s->replicas == 0 && !s->stopped && strategy && !strcmp(strategy, "CRON");
+        bool wakeable = !s->stopped && ctl_hpa_wakes_from_zero(spec);
         json_decref(spec);
         gw_routes_add(routes, s->group_id, s->id, s->weight, timeout_ms, ready, n);
         gw_routes_limit(routes, s->id, rps, inflight);
         if (at_zero)
             gw_routes_scaled_to_zero(routes, s->id);
+        if (wakeable)
+            gw_routes_wakeable(routes, s->id);
         free(ready);
     }
     publish_auth(r, routes);

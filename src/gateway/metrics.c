@@ -220,6 +220,31 @@ static void sum_set(struct gw_mset *m, struct sums *s)
     }
 }
 
+int gw_metrics_load(struct gw_table *table, const char *service_id, struct gw_load *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct gw_routes *r = gw_table_acquire(table);
+    struct gw_version *v = NULL;
+    struct gw_group *g = gw_routes_find(r, str_from(service_id), &v);
+    int rc = ERR_NOTFOUND;
+    if (g && v) {
+        uint64_t started = 0, ended = 0;
+        for (unsigned w = 0; v->state->metrics && w < v->state->metrics->nworkers; w++) {
+            struct cell *c =
+                atomic_load_explicit(&v->state->metrics->cells[w], memory_order_acquire);
+            if (!c)
+                continue;
+            ended += rd(&c->ended); /* first, as in sum_set() */
+            started += rd(&c->started);
+        }
+        out->forwarded = started;
+        out->inflight = started > ended ? started - ended : 0;
+        rc = 0;
+    }
+    gw_routes_release(r);
+    return rc;
+}
+
 /* One series: a group ("" for the unrouted) and a version ("" for the
  * group's own answers), with their sums. */
 struct series {

@@ -52,6 +52,16 @@ void gw_mreq_failed(struct gw_mreq *r, int rc);
 void gw_mreq_failover(struct gw_mreq *r);
 void gw_mreq_end(struct gw_mreq *r);
 
+/* What the autoscaler reads of one version, summed over the workers as a
+ * scrape does: requests forwarded so far (a counter) and in flight now.
+ * ERR_NOTFOUND when the routes do not list it. Any thread; cheap (one pass
+ * over the version's cells), for a sample a second, never per request. */
+struct gw_load {
+    uint64_t forwarded;
+    uint64_t inflight;
+};
+int gw_metrics_load(struct gw_table *routes, const char *service_id, struct gw_load *out);
+
 /* Append the gateway's families to 'out', summed over the workers: every
  * group and version the current routes list, and the requests that named
  * none ('unrouted', group and version ""). Any thread. */

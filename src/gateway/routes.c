@@ -357,6 +357,13 @@ void gw_routes_scaled_to_zero(struct gw_routes *r, const char *service_id)
         v->scaled_to_zero = true;
 }
 
+void gw_routes_wakeable(struct gw_routes *r, const char *service_id)
+{
+    struct gw_version *v = find_version(r, str_from(service_id));
+    if (v)
+        v->wakeable = true;
+}
+
 bool gw_routes_at_zero(const struct gw_group *g, const struct gw_version *v)
 {
     if (v)

@@ -78,6 +78,7 @@ struct gw_version {
     unsigned rps_limit;      /* per ready instance; 0: none */
     unsigned inflight_limit; /* per ready instance; 0: none */
     bool scaled_to_zero;     /* its CronScaleJobs want no instance now */
+    bool wakeable;           /* HPA with MinReplicas 0: a request at 0 ready waits (wake.h) */
     struct gw_vstate *state;
 };
 
@@ -136,6 +137,8 @@ void gw_routes_add(struct gw_routes *r, const char *group_id, const char *servic
 void gw_routes_limit(struct gw_routes *r, const char *service_id, unsigned rps, unsigned inflight);
 /* Mark a version scaled to zero by its schedule (for the 503's reason). */
 void gw_routes_scaled_to_zero(struct gw_routes *r, const char *service_id);
+/* Mark a version that a request wakes from zero (wake.h). */
+void gw_routes_wakeable(struct gw_routes *r, const char *service_id);
 /* Whether 'v' (or, NULL, any version of 'g') is scaled to zero by its schedule. */
 bool gw_routes_at_zero(const struct gw_group *g, const struct gw_version *v);
 /* A group's call authentication (app_key and app_secret may be NULL) and its

@@ -301,7 +301,7 @@ class Services(unittest.TestCase):
         err = self.c.error("DeleteTrainingModelVersion", {"TrainingModelVersionId": mv2})
         self.assertEqual(err["Code"], "UnsupportedOperation")
         for params, code, needle in [
-            ({"HorizontalPodAutoscaler": {"MinReplicas": 1}}, "UnsupportedOperation", "HorizontalPodAutoscaler"),
+            ({"HorizontalPodAutoscaler": {"MinReplicas": 1}}, "InvalidParameterValue", "HorizontalPodAutoscaler"),
             ({"InstanceType": "TI.S.NOPE.POST"}, "InvalidParameterValue", "InstanceType"),
             ({"Command": "true", "ModelInfo": {"ModelVersionId": mv2}}, "UnsupportedOperation", "not both"),
             ({"Bogus": 1}, "UnknownParameter", "Bogus"),
@@ -538,8 +538,8 @@ class Services(unittest.TestCase):
             (dict(base, Replicas=-1), "InvalidParameterValue", "Replicas"),
             (dict(base, Replicas=1000), "InvalidParameterValue", "Replicas"),
             (dict(base, ScaleMode="AUTO"), "MissingParameter", "ScaleStrategy"),
-            (dict(base, ScaleMode="AUTO", ScaleStrategy="HPA"), "UnsupportedOperation", "HPA"),
-            (dict(base, HorizontalPodAutoscaler={"MinReplicas": 1}), "UnsupportedOperation", "HorizontalPodAutoscaler"),
+            (dict(base, ScaleMode="AUTO", ScaleStrategy="HPA"), "MissingParameter", "HorizontalPodAutoscaler"),
+            (dict(base, HorizontalPodAutoscaler={"MinReplicas": 1}), "InvalidParameterValue", "HorizontalPodAutoscaler"),
             (dict(base, AuthorizationEnable="yes"), "InvalidParameter", "AuthorizationEnable"),
             (dict(base, ServicePort=9000), "UnsupportedOperation", "ServicePort"),
             (dict(base, ImageInfo={"ImageType": "CUSTOM", "ImageUrl": "nginx:latest"}), "UnsupportedOperation", "container"),

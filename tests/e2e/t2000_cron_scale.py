@@ -234,11 +234,11 @@ class CronApi(unittest.TestCase):
         p.update(ScaleStrategy="HPA")
         del p["CronScaleJobs"]
         e = self.c.error("CreateModelService", p)
-        self.assertEqual(e["Code"], "UnsupportedOperation", e)
-        self.assertIn("ScaleStrategy HPA is not supported", e["Message"])
+        self.assertEqual(e["Code"], "MissingParameter", e)
+        self.assertIn("HorizontalPodAutoscaler is required with ScaleStrategy HPA", e["Message"])
         p["HorizontalPodAutoscaler"] = {"MinReplicas": 1, "MaxReplicas": 2,
-                                        "HpaMetrics": [{"Name": "cpu-util", "Value": 50}]}
-        self.assertEqual(self.c.error("CreateModelService", p)["Code"], "UnsupportedOperation")
+                                        "HpaMetrics": [{"Name": "gpu-util", "Value": 50}]}
+        self.assertIn("no GPUs", self.c.error("CreateModelService", p)["Message"])
         # Nothing was created.
         self.assertEqual(self.c.ok("DescribeModelServiceGroups", {})["TotalCount"], 0)
 

@@ -119,3 +119,33 @@ TEST(counts_sum_over_workers_and_survive_a_new_table)
     gw_mset_free(unrouted);
     gw_table_release(&t);
 }
+
+TEST(load_of_a_version_for_the_autoscaler)
+{
+    gw_metrics_set_workers(2);
+    struct gw_table t;
+    gw_table_init(&t);
+    gw_table_publish(&t, table_of(true));
+    struct gw_version *v1 = version(&t, "ms-aaaa-1");
+    struct gw_mreq a, b, c;
+    gw_mreq_begin(&a, v1->state->metrics, 0, gw_now_ns());
+    gw_mreq_begin(&b, v1->state->metrics, 1, gw_now_ns());
+    gw_mreq_begin(&c, v1->state->metrics, 1, gw_now_ns());
+    a.status = 200;
+    gw_mreq_end(&a);
+    struct gw_load l;
+    CHECK_EQ_INT(gw_metrics_load(&t, "ms-aaaa-1", &l), 0);
+    CHECK_EQ_INT((int)l.forwarded, 3);
+    CHECK_EQ_INT((int)l.inflight, 2);
+    CHECK_EQ_INT(gw_metrics_load(&t, "ms-aaaa-2", &l), 0);
+    CHECK_EQ_INT((int)l.forwarded, 0);
+    CHECK_EQ_INT(gw_metrics_load(&t, "ms-aaaa", &l), ERR_NOTFOUND); /* a group is no version */
+    CHECK_EQ_INT(gw_metrics_load(&t, "ms-zzzz-1", &l), ERR_NOTFOUND);
+    gw_mreq_end(&b);
+    gw_mreq_end(&c);
+    gw_table_publish(&t, table_of(true)); /* a new table keeps the counter */
+    CHECK_EQ_INT(gw_metrics_load(&t, "ms-aaaa-1", &l), 0);
+    CHECK_EQ_INT((int)l.forwarded, 3);
+    CHECK_EQ_INT((int)l.inflight, 0);
+    gw_table_release(&t);
+}

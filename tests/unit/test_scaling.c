@@ -440,8 +440,17 @@ TEST(modify_keeps_what_is_omitted_and_replaces_with_scale_mode)
     CHECK_STR_EQ(modify("{\"Kind\": \"command\"}", "{\"ScaleStrategy\": \"CRON\"}", &s, &given),
                  "ScaleStrategy CRON needs ScaleMode AUTO (ScaleMode is MANUAL by default)");
     CHECK_STR_EQ(modify("{}", "{\"ScaleMode\": \"AUTO\", \"ScaleStrategy\": \"HPA\"}", &s, &given),
-                 "ScaleStrategy HPA is not supported by Berth yet; use ScaleStrategy CRON "
-                 "(CronScaleJobs) or ScaleMode MANUAL");
+                 "HorizontalPodAutoscaler is required with ScaleStrategy HPA");
+    /* An HPA spec: a new HorizontalPodAutoscaler alone replaces it. */
+    CHECK_STR_EQ(modify(cron,
+                        "{\"ScaleMode\": \"AUTO\", \"ScaleStrategy\": \"HPA\", "
+                        "\"HorizontalPodAutoscaler\": {\"MinReplicas\": 0, \"MaxReplicas\": 4, "
+                        "\"HpaMetrics\": [{\"Name\": \"service-qps\", \"Value\": 5}]}}",
+                        &s, &given),
+                 "ok");
+    CHECK_EQ_INT(s.strategy, API_SCALE_HPA);
+    CHECK_EQ_INT(s.hpa.min_replicas, 0);
+    CHECK_EQ_INT(s.hpa.max_replicas, 4);
 }
 
 TEST(put_and_show_round_trip)
