@@ -623,7 +623,11 @@ void api_handle(struct http_request *req, struct http_response *res, void *ud)
     json_decref(c.params);
     res->status = 200;
     ctl_metrics_api_count(c.cfg->metrics, metric_action(action), rc == 0 ? "OK" : c.error_code);
-    if (rc == 0)
+    /* Reads are what clients poll (a --wait, a console): debug. Changes and
+     * refusals are what an operator looks for. */
+    if (rc == 0 && strncmp(action, "Describe", 8) == 0)
+        log_debug("api", "action=%s region=%s req=%s ok", action, region, request_id);
+    else if (rc == 0)
         log_info("api", "action=%s region=%s req=%s ok", action, region, request_id);
     else
         log_info("api", "action=%s region=%s req=%s error=%s: %s", action, region, request_id,

@@ -5,12 +5,14 @@
 #include "base/err.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 int log_level_current = LOG_INFO;
+static bool log_json;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -23,6 +25,75 @@ int log_set_level(const char *name)
         }
     }
     return ERR_INVALID;
+}
+
+int log_set_format(const char *name)
+{
+    if (strcmp(name, "text") != 0 && strcmp(name, "json") != 0)
+        return ERR_INVALID;
+    log_json = name[0] == 'j';
+    return 0;
+}
+
+/* The length of the well-formed UTF-8 sequence at 's' (at most 'len'
+ * bytes), or 0: a stray or truncated byte, an overlong form, a surrogate. */
+static size_t utf8_length(const unsigned char *s, size_t len)
+{
+    size_t k = s[0] >= 0xf0 && s[0] <= 0xf4  ? 4
+               : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
+               : s[0] >= 0xc2 && s[0] < 0xe0 ? 2
+                                             : 0;
+    if (k == 0 || k > len)
+        return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((k == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (k == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+        (k == 4 && s[0] == 0xf0 && s[1] < 0x90) || (k == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return k;
+}
+
+size_t log_escape_json(char *dst, size_t cap, const char *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        char esc = c == '\n'   ? 'n'
+                   : c == '\r' ? 'r'
+                   : c == '\t' ? 't'
+                   : c == '"'  ? '"'
+                   : c == '\\' ? '\\'
+                               : 0;
+        if (esc) {
+            if (cap - n < 2)
+                break;
+            dst[n++] = '\\';
+            dst[n++] = esc;
+        } else if (c < 0x20 || c == 0x7f) {
+            if (cap - n < 6)
+                break;
+            memcpy(dst + n, "\\u00", 4);
+            dst[n + 4] = hex[c >> 4];
+            dst[n + 5] = hex[c & 15];
+            n += 6;
+        } else if (c >= 0x80) {
+            size_t k = utf8_length((const unsigned char *)src + i, len - i);
+            const char *from = k ? src + i : "\\ufffd"; /* a JSON reader refuses bad UTF-8 */
+            size_t m = k ? k : 6;
+            if (cap - n < m)
+                break;
+            memcpy(dst + n, from, m);
+            n += m;
+            i += k ? k - 1 : 0;
+        } else {
+            if (cap - n < 1)
+                break;
+            dst[n++] = (char)c;
+        }
+    }
+    return n;
 }
 
 size_t log_escape(char *dst, size_t cap, const char *src, size_t len, size_t *used)
@@ -57,23 +128,32 @@ size_t log_escape(char *dst, size_t cap, const char *src, size_t len, size_t *us
 
 void log_write(enum log_level level, const char *sub, const char *fmt, ...)
 {
-    char line[2048], msg[2048];
+    char line[2048], msg[2048], ts_text[40];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s %s ", ts.tv_nsec / 1000000,
-                          level_names[level], sub);
-    if (n > sizeof(line) - 1)
-        n = sizeof(line) - 1;
+    size_t tl = strftime(ts_text, sizeof(ts_text), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts_text + tl, sizeof(ts_text) - tl, ".%03ldZ", ts.tv_nsec / 1000000);
+    int h = log_json ? snprintf(line, sizeof(line),
+                                "{\"ts\":\"%s\",\"level\":\"%s\",\"sub\":\"%s\",\"msg\":\"",
+                                ts_text, level_names[level], sub)
+                     : snprintf(line, sizeof(line), "%s %s %s ", ts_text, level_names[level], sub);
+    size_t n = h < 0 ? 0 : (size_t)h < sizeof(line) ? (size_t)h : sizeof(line) - 1;
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
-    /* Values in the message (names, paths, reasons) may hold anything. */
-    n += log_escape(line + n, sizeof(line) - 1 - n, msg, mlen, NULL);
+    /* Values in the message (names, paths, reasons) may hold anything;
+     * room is kept for the line's end ("\"}\n" or "\n"). */
+    if (log_json) {
+        n += log_escape_json(line + n, sizeof(line) - 3 - n, msg, mlen);
+        line[n++] = '"';
+        line[n++] = '}';
+    } else {
+        n += log_escape(line + n, sizeof(line) - 1 - n, msg, mlen, NULL);
+    }
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;

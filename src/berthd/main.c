@@ -47,7 +47,8 @@ struct options {
     long long gateway_threads; /* 0: the usable CPUs */
     struct opt_list regions, import_roots, trusted_proxies, log_sinks;
     long long log_spool_mib;
-    const char *log_level;
+    const char *log_level, *log_format;
+    const char *access_log; /* the gateway's; NULL: none */
     long long api_max_connections, gateway_max_connections;
     long long group_qps_cap;
     long long api_body_budget_mib, gateway_body_budget_mib;
@@ -98,6 +99,11 @@ static const struct option_row {
      "address or network (10.0.0.0/8) of a proxy in front of the gateway whose "
      "X-Forwarded-*, X-Real-IP and Forwarded fields are kept; repeat for more"},
     {"log-level", OPT_STR, OFF(log_level), 0, 0, "info", NULL, NULL, "error, warn, info or debug"},
+    {"access-log", OPT_STR, OFF(access_log), 0, 0, NULL, "none", NULL,
+     "a file the gateway appends a line to per request (combined format plus seconds, or JSON "
+     "with --log-format json); SIGUSR1 reopens it, for logrotate"},
+    {"log-format", OPT_STR, OFF(log_format), 0, 0, "text", NULL, NULL,
+     "text ('ts level sub message') or json (one object per line)"},
     {"api-max-connections", OPT_INT, OFF(api_max_connections), 1, 1000000, "256", NULL, NULL,
      "connections the management API holds at once"},
     {"gateway-max-connections", OPT_INT, OFF(gateway_max_connections), 1, 1000000, "1536", NULL,
@@ -486,7 +492,33 @@ static struct http_server *api_server, *gateway_server;
 static struct ctl_reconciler *reconciler;
 static struct ctl_cronscale *cronscale;
 static struct ctl_hpa *hpa;
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sigusr1;
+static struct http_access_log access_log = {.fd = -1};
+static const char *access_log_path;
+
+static int open_access_log(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+/* logrotate's postrotate: the file moved away; write to a new one in its
+ * place. dup2() swaps the descriptor under the workers, who never see it
+ * closed. */
+static void on_reopen(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    int fd = open_access_log(access_log_path);
+    if (fd < 0) {
+        log_error("berthd", "cannot reopen the access log '%s': %s", access_log_path,
+                  strerror(errno));
+        return;
+    }
+    if (dup2(fd, access_log.fd) < 0)
+        log_error("berthd", "cannot reopen the access log: %s", strerror(errno));
+    close(fd);
+    log_info("berthd", "reopened the access log %s", access_log_path);
+}
 
 static void on_reconciler_stopped(void *arg)
 {
@@ -494,6 +526,8 @@ static void on_reconciler_stopped(void *arg)
     reconciler = NULL;
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    if (access_log.fd >= 0)
+        uv_close((uv_handle_t *)&sigusr1, NULL);
 }
 
 /* Stop taking requests, then stop the instances, then let uv_run return. */
@@ -566,6 +600,10 @@ int main(int argc, char **argv)
                 o.log_level);
         goto out;
     }
+    if (log_set_format(o.log_format) != 0) {
+        fprintf(stderr, "berthd: --log-format: '%s' is not one of text, json\n", o.log_format);
+        goto out;
+    }
     if (!o.data_dir || !*o.data_dir) {
         fprintf(stderr, "berthd: --data-dir is required (see --help)\n");
         goto out;
@@ -617,6 +655,17 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if (o.access_log) {
+        access_log_path = o.access_log;
+        access_log.fd = open_access_log(o.access_log);
+        access_log.json = strcmp(o.log_format, "json") == 0;
+        if (access_log.fd < 0) {
+            fprintf(stderr, "berthd: --access-log: cannot open '%s': %s\n", o.access_log,
+                    strerror(errno));
+            rc = 1;
+            goto out;
+        }
+    }
     db = xasprintf("%s/berth.db", data_dir);
     models = xasprintf("%s/models", data_dir);
     mkdir(models, 0700);
@@ -626,7 +675,6 @@ int main(int argc, char **argv)
         o.secret_key_file ? xstrdup(o.secret_key_file) : xasprintf("%s/secret.key", data_dir);
     if (lock_data_dir(data_dir, &lock_fd, &err) != 0 ||
         load_secret_key(secret_key_file, seal_key, &err) != 0 || store_open(db, &st, &err) != 0 ||
-        ensure_credentials(data_dir, st, &err) != 0 ||
         imports_start(st, data_dir, instance_dir, o.import_roots.v, &im, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;
@@ -763,6 +811,7 @@ int main(int argc, char **argv)
         .max_connections = (size_t)o.gateway_max_connections,
         .body_budget_bytes = (size_t)o.gateway_body_budget_mib << 20,
         .drain_timeout_ms = (uint64_t)o.drain_timeout_ms,
+        .access_log = access_log.fd >= 0 ? &access_log : NULL,
     };
     /* The gateway first: the API hands out its address. */
     if (http_server_start(loop, &gwc, &gateway_server, &err) == 0) {
@@ -782,10 +831,28 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    /* Only now: a berthd that cannot listen hands out no credential for an
+     * API that is not there (the next start, on a free port, makes it). */
+    if (ensure_credentials(data_dir, st, &err) != 0) {
+        fprintf(stderr, "berthd: %s\n", err.msg);
+        http_server_stop(api_server);
+        http_server_stop(gateway_server);
+        api_server = gateway_server = NULL;
+        ctl_cronscale_stop(cronscale);
+        ctl_hpa_stop(hpa);
+        ctl_reconciler_stop(reconciler, NULL, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        rc = 1;
+        goto out;
+    }
     uv_signal_init(loop, &sigterm);
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    if (access_log.fd >= 0) {
+        uv_signal_init(loop, &sigusr1);
+        uv_signal_start(&sigusr1, on_reopen, SIGUSR1);
+    }
     log_info("berthd", "gateway listening on %s:%d", gw_host, http_server_port(gateway_server));
     log_info("berthd", "management API listening on %s:%d data_dir=%s", host,
              http_server_port(api_server), data_dir);
@@ -818,6 +885,8 @@ out:
     free(secret_key_file);
     crypto_wipe(seal_key, sizeof(seal_key));
     free(data_dir);
+    if (access_log.fd >= 0)
+        close(access_log.fd);
     for (size_t i = 0; i < o.nowned; i++)
         free(o.owned[i]);
     free(o.owned);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define READ_CHUNK_BYTES HTTP_BODY_PIECE_BYTES
@@ -64,6 +65,7 @@ struct conn {
     struct http_deferred *deferred; /* the request being answered later */
     struct buf pending;             /* bytes read behind it, parsed once it is done */
     bool peer_eof;                  /* the client will send nothing more */
+    struct http_access *acc;        /* with cfg.access_log: the request being answered */
 };
 
 struct http_deferred {
@@ -368,6 +370,66 @@ static bool conn_keep_alive(struct conn *c)
     return http_parser_keep_alive(&c->parser) && !c->w->draining;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Access log                                                               */
+
+static void copy_field(char *dst, size_t size, struct str v)
+{
+    size_t n = v.len < size - 1 ? v.len : size - 1;
+    memcpy(dst, v.ptr, n);
+    dst[n] = '\0';
+}
+
+/* The head is complete: note what the line will say of the request. */
+static void access_begin(struct conn *c, const struct http_request *req)
+{
+    if (!c->acc)
+        c->acc = xcalloc(1, sizeof(*c->acc));
+    struct http_access *a = c->acc;
+    a->start_ns = http_access_now_ns();
+    a->start = time(NULL);
+    a->id = req->id;
+    a->status = 0;
+    a->bytes = 0;
+    copy_field(a->method, sizeof(a->method), req->method);
+    copy_field(a->target, sizeof(a->target), req->path);
+    if (req->query.len && strlen(a->target) + 1 < sizeof(a->target)) {
+        size_t n = strlen(a->target);
+        a->target[n] = '?';
+        copy_field(a->target + n + 1, sizeof(a->target) - n - 1, req->query);
+    }
+    strcpy(a->proto, http_parser_is_http10(&c->parser) ? "HTTP/1.0" : "HTTP/1.1");
+    copy_field(a->referer, sizeof(a->referer), http_request_header(req, "referer"));
+    copy_field(a->agent, sizeof(a->agent), http_request_header(req, "user-agent"));
+}
+
+/* The answer is out (or cut, with 'status' 499 as nginx logs a client that
+ * went away): write the line. An error the server answers before any
+ * request was whole is logged with "-" for the request. */
+static void access_end(struct conn *c, int status)
+{
+    const struct http_access_log *log = c->w->srv->cfg.access_log;
+    if (!log)
+        return;
+    if (!c->acc)
+        c->acc = xcalloc(1, sizeof(*c->acc));
+    struct http_access *a = c->acc;
+    if (!a->start_ns) {
+        if (!status)
+            return;
+        a->start_ns = http_access_now_ns();
+        a->start = time(NULL);
+        a->bytes = 0;
+        strcpy(a->method, "-");
+        a->target[0] = a->referer[0] = a->agent[0] = '\0';
+        strcpy(a->proto, "-");
+    }
+    if (status)
+        a->status = status;
+    http_access_write(log, a, c->peer);
+    a->start_ns = 0;
+}
+
 /* Send 'res' on the connection; takes its buffers. A HEAD answer keeps
  * the Content-Length and drops the body. What the socket takes at once
  * goes from the response's own buffers; the write request that sends the
@@ -382,6 +444,11 @@ static void conn_send(struct conn *c, struct http_response *res, bool keep_alive
     uv_buf_t bufs[2] = {uv_buf_init(head.ptr, (unsigned)head.len),
                         uv_buf_init(res->body.ptr, (unsigned)blen)};
     unsigned nbufs = blen ? 2 : 1;
+    if (c->w->srv->cfg.access_log) {
+        if (c->acc)
+            c->acc->bytes += blen;
+        access_end(c, res->status);
+    }
     conn_try_write(c, bufs, &nbufs);
     if (nbufs == 0) {
         buf_release(&head);
@@ -437,6 +504,7 @@ static void on_handle_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     http_parser_release(&c->parser);
     buf_release(&c->pending);
+    free(c->acc);
     free(c);
     atomic_fetch_sub(&w->srv->nconns, 1);
     worker_maybe_finish(w);
@@ -494,6 +562,8 @@ static void conn_close(struct conn *c)
         d->c = NULL;
         if (d->on_cancel)
             d->on_cancel(d->cancel_arg);
+        if (c->acc && c->acc->start_ns)
+            access_end(c, d->head_sent ? 0 : 499);
         deferred_free(d);
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -611,6 +681,8 @@ static void conn_handle(struct conn *c, bool body_follows)
     if (body_follows && (c->parser.ll.flags & F_CONTENT_LENGTH))
         req.body_length = (long long)c->parser.ll.content_length;
     c->head_request = str_eq_cstr(req.method, "HEAD");
+    if (srv->cfg.access_log)
+        access_begin(c, &req);
     if (c->head_request && srv->cfg.head_as_get)
         req.method = STR_LIT("GET"); /* the same answer, without its body */
 
@@ -862,6 +934,8 @@ static void conn_answered(struct conn *c, bool close)
 static void deferred_finish(struct http_deferred *d, bool close)
 {
     struct conn *c = d->c;
+    if (c && c->acc && c->acc->start_ns)
+        access_end(c, 0);
     deferred_free(d);
     if (!c)
         return;
@@ -904,6 +978,8 @@ void http_deferred_head(struct http_deferred *d, int status, struct str headers,
     if (!c || d->head_sent)
         return;
     d->head_sent = true;
+    if (c->acc)
+        c->acc->status = status;
     /* RFC 9110 6.4.1: no content in these, whatever the upstream framed. */
     if (status < 200 || status == 204 || status == 304)
         d->no_body = true;
@@ -961,6 +1037,8 @@ void http_deferred_body(struct http_deferred *d, const void *data, size_t len)
     struct conn *c = d->c;
     if (!c || !d->head_sent || len == 0 || c->closing || d->no_body)
         return;
+    if (c->acc)
+        c->acc->bytes += len;
     if (d->chunked) {
         char size[24];
         snprintf(size, sizeof(size), "%zx\r\n", len);

@@ -15,6 +15,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "http/access.h"
 
 #define HTTP_MAX_HEADERS 64
 
@@ -92,6 +93,8 @@ struct http_server_config {
      * headers and Content-Length, and the server drops its body. Off, the
      * handler sees HEAD (a proxy forwards it as it is). */
     bool head_as_get;
+    /* Log each answered request there (access.h); NULL: no access log. */
+    const struct http_access_log *access_log;
 };
 
 struct http_server;

@@ -31,6 +31,7 @@ struct options {
     long long body_budget_bytes;
     long long drain_ms;
     const char *log_level;
+    const char *log_format;
     const char *xgboost_predictor;
 };
 
@@ -73,6 +74,7 @@ static const struct option_row option_table[] = {
     {"drain_timeout_ms", OPT_INT, OFF(drain_ms), 0, 600000, "3000",
      "on SIGTERM, how long requests in flight may finish before their connections close"},
     {"log_level", OPT_STR, OFF(log_level), 0, 0, "info", "error, warn, info or debug"},
+    {"log_format", OPT_STR, OFF(log_format), 0, 0, "text", "text, or json (one object per line)"},
     {"xgboost_predictor", OPT_STR, OFF(xgboost_predictor), 0, 0, "auto",
      "auto (native evaluator where it agrees with the library at load), native or library; "
      "a version's berth.json \"predictor\" overrides it"},
@@ -191,6 +193,7 @@ int main(int argc, char **argv)
         .body_budget_bytes = 256 * 1024 * 1024,
         .drain_ms = 3000,
         .log_level = "info",
+        .log_format = "text",
         .xgboost_predictor = "auto",
     };
     int rc = parse_args(argc, argv, &o);
@@ -199,6 +202,10 @@ int main(int argc, char **argv)
     if (log_set_level(o.log_level) != 0) {
         fprintf(stderr, "berth-serve: --log_level: '%s' is not one of error, warn, info, debug\n",
                 o.log_level);
+        return 2;
+    }
+    if (log_set_format(o.log_format) != 0) {
+        fprintf(stderr, "berth-serve: --log_format: '%s' is not one of text, json\n", o.log_format);
         return 2;
     }
     bool have_config = o.model_config_file && *o.model_config_file;

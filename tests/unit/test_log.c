@@ -151,3 +151,41 @@ TEST(levels)
     CHECK_EQ_INT(log_set_level("info"), 0);
     CHECK_EQ_INT(log_level_current, LOG_INFO);
 }
+
+TEST(json_format_is_one_object_per_line)
+{
+    CHECK_EQ_INT(log_set_format("yaml"), ERR_INVALID);
+    CHECK_EQ_INT(log_set_format("json"), 0);
+    size_t n = capture(LOG_WARN, "say \"hi\"\\ \n\x01 caf\xc3\xa9");
+    log_set_format("text");
+    CHECK_EQ_INT(count_char(out, n, '\n'), 1);
+    CHECK(strncmp(out, "{\"ts\":\"20", 9) == 0);
+    CHECK(strstr(out, "Z\",\"level\":\"warn\",\"sub\":\"test\",\"msg\":\"model=say \\\"hi\\\"\\\\ "
+                      "\\n\\u0001 caf\xc3\xa9 reason=ok\"}\n") != NULL);
+}
+
+TEST(json_format_replaces_bytes_that_are_not_utf8)
+{
+    log_set_format("json");
+    /* A stray continuation byte, a truncated sequence, an overlong '/', a surrogate. */
+    size_t n = capture(LOG_INFO, "\x80 \xe6\xbc \xc0\xaf \xed\xa0\x80 \xf0\x9f\x99\x82");
+    log_set_format("text");
+    CHECK(n > 0);
+    CHECK(strstr(out, "model=\\ufffd \\ufffd\\ufffd \\ufffd\\ufffd \\ufffd\\ufffd\\ufffd "
+                      "\xf0\x9f\x99\x82 reason=ok\"}\n") != NULL);
+}
+
+TEST(json_format_long_values_stay_closed)
+{
+    static char big[5000];
+    for (size_t i = 0; i < sizeof(big) - 1; i++)
+        big[i] = i % 3 ? 'x' : '"';
+    log_set_format("json");
+    size_t n = capture(LOG_WARN, big);
+    log_set_format("text");
+    CHECK(n > 1000 && n <= 2048);
+    CHECK_EQ_INT(count_char(out, n, '\n'), 1);
+    CHECK(n >= 3 && strcmp(out + n - 3, "\"}\n") == 0);
+    /* Cut before an escape, never inside one: the string before the close has no lone '\'. */
+    CHECK(out[n - 4] != '\\' || out[n - 5] == '\\');
+}
