@@ -3,6 +3,7 @@
 #   make SANITIZE=address,undefined   a sanitized copy in build-address-undefined/
 #   make test SANITIZE=thread         ThreadSanitizer (suppressions: tests/tsan.supp)
 #   make test | test-unit | test-e2e | fuzz | fuzz-replay | bench | run | format | format-check | clean
+#   make install [PREFIX=/usr/local] [DESTDIR=...]   binaries, systemd unit, config, docs
 
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
@@ -97,7 +98,7 @@ FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
 BINS = $(BUILD)/berth-serve $(BUILD)/berth-serve-notorch $(BUILD)/berthd $(BUILD)/berth
 
-.PHONY: all lib test test-unit test-e2e fuzz fuzz-replay bench bench-floor run deps format format-check clean demo
+.PHONY: install all lib test test-unit test-e2e fuzz fuzz-replay bench bench-floor run deps format format-check clean demo
 
 all: $(BINS)
 
@@ -194,6 +195,32 @@ bench-auth: deps all
 run: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json
 	@BUILD=$(BUILD) scripts/run-demo.sh
+
+# Installation: what docs/operations.md describes. SYSCONFDIR stays /etc for
+# any PREFIX (where the unit reads its config); UNITDIR is in systemd's search
+# path for both /usr and /usr/local.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DOCDIR     ?= $(PREFIX)/share/doc/berth
+INSTALL    ?= install
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/berth
+	$(INSTALL) -m 0755 $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-serve $(DESTDIR)$(BINDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+		dist/berthd.service.in > $(DESTDIR)$(UNITDIR)/berthd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/berthd.service
+	$(INSTALL) -m 0644 dist/berth.sysusers $(DESTDIR)$(SYSUSERSDIR)/berth.conf
+	{ cat dist/berthd.conf.head; $(BUILD)/berthd --print-config; } > $(BUILD)/berthd.conf
+	$(INSTALL) -m 0644 $(BUILD)/berthd.conf $(DESTDIR)$(DOCDIR)/berthd.conf.sample
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/berth/berthd.conf ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/berth/berthd.conf (the new defaults: $(DOCDIR)/berthd.conf.sample)"; \
+	else $(INSTALL) -m 0644 $(BUILD)/berthd.conf $(DESTDIR)$(SYSCONFDIR)/berth/berthd.conf; fi
+	$(INSTALL) -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
 format:
 	clang-format -i $$(git ls-files 'src/*.[ch]' 'src/*.cc' 'tests/*.[ch]')

@@ -6,6 +6,7 @@
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "berthd/notify.h"
 #include "control/imports.h"
 #include "control/metrics.h"
 #include "control/cronscale.h"
@@ -171,7 +172,47 @@ static void usage(FILE *f)
             fprintf(f, " (default: %s)", def);
         fputc('\n', f);
     }
+    fprintf(f, "  --%-23s %s\n", "print-config",
+            "print a config file of every option at its default");
     fprintf(f, "  --%-23s %s\n", "help", "print this help");
+}
+
+/* A config file with every option commented out at its default, each with
+ * its help: what `make install` puts in /etc/berth (so it cannot drift). */
+static void print_config(FILE *f)
+{
+    fprintf(f, "# Every berthd option, at its default. One 'name = value' per line; '#'\n"
+               "# starts a comment; a repeatable option takes one line per value; a flag\n"
+               "# on the command line overrides what is here.\n");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct option_row *row = &option_table[i];
+        if (strcmp(row->name, "config") == 0)
+            continue;
+        fputc('\n', f);
+        /* The help, wrapped at 78 columns. */
+        const char *h = row->help;
+        while (*h) {
+            size_t n = strlen(h);
+            if (n > 76) {
+                n = 76;
+                while (n > 0 && h[n] != ' ')
+                    n--;
+                if (n == 0)
+                    n = strcspn(h, " ");
+            }
+            fprintf(f, "# %.*s\n", (int)n, h);
+            h += n;
+            while (*h == ' ')
+                h++;
+        }
+        const char *def = row->def ? row->def : row->shown;
+        if (row->type == OPT_INT)
+            fprintf(f, "# (%lld to %lld)\n", row->min, row->max);
+        if (row->def)
+            fprintf(f, "#%s = %s\n", row->name, row->def);
+        else
+            fprintf(f, "#%s =%s%s\n", row->name, def ? "   # default: " : "", def ? def : "");
+    }
 }
 
 /* Store 'value' for 'row'; 'where' is "--name" or "file:line name". */
@@ -293,6 +334,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             usage(stdout);
+            return 1;
+        }
+        if (strcmp(arg, "--print-config") == 0) {
+            print_config(stdout);
             return 1;
         }
         if (strncmp(arg, "--", 2) != 0) {
@@ -537,6 +582,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (!api_server)
         return; /* already stopping */
     log_info("berthd", "received %s; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    notify_send("STOPPING=1");
     /* Both stop accepting and drain at once; then the instances go. */
     http_server_shutdown(api_server);
     http_server_shutdown(gateway_server);
@@ -857,6 +903,8 @@ int main(int argc, char **argv)
     log_info("berthd", "management API listening on %s:%d data_dir=%s", host,
              http_server_port(api_server), data_dir);
     log_info("berthd", "time zone %s (CronScaleJobs)", ctl_tz_name(ctl_cronscale_tz(cronscale)));
+    if (notify_send("READY=1\nSTATUS=serving") != 0)
+        log_warn("berthd", "cannot tell the service manager (NOTIFY_SOCKET) that berthd is ready");
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     log_info("berthd", "stopped");
