@@ -98,7 +98,7 @@ FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
 BINS = $(BUILD)/berth-serve $(BUILD)/berth-serve-notorch $(BUILD)/berthd $(BUILD)/berth
 
-.PHONY: install all lib test test-unit test-e2e fuzz fuzz-replay bench bench-floor run deps format format-check clean demo
+.PHONY: install all lib test test-unit test-e2e fuzz fuzz-replay bench bench-floor run deps deps-bench format format-check clean demo
 
 all: $(BINS)
 
@@ -151,7 +151,7 @@ $(BUILD)/demo/model/1/model.json: scripts/make_demo_model.py
 	$(PYTHON) scripts/make_demo_model.py $(BUILD)/demo/model
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh test
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
@@ -174,25 +174,34 @@ fuzz:
 	    -o build-fuzz/$$n $$f $(patsubst $(BUILD)/%,build-fuzz/%,$(LIB_OBJS)) \
 	    $(LLHTTP_LIBS) $(LIBS_ALL) || exit 1; echo "built build-fuzz/$$n"; done
 
-bench: deps all
+# Benchmarks need their reference tools (scripts/deps.sh bench) before the build.
+deps-bench:
+	@scripts/deps.sh bench
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
 	bench/run.sh
 	bench/gateway.sh
 
 # berth-serve against nginx `return 200` with the same answer (docs/benchmarks.md)
-bench-floor: deps $(BUILD)/berth-serve
+bench-floor: deps-bench
+	@$(MAKE) --no-print-directory $(BUILD)/berth-serve
 	BUILD=$(BUILD) bench/floor.sh
 
 # berth-serve's TorchScript backend against the in-process libtorch call (docs/benchmarks.md)
 .PHONY: bench-torch
-bench-torch: deps $(BUILD)/berth-serve
+bench-torch: deps-bench
+	@$(MAKE) --no-print-directory $(BUILD)/berth-serve
 	BUILD=$(BUILD) bench/torch.sh
 
 # what call authentication, limits and a weight split cost in the gateway (docs/benchmarks.md)
 .PHONY: bench-auth
-bench-auth: deps all
+bench-auth: deps-bench
+	@$(MAKE) --no-print-directory all
 	bench/gateway_auth.sh
 
-run: deps
+run:
+	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json
 	@BUILD=$(BUILD) scripts/run-demo.sh
 

@@ -1,14 +1,42 @@
 #!/bin/sh
-# deps.sh - install, only when missing, every Debian package that Berth's build,
-# tests and benchmarks need. Idempotent; the one place that installs packages.
+# deps.sh - install, only when missing, the Debian packages that Berth needs;
+# idempotent, and the one place that installs packages.
+#
+#   scripts/deps.sh run     to build and run Berth (make run, make install)
+#   scripts/deps.sh test    ... and to run its tests (make test; the default)
+#   scripts/deps.sh bench   ... and its benchmarks (make bench)
+#
+# apt's progress is shown. Daemons that come in a package (nginx, prometheus)
+# are not started by the install and not enabled for the next boot: the tests
+# and benchmarks start their own, on 127.0.0.1, and stop them.
 set -eu
 
-PKGS="build-essential clang llvm libclang-rt-14-dev pkg-config
+LEVEL=${1:-test}
+
+# To build berthd, berth and berth-serve (XGBoost and TorchScript backends),
+# to train the demo model, and sqlite3 for the backup procedure.
+PKGS_RUN="build-essential pkg-config
 libuv1-dev node-llhttp libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
 libxgboost-dev python3 python3-xgboost python3-numpy
-libtorch-dev python3-torch
-wrk nginx-light prometheus
-rsyslog rsyslog-openssl"
+libtorch-dev sqlite3"
+# The real systems the tests drive, and the tools of sanitizer and fuzz builds.
+PKGS_TEST="clang llvm libclang-rt-14-dev
+python3-torch wrk prometheus
+rsyslog rsyslog-openssl systemd"
+# The references the benchmarks measure against.
+PKGS_BENCH="nginx-light linux-perf strace"
+# Installed by this script, these must not stay running (nor start at boot).
+DAEMONS="nginx prometheus"
+
+case $LEVEL in
+run) PKGS=$PKGS_RUN ;;
+test) PKGS="$PKGS_RUN $PKGS_TEST" ;;
+bench) PKGS="$PKGS_RUN $PKGS_TEST $PKGS_BENCH" ;;
+*)
+    echo "usage: scripts/deps.sh [run|test|bench]" >&2
+    exit 2
+    ;;
+esac
 
 # berthd runs instances as this unprivileged user (--instance-user); only root
 # can create it, and only a berthd running as root switches to it.
@@ -18,12 +46,14 @@ if [ "$(id -u)" = 0 ] && ! getent passwd "$INSTANCE_USER" >/dev/null; then
     useradd --system --no-create-home --shell /usr/sbin/nologin "$INSTANCE_USER"
 fi
 
+installed() {
+    # dpkg-query prints "install ok installed" only for a fully installed package.
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
+}
+
 missing=""
 for p in $PKGS; do
-    # dpkg-query prints "install ok installed" only for a fully installed package.
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
-        missing="$missing $p"
-    fi
+    installed "$p" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
 
@@ -32,7 +62,36 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 echo "deps.sh: installing$missing" >&2
+
+# Which daemons arrive now (no unit yet): those are the ones to keep stopped.
+new_daemons=""
+for d in $DAEMONS; do
+    [ -e "/lib/systemd/system/$d.service" ] || new_daemons="$new_daemons $d"
+done
+
+# invoke-rc.d asks policy-rc.d whether a package may start its service;
+# 101 says no. A policy already in place (a container's) stays.
+POLICY=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\n# written by berth scripts/deps.sh for the length of an install\nexit 101\n' >"$POLICY"
+    chmod 755 "$POLICY"
+    own_policy=1
+fi
+cleanup() {
+    if [ -n "$own_policy" ]; then rm -f "$POLICY"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >/dev/null
+apt-get update
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing >/dev/null
+apt-get install -y --no-install-recommends -o Dpkg::Use-Pty=0 $missing
+
+for d in $new_daemons; do
+    if command -v systemctl >/dev/null && [ -e "/lib/systemd/system/$d.service" ]; then
+        systemctl disable --quiet "$d.service" 2>/dev/null || true
+        [ -d /run/systemd/system ] && systemctl stop "$d.service" 2>/dev/null || true
+    fi
+done
