@@ -19,10 +19,11 @@ PKGS_RUN="build-essential pkg-config
 libuv1-dev node-llhttp libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
 libxgboost-dev python3 python3-xgboost python3-numpy
 libtorch-dev sqlite3"
-# The real systems the tests drive, and the tools of sanitizer and fuzz builds.
+# The real systems the tests drive, the tools of sanitizer and fuzz builds, and
+# Node.js for the SDK example (examples/node, its npm packages installed below).
 PKGS_TEST="clang llvm libclang-rt-14-dev
 python3-torch wrk prometheus
-rsyslog rsyslog-openssl systemd"
+rsyslog rsyslog-openssl systemd nodejs"
 # The references the benchmarks measure against.
 PKGS_BENCH="nginx-light linux-perf strace"
 # Installed by this script, these must not stay running (nor start at boot).
@@ -51,11 +52,25 @@ installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
 }
 
+# The npm packages of examples/node, from its lock file, once Node.js is there.
+npm_packages() {
+    [ "$LEVEL" = run ] && return 0
+    ROOT=$(cd "$(dirname "$0")/.." && pwd)
+    [ -d "$ROOT/examples/node/node_modules/tencentcloud-sdk-nodejs-common" ] && return 0
+    echo "deps.sh: installing the npm packages of examples/node" >&2
+    npm ci --prefix "$ROOT/examples/node" --no-audit --no-fund
+}
+
 missing=""
 for p in $PKGS; do
     installed "$p" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# Debian's nodejs comes without npm; other builds of it bring their own.
+case $LEVEL in run) ;; *) command -v npm >/dev/null || missing="$missing npm" ;; esac
+if [ -z "$missing" ]; then
+    npm_packages
+    exit 0
+fi
 
 if [ "$(id -u)" != 0 ]; then
     echo "deps.sh: missing packages:$missing (run as root to install them)" >&2
@@ -95,3 +110,5 @@ for d in $new_daemons; do
         [ -d /run/systemd/system ] && systemctl stop "$d.service" 2>/dev/null || true
     fi
 done
+
+npm_packages

@@ -54,76 +54,62 @@ static size_t utf8_length(const unsigned char *s, size_t len)
     return k;
 }
 
-size_t log_escape_json(char *dst, size_t cap, const char *src, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)src[i];
-        char esc = c == '\n'   ? 'n'
-                   : c == '\r' ? 'r'
-                   : c == '\t' ? 't'
-                   : c == '"'  ? '"'
-                   : c == '\\' ? '\\'
-                               : 0;
-        if (esc) {
-            if (cap - n < 2)
-                break;
-            dst[n++] = '\\';
-            dst[n++] = esc;
-        } else if (c < 0x20 || c == 0x7f) {
-            if (cap - n < 6)
-                break;
-            memcpy(dst + n, "\\u00", 4);
-            dst[n + 4] = hex[c >> 4];
-            dst[n + 5] = hex[c & 15];
-            n += 6;
-        } else if (c >= 0x80) {
-            size_t k = utf8_length((const unsigned char *)src + i, len - i);
-            const char *from = k ? src + i : "\\ufffd"; /* a JSON reader refuses bad UTF-8 */
-            size_t m = k ? k : 6;
-            if (cap - n < m)
-                break;
-            memcpy(dst + n, from, m);
-            n += m;
-            i += k ? k - 1 : 0;
-        } else {
-            if (cap - n < 1)
-                break;
-            dst[n++] = (char)c;
-        }
-    }
-    return n;
-}
-
-size_t log_escape(char *dst, size_t cap, const char *src, size_t len, size_t *used)
+/* The one escaping loop: log.h's rules (controls as \xHH, '"' kept, any
+ * byte from 0x80 kept) or, with 'json', a JSON string's (controls as \u00HH,
+ * '"' escaped, a byte that is not well-formed UTF-8 as \ufffd). */
+static size_t escape(char *dst, size_t cap, const char *src, size_t len, size_t *used, bool json)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0, i = 0;
     for (; i < len; i++) {
         unsigned char c = (unsigned char)src[i];
-        char esc = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\\' ? '\\' : 0;
+        char esc = c == '\n'          ? 'n'
+                   : c == '\r'        ? 'r'
+                   : c == '\t'        ? 't'
+                   : c == '\\'        ? '\\'
+                   : c == '"' && json ? '"'
+                                      : 0;
+        char put[6];
+        const char *from = put;
+        size_t m;
         if (esc) {
-            if (cap - n < 2)
-                break;
-            dst[n++] = '\\';
-            dst[n++] = esc;
+            put[0] = '\\';
+            put[1] = esc;
+            m = 2;
         } else if (c < 0x20 || c == 0x7f) {
-            if (cap - n < 4)
-                break;
-            dst[n++] = '\\';
-            dst[n++] = 'x';
-            dst[n++] = hex[c >> 4];
-            dst[n++] = hex[c & 15];
+            memcpy(put, json ? "\\u00" : "\\x", json ? 4 : 2);
+            m = json ? 6 : 4;
+            put[m - 2] = hex[c >> 4];
+            put[m - 1] = hex[c & 15];
+        } else if (c >= 0x80 && json) {
+            m = utf8_length((const unsigned char *)src + i, len - i);
+            from = m ? src + i : "\\ufffd";
+            if (!m)
+                m = 6;
         } else {
-            if (cap - n < 1)
-                break;
-            dst[n++] = (char)c;
+            put[0] = (char)c;
+            m = 1;
         }
+        if (cap - n < m)
+            break;
+        memcpy(dst + n, from, m);
+        n += m;
+        if (from == src + i)
+            i += m - 1;
     }
     if (used)
         *used = i;
     return n;
+}
+
+size_t log_escape_json(char *dst, size_t cap, const char *src, size_t len)
+{
+    return escape(dst, cap, src, len, NULL, true);
+}
+
+size_t log_escape(char *dst, size_t cap, const char *src, size_t len, size_t *used)
+{
+    return escape(dst, cap, src, len, used, false);
 }
 
 void log_write(enum log_level level, const char *sub, const char *fmt, ...)

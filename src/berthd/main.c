@@ -866,20 +866,11 @@ int main(int argc, char **argv)
         api.gateway_url = gateway_url;
         ctl_metrics_set_gateway(metrics, true);
     }
-    if (!gateway_server || http_server_start(loop, &hc, &api_server, &err) != 0) {
-        fprintf(stderr, "berthd: %s\n", err.msg);
-        http_server_stop(gateway_server);
-        gateway_server = NULL;
-        ctl_cronscale_stop(cronscale);
-        ctl_hpa_stop(hpa);
-        ctl_reconciler_stop(reconciler, NULL, NULL);
-        uv_run(loop, UV_RUN_DEFAULT);
-        rc = 1;
-        goto out;
-    }
-    /* Only now: a berthd that cannot listen hands out no credential for an
-     * API that is not there (the next start, on a free port, makes it). */
-    if (ensure_credentials(data_dir, st, &err) != 0) {
+    /* The credential only once both listen: a berthd that cannot hands out
+     * none for an API that is not there (the next start, on a free port,
+     * makes it). */
+    if (!gateway_server || http_server_start(loop, &hc, &api_server, &err) != 0 ||
+        ensure_credentials(data_dir, st, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         http_server_stop(api_server);
         http_server_stop(gateway_server);

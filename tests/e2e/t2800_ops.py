@@ -302,5 +302,34 @@ class Daemon(unittest.TestCase):
         e.stop()
 
 
+class Docs(unittest.TestCase):
+    def test_links_name_files_in_the_repository(self):
+        """Every relative link in README.md and docs/ names a file git tracks (or one the docs
+        say is generated), and every #anchor a heading of that file."""
+        files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                               check=True).stdout.split()
+        tracked = set(files)
+        docs = [f for f in files if f == "README.md" or (f.startswith("docs/") and f.endswith(".md"))]
+        self.assertIn("docs/operations.md", docs)
+        bad = []
+        for doc in docs:
+            with open(os.path.join(ROOT, doc)) as f:
+                text = f.read()
+            for target in re.findall(r"\]\(([^)\s]+)\)", text):
+                if re.match(r"^[a-z]+:", target):
+                    continue  # http:, https:, mailto:
+                path, _, anchor = target.partition("#")
+                full = os.path.normpath(os.path.join(os.path.dirname(doc), path)) if path else doc
+                if full not in tracked and not any(t.startswith(full + "/") for t in tracked):
+                    bad.append("%s: %s" % (doc, target))
+                elif anchor and full.endswith(".md"):
+                    with open(os.path.join(ROOT, full)) as f:
+                        heads = [re.sub(r"[^a-z0-9 _-]", "", h.strip().lower()).replace(" ", "-")
+                                 for h in re.findall(r"(?m)^#+ (.*)$", f.read())]
+                    if anchor not in heads:
+                        bad.append("%s: %s (no such heading)" % (doc, target))
+        self.assertEqual(bad, [])
+
+
 if __name__ == "__main__":
     unittest.main()
