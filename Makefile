@@ -4,6 +4,7 @@
 #   make test SANITIZE=thread         ThreadSanitizer (suppressions: tests/tsan.supp)
 #   make test | test-unit | test-e2e | fuzz | fuzz-replay | bench | run | format | format-check | clean
 #   make install [PREFIX=/usr/local] [DESTDIR=...]   binaries, systemd unit, config, docs
+#   make api-reference        docs/api-reference.md from the code's tables
 
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
@@ -230,6 +231,11 @@ install: all
 		echo "kept $(DESTDIR)$(SYSCONFDIR)/berth/berthd.conf (the new defaults: $(DOCDIR)/berthd.conf.sample)"; \
 	else $(INSTALL) -m 0644 $(BUILD)/berthd.conf $(DESTDIR)$(SYSCONFDIR)/berth/berthd.conf; fi
 	$(INSTALL) -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+
+# docs/api-reference.md from the code's action and field tables (the tests check it is current)
+.PHONY: api-reference
+api-reference:
+	$(PYTHON) scripts/api_reference.py
 
 format:
 	clang-format -i $$(git ls-files 'src/*.[ch]' 'src/*.cc' 'tests/*.[ch]')

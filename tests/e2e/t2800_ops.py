@@ -303,6 +303,18 @@ class Daemon(unittest.TestCase):
 
 
 class Docs(unittest.TestCase):
+    def test_api_reference_is_what_the_code_says(self):
+        p = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "api_reference.py"), "--check"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(ROOT, "docs", "api-reference.md")) as f:
+            ref = f.read()
+        # Spot checks that the tables were read: a field of each kind, a nested one, an id key.
+        self.assertIn("| `ServiceGroupName` | used |", ref)
+        self.assertIn("| `TiProjectId` | accepted, ignored (cloud-only) |", ref)
+        self.assertIn("| `Env[].Name` | used |", ref)
+        self.assertRegex(ref, r"## DeleteModelService\n\n\| field .*\n.*\n\| `ServiceId` \| used")
+
     def test_links_name_files_in_the_repository(self):
         """Every relative link in README.md and docs/ names a file git tracks (or one the docs
         say is generated), and every #anchor a heading of that file."""
