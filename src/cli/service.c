@@ -133,7 +133,8 @@ static void show_version(const json_t *s)
     const json_t *p;
     json_array_foreach(pods, i, p)
     {
-        const json_t *ci = json_array_get(json_object_get(p, "ContainerInfos"), 0);
+        const json_t *ci =
+            json_object_get(json_array_get(json_object_get(p, "ContainerInfos"), 0), "Status");
         const json_t *use = json_object_get(p, "ResourceInfo");
         char cpu[24] = "-", mem[24] = "-";
         if (json_is_object(use)) {
