@@ -53,9 +53,15 @@ static int service_auth(struct cli *c, const struct cli_args *a)
 }
 
 const struct cli_cmd cli_service_auth_cmd = {
-    "auth", "ms-ID on|off", "turn a group's call authentication on or off",
-    "When on, callers send 'Authorization: Bearer TOKEN' (berth token ...).", 2, 2, NULL,
-    service_auth, NULL};
+    "auth",
+    "ms-ID on|off",
+    "turn a group's call authentication on or off",
+    "When on, callers send 'Authorization: Bearer TOKEN' (berth token ...).",
+    2,
+    2,
+    NULL,
+    service_auth,
+    NULL};
 
 static int service_limit(struct cli *c, const struct cli_args *a)
 {
@@ -122,9 +128,15 @@ static const struct cli_opt limit_opts[] = {
     {NULL, 0, NULL, NULL}};
 
 const struct cli_cmd cli_service_limit_cmd = {
-    "limit", "ms-ID-N (--rps N|off | --concurrency N|off)",
-    "limit a version's requests per instance (ServiceLimit)", NULL, 1, 1, limit_opts,
-    service_limit, NULL};
+    "limit",
+    "ms-ID-N (--rps N|off | --concurrency N|off)",
+    "limit a version's requests per instance (ServiceLimit)",
+    NULL,
+    1,
+    1,
+    limit_opts,
+    service_limit,
+    NULL};
 
 /* The group's tokens (a new reference), or NULL after an error. */
 static json_t *tokens_of(struct cli *c, const char *gid, int *rc)
@@ -293,9 +305,9 @@ static int token_reset(struct cli *c, const struct cli_args *a)
     json_array_foreach(after, i, n)
     {
         bool seen = false;
-        json_array_foreach(before, k, o) seen |= strcmp(cli_jstr(json_object_get(n, "Base"), "Id"),
-                                                        cli_jstr(json_object_get(o, "Base"), "Id")) ==
-                                                 0;
+        json_array_foreach(before, k, o) seen |=
+            strcmp(cli_jstr(json_object_get(n, "Base"), "Id"),
+                   cli_jstr(json_object_get(o, "Base"), "Id")) == 0;
         if (!seen && !fresh)
             fresh = n;
     }
@@ -342,18 +354,31 @@ static const struct cli_opt token_opts_table[] = {
     {NULL, 0, NULL, NULL}};
 
 static const struct cli_cmd token_create_cmd = {
-    "create", "ms-ID", "make a call token for a group", NULL, 1, 1, token_opts_table, token_create,
-    NULL};
+    "create",     "ms-ID", "make a call token for a group", NULL, 1, 1, token_opts_table,
+    token_create, NULL};
 static const struct cli_cmd token_list_cmd = {
     "list", "ms-ID", "list a group's tokens", NULL, 1, 1, NULL, token_list, NULL};
-static const struct cli_cmd token_update_cmd = {
-    "update", "ms-ID TOKEN", "rename a token or change its quotas", NULL, 2, 2, token_opts_table,
-    token_update, NULL};
+static const struct cli_cmd token_update_cmd = {"update",
+                                                "ms-ID TOKEN",
+                                                "rename a token or change its quotas",
+                                                NULL,
+                                                2,
+                                                2,
+                                                token_opts_table,
+                                                token_update,
+                                                NULL};
 static const struct cli_cmd token_reset_cmd = {
-    "reset", "ms-ID TOKEN", "replace a token's value (the old one stops working)", NULL, 2, 2,
-    NULL, token_reset, NULL};
-static const struct cli_cmd token_delete_cmd = {
-    "delete", "ms-ID TOKEN", "delete a token", NULL, 2, 2, NULL, token_delete, NULL};
+    "reset",
+    "ms-ID TOKEN",
+    "replace a token's value (the old one stops working)",
+    NULL,
+    2,
+    2,
+    NULL,
+    token_reset,
+    NULL};
+static const struct cli_cmd token_delete_cmd = {"delete", "ms-ID TOKEN", "delete a token", NULL, 2,
+                                                2,        NULL,          token_delete,     NULL};
 
 static const struct cli_cmd *const token_subs[] = {&token_create_cmd, &token_list_cmd,
                                                    &token_update_cmd, &token_reset_cmd,

@@ -49,12 +49,12 @@ struct cli_opt {
 struct cli_args;
 
 struct cli_cmd {
-    const char *name;    /* "create" */
-    const char *synopsis; /* what follows the name in "usage:", e.g. "ms-ID-N REPLICAS" */
-    const char *summary; /* one line for the command list */
-    const char *about;   /* more, shown by --help; NULL: none */
-    int min_args;        /* positional arguments */
-    int max_args;        /* -1: any number */
+    const char *name;           /* "create" */
+    const char *synopsis;       /* what follows the name in "usage:", e.g. "ms-ID-N REPLICAS" */
+    const char *summary;        /* one line for the command list */
+    const char *about;          /* more, shown by --help; NULL: none */
+    int min_args;               /* positional arguments */
+    int max_args;               /* -1: any number */
     const struct cli_opt *opts; /* NULL or a table ending with {NULL} */
     int (*run)(struct cli *c, const struct cli_args *a);
     const struct cli_cmd *const *subs; /* a family: its subcommands, ending with NULL */
@@ -70,7 +70,7 @@ struct cli_args {
     struct cli_val {
         const struct cli_opt *opt;
         const char *val; /* "" for a flag */
-    } *vals;
+    } * vals;
 };
 
 /* Find the command argv[0] names in 'table' (NULL-terminated), parse the
@@ -125,11 +125,13 @@ enum cli_goal {
 
 /* The --wait and --timeout options of the commands that wait. */
 #define CLI_WAIT_OPTS                                                                              \
-    {"wait", 'w', NULL, "wait until done, showing progress; stop on Abnormal or "               \
-                        "CREATE_FAILED (crash loops too)"},                                        \
+    {"wait", 'w', NULL,                                                                            \
+     "wait until done, showing progress; stop on Abnormal or "                                     \
+     "CREATE_FAILED (crash loops too)"},                                                           \
     {                                                                                              \
-        "timeout", 0, "DURATION", "with --wait: give up after DURATION (90s, 10m; default 10m); "  \
-                                  "implies --wait"                                                 \
+        "timeout", 0, "DURATION",                                                                  \
+            "with --wait: give up after DURATION (90s, 10m; default 10m); "                        \
+            "implies --wait"                                                                       \
     }
 /* Whether the command was given --wait or --timeout; *timeout_s from --timeout.
  * -1 (said why) for a bad --timeout. */
@@ -149,12 +151,12 @@ double cli_now_s(void);
 /* ------------------------------------------------------------------------ */
 /* Commands                                                                 */
 
-extern const struct cli_cmd cli_model_cmd;     /* model.c */
-extern const struct cli_cmd cli_service_cmd;   /* service.c */
-extern const struct cli_cmd cli_predict_cmd;   /* service.c */
-extern const struct cli_cmd cli_logs_cmd;      /* logs.c */
-extern const struct cli_cmd cli_events_cmd;    /* events.c */
-extern const struct cli_cmd cli_token_cmd;     /* auth.c */
+extern const struct cli_cmd cli_model_cmd;         /* model.c */
+extern const struct cli_cmd cli_service_cmd;       /* service.c */
+extern const struct cli_cmd cli_predict_cmd;       /* service.c */
+extern const struct cli_cmd cli_logs_cmd;          /* logs.c */
+extern const struct cli_cmd cli_events_cmd;        /* events.c */
+extern const struct cli_cmd cli_token_cmd;         /* auth.c */
 extern const struct cli_cmd cli_service_auth_cmd;  /* auth.c: service auth */
 extern const struct cli_cmd cli_service_limit_cmd; /* auth.c: service limit */
 /* service.c: a table of services (a header, then one row each) */

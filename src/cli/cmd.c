@@ -203,8 +203,8 @@ int cli_dispatch(struct cli *c, const struct cli_cmd *const *table, int argc, ch
         }
         const struct cli_cmd *sub = find_cmd(cmd->subs, argv[1]);
         if (!sub) {
-            fprintf(stderr, "berth %s: unknown command '%s' (see berth %s --help)\n", path,
-                    argv[1], path);
+            fprintf(stderr, "berth %s: unknown command '%s' (see berth %s --help)\n", path, argv[1],
+                    path);
             return CLI_USAGE;
         }
         size_t len = strlen(path);

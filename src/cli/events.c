@@ -37,8 +37,8 @@ static int read_opts(const struct cli_args *a, json_t *p, long *limit)
 {
     const char *target = a->argv[0], *v;
     if ((v = cli_arg(a, "version"))) {
-        char *id = strspn(v, "0123456789") == strlen(v) ? xasprintf("%s-%s", target, v)
-                                                         : xstrdup(v);
+        char *id =
+            strspn(v, "0123456789") == strlen(v) ? xasprintf("%s-%s", target, v) : xstrdup(v);
         json_object_set_new(p, "ServiceId", json_string(id));
         free(id);
     } else {
@@ -118,5 +118,6 @@ static const struct cli_opt events_opts[] = {
     {NULL, 0, NULL, NULL}};
 
 const struct cli_cmd cli_events_cmd = {
-    "events", "ms-ID[-N]", "what happened to a group or a version, oldest first", NULL, 1, 1,
-    events_opts, events, NULL};
+    "events",    "ms-ID[-N]", "what happened to a group or a version, oldest first",
+    NULL,        1,           1,
+    events_opts, events,      NULL};

@@ -123,6 +123,6 @@ static const struct cli_opt logs_opts[] = {
     {NULL, 0, NULL, NULL}};
 
 const struct cli_cmd cli_logs_cmd = {
-    "logs", "ms-ID[-N]", "what a group's or a version's instances printed, oldest first", NULL, 1,
-    1,      logs_opts,
-    logs,   NULL};
+    "logs",    "ms-ID[-N]", "what a group's or a version's instances printed, oldest first",
+    NULL,      1,           1,
+    logs_opts, logs,        NULL};

@@ -260,36 +260,44 @@ static int run_call(struct cli *c, const struct cli_args *a)
 }
 
 static const struct cli_cmd call_cmd = {
-    "call", "ACTION [JSON | @FILE]", "call any API action; prints the response",
-    "The parameters are a JSON object, given inline or read from FILE with @FILE.", 1, 2, NULL,
-    run_call, NULL};
+    "call",
+    "ACTION [JSON | @FILE]",
+    "call any API action; prints the response",
+    "The parameters are a JSON object, given inline or read from FILE with @FILE.",
+    1,
+    2,
+    NULL,
+    run_call,
+    NULL};
 
 static int run_help(struct cli *c, const struct cli_args *a);
 
-static const struct cli_cmd help_cmd = {
-    "help", "[COMMAND [SUBCOMMAND]]", "show the commands, or one command's help", NULL, 0, 2, NULL,
-    run_help, NULL};
+static const struct cli_cmd help_cmd = {"help",
+                                        "[COMMAND [SUBCOMMAND]]",
+                                        "show the commands, or one command's help",
+                                        NULL,
+                                        0,
+                                        2,
+                                        NULL,
+                                        run_help,
+                                        NULL};
 
 /* Every command, in the order `berth help` lists them. A new command (or
  * family) adds one line here; see cli.h. */
 static const struct cli_cmd *const commands[] = {
-    &call_cmd,
-    &cli_model_cmd,
-    &cli_service_cmd,
-    &cli_token_cmd,
-    &cli_predict_cmd,
-    &cli_events_cmd,
-    &cli_logs_cmd,
-    &help_cmd,
-    NULL,
+    &call_cmd,       &cli_model_cmd, &cli_service_cmd, &cli_token_cmd, &cli_predict_cmd,
+    &cli_events_cmd, &cli_logs_cmd,  &help_cmd,        NULL,
 };
 
-static const struct option global_opts[] = {
-    {"endpoint", required_argument, NULL, 'e'}, {"region", required_argument, NULL, 'r'},
-    {"secret-id", required_argument, NULL, 'i'}, {"secret-key", required_argument, NULL, 'k'},
-    {"credentials", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0}};
+static const struct option global_opts[] = {{"endpoint", required_argument, NULL, 'e'},
+                                            {"region", required_argument, NULL, 'r'},
+                                            {"secret-id", required_argument, NULL, 'i'},
+                                            {"secret-key", required_argument, NULL, 'k'},
+                                            {"credentials", required_argument, NULL, 'c'},
+                                            {"json", no_argument, NULL, 'j'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {"version", no_argument, NULL, 'V'},
+                                            {NULL, 0, NULL, 0}};
 
 static void usage(FILE *f)
 {

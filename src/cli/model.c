@@ -99,16 +99,15 @@ static const struct cli_opt import_opts[] = {
     {"timeout", 0, "DURATION", "with --wait: give up after DURATION (default 10m); implies --wait"},
     {NULL, 0, NULL, NULL}};
 
-static const struct cli_cmd import_cmd = {
-    "import",
-    "(--name NAME | --model-id m-ID) --path DIR",
-    "import a model version from local files",
-    NULL,
-    0,
-    0,
-    import_opts,
-    model_import,
-    NULL};
+static const struct cli_cmd import_cmd = {"import",
+                                          "(--name NAME | --model-id m-ID) --path DIR",
+                                          "import a model version from local files",
+                                          NULL,
+                                          0,
+                                          0,
+                                          import_opts,
+                                          model_import,
+                                          NULL};
 
 #define MODEL_ROW "%-22s %-24s %-30s %-8s %s\n"
 
@@ -158,12 +157,11 @@ static int model_versions(struct cli *c, const struct cli_args *a)
         printf(VERSION_ROW, "VERSION", "LABEL", "FORMAT", "STATUS", "CREATED", "ERROR");
         size_t i;
         const json_t *v;
-        json_array_foreach(json_object_get(resp, "TrainingModelVersions"), i, v)
-            printf(VERSION_ROW, cli_jstr(v, "TrainingModelVersionId"),
-                   cli_jstr(v, "TrainingModelVersion"), cli_jstr(v, "TrainingModelFormat"),
-                   cli_jstr(v, "TrainingModelStatus"), cli_jstr(v, "CreateTime"),
-                   *cli_jstr(v, "TrainingModelErrorMsg") ? cli_jstr(v, "TrainingModelErrorMsg")
-                                                         : "-");
+        json_array_foreach(json_object_get(resp, "TrainingModelVersions"), i, v) printf(
+            VERSION_ROW, cli_jstr(v, "TrainingModelVersionId"), cli_jstr(v, "TrainingModelVersion"),
+            cli_jstr(v, "TrainingModelFormat"), cli_jstr(v, "TrainingModelStatus"),
+            cli_jstr(v, "CreateTime"),
+            *cli_jstr(v, "TrainingModelErrorMsg") ? cli_jstr(v, "TrainingModelErrorMsg") : "-");
     }
     json_decref(resp);
     return rc;
@@ -204,5 +202,5 @@ static const struct cli_cmd *const model_subs[] = {&import_cmd, &list_cmd, &vers
                                                    &delete_cmd, NULL};
 
 const struct cli_cmd cli_model_cmd = {
-    "model", NULL, "the model repository: models and their versions", NULL, 0, 0, NULL, NULL,
-    model_subs};
+    "model", NULL,      "the model repository: models and their versions", NULL, 0, 0, NULL,
+    NULL,    model_subs};

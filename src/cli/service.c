@@ -14,8 +14,8 @@
 
 void cli_service_header(void)
 {
-    printf("%-16s %-20s %-14s %9s %6s  %s\n", "SERVICE", "GROUP NAME", "STATUS", "READY",
-           "WEIGHT", "RUNS");
+    printf("%-16s %-20s %-14s %9s %6s  %s\n", "SERVICE", "GROUP NAME", "STATUS", "READY", "WEIGHT",
+           "RUNS");
 }
 
 void cli_service_row(const json_t *s)
@@ -57,8 +57,8 @@ static void print_scaling(const json_t *info)
     printf("%-15s AUTO %s\n", "Scaling:", strategy);
     const json_t *h = json_object_get(info, "HorizontalPodAutoscaler");
     if (json_is_object(h)) {
-        printf("%-15s %lld to %lld replicas, windows up %llds down %llds, targets", "HPA:",
-               jint(h, "MinReplicas"), jint(h, "MaxReplicas"),
+        printf("%-15s %lld to %lld replicas, windows up %llds down %llds, targets",
+               "HPA:", jint(h, "MinReplicas"), jint(h, "MaxReplicas"),
                jint(h, "ScaleUpStabilizationWindowSeconds"),
                jint(h, "ScaleDownStabilizationWindowSeconds"));
         size_t i;
@@ -119,8 +119,8 @@ static void show_version(const json_t *s)
         printf(", %lld in flight per instance\n", jint(l, "InstanceReqLimit"));
     else
         printf(", no concurrency limit\n");
-    printf("%-15s %s\n", "Call auth:",
-           json_is_true(json_object_get(info, "AuthorizationEnable")) ? "on" : "off");
+    printf("%-15s %s\n",
+           "Call auth:", json_is_true(json_object_get(info, "AuthorizationEnable")) ? "on" : "off");
     printf("%-15s %s\n", "Created:", cli_jstr(s, "CreateTime"));
     printf("%-15s %s\n", "Updated:", cli_jstr(s, "UpdateTime"));
     const json_t *pods = json_object_get(info, "PodInfos");
@@ -153,8 +153,8 @@ static void show_group(const json_t *g)
            cli_jstr(g, "ServiceGroupName"));
     printf("%-15s %s, %lld of %lld versions Normal\n", "Status:", cli_jstr(g, "Status"),
            jint(g, "RunningServiceCount"), jint(g, "ServiceCount"));
-    printf("%-15s %s\n", "Call auth:",
-           json_is_true(json_object_get(g, "AuthorizationEnable")) ? "on" : "off");
+    printf("%-15s %s\n",
+           "Call auth:", json_is_true(json_object_get(g, "AuthorizationEnable")) ? "on" : "off");
     printf("%-15s %zu\n", "Tokens:", json_array_size(json_object_get(g, "AuthTokens")));
     printf("%-15s %s\n", "Created:", cli_jstr(g, "CreateTime"));
     printf("%-15s %s\n\n", "Updated:", cli_jstr(g, "UpdateTime"));
@@ -196,9 +196,9 @@ static int service_fields(const struct cli_args *a, json_t *p)
             return cli_usage_error(a, "--env takes NAME=VALUE, got '%s'", v);
         if (!json_object_get(p, "Env"))
             json_object_set_new(p, "Env", json_array());
-        json_array_append_new(json_object_get(p, "Env"), json_pack("{s:s%, s:s}", "Name", v,
-                                                                   (size_t)(eq - v), "Value",
-                                                                   eq + 1));
+        json_array_append_new(
+            json_object_get(p, "Env"),
+            json_pack("{s:s%, s:s}", "Name", v, (size_t)(eq - v), "Value", eq + 1));
     }
     return CLI_OK;
 }
@@ -333,31 +333,35 @@ static int service_weights(struct cli *c, const struct cli_args *a)
             json_decref(list);
             return cli_usage_error(a, "weights take ms-ID-N=WEIGHT, got '%s'", arg);
         }
-        json_array_append_new(list, json_pack("{s:s%, s:i}", "ServiceId", arg,
-                                              (size_t)(eq - arg), "Weight", (int)w));
+        json_array_append_new(
+            list, json_pack("{s:s%, s:i}", "ServiceId", arg, (size_t)(eq - arg), "Weight", (int)w));
     }
     json_t *resp = NULL;
-    int rc = cli_call(c, "ModifyServiceGroupWeights",
-                      json_pack("{s:s, s:o}", "ServiceGroupId", a->argv[0], "Weights", list),
-                      &resp);
+    int rc =
+        cli_call(c, "ModifyServiceGroupWeights",
+                 json_pack("{s:s, s:o}", "ServiceGroupId", a->argv[0], "Weights", list), &resp);
     if (rc == CLI_OK && c->json) {
         cli_print_json(resp);
     } else if (rc == CLI_OK) {
         size_t i;
         json_t *s;
         cli_service_header();
-        json_array_foreach(json_object_get(json_object_get(resp, "ServiceGroup"), "Services"), i,
-                           s) cli_service_row(s);
+        json_array_foreach(json_object_get(json_object_get(resp, "ServiceGroup"), "Services"), i, s)
+            cli_service_row(s);
     }
     json_decref(resp);
     return rc;
 }
 
-static const struct cli_cmd weights_cmd = {
-    "weights", "ms-ID ms-ID-N=WEIGHT...", "split a group's traffic between its versions", NULL, 2,
-    -1,        NULL,
-    service_weights,
-    NULL};
+static const struct cli_cmd weights_cmd = {"weights",
+                                           "ms-ID ms-ID-N=WEIGHT...",
+                                           "split a group's traffic between its versions",
+                                           NULL,
+                                           2,
+                                           -1,
+                                           NULL,
+                                           service_weights,
+                                           NULL};
 
 static int service_list(struct cli *c, const struct cli_args *a)
 {
@@ -457,17 +461,29 @@ static int service_scale(struct cli *c, const struct cli_args *a)
 
 static const struct cli_opt wait_opts[] = {CLI_WAIT_OPTS, {NULL, 0, NULL, NULL}};
 
-static const struct cli_cmd stop_cmd = {
-    "stop", "ms-ID-N", "stop a version's instances (resume brings them back)", NULL, 1, 1,
-    wait_opts, service_stop, NULL};
+static const struct cli_cmd stop_cmd = {"stop",
+                                        "ms-ID-N",
+                                        "stop a version's instances (resume brings them back)",
+                                        NULL,
+                                        1,
+                                        1,
+                                        wait_opts,
+                                        service_stop,
+                                        NULL};
 
 static const struct cli_cmd resume_cmd = {
-    "resume", "ms-ID-N", "run a stopped version again", NULL, 1, 1, wait_opts, service_resume,
-    NULL};
+    "resume",       "ms-ID-N", "run a stopped version again", NULL, 1, 1, wait_opts,
+    service_resume, NULL};
 
-static const struct cli_cmd scale_cmd = {
-    "scale", "ms-ID-N REPLICAS", "set the number of instances", NULL, 2, 2, wait_opts,
-    service_scale, NULL};
+static const struct cli_cmd scale_cmd = {"scale",
+                                         "ms-ID-N REPLICAS",
+                                         "set the number of instances",
+                                         NULL,
+                                         2,
+                                         2,
+                                         wait_opts,
+                                         service_scale,
+                                         NULL};
 
 static int service_delete(struct cli *c, const struct cli_args *a)
 {
@@ -484,10 +500,15 @@ static int service_delete(struct cli *c, const struct cli_args *a)
     return rc;
 }
 
-static const struct cli_cmd delete_cmd = {
-    "delete", "ms-ID-N | ms-ID", "delete a version, or a group with all its versions", NULL, 1, 1,
-    NULL,     service_delete,
-    NULL};
+static const struct cli_cmd delete_cmd = {"delete",
+                                          "ms-ID-N | ms-ID",
+                                          "delete a version, or a group with all its versions",
+                                          NULL,
+                                          1,
+                                          1,
+                                          NULL,
+                                          service_delete,
+                                          NULL};
 
 /* ------------------------------------------------------------------------ */
 /* autoscale                                                                */
@@ -642,11 +663,19 @@ static const struct cli_cmd autoscale_cmd = {
     service_autoscale,
     NULL};
 
-static const struct cli_cmd *const service_subs[] = {
-    &create_cmd, &update_cmd, &weights_cmd,          &list_cmd,
-    &show_cmd,   &stop_cmd,   &resume_cmd,           &scale_cmd,
-    &autoscale_cmd, &delete_cmd, &cli_service_auth_cmd, &cli_service_limit_cmd,
-    NULL};
+static const struct cli_cmd *const service_subs[] = {&create_cmd,
+                                                     &update_cmd,
+                                                     &weights_cmd,
+                                                     &list_cmd,
+                                                     &show_cmd,
+                                                     &stop_cmd,
+                                                     &resume_cmd,
+                                                     &scale_cmd,
+                                                     &autoscale_cmd,
+                                                     &delete_cmd,
+                                                     &cli_service_auth_cmd,
+                                                     &cli_service_limit_cmd,
+                                                     NULL};
 
 const struct cli_cmd cli_service_cmd = {
     "service",

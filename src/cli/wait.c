@@ -17,6 +17,7 @@
  * crash-looping version) is taken for the action's once the state moved, its
  * reason changed, or this long has passed. */
 #define SETTLE_S 10.0
+#define LAST_LINES 5
 
 double cli_now_s(void)
 {
@@ -54,8 +55,8 @@ static bool is_failure(const char *status)
 
 static const char *reason_of(const json_t *svc)
 {
-    const char *r = cli_jstr(json_object_get(json_object_get(svc, "ServiceInfo"), "Status"),
-                             "Reason");
+    const char *r =
+        cli_jstr(json_object_get(json_object_get(svc, "ServiceInfo"), "Status"), "Reason");
     if (!*r)
         r = cli_jstr(svc, "CreateFailedReason");
     return r;
@@ -89,6 +90,25 @@ static bool reached(const json_t *svc, enum cli_goal goal, const char *since, in
     return goal != CLI_GOAL_ROLLOUT || *updated >= (int)json_array_size(pods);
 }
 
+/* The last lines the version's instances printed, to go with a failure. */
+static void print_last_lines(struct cli *c, const char *service_id)
+{
+    json_t *resp = NULL;
+    if (cli_call(c, "DescribeLogs",
+                 json_pack("{s:s, s:s, s:s, s:i}", "Service", "INFER", "ServiceId", service_id,
+                           "Order", "DESC", "Limit", LAST_LINES),
+                 &resp) != CLI_OK)
+        return;
+    const json_t *lines = json_object_get(resp, "Content");
+    if (json_array_size(lines))
+        fprintf(stderr, "berth: the last lines of its output:\n");
+    for (size_t i = json_array_size(lines); i-- > 0;) {
+        const json_t *l = json_array_get(lines, i);
+        fprintf(stderr, "  %s %s\n", cli_jstr(l, "PodName"), cli_jstr(l, "Message"));
+    }
+    json_decref(resp);
+}
+
 int cli_wait_service(struct cli *c, const char *service_id, const json_t *before,
                      enum cli_goal goal, double timeout_s, json_t **last)
 {
@@ -102,8 +122,8 @@ int cli_wait_service(struct cli *c, const char *service_id, const json_t *before
     int rc;
     for (;;) {
         json_t *resp = NULL;
-        rc = cli_call(c, "DescribeModelService", json_pack("{s:s}", "ServiceId", service_id),
-                      &resp);
+        rc =
+            cli_call(c, "DescribeModelService", json_pack("{s:s}", "ServiceId", service_id), &resp);
         if (rc)
             break;
         const json_t *svc = json_object_get(resp, "Service");
@@ -135,10 +155,11 @@ int cli_wait_service(struct cli *c, const char *service_id, const json_t *before
         }
         if (is_failure(status) &&
             (armed || strcmp(reason, before_reason) != 0 || elapsed > SETTLE_S)) {
-            fprintf(stderr, "berth: %s is %s: %s\nberth: see 'berth logs %s' and 'berth events %s'\n",
-                    service_id, status, *reason ? reason : "(no reason given)", service_id,
-                    service_id);
+            fprintf(
+                stderr, "berth: %s is %s: %s\nberth: see 'berth logs %s' and 'berth events %s'\n",
+                service_id, status, *reason ? reason : "(no reason given)", service_id, service_id);
             json_decref(resp);
+            print_last_lines(c, service_id);
             rc = CLI_FAILED;
             break;
         }
