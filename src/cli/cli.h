@@ -6,7 +6,7 @@
  * one-line summary, its options (struct cli_opt) and the function that runs
  * it; a family (service, model, token) has subcommands instead. Options are
  * parsed with getopt_long from the table, and --help, `berth help CMD [SUB]`
- * and docs/cli.md all come from it too. To add a command, define its
+ * and docs/cli.md (scripts/cli-reference.sh) all come from it too. To add a command, define its
  * struct cli_cmd in its own file, declare it below and add one line to
  * main.c's commands[] (or to a family's subcommand list). */
 #ifndef BERTH_CLI_H

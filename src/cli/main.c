@@ -339,10 +339,10 @@ int main(int argc, char **argv)
     struct cli c = {
         .endpoint = getenv("BERTH_ENDPOINT") ? getenv("BERTH_ENDPOINT") : "http://127.0.0.1:7700",
         .region = getenv("TENCENTCLOUD_REGION") ? getenv("TENCENTCLOUD_REGION") : "ap-guangzhou"};
-    int k;
+    int k, rc = -1;
     opterr = 0;
     /* '+': stop at the command; its own options are its own. */
-    while ((k = getopt_long(argc, argv, "+:hV", global_opts, NULL)) != -1) {
+    while (rc < 0 && (k = getopt_long(argc, argv, "+:hV", global_opts, NULL)) != -1) {
         switch (k) {
         case 'e':
             c.endpoint = optarg;
@@ -366,25 +366,31 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
-            return CLI_OK;
+            rc = CLI_OK;
+            break;
         case 'V':
             printf("berth %s\n", berth_version);
-            return CLI_OK;
+            rc = CLI_OK;
+            break;
         case ':':
             fprintf(stderr, "berth: %s needs a value\n", argv[optind - 1]);
-            return CLI_USAGE;
+            rc = CLI_USAGE;
+            break;
         default:
             fprintf(stderr, "berth: unknown option '%s' (see berth --help)\n", argv[optind - 1]);
-            return CLI_USAGE;
+            rc = CLI_USAGE;
+            break;
         }
     }
-    if (optind >= argc) {
+    if (rc < 0 && optind >= argc) {
         usage(stderr);
-        return CLI_USAGE;
+        rc = CLI_USAGE;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = cli_dispatch(&c, commands, argc - optind, argv + optind);
-    curl_global_cleanup();
+    if (rc < 0) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        rc = cli_dispatch(&c, commands, argc - optind, argv + optind);
+        curl_global_cleanup();
+    }
     free(c.secret_id);
     free(c.secret_key);
     return rc;

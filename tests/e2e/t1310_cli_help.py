@@ -115,6 +115,16 @@ class CliHelp(unittest.TestCase):
             self.assertIn("usage: berth %s COMMAND" % fam, err)
         self.assertEqual(Recorder.seen, [], "help sent a request")
 
+    def test_2b_reference_is_current(self):
+        # docs/cli.md's reference is the help itself (scripts/cli-reference.sh writes it).
+        with open(os.path.join(harness.REPO, "docs", "cli.md")) as f:
+            doc = f.read()
+        fix = "; run scripts/cli-reference.sh after make"
+        for path in self.commands():
+            rc, out, err = self.berth("help", *path.split())
+            self.assertIn("\n### berth %s\n\n```\n%s```\n" % (path, out), doc,
+                          "docs/cli.md: berth %s is missing or out of date%s" % (path, fix))
+
     def test_3_version(self):
         rc, out, err = self.berth("--version")
         self.assertEqual(rc, 0, err)
