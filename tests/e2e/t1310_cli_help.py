@@ -61,6 +61,8 @@ class CliHelp(unittest.TestCase):
         env["BERTH_ENDPOINT"] = "http://127.0.0.1:%d" % self.srv.server_port
         p = subprocess.run([self.exe] + list(args), capture_output=True, text=True, timeout=20,
                            env=env, cwd=self.tmp)
+        for marker in harness.SANITIZER_MARKERS:
+            self.assertNotIn(marker, p.stderr, args)
         return p.returncode, p.stdout, p.stderr
 
     def commands(self):

@@ -37,6 +37,8 @@ class CliWait(unittest.TestCase):
         e.update(env or {})
         p = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout, env=e,
                            cwd=cwd or self.tmp)
+        for marker in harness.SANITIZER_MARKERS:
+            self.assertNotIn(marker, p.stderr, args)
         return p.returncode, p.stdout, p.stderr
 
     def service(self, sid):
