@@ -67,8 +67,12 @@ static int service_limit(struct cli *c, const struct cli_args *a)
 {
     char **argv = a->argv;
     const char *rps_v = cli_arg(a, "rps"), *conc_v = cli_arg(a, "concurrency");
+    long long rps_n = 0, conc_n = 0;
     if (!rps_v && !conc_v)
         return cli_usage_error(a, "give --rps or --concurrency");
+    if ((rps_v && !count_or_off("--rps", rps_v, &rps_n)) ||
+        (conc_v && !count_or_off("--concurrency", conc_v, &conc_n)))
+        return CLI_USAGE;
     /* Start from what the version has, so that one limit changes alone. */
     json_t *resp = NULL;
     int rc = cli_call(c, "DescribeModelService", json_pack("{s:s}", "ServiceId", argv[0]), &resp);
@@ -83,15 +87,10 @@ static int service_limit(struct cli *c, const struct cli_args *a)
                         "EnableInstanceReqLimit", 0, "InstanceReqLimit", 0);
     json_decref(resp);
     for (int i = 0; i < 2; i++) {
-        long long n;
         bool rps = i == 0;
-        const char *v = rps ? rps_v : conc_v;
-        if (!v)
+        long long n = rps ? rps_n : conc_n;
+        if (!(rps ? rps_v : conc_v))
             continue;
-        if (!count_or_off(rps ? "--rps" : "--concurrency", v, &n)) {
-            json_decref(lim);
-            return CLI_USAGE;
-        }
         json_object_set_new(lim, rps ? "EnableInstanceRpsLimit" : "EnableInstanceReqLimit",
                             json_boolean(n >= 0));
         if (n >= 0)

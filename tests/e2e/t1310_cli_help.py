@@ -142,6 +142,8 @@ class CliHelp(unittest.TestCase):
                              (("service", "stop", "ms-abcdefgh-1", "--timeout", "soon"), "--timeout"),
                              (("service", "frobnicate"), "unknown command 'frobnicate'"),
                              (("events", "ms-abcdefgh", "--limit", "0"), "--limit must be a number"),
+                             (("service", "limit", "ms-abcdefgh-1", "--rps", "-3"), "--rps takes a number"),
+                             (("service", "limit", "ms-abcdefgh-1"), "give --rps or --concurrency"),
                              (("help", "service", "nosuch"), "no command 'service nosuch'"),
                              (("--nosuch",), "unknown option '--nosuch'"),
                              (("nosuch",), "unknown command 'nosuch'")]:
