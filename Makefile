@@ -66,7 +66,7 @@ BERTHD_SRCS = $(wildcard src/berthd/*.c)
 GATEWAY_SRCS = $(wildcard src/gateway/*.c)
 CLI_SRCS   = $(wildcard src/cli/*.c)
 
-BASE_OBJS  = $(BASE_SRCS:%.c=$(BUILD)/%.o)
+BASE_OBJS  = $(BASE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/version.o
 HTTP_OBJS  = $(HTTP_SRCS:%.c=$(BUILD)/%.o) $(LLHTTP_OBJS)
 SERVE_OBJS = $(SERVE_SRCS:%.c=$(BUILD)/%.o)
 SERVE_LIB_OBJS = $(filter-out $(BUILD)/src/serve/main.o,$(SERVE_OBJS))
@@ -120,6 +120,21 @@ $(BUILD)/berthd: $(BERTHD_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 
 $(BUILD)/berth: $(CLI_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/src/api/tc3.o $(HTTP_OBJS) $(BASE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) -lcurl -ljansson -luv -lssl -lcrypto -lm
+
+# The version --version reports (base/version.h): VERSION=1.2.3 overrides git describe.
+# gen/version.c is rewritten only when the string changes (git's GIT-VERSION-FILE).
+ifndef VERSION
+VERSION := $(shell git describe --tags --dirty 2>/dev/null || \
+	{ d=$$(git describe --always --dirty 2>/dev/null) && echo 0.1.0-g$$d; } || echo 0.1.0)
+endif
+$(BUILD)/gen/version.c: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#include "base/version.h"\nconst char berth_version[] = "%s";\n' '$(VERSION)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/gen/version.o: $(BUILD)/gen/version.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/src/http/%.o: src/http/%.c
 	@mkdir -p $(dir $@)

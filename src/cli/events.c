@@ -10,24 +10,13 @@
 
 #define PAGE 100 /* DescribeEvents' largest Limit */
 
-static const char events_usage[] =
-    "usage: berth events ms-ID[-N] [--version N | ms-ID-N] [--since 30s|10m|2h|1d|RFC3339]\n"
-    "                    [--type Normal|Warning] [--kind Pod|Deployment|ServiceGroup] [--limit "
-    "N]\n";
-
 /* "--since 10m" into an RFC 3339 StartTime; anything else goes to the API as it is. */
 static char *since_time(const char *v)
 {
-    char *end;
-    long n = strtol(v, &end, 10);
-    long unit = !strcmp(end, "s")   ? 1
-                : !strcmp(end, "m") ? 60
-                : !strcmp(end, "h") ? 3600
-                : !strcmp(end, "d") ? 86400
-                                    : 0;
-    if (end == v || n < 0 || unit == 0)
+    long long secs = cli_duration_s(v);
+    if (secs < 0)
         return xstrdup(v);
-    time_t t = time(NULL) - (time_t)(n * unit);
+    time_t t = time(NULL) - (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);
     char out[32];
@@ -44,45 +33,27 @@ static void add_filter(json_t *p, const char *name, const char *value)
 }
 
 /* Read the options into the request; *limit is how many events to show. */
-static int read_opts(int argc, char **argv, json_t *p, long *limit)
+static int read_opts(const struct cli_args *a, json_t *p, long *limit)
 {
-    const char *target = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (i + 1 >= argc) {
-            fprintf(stderr, "berth: events: %s needs a value\n", a);
-            return CLI_USAGE;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--version") == 0) {
-            char *id =
-                strspn(v, "0123456789") == strlen(v) ? xasprintf("%s-%s", argv[0], v) : xstrdup(v);
-            json_object_set_new(p, "ServiceId", json_string(id));
-            free(id);
-            target = NULL;
-        } else if (strcmp(a, "--since") == 0) {
-            char *t = since_time(v);
-            json_object_set_new(p, "StartTime", json_string(t));
-            free(t);
-        } else if (strcmp(a, "--type") == 0) {
-            add_filter(p, "Type", v);
-        } else if (strcmp(a, "--kind") == 0) {
-            add_filter(p, "ResourceKind", v);
-        } else if (strcmp(a, "--limit") == 0) {
-            char *end;
-            *limit = strtol(v, &end, 10);
-            if (*end || end == v || *limit < 1 || *limit > 100000) {
-                fprintf(stderr, "berth: events: --limit must be 1 to 100000, got '%s'\n", v);
-                return CLI_USAGE;
-            }
-        } else {
-            fprintf(stderr, "berth: events: unknown option '%s'\n%s", a, events_usage);
-            return CLI_USAGE;
-        }
-    }
-    if (target)
+    const char *target = a->argv[0], *v;
+    if ((v = cli_arg(a, "version"))) {
+        char *id =
+            strspn(v, "0123456789") == strlen(v) ? xasprintf("%s-%s", target, v) : xstrdup(v);
+        json_object_set_new(p, "ServiceId", json_string(id));
+        free(id);
+    } else {
         json_object_set_new(p, "ServiceId", json_string(target));
-    return CLI_OK;
+    }
+    if ((v = cli_arg(a, "since"))) {
+        char *t = since_time(v);
+        json_object_set_new(p, "StartTime", json_string(t));
+        free(t);
+    }
+    if ((v = cli_arg(a, "type")))
+        add_filter(p, "Type", v);
+    if ((v = cli_arg(a, "kind")))
+        add_filter(p, "ResourceKind", v);
+    return cli_arg_long(a, "limit", 1, 100000, limit) < 0 ? CLI_USAGE : CLI_OK;
 }
 
 static void print_table(const json_t *events)
@@ -100,15 +71,11 @@ static void print_table(const json_t *events)
     }
 }
 
-int cli_events(struct cli *c, int argc, char **argv)
+static int events(struct cli *c, const struct cli_args *a)
 {
-    if (argc < 1 || argv[0][0] == '-') {
-        fputs(events_usage, stderr);
-        return CLI_USAGE;
-    }
     json_t *p = json_pack("{s:s}", "Service", "INFER");
     long limit = PAGE;
-    int rc = read_opts(argc, argv, p, &limit);
+    int rc = read_opts(a, p, &limit);
     /* Newest first, page by page, then shown oldest first. */
     json_t *all = json_array();
     json_int_t total = 0;
@@ -141,3 +108,16 @@ int cli_events(struct cli *c, int argc, char **argv)
     json_decref(p);
     return rc;
 }
+
+static const struct cli_opt events_opts[] = {
+    {"version", 0, "N|ms-ID-N", "only this version of the group"},
+    {"since", 0, "DURATION|RFC3339", "from this long ago (30s, 10m, 2h, 1d) or this time"},
+    {"type", 0, "Normal|Warning", "only events of this type"},
+    {"kind", 0, "Pod|Deployment|ServiceGroup", "only events about this kind of object"},
+    {"limit", 'n', "N", "show at most N events (default 100)"},
+    {NULL, 0, NULL, NULL}};
+
+const struct cli_cmd cli_events_cmd = {
+    "events",    "ms-ID[-N]", "what happened to a group or a version, oldest first",
+    NULL,        1,           1,
+    events_opts, events,      NULL};

@@ -12,35 +12,6 @@
 #define LOGS_PAGE 1000
 #define FOLLOW_POLL_MS 1000
 
-static void logs_usage(void)
-{
-    fprintf(stderr,
-            "usage: berth logs ms-ID[-N] [--follow] [--since DURATION|RFC3339] "
-            "[--grep WORD]... [--version ms-ID-N] [--pod NAME[*]] [--stream stdout|stderr]\n"
-            "  DURATION: a number with s, m, h or d (e.g. 10m); default: the last hour\n");
-}
-
-/* "10m" -> seconds; -1 when not a duration. */
-static long long parse_duration(const char *s)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || v < 0 || end[0] == '\0' || end[1] != '\0')
-        return -1;
-    switch (*end) {
-    case 's':
-        return v;
-    case 'm':
-        return v * 60;
-    case 'h':
-        return v * 3600;
-    case 'd':
-        return v * 86400;
-    default:
-        return -1;
-    }
-}
-
 static void rfc3339_ago(long long seconds, char out[40])
 {
     time_t t = time(NULL) - (time_t)seconds;
@@ -67,43 +38,19 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-int cli_logs(struct cli *c, int argc, char **argv)
+static int logs(struct cli *c, const struct cli_args *a)
 {
-    if (argc < 1 || strncmp(argv[0], "ms-", 3) != 0) {
-        logs_usage();
-        return CLI_USAGE;
-    }
-    const char *target = argv[0], *since = NULL, *version = NULL, *pod = NULL, *stream = NULL;
-    bool follow = false;
+    const char *target = a->argv[0], *since = cli_arg(a, "since");
+    const char *version = cli_arg(a, "version"), *pod = cli_arg(a, "pod");
+    const char *stream = cli_arg(a, "stream");
+    bool follow = cli_flag(a, "follow");
+    if (strncmp(target, "ms-", 3) != 0)
+        return cli_usage_error(a, "'%s' is not a service (ms-ID or ms-ID-N)", target);
     json_t *words = json_array();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--follow") == 0 || strcmp(a, "-f") == 0) {
-            follow = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            logs_usage();
-            json_decref(words);
-            return CLI_USAGE;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--since") == 0)
-            since = v;
-        else if (strcmp(a, "--grep") == 0)
-            json_array_append_new(words, json_string(v));
-        else if (strcmp(a, "--version") == 0)
-            version = v;
-        else if (strcmp(a, "--pod") == 0)
-            pod = v;
-        else if (strcmp(a, "--stream") == 0)
-            stream = v;
-        else {
-            logs_usage();
-            json_decref(words);
-            return CLI_USAGE;
-        }
-    }
+    const char *w;
+    size_t wi = 0;
+    while ((w = cli_arg_next(a, "grep", &wi)))
+        json_array_append_new(words, json_string(w));
     /* ms-ID is a group: every version's pods are named ms-ID-N-i. */
     const char *dash = strchr(target + 3, '-');
     char prefix[128];
@@ -123,7 +70,7 @@ int cli_logs(struct cli *c, int argc, char **argv)
                             json_pack("[{s:s, s:O}]", "Name", "Key", "Values", words));
     json_decref(words);
     if (since) {
-        long long secs = parse_duration(since);
+        long long secs = cli_duration_s(since);
         char t[40];
         if (secs >= 0)
             rfc3339_ago(secs, t);
@@ -165,3 +112,17 @@ int cli_logs(struct cli *c, int argc, char **argv)
     json_decref(base);
     return rc;
 }
+
+static const struct cli_opt logs_opts[] = {
+    {"follow", 'f', NULL, "keep printing lines as they come (polls once a second)"},
+    {"since", 0, "DURATION|RFC3339", "from this long ago (10m, 2h) or this time; default 1h"},
+    {"grep", 'g', "WORD", "only lines with WORD; repeatable (all must match)"},
+    {"version", 0, "ms-ID-N", "only this version of the group"},
+    {"pod", 0, "NAME[*]", "only this instance (a trailing * matches a prefix)"},
+    {"stream", 0, "stdout|stderr", "only this stream"},
+    {NULL, 0, NULL, NULL}};
+
+const struct cli_cmd cli_logs_cmd = {
+    "logs",    "ms-ID[-N]", "what a group's or a version's instances printed, oldest first",
+    NULL,      1,           1,
+    logs_opts, logs,        NULL};

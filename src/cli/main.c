@@ -1,62 +1,22 @@
 /* main.c - berth: finds the endpoint and credential like tccli (flags, then
  * TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY, then a credentials file:
- * --credentials, BERTH_CREDENTIALS, ./var/credentials, ~/.tccli/default.credential),
- * signs with TC3 like the official SDKs, and runs a command. */
+ * --credentials, BERTH_CREDENTIALS, ./var/credentials, the user's config
+ * directory, ~/.tccli/default.credential), signs with TC3 like the official
+ * SDKs, and runs a command from the table commands[]. */
 #include "cli/cli.h"
 #include "api/tc3.h"
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/version.h"
 
 #include <curl/curl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define RESPONSE_LIMIT_BYTES (64 * 1024 * 1024)
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: berth [--endpoint URL] [--region R] [--secret-id ID --secret-key KEY]\n"
-            "             [--credentials FILE] [--json] COMMAND ...\n\n"
-            "commands:\n"
-            "  call ACTION [JSON | @FILE]            any API action; prints the response\n"
-            "  model import --name N --path DIR [--format XGBOOST] [--version LABEL]\n"
-            "               [--model-id m-ID] [--cut] [--wait]\n"
-            "  model list\n"
-            "  model versions m-ID\n"
-            "  service create --name N (--model-version mv-ID | --command CMD)\n"
-            "                 [--instance-type T] [--replicas N] [--env K=V]... [--group ms-ID]\n"
-            "                 [--wait]\n"
-            "  service update ms-ID-N [--model-version mv-ID | --command CMD] [--instance-type T]\n"
-            "                 [--replicas N] [--env K=V]... [--wait]   (rolled out in place)\n"
-            "  service weights ms-ID ms-ID-N=WEIGHT...\n"
-            "  service list\n"
-            "  service show|stop|resume|delete ms-ID-N    (delete ms-ID removes a group)\n"
-            "  service scale ms-ID-N REPLICAS\n"
-            "  service autoscale ms-ID-N --cron 'SCHEDULE=TARGET[,name=N][,exclude=EXPR]'... "
-            "--replicas N\n"
-            "  service autoscale ms-ID-N --hpa --min N --max N --metric NAME=VALUE... "
-            "[--up-window S] [--down-window S]\n"
-            "  service autoscale ms-ID-N --manual N\n"
-            "  service auth ms-ID on|off               call authentication of a group\n"
-            "  service limit ms-ID-N [--rps N|off] [--concurrency N|off]   per instance\n"
-            "  token create ms-ID [--name N] [--description D] [--per-minute N] [--per-day N]\n"
-            "  token list ms-ID\n"
-            "  token update ms-ID TOKEN [--name N] [--description D] [--per-minute N|off]\n"
-            "               [--per-day N|off]\n"
-            "  token reset|delete ms-ID TOKEN\n"
-            "  predict ms-ID[-N] [JSON | @FILE] [--path /v1/models/m:predict] [--token T]\n"
-            "  events ms-ID[-N] [--version N] [--since 10m|RFC3339] [--type T] [--kind K]\n"
-            "         [--limit N]                     what happened, oldest first\n"
-            "  logs ms-ID[-N] [--follow] [--since DURATION|RFC3339] [--grep WORD]...\n"
-            "       [--version ms-ID-N] [--pod NAME[*]] [--stream stdout|stderr]\n\n"
-            "environment: BERTH_ENDPOINT (default http://127.0.0.1:7700), TENCENTCLOUD_REGION\n"
-            "(default ap-guangzhou), TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY,\n"
-            "BERTH_CREDENTIALS, BERTH_TOKEN (predict's --token).\n"
-            "exit status: 0 ok, 1 API error, 2 usage, 3 network\n");
-}
 
 static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
 {
@@ -106,8 +66,14 @@ json_t *cli_json_arg(const char *arg)
     return v;
 }
 
+static int find_credentials(struct cli *c);
+
 int cli_call(struct cli *c, const char *action, json_t *params, json_t **response)
 {
+    if (find_credentials(c) != 0) {
+        json_decref(params);
+        return CLI_USAGE;
+    }
     char *body = json_dumps(params, JSON_COMPACT);
     json_decref(params);
     CURLU *u = curl_url();
@@ -231,7 +197,16 @@ static bool load_credentials(struct cli *c, const char *path)
     return ok;
 }
 
-static int find_credentials(struct cli *c, const char *file)
+/* The user's config directory: $XDG_CONFIG_HOME/berth, else ~/.config/berth. */
+static char *config_credentials_path(void)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && xdg[0] == '/')
+        return xasprintf("%s/berth/credentials", xdg);
+    return home && *home ? xasprintf("%s/.config/berth/credentials", home) : NULL;
+}
+
+static int find_credentials(struct cli *c)
 {
     if (c->secret_id && c->secret_key)
         return 0;
@@ -241,27 +216,122 @@ static int find_credentials(struct cli *c, const char *file)
         c->secret_key = xstrdup(key);
         return 0;
     }
-    if (file)
-        return load_credentials(c, file)
+    if (c->cred_file)
+        return load_credentials(c, c->cred_file)
                    ? 0
-                   : (fprintf(stderr, "berth: cannot read credentials from '%s'\n", file), -1);
+                   : (fprintf(stderr, "berth: cannot read credentials from '%s'\n", c->cred_file),
+                      -1);
     const char *env = getenv("BERTH_CREDENTIALS");
     if (env && load_credentials(c, env))
         return 0;
     if (load_credentials(c, "var/credentials"))
         return 0;
+    char *p = config_credentials_path();
+    bool ok = p && load_credentials(c, p);
+    free(p);
+    if (ok)
+        return 0;
     const char *home = getenv("HOME");
     if (home) {
-        char *p = xasprintf("%s/.tccli/default.credential", home);
-        bool ok = load_credentials(c, p);
+        p = xasprintf("%s/.tccli/default.credential", home);
+        ok = load_credentials(c, p);
         free(p);
         if (ok)
             return 0;
     }
     fprintf(stderr, "berth: no credentials: use --secret-id/--secret-key, "
-                    "TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY, --credentials FILE or "
-                    "./var/credentials\n");
+                    "TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY, --credentials FILE, "
+                    "./var/credentials or ~/.config/berth/credentials\n");
     return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The commands                                                             */
+
+static int run_call(struct cli *c, const struct cli_args *a)
+{
+    json_t *params = a->argc == 2 ? cli_json_arg(a->argv[1]) : json_object();
+    json_t *resp = NULL;
+    int rc = params ? cli_call(c, a->argv[0], params, &resp) : CLI_USAGE;
+    if (rc == CLI_OK)
+        cli_print_json(resp);
+    json_decref(resp);
+    return rc;
+}
+
+static const struct cli_cmd call_cmd = {
+    "call",
+    "ACTION [JSON | @FILE]",
+    "call any API action; prints the response",
+    "The parameters are a JSON object, given inline or read from FILE with @FILE.",
+    1,
+    2,
+    NULL,
+    run_call,
+    NULL};
+
+static int run_help(struct cli *c, const struct cli_args *a);
+
+static const struct cli_cmd help_cmd = {"help",
+                                        "[COMMAND [SUBCOMMAND]]",
+                                        "show the commands, or one command's help",
+                                        NULL,
+                                        0,
+                                        2,
+                                        NULL,
+                                        run_help,
+                                        NULL};
+
+/* Every command, in the order `berth help` lists them. A new command (or
+ * family) adds one line here; see cli.h. */
+static const struct cli_cmd *const commands[] = {
+    &call_cmd,       &cli_model_cmd, &cli_service_cmd, &cli_token_cmd, &cli_predict_cmd,
+    &cli_events_cmd, &cli_logs_cmd,  &help_cmd,        NULL,
+};
+
+static const struct option global_opts[] = {{"endpoint", required_argument, NULL, 'e'},
+                                            {"region", required_argument, NULL, 'r'},
+                                            {"secret-id", required_argument, NULL, 'i'},
+                                            {"secret-key", required_argument, NULL, 'k'},
+                                            {"credentials", required_argument, NULL, 'c'},
+                                            {"json", no_argument, NULL, 'j'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {"version", no_argument, NULL, 'V'},
+                                            {NULL, 0, NULL, 0}};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: berth [GLOBAL OPTIONS] COMMAND [SUBCOMMAND] [ARGS] [OPTIONS]\n\n"
+               "commands:\n");
+    cli_print_commands(f, commands);
+    fprintf(f,
+            "\nglobal options:\n"
+            "  --endpoint URL           the API (BERTH_ENDPOINT; default http://127.0.0.1:7700)\n"
+            "  --region R               the region (TENCENTCLOUD_REGION; default ap-guangzhou)\n"
+            "  --secret-id ID           with --secret-key: the credential\n"
+            "  --secret-key KEY\n"
+            "  --credentials FILE       read the credential from FILE\n"
+            "  --json                   print the API's JSON instead of tables\n"
+            "  -V, --version            print berth's version\n"
+            "  -h, --help               show this help\n\n"
+            "The credential comes from --secret-id/--secret-key, then TENCENTCLOUD_SECRET_ID and\n"
+            "TENCENTCLOUD_SECRET_KEY, then the first file of --credentials, BERTH_CREDENTIALS,\n"
+            "./var/credentials, $XDG_CONFIG_HOME/berth/credentials (~/.config/berth/credentials)\n"
+            "and ~/.tccli/default.credential that holds one.\n"
+            "exit status: 0 ok, 1 API error, 2 usage, 3 network, 4 the operation failed (--wait),\n"
+            "5 timed out (--wait)\n\n"
+            "Run 'berth help COMMAND [SUBCOMMAND]' or 'berth COMMAND [SUBCOMMAND] --help' for a\n"
+            "command's arguments and options.\n");
+}
+
+static int run_help(struct cli *c, const struct cli_args *a)
+{
+    (void)c;
+    if (a->argc == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    return cli_help(commands, a->argc, a->argv);
 }
 
 int main(int argc, char **argv)
@@ -269,79 +339,58 @@ int main(int argc, char **argv)
     struct cli c = {
         .endpoint = getenv("BERTH_ENDPOINT") ? getenv("BERTH_ENDPOINT") : "http://127.0.0.1:7700",
         .region = getenv("TENCENTCLOUD_REGION") ? getenv("TENCENTCLOUD_REGION") : "ap-guangzhou"};
-    const char *cred_file = NULL;
-    int i = 1;
-    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return CLI_OK;
-        }
-        if (strcmp(a, "--json") == 0) {
+    int k, rc = -1;
+    opterr = 0;
+    /* '+': stop at the command; its own options are its own. */
+    while (rc < 0 && (k = getopt_long(argc, argv, "+:hV", global_opts, NULL)) != -1) {
+        switch (k) {
+        case 'e':
+            c.endpoint = optarg;
+            break;
+        case 'r':
+            c.region = optarg;
+            break;
+        case 'i':
+            free(c.secret_id);
+            c.secret_id = xstrdup(optarg);
+            break;
+        case 'k':
+            free(c.secret_key);
+            c.secret_key = xstrdup(optarg);
+            break;
+        case 'c':
+            c.cred_file = optarg;
+            break;
+        case 'j':
             c.json = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "berth: %s needs a value\n", a);
-            return CLI_USAGE;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--endpoint") == 0)
-            c.endpoint = v;
-        else if (strcmp(a, "--region") == 0)
-            c.region = v;
-        else if (strcmp(a, "--secret-id") == 0)
-            c.secret_id = xstrdup(v);
-        else if (strcmp(a, "--secret-key") == 0)
-            c.secret_key = xstrdup(v);
-        else if (strcmp(a, "--credentials") == 0)
-            cred_file = v;
-        else {
-            fprintf(stderr, "berth: unknown option '%s' (see --help)\n", a);
-            return CLI_USAGE;
-        }
-    }
-    if (i >= argc) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
-    const char *cmd = argv[i];
-    if (strcmp(cmd, "call") && strcmp(cmd, "model") && strcmp(cmd, "service") &&
-        strcmp(cmd, "predict") && strcmp(cmd, "token") && strcmp(cmd, "events") &&
-        strcmp(cmd, "logs")) {
-        fprintf(stderr, "berth: unknown command '%s' (see --help)\n", cmd);
-        return CLI_USAGE;
-    }
-    if (find_credentials(&c, cred_file) != 0)
-        return CLI_USAGE;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc;
-    if (strcmp(cmd, "call") == 0) {
-        if (argc - i < 2 || argc - i > 3) {
-            fprintf(stderr, "usage: berth call ACTION [JSON | @FILE]\n");
+            break;
+        case 'h':
+            usage(stdout);
+            rc = CLI_OK;
+            break;
+        case 'V':
+            printf("berth %s\n", berth_version);
+            rc = CLI_OK;
+            break;
+        case ':':
+            fprintf(stderr, "berth: %s needs a value\n", argv[optind - 1]);
             rc = CLI_USAGE;
-        } else {
-            json_t *params = argc - i == 3 ? cli_json_arg(argv[i + 2]) : json_object();
-            json_t *resp = NULL;
-            rc = params ? cli_call(&c, argv[i + 1], params, &resp) : CLI_USAGE;
-            if (rc == CLI_OK)
-                cli_print_json(resp);
-            json_decref(resp);
+            break;
+        default:
+            fprintf(stderr, "berth: unknown option '%s' (see berth --help)\n", argv[optind - 1]);
+            rc = CLI_USAGE;
+            break;
         }
-    } else if (strcmp(cmd, "model") == 0) {
-        rc = cli_model(&c, argc - i - 1, argv + i + 1);
-    } else if (strcmp(cmd, "service") == 0) {
-        rc = cli_service(&c, argc - i - 1, argv + i + 1);
-    } else if (strcmp(cmd, "token") == 0) {
-        rc = cli_token(&c, argc - i - 1, argv + i + 1);
-    } else if (strcmp(cmd, "events") == 0) {
-        rc = cli_events(&c, argc - i - 1, argv + i + 1);
-    } else if (strcmp(cmd, "logs") == 0) {
-        rc = cli_logs(&c, argc - i - 1, argv + i + 1);
-    } else {
-        rc = cli_predict(&c, argc - i - 1, argv + i + 1);
     }
-    curl_global_cleanup();
+    if (rc < 0 && optind >= argc) {
+        usage(stderr);
+        rc = CLI_USAGE;
+    }
+    if (rc < 0) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        rc = cli_dispatch(&c, commands, argc - optind, argv + optind);
+        curl_global_cleanup();
+    }
     free(c.secret_id);
     free(c.secret_key);
     return rc;
