@@ -337,7 +337,7 @@ void drv_cgroup_host_release(const struct drv_cgroup_host *h)
 /* ------------------------------------------------------------------------ */
 /* Instance groups                                                          */
 
-static int open_procs(struct drv_cgroup *cg, const char *dir, struct err *err)
+static int open_procs(struct drv_cgroup_instance *cg, const char *dir, struct err *err)
 {
     char path[DRV_CGROUP_PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
@@ -357,7 +357,7 @@ static int set_limit(const char *dir, const char *file, const char *value, struc
 }
 
 int drv_cgroup_create(const struct drv_cgroup_host *h, const char *name, uint32_t cpu_millicores,
-                      uint32_t memory_mib, struct drv_cgroup *out, struct err *err)
+                      uint32_t memory_mib, struct drv_cgroup_instance *out, struct err *err)
 {
     memset(out, 0, sizeof(*out));
     out->fds[0] = out->fds[1] = -1;
@@ -425,7 +425,7 @@ int drv_cgroup_create(const struct drv_cgroup_host *h, const char *name, uint32_
     return rc;
 }
 
-void drv_cgroup_close_fds(struct drv_cgroup *cg)
+void drv_cgroup_close_fds(struct drv_cgroup_instance *cg)
 {
     for (int i = 0; i < cg->nfds; i++)
         if (cg->fds[i] >= 0)
@@ -452,7 +452,7 @@ static uint64_t read_key(const char *dir, const char *file, const char *key)
     return 0;
 }
 
-uint64_t drv_cgroup_oom_kills(const struct drv_cgroup *cg)
+uint64_t drv_cgroup_oom_kills(const struct drv_cgroup_instance *cg)
 {
     if (cg->mem[0])
         return read_key(cg->mem, "memory.oom_control", "oom_kill");
@@ -461,7 +461,7 @@ uint64_t drv_cgroup_oom_kills(const struct drv_cgroup *cg)
     return 0;
 }
 
-int drv_cgroup_remove(struct drv_cgroup *cg)
+int drv_cgroup_remove(struct drv_cgroup_instance *cg)
 {
     int rc = remove_group(cg->cpu);
     if (rc == 0)

@@ -38,7 +38,7 @@ void drv_cgroup_detect(const char *mountinfo, const char *self_cgroup, const cha
                        struct drv_cgroup_host *out);
 
 /* One instance's group. */
-struct drv_cgroup {
+struct drv_cgroup_instance {
     char cpu[DRV_CGROUP_PATH_MAX]; /* "" when not made */
     char mem[DRV_CGROUP_PATH_MAX]; /* v1: the memory controller's; v2: "" */
     int fds[2];                    /* cgroup.procs, open for the instance to join; -1 */
@@ -51,16 +51,16 @@ struct drv_cgroup {
  * existing group of that name is emptied and replaced. On failure nothing is
  * left behind. */
 int drv_cgroup_create(const struct drv_cgroup_host *h, const char *name, uint32_t cpu_millicores,
-                      uint32_t memory_mib, struct drv_cgroup *out, struct err *err);
+                      uint32_t memory_mib, struct drv_cgroup_instance *out, struct err *err);
 /* Close the cgroup.procs descriptors (after the spawn; the instance closes
  * its copies at exec). */
-void drv_cgroup_close_fds(struct drv_cgroup *cg);
+void drv_cgroup_close_fds(struct drv_cgroup_instance *cg);
 /* How many processes the kernel killed for the memory limit (memory.events
  * oom_kill, or memory.oom_control oom_kill on v1); 0 when unknown. */
-uint64_t drv_cgroup_oom_kills(const struct drv_cgroup *cg);
+uint64_t drv_cgroup_oom_kills(const struct drv_cgroup_instance *cg);
 /* SIGKILL what is left in the group and remove it; returns 0, or ERR_AGAIN
  * when the kernel still holds dying processes (try again later). */
-int drv_cgroup_remove(struct drv_cgroup *cg);
+int drv_cgroup_remove(struct drv_cgroup_instance *cg);
 /* Remove berthd's own group when it is empty (at exit); best effort. */
 void drv_cgroup_host_release(const struct drv_cgroup_host *h);
 
