@@ -601,11 +601,11 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
                             json_pack("{s:I, s:I, s:I, s:s}", "Cpu", (json_int_t)lim.cpu_millicores,
                                       "Memory", (json_int_t)lim.memory_mib, "Gpu",
                                       (json_int_t)lim.gpu, "GpuType", lim.gpu_type));
-        json_object_set_new(
-            info, "ResourceTotal",
-            json_pack("{s:I, s:I, s:I}", "Cpu", (json_int_t)lim.cpu_millicores * s->replicas,
-                      "Memory", (json_int_t)lim.memory_mib * s->replicas, "Gpu",
-                      (json_int_t)lim.gpu * s->replicas));
+        json_object_set_new(info, "ResourceTotal",
+                            json_pack("{s:I, s:I, s:I}", "Cpu",
+                                      (json_int_t)lim.cpu_millicores * s->replicas, "Memory",
+                                      (json_int_t)lim.memory_mib * s->replicas, "Gpu",
+                                      (json_int_t)lim.gpu * s->replicas));
     }
     if (strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "model") == 0)
         json_object_set_new(info, "ModelInfo",
@@ -866,9 +866,9 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         json_object_del(spec, "ImageInfo"); /* a built-in image does not run commands */
     if (sp) {
         json_object_set_new(spec, "InstanceType", json_string(sp->name));
-        json_object_set_new(spec, "Cpu", sp->cpu_millicores % 1000
-                                             ? json_real(sp->cpu_millicores / 1000.0)
-                                             : json_integer(sp->cpu_millicores / 1000));
+        json_object_set_new(spec, "Cpu",
+                            sp->cpu_millicores % 1000 ? json_real(sp->cpu_millicores / 1000.0)
+                                                      : json_integer(sp->cpu_millicores / 1000));
         json_object_set_new(spec, "Memory", json_integer(sp->memory_mib));
     }
     if (json_is_array(json_object_get(p, "Env")))

@@ -27,10 +27,11 @@ static void spec_id(const struct spec *sp, char *out, size_t size)
 
 int api_describe_billing_specs(struct api_call *c)
 {
-    static const struct api_field fields[] = {
-        {"ChargeType", API_FIELD_USED},  {"TaskType", API_FIELD_USED},
-        {"ResourceType", API_FIELD_USED}, {"TiProjectId", API_FIELD_IGNORED},
-        {NULL, API_FIELD_USED}};
+    static const struct api_field fields[] = {{"ChargeType", API_FIELD_USED},
+                                              {"TaskType", API_FIELD_USED},
+                                              {"ResourceType", API_FIELD_USED},
+                                              {"TiProjectId", API_FIELD_IGNORED},
+                                              {NULL, API_FIELD_USED}};
     static const char *const charges[] = {"POSTPAID_BY_HOUR", "PREPAID", NULL};
     static const char *const tasks[] = {"TRAIN", "NOTEBOOK", "INFERENCE", "EMS", NULL};
     static const char *const kinds[] = {"CALC", "CPU", "GPU", "GPU-SW", NULL};
@@ -65,13 +66,13 @@ int api_describe_billing_specs(struct api_call *c)
         json_array_append_new(
             list, json_pack("{s:s, s:s, s:s, s:b, s:[], s:[], s:s, s:s, s:s, s:{s:I, s:I, s:I, "
                             "s:I, s:s}, s:I, s:s}",
-                            "SpecId", id, "SpecName", sp->name, "SpecAlias", sp->alias,
-                            "Available", 1, "AvailableRegion", "SpecFeatures", "SpecType",
-                            spec_type(sp), "GpuType", sp->gpu_type, "CategoryId", "", "Resources",
-                            "Cpu", (json_int_t)sp->cpu_millicores, "Memory",
-                            (json_int_t)sp->memory_mib, "Gpu", (json_int_t)sp->gpu, "RealGpu",
-                            (json_int_t)sp->real_gpu, "GpuType", sp->gpu_type, "PricePerHour",
-                            (json_int_t)sp->price_per_hour, "Currency", sp->currency));
+                            "SpecId", id, "SpecName", sp->name, "SpecAlias", sp->alias, "Available",
+                            1, "AvailableRegion", "SpecFeatures", "SpecType", spec_type(sp),
+                            "GpuType", sp->gpu_type, "CategoryId", "", "Resources", "Cpu",
+                            (json_int_t)sp->cpu_millicores, "Memory", (json_int_t)sp->memory_mib,
+                            "Gpu", (json_int_t)sp->gpu, "RealGpu", (json_int_t)sp->real_gpu,
+                            "GpuType", sp->gpu_type, "PricePerHour", (json_int_t)sp->price_per_hour,
+                            "Currency", sp->currency));
     }
     json_object_set_new(c->out, "Specs", list);
     return 0;
@@ -90,7 +91,8 @@ int api_describe_billing_specs_price(struct api_call *c)
     if (!api_present(units))
         return api_fail(c, "MissingParameter", "SpecsParam is required: [{SpecName, SpecCount}]");
     if (!json_is_array(units))
-        return api_fail(c, "InvalidParameter", "SpecsParam must be a list of {SpecName, SpecCount}");
+        return api_fail(c, "InvalidParameter",
+                        "SpecsParam must be a list of {SpecName, SpecCount}");
     if (json_array_size(units) == 0 || json_array_size(units) > SPECS_PARAM_MAX)
         return api_fail(c, "InvalidParameterValue", "SpecsParam must hold 1 to %d entries",
                         SPECS_PARAM_MAX);
@@ -129,8 +131,8 @@ int api_describe_billing_specs_price(struct api_call *c)
             total = 0;
         json_array_append_new(out, json_pack("{s:s, s:I, s:I, s:I, s:s}", "SpecName", sp->name,
                                              "SpecCount", (json_int_t)count, "TotalCost",
-                                             (json_int_t)total, "RealTotalCost",
-                                             (json_int_t)total, "Currency", sp->currency));
+                                             (json_int_t)total, "RealTotalCost", (json_int_t)total,
+                                             "Currency", sp->currency));
     }
     json_object_set_new(c->out, "SpecsPrice", out);
     return 0;
@@ -153,9 +155,9 @@ int api_read_resources(struct api_call *c, const json_t *p, const struct spec *s
         return api_fail(c, "InvalidParameterValue",
                         "give InstanceType (POSTPAID_BY_HOUR) or Resources (PREPAID), not both");
     const char *charge = json_string_value(json_object_get(p, "ChargeType"));
-    bool prepaid = creating ? charge && (strcmp(charge, "PREPAID") == 0 ||
-                                         strcmp(charge, "HYBRID_PAID") == 0)
-                            : !json_object_get(spec, "InstanceType");
+    bool prepaid =
+        creating ? charge && (strcmp(charge, "PREPAID") == 0 || strcmp(charge, "HYBRID_PAID") == 0)
+                 : !json_object_get(spec, "InstanceType");
     if (!prepaid)
         return api_fail(c, "InvalidParameterValue",
                         "Resources is for ChargeType PREPAID or HYBRID_PAID (a share of a resource "
@@ -172,9 +174,8 @@ int api_read_resources(struct api_call *c, const json_t *p, const struct spec *s
     json_object_set_new(spec, "LimitMemoryMiB", json_integer(req.memory_mib));
     /* Cores, for the HPA's utilisation: a real when the request is a fraction. */
     json_object_set_new(spec, "Cpu",
-                        req.cpu_millicores % 1000
-                            ? json_real(req.cpu_millicores / 1000.0)
-                            : json_integer(req.cpu_millicores / 1000));
+                        req.cpu_millicores % 1000 ? json_real(req.cpu_millicores / 1000.0)
+                                                  : json_integer(req.cpu_millicores / 1000));
     json_object_set_new(spec, "Memory", json_integer(req.memory_mib));
     json_object_set_new(spec, "Resources",
                         json_pack("{s:I, s:I}", "Cpu", (json_int_t)req.cpu_millicores, "Memory",

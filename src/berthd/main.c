@@ -143,8 +143,8 @@ static const struct option_row {
     {"spec", OPT_LIST, OFF(specs), 0, 64, NULL, "the built-in TI.S.* specs", "specs",
      "an instance spec (InstanceType): 'NAME cpu=CORES memory=MIB price=FEN [gpu=CARDS] "
      "[gpu-type=T4] [currency=CNY] [alias=TEXT]'; a built-in NAME is redefined; repeat for more"},
-    {"test-cgroup-mountinfo", OPT_STR, OFF(test_cgroup_mountinfo), 0, 0, NULL, "/proc/self/mountinfo",
-     NULL, "for tests only: the mount table cgroups are looked for in"},
+    {"test-cgroup-mountinfo", OPT_STR, OFF(test_cgroup_mountinfo), 0, 0, NULL,
+     "/proc/self/mountinfo", NULL, "for tests only: the mount table cgroups are looked for in"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF

@@ -179,7 +179,7 @@ static bool own_path(const char *self_cgroup, const char *controller, char *out,
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
-        *c2 = '\0';
+        *c1 = *c2 = '\0';
         const char *ctrls = c1 + 1;
         if (controller ? has_word(ctrls, controller, ',') : (strcmp(line, "0") == 0 && !*ctrls)) {
             snprintf(out, size, "%s", c2 + 1);
