@@ -152,8 +152,10 @@ int api_read_resources(struct api_call *c, const json_t *p, const struct spec *s
         return 0;
     }
     if (sp)
-        return api_fail(c, "InvalidParameterValue",
-                        "give InstanceType (POSTPAID_BY_HOUR) or Resources (PREPAID), not both");
+        return api_fail(
+            c, "InvalidParameterValue",
+            "Resources: give InstanceType (POSTPAID_BY_HOUR) or Resources (PREPAID), not "
+            "both");
     const char *charge = json_string_value(json_object_get(p, "ChargeType"));
     bool prepaid =
         creating ? charge && (strcmp(charge, "PREPAID") == 0 || strcmp(charge, "HYBRID_PAID") == 0)
