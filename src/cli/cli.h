@@ -45,5 +45,7 @@ int cli_service_limit(struct cli *c, int argc, char **argv);
 int cli_token(struct cli *c, int argc, char **argv);
 /* events.c: berth events */
 int cli_events(struct cli *c, int argc, char **argv);
+/* specs.c: berth specs */
+int cli_specs(struct cli *c, int argc, char **argv);
 
 #endif

@@ -51,7 +51,9 @@ static void usage(FILE *f)
             "  events ms-ID[-N] [--version N] [--since 10m|RFC3339] [--type T] [--kind K]\n"
             "         [--limit N]                     what happened, oldest first\n"
             "  logs ms-ID[-N] [--follow] [--since DURATION|RFC3339] [--grep WORD]...\n"
-            "       [--version ms-ID-N] [--pod NAME[*]] [--stream stdout|stderr]\n\n"
+            "       [--version ms-ID-N] [--pod NAME[*]] [--stream stdout|stderr]\n"
+            "  specs [--type CPU|GPU]                 the spec catalogue with hourly prices\n"
+            "  specs price NAME[=COUNT]...            what instances of specs cost an hour\n\n"
             "environment: BERTH_ENDPOINT (default http://127.0.0.1:7700), TENCENTCLOUD_REGION\n"
             "(default ap-guangzhou), TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY,\n"
             "BERTH_CREDENTIALS, BERTH_TOKEN (predict's --token).\n"
@@ -308,7 +310,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[i];
     if (strcmp(cmd, "call") && strcmp(cmd, "model") && strcmp(cmd, "service") &&
         strcmp(cmd, "predict") && strcmp(cmd, "token") && strcmp(cmd, "events") &&
-        strcmp(cmd, "logs")) {
+        strcmp(cmd, "logs") && strcmp(cmd, "specs")) {
         fprintf(stderr, "berth: unknown command '%s' (see --help)\n", cmd);
         return CLI_USAGE;
     }
@@ -338,6 +340,8 @@ int main(int argc, char **argv)
         rc = cli_events(&c, argc - i - 1, argv + i + 1);
     } else if (strcmp(cmd, "logs") == 0) {
         rc = cli_logs(&c, argc - i - 1, argv + i + 1);
+    } else if (strcmp(cmd, "specs") == 0) {
+        rc = cli_specs(&c, argc - i - 1, argv + i + 1);
     } else {
         rc = cli_predict(&c, argc - i - 1, argv + i + 1);
     }

@@ -220,12 +220,11 @@ static void detect_v1(const char *mountinfo, const char *self_cgroup, const char
 {
     struct mount cm, mm;
     char cown[DRV_CGROUP_PATH_MAX], mown[DRV_CGROUP_PATH_MAX];
-    if (!own_path(self_cgroup, "cpu", cown, sizeof(cown)) ||
+    if (!find_mount(mountinfo, "cpu", &cm) || !find_mount(mountinfo, "memory", &mm) ||
+        !own_path(self_cgroup, "cpu", cown, sizeof(cown)) ||
         !own_path(self_cgroup, "memory", mown, sizeof(mown)) ||
-        join_path((find_mount(mountinfo, "cpu", &cm), &cm), cown, name, h->cpu_dir,
-                  sizeof(h->cpu_dir)) ||
-        join_path((find_mount(mountinfo, "memory", &mm), &mm), mown, name, h->mem_dir,
-                  sizeof(h->mem_dir))) {
+        join_path(&cm, cown, name, h->cpu_dir, sizeof(h->cpu_dir)) ||
+        join_path(&mm, mown, name, h->mem_dir, sizeof(h->mem_dir))) {
         snprintf(h->why, sizeof(h->why), "cannot find berthd's own cgroup v1 groups");
         return;
     }
@@ -316,6 +315,10 @@ void drv_cgroup_detect(const char *mountinfo, const char *self_cgroup, const cha
     else
         detect_v2(mountinfo, self_cgroup, name, out);
     if (out->version == DRV_CGROUP_NONE) {
+        if (out->cpu_dir[0]) /* what it made before it found out; fails when not made */
+            rmdir(out->cpu_dir);
+        if (out->mem_dir[0])
+            rmdir(out->mem_dir);
         out->cpu_dir[0] = out->mem_dir[0] = '\0';
         log_warn("cgroup", "instances cannot be limited, so none will start: %s", out->why);
     } else {

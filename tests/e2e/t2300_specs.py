@@ -210,6 +210,37 @@ class Catalogue(Base):
                      "InvalidParameterValue", "Resources is for ChargeType PREPAID")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
+    def berth(self, *args):
+        argv = [os.path.join(os.path.dirname(api.berthd_path()), "berth"), "--endpoint",
+                "http://127.0.0.1:%d" % self.d.port, "--credentials",
+                os.path.join(self.d.data_dir, "credentials")] + list(args)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env, cwd=self.tmp)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_cli(self):
+        rc, out, err = self.berth("specs")
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["NAME", "ALIAS", "CPU", "MEMORY", "GPU", "PRICE/HOUR", "CURRENCY"])
+        self.assertEqual(lines[1].split(), ["TI.S.MEDIUM.POST", "2C4G", "2.000", "4096", "MiB", "-", "0.70", "CNY"])
+        self.assertEqual(lines[-1].split(), ["BERTH.HALF", "half-core", "0.500", "512", "MiB", "-", "0.09", "USD"])
+        self.assertIn("T4*0.25", out)
+        rc, out, err = self.berth("specs", "--type", "GPU")
+        self.assertEqual((rc, len(out.splitlines())), (0, 2), out + err)
+        rc, out, err = self.berth("specs", "price", "TI.S.MEDIUM.POST=3", "BERTH.HALF")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([ln.split() for ln in out.splitlines()[1:]],
+                         [["TI.S.MEDIUM.POST", "3", "2.10", "CNY"], ["BERTH.HALF", "1", "0.09", "USD"]])
+        rc, out, err = self.berth("--json", "specs", "price", "TI.S.LARGE.POST")
+        self.assertEqual(rc, 0, err)
+        self.assertIn('"TotalCost": 150', out)
+        rc, out, err = self.berth("specs", "price", "NOPE")
+        self.assertEqual(rc, 1)
+        self.assertIn("InvalidParameterValue", err)
+        rc, out, err = self.berth("specs", "price", "X=a")
+        self.assertEqual(rc, 2)
+
     def test_spec_option_errors(self):
         for spec, needle in (("X cpu=1 memory=64", "needs price=FEN"),
                              ("X cpu=0.0001 memory=64 price=1", "cpu '0.0001'"),
