@@ -84,6 +84,11 @@ TEST(v1_found_with_its_files_and_refused_without)
     CHECK_EQ_INT(h.version, DRV_CGROUP_NONE);
     CHECK(strstr(h.why, "cgroup v1 without cpu.cfs_quota_us") != NULL);
     CHECK(h.cpu_dir[0] == '\0');
+    /* Nothing was left of the attempt. */
+    CHECK(!exists("cpu/berth-t"));
+    CHECK(!exists("memory/jobs/j1/berth-t"));
+    dir("cpu/berth-t");
+    dir("memory/jobs/j1/berth-t");
     put("cpu/berth-t/cpu.cfs_quota_us", "-1\n");
     put("memory/jobs/j1/berth-t/memory.limit_in_bytes", "9223372036854771712\n");
     dir("cpu/berth-t/ms-old-1-0"); /* left by an earlier berthd: removed */
@@ -130,6 +135,8 @@ TEST(v2_needs_the_controllers)
     drv_cgroup_detect(mi, self, "berth-t", &h);
     CHECK_EQ_INT(h.version, DRV_CGROUP_NONE);
     CHECK(strstr(h.why, "berth-t': ") != NULL); /* its own subtree_control is the kernel's */
+    CHECK(!exists("fs/berthd/berth-t"));
+    dir("fs/berthd/berth-t");
     put("fs/berthd/berth-t/cgroup.subtree_control", "");
     drv_cgroup_detect(mi, self, "berth-t", &h);
     CHECK_EQ_INT(h.version, DRV_CGROUP_V2);
