@@ -52,6 +52,25 @@ int ctl_limits_of_spec(const char *spec_json, struct spec_request *out)
     return rc;
 }
 
+/* Why a spec gives no limits: its InstanceType has left the catalogue, or it names none. */
+static int no_limits(const char *spec_json, struct err *err)
+{
+    json_t *spec = json_loads(spec_json ? spec_json : "", 0, NULL);
+    const char *itype = json_string_value(json_object_get(spec, "InstanceType"));
+    int rc;
+    if (itype)
+        rc = err_set(err, ERR_NOTFOUND,
+                     "its InstanceType '%.64s' is no longer in the catalogue (a --spec removed?), "
+                     "so nothing says how much CPU and memory it may use",
+                     itype);
+    else
+        rc = err_set(err, ERR_INVALID,
+                     "the service has neither an InstanceType nor Resources, so nothing says "
+                     "how much CPU and memory it may use");
+    json_decref(spec);
+    return rc;
+}
+
 int ctl_limits_prepare(struct ctl_limits *l, const char *spec_json, const char *name,
                        struct drv_cgroup_instance *cg, struct err *err)
 {
@@ -59,16 +78,23 @@ int ctl_limits_prepare(struct ctl_limits *l, const char *spec_json, const char *
     cg->fds[0] = cg->fds[1] = -1;
     struct spec_request req;
     if (ctl_limits_of_spec(spec_json, &req) != 0)
-        return err_set(err, ERR_INVALID,
-                       "the service has no InstanceType in the catalogue nor Resources, so "
-                       "nothing says how much CPU and memory it may use");
+        return no_limits(spec_json, err);
     if (req.gpu)
         return err_set(err, ERR_UNSUPPORTED,
                        "it asks for GPU (%u/100 card) and the process driver has none to give",
                        req.gpu);
     if (!l->host)
         return err_set(err, ERR_UNSUPPORTED, "cannot enforce its CPU and memory: no cgroups");
-    return drv_cgroup_create(l->host, name, req.cpu_millicores, req.memory_mib, cg, err);
+    int rc = drv_cgroup_create(l->host, name, req.cpu_millicores, req.memory_mib, cg, err);
+    if (rc)
+        return rc;
+    /* An earlier group of this name still waiting for removal is this one now. */
+    size_t kept = 0;
+    for (size_t i = 0; i < l->npending; i++)
+        if (strcmp(l->pending[i].cpu, cg->cpu) != 0)
+            l->pending[kept++] = l->pending[i];
+    l->npending = kept;
+    return 0;
 }
 
 bool ctl_limits_finish(struct ctl_limits *l, struct drv_cgroup_instance *cg)
