@@ -114,6 +114,16 @@ bool ctl_limits_finish(struct ctl_limits *l, struct drv_cgroup_instance *cg)
     return oom;
 }
 
+uint64_t ctl_limits_oom_news(struct drv_cgroup_instance *cg)
+{
+    if (!cg->cpu[0])
+        return 0;
+    uint64_t n = drv_cgroup_oom_kills(cg);
+    uint64_t news = n > cg->oom_seen ? n - cg->oom_seen : 0;
+    cg->oom_seen = n > cg->oom_seen ? n : cg->oom_seen;
+    return news;
+}
+
 void ctl_limits_retry(struct ctl_limits *l)
 {
     size_t kept = 0;

@@ -36,6 +36,10 @@ int ctl_limits_prepare(struct ctl_limits *l, const char *spec_json, const char *
  * whether the kernel killed a process of it for its memory limit, and
  * remove the group (later, if the kernel still holds it). */
 bool ctl_limits_finish(struct ctl_limits *l, struct drv_cgroup_instance *cg);
+/* OOM kills in a running instance's group since the last call: a process
+ * of it (a forked child, on v1 where the kernel kills one process) that the
+ * kernel killed for the group's memory limit while the instance lives on. */
+uint64_t ctl_limits_oom_news(struct drv_cgroup_instance *cg);
 /* Try the pending removals again (each tick). */
 void ctl_limits_retry(struct ctl_limits *l);
 

@@ -1041,6 +1041,15 @@ static void sample_usage(struct ctl_reconciler *r, uint64_t now)
         for (size_t i = 0; i < s->ninsts; i++) {
             struct inst *in = s->insts[i];
             struct drv_usage u;
+            /* While its leader lives: a kill of the leader is the exit's to report. */
+            uint64_t ooms = in && in->state == I_RUNNING && in->pgid > 0 && kill(in->pgid, 0) == 0
+                                ? ctl_limits_oom_news(&in->cg)
+                                : 0;
+            if (ooms)
+                ctl_event_pod(r->st, s->region, s->id, in->index, CTL_EVENT_WARNING, "OOMKilled", 0,
+                              "A process of the instance was killed for using more than its "
+                              "memory limit, %u MiB",
+                              in->cg.memory_mib);
             if (!in || in->state != I_RUNNING || in->pid <= 0 ||
                 drv_usage_instance(in->pid, in->pgid, &u) != 0)
                 continue;

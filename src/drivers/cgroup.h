@@ -44,6 +44,7 @@ struct drv_cgroup_instance {
     int fds[2];                    /* cgroup.procs, open for the instance to join; -1 */
     int nfds;
     uint32_t memory_mib;
+    uint64_t oom_seen; /* OOM kills already reported (ctl_limits_oom_news) */
 };
 
 /* Make group 'name' ([A-Za-z0-9._-]) with its limits: quota = cpu_millicores
