@@ -211,12 +211,7 @@ class Catalogue(Base):
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
 
     def berth(self, *args):
-        argv = [os.path.join(os.path.dirname(api.berthd_path()), "berth"), "--endpoint",
-                "http://127.0.0.1:%d" % self.d.port, "--credentials",
-                os.path.join(self.d.data_dir, "credentials")] + list(args)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env, cwd=self.tmp)
-        return p.returncode, p.stdout, p.stderr
+        return api.run_berth(self.d, self.tmp, *args)
 
     def test_cli(self):
         rc, out, err = self.berth("specs")
