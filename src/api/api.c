@@ -47,6 +47,8 @@ static const struct {
     {"DeleteModelServiceAuthToken", api_delete_model_service_auth_token},
     {"DescribeEvents", api_describe_events},
     {"DescribeLogs", api_describe_logs},
+    {"DescribeBillingSpecs", api_describe_billing_specs},
+    {"DescribeBillingSpecsPrice", api_describe_billing_specs_price},
 };
 
 /* The action's name for the metrics: one of ours, else "other" (labels stay bounded). */

@@ -157,6 +157,16 @@ int api_delete_model_service_group(struct api_call *c);
 int api_describe_model_service_call_info(struct api_call *c);
 int api_modify_service_group_weights(struct api_call *c);
 
+/* The spec catalogue (specs.c). */
+int api_describe_billing_specs(struct api_call *c);
+int api_describe_billing_specs_price(struct api_call *c);
+struct spec;
+/* Read 'p's Resources into 'spec' (LimitCpuMilli, LimitMemoryMiB) for a
+ * prepaid version, or, without Resources and with InstanceType 'sp', drop
+ * them so the spec's figures apply. Fails naming the field. */
+int api_read_resources(struct api_call *c, const json_t *p, const struct spec *sp, json_t *spec,
+                       bool creating);
+
 /* Events (events.c). */
 int api_describe_events(struct api_call *c);
 

@@ -11,6 +11,8 @@
 #include "control/cronscale.h"
 #include "control/events.h"
 #include "control/reconciler.h"
+#include "control/limits.h"
+#include "control/specs.h"
 #include "logs/deliver.h"
 
 #include <stdio.h>
@@ -21,27 +23,6 @@
 #define MAX_REPLICAS 64
 #define SERVICE_RPS_LIMIT_MAX 1000000 /* per instance */
 #define SERVICE_REQ_LIMIT_MAX 100000  /* per instance */
-
-/* The built-in postpaid CPU specs (§3.17); the process driver has no GPUs. */
-static const struct spec {
-    const char *name;
-    int cpu; /* cores */
-    int memory_gb;
-} specs[] = {
-    {"TI.S.MEDIUM.POST", 2, 4},      {"TI.S.LARGE.POST", 4, 8},
-    {"TI.S.2XLARGE16.POST", 8, 16},  {"TI.S.2XLARGE32.POST", 8, 32},
-    {"TI.S.4XLARGE32.POST", 16, 32}, {"TI.S.4XLARGE64.POST", 16, 64},
-    {"TI.S.6XLARGE48.POST", 24, 48}, {"TI.S.6XLARGE96.POST", 24, 96},
-    {"TI.S.8XLARGE64.POST", 32, 64}, {"TI.S.8XLARGE128.POST", 32, 128},
-};
-
-static const struct spec *find_spec(const char *name)
-{
-    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
-        if (strcmp(specs[i].name, name) == 0)
-            return &specs[i];
-    return NULL;
-}
 
 static const struct api_field create_fields[] = {
     {"ServiceGroupId", API_FIELD_USED},
@@ -71,7 +52,7 @@ static const struct api_field create_fields[] = {
     {"ServiceCategory", API_FIELD_IGNORED},
     /* defined by TI-ONE, not built yet: refused by name */
     {"ResourceGroupId", API_FIELD_UNSUPPORTED},
-    {"Resources", API_FIELD_UNSUPPORTED},
+    {"Resources", API_FIELD_USED},
     {"HorizontalPodAutoscaler", API_FIELD_USED},
     {"LogEnable", API_FIELD_USED},
     {"AuthorizationEnable", API_FIELD_USED},
@@ -605,25 +586,26 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
         spec = json_object();
     struct ctl_status st;
     ctl_reconciler_status(c->cfg->reconciler, s->id, &st);
-    const struct spec *sp = find_spec(json_string_value(json_object_get(spec, "InstanceType"))
-                                          ? json_string_value(json_object_get(spec, "InstanceType"))
-                                          : "");
+    const struct spec *sp = specs_find(json_string_value(json_object_get(spec, "InstanceType")));
+    struct spec_request lim;
     json_t *info = json_object();
     json_object_set_new(info, "Replicas", json_integer(s->replicas));
     json_object_set_new(info, "OldReplicas", json_integer(s->old_replicas));
     json_object_set_new(info, "ImageInfo", copy_or(spec, "ImageInfo", json_null()));
     json_object_set_new(info, "Env", copy_or(spec, "Env", json_array()));
     json_object_set_new(info, "InstanceType", copy_or(spec, "InstanceType", json_string("")));
-    if (sp) {
-        char alias[64];
-        snprintf(alias, sizeof(alias), "%dC%dG", sp->cpu, sp->memory_gb);
-        json_object_set_new(info, "InstanceAlias", json_string(alias));
-        json_object_set_new(
-            info, "Resources",
-            json_pack("{s:i, s:i}", "Cpu", sp->cpu * 1000, "Memory", sp->memory_gb * 1024));
+    if (sp)
+        json_object_set_new(info, "InstanceAlias", json_string(sp->alias));
+    if (ctl_limits_of_spec(s->spec_json, &lim) == 0) {
+        json_object_set_new(info, "Resources",
+                            json_pack("{s:I, s:I, s:I, s:s}", "Cpu", (json_int_t)lim.cpu_millicores,
+                                      "Memory", (json_int_t)lim.memory_mib, "Gpu",
+                                      (json_int_t)lim.gpu, "GpuType", lim.gpu_type));
         json_object_set_new(info, "ResourceTotal",
-                            json_pack("{s:I, s:I}", "Cpu", (json_int_t)sp->cpu * 1000 * s->replicas,
-                                      "Memory", (json_int_t)sp->memory_gb * 1024 * s->replicas));
+                            json_pack("{s:I, s:I, s:I}", "Cpu",
+                                      (json_int_t)lim.cpu_millicores * s->replicas, "Memory",
+                                      (json_int_t)lim.memory_mib * s->replicas, "Gpu",
+                                      (json_int_t)lim.gpu * s->replicas));
     }
     if (strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "model") == 0)
         json_object_set_new(info, "ModelInfo",
@@ -837,18 +819,20 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
                      "SchedulingStrategy must be binpack or spread, got '%s'", strategy);
         goto out;
     }
-    if (!itype && creating) {
+    if (!itype && creating && !api_present(json_object_get(p, "Resources"))) {
         api_fail(c, "MissingParameter",
                  "InstanceType is required for POSTPAID_BY_HOUR, e.g. TI.S.MEDIUM.POST");
         goto out;
     }
-    if (itype && !(sp = find_spec(itype))) {
+    if (itype && !(sp = specs_find(itype))) {
         api_fail(c, "InvalidParameterValue",
-                 "InstanceType '%s' is not in the catalogue (CPU specs TI.S.MEDIUM.POST, "
-                 "TI.S.LARGE.POST, TI.S.2XLARGE16.POST, ...)",
+                 "InstanceType '%s' is not in the catalogue (DescribeBillingSpecs lists it: "
+                 "TI.S.MEDIUM.POST, TI.S.LARGE.POST, ...)",
                  itype);
         goto out;
     }
+    if (api_read_resources(c, p, sp, spec, creating))
+        goto out;
     if (api_present(model) && command) {
         api_fail(c, "UnsupportedOperation",
                  "give either ModelInfo (the built-in runtime serves it) or Command, not both");
@@ -882,8 +866,10 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         json_object_del(spec, "ImageInfo"); /* a built-in image does not run commands */
     if (sp) {
         json_object_set_new(spec, "InstanceType", json_string(sp->name));
-        json_object_set_new(spec, "Cpu", json_integer(sp->cpu));
-        json_object_set_new(spec, "Memory", json_integer(sp->memory_gb * 1024));
+        json_object_set_new(spec, "Cpu",
+                            sp->cpu_millicores % 1000 ? json_real(sp->cpu_millicores / 1000.0)
+                                                      : json_integer(sp->cpu_millicores / 1000));
+        json_object_set_new(spec, "Memory", json_integer(sp->memory_mib));
     }
     if (json_is_array(json_object_get(p, "Env")))
         json_object_set(spec, "Env", json_object_get(p, "Env"));
@@ -1298,7 +1284,7 @@ static const struct api_field modify_fields[] = {
     {"ServiceEIP", API_FIELD_IGNORED},
     {"ResourceGroupId", API_FIELD_UNSUPPORTED},
     {"TargetProjectId", API_FIELD_UNSUPPORTED},
-    {"Resources", API_FIELD_UNSUPPORTED},
+    {"Resources", API_FIELD_USED},
     {"HorizontalPodAutoscaler", API_FIELD_USED},
     {"LogEnable", API_FIELD_USED},
     {"ScaleStrategy", API_FIELD_USED},

@@ -12,6 +12,8 @@
 #include "control/cronscale.h"
 #include "control/hpa.h"
 #include "control/reconciler.h"
+#include "control/specs.h"
+#include "drivers/cgroup.h"
 #include "drivers/process.h"
 #include "gateway/gateway.h"
 #include "gateway/metrics.h"
@@ -46,7 +48,8 @@ struct options {
     const char *api_listen;
     const char *gateway_listen;
     long long gateway_threads; /* 0: the usable CPUs */
-    struct opt_list regions, import_roots, trusted_proxies, log_sinks;
+    struct opt_list regions, import_roots, trusted_proxies, log_sinks, specs;
+    const char *test_cgroup_mountinfo; /* NULL: /proc/self/mountinfo */
     long long log_spool_mib;
     const char *log_level, *log_format;
     const char *access_log; /* the gateway's; NULL: none */
@@ -144,6 +147,11 @@ static const struct option_row {
      "slow; past it new lines are dropped and counted"},
     {"wake-timeout-ms", OPT_INT, OFF(wake_timeout_ms), 100, 600000, "30000", NULL, NULL,
      "how long the gateway holds a request for a service scaled to zero (then 503)"},
+    {"spec", OPT_LIST, OFF(specs), 0, 64, NULL, "the built-in TI.S.* specs", "specs",
+     "an instance spec (InstanceType): 'NAME cpu=CORES memory=MIB price=FEN [gpu=CARDS] "
+     "[gpu-type=T4] [currency=CNY] [alias=TEXT]'; a built-in NAME is redefined; repeat for more"},
+    {"test-cgroup-mountinfo", OPT_STR, OFF(test_cgroup_mountinfo), 0, 0, NULL,
+     "/proc/self/mountinfo", NULL, "for tests only: the mount table cgroups are looked for in"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -632,6 +640,7 @@ int main(int argc, char **argv)
     char *log_spool = NULL;
     struct logs_capture *logs = NULL;
     char *logs_db = NULL;
+    static struct drv_cgroup_host cgroups;
     set_defaults(&o);
     int rc = parse_args(argc, argv, &o);
     if (rc) {
@@ -675,6 +684,13 @@ int main(int argc, char **argv)
         struct err serr = {0};
         if (logs_sink_parse(o.log_sinks.v[i], &sc, &serr) != 0) {
             fprintf(stderr, "berthd: log-sink '%s': %s\n", o.log_sinks.v[i], serr.msg);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < o.specs.n; i++) {
+        struct err serr = {0};
+        if (specs_define(o.specs.v[i], &serr) != 0) {
+            fprintf(stderr, "berthd: spec '%s': %s\n", o.specs.v[i], serr.msg);
             goto out;
         }
     }
@@ -774,6 +790,13 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    /* Each berthd's instance groups under a name of its data directory's. */
+    uint8_t dir_hash[CRYPTO_SHA256_BYTES];
+    char hex[2 * CRYPTO_SHA256_BYTES + 1], cg_name[32];
+    crypto_sha256(data_dir, strlen(data_dir), dir_hash);
+    crypto_hex(dir_hash, 6, hex);
+    snprintf(cg_name, sizeof(cg_name), "berth-%.12s", hex);
+    drv_cgroup_detect(o.test_cgroup_mountinfo, NULL, cg_name, &cgroups);
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
     struct ctl_config cc = {.data_dir = data_dir,
@@ -783,7 +806,8 @@ int main(int argc, char **argv)
                             .seal_key = seal_key,
                             .group_qps_cap = (double)o.group_qps_cap,
                             .deliver = deliver,
-                            .logs = logs};
+                            .logs = logs,
+                            .cgroups = &cgroups};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
     if (rc) {
@@ -915,6 +939,7 @@ out:
     logs_deliver_stop(deliver); /* after the capture: every line it hands over is spooled */
     free(log_spool);
     free(logs_db);
+    drv_cgroup_host_release(&cgroups);
     store_close(st);
     if (lock_fd >= 0)
         close(lock_fd);

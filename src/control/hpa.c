@@ -106,7 +106,7 @@ static bool decide(struct ctl_hpa *h, const struct store_service *s, const json_
 {
     struct ctl_hpa_spec *hpa = &h->sc->hpa;
     hpa->panic_capacity = ctl_hpa_panic_capacity(hpa, spec);
-    double cpu = (double)json_integer_value(json_object_get(spec, "Cpu"));
+    double cpu = json_number_value(json_object_get(spec, "Cpu"));
     double mem = (double)json_integer_value(json_object_get(spec, "Memory")) * 1024 * 1024;
 
     struct ctl_status st;

@@ -13,6 +13,7 @@
 #include "control/events.h"
 #include "control/hpa.h"
 #include "control/imports.h"
+#include "control/limits.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
 #include "logs/capture.h"
@@ -72,6 +73,7 @@ struct inst {
     char start_time[32];
     char last_exit[256];
     struct drv_usage usage;
+    struct drv_cgroup_instance cg; /* its CPU and memory limits */
     double cpu_cores;
     uint64_t usage_ms; /* when sampled; 0: not yet */
 };
@@ -115,6 +117,7 @@ struct ctl_reconciler {
     double group_qps_cap;
     struct logs_deliver *deliver;
     struct logs_capture *logs;
+    struct ctl_limits *limits;
     uv_timer_t timer;
     uv_timer_t soon; /* a probe due before the next tick */
     uv_async_t kick;
@@ -391,9 +394,18 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         argv[argc++] = xstrdup(spec_str(spec, "Command"));
     }
     json_decref(spec);
+    char *cg_name = xasprintf("%s-%d", s->id, in->index);
+    if (!rc && ctl_limits_prepare(r->limits, s->run_spec, cg_name, &in->cg, &err) != 0)
+        rc = err_prefix(&err, "limits: ");
+    free(cg_name);
     if (!rc) {
-        struct drv_spawn sp = {
-            .argv = argv, .env = env, .workdir = home, .log_path = log_path, .user = &r->user};
+        struct drv_spawn sp = {.argv = argv,
+                               .env = env,
+                               .workdir = home,
+                               .log_path = log_path,
+                               .user = &r->user,
+                               .cgroup_fds = in->cg.fds,
+                               .ncgroup_fds = in->cg.nfds};
         int fds[2] = {-1, -1};
         if (r->logs) {
             char pod[96];
@@ -413,6 +425,9 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         in->pgid = rc ? 0 : proc.pgid;
         in->start_ticks = rc ? 0 : proc.start_ticks;
     }
+    drv_cgroup_close_fds(&in->cg);
+    if (rc)
+        ctl_limits_finish(r->limits, &in->cg);
     free_strv(argv, argc);
     free_strv(env, envc);
     free(dir);
@@ -507,8 +522,13 @@ static void on_sigchld(uv_signal_t *h, int signum)
         store_instance_delete(r->st, id, NULL);
         /* Children of the instance may outlive its leader: end the group. */
         drv_process_signal(in->pgid, SIGKILL);
-        char how[64];
-        if (WIFSIGNALED(wstatus))
+        char how[96];
+        unsigned limit_mib = in->cg.memory_mib;
+        bool oom = ctl_limits_finish(r->limits, &in->cg);
+        if (oom && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
+            snprintf(how, sizeof(how), "was killed for using more than its memory limit, %u MiB",
+                     limit_mib);
+        else if (WIFSIGNALED(wstatus))
             snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
         else
             snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
@@ -531,11 +551,11 @@ static void on_sigchld(uv_signal_t *h, int signum)
             in->failed = true;
             in->restart_at_ms = now + delay;
             snprintf(in->last_exit, sizeof(in->last_exit),
-                     "instance %s %s; restarting in %llus (restart %d)", id, how,
-                     (unsigned long long)(delay / 1000), in->restarts);
+                     "%sinstance %s %s; restarting in %llus (restart %d)", oom ? "OOMKilled: " : "",
+                     id, how, (unsigned long long)(delay / 1000), in->restarts);
             log_warn("reconciler", "%s", in->last_exit);
             ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
-                          "Exited", 0, "The instance %s", how);
+                          oom ? "OOMKilled" : "Exited", 0, "The instance %s", how);
             ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
                           "BackOff", CTL_EVENT_FOLD_REASON,
                           "Back-off %llus restarting the failed instance",
@@ -1021,6 +1041,15 @@ static void sample_usage(struct ctl_reconciler *r, uint64_t now)
         for (size_t i = 0; i < s->ninsts; i++) {
             struct inst *in = s->insts[i];
             struct drv_usage u;
+            /* While its leader lives: a kill of the leader is the exit's to report. */
+            uint64_t ooms = in && in->state == I_RUNNING && in->pgid > 0 && kill(in->pgid, 0) == 0
+                                ? ctl_limits_oom_news(&in->cg)
+                                : 0;
+            if (ooms)
+                ctl_event_pod(r->st, s->region, s->id, in->index, CTL_EVENT_WARNING, "OOMKilled", 0,
+                              "A process of the instance was killed for using more than its "
+                              "memory limit, %u MiB",
+                              in->cg.memory_mib);
             if (!in || in->state != I_RUNNING || in->pid <= 0 ||
                 drv_usage_instance(in->pid, in->pgid, &u) != 0)
                 continue;
@@ -1301,6 +1330,7 @@ static void on_closed(uv_handle_t *h)
     free(r->data_dir);
     free(r->instance_dir);
     free(r->berth_serve);
+    ctl_limits_free(r->limits);
     crypto_wipe(r->seal_key, sizeof(r->seal_key));
     free(r);
     if (done)
@@ -1382,6 +1412,7 @@ static void reconcile(struct ctl_reconciler *r)
 
 static void on_tick(uv_timer_t *t)
 {
+    ctl_limits_retry(((struct ctl_reconciler *)t->data)->limits);
     reconcile(t->data);
 }
 
@@ -1508,6 +1539,7 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     r->group_qps_cap = cfg->group_qps_cap;
     r->deliver = cfg->deliver;
     r->logs = cfg->logs;
+    r->limits = ctl_limits_new(cfg->cgroups);
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->synced, NULL);
     sweep(r);

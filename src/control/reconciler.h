@@ -53,6 +53,8 @@ struct ctl_service_status {
     struct ctl_status st;
 };
 
+struct drv_cgroup_host;
+
 struct ctl_config {
     const char *data_dir;        /* the store's directory, with the model files in models/ */
     const char *instance_dir;    /* the instances' work directories, not inside data_dir */
@@ -63,6 +65,8 @@ struct ctl_config {
     struct logs_capture *logs;   /* instances' output goes here; NULL: to output.log */
     /* Told each service's LogEnable and LogConfig; NULL: no log sinks. */
     struct logs_deliver *deliver;
+    /* Where instances' CPU and memory limits go; NULL: none, no instance starts. */
+    const struct drv_cgroup_host *cgroups;
 };
 
 /* Check that the instance user can reach its directories and the model

@@ -95,6 +95,10 @@ static _Noreturn void run_instance(const struct drv_spawn *s, const int out[2], 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int e = setpgid(0, 0) != 0 ? errno : 0;
+    /* Into its control groups while still privileged: "0" is the writer. */
+    for (int i = 0; !e && i < s->ncgroup_fds; i++)
+        if (write(s->cgroup_fds[i], "0", 1) != 1)
+            e = errno;
     if (!e)
         e = switch_user(s->user);
     /* After the switch: a change of uid clears the parent-death signal. */

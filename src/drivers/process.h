@@ -33,6 +33,8 @@ struct drv_spawn {
                              NULL, go to out_fd and err_fd (the log capture's pipes) */
     int out_fd, err_fd;
     const struct drv_user *user;
+    const int *cgroup_fds; /* cgroup.procs files the instance joins before exec (cgroup.h) */
+    int ncgroup_fds;
 };
 
 struct drv_proc {

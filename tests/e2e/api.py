@@ -223,3 +223,14 @@ def run_exit(argv, timeout=10):
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=timeout)
     return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def run_berth(d, cwd, *args):
+    """The berth CLI against berthd 'd' with its administrator credentials (no TENCENTCLOUD_*
+    from the environment); returns (exit code, stdout, stderr)."""
+    argv = [os.path.join(os.path.dirname(berthd_path()), "berth"), "--endpoint",
+            "http://127.0.0.1:%d" % d.port, "--credentials",
+            os.path.join(d.data_dir, "credentials")] + list(args)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env, cwd=cwd)
+    return p.returncode, p.stdout, p.stderr

@@ -412,7 +412,7 @@ class Hardening(unittest.TestCase):
             ({"Env": ["A=1"]}, "InvalidParameter", "Env[0]"),
             ({"ServiceLimit": {"Foo": 1}}, "UnknownParameter", "ServiceLimit.Foo"),
             ({"ScheduledAction": {"Foo": 1}}, "UnknownParameter", "ScheduledAction.Foo"),
-            ({"Resources": {"Cpu": 1000}}, "UnsupportedOperation", "Resources"),
+            ({"Resources": {"Cpu": 1000}}, "InvalidParameterValue", "Resources"),
             ({"RollingUpdate": {"MaxSurge": {"Value": 1}}}, "UnsupportedOperation", "RollingUpdate"),
         ]
         for params, code, path in create:
