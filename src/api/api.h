@@ -157,6 +157,15 @@ int api_delete_model_service_group(struct api_call *c);
 int api_describe_model_service_call_info(struct api_call *c);
 int api_modify_service_group_weights(struct api_call *c);
 
+/* Model hot update (hotupdate.c). */
+/* ModelHotUpdateEnable of Create/ModifyModelService into 'spec' (after the
+ * model fields are in it): on needs a model version with auto-clean. */
+int api_hotupdate_read(struct api_call *c, const json_t *p, json_t *spec);
+/* Whether a version was imported with AutoClean "true"; *keep (optional)
+ * gets its MaxReservedModels then, else 0. */
+bool api_version_auto_clean(const struct store_model_version *v, long long *keep);
+int api_describe_model_service_hot_updated(struct api_call *c);
+
 /* Events (events.c). */
 int api_describe_events(struct api_call *c);
 

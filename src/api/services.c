@@ -78,7 +78,7 @@ static const struct api_field create_fields[] = {
     {"CronScaleJobs", API_FIELD_USED},
     {"ScaleStrategy", API_FIELD_USED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
-    {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
+    {"ModelHotUpdateEnable", API_FIELD_USED},
     {"ScheduledAction", API_FIELD_USED}, /* only switched off */
     {"VolumeMount", API_FIELD_UNSUPPORTED},
     {"ServiceLimit", API_FIELD_USED},
@@ -636,6 +636,8 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     else
         json_object_set_new(info, "ModelInfo", json_null());
     json_object_set_new(info, "Command", copy_or(spec, "Command", json_string("")));
+    json_object_set_new(info, "ModelHotUpdateEnable",
+                        copy_or(spec, "ModelHotUpdateEnable", json_false()));
     json_object_set_new(info, "HealthProbe", copy_or(spec, "HealthProbe", json_null()));
     json_int_t grace_ms = json_integer_value(json_object_get(spec, "GraceMs"));
     json_object_set_new(info, "TerminationGracePeriodSeconds",
@@ -899,7 +901,7 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         json_object_set_new(spec, "RequestTimeoutMs",
                             json_integer((json_int_t)request_timeout_s * 1000));
     if (read_service_limit(c, json_object_get(p, "ServiceLimit"), spec) ||
-        read_log_delivery(c, p, spec))
+        read_log_delivery(c, p, spec) || api_hotupdate_read(c, p, spec))
         goto out;
     rc = 0;
 out:
@@ -1304,7 +1306,7 @@ static const struct api_field modify_fields[] = {
     {"ScaleStrategy", API_FIELD_USED},
     {"CronScaleJobs", API_FIELD_USED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
-    {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
+    {"ModelHotUpdateEnable", API_FIELD_USED},
     {"ScheduledAction", API_FIELD_USED}, /* only switched off */
     {"ServiceLimit", API_FIELD_USED},
     {"VolumeMount", API_FIELD_UNSUPPORTED},

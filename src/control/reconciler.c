@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "control/events.h"
 #include "control/hpa.h"
+#include "control/hotupdate.h"
 #include "control/imports.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
@@ -74,6 +75,7 @@ struct inst {
     struct drv_usage usage;
     double cpu_cores;
     uint64_t usage_ms; /* when sampled; 0: not yet */
+    int64_t serving;   /* the newest version berth-serve reports AVAILABLE; 0: unknown */
 };
 
 struct svc {
@@ -91,7 +93,8 @@ struct svc {
     bool stopped;          /* by STOP (for the events) */
     bool rolling;          /* a new spec is being rolled out */
     char create_failed[512];
-    uint64_t restarts; /* of all its instances */
+    uint64_t hot_due_ms; /* the next look for new versions (hot update) */
+    uint64_t restarts;   /* of all its instances */
     struct inst **insts;
     size_t ninsts;
     struct svc *next;
@@ -310,12 +313,21 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     char *base = xasprintf("%s/base", dir), *link = xasprintf("%s/base/1", dir);
     char *cfg = xasprintf("%s/models.config", dir);
     expose_model(r, model_path);
-    mkdir(base, 0755);
-    chmod(base, 0755);
-    unlink(link);
     int rc = 0;
-    if (symlink(model_path, link) != 0)
-        rc = err_set(err, ERR_SYS(errno), "cannot link '%s': %s", link, strerror(errno));
+    bool hot = ctl_hotupdate_on(spec);
+    if (hot) { /* the service's numbered versions, polled (control/hotupdate.h) */
+        struct ctl_hot_result hr;
+        free(base);
+        base = ctl_hotupdate_dir(r->instance_dir, in->svc->id);
+        rc = ctl_hotupdate_sync(r->st, in->svc->region, spec, base,
+                                r->user.set ? r->user.gid : (gid_t)-1, 0, &hr, err);
+    } else {
+        mkdir(base, 0755);
+        chmod(base, 0755);
+        unlink(link);
+        if (symlink(model_path, link) != 0)
+            rc = err_set(err, ERR_SYS(errno), "cannot link '%s': %s", link, strerror(errno));
+    }
     FILE *f = rc ? NULL : fopen(cfg, "w");
     if (!rc && !f)
         rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", cfg, strerror(errno));
@@ -337,7 +349,8 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     argv[(*argc)++] = xstrdup("--rest_api_host=127.0.0.1");
     argv[(*argc)++] = xasprintf("--model_config_file=%s", cfg);
     argv[(*argc)++] = xasprintf("--rest_api_num_threads=%lld", cpus > 0 ? cpus : 1);
-    argv[(*argc)++] = xstrdup("--file_system_poll_wait_seconds=0");
+    argv[(*argc)++] =
+        xstrdup(hot ? "--file_system_poll_wait_seconds=1" : "--file_system_poll_wait_seconds=0");
     free(base);
     free(link);
     free(cfg);
@@ -560,6 +573,7 @@ struct probe {
     struct probe_cfg cfg;
     bool ready;
     char failed[512]; /* the model did not load: berth-serve's error */
+    int64_t serving;  /* the newest AVAILABLE version */
 };
 
 static int connect_timeout(int port, int timeout_ms)
@@ -630,6 +644,13 @@ static void probe_work(uv_work_t *w)
     }
     if (strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\"AVAILABLE\"")) {
         p->ready = true;
+        /* {"version": "2", "state": "AVAILABLE", ...}, newest first. */
+        for (const char *v = buf; (v = strstr(v, "\"version\": \"")); v++) {
+            long long n = strtoll(v + 12, NULL, 10);
+            const char *state = strstr(v, "\"state\": \"");
+            if (state && strncmp(state + 10, "AVAILABLE", 9) == 0 && n > p->serving)
+                p->serving = n;
+        }
         return;
     }
     /* A version that failed to load: {"state": "END", ... "error_message": "..."}. */
@@ -663,6 +684,7 @@ static void probe_done(uv_work_t *w, int status)
     if (in->orphaned) {
         free_inst(in);
     } else if (in->state == I_RUNNING && in->pid == p->pid) {
+        in->serving = p->ready ? p->serving : in->serving;
         if (p->ready) {
             if (p->r->routes) /* the gateway may have ejected it: back into rotation */
                 gw_table_probe_passed(p->r->routes, "127.0.0.1", p->port);
@@ -1238,8 +1260,43 @@ static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired
     rollout_check(r, s, desired);
 }
 
+/* Hot update: once a second, new versions of the model into the service's
+ * base path, and auto-clean once every running instance serves the newest. */
+static void hot_update(struct ctl_reconciler *r, struct svc *s, uint64_t now)
+{
+    if (now < s->hot_due_ms || !s->in_store || r->stopping)
+        return;
+    s->hot_due_ms = now + 1000;
+    json_t *spec = json_loads(s->spec_json, 0, NULL);
+    int64_t served = -1;
+    for (size_t i = 0; i < s->ninsts; i++) {
+        struct inst *in = s->insts[i];
+        if (in && in->state == I_RUNNING && inst_current(s, in))
+            served = served < 0 || in->serving < served ? in->serving : served;
+    }
+    if (ctl_hotupdate_on(spec) && served >= 0) {
+        char *dir = ctl_hotupdate_dir(r->instance_dir, s->id);
+        struct ctl_hot_result hr;
+        struct err err = {0};
+        if (ctl_hotupdate_sync(r->st, s->region, spec, dir, r->user.set ? r->user.gid : (gid_t)-1,
+                               served, &hr, &err) != 0)
+            log_warn("reconciler", "service %s: hot update: %s", s->id, err.msg);
+        if (hr.added)
+            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "ModelHotUpdated",
+                              "Model version %s is version %lld of the model base path",
+                              hr.added_version, (long long)hr.newest);
+        if (hr.removed)
+            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "ModelAutoCleaned",
+                              "Auto-clean removed %d old version%s (keeps %lld)", hr.removed,
+                              hr.removed == 1 ? "" : "s", hr.keep);
+        free(dir);
+    }
+    json_decref(spec);
+}
+
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
+    hot_update(r, s, now);
     int desired = s->in_store && !r->stopping ? s->replicas : 0;
     reconcile_count(r, s, desired, s->create_failed[0] != '\0', now);
     bool alive = false;

@@ -1,0 +1,46 @@
+/* hotupdate.h - model hot update (TF Serving style) for services with
+ * ModelHotUpdateEnable: the service's model base path holds numbered version
+ * directories, 1 for the version the service was created with and N+1 for
+ * each newer version of the same model imported since, so berth-serve, which
+ * polls its base path, loads it and retires the old one without a restart.
+ * Auto-clean (the newest version's AutoClean and MaxReservedModels) removes
+ * the oldest directories beyond the limit once every instance serves a newer
+ * one. A manifest (.berth-versions, ignored by berth-serve) records which
+ * model version each number holds. Main thread (the reconciler's) only. */
+#ifndef BERTH_CONTROL_HOTUPDATE_H
+#define BERTH_CONTROL_HOTUPDATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/err.h"
+#include "store/store.h"
+
+/* Whether a service spec has hot update on (a model service with
+ * ModelHotUpdateEnable). */
+bool ctl_hotupdate_on(const json_t *spec);
+/* The service's model base path: INSTANCE_DIR/SERVICE/model (heap). */
+char *ctl_hotupdate_dir(const char *instance_dir, const char *service_id);
+
+struct ctl_hot_result {
+    int64_t newest;         /* the highest number on disk; 0 when none */
+    int added;              /* directories added by this call */
+    int removed;            /* by auto-clean */
+    long long keep;         /* the auto-clean limit in force; 0: none */
+    char added_version[96]; /* the model version of the newest one added */
+};
+
+/* Bring the base path 'dir' up to date with the model repository: the
+ * spec's version (ModelVersionId) and every newer successfully imported
+ * version of its model (ModelId) with the same ModelFormat get a number,
+ * each copied in (hard links where the file system allows) under a hidden
+ * name and renamed into place, readable by group 'gid' only ((gid_t)-1:
+ * unchanged). Then auto-clean: past the limit, directories numbered below
+ * 'served' (the lowest version every running instance serves; 0: unknown,
+ * nothing goes) are removed, oldest first. */
+int ctl_hotupdate_sync(struct store *st, const char *region, const json_t *spec, const char *dir,
+                       gid_t gid, int64_t served, struct ctl_hot_result *out, struct err *err);
+
+#endif
