@@ -22,8 +22,22 @@ bool api_version_auto_clean(const struct store_model_version *v, long long *keep
     return yes;
 }
 
+/* Whether a spec's "Mounts" hold one the instances may write. */
+static bool writable_mount(const json_t *mounts)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(mounts, i, m)
+    {
+        if (!json_is_true(json_object_get(m, "ReadOnly")))
+            return true;
+    }
+    return false;
+}
+
 /* Why 'version_id' cannot be hot-updated, in c's error; 0 when it can. */
-static int check_version(struct api_call *c, const char *where, const char *version_id)
+static int check_version(struct api_call *c, const char *where, const char *version_id,
+                         bool mounted)
 {
     struct store_model_version v = {0};
     struct err err = {0};
@@ -35,11 +49,12 @@ static int check_version(struct api_call *c, const char *where, const char *vers
                       "%s: hot update needs a model the built-in runtime serves (XGBOOST, "
                       "PYTORCH, TORCH_SCRIPT); %s is %s",
                       where, v.id, v.format);
-    else if (!api_version_auto_clean(&v, NULL))
+    else if (!mounted && !api_version_auto_clean(&v, NULL))
         rc = api_fail(c, "InvalidParameterValue",
                       "ModelHotUpdateEnable needs the model's auto-clean or a VolumeMount: model "
                       "version %s was imported without AutoClean \"true\" (CreateTrainingModel "
-                      "AutoClean, MaxReservedModels), and Berth has no VolumeMount yet",
+                      "AutoClean, MaxReservedModels), and the service mounts no writable file "
+                      "system (VolumeMount with MountType STORAGE)",
                       v.id);
     store_model_version_release(&v);
     return rc;
@@ -64,14 +79,15 @@ int api_hotupdate_read(struct api_call *c, const json_t *p, json_t *spec)
         return api_fail(c, "InvalidParameterValue",
                         "ModelHotUpdateEnable needs ModelInfo: hot update brings new versions of "
                         "a repository model to the built-in runtime, and a Command has none");
-    return check_version(c, "ModelInfo.ModelVersionId", version);
+    return check_version(c, "ModelInfo.ModelVersionId", version,
+                         writable_mount(json_object_get(spec, "Mounts")));
 }
 
 int api_describe_model_service_hot_updated(struct api_call *c)
 {
     static const struct api_field fields[] = {{"ImageInfo", API_FIELD_USED},
                                               {"ModelInfo", API_FIELD_USED},
-                                              {"VolumeMount", API_FIELD_UNSUPPORTED},
+                                              {"VolumeMount", API_FIELD_USED},
                                               {NULL, API_FIELD_USED}};
     static const struct api_field model_fields[] = {
         {"ModelVersionId", API_FIELD_USED},        {"ModelId", API_FIELD_IGNORED},
@@ -94,11 +110,20 @@ int api_describe_model_service_hot_updated(struct api_call *c)
     if (api_present(model) && (api_check_object(c, model, "ModelInfo", model_fields) ||
                                api_get_str(c, model, "ModelVersionId", true, &version)))
         return -1;
+    bool mounted = false;
+    const json_t *vm = json_object_get(c->params, "VolumeMount");
+    if (api_present(vm)) {
+        json_t *entry;
+        if (api_volume_read(c, vm, "VolumeMount", &entry))
+            return -1;
+        mounted = !json_is_true(json_object_get(entry, "ReadOnly"));
+        json_decref(entry);
+    }
     /* Allowed: the built-in runtime (TF Serving's numbered base path) and a
      * model version with auto-clean. A custom image's layout is its own. */
     bool allowed = img.preset && !img.url && !img.name && version;
     if (allowed) {
-        allowed = check_version(c, "ModelInfo.ModelVersionId", version) == 0;
+        allowed = check_version(c, "ModelInfo.ModelVersionId", version, mounted) == 0;
         if (!allowed && strcmp(c->error_code, "ResourceNotFound") == 0)
             return -1;
         c->error_code[0] = c->error_message[0] = '\0';

@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "control/imports.h"
+#include "drivers/mounts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +32,27 @@ bool ctl_hotupdate_on(const json_t *spec)
 char *ctl_hotupdate_dir(const char *instance_dir, const char *service_id)
 {
     return xasprintf("%s/%s/model", instance_dir, service_id);
+}
+
+bool ctl_model_base(const json_t *spec, const struct drv_mount *mounts, size_t n,
+                    const char *instance_dir, const char *service_id, char **host, char **inside)
+{
+    *host = *inside = NULL;
+    const char *kind = json_string_value(json_object_get(spec, "Kind"));
+    if (!kind || strcmp(kind, "model") != 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!mounts[i].read_only) {
+            *host = xstrdup(mounts[i].source);
+            *inside = xstrdup(mounts[i].target);
+            return true;
+        }
+    }
+    if (!ctl_hotupdate_on(spec))
+        return false;
+    *host = ctl_hotupdate_dir(instance_dir, service_id);
+    *inside = xstrdup(*host);
+    return true;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -247,7 +269,8 @@ int ctl_hotupdate_sync(struct store *st, const char *region, const json_t *spec,
         if (strcmp(vs[i].id, pin) == 0)
             from = i;
     const struct store_model_version *newest = NULL;
-    for (size_t i = from; i < nv && !rc; i++) {
+    size_t until = ctl_hotupdate_on(spec) ? nv : from + 1; /* without: the pinned one only */
+    for (size_t i = from; i < nv && i < until && !rc; i++) {
         const struct store_model_version *v = &vs[i];
         if (v->status != STORE_IMPORT_SUCCESS || strcmp(v->format, format) != 0 ||
             listed(es, ne, v->id) || ne == MAX_VERSIONS)

@@ -43,4 +43,13 @@ struct ctl_hot_result {
 int ctl_hotupdate_sync(struct store *st, const char *region, const json_t *spec, const char *dir,
                        gid_t gid, int64_t served, struct ctl_hot_result *out, struct err *err);
 
+/* Where a model service keeps its numbered versions: on its first writable
+ * mount (*host the source path, *inside the mount path), else, with hot
+ * update, in INSTANCE_DIR/SERVICE/model (both the same); heap strings.
+ * False (and NULLs): neither, the instance links its one version. Without
+ * hot update, ctl_hotupdate_sync() puts only the spec's version there. */
+struct drv_mount;
+bool ctl_model_base(const json_t *spec, const struct drv_mount *mounts, size_t n,
+                    const char *instance_dir, const char *service_id, char **host, char **inside);
+
 #endif

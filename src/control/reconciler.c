@@ -14,6 +14,7 @@
 #include "control/hpa.h"
 #include "control/hotupdate.h"
 #include "control/imports.h"
+#include "drivers/mounts.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
 #include "logs/capture.h"
@@ -94,6 +95,7 @@ struct svc {
     bool rolling;          /* a new spec is being rolled out */
     char create_failed[512];
     uint64_t hot_due_ms; /* the next look for new versions (hot update) */
+    bool mounted;        /* an instance ran with mounts: clean them when it stops */
     uint64_t restarts;   /* of all its instances */
     struct inst **insts;
     size_t ninsts;
@@ -118,6 +120,7 @@ struct ctl_reconciler {
     double group_qps_cap;
     struct logs_deliver *deliver;
     struct logs_capture *logs;
+    const struct drv_volumes *volumes;
     uv_timer_t timer;
     uv_timer_t soon; /* a probe due before the next tick */
     uv_async_t kick;
@@ -306,7 +309,8 @@ static bool berth_serve_name_ok(const char *s)
 
 /* Lay out the instance directory for a model-file service and build argv. */
 static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec, const char *dir,
-                         char **argv, size_t *argc, struct err *err)
+                         const struct drv_mount *mounts, size_t nmounts, char **argv, size_t *argc,
+                         struct err *err)
 {
     const char *model_path = spec_str(spec, "ModelPath");
     const char *model_name = spec_str(spec, "ModelName");
@@ -315,12 +319,16 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     expose_model(r, model_path);
     int rc = 0;
     bool hot = ctl_hotupdate_on(spec);
-    if (hot) { /* the service's numbered versions, polled (control/hotupdate.h) */
+    char *host = NULL, *inside = NULL;
+    if (ctl_model_base(spec, mounts, nmounts, r->instance_dir, in->svc->id, &host, &inside)) {
+        /* The service's numbered versions, on its mount or for hot update
+         * (control/hotupdate.h); polled with hot update. */
         struct ctl_hot_result hr;
         free(base);
-        base = ctl_hotupdate_dir(r->instance_dir, in->svc->id);
-        rc = ctl_hotupdate_sync(r->st, in->svc->region, spec, base,
+        base = inside;
+        rc = ctl_hotupdate_sync(r->st, in->svc->region, spec, host,
                                 r->user.set ? r->user.gid : (gid_t)-1, 0, &hr, err);
+        free(host);
     } else {
         mkdir(base, 0755);
         chmod(base, 0755);
@@ -363,6 +371,54 @@ static void free_strv(char **v, size_t n)
         free(v[i]);
 }
 
+/* The service's mounts (drivers/mounts.h), each writable source path
+ * created with the marker when missing, owned by the instance user. */
+static int claim_mounts(struct ctl_reconciler *r, struct svc *s, struct drv_mount *out, size_t *n,
+                        struct err *err)
+{
+    int rc = drv_mounts_of_spec(r->volumes, s->spec_json, out, n, err);
+    for (size_t i = 0; !rc && i < *n; i++)
+        if (!out[i].read_only)
+            rc = drv_mount_claim(out[i].source, s->id, r->user.set ? r->user.uid : (uid_t)-1,
+                                 r->user.set ? r->user.gid : (gid_t)-1, err);
+    if (rc) {
+        drv_mounts_release(out, *n);
+        *n = 0;
+    }
+    return rc;
+}
+
+/* On stop and on update the platform cleans the service's source paths:
+ * those of 'spec_json' (what ran), writable ones, when they are its own. */
+static void clean_mounts(struct ctl_reconciler *r, struct svc *s, const char *spec_json,
+                         const char *why)
+{
+    struct drv_mount m[DRV_MOUNTS_MAX];
+    size_t n = 0;
+    struct err err = {0};
+    if (drv_mounts_of_spec(r->volumes, spec_json, m, &n, &err) != 0) {
+        log_warn("reconciler", "service %s: cannot clean its mounts: %s", s->id, err.msg);
+        return;
+    }
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    /* A hot-updated model's versions go by auto-clean, not by an update. */
+    bool keep = strcmp(why, "update") == 0 && ctl_hotupdate_on(spec);
+    json_decref(spec);
+    for (size_t i = 0; i < n; i++) {
+        int removed = 0;
+        if (m[i].read_only)
+            continue;
+        if (drv_mount_clean(m[i].source, s->id, keep, &removed, &err) != 0)
+            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_WARNING, "MountNotCleaned",
+                              "On %s: %s", why, err.msg);
+        else if (removed)
+            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "MountCleaned",
+                              "On %s: cleaned %s (%d entr%s)", why, m[i].source, removed,
+                              removed == 1 ? "y" : "ies");
+    }
+    drv_mounts_release(m, n);
+}
+
 static void inst_start(struct ctl_reconciler *r, struct inst *in)
 {
     struct svc *s = in->svc;
@@ -396,8 +452,12 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         if (envc < 78)
             env[envc++] = xasprintf("%s=%s", spec_str(e, "Name"), spec_str(e, "Value"));
     }
+    struct drv_mount mounts[DRV_MOUNTS_MAX];
+    size_t nmounts = 0;
+    if (!rc)
+        rc = claim_mounts(r, s, mounts, &nmounts, &err);
     if (!rc && strcmp(spec_str(spec, "Kind"), "model") == 0) {
-        rc = prepare_model(r, in, spec, dir, argv, &argc, &err);
+        rc = prepare_model(r, in, spec, dir, mounts, nmounts, argv, &argc, &err);
     } else if (!rc) {
         argv[argc++] = xstrdup("/bin/sh");
         argv[argc++] = xstrdup("-c");
@@ -405,8 +465,14 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     }
     json_decref(spec);
     if (!rc) {
-        struct drv_spawn sp = {
-            .argv = argv, .env = env, .workdir = home, .log_path = log_path, .user = &r->user};
+        struct drv_spawn sp = {.argv = argv,
+                               .env = env,
+                               .workdir = home,
+                               .log_path = log_path,
+                               .user = &r->user,
+                               .mounts = mounts,
+                               .nmounts = nmounts};
+        s->mounted |= nmounts > 0;
         int fds[2] = {-1, -1};
         if (r->logs) {
             char pod[96];
@@ -428,6 +494,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     }
     free_strv(argv, argc);
     free_strv(env, envc);
+    drv_mounts_release(mounts, nmounts);
     free(dir);
     free(home);
     free(log_path);
@@ -1114,14 +1181,18 @@ static void load_desired(struct ctl_reconciler *r)
             r->svcs = s;
         }
         if (!s->spec_json || strcmp(s->spec_json, list[i].spec_json) != 0) {
-            free(s->spec_json);
+            char *before = s->spec_json;
             s->spec_json = xstrdup(list[i].spec_json);
             logs_deliver_route(r->deliver, s->id, s->spec_json);
             char *run = run_spec_of(s->spec_json);
             if (!s->run_spec || strcmp(s->run_spec, run) != 0)
                 s->create_failed[0] = '\0'; /* what runs changed: try it */
-            if (s->run_spec && strcmp(s->run_spec, run) != 0)
+            if (s->run_spec && strcmp(s->run_spec, run) != 0) {
+                if (s->mounted)
+                    clean_mounts(r, s, before, "update");
                 rollout_begin(r, s, list[i].replicas);
+            }
+            free(before);
             free(s->run_spec);
             s->run_spec = run;
             struct probe_cfg pc;
@@ -1274,10 +1345,14 @@ static void hot_update(struct ctl_reconciler *r, struct svc *s, uint64_t now)
         if (in && in->state == I_RUNNING && inst_current(s, in))
             served = served < 0 || in->serving < served ? in->serving : served;
     }
-    if (ctl_hotupdate_on(spec) && served >= 0) {
-        char *dir = ctl_hotupdate_dir(r->instance_dir, s->id);
+    struct drv_mount m[DRV_MOUNTS_MAX];
+    size_t n = 0;
+    char *dir = NULL, *inside = NULL;
+    struct err err = {0};
+    if (ctl_hotupdate_on(spec) && served >= 0 &&
+        drv_mounts_of_spec(r->volumes, s->spec_json, m, &n, &err) == 0 &&
+        ctl_model_base(spec, m, n, r->instance_dir, s->id, &dir, &inside)) {
         struct ctl_hot_result hr;
-        struct err err = {0};
         if (ctl_hotupdate_sync(r->st, s->region, spec, dir, r->user.set ? r->user.gid : (gid_t)-1,
                                served, &hr, &err) != 0)
             log_warn("reconciler", "service %s: hot update: %s", s->id, err.msg);
@@ -1289,8 +1364,10 @@ static void hot_update(struct ctl_reconciler *r, struct svc *s, uint64_t now)
             ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "ModelAutoCleaned",
                               "Auto-clean removed %d old version%s (keeps %lld)", hr.removed,
                               hr.removed == 1 ? "" : "s", hr.keep);
-        free(dir);
     }
+    drv_mounts_release(m, n);
+    free(dir);
+    free(inside);
     json_decref(spec);
 }
 
@@ -1401,6 +1478,10 @@ static void reconcile(struct ctl_reconciler *r)
         struct svc *s = *p;
         bool alive = reconcile_svc(r, s, now);
         any_alive |= alive;
+        if (s->mounted && !alive && !r->stopping && (!s->in_store || s->replicas == 0)) {
+            clean_mounts(r, s, s->spec_json, s->in_store ? "stop" : "delete");
+            s->mounted = false;
+        }
         if (!s->in_store && !alive) {
             /* Deleted and stopped: its work directories (and their output) go too. */
             char *dir = xasprintf("%s/%s", r->instance_dir, s->id);
@@ -1565,6 +1646,7 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     r->group_qps_cap = cfg->group_qps_cap;
     r->deliver = cfg->deliver;
     r->logs = cfg->logs;
+    r->volumes = cfg->volumes;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->synced, NULL);
     sweep(r);

@@ -17,6 +17,7 @@
 struct ctl_reconciler;
 struct logs_deliver;
 struct logs_capture;
+struct drv_volumes;
 
 struct ctl_pod {
     char name[96];  /* <service-id>-<index> */
@@ -63,6 +64,8 @@ struct ctl_config {
     struct logs_capture *logs;   /* instances' output goes here; NULL: to output.log */
     /* Told each service's LogEnable and LogConfig; NULL: no log sinks. */
     struct logs_deliver *deliver;
+    /* The file systems services mount (drivers/mounts.h); NULL: none. */
+    const struct drv_volumes *volumes;
 };
 
 /* Check that the instance user can reach its directories and the model

@@ -95,6 +95,8 @@ static _Noreturn void run_instance(const struct drv_spawn *s, const int out[2], 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int e = setpgid(0, 0) != 0 ? errno : 0;
+    if (!e) /* while still root */
+        e = drv_mounts_apply(s->mounts, s->nmounts);
     if (!e)
         e = switch_user(s->user);
     /* After the switch: a change of uid clears the parent-death signal. */

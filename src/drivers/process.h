@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "base/err.h"
+#include "drivers/mounts.h"
 
 /* Whom instances run as. */
 struct drv_user {
@@ -33,6 +34,8 @@ struct drv_spawn {
                              NULL, go to out_fd and err_fd (the log capture's pipes) */
     int out_fd, err_fd;
     const struct drv_user *user;
+    const struct drv_mount *mounts; /* bound in a mount namespace of its own (drivers/mounts.h) */
+    size_t nmounts;
 };
 
 struct drv_proc {
