@@ -7,7 +7,6 @@
 #include "control/hotupdate.h"
 #include "base/alloc.h"
 #include "base/log.h"
-#include "control/imports.h"
 #include "drivers/mounts.h"
 
 #include <dirent.h>
@@ -155,11 +154,15 @@ struct entry {
 static size_t read_manifest(const char *dir, struct entry *out, size_t cap)
 {
     char *path = xasprintf("%s/%s", dir, MANIFEST);
-    FILE *f = fopen(path, "re");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     free(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     size_t k = 0;
-    if (!f)
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return 0;
+    }
     char line[256];
     while (k < cap && fgets(line, sizeof(line), f)) {
         long long n;
@@ -177,9 +180,14 @@ static size_t read_manifest(const char *dir, struct entry *out, size_t cap)
 static int write_manifest(const char *dir, const struct entry *e, size_t n, struct err *err)
 {
     char *path = xasprintf("%s/%s", dir, MANIFEST), *tmp = xasprintf("%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
+    /* Never through a link someone left under that name. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     int rc = 0;
     if (!f) {
+        if (fd >= 0)
+            close(fd);
         rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", tmp, strerror(errno));
     } else {
         for (size_t i = 0; i < n; i++)
@@ -228,12 +236,12 @@ static int add_version(const char *dir, const struct store_model_version *v, int
     char *tmp = xasprintf("%s/.new-%lld", dir, (long long)n);
     char *final = xasprintf("%s/%lld", dir, (long long)n);
     struct err ignored = {0};
-    imports_remove_tree(tmp, &ignored); /* what a crash left */
+    drv_remove_tree(tmp, &ignored); /* what a crash left */
     int rc = copy_tree(v->path, tmp, gid, 0, err);
     if (!rc && rename(tmp, final) != 0)
         rc = err_set(err, ERR_SYS(errno), "cannot rename '%s': %s", tmp, strerror(errno));
     if (rc)
-        imports_remove_tree(tmp, &ignored);
+        drv_remove_tree(tmp, &ignored);
     free(tmp);
     free(final);
     return rc;
@@ -307,7 +315,7 @@ int ctl_hotupdate_sync(struct store *st, const char *region, const json_t *spec,
                 continue;
             }
             char *p = xasprintf("%s/%lld", dir, (long long)n);
-            if (imports_remove_tree(p, err) == 0) {
+            if (drv_remove_tree(p, err) == 0) {
                 out->removed++;
                 log_info("hotupdate", "%s: auto-clean removed version %lld (keeps %lld)", dir,
                          (long long)n, out->keep);

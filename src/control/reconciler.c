@@ -372,15 +372,21 @@ static void free_strv(char **v, size_t n)
 }
 
 /* The service's mounts (drivers/mounts.h), each writable source path
- * created with the marker when missing, owned by the instance user. */
+ * created with the marker when missing. */
 static int claim_mounts(struct ctl_reconciler *r, struct svc *s, struct drv_mount *out, size_t *n,
                         struct err *err)
 {
     int rc = drv_mounts_of_spec(r->volumes, s->spec_json, out, n, err);
+    /* A model service's path holds what berthd writes (its versions), which
+     * the instance reads; a command's instance writes in its own. */
+    json_t *spec = json_loads(s->spec_json, 0, NULL);
+    bool model = strcmp(spec_str(spec, "Kind"), "model") == 0;
+    json_decref(spec);
+    uid_t uid = r->user.set && !model ? r->user.uid : (uid_t)-1;
+    gid_t gid = r->user.set ? r->user.gid : (gid_t)-1;
     for (size_t i = 0; !rc && i < *n; i++)
         if (!out[i].read_only)
-            rc = drv_mount_claim(out[i].source, s->id, r->user.set ? r->user.uid : (uid_t)-1,
-                                 r->user.set ? r->user.gid : (gid_t)-1, err);
+            rc = drv_mount_claim(out[i].source, s->id, uid, gid, model ? 0750 : 0770, err);
     if (rc) {
         drv_mounts_release(out, *n);
         *n = 0;

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <sched.h>
 #include <stdio.h>
@@ -156,11 +155,9 @@ void drv_mounts_release(struct drv_mount *m, size_t n)
 /* ------------------------------------------------------------------------ */
 /* Source paths                                                             */
 
-static char *read_marker(const char *path)
+static char *read_marker(int dfd)
 {
-    char *p = xasprintf("%s/%s", path, DRV_MOUNT_MARKER);
-    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    free(p);
+    int fd = openat(dfd, DRV_MOUNT_MARKER, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return NULL;
     char buf[128];
@@ -194,7 +191,8 @@ static int no_links(const char *path, struct err *err)
     return rc;
 }
 
-int drv_mount_claim(const char *path, const char *owner, uid_t uid, gid_t gid, struct err *err)
+int drv_mount_claim(const char *path, const char *owner, uid_t uid, gid_t gid, mode_t mode,
+                    struct err *err)
 {
     if (no_links(path, err))
         return ERR_INVALID;
@@ -224,20 +222,76 @@ int drv_mount_claim(const char *path, const char *owner, uid_t uid, gid_t gid, s
     if (fd >= 0)
         close(fd);
     free(m);
-    if (!rc && uid != (uid_t)-1 && chown(path, uid, gid) != 0)
+    if (!rc && (uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) != 0)
         rc = err_set(err, ERR_SYS(errno), "cannot chown '%s': %s", path, strerror(errno));
     if (!rc)
-        chmod(path, 0770);
+        chmod(path, mode);
     return rc;
 }
 
-static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* Remove what is inside directory 'dfd' (which it closes), never following
+ * a link: each step is relative to a descriptor opened with O_NOFOLLOW, so
+ * an instance that swaps a directory for a link while we walk cannot send us
+ * elsewhere. */
+static bool kept(const char *name, int depth, bool keep_versions)
 {
-    (void)st;
-    (void)type;
-    (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT)
-        log_warn("mounts", "cannot remove '%s': %s", path, strerror(errno));
+    if (depth > 0)
+        return false;
+    if (strcmp(name, DRV_MOUNT_MARKER) == 0)
+        return true;
+    return keep_versions &&
+           (strspn(name, "0123456789") == strlen(name) || strncmp(name, ".berth-", 7) == 0);
+}
+
+/* At depth 0 with 'clean', the marker (and with keep_versions a model's
+ * versions) stay. Returns how many entries of 'dfd' went, or -1. */
+static int remove_inside(int dfd, int depth, bool clean, bool keep_versions)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -1;
+    }
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            (clean && kept(e->d_name, depth, keep_versions)))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 64) {
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                remove_inside(sub, depth + 1, false, false);
+        }
+        if (unlinkat(dirfd(d), e->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0)
+            log_warn("mounts", "cannot remove '%s': %s", e->d_name, strerror(errno));
+        removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+int drv_remove_tree(const char *path, struct err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT
+                   ? 0
+                   : err_set(err, ERR_SYS(errno), "cannot read '%s': %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", path, strerror(errno));
+        remove_inside(fd, 0, false, false);
+        if (rmdir(path) != 0)
+            return err_set(err, ERR_SYS(errno), "cannot remove '%s': %s", path, strerror(errno));
+        return 0;
+    }
+    if (unlink(path) != 0 && errno != ENOENT)
+        return err_set(err, ERR_SYS(errno), "cannot remove '%s': %s", path, strerror(errno));
     return 0;
 }
 
@@ -250,7 +304,10 @@ int drv_mount_clean(const char *path, const char *owner, bool keep_versions, int
         return 0;
     if (no_links(path, err))
         return ERR_UNSUPPORTED;
-    char *who = read_marker(path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", path, strerror(errno));
+    char *who = read_marker(fd);
     if (!who || strcmp(who, owner) != 0) {
         int rc =
             err_set(err, ERR_UNSUPPORTED,
@@ -259,26 +316,14 @@ int drv_mount_clean(const char *path, const char *owner, bool keep_versions, int
                         : "Berth did not create it (no " DRV_MOUNT_MARKER
                           " marker), so it may hold files it did not write");
         free(who);
+        close(fd);
         return rc;
     }
     free(who);
-    DIR *d = opendir(path);
-    if (!d)
+    int n = remove_inside(fd, 0, true, keep_versions);
+    if (n < 0)
         return err_set(err, ERR_SYS(errno), "cannot read '%s': %s", path, strerror(errno));
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-            strcmp(e->d_name, DRV_MOUNT_MARKER) == 0)
-            continue;
-        if (keep_versions && (strspn(e->d_name, "0123456789") == strlen(e->d_name) ||
-                              strncmp(e->d_name, ".berth-", 7) == 0))
-            continue;
-        char *p = xasprintf("%s/%s", path, e->d_name);
-        nftw(p, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-        (*removed)++;
-        free(p);
-    }
-    closedir(d);
+    *removed = n;
     return 0;
 }
 

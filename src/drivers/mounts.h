@@ -56,6 +56,10 @@ int drv_mounts_apply(const struct drv_mount *m, size_t n);
 
 void drv_mounts_release(struct drv_mount *m, size_t n);
 
+/* Remove a file or a directory tree without following any link inside it
+ * (openat with O_NOFOLLOW at each step); missing is fine. */
+int drv_remove_tree(const char *path, struct err *err);
+
 /* The bind mounts of an instance of a service whose spec is 'spec_json':
  * its "Mounts" ([{Id, Path, MountPath, ReadOnly}], written by the API from
  * VolumeMount and VolumeMounts) resolved against the file systems 'v'. Up
@@ -67,9 +71,10 @@ int drv_mounts_of_spec(const struct drv_volumes *v, const char *spec_json, struc
 
 /* Make the source path 'path' ready for service 'owner': create it (and its
  * parents inside the file system) when missing, with the marker, owned by
- * uid:gid ((uid_t)-1: berthd's) and mode 0770. An existing path is left as it
- * is. */
-int drv_mount_claim(const char *path, const char *owner, uid_t uid, gid_t gid, struct err *err);
+ * uid:gid (-1: unchanged) with 'mode'. An existing path is left as it is.
+ * A path whose existing components include a link or a file is refused. */
+int drv_mount_claim(const char *path, const char *owner, uid_t uid, gid_t gid, mode_t mode,
+                    struct err *err);
 
 /* Clean the source path of service 'owner': remove everything in it but the
  * marker and, with keep_versions, a hot-updated model's numbered version
