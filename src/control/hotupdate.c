@@ -7,6 +7,7 @@
 #include "control/hotupdate.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "control/events.h"
 #include "drivers/mounts.h"
 
 #include <dirent.h>
@@ -328,4 +329,75 @@ int ctl_hotupdate_sync(struct store *st, const char *region, const json_t *spec,
     free(vs);
     free(es);
     return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* On a thread                                                              */
+
+struct hot_work {
+    uv_work_t work;
+    struct store *st;
+    char *service_id, *region, *spec_json, *dir;
+    gid_t gid;
+    int64_t served;
+    void (*done)(void *, const char *);
+    void *arg;
+};
+
+static void hot_work_run(uv_work_t *w)
+{
+    struct hot_work *h = w->data;
+    json_t *spec = json_loads(h->spec_json, 0, NULL);
+    struct ctl_hot_result hr;
+    struct err err = {0};
+    if (ctl_hotupdate_sync(h->st, h->region, spec, h->dir, h->gid, h->served, &hr, &err) != 0)
+        log_warn("hotupdate", "service %s: %s", h->service_id, err.msg);
+    if (hr.added)
+        ctl_event_version(h->st, h->region, h->service_id, CTL_EVENT_NORMAL, "ModelHotUpdated",
+                          "Model version %s is version %lld of the model base path",
+                          hr.added_version, (long long)hr.newest);
+    if (hr.removed)
+        ctl_event_version(h->st, h->region, h->service_id, CTL_EVENT_NORMAL, "ModelAutoCleaned",
+                          "Auto-clean removed %d old version%s (keeps %lld)", hr.removed,
+                          hr.removed == 1 ? "" : "s", hr.keep);
+    json_decref(spec);
+}
+
+static void hot_work_done(uv_work_t *w, int status)
+{
+    (void)status;
+    struct hot_work *h = w->data;
+    h->done(h->arg, h->service_id);
+    free(h->service_id);
+    free(h->region);
+    free(h->spec_json);
+    free(h->dir);
+    free(h);
+}
+
+int ctl_hotupdate_queue(uv_loop_t *loop, struct store *st, const char *service_id,
+                        const char *region, const char *spec_json, const char *dir, gid_t gid,
+                        int64_t served, void (*done)(void *arg, const char *service_id), void *arg)
+{
+    struct hot_work *h = xcalloc(1, sizeof(*h));
+    h->work.data = h;
+    h->st = st;
+    h->service_id = xstrdup(service_id);
+    h->region = xstrdup(region);
+    h->spec_json = xstrdup(spec_json);
+    h->dir = xstrdup(dir);
+    h->gid = gid;
+    h->served = served;
+    h->done = done;
+    h->arg = arg;
+    int rc = uv_queue_work(loop, &h->work, hot_work_run, hot_work_done);
+    if (rc != 0) {
+        free(h->service_id);
+        free(h->region);
+        free(h->spec_json);
+        free(h->dir);
+        free(h);
+        return ERR_SYS(-rc);
+    }
+    return 0;
 }

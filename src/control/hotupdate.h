@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <uv.h>
 
 #include "base/err.h"
 #include "store/store.h"
@@ -42,6 +43,14 @@ struct ctl_hot_result {
  * nothing goes) are removed, oldest first. */
 int ctl_hotupdate_sync(struct store *st, const char *region, const json_t *spec, const char *dir,
                        gid_t gid, int64_t served, struct ctl_hot_result *out, struct err *err);
+
+/* ctl_hotupdate_sync() on a thread of 'loop' (copying a large version to a
+ * mount takes time the control loop has not), recording its events
+ * (ModelHotUpdated, ModelAutoCleaned) for 'service_id'; then done(arg,
+ * service_id) on the loop. Returns 0, or an error and done never runs. */
+int ctl_hotupdate_queue(uv_loop_t *loop, struct store *st, const char *service_id,
+                        const char *region, const char *spec_json, const char *dir, gid_t gid,
+                        int64_t served, void (*done)(void *arg, const char *service_id), void *arg);
 
 /* Where a model service keeps its numbered versions: on its first writable
  * mount (*host the source path, *inside the mount path), else, with hot

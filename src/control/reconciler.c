@@ -96,6 +96,7 @@ struct svc {
     char create_failed[512];
     uint64_t hot_due_ms; /* the next look for new versions (hot update) */
     bool mounted;        /* an instance ran with mounts: clean them when it stops */
+    bool hot_busy;       /* a hot-update pass runs on a thread */
     uint64_t restarts;   /* of all its instances */
     struct inst **insts;
     size_t ninsts;
@@ -326,8 +327,10 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
         struct ctl_hot_result hr;
         free(base);
         base = inside;
-        rc = ctl_hotupdate_sync(r->st, in->svc->region, spec, host,
-                                r->user.set ? r->user.gid : (gid_t)-1, 0, &hr, err);
+        /* Not while a pass runs on a thread: that one has the versions. */
+        if (!in->svc->hot_busy)
+            rc = ctl_hotupdate_sync(r->st, in->svc->region, spec, host,
+                                    r->user.set ? r->user.gid : (gid_t)-1, 0, &hr, err);
         free(host);
     } else {
         mkdir(base, 0755);
@@ -1337,18 +1340,28 @@ static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired
     rollout_check(r, s, desired);
 }
 
+static void hot_done(void *arg, const char *service_id)
+{
+    struct ctl_reconciler *r = arg;
+    struct svc *s = find_svc(r, service_id);
+    r->probes_pending--; /* pending work, counted with the probes for the stop */
+    if (s)
+        s->hot_busy = false;
+}
+
 /* Hot update: once a second, new versions of the model into the service's
- * base path, and auto-clean once every running instance serves the newest. */
+ * base path (on a thread), and auto-clean once every running instance,
+ * outdated ones of a rollout too, serves a newer one. */
 static void hot_update(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
-    if (now < s->hot_due_ms || !s->in_store || r->stopping)
+    if (now < s->hot_due_ms || s->hot_busy || !s->in_store || r->stopping)
         return;
     s->hot_due_ms = now + 1000;
     json_t *spec = json_loads(s->spec_json, 0, NULL);
     int64_t served = -1;
     for (size_t i = 0; i < s->ninsts; i++) {
         struct inst *in = s->insts[i];
-        if (in && in->state == I_RUNNING && inst_current(s, in))
+        if (in && in->state == I_RUNNING)
             served = served < 0 || in->serving < served ? in->serving : served;
     }
     struct drv_mount m[DRV_MOUNTS_MAX];
@@ -1357,19 +1370,11 @@ static void hot_update(struct ctl_reconciler *r, struct svc *s, uint64_t now)
     struct err err = {0};
     if (ctl_hotupdate_on(spec) && served >= 0 &&
         drv_mounts_of_spec(r->volumes, s->spec_json, m, &n, &err) == 0 &&
-        ctl_model_base(spec, m, n, r->instance_dir, s->id, &dir, &inside)) {
-        struct ctl_hot_result hr;
-        if (ctl_hotupdate_sync(r->st, s->region, spec, dir, r->user.set ? r->user.gid : (gid_t)-1,
-                               served, &hr, &err) != 0)
-            log_warn("reconciler", "service %s: hot update: %s", s->id, err.msg);
-        if (hr.added)
-            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "ModelHotUpdated",
-                              "Model version %s is version %lld of the model base path",
-                              hr.added_version, (long long)hr.newest);
-        if (hr.removed)
-            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "ModelAutoCleaned",
-                              "Auto-clean removed %d old version%s (keeps %lld)", hr.removed,
-                              hr.removed == 1 ? "" : "s", hr.keep);
+        ctl_model_base(spec, m, n, r->instance_dir, s->id, &dir, &inside) &&
+        ctl_hotupdate_queue(r->loop, r->st, s->id, s->region, s->spec_json, dir,
+                            r->user.set ? r->user.gid : (gid_t)-1, served, hot_done, r) == 0) {
+        s->hot_busy = true;
+        r->probes_pending++;
     }
     drv_mounts_release(m, n);
     free(dir);
