@@ -375,22 +375,36 @@ static void hot_work_done(uv_work_t *w, int status)
     free(h);
 }
 
-int ctl_hotupdate_queue(uv_loop_t *loop, struct store *st, const char *service_id,
-                        const char *region, const char *spec_json, const char *dir, gid_t gid,
-                        int64_t served, void (*done)(void *arg, const char *service_id), void *arg)
+int ctl_hotupdate_queue(const struct ctl_hot_job *job)
 {
+    json_t *spec = json_loads(job->spec_json, 0, NULL);
+    struct drv_mount m[DRV_MOUNTS_MAX];
+    size_t n = 0;
+    char *dir = NULL, *inside = NULL;
+    struct err err = {0};
+    int rc = ctl_hotupdate_on(spec) ? drv_mounts_of_spec(job->volumes, job->spec_json, m, &n, &err)
+                                    : ERR_INVALID;
+    if (!rc && !ctl_model_base(spec, m, n, job->instance_dir, job->service_id, &dir, &inside))
+        rc = ERR_INVALID;
+    drv_mounts_release(m, n);
+    json_decref(spec);
+    free(inside);
+    if (rc) {
+        free(dir);
+        return rc;
+    }
     struct hot_work *h = xcalloc(1, sizeof(*h));
     h->work.data = h;
-    h->st = st;
-    h->service_id = xstrdup(service_id);
-    h->region = xstrdup(region);
-    h->spec_json = xstrdup(spec_json);
-    h->dir = xstrdup(dir);
-    h->gid = gid;
-    h->served = served;
-    h->done = done;
-    h->arg = arg;
-    int rc = uv_queue_work(loop, &h->work, hot_work_run, hot_work_done);
+    h->st = job->st;
+    h->service_id = xstrdup(job->service_id);
+    h->region = xstrdup(job->region);
+    h->spec_json = xstrdup(job->spec_json);
+    h->dir = dir;
+    h->gid = job->gid;
+    h->served = job->served;
+    h->done = job->done;
+    h->arg = job->arg;
+    rc = uv_queue_work(job->loop, &h->work, hot_work_run, hot_work_done);
     if (rc != 0) {
         free(h->service_id);
         free(h->region);

@@ -44,13 +44,25 @@ struct ctl_hot_result {
 int ctl_hotupdate_sync(struct store *st, const char *region, const json_t *spec, const char *dir,
                        gid_t gid, int64_t served, struct ctl_hot_result *out, struct err *err);
 
-/* ctl_hotupdate_sync() on a thread of 'loop' (copying a large version to a
- * mount takes time the control loop has not), recording its events
- * (ModelHotUpdated, ModelAutoCleaned) for 'service_id'; then done(arg,
- * service_id) on the loop. Returns 0, or an error and done never runs. */
-int ctl_hotupdate_queue(uv_loop_t *loop, struct store *st, const char *service_id,
-                        const char *region, const char *spec_json, const char *dir, gid_t gid,
-                        int64_t served, void (*done)(void *arg, const char *service_id), void *arg);
+/* One pass of a running service with hot update: its base path (on its
+ * mount or its own, ctl_model_base()) synced by ctl_hotupdate_sync() on a
+ * thread of 'loop' (copying a large version to a mount takes time the
+ * control loop has not), its events recorded (ModelHotUpdated,
+ * ModelAutoCleaned), then done(arg, service_id) on the loop. The strings are
+ * copied. Returns 0, or an error (also: hot update off) and done never runs. */
+struct drv_volumes;
+struct ctl_hot_job {
+    uv_loop_t *loop;
+    struct store *st;
+    const struct drv_volumes *volumes;
+    const char *instance_dir;
+    gid_t gid;
+    const char *service_id, *region, *spec_json;
+    int64_t served;
+    void (*done)(void *arg, const char *service_id);
+    void *arg;
+};
+int ctl_hotupdate_queue(const struct ctl_hot_job *job);
 
 /* Where a model service keeps its numbered versions: on its first writable
  * mount (*host the source path, *inside the mount path), else, with hot

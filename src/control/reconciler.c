@@ -13,6 +13,7 @@
 #include "control/events.h"
 #include "control/hpa.h"
 #include "control/hotupdate.h"
+#include "control/storage.h"
 #include "control/imports.h"
 #include "drivers/mounts.h"
 #include "drivers/process.h"
@@ -374,60 +375,6 @@ static void free_strv(char **v, size_t n)
         free(v[i]);
 }
 
-/* The service's mounts (drivers/mounts.h), each writable source path
- * created with the marker when missing. */
-static int claim_mounts(struct ctl_reconciler *r, struct svc *s, struct drv_mount *out, size_t *n,
-                        struct err *err)
-{
-    int rc = drv_mounts_of_spec(r->volumes, s->spec_json, out, n, err);
-    /* A model service's path holds what berthd writes (its versions), which
-     * the instance reads; a command's instance writes in its own. */
-    json_t *spec = json_loads(s->spec_json, 0, NULL);
-    bool model = strcmp(spec_str(spec, "Kind"), "model") == 0;
-    json_decref(spec);
-    uid_t uid = r->user.set && !model ? r->user.uid : (uid_t)-1;
-    gid_t gid = r->user.set ? r->user.gid : (gid_t)-1;
-    for (size_t i = 0; !rc && i < *n; i++)
-        if (!out[i].read_only)
-            rc = drv_mount_claim(out[i].source, s->id, uid, gid, model ? 0750 : 0770, err);
-    if (rc) {
-        drv_mounts_release(out, *n);
-        *n = 0;
-    }
-    return rc;
-}
-
-/* On stop and on update the platform cleans the service's source paths:
- * those of 'spec_json' (what ran), writable ones, when they are its own. */
-static void clean_mounts(struct ctl_reconciler *r, struct svc *s, const char *spec_json,
-                         const char *why)
-{
-    struct drv_mount m[DRV_MOUNTS_MAX];
-    size_t n = 0;
-    struct err err = {0};
-    if (drv_mounts_of_spec(r->volumes, spec_json, m, &n, &err) != 0) {
-        log_warn("reconciler", "service %s: cannot clean its mounts: %s", s->id, err.msg);
-        return;
-    }
-    json_t *spec = json_loads(spec_json, 0, NULL);
-    /* A hot-updated model's versions go by auto-clean, not by an update. */
-    bool keep = strcmp(why, "update") == 0 && ctl_hotupdate_on(spec);
-    json_decref(spec);
-    for (size_t i = 0; i < n; i++) {
-        int removed = 0;
-        if (m[i].read_only)
-            continue;
-        if (drv_mount_clean(m[i].source, s->id, keep, &removed, &err) != 0)
-            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_WARNING, "MountNotCleaned",
-                              "On %s: %s", why, err.msg);
-        else if (removed)
-            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_NORMAL, "MountCleaned",
-                              "On %s: cleaned %s (%d entr%s)", why, m[i].source, removed,
-                              removed == 1 ? "y" : "ies");
-    }
-    drv_mounts_release(m, n);
-}
-
 static void inst_start(struct ctl_reconciler *r, struct inst *in)
 {
     struct svc *s = in->svc;
@@ -464,7 +411,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     struct drv_mount mounts[DRV_MOUNTS_MAX];
     size_t nmounts = 0;
     if (!rc)
-        rc = claim_mounts(r, s, mounts, &nmounts, &err);
+        rc = ctl_storage_claim(r->volumes, &r->user, s->id, s->spec_json, mounts, &nmounts, &err);
     if (!rc && strcmp(spec_str(spec, "Kind"), "model") == 0) {
         rc = prepare_model(r, in, spec, dir, mounts, nmounts, argv, &argc, &err);
     } else if (!rc) {
@@ -1198,7 +1145,7 @@ static void load_desired(struct ctl_reconciler *r)
                 s->create_failed[0] = '\0'; /* what runs changed: try it */
             if (s->run_spec && strcmp(s->run_spec, run) != 0) {
                 if (s->mounted)
-                    clean_mounts(r, s, before, "update");
+                    ctl_storage_clean(r->st, r->volumes, s->region, s->id, before, "update");
                 rollout_begin(r, s, list[i].replicas);
             }
             free(before);
@@ -1354,32 +1301,31 @@ static void hot_done(void *arg, const char *service_id)
  * outdated ones of a rollout too, serves a newer one. */
 static void hot_update(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
-    if (now < s->hot_due_ms || s->hot_busy || !s->in_store || r->stopping)
+    if (now < s->hot_due_ms || s->hot_busy || !s->in_store || r->stopping ||
+        !strstr(s->spec_json, "\"ModelHotUpdateEnable\""))
         return;
     s->hot_due_ms = now + 1000;
-    json_t *spec = json_loads(s->spec_json, 0, NULL);
     int64_t served = -1;
     for (size_t i = 0; i < s->ninsts; i++) {
         struct inst *in = s->insts[i];
         if (in && in->state == I_RUNNING)
             served = served < 0 || in->serving < served ? in->serving : served;
     }
-    struct drv_mount m[DRV_MOUNTS_MAX];
-    size_t n = 0;
-    char *dir = NULL, *inside = NULL;
-    struct err err = {0};
-    if (ctl_hotupdate_on(spec) && served >= 0 &&
-        drv_mounts_of_spec(r->volumes, s->spec_json, m, &n, &err) == 0 &&
-        ctl_model_base(spec, m, n, r->instance_dir, s->id, &dir, &inside) &&
-        ctl_hotupdate_queue(r->loop, r->st, s->id, s->region, s->spec_json, dir,
-                            r->user.set ? r->user.gid : (gid_t)-1, served, hot_done, r) == 0) {
+    struct ctl_hot_job job = {.loop = r->loop,
+                              .st = r->st,
+                              .volumes = r->volumes,
+                              .instance_dir = r->instance_dir,
+                              .gid = r->user.set ? r->user.gid : (gid_t)-1,
+                              .service_id = s->id,
+                              .region = s->region,
+                              .spec_json = s->spec_json,
+                              .served = served,
+                              .done = hot_done,
+                              .arg = r};
+    if (served >= 0 && ctl_hotupdate_queue(&job) == 0) {
         s->hot_busy = true;
         r->probes_pending++;
     }
-    drv_mounts_release(m, n);
-    free(dir);
-    free(inside);
-    json_decref(spec);
 }
 
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
@@ -1490,7 +1436,8 @@ static void reconcile(struct ctl_reconciler *r)
         bool alive = reconcile_svc(r, s, now);
         any_alive |= alive;
         if (s->mounted && !alive && !r->stopping && (!s->in_store || s->replicas == 0)) {
-            clean_mounts(r, s, s->spec_json, s->in_store ? "stop" : "delete");
+            ctl_storage_clean(r->st, r->volumes, s->region, s->id, s->spec_json,
+                              s->in_store ? "stop" : "delete");
             s->mounted = false;
         }
         if (!s->in_store && !alive) {
