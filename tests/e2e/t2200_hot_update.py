@@ -209,6 +209,37 @@ class HotUpdate(unittest.TestCase):
         self.assertFalse(r["ServiceInfo"]["ModelHotUpdateEnable"])
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
 
+    def test_z_kill9_of_berthd_keeps_the_versions_and_their_numbers(self):
+        b1, b2, b3 = self.boosters
+        model_id, mv1 = self.import_model("hot-durable", self.srcs[0], AutoClean="true", MaxReservedModels=5)
+        s = self.create(mv1, ModelHotUpdateEnable=True)
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        X = harness.rows(1, 4, seed=23)
+        want = [harness.predict(b, X)[0] for b in (b1, b2, b3)]
+
+        def answers(n):
+            gw = harness.Client(self.d.gateway_port)
+            try:
+                r = gw.post("/%s/v1/models/m:predict" % gid, {"instances": X.tolist()})
+                return r.status == 200 and abs(r.json()["predictions"][0] - want[n - 1]) < 1e-6
+            finally:
+                gw.close()
+        harness.wait_until(lambda: answers(1), 20, 0.1, what="version 1")
+        self.wait_imported(self.import_version(model_id, self.srcs[1], AutoClean="true", MaxReservedModels=5))
+        harness.wait_until(lambda: answers(2), 15, 0.1, what="version 2")
+        self.d.kill9()
+        self.d.start()
+        self.__class__.c = self.c = self.d.client()
+        # Back on the newest version it had, without a third copy of anything.
+        harness.wait_until(lambda: answers(2), 20, 0.1, what="version 2 after the restart")
+        base = os.path.join(self.tmp, "data-instances", sid, "model")
+        self.assertEqual(sorted(n for n in os.listdir(base) if n.isdigit()), ["1", "2"])
+        self.wait_imported(self.import_version(model_id, self.srcs[2], AutoClean="true", MaxReservedModels=5))
+        harness.wait_until(lambda: answers(3), 15, 0.1, what="version 3 after the restart")
+        self.assertEqual(sorted(n for n in os.listdir(base) if n.isdigit()), ["1", "2", "3"])
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+        harness.wait_until(lambda: not os.path.exists(base), 15, what="the base path gone with the service")
+
 
 if __name__ == "__main__":
     unittest.main()
