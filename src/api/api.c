@@ -41,6 +41,7 @@ static const struct {
     {"DeleteModelServiceGroup", api_delete_model_service_group},
     {"DescribeModelServiceCallInfo", api_describe_model_service_call_info},
     {"ModifyServiceGroupWeights", api_modify_service_group_weights},
+    {"DescribeModelServiceHotUpdated", api_describe_model_service_hot_updated},
     {"ModifyModelServiceAuthorization", api_modify_model_service_authorization},
     {"CreateModelServiceAuthToken", api_create_model_service_auth_token},
     {"ModifyModelServiceAuthToken", api_modify_model_service_auth_token},

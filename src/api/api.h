@@ -23,6 +23,7 @@ struct ctl_metrics;
 struct ctl_cronscale;
 
 struct logs_deliver;
+struct drv_volumes;
 
 struct api_config {
     struct store *store;
@@ -37,6 +38,8 @@ struct api_config {
     const char *logs_db;         /* the log store (store/logs.h), for DescribeLogs */
     /* The log sinks a LogConfig may name; NULL: none. */
     struct logs_deliver *deliver;
+    /* The file systems a VolumeMount may name (drivers/mounts.h); NULL: none. */
+    const struct drv_volumes *volumes;
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without
@@ -166,6 +169,20 @@ struct spec;
  * them so the spec's figures apply. Fails naming the field. */
 int api_read_resources(struct api_call *c, const json_t *p, const struct spec *sp, json_t *spec,
                        bool creating);
+/* Model hot update (hotupdate.c). */
+/* ModelHotUpdateEnable of Create/ModifyModelService into 'spec' (after the
+ * model fields are in it): on needs a model version with auto-clean. */
+int api_hotupdate_read(struct api_call *c, const json_t *p, json_t *spec);
+/* Whether a version was imported with AutoClean "true"; *keep (optional)
+ * gets its MaxReservedModels then, else 0. */
+bool api_version_auto_clean(const struct store_model_version *v, long long *keep);
+int api_describe_model_service_hot_updated(struct api_call *c);
+
+/* Storage mounts (volumes.c). */
+/* VolumeMount / VolumeMounts of Create/ModifyModelService into spec "Mounts". */
+int api_volumes_read(struct api_call *c, const json_t *p, json_t *spec);
+/* One VolumeMount at 'where'; *out a new {Id, Path, MountPath, ReadOnly}. */
+int api_volume_read(struct api_call *c, const json_t *vm, const char *where, json_t **out);
 
 /* Events (events.c). */
 int api_describe_events(struct api_call *c);

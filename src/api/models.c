@@ -357,13 +357,18 @@ int api_create_training_model(struct api_call *c)
                    : api_fail(c, "InvalidParameterValue",
                               "ModelVersionType must be NORMAL or ACCELERATE, got '%s'",
                               version_type);
-    if (auto_clean && strcmp(auto_clean, "false") != 0)
-        return strcmp(auto_clean, "true") == 0
-                   ? api_fail(c, "UnsupportedOperation",
-                              "AutoClean \"true\" is not supported yet (it applies to SAVED_MODEL "
-                              "hot-update paths)")
-                   : api_fail(c, "InvalidParameterValue",
-                              "AutoClean must be the string \"true\" or \"false\"");
+    bool clean = auto_clean && strcmp(auto_clean, "true") == 0;
+    if (auto_clean && !clean && strcmp(auto_clean, "false") != 0)
+        return api_fail(c, "InvalidParameterValue",
+                        "AutoClean must be the string \"true\" or \"false\", got '%s'", auto_clean);
+    /* Auto-clean prunes the numbered version directories of a hot-updated
+     * service (control/hotupdate.h): TF Serving's SAVED_MODEL layout in
+     * TI-ONE, berth-serve's formats here. */
+    if (clean && !api_builtin_format(format) && strcasecmp(format, "SAVED_MODEL") != 0)
+        return api_fail(c, "InvalidParameterValue",
+                        "AutoClean \"true\" applies to models served from numbered version "
+                        "directories (SAVED_MODEL, XGBOOST, PYTORCH, TORCH_SCRIPT), not %s",
+                        format);
     if (index && strlen(index) > 1000)
         return api_fail(c, "InvalidParameterValue",
                         "TrainingModelIndex must be at most 1000 characters");
@@ -429,6 +434,11 @@ int api_create_training_model(struct api_call *c)
         if (v && !json_is_null(v))
             json_object_set(attrs, *f, v);
     }
+    /* The auto-clean policy as it applies: off, the limit and the period are
+     * 0 (as TI-ONE answers); on, what was given or the defaults 24 and 1. */
+    json_object_set_new(attrs, "AutoClean", json_string(clean ? "true" : "false"));
+    json_object_set_new(attrs, "MaxReservedModels", json_integer(clean ? max_reserved : 0));
+    json_object_set_new(attrs, "ModelCleanPeriod", json_integer(clean ? clean_period : 0));
     if (!env_id && strcmp(env_source, "SYSTEM") == 0 && api_builtin_format(format))
         json_object_set_new(attrs, "ReasoningEnvironmentId", json_string("berth-serve"));
     char *attrs_text = json_dumps(attrs, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -14,6 +14,7 @@
 #include "control/reconciler.h"
 #include "control/specs.h"
 #include "drivers/cgroup.h"
+#include "drivers/mounts.h"
 #include "drivers/process.h"
 #include "gateway/gateway.h"
 #include "gateway/metrics.h"
@@ -48,7 +49,7 @@ struct options {
     const char *api_listen;
     const char *gateway_listen;
     long long gateway_threads; /* 0: the usable CPUs */
-    struct opt_list regions, import_roots, trusted_proxies, log_sinks, specs;
+    struct opt_list regions, import_roots, trusted_proxies, log_sinks, specs, file_systems;
     const char *test_cgroup_mountinfo; /* NULL: /proc/self/mountinfo */
     long long log_spool_mib;
     const char *log_level, *log_format;
@@ -142,6 +143,9 @@ static const struct option_row {
      "a log system services with LogEnable deliver to: 'LOGSET/TOPIC syslog+tcp://HOST:PORT' "
      "or 'LOGSET/TOPIC syslog+tls://HOST:PORT [ca=FILE] [cert=FILE key=FILE] "
      "[server-name=NAME]', then [facility=user|local0..local7]; repeat for more"},
+    {"file-system", OPT_LIST, OFF(file_systems), 0, 64, NULL, "none", "file systems",
+     "a file system services may mount (VolumeMount CFSConfig.Id): 'ID DIR' or 'ID DIR "
+     "read-only', DIR a host directory (an NFS export the host mounts, say); repeat for more"},
     {"log-spool-mib", OPT_INT, OFF(log_spool_mib), 1, 1 << 20, "256", NULL, NULL,
      "MiB of lines each log sink keeps on disk (DIR/log-spool) while its receiver is down or "
      "slow; past it new lines are dropped and counted"},
@@ -641,6 +645,7 @@ int main(int argc, char **argv)
     struct logs_capture *logs = NULL;
     char *logs_db = NULL;
     static struct drv_cgroup_host cgroups;
+    struct drv_volumes *volumes = NULL;
     set_defaults(&o);
     int rc = parse_args(argc, argv, &o);
     if (rc) {
@@ -693,6 +698,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "berthd: spec '%s': %s\n", o.specs.v[i], serr.msg);
             goto out;
         }
+    }
+    struct err verr = {0};
+    if (drv_volumes_new(o.file_systems.v, o.file_systems.n, &volumes, &verr) != 0) {
+        fprintf(stderr, "berthd: %s\n", verr.msg);
+        goto out;
     }
     rc = 0;
     /* The gateway's pieces (64 KiB reads, their write copies) come and go by
@@ -807,7 +817,8 @@ int main(int argc, char **argv)
                             .group_qps_cap = (double)o.group_qps_cap,
                             .deliver = deliver,
                             .logs = logs,
-                            .cgroups = &cgroups};
+                            .cgroups = &cgroups,
+                            .volumes = volumes};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
     if (rc) {
@@ -842,6 +853,7 @@ int main(int argc, char **argv)
         .metrics = metrics,
         .deliver = deliver,
         .logs_db = logs_db,
+        .volumes = volumes,
     };
     struct http_server_config hc = {
         .host = host,
@@ -940,6 +952,7 @@ out:
     free(log_spool);
     free(logs_db);
     drv_cgroup_host_release(&cgroups);
+    drv_volumes_free(volumes);
     store_close(st);
     if (lock_fd >= 0)
         close(lock_fd);

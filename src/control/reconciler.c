@@ -12,8 +12,11 @@
 #include "base/log.h"
 #include "control/events.h"
 #include "control/hpa.h"
+#include "control/hotupdate.h"
+#include "control/storage.h"
 #include "control/imports.h"
 #include "control/limits.h"
+#include "drivers/mounts.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
 #include "logs/capture.h"
@@ -76,6 +79,7 @@ struct inst {
     struct drv_cgroup_instance cg; /* its CPU and memory limits */
     double cpu_cores;
     uint64_t usage_ms; /* when sampled; 0: not yet */
+    int64_t serving;   /* the newest version berth-serve reports AVAILABLE; 0: unknown */
 };
 
 struct svc {
@@ -93,7 +97,10 @@ struct svc {
     bool stopped;          /* by STOP (for the events) */
     bool rolling;          /* a new spec is being rolled out */
     char create_failed[512];
-    uint64_t restarts; /* of all its instances */
+    uint64_t hot_due_ms; /* the next look for new versions (hot update) */
+    bool mounted;        /* an instance ran with mounts: clean them when it stops */
+    bool hot_busy;       /* a hot-update pass runs on a thread */
+    uint64_t restarts;   /* of all its instances */
     struct inst **insts;
     size_t ninsts;
     struct svc *next;
@@ -118,6 +125,7 @@ struct ctl_reconciler {
     struct logs_deliver *deliver;
     struct logs_capture *logs;
     struct ctl_limits *limits;
+    const struct drv_volumes *volumes;
     uv_timer_t timer;
     uv_timer_t soon; /* a probe due before the next tick */
     uv_async_t kick;
@@ -306,19 +314,35 @@ static bool berth_serve_name_ok(const char *s)
 
 /* Lay out the instance directory for a model-file service and build argv. */
 static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec, const char *dir,
-                         char **argv, size_t *argc, struct err *err)
+                         const struct drv_mount *mounts, size_t nmounts, char **argv, size_t *argc,
+                         struct err *err)
 {
     const char *model_path = spec_str(spec, "ModelPath");
     const char *model_name = spec_str(spec, "ModelName");
     char *base = xasprintf("%s/base", dir), *link = xasprintf("%s/base/1", dir);
     char *cfg = xasprintf("%s/models.config", dir);
     expose_model(r, model_path);
-    mkdir(base, 0755);
-    chmod(base, 0755);
-    unlink(link);
     int rc = 0;
-    if (symlink(model_path, link) != 0)
-        rc = err_set(err, ERR_SYS(errno), "cannot link '%s': %s", link, strerror(errno));
+    bool hot = ctl_hotupdate_on(spec);
+    char *host = NULL, *inside = NULL;
+    if (ctl_model_base(spec, mounts, nmounts, r->instance_dir, in->svc->id, &host, &inside)) {
+        /* The service's numbered versions, on its mount or for hot update
+         * (control/hotupdate.h); polled with hot update. */
+        struct ctl_hot_result hr;
+        free(base);
+        base = inside;
+        /* Not while a pass runs on a thread: that one has the versions. */
+        if (!in->svc->hot_busy)
+            rc = ctl_hotupdate_sync(r->st, in->svc->region, spec, host,
+                                    r->user.set ? r->user.gid : (gid_t)-1, 0, &hr, err);
+        free(host);
+    } else {
+        mkdir(base, 0755);
+        chmod(base, 0755);
+        unlink(link);
+        if (symlink(model_path, link) != 0)
+            rc = err_set(err, ERR_SYS(errno), "cannot link '%s': %s", link, strerror(errno));
+    }
     FILE *f = rc ? NULL : fopen(cfg, "w");
     if (!rc && !f)
         rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", cfg, strerror(errno));
@@ -340,7 +364,8 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
     argv[(*argc)++] = xstrdup("--rest_api_host=127.0.0.1");
     argv[(*argc)++] = xasprintf("--model_config_file=%s", cfg);
     argv[(*argc)++] = xasprintf("--rest_api_num_threads=%lld", cpus > 0 ? cpus : 1);
-    argv[(*argc)++] = xstrdup("--file_system_poll_wait_seconds=0");
+    argv[(*argc)++] =
+        xstrdup(hot ? "--file_system_poll_wait_seconds=1" : "--file_system_poll_wait_seconds=0");
     free(base);
     free(link);
     free(cfg);
@@ -386,8 +411,12 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         if (envc < 78)
             env[envc++] = xasprintf("%s=%s", spec_str(e, "Name"), spec_str(e, "Value"));
     }
+    struct drv_mount mounts[DRV_MOUNTS_MAX];
+    size_t nmounts = 0;
+    if (!rc)
+        rc = ctl_storage_claim(r->volumes, &r->user, s->id, s->spec_json, mounts, &nmounts, &err);
     if (!rc && strcmp(spec_str(spec, "Kind"), "model") == 0) {
-        rc = prepare_model(r, in, spec, dir, argv, &argc, &err);
+        rc = prepare_model(r, in, spec, dir, mounts, nmounts, argv, &argc, &err);
     } else if (!rc) {
         argv[argc++] = xstrdup("/bin/sh");
         argv[argc++] = xstrdup("-c");
@@ -405,7 +434,10 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
                                .log_path = log_path,
                                .user = &r->user,
                                .cgroup_fds = in->cg.fds,
-                               .ncgroup_fds = in->cg.nfds};
+                               .ncgroup_fds = in->cg.nfds,
+                               .mounts = mounts,
+                               .nmounts = nmounts};
+        s->mounted |= nmounts > 0;
         int fds[2] = {-1, -1};
         if (r->logs) {
             char pod[96];
@@ -430,6 +462,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         ctl_limits_finish(r->limits, &in->cg);
     free_strv(argv, argc);
     free_strv(env, envc);
+    drv_mounts_release(mounts, nmounts);
     free(dir);
     free(home);
     free(log_path);
@@ -580,6 +613,7 @@ struct probe {
     struct probe_cfg cfg;
     bool ready;
     char failed[512]; /* the model did not load: berth-serve's error */
+    int64_t serving;  /* the newest AVAILABLE version */
 };
 
 static int connect_timeout(int port, int timeout_ms)
@@ -650,6 +684,13 @@ static void probe_work(uv_work_t *w)
     }
     if (strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\"AVAILABLE\"")) {
         p->ready = true;
+        /* {"version": "2", "state": "AVAILABLE", ...}, newest first. */
+        for (const char *v = buf; (v = strstr(v, "\"version\": \"")); v++) {
+            long long n = strtoll(v + 12, NULL, 10);
+            const char *state = strstr(v, "\"state\": \"");
+            if (state && strncmp(state + 10, "AVAILABLE", 9) == 0 && n > p->serving)
+                p->serving = n;
+        }
         return;
     }
     /* A version that failed to load: {"state": "END", ... "error_message": "..."}. */
@@ -683,6 +724,7 @@ static void probe_done(uv_work_t *w, int status)
     if (in->orphaned) {
         free_inst(in);
     } else if (in->state == I_RUNNING && in->pid == p->pid) {
+        in->serving = p->ready ? p->serving : in->serving;
         if (p->ready) {
             if (p->r->routes) /* the gateway may have ejected it: back into rotation */
                 gw_table_probe_passed(p->r->routes, "127.0.0.1", p->port);
@@ -1121,14 +1163,18 @@ static void load_desired(struct ctl_reconciler *r)
             r->svcs = s;
         }
         if (!s->spec_json || strcmp(s->spec_json, list[i].spec_json) != 0) {
-            free(s->spec_json);
+            char *before = s->spec_json;
             s->spec_json = xstrdup(list[i].spec_json);
             logs_deliver_route(r->deliver, s->id, s->spec_json);
             char *run = run_spec_of(s->spec_json);
             if (!s->run_spec || strcmp(s->run_spec, run) != 0)
                 s->create_failed[0] = '\0'; /* what runs changed: try it */
-            if (s->run_spec && strcmp(s->run_spec, run) != 0)
+            if (s->run_spec && strcmp(s->run_spec, run) != 0) {
+                if (s->mounted)
+                    ctl_storage_clean(r->st, r->volumes, s->region, s->id, before, "update");
                 rollout_begin(r, s, list[i].replicas);
+            }
+            free(before);
             free(s->run_spec);
             s->run_spec = run;
             struct probe_cfg pc;
@@ -1267,8 +1313,50 @@ static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired
     rollout_check(r, s, desired);
 }
 
+static void hot_done(void *arg, const char *service_id)
+{
+    struct ctl_reconciler *r = arg;
+    struct svc *s = find_svc(r, service_id);
+    r->probes_pending--; /* pending work, counted with the probes for the stop */
+    if (s)
+        s->hot_busy = false;
+}
+
+/* Hot update: once a second, new versions of the model into the service's
+ * base path (on a thread), and auto-clean once every running instance,
+ * outdated ones of a rollout too, serves a newer one. */
+static void hot_update(struct ctl_reconciler *r, struct svc *s, uint64_t now)
+{
+    if (now < s->hot_due_ms || s->hot_busy || !s->in_store || r->stopping ||
+        !strstr(s->spec_json, "\"ModelHotUpdateEnable\""))
+        return;
+    s->hot_due_ms = now + 1000;
+    int64_t served = -1;
+    for (size_t i = 0; i < s->ninsts; i++) {
+        struct inst *in = s->insts[i];
+        if (in && in->state == I_RUNNING)
+            served = served < 0 || in->serving < served ? in->serving : served;
+    }
+    struct ctl_hot_job job = {.loop = r->loop,
+                              .st = r->st,
+                              .volumes = r->volumes,
+                              .instance_dir = r->instance_dir,
+                              .gid = r->user.set ? r->user.gid : (gid_t)-1,
+                              .service_id = s->id,
+                              .region = s->region,
+                              .spec_json = s->spec_json,
+                              .served = served,
+                              .done = hot_done,
+                              .arg = r};
+    if (served >= 0 && ctl_hotupdate_queue(&job) == 0) {
+        s->hot_busy = true;
+        r->probes_pending++;
+    }
+}
+
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
+    hot_update(r, s, now);
     int desired = s->in_store && !r->stopping ? s->replicas : 0;
     reconcile_count(r, s, desired, s->create_failed[0] != '\0', now);
     bool alive = false;
@@ -1374,6 +1462,11 @@ static void reconcile(struct ctl_reconciler *r)
         struct svc *s = *p;
         bool alive = reconcile_svc(r, s, now);
         any_alive |= alive;
+        if (s->mounted && !alive && !r->stopping && (!s->in_store || s->replicas == 0)) {
+            ctl_storage_clean(r->st, r->volumes, s->region, s->id, s->spec_json,
+                              s->in_store ? "stop" : "delete");
+            s->mounted = false;
+        }
         if (!s->in_store && !alive) {
             /* Deleted and stopped: its work directories (and their output) go too. */
             char *dir = xasprintf("%s/%s", r->instance_dir, s->id);
@@ -1540,6 +1633,7 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     r->deliver = cfg->deliver;
     r->logs = cfg->logs;
     r->limits = ctl_limits_new(cfg->cgroups);
+    r->volumes = cfg->volumes;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->synced, NULL);
     sweep(r);

@@ -17,6 +17,7 @@
 struct ctl_reconciler;
 struct logs_deliver;
 struct logs_capture;
+struct drv_volumes;
 
 struct ctl_pod {
     char name[96];  /* <service-id>-<index> */
@@ -67,6 +68,8 @@ struct ctl_config {
     struct logs_deliver *deliver;
     /* Where instances' CPU and memory limits go; NULL: none, no instance starts. */
     const struct drv_cgroup_host *cgroups;
+    /* The file systems services mount (drivers/mounts.h); NULL: none. */
+    const struct drv_volumes *volumes;
 };
 
 /* Check that the instance user can reach its directories and the model

@@ -99,6 +99,8 @@ static _Noreturn void run_instance(const struct drv_spawn *s, const int out[2], 
     for (int i = 0; !e && i < s->ncgroup_fds; i++)
         if (write(s->cgroup_fds[i], "0", 1) != 1)
             e = errno;
+    if (!e) /* while still root */
+        e = drv_mounts_apply(s->mounts, s->nmounts);
     if (!e)
         e = switch_user(s->user);
     /* After the switch: a change of uid clears the parent-death signal. */

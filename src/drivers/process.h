@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "base/err.h"
+#include "drivers/mounts.h"
 
 /* Whom instances run as. */
 struct drv_user {
@@ -35,6 +36,8 @@ struct drv_spawn {
     const struct drv_user *user;
     const int *cgroup_fds; /* cgroup.procs files the instance joins before exec (cgroup.h) */
     int ncgroup_fds;
+    const struct drv_mount *mounts; /* bound in a mount namespace of its own (drivers/mounts.h) */
+    size_t nmounts;
 };
 
 struct drv_proc {

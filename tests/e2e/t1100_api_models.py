@@ -160,7 +160,7 @@ class Models(unittest.TestCase):
             (import_params("x8", "relative/dir"), "InvalidParameterValue", "absolute"),
             (import_params("x9", src, TrainingModelCosPath={"Bucket": "b", "Region": "ap-guangzhou", "Paths": [src]}),
              "UnsupportedOperation", "Bucket"),
-            (import_params("x10", src, AutoClean="true"), "UnsupportedOperation", "AutoClean"),
+            (import_params("x10", src, AutoClean="maybe"), "InvalidParameterValue", "AutoClean"),
             (import_params("x11", src, MaxReservedModels=99), "InvalidParameterValue", "MaxReservedModels"),
             (import_params("x12", src, ModelVersionType="ACCELERATE"), "UnsupportedOperation", "ACCELERATE"),
             (import_params("x13", src, Tags=[{"TagKey": ""}]), "InvalidParameter", "Tags"),
