@@ -5,6 +5,7 @@
  * desired state to the store and kick the reconciler; status comes from the
  * reconciler's table. */
 #include "api/api.h"
+#include "api/authz.h"
 #include "api/scaling.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
@@ -1245,10 +1246,12 @@ int api_describe_model_service_groups(struct api_call *c)
         }
     }
     json_t *list = json_array();
-    size_t total = 0;
+    size_t total = 0, visible = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (rc == 0 &&
+        bool seen = api_authz_visible(c, "service-group", gs[i].id, gs[i].tags_json);
+        visible += seen;
+        if (rc == 0 && seen &&
             (!api_present(tag_filters) || api_tags_match(gs[i].tags_json, tag_filters))) {
             json_t *o = group_json(c, &gs[i]);
             if (!o)
@@ -1269,7 +1272,7 @@ int api_describe_model_service_groups(struct api_call *c)
     }
     json_object_set_new(c->out, "TotalCount", json_integer((json_int_t)total));
     json_object_set_new(c->out, "ServiceGroups", list);
-    json_object_set_new(c->out, "GlobalTotalCount", json_integer((json_int_t)n));
+    json_object_set_new(c->out, "GlobalTotalCount", json_integer((json_int_t)visible));
     return 0;
 }
 

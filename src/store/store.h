@@ -32,6 +32,19 @@ int store_credential_add(struct store *st, const char *secret_id, const char *se
 int store_credential_get(struct store *st, const char *secret_id, char **secret_key,
                          struct err *err);
 
+/* Access policies (api/policy.h). A key is an administrator's (the one
+ * berthd makes, store_credential_add) or not (store_credential_add_key); a
+ * policy is CAM-shaped JSON text, NULL for none. */
+int store_credential_add_key(struct store *st, const char *secret_id, const char *secret_key,
+                             const char *policy_json, struct err *err);
+/* *policy_json is a heap copy or NULL; ERR_NOTFOUND when the id is unknown. */
+int store_credential_access(struct store *st, const char *secret_id, bool *admin,
+                            char **policy_json, struct err *err);
+/* Set (NULL: remove) the policy of a key that is not an administrator's;
+ * ERR_NOTFOUND when there is no such key. */
+int store_credential_set_policy(struct store *st, const char *secret_id, const char *policy_json,
+                                struct err *err);
+
 /* ------------------------------------------------------------------------ */
 /* Model repository                                                         */
 
