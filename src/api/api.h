@@ -21,6 +21,7 @@ struct imports;
 struct ctl_reconciler;
 struct ctl_metrics;
 struct ctl_cronscale;
+struct ctl_schedstop;
 
 struct logs_deliver;
 struct api_policy;
@@ -30,6 +31,7 @@ struct api_config {
     struct imports *imports;
     struct ctl_reconciler *reconciler;
     struct ctl_cronscale *cronscale; /* CRON scaling: berthd's zone and clock */
+    struct ctl_schedstop *schedstop; /* scheduled stops, kicked when a spec changes */
     const char *data_dir;
     const char *gateway_url;     /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
     const char *const *regions;  /* NULL-terminated; NULL accepts any well-formed name */

@@ -1653,3 +1653,37 @@ int store_credential_set_policy(struct store *st, const char *secret_id, const c
     unlock(st);
     return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Scheduled stops                                                          */
+
+int store_service_stop_scheduled(struct store *st, const char *id, const char *old_spec,
+                                 bool was_stopped, const char *new_spec, struct err *err)
+{
+    char now[32];
+    rfc3339_now(now);
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {now, id, old_spec, new_spec, NULL};
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = prepare(st, &s, err,
+                     "UPDATE services SET updated_at = ?1, spec = ?4,"
+                     " old_replicas = CASE WHEN stopped THEN old_replicas ELSE replicas END,"
+                     " replicas = 0, stopped = 1"
+                     " WHERE id = ?2 AND spec = ?3 AND stopped = ?5",
+                     args);
+    if (rc == 0) {
+        bind_int(s, 5, was_stopped);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_error(st, err, "stopping a service on schedule");
+        else if (sqlite3_changes(st->db) == 0)
+            rc = err_set(err, ERR_AGAIN, "service '%s' changed", id);
+        sqlite3_finalize(s);
+    }
+    if (rc == 0)
+        rc = touch_group_of(st, id, now, err);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}

@@ -195,6 +195,12 @@ int store_service_delete(struct store *st, const char *region, const char *id, s
 int store_service_update(struct store *st, const char *id, const char *spec_json,
                          const char *model_version_id, const char *description, int replicas,
                          struct err *err);
+/* A scheduled stop (control/schedstop.h): if the service still has
+ * 'old_spec' and 'was_stopped', stop it (replicas 0, old_replicas kept as
+ * for a STOP) and give it 'new_spec', in one transaction; ERR_AGAIN when
+ * it changed meanwhile. */
+int store_service_stop_scheduled(struct store *st, const char *id, const char *old_spec,
+                                 bool was_stopped, const char *new_spec, struct err *err);
 /* Set the weights of some services of one group, all or none. */
 int store_service_set_weights(struct store *st, const char *group_id, const char *const *ids,
                               const int *weights, size_t n, struct err *err);
