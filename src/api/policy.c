@@ -102,8 +102,7 @@ bool api_policy_glob(const char *pattern, const char *s, bool nocase)
 /* Parsing                                                                  */
 
 /* A string or a non-empty list of non-empty strings at 'where' into *out. */
-static int read_strings(const json_t *v, const char *where, char ***out, size_t *n,
-                        struct err *err)
+static int read_strings(const json_t *v, const char *where, char ***out, size_t *n, struct err *err)
 {
     *out = NULL;
     *n = 0;
@@ -223,9 +222,8 @@ static int read_condition(struct stmt *s, const json_t *v, const char *where, st
     const char *opname;
     const json_t *keys;
     size_t total = 0;
-    json_object_foreach((json_t *)v, opname, keys) total += json_is_object(keys)
-                                                                ? json_object_size(keys)
-                                                                : 1;
+    json_object_foreach((json_t *)v, opname, keys) total +=
+        json_is_object(keys) ? json_object_size(keys) : 1;
     s->conds = xcalloc(total ? total : 1, sizeof(*s->conds));
     json_object_foreach((json_t *)v, opname, keys)
     {
@@ -366,8 +364,8 @@ int api_policy_parse(const json_t *doc, struct api_policy **out, char **compact,
         rc = err_set(err, ERR_INVALID, "statement holds more than %d statements",
                      API_POLICY_MAX_STATEMENTS);
     if (rc == 0)
-        json_object_foreach((json_t *)doc, key, val) if (strcmp(key, "version") &&
-                                                         strcmp(key, "statement")) rc =
+        json_object_foreach((json_t *)doc, key,
+                            val) if (strcmp(key, "version") && strcmp(key, "statement")) rc =
             err_set(err, ERR_INVALID, "%s is not a policy element (version, statement)", key);
     if (rc == 0) {
         p->st = xcalloc(json_array_size(stmts) ? json_array_size(stmts) : 1, sizeof(*p->st));

@@ -214,9 +214,9 @@ static int read_scheduled_action(struct api_call *c, const json_t *p, json_t *sp
         return api_fail(c, "InvalidParameterValue",
                         "ScheduledAction.ScheduleStopTime %s is in the past", when);
     if (spec)
-        json_object_set_new(spec, "ScheduledAction",
-                            json_pack("{s:b, s:s}", "ScheduleStop", on, "ScheduleStopTime",
-                                      when ? when : ""));
+        json_object_set_new(
+            spec, "ScheduledAction",
+            json_pack("{s:b, s:s}", "ScheduleStop", on, "ScheduleStopTime", when ? when : ""));
     return 0;
 }
 
@@ -1498,9 +1498,8 @@ int api_modify_model_service(struct api_call *c)
     {
         bool scale_field = strcmp(key, "Replicas") == 0 || strcmp(key, "ScaleMode") == 0;
         /* Off switches change nothing, so they may come along. */
-        bool switched_off =
-            (strcmp(key, "ScheduledAction") == 0 && scheduled_action_off(c, p)) ||
-            (strcmp(key, "ServiceLimit") == 0 && service_limit_off(c, v));
+        bool switched_off = (strcmp(key, "ScheduledAction") == 0 && scheduled_action_off(c, p)) ||
+                            (strcmp(key, "ServiceLimit") == 0 && service_limit_off(c, v));
         if (c->error_code[0])
             return -1;
         if (!switched_off && strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") &&

@@ -28,8 +28,8 @@ bool ctl_schedstop_pending(const char *spec_json, int64_t *at_s)
     json_t *spec = json_loads(spec_json, 0, NULL);
     const json_t *sa = json_object_get(spec, "ScheduledAction");
     const char *when = json_string_value(json_object_get(sa, "ScheduleStopTime"));
-    bool on = json_is_true(json_object_get(sa, "ScheduleStop")) && when &&
-              api_parse_time(when, at_s);
+    bool on =
+        json_is_true(json_object_get(sa, "ScheduleStop")) && when && api_parse_time(when, at_s);
     json_decref(spec);
     return on;
 }
@@ -71,8 +71,9 @@ static bool fire(struct ctl_schedstop *ss, const struct store_service *s, int64_
 {
     char *done = ctl_schedstop_done_spec(s->spec_json);
     struct err err = {0};
-    int rc = done ? store_service_stop_scheduled(ss->st, s->id, s->spec_json, s->stopped, done, &err)
-                  : err_set(&err, ERR_INVALID, "its spec does not parse");
+    int rc = done
+                 ? store_service_stop_scheduled(ss->st, s->id, s->spec_json, s->stopped, done, &err)
+                 : err_set(&err, ERR_INVALID, "its spec does not parse");
     free(done);
     if (rc == ERR_AGAIN || rc == ERR_NOTFOUND)
         return rc == ERR_NOTFOUND; /* deleted: nothing to do; changed: look again */

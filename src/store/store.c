@@ -1610,8 +1610,8 @@ int store_credential_access(struct store *st, const char *secret_id, bool *admin
     sqlite3_stmt *s;
     const char *args[] = {secret_id, NULL};
     *policy_json = NULL;
-    int rc = prepare(st, &s, err, "SELECT admin, policy FROM credentials WHERE secret_id = ?",
-                     args);
+    int rc =
+        prepare(st, &s, err, "SELECT admin, policy FROM credentials WHERE secret_id = ?", args);
     if (rc == 0) {
         int step = sqlite3_step(s);
         if (step == SQLITE_ROW) {
@@ -1645,8 +1645,7 @@ int store_credential_set_policy(struct store *st, const char *secret_id, const c
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = db_error(st, err, "setting a key's policy");
         else if (sqlite3_changes(st->db) == 0)
-            rc = err_set(err, ERR_NOTFOUND, "no key '%s' other than an administrator's",
-                         secret_id);
+            rc = err_set(err, ERR_NOTFOUND, "no key '%s' other than an administrator's", secret_id);
         sqlite3_finalize(s);
     }
     rc = finish(st, rc, err);

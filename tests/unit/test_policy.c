@@ -126,8 +126,8 @@ TEST(conditions_like_not_equal_and_for_all)
         "{\"effect\":\"deny\",\"action\":\"tione:*\",\"resource\":\"*\","
         "\"condition\":{\"string_equal\":{\"qcs:resource_tag\":[\"frozen&yes\"]}}}]}");
     CHECK(p);
-    json_t *both = json_pack("[{s:s,s:s},{s:s,s:s}]", "TagKey", "team", "TagValue", "ads",
-                             "TagKey", "team", "TagValue", "search");
+    json_t *both = json_pack("[{s:s,s:s},{s:s,s:s}]", "TagKey", "team", "TagValue", "ads", "TagKey",
+                             "team", "TagValue", "search");
     json_t *ads = tags("team", "apps");
     json_t *frozen = json_pack("[{s:s,s:s},{s:s,s:s}]", "TagKey", "team", "TagValue", "ads",
                                "TagKey", "frozen", "TagValue", "yes");
