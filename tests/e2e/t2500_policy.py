@@ -7,6 +7,7 @@ the administrator's; policies are checked naming the element and the rule, and s
 """
 
 import json
+import os
 import unittest
 
 import api
@@ -161,7 +162,30 @@ class Policy(unittest.TestCase):
         # a key without a policy is still not an administrator
         self.unauthorized(self.k, "CreateAccessKey", {})
 
-    def test_06_the_policy_survives_a_restart(self):
+    def test_06_models_are_filtered_and_refused_by_their_tags(self):
+        booster = harness.train("binary:logistic", n_features=3, n=100, rounds=2)
+        made = {}
+        for name, team in [("m-ads", "ads"), ("m-search", "search")]:
+            src = os.path.join(self.tmp, name)
+            os.makedirs(src)
+            harness.save_model(booster, os.path.join(src, "model.json"), "json")
+            r = self.c.ok("CreateTrainingModel", {
+                "ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM", "TrainingModelName": name,
+                "ModelFormat": "XGBOOST", "TrainingModelCosPath": {"Paths": [src]}, "Tags": tags(team)})
+            made[team] = r
+        self.set_policy(ADS_DESCRIBE)
+        listed = self.k.ok("DescribeTrainingModels", {})
+        self.assertEqual([m["TrainingModelId"] for m in listed["TrainingModels"]], [made["ads"]["Id"]])
+        self.assertEqual(listed["TotalCount"], 1)
+        self.assertEqual(self.c.ok("DescribeTrainingModels", {})["TotalCount"], 2)
+        self.k.ok("DescribeTrainingModelVersions", {"TrainingModelId": made["ads"]["Id"]})
+        self.unauthorized(self.k, "DescribeTrainingModelVersions", {"TrainingModelId": made["search"]["Id"]},
+                          "model/" + made["search"]["Id"])
+        self.unauthorized(self.k, "DescribeTrainingModelVersion",
+                          {"TrainingModelVersionId": made["search"]["TrainingModelVersionId"]})
+        self.unauthorized(self.k, "DeleteTrainingModel", {"TrainingModelId": made["ads"]["Id"]})
+
+    def test_07_the_policy_survives_a_restart(self):
         self.set_policy(ADS_DESCRIBE)
         self.d.stop()
         self.d.start()
