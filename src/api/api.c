@@ -3,6 +3,7 @@
  * Every answer, errors included, is HTTP 200 with Content-Type exactly
  * "application/json" and a RequestId: the official SDKs read errors only then. */
 #include "api/api.h"
+#include "api/authz.h"
 #include "api/tc3.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
@@ -50,6 +51,9 @@ static const struct {
     {"DescribeLogs", api_describe_logs},
     {"DescribeBillingSpecs", api_describe_billing_specs},
     {"DescribeBillingSpecsPrice", api_describe_billing_specs_price},
+    /* Berth extensions: keys and their policies (api/authz.h) */
+    {"CreateAccessKey", api_create_access_key},
+    {"ModifyAccessKeyPolicy", api_modify_access_key_policy},
 };
 
 /* The action's name for the metrics: one of ours, else "other" (labels stay bounded). */
@@ -503,6 +507,7 @@ static int authenticate(struct api_call *c, const struct http_request *req, cons
         return err.code == ERR_NOTFOUND
                    ? api_fail(c, "AuthFailure.SecretIdNotFound", "SecretId '%s' does not exist", id)
                    : api_fail(c, "InternalError", "%s", err.msg);
+    snprintf(c->secret_id, sizeof(c->secret_id), "%s", id);
     bool ok = tc3_verify(req, &auth, ts, key);
     crypto_wipe(key, strlen(key));
     free(key);
@@ -560,6 +565,8 @@ static int dispatch(struct api_call *c, const struct http_request *req, char *re
                         jerr.text, jerr.line);
     if (!json_is_object(c->params))
         return api_fail(c, "InvalidParameter", "the body must be a JSON object");
+    if (api_authorize(c))
+        return -1;
     return fn(c);
 }
 
@@ -624,6 +631,7 @@ void api_handle(struct http_request *req, struct http_response *res, void *ud)
     json_decref(root);
     json_decref(c.out);
     json_decref(c.params);
+    api_authz_release(&c);
     res->status = 200;
     ctl_metrics_api_count(c.cfg->metrics, metric_action(action), rc == 0 ? "OK" : c.error_code);
     /* Reads are what clients poll (a --wait, a console): debug. Changes and

@@ -21,15 +21,18 @@ struct imports;
 struct ctl_reconciler;
 struct ctl_metrics;
 struct ctl_cronscale;
+struct ctl_schedstop;
 
 struct logs_deliver;
 struct drv_volumes;
+struct api_policy;
 
 struct api_config {
     struct store *store;
     struct imports *imports;
     struct ctl_reconciler *reconciler;
     struct ctl_cronscale *cronscale; /* CRON scaling: berthd's zone and clock */
+    struct ctl_schedstop *schedstop; /* scheduled stops, kicked when a spec changes */
     const char *data_dir;
     const char *gateway_url;     /* e.g. http://127.0.0.1:8501, for DescribeModelServiceCallInfo */
     const char *const *regions;  /* NULL-terminated; NULL accepts any well-formed name */
@@ -50,6 +53,11 @@ struct api_call {
     const char *region;
     json_t *params; /* the request body, an object */
     json_t *out;
+    /* The caller (api/authz.h): its SecretId, whether it is an administrator
+     * key, and its policy (NULL: none, every action). */
+    char secret_id[128];
+    bool admin;
+    struct api_policy *policy;
     char error_code[64];
     char error_message[512];
 };
@@ -138,6 +146,9 @@ bool api_in_list(const char *const *list, const char *v);
 
 /* RFC 3339 UTC "now". */
 void api_now(char out[32]);
+/* An RFC 3339 time with Z or an offset ("2022-01-26T19:46:22+08:00") into
+ * Unix seconds (a fraction is dropped); false when it is not one. */
+bool api_parse_time(const char *s, int64_t *out);
 
 /* The action handlers (models.c). */
 /* Whether berth-serve serves a ModelFormat (XGBOOST, PYTORCH, TORCH_SCRIPT). */

@@ -6,6 +6,7 @@
  * Region empty; the files are copied (or moved, ModelMoveMode CUT) into the
  * data directory by the import thread. */
 #include "api/api.h"
+#include "api/authz.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "control/imports.h"
@@ -644,8 +645,9 @@ int api_describe_training_models(struct api_call *c)
     size_t total = 0;
     for (size_t k = 0; k < n; k++) {
         struct store_model *m = &ms[desc ? n - 1 - k : k];
-        bool ok =
-            !tag_filters || json_is_null(tag_filters) || api_tags_match(m->tags_json, tag_filters);
+        bool ok = api_authz_visible(c, "model", m->id, m->tags_json) &&
+                  (!tag_filters || json_is_null(tag_filters) ||
+                   api_tags_match(m->tags_json, tag_filters));
         json_t *versions = json_array();
         struct store_model_version *vs = NULL;
         size_t nv = 0;

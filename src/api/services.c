@@ -5,6 +5,7 @@
  * desired state to the store and kick the reconciler; status comes from the
  * reconciler's table. */
 #include "api/api.h"
+#include "api/authz.h"
 #include "api/scaling.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
@@ -13,12 +14,14 @@
 #include "control/reconciler.h"
 #include "control/limits.h"
 #include "control/specs.h"
+#include "control/schedstop.h"
 #include "logs/deliver.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define MAX_REPLICAS 64
 #define SERVICE_RPS_LIMIT_MAX 1000000 /* per instance */
@@ -60,7 +63,7 @@ static const struct api_field create_fields[] = {
     {"ScaleStrategy", API_FIELD_USED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_USED},
-    {"ScheduledAction", API_FIELD_USED}, /* only switched off */
+    {"ScheduledAction", API_FIELD_USED},
     {"VolumeMount", API_FIELD_USED},
     {"ServiceLimit", API_FIELD_USED},
     {"CallbackUrl", API_FIELD_UNSUPPORTED},
@@ -164,44 +167,53 @@ static bool blank(const char *s, size_t n)
     return true;
 }
 
-/* The object of a feature Berth does not have yet, which clients send
- * switched off (the console fills in {"EnableInstanceRpsLimit": false, ...}):
- * its fields are checked; a switch turned on is refused by name. */
-static int check_switched_off(struct api_call *c, const json_t *obj, const char *where,
-                              const struct api_field *fields, const char *const *switches,
-                              const char *feature)
+/* ScheduledAction {ScheduleStop, ScheduleStopTime} (§4 ScheduledAction)
+ * into 'spec', whole: on, the time must be RFC 3339 with an offset and not
+ * in the past; off, the time is kept as given and means nothing.
+ * control/schedstop.h stops the version at that time. */
+static int read_scheduled_action(struct api_call *c, const json_t *p, json_t *spec)
 {
-    if (!obj || json_is_null(obj))
+    static const struct api_field fields[] = {{"ScheduleStop", API_FIELD_USED},
+                                              {"ScheduleStopTime", API_FIELD_USED},
+                                              {NULL, API_FIELD_USED}};
+    const json_t *sa = json_object_get(p, "ScheduledAction");
+    if (!sa || json_is_null(sa))
         return 0;
-    if (api_check_object(c, obj, where, fields))
-        return -1;
-    for (const char *const *sw = switches; *sw; sw++) {
-        bool on = false;
-        if (api_get_bool(c, obj, *sw, &on))
-            return in(c, where);
-        if (on)
-            return api_fail(c, "UnsupportedOperation",
-                            "%s.%s: %s is not supported by Berth yet (false is accepted)", where,
-                            *sw, feature);
-    }
+    bool on = false;
+    const char *when = NULL;
+    if (api_check_object(c, sa, "ScheduledAction", fields) ||
+        api_get_bool(c, sa, "ScheduleStop", &on) ||
+        api_get_str(c, sa, "ScheduleStopTime", on, &when))
+        return in(c, "ScheduledAction");
+    int64_t at = 0;
+    if (when && !api_parse_time(when, &at))
+        return api_fail(c, "InvalidParameterValue",
+                        "ScheduledAction.ScheduleStopTime '%s' must be an RFC 3339 time such as "
+                        "2022-01-26T19:46:22+08:00",
+                        when);
+    if (on && at < (int64_t)time(NULL))
+        return api_fail(c, "InvalidParameterValue",
+                        "ScheduledAction.ScheduleStopTime %s is in the past", when);
+    if (spec)
+        json_object_set_new(
+            spec, "ScheduledAction",
+            json_pack("{s:b, s:s}", "ScheduleStop", on, "ScheduleStopTime", when ? when : ""));
     return 0;
 }
 
-/* ScheduledAction, accepted switched off. */
-static int check_unbuilt_features(struct api_call *c, const json_t *p)
+/* Whether a ScheduledAction that comes with a ServiceAction is valid and
+ * switched off (it is then ignored); false with the error recorded. */
+static bool scheduled_action_off(struct api_call *c, const json_t *p)
 {
-    static const struct api_field stop_fields[] = {{"ScheduleStop", API_FIELD_USED},
-                                                   {"ScheduleStopTime", API_FIELD_USED},
-                                                   {NULL, API_FIELD_USED}};
-    static const char *const stop_switches[] = {"ScheduleStop", NULL};
-    const json_t *stop = json_object_get(p, "ScheduledAction");
-    const char *when;
-    if (check_switched_off(c, stop, "ScheduledAction", stop_fields, stop_switches,
-                           "a scheduled stop"))
-        return -1;
-    if (json_is_object(stop) && api_get_str(c, stop, "ScheduleStopTime", false, &when))
-        return in(c, "ScheduledAction");
-    return 0;
+    if (read_scheduled_action(c, p, NULL))
+        return false;
+    if (json_is_true(json_object_get(json_object_get(p, "ScheduledAction"), "ScheduleStop"))) {
+        api_fail(c, "InvalidParameterValue",
+                 "ScheduledAction.ScheduleStop true cannot be combined with a ServiceAction; set "
+                 "it with ModifyModelService without ServiceAction");
+        return false;
+    }
+    return true;
 }
 
 /* ServiceLimit (§4.3) into 'spec', whole: the gateway's per-instance rate
@@ -632,6 +644,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
                         timeout_ms ? json_integer(timeout_ms / 1000) : json_null());
     api_scaling_show(info, spec, MAX_REPLICAS);
     json_object_set_new(info, "ServiceLimit", copy_or(spec, "ServiceLimit", json_null()));
+    json_object_set_new(info, "ScheduledAction", copy_or(spec, "ScheduledAction", json_null()));
     json_object_set_new(info, "LogEnable", copy_or(spec, "LogEnable", json_false()));
     json_object_set_new(info, "LogConfig", copy_or(spec, "LogConfig", json_null()));
     json_object_set_new(info, "AuthorizationEnable", json_boolean(g->auth_enable));
@@ -802,8 +815,7 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         api_get_int(c, p, "InstancePerReplicas", false, 1, 1, &per_replica) ||
         api_get_int(c, p, "TerminationGracePeriodSeconds", false, 1, 3600, &grace_s) ||
         api_get_int(c, p, "RequestTimeoutSeconds", false, 1, 3600, &request_timeout_s) ||
-        check_env(c, json_object_get(p, "Env")) || check_unbuilt_features(c, p) ||
-        read_command(c, &command))
+        check_env(c, json_object_get(p, "Env")) || read_command(c, &command))
         return -1;
     int rc = -1;
     const json_t *model = json_object_get(p, "ModelInfo");
@@ -890,7 +902,7 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
                             json_integer((json_int_t)request_timeout_s * 1000));
     if (read_service_limit(c, json_object_get(p, "ServiceLimit"), spec) ||
         read_log_delivery(c, p, spec) || api_volumes_read(c, p, spec) ||
-        api_hotupdate_read(c, p, spec))
+        api_hotupdate_read(c, p, spec) || read_scheduled_action(c, p, spec))
         goto out;
     rc = 0;
 out:
@@ -1053,6 +1065,7 @@ int api_create_model_service(struct api_call *c)
             ctl_cronscale_kick(c->cfg->cronscale);
         }
         ctl_reconciler_kick(c->cfg->reconciler);
+        ctl_schedstop_kick(c->cfg->schedstop);
         struct store_service back;
         if (store_service_get(c->cfg->store, c->region, s.id, &back, &err) == 0) {
             json_object_set_new(c->out, "Service", service_json(c, &g, &back, back.version, NULL));
@@ -1236,10 +1249,12 @@ int api_describe_model_service_groups(struct api_call *c)
         }
     }
     json_t *list = json_array();
-    size_t total = 0;
+    size_t total = 0, visible = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (rc == 0 &&
+        bool seen = api_authz_visible(c, "service-group", gs[i].id, gs[i].tags_json);
+        visible += seen;
+        if (rc == 0 && seen &&
             (!api_present(tag_filters) || api_tags_match(gs[i].tags_json, tag_filters))) {
             json_t *o = group_json(c, &gs[i]);
             if (!o)
@@ -1260,7 +1275,7 @@ int api_describe_model_service_groups(struct api_call *c)
     }
     json_object_set_new(c->out, "TotalCount", json_integer((json_int_t)total));
     json_object_set_new(c->out, "ServiceGroups", list);
-    json_object_set_new(c->out, "GlobalTotalCount", json_integer((json_int_t)n));
+    json_object_set_new(c->out, "GlobalTotalCount", json_integer((json_int_t)visible));
     return 0;
 }
 
@@ -1296,7 +1311,7 @@ static const struct api_field modify_fields[] = {
     {"CronScaleJobs", API_FIELD_USED},
     {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
     {"ModelHotUpdateEnable", API_FIELD_USED},
-    {"ScheduledAction", API_FIELD_USED}, /* only switched off */
+    {"ScheduledAction", API_FIELD_USED},
     {"ServiceLimit", API_FIELD_USED},
     {"VolumeMount", API_FIELD_USED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
@@ -1450,6 +1465,7 @@ int api_modify_model_service(struct api_call *c)
         if (modify_config(c, id))
             return -1;
         ctl_cronscale_kick(c->cfg->cronscale);
+        ctl_schedstop_kick(c->cfg->schedstop);
         ctl_reconciler_kick(c->cfg->reconciler);
         if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0)
             return api_fail_store(c, &err);
@@ -1473,9 +1489,8 @@ int api_modify_model_service(struct api_call *c)
     {
         bool scale_field = strcmp(key, "Replicas") == 0 || strcmp(key, "ScaleMode") == 0;
         /* Off switches change nothing, so they may come along. */
-        bool switched_off =
-            (strcmp(key, "ScheduledAction") == 0 && check_unbuilt_features(c, p) == 0) ||
-            (strcmp(key, "ServiceLimit") == 0 && service_limit_off(c, v));
+        bool switched_off = (strcmp(key, "ScheduledAction") == 0 && scheduled_action_off(c, p)) ||
+                            (strcmp(key, "ServiceLimit") == 0 && service_limit_off(c, v));
         if (c->error_code[0])
             return -1;
         if (!switched_off && strcmp(key, "ServiceId") && strcmp(key, "ServiceAction") &&

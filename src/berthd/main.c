@@ -10,6 +10,7 @@
 #include "control/imports.h"
 #include "control/metrics.h"
 #include "control/cronscale.h"
+#include "control/schedstop.h"
 #include "control/hpa.h"
 #include "control/reconciler.h"
 #include "control/specs.h"
@@ -576,6 +577,7 @@ static void on_reopen(uv_signal_t *s, int signum)
     close(fd);
     log_info("berthd", "reopened the access log %s", access_log_path);
 }
+static struct ctl_schedstop *schedstop;
 
 static void on_reconciler_stopped(void *arg)
 {
@@ -605,6 +607,8 @@ static void on_signal(uv_signal_t *s, int signum)
     cronscale = NULL;
     ctl_hpa_stop(hpa);
     hpa = NULL;
+    ctl_schedstop_stop(schedstop);
+    schedstop = NULL;
     ctl_reconciler_stop(reconciler, on_reconciler_stopped, NULL);
 }
 
@@ -841,12 +845,14 @@ int main(int argc, char **argv)
         goto out;
     }
     hpa = ctl_hpa_start(loop, st, reconciler, &routes);
+    schedstop = ctl_schedstop_start(loop, st, reconciler);
     struct api_config api = {
         .gateway_url = gateway_url,
         .store = st,
         .imports = im,
         .reconciler = reconciler,
         .cronscale = cronscale,
+        .schedstop = schedstop,
         .data_dir = data_dir,
         .regions = o.regions.n ? o.regions.v : NULL,
         .seal_key = seal_key,
@@ -913,6 +919,7 @@ int main(int argc, char **argv)
         api_server = gateway_server = NULL;
         ctl_cronscale_stop(cronscale);
         ctl_hpa_stop(hpa);
+        ctl_schedstop_stop(schedstop);
         ctl_reconciler_stop(reconciler, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         rc = 1;

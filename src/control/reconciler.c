@@ -167,7 +167,7 @@ static char *run_spec_of(const char *spec_json)
      * (logs/deliver.h) where the lines go. */
     static const char *const scaling[] = {
         "ScaleMode", "ScaleStrategy", "HorizontalPodAutoscaler", "CronScaleJobs", "Replicas",
-        "LogEnable", "LogConfig"};
+        "LogEnable", "LogConfig",     "ScheduledAction"};
     for (size_t i = 0; i < sizeof(scaling) / sizeof(scaling[0]); i++)
         json_object_del(spec, scaling[i]);
     char *dumped = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);

@@ -120,6 +120,12 @@ static const char *const migrations[] = {
     "  UNIQUE (group_id, service_id, kind, name, type, reason, fold_key));"
     "CREATE INDEX events_by_region ON events(region, last_ms);"
     "CREATE INDEX events_by_age ON events(last_ms);",
+    /* 6: access policies of API keys (api/policy.h): a CAM-shaped policy,
+     * NULL for none, and whether the key is an administrator's. The keys
+     * made before this are berthd's administrator key. */
+    "ALTER TABLE credentials ADD COLUMN policy TEXT;"
+    "ALTER TABLE credentials ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE credentials SET admin = 1;",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -374,7 +380,7 @@ int store_credential_add(struct store *st, const char *secret_id, const char *se
     int rc = begin_write(st, err);
     if (rc == 0)
         rc = run(st, err, "adding a credential",
-                 "INSERT INTO credentials (secret_id, secret_key) VALUES (?, ?)", args);
+                 "INSERT INTO credentials (secret_id, secret_key, admin) VALUES (?, ?, 1)", args);
     rc = finish(st, rc, err);
     unlock(st);
     return rc;
@@ -1568,4 +1574,115 @@ int store_event_list(struct store *st, const struct store_event_query *q, struct
     *out = (struct store_event *)list;
     *n = count;
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Access policies of API keys                                              */
+
+int store_credential_add_key(struct store *st, const char *secret_id, const char *secret_key,
+                             const char *policy_json, struct err *err)
+{
+    lock(st);
+    const char *args[] = {secret_id, secret_key, NULL};
+    sqlite3_stmt *s;
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = prepare(st, &s, err,
+                     "INSERT INTO credentials (secret_id, secret_key, policy, admin)"
+                     " VALUES (?, ?, ?3, 0)",
+                     args);
+    if (rc == 0) {
+        if (policy_json)
+            sqlite3_bind_text(s, 3, policy_json, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_error(st, err, "adding a key");
+        sqlite3_finalize(s);
+    }
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+int store_credential_access(struct store *st, const char *secret_id, bool *admin,
+                            char **policy_json, struct err *err)
+{
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {secret_id, NULL};
+    *policy_json = NULL;
+    int rc =
+        prepare(st, &s, err, "SELECT admin, policy FROM credentials WHERE secret_id = ?", args);
+    if (rc == 0) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW) {
+            *admin = sqlite3_column_int(s, 0) != 0;
+            if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+                *policy_json = col(s, 1);
+        } else if (step == SQLITE_DONE) {
+            rc = err_set(err, ERR_NOTFOUND, "no key '%s'", secret_id);
+        } else {
+            rc = db_error(st, err, "reading a key's policy");
+        }
+        sqlite3_finalize(s);
+    }
+    unlock(st);
+    return rc;
+}
+
+int store_credential_set_policy(struct store *st, const char *secret_id, const char *policy_json,
+                                struct err *err)
+{
+    lock(st);
+    const char *args[] = {secret_id, NULL};
+    sqlite3_stmt *s;
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = prepare(st, &s, err,
+                     "UPDATE credentials SET policy = ?2 WHERE secret_id = ?1 AND admin = 0", args);
+    if (rc == 0) {
+        if (policy_json)
+            sqlite3_bind_text(s, 2, policy_json, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_error(st, err, "setting a key's policy");
+        else if (sqlite3_changes(st->db) == 0)
+            rc = err_set(err, ERR_NOTFOUND, "no key '%s' other than an administrator's", secret_id);
+        sqlite3_finalize(s);
+    }
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scheduled stops                                                          */
+
+int store_service_stop_scheduled(struct store *st, const char *id, const char *old_spec,
+                                 bool was_stopped, const char *new_spec, struct err *err)
+{
+    char now[32];
+    rfc3339_now(now);
+    lock(st);
+    sqlite3_stmt *s;
+    const char *args[] = {now, id, old_spec, new_spec, NULL};
+    int rc = begin_write(st, err);
+    if (rc == 0)
+        rc = prepare(st, &s, err,
+                     "UPDATE services SET updated_at = ?1, spec = ?4,"
+                     " old_replicas = CASE WHEN stopped THEN old_replicas ELSE replicas END,"
+                     " replicas = 0, stopped = 1"
+                     " WHERE id = ?2 AND spec = ?3 AND stopped = ?5",
+                     args);
+    if (rc == 0) {
+        bind_int(s, 5, was_stopped);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_error(st, err, "stopping a service on schedule");
+        else if (sqlite3_changes(st->db) == 0)
+            rc = err_set(err, ERR_AGAIN, "service '%s' changed", id);
+        sqlite3_finalize(s);
+    }
+    if (rc == 0)
+        rc = touch_group_of(st, id, now, err);
+    rc = finish(st, rc, err);
+    unlock(st);
+    return rc;
 }

@@ -32,6 +32,19 @@ int store_credential_add(struct store *st, const char *secret_id, const char *se
 int store_credential_get(struct store *st, const char *secret_id, char **secret_key,
                          struct err *err);
 
+/* Access policies (api/policy.h). A key is an administrator's (the one
+ * berthd makes, store_credential_add) or not (store_credential_add_key); a
+ * policy is CAM-shaped JSON text, NULL for none. */
+int store_credential_add_key(struct store *st, const char *secret_id, const char *secret_key,
+                             const char *policy_json, struct err *err);
+/* *policy_json is a heap copy or NULL; ERR_NOTFOUND when the id is unknown. */
+int store_credential_access(struct store *st, const char *secret_id, bool *admin,
+                            char **policy_json, struct err *err);
+/* Set (NULL: remove) the policy of a key that is not an administrator's;
+ * ERR_NOTFOUND when there is no such key. */
+int store_credential_set_policy(struct store *st, const char *secret_id, const char *policy_json,
+                                struct err *err);
+
 /* ------------------------------------------------------------------------ */
 /* Model repository                                                         */
 
@@ -182,6 +195,12 @@ int store_service_delete(struct store *st, const char *region, const char *id, s
 int store_service_update(struct store *st, const char *id, const char *spec_json,
                          const char *model_version_id, const char *description, int replicas,
                          struct err *err);
+/* A scheduled stop (control/schedstop.h): if the service still has
+ * 'old_spec' and 'was_stopped', stop it (replicas 0, old_replicas kept as
+ * for a STOP) and give it 'new_spec', in one transaction; ERR_AGAIN when
+ * it changed meanwhile. */
+int store_service_stop_scheduled(struct store *st, const char *id, const char *old_spec,
+                                 bool was_stopped, const char *new_spec, struct err *err);
 /* Set the weights of some services of one group, all or none. */
 int store_service_set_weights(struct store *st, const char *group_id, const char *const *ids,
                               const int *weights, size_t n, struct err *err);
