@@ -15,11 +15,15 @@
 
 #define RESPONSE_LIMIT_BYTES (64 * 1024 * 1024)
 
+/* --ca-file or BERTH_CA_FILE: the CAs https endpoints are verified against
+ * (NULL: the system's). */
+static const char *ca_file;
+
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: berth [--endpoint URL] [--region R] [--secret-id ID --secret-key KEY]\n"
-            "             [--credentials FILE] [--json] COMMAND ...\n\n"
+            "             [--credentials FILE] [--ca-file PEM] [--json] COMMAND ...\n\n"
             "commands:\n"
             "  call ACTION [JSON | @FILE]            any API action; prints the response\n"
             "  model import --name N --path DIR [--format XGBOOST] [--version LABEL]\n"
@@ -54,7 +58,8 @@ static void usage(FILE *f)
             "       [--version ms-ID-N] [--pod NAME[*]] [--stream stdout|stderr]\n\n"
             "environment: BERTH_ENDPOINT (default http://127.0.0.1:7700), TENCENTCLOUD_REGION\n"
             "(default ap-guangzhou), TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY,\n"
-            "BERTH_CREDENTIALS, BERTH_TOKEN (predict's --token).\n"
+            "BERTH_CREDENTIALS, BERTH_TOKEN (predict's --token), BERTH_CA_FILE (--ca-file: the\n"
+            "CA certificates an https:// endpoint and gateway are verified with).\n"
             "exit status: 0 ok, 1 API error, 2 usage, 3 network\n");
 }
 
@@ -77,6 +82,8 @@ static CURLcode post(const char *url, struct curl_slist *hs, const char *body, s
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+    if (ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
     CURLcode rc = curl_easy_perform(curl);
     *status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
@@ -270,6 +277,7 @@ int main(int argc, char **argv)
         .endpoint = getenv("BERTH_ENDPOINT") ? getenv("BERTH_ENDPOINT") : "http://127.0.0.1:7700",
         .region = getenv("TENCENTCLOUD_REGION") ? getenv("TENCENTCLOUD_REGION") : "ap-guangzhou"};
     const char *cred_file = NULL;
+    ca_file = getenv("BERTH_CA_FILE") && *getenv("BERTH_CA_FILE") ? getenv("BERTH_CA_FILE") : NULL;
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         const char *a = argv[i];
@@ -296,6 +304,8 @@ int main(int argc, char **argv)
             c.secret_key = xstrdup(v);
         else if (strcmp(a, "--credentials") == 0)
             cred_file = v;
+        else if (strcmp(a, "--ca-file") == 0)
+            ca_file = v;
         else {
             fprintf(stderr, "berth: unknown option '%s' (see --help)\n", a);
             return CLI_USAGE;

@@ -18,6 +18,8 @@
 
 #define HTTP_MAX_HEADERS 64
 
+struct http_tls;
+
 struct http_header {
     struct str name, value;
 };
@@ -92,6 +94,9 @@ struct http_server_config {
      * headers and Content-Length, and the server drops its body. Off, the
      * handler sees HEAD (a proxy forwards it as it is). */
     bool head_as_get;
+    /* HTTPS with these settings (see http/tls.h; the caller's, alive until
+     * the server has stopped); NULL: plain HTTP. */
+    struct http_tls *tls;
 };
 
 struct http_server;
