@@ -310,6 +310,56 @@ class Tls(unittest.TestCase):
         harness.wait_until(lambda: self.d.log().count("serial=A001") >= 2, 10, what="the last reload")
         self.assertEqual(self.serial(self.d.port), "A001")
 
+    def test_7_pipelined_through_the_gateway_then_half_closed(self):
+        """60 KiB of requests in a few records, then the client's FIN: the gateway answers one at
+        a time, so most of what was decrypted waits in the session; every request is answered
+        in order before the end of the stream closes the connection."""
+        gid, sid = self.deploy()
+        X = harness.rows(20, 4, seed=13)
+        body = json.dumps({"instances": X.tolist()}).encode()
+        one = (b"POST /%s/v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+               b"\r\nContent-Length: %d\r\n\r\n" % (gid.encode(), len(body))) + body
+        n = 60000 // len(one) + 1
+        raw = socket.create_connection(("127.0.0.1", self.d.gateway_port), timeout=30)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        t = self.ctx.wrap_bio(inc, out, server_hostname="127.0.0.1")
+        try:
+            while True:
+                try:
+                    t.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(out.read())
+                    data = raw.recv(65536)
+                    self.assertTrue(data, "the server closed during the handshake")
+                    inc.write(data)
+            t.write(one * n)
+            raw.sendall(out.read())
+            raw.shutdown(socket.SHUT_WR)
+            got, closed, deadline = b"", False, time.monotonic() + 60
+            while not closed and time.monotonic() < deadline:
+                data = raw.recv(65536)
+                if not data:
+                    break
+                inc.write(data)
+                try:
+                    while True:
+                        piece = t.read(65536)
+                        if not piece:  # close_notify
+                            closed = True
+                            break
+                        got += piece
+                except ssl.SSLWantReadError:
+                    pass
+        finally:
+            raw.close()
+        self.assertEqual(got.count(b"HTTP/1.1 200 OK"), n, got[-500:])
+        self.assertTrue(closed, "no close_notify after the last answer")
+        last = got[got.rindex(b"HTTP/1.1 200 OK"):]
+        harness.assert_close(json.loads(last[last.index(b"\r\n\r\n") + 4:])["predictions"],
+                             harness.predict(self.booster, X))
+        self.assertGreater(n, 20)
+
     def test_6_bad_options_refused_at_start(self):
         berthd = api.berthd_path()
         data = os.path.join(self.tmp, "data-bad")
