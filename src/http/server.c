@@ -636,6 +636,7 @@ static void conn_handle(struct conn *c, bool body_follows)
     req.id = atomic_fetch_add(&request_ids, 1);
     req.peer = c->peer;
     req.worker = c->w->index;
+    req.tls = c->tls != NULL;
     req.arena = &arena;
     req.conn = c;
     req.body_follows = body_follows;

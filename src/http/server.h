@@ -36,6 +36,7 @@ struct http_request {
     uint64_t id;           /* unique within the process, for log lines */
     const char *peer;      /* the client's address, e.g. "127.0.0.1" */
     unsigned worker;       /* index of the worker thread running the handler */
+    bool tls;              /* it came over HTTPS */
     struct arena *arena;   /* freed when the handler returns */
     void *conn;            /* the server's own; see http_request_defer() */
 };

@@ -122,6 +122,8 @@ class Tls(unittest.TestCase):
         info = self.c.ok("DescribeModelServiceCallInfo", {"ServiceGroupId": gid})
         endpoint = info["ServiceCallInfoV2"]["InternetEndpoint"]
         self.assertEqual(endpoint, "https://127.0.0.1:%d/%s" % (self.d.gateway_port, gid))
+        self.assertEqual(info["ServiceCallInfo"]["OuterHttpsAddr"], endpoint)
+        self.assertEqual(info["ServiceCallInfo"]["OuterHttpAddr"], "")
         X = harness.rows(3, 4, seed=5)
         rc, out, err = self.berth("predict", gid, json.dumps({"instances": X.tolist()}))
         self.assertEqual(rc, 0, err)
