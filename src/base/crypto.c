@@ -305,6 +305,36 @@ static int tls_error(struct err *err, const char *what)
     return err_set(err, ERR_INVALID, "%s: %s", what, msg);
 }
 
+/* The certificate chain and its key, each when given. */
+static int load_identity(SSL_CTX *ctx, const char *cert_file, const char *key_file, struct err *err)
+{
+    char what[600];
+    if (cert_file && SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        snprintf(what, sizeof(what), "cannot load the certificate '%s'", cert_file);
+        return tls_error(err, what);
+    }
+    if (key_file && (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+                     SSL_CTX_check_private_key(ctx) != 1)) {
+        snprintf(what, sizeof(what), "cannot load the key '%s' for '%s'", key_file, cert_file);
+        return tls_error(err, what);
+    }
+    return 0;
+}
+
+/* *out wraps 'ctx' when 'rc' is 0; otherwise 'ctx' goes. Returns 'rc'. */
+static int ctx_finish(SSL_CTX *ctx, int rc, struct crypto_tls_ctx **out)
+{
+    if (rc) {
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    *out = calloc(1, sizeof(**out));
+    if (!*out)
+        abort();
+    (*out)->ctx = ctx;
+    return 0;
+}
+
 int crypto_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
                        struct crypto_tls_ctx **out, struct err *err)
 {
@@ -324,25 +354,10 @@ int crypto_tls_ctx_new(const char *ca_file, const char *cert_file, const char *k
         snprintf(what, sizeof(what), "cannot load the CA certificates '%s'",
                  ca_file ? ca_file : "(system)");
         rc = tls_error(err, what);
-    } else if (cert_file && SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        char what[300];
-        snprintf(what, sizeof(what), "cannot load the certificate '%s'", cert_file);
-        rc = tls_error(err, what);
-    } else if (key_file && (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
-                            SSL_CTX_check_private_key(ctx) != 1)) {
-        char what[300];
-        snprintf(what, sizeof(what), "cannot load the key '%s' for '%s'", key_file, cert_file);
-        rc = tls_error(err, what);
+    } else {
+        rc = load_identity(ctx, cert_file, key_file, err);
     }
-    if (rc) {
-        SSL_CTX_free(ctx);
-        return rc;
-    }
-    *out = calloc(1, sizeof(**out));
-    if (!*out)
-        abort();
-    (*out)->ctx = ctx;
-    return 0;
+    return ctx_finish(ctx, rc, out);
 }
 
 void crypto_tls_ctx_free(struct crypto_tls_ctx *c)
@@ -492,30 +507,12 @@ int crypto_tls_server_ctx_new(const char *cert_file, const char *key_file,
     /* Idle keep-alive connections give their record buffers back. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-    char what[600];
-    int rc = 0;
     /* TLS 1.2: forward secrecy and AEAD only; TLS 1.3 keeps OpenSSL's suites.
      * The security level stays OpenSSL's default. */
-    if (SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
-        rc = tls_error(err, "cannot set the TLS 1.2 ciphers");
-    } else if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        snprintf(what, sizeof(what), "cannot load the certificate '%s'", cert_file);
-        rc = tls_error(err, what);
-    } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
-               SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(what, sizeof(what), "cannot load the key '%s' for the certificate '%s'", key_file,
-                 cert_file);
-        rc = tls_error(err, what);
-    }
-    if (rc) {
-        SSL_CTX_free(ctx);
-        return rc;
-    }
-    *out = calloc(1, sizeof(**out));
-    if (!*out)
-        abort();
-    (*out)->ctx = ctx;
-    return 0;
+    int rc = SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1
+                 ? tls_error(err, "cannot set the TLS 1.2 ciphers")
+                 : load_identity(ctx, cert_file, key_file, err);
+    return ctx_finish(ctx, rc, out);
 }
 
 void crypto_tls_ctx_describe(const struct crypto_tls_ctx *c, char *out, size_t size)

@@ -61,6 +61,8 @@ class Tls(unittest.TestCase):
         if not shutil.which("openssl"):
             raise unittest.SkipTest("no openssl command")
         cls.tmp = harness.tempdir("t2600")
+        cls.booster = harness.train("binary:logistic", n_features=4)
+        cls.src = harness.model_dir(os.path.join(cls.tmp, "model"), cls.booster)
         cls.pki = os.path.join(cls.tmp, "pki")
         make_pki(cls.pki)
         use_cert(cls.pki, "a")
@@ -69,11 +71,9 @@ class Tls(unittest.TestCase):
         api.start_berthd(cls, extra=["--api-tls-cert", cert, "--api-tls-key", key,
                                      "--gateway-tls-cert", cert, "--gateway-tls-key", key],
                          name="berthd-tls")
-        cls.ctx = ssl.create_default_context(cafile=cls.ca)
-        cls.c.ssl_context = cls.ctx
-        cls.booster = harness.train("binary:logistic", n_features=4)
-        cls.src = harness.model_dir(os.path.join(cls.tmp, "model"), cls.booster)
         cls.cred = os.path.join(cls.d.data_dir, "credentials")
+        cls.ctx = ssl.create_default_context(cafile=cls.ca)
+        cls.c.ssl_context = cls.ctx  # the harness's signed API client, over HTTPS
 
     @classmethod
     def tearDownClass(cls):
