@@ -191,6 +191,11 @@ bench-torch: deps $(BUILD)/berth-serve
 bench-auth: deps all
 	bench/gateway_auth.sh
 
+# requests/s through the gateway with and without TLS (docs/benchmarks.md, "TLS")
+.PHONY: bench-tls
+bench-tls: deps all
+	BERTH_BIN_DIR=$(BUILD) bench/tls.sh
+
 run: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json
 	@BUILD=$(BUILD) scripts/run-demo.sh
