@@ -13,11 +13,30 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import unittest
 
 import api
 import harness
+
+
+# A custom instance that answers with the header fields it was sent.
+ECHO = r'''
+import http.server, json, os
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        out = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+'''
 
 
 def openssl(*args, cwd):
@@ -361,6 +380,29 @@ class Tls(unittest.TestCase):
         harness.assert_close(json.loads(last[last.index(b"\r\n\r\n") + 4:])["predictions"],
                              harness.predict(self.booster, X))
         self.assertGreater(n, 20)
+
+    def test_8_the_instance_hears_https(self):
+        """A custom instance behind the TLS gateway is told the client came over https."""
+        script = os.path.join(self.tmp, "echo.py")
+        with open(script, "w") as f:
+            f.write(ECHO)
+        s = self.c.ok("CreateModelService", {"ServiceGroupName": "tls-echo",
+                                             "InstanceType": "TI.S.MEDIUM.POST",
+                                             "Command": "exec %s %s" % (sys.executable, script)})
+        gid, sid = s["Service"]["ServiceGroupId"], s["Service"]["ServiceId"]
+        harness.wait_until(lambda: self.c.ok("DescribeModelService", {"ServiceId": sid})
+                           ["Service"]["Status"] == "Normal", 30, what="the echo service")
+        conn = http.client.HTTPSConnection("127.0.0.1", self.d.gateway_port, timeout=30,
+                                           context=self.ctx)
+        try:
+            conn.request("GET", "/%s/hello" % gid, headers={"X-Forwarded-Proto": "http"})
+            r = conn.getresponse()
+            seen = json.loads(r.read())
+        finally:
+            conn.close()
+        self.assertEqual(r.status, 200, seen)
+        self.assertEqual(seen["x-forwarded-proto"], "https")
+        self.assertTrue(seen["forwarded"].endswith(";proto=https"), seen["forwarded"])
 
     def test_6_bad_options_refused_at_start(self):
         berthd = api.berthd_path()
