@@ -19,24 +19,7 @@ import unittest
 
 import api
 import harness
-
-
-# A custom instance that answers with the header fields it was sent.
-ECHO = r'''
-import http.server, json, os
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        out = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-'''
+import t1400_gateway
 
 
 def openssl(*args, cwd):
@@ -385,7 +368,7 @@ class Tls(unittest.TestCase):
         """A custom instance behind the TLS gateway is told the client came over https."""
         script = os.path.join(self.tmp, "echo.py")
         with open(script, "w") as f:
-            f.write(ECHO)
+            f.write(t1400_gateway.UPSTREAM)  # answers 201 with the header fields it was sent
         s = self.c.ok("CreateModelService", {"ServiceGroupName": "tls-echo",
                                              "InstanceType": "TI.S.MEDIUM.POST",
                                              "Command": "exec %s %s" % (sys.executable, script)})
@@ -400,9 +383,9 @@ class Tls(unittest.TestCase):
             seen = json.loads(r.read())
         finally:
             conn.close()
-        self.assertEqual(r.status, 200, seen)
-        self.assertEqual(seen["x-forwarded-proto"], "https")
-        self.assertTrue(seen["forwarded"].endswith(";proto=https"), seen["forwarded"])
+        self.assertEqual(r.status, 201, seen)
+        self.assertEqual(seen["headers"]["x-forwarded-proto"], "https")
+        self.assertTrue(seen["headers"]["forwarded"].endswith(";proto=https"), seen["headers"])
 
     def test_6_bad_options_refused_at_start(self):
         berthd = api.berthd_path()
