@@ -14,9 +14,12 @@ berthd are stopped with SIGTERM at the end.
 import json
 import os
 import re
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
@@ -28,6 +31,7 @@ SECS = int(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "16 1").split()]
 NEW_CONNS = int(os.environ.get("BENCH_NEW_CONNECTIONS", "4"))
+IDLE = int(os.environ.get("BENCH_IDLE_CONNECTIONS", "400"))
 OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench", "results", "tls.md"))
 
 
@@ -65,6 +69,37 @@ def wrk(url, conns, body, new):
     return r
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def idle_kib(d, ctx):
+    """berthd's RSS growth per idle gateway connection that has made one request (a 404)."""
+    socks = []
+
+    def one():
+        s = socket.create_connection(("127.0.0.1", d.gateway_port), timeout=10)
+        if ctx:
+            s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
+        s.sendall(b"GET /none/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(65536)
+        socks.append(s)
+
+    try:
+        for _ in range(20):  # the first ones grow pools that are not per connection
+            one()
+        time.sleep(0.5)
+        base = rss_kib(d.proc.pid)
+        for _ in range(IDLE):
+            one()
+        time.sleep(1)
+        return (rss_kib(d.proc.pid) - base) / IDLE
+    finally:
+        for s in socks:
+            s.close()
+
+
 def main():
     tmp = harness.tempdir("bench-tls")  # searchable by the instance user
     pki = os.path.join(tmp, "pki")
@@ -93,6 +128,8 @@ def main():
             for mode in modes:
                 for name in order:
                     results.setdefault((mode, name), []).append(wrk(targets[name], mode[1], body, mode[2]))
+        ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.pem"))
+        idle = {"PLAIN": idle_kib(ds[0], None), "TLS": idle_kib(ds[1], ctx)}
     finally:
         for d in ds:
             try:
@@ -107,6 +144,9 @@ def main():
         rows.append("| %d %s | %.0f | %.0f | %.2f | %.0f | %.0f |" % (
             mode[1], mode[0], med["PLAIN"][0], med["TLS"][0], med["TLS"][0] / med["PLAIN"][0],
             med["PLAIN"][1], med["TLS"][1]))
+    rows.append("")
+    rows.append("Idle gateway connections after one request each (%d): %.1f KiB of berthd's RSS "
+                "per plain connection, %.1f KiB per TLS connection." % (IDLE, idle["PLAIN"], idle["TLS"]))
     text = ("TF :predict batch 1 through the gateway, wrk 1 thread, %d s runs, median of %d rounds; "
             "TLS: TLS 1.3, ECDSA P-256 (%s).\n\n" % (SECS, ROUNDS, os.uname().nodename)) + "\n".join(rows) + "\n"
     print(text)
