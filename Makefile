@@ -216,6 +216,12 @@ bench-auth: deps-bench
 	@$(MAKE) --no-print-directory all
 	bench/gateway_auth.sh
 
+# requests/s through the gateway with and without TLS (docs/benchmarks.md, "TLS")
+.PHONY: bench-tls
+bench-tls: deps-bench
+	@$(MAKE) --no-print-directory all
+	BERTH_BIN_DIR=$(BUILD) bench/tls.sh
+
 run:
 	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json

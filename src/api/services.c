@@ -1636,6 +1636,7 @@ int api_describe_model_service_call_info(struct api_call *c)
     }
     /* The gateway's address for the group; a version is at <endpoint>-<n>. */
     char *endpoint = xasprintf("%s/%s", c->cfg->gateway_url, g.id);
+    bool https = strncmp(endpoint, "https:", 6) == 0; /* the gateway has TLS on */
     json_t *tokens;
     char *token = NULL;
     if (api_group_tokens(c, &g, &tokens, &token)) {
@@ -1653,8 +1654,9 @@ int api_describe_model_service_call_info(struct api_call *c)
     json_object_set_new(c->out, "ServiceCallInfo",
                         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "ServiceGroupId",
                                   g.id, "InnerHttpAddr", "", "InnerHttpsAddr", "", "OuterHttpAddr",
-                                  endpoint, "OuterHttpsAddr", "", "AppKey", g.app_key, "AppSecret",
-                                  secret ? secret : "", "AuthorizationEnable", g.auth_enable));
+                                  https ? "" : endpoint, "OuterHttpsAddr", https ? endpoint : "",
+                                  "AppKey", g.app_key, "AppSecret", secret ? secret : "",
+                                  "AuthorizationEnable", g.auth_enable));
     if (secret) {
         crypto_wipe(secret, strlen(secret));
         free(secret);

@@ -1,4 +1,4 @@
-/* crypto.c - thin wrappers over OpenSSL's libcrypto, and libssl for TLS clients. */
+/* crypto.c - thin wrappers over OpenSSL's libcrypto, and libssl for TLS clients and servers. */
 #include "base/crypto.h"
 #include "base/err.h"
 
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Fetched once, and a context kept per thread: OpenSSL 3 looks an algorithm
  * up by name (under locks) on every call that does not name a fetched one,
@@ -304,6 +305,36 @@ static int tls_error(struct err *err, const char *what)
     return err_set(err, ERR_INVALID, "%s: %s", what, msg);
 }
 
+/* The certificate chain and its key, each when given. */
+static int load_identity(SSL_CTX *ctx, const char *cert_file, const char *key_file, struct err *err)
+{
+    char what[600];
+    if (cert_file && SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        snprintf(what, sizeof(what), "cannot load the certificate '%s'", cert_file);
+        return tls_error(err, what);
+    }
+    if (key_file && (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+                     SSL_CTX_check_private_key(ctx) != 1)) {
+        snprintf(what, sizeof(what), "cannot load the key '%s' for '%s'", key_file, cert_file);
+        return tls_error(err, what);
+    }
+    return 0;
+}
+
+/* *out wraps 'ctx' when 'rc' is 0; otherwise 'ctx' goes. Returns 'rc'. */
+static int ctx_finish(SSL_CTX *ctx, int rc, struct crypto_tls_ctx **out)
+{
+    if (rc) {
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    *out = calloc(1, sizeof(**out));
+    if (!*out)
+        abort();
+    (*out)->ctx = ctx;
+    return 0;
+}
+
 int crypto_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
                        struct crypto_tls_ctx **out, struct err *err)
 {
@@ -323,25 +354,10 @@ int crypto_tls_ctx_new(const char *ca_file, const char *cert_file, const char *k
         snprintf(what, sizeof(what), "cannot load the CA certificates '%s'",
                  ca_file ? ca_file : "(system)");
         rc = tls_error(err, what);
-    } else if (cert_file && SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        char what[300];
-        snprintf(what, sizeof(what), "cannot load the certificate '%s'", cert_file);
-        rc = tls_error(err, what);
-    } else if (key_file && (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
-                            SSL_CTX_check_private_key(ctx) != 1)) {
-        char what[300];
-        snprintf(what, sizeof(what), "cannot load the key '%s' for '%s'", key_file, cert_file);
-        rc = tls_error(err, what);
+    } else {
+        rc = load_identity(ctx, cert_file, key_file, err);
     }
-    if (rc) {
-        SSL_CTX_free(ctx);
-        return rc;
-    }
-    *out = calloc(1, sizeof(**out));
-    if (!*out)
-        abort();
-    (*out)->ctx = ctx;
-    return 0;
+    return ctx_finish(ctx, rc, out);
 }
 
 void crypto_tls_ctx_free(struct crypto_tls_ctx *c)
@@ -352,13 +368,20 @@ void crypto_tls_ctx_free(struct crypto_tls_ctx *c)
     free(c);
 }
 
-struct crypto_tls *crypto_tls_new(struct crypto_tls_ctx *c, const char *server_name)
+/* A session of 'ctx' over a pair of memory BIOs. */
+static struct crypto_tls *session_new(SSL_CTX *ctx)
 {
     struct crypto_tls *t = calloc(1, sizeof(*t));
-    if (!t || !(t->ssl = SSL_new(c->ctx)) || !(t->in = BIO_new(BIO_s_mem())) ||
+    if (!t || !(t->ssl = SSL_new(ctx)) || !(t->in = BIO_new(BIO_s_mem())) ||
         !(t->out = BIO_new(BIO_s_mem())))
         abort(); /* allocation */
     SSL_set_bio(t->ssl, t->in, t->out);
+    return t;
+}
+
+struct crypto_tls *crypto_tls_new(struct crypto_tls_ctx *c, const char *server_name)
+{
+    struct crypto_tls *t = session_new(c->ctx);
     SSL_set_connect_state(t->ssl);
     unsigned char ip[16];
     X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
@@ -449,4 +472,78 @@ size_t crypto_tls_take(struct crypto_tls *t, void *out, size_t cap)
         cap = INT32_MAX;
     int n = BIO_read(t->out, out, (int)cap);
     return n > 0 ? (size_t)n : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* TLS servers over memory BIOs                                             */
+
+/* ALPN: HTTP/1.1 is all the server speaks. A client that offers only other
+ * protocols goes on without ALPN rather than failing (as nginx does). */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg)
+{
+    static const unsigned char http11[] = "\x08http/1.1";
+    unsigned char *sel;
+    (void)ssl;
+    (void)arg;
+    if (SSL_select_next_proto(&sel, outlen, http11, sizeof(http11) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int crypto_tls_server_ctx_new(const char *cert_file, const char *key_file,
+                              struct crypto_tls_ctx **out, struct err *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return tls_error(err, "cannot make a TLS context");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* Compression is CRIME; client renegotiation costs the server a
+     * handshake per request of the client's choosing. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* Idle keep-alive connections give their record buffers back. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    /* TLS 1.2: forward secrecy and AEAD only; TLS 1.3 keeps OpenSSL's suites.
+     * The security level stays OpenSSL's default. */
+    int rc = SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1
+                 ? tls_error(err, "cannot set the TLS 1.2 ciphers")
+                 : load_identity(ctx, cert_file, key_file, err);
+    return ctx_finish(ctx, rc, out);
+}
+
+void crypto_tls_ctx_describe(const struct crypto_tls_ctx *c, char *out, size_t size)
+{
+    X509 *x = SSL_CTX_get0_certificate(c->ctx);
+    char subject[256] = "?", serial[80] = "?", until[40] = "?";
+    if (x) {
+        X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+        BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+        char *hex = bn ? BN_bn2hex(bn) : NULL;
+        if (hex)
+            snprintf(serial, sizeof(serial), "%s", hex);
+        OPENSSL_free(hex);
+        BN_free(bn);
+        struct tm tm;
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+            strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    snprintf(out, size, "subject=%s serial=%s not_after=%s", subject, serial, until);
+}
+
+struct crypto_tls *crypto_tls_new_server(struct crypto_tls_ctx *c)
+{
+    struct crypto_tls *t = session_new(c->ctx); /* SSL_new takes a reference to the context */
+    SSL_set_accept_state(t->ssl);
+    return t;
+}
+
+void crypto_tls_close_notify(struct crypto_tls *t)
+{
+    if (SSL_is_init_finished(t->ssl) && !(SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN))
+        SSL_shutdown(t->ssl); /* 0: sent, the peer's answer is not awaited */
+    ERR_clear_error();
 }

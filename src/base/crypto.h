@@ -92,4 +92,19 @@ int crypto_tls_read(struct crypto_tls *t, void *out, size_t cap, struct err *err
 size_t crypto_tls_pending(struct crypto_tls *t);
 size_t crypto_tls_take(struct crypto_tls *t, void *out, size_t cap);
 
+/* TLS servers, over the same sessions. 'cert_file' holds the certificate
+ * chain (PEM, the server's own first), 'key_file' its private key (PEM).
+ * TLS 1.2 at least with forward-secret AEAD ciphers in the server's order,
+ * OpenSSL's default security level, no compression, no renegotiation,
+ * ALPN http/1.1. The context may serve sessions on several threads at
+ * once; free it while sessions live, they keep what they need. */
+int crypto_tls_server_ctx_new(const char *cert_file, const char *key_file,
+                              struct crypto_tls_ctx **out, struct err *err);
+/* "subject=/CN=... serial=HEX not_after=RFC3339" of the context's certificate, for logs. */
+void crypto_tls_ctx_describe(const struct crypto_tls_ctx *c, char *out, size_t size);
+/* A session that answers a client's handshake: feed it, then crypto_tls_read(). */
+struct crypto_tls *crypto_tls_new_server(struct crypto_tls_ctx *c);
+/* Queue close_notify for the peer (once, after a finished handshake). */
+void crypto_tls_close_notify(struct crypto_tls *t);
+
 #endif

@@ -20,6 +20,7 @@
 #include "gateway/gateway.h"
 #include "gateway/metrics.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "logs/deliver.h"
 #include "logs/capture.h"
 #include "store/store.h"
@@ -67,6 +68,7 @@ struct options {
     const char *time_zone;       /* NULL: the machine's */
     long long test_clock_offset_s;
     long long wake_timeout_ms;
+    const char *api_tls_cert, *api_tls_key, *gateway_tls_cert, *gateway_tls_key;
     const char *config; /* read before the flags */
     char **owned;       /* values read from --config, freed at exit */
     size_t nowned;
@@ -157,6 +159,16 @@ static const struct option_row {
      "[gpu-type=T4] [currency=CNY] [alias=TEXT]'; a built-in NAME is redefined; repeat for more"},
     {"test-cgroup-mountinfo", OPT_STR, OFF(test_cgroup_mountinfo), 0, 0, NULL,
      "/proc/self/mountinfo", NULL, "for tests only: the mount table cgroups are looked for in"},
+    {"api-tls-cert", OPT_STR, OFF(api_tls_cert), 0, 0, NULL, "none: plain HTTP", NULL,
+     "PEM certificate chain for HTTPS on the management API (with --api-tls-key; "
+     "reread on SIGHUP)"},
+    {"api-tls-key", OPT_STR, OFF(api_tls_key), 0, 0, NULL, NULL, NULL,
+     "PEM private key of --api-tls-cert"},
+    {"gateway-tls-cert", OPT_STR, OFF(gateway_tls_cert), 0, 0, NULL, "none: plain HTTP", NULL,
+     "PEM certificate chain for HTTPS on the gateway (with --gateway-tls-key; reread on "
+     "SIGHUP); DescribeModelServiceCallInfo then gives https addresses"},
+    {"gateway-tls-key", OPT_STR, OFF(gateway_tls_key), 0, 0, NULL, NULL, NULL,
+     "PEM private key of --gateway-tls-cert"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -550,7 +562,8 @@ static struct http_server *api_server, *gateway_server;
 static struct ctl_reconciler *reconciler;
 static struct ctl_cronscale *cronscale;
 static struct ctl_hpa *hpa;
-static uv_signal_t sigterm, sigint, sigusr1;
+static uv_signal_t sigterm, sigint, sigusr1, sighup;
+static struct http_tls *api_tls, *gateway_tls;
 static struct http_access_log access_log = {.fd = -1};
 static const char *access_log_path;
 
@@ -587,6 +600,28 @@ static void on_reconciler_stopped(void *arg)
     uv_close((uv_handle_t *)&sigint, NULL);
     if (access_log.fd >= 0)
         uv_close((uv_handle_t *)&sigusr1, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
+}
+
+/* SIGHUP: reread the listeners' certificates; a bad one leaves the old. */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    struct http_tls *tls[] = {api_tls, gateway_tls};
+    const char *names[] = {"management API", "gateway"};
+    for (int i = 0; i < 2; i++) {
+        struct err err = {0};
+        char desc[512];
+        if (!tls[i])
+            continue;
+        if (http_tls_reload(tls[i], &err) != 0) {
+            log_error("berthd", "SIGHUP: keeping the %s's certificate: %s", names[i], err.msg);
+            continue;
+        }
+        http_tls_describe(tls[i], desc, sizeof(desc));
+        log_info("berthd", "SIGHUP: the %s's certificate reloaded %s", names[i], desc);
+    }
 }
 
 /* Stop taking requests, then stop the instances, then let uv_run return. */
@@ -687,6 +722,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "berthd: --trusted-proxy: %s\n", perr.msg);
             goto out;
         }
+    }
+    struct err terr = {0};
+    if (http_tls_open(o.api_tls_cert, o.api_tls_key, "--api-tls", &api_tls, &terr) != 0 ||
+        http_tls_open(o.gateway_tls_cert, o.gateway_tls_key, "--gateway-tls", &gateway_tls,
+                      &terr) != 0) {
+        fprintf(stderr, "berthd: %s\n", terr.msg);
+        goto out;
     }
     for (size_t i = 0; i < o.log_sinks.n; i++) {
         struct logs_sink_config sc;
@@ -874,6 +916,7 @@ int main(int argc, char **argv)
         .max_connections = (size_t)o.api_max_connections,
         .body_budget_bytes = (size_t)o.api_body_budget_mib << 20,
         .drain_timeout_ms = (uint64_t)o.drain_timeout_ms,
+        .tls = api_tls,
     };
     unsigned gw_threads = gateway_threads ? gateway_threads : http_usable_cpus();
     struct gw_config gc = {.routes = &routes,
@@ -900,10 +943,12 @@ int main(int argc, char **argv)
         .body_budget_bytes = (size_t)o.gateway_body_budget_mib << 20,
         .drain_timeout_ms = (uint64_t)o.drain_timeout_ms,
         .access_log = access_log.fd >= 0 ? &access_log : NULL,
+        .tls = gateway_tls,
     };
     /* The gateway first: the API hands out its address. */
     if (http_server_start(loop, &gwc, &gateway_server, &err) == 0) {
-        gateway_url = xasprintf("http://%s:%d", strcmp(gw_host, "0.0.0.0") ? gw_host : "127.0.0.1",
+        gateway_url = xasprintf("%s://%s:%d", gateway_tls ? "https" : "http",
+                                strcmp(gw_host, "0.0.0.0") ? gw_host : "127.0.0.1",
                                 http_server_port(gateway_server));
         api.gateway_url = gateway_url;
         ctl_metrics_set_gateway(metrics, true);
@@ -933,9 +978,12 @@ int main(int argc, char **argv)
         uv_signal_init(loop, &sigusr1);
         uv_signal_start(&sigusr1, on_reopen, SIGUSR1);
     }
-    log_info("berthd", "gateway listening on %s:%d", gw_host, http_server_port(gateway_server));
-    log_info("berthd", "management API listening on %s:%d data_dir=%s", host,
-             http_server_port(api_server), data_dir);
+    uv_signal_init(loop, &sighup);
+    uv_signal_start(&sighup, on_sighup, SIGHUP);
+    log_info("berthd", "gateway listening on %s:%d%s", gw_host, http_server_port(gateway_server),
+             gateway_tls ? " (https)" : "");
+    log_info("berthd", "management API listening on %s:%d%s data_dir=%s", host,
+             http_server_port(api_server), api_tls ? " (https)" : "", data_dir);
     log_info("berthd", "time zone %s (CronScaleJobs)", ctl_tz_name(ctl_cronscale_tz(cronscale)));
     if (notify_send("READY=1\nSTATUS=serving") != 0)
         log_warn("berthd", "cannot tell the service manager (NOTIFY_SOCKET) that berthd is ready");
@@ -945,6 +993,8 @@ int main(int argc, char **argv)
 out:
     free(gateway_url);
     gw_free(gateway);
+    http_tls_free(api_tls);
+    http_tls_free(gateway_tls);
     ctl_metrics_free(metrics);
     gw_mset_free(unrouted);
     if (metrics_token) {

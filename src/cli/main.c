@@ -18,6 +18,10 @@
 
 #define RESPONSE_LIMIT_BYTES (64 * 1024 * 1024)
 
+/* --ca-file or BERTH_CA_FILE: the CAs https endpoints are verified against
+ * (NULL: the system's). */
+static const char *ca_file;
+
 static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
 {
     struct buf *b = ud;
@@ -37,6 +41,8 @@ static CURLcode post(const char *url, struct curl_slist *hs, const char *body, s
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+    if (ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
     CURLcode rc = curl_easy_perform(curl);
     *status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
@@ -294,6 +300,7 @@ static const struct option global_opts[] = {{"endpoint", required_argument, NULL
                                             {"secret-id", required_argument, NULL, 'i'},
                                             {"secret-key", required_argument, NULL, 'k'},
                                             {"credentials", required_argument, NULL, 'c'},
+                                            {"ca-file", required_argument, NULL, 'a'},
                                             {"json", no_argument, NULL, 'j'},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, 'V'},
@@ -311,6 +318,7 @@ static void usage(FILE *f)
             "  --secret-id ID           with --secret-key: the credential\n"
             "  --secret-key KEY\n"
             "  --credentials FILE       read the credential from FILE\n"
+            "  --ca-file PEM            verify https endpoints with these CAs (BERTH_CA_FILE)\n"
             "  --json                   print the API's JSON instead of tables\n"
             "  -V, --version            print berth's version\n"
             "  -h, --help               show this help\n\n"
@@ -339,6 +347,7 @@ int main(int argc, char **argv)
     struct cli c = {
         .endpoint = getenv("BERTH_ENDPOINT") ? getenv("BERTH_ENDPOINT") : "http://127.0.0.1:7700",
         .region = getenv("TENCENTCLOUD_REGION") ? getenv("TENCENTCLOUD_REGION") : "ap-guangzhou"};
+    ca_file = getenv("BERTH_CA_FILE") && *getenv("BERTH_CA_FILE") ? getenv("BERTH_CA_FILE") : NULL;
     int k, rc = -1;
     opterr = 0;
     /* '+': stop at the command; its own options are its own. */
@@ -360,6 +369,9 @@ int main(int argc, char **argv)
             break;
         case 'c':
             c.cred_file = optarg;
+            break;
+        case 'a':
+            ca_file = optarg;
             break;
         case 'j':
             c.json = true;

@@ -279,7 +279,7 @@ static struct forward *forward_new(struct gw_gateway *gw, struct http_request *r
         if (!authenticated || !str_eq_nocase(req->headers[i].name, "authorization"))
             kept[nkept++] = req->headers[i];
     gw_request_headers(head, kept, nkept, req->peer,
-                       gw_proxies_match(&gw->cfg.trusted_proxies, req->peer));
+                       gw_proxies_match(&gw->cfg.trusted_proxies, req->peer), req->tls);
     if (!req->body_follows || req->body_length >= 0) {
         buf_puts(head, "Content-Length: ");
         http_put_uint(head, req->body_follows ? (unsigned long long)req->body_length

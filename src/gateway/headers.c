@@ -228,7 +228,7 @@ static struct str first_value(const struct http_header *hs, size_t n, bool conn,
 }
 
 void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n, const char *peer,
-                        bool trusted)
+                        bool trusted, bool https)
 {
     bool conn = has_connection(hs, n);
     for (size_t i = 0; i < n; i++) {
@@ -275,7 +275,7 @@ void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n,
         buf_puts(out, ";host=");
         quoted(out, host);
     }
-    buf_puts(out, ";proto=http\r\n");
+    buf_puts(out, https ? ";proto=https\r\n" : ";proto=http\r\n");
 
     /* The single-valued ones: the first proxy's word, or ours. */
     struct str real_ip = trusted ? first_value(hs, n, conn, "x-real-ip") : STR_NULL;
@@ -286,7 +286,7 @@ void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n,
     if (!fhost.len)
         fhost = host;
     if (!proto.len)
-        proto = STR_LIT("http");
+        proto = https ? STR_LIT("https") : STR_LIT("http");
     put_field(out, "X-Real-IP", real_ip);
     if (fhost.len)
         put_field(out, "X-Forwarded-Host", fhost);

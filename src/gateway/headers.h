@@ -43,7 +43,7 @@ bool gw_hop_by_hop(const struct http_header *hs, size_t n, struct str name);
  * at 'peer'. Host, Content-Length, Expect and X-Forwarded-Prefix are the
  * caller's to write. */
 void gw_request_headers(struct buf *out, const struct http_header *hs, size_t n, const char *peer,
-                        bool trusted);
+                        bool trusted, bool https);
 /* The response's fields for the client, without framing (Content-Length). */
 void gw_response_headers(struct buf *out, const struct http_header *hs, size_t n);
 

@@ -7,6 +7,7 @@
  * a whole request is handled before the next pipelined one is parsed. */
 #include "http/server.h"
 #include "http/parser.h"
+#include "http/tls.h"
 #include "base/alloc.h"
 #include "base/log.h"
 
@@ -66,6 +67,9 @@ struct conn {
     struct buf pending;             /* bytes read behind it, parsed once it is done */
     bool peer_eof;                  /* the client will send nothing more */
     struct http_access *acc;        /* with cfg.access_log: the request being answered */
+    struct http_tls_conn *tls;      /* NULL: plain HTTP */
+    bool tls_stalled;               /* plaintext waits in the session: reading stopped */
+    bool pump_due;                  /* on the kick list for conn_pump() */
 };
 
 struct http_deferred {
@@ -284,8 +288,12 @@ static bool body_budget(void *arg, long long delta);
 static void conn_update_reading(struct conn *c);
 static void conn_resume(struct conn *c);
 static void conn_pump(struct conn *c);
+static void kick_queue(struct conn *c);
+static void conn_tls_deliver(struct conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+static void conn_tls_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs);
+static void conn_tls_flush(struct conn *c);
 
 static void on_write(uv_write_t *wr, int status)
 {
@@ -319,6 +327,11 @@ static void on_write(uv_write_t *wr, int status)
  * reports it as it always has. */
 static void conn_try_write(struct conn *c, uv_buf_t *bufs, unsigned *nbufs)
 {
+    if (c->tls) { /* encrypted and queued whole: nothing is left to the caller */
+        conn_tls_write(c, bufs, *nbufs);
+        *nbufs = 0;
+        return;
+    }
     size_t total = 0;
     for (unsigned i = 0; i < *nbufs; i++)
         total += bufs[i].len;
@@ -505,6 +518,7 @@ static void on_handle_closed(uv_handle_t *h)
     http_parser_release(&c->parser);
     buf_release(&c->pending);
     free(c->acc);
+    http_tls_conn_free(c->tls);
     free(c);
     atomic_fetch_sub(&w->srv->nconns, 1);
     worker_maybe_finish(w);
@@ -573,6 +587,10 @@ static void conn_close(struct conn *c)
         conn_close_now(c);
         return;
     }
+    if (c->tls) {
+        http_tls_conn_close_notify(c->tls);
+        conn_tls_flush(c);
+    }
     uv_shutdown_t *sd = xcalloc(1, sizeof(*sd));
     sd->data = c;
     if (uv_shutdown(sd, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
@@ -610,6 +628,8 @@ static void conn_update_reading(struct conn *c)
         }
         c->reading = true;
     }
+    if (c->tls_stalled && conn_wants_read(c))
+        kick_queue(c); /* the socket may have nothing more to say: on_kick hands it on */
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -632,7 +652,8 @@ static void arm_timer(struct conn *c)
         uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 
-/* Run conn_pump() from the worker's loop, not from the caller's stack. */
+/* Run conn_pump() from the worker's loop, not from the caller's stack (and
+ * hand on the plaintext a TLS session holds). */
 static void on_kick(uv_idle_t *h)
 {
     struct worker *w = h->data;
@@ -641,11 +662,16 @@ static void on_kick(uv_idle_t *h)
         struct conn *c = w->kicks;
         w->kicks = c->kick_next;
         c->kicked = false;
-        conn_pump(c);
+        bool pump = c->pump_due;
+        c->pump_due = false;
+        if (pump)
+            conn_pump(c);
+        if (c->tls_stalled && !c->closing)
+            conn_tls_deliver(c);
     }
 }
 
-static void kick(struct conn *c)
+static void kick_queue(struct conn *c)
 {
     if (c->kicked || c->closing)
         return;
@@ -653,6 +679,12 @@ static void kick(struct conn *c)
     c->kick_next = c->w->kicks;
     c->w->kicks = c;
     uv_idle_start(&c->w->kick, on_kick);
+}
+
+static void kick(struct conn *c)
+{
+    c->pump_due = true;
+    kick_queue(c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -674,6 +706,7 @@ static void conn_handle(struct conn *c, bool body_follows)
     req.id = atomic_fetch_add(&request_ids, 1);
     req.peer = c->peer;
     req.worker = c->w->index;
+    req.tls = c->tls != NULL;
     req.arena = &arena;
     req.conn = c;
     req.body_follows = body_follows;
@@ -1132,13 +1165,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(c->w->readbuf, (unsigned)n);
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+/* What the client sent (plaintext, after TLS), or a read error. */
+static void conn_read(struct conn *c, ssize_t n, const uv_buf_t *b)
 {
-    struct conn *c = s->data;
     if (n == 0)
         return;
     if (n == UV_ENOBUFS) { /* bytes came while none were wanted: now stop */
-        uv_read_stop(s);
+        uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
         return;
     }
@@ -1173,6 +1206,110 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     else if (c->streaming)
         arm_timer(c); /* a dropped body: the timeout runs between pieces */
     conn_feed(c, b->base, (size_t)n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* TLS: records read go into the session, the plaintext it gives goes on to
+ * conn_read() as much as the connection wants (on_alloc says how much);
+ * what it does not want stays in the session (tls_stalled) until
+ * conn_update_reading() sees it wanted again. Everything written is
+ * encrypted at once and the records are sent in order. */
+
+/* Send the records the session has for the client. */
+static void conn_tls_flush(struct conn *c)
+{
+    size_t len;
+    char *block = http_tls_conn_take(c->tls, &len);
+    if (!block)
+        return;
+    uv_buf_t b = uv_buf_init(block, (unsigned)len);
+    int rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (rc == (int)len) {
+        free(block);
+        return;
+    }
+    if (rc > 0) {
+        b.base += rc;
+        b.len -= (unsigned)rc;
+    }
+    struct write_req *w = xcalloc(1, sizeof(*w));
+    w->head = block;
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        free(block);
+        free(w);
+        conn_close(c);
+    }
+}
+
+static void conn_tls_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
+{
+    if (http_tls_conn_write(c->tls, bufs, nbufs) != 0) {
+        conn_close(c);
+        return;
+    }
+    conn_tls_flush(c);
+}
+
+static void conn_tls_deliver(struct conn *c)
+{
+    c->tls_stalled = false;
+    while (!c->closing) {
+        uv_buf_t b;
+        on_alloc((uv_handle_t *)&c->tcp, 0, &b);
+        if (b.len == 0) {
+            c->tls_stalled = true;
+            break;
+        }
+        struct err err = {0};
+        int n = http_tls_conn_read(c->tls, b.base, b.len, &err);
+        if (n == ERR_AGAIN)
+            break;
+        if (n < 0) {
+            log_debug("http", "TLS with %s failed: %s", c->peer, err.msg);
+            conn_tls_flush(c); /* the alert that says why */
+            conn_close(c);
+            return;
+        }
+        conn_read(c, n ? n : UV_EOF, &b); /* 0: close_notify */
+        if (n == 0)
+            return;
+    }
+    if (c->closing)
+        return;
+    conn_tls_flush(c); /* the handshake's answers, session tickets */
+    conn_update_reading(c);
+}
+
+static void conn_tls_on_read(struct conn *c, ssize_t n, const uv_buf_t *b)
+{
+    if (n == UV_EOF && c->tls_stalled) {
+        /* Plaintext is still in the session and goes first; the end is
+         * read again once reading starts again. */
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+        return;
+    }
+    if (n < 0) {
+        conn_read(c, n, b);
+        return;
+    }
+    if (http_tls_conn_feed(c->tls, b->base, (size_t)n) != 0) {
+        /* A plain HTTP request: say so in plain HTTP, then close. */
+        http_tls_conn_free(c->tls);
+        c->tls = NULL;
+        send_error_and_close(c, 400, "this port speaks HTTPS: use https:// to reach it");
+        return;
+    }
+    conn_tls_deliver(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    if (c->tls && n != 0)
+        conn_tls_on_read(c, n, b);
+    else
+        conn_read(c, n, b);
 }
 
 static bool body_budget(void *arg, long long delta)
@@ -1211,6 +1348,8 @@ static void conn_start(struct worker *w, int fd)
     c->tcp.data = c;
     c->timer.data = c;
     c->handles_open = 2;
+    if (srv->cfg.tls)
+        c->tls = http_tls_conn_new(srv->cfg.tls);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -1349,6 +1488,10 @@ static void worker_push(struct worker *w, int fd)
  * the connection before the answer arrives. */
 static void refuse_connection(struct http_server *s, int fd, const char *msg)
 {
+    if (s->cfg.tls) { /* no plain answer for a TLS client: it sees the close */
+        close(fd);
+        return;
+    }
     struct http_response res = {0};
     buf_init(&res.headers, SIZE_MAX);
     buf_init(&res.body, SIZE_MAX);

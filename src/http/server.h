@@ -19,6 +19,8 @@
 
 #define HTTP_MAX_HEADERS 64
 
+struct http_tls;
+
 struct http_header {
     struct str name, value;
 };
@@ -35,6 +37,7 @@ struct http_request {
     uint64_t id;           /* unique within the process, for log lines */
     const char *peer;      /* the client's address, e.g. "127.0.0.1" */
     unsigned worker;       /* index of the worker thread running the handler */
+    bool tls;              /* it came over HTTPS */
     struct arena *arena;   /* freed when the handler returns */
     void *conn;            /* the server's own; see http_request_defer() */
 };
@@ -95,6 +98,9 @@ struct http_server_config {
     bool head_as_get;
     /* Log each answered request there (access.h); NULL: no access log. */
     const struct http_access_log *access_log;
+    /* HTTPS with these settings (see http/tls.h; the caller's, alive until
+     * the server has stopped); NULL: plain HTTP. */
+    struct http_tls *tls;
 };
 
 struct http_server;

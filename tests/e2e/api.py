@@ -77,8 +77,12 @@ class ApiClient:
         h.update(headers or {})
         for d in drop:
             h.pop(d, None)
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
-                                       source_address=(source, 0) if source else None)
+        if getattr(self, "ssl_context", None):  # an HTTPS API (t2600)
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30,
+                                            context=self.ssl_context)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
+                                           source_address=(source, 0) if source else None)
         try:
             c.request("POST", "/", body, h)
             r = c.getresponse()

@@ -44,7 +44,7 @@ TEST(forwarding_fields_from_an_untrusted_peer_are_replaced)
                                H("Content-Length", "3"),      H("X-Custom", "kept")};
     struct buf b;
     buf_init(&b, SIZE_MAX);
-    gw_request_headers(&b, hs, sizeof(hs) / sizeof(hs[0]), "10.1.2.3", false);
+    gw_request_headers(&b, hs, sizeof(hs) / sizeof(hs[0]), "10.1.2.3", false, false);
     CHECK(!has_line(&b, "6.6.6.6"));
     CHECK(!has_line(&b, "evil"));
     CHECK(!has_line(&b, "https"));
@@ -55,6 +55,18 @@ TEST(forwarding_fields_from_an_untrusted_peer_are_replaced)
     CHECK(has_line(&b, "Forwarded: for=10.1.2.3;host=\"api.example:8501\";proto=http\r\n"));
     CHECK(has_line(&b, "X-Forwarded-Host: api.example:8501\r\n"));
     CHECK(has_line(&b, "X-Forwarded-Proto: http\r\n"));
+    buf_release(&b);
+}
+
+TEST(a_request_over_tls_is_forwarded_as_https)
+{
+    struct http_header hs[] = {H("Host", "api.example:8501"), H("X-Forwarded-Proto", "http")};
+    struct buf b;
+    buf_init(&b, SIZE_MAX);
+    gw_request_headers(&b, hs, sizeof(hs) / sizeof(hs[0]), "10.1.2.3", false, true);
+    CHECK(has_line(&b, "Forwarded: for=10.1.2.3;host=\"api.example:8501\";proto=https\r\n"));
+    CHECK(has_line(&b, "X-Forwarded-Proto: https\r\n"));
+    CHECK(!has_line(&b, "X-Forwarded-Proto: http\r\n"));
     buf_release(&b);
 }
 
@@ -70,7 +82,7 @@ TEST(forwarding_fields_from_a_trusted_proxy_are_appended_to)
                                H("Connection", "X-Forwarded-Proto")};
     struct buf b;
     buf_init(&b, SIZE_MAX);
-    gw_request_headers(&b, hs, sizeof(hs) / sizeof(hs[0]), "::1", true);
+    gw_request_headers(&b, hs, sizeof(hs) / sizeof(hs[0]), "::1", true, false);
     CHECK(has_line(&b, "X-Forwarded-For: 1.1.1.1, 2.2.2.2, ::1\r\n"));
     CHECK(has_line(&b, "X-Real-IP: 1.1.1.1\r\n"));
     CHECK(has_line(&b, "Forwarded: for=1.1.1.1, for=\"[::1]\";host=\"h\";proto=http\r\n"));
