@@ -8,7 +8,8 @@ libuv1-dev node-llhttp libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl
 libxgboost-dev python3 python3-xgboost python3-numpy
 libtorch-dev python3-torch
 wrk nginx-light prometheus
-rsyslog rsyslog-openssl"
+rsyslog rsyslog-openssl
+podman runc catatonit docker-registry"
 
 # berthd runs instances as this unprivileged user (--instance-user); only root
 # can create it, and only a berthd running as root switches to it.

@@ -13,6 +13,8 @@
 #include "control/events.h"
 #include "control/hpa.h"
 #include "control/imports.h"
+#include "drivers/container.h"
+#include "drivers/driver.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
 #include "logs/capture.h"
@@ -74,6 +76,8 @@ struct inst {
     struct drv_usage usage;
     double cpu_cores;
     uint64_t usage_ms; /* when sampled; 0: not yet */
+    struct drv_container *ct; /* run by the container driver, until its exit is reported */
+    char progress[200];       /* the container driver's: how its pull goes */
 };
 
 struct svc {
@@ -134,6 +138,8 @@ struct ctl_reconciler {
     uint64_t syncs_asked, syncs_done; /* ctl_reconciler_sync() tickets */
     _Atomic uint64_t pass_ms;         /* when the last pass began */
     uint64_t usage_due_ms;
+    struct drv_containers *containers; /* NULL: no container engine */
+    int64_t ct_serial;                 /* container instances' pids are -serial */
 };
 
 /* Started with the service's spec as it is now. */
@@ -350,6 +356,116 @@ static void free_strv(char **v, size_t n)
         free(v[i]);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Containers (drivers/container.h)                                         */
+
+/* The label that tells whether a container runs the current spec. */
+static void spec_hash(const char *run_spec, char out[17])
+{
+    uint8_t h[CRYPTO_SHA256_BYTES];
+    crypto_sha256(run_spec, strlen(run_spec), h);
+    crypto_hex(h, 8, out);
+    out[16] = '\0';
+}
+
+static char **json_strv(const json_t *a)
+{
+    if (!json_is_array(a) || json_array_size(a) == 0)
+        return NULL;
+    char **v = xcalloc(json_array_size(a) + 1, sizeof(*v));
+    size_t i;
+    const json_t *e;
+    json_array_foreach(a, i, e) v[i] = xstrdup(json_string_value(e) ?: "");
+    return v;
+}
+
+static void strv_free_null(char *const *v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free((void *)v);
+}
+
+/* The instance's output: the log capture's pipes, or output.log. */
+static int container_fds(struct ctl_reconciler *r, struct inst *in, const char *log_path,
+                         int fds[2], struct err *err)
+{
+    if (r->logs) {
+        char pod[96];
+        snprintf(pod, sizeof(pod), "%s-%d", in->svc->id, in->index);
+        return logs_capture_open(r->logs, in->svc->group_id, in->svc->id, pod, fds, err);
+    }
+    fds[0] = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fds[0] < 0)
+        return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", log_path, strerror(errno));
+    fds[1] = dup(fds[0]);
+    return 0;
+}
+
+static void container_spec(struct ctl_reconciler *r, struct inst *in, json_t *spec,
+                           struct drv_ct_spec *cs)
+{
+    memset(cs, 0, sizeof(*cs));
+    json_int_t grace = json_integer_value(json_object_get(spec, "GraceMs"));
+    cs->grace_ms = grace > 0 ? (uint64_t)grace : STOP_GRACE_MS;
+    cs->prestop = json_strv(json_object_get(spec, "PreStopCommand"));
+    cs->data = in;
+    (void)r;
+}
+
+/* Start 'in' as a container: its image on a free host port of 127.0.0.1,
+ * published to its ServicePort, with the spec's CPU and memory as limits. */
+static int container_start(struct ctl_reconciler *r, struct inst *in, json_t *spec,
+                           const char *log_path, struct err *err)
+{
+    if (!r->containers)
+        return err_set(err, ERR_UNSUPPORTED,
+                       "this berthd has no container engine (--engine-socket)");
+    int fds[2] = {-1, -1};
+    int rc = container_fds(r, in, log_path, fds, err);
+    if (rc)
+        return rc;
+    json_int_t cport = json_integer_value(json_object_get(spec, "ServicePort"));
+    if (cport <= 0)
+        cport = 8501;
+    char **env = xcalloc(json_array_size(json_object_get(spec, "Env")) + 2, sizeof(char *));
+    size_t envc = 0, i;
+    env[envc++] = xasprintf("PORT=%lld", (long long)cport);
+    json_t *e;
+    json_array_foreach(json_object_get(spec, "Env"), i, e)
+    {
+        env[envc++] = xasprintf("%s=%s", spec_str(e, "Name"), spec_str(e, "Value"));
+    }
+    const char *command = spec_str(spec, "Command");
+    char *cmd[] = {(char *)"/bin/sh", (char *)"-c", (char *)command, NULL};
+    char name[160], hash[17];
+    snprintf(name, sizeof(name), "berth-%s-%d", in->svc->id, in->index);
+    spec_hash(in->svc->run_spec, hash);
+    struct drv_ct_spec cs;
+    container_spec(r, in, spec, &cs);
+    cs.name = name;
+    cs.image = spec_str(spec, "Image");
+    cs.service_id = in->svc->id;
+    cs.spec_hash = hash;
+    cs.index = in->index;
+    cs.cmd = *command ? cmd : NULL;
+    cs.env = env;
+    cs.host_port = in->port;
+    cs.container_port = (int)cport;
+    cs.cpus = (double)json_integer_value(json_object_get(spec, "Cpu"));
+    cs.memory_bytes = (uint64_t)json_integer_value(json_object_get(spec, "Memory")) << 20;
+    cs.out_fd = fds[0];
+    cs.err_fd = fds[1];
+    in->ct = drv_container_run(r->containers, &cs);
+    in->pid = (pid_t)-(++r->ct_serial);
+    in->pgid = 0;
+    in->start_ticks = 0;
+    snprintf(in->progress, sizeof(in->progress), "pulling image '%.160s'", cs.image);
+    strv_free_null(env);
+    strv_free_null(cs.prestop);
+    return 0;
+}
+
 static void inst_start(struct ctl_reconciler *r, struct inst *in)
 {
     struct svc *s = in->svc;
@@ -383,7 +499,9 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         if (envc < 78)
             env[envc++] = xasprintf("%s=%s", spec_str(e, "Name"), spec_str(e, "Value"));
     }
-    if (!rc && strcmp(spec_str(spec, "Kind"), "model") == 0) {
+    if (!rc && drv_kind_of(spec_str(spec, "Kind")) == DRV_CONTAINER) {
+        rc = container_start(r, in, spec, log_path, &err);
+    } else if (!rc && strcmp(spec_str(spec, "Kind"), "model") == 0) {
         rc = prepare_model(r, in, spec, dir, argv, &argc, &err);
     } else if (!rc) {
         argv[argc++] = xstrdup("/bin/sh");
@@ -391,7 +509,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         argv[argc++] = xstrdup(spec_str(spec, "Command"));
     }
     json_decref(spec);
-    if (!rc) {
+    if (!rc && !in->ct) {
         struct drv_spawn sp = {
             .argv = argv, .env = env, .workdir = home, .log_path = log_path, .user = &r->user};
         int fds[2] = {-1, -1};
@@ -443,7 +561,8 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     in->usage_ms = 0;
     struct probe_cfg pc;
     probe_config(s->spec_json, &pc);
-    in->next_probe_ms = now + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
+    /* A container is probed once it runs (DRV_CT_RUNNING). */
+    in->next_probe_ms = in->ct ? UINT64_MAX : now + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
     rfc3339_now(in->start_time);
     char *id = xasprintf("%s-%d", s->id, in->index);
     struct store_instance row = {.id = id,
@@ -493,25 +612,15 @@ static void reconcile(struct ctl_reconciler *r);
 static void publish(struct ctl_reconciler *r);
 static void schedule_probes(struct ctl_reconciler *r, uint64_t now);
 
-static void on_sigchld(uv_signal_t *h, int signum)
+/* An instance ended ('how' says how): stopped, or to restart with backoff. */
+static void inst_exited(struct ctl_reconciler *r, struct inst *in, const char *how)
 {
-    struct ctl_reconciler *r = h->data;
-    (void)signum;
-    int wstatus;
-    pid_t pid;
-    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
-        struct inst *in = find_pid(r, pid);
-        if (!in)
-            continue;
+    {
         char *id = xasprintf("%s-%d", in->svc->id, in->index);
         store_instance_delete(r->st, id, NULL);
         /* Children of the instance may outlive its leader: end the group. */
         drv_process_signal(in->pgid, SIGKILL);
-        char how[64];
-        if (WIFSIGNALED(wstatus))
-            snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
-        else
-            snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
+        in->progress[0] = '\0';
         if (in->state == I_STOPPING) {
             log_info("reconciler", "instance %s stopped (%s)", id, how);
             ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_NORMAL,
@@ -545,7 +654,82 @@ static void on_sigchld(uv_signal_t *h, int signum)
         in->ready = false;
         free(id);
     }
+}
+
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+    struct ctl_reconciler *r = h->data;
+    (void)signum;
+    int wstatus;
+    pid_t pid;
+    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+        struct inst *in = find_pid(r, pid);
+        if (!in)
+            continue;
+        char how[64];
+        if (WIFSIGNALED(wstatus))
+            snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
+        else
+            snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
+        inst_exited(r, in, how);
+    }
     reconcile(r);
+}
+
+/* What the container driver's threads report, on the loop. */
+static void on_container_report(void *arg, struct drv_container *ct,
+                                const struct drv_ct_report *rep)
+{
+    struct ctl_reconciler *r = arg;
+    struct inst *in = rep->data;
+    if (!in || in->ct != ct)
+        return;
+    struct svc *s = in->svc;
+    switch (rep->kind) {
+    case DRV_CT_PROGRESS:
+        snprintf(in->progress, sizeof(in->progress), "%.199s", rep->text);
+        ctl_event_pod(r->st, s->region, s->id, in->index, CTL_EVENT_NORMAL,
+                      strncmp(rep->text, "pulled", 6) == 0 ? "Pulled" : "Pulling",
+                      CTL_EVENT_FOLD_REASON, "%s", rep->text);
+        return;
+    case DRV_CT_RUNNING: {
+        in->progress[0] = '\0';
+        struct probe_cfg pc;
+        probe_config(in->spec_json ? in->spec_json : "{}", &pc);
+        in->next_probe_ms = now_ms() + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
+        log_info("reconciler", "instance %s-%d: %s", s->id, in->index, rep->text);
+        return;
+    }
+    case DRV_CT_EXITED:
+        break;
+    }
+    in->ct = NULL;
+    if (rep->create_failed && in->state == I_RUNNING) {
+        /* A missing image or a failed pull: the spec cannot run, as a
+         * model that does not load. */
+        char *id = xasprintf("%s-%d", s->id, in->index);
+        store_instance_delete(r->st, id, NULL);
+        free(id);
+        if (inst_current(s, in) && !s->create_failed[0]) {
+            snprintf(s->create_failed, sizeof(s->create_failed), "%.500s", rep->text);
+            log_error("reconciler", "service %s: %s", s->id, s->create_failed);
+            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_WARNING, "Failed",
+                              "The new spec failed: %s%s", s->create_failed,
+                              s->rolling ? "; the outdated instances keep serving" : "");
+            s->rolling = false;
+        }
+        in->state = I_NONE;
+        in->progress[0] = '\0';
+        in->pid = 0;
+        in->ready = false;
+        return;
+    }
+    inst_exited(r, in, rep->text);
+}
+
+static void wake_reconciler(void *arg)
+{
+    ctl_reconciler_kick(arg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -777,6 +961,8 @@ static void compute_status(struct svc *s, struct ctl_status *out)
             if (in->failed) {
                 any_failed = true;
                 reason = in->last_exit;
+            } else if (!reason && in->progress[0]) {
+                reason = in->progress; /* a container's pull */
             }
             break;
         case I_STOPPING:
@@ -1010,6 +1196,16 @@ uint64_t ctl_reconciler_idle_ms(struct ctl_reconciler *r)
     return now > at ? now - at : 0;
 }
 
+static int inst_usage(const struct inst *in, struct drv_usage *u)
+{
+    if (in->ct) {
+        int pid = drv_container_pid(in->ct);
+        return pid > 0 ? drv_usage_cgroup(pid, u) : -1;
+    }
+    struct drv_handle h = {.kind = DRV_PROCESS, .pid = in->pid, .pgid = in->pgid};
+    return drv_usage(&h, u);
+}
+
 /* CPU and memory of every running instance, for DescribeModelService, the
  * metrics and the autoscaler: a few small /proc reads per process. */
 static void sample_usage(struct ctl_reconciler *r, uint64_t now)
@@ -1021,8 +1217,7 @@ static void sample_usage(struct ctl_reconciler *r, uint64_t now)
         for (size_t i = 0; i < s->ninsts; i++) {
             struct inst *in = s->insts[i];
             struct drv_usage u;
-            if (!in || in->state != I_RUNNING || in->pid <= 0 ||
-                drv_usage_instance(in->pid, in->pgid, &u) != 0)
+            if (!in || in->state != I_RUNNING || inst_usage(in, &u) != 0)
                 continue;
             /* Cores over the period; the first sample, since the start. */
             uint64_t since = in->usage_ms ? in->usage_ms : in->started_ms;
@@ -1238,6 +1433,15 @@ static void reconcile_count(struct ctl_reconciler *r, struct svc *s, int desired
     rollout_check(r, s, desired);
 }
 
+static void inst_signal(const struct inst *in, int sig)
+{
+    struct drv_handle h = {.kind = in->ct ? DRV_CONTAINER : DRV_PROCESS,
+                           .pid = in->pid,
+                           .pgid = in->pgid,
+                           .ct = in->ct};
+    drv_signal(&h, sig);
+}
+
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
     int desired = s->in_store && !r->stopping ? s->replicas : 0;
@@ -1248,12 +1452,12 @@ static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
         if (!in)
             continue;
         if (in->state == I_STOPPING && !in->term_sent && now >= in->term_at_ms) {
-            drv_process_signal(in->pgid, SIGTERM);
+            inst_signal(in, SIGTERM);
             in->term_sent = true;
         }
         if (in->state == I_STOPPING &&
             (now >= in->stop_deadline_ms || (r->stopping && now >= r->stop_deadline_ms))) {
-            drv_process_signal(in->pgid, SIGKILL);
+            inst_signal(in, SIGKILL);
             in->stop_deadline_ms = now + SHUTDOWN_GRACE_MS;
         }
         if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms)
@@ -1337,6 +1541,8 @@ static void reconcile(struct ctl_reconciler *r)
     pthread_mutex_lock(&r->lock);
     uint64_t covers = r->syncs_asked;
     pthread_mutex_unlock(&r->lock);
+    if (r->containers)
+        drv_containers_poll(r->containers, on_container_report, r);
     if (!r->stopping)
         load_desired(r);
     bool any_alive = false;
@@ -1373,6 +1579,8 @@ static void reconcile(struct ctl_reconciler *r)
             r->svcs = s->next;
             free_svc(s);
         }
+        drv_containers_free(r->containers);
+        r->containers = NULL;
         uv_close((uv_handle_t *)&r->timer, on_closed);
         uv_close((uv_handle_t *)&r->soon, on_closed);
         uv_close((uv_handle_t *)&r->kick, on_closed);
@@ -1445,6 +1653,96 @@ static void sweep(struct ctl_reconciler *r)
     free(list);
 }
 
+/* A slot of 's' at 'index' for an adopted container; NULL when taken. */
+static struct inst *slot_at(struct svc *s, int index)
+{
+    if (index < 0 || index > 4096)
+        return NULL;
+    while ((int)s->ninsts <= index) {
+        s->insts = xrealloc(s->insts, (s->ninsts + 1) * sizeof(*s->insts));
+        s->insts[s->ninsts++] = NULL;
+    }
+    if (s->insts[index] && s->insts[index]->state != I_NONE)
+        return NULL;
+    if (!s->insts[index]) {
+        s->insts[index] = xcalloc(1, sizeof(struct inst));
+        s->insts[index]->svc = s;
+        s->insts[index]->index = index;
+    }
+    return s->insts[index];
+}
+
+/* After a restart: the containers this berthd labelled run on. Those of a
+ * service in the store, one per slot, are adopted (their output followed
+ * from now on, their exits handled as any); the rest are removed. One that
+ * runs an older spec is adopted as outdated, and the rollout replaces it. */
+static void adopt_containers(struct ctl_reconciler *r)
+{
+    json_t *list = NULL;
+    struct err err = {0};
+    if (drv_containers_list(r->containers, &list, &err) != 0) {
+        log_error("reconciler", "cannot list the engine's containers: %s", err.msg);
+        return;
+    }
+    load_desired(r);
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        const char *id = spec_str(c, "Id");
+        json_t *labels = json_object_get(c, "Labels");
+        const char *state = spec_str(c, "State");
+        struct svc *s = find_svc(r, spec_str(labels, "berth.service"));
+        int index = atoi(spec_str(labels, "berth.index"));
+        int port = atoi(spec_str(labels, "berth.port"));
+        struct inst *in = s && s->in_store && strcmp(state, "running") == 0 && port > 0
+                              ? slot_at(s, index)
+                              : NULL;
+        if (!in) {
+            log_info("reconciler", "removing container %.12s (%s), which nothing wants", id,
+                     spec_str(labels, "berth.service"));
+            drv_containers_remove(r->containers, id);
+            continue;
+        }
+        char hash[17];
+        spec_hash(s->run_spec, hash);
+        json_t *spec = json_loads(s->spec_json, 0, NULL);
+        struct drv_ct_spec cs;
+        container_spec(r, in, spec, &cs);
+        json_decref(spec);
+        int fds[2] = {-1, -1};
+        char *dir = xasprintf("%s/%s/%d", r->instance_dir, s->id, in->index);
+        char *log_path = xasprintf("%s/output.log", dir);
+        mkdir_p(dir, 0711);
+        if (container_fds(r, in, log_path, fds, &err) != 0)
+            log_warn("reconciler", "output of adopted %s-%d is lost: %s", s->id, index, err.msg);
+        cs.out_fd = fds[0];
+        cs.err_fd = fds[1];
+        in->ct = drv_container_adopt(r->containers, id, &cs);
+        strv_free_null(cs.prestop);
+        free(dir);
+        free(log_path);
+        in->pid = (pid_t)-(++r->ct_serial);
+        in->pgid = 0;
+        in->port = port;
+        in->state = I_RUNNING;
+        in->ready = false;
+        in->grace_ms = cs.grace_ms;
+        in->started_ms = now_ms();
+        in->next_probe_ms = UINT64_MAX;
+        free(in->spec_json);
+        in->spec_json = xstrdup(strcmp(hash, spec_str(labels, "berth.spec")) == 0 ? s->run_spec
+                                                                                 : "{}");
+        rfc3339_now(in->start_time);
+        log_info("reconciler", "adopted container %.12s as %s-%d on 127.0.0.1:%d", id, s->id,
+                 index, port);
+        ctl_event_pod(r->st, s->region, s->id, index, CTL_EVENT_NORMAL, "Adopted", 0,
+                      "berthd restarted and took over the running container on 127.0.0.1:%d",
+                      port);
+    }
+    json_decref(list);
+}
+
 static bool path_within(const char *path, const char *dir)
 {
     size_t n = strlen(dir);
@@ -1511,6 +1809,28 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->synced, NULL);
     sweep(r);
+    if (cfg->engine_socket) {
+        char owner[17];
+        spec_hash(r->data_dir, owner); /* one berthd, one data directory */
+        struct drv_containers_cfg dc = {.socket = cfg->engine_socket,
+                                        .owner = owner,
+                                        .auths = cfg->registry_auths,
+                                        .nauths = cfg->nregistry_auths,
+                                        .wake = wake_reconciler,
+                                        .wake_arg = r};
+        rc = drv_containers_new(&dc, &r->containers, err);
+        if (rc) {
+            /* Nothing started yet: undo what this function set up. */
+            pthread_mutex_destroy(&r->lock);
+            pthread_cond_destroy(&r->synced);
+            free(r->data_dir);
+            free(r->instance_dir);
+            free(r->berth_serve);
+            free(r);
+            return rc;
+        }
+        adopt_containers(r);
+    }
     uv_timer_init(loop, &r->timer);
     uv_timer_init(loop, &r->soon);
     r->soon.data = r;

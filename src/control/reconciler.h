@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "drivers/engine.h"
 #include "drivers/process.h"
 #include "gateway/routes.h"
 #include "store/store.h"
@@ -63,6 +64,11 @@ struct ctl_config {
     struct logs_capture *logs;   /* instances' output goes here; NULL: to output.log */
     /* Told each service's LogEnable and LogConfig; NULL: no log sinks. */
     struct logs_deliver *deliver;
+    /* The container driver (drivers/container.h): the engine's unix socket,
+     * NULL for none, and the registries' credentials. */
+    const char *engine_socket;
+    const struct drv_registry_auth *registry_auths;
+    size_t nregistry_auths;
 };
 
 /* Check that the instance user can reach its directories and the model
