@@ -37,6 +37,7 @@ struct api_config {
     const char *logs_db;         /* the log store (store/logs.h), for DescribeLogs */
     /* The log sinks a LogConfig may name; NULL: none. */
     struct logs_deliver *deliver;
+    bool containers; /* a container engine runs ImageInfo services */
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without

@@ -5,6 +5,7 @@
  * desired state to the store and kick the reconciler; status comes from the
  * reconciler's table. */
 #include "api/api.h"
+#include "api/container.h"
 #include "api/scaling.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
@@ -84,9 +85,9 @@ static const struct api_field create_fields[] = {
     {"ServiceLimit", API_FIELD_USED},
     {"CallbackUrl", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
-    {"ServicePort", API_FIELD_UNSUPPORTED},
+    {"ServicePort", API_FIELD_USED},
     {"TerminationGracePeriodSeconds", API_FIELD_USED},
-    {"PreStopCommand", API_FIELD_UNSUPPORTED},
+    {"PreStopCommand", API_FIELD_USED},
     {"GrpcEnable", API_FIELD_UNSUPPORTED},
     {"HealthProbe", API_FIELD_USED},
     {"RequestTimeoutSeconds", API_FIELD_USED}, /* a Berth extension: the gateway's, per request */
@@ -516,7 +517,8 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
     long long port = 0;
     if (api_present(action) && read_probe_action(c, action, &type, &path, &port))
         return -1;
-    if (port && port != 8501)
+    json_int_t service_port = json_integer_value(json_object_get(spec, "ServicePort"));
+    if (port && port != (service_port ? service_port : 8501))
         return api_fail(c, "InvalidParameterValue",
                         PROBE_ACTION
                         ".%s.Port %lld: the probe checks "
@@ -636,6 +638,10 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     else
         json_object_set_new(info, "ModelInfo", json_null());
     json_object_set_new(info, "Command", copy_or(spec, "Command", json_string("")));
+    if (json_object_get(spec, "Image")) {
+        json_object_set_new(info, "ServicePort", copy_or(spec, "ServicePort", json_integer(8501)));
+        json_object_set_new(info, "PreStopCommand", copy_or(spec, "PreStopCommand", json_null()));
+    }
     json_object_set_new(info, "HealthProbe", copy_or(spec, "HealthProbe", json_null()));
     json_int_t grace_ms = json_integer_value(json_object_get(spec, "GraceMs"));
     json_object_set_new(info, "TerminationGracePeriodSeconds",
@@ -854,9 +860,10 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
                  "give either ModelInfo (the built-in runtime serves it) or Command, not both");
         goto out;
     }
-    if (creating && !api_present(model) && !command) {
+    bool custom = api_image_custom(json_object_get(p, "ImageInfo"));
+    if (creating && !api_present(model) && !command && !custom) {
         api_fail(c, "MissingParameter",
-                 "what runs is missing: give ModelInfo.ModelVersionId or Command");
+                 "what runs is missing: give ModelInfo.ModelVersionId, Command or ImageInfo");
         goto out;
     }
     if (api_present(model)) {
@@ -874,11 +881,12 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         *model_version_id = xstrdup("");
     }
     bool model_kind = strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "model") == 0;
-    if (check_image(c, json_object_get(p, "ImageInfo"), model_kind))
+    int image = api_container_apply(c, p, spec, api_present(model), command != NULL);
+    if (image < 0 || (!image && check_image(c, json_object_get(p, "ImageInfo"), model_kind)))
         goto out;
-    if (api_present(json_object_get(p, "ImageInfo")))
+    if (!image && api_present(json_object_get(p, "ImageInfo")))
         json_object_set(spec, "ImageInfo", json_object_get(p, "ImageInfo"));
-    else if (!model_kind)
+    else if (!image && !model_kind)
         json_object_del(spec, "ImageInfo"); /* a built-in image does not run commands */
     if (sp) {
         json_object_set_new(spec, "InstanceType", json_string(sp->name));
@@ -1309,8 +1317,8 @@ static const struct api_field modify_fields[] = {
     {"ServiceLimit", API_FIELD_USED},
     {"VolumeMount", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
-    {"ServicePort", API_FIELD_UNSUPPORTED},
-    {"PreStopCommand", API_FIELD_UNSUPPORTED},
+    {"ServicePort", API_FIELD_USED},
+    {"PreStopCommand", API_FIELD_USED},
     {"GrpcEnable", API_FIELD_UNSUPPORTED},
     {"RollingUpdate", API_FIELD_UNSUPPORTED},
     {"Sidecar", API_FIELD_UNSUPPORTED},

@@ -18,6 +18,60 @@
 #define ENGINE_CONNECT_MS 5000L
 #define ENGINE_CALL_MS 60000L
 
+int drv_registry_auths_load(const char *path, struct drv_registry_auth **out, size_t *n,
+                            struct err *err)
+{
+    *out = NULL;
+    *n = 0;
+    struct buf text;
+    buf_init(&text, 1 << 20);
+    int rc = buf_read_file(&text, path, err);
+    if (rc) {
+        buf_release(&text);
+        return rc;
+    }
+    int line = 0;
+    for (char *p = text.ptr, *eol; !rc && p && *p; p = eol ? eol + 1 : NULL) {
+        eol = strchr(p, '\n');
+        if (eol)
+            *eol = '\0';
+        line++;
+        char *hash = strchr(p, '#');
+        if (hash)
+            *hash = '\0';
+        char host[256], user[256], pass[512], extra[2];
+        int k = sscanf(p, "%255s %255s %511s %1s", host, user, pass, extra);
+        if (k <= 0)
+            continue;
+        if (k != 3) {
+            rc = err_set(err, ERR_INVALID, "%s:%d: want 'HOST USERNAME PASSWORD'", path, line);
+            break;
+        }
+        *out = xrealloc(*out, (*n + 1) * sizeof(**out));
+        (*out)[*n] = (struct drv_registry_auth){xstrdup(host), xstrdup(user), xstrdup(pass)};
+        (*n)++;
+    }
+    crypto_wipe(text.ptr, text.len);
+    buf_release(&text);
+    if (rc) {
+        drv_registry_auths_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+void drv_registry_auths_free(struct drv_registry_auth *a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++) {
+        free(a[i].host);
+        free(a[i].username);
+        crypto_wipe(a[i].password, strlen(a[i].password));
+        free(a[i].password);
+    }
+    free(a);
+}
+
 void drv_image_registry(const char *image, char *out, size_t size)
 {
     const char *slash = strchr(image, '/');

@@ -21,6 +21,13 @@ struct drv_registry_auth {
     char *host, *username, *password;
 };
 
+/* Read a credentials file: one registry a line, "HOST USERNAME PASSWORD"
+ * separated by blanks, '#' starting a comment. *out is a heap array to
+ * release with drv_registry_auths_free(). Errors say file:line. */
+int drv_registry_auths_load(const char *path, struct drv_registry_auth **out, size_t *n,
+                            struct err *err);
+void drv_registry_auths_free(struct drv_registry_auth *a, size_t n);
+
 /* The host part of an image reference: what comes before the first '/' when
  * it holds a '.' or a ':' or is "localhost", else "docker.io". */
 void drv_image_registry(const char *image, char *out, size_t size);
