@@ -1829,7 +1829,6 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
             free(r);
             return rc;
         }
-        adopt_containers(r);
     }
     uv_timer_init(loop, &r->timer);
     uv_timer_init(loop, &r->soon);
@@ -1839,6 +1838,8 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     r->timer.data = r->kick.data = r->sigchld.data = r;
     r->handles_open = 4;
     uv_signal_start(&r->sigchld, on_sigchld, SIGCHLD);
+    if (r->containers)
+        adopt_containers(r); /* its threads wake the loop: after the handles are made */
     uv_timer_start(&r->timer, on_tick, 0, TICK_MS);
     *out = r;
     return 0;
