@@ -44,14 +44,14 @@ static int read_prestop(struct api_call *c, const json_t *v, json_t *spec)
                             i);
     }
     if (json_string_length(json_array_get(v, 0)) == 0)
-        return api_fail(c, "InvalidParameterValue", "PreStopCommand[0] names the program: it "
-                                                    "cannot be empty");
+        return api_fail(c, "InvalidParameterValue",
+                        "PreStopCommand[0] names the program: it "
+                        "cannot be empty");
     json_object_set(spec, "PreStopCommand", (json_t *)v);
     return 0;
 }
 
-int api_container_apply(struct api_call *c, const json_t *p, json_t *spec, bool model,
-                        bool command)
+int api_container_apply(struct api_call *c, const json_t *p, json_t *spec, bool model, bool command)
 {
     const json_t *image = json_object_get(p, "ImageInfo");
     bool custom = api_present(image) && api_image_custom(image);

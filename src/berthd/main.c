@@ -62,8 +62,8 @@ struct options {
     long long wake_timeout_ms;
     const char *engine_socket;      /* the container driver's; NULL: none */
     const char *registry_auth_file; /* NULL: pull without credentials */
-    const char *config; /* read before the flags */
-    char **owned;       /* values read from --config, freed at exit */
+    const char *config;             /* read before the flags */
+    char **owned;                   /* values read from --config, freed at exit */
     size_t nowned;
 };
 

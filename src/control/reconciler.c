@@ -75,7 +75,7 @@ struct inst {
     char last_exit[256];
     struct drv_usage usage;
     double cpu_cores;
-    uint64_t usage_ms; /* when sampled; 0: not yet */
+    uint64_t usage_ms;        /* when sampled; 0: not yet */
     struct drv_container *ct; /* run by the container driver, until its exit is reported */
     char progress[200];       /* the container driver's: how its pull goes */
 };
@@ -457,7 +457,7 @@ static int container_start(struct ctl_reconciler *r, struct inst *in, json_t *sp
     cs.out_fd = fds[0];
     cs.err_fd = fds[1];
     in->ct = drv_container_run(r->containers, &cs);
-    in->pid = (pid_t)-(++r->ct_serial);
+    in->pid = (pid_t) - (++r->ct_serial);
     in->pgid = 0;
     in->start_ticks = 0;
     snprintf(in->progress, sizeof(in->progress), "pulling image '%.160s'", cs.image);
@@ -562,7 +562,8 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     struct probe_cfg pc;
     probe_config(s->spec_json, &pc);
     /* A container is probed once it runs (DRV_CT_RUNNING). */
-    in->next_probe_ms = in->ct ? UINT64_MAX : now + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
+    in->next_probe_ms =
+        in->ct ? UINT64_MAX : now + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
     rfc3339_now(in->start_time);
     char *id = xasprintf("%s-%d", s->id, in->index);
     struct store_instance row = {.id = id,
@@ -1722,7 +1723,7 @@ static void adopt_containers(struct ctl_reconciler *r)
         strv_free_null(cs.prestop);
         free(dir);
         free(log_path);
-        in->pid = (pid_t)-(++r->ct_serial);
+        in->pid = (pid_t) - (++r->ct_serial);
         in->pgid = 0;
         in->port = port;
         in->state = I_RUNNING;
@@ -1731,14 +1732,13 @@ static void adopt_containers(struct ctl_reconciler *r)
         in->started_ms = now_ms();
         in->next_probe_ms = UINT64_MAX;
         free(in->spec_json);
-        in->spec_json = xstrdup(strcmp(hash, spec_str(labels, "berth.spec")) == 0 ? s->run_spec
-                                                                                 : "{}");
+        in->spec_json =
+            xstrdup(strcmp(hash, spec_str(labels, "berth.spec")) == 0 ? s->run_spec : "{}");
         rfc3339_now(in->start_time);
-        log_info("reconciler", "adopted container %.12s as %s-%d on 127.0.0.1:%d", id, s->id,
-                 index, port);
+        log_info("reconciler", "adopted container %.12s as %s-%d on 127.0.0.1:%d", id, s->id, index,
+                 port);
         ctl_event_pod(r->st, s->region, s->id, index, CTL_EVENT_NORMAL, "Adopted", 0,
-                      "berthd restarted and took over the running container on 127.0.0.1:%d",
-                      port);
+                      "berthd restarted and took over the running container on 127.0.0.1:%d", port);
     }
     json_decref(list);
 }

@@ -193,9 +193,9 @@ static json_t *create_body(const struct drv_container *ct)
         json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(ct->cpus * 1e9)));
     if (ct->memory_bytes)
         json_object_set_new(host, "Memory", json_integer((json_int_t)ct->memory_bytes));
-    json_t *body = json_pack("{s:s, s:o, s:o, s:o, s:o}", "Image", ct->image, "Env",
-                             strv_json(ct->env), "Labels", labels, "ExposedPorts", exposed,
-                             "HostConfig", host);
+    json_t *body =
+        json_pack("{s:s, s:o, s:o, s:o, s:o}", "Image", ct->image, "Env", strv_json(ct->env),
+                  "Labels", labels, "ExposedPorts", exposed, "HostConfig", host);
     if (ct->cmd)
         json_object_set_new(body, "Cmd", strv_json(ct->cmd));
     return body;
@@ -249,8 +249,7 @@ static int run_start(struct drv_container *ct)
     if (stop_asked(ct) || drv_engine_start(sock, id, &err) != 0) {
         bool asked = stop_asked(ct);
         drv_engine_remove(sock, id, NULL);
-        report(ct, DRV_CT_EXITED, -1, false, "%s",
-               asked ? "stopped before it started" : err.msg);
+        report(ct, DRV_CT_EXITED, -1, false, "%s", asked ? "stopped before it started" : err.msg);
         return -1;
     }
     return 0;

@@ -41,8 +41,8 @@ enum drv_ct_report_kind {
 
 struct drv_ct_report {
     enum drv_ct_report_kind kind;
-    void *data; /* the owner's, as given to drv_container_run/adopt */
-    int exit_code; /* EXITED: its exit status; -1 when it never ran */
+    void *data;         /* the owner's, as given to drv_container_run/adopt */
+    int exit_code;      /* EXITED: its exit status; -1 when it never ran */
     bool create_failed; /* EXITED: the image could not be pulled or the container made */
     char text[600];
 };

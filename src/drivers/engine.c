@@ -156,8 +156,7 @@ static void engine_reason(const struct call *c, char *out, size_t size)
 /* One request. *status gets the HTTP status; a transport failure is an
  * error. 'timeout_ms' 0: no limit (streams). */
 static int request(const char *sock, const char *method, const char *path, const char *json_body,
-                   const char *auth, long timeout_ms, struct call *c, long *status,
-                   struct err *err)
+                   const char *auth, long timeout_ms, struct call *c, long *status, struct err *err)
 {
     CURL *h = curl_easy_init();
     if (!h)
@@ -190,8 +189,8 @@ static int request(const char *sock, const char *method, const char *path, const
     if (cc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     else if (c->toobig)
-        rc = err_set(err, ERR_TOOBIG, "the engine's answer to %s %s is over %u bytes", method,
-                     path, ENGINE_MAX_BYTES);
+        rc = err_set(err, ERR_TOOBIG, "the engine's answer to %s %s is over %u bytes", method, path,
+                     ENGINE_MAX_BYTES);
     else
         rc = err_set(err, ERR_UNAVAILABLE, "container engine at '%s': %s %s: %s", sock, method,
                      path, curl_easy_strerror(cc));
@@ -416,9 +415,9 @@ int drv_engine_inspect(const char *sock, const char *id, struct drv_engine_state
  * big-endian length) and the payload. */
 struct demux {
     unsigned char hdr[8];
-    size_t have;      /* header bytes so far */
-    size_t left;      /* payload bytes still to come */
-    int fd;           /* where this frame goes */
+    size_t have; /* header bytes so far */
+    size_t left; /* payload bytes still to come */
+    int fd;      /* where this frame goes */
     int out_fd, err_fd;
 };
 
@@ -445,8 +444,8 @@ static size_t demux_data(void *arg, const char *data, size_t n)
             if (d->have < 8)
                 continue;
             d->have = 0;
-            d->left = (size_t)d->hdr[4] << 24 | (size_t)d->hdr[5] << 16 |
-                      (size_t)d->hdr[6] << 8 | (size_t)d->hdr[7];
+            d->left = (size_t)d->hdr[4] << 24 | (size_t)d->hdr[5] << 16 | (size_t)d->hdr[6] << 8 |
+                      (size_t)d->hdr[7];
             d->fd = d->hdr[0] == 2 ? d->err_fd : d->out_fd;
             continue;
         }
@@ -461,8 +460,7 @@ static size_t demux_data(void *arg, const char *data, size_t n)
 int drv_engine_logs(const char *sock, const char *id, long long since, int out_fd, int err_fd,
                     struct err *err)
 {
-    char *path =
-        xasprintf("/containers/%s/logs?follow=1&stdout=1&stderr=1&since=%lld", id, since);
+    char *path = xasprintf("/containers/%s/logs?follow=1&stdout=1&stderr=1&since=%lld", id, since);
     struct demux d = {.out_fd = out_fd, .err_fd = err_fd};
     struct call c = {.stream = demux_data, .arg = &d};
     buf_init(&c.body, ENGINE_MAX_BYTES);
@@ -475,8 +473,8 @@ int drv_engine_logs(const char *sock, const char *id, long long since, int out_f
     return rc;
 }
 
-int drv_engine_exec(const char *sock, const char *id, char *const *argv, int timeout_s,
-                    int *status, struct err *err)
+int drv_engine_exec(const char *sock, const char *id, char *const *argv, int timeout_s, int *status,
+                    struct err *err)
 {
     *status = -1;
     json_t *cmd = json_array();

@@ -76,8 +76,8 @@ int drv_engine_logs(const char *sock, const char *id, long long since, int out_f
                     struct err *err);
 /* Run argv in the container and wait for it, at most timeout_s; its exit
  * status into *status (-1 when it did not finish). */
-int drv_engine_exec(const char *sock, const char *id, char *const *argv, int timeout_s,
-                    int *status, struct err *err);
+int drv_engine_exec(const char *sock, const char *id, char *const *argv, int timeout_s, int *status,
+                    struct err *err);
 /* The containers, running or not, that carry label 'label' (KEY=VALUE): the
  * engine's JSON array (heap; json_decref). */
 int drv_engine_list(const char *sock, const char *label, json_t **out, struct err *err);
