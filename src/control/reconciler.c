@@ -62,7 +62,12 @@ struct inst {
     bool ready;
     bool failed; /* crashed, or lost its readiness, and not ready since */
     bool probing;
-    bool orphaned; /* its service is gone; free when the probe returns */
+    bool orphaned; /* its service is gone; free when the probes return */
+    /* HealthProbe's startup probe until it passes, then its liveness probe:
+     * failing either restarts the instance. */
+    bool lprobing, startup_passed, has_startup, has_liveness;
+    int lfailures;
+    uint64_t next_lprobe_ms;
     uint64_t started_ms, next_probe_ms, stop_deadline_ms, restart_at_ms;
     uint64_t grace_ms;   /* SIGTERM to SIGKILL */
     uint64_t term_at_ms; /* when SIGTERM goes out (after the routes have dropped it) */
@@ -203,10 +208,12 @@ struct probe_cfg {
     bool configured; /* from HealthProbe, not the default */
 };
 
-static void probe_config(const char *spec_json, struct probe_cfg *cfg)
+/* The probe at 'key' of the spec: "Probe" (readiness), "StartupProbe" or
+ * "LivenessProbe"; not 'configured' when the spec has none. */
+static void probe_config_of(const char *spec_json, const char *key, struct probe_cfg *cfg)
 {
     json_t *spec = json_loads(spec_json, 0, NULL);
-    json_t *pr = json_object_get(spec, "Probe");
+    json_t *pr = json_object_get(spec, key);
     memset(cfg, 0, sizeof(*cfg));
     cfg->type = strcmp(spec_str(spec, "Kind"), "model") == 0 ? PROBE_MODEL : PROBE_TCP;
     cfg->period_ms = PROBE_EVERY_MS;
@@ -224,6 +231,11 @@ static void probe_config(const char *spec_json, struct probe_cfg *cfg)
         cfg->failure_threshold = (int)json_integer_value(json_object_get(pr, "FailureThreshold"));
     }
     json_decref(spec);
+}
+
+static void probe_config(const char *spec_json, struct probe_cfg *cfg)
+{
+    probe_config_of(spec_json, "Probe", cfg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -466,6 +478,21 @@ static int container_start(struct ctl_reconciler *r, struct inst *in, json_t *sp
     return 0;
 }
 
+/* A new run: the startup probe first (liveness waits for it), each after
+ * its initial delay; a container's once it runs. */
+static void health_reset(struct inst *in, uint64_t now)
+{
+    struct probe_cfg st, live;
+    probe_config_of(in->spec_json, "StartupProbe", &st);
+    probe_config_of(in->spec_json, "LivenessProbe", &live);
+    in->has_startup = st.configured;
+    in->has_liveness = live.configured;
+    in->startup_passed = !st.configured;
+    in->lfailures = 0;
+    in->next_lprobe_ms =
+        in->ct ? UINT64_MAX : now + (st.configured ? st.initial_delay_ms : live.initial_delay_ms);
+}
+
 static void inst_start(struct ctl_reconciler *r, struct inst *in)
 {
     struct svc *s = in->svc;
@@ -553,6 +580,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     in->state = I_RUNNING;
     in->ready = false;
     in->successes = in->failures = 0;
+    health_reset(in, now);
     json_t *parsed = json_loads(s->spec_json, 0, NULL);
     json_int_t grace = json_integer_value(json_object_get(parsed, "GraceMs"));
     in->grace_ms = grace > 0 ? (uint64_t)grace : STOP_GRACE_MS;
@@ -698,6 +726,10 @@ static void on_container_report(void *arg, struct drv_container *ct,
         struct probe_cfg pc;
         probe_config(in->spec_json ? in->spec_json : "{}", &pc);
         in->next_probe_ms = now_ms() + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
+        struct drv_container *keep = in->ct;
+        in->ct = NULL; /* health_reset: it runs now */
+        health_reset(in, now_ms());
+        in->ct = keep;
         log_info("reconciler", "instance %s-%d: %s", s->id, in->index, rep->text);
         return;
     }
@@ -744,7 +776,8 @@ struct probe {
     int port;
     struct probe_cfg cfg;
     bool ready;
-    char failed[512]; /* the model did not load: berth-serve's error */
+    char failed[512];  /* the model did not load: berth-serve's error */
+    const char *which; /* NULL: readiness; "StartupProbe" or "LivenessProbe" */
 };
 
 static int connect_timeout(int port, int timeout_ms)
@@ -837,6 +870,52 @@ static void free_inst(struct inst *in)
     free(in);
 }
 
+static void inst_signal(const struct inst *in, int sig);
+
+/* The startup or liveness probe returned: count, and restart the instance
+ * (kill it: its exit is handled as a crash) past the failure threshold. */
+static void health_done(struct probe *p)
+{
+    struct inst *in = p->in;
+    struct ctl_reconciler *r = p->r;
+    in->lprobing = false;
+    if (in->orphaned) {
+        if (!in->probing)
+            free_inst(in);
+    } else if (in->state == I_RUNNING && in->pid == p->pid) {
+        bool startup = strcmp(p->which, "StartupProbe") == 0;
+        in->lfailures = p->ready ? 0 : in->lfailures + 1;
+        uint64_t now = now_ms();
+        in->next_lprobe_ms = now + p->cfg.period_ms;
+        if (p->ready && startup) {
+            /* Passed: readiness starts now, liveness after its delay. */
+            struct probe_cfg live;
+            probe_config_of(in->spec_json, "LivenessProbe", &live);
+            in->startup_passed = true;
+            in->next_probe_ms = now;
+            in->next_lprobe_ms = now + live.initial_delay_ms;
+            log_info("reconciler", "instance %s-%d passed its startup probe", in->svc->id,
+                     in->index);
+        } else if (!p->ready && in->lfailures >= p->cfg.failure_threshold) {
+            const char *what = startup ? "startup" : "liveness";
+            snprintf(in->last_exit, sizeof(in->last_exit),
+                     "instance %s-%d failed its %s probe %d time%s: restarting it", in->svc->id,
+                     in->index, what, in->lfailures, in->lfailures == 1 ? "" : "s");
+            log_warn("reconciler", "%s", in->last_exit);
+            ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
+                          "Unhealthy", 0, "%c%s probe failed %d time%s: restarting the instance",
+                          startup ? 'S' : 'L', startup ? "tartup" : "iveness", in->lfailures,
+                          in->lfailures == 1 ? "" : "s");
+            in->lfailures = 0;
+            in->next_lprobe_ms = UINT64_MAX; /* until it runs again */
+            inst_signal(in, SIGKILL);
+        }
+    }
+    free(p);
+    if (r->stopping)
+        reconcile(r);
+}
+
 static void probe_done(uv_work_t *w, int status)
 {
     struct probe *p = w->data;
@@ -844,9 +923,14 @@ static void probe_done(uv_work_t *w, int status)
     bool changed = false;
     (void)status;
     p->r->probes_pending--;
+    if (p->which) {
+        health_done(p);
+        return;
+    }
     in->probing = false;
     if (in->orphaned) {
-        free_inst(in);
+        if (!in->lprobing)
+            free_inst(in);
     } else if (in->state == I_RUNNING && in->pid == p->pid) {
         if (p->ready) {
             if (p->r->routes) /* the gateway may have ejected it: back into rotation */
@@ -905,6 +989,26 @@ static void probe_done(uv_work_t *w, int status)
         reconcile(r);
     else
         schedule_probes(r, now_ms());
+}
+
+/* The instance's startup probe (until it passed) or its liveness probe. */
+static void health_start(struct ctl_reconciler *r, struct inst *in, const char *which)
+{
+    struct probe *p = xcalloc(1, sizeof(*p));
+    p->work.data = p;
+    p->r = r;
+    p->in = in;
+    p->pid = in->pid;
+    p->port = in->port;
+    p->which = which;
+    probe_config_of(in->spec_json, which, &p->cfg);
+    in->lprobing = true;
+    r->probes_pending++;
+    if (uv_queue_work(r->loop, &p->work, probe_work, probe_done) != 0) {
+        in->lprobing = false;
+        r->probes_pending--;
+        free(p);
+    }
 }
 
 static void probe_start(struct ctl_reconciler *r, struct inst *in)
@@ -1461,8 +1565,12 @@ static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
             inst_signal(in, SIGKILL);
             in->stop_deadline_ms = now + SHUTDOWN_GRACE_MS;
         }
-        if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms)
+        if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms &&
+            in->startup_passed)
             probe_start(r, in);
+        if (in->state == I_RUNNING && !in->lprobing && now >= in->next_lprobe_ms &&
+            (in->startup_passed ? in->has_liveness : in->has_startup))
+            health_start(r, in, in->startup_passed ? "LivenessProbe" : "StartupProbe");
         alive |= in->state == I_RUNNING || in->state == I_STOPPING;
     }
     s->seen = true;
@@ -1475,7 +1583,7 @@ static void free_svc(struct svc *s)
         struct inst *in = s->insts[i];
         if (!in)
             continue;
-        if (in->probing)
+        if (in->probing || in->lprobing)
             in->orphaned = true; /* probe_done frees it */
         else
             free_inst(in);

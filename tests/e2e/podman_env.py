@@ -67,11 +67,13 @@ int main(void)
             printf("prestop ran\n");
             fflush(stdout);
         }
+        /* GET /fail answers 500: a liveness probe that fails. */
+        const char *status = strncmp(buf, "GET /fail", 9) == 0 ? "500 Failing" : "200 OK";
         char body[128], out[512];
         int bl = snprintf(body, sizeof(body), "{\"version\":\"%s\"}", ver);
         int ol = snprintf(out, sizeof(out),
-                          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          "Content-Length: %d\r\nConnection: close\r\n\r\n%s", bl, body);
+                          "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %d\r\nConnection: close\r\n\r\n%s", status, bl, body);
         if (write(c, out, ol) < 0)
             perror("write");
         close(c);
