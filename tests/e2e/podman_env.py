@@ -145,26 +145,30 @@ class Env:
         conf = os.path.join(self.tmp, "containers.conf")
         with open(conf, "w") as f:
             f.write(CONTAINERS_CONF)
-        port = harness.free_port()
-        self.registry = "127.0.0.1:%d" % port
+        self.registry = "127.0.0.1:%d" % harness.free_port()
+        # A second registry that wants a user and a password (htpasswd, bcrypt).
+        self.auth_registry = "127.0.0.1:%d" % harness.free_port()
+        self.auth_user, self.auth_password = "ann", "s3cret-%d" % os.getpid()
         regconf = os.path.join(self.tmp, "registries.conf")
         with open(regconf, "w") as f:
-            f.write('[[registry]]\nlocation = "%s"\ninsecure = true\n' % self.registry)
+            for r in (self.registry, self.auth_registry):
+                f.write('[[registry]]\nlocation = "%s"\ninsecure = true\n' % r)
         self.env = dict(os.environ, CONTAINERS_CONF=conf, CONTAINERS_REGISTRIES_CONF=regconf)
-        regdir = os.path.join(self.tmp, "registry")
-        os.mkdir(regdir)
-        yml = os.path.join(self.tmp, "registry.yml")
-        with open(yml, "w") as f:
-            f.write("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                    "    rootdirectory: %s\nhttp:\n  addr: %s\n" % (regdir, self.registry))
         self.socket = os.path.join(self.tmp, "podman.sock")
         atexit.register(self.close)
-        self._spawn(["docker-registry", "serve", yml], "registry.log")
+        self._registry("registry", self.registry, None)
+        import crypt  # bcrypt, as htpasswd -B writes it
+        htpasswd = os.path.join(self.tmp, "htpasswd")
+        with open(htpasswd, "w") as f:
+            f.write("%s:%s\n" % (self.auth_user,
+                                  crypt.crypt(self.auth_password, crypt.mksalt(crypt.METHOD_BLOWFISH))))
+        self._registry("auth-registry", self.auth_registry, htpasswd)
         self._spawn(["podman", "system", "service", "--time=0", "unix://" + self.socket],
                     "podman.log")
         harness.wait_until(lambda: os.path.exists(self.socket) and self.engine("GET", "/version")[0] == 200,
                            20, 0.1, what="the Podman service")
-        harness.wait_until(lambda: self._registry_up(), 20, 0.1, what="the registry")
+        for r in (self.registry, self.auth_registry):
+            harness.wait_until(lambda: self._registry_up(r), 20, 0.1, what="the registry " + r)
         self.rootfs = self._build_rootfs()
 
     def _spawn(self, argv, log):
@@ -175,11 +179,22 @@ class Env:
         self.procs.append(p)
         return p
 
-    def _registry_up(self):
-        c = http.client.HTTPConnection(self.registry, timeout=2)
+    def _registry(self, name, addr, htpasswd):
+        regdir = os.path.join(self.tmp, name)
+        os.mkdir(regdir)
+        yml = os.path.join(self.tmp, name + ".yml")
+        with open(yml, "w") as f:
+            f.write("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                    "    rootdirectory: %s\nhttp:\n  addr: %s\n" % (regdir, addr))
+            if htpasswd:
+                f.write("auth:\n  htpasswd:\n    realm: berth\n    path: %s\n" % htpasswd)
+        self._spawn(["docker-registry", "serve", yml], name + ".log")
+
+    def _registry_up(self, addr):
+        c = http.client.HTTPConnection(addr, timeout=2)
         try:
             c.request("GET", "/v2/")
-            return c.getresponse().status == 200
+            return c.getresponse().status in (200, 401)
         finally:
             c.close()
 
@@ -204,9 +219,10 @@ class Env:
             raise AssertionError("podman %s: %s" % (" ".join(args), p.stdout.decode(errors="replace")))
         return p.stdout.decode(errors="replace")
 
-    def image(self, name, tag, env=(), volume=None, push=True, keep_local=False):
+    def image(self, name, tag, env=(), volume=None, push=True, keep_local=False, registry=None):
         """Build an image FROM scratch (the root fs with the static server) and push it."""
-        ref = "%s/%s:%s" % (self.registry, name, tag)
+        registry = registry or self.registry
+        ref = "%s/%s:%s" % (registry, name, tag)
         changes = ['CMD ["/srv"]']
         changes += ["ENV %s=%s" % kv for kv in env]
         if volume:
@@ -216,7 +232,9 @@ class Env:
             args += ["--change", ch]
         self.podman(*(args + [self.rootfs, ref]))
         self.images.append(ref)
-        if push:
+        if push and registry == self.auth_registry:
+            self.podman("push", "--creds", "%s:%s" % (self.auth_user, self.auth_password), ref)
+        elif push:
             self.podman("push", ref)
         if not keep_local:
             self.podman("rmi", "-f", ref)  # deploying it must pull it

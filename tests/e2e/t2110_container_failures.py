@@ -4,6 +4,7 @@ restarted with backoff and Abnormal with its exit status; kill -9 of berthd leav
 containers running and a restart adopts them (same containers, no duplicates, still serving),
 while a container the store no longer wants is removed."""
 
+import os
 import time
 import unittest
 
@@ -32,6 +33,39 @@ class Failures(ContainerBase):
         self.assertIn("connection refused", s["ServiceInfo"]["Status"]["Reason"])
         for x in (sid, sid2):
             self.c.ok("DeleteModelService", {"ServiceId": x})
+
+    def test_a2_registry_credentials(self):
+        env = self.env
+        img = env.image("t2110/private", "v1", registry=env.auth_registry)
+        # Without credentials for that registry: CREATE_FAILED with the registry's refusal.
+        sid = self.create(img)["ServiceId"]
+        s = self.wait_status(sid, "CREATE_FAILED")
+        self.assertIn("cannot pull '%s'" % img, s["ServiceInfo"]["Status"]["Reason"])
+        self.assertIn("unauthorized", s["ServiceInfo"]["Status"]["Reason"])
+        self.c.ok("DeleteModelService", {"ServiceId": sid})
+        # With them (the operator's file): it pulls and serves.
+        creds = os.path.join(self.tmp, "registry-auth")
+        with open(creds, "w") as f:
+            f.write("# host user password\n%s %s %s\n" % (env.auth_registry, env.auth_user,
+                                                          env.auth_password))
+        os.chmod(creds, 0o600)
+        other = api.Berthd(os.path.join(self.tmp, "withcreds"), self.tmp, name="withcreds",
+                           extra=["--engine-socket", env.socket, "--registry-auth-file", creds])
+        try:
+            other.start()
+            c = other.client()
+            svc = c.ok("CreateModelService", {
+                "ServiceGroupName": "private", "ChargeType": "POSTPAID_BY_HOUR",
+                "InstanceType": "TI.S.MEDIUM.POST", "ImageInfo": {"ImageType": "TCR", "ImageUrl": img}})["Service"]
+            harness.wait_until(lambda: c.ok("DescribeModelService", {"ServiceId": svc["ServiceId"]})
+                               ["Service"]["Status"] == "Normal", 40, 0.2, what="the private image Normal")
+            c.ok("DeleteModelService", {"ServiceId": svc["ServiceId"]})
+            harness.wait_until(lambda: not [x for x in env.containers()
+                                            if x["Labels"].get("berth.service") == svc["ServiceId"]],
+                               20, 0.2, what="its container gone")
+        finally:
+            other.stop()
+            other.cleanup()
 
     def test_b_crashing_image_backs_off(self):
         crash = self.env.image("t2110/crash", "v1", env=[("CRASH", "1")])
