@@ -51,6 +51,30 @@ static int read_prestop(struct api_call *c, const json_t *v, json_t *spec)
     return 0;
 }
 
+int api_check_model_image(struct api_call *c, const struct api_image *img, const char *where)
+{
+    if (!c->cfg->containers)
+        return api_fail(c, "UnsupportedOperation",
+                        "ReasoningEnvironmentSource CUSTOM (%s '%s') needs the container driver, "
+                        "which this berthd does not run (start it with --engine-socket); use "
+                        "SYSTEM for the built-in runtime",
+                        where, img->url);
+    if (!reference_ok(img->url))
+        return api_fail(c, "InvalidParameterValue",
+                        "%s.ImageUrl '%s' is not an image reference "
+                        "([host[:port]/]path[:tag][@digest])",
+                        where, img->url);
+    return 0;
+}
+
+const char *api_model_image(const json_t *attrs)
+{
+    const char *src = json_string_value(json_object_get(attrs, "ReasoningEnvironmentSource"));
+    const json_t *info = json_object_get(attrs, "ReasoningImageInfo");
+    const char *url = json_string_value(json_object_get(info, "ImageUrl"));
+    return src && strcmp(src, "CUSTOM") == 0 && url && *url ? url : NULL;
+}
+
 int api_container_apply(struct api_call *c, const json_t *p, json_t *spec, bool model, bool command)
 {
     const json_t *image = json_object_get(p, "ImageInfo");
@@ -73,15 +97,17 @@ int api_container_apply(struct api_call *c, const json_t *p, json_t *spec, bool 
                             "ImageInfo.ImageUrl '%s' is not an image reference "
                             "([host[:port]/]path[:tag][@digest])",
                             img.url);
-        if (model)
-            return api_fail(c, "UnsupportedOperation",
-                            "ImageInfo.ImageType %s with ModelInfo: a custom image holds its own "
-                            "model here; give the image alone (with a Command if it needs one), "
-                            "or ModelInfo with the built-in runtime",
-                            img.type);
         json_object_set_new(spec, "Kind", json_string("image"));
         json_object_set_new(spec, "Image", json_string(img.url));
         json_object_set(spec, "ImageInfo", (json_t *)image);
+        if (!command)
+            json_object_del(spec, "Command");
+    } else if (model && !api_present(image) &&
+               json_is_string(json_object_get(spec, "ModelImage"))) {
+        /* The model version's own image, with its files mounted. */
+        json_object_set_new(spec, "Kind", json_string("image"));
+        json_object_set(spec, "Image", json_object_get(spec, "ModelImage"));
+        json_object_del(spec, "ImageInfo");
         if (!command)
             json_object_del(spec, "Command");
     } else if (model || api_present(image)) {

@@ -382,12 +382,20 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
     else if (rc == 0 && v.status == STORE_IMPORT_FAILED)
         rc = api_fail(c, "InvalidParameterValue", "model version %s failed to import: %s", id,
                       v.error);
-    else if (rc == 0 && !api_builtin_format(v.format))
+    json_t *attrs = rc == 0 ? json_loads(v.attrs_json, 0, NULL) : NULL;
+    const char *model_image = api_model_image(attrs);
+    /* A custom image, the version's or the request's, serves any format. */
+    if (rc == 0 && !model_image && !api_image_custom(json_object_get(c->params, "ImageInfo")) &&
+        !api_builtin_format(v.format))
         rc = api_fail(c, "UnsupportedOperation",
                       "there is no built-in runtime for %s models yet (only XGBOOST, PYTORCH and "
                       "TORCH_SCRIPT); give a Command instead",
                       v.format);
     if (rc == 0) {
+        if (model_image)
+            json_object_set_new(spec, "ModelImage", json_string(model_image));
+        else
+            json_object_del(spec, "ModelImage");
         json_object_set_new(spec, "Kind", json_string("model"));
         json_object_set_new(spec, "ModelVersionId", json_string(v.id));
         json_object_set_new(spec, "ModelId", json_string(v.model_id));
@@ -397,6 +405,7 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
         json_object_set_new(spec, "ModelPath", json_string(v.path));
         *version_id = xstrdup(v.id);
     }
+    json_decref(attrs);
     store_model_version_release(&v);
     return rc;
 }
@@ -639,7 +648,8 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
                             json_pack("{s:I, s:I}", "Cpu", (json_int_t)sp->cpu * 1000 * s->replicas,
                                       "Memory", (json_int_t)sp->memory_gb * 1024 * s->replicas));
     }
-    if (strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "model") == 0)
+    if (json_is_string(json_object_get(spec, "ModelVersionId")) &&
+        json_string_length(json_object_get(spec, "ModelVersionId")))
         json_object_set_new(info, "ModelInfo",
                             json_pack("{s:O, s:O, s:O, s:O, s:O, s:s}", "ModelVersionId",
                                       json_object_get(spec, "ModelVersionId"), "ModelId",

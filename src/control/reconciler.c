@@ -464,6 +464,7 @@ static int container_start(struct ctl_reconciler *r, struct inst *in, json_t *sp
     cs.env = env;
     cs.host_port = in->port;
     cs.container_port = (int)cport;
+    cs.model_path = spec_str(spec, "ModelPath"); /* a model version's files, read-only */
     cs.cpus = (double)json_integer_value(json_object_get(spec, "Cpu"));
     cs.memory_bytes = (uint64_t)json_integer_value(json_object_get(spec, "Memory")) << 20;
     cs.out_fd = fds[0];

@@ -31,7 +31,7 @@ struct drv_container {
     struct drv_containers *d;
     enum ct_mode mode;
     /* The spec, copied. */
-    char *name, *image, *service_id, *spec_hash;
+    char *name, *image, *service_id, *spec_hash, *model_path;
     int index;
     char **cmd, **env, **prestop;
     int host_port, container_port;
@@ -193,6 +193,11 @@ static json_t *create_body(const struct drv_container *ct)
         json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(ct->cpus * 1e9)));
     if (ct->memory_bytes)
         json_object_set_new(host, "Memory", json_integer((json_int_t)ct->memory_bytes));
+    if (ct->model_path && *ct->model_path) {
+        char *bind = xasprintf("%s:/data/model:ro", ct->model_path);
+        json_object_set_new(host, "Binds", json_pack("[s]", bind));
+        free(bind);
+    }
     json_t *body =
         json_pack("{s:s, s:o, s:o, s:o, s:o}", "Image", ct->image, "Env", strv_json(ct->env),
                   "Labels", labels, "ExposedPorts", exposed, "HostConfig", host);
@@ -413,6 +418,7 @@ static void ct_free(struct drv_container *ct)
     free(ct->image);
     free(ct->service_id);
     free(ct->spec_hash);
+    free(ct->model_path);
     strv_free(ct->cmd);
     strv_free(ct->env);
     strv_free(ct->prestop);
@@ -491,6 +497,7 @@ static struct drv_container *ct_new(struct drv_containers *d, enum ct_mode mode,
         ct->image = xstrdup(s->image ? s->image : "");
         ct->service_id = xstrdup(s->service_id ? s->service_id : "");
         ct->spec_hash = xstrdup(s->spec_hash ? s->spec_hash : "");
+        ct->model_path = s->model_path ? xstrdup(s->model_path) : NULL;
         ct->index = s->index;
         ct->cmd = strv_dup(s->cmd);
         ct->env = strv_dup(s->env);

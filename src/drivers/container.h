@@ -74,8 +74,9 @@ struct drv_ct_spec {
     char *const *prestop; /* exec form, NULL: none */
     int host_port;        /* published on 127.0.0.1 */
     int container_port;
-    double cpus;           /* 0: no limit */
-    uint64_t memory_bytes; /* 0: no limit */
+    const char *model_path; /* mounted read-only at /data/model; NULL: none */
+    double cpus;            /* 0: no limit */
+    uint64_t memory_bytes;  /* 0: no limit */
     uint64_t grace_ms;
     int out_fd, err_fd; /* where its output goes; the driver closes them */
     void *data;

@@ -21,6 +21,7 @@ import urllib.parse
 import harness
 
 SERVER_C = r"""
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,6 +72,15 @@ int main(void)
         const char *status = strncmp(buf, "GET /fail", 9) == 0 ? "500 Failing" : "200 OK";
         char body[128], out[512];
         int bl = snprintf(body, sizeof(body), "{\"version\":\"%s\"}", ver);
+        if (strncmp(buf, "GET /model", 10) == 0) { /* what is mounted at /data/model */
+            int files = -1;
+            DIR *d = opendir("/data/model");
+            for (struct dirent *e; d && (e = readdir(d));)
+                files += e->d_name[0] != '.';
+            if (d)
+                closedir(d), files++;
+            bl = snprintf(body, sizeof(body), "{\"model_files\":%d}", files);
+        }
         int ol = snprintf(out, sizeof(out),
                           "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
                           "Content-Length: %d\r\nConnection: close\r\n\r\n%s", status, bl, body);
