@@ -106,12 +106,13 @@ static void report(struct drv_container *ct, enum drv_ct_report_kind kind, int e
     vsnprintf(n->rep.text, sizeof(n->rep.text), fmt, ap);
     va_end(ap);
     struct drv_containers *d = ct->d;
+    /* Under the lock: drv_containers_free() switches the wake-up off. */
     pthread_mutex_lock(&d->lock);
     *d->tail = n;
     d->tail = &n->next;
-    pthread_mutex_unlock(&d->lock);
     if (d->wake)
         d->wake(d->wake_arg);
+    pthread_mutex_unlock(&d->lock);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -461,7 +462,11 @@ void drv_containers_free(struct drv_containers *d)
 {
     if (!d)
         return;
-    /* Whatever still runs is left to the engine (and the next berthd). */
+    /* Whatever still runs is left to the engine (and the next berthd); its
+     * threads must not wake an owner that is going away. */
+    pthread_mutex_lock(&d->lock);
+    d->wake = NULL;
+    pthread_mutex_unlock(&d->lock);
     drv_containers_poll(d, NULL, NULL);
     for (struct drv_container *ct = d->all, *next; ct; ct = next) {
         next = ct->next;
