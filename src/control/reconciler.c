@@ -992,21 +992,23 @@ static void probe_done(uv_work_t *w, int status)
         schedule_probes(r, now_ms());
 }
 
-/* The instance's startup probe (until it passed) or its liveness probe. */
-static void health_start(struct ctl_reconciler *r, struct inst *in, const char *which)
+/* Probe 'in' on the thread pool: readiness ('which' NULL), or its startup
+ * probe (until it passed) or liveness probe ("StartupProbe", "LivenessProbe"). */
+static void probe_launch(struct ctl_reconciler *r, struct inst *in, const char *which)
 {
     struct probe *p = xcalloc(1, sizeof(*p));
+    bool *busy = which ? &in->lprobing : &in->probing;
     p->work.data = p;
     p->r = r;
     p->in = in;
     p->pid = in->pid;
     p->port = in->port;
     p->which = which;
-    probe_config_of(in->spec_json, which, &p->cfg);
-    in->lprobing = true;
+    probe_config_of(in->spec_json, which ? which : "Probe", &p->cfg);
+    *busy = true;
     r->probes_pending++;
     if (uv_queue_work(r->loop, &p->work, probe_work, probe_done) != 0) {
-        in->lprobing = false;
+        *busy = false;
         r->probes_pending--;
         free(p);
     }
@@ -1014,20 +1016,12 @@ static void health_start(struct ctl_reconciler *r, struct inst *in, const char *
 
 static void probe_start(struct ctl_reconciler *r, struct inst *in)
 {
-    struct probe *p = xcalloc(1, sizeof(*p));
-    p->work.data = p;
-    p->r = r;
-    p->in = in;
-    p->pid = in->pid;
-    p->port = in->port;
-    probe_config(in->spec_json, &p->cfg);
-    in->probing = true;
-    r->probes_pending++;
-    if (uv_queue_work(r->loop, &p->work, probe_work, probe_done) != 0) {
-        in->probing = false;
-        r->probes_pending--;
-        free(p);
-    }
+    probe_launch(r, in, NULL);
+}
+
+static void health_start(struct ctl_reconciler *r, struct inst *in, const char *which)
+{
+    probe_launch(r, in, which);
 }
 
 /* ------------------------------------------------------------------------ */
