@@ -46,6 +46,7 @@
 #define DRAIN_MS 200           /* out of the gateway's routes before SIGTERM */
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_RESET_MS 60000
+#define CT_ABANDON_MS 1000 /* after SHUTDOWN_GRACE_MS, when berthd stops */
 
 enum inst_state { I_NONE, I_RUNNING, I_STOPPING, I_BACKOFF };
 
@@ -1559,6 +1560,17 @@ static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
             (now >= in->stop_deadline_ms || (r->stopping && now >= r->stop_deadline_ms))) {
             inst_signal(in, SIGKILL);
             in->stop_deadline_ms = now + SHUTDOWN_GRACE_MS;
+        }
+        if (in->state == I_STOPPING && in->ct && r->stopping &&
+            now >= r->stop_deadline_ms + CT_ABANDON_MS) {
+            /* berthd's own stop is bounded: a container still pulling or not
+             * yet dead is left to the engine, and the next berthd adopts or
+             * removes it by its labels. */
+            log_warn("reconciler",
+                     "leaving instance %s-%d to the container engine: it did not stop", s->id,
+                     in->index);
+            in->ct = NULL;
+            in->state = I_NONE;
         }
         if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms &&
             in->startup_passed)
