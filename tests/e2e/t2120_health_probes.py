@@ -113,7 +113,7 @@ class ContainerLiveness(ContainerBase):
         sid = self.create(img, HealthProbe={"LivenessProbe": probe("/fail", failures=2, delay=1)})["ServiceId"]
         harness.wait_until(lambda: self.mine(sid), 20, 0.1, what="its container")
         first = self.mine(sid)[0]["Id"]
-        harness.wait_until(lambda: self.mine(sid) and self.mine(sid)[0]["Id"] != first, 30, 0.2,
+        harness.wait_until(lambda: [c for c in self.mine(sid) if c["Id"] != first], 30, 0.2,
                            what="a new container")
         msgs = [e["Message"] for e in self.events(sid)]
         self.assertIn("Liveness probe failed 2 times: restarting the instance", msgs)
