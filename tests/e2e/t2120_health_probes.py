@@ -111,8 +111,7 @@ class ContainerLiveness(ContainerBase):
     def test_container_liveness_replaces_it(self):
         img = self.env.image("t2120/srv", "v1")
         sid = self.create(img, HealthProbe={"LivenessProbe": probe("/fail", failures=2, delay=1)})["ServiceId"]
-        harness.wait_until(lambda: self.mine(sid), 20, 0.1, what="its container")
-        first = self.mine(sid)[0]["Id"]
+        first = harness.wait_until(lambda: self.mine(sid), 20, 0.1, what="its container")[0]["Id"]
         harness.wait_until(lambda: [c for c in self.mine(sid) if c["Id"] != first], 30, 0.2,
                            what="a new container")
         msgs = [e["Message"] for e in self.events(sid)]
