@@ -83,6 +83,24 @@ class Failures(ContainerBase):
         self.c.ok("DeleteModelService", {"ServiceId": sid})
         harness.wait_until(lambda: not self.mine(sid), 20, 0.2, what="the crashing container gone")
 
+    def test_b2_killed_container_reads_137(self):
+        img = self.env.image("t2110/srv", "k1")
+        sid = self.create(img)["ServiceId"]
+        self.wait_status(sid, "Normal")
+        (ct,) = self.mine(sid)
+        status, _ = self.env.engine("POST", "/containers/%s/kill?signal=KILL" % ct["Id"])
+        self.assertEqual(status, 204)
+        seen = harness.wait_until(
+            lambda: [e["Message"] for e in self.events(sid) if "137" in e["Message"]], 15, 0.1,
+            what="the exit in the events")
+        self.assertEqual(seen, ["The instance exited with status 137 (killed: out of memory or SIGKILL)"])
+        # Restarted after its back-off, in a new container.
+        self.wait_status(sid, "Normal")
+        (ct2,) = self.mine(sid)
+        self.assertNotEqual(ct2["Id"], ct["Id"])
+        self.c.ok("DeleteModelService", {"ServiceId": sid})
+        harness.wait_until(lambda: not self.mine(sid), 20, 0.2, what="its container gone")
+
     def test_c_kill9_and_restart_adopts(self):
         img = self.env.image("t2110/srv", "v1")
         svc = self.create(img, Replicas=2)
