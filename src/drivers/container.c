@@ -40,8 +40,9 @@ struct drv_container {
     int out_fd, err_fd;
     void *data;
 
-    pthread_t runner;
-    pthread_t helpers[MAX_HELPERS];
+    /* Threads are detached; each holds a reference, and so does the owner
+     * until it has the EXITED report. The last one frees (ct_unref). */
+    int refs;
     int nhelpers;
     /* Under d->lock. */
     char id[72];
@@ -87,6 +88,19 @@ static void strv_free(char **v)
     for (size_t i = 0; v && v[i]; i++)
         free(v[i]);
     free(v);
+}
+
+static void ct_unref(struct drv_container *ct);
+
+/* A thread nobody joins (it holds a reference to what it uses instead). */
+static int spawn_detached(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return rc;
 }
 
 static void report(struct drv_container *ct, enum drv_ct_report_kind kind, int exit_code,
@@ -261,19 +275,27 @@ static int run_start(struct drv_container *ct)
     return 0;
 }
 
+static void run(struct drv_container *ct);
+
 static void *runner(void *arg)
 {
-    struct drv_container *ct = arg;
+    run(arg);
+    ct_unref(arg);
+    return NULL;
+}
+
+static void run(struct drv_container *ct)
+{
     const char *sock = ct->d->socket;
     struct err err = {0};
     if (ct->mode == CT_REMOVE) {
         if (drv_engine_remove(sock, ct->id, &err) != 0)
             log_warn("container", "cannot remove container %.12s: %s", ct->id, err.msg);
         report(ct, DRV_CT_EXITED, -1, false, "removed");
-        return NULL;
+        return;
     }
     if (ct->mode == CT_RUN && run_start(ct) != 0)
-        return NULL;
+        return;
     struct drv_engine_state st;
     if (drv_engine_inspect(sock, ct->id, &st, &err) == 0)
         set_id(ct, ct->id, st.pid);
@@ -302,7 +324,7 @@ static void *runner(void *arg)
     if (drv_engine_remove(sock, ct->id, &err) != 0)
         log_warn("container", "cannot remove container %.12s: %s", ct->id, err.msg);
     report(ct, DRV_CT_EXITED, code, false, "%s", how);
-    return NULL;
+    return;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -344,6 +366,7 @@ static void *stopper(void *arg)
             log_warn("container", "cannot stop %.12s: %s", id, err.msg);
     }
     free(job);
+    ct_unref(ct);
     return NULL;
 }
 
@@ -362,10 +385,13 @@ void drv_container_stop(struct drv_container *ct, bool now)
         struct stop_job *job = xcalloc(1, sizeof(*job));
         job->ct = ct;
         job->now = now;
-        if (pthread_create(&ct->helpers[ct->nhelpers], NULL, stopper, job) == 0)
+        pthread_t t;
+        if (spawn_detached(&t, stopper, job) == 0) {
             ct->nhelpers++;
-        else
+            ct->refs++;
+        } else {
             free(job);
+        }
     }
     pthread_mutex_unlock(&d->lock);
 }
@@ -406,11 +432,20 @@ int drv_containers_new(const struct drv_containers_cfg *cfg, struct drv_containe
     return 0;
 }
 
-static void ct_free(struct drv_container *ct)
+static void ct_unref(struct drv_container *ct)
 {
-    pthread_join(ct->runner, NULL);
-    for (int i = 0; i < ct->nhelpers; i++)
-        pthread_join(ct->helpers[i], NULL);
+    struct drv_containers *d = ct->d;
+    pthread_mutex_lock(&d->lock);
+    bool last = --ct->refs == 0;
+    if (last)
+        for (struct drv_container **p = &d->all; *p; p = &(*p)->next)
+            if (*p == ct) {
+                *p = ct->next;
+                break;
+            }
+    pthread_mutex_unlock(&d->lock);
+    if (!last)
+        return;
     if (ct->out_fd >= 0)
         close(ct->out_fd);
     if (ct->err_fd >= 0 && ct->err_fd != ct->out_fd)
@@ -443,16 +478,8 @@ void drv_containers_poll(struct drv_containers *d, drv_ct_report_fn fn, void *ar
         }
         if (fn && ct->mode != CT_REMOVE)
             fn(arg, ct, &n->rep);
-        if (n->rep.kind == DRV_CT_EXITED) {
-            pthread_mutex_lock(&d->lock);
-            for (struct drv_container **p = &d->all; *p; p = &(*p)->next)
-                if (*p == ct) {
-                    *p = ct->next;
-                    break;
-                }
-            pthread_mutex_unlock(&d->lock);
-            ct_free(ct);
-        }
+        if (n->rep.kind == DRV_CT_EXITED)
+            ct_unref(ct); /* the owner's reference */
         free(n);
         n = next;
     }
@@ -468,13 +495,10 @@ void drv_containers_free(struct drv_containers *d)
     d->wake = NULL;
     pthread_mutex_unlock(&d->lock);
     drv_containers_poll(d, NULL, NULL);
-    for (struct drv_container *ct = d->all, *next; ct; ct = next) {
-        next = ct->next;
-        pthread_detach(ct->runner);
-        for (int i = 0; i < ct->nhelpers; i++)
-            pthread_detach(ct->helpers[i]);
-    }
-    if (d->all)
+    pthread_mutex_lock(&d->lock);
+    bool busy = d->all != NULL;
+    pthread_mutex_unlock(&d->lock);
+    if (busy)
         log_warn("container", "containers still running at exit are left to the engine");
     else {
         for (size_t i = 0; i < d->nauths; i++) {
@@ -526,7 +550,9 @@ static struct drv_container *ct_launch(struct drv_container *ct)
     ct->next = d->all;
     d->all = ct;
     pthread_mutex_unlock(&d->lock);
-    int rc = pthread_create(&ct->runner, NULL, runner, ct);
+    ct->refs = 2; /* the runner's and the owner's */
+    pthread_t t;
+    int rc = spawn_detached(&t, runner, ct);
     if (rc != 0) {
         log_error("container", "cannot start a runner thread: %s", strerror(rc));
         abort(); /* as on OOM: we are supervised */
