@@ -23,7 +23,8 @@ libtorch-dev sqlite3"
 # Node.js for the SDK example (examples/node, its npm packages installed below).
 PKGS_TEST="clang llvm libclang-rt-14-dev
 python3-torch wrk prometheus
-rsyslog rsyslog-openssl systemd nodejs"
+rsyslog rsyslog-openssl systemd nodejs
+podman runc catatonit docker-registry"
 # The references the benchmarks measure against.
 PKGS_BENCH="nginx-light linux-perf strace"
 # Installed by this script, these must not stay running (nor start at boot).

@@ -43,6 +43,7 @@ struct api_config {
     struct logs_deliver *deliver;
     /* The file systems a VolumeMount may name (drivers/mounts.h); NULL: none. */
     const struct drv_volumes *volumes;
+    bool containers; /* a container engine runs ImageInfo services */
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without
@@ -192,8 +193,10 @@ int api_describe_model_service_hot_updated(struct api_call *c);
 /* Storage mounts (volumes.c). */
 /* VolumeMount / VolumeMounts of Create/ModifyModelService into spec "Mounts". */
 int api_volumes_read(struct api_call *c, const json_t *p, json_t *spec);
-/* One VolumeMount at 'where'; *out a new {Id, Path, MountPath, ReadOnly}. */
-int api_volume_read(struct api_call *c, const json_t *vm, const char *where, json_t **out);
+/* One VolumeMount at 'where' (of a container service: its MountPath need
+ * not exist here); *out a new {Id, Path, MountPath, ReadOnly}. */
+int api_volume_read(struct api_call *c, const json_t *vm, const char *where, bool container,
+                    json_t **out);
 
 /* Events (events.c). */
 int api_describe_events(struct api_call *c);

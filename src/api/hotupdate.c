@@ -114,7 +114,7 @@ int api_describe_model_service_hot_updated(struct api_call *c)
     const json_t *vm = json_object_get(c->params, "VolumeMount");
     if (api_present(vm)) {
         json_t *entry;
-        if (api_volume_read(c, vm, "VolumeMount", &entry))
+        if (api_volume_read(c, vm, "VolumeMount", false, &entry))
             return -1;
         mounted = !json_is_true(json_object_get(entry, "ReadOnly"));
         json_decref(entry);

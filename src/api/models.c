@@ -7,6 +7,7 @@
  * data directory by the import thread. */
 #include "api/api.h"
 #include "api/authz.h"
+#include "api/container.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "control/imports.h"
@@ -259,8 +260,8 @@ bool api_builtin_format(const char *format)
 
 /* ReasoningEnvironmentSource and ReasoningImageInfo (an ImageInfo, §4.4).
  * SYSTEM runs the version with the built-in runtime; the console also sends
- * the preset image it chose, which is kept as given. A CUSTOM image is
- * checked, then refused: Berth serves model versions with berth-serve only. */
+ * the preset image it chose, which is kept as given. A CUSTOM image is the
+ * version's services' container image (with the container driver only). */
 static int check_runtime(struct api_call *c, const char *env_source)
 {
     static const char *const where = "ReasoningImageInfo";
@@ -286,11 +287,7 @@ static int check_runtime(struct api_call *c, const char *env_source)
                         "CUSTOM; with SYSTEM it can only be PRE_SET",
                         img.type);
     if (custom)
-        return api_fail(c, "UnsupportedOperation",
-                        "ReasoningEnvironmentSource CUSTOM (ReasoningImageInfo '%s') is not "
-                        "supported: Berth serves model versions with its built-in runtime; to run "
-                        "an image of your own, give it in CreateModelService.ImageInfo",
-                        img.url);
+        return api_check_model_image(c, &img, where); /* its services run it (api/container.h) */
     return 0;
 }
 

@@ -6,6 +6,7 @@
  * reconciler's table. */
 #include "api/api.h"
 #include "api/authz.h"
+#include "api/container.h"
 #include "api/scaling.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
@@ -68,9 +69,9 @@ static const struct api_field create_fields[] = {
     {"ServiceLimit", API_FIELD_USED},
     {"CallbackUrl", API_FIELD_UNSUPPORTED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
-    {"ServicePort", API_FIELD_UNSUPPORTED},
+    {"ServicePort", API_FIELD_USED},
     {"TerminationGracePeriodSeconds", API_FIELD_USED},
-    {"PreStopCommand", API_FIELD_UNSUPPORTED},
+    {"PreStopCommand", API_FIELD_USED},
     {"GrpcEnable", API_FIELD_UNSUPPORTED},
     {"HealthProbe", API_FIELD_USED},
     {"RequestTimeoutSeconds", API_FIELD_USED}, /* a Berth extension: the gateway's, per request */
@@ -374,12 +375,20 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
     else if (rc == 0 && v.status == STORE_IMPORT_FAILED)
         rc = api_fail(c, "InvalidParameterValue", "model version %s failed to import: %s", id,
                       v.error);
-    else if (rc == 0 && !api_builtin_format(v.format))
+    json_t *attrs = rc == 0 ? json_loads(v.attrs_json, 0, NULL) : NULL;
+    const char *model_image = api_model_image(attrs);
+    /* A custom image, the version's or the request's, serves any format. */
+    if (rc == 0 && !model_image && !api_image_custom(json_object_get(c->params, "ImageInfo")) &&
+        !api_builtin_format(v.format))
         rc = api_fail(c, "UnsupportedOperation",
                       "there is no built-in runtime for %s models yet (only XGBOOST, PYTORCH and "
                       "TORCH_SCRIPT); give a Command instead",
                       v.format);
     if (rc == 0) {
+        if (model_image)
+            json_object_set_new(spec, "ModelImage", json_string(model_image));
+        else
+            json_object_del(spec, "ModelImage");
         json_object_set_new(spec, "Kind", json_string("model"));
         json_object_set_new(spec, "ModelVersionId", json_string(v.id));
         json_object_set_new(spec, "ModelId", json_string(v.model_id));
@@ -389,6 +398,7 @@ static int resolve_model(struct api_call *c, const json_t *info, json_t *spec, c
         json_object_set_new(spec, "ModelPath", json_string(v.path));
         *version_id = xstrdup(v.id);
     }
+    json_decref(attrs);
     store_model_version_release(&v);
     return rc;
 }
@@ -418,11 +428,10 @@ static int check_image(struct api_call *c, const json_t *image, bool model)
     return 0;
 }
 
-#define PROBE_ACTION "HealthProbe.ReadinessProbe.ProbeAction"
-
-/* ProbeAction: its type, and the Path and Port of its HTTPGet or TCPSocket. */
-static int read_probe_action(struct api_call *c, const json_t *action, const char **type,
-                             const char **path, long long *port)
+/* ProbeAction at 'where': its type, and the Path and Port of its HTTPGet or
+ * TCPSocket. */
+static int read_probe_action(struct api_call *c, const json_t *action, const char *where,
+                             const char **type, const char **path, long long *port)
 {
     static const struct api_field action_fields[] = {{"ActionType", API_FIELD_USED},
                                                      {"HTTPGet", API_FIELD_USED},
@@ -434,52 +443,44 @@ static int read_probe_action(struct api_call *c, const json_t *action, const cha
     static const struct api_field tcp_fields[] = {{"Port", API_FIELD_USED}, {NULL, API_FIELD_USED}};
     const char *t;
     if (!json_is_object(action))
-        return api_fail(c, "InvalidParameter", PROBE_ACTION " must be an object");
-    if (api_check_fields(c, action, PROBE_ACTION, action_fields) ||
+        return api_fail(c, "InvalidParameter", "%s must be an object", where);
+    if (api_check_fields(c, action, where, action_fields) ||
         api_get_str(c, action, "ActionType", false, &t))
-        return in(c, PROBE_ACTION);
+        return in(c, where);
     *type = t ? t : "HTTPGet";
     if (strcmp(*type, "Exec") == 0)
         return api_fail(c, "UnsupportedOperation",
-                        PROBE_ACTION ".ActionType Exec is not supported yet; use HTTPGet or "
-                                     "TCPSocket");
+                        "%s.ActionType Exec is not supported yet; use HTTPGet or TCPSocket", where);
     bool http = strcmp(*type, "HTTPGet") == 0;
     if (!http && strcmp(*type, "TCPSocket") != 0)
         return api_fail(c, "InvalidParameterValue",
-                        PROBE_ACTION ".ActionType must be HTTPGet, TCPSocket or Exec, got '%s'",
-                        *type);
+                        "%s.ActionType must be HTTPGet, TCPSocket or Exec, got '%s'", where, *type);
     /* The action of the other type would not run: refuse it rather than ignore it. */
     const char *other = http ? "TCPSocket" : "HTTPGet";
     if (api_present(json_object_get(action, other)))
-        return api_fail(c, "InvalidParameterValue",
-                        PROBE_ACTION ".%s is given but " PROBE_ACTION ".ActionType is %s", other,
-                        *type);
+        return api_fail(c, "InvalidParameterValue", "%s.%s is given but %s.ActionType is %s", where,
+                        other, where, *type);
     const json_t *sub = json_object_get(action, *type);
     if (!api_present(sub))
         return 0;
-    char where[96];
-    snprintf(where, sizeof(where), PROBE_ACTION ".%s", *type);
+    char at[160];
+    snprintf(at, sizeof(at), "%s.%s", where, *type);
     const char *p = NULL;
-    if (api_check_object(c, sub, where, http ? http_fields : tcp_fields) ||
+    if (api_check_object(c, sub, at, http ? http_fields : tcp_fields) ||
         api_get_int(c, sub, "Port", false, 0, 65535, port) ||
         (http && api_get_str(c, sub, "Path", false, &p)))
-        return in(c, where);
+        return in(c, at);
     if (p)
         *path = p;
     return 0;
 }
 
-/* HealthProbe: the readiness probe (HTTPGet or TCPSocket on the instance's
- * port) becomes the spec's "Probe". Liveness and startup probes, and Exec
- * actions, are not built yet. */
-static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
+/* One Probe of HealthProbe (HTTPGet or TCPSocket on the instance's port),
+ * kept in the spec at 'key' for the reconciler. Liveness and startup
+ * probes pass with one success, as in Kubernetes. */
+static int read_probe(struct api_call *c, const json_t *hp, const char *name, const char *key,
+                      json_t *spec)
 {
-    if (!api_present(hp))
-        return 0;
-    static const struct api_field hp_fields[] = {{"ReadinessProbe", API_FIELD_USED},
-                                                 {"LivenessProbe", API_FIELD_UNSUPPORTED},
-                                                 {"StartupProbe", API_FIELD_UNSUPPORTED},
-                                                 {NULL, API_FIELD_USED}};
     static const struct api_field probe_fields[] = {{"ProbeAction", API_FIELD_USED},
                                                     {"InitialDelaySeconds", API_FIELD_USED},
                                                     {"PeriodSeconds", API_FIELD_USED},
@@ -487,46 +488,68 @@ static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
                                                     {"FailureThreshold", API_FIELD_USED},
                                                     {"SuccessThreshold", API_FIELD_USED},
                                                     {NULL, API_FIELD_USED}};
-    if (!json_is_object(hp))
-        return api_fail(c, "InvalidParameter", "HealthProbe must be an object");
-    if (api_check_fields(c, hp, "HealthProbe", hp_fields))
-        return -1;
-    const json_t *rp = json_object_get(hp, "ReadinessProbe");
+    const json_t *rp = json_object_get(hp, name);
+    json_object_del(spec, key);
     if (!api_present(rp))
         return 0;
+    char where[96], action_at[128];
+    snprintf(where, sizeof(where), "HealthProbe.%s", name);
+    snprintf(action_at, sizeof(action_at), "%s.ProbeAction", where);
     if (!json_is_object(rp))
-        return api_fail(c, "InvalidParameter", "HealthProbe.ReadinessProbe must be an object");
+        return api_fail(c, "InvalidParameter", "%s must be an object", where);
+    bool readiness = strcmp(key, "Probe") == 0;
     long long delay = 0, period = 10, timeout = 1, failures = 3, successes = 1;
-    if (api_check_fields(c, rp, "HealthProbe.ReadinessProbe", probe_fields) ||
+    if (api_check_fields(c, rp, where, probe_fields) ||
         api_get_int(c, rp, "InitialDelaySeconds", false, 0, 3600, &delay) ||
         api_get_int(c, rp, "PeriodSeconds", false, 1, 3600, &period) ||
         api_get_int(c, rp, "TimeoutSeconds", false, 1, 3600, &timeout) ||
         api_get_int(c, rp, "FailureThreshold", false, 1, 1000, &failures) ||
-        api_get_int(c, rp, "SuccessThreshold", false, 1, 1000, &successes))
-        return in(c, "HealthProbe.ReadinessProbe");
+        api_get_int(c, rp, "SuccessThreshold", false, 1, readiness ? 1000 : 1, &successes))
+        return in(c, where);
     const json_t *action = json_object_get(rp, "ProbeAction");
     const char *type = "HTTPGet", *path = "/";
     long long port = 0;
-    if (api_present(action) && read_probe_action(c, action, &type, &path, &port))
+    if (api_present(action) && read_probe_action(c, action, action_at, &type, &path, &port))
         return -1;
-    if (port && port != 8501)
+    json_int_t service_port = json_integer_value(json_object_get(spec, "ServicePort"));
+    if (port && port != (service_port ? service_port : 8501))
         return api_fail(c, "InvalidParameterValue",
-                        PROBE_ACTION
-                        ".%s.Port %lld: the probe checks "
-                        "the instance's own port (the service port, 8501; $PORT of the process)",
-                        type, port);
+                        "%s.%s.Port %lld: the probe checks the instance's own port (the service "
+                        "port, %lld; $PORT of the process)",
+                        action_at, type, port, (long long)(service_port ? service_port : 8501));
     if (path[0] != '/' || strlen(path) > 200 || strpbrk(path, " \r\n"))
         return api_fail(c, "InvalidParameterValue",
-                        PROBE_ACTION ".HTTPGet.Path must be an absolute "
-                                     "path without spaces, got '%s'",
-                        path);
-    json_object_set_new(spec, "Probe",
+                        "%s.HTTPGet.Path must be an absolute path without spaces, got '%s'",
+                        action_at, path);
+    json_object_set_new(spec, key,
                         json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "Type",
                                   strcmp(type, "HTTPGet") == 0 ? "http" : "tcp", "Path", path,
                                   "InitialDelayMs", (json_int_t)delay * 1000, "PeriodMs",
                                   (json_int_t)period * 1000, "TimeoutMs",
                                   (json_int_t)timeout * 1000, "SuccessThreshold",
                                   (json_int_t)successes, "FailureThreshold", (json_int_t)failures));
+    return 0;
+}
+
+/* HealthProbe: readiness (the instance serves once it passes), startup
+ * (readiness and liveness wait for it; failing it restarts the instance)
+ * and liveness (failing it restarts the instance), for both drivers. A
+ * HealthProbe given replaces the one kept. */
+static int read_health_probe(struct api_call *c, const json_t *hp, json_t *spec)
+{
+    if (!api_present(hp))
+        return 0;
+    static const struct api_field hp_fields[] = {{"ReadinessProbe", API_FIELD_USED},
+                                                 {"LivenessProbe", API_FIELD_USED},
+                                                 {"StartupProbe", API_FIELD_USED},
+                                                 {NULL, API_FIELD_USED}};
+    if (!json_is_object(hp))
+        return api_fail(c, "InvalidParameter", "HealthProbe must be an object");
+    if (api_check_fields(c, hp, "HealthProbe", hp_fields) ||
+        read_probe(c, hp, "ReadinessProbe", "Probe", spec) ||
+        read_probe(c, hp, "LivenessProbe", "LivenessProbe", spec) ||
+        read_probe(c, hp, "StartupProbe", "StartupProbe", spec))
+        return -1;
     json_object_set(spec, "HealthProbe", (json_t *)hp);
     return 0;
 }
@@ -619,7 +642,8 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
                                       (json_int_t)lim.memory_mib * s->replicas, "Gpu",
                                       (json_int_t)lim.gpu * s->replicas));
     }
-    if (strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "model") == 0)
+    if (json_is_string(json_object_get(spec, "ModelVersionId")) &&
+        json_string_length(json_object_get(spec, "ModelVersionId")))
         json_object_set_new(info, "ModelInfo",
                             json_pack("{s:O, s:O, s:O, s:O, s:O, s:s}", "ModelVersionId",
                                       json_object_get(spec, "ModelVersionId"), "ModelId",
@@ -634,6 +658,10 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
                         copy_or(spec, "ModelHotUpdateEnable", json_false()));
     json_object_set_new(info, "VolumeMount", copy_or(spec, "VolumeMount", json_null()));
     json_object_set_new(info, "VolumeMounts", copy_or(spec, "VolumeMounts", json_null()));
+    if (json_object_get(spec, "Image")) {
+        json_object_set_new(info, "ServicePort", copy_or(spec, "ServicePort", json_integer(8501)));
+        json_object_set_new(info, "PreStopCommand", copy_or(spec, "PreStopCommand", json_null()));
+    }
     json_object_set_new(info, "HealthProbe", copy_or(spec, "HealthProbe", json_null()));
     json_int_t grace_ms = json_integer_value(json_object_get(spec, "GraceMs"));
     json_object_set_new(info, "TerminationGracePeriodSeconds",
@@ -854,9 +882,10 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
                  "give either ModelInfo (the built-in runtime serves it) or Command, not both");
         goto out;
     }
-    if (creating && !api_present(model) && !command) {
+    bool custom = api_image_custom(json_object_get(p, "ImageInfo"));
+    if (creating && !api_present(model) && !command && !custom) {
         api_fail(c, "MissingParameter",
-                 "what runs is missing: give ModelInfo.ModelVersionId or Command");
+                 "what runs is missing: give ModelInfo.ModelVersionId, Command or ImageInfo");
         goto out;
     }
     if (api_present(model)) {
@@ -874,11 +903,12 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
         *model_version_id = xstrdup("");
     }
     bool model_kind = strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "model") == 0;
-    if (check_image(c, json_object_get(p, "ImageInfo"), model_kind))
+    int image = api_container_apply(c, p, spec, api_present(model), command != NULL);
+    if (image < 0 || (!image && check_image(c, json_object_get(p, "ImageInfo"), model_kind)))
         goto out;
-    if (api_present(json_object_get(p, "ImageInfo")))
+    if (!image && api_present(json_object_get(p, "ImageInfo")))
         json_object_set(spec, "ImageInfo", json_object_get(p, "ImageInfo"));
-    else if (!model_kind)
+    else if (!image && !model_kind)
         json_object_del(spec, "ImageInfo"); /* a built-in image does not run commands */
     if (sp) {
         json_object_set_new(spec, "InstanceType", json_string(sp->name));
@@ -1315,8 +1345,8 @@ static const struct api_field modify_fields[] = {
     {"ServiceLimit", API_FIELD_USED},
     {"VolumeMount", API_FIELD_USED},
     {"ModelTurboEnable", API_FIELD_UNSUPPORTED},
-    {"ServicePort", API_FIELD_UNSUPPORTED},
-    {"PreStopCommand", API_FIELD_UNSUPPORTED},
+    {"ServicePort", API_FIELD_USED},
+    {"PreStopCommand", API_FIELD_USED},
     {"GrpcEnable", API_FIELD_UNSUPPORTED},
     {"RollingUpdate", API_FIELD_UNSUPPORTED},
     {"Sidecar", API_FIELD_UNSUPPORTED},

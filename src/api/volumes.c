@@ -118,7 +118,8 @@ static int read_cfs(struct api_call *c, const json_t *cfs, const char *where, js
     return 0;
 }
 
-int api_volume_read(struct api_call *c, const json_t *vm, const char *where, json_t **out)
+int api_volume_read(struct api_call *c, const json_t *vm, const char *where, bool container,
+                    json_t **out)
 {
     static const struct api_field fields[] = {{"CFSConfig", API_FIELD_USED},
                                               {"VolumeSourceType", API_FIELD_USED},
@@ -141,7 +142,7 @@ int api_volume_read(struct api_call *c, const json_t *vm, const char *where, jso
                          c, "InvalidParameterValue",
                          "%s.VolumeSourceType must be CFS, COS or PUBLIC_DATA_SOURCE, got '%s'",
                          where, type);
-    if (!drv_mounts_possible())
+    if (!container && !drv_mounts_possible())
         return api_fail(c, "UnsupportedOperation",
                         "%s: berthd runs as uid %d, not root, and cannot mount file systems into "
                         "instances",
@@ -159,9 +160,9 @@ int api_volume_read(struct api_call *c, const json_t *vm, const char *where, jso
                             "%s.MountPath '%s' is inside %s, which instances must see as it is",
                             where, target, *r);
     /* The process driver mounts over a directory of the machine's; it does
-     * not create one where the API says. */
+     * not create one where the API says. The engine makes a container's. */
     struct stat st;
-    if (stat(target, &st) != 0 || !S_ISDIR(st.st_mode))
+    if (!container && (stat(target, &st) != 0 || !S_ISDIR(st.st_mode)))
         return api_fail(
             c, "InvalidParameterValue",
             "%s.MountPath '%s' must be an existing directory on this machine (instances "
@@ -201,7 +202,8 @@ int api_volumes_read(struct api_call *c, const json_t *p, json_t *spec)
         else
             snprintf(where, sizeof(where), "VolumeMounts[%zu]", i);
         json_t *entry;
-        if (api_volume_read(c, have_one ? one : json_array_get(many, i), where, &entry)) {
+        if (api_volume_read(c, have_one ? one : json_array_get(many, i), where,
+                            json_is_string(json_object_get(spec, "Image")), &entry)) {
             json_decref(mounts);
             return -1;
         }

@@ -69,8 +69,10 @@ struct options {
     long long test_clock_offset_s;
     long long wake_timeout_ms;
     const char *api_tls_cert, *api_tls_key, *gateway_tls_cert, *gateway_tls_key;
-    const char *config; /* read before the flags */
-    char **owned;       /* values read from --config, freed at exit */
+    const char *engine_socket;      /* the container driver's; NULL: none */
+    const char *registry_auth_file; /* NULL: pull without credentials */
+    const char *config;             /* read before the flags */
+    char **owned;                   /* values read from --config, freed at exit */
     size_t nowned;
 };
 
@@ -169,6 +171,11 @@ static const struct option_row {
      "SIGHUP); DescribeModelServiceCallInfo then gives https addresses"},
     {"gateway-tls-key", OPT_STR, OFF(gateway_tls_key), 0, 0, NULL, NULL, NULL,
      "PEM private key of --gateway-tls-cert"},
+    {"engine-socket", OPT_STR, OFF(engine_socket), 0, 0, NULL, "none", NULL,
+     "the unix socket of a Docker Engine API (Docker, or 'podman system service'): services "
+     "with ImageInfo run there as containers"},
+    {"registry-auth-file", OPT_STR, OFF(registry_auth_file), 0, 0, NULL, "none", NULL,
+     "registry credentials for pulls: 'HOST USERNAME PASSWORD' lines (keep it 0600)"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -855,6 +862,15 @@ int main(int argc, char **argv)
     drv_cgroup_detect(o.test_cgroup_mountinfo, NULL, cg_name, &cgroups);
     uv_loop_t *loop = uv_default_loop();
     char *serve_bin = sibling_binary("berth-serve");
+    struct drv_registry_auth *auths = NULL;
+    size_t nauths = 0;
+    if (o.registry_auth_file &&
+        drv_registry_auths_load(o.registry_auth_file, &auths, &nauths, &err) != 0) {
+        fprintf(stderr, "berthd: --registry-auth-file: %s\n", err.msg);
+        free(serve_bin);
+        rc = 1;
+        goto out;
+    }
     struct ctl_config cc = {.data_dir = data_dir,
                             .instance_dir = instance_dir,
                             .berth_serve = serve_bin,
@@ -864,9 +880,13 @@ int main(int argc, char **argv)
                             .deliver = deliver,
                             .logs = logs,
                             .cgroups = &cgroups,
-                            .volumes = volumes};
+                            .volumes = volumes,
+                            .engine_socket = o.engine_socket,
+                            .registry_auths = auths,
+                            .nregistry_auths = nauths};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
+    drv_registry_auths_free(auths, nauths); /* the driver keeps its copy */
     if (rc) {
         fprintf(stderr, "berthd: %s\n", err.msg);
         rc = 1;
@@ -902,6 +922,7 @@ int main(int argc, char **argv)
         .deliver = deliver,
         .logs_db = logs_db,
         .volumes = volumes,
+        .containers = o.engine_socket != NULL,
     };
     struct http_server_config hc = {
         .host = host,

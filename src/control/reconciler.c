@@ -17,6 +17,8 @@
 #include "control/imports.h"
 #include "control/limits.h"
 #include "drivers/mounts.h"
+#include "drivers/container.h"
+#include "drivers/driver.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
 #include "logs/capture.h"
@@ -48,6 +50,7 @@
 #define DRAIN_MS 200           /* out of the gateway's routes before SIGTERM */
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_RESET_MS 60000
+#define CT_ABANDON_MS 1000 /* after SHUTDOWN_GRACE_MS, when berthd stops */
 
 enum inst_state { I_NONE, I_RUNNING, I_STOPPING, I_BACKOFF };
 
@@ -64,7 +67,12 @@ struct inst {
     bool ready;
     bool failed; /* crashed, or lost its readiness, and not ready since */
     bool probing;
-    bool orphaned; /* its service is gone; free when the probe returns */
+    bool orphaned; /* its service is gone; free when the probes return */
+    /* HealthProbe's startup probe until it passes, then its liveness probe:
+     * failing either restarts the instance. */
+    bool lprobing, startup_passed, has_startup, has_liveness;
+    int lfailures;
+    uint64_t next_lprobe_ms;
     uint64_t started_ms, next_probe_ms, stop_deadline_ms, restart_at_ms;
     uint64_t grace_ms;   /* SIGTERM to SIGKILL */
     uint64_t term_at_ms; /* when SIGTERM goes out (after the routes have dropped it) */
@@ -78,8 +86,10 @@ struct inst {
     struct drv_usage usage;
     struct drv_cgroup_instance cg; /* its CPU and memory limits */
     double cpu_cores;
-    uint64_t usage_ms; /* when sampled; 0: not yet */
-    int64_t serving;   /* the newest version berth-serve reports AVAILABLE; 0: unknown */
+    uint64_t usage_ms;        /* when sampled; 0: not yet */
+    int64_t serving;          /* the newest version berth-serve reports AVAILABLE; 0: unknown */
+    struct drv_container *ct; /* run by the container driver, until its exit is reported */
+    char progress[200];       /* the container driver's: how its pull goes */
 };
 
 struct svc {
@@ -145,6 +155,8 @@ struct ctl_reconciler {
     uint64_t syncs_asked, syncs_done; /* ctl_reconciler_sync() tickets */
     _Atomic uint64_t pass_ms;         /* when the last pass began */
     uint64_t usage_due_ms;
+    struct drv_containers *containers; /* NULL: no container engine */
+    int64_t ct_serial;                 /* container instances' pids are -serial */
 };
 
 /* Started with the service's spec as it is now. */
@@ -208,10 +220,12 @@ struct probe_cfg {
     bool configured; /* from HealthProbe, not the default */
 };
 
-static void probe_config(const char *spec_json, struct probe_cfg *cfg)
+/* The probe at 'key' of the spec: "Probe" (readiness), "StartupProbe" or
+ * "LivenessProbe"; not 'configured' when the spec has none. */
+static void probe_config_of(const char *spec_json, const char *key, struct probe_cfg *cfg)
 {
     json_t *spec = json_loads(spec_json, 0, NULL);
-    json_t *pr = json_object_get(spec, "Probe");
+    json_t *pr = json_object_get(spec, key);
     memset(cfg, 0, sizeof(*cfg));
     cfg->type = strcmp(spec_str(spec, "Kind"), "model") == 0 ? PROBE_MODEL : PROBE_TCP;
     cfg->period_ms = PROBE_EVERY_MS;
@@ -229,6 +243,11 @@ static void probe_config(const char *spec_json, struct probe_cfg *cfg)
         cfg->failure_threshold = (int)json_integer_value(json_object_get(pr, "FailureThreshold"));
     }
     json_decref(spec);
+}
+
+static void probe_config(const char *spec_json, struct probe_cfg *cfg)
+{
+    probe_config_of(spec_json, "Probe", cfg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -378,6 +397,143 @@ static void free_strv(char **v, size_t n)
         free(v[i]);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Containers (drivers/container.h)                                         */
+
+/* The label that tells whether a container runs the current spec. */
+static void spec_hash(const char *run_spec, char out[17])
+{
+    uint8_t h[CRYPTO_SHA256_BYTES];
+    crypto_sha256(run_spec, strlen(run_spec), h);
+    crypto_hex(h, 8, out);
+    out[16] = '\0';
+}
+
+static char **json_strv(const json_t *a)
+{
+    if (!json_is_array(a) || json_array_size(a) == 0)
+        return NULL;
+    char **v = xcalloc(json_array_size(a) + 1, sizeof(*v));
+    size_t i;
+    const json_t *e;
+    json_array_foreach(a, i, e) v[i] = xstrdup(json_string_value(e) ?: "");
+    return v;
+}
+
+static void strv_free_null(char *const *v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free((void *)v);
+}
+
+/* The instance's output: the log capture's pipes, or output.log. */
+static int container_fds(struct ctl_reconciler *r, struct inst *in, const char *log_path,
+                         int fds[2], struct err *err)
+{
+    if (r->logs) {
+        char pod[96];
+        snprintf(pod, sizeof(pod), "%s-%d", in->svc->id, in->index);
+        return logs_capture_open(r->logs, in->svc->group_id, in->svc->id, pod, fds, err);
+    }
+    fds[0] = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fds[0] < 0)
+        return err_set(err, ERR_SYS(errno), "cannot open '%s': %s", log_path, strerror(errno));
+    fds[1] = dup(fds[0]);
+    return 0;
+}
+
+static void container_spec(struct ctl_reconciler *r, struct inst *in, json_t *spec,
+                           struct drv_ct_spec *cs)
+{
+    memset(cs, 0, sizeof(*cs));
+    json_int_t grace = json_integer_value(json_object_get(spec, "GraceMs"));
+    cs->grace_ms = grace > 0 ? (uint64_t)grace : STOP_GRACE_MS;
+    cs->prestop = json_strv(json_object_get(spec, "PreStopCommand"));
+    cs->data = in;
+    (void)r;
+}
+
+/* Start 'in' as a container: its image on a free host port of 127.0.0.1,
+ * published to its ServicePort, with the spec's CPU and memory as limits. */
+static int container_start(struct ctl_reconciler *r, struct inst *in, json_t *spec,
+                           const char *log_path, const struct drv_mount *mounts, size_t nmounts,
+                           struct err *err)
+{
+    if (!r->containers)
+        return err_set(err, ERR_UNSUPPORTED,
+                       "this berthd has no container engine (--engine-socket)");
+    int fds[2] = {-1, -1};
+    int rc = container_fds(r, in, log_path, fds, err);
+    if (rc)
+        return rc;
+    json_int_t cport = json_integer_value(json_object_get(spec, "ServicePort"));
+    if (cport <= 0)
+        cport = 8501;
+    char **env = xcalloc(json_array_size(json_object_get(spec, "Env")) + 2, sizeof(char *));
+    size_t envc = 0, i;
+    env[envc++] = xasprintf("PORT=%lld", (long long)cport);
+    json_t *e;
+    json_array_foreach(json_object_get(spec, "Env"), i, e)
+    {
+        env[envc++] = xasprintf("%s=%s", spec_str(e, "Name"), spec_str(e, "Value"));
+    }
+    const char *command = spec_str(spec, "Command");
+    char *cmd[] = {(char *)"/bin/sh", (char *)"-c", (char *)command, NULL};
+    char name[160], hash[17];
+    snprintf(name, sizeof(name), "berth-%s-%d", in->svc->id, in->index);
+    spec_hash(in->svc->run_spec, hash);
+    struct drv_ct_spec cs;
+    container_spec(r, in, spec, &cs);
+    cs.name = name;
+    cs.image = spec_str(spec, "Image");
+    cs.service_id = in->svc->id;
+    cs.spec_hash = hash;
+    cs.index = in->index;
+    cs.cmd = *command ? cmd : NULL;
+    cs.env = env;
+    cs.host_port = in->port;
+    cs.container_port = (int)cport;
+    cs.model_path = spec_str(spec, "ModelPath"); /* a model version's files, read-only */
+    struct spec_request lim = {0};               /* the spec's figures, or the prepaid Resources */
+    if (ctl_limits_of_spec(in->svc->run_spec, &lim) == 0) {
+        cs.cpus = lim.cpu_millicores / 1000.0;
+        cs.memory_bytes = (uint64_t)lim.memory_mib << 20;
+    }
+    cs.out_fd = fds[0];
+    cs.err_fd = fds[1];
+    /* VolumeMounts: the same binds a process gets, as the engine's Binds. */
+    char **binds = xcalloc(nmounts + 1, sizeof(char *));
+    for (size_t k = 0; k < nmounts; k++)
+        binds[k] = xasprintf("%s:%s%s", mounts[k].source, mounts[k].target,
+                             mounts[k].read_only ? ":ro" : "");
+    cs.binds = binds;
+    in->ct = drv_container_run(r->containers, &cs);
+    strv_free_null(binds);
+    in->pid = (pid_t) - (++r->ct_serial);
+    in->pgid = 0;
+    in->start_ticks = 0;
+    snprintf(in->progress, sizeof(in->progress), "pulling image '%.160s'", cs.image);
+    strv_free_null(env);
+    strv_free_null(cs.prestop);
+    return 0;
+}
+
+/* A new run: the startup probe first (liveness waits for it), each after
+ * its initial delay; a container's once it runs. */
+static void health_reset(struct inst *in, uint64_t now)
+{
+    struct probe_cfg st, live;
+    probe_config_of(in->spec_json, "StartupProbe", &st);
+    probe_config_of(in->spec_json, "LivenessProbe", &live);
+    in->has_startup = st.configured;
+    in->has_liveness = live.configured;
+    in->startup_passed = !st.configured;
+    in->lfailures = 0;
+    in->next_lprobe_ms =
+        in->ct ? UINT64_MAX : now + (st.configured ? st.initial_delay_ms : live.initial_delay_ms);
+}
+
 static void inst_start(struct ctl_reconciler *r, struct inst *in)
 {
     struct svc *s = in->svc;
@@ -415,7 +571,10 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     size_t nmounts = 0;
     if (!rc)
         rc = ctl_storage_claim(r->volumes, &r->user, s->id, s->spec_json, mounts, &nmounts, &err);
-    if (!rc && strcmp(spec_str(spec, "Kind"), "model") == 0) {
+    if (!rc && drv_kind_of(spec_str(spec, "Kind")) == DRV_CONTAINER) {
+        rc = container_start(r, in, spec, log_path, mounts, nmounts, &err);
+        s->mounted |= !rc && nmounts > 0;
+    } else if (!rc && strcmp(spec_str(spec, "Kind"), "model") == 0) {
         rc = prepare_model(r, in, spec, dir, mounts, nmounts, argv, &argc, &err);
     } else if (!rc) {
         argv[argc++] = xstrdup("/bin/sh");
@@ -423,11 +582,14 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         argv[argc++] = xstrdup(spec_str(spec, "Command"));
     }
     json_decref(spec);
-    char *cg_name = xasprintf("%s-%d", s->id, in->index);
-    if (!rc && ctl_limits_prepare(r->limits, s->run_spec, cg_name, &in->cg, &err) != 0)
-        rc = err_prefix(&err, "limits: ");
-    free(cg_name);
-    if (!rc) {
+    /* A container's limits are the engine's (NanoCpus, Memory). */
+    if (!rc && !in->ct) {
+        char *cg_name = xasprintf("%s-%d", s->id, in->index);
+        if (ctl_limits_prepare(r->limits, s->run_spec, cg_name, &in->cg, &err) != 0)
+            rc = err_prefix(&err, "limits: ");
+        free(cg_name);
+    }
+    if (!rc && !in->ct) {
         struct drv_spawn sp = {.argv = argv,
                                .env = env,
                                .workdir = home,
@@ -483,6 +645,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     in->state = I_RUNNING;
     in->ready = false;
     in->successes = in->failures = 0;
+    health_reset(in, now);
     json_t *parsed = json_loads(s->spec_json, 0, NULL);
     json_int_t grace = json_integer_value(json_object_get(parsed, "GraceMs"));
     in->grace_ms = grace > 0 ? (uint64_t)grace : STOP_GRACE_MS;
@@ -491,7 +654,9 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
     in->usage_ms = 0;
     struct probe_cfg pc;
     probe_config(s->spec_json, &pc);
-    in->next_probe_ms = now + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
+    /* A container is probed once it runs (DRV_CT_RUNNING). */
+    in->next_probe_ms =
+        in->ct ? UINT64_MAX : now + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
     rfc3339_now(in->start_time);
     char *id = xasprintf("%s-%d", s->id, in->index);
     struct store_instance row = {.id = id,
@@ -541,30 +706,16 @@ static void reconcile(struct ctl_reconciler *r);
 static void publish(struct ctl_reconciler *r);
 static void schedule_probes(struct ctl_reconciler *r, uint64_t now);
 
-static void on_sigchld(uv_signal_t *h, int signum)
+/* An instance ended ('how' says how; 'oom': killed at its memory limit):
+ * stopped, or to restart with backoff. */
+static void inst_exited(struct ctl_reconciler *r, struct inst *in, const char *how, bool oom)
 {
-    struct ctl_reconciler *r = h->data;
-    (void)signum;
-    int wstatus;
-    pid_t pid;
-    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
-        struct inst *in = find_pid(r, pid);
-        if (!in)
-            continue;
+    {
         char *id = xasprintf("%s-%d", in->svc->id, in->index);
         store_instance_delete(r->st, id, NULL);
         /* Children of the instance may outlive its leader: end the group. */
         drv_process_signal(in->pgid, SIGKILL);
-        char how[96];
-        unsigned limit_mib = in->cg.memory_mib;
-        bool oom = ctl_limits_finish(r->limits, &in->cg);
-        if (oom && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
-            snprintf(how, sizeof(how), "was killed for using more than its memory limit, %u MiB",
-                     limit_mib);
-        else if (WIFSIGNALED(wstatus))
-            snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
-        else
-            snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
+        in->progress[0] = '\0';
         if (in->state == I_STOPPING) {
             log_info("reconciler", "instance %s stopped (%s)", id, how);
             ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_NORMAL,
@@ -598,7 +749,91 @@ static void on_sigchld(uv_signal_t *h, int signum)
         in->ready = false;
         free(id);
     }
+}
+
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+    struct ctl_reconciler *r = h->data;
+    (void)signum;
+    int wstatus;
+    pid_t pid;
+    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+        struct inst *in = find_pid(r, pid);
+        if (!in)
+            continue;
+        char how[96];
+        unsigned limit_mib = in->cg.memory_mib;
+        bool oom = ctl_limits_finish(r->limits, &in->cg);
+        if (oom && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
+            snprintf(how, sizeof(how), "was killed for using more than its memory limit, %u MiB",
+                     limit_mib);
+        else if (WIFSIGNALED(wstatus))
+            snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
+        else
+            snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
+        inst_exited(r, in, how, oom);
+    }
     reconcile(r);
+}
+
+/* What the container driver's threads report, on the loop. */
+static void on_container_report(void *arg, struct drv_container *ct,
+                                const struct drv_ct_report *rep)
+{
+    struct ctl_reconciler *r = arg;
+    struct inst *in = rep->data;
+    if (!in || in->ct != ct)
+        return;
+    struct svc *s = in->svc;
+    switch (rep->kind) {
+    case DRV_CT_PROGRESS:
+        snprintf(in->progress, sizeof(in->progress), "%.199s", rep->text);
+        ctl_event_pod(r->st, s->region, s->id, in->index, CTL_EVENT_NORMAL,
+                      strncmp(rep->text, "pulled", 6) == 0 ? "Pulled" : "Pulling",
+                      CTL_EVENT_FOLD_REASON, "%s", rep->text);
+        return;
+    case DRV_CT_RUNNING: {
+        in->progress[0] = '\0';
+        struct probe_cfg pc;
+        probe_config(in->spec_json ? in->spec_json : "{}", &pc);
+        in->next_probe_ms = now_ms() + (pc.initial_delay_ms ? pc.initial_delay_ms : 50);
+        struct drv_container *keep = in->ct;
+        in->ct = NULL; /* health_reset: it runs now */
+        health_reset(in, now_ms());
+        in->ct = keep;
+        log_info("reconciler", "instance %s-%d: %s", s->id, in->index, rep->text);
+        return;
+    }
+    case DRV_CT_EXITED:
+        break;
+    }
+    in->ct = NULL;
+    if (rep->create_failed && in->state == I_RUNNING) {
+        /* A missing image or a failed pull: the spec cannot run, as a
+         * model that does not load. */
+        char *id = xasprintf("%s-%d", s->id, in->index);
+        store_instance_delete(r->st, id, NULL);
+        free(id);
+        if (inst_current(s, in) && !s->create_failed[0]) {
+            snprintf(s->create_failed, sizeof(s->create_failed), "%.500s", rep->text);
+            log_error("reconciler", "service %s: %s", s->id, s->create_failed);
+            ctl_event_version(r->st, s->region, s->id, CTL_EVENT_WARNING, "Failed",
+                              "The new spec failed: %s%s", s->create_failed,
+                              s->rolling ? "; the outdated instances keep serving" : "");
+            s->rolling = false;
+        }
+        in->state = I_NONE;
+        in->progress[0] = '\0';
+        in->pid = 0;
+        in->ready = false;
+        return;
+    }
+    inst_exited(r, in, rep->text, false);
+}
+
+static void wake_reconciler(void *arg)
+{
+    ctl_reconciler_kick(arg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -612,8 +847,9 @@ struct probe {
     int port;
     struct probe_cfg cfg;
     bool ready;
-    char failed[512]; /* the model did not load: berth-serve's error */
-    int64_t serving;  /* the newest AVAILABLE version */
+    char failed[512];  /* the model did not load: berth-serve's error */
+    int64_t serving;   /* the newest AVAILABLE version */
+    const char *which; /* NULL: readiness; "StartupProbe" or "LivenessProbe" */
 };
 
 static int connect_timeout(int port, int timeout_ms)
@@ -713,6 +949,52 @@ static void free_inst(struct inst *in)
     free(in);
 }
 
+static void inst_signal(const struct inst *in, int sig);
+
+/* The startup or liveness probe returned: count, and restart the instance
+ * (kill it: its exit is handled as a crash) past the failure threshold. */
+static void health_done(struct probe *p)
+{
+    struct inst *in = p->in;
+    struct ctl_reconciler *r = p->r;
+    in->lprobing = false;
+    if (in->orphaned) {
+        if (!in->probing)
+            free_inst(in);
+    } else if (in->state == I_RUNNING && in->pid == p->pid) {
+        bool startup = strcmp(p->which, "StartupProbe") == 0;
+        in->lfailures = p->ready ? 0 : in->lfailures + 1;
+        uint64_t now = now_ms();
+        in->next_lprobe_ms = now + p->cfg.period_ms;
+        if (p->ready && startup) {
+            /* Passed: readiness starts now, liveness after its delay. */
+            struct probe_cfg live;
+            probe_config_of(in->spec_json, "LivenessProbe", &live);
+            in->startup_passed = true;
+            in->next_probe_ms = now;
+            in->next_lprobe_ms = now + live.initial_delay_ms;
+            log_info("reconciler", "instance %s-%d passed its startup probe", in->svc->id,
+                     in->index);
+        } else if (!p->ready && in->lfailures >= p->cfg.failure_threshold) {
+            const char *what = startup ? "startup" : "liveness";
+            snprintf(in->last_exit, sizeof(in->last_exit),
+                     "instance %s-%d failed its %s probe %d time%s: restarting it", in->svc->id,
+                     in->index, what, in->lfailures, in->lfailures == 1 ? "" : "s");
+            log_warn("reconciler", "%s", in->last_exit);
+            ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
+                          "Unhealthy", 0, "%c%s probe failed %d time%s: restarting the instance",
+                          startup ? 'S' : 'L', startup ? "tartup" : "iveness", in->lfailures,
+                          in->lfailures == 1 ? "" : "s");
+            in->lfailures = 0;
+            in->next_lprobe_ms = UINT64_MAX; /* until it runs again */
+            inst_signal(in, SIGKILL);
+        }
+    }
+    free(p);
+    if (r->stopping)
+        reconcile(r);
+}
+
 static void probe_done(uv_work_t *w, int status)
 {
     struct probe *p = w->data;
@@ -720,9 +1002,14 @@ static void probe_done(uv_work_t *w, int status)
     bool changed = false;
     (void)status;
     p->r->probes_pending--;
+    if (p->which) {
+        health_done(p);
+        return;
+    }
     in->probing = false;
     if (in->orphaned) {
-        free_inst(in);
+        if (!in->lprobing)
+            free_inst(in);
     } else if (in->state == I_RUNNING && in->pid == p->pid) {
         in->serving = p->ready ? p->serving : in->serving;
         if (p->ready) {
@@ -784,22 +1071,36 @@ static void probe_done(uv_work_t *w, int status)
         schedule_probes(r, now_ms());
 }
 
-static void probe_start(struct ctl_reconciler *r, struct inst *in)
+/* Probe 'in' on the thread pool: readiness ('which' NULL), or its startup
+ * probe (until it passed) or liveness probe ("StartupProbe", "LivenessProbe"). */
+static void probe_launch(struct ctl_reconciler *r, struct inst *in, const char *which)
 {
     struct probe *p = xcalloc(1, sizeof(*p));
+    bool *busy = which ? &in->lprobing : &in->probing;
     p->work.data = p;
     p->r = r;
     p->in = in;
     p->pid = in->pid;
     p->port = in->port;
-    probe_config(in->spec_json, &p->cfg);
-    in->probing = true;
+    p->which = which;
+    probe_config_of(in->spec_json, which ? which : "Probe", &p->cfg);
+    *busy = true;
     r->probes_pending++;
     if (uv_queue_work(r->loop, &p->work, probe_work, probe_done) != 0) {
-        in->probing = false;
+        *busy = false;
         r->probes_pending--;
         free(p);
     }
+}
+
+static void probe_start(struct ctl_reconciler *r, struct inst *in)
+{
+    probe_launch(r, in, NULL);
+}
+
+static void health_start(struct ctl_reconciler *r, struct inst *in, const char *which)
+{
+    probe_launch(r, in, which);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -839,6 +1140,8 @@ static void compute_status(struct svc *s, struct ctl_status *out)
             if (in->failed) {
                 any_failed = true;
                 reason = in->last_exit;
+            } else if (!reason && in->progress[0]) {
+                reason = in->progress; /* a container's pull */
             }
             break;
         case I_STOPPING:
@@ -1072,6 +1375,16 @@ uint64_t ctl_reconciler_idle_ms(struct ctl_reconciler *r)
     return now > at ? now - at : 0;
 }
 
+static int inst_usage(const struct inst *in, struct drv_usage *u)
+{
+    if (in->ct) {
+        int pid = drv_container_pid(in->ct);
+        return pid > 0 ? drv_usage_cgroup(pid, u) : -1;
+    }
+    struct drv_handle h = {.kind = DRV_PROCESS, .pid = in->pid, .pgid = in->pgid};
+    return drv_usage(&h, u);
+}
+
 /* CPU and memory of every running instance, for DescribeModelService, the
  * metrics and the autoscaler: a few small /proc reads per process. */
 static void sample_usage(struct ctl_reconciler *r, uint64_t now)
@@ -1084,16 +1397,16 @@ static void sample_usage(struct ctl_reconciler *r, uint64_t now)
             struct inst *in = s->insts[i];
             struct drv_usage u;
             /* While its leader lives: a kill of the leader is the exit's to report. */
-            uint64_t ooms = in && in->state == I_RUNNING && in->pgid > 0 && kill(in->pgid, 0) == 0
-                                ? ctl_limits_oom_news(&in->cg)
-                                : 0;
+            uint64_t ooms =
+                in && !in->ct && in->state == I_RUNNING && in->pgid > 0 && kill(in->pgid, 0) == 0
+                    ? ctl_limits_oom_news(&in->cg)
+                    : 0;
             if (ooms)
                 ctl_event_pod(r->st, s->region, s->id, in->index, CTL_EVENT_WARNING, "OOMKilled", 0,
                               "A process of the instance was killed for using more than its "
                               "memory limit, %u MiB",
                               in->cg.memory_mib);
-            if (!in || in->state != I_RUNNING || in->pid <= 0 ||
-                drv_usage_instance(in->pid, in->pgid, &u) != 0)
+            if (!in || in->state != I_RUNNING || inst_usage(in, &u) != 0)
                 continue;
             /* Cores over the period; the first sample, since the start. */
             uint64_t since = in->usage_ms ? in->usage_ms : in->started_ms;
@@ -1354,6 +1667,15 @@ static void hot_update(struct ctl_reconciler *r, struct svc *s, uint64_t now)
     }
 }
 
+static void inst_signal(const struct inst *in, int sig)
+{
+    struct drv_handle h = {.kind = in->ct ? DRV_CONTAINER : DRV_PROCESS,
+                           .pid = in->pid,
+                           .pgid = in->pgid,
+                           .ct = in->ct};
+    drv_signal(&h, sig);
+}
+
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
     hot_update(r, s, now);
@@ -1365,16 +1687,31 @@ static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
         if (!in)
             continue;
         if (in->state == I_STOPPING && !in->term_sent && now >= in->term_at_ms) {
-            drv_process_signal(in->pgid, SIGTERM);
+            inst_signal(in, SIGTERM);
             in->term_sent = true;
         }
         if (in->state == I_STOPPING &&
             (now >= in->stop_deadline_ms || (r->stopping && now >= r->stop_deadline_ms))) {
-            drv_process_signal(in->pgid, SIGKILL);
+            inst_signal(in, SIGKILL);
             in->stop_deadline_ms = now + SHUTDOWN_GRACE_MS;
         }
-        if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms)
+        if (in->state == I_STOPPING && in->ct && r->stopping &&
+            now >= r->stop_deadline_ms + CT_ABANDON_MS) {
+            /* berthd's own stop is bounded: a container still pulling or not
+             * yet dead is left to the engine, and the next berthd adopts or
+             * removes it by its labels. */
+            log_warn("reconciler",
+                     "leaving instance %s-%d to the container engine: it did not stop", s->id,
+                     in->index);
+            in->ct = NULL;
+            in->state = I_NONE;
+        }
+        if (in->state == I_RUNNING && !in->probing && now >= in->next_probe_ms &&
+            in->startup_passed)
             probe_start(r, in);
+        if (in->state == I_RUNNING && !in->lprobing && now >= in->next_lprobe_ms &&
+            (in->startup_passed ? in->has_liveness : in->has_startup))
+            health_start(r, in, in->startup_passed ? "LivenessProbe" : "StartupProbe");
         alive |= in->state == I_RUNNING || in->state == I_STOPPING;
     }
     s->seen = true;
@@ -1387,7 +1724,7 @@ static void free_svc(struct svc *s)
         struct inst *in = s->insts[i];
         if (!in)
             continue;
-        if (in->probing)
+        if (in->probing || in->lprobing)
             in->orphaned = true; /* probe_done frees it */
         else
             free_inst(in);
@@ -1455,6 +1792,8 @@ static void reconcile(struct ctl_reconciler *r)
     pthread_mutex_lock(&r->lock);
     uint64_t covers = r->syncs_asked;
     pthread_mutex_unlock(&r->lock);
+    if (r->containers)
+        drv_containers_poll(r->containers, on_container_report, r);
     if (!r->stopping)
         load_desired(r);
     bool any_alive = false;
@@ -1496,6 +1835,8 @@ static void reconcile(struct ctl_reconciler *r)
             r->svcs = s->next;
             free_svc(s);
         }
+        drv_containers_free(r->containers);
+        r->containers = NULL;
         uv_close((uv_handle_t *)&r->timer, on_closed);
         uv_close((uv_handle_t *)&r->soon, on_closed);
         uv_close((uv_handle_t *)&r->kick, on_closed);
@@ -1569,6 +1910,95 @@ static void sweep(struct ctl_reconciler *r)
     free(list);
 }
 
+/* A slot of 's' at 'index' for an adopted container; NULL when taken. */
+static struct inst *slot_at(struct svc *s, int index)
+{
+    if (index < 0 || index > 4096)
+        return NULL;
+    while ((int)s->ninsts <= index) {
+        s->insts = xrealloc(s->insts, (s->ninsts + 1) * sizeof(*s->insts));
+        s->insts[s->ninsts++] = NULL;
+    }
+    if (s->insts[index] && s->insts[index]->state != I_NONE)
+        return NULL;
+    if (!s->insts[index]) {
+        s->insts[index] = xcalloc(1, sizeof(struct inst));
+        s->insts[index]->svc = s;
+        s->insts[index]->index = index;
+    }
+    return s->insts[index];
+}
+
+/* After a restart: the containers this berthd labelled run on. Those of a
+ * service in the store, one per slot, are adopted (their output followed
+ * from now on, their exits handled as any); the rest are removed. One that
+ * runs an older spec is adopted as outdated, and the rollout replaces it. */
+static void adopt_containers(struct ctl_reconciler *r)
+{
+    json_t *list = NULL;
+    struct err err = {0};
+    if (drv_containers_list(r->containers, &list, &err) != 0) {
+        log_error("reconciler", "cannot list the engine's containers: %s", err.msg);
+        return;
+    }
+    load_desired(r);
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        const char *id = spec_str(c, "Id");
+        json_t *labels = json_object_get(c, "Labels");
+        const char *state = spec_str(c, "State");
+        struct svc *s = find_svc(r, spec_str(labels, "berth.service"));
+        int index = atoi(spec_str(labels, "berth.index"));
+        int port = atoi(spec_str(labels, "berth.port"));
+        struct inst *in = s && s->in_store && strcmp(state, "running") == 0 && port > 0
+                              ? slot_at(s, index)
+                              : NULL;
+        if (!in) {
+            log_info("reconciler", "removing container %.12s (%s), which nothing wants", id,
+                     spec_str(labels, "berth.service"));
+            drv_containers_remove(r->containers, id);
+            continue;
+        }
+        char hash[17];
+        spec_hash(s->run_spec, hash);
+        json_t *spec = json_loads(s->spec_json, 0, NULL);
+        struct drv_ct_spec cs;
+        container_spec(r, in, spec, &cs);
+        json_decref(spec);
+        int fds[2] = {-1, -1};
+        char *dir = xasprintf("%s/%s/%d", r->instance_dir, s->id, in->index);
+        char *log_path = xasprintf("%s/output.log", dir);
+        mkdir_p(dir, 0711);
+        if (container_fds(r, in, log_path, fds, &err) != 0)
+            log_warn("reconciler", "output of adopted %s-%d is lost: %s", s->id, index, err.msg);
+        cs.out_fd = fds[0];
+        cs.err_fd = fds[1];
+        in->ct = drv_container_adopt(r->containers, id, &cs);
+        strv_free_null(cs.prestop);
+        free(dir);
+        free(log_path);
+        in->pid = (pid_t) - (++r->ct_serial);
+        in->pgid = 0;
+        in->port = port;
+        in->state = I_RUNNING;
+        in->ready = false;
+        in->grace_ms = cs.grace_ms;
+        in->started_ms = now_ms();
+        in->next_probe_ms = UINT64_MAX;
+        free(in->spec_json);
+        in->spec_json =
+            xstrdup(strcmp(hash, spec_str(labels, "berth.spec")) == 0 ? s->run_spec : "{}");
+        rfc3339_now(in->start_time);
+        log_info("reconciler", "adopted container %.12s as %s-%d on 127.0.0.1:%d", id, s->id, index,
+                 port);
+        ctl_event_pod(r->st, s->region, s->id, index, CTL_EVENT_NORMAL, "Adopted", 0,
+                      "berthd restarted and took over the running container on 127.0.0.1:%d", port);
+    }
+    json_decref(list);
+}
+
 static bool path_within(const char *path, const char *dir)
 {
     size_t n = strlen(dir);
@@ -1637,6 +2067,27 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->synced, NULL);
     sweep(r);
+    if (cfg->engine_socket) {
+        char owner[17];
+        spec_hash(r->data_dir, owner); /* one berthd, one data directory */
+        struct drv_containers_cfg dc = {.socket = cfg->engine_socket,
+                                        .owner = owner,
+                                        .auths = cfg->registry_auths,
+                                        .nauths = cfg->nregistry_auths,
+                                        .wake = wake_reconciler,
+                                        .wake_arg = r};
+        rc = drv_containers_new(&dc, &r->containers, err);
+        if (rc) {
+            /* Nothing started yet: undo what this function set up. */
+            pthread_mutex_destroy(&r->lock);
+            pthread_cond_destroy(&r->synced);
+            free(r->data_dir);
+            free(r->instance_dir);
+            free(r->berth_serve);
+            free(r);
+            return rc;
+        }
+    }
     uv_timer_init(loop, &r->timer);
     uv_timer_init(loop, &r->soon);
     r->soon.data = r;
@@ -1645,6 +2096,8 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     r->timer.data = r->kick.data = r->sigchld.data = r;
     r->handles_open = 4;
     uv_signal_start(&r->sigchld, on_sigchld, SIGCHLD);
+    if (r->containers)
+        adopt_containers(r); /* its threads wake the loop: after the handles are made */
     uv_timer_start(&r->timer, on_tick, 0, TICK_MS);
     *out = r;
     return 0;

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "drivers/engine.h"
 #include "drivers/process.h"
 #include "gateway/routes.h"
 #include "store/store.h"
@@ -70,6 +71,11 @@ struct ctl_config {
     const struct drv_cgroup_host *cgroups;
     /* The file systems services mount (drivers/mounts.h); NULL: none. */
     const struct drv_volumes *volumes;
+    /* The container driver (drivers/container.h): the engine's unix socket,
+     * NULL for none, and the registries' credentials. */
+    const char *engine_socket;
+    const struct drv_registry_auth *registry_auths;
+    size_t nregistry_auths;
 };
 
 /* Check that the instance user can reach its directories and the model

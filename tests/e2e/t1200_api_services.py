@@ -427,7 +427,7 @@ class Services(unittest.TestCase):
         harness.wait_until(lambda: self.describe(sid)["ServiceInfo"]["Status"]["ReadyReplicas"] == 0, 10)
         harness.wait_until(lambda: gw.get("/%s/x" % sid).status == 503, 5)
         gw.close()
-        for bad, needle in [({"LivenessProbe": {}}, "LivenessProbe"),
+        for bad, needle in [({"LivenessProbe": {"SuccessThreshold": 2}}, "HealthProbe.LivenessProbe.SuccessThreshold"),
                             ({"ReadinessProbe": {"ProbeAction": {"ActionType": "Exec"}}}, "Exec"),
                             ({"ReadinessProbe": {"PeriodSeconds": 0}}, "PeriodSeconds"),
                             ({"ReadinessProbe": {"ProbeAction": {"HTTPGet": {"Path": "/x", "Port": 9}}}}, "Port")]:
