@@ -5,11 +5,13 @@ lost. A plain stop and start leaves the instances serving direct traffic and ado
 -9 of berthd: direct traffic goes on, an instance that died meanwhile is replaced and the rest
 adopted, an adopted instance that exits later is restarted. At the end nothing is left."""
 
+import fcntl
 import http.client
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -130,12 +132,22 @@ class Daemon:
     def listening(self):
         return self.log().count("management API listening")
 
-    def start(self):
+    def start(self, sockets=None):
+        """Start berthd; with 'sockets' (the API's and the gateway's listeners) as systemd's
+        socket activation would: descriptors 3 and 4, LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES."""
         before = self.listening() if os.path.exists(self.log_path) else 0
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=self.tmp)
+        argv, fds = self.argv(), ()
+        if sockets:
+            fds = tuple(fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 10) for s in sockets)
+            script = ("exec 3<&%d 4<&%d %d<&- %d<&-; export LISTEN_PID=$$ LISTEN_FDS=2 "
+                      "LISTEN_FDNAMES=api:gateway; exec \"$@\"" % (fds + fds))
+            argv = ["/bin/bash", "-c", script, "bash"] + argv  # dash takes fds 0-9 only
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, cwd=self.tmp, pass_fds=fds)
         log.close()
+        for fd in fds:
+            os.close(fd)
         self.pid = self.proc.pid
         harness.wait_until(lambda: self.listening() > before or self.proc.poll() is not None, 20,
                            what="berthd to listen")
@@ -376,6 +388,37 @@ class Adopt(unittest.TestCase):
         # Nothing duplicated: one process per instance.
         self.assertEqual(len(processes_mentioning("printer.py")), 1)
         self.assertEqual(len(processes_mentioning(os.path.join(self.tmp, "data-instances"))), 2)
+
+    def test_6_socket_activation_plain_restart_under_load(self):
+        # As systemd would: the sockets outlive berthd, so a plain stop and start under load
+        # fails no request either (they wait in the listen queue).
+        pids = self.instance_pids(self.sid)
+        self.d.term()
+        socks = []
+        for port in (self.d.port, self.d.gateway_port):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            s.listen(1024)
+            socks.append(s)
+        try:
+            self.d.start(socks)
+            self.wait_ready(self.sid, 2)
+            load = Load(self.d.gateway_port, self.predict_path(), self.body)
+            time.sleep(0.5)
+            self.d.term()
+            time.sleep(0.3)
+            self.d.start(socks)
+            time.sleep(1.0)
+            load.stop()
+            self.assertEqual(load.failed, [], "failed requests across a plain restart")
+            self.assertGreater(load.ok, 20)
+            self.assertEqual(self.instance_pids(self.sid), pids)
+            print("socket activation restart: %d requests, 0 failed, slowest %.3f s"
+                  % (load.ok, load.max_s), file=sys.stderr)
+        finally:
+            for s in socks:
+                s.close()
 
 
 if __name__ == "__main__":
