@@ -722,6 +722,7 @@ int main(int argc, char **argv)
      * A fixed threshold maps them and gives them back on free. */
     mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN); /* until the handler is in place: an early one must not kill us */
     http_raise_fd_limit();
     umask(077); /* the store and the credentials file hold secret keys */
 
