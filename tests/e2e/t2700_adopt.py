@@ -420,6 +420,32 @@ class Adopt(unittest.TestCase):
             for s in socks:
                 s.close()
 
+    def test_7_unwanted_ended_outdated_replaced(self):
+        # While no berthd runs, the store changes under it (as a restored backup would): the
+        # printer's service is gone and one instance's recorded spec is not the service's.
+        pids = self.instance_pids(self.sid)
+        printer = list(self.instance_pids(self.printer).values())
+        self.assertEqual(len(printer), 1)
+        self.d.term()
+        import sqlite3
+        con = sqlite3.connect(os.path.join(self.d.data_dir, "berth.db"))
+        with con:
+            con.execute("DELETE FROM services WHERE id = ?", (self.printer,))
+            con.execute("UPDATE instances SET spec = '{}' WHERE id = ?", (self.sid + "-0",))
+        con.close()
+        self.assertTrue(alive(printer[0]))
+        self.d.start()
+        harness.wait_until(lambda: not alive(printer[0]), 10, what="the unwanted instance to end")
+        self.assertIn("left by a previous berthd (its service is gone)", self.d.log())
+        self.assertEqual(processes_mentioning("printer.py"), [])
+        # The outdated one is rolled out: a new one first, then the old one goes.
+        harness.wait_until(lambda: self.instance_pids(self.sid).get(self.sid + "-1") == pids[self.sid + "-1"] and
+                           pids[self.sid + "-0"] not in self.instance_pids(self.sid).values() and
+                           len(self.instance_pids(self.sid)) == 2, 30, 0.2,
+                           what="the outdated instance to be replaced, the other kept")
+        self.wait_ready(self.sid, 2)
+        self.check_predictions(self.d.gateway_port, self.predict_path())
+
 
 if __name__ == "__main__":
     unittest.main()
