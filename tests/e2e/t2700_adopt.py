@@ -245,6 +245,9 @@ class Adopt(unittest.TestCase):
                 os.kill(pid, signal.SIGKILL)
             if left:
                 raise AssertionError("left running after the test: %s (keepers ended: %s)" % (left, ended))
+            problems = [m for m in harness.SANITIZER_MARKERS if d and m in d.log()]
+            if problems:
+                raise AssertionError("berthd's log: %s\n%s" % (problems, d.log()[-5000:]))
             harness.rmtree(cls.tmp)
 
     @classmethod
