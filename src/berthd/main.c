@@ -509,6 +509,7 @@ static struct {
     uv_poll_t poll;
     uv_timer_t timer;
     bool active;
+    int closing; /* handles of the last try not yet closed */
 } successor;
 
 static void on_reconciler_stopped(void *arg)
@@ -555,6 +556,7 @@ static void on_signal(uv_signal_t *s, int signum)
 static void successor_closed(uv_handle_t *h)
 {
     (void)h;
+    successor.closing--;
 }
 
 /* The successor said whether it read its configuration ('R'), or exited. */
@@ -562,6 +564,7 @@ static void successor_done(bool ready)
 {
     uv_poll_stop(&successor.poll);
     uv_timer_stop(&successor.timer);
+    successor.closing = 2;
     uv_close((uv_handle_t *)&successor.poll, successor_closed);
     uv_close((uv_handle_t *)&successor.timer, successor_closed);
     close(successor.ready_fd);
@@ -601,8 +604,8 @@ static void on_upgrade(uv_signal_t *s, int signum)
 {
     (void)s;
     (void)signum;
-    if (!api_server || successor.active)
-        return;
+    if (!api_server || successor.active || successor.closing)
+        return; /* stopping, handing over, or a failed try still closing */
     const char *exe = saved_exe;
     struct err err = {0};
     int rc = exe ? takeover_spawn(exe, saved_argv, http_server_listen_fd(api_server),
