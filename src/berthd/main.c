@@ -3,6 +3,7 @@
  * start, resumes unfinished imports and serves the management API.
  * Options come from one table: defaults < --config file < command line. */
 #include "api/api.h"
+#include "berthd/takeover.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "base/log.h"
@@ -35,6 +36,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define INSTANCE_USER_DEFAULT "berth-instance"
@@ -71,6 +73,7 @@ struct options {
     const char *api_tls_cert, *api_tls_key, *gateway_tls_cert, *gateway_tls_key;
     const char *engine_socket;      /* the container driver's; NULL: none */
     const char *registry_auth_file; /* NULL: pull without credentials */
+    const char *instances_on_exit;  /* keep or stop */
     const char *config;             /* read before the flags */
     char **owned;                   /* values read from --config, freed at exit */
     size_t nowned;
@@ -176,6 +179,8 @@ static const struct option_row {
      "with ImageInfo run there as containers"},
     {"registry-auth-file", OPT_STR, OFF(registry_auth_file), 0, 0, NULL, "none", NULL,
      "registry credentials for pulls: 'HOST USERNAME PASSWORD' lines (keep it 0600)"},
+    {"instances-on-exit", OPT_STR, OFF(instances_on_exit), 0, 0, "keep", NULL, NULL,
+     "on SIGTERM, 'keep' the instances running for the next berthd to adopt, or 'stop' them"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -501,7 +506,10 @@ static int load_secret_key(const char *path, uint8_t key[CRYPTO_SEAL_KEY_BYTES],
     return rc;
 }
 
-static int lock_data_dir(const char *dir, int *fd_out, struct err *err)
+/* A successor waits this long for its predecessor to finish and let go. */
+#define TAKEOVER_LOCK_WAIT_MS 60000
+
+static int lock_data_dir(const char *dir, bool wait, int *fd_out, struct err *err)
 {
     char *path = xasprintf("%s/berthd.lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -509,6 +517,10 @@ static int lock_data_dir(const char *dir, int *fd_out, struct err *err)
     if (fd < 0)
         return err_set(err, ERR_SYS(errno), "cannot create the lock file in '%s': %s", dir,
                        strerror(errno));
+    for (int waited = 0; wait && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK &&
+                         waited < TAKEOVER_LOCK_WAIT_MS;
+         waited += 20)
+        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000000}, NULL);
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         close(fd);
@@ -569,7 +581,7 @@ static struct http_server *api_server, *gateway_server;
 static struct ctl_reconciler *reconciler;
 static struct ctl_cronscale *cronscale;
 static struct ctl_hpa *hpa;
-static uv_signal_t sigterm, sigint, sigusr1, sighup;
+static uv_signal_t sigterm, sigint, sigusr1, sighup, sigusr2;
 static struct http_tls *api_tls, *gateway_tls;
 static struct http_access_log access_log = {.fd = -1};
 static const char *access_log_path;
@@ -598,6 +610,18 @@ static void on_reopen(uv_signal_t *s, int signum)
     log_info("berthd", "reopened the access log %s", access_log_path);
 }
 static struct ctl_schedstop *schedstop;
+static char **saved_argv;
+static char *saved_exe;     /* the path berthd started from: where an upgrade installs */
+static bool stop_instances; /* --instances-on-exit stop */
+/* A handover in progress: the successor's pid and the pipe it reports on. */
+static struct {
+    pid_t pid;
+    int ready_fd;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    bool active;
+    int closing; /* handles of the last try not yet closed */
+} successor;
 
 static void on_reconciler_stopped(void *arg)
 {
@@ -608,6 +632,7 @@ static void on_reconciler_stopped(void *arg)
     if (access_log.fd >= 0)
         uv_close((uv_handle_t *)&sigusr1, NULL);
     uv_close((uv_handle_t *)&sighup, NULL);
+    uv_close((uv_handle_t *)&sigusr2, NULL);
 }
 
 /* SIGHUP: reread the listeners' certificates; a bad one leaves the old. */
@@ -631,14 +656,16 @@ static void on_sighup(uv_signal_t *s, int signum)
     }
 }
 
-/* Stop taking requests, then stop the instances, then let uv_run return. */
-static void on_signal(uv_signal_t *s, int signum)
+/* Stop taking requests (drain what is in flight), then stop the instances or
+ * leave them to the next berthd, then let uv_run return. */
+static void shut_down(const char *why, bool keep_instances)
 {
-    (void)s;
     if (!api_server)
         return; /* already stopping */
-    log_info("berthd", "received %s; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    notify_send("STOPPING=1");
+    log_info("berthd", "%s; shutting down%s", why,
+             keep_instances ? ", leaving the instances running" : "");
+    if (!successor.active)
+        notify_send("STOPPING=1"); /* a handover: the successor is the service now */
     /* Both stop accepting and drain at once; then the instances go. */
     http_server_shutdown(api_server);
     http_server_shutdown(gateway_server);
@@ -651,7 +678,90 @@ static void on_signal(uv_signal_t *s, int signum)
     hpa = NULL;
     ctl_schedstop_stop(schedstop);
     schedstop = NULL;
-    ctl_reconciler_stop(reconciler, on_reconciler_stopped, NULL);
+    if (keep_instances)
+        ctl_reconciler_detach(reconciler, on_reconciler_stopped, NULL);
+    else
+        ctl_reconciler_stop(reconciler, on_reconciler_stopped, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    (void)s;
+    if (successor.active)
+        return; /* handing over: the successor takes the instances */
+    shut_down(signum == SIGTERM ? "received SIGTERM" : "received SIGINT", !stop_instances);
+}
+
+static void successor_closed(uv_handle_t *h)
+{
+    (void)h;
+    successor.closing--;
+}
+
+/* The successor said whether it read its configuration ('R'), or exited. */
+static void successor_done(bool ready)
+{
+    uv_poll_stop(&successor.poll);
+    uv_timer_stop(&successor.timer);
+    successor.closing = 2;
+    uv_close((uv_handle_t *)&successor.poll, successor_closed);
+    uv_close((uv_handle_t *)&successor.timer, successor_closed);
+    close(successor.ready_fd);
+    if (!ready) {
+        log_error("berthd", "the new berthd (pid %d) did not start: carrying on",
+                  (int)successor.pid);
+        successor.active = false;
+        return;
+    }
+    log_info("berthd", "the new berthd (pid %d) is starting: handing over to it",
+             (int)successor.pid);
+    shut_down("handing over", true);
+}
+
+static void on_successor_readable(uv_poll_t *p, int status, int events)
+{
+    (void)p;
+    (void)events;
+    char c = 0;
+    ssize_t n = status == 0 ? read(successor.ready_fd, &c, 1) : -1;
+    if (n < 0 && status == 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    successor_done(n == 1 && c == 'R');
+}
+
+static void on_successor_timeout(uv_timer_t *t)
+{
+    (void)t;
+    kill(successor.pid, SIGKILL); /* reaped with the instances (waitpid -1) */
+    successor_done(false);
+}
+
+/* SIGUSR2: start the binary installed at our path, with our arguments and
+ * listeners (berthd/takeover.h); hand over once it has read its
+ * configuration. */
+static void on_upgrade(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    if (!api_server || successor.active || successor.closing)
+        return; /* stopping, handing over, or a failed try still closing */
+    const char *exe = saved_exe;
+    struct err err = {0};
+    int rc = exe ? takeover_spawn(exe, saved_argv, http_server_listen_fd(api_server),
+                                  http_server_listen_fd(gateway_server), &successor.pid,
+                                  &successor.ready_fd, &err)
+                 : err_set(&err, ERR_NOTFOUND, "cannot find berthd's own binary");
+    if (rc) {
+        log_error("berthd", "SIGUSR2: %s; carrying on", err.msg);
+        return;
+    }
+    log_info("berthd", "SIGUSR2: started %s (pid %d) to take over", exe, (int)successor.pid);
+    successor.active = true;
+    uv_loop_t *loop = uv_default_loop();
+    uv_poll_init(loop, &successor.poll, successor.ready_fd);
+    uv_timer_init(loop, &successor.timer);
+    uv_poll_start(&successor.poll, UV_READABLE, on_successor_readable);
+    uv_timer_start(&successor.timer, on_successor_timeout, 30000, 0);
 }
 
 /* berth-serve sits beside berthd. */
@@ -671,6 +781,7 @@ static char *sibling_binary(const char *name)
 int main(int argc, char **argv)
 {
     struct options o = {0};
+    struct takeover_inherited inherited = {.api_fd = -1, .gateway_fd = -1, .ready_fd = -1};
     struct gw_table routes;
     struct gw_gateway *gateway = NULL;
     char *gateway_url = NULL;
@@ -757,6 +868,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: %s\n", verr.msg);
         goto out;
     }
+    if (strcmp(o.instances_on_exit, "keep") != 0 && strcmp(o.instances_on_exit, "stop") != 0) {
+        fprintf(stderr, "berthd: --instances-on-exit: '%s' is not 'keep' or 'stop'\n",
+                o.instances_on_exit);
+        goto out;
+    }
+    struct err herr = {0};
+    if (takeover_inherit(&inherited, &herr) != 0) {
+        fprintf(stderr, "berthd: %s\n", herr.msg);
+        goto out;
+    }
+    saved_argv = argv;
+    saved_exe = takeover_self_exe();
+    stop_instances = strcmp(o.instances_on_exit, "stop") == 0;
     rc = 0;
     /* The gateway's pieces (64 KiB reads, their write copies) come and go by
      * the thousand. glibc raises its mmap threshold after the first such
@@ -765,6 +889,7 @@ int main(int argc, char **argv)
      * A fixed threshold maps them and gives them back on free. */
     mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN); /* until the handler is in place: an early one must not kill us */
     http_raise_fd_limit();
     umask(077); /* the store and the credentials file hold secret keys */
 
@@ -798,7 +923,10 @@ int main(int argc, char **argv)
     instance_dir = o.instance_dir ? xstrdup(o.instance_dir) : xasprintf("%s-instances", data_dir);
     secret_key_file =
         o.secret_key_file ? xstrdup(o.secret_key_file) : xasprintf("%s/secret.key", data_dir);
-    if (lock_data_dir(data_dir, &lock_fd, &err) != 0 ||
+    takeover_ready(&inherited); /* the predecessor may stop accepting now */
+    if (inherited.successor)
+        log_info("berthd", "taking over from the berthd that started this one");
+    if (lock_data_dir(data_dir, inherited.successor, &lock_fd, &err) != 0 ||
         load_secret_key(secret_key_file, seal_key, &err) != 0 || store_open(db, &st, &err) != 0 ||
         imports_start(st, data_dir, instance_dir, o.import_roots.v, &im, &err) != 0) {
         fprintf(stderr, "berthd: %s\n", err.msg);
@@ -938,6 +1066,7 @@ int main(int argc, char **argv)
         .body_budget_bytes = (size_t)o.api_body_budget_mib << 20,
         .drain_timeout_ms = (uint64_t)o.drain_timeout_ms,
         .tls = api_tls,
+        .listen_fd = inherited.api_fd,
     };
     unsigned gw_threads = gateway_threads ? gateway_threads : http_usable_cpus();
     struct gw_config gc = {.routes = &routes,
@@ -965,8 +1094,11 @@ int main(int argc, char **argv)
         .drain_timeout_ms = (uint64_t)o.drain_timeout_ms,
         .access_log = access_log.fd >= 0 ? &access_log : NULL,
         .tls = gateway_tls,
+        .listen_fd = inherited.gateway_fd,
     };
-    /* The gateway first: the API hands out its address. */
+    /* The gateway first: the API hands out its address. The servers own the
+     * inherited sockets from here, whatever happens. */
+    inherited.api_fd = inherited.gateway_fd = -1;
     if (http_server_start(loop, &gwc, &gateway_server, &err) == 0) {
         gateway_url = xasprintf("%s://%s:%d", gateway_tls ? "https" : "http",
                                 strcmp(gw_host, "0.0.0.0") ? gw_host : "127.0.0.1",
@@ -1001,17 +1133,28 @@ int main(int argc, char **argv)
     }
     uv_signal_init(loop, &sighup);
     uv_signal_start(&sighup, on_sighup, SIGHUP);
+    uv_signal_init(loop, &sigusr2);
+    uv_signal_start(&sigusr2, on_upgrade, SIGUSR2);
     log_info("berthd", "gateway listening on %s:%d%s", gw_host, http_server_port(gateway_server),
              gateway_tls ? " (https)" : "");
     log_info("berthd", "management API listening on %s:%d%s data_dir=%s", host,
              http_server_port(api_server), api_tls ? " (https)" : "", data_dir);
     log_info("berthd", "time zone %s (CronScaleJobs)", ctl_tz_name(ctl_cronscale_tz(cronscale)));
-    if (notify_send("READY=1\nSTATUS=serving") != 0)
+    /* MAINPID: after a handover (SIGUSR2) the service's main process is this one. */
+    char ready[64];
+    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving\nMAINPID=%ld", (long)getpid());
+    if (notify_send(ready) != 0)
         log_warn("berthd", "cannot tell the service manager (NOTIFY_SOCKET) that berthd is ready");
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     log_info("berthd", "stopped");
 out:
+    takeover_ready(&inherited); /* failed early: the predecessor carries on */
+    free(saved_exe);
+    if (inherited.api_fd >= 0)
+        close(inherited.api_fd);
+    if (inherited.gateway_fd >= 0)
+        close(inherited.gateway_fd);
     free(gateway_url);
     gw_free(gateway);
     http_tls_free(api_tls);

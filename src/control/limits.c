@@ -52,6 +52,23 @@ int ctl_limits_of_spec(const char *spec_json, struct spec_request *out)
     return rc;
 }
 
+int ctl_limits_adopt(struct ctl_limits *l, const char *spec_json, const char *name,
+                     struct drv_cgroup_instance *cg)
+{
+    memset(cg, 0, sizeof(*cg));
+    cg->fds[0] = cg->fds[1] = -1;
+    struct spec_request req;
+    if (!l->host || ctl_limits_of_spec(spec_json, &req) != 0)
+        return ERR_NOTFOUND;
+    return drv_cgroup_attach(l->host, name, req.memory_mib, cg);
+}
+
+void ctl_limits_sweep(struct ctl_limits *l, const char *const *keep, size_t nkeep)
+{
+    if (l->host)
+        drv_cgroup_sweep(l->host, keep, nkeep);
+}
+
 /* Why a spec gives no limits: its InstanceType has left the catalogue, or it names none. */
 static int no_limits(const char *spec_json, struct err *err)
 {

@@ -32,6 +32,13 @@ int ctl_limits_of_spec(const char *spec_json, struct spec_request *out);
  * refused) 'err' says why and nothing is left behind. */
 int ctl_limits_prepare(struct ctl_limits *l, const char *spec_json, const char *name,
                        struct drv_cgroup_instance *cg, struct err *err);
+/* An adopted instance 'name': its group as ctl_limits_prepare() made it
+ * (for the OOM reports and the removal); ERR_NOTFOUND when it has none. */
+int ctl_limits_adopt(struct ctl_limits *l, const char *spec_json, const char *name,
+                     struct drv_cgroup_instance *cg);
+/* Remove the groups earlier berthds left, but those of adopted instances
+ * ('keep': their names). Once, after the adoption at start. */
+void ctl_limits_sweep(struct ctl_limits *l, const char *const *keep, size_t nkeep);
 /* The instance is gone (or never started): close the descriptors, tell
  * whether the kernel killed a process of it for its memory limit, and
  * remove the group (later, if the kernel still holds it). */

@@ -16,9 +16,10 @@
 #include "control/storage.h"
 #include "control/imports.h"
 #include "control/limits.h"
-#include "drivers/mounts.h"
+#include "drivers/adopt.h"
 #include "drivers/container.h"
 #include "drivers/driver.h"
+#include "drivers/mounts.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
 #include "logs/capture.h"
@@ -90,6 +91,9 @@ struct inst {
     int64_t serving;          /* the newest version berth-serve reports AVAILABLE; 0: unknown */
     struct drv_container *ct; /* run by the container driver, until its exit is reported */
     char progress[200];       /* the container driver's: how its pull goes */
+    uint64_t keeper_ticks;
+    bool adopted; /* its keeper is not our child: 'watch' says when it exits */
+    struct drv_watch watch;
 };
 
 struct svc {
@@ -142,6 +146,7 @@ struct ctl_reconciler {
     uv_signal_t sigchld;
     struct svc *svcs;
     bool stopping;
+    bool detaching; /* stopping, and leaving the instances running */
     uint64_t stop_deadline_ms;
     void (*done)(void *);
     void *done_arg;
@@ -158,6 +163,20 @@ struct ctl_reconciler {
     struct drv_containers *containers; /* NULL: no container engine */
     int64_t ct_serial;                 /* container instances' pids are -serial */
 };
+
+/* Adoption of the instances a previous berthd left running (at the end). */
+static char *adopt_status_path(struct ctl_reconciler *r, const struct svc *s,
+                               const struct inst *in);
+static void adopt_check_exit(struct ctl_reconciler *r, struct inst *in);
+static void adopt_detach_step(struct ctl_reconciler *r);
+static void adopt_all(struct ctl_reconciler *r);
+
+static void inst_unwatch(struct inst *in)
+{
+    if (in->adopted)
+        drv_watch_close(&in->watch);
+    in->adopted = false;
+}
 
 /* Started with the service's spec as it is now. */
 static bool inst_current(const struct svc *s, const struct inst *in)
@@ -590,6 +609,7 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
         free(cg_name);
     }
     if (!rc && !in->ct) {
+        char *status_path = adopt_status_path(r, s, in);
         struct drv_spawn sp = {.argv = argv,
                                .env = env,
                                .workdir = home,
@@ -598,26 +618,36 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
                                .cgroup_fds = in->cg.fds,
                                .ncgroup_fds = in->cg.nfds,
                                .mounts = mounts,
-                               .nmounts = nmounts};
+                               .nmounts = nmounts,
+                               .status_path = status_path};
         s->mounted |= nmounts > 0;
-        int fds[2] = {-1, -1};
+        int fds[2] = {-1, -1}, held[2] = {-1, -1};
         if (r->logs) {
             char pod[96];
             snprintf(pod, sizeof(pod), "%s-%d", s->id, in->index);
-            rc = logs_capture_open(r->logs, s->group_id, s->id, pod, fds, &err);
+            rc = logs_capture_open_held(r->logs, s->group_id, s->id, pod, fds, held, &err);
             sp.log_path = NULL;
             sp.out_fd = fds[0];
             sp.err_fd = fds[1];
+            sp.hold[0] = held[0];
+            sp.hold[1] = held[1];
+            sp.nhold = rc ? 0 : 2;
         }
         struct drv_proc proc;
         if (!rc)
             rc = drv_process_spawn(&sp, &proc, &err);
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 2; k++) {
             if (fds[k] >= 0)
                 close(fds[k]);
+            if (held[k] >= 0)
+                close(held[k]);
+        }
+        free(status_path);
         in->pid = rc ? 0 : proc.pid;
         in->pgid = rc ? 0 : proc.pgid;
         in->start_ticks = rc ? 0 : proc.start_ticks;
+        in->keeper_ticks = rc ? 0 : proc.keeper_ticks;
+        in->adopted = false;
     }
     drv_cgroup_close_fds(&in->cg);
     if (rc)
@@ -663,7 +693,12 @@ static void inst_start(struct ctl_reconciler *r, struct inst *in)
                                  .service_id = s->id,
                                  .pgid = in->pgid,
                                  .start_ticks = in->start_ticks,
-                                 .port = in->port};
+                                 .port = in->port,
+                                 .keeper_pid = in->pid,
+                                 .keeper_ticks = in->keeper_ticks,
+                                 .spec = in->spec_json,
+                                 .started_at = in->start_time,
+                                 .restarts = in->restarts};
     if (store_instance_put(r->st, &row, &err) != 0)
         log_error("reconciler", "cannot record instance %s: %s", id, err.msg);
     log_info("reconciler", "started instance %s pid=%d port=%d", id, (int)in->pgid, in->port);
@@ -710,45 +745,61 @@ static void schedule_probes(struct ctl_reconciler *r, uint64_t now);
  * stopped, or to restart with backoff. */
 static void inst_exited(struct ctl_reconciler *r, struct inst *in, const char *how, bool oom)
 {
-    {
-        char *id = xasprintf("%s-%d", in->svc->id, in->index);
-        store_instance_delete(r->st, id, NULL);
-        /* Children of the instance may outlive its leader: end the group. */
-        drv_process_signal(in->pgid, SIGKILL);
-        in->progress[0] = '\0';
-        if (in->state == I_STOPPING) {
-            log_info("reconciler", "instance %s stopped (%s)", id, how);
-            ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_NORMAL,
-                          "Stopped", 0, "The instance stopped: it %s", how);
-            in->state = I_NONE;
-        } else {
-            uint64_t now = now_ms();
-            if (now - in->started_ms > HEALTHY_RESET_MS)
-                in->backoff_exp = 0;
-            uint64_t delay = 1000ULL << (in->backoff_exp < 5 ? in->backoff_exp : 5);
-            if (delay > BACKOFF_MAX_MS)
-                delay = BACKOFF_MAX_MS;
-            in->backoff_exp++;
-            in->restarts++;
-            in->svc->restarts++;
-            in->state = I_BACKOFF;
-            in->failed = true;
-            in->restart_at_ms = now + delay;
-            snprintf(in->last_exit, sizeof(in->last_exit),
-                     "%sinstance %s %s; restarting in %llus (restart %d)", oom ? "OOMKilled: " : "",
-                     id, how, (unsigned long long)(delay / 1000), in->restarts);
-            log_warn("reconciler", "%s", in->last_exit);
-            ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
-                          oom ? "OOMKilled" : "Exited", 0, "The instance %s", how);
-            ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
-                          "BackOff", CTL_EVENT_FOLD_REASON,
-                          "Back-off %llus restarting the failed instance",
-                          (unsigned long long)(delay / 1000));
-        }
-        in->pid = in->pgid = 0;
-        in->ready = false;
-        free(id);
+    char *id = xasprintf("%s-%d", in->svc->id, in->index);
+    store_instance_delete(r->st, id, NULL);
+    /* Children of the instance may outlive its leader: end the group. */
+    drv_process_signal(in->pgid, SIGKILL);
+    in->progress[0] = '\0';
+    if (in->state == I_STOPPING) {
+        log_info("reconciler", "instance %s stopped (%s)", id, how);
+        ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_NORMAL, "Stopped",
+                      0, "The instance stopped: it %s", how);
+        in->state = I_NONE;
+    } else {
+        uint64_t now = now_ms();
+        if (now - in->started_ms > HEALTHY_RESET_MS)
+            in->backoff_exp = 0;
+        uint64_t delay = 1000ULL << (in->backoff_exp < 5 ? in->backoff_exp : 5);
+        if (delay > BACKOFF_MAX_MS)
+            delay = BACKOFF_MAX_MS;
+        in->backoff_exp++;
+        in->restarts++;
+        in->svc->restarts++;
+        in->state = I_BACKOFF;
+        in->failed = true;
+        in->restart_at_ms = now + delay;
+        snprintf(in->last_exit, sizeof(in->last_exit),
+                 "%sinstance %s %s; restarting in %llus (restart %d)", oom ? "OOMKilled: " : "", id,
+                 how, (unsigned long long)(delay / 1000), in->restarts);
+        log_warn("reconciler", "%s", in->last_exit);
+        ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING,
+                      oom ? "OOMKilled" : "Exited", 0, "The instance %s", how);
+        ctl_event_pod(r->st, in->svc->region, in->svc->id, in->index, CTL_EVENT_WARNING, "BackOff",
+                      CTL_EVENT_FOLD_REASON, "Back-off %llus restarting the failed instance",
+                      (unsigned long long)(delay / 1000));
     }
+    in->pid = in->pgid = 0;
+    in->ready = false;
+    free(id);
+    inst_unwatch(in);
+}
+
+/* A process instance ended with 'wstatus' (as wait(2) gives it, or as its
+ * keeper recorded it for an adopted one); its cgroup says whether the
+ * memory limit killed it. */
+static void inst_exited_status(struct ctl_reconciler *r, struct inst *in, int wstatus)
+{
+    char how[96];
+    unsigned limit_mib = in->cg.memory_mib;
+    bool oom = ctl_limits_finish(r->limits, &in->cg);
+    if (oom && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
+        snprintf(how, sizeof(how), "was killed for using more than its memory limit, %u MiB",
+                 limit_mib);
+    else if (WIFSIGNALED(wstatus))
+        snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
+    else
+        snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
+    inst_exited(r, in, how, oom);
 }
 
 static void on_sigchld(uv_signal_t *h, int signum)
@@ -759,19 +810,8 @@ static void on_sigchld(uv_signal_t *h, int signum)
     pid_t pid;
     while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
         struct inst *in = find_pid(r, pid);
-        if (!in)
-            continue;
-        char how[96];
-        unsigned limit_mib = in->cg.memory_mib;
-        bool oom = ctl_limits_finish(r->limits, &in->cg);
-        if (oom && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
-            snprintf(how, sizeof(how), "was killed for using more than its memory limit, %u MiB",
-                     limit_mib);
-        else if (WIFSIGNALED(wstatus))
-            snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
-        else
-            snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
-        inst_exited(r, in, how, oom);
+        if (in && !in->adopted)
+            inst_exited_status(r, in, wstatus);
     }
     reconcile(r);
 }
@@ -945,6 +985,7 @@ static void probe_work(uv_work_t *w)
 
 static void free_inst(struct inst *in)
 {
+    inst_unwatch(in);
     free(in->spec_json);
     free(in);
 }
@@ -1686,6 +1727,8 @@ static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
         struct inst *in = s->insts[i];
         if (!in)
             continue;
+        if (in->adopted && (in->state == I_RUNNING || in->state == I_STOPPING))
+            adopt_check_exit(r, in);
         if (in->state == I_STOPPING && !in->term_sent && now >= in->term_at_ms) {
             inst_signal(in, SIGTERM);
             in->term_sent = true;
@@ -1786,6 +1829,10 @@ static void reconcile(struct ctl_reconciler *r)
 {
     if (r->handles_open < 4)
         return; /* closing */
+    if (r->detaching) {
+        adopt_detach_step(r);
+        return;
+    }
     uint64_t now = now_ms();
     atomic_store(&r->pass_ms, now);
     /* This pass reads the store after every sync asked so far. */
@@ -1889,8 +1936,143 @@ void ctl_reconciler_stop(struct ctl_reconciler *r, void (*done)(void *), void *a
     reconcile(r);
 }
 
-/* End what a previous berthd (killed before it could stop them) left running. */
-static void sweep(struct ctl_reconciler *r)
+/* ------------------------------------------------------------------------ */
+/* Adoption: instances outlive berthd                                       */
+
+static char *adopt_status_path(struct ctl_reconciler *r, const struct svc *s, const struct inst *in)
+{
+    return xasprintf("%s/%s/%d/keeper.status", r->instance_dir, s->id, in->index);
+}
+
+/* An adopted keeper is not our child: no SIGCHLD, so each pass looks. */
+static void adopt_check_exit(struct ctl_reconciler *r, struct inst *in)
+{
+    if (!drv_watch_exited(&in->watch))
+        return;
+    char *path = adopt_status_path(r, in->svc, in);
+    int wstatus;
+    if (drv_keeper_status(path, &wstatus) != 0)
+        wstatus = SIGKILL; /* the keeper itself was killed */
+    free(path);
+    inst_exited_status(r, in, wstatus);
+}
+
+/* Leaving: wait for the probes in flight, then free everything but what
+ * runs. */
+static void adopt_detach_step(struct ctl_reconciler *r)
+{
+    if (r->probes_pending > 0)
+        return; /* probe_done comes back here */
+    size_t left = 0;
+    while (r->svcs) {
+        struct svc *s = r->svcs;
+        r->svcs = s->next;
+        for (size_t i = 0; i < s->ninsts; i++)
+            left += s->insts[i] &&
+                    (s->insts[i]->state == I_RUNNING || s->insts[i]->state == I_STOPPING);
+        free_svc(s);
+    }
+    log_info("reconciler", "leaving %zu instance%s running for the next berthd", left,
+             left == 1 ? "" : "s");
+    uv_close((uv_handle_t *)&r->timer, on_closed);
+    uv_close((uv_handle_t *)&r->soon, on_closed);
+    uv_close((uv_handle_t *)&r->kick, on_closed);
+    uv_close((uv_handle_t *)&r->sigchld, on_closed);
+}
+
+void ctl_reconciler_detach(struct ctl_reconciler *r, void (*done)(void *), void *arg)
+{
+    r->stopping = r->detaching = true;
+    r->done = done;
+    r->done_arg = arg;
+    reconcile(r);
+}
+
+/* End what a recorded instance left running: its keeper ends the instance
+ * and everything under it; the sweep, what a killed keeper could not. */
+static void adopt_end(struct ctl_reconciler *r, const struct store_instance *row, const char *why)
+{
+    int killed = 0;
+    if (row->keeper_pid > 0 && drv_proc_is(row->keeper_pid, row->keeper_ticks))
+        killed += kill(row->keeper_pid, SIGHUP) == 0;
+    killed += drv_process_sweep(row->pgid, row->start_ticks);
+    if (killed)
+        log_info("reconciler", "ended instance %s left by a previous berthd (%s)", row->id, why);
+    store_instance_delete(r->st, row->id, NULL);
+}
+
+/* The slot 'index' of 's', when free. */
+static struct inst *adopt_slot(struct svc *s, long index)
+{
+    if (index < 0 || index >= 4096)
+        return NULL;
+    if ((size_t)index >= s->ninsts) {
+        s->insts = xrealloc(s->insts, ((size_t)index + 1) * sizeof(*s->insts));
+        while (s->ninsts <= (size_t)index)
+            s->insts[s->ninsts++] = NULL;
+    }
+    if (s->insts[index] && s->insts[index]->state != I_NONE)
+        return NULL; /* two rows for one slot: keep the first */
+    if (!s->insts[index]) {
+        s->insts[index] = xcalloc(1, sizeof(struct inst));
+        s->insts[index]->svc = s;
+        s->insts[index]->index = (int)index;
+    }
+    return s->insts[index];
+}
+
+/* Take over a live instance as if we had started it: its readiness probed
+ * at once, so the first routes published carry it, and its output read
+ * again from the pipes its keeper holds. An outdated one (another spec) is
+ * replaced by the usual rollout, a surplus one stopped as usual. */
+static void adopt_one(struct ctl_reconciler *r, struct svc *s, struct inst *in,
+                      const struct store_instance *row, const struct drv_watch *w)
+{
+    uint64_t now = now_ms();
+    in->state = I_RUNNING;
+    in->pid = row->keeper_pid;
+    in->keeper_ticks = row->keeper_ticks;
+    in->pgid = row->pgid;
+    in->start_ticks = row->start_ticks;
+    in->port = row->port;
+    in->adopted = true;
+    in->watch = *w;
+    in->restarts = row->restarts;
+    in->failed = false;
+    in->successes = in->failures = 0;
+    free(in->spec_json);
+    in->spec_json = xstrdup(row->spec);
+    snprintf(in->start_time, sizeof(in->start_time), "%s", row->started_at);
+    json_t *parsed = json_loads(s->spec_json, 0, NULL);
+    json_int_t grace = json_integer_value(json_object_get(parsed, "GraceMs"));
+    in->grace_ms = grace > 0 ? (uint64_t)grace : STOP_GRACE_MS;
+    json_decref(parsed);
+    in->started_ms = now;
+    struct probe p = {.port = in->port};
+    p.work.data = &p;
+    probe_config(in->spec_json, &p.cfg);
+    probe_work(&p.work);
+    in->ready = p.ready;
+    in->successes = p.ready;
+    in->next_probe_ms = now + (p.cfg.configured ? p.cfg.period_ms : PROBE_EVERY_MS);
+    int fds[2];
+    if (r->logs && drv_keeper_pipes(in->pid, fds) == 0) {
+        char pod[96];
+        snprintf(pod, sizeof(pod), "%s-%d", s->id, in->index);
+        logs_capture_attach(r->logs, s->group_id, s->id, pod, fds);
+    }
+    log_info("reconciler", "adopted instance %s pid=%d port=%d%s%s", row->id, (int)in->pgid,
+             in->port, in->ready ? "" : " (not ready)",
+             inst_current(s, in) ? "" : " (outdated: to be replaced)");
+    ctl_event_pod(r->st, s->region, s->id, in->index, CTL_EVENT_NORMAL, "Adopted",
+                  CTL_EVENT_FOLD_REASON, "Adopted the running instance on 127.0.0.1:%d", in->port);
+}
+
+/* At start: every instance recorded in the store that still runs, belongs
+ * to a service in the store and has a slot of its own is adopted; the rest
+ * (gone, unwanted, recorded before adoption existed) is ended and
+ * forgotten. */
+static void adopt_all(struct ctl_reconciler *r)
 {
     struct store_instance *list;
     size_t n;
@@ -1899,15 +2081,49 @@ static void sweep(struct ctl_reconciler *r)
         log_error("reconciler", "cannot read instances: %s", err.msg);
         return;
     }
+    load_desired(r);
+    size_t adopted = 0;
+    const char **keep = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
-        int killed = drv_process_sweep(list[i].pgid, list[i].start_ticks);
-        if (killed)
-            log_info("reconciler", "ended %d leftover process%s of instance %s", killed,
-                     killed == 1 ? "" : "es", list[i].id);
-        store_instance_delete(r->st, list[i].id, NULL);
-        store_instance_release(&list[i]);
+        const struct store_instance *row = &list[i];
+        struct svc *s = find_svc(r, row->service_id);
+        size_t len = strlen(row->service_id);
+        char *end = NULL;
+        long index = -1;
+        if (strncmp(row->id, row->service_id, len) == 0 && row->id[len] == '-' && row->id[len + 1])
+            index = strtol(row->id + len + 1, &end, 10);
+        const char *why = NULL;
+        struct drv_watch w;
+        struct inst *in = NULL;
+        if (!s || !s->in_store)
+            why = "its service is gone";
+        else if (index < 0 || *end || row->keeper_pid <= 0 || !row->spec[0])
+            why = "not adoptable";
+        else if (!drv_proc_is(row->pgid, row->start_ticks) ||
+                 drv_watch_open(&w, row->keeper_pid, row->keeper_ticks) != 0)
+            why = "it is no longer running";
+        else if (!(in = adopt_slot(s, index))) {
+            drv_watch_close(&w);
+            why = "a duplicate";
+        }
+        if (why) {
+            adopt_end(r, row, why);
+            continue;
+        }
+        adopt_one(r, s, in, row, &w);
+        /* Its control group (named as inst_start names it) stays, and is its again. */
+        keep[adopted++] = row->id;
+        if (ctl_limits_adopt(r->limits, row->spec, row->id, &in->cg) != 0)
+            log_warn("reconciler", "adopted instance %s has no control group of its own", row->id);
     }
+    ctl_limits_sweep(r->limits, keep, adopted);
+    free(keep);
+    for (size_t i = 0; i < n; i++)
+        store_instance_release(&list[i]);
     free(list);
+    if (adopted)
+        log_info("reconciler", "adopted %zu running instance%s", adopted, adopted == 1 ? "" : "s");
+    publish(r);
 }
 
 /* A slot of 's' at 'index' for an adopted container; NULL when taken. */
@@ -2066,7 +2282,7 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     r->volumes = cfg->volumes;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->synced, NULL);
-    sweep(r);
+    adopt_all(r);
     if (cfg->engine_socket) {
         char owner[17];
         spec_hash(r->data_dir, owner); /* one berthd, one data directory */

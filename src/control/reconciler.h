@@ -79,7 +79,8 @@ struct ctl_config {
 };
 
 /* Check that the instance user can reach its directories and the model
- * files, sweep what a previous berthd left running, then start reconciling.
+ * files, adopt the instances a previous berthd left running that are still
+ * wanted (ending the rest), then start reconciling.
  * The reconciler publishes the gateway's routes (versions, weights, ready
  * instances) into 'routes'. */
 int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_config *cfg,
@@ -103,5 +104,9 @@ uint64_t ctl_reconciler_idle_ms(struct ctl_reconciler *r);
  * 5 s), then call done(arg)
  * on the loop; the reconciler is freed before done runs. */
 void ctl_reconciler_stop(struct ctl_reconciler *r, void (*done)(void *), void *arg);
+/* Stop reconciling and leave every instance running, recorded in the store
+ * for the next berthd to adopt (ctl_reconciler_start does), then call
+ * done(arg) on the loop as ctl_reconciler_stop() does. */
+void ctl_reconciler_detach(struct ctl_reconciler *r, void (*done)(void *), void *arg);
 
 #endif

@@ -107,8 +107,9 @@ static int remove_group(const char *dir)
     return ERR_AGAIN;
 }
 
-/* Empty and remove every group below 'dir' (left by an earlier berthd). */
-static void sweep_children(const char *dir)
+/* Empty and remove every group below 'dir' (left by an earlier berthd)
+ * but those named in 'keep' (of instances adopted since). */
+static void sweep_children(const char *dir, const char *const *keep, size_t nkeep)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -116,6 +117,11 @@ static void sweep_children(const char *dir)
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+            continue;
+        bool kept = false;
+        for (size_t k = 0; k < nkeep && !kept; k++)
+            kept = strcmp(keep[k], e->d_name) == 0;
+        if (kept)
             continue;
         char sub[DRV_CGROUP_PATH_MAX];
         if (snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name) >= (int)sizeof(sub))
@@ -239,8 +245,6 @@ static void detect_v1(const char *mountinfo, const char *self_cgroup, const char
         return;
     }
     h->memsw = file_exists(h->mem_dir, "memory.memsw.limit_in_bytes");
-    sweep_children(h->cpu_dir);
-    sweep_children(h->mem_dir);
     h->version = DRV_CGROUP_V1;
 }
 
@@ -293,7 +297,6 @@ static void detect_v2(const char *mountinfo, const char *self_cgroup, const char
     }
     if (make_dir(h->cpu_dir, h->why, sizeof(h->why)))
         return;
-    sweep_children(h->cpu_dir);
     rc = write_file(h->cpu_dir, "cgroup.subtree_control", "+cpu +memory");
     if (rc) {
         snprintf(h->why, sizeof(h->why), "cannot enable the cpu and memory controllers in '%s': %s",
@@ -356,6 +359,35 @@ static int set_limit(const char *dir, const char *file, const char *value, struc
     int rc = write_file(dir, file, value);
     if (rc)
         return err_set(err, rc, "cannot set %s/%s to %s: %s", dir, file, value, strerror(-rc));
+    return 0;
+}
+
+void drv_cgroup_sweep(const struct drv_cgroup_host *h, const char *const *keep, size_t nkeep)
+{
+    if (h->version == DRV_CGROUP_NONE)
+        return;
+    sweep_children(h->cpu_dir, keep, nkeep);
+    if (h->version == DRV_CGROUP_V1)
+        sweep_children(h->mem_dir, keep, nkeep);
+}
+
+int drv_cgroup_attach(const struct drv_cgroup_host *h, const char *name, uint32_t memory_mib,
+                      struct drv_cgroup_instance *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->fds[0] = out->fds[1] = -1;
+    out->memory_mib = memory_mib;
+    struct stat st;
+    if (h->version == DRV_CGROUP_NONE ||
+        snprintf(out->cpu, sizeof(out->cpu), "%s/%s", h->cpu_dir, name) >= (int)sizeof(out->cpu) ||
+        (h->version == DRV_CGROUP_V1 && snprintf(out->mem, sizeof(out->mem), "%s/%s", h->mem_dir,
+                                                 name) >= (int)sizeof(out->mem)) ||
+        stat(out->cpu, &st) != 0) {
+        out->cpu[0] = out->mem[0] = '\0';
+        return ERR_NOTFOUND;
+    }
+    /* OOM kills from before the adoption were the earlier berthd's to report. */
+    out->oom_seen = drv_cgroup_oom_kills(out);
     return 0;
 }
 

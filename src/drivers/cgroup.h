@@ -9,6 +9,7 @@
 #define BERTH_DRIVERS_CGROUP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -51,6 +52,13 @@ struct drv_cgroup_instance {
  * per 1000 of the period, memory (and swap with it: no swap) memory_mib. An
  * existing group of that name is emptied and replaced. On failure nothing is
  * left behind. */
+/* Empty and remove the groups an earlier berthd left under ours, but
+ * those named in 'keep' (the instances adopted: berthd/takeover, drivers/adopt). */
+void drv_cgroup_sweep(const struct drv_cgroup_host *h, const char *const *keep, size_t nkeep);
+/* The group 'name' of an adopted instance, as drv_cgroup_create() would have
+ * made it (no descriptors): 0, or ERR_NOTFOUND when there is none. */
+int drv_cgroup_attach(const struct drv_cgroup_host *h, const char *name, uint32_t memory_mib,
+                      struct drv_cgroup_instance *out);
 int drv_cgroup_create(const struct drv_cgroup_host *h, const char *name, uint32_t cpu_millicores,
                       uint32_t memory_mib, struct drv_cgroup_instance *out, struct err *err);
 /* Close the cgroup.procs descriptors (after the spawn; the instance closes

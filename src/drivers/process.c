@@ -1,6 +1,7 @@
-/* process.c - fork/exec without libuv's spawn, because the children must ask
- * for PR_SET_PDEATHSIG, a process group of their own and another user between
- * fork and exec, and the keeper stays between berthd and the instance. */
+/* process.c - fork/exec without libuv's spawn, because the instance must ask
+ * for its keeper's death signal, a process group of its own and another user
+ * between fork and exec, and the keeper stays between berthd and the
+ * instance. */
 #include "drivers/process.h"
 #include "base/log.h"
 
@@ -103,7 +104,9 @@ static _Noreturn void run_instance(const struct drv_spawn *s, const int out[2], 
         e = drv_mounts_apply(s->mounts, s->nmounts);
     if (!e)
         e = switch_user(s->user);
-    /* After the switch: a change of uid clears the parent-death signal. */
+    /* After the switch: a change of uid clears the parent-death signal. It
+     * ties the instance to its keeper only (killed by hand, nothing else
+     * would end the instance), never to berthd. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != keeper)
         _exit(127); /* the keeper died already */
     if (!e && chdir(s->workdir) != 0)
@@ -180,19 +183,61 @@ static bool instance_exited(pid_t child)
     }
 }
 
-/* The keeper, berthd's direct child, in a group of its own: it forks the
- * instance, waits for it, kills what is left of the instance (its group and
- * every descendant) and exits with the instance's status. PR_SET_PDEATHSIG
- * only reaches a direct child: without a keeper, what `sh -c` forked outlived
- * a berthd that was killed. Its PDEATHSIG is SIGHUP, which it waits for:
- * berthd is gone, so all of the instance goes. Async-signal-safe calls only,
- * as in the instance. */
-static _Noreturn void run_keeper(const struct drv_spawn *s, const int out[2], int pipefd,
-                                 pid_t parent)
+/* The keeper's descriptors, at fixed numbers (process.h): /dev/null, the
+ * status file, the held ones; nothing else of berthd's. */
+static void keeper_fds(const struct drv_spawn *s, int statusfd)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGHUP) != 0 || getppid() != parent)
-        _exit(127); /* the parent died already */
-    setpgid(0, 0);
+    int want[3 + 1 + 2];
+    size_t n = 0;
+    int nul = open("/dev/null", O_RDWR);
+    for (int i = 0; i < 3; i++)
+        want[n++] = nul;
+    want[n++] = statusfd >= 0 ? statusfd : nul;
+    for (size_t i = 0; i < 2; i++)
+        want[n++] = i < s->nhold ? s->hold[i] : nul;
+    /* Out of the way first: a source may sit where another one goes. */
+    for (size_t i = 0; i < n; i++)
+        want[i] = want[i] >= 0 ? fcntl(want[i], F_DUPFD_CLOEXEC, 64) : -1;
+    for (size_t i = 0; i < n; i++)
+        if (want[i] >= 0)
+            dup2(want[i], (int)i);
+    close_range((unsigned)n, ~0U, 0);
+}
+
+/* How the instance ended, for a berthd that is not the keeper's parent:
+ * "exit N" or "signal N", written once. */
+static void keeper_report(int status)
+{
+    char buf[32] = "exit ";
+    size_t len = 5;
+    int v = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) {
+        memcpy(buf, "signal ", 7);
+        len = 7;
+        v = WTERMSIG(status);
+    }
+    char digits[12];
+    size_t nd = 0;
+    for (unsigned u = (unsigned)v; u || !nd; u /= 10)
+        digits[nd++] = (char)('0' + u % 10);
+    while (nd)
+        buf[len++] = digits[--nd];
+    buf[len++] = '\n';
+    ssize_t w = pwrite(DRV_KEEPER_FD_STATUS, buf, len, 0);
+    (void)w;
+}
+
+/* The keeper, berthd's child, in a session of its own: it forks the
+ * instance, waits for it, kills what is left of the instance (its group and
+ * every descendant), reports and exits with the instance's status. It does
+ * not watch berthd: when berthd goes, it goes on under init (or the nearest
+ * subreaper) and a new berthd adopts it. SIGHUP ends the instance at once.
+ * Async-signal-safe calls only, as in the instance. */
+static _Noreturn void run_keeper(const struct drv_spawn *s, const int out[2], int pipefd,
+                                 int statusfd)
+{
+    if (setsid() < 0)
+        setpgid(0, 0);
     prctl(PR_SET_NAME, "berthd-keeper", 0, 0, 0);
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     pid_t self = getpid();
@@ -204,7 +249,7 @@ static _Noreturn void run_keeper(const struct drv_spawn *s, const int out[2], in
         setpgid(child, child); /* both ends, so the group exists once the pid is out */
     ssize_t w = write(pipefd, &msg, sizeof(msg));
     (void)w;
-    close_range(0, ~0U, 0); /* the keeper needs none of berthd's descriptors */
+    keeper_fds(s, statusfd);
     if (child < 0)
         _exit(127);
     sigset_t set;
@@ -216,6 +261,7 @@ static _Noreturn void run_keeper(const struct drv_spawn *s, const int out[2], in
         if (sig == SIGHUP) {
             kill(-child, SIGKILL);
             end_descendants(self);
+            keeper_report(SIGKILL); /* as a wait status: killed */
             _exit(128 + SIGKILL);
         }
         if (sig == SIGCHLD && instance_exited(child))
@@ -225,6 +271,7 @@ static _Noreturn void run_keeper(const struct drv_spawn *s, const int out[2], in
     int status = 0;
     waitpid(child, &status, 0);
     end_descendants(self);
+    keeper_report(status);
     if (WIFEXITED(status))
         _exit(WEXITSTATUS(status));
     /* Die of the same signal, without a core of berthd's memory. */
@@ -266,14 +313,26 @@ int drv_process_spawn(const struct drv_spawn *s, struct drv_proc *out, struct er
                            strerror(errno));
     }
     const int outfd[2] = {logfd >= 0 ? logfd : s->out_fd, logfd >= 0 ? logfd : s->err_fd};
+    int statusfd = -1;
+    if (s->status_path) {
+        statusfd = open(s->status_path,
+                        O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (statusfd < 0) {
+            int e = errno;
+            if (logfd >= 0)
+                close(logfd);
+            return err_set(err, ERR_SYS(e), "cannot open '%s': %s", s->status_path, strerror(e));
+        }
+    }
     /* The keeper and the instance report through this pipe (closed on exec). */
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
         if (logfd >= 0)
             close(logfd);
+        if (statusfd >= 0)
+            close(statusfd);
         return err_set(err, ERR_SYS(errno), "pipe: %s", strerror(errno));
     }
-    pid_t parent = getpid();
     /* No signal handler of ours may run in the children before exec: block
      * all around fork; the children reset every handler to the default. */
     sigset_t all, old;
@@ -283,11 +342,13 @@ int drv_process_spawn(const struct drv_spawn *s, struct drv_proc *out, struct er
     if (pid == 0) {
         close(pipefd[0]);
         reset_handlers();
-        run_keeper(s, outfd, pipefd[1], parent);
+        run_keeper(s, outfd, pipefd[1], statusfd);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (logfd >= 0)
         close(logfd);
+    if (statusfd >= 0)
+        close(statusfd);
     close(pipefd[1]);
     if (pid < 0) {
         int e = errno;
@@ -308,6 +369,8 @@ int drv_process_spawn(const struct drv_spawn *s, struct drv_proc *out, struct er
     uint64_t start = 0;
     if (read_stat((pid_t)msg[0], &pg, &start) != 0)
         start = 0;
+    if (read_stat(pid, &pg, &out->keeper_ticks) != 0)
+        out->keeper_ticks = 0;
     out->pid = pid;
     out->pgid = (pid_t)msg[0];
     out->start_ticks = start;

@@ -1,13 +1,16 @@
 /* process.h - the process driver: instances as child processes, each the
  * leader of its own process group, in its own work directory, with its
  * environment and output file, optionally as another (unprivileged) user.
- * Each instance runs under a keeper, berthd's direct child: the keeper exits
- * with the instance's status, and whenever it goes (the instance exited,
- * berthd died) it kills the instance's whole group and every descendant (it
- * is a subreaper) first, so nothing an instance forked outlives it or the
- * daemon. drv_process_sweep() ends what a
- * keeper could not (the keeper itself killed). Reaping is the caller's
- * (waitpid on SIGCHLD). Call from the main thread only. */
+ * Each instance runs under a keeper, berthd's child in a session of its own:
+ * the keeper exits with the instance's status, and when the instance exits
+ * (or the keeper gets SIGHUP) it kills the instance's whole group and every
+ * descendant (it is a subreaper) first, so nothing an instance forked
+ * outlives it. Instances outlive berthd: the keeper does not watch berthd,
+ * writes the instance's exit status to a file for a berthd that is not its
+ * parent (drivers/adopt.h), and holds the read ends of the output pipes so
+ * that the instance can write while no berthd reads. drv_process_sweep()
+ * ends what a keeper could not (the keeper itself killed). Reaping is the
+ * caller's (waitpid on SIGCHLD). Call from the main thread only. */
 #ifndef BERTH_DRIVERS_PROCESS_H
 #define BERTH_DRIVERS_PROCESS_H
 
@@ -38,12 +41,25 @@ struct drv_spawn {
     int ncgroup_fds;
     const struct drv_mount *mounts; /* bound in a mount namespace of its own (drivers/mounts.h) */
     size_t nmounts;
+    /* Where the keeper writes how the instance ended (DRV_STATUS_*), read by a
+     * berthd that adopted it; NULL: nowhere. */
+    const char *status_path;
+    /* Descriptors the keeper holds open as DRV_KEEPER_FD_HOLD + i while it
+     * lives (the read ends of the output pipes); nhold 0: none. */
+    int hold[2];
+    size_t nhold;
 };
+
+/* The keeper's own descriptors: 0-2 /dev/null, the status file, then the
+ * held ones (/proc/<keeper>/fd/N reopens them). */
+#define DRV_KEEPER_FD_STATUS 3
+#define DRV_KEEPER_FD_HOLD 4
 
 struct drv_proc {
     pid_t pid;  /* the keeper: waitpid() reports the instance's exit status as its own */
     pid_t pgid; /* the instance's process group: what to signal */
     uint64_t start_ticks;
+    uint64_t keeper_ticks; /* the keeper's start time, to recognise it after a restart */
 };
 
 /* Resolve the user instances run as. berthd as root switches to 'name',

@@ -70,6 +70,7 @@ struct conn {
     struct http_tls_conn *tls;      /* NULL: plain HTTP */
     bool tls_stalled;               /* plaintext waits in the session: reading stopped */
     bool pump_due;                  /* on the kick list for conn_pump() */
+    bool fresh;                     /* accepted, nothing read yet: its request is coming */
 };
 
 struct http_deferred {
@@ -1170,6 +1171,7 @@ static void conn_read(struct conn *c, ssize_t n, const uv_buf_t *b)
 {
     if (n == 0)
         return;
+    c->fresh = false;
     if (n == UV_ENOBUFS) { /* bytes came while none were wanted: now stop */
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -1338,6 +1340,7 @@ static void conn_start(struct worker *w, int fd)
     struct http_server *srv = w->srv;
     struct conn *c = xcalloc(1, sizeof(*c));
     c->w = w;
+    c->fresh = true;
     http_parser_init(&c->parser, srv->cfg.max_body_bytes);
     c->parser.stream_bodies = srv->cfg.stream_bodies;
     c->parser.budget = body_budget;
@@ -1414,10 +1417,14 @@ static void on_drain_timeout(uv_timer_t *t)
     worker_close_all(w);
 }
 
-/* Whether a connection is between requests (nothing read of the next). */
+/* Whether a connection is between requests (nothing read of the next). One
+ * just accepted is not: its client connected to send a request, which a
+ * drain answers (a successor taking over the listener must not cost the
+ * requests that reached this one). */
 static bool conn_idle(const struct conn *c)
 {
-    return !c->parser.in_message && !c->deferred && !c->streaming && c->pending.len == 0;
+    return !c->fresh && !c->parser.in_message && !c->deferred && !c->streaming &&
+           c->pending.len == 0;
 }
 
 static void worker_drain(struct worker *w)
@@ -1449,7 +1456,7 @@ static void on_wake(uv_async_t *a)
     w->npending = w->cap_pending = 0;
     pthread_mutex_unlock(&w->lock);
     for (size_t i = 0; i < n; i++) {
-        if (stopping) {
+        if (stopping && !w->srv->cfg.drain_timeout_ms) {
             close(fds[i]);
             atomic_fetch_sub(&w->srv->nconns, 1);
         } else {
@@ -1582,9 +1589,14 @@ static void on_listen_readable(uv_poll_t *p, int status, int events)
     }
 }
 
+static int server_start_fd(uv_loop_t *loop, const struct http_server_config *cfg, int fd,
+                           struct http_server **out, struct err *err);
+
 int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
                       struct http_server **out, struct err *err)
 {
+    if (cfg->listen_fd > 0)
+        return server_start_fd(loop, cfg, cfg->listen_fd, out, err);
     struct sockaddr_storage ss;
     socklen_t slen;
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
@@ -1613,7 +1625,19 @@ int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
         return err_set(err, ERR_SYS(e), "cannot listen on %s:%d: %s", cfg->host, cfg->port,
                        strerror(e));
     }
-    slen = sizeof(ss);
+    return server_start_fd(loop, cfg, fd, out, err);
+}
+
+/* Serve on the listening socket 'fd' (ours from here). */
+static int server_start_fd(uv_loop_t *loop, const struct http_server_config *cfg, int fd,
+                           struct http_server **out, struct err *err)
+{
+    (void)err;
+    struct sockaddr_storage ss;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t slen = sizeof(ss);
     getsockname(fd, (struct sockaddr *)&ss, &slen);
 
     struct http_server *s = xcalloc(1, sizeof(*s));
@@ -1679,6 +1703,11 @@ unsigned long http_raise_fd_limit(void)
 int http_server_port(const struct http_server *s)
 {
     return s->port;
+}
+
+int http_server_listen_fd(const struct http_server *s)
+{
+    return s && !s->shut_down ? s->fd : -1;
 }
 
 static void on_server_handle_closed(uv_handle_t *h)

@@ -101,6 +101,9 @@ struct http_server_config {
     /* HTTPS with these settings (see http/tls.h; the caller's, alive until
      * the server has stopped); NULL: plain HTTP. */
     struct http_tls *tls;
+    /* A listening socket to serve on (inherited: berthd/takeover.h) instead
+     * of binding host:port; 0: bind. The server owns it from the start. */
+    int listen_fd;
 };
 
 struct http_server;
@@ -110,6 +113,9 @@ struct http_server;
 int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
                       struct http_server **out, struct err *err);
 int http_server_port(const struct http_server *s);
+/* The listening socket, to hand to a successor before shutting down; -1
+ * once shut down. */
+int http_server_listen_fd(const struct http_server *s);
 /* Begin to stop, without waiting: close the listening socket (new clients are
  * refused), close idle connections, and let each request in flight finish
  * (its connection then closes) for at most cfg.drain_timeout_ms; what is left

@@ -520,6 +520,22 @@ static struct source *source_new(struct logs_capture *c, const char *group_id,
 int logs_capture_open(struct logs_capture *c, const char *group_id, const char *service_id,
                       const char *pod, int fds[2], struct err *err)
 {
+    return logs_capture_open_held(c, group_id, service_id, pod, fds, NULL, err);
+}
+
+static void queue_sources(struct logs_capture *c, struct source *out, struct source *er)
+{
+    pthread_mutex_lock(&c->lock);
+    er->next = c->pending;
+    out->next = er;
+    c->pending = out;
+    pthread_mutex_unlock(&c->lock);
+    uv_async_send(&c->wake);
+}
+
+int logs_capture_open_held(struct logs_capture *c, const char *group_id, const char *service_id,
+                           const char *pod, int fds[2], int held[2], struct err *err)
+{
     int p[2][2];
     if (pipe2(p[0], O_CLOEXEC) != 0)
         return err_set(err, ERR_SYS(errno), "pipe: %s", strerror(errno));
@@ -529,6 +545,17 @@ int logs_capture_open(struct logs_capture *c, const char *group_id, const char *
         close(p[0][1]);
         return err_set(err, ERR_SYS(e), "pipe: %s", strerror(e));
     }
+    for (int i = 0; held && i < 2; i++) {
+        held[i] = fcntl(p[i][0], F_DUPFD_CLOEXEC, 3);
+        if (held[i] < 0) {
+            int e = errno;
+            if (i)
+                close(held[0]);
+            for (int k = 0; k < 2; k++)
+                close(p[k][0]), close(p[k][1]);
+            return err_set(err, ERR_SYS(e), "dup: %s", strerror(e));
+        }
+    }
     for (int i = 0; i < 2; i++) {
         /* Room for a burst before the instance has to wait (best effort). */
         (void)fcntl(p[i][0], F_SETPIPE_SZ, PIPE_BYTES);
@@ -536,13 +563,16 @@ int logs_capture_open(struct logs_capture *c, const char *group_id, const char *
     }
     struct source *out = source_new(c, group_id, service_id, pod, LOGS_STDOUT, p[0][0]);
     struct source *er = source_new(c, group_id, service_id, pod, LOGS_STDERR, p[1][0]);
-    pthread_mutex_lock(&c->lock);
-    er->next = c->pending;
-    out->next = er;
-    c->pending = out;
-    pthread_mutex_unlock(&c->lock);
-    uv_async_send(&c->wake);
+    queue_sources(c, out, er);
     return 0;
+}
+
+void logs_capture_attach(struct logs_capture *c, const char *group_id, const char *service_id,
+                         const char *pod, const int fds[2])
+{
+    struct source *out = source_new(c, group_id, service_id, pod, LOGS_STDOUT, fds[0]);
+    struct source *er = source_new(c, group_id, service_id, pod, LOGS_STDERR, fds[1]);
+    queue_sources(c, out, er);
 }
 
 void logs_capture_stats(struct logs_capture *c, struct logs_stats *out)

@@ -57,6 +57,17 @@ void logs_capture_set_hook(struct logs_capture *c, logs_line_fn *fn, void *arg);
 int logs_capture_open(struct logs_capture *c, const char *group_id, const char *service_id,
                       const char *pod, int fds[2], struct err *err);
 
+/* logs_capture_open(), and when 'held' is not NULL, a copy of each read end
+ * in held[0] and held[1] (close-on-exec) for the instance's keeper to hold,
+ * so that the instance can write while no berthd reads (drivers/process.h);
+ * the caller closes them after the spawn. */
+int logs_capture_open_held(struct logs_capture *c, const char *group_id, const char *service_id,
+                           const char *pod, int fds[2], int held[2], struct err *err);
+/* Read an instance again after a restart: 'fds' are read ends of its stdout
+ * and stderr (drv_keeper_pipes()); the capture owns them from here. */
+void logs_capture_attach(struct logs_capture *c, const char *group_id, const char *service_id,
+                         const char *pod, const int fds[2]);
+
 struct logs_stats {
     uint64_t lines_stored;  /* lines committed to the store since start */
     uint64_t bytes_stored;  /* their text's bytes */

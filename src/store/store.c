@@ -126,6 +126,14 @@ static const char *const migrations[] = {
     "ALTER TABLE credentials ADD COLUMN policy TEXT;"
     "ALTER TABLE credentials ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;"
     "UPDATE credentials SET admin = 1;",
+    /* 7: what a restarted berthd needs to adopt an instance that outlived
+     * its predecessor: the keeper (pid and start time), the spec it runs,
+     * when it started and its restarts. */
+    "ALTER TABLE instances ADD COLUMN keeper_pid INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE instances ADD COLUMN keeper_ticks INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE instances ADD COLUMN spec TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE instances ADD COLUMN started_at TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE instances ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1347,13 +1355,19 @@ int store_instance_put(struct store *st, const struct store_instance *in, struct
     int rc = begin_write(st, err);
     if (rc == 0)
         rc = prepare(st, &s, err,
-                     "INSERT OR REPLACE INTO instances (id, service_id, pgid, start_ticks, port)"
-                     " VALUES (?, ?, ?3, ?4, ?5)",
+                     "INSERT OR REPLACE INTO instances (id, service_id, pgid, start_ticks, port,"
+                     " keeper_pid, keeper_ticks, spec, started_at, restarts)"
+                     " VALUES (?, ?, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                      args);
     if (rc == 0) {
         bind_int(s, 3, in->pgid);
         bind_int(s, 4, (long long)in->start_ticks);
         bind_int(s, 5, in->port);
+        bind_int(s, 6, in->keeper_pid);
+        bind_int(s, 7, (long long)in->keeper_ticks);
+        sqlite3_bind_text(s, 8, in->spec ? in->spec : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 9, in->started_at ? in->started_at : "", -1, SQLITE_TRANSIENT);
+        bind_int(s, 10, in->restarts);
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = db_error(st, err, "recording an instance");
         sqlite3_finalize(s);
@@ -1383,12 +1397,19 @@ static void read_instance(sqlite3_stmt *s, void *row)
     in->pgid = sqlite3_column_int(s, 2);
     in->start_ticks = (uint64_t)sqlite3_column_int64(s, 3);
     in->port = sqlite3_column_int(s, 4);
+    in->keeper_pid = sqlite3_column_int(s, 5);
+    in->keeper_ticks = (uint64_t)sqlite3_column_int64(s, 6);
+    in->spec = col(s, 7);
+    in->started_at = col(s, 8);
+    in->restarts = sqlite3_column_int(s, 9);
 }
 
 int store_instance_list(struct store *st, struct store_instance **out, size_t *n, struct err *err)
 {
-    return list_rows(st, "SELECT id, service_id, pgid, start_ticks, port FROM instances", NULL,
-                     sizeof(**out), read_instance, release_instance, (void **)out, n,
+    return list_rows(st,
+                     "SELECT id, service_id, pgid, start_ticks, port, keeper_pid, keeper_ticks,"
+                     " spec, started_at, restarts FROM instances",
+                     NULL, sizeof(**out), read_instance, release_instance, (void **)out, n,
                      "listing instances", err);
 }
 
@@ -1396,6 +1417,8 @@ void store_instance_release(struct store_instance *in)
 {
     free(in->id);
     free(in->service_id);
+    free(in->spec);
+    free(in->started_at);
     memset(in, 0, sizeof(*in));
 }
 

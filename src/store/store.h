@@ -241,7 +241,7 @@ int store_token_delete(struct store *st, const char *region, const char *group_i
 
 /* ------------------------------------------------------------------------ */
 /* Instances: the processes berthd started, recorded so that a restarted
- * berthd can find and end what a crash left running. */
+ * berthd can adopt those still running (control/adopt) and end the rest. */
 
 struct store_instance {
     char *id; /* <service-id>-<index> */
@@ -249,6 +249,11 @@ struct store_instance {
     int pgid;
     uint64_t start_ticks;
     int port;
+    int keeper_pid; /* 0: recorded by a berthd before adoption (not adoptable) */
+    uint64_t keeper_ticks;
+    char *spec;       /* the run spec it was started with; NULL or "" when put: none */
+    char *started_at; /* RFC 3339 */
+    int restarts;
 };
 
 void store_instance_release(struct store_instance *in);

@@ -140,6 +140,10 @@ class Berthd:
         self.argv = [path, "--data-dir", self.data_dir, "--api-listen",
                      "127.0.0.1:%d" % self.port, "--gateway-listen",
                      "127.0.0.1:%d" % self.gateway_port] + self.extra
+        # berthd leaves its instances running when it stops (for the next one to adopt);
+        # a test stops them with it unless it says otherwise.
+        if not any(a.startswith("--instances-on-exit") for a in self.extra):
+            self.argv += ["--instances-on-exit", "stop"]
         for root in self.import_roots:
             self.argv += ["--import-root", root]
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
@@ -194,6 +198,46 @@ class Berthd:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        end_instances(self.data_dir)
+
+
+def end_instances(data_dir):
+    """End the instances recorded in berthd's store whose keepers still run (left by a berthd
+    killed with -9 or stopped with --instances-on-exit keep): SIGHUP makes a keeper end its
+    instance and everything under it. Returns the keeper pids signalled."""
+    db = os.path.join(data_dir, "berth.db")
+    if not os.path.exists(db):
+        return []
+    import sqlite3
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+        try:
+            rows = con.execute("SELECT keeper_pid, keeper_ticks FROM instances").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return []
+    ended = []
+    for pid, ticks in rows:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if pid > 1 and fields[0] != "Z" and int(fields[19]) == ticks:
+            os.kill(pid, signal.SIGHUP)
+            ended.append(pid)
+    deadline = time.monotonic() + 5
+    for pid in ended:
+        while time.monotonic() < deadline:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        break
+            except OSError:
+                break
+            time.sleep(0.02)
+    return ended
 
 
 def start_berthd(cls, tag=None, **kw):

@@ -64,6 +64,30 @@ def free_port():
         s.close()
 
 
+def listeners_on_ports(ports):
+    """{port: pid} of the processes listening on 127.0.0.1 at these ports (from /proc/net/tcp
+    and /proc/*/fd)."""
+    inodes = {}
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            port = int(parts[1].split(":")[1], 16)
+            if parts[3] == "0A" and port in ports:
+                inodes[parts[9]] = port
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            for fd in os.listdir("/proc/%s/fd" % pid):
+                link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    out[inodes[link[8:-1]]] = int(pid)
+        except OSError:
+            continue
+    return out
+
+
 def tempdir(tag):
     d = tempfile.mkdtemp(prefix="berth-e2e-%s-" % tag)
     # Searchable by berthd's unprivileged instance user, which runs the tests' scripts and

@@ -179,6 +179,49 @@ def run_class(stem, cls, names, harness):
 # ---------------------------------------------------------------------------------------------
 # parent
 
+def become_subreaper():
+    """Orphans of the tests (instances' keepers left by a berthd killed with -9 or a timed-out
+    file, a berthd that took over from another) come to this process instead of init, so that
+    end_orphans() can end them after each file."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def end_orphans():
+    """End and reap every child left once a file is done: keepers with SIGHUP (they end their
+    instance and all under it), anything else with SIGKILL. Bounded in rounds and time."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        kids = []
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open("/proc/self/task/%s/children" % task) as f:
+                    kids += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+        if not kids:
+            return
+        for pid in kids:
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    keeper = f.read().strip() == "berthd-keeper"
+                os.kill(pid, signal.SIGHUP if keeper else signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+        time.sleep(0.05)
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+
+
 def run_child(path, test_filters, limit):
     argv = [sys.executable, os.path.abspath(__file__), "--child", path] + ["--test=" + t for t in test_filters]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -218,6 +261,7 @@ def run_child(path, test_filters, limit):
         except ProcessLookupError:
             pass
         p.wait(10)
+        end_orphans()
         print("FAIL %s (file timed out after %ds; tests after the last line above did not run)" % (stem, limit),
               flush=True)
         counts["FAIL"] += 1
@@ -227,6 +271,7 @@ def run_child(path, test_filters, limit):
         os.killpg(p.pid, signal.SIGKILL)   # leftovers of this child's group, if any
     except (ProcessLookupError, PermissionError):
         pass
+    end_orphans()
     if rc != 0:
         print("FAIL %s (test process exited with code %d)" % (stem, rc), flush=True)
         counts["FAIL"] += 1
@@ -239,6 +284,7 @@ def main(argv):
         return 0
     files, tests = split_filters(argv)
     paths = discover(files)
+    become_subreaper()
     limit = int(os.environ.get("BERTH_E2E_FILE_TIMEOUT", "150"))
     t0 = time.monotonic()
     total = {"ok": 0, "FAIL": 0, "skip": 0}

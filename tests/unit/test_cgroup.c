@@ -91,9 +91,14 @@ TEST(v1_found_with_its_files_and_refused_without)
     dir("memory/jobs/j1/berth-t");
     put("cpu/berth-t/cpu.cfs_quota_us", "-1\n");
     put("memory/jobs/j1/berth-t/memory.limit_in_bytes", "9223372036854771712\n");
-    dir("cpu/berth-t/ms-old-1-0"); /* left by an earlier berthd: removed */
+    dir("cpu/berth-t/ms-old-1-0");  /* left by an earlier berthd: removed */
+    dir("cpu/berth-t/ms-kept-1-0"); /* an adopted instance's: kept */
     drv_cgroup_detect(mi, self, "berth-t", &h);
     CHECK_EQ_INT(h.version, DRV_CGROUP_V1);
+    CHECK(exists("cpu/berth-t/ms-old-1-0")); /* the sweep comes after the adoption */
+    const char *keep[] = {"ms-kept-1-0"};
+    drv_cgroup_sweep(&h, keep, 1);
+    CHECK(exists("cpu/berth-t/ms-kept-1-0"));
     char want[600];
     snprintf(want, sizeof(want), "%s/cpu/berth-t", root);
     CHECK_STR_EQ(h.cpu_dir, want);

@@ -914,6 +914,62 @@ TEST(stop_drains_requests_in_flight)
     close(busy);
 }
 
+/* A connection accepted just before the stop, its request not sent yet, is
+ * answered rather than closed as idle: its client connected to send one (a
+ * successor that took over the listener must not cost it). */
+TEST(stop_answers_a_connection_that_has_sent_nothing_yet)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.cfg.handler = stream_handler;
+    f.cfg.drain_timeout_ms = 3000;
+    CHECK(fixture_start(&f));
+    int fresh = dial(f.port);
+    usleep(50 * 1000); /* accepted and handed to the worker */
+    struct stopper st = {&f, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, stop_later, &st);
+    usleep(100 * 1000);
+    send_str(fresh, "GET / HTTP/1.1\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fresh, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 200"));
+    CHECK(strstr(out.ptr, "Connection: close"));
+    CHECK(peer_closed(fresh));
+    pthread_join(t, NULL);
+    buf_release(&out);
+    close(fresh);
+}
+
+/* A server takes a listening socket made elsewhere (inherited) as it is. */
+TEST(serves_on_a_given_listening_socket)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    CHECK_EQ_INT(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    CHECK_EQ_INT(listen(lfd, 16), 0);
+    CHECK_EQ_INT(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.cfg.handler = stream_handler;
+    f.cfg.port = 1; /* ignored: the socket's own address counts */
+    f.cfg.listen_fd = lfd;
+    CHECK(fixture_start(&f));
+    CHECK_EQ_INT(f.port, ntohs(a.sin_port));
+    int fd = dial(f.port);
+    send_str(fd, "GET / HTTP/1.1\r\n\r\n");
+    struct buf out;
+    buf_init(&out, SIZE_MAX);
+    read_answers(fd, 1, false, &out);
+    CHECK(strstr(out.ptr, "HTTP/1.1 200"));
+    buf_release(&out);
+    close(fd);
+    fixture_stop(&f);
+}
+
 /* Past the drain, what is left is cancelled, and worker_stop runs after
  * every on_cancel of its worker. */
 TEST(stop_cancels_after_the_drain_then_worker_stop)

@@ -353,6 +353,24 @@ TEST(instances_are_recorded_and_forgotten)
     CHECK_EQ_INT(n, 1);
     CHECK_EQ_INT(list[0].port, 8001);
     CHECK_EQ_INT(list[0].start_ticks, 99);
+    CHECK_EQ_INT(list[0].keeper_pid, 0); /* none given: not adoptable */
+    CHECK_STR_EQ(list[0].spec, "");
+    store_instance_release(&list[0]);
+    free(list);
+    /* What adoption needs comes back as it went in. */
+    in.keeper_pid = 1233;
+    in.keeper_ticks = 98;
+    in.spec = (char *)"{\"Kind\":\"model\"}";
+    in.started_at = (char *)"2026-01-02T03:04:05Z";
+    in.restarts = 4;
+    CHECK_EQ_INT(store_instance_put(st, &in, &err), 0);
+    CHECK_EQ_INT(store_instance_list(st, &list, &n, &err), 0);
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(list[0].keeper_pid, 1233);
+    CHECK_EQ_INT(list[0].keeper_ticks, 98);
+    CHECK_STR_EQ(list[0].spec, "{\"Kind\":\"model\"}");
+    CHECK_STR_EQ(list[0].started_at, "2026-01-02T03:04:05Z");
+    CHECK_EQ_INT(list[0].restarts, 4);
     store_instance_release(&list[0]);
     free(list);
     CHECK_EQ_INT(store_instance_delete(st, "ms-a-1-0", &err), 0);
