@@ -21,6 +21,7 @@ struct imports;
 struct ctl_reconciler;
 struct ctl_metrics;
 struct ctl_cronscale;
+struct ctl_billing;
 
 struct logs_deliver;
 
@@ -37,6 +38,7 @@ struct api_config {
     const char *logs_db;         /* the log store (store/logs.h), for DescribeLogs */
     /* The log sinks a LogConfig may name; NULL: none. */
     struct logs_deliver *deliver;
+    struct ctl_billing *billing; /* postpaid billing; NULL: hours of 3600 s, no kicks */
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without
@@ -47,6 +49,7 @@ struct api_call {
     const char *region;
     json_t *params; /* the request body, an object */
     json_t *out;
+    char account_id[64]; /* the caller's account; "" for the administrator (billing.c) */
     char error_code[64];
     char error_message[512];
 };
@@ -135,6 +138,9 @@ bool api_in_list(const char *const *list, const char *v);
 
 /* RFC 3339 UTC "now". */
 void api_now(char out[32]);
+/* An RFC 3339 time ("2022-01-10T19:22:04+08:00", "...04.5Z") into Unix
+ * seconds (events.c); false when it is not one. */
+bool api_parse_time(const char *s, int64_t *out);
 
 /* The action handlers (models.c). */
 /* Whether berth-serve serves a ModelFormat (XGBOOST, PYTORCH, TORCH_SCRIPT). */
@@ -156,6 +162,26 @@ int api_delete_model_service(struct api_call *c);
 int api_delete_model_service_group(struct api_call *c);
 int api_describe_model_service_call_info(struct api_call *c);
 int api_modify_service_group_weights(struct api_call *c);
+
+/* Accounts, the ledger and postpaid billing (billing.c, Berth extensions). */
+int api_create_account(struct api_call *c);
+int api_describe_accounts(struct api_call *c);
+int api_create_account_key(struct api_call *c);
+int api_top_up_account(struct api_call *c);
+int api_describe_ledger(struct api_call *c);
+int api_describe_usage_report(struct api_call *c);
+/* Whether the caller's account can freeze two hours of 'instances' of
+ * 'instance_type' (always, for the administrator, whose services are not
+ * billed); OperationDenied.BalanceInsufficient with the numbers if not. */
+int api_billing_precheck(struct api_call *c, const char *instance_type, int instances);
+/* Begin billing a service just created by the caller's account. */
+void api_billing_begin(struct api_call *c, const char *tags_json, const char *group_id,
+                       const char *service_id, const char *instance_type, int instances);
+/* Before a RESUME of 's' to 'instances': refused when its account cannot
+ * freeze two hours of them. */
+int api_billing_resume_check(struct api_call *c, const struct store_service *s, int instances);
+/* BusinessStatus and BillingInfo of a billed version, over what 'o' has. */
+void api_billing_show(struct api_call *c, const struct store_service *s, json_t *o);
 
 /* Events (events.c). */
 int api_describe_events(struct api_call *c);

@@ -27,7 +27,7 @@ static bool digits(const char *s, int n, int *out)
 
 /* An RFC 3339 time ("2022-01-10T19:22:04+08:00", "2022-01-10T11:22:04.5Z")
  * into Unix seconds; a fraction is dropped (events are shown to the second). */
-static bool parse_time(const char *s, int64_t *out)
+bool api_parse_time(const char *s, int64_t *out)
 {
     struct tm tm = {0};
     int year, mon, day, hour, min, sec;
@@ -83,13 +83,13 @@ static int read_window(struct api_call *c, struct store_event_query *q)
         api_get_str(c, c->params, "EndTime", false, &end))
         return -1;
     int64_t start_s, end_s = (int64_t)time(NULL);
-    if (end && !parse_time(end, &end_s))
+    if (end && !api_parse_time(end, &end_s))
         return api_fail(c, "InvalidParameterValue",
                         "EndTime must be an RFC 3339 time such as 2022-01-10T19:22:04+08:00, "
                         "got '%s'",
                         end);
     start_s = end_s - DAY_MS / 1000;
-    if (start && !parse_time(start, &start_s))
+    if (start && !api_parse_time(start, &start_s))
         return api_fail(c, "InvalidParameterValue",
                         "StartTime must be an RFC 3339 time such as 2022-01-10T19:22:04+08:00, "
                         "got '%s'",

@@ -8,6 +8,7 @@
 #include "api/scaling.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
+#include "control/billing.h"
 #include "control/cronscale.h"
 #include "control/events.h"
 #include "control/reconciler.h"
@@ -708,6 +709,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_object_set_new(o, "LatestVersion", json_string(latest_s));
     json_object_set_new(o, "DeployType", json_string("STANDARD"));
     json_object_set_new(o, "InstancePerReplicas", json_string("1"));
+    api_billing_show(c, s, o);
     if (status_out)
         *status_out = json_pack("{s:s, s:i, s:i}", "Status", st.status, "Ready", st.ready,
                                 "Replicas", s->replicas);
@@ -748,9 +750,13 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     static const char *const rank[] = {"CREATE_FAILED", "Abnormal", "CREATING", "Pending",
                                        "Waiting",       "Stopping", "Normal",   "Stopped"};
     int best = 8;
+    bool arrears = false;
     for (size_t i = 0; i < n; i++) {
         json_t *st = NULL;
         json_array_append_new(list, service_json(c, g, &svcs[i], latest, &st));
+        arrears |= strcmp(json_string_value(json_object_get(json_array_get(list, i),
+                                                            "BusinessStatus")),
+                          "ARREARS_STOP") == 0;
         const char *s = json_string_value(json_object_get(st, "Status"));
         running += strcmp(s, "Normal") == 0;
         ready += (int)json_integer_value(json_object_get(st, "Ready"));
@@ -778,7 +784,10 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     json_object_set_new(o, "Status", json_string(group_status));
     json_object_set_new(o, "Tags", tags_value(g->tags_json));
     json_object_set_new(o, "LatestVersion", json_string(latest_s));
-    json_object_set_new(o, "BusinessStatus", json_string(group_business_status(group_status)));
+    json_object_set_new(o, "BusinessStatus",
+                        json_string(arrears && strcmp(group_status, "Stopped") == 0
+                                        ? "ARREARS_STOP"
+                                        : group_business_status(group_status)));
     json_object_set_new(o, "CreateSource", json_string("DEFAULT"));
     json_object_set_new(o, "WeightUpdateStatus", json_string("UPDATED"));
     json_object_set_new(o, "ReplicasCount", json_integer(ready));
@@ -1036,6 +1045,11 @@ int api_create_model_service(struct api_call *c)
         free(g.created_at);
         g.created_at = xstrdup(now);
     }
+    if (api_billing_precheck(c, json_string_value(json_object_get(spec, "InstanceType")),
+                             (int)replicas)) {
+        store_group_release(&g);
+        goto out;
+    }
     char *spec_text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
     struct store_service s = {
         .description = (char *)(desc ? desc : ""),
@@ -1057,6 +1071,8 @@ int api_create_model_service(struct api_call *c)
         ctl_event_version(c->cfg->store, c->region, s.id, CTL_EVENT_NORMAL, "Created",
                           "Created with %d replica%s%s", s.replicas, s.replicas == 1 ? "" : "s",
                           new_group ? " in a new service group" : "");
+        api_billing_begin(c, g.tags_json, g.id, s.id,
+                          json_string_value(json_object_get(spec, "InstanceType")), s.replicas);
         if (sc->strategy == API_SCALE_CRON) {
             ctl_cronscale_event(c->cfg->cronscale, c->cfg->store, c->region, s.id, sc, &cron, -1);
             ctl_cronscale_kick(c->cfg->cronscale);
@@ -1505,6 +1521,11 @@ int api_modify_model_service(struct api_call *c)
         /* Stopped, or left with no replica (a version created with Replicas 0
          * before that was refused): back to what ran before, at least one. */
         long long cron = ctl_cronscale_count_spec(c->cfg->cronscale, s.spec_json);
+        if ((s.stopped || s.replicas == 0) &&
+            api_billing_resume_check(c, &s, cron >= 0 ? (int)cron : s.old_replicas ? s.old_replicas : 1)) {
+            store_service_release(&s);
+            return -1;
+        }
         if (cron >= 0 && s.stopped) /* a CRON version: what its jobs ask for now */
             rc = store_service_set_replicas(c->cfg->store, id, (int)cron, 0, false, &err);
         else if (cron < 0 && (s.stopped || s.replicas == 0))
@@ -1539,6 +1560,7 @@ int api_modify_model_service(struct api_call *c)
         return api_fail_store(c, &err);
     ctl_cronscale_kick(c->cfg->cronscale); /* RESUME of a CRON version: what the jobs say now */
     ctl_reconciler_kick(c->cfg->reconciler);
+    ctl_billing_kick(c->cfg->billing);
     struct store_group g;
     if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0 ||
         store_group_get(c->cfg->store, c->region, s.group_id, &g, &err) != 0) {
@@ -1568,6 +1590,7 @@ static int delete_by_id(struct api_call *c, const char *key,
         ctl_event_version(c->cfg->store, c->region, id, CTL_EVENT_NORMAL, "Deleted",
                           "Deleted the version");
     ctl_reconciler_kick(c->cfg->reconciler);
+    ctl_billing_kick(c->cfg->billing);
     return 0;
 }
 

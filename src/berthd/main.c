@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "control/imports.h"
 #include "control/metrics.h"
+#include "control/billing.h"
 #include "control/cronscale.h"
 #include "control/hpa.h"
 #include "control/reconciler.h"
@@ -60,6 +61,7 @@ struct options {
     const char *time_zone;       /* NULL: the machine's */
     long long test_clock_offset_s;
     long long wake_timeout_ms;
+    long long billing_hour_s;
     const char *config; /* read before the flags */
     char **owned;       /* values read from --config, freed at exit */
     size_t nowned;
@@ -137,6 +139,9 @@ static const struct option_row {
      "slow; past it new lines are dropped and counted"},
     {"wake-timeout-ms", OPT_INT, OFF(wake_timeout_ms), 100, 600000, "30000", NULL, NULL,
      "how long the gateway holds a request for a service scaled to zero (then 503)"},
+    {"billing-hour-s", OPT_INT, OFF(billing_hour_s), 1, 86400, "3600", NULL, NULL,
+     "seconds in a billing hour: postpaid services are charged (and freeze two) of them; "
+     "shorten it to test billing"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -486,6 +491,7 @@ static struct http_server *api_server, *gateway_server;
 static struct ctl_reconciler *reconciler;
 static struct ctl_cronscale *cronscale;
 static struct ctl_hpa *hpa;
+static struct ctl_billing *billing;
 static uv_signal_t sigterm, sigint;
 
 static void on_reconciler_stopped(void *arg)
@@ -513,6 +519,8 @@ static void on_signal(uv_signal_t *s, int signum)
     cronscale = NULL;
     ctl_hpa_stop(hpa);
     hpa = NULL;
+    ctl_billing_stop(billing);
+    billing = NULL;
     ctl_reconciler_stop(reconciler, on_reconciler_stopped, NULL);
 }
 
@@ -712,7 +720,9 @@ int main(int argc, char **argv)
         goto out;
     }
     hpa = ctl_hpa_start(loop, st, reconciler, &routes);
+    billing = ctl_billing_start(loop, st, reconciler, o.billing_hour_s);
     struct api_config api = {
+        .billing = billing,
         .gateway_url = gateway_url,
         .store = st,
         .imports = im,
@@ -777,6 +787,7 @@ int main(int argc, char **argv)
         gateway_server = NULL;
         ctl_cronscale_stop(cronscale);
         ctl_hpa_stop(hpa);
+        ctl_billing_stop(billing);
         ctl_reconciler_stop(reconciler, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         rc = 1;
