@@ -144,7 +144,7 @@ static int ledger_add(struct store *st, const char *id, const char *kind, int64_
               " service_id, tags, price, instance_ms, note, t_ms)"
               " SELECT id, ?2, ?3, balance, frozen, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"
               " FROM accounts WHERE id = ?1",
-              "ssisssssiisi", id, kind, amount, sub->region, sub->group_id, sub->service_id,
+              "ssissssiisi", id, kind, amount, sub->region, sub->group_id, sub->service_id,
               sub->tags_json, sub->price, sub->instance_ms, note ? note : "", now_ms);
     if (rc == 0)
         rc = done(st, s, err, "writing a ledger row");
