@@ -45,5 +45,8 @@ int cli_service_limit(struct cli *c, int argc, char **argv);
 int cli_token(struct cli *c, int argc, char **argv);
 /* events.c: berth events */
 int cli_events(struct cli *c, int argc, char **argv);
+/* account.c: berth account ...; bill.c: berth bill */
+int cli_account(struct cli *c, int argc, char **argv);
+int cli_bill(struct cli *c, int argc, char **argv);
 
 #endif

@@ -51,7 +51,11 @@ static void usage(FILE *f)
             "  events ms-ID[-N] [--version N] [--since 10m|RFC3339] [--type T] [--kind K]\n"
             "         [--limit N]                     what happened, oldest first\n"
             "  logs ms-ID[-N] [--follow] [--since DURATION|RFC3339] [--grep WORD]...\n"
-            "       [--version ms-ID-N] [--pod NAME[*]] [--stream stdout|stderr]\n\n"
+            "       [--version ms-ID-N] [--pod NAME[*]] [--stream stdout|stderr]\n"
+            "  account create NAME [--balance FEN] | list | key acc-ID | topup acc-ID FEN\n"
+            "  account ledger [acc-ID] [--service ms-ID-N] [--kind K] [--limit N]\n"
+            "  bill --by tag:KEY|account|service [--month YYYY-MM | --from T --to T]\n"
+            "       [--account acc-ID]               charges added up from the ledger\n\n"
             "environment: BERTH_ENDPOINT (default http://127.0.0.1:7700), TENCENTCLOUD_REGION\n"
             "(default ap-guangzhou), TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY,\n"
             "BERTH_CREDENTIALS, BERTH_TOKEN (predict's --token).\n"
@@ -308,7 +312,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[i];
     if (strcmp(cmd, "call") && strcmp(cmd, "model") && strcmp(cmd, "service") &&
         strcmp(cmd, "predict") && strcmp(cmd, "token") && strcmp(cmd, "events") &&
-        strcmp(cmd, "logs")) {
+        strcmp(cmd, "logs") && strcmp(cmd, "account") && strcmp(cmd, "bill")) {
         fprintf(stderr, "berth: unknown command '%s' (see --help)\n", cmd);
         return CLI_USAGE;
     }
@@ -338,6 +342,10 @@ int main(int argc, char **argv)
         rc = cli_events(&c, argc - i - 1, argv + i + 1);
     } else if (strcmp(cmd, "logs") == 0) {
         rc = cli_logs(&c, argc - i - 1, argv + i + 1);
+    } else if (strcmp(cmd, "account") == 0) {
+        rc = cli_account(&c, argc - i - 1, argv + i + 1);
+    } else if (strcmp(cmd, "bill") == 0) {
+        rc = cli_bill(&c, argc - i - 1, argv + i + 1);
     } else {
         rc = cli_predict(&c, argc - i - 1, argv + i + 1);
     }

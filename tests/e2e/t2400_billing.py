@@ -275,6 +275,37 @@ class Billing(unittest.TestCase):
         rc, out = api.run_exit(base + ["bill", "--by", "team"])
         self.assertEqual(rc, 2, out)
 
+    def test_06_berth_account(self):
+        cred = self.d.credentials()
+        berth = os.path.join(os.path.dirname(api.berthd_path()), "berth")
+        base = [berth, "--endpoint", "http://127.0.0.1:%d" % self.d.port, "--secret-id",
+                cred["secretId"], "--secret-key", cred["secretKey"]]
+        rc, out = api.run_exit(base + ["--json", "account", "create", "cli-team", "--balance", "250"])
+        self.assertEqual(rc, 0, out)
+        acc = json.loads(out)["Account"]["AccountId"]
+        rc, out = api.run_exit(base + ["account", "topup", acc, "1234", "--note", "from the cli"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("14.84", out)
+        rc, out = api.run_exit(base + ["account", "list"])
+        self.assertEqual(rc, 0, out)
+        line = next(l for l in out.splitlines() if l.startswith(acc))
+        self.assertIn("cli-team", line)
+        self.assertIn("consistent", line)
+        rc, out = api.run_exit(base + ["account", "ledger", acc])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("from the cli", out)
+        self.assertIn("(2 of 2 rows)", out)
+        rc, out = api.run_exit(base + ["--json", "account", "key", acc])
+        self.assertEqual(rc, 0, out)
+        key = json.loads(out)
+        mine = [berth, "--endpoint", "http://127.0.0.1:%d" % self.d.port, "--secret-id",
+                key["SecretId"], "--secret-key", key["SecretKey"]]
+        rc, out = api.run_exit(mine + ["account", "topup", acc, "5"])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("UnauthorizedOperation", out)
+        rc, out = api.run_exit(base + ["account", "topup", acc, "-5"])
+        self.assertEqual(rc, 2, out)
+
 
 if __name__ == "__main__":
     unittest.main()
