@@ -125,8 +125,8 @@ int api_describe_accounts(struct api_call *c)
             want = false;
             size_t k;
             json_t *v;
-            json_array_foreach(ids, k, v) want |= json_is_string(v) &&
-                                                  strcmp(json_string_value(v), list[i].id) == 0;
+            json_array_foreach(ids, k, v) want |=
+                json_is_string(v) && strcmp(json_string_value(v), list[i].id) == 0;
         }
         if (want)
             json_array_append_new(set, account_json(c, &list[i]));
@@ -189,8 +189,8 @@ int api_top_up_account(struct api_call *c)
     store_account_release(&a);
     char **resumed;
     size_t nresumed;
-    if (store_account_topup(c->cfg->store, id, amount, note ? note : "top-up",
-                            ctl_billing_now_ms(), &resumed, &nresumed, &err) != 0)
+    if (store_account_topup(c->cfg->store, id, amount, note ? note : "top-up", ctl_billing_now_ms(),
+                            &resumed, &nresumed, &err) != 0)
         return api_fail_store(c, &err);
     json_t *list = json_array();
     for (size_t i = 0; i < nresumed; i++) {
@@ -230,8 +230,8 @@ static int read_period(struct api_call *c, int64_t *start_ms, int64_t *end_ms)
                         "EndTime must be an RFC 3339 time such as 2027-01-01T00:00:00Z, got '%s'",
                         end);
     if (start && end && e <= s)
-        return api_fail(c, "InvalidParameterValue", "EndTime '%s' is not after StartTime '%s'",
-                        end, start);
+        return api_fail(c, "InvalidParameterValue", "EndTime '%s' is not after StartTime '%s'", end,
+                        start);
     *start_ms = s * 1000;
     *end_ms = e * 1000;
     return 0;
@@ -293,15 +293,15 @@ int api_describe_ledger(struct api_call *c)
         time_text(r->t_ms, t);
         json_t *tags = json_loads(r->tags_json, 0, NULL);
         json_array_append_new(
-            set, json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:I, s:I, s:s, "
-                           "s:s, s:I}",
-                           "Seq", (json_int_t)r->seq, "AccountId", r->account_id, "Kind", r->kind,
-                           "Amount", (json_int_t)r->amount, "Balance", (json_int_t)r->balance,
-                           "Frozen", (json_int_t)r->frozen, "Region", r->region, "ServiceGroupId",
-                           r->group_id, "ServiceId", r->service_id, "Tags",
-                           tags ? tags : json_array(), "Price", (json_int_t)r->price,
-                           "InstanceMs", (json_int_t)r->instance_ms, "Note", r->note, "Time", t,
-                           "TimeMs", (json_int_t)r->t_ms));
+            set,
+            json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:I, s:I, s:s, "
+                      "s:s, s:I}",
+                      "Seq", (json_int_t)r->seq, "AccountId", r->account_id, "Kind", r->kind,
+                      "Amount", (json_int_t)r->amount, "Balance", (json_int_t)r->balance, "Frozen",
+                      (json_int_t)r->frozen, "Region", r->region, "ServiceGroupId", r->group_id,
+                      "ServiceId", r->service_id, "Tags", tags ? tags : json_array(), "Price",
+                      (json_int_t)r->price, "InstanceMs", (json_int_t)r->instance_ms, "Note",
+                      r->note, "Time", t, "TimeMs", (json_int_t)r->t_ms));
         store_ledger_row_release(&rows[i]);
     }
     free(rows);
@@ -320,8 +320,7 @@ int api_describe_usage_report(struct api_call *c)
     const char *by_text, *account;
     int64_t start_ms, end_ms;
     if (api_check_fields(c, c->params, NULL, fields) || read_account_scope(c, &account) ||
-        api_get_str(c, c->params, "GroupBy", true, &by_text) ||
-        read_period(c, &start_ms, &end_ms))
+        api_get_str(c, c->params, "GroupBy", true, &by_text) || read_period(c, &start_ms, &end_ms))
         return -1;
     enum store_usage_by by;
     const char *tag_key = NULL;
@@ -343,11 +342,10 @@ int api_describe_usage_report(struct api_call *c)
     json_t *items = json_array();
     int64_t total = 0, total_ms = 0;
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(items,
-                              json_pack("{s:s, s:I, s:I, s:I}", "Key", u[i].key, "Amount",
-                                        (json_int_t)u[i].amount, "InstanceMs",
-                                        (json_int_t)u[i].instance_ms, "Charges",
-                                        (json_int_t)u[i].charges));
+        json_array_append_new(items, json_pack("{s:s, s:I, s:I, s:I}", "Key", u[i].key, "Amount",
+                                               (json_int_t)u[i].amount, "InstanceMs",
+                                               (json_int_t)u[i].instance_ms, "Charges",
+                                               (json_int_t)u[i].charges));
         total += u[i].amount;
         total_ms += u[i].instance_ms;
         store_usage_release(&u[i]);
@@ -380,8 +378,8 @@ int api_billing_precheck(struct api_call *c, const char *instance_type, int inst
         return 0;
     int64_t price = ctl_billing_price(instance_type);
     if (price < 0)
-        return api_fail(c, "FailedOperation.UnknownInstanceType",
-                        "InstanceType '%s' has no price", instance_type ? instance_type : "");
+        return api_fail(c, "FailedOperation.UnknownInstanceType", "InstanceType '%s' has no price",
+                        instance_type ? instance_type : "");
     int64_t available;
     struct err err = {0};
     if (store_account_available(c->cfg->store, c->account_id, &available, &err) != 0)
@@ -426,12 +424,13 @@ int api_billing_resume_check(struct api_call *c, const struct store_service *s, 
     if (rc)
         rc = api_fail_store(c, &err);
     else if (available < freeze)
-        rc = api_fail(c, "OperationDenied.BalanceInsufficient",
-                      "%s%s: account %s has %lld fen free, less than the %lld fen that resuming "
-                      "%d instance%s (%lld fen an hour each) freezes for two hours; top it up",
-                      s->id, strcmp(b.status, "ARREARS_STOP") == 0 ? " was stopped for arrears" : "",
-                      b.account_id, (long long)available, (long long)freeze, instances,
-                      instances == 1 ? "" : "s", (long long)b.price);
+        rc =
+            api_fail(c, "OperationDenied.BalanceInsufficient",
+                     "%s%s: account %s has %lld fen free, less than the %lld fen that resuming "
+                     "%d instance%s (%lld fen an hour each) freezes for two hours; top it up",
+                     s->id, strcmp(b.status, "ARREARS_STOP") == 0 ? " was stopped for arrears" : "",
+                     b.account_id, (long long)available, (long long)freeze, instances,
+                     instances == 1 ? "" : "s", (long long)b.price);
     store_billing_release(&b);
     return rc;
 }

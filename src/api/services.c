@@ -754,9 +754,9 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     for (size_t i = 0; i < n; i++) {
         json_t *st = NULL;
         json_array_append_new(list, service_json(c, g, &svcs[i], latest, &st));
-        arrears |= strcmp(json_string_value(json_object_get(json_array_get(list, i),
-                                                            "BusinessStatus")),
-                          "ARREARS_STOP") == 0;
+        arrears |=
+            strcmp(json_string_value(json_object_get(json_array_get(list, i), "BusinessStatus")),
+                   "ARREARS_STOP") == 0;
         const char *s = json_string_value(json_object_get(st, "Status"));
         running += strcmp(s, "Normal") == 0;
         ready += (int)json_integer_value(json_object_get(st, "Ready"));
@@ -1522,7 +1522,10 @@ int api_modify_model_service(struct api_call *c)
          * before that was refused): back to what ran before, at least one. */
         long long cron = ctl_cronscale_count_spec(c->cfg->cronscale, s.spec_json);
         if ((s.stopped || s.replicas == 0) &&
-            api_billing_resume_check(c, &s, cron >= 0 ? (int)cron : s.old_replicas ? s.old_replicas : 1)) {
+            api_billing_resume_check(c, &s,
+                                     cron >= 0        ? (int)cron
+                                     : s.old_replicas ? s.old_replicas
+                                                      : 1)) {
             store_service_release(&s);
             return -1;
         }

@@ -123,7 +123,8 @@ int cli_account(struct cli *c, int argc, char **argv)
 {
     const char *verb = argc ? argv[0] : "";
     json_t *resp = NULL;
-    if (strcmp(verb, "create") == 0 && (argc == 2 || (argc == 4 && !strcmp(argv[2], "--balance")))) {
+    if (strcmp(verb, "create") == 0 &&
+        (argc == 2 || (argc == 4 && !strcmp(argv[2], "--balance")))) {
         long long balance = argc == 4 ? fen_arg(argv[3]) : 0;
         if (balance < 0) {
             fprintf(stderr, "berth: account create: --balance must be whole fen\n");

@@ -85,8 +85,7 @@ int cli_bill(struct cli *c, int argc, char **argv)
             double hours = (double)json_integer_value(json_object_get(it, "InstanceMs")) / 3.6e6;
             const char *key = cli_jstr(it, "Key");
             printf("%-36s  %11lld.%02lld  %14.4f  %8lld\n", *key ? key : "(untagged)", fen / 100,
-                   fen % 100, hours,
-                   (long long)json_integer_value(json_object_get(it, "Charges")));
+                   fen % 100, hours, (long long)json_integer_value(json_object_get(it, "Charges")));
         }
         long long total = (long long)json_integer_value(json_object_get(resp, "TotalAmount"));
         printf("%-36s  %11lld.%02lld\n", "TOTAL", total / 100, total % 100);

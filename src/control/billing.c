@@ -31,9 +31,9 @@ static const struct {
     const char *name;
     int64_t fen;
 } prices[] = {
-    {"TI.S.MEDIUM.POST", 70},     {"TI.S.LARGE.POST", 140},      {"TI.S.2XLARGE16.POST", 280},
-    {"TI.S.2XLARGE32.POST", 360}, {"TI.S.4XLARGE32.POST", 560},  {"TI.S.4XLARGE64.POST", 720},
-    {"TI.S.6XLARGE48.POST", 840}, {"TI.S.6XLARGE96.POST", 1080}, {"TI.S.8XLARGE64.POST", 1120},
+    {"TI.S.MEDIUM.POST", 70},       {"TI.S.LARGE.POST", 140},      {"TI.S.2XLARGE16.POST", 280},
+    {"TI.S.2XLARGE32.POST", 360},   {"TI.S.4XLARGE32.POST", 560},  {"TI.S.4XLARGE64.POST", 720},
+    {"TI.S.6XLARGE48.POST", 840},   {"TI.S.6XLARGE96.POST", 1080}, {"TI.S.8XLARGE64.POST", 1120},
     {"TI.S.8XLARGE128.POST", 1440},
 };
 
@@ -74,8 +74,8 @@ static void on_async(uv_async_t *a)
     pass(a->data);
 }
 
-struct ctl_billing *ctl_billing_start(uv_loop_t *loop, struct store *st,
-                                      struct ctl_reconciler *rec, int64_t hour_s)
+struct ctl_billing *ctl_billing_start(uv_loop_t *loop, struct store *st, struct ctl_reconciler *rec,
+                                      int64_t hour_s)
 {
     struct ctl_billing *b = xcalloc(1, sizeof(*b));
     b->loop = loop;

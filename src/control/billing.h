@@ -23,8 +23,8 @@
 
 struct ctl_billing;
 
-struct ctl_billing *ctl_billing_start(uv_loop_t *loop, struct store *st,
-                                      struct ctl_reconciler *rec, int64_t hour_s);
+struct ctl_billing *ctl_billing_start(uv_loop_t *loop, struct store *st, struct ctl_reconciler *rec,
+                                      int64_t hour_s);
 /* Run a pass soon (a service stopped or was deleted). Any thread; NULL does nothing. */
 void ctl_billing_kick(struct ctl_billing *b);
 /* Close the handles; freed once they are closed. Accepts NULL. */

@@ -171,8 +171,7 @@ int store_account_create(struct store *st, const char *id, const char *name, int
     return rc;
 }
 
-int store_account_get(struct store *st, const char *id, struct store_account *out,
-                      struct err *err)
+int store_account_get(struct store *st, const char *id, struct store_account *out, struct err *err)
 {
     store__lock(st);
     int rc = account_read(st, id, out, err);
@@ -238,8 +237,8 @@ int store_credential_account(struct store *st, const char *secret_id, char **acc
 {
     store__lock(st);
     sqlite3_stmt *s;
-    int rc = stmt(st, &s, err, "SELECT account_id FROM credentials WHERE secret_id = ?", "s",
-                  secret_id);
+    int rc =
+        stmt(st, &s, err, "SELECT account_id FROM credentials WHERE secret_id = ?", "s", secret_id);
     if (rc == 0) {
         int step = sqlite3_step(s);
         if (step == SQLITE_ROW)
@@ -807,9 +806,8 @@ int store_billing_tick(struct store *st, int64_t now_ms, int64_t hour_ms, int *c
     return rc;
 }
 
-int store_account_topup(struct store *st, const char *account_id, int64_t amount,
-                        const char *note, int64_t now_ms, char ***resumed, size_t *nresumed,
-                        struct err *err)
+int store_account_topup(struct store *st, const char *account_id, int64_t amount, const char *note,
+                        int64_t now_ms, char ***resumed, size_t *nresumed, struct err *err)
 {
     if (resumed) {
         *resumed = NULL;

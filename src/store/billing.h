@@ -34,8 +34,7 @@ void store_account_release(struct store_account *a);
  * first TOPUP row in the same transaction. */
 int store_account_create(struct store *st, const char *id, const char *name, int64_t initial,
                          int64_t now_ms, struct err *err);
-int store_account_get(struct store *st, const char *id, struct store_account *out,
-                      struct err *err);
+int store_account_get(struct store *st, const char *id, struct store_account *out, struct err *err);
 int store_account_list(struct store *st, struct store_account **out, size_t *n, struct err *err);
 /* A credential of an account; ERR_NOTFOUND when the account does not exist. */
 int store_account_key_add(struct store *st, const char *account_id, const char *secret_id,
@@ -49,9 +48,8 @@ int store_credential_account(struct store *st, const char *secret_id, char **acc
  * resume the account's services stopped for arrears, oldest first, as long
  * as the balance left free covers each one's two-hour freeze. *resumed
  * (heap array of heap ids, may be NULL) lists them. */
-int store_account_topup(struct store *st, const char *account_id, int64_t amount,
-                        const char *note, int64_t now_ms, char ***resumed, size_t *nresumed,
-                        struct err *err);
+int store_account_topup(struct store *st, const char *account_id, int64_t amount, const char *note,
+                        int64_t now_ms, char ***resumed, size_t *nresumed, struct err *err);
 
 /* Recompute an account's balance and frozen sum from its ledger rows. */
 int store_billing_check(struct store *st, const char *account_id, int64_t *ledger_balance,
@@ -78,9 +76,9 @@ struct store_ledger_row {
 void store_ledger_row_release(struct store_ledger_row *r);
 
 struct store_ledger_query {
-    const char *account_id; /* NULL: every account */
-    const char *service_id; /* NULL: any */
-    const char *kind;       /* NULL: any */
+    const char *account_id;   /* NULL: every account */
+    const char *service_id;   /* NULL: any */
+    const char *kind;         /* NULL: any */
     int64_t start_ms, end_ms; /* t_ms in [start, end); end 0: no end */
     size_t offset, limit;     /* limit 0: all */
 };
