@@ -55,6 +55,8 @@ static const struct {
     {"TopUpAccount", api_top_up_account},
     {"DescribeLedger", api_describe_ledger},
     {"DescribeUsageReport", api_describe_usage_report},
+    {"DescribeBillingResourceGroups", api_describe_billing_resource_groups},
+    {"DescribeBillingResourceGroup", api_describe_billing_resource_group},
 };
 
 /* The action's name for the metrics: one of ours, else "other" (labels stay bounded). */

@@ -170,18 +170,42 @@ int api_create_account_key(struct api_call *c);
 int api_top_up_account(struct api_call *c);
 int api_describe_ledger(struct api_call *c);
 int api_describe_usage_report(struct api_call *c);
-/* Whether the caller's account can freeze two hours of 'instances' of
- * 'instance_type' (always, for the administrator, whose services are not
- * billed); OperationDenied.BalanceInsufficient with the numbers if not. */
-int api_billing_precheck(struct api_call *c, const char *instance_type, int instances);
-/* Begin billing a service just created by the caller's account. */
+/* Whether the caller's account can freeze two hours of the postpaid
+ * 'instances' of a version with 'spec' (always, for the administrator, whose
+ * services are not billed, and for PREPAID); OperationDenied.BalanceInsufficient
+ * with the numbers if not. */
+int api_billing_precheck(struct api_call *c, const json_t *spec, int instances);
+/* Begin billing the postpaid part of a version just created by the caller's account. */
 void api_billing_begin(struct api_call *c, const char *tags_json, const char *group_id,
-                       const char *service_id, const char *instance_type, int instances);
+                       const char *service_id, const json_t *spec, int instances);
 /* Before a RESUME of 's' to 'instances': refused when its account cannot
  * freeze two hours of them. */
 int api_billing_resume_check(struct api_call *c, const struct store_service *s, int instances);
 /* BusinessStatus and BillingInfo of a billed version, over what 'o' has. */
 void api_billing_show(struct api_call *c, const struct store_service *s, json_t *o);
+
+/* Prepaid resource groups (resgroups.c). */
+int api_describe_billing_resource_groups(struct api_call *c);
+int api_describe_billing_resource_group(struct api_call *c);
+/* The PREPAID / HYBRID_PAID fields of a create (ResourceGroupId, Resources,
+ * HybridBillingPrepaidReplicas) into 'spec', refused for other charge types;
+ * 'group_charge' is the group's for a new version (NULL for a new group).
+ * When what it takes fits its group, returns 0 holding the capacity lock
+ * until api_prepaid_done(), which the caller calls once the version is
+ * inserted (or not); ResourceInsufficient with the numbers otherwise. */
+int api_prepaid_read(struct api_call *c, const char *charge, const char *group_charge, json_t *spec,
+                     int replicas);
+/* Whether stored version 's' with 'replicas' fits its group beside the
+ * others; holds the lock as api_prepaid_read() does when it returns 0. */
+int api_prepaid_check(struct api_call *c, const struct store_service *s, int replicas);
+/* A ModifyModelService of 's' to 'spec' and 'replicas' (< 0: unchanged):
+ * PREPAID versions keep ScaleMode MANUAL and their InstanceType-less size,
+ * and a new count must fit; holds the lock as api_prepaid_read() does. */
+int api_prepaid_modify(struct api_call *c, const struct store_service *s, const json_t *spec,
+                       long long replicas);
+void api_prepaid_done(void);
+/* ResourceGroupId, ResourceGroupName, Resources and the prepaid counts. */
+void api_prepaid_show(const struct store_service *s, json_t *o);
 
 /* Events (events.c). */
 int api_describe_events(struct api_call *c);

@@ -372,9 +372,17 @@ static int insufficient(struct api_call *c, int64_t available, int64_t freeze, i
                     instances == 1 ? "" : "s", instance_type, (long long)price);
 }
 
-int api_billing_precheck(struct api_call *c, const char *instance_type, int instances)
+/* The charge type a stored or new spec bills by. */
+static bool postpaid(const json_t *spec)
 {
-    if (!c->account_id[0])
+    const char *charge = json_string_value(json_object_get(spec, "ChargeType"));
+    return !charge || strcmp(charge, "PREPAID") != 0;
+}
+
+int api_billing_precheck(struct api_call *c, const json_t *spec, int instances)
+{
+    const char *instance_type = json_string_value(json_object_get(spec, "InstanceType"));
+    if (!c->account_id[0] || !postpaid(spec))
         return 0;
     int64_t price = ctl_billing_price(instance_type);
     if (price < 0)
@@ -391,9 +399,10 @@ int api_billing_precheck(struct api_call *c, const char *instance_type, int inst
 }
 
 void api_billing_begin(struct api_call *c, const char *tags_json, const char *group_id,
-                       const char *service_id, const char *instance_type, int instances)
+                       const char *service_id, const json_t *spec, int instances)
 {
-    if (!c->account_id[0])
+    const char *instance_type = json_string_value(json_object_get(spec, "InstanceType"));
+    if (!c->account_id[0] || !postpaid(spec))
         return;
     struct store_billing b = {.service_id = (char *)service_id,
                               .account_id = c->account_id,
@@ -439,6 +448,8 @@ void api_billing_show(struct api_call *c, const struct store_service *s, json_t 
 {
     struct store_billing b = {0};
     struct err err = {0};
+    json_object_set_new(o, "BillingInfo", json_string(""));
+    api_prepaid_show(s, o);
     if (store_billing_get(c->cfg->store, s->id, &b, &err) != 0)
         return;
     json_object_set_new(o, "BillingAccountId", json_string(b.account_id));

@@ -71,14 +71,14 @@ static const struct api_field create_fields[] = {
     {"ResourceSupplyAttribute", API_FIELD_IGNORED},
     {"ServiceCategory", API_FIELD_IGNORED},
     /* defined by TI-ONE, not built yet: refused by name */
-    {"ResourceGroupId", API_FIELD_UNSUPPORTED},
-    {"Resources", API_FIELD_UNSUPPORTED},
+    {"ResourceGroupId", API_FIELD_USED},
+    {"Resources", API_FIELD_USED},
     {"HorizontalPodAutoscaler", API_FIELD_USED},
     {"LogEnable", API_FIELD_USED},
     {"AuthorizationEnable", API_FIELD_USED},
     {"CronScaleJobs", API_FIELD_USED},
     {"ScaleStrategy", API_FIELD_USED},
-    {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
+    {"HybridBillingPrepaidReplicas", API_FIELD_USED},
     {"ModelHotUpdateEnable", API_FIELD_UNSUPPORTED},
     {"ScheduledAction", API_FIELD_USED}, /* only switched off */
     {"VolumeMount", API_FIELD_UNSUPPORTED},
@@ -846,7 +846,8 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
                      "SchedulingStrategy must be binpack or spread, got '%s'", strategy);
         goto out;
     }
-    if (!itype && creating) {
+    if (!itype && creating &&
+        strcmp(json_string_value(json_object_get(spec, "ChargeType")) ?: "", "PREPAID") != 0) {
         api_fail(c, "MissingParameter",
                  "InstanceType is required for POSTPAID_BY_HOUR, e.g. TI.S.MEDIUM.POST");
         goto out;
@@ -953,18 +954,13 @@ int api_create_model_service(struct api_call *c)
         replicas = sc->replicas;
     int rc = -1;
     json_t *spec = json_object();
-    if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0) {
-        if (strcmp(charge, "PREPAID") == 0 || strcmp(charge, "HYBRID_PAID") == 0)
-            api_fail(c, "UnsupportedOperation",
-                     "ChargeType %s needs resource groups, which Berth does not have yet; use "
-                     "POSTPAID_BY_HOUR",
-                     charge);
-        else
-            api_fail(c, "InvalidParameterValue",
-                     "ChargeType must be POSTPAID_BY_HOUR, PREPAID or HYBRID_PAID, got '%s'",
-                     charge);
+    if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0 && strcmp(charge, "PREPAID") != 0 &&
+        strcmp(charge, "HYBRID_PAID") != 0) {
+        api_fail(c, "InvalidParameterValue",
+                 "ChargeType must be POSTPAID_BY_HOUR, PREPAID or HYBRID_PAID, got '%s'", charge);
         goto out;
     }
+    json_object_set_new(spec, "ChargeType", json_string(charge ? charge : "POSTPAID_BY_HOUR"));
     if (source && strcmp(source, "DEFAULT") && strcmp(source, "AUTO_ML") &&
         strcmp(source, "AUTO_ML_FORMAL")) {
         api_fail(c, "InvalidParameterValue",
@@ -1007,7 +1003,7 @@ int api_create_model_service(struct api_call *c)
         g.tags_json = json_is_array(json_object_get(p, "Tags"))
                           ? json_dumps(json_object_get(p, "Tags"), JSON_COMPACT)
                           : xstrdup("[]");
-        g.charge_type = xstrdup("POSTPAID_BY_HOUR");
+        g.charge_type = xstrdup(charge ? charge : "POSTPAID_BY_HOUR");
         g.auth_enable = auth;
         api_key_pair_make(c->cfg, g.id, &g.app_key, &g.app_secret);
         g.created_at = xstrdup(now);
@@ -1045,8 +1041,9 @@ int api_create_model_service(struct api_call *c)
         free(g.created_at);
         g.created_at = xstrdup(now);
     }
-    if (api_billing_precheck(c, json_string_value(json_object_get(spec, "InstanceType")),
-                             (int)replicas)) {
+    if (api_billing_precheck(c, spec, (int)replicas) ||
+        api_prepaid_read(c, json_string_value(json_object_get(spec, "ChargeType")),
+                         new_group ? NULL : g.charge_type, spec, (int)replicas)) {
         store_group_release(&g);
         goto out;
     }
@@ -1064,6 +1061,7 @@ int api_create_model_service(struct api_call *c)
         api_token_make(c->cfg, "default", "", &token);
     int created = store_service_create(c->cfg->store, &g, new_group,
                                        new_group && auth ? &token : NULL, &s, &err);
+    api_prepaid_done();
     store_token_release(&token);
     if (created != 0) {
         api_fail_store(c, &err);
@@ -1071,8 +1069,7 @@ int api_create_model_service(struct api_call *c)
         ctl_event_version(c->cfg->store, c->region, s.id, CTL_EVENT_NORMAL, "Created",
                           "Created with %d replica%s%s", s.replicas, s.replicas == 1 ? "" : "s",
                           new_group ? " in a new service group" : "");
-        api_billing_begin(c, g.tags_json, g.id, s.id,
-                          json_string_value(json_object_get(spec, "InstanceType")), s.replicas);
+        api_billing_begin(c, g.tags_json, g.id, s.id, spec, s.replicas);
         if (sc->strategy == API_SCALE_CRON) {
             ctl_cronscale_event(c->cfg->cronscale, c->cfg->store, c->region, s.id, sc, &cron, -1);
             ctl_cronscale_kick(c->cfg->cronscale);
@@ -1402,9 +1399,11 @@ static int modify_config(struct api_call *c, const char *id)
     }
     if (rc == 0)
         rc = apply_runtime(c, p, spec, false, &model_version_id);
+    if (rc == 0 && scaling)
+        api_scaling_put(spec, sc);
+    if (rc == 0)
+        rc = api_prepaid_modify(c, &s, spec, replicas);
     if (rc == 0) {
-        if (scaling)
-            api_scaling_put(spec, sc);
         char *text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (store_service_update(c->cfg->store, id, text, model_version_id, desc, (int)replicas,
                                  &err) != 0)
@@ -1419,6 +1418,7 @@ static int modify_config(struct api_call *c, const char *id)
         }
         free(text);
     }
+    api_prepaid_done();
     json_decref(spec);
     free(model_version_id);
     free(sc);
@@ -1521,11 +1521,9 @@ int api_modify_model_service(struct api_call *c)
         /* Stopped, or left with no replica (a version created with Replicas 0
          * before that was refused): back to what ran before, at least one. */
         long long cron = ctl_cronscale_count_spec(c->cfg->cronscale, s.spec_json);
+        int back = cron >= 0 ? (int)cron : s.old_replicas ? s.old_replicas : 1;
         if ((s.stopped || s.replicas == 0) &&
-            api_billing_resume_check(c, &s,
-                                     cron >= 0        ? (int)cron
-                                     : s.old_replicas ? s.old_replicas
-                                                      : 1)) {
+            (api_billing_resume_check(c, &s, back) || api_prepaid_check(c, &s, back))) {
             store_service_release(&s);
             return -1;
         }
@@ -1551,6 +1549,10 @@ int api_modify_model_service(struct api_call *c)
             store_service_release(&s);
             return c->error_code[0] ? -1 : api_fail_store(c, &err);
         }
+        if (api_prepaid_check(c, &s, (int)replicas)) {
+            store_service_release(&s);
+            return -1;
+        }
         rc = store_service_set_replicas(c->cfg->store, id, (int)replicas, replicas ? 0 : s.replicas,
                                         replicas == 0, &err);
     } else {
@@ -1558,6 +1560,7 @@ int api_modify_model_service(struct api_call *c)
         return api_fail(c, "InvalidParameterValue",
                         "ServiceAction must be STOP, RESUME or SCALE, got '%s'", action);
     }
+    api_prepaid_done();
     store_service_release(&s);
     if (rc)
         return api_fail_store(c, &err);

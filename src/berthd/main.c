@@ -10,6 +10,7 @@
 #include "control/metrics.h"
 #include "control/billing.h"
 #include "control/cronscale.h"
+#include "control/resgroups.h"
 #include "control/hpa.h"
 #include "control/reconciler.h"
 #include "drivers/process.h"
@@ -46,7 +47,7 @@ struct options {
     const char *api_listen;
     const char *gateway_listen;
     long long gateway_threads; /* 0: the usable CPUs */
-    struct opt_list regions, import_roots, trusted_proxies, log_sinks;
+    struct opt_list regions, import_roots, trusted_proxies, log_sinks, resource_groups;
     long long log_spool_mib;
     const char *log_level;
     long long api_max_connections, gateway_max_connections;
@@ -142,6 +143,9 @@ static const struct option_row {
     {"billing-hour-s", OPT_INT, OFF(billing_hour_s), 1, 86400, "3600", NULL, NULL,
      "seconds in a billing hour: postpaid services are charged (and freeze two) of them; "
      "shorten it to test billing"},
+    {"resource-group", OPT_LIST, OFF(resource_groups), 0, 64, NULL, "none", "resource groups",
+     "prepaid capacity: 'ID [name=NAME] nodes=N cpu=CORES memory=MIB [gpu=CARDS] "
+     "[gpu-type=T4]'; repeat an ID to add nodes of another size"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -594,6 +598,13 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    for (size_t i = 0; i < o.resource_groups.n; i++) {
+        struct err gerr = {0};
+        if (ctl_resgroups_define(o.resource_groups.v[i], &gerr) != 0) {
+            fprintf(stderr, "berthd: resource-group '%s': %s\n", o.resource_groups.v[i], gerr.msg);
+            goto out;
+        }
+    }
     for (size_t i = 0; i < o.log_sinks.n; i++) {
         struct logs_sink_config sc;
         struct err serr = {0};
@@ -805,6 +816,7 @@ int main(int argc, char **argv)
     uv_loop_close(loop);
     log_info("berthd", "stopped");
 out:
+    ctl_resgroups_reset();
     free(gateway_url);
     gw_free(gateway);
     ctl_metrics_free(metrics);
