@@ -668,8 +668,9 @@ static int tick_one(struct store *st, struct store_billing *b, const struct svc_
     }
     for (int k = 0; k < TICK_CATCH_UP_MAX && b->hour_start_ms + hour_ms <= now_ms; k++) {
         int64_t end = b->hour_start_ms + hour_ms;
+        /* Dated at the end of the hour it charges, also when caught up later. */
         rc = charge(st, b, b->accrued_ms + (int64_t)b->instances * (end - b->since_ms), hour_ms,
-                    now_ms, "billing hour", err);
+                    end, "billing hour", err);
         if (rc)
             return rc;
         b->hour_start_ms = b->since_ms = end;

@@ -10,6 +10,7 @@ through `berth bill`."""
 import json
 import math
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -305,6 +306,16 @@ class Billing(unittest.TestCase):
         self.assertIn("UnauthorizedOperation", out)
         rc, out = api.run_exit(base + ["account", "topup", acc, "-5"])
         self.assertEqual(rc, 2, out)
+        # A balance changed behind the ledger's back is found.
+        db = sqlite3.connect(os.path.join(self.d.data_dir, "berth.db"), timeout=10)
+        with db:
+            db.execute("UPDATE accounts SET balance = balance + 1 WHERE id = ?", (acc,))
+        db.close()
+        a = self.c.ok("DescribeAccounts", {"AccountIds": [acc]})["AccountSet"][0]
+        self.assertEqual(a["LedgerCheck"], {"Balance": 1484, "Frozen": 0, "Consistent": False})
+        self.assertEqual(a["Balance"], 1485)
+        rc, out = api.run_exit(base + ["account", "list"])
+        self.assertIn("MISMATCH", next(l for l in out.splitlines() if l.startswith(acc)))
 
 
 if __name__ == "__main__":
