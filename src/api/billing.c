@@ -65,18 +65,6 @@ static json_t *account_json(struct api_call *c, const struct store_account *a)
                      checked && lb == a->balance && lf == a->frozen);
 }
 
-static bool valid_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > ACCOUNT_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
-            return false;
-    return true;
-}
-
 int api_create_account(struct api_call *c)
 {
     static const struct api_field fields[] = {
@@ -87,7 +75,7 @@ int api_create_account(struct api_call *c)
         api_get_str(c, c->params, "AccountName", true, &name) ||
         api_get_int(c, c->params, "Balance", false, 0, STORE_AMOUNT_MAX, &balance))
         return -1;
-    if (!valid_name(name))
+    if (!ctl_billing_name_ok(name, ACCOUNT_NAME_MAX))
         return api_fail(c, "InvalidParameterValue",
                         "AccountName '%s' must be 1 to %d letters, digits, '-' or '_'", name,
                         ACCOUNT_NAME_MAX);

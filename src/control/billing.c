@@ -45,6 +45,18 @@ int64_t ctl_billing_price(const char *instance_type)
     return -1;
 }
 
+bool ctl_billing_name_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+            return false;
+    return true;
+}
+
 int64_t ctl_billing_now_ms(void)
 {
     struct timespec ts;

@@ -12,6 +12,8 @@
 #ifndef BERTH_CTL_BILLING_H
 #define BERTH_CTL_BILLING_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -34,6 +36,9 @@ int64_t ctl_billing_hour_s(const struct ctl_billing *b);
 /* The hourly list price of one instance of spec 'instance_type' in fen, or
  * -1 when the spec is unknown. Any thread. */
 int64_t ctl_billing_price(const char *instance_type);
+/* Whether 's' is 1 to 'max' letters, digits, '-' and '_' (account and
+ * resource-group names and ids). */
+bool ctl_billing_name_ok(const char *s, size_t max);
 /* Wall-clock Unix ms: billing hours span berthd restarts. */
 int64_t ctl_billing_now_ms(void);
 

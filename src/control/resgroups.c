@@ -3,6 +3,7 @@
  * (resgroups.h says why); a few dozen services cost microseconds. */
 #include "control/resgroups.h"
 #include "base/alloc.h"
+#include "control/billing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,14 +60,7 @@ static bool fixed_point(const char *v, uint64_t scale, uint64_t max, uint64_t *o
 
 static bool valid_id(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n >= 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
-            return false;
-    return true;
+    return ctl_billing_name_ok(s, 63);
 }
 
 int ctl_resgroups_define(const char *line, struct err *err)

@@ -55,6 +55,64 @@ static char *col(sqlite3_stmt *s, int i)
     return xstrdup(t ? (const char *)t : "");
 }
 
+typedef void (*row_read_fn)(sqlite3_stmt *s, void *row);
+typedef void (*row_release_fn)(void *row);
+
+/* Step 's' for its one row, read by 'read' into 'row', and finalize it:
+ * ERR_NOTFOUND with 'missing' when there is none. */
+static int one_row(struct store *st, sqlite3_stmt *s, row_read_fn read, void *row, const char *what,
+                   const char *missing, struct err *err)
+{
+    int step = sqlite3_step(s), rc = 0;
+    if (step == SQLITE_ROW)
+        read(s, row);
+    else
+        rc = step == SQLITE_DONE ? err_set(err, ERR_NOTFOUND, "%s", missing)
+                                 : store__db_error(st, err, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Step 's' through its rows into a growing array of 'size'-byte records,
+ * and finalize it; on failure what was read is released and *out is NULL. */
+static int all_rows(struct store *st, sqlite3_stmt *s, size_t size, row_read_fn read,
+                    row_release_fn release, void **out, size_t *n, const char *what,
+                    struct err *err)
+{
+    char *rows = NULL;
+    size_t cap = 0;
+    int step;
+    *n = 0;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = xrealloc(rows, cap * size);
+        }
+        read(s, rows + (*n)++ * size);
+    }
+    int rc = step == SQLITE_DONE ? 0 : store__db_error(st, err, what);
+    sqlite3_finalize(s);
+    if (rc) {
+        for (size_t i = 0; i < *n; i++)
+            release(rows + i * size);
+        free(rows);
+        rows = NULL;
+        *n = 0;
+    }
+    *out = rows;
+    return rc;
+}
+
+static void read_text(sqlite3_stmt *s, void *row)
+{
+    *(char **)row = col(s, 0);
+}
+
+static void release_text(void *row)
+{
+    free(*(char **)row);
+}
+
 static void rfc3339(int64_t ms, char out[32])
 {
     time_t t = (time_t)(ms / 1000);
@@ -75,8 +133,14 @@ void store_account_release(struct store_account *a)
     free(a->created_at);
 }
 
-static void read_account(sqlite3_stmt *s, struct store_account *a)
+static void release_account(void *row)
 {
+    store_account_release(row);
+}
+
+static void read_account(sqlite3_stmt *s, void *row)
+{
+    struct store_account *a = row;
     a->id = col(s, 0);
     a->name = col(s, 1);
     a->balance = sqlite3_column_int64(s, 2);
@@ -94,15 +158,9 @@ static int account_read(struct store *st, const char *id, struct store_account *
     int rc = stmt(st, &s, err, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?", "s", id);
     if (rc)
         return rc;
-    int step = sqlite3_step(s);
-    if (step == SQLITE_ROW)
-        read_account(s, out);
-    else if (step == SQLITE_DONE)
-        rc = err_set(err, ERR_NOTFOUND, "account '%s' does not exist", id);
-    else
-        rc = store__db_error(st, err, "reading an account");
-    sqlite3_finalize(s);
-    return rc;
+    char missing[128];
+    snprintf(missing, sizeof(missing), "account '%.80s' does not exist", id);
+    return one_row(st, s, read_account, out, "reading an account", missing, err);
 }
 
 /* What a ledger row is about; NULL for a TOPUP. */
@@ -186,28 +244,10 @@ int store_account_list(struct store *st, struct store_account **out, size_t *n, 
     store__lock(st);
     sqlite3_stmt *s;
     int rc = stmt(st, &s, err, "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY created_at, id", "");
-    size_t cap = 0;
-    int step;
-    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            *out = xrealloc(*out, cap * sizeof(**out));
-        }
-        read_account(s, &(*out)[(*n)++]);
-    }
-    if (rc == 0) {
-        if (step != SQLITE_DONE)
-            rc = store__db_error(st, err, "listing accounts");
-        sqlite3_finalize(s);
-    }
+    if (rc == 0)
+        rc = all_rows(st, s, sizeof(**out), read_account, release_account, (void **)out, n,
+                      "listing accounts", err);
     store__unlock(st);
-    if (rc) {
-        for (size_t i = 0; i < *n; i++)
-            store_account_release(&(*out)[i]);
-        free(*out);
-        *out = NULL;
-        *n = 0;
-    }
     return rc;
 }
 
@@ -239,16 +279,9 @@ int store_credential_account(struct store *st, const char *secret_id, char **acc
     sqlite3_stmt *s;
     int rc =
         stmt(st, &s, err, "SELECT account_id FROM credentials WHERE secret_id = ?", "s", secret_id);
-    if (rc == 0) {
-        int step = sqlite3_step(s);
-        if (step == SQLITE_ROW)
-            *account_id = col(s, 0);
-        else if (step == SQLITE_DONE)
-            rc = err_set(err, ERR_NOTFOUND, "no credential '%s'", secret_id);
-        else
-            rc = store__db_error(st, err, "reading a credential");
-        sqlite3_finalize(s);
-    }
+    if (rc == 0)
+        rc = one_row(st, s, read_text, account_id, "reading a credential", "no such credential",
+                     err);
     store__unlock(st);
     return rc;
 }
@@ -306,6 +339,13 @@ void store_ledger_row_release(struct store_ledger_row *r)
     free(r->note);
 }
 
+static void read_ledger_row(sqlite3_stmt *s, void *row);
+
+static void release_ledger_row(void *row)
+{
+    store_ledger_row_release(row);
+}
+
 #define LEDGER_WHERE                                                                               \
     " WHERE (?1 = '' OR account_id = ?1) AND (?2 = '' OR service_id = ?2) AND"                     \
     " (?3 = '' OR kind = ?3) AND t_ms >= ?4 AND (?5 = 0 OR t_ms < ?5)"
@@ -336,49 +376,50 @@ int store_ledger_list(struct store *st, const struct store_ledger_query *q,
                   " ORDER BY seq LIMIT ?6 OFFSET ?7",
                   "sssiiii", acc, svc, kind, q->start_ms, q->end_ms,
                   q->limit ? (int64_t)q->limit : (int64_t)-1, (int64_t)q->offset);
-    size_t cap = 0;
-    int step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = xrealloc(*out, cap * sizeof(**out));
-        }
-        struct store_ledger_row *r = &(*out)[(*n)++];
-        r->seq = sqlite3_column_int64(s, 0);
-        r->account_id = col(s, 1);
-        r->kind = col(s, 2);
-        r->amount = sqlite3_column_int64(s, 3);
-        r->balance = sqlite3_column_int64(s, 4);
-        r->frozen = sqlite3_column_int64(s, 5);
-        r->region = col(s, 6);
-        r->group_id = col(s, 7);
-        r->service_id = col(s, 8);
-        r->tags_json = col(s, 9);
-        r->price = sqlite3_column_int64(s, 10);
-        r->instance_ms = sqlite3_column_int64(s, 11);
-        r->note = col(s, 12);
-        r->t_ms = sqlite3_column_int64(s, 13);
-    }
-    if (rc == 0) {
-        if (step != SQLITE_DONE)
-            rc = store__db_error(st, err, "listing the ledger");
-        sqlite3_finalize(s);
-    }
+    if (rc == 0)
+        rc = all_rows(st, s, sizeof(**out), read_ledger_row, release_ledger_row, (void **)out, n,
+                      "listing the ledger", err);
     store__unlock(st);
-    if (rc) {
-        for (size_t i = 0; i < *n; i++)
-            store_ledger_row_release(&(*out)[i]);
-        free(*out);
-        *out = NULL;
-        *n = 0;
-    }
     return rc;
+}
+
+static void read_ledger_row(sqlite3_stmt *s, void *row)
+{
+    struct store_ledger_row *r = row;
+    r->seq = sqlite3_column_int64(s, 0);
+    r->account_id = col(s, 1);
+    r->kind = col(s, 2);
+    r->amount = sqlite3_column_int64(s, 3);
+    r->balance = sqlite3_column_int64(s, 4);
+    r->frozen = sqlite3_column_int64(s, 5);
+    r->region = col(s, 6);
+    r->group_id = col(s, 7);
+    r->service_id = col(s, 8);
+    r->tags_json = col(s, 9);
+    r->price = sqlite3_column_int64(s, 10);
+    r->instance_ms = sqlite3_column_int64(s, 11);
+    r->note = col(s, 12);
+    r->t_ms = sqlite3_column_int64(s, 13);
 }
 
 void store_usage_release(struct store_usage *u)
 {
     if (u)
         free(u->key);
+}
+
+static void read_usage(sqlite3_stmt *s, void *row)
+{
+    struct store_usage *u = row;
+    u->key = col(s, 0);
+    u->amount = sqlite3_column_int64(s, 1);
+    u->instance_ms = sqlite3_column_int64(s, 2);
+    u->charges = sqlite3_column_int64(s, 3);
+}
+
+static void release_usage(void *row)
+{
+    store_usage_release(row);
 }
 
 int store_billing_usage(struct store *st, enum store_usage_by by, const char *tag_key,
@@ -405,32 +446,10 @@ int store_billing_usage(struct store *st, enum store_usage_by by, const char *ta
     int rc = stmt(st, &s, err, sql, "siis", account_id ? account_id : "", start_ms, end_ms,
                   tag_key ? tag_key : "");
     free(sql);
-    size_t cap = 0;
-    int step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = xrealloc(*out, cap * sizeof(**out));
-        }
-        struct store_usage *u = &(*out)[(*n)++];
-        u->key = col(s, 0);
-        u->amount = sqlite3_column_int64(s, 1);
-        u->instance_ms = sqlite3_column_int64(s, 2);
-        u->charges = sqlite3_column_int64(s, 3);
-    }
-    if (rc == 0) {
-        if (step != SQLITE_DONE)
-            rc = store__db_error(st, err, "summing usage");
-        sqlite3_finalize(s);
-    }
+    if (rc == 0)
+        rc = all_rows(st, s, sizeof(**out), read_usage, release_usage, (void **)out, n,
+                      "summing usage", err);
     store__unlock(st);
-    if (rc) {
-        for (size_t i = 0; i < *n; i++)
-            store_usage_release(&(*out)[i]);
-        free(*out);
-        *out = NULL;
-        *n = 0;
-    }
     return rc;
 }
 
@@ -453,8 +472,9 @@ void store_billing_release(struct store_billing *b)
     "b.service_id, b.account_id, b.region, b.group_id, b.tags, b.price, b.status, b.frozen,"       \
     " b.hour_start_ms, b.since_ms, b.instances, b.accrued_ms"
 
-static void read_billing(sqlite3_stmt *s, struct store_billing *b)
+static void read_billing(sqlite3_stmt *s, void *row)
 {
+    struct store_billing *b = row;
     b->service_id = col(s, 0);
     b->account_id = col(s, 1);
     b->region = col(s, 2);
@@ -476,16 +496,8 @@ int store_billing_get(struct store *st, const char *service_id, struct store_bil
     sqlite3_stmt *s;
     int rc = stmt(st, &s, err, "SELECT " BILLING_COLS " FROM billing b WHERE service_id = ?", "s",
                   service_id);
-    if (rc == 0) {
-        int step = sqlite3_step(s);
-        if (step == SQLITE_ROW)
-            read_billing(s, out);
-        else if (step == SQLITE_DONE)
-            rc = err_set(err, ERR_NOTFOUND, "service '%s' is not billed", service_id);
-        else
-            rc = store__db_error(st, err, "reading billing");
-        sqlite3_finalize(s);
-    }
+    if (rc == 0)
+        rc = one_row(st, s, read_billing, out, "reading billing", "the service is not billed", err);
     store__unlock(st);
     return rc;
 }
@@ -751,21 +763,9 @@ static int billing_ids(struct store *st, const char *account_id, const char *sta
                   "SELECT service_id FROM billing WHERE (?1 = '' OR account_id = ?1) AND"
                   " (?2 = '' OR status = ?2) ORDER BY rowid",
                   "ss", account_id ? account_id : "", status ? status : "");
-    size_t cap = 0;
-    int step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *ids = xrealloc(*ids, cap * sizeof(**ids));
-        }
-        (*ids)[(*n)++] = col(s, 0);
-    }
-    if (rc == 0) {
-        if (step != SQLITE_DONE)
-            rc = store__db_error(st, err, "listing billing");
-        sqlite3_finalize(s);
-    }
-    return rc;
+    return rc ? rc
+              : all_rows(st, s, sizeof(**ids), read_text, release_text, (void **)ids, n,
+                         "listing billing", err);
 }
 
 static void free_ids(char **ids, size_t n)

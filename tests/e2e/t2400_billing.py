@@ -78,6 +78,16 @@ class Billing(unittest.TestCase):
             if r["Kind"] == "CHARGE":
                 self.assertEqual(r["Amount"], math.ceil(r["Price"] * r["InstanceMs"] / (HOUR_S * 1000)), r)
 
+    def delete_and_settle(self, client, s, acc):
+        """Delete the group of version s: its last part of an hour charged, its freeze refunded."""
+        sid = s["ServiceId"]
+        client.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+        harness.wait_until(lambda: self.ledger(ServiceId=sid)[-1]["Kind"] == "REFUND", 10, 0.1,
+                           what="the refund on delete")
+        a, rows = self.check_consistent(acc)
+        self.assertEqual(a["Frozen"], 0)
+        self.check_charge_amounts(rows)
+
     # -- tests ---------------------------------------------------------------------------
 
     def test_01_accounts_are_the_administrators(self):
@@ -163,12 +173,7 @@ class Billing(unittest.TestCase):
         harness.wait_until(lambda: self.ledger(ServiceId=sid)[-1]["Kind"] == "FREEZE", 10, 0.1,
                            what="a freeze on resume")
         self.assertEqual(self.ledger(ServiceId=sid)[-1]["Amount"], 140)
-        client.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
-        harness.wait_until(lambda: self.ledger(ServiceId=sid)[-1]["Kind"] == "REFUND", 10, 0.1,
-                           what="the refund on delete")
-        a, rows = self.check_consistent(acc)
-        self.assertEqual(a["Frozen"], 0)
-        self.check_charge_amounts(rows)
+        self.delete_and_settle(client, s, acc)
 
     def test_04_arrears_stop_and_resume_after_top_up(self):
         acc, client = self.account("ml", 300)
@@ -207,12 +212,7 @@ class Billing(unittest.TestCase):
                            15, 0.1, what="the instance back")
         harness.wait_until(lambda: len(self.ledger(ServiceId=sid, Kind="CHARGE")) >= 5, 15, 0.1,
                            what="charges after the resume")
-        client.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
-        harness.wait_until(lambda: self.ledger(ServiceId=sid)[-1]["Kind"] == "REFUND", 10, 0.1,
-                           what="the refund on delete")
-        a, rows = self.check_consistent(acc)
-        self.assertEqual(a["Frozen"], 0)
-        self.check_charge_amounts(rows)
+        self.delete_and_settle(client, s, acc)
 
     def test_05_usage_report_adds_up_to_the_ledger(self):
         acc, client = self.account("rep", 10000)
