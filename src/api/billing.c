@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "control/billing.h"
 #include "control/cronscale.h"
+#include "control/events.h"
 #include "control/reconciler.h"
 #include "store/billing.h"
 
@@ -183,7 +184,13 @@ int api_top_up_account(struct api_call *c)
     json_t *list = json_array();
     for (size_t i = 0; i < nresumed; i++) {
         json_array_append_new(list, json_string(resumed[i]));
-        log_info("billing", "resumed %s after a top-up of %s", resumed[i], id);
+        log_info("billing", "service=%s account=%s resumed after a top-up", resumed[i], id);
+        struct store_billing b = {0};
+        if (store_billing_get(c->cfg->store, resumed[i], &b, NULL) == 0)
+            ctl_event_version(c->cfg->store, b.region, resumed[i], CTL_EVENT_NORMAL,
+                              "ArrearsResumed", "Resumed after a top-up of %lld fen to account %s",
+                              amount, id);
+        store_billing_release(&b);
         free(resumed[i]);
     }
     free(resumed);

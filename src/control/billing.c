@@ -6,6 +6,7 @@
 #include "control/billing.h"
 #include "base/alloc.h"
 #include "base/log.h"
+#include "control/events.h"
 #include "store/billing.h"
 
 #include <stdlib.h>
@@ -66,14 +67,29 @@ int64_t ctl_billing_now_ms(void)
 
 static void pass(struct ctl_billing *b)
 {
-    int changed = 0;
+    struct store_billing *stopped;
+    size_t n;
     struct err err = {0};
-    if (store_billing_tick(b->st, ctl_billing_now_ms(), b->hour_ms, &changed, &err) != 0)
+    if (store_billing_tick(b->st, ctl_billing_now_ms(), b->hour_ms, &stopped, &n, &err) != 0)
         log_warn("billing", "billing pass failed: %s", err.msg);
-    if (changed) {
-        log_info("billing", "stopped %d service%s for arrears", changed, changed == 1 ? "" : "s");
-        ctl_reconciler_kick(b->rec);
+    for (size_t i = 0; i < n; i++) {
+        struct store_account a = {0};
+        int64_t available = store_account_get(b->st, stopped[i].account_id, &a, NULL) == 0
+                                ? a.balance - a.frozen
+                                : 0;
+        store_account_release(&a);
+        log_info("billing", "service=%s account=%s stopped for arrears", stopped[i].service_id,
+                 stopped[i].account_id);
+        ctl_event_version(b->st, stopped[i].region, stopped[i].service_id, CTL_EVENT_WARNING,
+                          "ArrearsStop",
+                          "Stopped for arrears: account %s has %lld fen free, less than an hour "
+                          "of its instances at %lld fen each; a top-up resumes it",
+                          stopped[i].account_id, (long long)available, (long long)stopped[i].price);
+        store_billing_release(&stopped[i]);
     }
+    free(stopped);
+    if (n)
+        ctl_reconciler_kick(b->rec);
 }
 
 static void on_timer(uv_timer_t *t)

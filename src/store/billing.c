@@ -775,10 +775,11 @@ static void free_ids(char **ids, size_t n)
     free(ids);
 }
 
-int store_billing_tick(struct store *st, int64_t now_ms, int64_t hour_ms, int *changed,
-                       struct err *err)
+int store_billing_tick(struct store *st, int64_t now_ms, int64_t hour_ms,
+                       struct store_billing **stopped, size_t *nstopped, struct err *err)
 {
-    *changed = 0;
+    *stopped = NULL;
+    *nstopped = 0;
     char **ids;
     size_t n;
     store__lock(st);
@@ -799,9 +800,12 @@ int store_billing_tick(struct store *st, int64_t now_ms, int64_t hour_ms, int *c
             rc = store__finish(st, r < 0 ? r : 0, err);
         }
         store__unlock(st);
-        if (rc == 0 && r == 1)
-            (*changed)++;
-        store_billing_release(&b);
+        if (rc == 0 && r == 1) {
+            *stopped = xrealloc(*stopped, (*nstopped + 1) * sizeof(**stopped));
+            (*stopped)[(*nstopped)++] = b;
+        } else {
+            store_billing_release(&b);
+        }
     }
     free_ids(ids, n);
     return rc;

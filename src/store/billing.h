@@ -140,9 +140,11 @@ int store_billing_start(struct store *st, const struct store_billing *b, int ins
  * in it; stop for arrears a service whose account cannot cover its next
  * hour; charge the part of an hour and refund the freeze of a service that
  * was stopped or deleted; freeze again for one that was resumed. Each
- * service is one transaction. *changed counts the services whose desired
- * state this changed (stopped for arrears). */
-int store_billing_tick(struct store *st, int64_t now_ms, int64_t hour_ms, int *changed,
-                       struct err *err);
+ * service is one transaction. *stopped (heap, *nstopped entries, each
+ * released with store_billing_release) are the services whose desired state
+ * this changed: stopped for arrears (also by a freeze a resume could not
+ * cover), as they are now. */
+int store_billing_tick(struct store *st, int64_t now_ms, int64_t hour_ms,
+                       struct store_billing **stopped, size_t *nstopped, struct err *err);
 
 #endif

@@ -195,6 +195,11 @@ class Billing(unittest.TestCase):
                          ["TOPUP", "FREEZE", "CHARGE", "CHARGE", "CHARGE", "CHARGE", "REFUND"])
         self.assertEqual((a["Balance"], a["Frozen"]), (20, 0))
         self.assertEqual(rows[-1]["Note"], "stopped for arrears")
+        events = client.ok("DescribeEvents", {"Service": "INFER", "ServiceId": sid})["Events"]
+        stop = [e for e in events if e["Message"].startswith("Stopped for arrears")]
+        self.assertEqual(len(stop), 1, events)
+        self.assertEqual(stop[0]["Type"], "Warning")
+        self.assertIn("20 fen free", stop[0]["Message"])
         # Not before a top-up.
         err = client.error("ModifyModelService", {"ServiceId": sid, "ServiceAction": "RESUME"})
         self.assertEqual(err["Code"], "OperationDenied.BalanceInsufficient")
@@ -206,6 +211,9 @@ class Billing(unittest.TestCase):
         self.assertEqual(r["ResumedServiceIds"], [])
         r = self.c.ok("TopUpAccount", {"AccountId": acc, "Amount": 1000, "Note": "budget"})
         self.assertEqual(r["ResumedServiceIds"], [sid])
+        events = client.ok("DescribeEvents", {"Service": "INFER", "ServiceId": sid})["Events"]
+        self.assertIn("Resumed after a top-up of 1000 fen to account %s" % acc,
+                      [e["Message"] for e in events])
         svc = self.service(client, sid)
         self.assertEqual((svc["BusinessStatus"], svc["ServiceInfo"]["Replicas"]), ("BILLING", 1))
         harness.wait_until(lambda: self.service(client, sid)["ServiceInfo"]["Status"]["Replicas"] == 1,

@@ -98,20 +98,24 @@ TEST(freeze_hourly_charges_by_instance_time_and_refund)
     account(st, &bal, &fro);
     CHECK_EQ_INT(bal, 10000);
     CHECK_EQ_INT(fro, 280); /* 2 hours x 70 x 2 */
-    int changed;
+    struct store_billing *stopped;
+    size_t nstopped;
     /* Two whole hours at 2 instances, caught up in one pass. */
-    CHECK_EQ_INT(store_billing_tick(st, T0 + 2 * HOUR_MS + 10, HOUR_MS, &changed, &err), 0);
+    CHECK_EQ_INT(store_billing_tick(st, T0 + 2 * HOUR_MS + 10, HOUR_MS, &stopped, &nstopped, &err),
+                 0);
     CHECK_EQ_INT(rows_of(st, "CHARGE", &sum), 2);
     CHECK_EQ_INT(sum, 280);
     /* Scaled to 1 at 2.5 h: the third hour is 1.5 instance-hours (105 fen). */
     CHECK_EQ_INT(store_service_set_replicas(st, "ms-a-1", 1, 0, false, &err), 0);
-    CHECK_EQ_INT(store_billing_tick(st, T0 + 2 * HOUR_MS + 500, HOUR_MS, &changed, &err), 0);
-    CHECK_EQ_INT(store_billing_tick(st, T0 + 3 * HOUR_MS, HOUR_MS, &changed, &err), 0);
+    CHECK_EQ_INT(store_billing_tick(st, T0 + 2 * HOUR_MS + 500, HOUR_MS, &stopped, &nstopped, &err),
+                 0);
+    CHECK_EQ_INT(store_billing_tick(st, T0 + 3 * HOUR_MS, HOUR_MS, &stopped, &nstopped, &err), 0);
     CHECK_EQ_INT(rows_of(st, "CHARGE", &sum), 3);
     CHECK_EQ_INT(sum, 280 + 105);
     /* Stopped at 3.3 h: 0.3 instance-hours, 21 fen, then the freeze back. */
     CHECK_EQ_INT(store_service_set_replicas(st, "ms-a-1", 0, 1, true, &err), 0);
-    CHECK_EQ_INT(store_billing_tick(st, T0 + 3 * HOUR_MS + 300, HOUR_MS, &changed, &err), 0);
+    CHECK_EQ_INT(store_billing_tick(st, T0 + 3 * HOUR_MS + 300, HOUR_MS, &stopped, &nstopped, &err),
+                 0);
     CHECK_EQ_INT(rows_of(st, "CHARGE", &sum), 4);
     CHECK_EQ_INT(sum, 280 + 105 + 21);
     CHECK_EQ_INT(rows_of(st, "REFUND", &sum), 1);
@@ -120,21 +124,22 @@ TEST(freeze_hourly_charges_by_instance_time_and_refund)
     CHECK_EQ_INT(bal, 10000 - 406);
     CHECK_EQ_INT(fro, 0);
     /* Nothing more while stopped. */
-    CHECK_EQ_INT(store_billing_tick(st, T0 + 9 * HOUR_MS, HOUR_MS, &changed, &err), 0);
+    CHECK_EQ_INT(store_billing_tick(st, T0 + 9 * HOUR_MS, HOUR_MS, &stopped, &nstopped, &err), 0);
     CHECK_EQ_INT(rows_of(st, "CHARGE", &sum), 4);
     /* A part of an hour rounds up to the fen: 1 ms of 70 fen an hour is 1 fen. */
     CHECK_EQ_INT(store_service_set_replicas(st, "ms-a-1", 1, 0, false, &err), 0);
-    CHECK_EQ_INT(store_billing_tick(st, T0 + 10 * HOUR_MS, HOUR_MS, &changed, &err), 0);
+    CHECK_EQ_INT(store_billing_tick(st, T0 + 10 * HOUR_MS, HOUR_MS, &stopped, &nstopped, &err), 0);
     CHECK_EQ_INT(rows_of(st, "FREEZE", &sum), 2); /* resumed: frozen again */
     CHECK_EQ_INT(store_service_delete(st, "r1", "ms-a-1", &err), 0);
-    CHECK_EQ_INT(store_billing_tick(st, T0 + 10 * HOUR_MS + 1, HOUR_MS, &changed, &err), 0);
+    CHECK_EQ_INT(store_billing_tick(st, T0 + 10 * HOUR_MS + 1, HOUR_MS, &stopped, &nstopped, &err),
+                 0);
     CHECK_EQ_INT(rows_of(st, "CHARGE", &sum), 5);
     CHECK_EQ_INT(sum, 280 + 105 + 21 + 1);
     struct store_billing b;
     CHECK_EQ_INT(store_billing_get(st, "ms-a-1", &b, &err), 0);
     CHECK_STR_EQ(b.status, "STOPPED");
     store_billing_release(&b);
-    CHECK_EQ_INT(store_billing_tick(st, T0 + 11 * HOUR_MS, HOUR_MS, &changed, &err), 0);
+    CHECK_EQ_INT(store_billing_tick(st, T0 + 11 * HOUR_MS, HOUR_MS, &stopped, &nstopped, &err), 0);
     CHECK_EQ_INT(store_billing_get(st, "ms-a-1", &b, &err), ERR_NOTFOUND); /* gone with it */
     account(st, &bal, &fro);
     CHECK_EQ_INT(fro, 0);
@@ -148,10 +153,17 @@ TEST(arrears_stop_and_top_up_resume)
     CHECK_EQ_INT(store_account_create(st, "acc-1", "ml", 300, T0, &err), 0);
     add_service(st, "ms-b", 1);
     bill(st, "ms-b-1", "ms-b", 70, 1, T0, 0);
-    int changed = 0, total = 0;
+    struct store_billing *stopped;
+    size_t nstopped, total = 0;
     for (int h = 1; h <= 6; h++) {
-        CHECK_EQ_INT(store_billing_tick(st, T0 + h * HOUR_MS, HOUR_MS, &changed, &err), 0);
-        total += changed;
+        CHECK_EQ_INT(store_billing_tick(st, T0 + h * HOUR_MS, HOUR_MS, &stopped, &nstopped, &err),
+                     0);
+        total += nstopped;
+        for (size_t i = 0; i < nstopped; i++) {
+            CHECK_STR_EQ(stopped[i].status, "ARREARS_STOP");
+            store_billing_release(&stopped[i]);
+        }
+        free(stopped);
     }
     CHECK_EQ_INT(total, 1);
     int64_t bal, fro, sum;
@@ -208,8 +220,9 @@ TEST(usage_by_tag_account_and_service)
     add_service(st, "ms-e", 3);
     bill(st, "ms-d-1", "ms-d", 70, 1, T0, 0);
     bill(st, "ms-e-1", "ms-e", 10, 3, T0, 0);
-    int changed;
-    CHECK_EQ_INT(store_billing_tick(st, T0 + 2 * HOUR_MS, HOUR_MS, &changed, &err), 0);
+    struct store_billing *stopped;
+    size_t nstopped;
+    CHECK_EQ_INT(store_billing_tick(st, T0 + 2 * HOUR_MS, HOUR_MS, &stopped, &nstopped, &err), 0);
     struct store_usage *u;
     size_t n;
     CHECK_EQ_INT(store_billing_usage(st, STORE_USAGE_TAG, "team", NULL, 0, 0, &u, &n, &err), 0);
