@@ -325,6 +325,24 @@ class Billing(unittest.TestCase):
         rc, out = api.run_exit(base + ["account", "list"])
         self.assertIn("MISMATCH", next(l for l in out.splitlines() if l.startswith(acc)))
 
+    def test_07_hours_missed_while_berthd_was_down_are_charged(self):
+        acc, client = self.account("restart", 10000)
+        s = client.ok("CreateModelService", create_params("restart-1", 1))["Service"]
+        sid = s["ServiceId"]
+        self.d.stop()
+        time.sleep(HOUR_S * 2.5)
+        self.d.start()
+        self.c = self.d.client()
+        key = self.c.ok("CreateAccountKey", {"AccountId": acc})
+        client = api.ApiClient(self.d.port, key["SecretId"], key["SecretKey"])
+        harness.wait_until(lambda: len(self.ledger(ServiceId=sid, Kind="CHARGE")) >= 2, 10, 0.1,
+                           what="the missed hours charged")
+        charges = self.ledger(ServiceId=sid, Kind="CHARGE")
+        self.assertEqual([(r["Amount"], r["InstanceMs"]) for r in charges[:2]], [(70, 2000), (70, 2000)])
+        # Each dated at the end of its own hour, one billing hour apart.
+        self.assertEqual(charges[1]["TimeMs"] - charges[0]["TimeMs"], HOUR_S * 1000)
+        self.delete_and_settle(client, s, acc)
+
 
 if __name__ == "__main__":
     unittest.main()
