@@ -9,6 +9,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "control/metrics.h"
+#include "store/billing.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -54,6 +55,15 @@ static const struct {
     /* Berth extensions: keys and their policies (api/authz.h) */
     {"CreateAccessKey", api_create_access_key},
     {"ModifyAccessKeyPolicy", api_modify_access_key_policy},
+    /* Berth extensions: accounts and the ledger (billing.c) */
+    {"CreateAccount", api_create_account},
+    {"DescribeAccounts", api_describe_accounts},
+    {"CreateAccountKey", api_create_account_key},
+    {"TopUpAccount", api_top_up_account},
+    {"DescribeLedger", api_describe_ledger},
+    {"DescribeUsageReport", api_describe_usage_report},
+    {"DescribeBillingResourceGroups", api_describe_billing_resource_groups},
+    {"DescribeBillingResourceGroup", api_describe_billing_resource_group},
 };
 
 /* The action's name for the metrics: one of ours, else "other" (labels stay bounded). */
@@ -511,6 +521,12 @@ static int authenticate(struct api_call *c, const struct http_request *req, cons
     bool ok = tc3_verify(req, &auth, ts, key);
     crypto_wipe(key, strlen(key));
     free(key);
+    char *account = NULL; /* fail closed: no account read is no administrator either */
+    if (ok && store_credential_account(c->cfg->store, id, &account, &err) != 0)
+        return api_fail(c, "InternalError", "%s", err.msg);
+    if (ok)
+        snprintf(c->account_id, sizeof(c->account_id), "%s", account);
+    free(account);
     if (!ok) {
         struct buf canon;
         buf_init(&canon, 1 << 20);

@@ -22,6 +22,7 @@ struct ctl_reconciler;
 struct ctl_metrics;
 struct ctl_cronscale;
 struct ctl_schedstop;
+struct ctl_billing;
 
 struct logs_deliver;
 struct drv_volumes;
@@ -43,7 +44,8 @@ struct api_config {
     struct logs_deliver *deliver;
     /* The file systems a VolumeMount may name (drivers/mounts.h); NULL: none. */
     const struct drv_volumes *volumes;
-    bool containers; /* a container engine runs ImageInfo services */
+    bool containers;             /* a container engine runs ImageInfo services */
+    struct ctl_billing *billing; /* postpaid billing; NULL: hours of 3600 s, no kicks */
 };
 
 /* What one action sees. Handlers fill 'out' (the Response object, without
@@ -59,6 +61,7 @@ struct api_call {
     char secret_id[128];
     bool admin;
     struct api_policy *policy;
+    char account_id[64]; /* the caller's account; "" for the administrator (billing.c) */
     char error_code[64];
     char error_message[512];
 };
@@ -197,6 +200,49 @@ int api_volumes_read(struct api_call *c, const json_t *p, json_t *spec);
  * not exist here); *out a new {Id, Path, MountPath, ReadOnly}. */
 int api_volume_read(struct api_call *c, const json_t *vm, const char *where, bool container,
                     json_t **out);
+/* Accounts, the ledger and postpaid billing (billing.c, Berth extensions). */
+int api_create_account(struct api_call *c);
+int api_describe_accounts(struct api_call *c);
+int api_create_account_key(struct api_call *c);
+int api_top_up_account(struct api_call *c);
+int api_describe_ledger(struct api_call *c);
+int api_describe_usage_report(struct api_call *c);
+/* Whether the caller's account can freeze two hours of the postpaid
+ * 'instances' of a version with 'spec' (always, for the administrator, whose
+ * services are not billed, and for PREPAID); OperationDenied.BalanceInsufficient
+ * with the numbers if not. */
+int api_billing_precheck(struct api_call *c, const json_t *spec, int instances);
+/* Begin billing the postpaid part of a version just created by the caller's account. */
+void api_billing_begin(struct api_call *c, const char *tags_json, const char *group_id,
+                       const char *service_id, const json_t *spec, int instances);
+/* Before a RESUME of 's' to 'instances': refused when its account cannot
+ * freeze two hours of them. */
+int api_billing_resume_check(struct api_call *c, const struct store_service *s, int instances);
+/* BusinessStatus and BillingInfo of a billed version, over what 'o' has. */
+void api_billing_show(struct api_call *c, const struct store_service *s, json_t *o);
+
+/* Prepaid resource groups (resgroups.c). */
+int api_describe_billing_resource_groups(struct api_call *c);
+int api_describe_billing_resource_group(struct api_call *c);
+/* The PREPAID / HYBRID_PAID fields of a create (ResourceGroupId, Resources,
+ * HybridBillingPrepaidReplicas) into 'spec', refused for other charge types;
+ * 'group_charge' is the group's for a new version (NULL for a new group).
+ * When what it takes fits its group, returns 0 holding the capacity lock
+ * until api_prepaid_done(), which the caller calls once the version is
+ * inserted (or not); ResourceInsufficient with the numbers otherwise. */
+int api_prepaid_read(struct api_call *c, const char *charge, const char *group_charge, json_t *spec,
+                     int replicas);
+/* Whether stored version 's' with 'replicas' fits its group beside the
+ * others; holds the lock as api_prepaid_read() does when it returns 0. */
+int api_prepaid_check(struct api_call *c, const struct store_service *s, int replicas);
+/* A ModifyModelService of 's' to 'spec' and 'replicas' (< 0: unchanged):
+ * PREPAID versions keep ScaleMode MANUAL and their InstanceType-less size,
+ * and a new count must fit; holds the lock as api_prepaid_read() does. */
+int api_prepaid_modify(struct api_call *c, const struct store_service *s, const json_t *spec,
+                       long long replicas);
+void api_prepaid_done(void);
+/* ResourceGroupId, ResourceGroupName, Resources and the prepaid counts. */
+void api_prepaid_show(const struct store_service *s, json_t *o);
 
 /* Events (events.c). */
 int api_describe_events(struct api_call *c);

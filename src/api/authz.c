@@ -57,6 +57,10 @@ static const struct {
     {"DescribeTrainingModels", T_LIST},
     {"CreateAccessKey", T_ADMIN},
     {"ModifyAccessKeyPolicy", T_ADMIN},
+    /* Accounts (api/billing.c): an account's keys read their own account. */
+    {"CreateAccount", T_ADMIN},
+    {"CreateAccountKey", T_ADMIN},
+    {"TopUpAccount", T_ADMIN},
 };
 
 static enum target target_of(const char *action)

@@ -10,6 +10,7 @@
 #include "api/scaling.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
+#include "control/billing.h"
 #include "control/cronscale.h"
 #include "control/events.h"
 #include "control/reconciler.h"
@@ -55,14 +56,14 @@ static const struct api_field create_fields[] = {
     {"ResourceSupplyAttribute", API_FIELD_IGNORED},
     {"ServiceCategory", API_FIELD_IGNORED},
     /* defined by TI-ONE, not built yet: refused by name */
-    {"ResourceGroupId", API_FIELD_UNSUPPORTED},
+    {"ResourceGroupId", API_FIELD_USED},
     {"Resources", API_FIELD_USED},
     {"HorizontalPodAutoscaler", API_FIELD_USED},
     {"LogEnable", API_FIELD_USED},
     {"AuthorizationEnable", API_FIELD_USED},
     {"CronScaleJobs", API_FIELD_USED},
     {"ScaleStrategy", API_FIELD_USED},
-    {"HybridBillingPrepaidReplicas", API_FIELD_UNSUPPORTED},
+    {"HybridBillingPrepaidReplicas", API_FIELD_USED},
     {"ModelHotUpdateEnable", API_FIELD_USED},
     {"ScheduledAction", API_FIELD_USED},
     {"VolumeMount", API_FIELD_USED},
@@ -735,6 +736,7 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_object_set_new(o, "LatestVersion", json_string(latest_s));
     json_object_set_new(o, "DeployType", json_string("STANDARD"));
     json_object_set_new(o, "InstancePerReplicas", json_string("1"));
+    api_billing_show(c, s, o);
     if (status_out)
         *status_out = json_pack("{s:s, s:i, s:i}", "Status", st.status, "Ready", st.ready,
                                 "Replicas", s->replicas);
@@ -775,9 +777,13 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     static const char *const rank[] = {"CREATE_FAILED", "Abnormal", "CREATING", "Pending",
                                        "Waiting",       "Stopping", "Normal",   "Stopped"};
     int best = 8;
+    bool arrears = false;
     for (size_t i = 0; i < n; i++) {
         json_t *st = NULL;
         json_array_append_new(list, service_json(c, g, &svcs[i], latest, &st));
+        arrears |=
+            strcmp(json_string_value(json_object_get(json_array_get(list, i), "BusinessStatus")),
+                   "ARREARS_STOP") == 0;
         const char *s = json_string_value(json_object_get(st, "Status"));
         running += strcmp(s, "Normal") == 0;
         ready += (int)json_integer_value(json_object_get(st, "Ready"));
@@ -805,7 +811,10 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
     json_object_set_new(o, "Status", json_string(group_status));
     json_object_set_new(o, "Tags", tags_value(g->tags_json));
     json_object_set_new(o, "LatestVersion", json_string(latest_s));
-    json_object_set_new(o, "BusinessStatus", json_string(group_business_status(group_status)));
+    json_object_set_new(o, "BusinessStatus",
+                        json_string(arrears && strcmp(group_status, "Stopped") == 0
+                                        ? "ARREARS_STOP"
+                                        : group_business_status(group_status)));
     json_object_set_new(o, "CreateSource", json_string("DEFAULT"));
     json_object_set_new(o, "WeightUpdateStatus", json_string("UPDATED"));
     json_object_set_new(o, "ReplicasCount", json_integer(ready));
@@ -863,7 +872,8 @@ static int apply_runtime(struct api_call *c, const json_t *p, json_t *spec, bool
                      "SchedulingStrategy must be binpack or spread, got '%s'", strategy);
         goto out;
     }
-    if (!itype && creating && !api_present(json_object_get(p, "Resources"))) {
+    if (!itype && creating && !api_present(json_object_get(p, "Resources")) &&
+        strcmp(json_string_value(json_object_get(spec, "ChargeType")) ?: "", "PREPAID") != 0) {
         api_fail(c, "MissingParameter",
                  "InstanceType is required for POSTPAID_BY_HOUR, e.g. TI.S.MEDIUM.POST");
         goto out;
@@ -977,18 +987,13 @@ int api_create_model_service(struct api_call *c)
         replicas = sc->replicas;
     int rc = -1;
     json_t *spec = json_object();
-    if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0) {
-        if (strcmp(charge, "PREPAID") == 0 || strcmp(charge, "HYBRID_PAID") == 0)
-            api_fail(c, "UnsupportedOperation",
-                     "ChargeType %s needs resource groups, which Berth does not have yet; use "
-                     "POSTPAID_BY_HOUR",
-                     charge);
-        else
-            api_fail(c, "InvalidParameterValue",
-                     "ChargeType must be POSTPAID_BY_HOUR, PREPAID or HYBRID_PAID, got '%s'",
-                     charge);
+    if (charge && strcmp(charge, "POSTPAID_BY_HOUR") != 0 && strcmp(charge, "PREPAID") != 0 &&
+        strcmp(charge, "HYBRID_PAID") != 0) {
+        api_fail(c, "InvalidParameterValue",
+                 "ChargeType must be POSTPAID_BY_HOUR, PREPAID or HYBRID_PAID, got '%s'", charge);
         goto out;
     }
+    json_object_set_new(spec, "ChargeType", json_string(charge ? charge : "POSTPAID_BY_HOUR"));
     if (source && strcmp(source, "DEFAULT") && strcmp(source, "AUTO_ML") &&
         strcmp(source, "AUTO_ML_FORMAL")) {
         api_fail(c, "InvalidParameterValue",
@@ -1031,7 +1036,7 @@ int api_create_model_service(struct api_call *c)
         g.tags_json = json_is_array(json_object_get(p, "Tags"))
                           ? json_dumps(json_object_get(p, "Tags"), JSON_COMPACT)
                           : xstrdup("[]");
-        g.charge_type = xstrdup("POSTPAID_BY_HOUR");
+        g.charge_type = xstrdup(charge ? charge : "POSTPAID_BY_HOUR");
         g.auth_enable = auth;
         api_key_pair_make(c->cfg, g.id, &g.app_key, &g.app_secret);
         g.created_at = xstrdup(now);
@@ -1069,6 +1074,12 @@ int api_create_model_service(struct api_call *c)
         free(g.created_at);
         g.created_at = xstrdup(now);
     }
+    if (api_billing_precheck(c, spec, (int)replicas) ||
+        api_prepaid_read(c, json_string_value(json_object_get(spec, "ChargeType")),
+                         new_group ? NULL : g.charge_type, spec, (int)replicas)) {
+        store_group_release(&g);
+        goto out;
+    }
     char *spec_text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
     struct store_service s = {
         .description = (char *)(desc ? desc : ""),
@@ -1083,6 +1094,7 @@ int api_create_model_service(struct api_call *c)
         api_token_make(c->cfg, "default", "", &token);
     int created = store_service_create(c->cfg->store, &g, new_group,
                                        new_group && auth ? &token : NULL, &s, &err);
+    api_prepaid_done();
     store_token_release(&token);
     if (created != 0) {
         api_fail_store(c, &err);
@@ -1090,6 +1102,7 @@ int api_create_model_service(struct api_call *c)
         ctl_event_version(c->cfg->store, c->region, s.id, CTL_EVENT_NORMAL, "Created",
                           "Created with %d replica%s%s", s.replicas, s.replicas == 1 ? "" : "s",
                           new_group ? " in a new service group" : "");
+        api_billing_begin(c, g.tags_json, g.id, s.id, spec, s.replicas);
         if (sc->strategy == API_SCALE_CRON) {
             ctl_cronscale_event(c->cfg->cronscale, c->cfg->store, c->region, s.id, sc, &cron, -1);
             ctl_cronscale_kick(c->cfg->cronscale);
@@ -1422,9 +1435,11 @@ static int modify_config(struct api_call *c, const char *id)
     }
     if (rc == 0)
         rc = apply_runtime(c, p, spec, false, &model_version_id);
+    if (rc == 0 && scaling)
+        api_scaling_put(spec, sc);
+    if (rc == 0)
+        rc = api_prepaid_modify(c, &s, spec, replicas);
     if (rc == 0) {
-        if (scaling)
-            api_scaling_put(spec, sc);
         char *text = json_dumps(spec, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (store_service_update(c->cfg->store, id, text, model_version_id, desc, (int)replicas,
                                  &err) != 0)
@@ -1439,6 +1454,7 @@ static int modify_config(struct api_call *c, const char *id)
         }
         free(text);
     }
+    api_prepaid_done();
     json_decref(spec);
     free(model_version_id);
     free(sc);
@@ -1541,6 +1557,12 @@ int api_modify_model_service(struct api_call *c)
         /* Stopped, or left with no replica (a version created with Replicas 0
          * before that was refused): back to what ran before, at least one. */
         long long cron = ctl_cronscale_count_spec(c->cfg->cronscale, s.spec_json);
+        int back = cron >= 0 ? (int)cron : s.old_replicas ? s.old_replicas : 1;
+        if ((s.stopped || s.replicas == 0) &&
+            (api_billing_resume_check(c, &s, back) || api_prepaid_check(c, &s, back))) {
+            store_service_release(&s);
+            return -1;
+        }
         if (cron >= 0 && s.stopped) /* a CRON version: what its jobs ask for now */
             rc = store_service_set_replicas(c->cfg->store, id, (int)cron, 0, false, &err);
         else if (cron < 0 && (s.stopped || s.replicas == 0))
@@ -1563,6 +1585,10 @@ int api_modify_model_service(struct api_call *c)
             store_service_release(&s);
             return c->error_code[0] ? -1 : api_fail_store(c, &err);
         }
+        if (api_prepaid_check(c, &s, (int)replicas)) {
+            store_service_release(&s);
+            return -1;
+        }
         rc = store_service_set_replicas(c->cfg->store, id, (int)replicas, replicas ? 0 : s.replicas,
                                         replicas == 0, &err);
     } else {
@@ -1570,11 +1596,13 @@ int api_modify_model_service(struct api_call *c)
         return api_fail(c, "InvalidParameterValue",
                         "ServiceAction must be STOP, RESUME or SCALE, got '%s'", action);
     }
+    api_prepaid_done();
     store_service_release(&s);
     if (rc)
         return api_fail_store(c, &err);
     ctl_cronscale_kick(c->cfg->cronscale); /* RESUME of a CRON version: what the jobs say now */
     ctl_reconciler_kick(c->cfg->reconciler);
+    ctl_billing_kick(c->cfg->billing);
     struct store_group g;
     if (store_service_get(c->cfg->store, c->region, id, &s, &err) != 0 ||
         store_group_get(c->cfg->store, c->region, s.group_id, &g, &err) != 0) {
@@ -1604,6 +1632,7 @@ static int delete_by_id(struct api_call *c, const char *key,
         ctl_event_version(c->cfg->store, c->region, id, CTL_EVENT_NORMAL, "Deleted",
                           "Deleted the version");
     ctl_reconciler_kick(c->cfg->reconciler);
+    ctl_billing_kick(c->cfg->billing);
     return 0;
 }
 

@@ -167,7 +167,8 @@ int api_read_resources(struct api_call *c, const json_t *p, const struct spec *s
     struct spec_request req;
     struct err err = {0};
     if (specs_request_parse(res, &req, &err) != 0)
-        return api_fail(c, "InvalidParameterValue", "%s", err.msg);
+        return api_fail(c, err.code == ERR_NOTFOUND ? "MissingParameter" : "InvalidParameterValue",
+                        "%s", err.msg);
     if (req.gpu)
         return api_fail(c, "UnsupportedOperation",
                         "Resources.Gpu %u: the process driver has no GPUs to give; leave it out",

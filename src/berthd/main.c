@@ -10,8 +10,10 @@
 #include "berthd/notify.h"
 #include "control/imports.h"
 #include "control/metrics.h"
+#include "control/billing.h"
 #include "control/cronscale.h"
 #include "control/schedstop.h"
+#include "control/resgroups.h"
 #include "control/hpa.h"
 #include "control/reconciler.h"
 #include "control/specs.h"
@@ -53,7 +55,8 @@ struct options {
     const char *api_listen;
     const char *gateway_listen;
     long long gateway_threads; /* 0: the usable CPUs */
-    struct opt_list regions, import_roots, trusted_proxies, log_sinks, specs, file_systems;
+    struct opt_list regions, import_roots, trusted_proxies, log_sinks, specs, file_systems,
+        resource_groups;
     const char *test_cgroup_mountinfo; /* NULL: /proc/self/mountinfo */
     long long log_spool_mib;
     const char *log_level, *log_format;
@@ -74,8 +77,9 @@ struct options {
     const char *engine_socket;      /* the container driver's; NULL: none */
     const char *registry_auth_file; /* NULL: pull without credentials */
     const char *instances_on_exit;  /* keep or stop */
-    const char *config;             /* read before the flags */
-    char **owned;                   /* values read from --config, freed at exit */
+    long long billing_hour_s;
+    const char *config; /* read before the flags */
+    char **owned;       /* values read from --config, freed at exit */
     size_t nowned;
 };
 
@@ -181,6 +185,12 @@ static const struct option_row {
      "registry credentials for pulls: 'HOST USERNAME PASSWORD' lines (keep it 0600)"},
     {"instances-on-exit", OPT_STR, OFF(instances_on_exit), 0, 0, "keep", NULL, NULL,
      "on SIGTERM, 'keep' the instances running for the next berthd to adopt, or 'stop' them"},
+    {"billing-hour-s", OPT_INT, OFF(billing_hour_s), 1, 86400, "3600", NULL, NULL,
+     "seconds in a billing hour: postpaid services are charged (and freeze two) of them; "
+     "shorten it to test billing"},
+    {"resource-group", OPT_LIST, OFF(resource_groups), 0, 64, NULL, "none", "resource groups",
+     "prepaid capacity: 'ID [name=NAME] nodes=N cpu=CORES memory=MIB [gpu=CARDS] "
+     "[gpu-type=T4]'; repeat an ID to add nodes of another size"},
     {"config", OPT_STR, OFF(config), 0, 0, NULL, NULL, NULL,
      "a file of 'name = value' lines with the options above"},
 #undef OFF
@@ -622,6 +632,7 @@ static struct {
     bool active;
     int closing; /* handles of the last try not yet closed */
 } successor;
+static struct ctl_billing *billing;
 
 static void on_reconciler_stopped(void *arg)
 {
@@ -678,6 +689,8 @@ static void shut_down(const char *why, bool keep_instances)
     hpa = NULL;
     ctl_schedstop_stop(schedstop);
     schedstop = NULL;
+    ctl_billing_stop(billing);
+    billing = NULL;
     if (keep_instances)
         ctl_reconciler_detach(reconciler, on_reconciler_stopped, NULL);
     else
@@ -838,6 +851,13 @@ int main(int argc, char **argv)
         struct err perr = {0};
         if (gw_proxies_add(&proxies, o.trusted_proxies.v[i], &perr) != 0) {
             fprintf(stderr, "berthd: --trusted-proxy: %s\n", perr.msg);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < o.resource_groups.n; i++) {
+        struct err gerr = {0};
+        if (ctl_resgroups_define(o.resource_groups.v[i], &gerr) != 0) {
+            fprintf(stderr, "berthd: resource-group '%s': %s\n", o.resource_groups.v[i], gerr.msg);
             goto out;
         }
     }
@@ -1036,7 +1056,9 @@ int main(int argc, char **argv)
     }
     hpa = ctl_hpa_start(loop, st, reconciler, &routes);
     schedstop = ctl_schedstop_start(loop, st, reconciler);
+    billing = ctl_billing_start(loop, st, reconciler, o.billing_hour_s);
     struct api_config api = {
+        .billing = billing,
         .gateway_url = gateway_url,
         .store = st,
         .imports = im,
@@ -1118,6 +1140,7 @@ int main(int argc, char **argv)
         ctl_cronscale_stop(cronscale);
         ctl_hpa_stop(hpa);
         ctl_schedstop_stop(schedstop);
+        ctl_billing_stop(billing);
         ctl_reconciler_stop(reconciler, NULL, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         rc = 1;
@@ -1155,6 +1178,7 @@ out:
         close(inherited.api_fd);
     if (inherited.gateway_fd >= 0)
         close(inherited.gateway_fd);
+    ctl_resgroups_reset();
     free(gateway_url);
     gw_free(gateway);
     http_tls_free(api_tls);

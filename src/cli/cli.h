@@ -160,6 +160,8 @@ extern const struct cli_cmd cli_token_cmd;         /* auth.c */
 extern const struct cli_cmd cli_service_auth_cmd;  /* auth.c: service auth */
 extern const struct cli_cmd cli_service_limit_cmd; /* auth.c: service limit */
 extern const struct cli_cmd cli_specs_cmd;         /* specs.c */
+extern const struct cli_cmd cli_account_cmd;       /* account.c */
+extern const struct cli_cmd cli_bill_cmd;          /* bill.c */
 /* service.c: a table of services (a header, then one row each) */
 void cli_service_header(void);
 void cli_service_row(const json_t *service);

@@ -291,8 +291,9 @@ static const struct cli_cmd help_cmd = {"help",
 /* Every command, in the order `berth help` lists them. A new command (or
  * family) adds one line here; see cli.h. */
 static const struct cli_cmd *const commands[] = {
-    &call_cmd,       &cli_model_cmd, &cli_service_cmd, &cli_token_cmd, &cli_predict_cmd,
-    &cli_events_cmd, &cli_logs_cmd,  &cli_specs_cmd,   &help_cmd,      NULL,
+    &call_cmd,        &cli_model_cmd,  &cli_service_cmd, &cli_token_cmd,
+    &cli_predict_cmd, &cli_events_cmd, &cli_logs_cmd,    &cli_specs_cmd,
+    &cli_account_cmd, &cli_bill_cmd,   &help_cmd,        NULL,
 };
 
 static const struct option global_opts[] = {{"endpoint", required_argument, NULL, 'e'},

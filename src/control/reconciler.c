@@ -20,6 +20,7 @@
 #include "drivers/container.h"
 #include "drivers/driver.h"
 #include "drivers/mounts.h"
+#include "control/resgroups.h"
 #include "drivers/process.h"
 #include "drivers/procstat.h"
 #include "logs/capture.h"
@@ -1505,6 +1506,9 @@ static void load_desired(struct ctl_reconciler *r)
     for (struct svc *s = r->svcs; s; s = s->next)
         s->in_store = false;
     for (size_t i = 0; i < n; i++) {
+        /* A HYBRID_PAID version also runs its prepaid instances (resgroups.h). */
+        if (!list[i].stopped)
+            list[i].replicas += ctl_resgroups_hybrid_prepaid(list[i].spec_json);
         struct svc *s = find_svc(r, list[i].id);
         if (!s) {
             s = xcalloc(1, sizeof(*s));

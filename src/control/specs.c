@@ -273,7 +273,7 @@ static int get_uint(const json_t *o, const char *key, bool required, uint64_t ma
     const json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
         if (required)
-            return err_set(err, ERR_INVALID, "Resources.%s is required", key);
+            return err_set(err, ERR_NOTFOUND, "Resources.%s is required", key);
         *out = 0;
         return 0;
     }

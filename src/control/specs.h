@@ -69,7 +69,8 @@ struct spec_request {
  * at least SPECS_MIN_*; Gpu and GpuType are read, RealGpu, RealGpuDetailSet,
  * RootDisk and DataDisk are output or disk fields and refused when non-zero
  * (nothing here sizes disks), EnableRDMA is refused when true. Returns 0, or
- * ERR_INVALID with 'err' naming the field ("Resources.Cpu ...").
+ * ERR_INVALID with 'err' naming the field ("Resources.Cpu ..."), ERR_NOTFOUND when
+ * Cpu or Memory is missing.
  * A Gpu above 0 parses; whether a driver can give it is the caller's check. */
 int specs_request_parse(const json_t *resources, struct spec_request *out, struct err *err);
 /* The request a spec stands for. */

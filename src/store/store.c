@@ -3,6 +3,7 @@
  * runs in one transaction (BEGIN IMMEDIATE for writes, so a writer never has
  * to upgrade a read lock and deadlock). */
 #include "store/store.h"
+#include "store/store_int.h"
 #include "base/alloc.h"
 #include "base/log.h"
 
@@ -120,6 +121,48 @@ static const char *const migrations[] = {
     "  UNIQUE (group_id, service_id, kind, name, type, reason, fold_key));"
     "CREATE INDEX events_by_region ON events(region, last_ms);"
     "CREATE INDEX events_by_age ON events(last_ms);",
+    /* 5: accounts, their keys and the ledger (store/billing.c). Amounts are
+     * fen; an account's balance and frozen sums are what its ledger rows add
+     * up to (store_billing_check). 'billing' holds what each billed service
+     * froze and the instance-time it has used in its current billing hour. */
+    "CREATE TABLE accounts ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  balance INTEGER NOT NULL DEFAULT 0,"
+    "  frozen INTEGER NOT NULL DEFAULT 0,"
+    "  created_at TEXT NOT NULL);"
+    "ALTER TABLE credentials ADD COLUMN account_id TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE ledger ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  account_id TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  amount INTEGER NOT NULL,"
+    "  balance INTEGER NOT NULL,"
+    "  frozen INTEGER NOT NULL,"
+    "  region TEXT NOT NULL DEFAULT '',"
+    "  group_id TEXT NOT NULL DEFAULT '',"
+    "  service_id TEXT NOT NULL DEFAULT '',"
+    "  tags TEXT NOT NULL DEFAULT '[]',"
+    "  price INTEGER NOT NULL DEFAULT 0,"
+    "  instance_ms INTEGER NOT NULL DEFAULT 0,"
+    "  note TEXT NOT NULL DEFAULT '',"
+    "  t_ms INTEGER NOT NULL);"
+    "CREATE INDEX ledger_by_account ON ledger(account_id, seq);"
+    "CREATE INDEX ledger_by_time ON ledger(t_ms);"
+    "CREATE TABLE billing ("
+    "  service_id TEXT PRIMARY KEY,"
+    "  account_id TEXT NOT NULL,"
+    "  region TEXT NOT NULL,"
+    "  group_id TEXT NOT NULL,"
+    "  tags TEXT NOT NULL DEFAULT '[]',"
+    "  price INTEGER NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  frozen INTEGER NOT NULL DEFAULT 0,"
+    "  hour_start_ms INTEGER NOT NULL,"
+    "  since_ms INTEGER NOT NULL,"
+    "  instances INTEGER NOT NULL,"
+    "  accrued_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX billing_by_account ON billing(account_id);",
     /* 6: access policies of API keys (api/policy.h): a CAM-shaped policy,
      * NULL for none, and whether the key is an administrator's. The keys
      * made before this are berthd's administrator key. */
@@ -1597,6 +1640,39 @@ int store_event_list(struct store *st, const struct store_event_query *q, struct
     *out = (struct store_event *)list;
     *n = count;
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* For the other files of store/ (store_int.h)                              */
+
+sqlite3 *store__db(struct store *st)
+{
+    return st->db;
+}
+
+void store__lock(struct store *st)
+{
+    lock(st);
+}
+
+void store__unlock(struct store *st)
+{
+    unlock(st);
+}
+
+int store__begin(struct store *st, struct err *err)
+{
+    return begin_write(st, err);
+}
+
+int store__finish(struct store *st, int rc, struct err *err)
+{
+    return finish(st, rc, err);
+}
+
+int store__db_error(struct store *st, struct err *err, const char *what)
+{
+    return db_error(st, err, what);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -527,7 +527,7 @@ class Services(unittest.TestCase):
         cases = [
             (dict(base, InstanceType="TI.S.HUGE.POST"), "InvalidParameterValue", "InstanceType"),
             ({k: v for k, v in base.items() if k != "InstanceType"}, "MissingParameter", "InstanceType"),
-            (dict(base, ChargeType="PREPAID"), "UnsupportedOperation", "PREPAID"),
+            (dict(base, ChargeType="PREPAID"), "MissingParameter", "ResourceGroupId"),
             (dict(base, ChargeType="FREE"), "InvalidParameterValue", "ChargeType"),
             (dict(base, ServiceGroupName="no spaces please"), "InvalidParameterValue", "ServiceGroupName"),
             ({k: v for k, v in base.items() if k != "ServiceGroupName"}, "MissingParameter", "ServiceGroupName"),
