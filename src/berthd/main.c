@@ -7,6 +7,7 @@
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "base/version.h"
 #include "berthd/notify.h"
 #include "control/imports.h"
 #include "control/metrics.h"
@@ -219,6 +220,7 @@ static void usage(FILE *f)
             fprintf(f, " (default: %s)", def);
         fputc('\n', f);
     }
+    fprintf(f, "  --%-23s %s\n", "version", "print berthd's version");
     fprintf(f, "  --%-23s %s\n", "print-config",
             "print a config file of every option at its default");
     fprintf(f, "  --%-23s %s\n", "help", "print this help");
@@ -381,6 +383,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             usage(stdout);
+            return 1;
+        }
+        if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
+            printf("berthd %s\n", berth_version);
             return 1;
         }
         if (strcmp(arg, "--print-config") == 0) {

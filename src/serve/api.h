@@ -8,8 +8,6 @@
 #include "http/server.h"
 #include "serve/repo.h"
 
-#define BERTH_SERVE_VERSION "0.1.0"
-
 struct serve_api {
     struct serve_repo *repo;
 };

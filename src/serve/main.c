@@ -3,6 +3,7 @@
  * drives parsing, validation and --help. */
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/version.h"
 #include "http/server.h"
 #include "serve/api.h"
 #include "serve/config.h"
@@ -125,8 +126,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             usage(stdout);
             return 1;
         }
-        if (strcmp(arg, "--version") == 0) {
-            printf("berth-serve %s\n", BERTH_SERVE_VERSION);
+        if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
+            printf("berth-serve %s\n", berth_version);
             return 1;
         }
         if (strncmp(arg, "--", 2) != 0) {

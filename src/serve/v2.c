@@ -4,6 +4,7 @@
 #include "serve/api.h"
 #include "base/alloc.h"
 #include "base/json.h"
+#include "base/version.h"
 #include "serve/tensor.h"
 
 #include <stdio.h>
@@ -523,8 +524,9 @@ void serve_v2_handle(const struct serve_snapshot *snap, struct http_request *req
     if (str_eq_cstr(path, "/v2") || str_eq_cstr(path, "/v2/")) {
         if (!get)
             goto method;
-        buf_puts(&res->body, "{\"name\": \"berth-serve\", \"version\": \"" BERTH_SERVE_VERSION
-                             "\", \"extensions\": [\"binary_tensor_data\"]}");
+        buf_puts(&res->body, "{\"name\": \"berth-serve\", \"version\": \"");
+        buf_puts(&res->body, berth_version); /* no quotes or backslashes: git describe's */
+        buf_puts(&res->body, "\", \"extensions\": [\"binary_tensor_data\"]}");
         return;
     }
     if (str_eq_cstr(path, "/v2/health/live")) {

@@ -83,7 +83,7 @@ class Install(unittest.TestCase):
         self.assertIn("access-log = /var/log/berth/access.log\n", conf)
         # Every option --help lists is in the config, at its default.
         p = subprocess.run([dest + exe, "--help"], capture_output=True, text=True, timeout=10)
-        names = set(re.findall(r"(?m)^  --([a-z0-9-]+)", p.stdout)) - {"config", "help", "print-config"}
+        names = set(re.findall(r"(?m)^  --([a-z0-9-]+)", p.stdout)) - {"config", "help", "print-config", "version"}
         self.assertGreater(len(names), 20)
         for n in names:
             self.assertRegex(conf, r"(?m)^#?%s =" % re.escape(n), n)
@@ -114,6 +114,18 @@ class Install(unittest.TestCase):
             d.stop()
         finally:
             d.cleanup()
+
+    def test_every_binary_says_its_version(self):
+        bindir = os.path.dirname(api.berthd_path())
+        seen = set()
+        for name in ("berthd", "berth", "berth-serve"):
+            p = subprocess.run([os.path.join(bindir, name), "--version"], capture_output=True,
+                               text=True, timeout=10)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            m = re.match(r"^%s (\S+)\n$" % re.escape(name), p.stdout)
+            self.assertTrue(m, p.stdout)
+            seen.add(m.group(1))
+        self.assertEqual(len(seen), 1, seen)  # one build, one version
 
     @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze is not installed")
     def test_systemd_analyze_verify_accepts_the_unit(self):
