@@ -35,6 +35,7 @@ struct drv_container {
     int index;
     char **cmd, **env, **prestop, **binds;
     int host_port, container_port;
+    bool local;
     double cpus;
     uint64_t memory_bytes, grace_ms;
     int out_fd, err_fd;
@@ -249,6 +250,8 @@ static int run_start(struct drv_container *ct)
     const char *sock = ct->d->socket;
     struct err err = {0};
     struct pull_progress pp = {.ct = ct};
+    if (ct->local)
+        goto pulled;
     report(ct, DRV_CT_PROGRESS, 0, false, "pulling image '%s'", ct->image);
     if (drv_engine_pull(sock, ct->image, auth_for(ct->d, ct->image), on_pull, &pp, &err) != 0) {
         report(ct, DRV_CT_EXITED, -1, true, "%s", err.msg);
@@ -256,6 +259,7 @@ static int run_start(struct drv_container *ct)
     }
     report(ct, DRV_CT_PROGRESS, 0, false, "pulled image '%s' (%d layer%s)", ct->image, pp.layers,
            pp.layers == 1 ? "" : "s");
+pulled:
     /* A container of this name is a leftover of this slot: it goes first. */
     drv_engine_remove(sock, ct->name, NULL);
     if (stop_asked(ct)) {
@@ -539,6 +543,7 @@ static struct drv_container *ct_new(struct drv_containers *d, enum ct_mode mode,
         ct->prestop = strv_dup(s->prestop);
         ct->binds = strv_dup(s->binds);
         ct->host_port = s->host_port;
+        ct->local = s->local;
         ct->container_port = s->container_port;
         ct->cpus = s->cpus;
         ct->memory_bytes = s->memory_bytes;

@@ -75,6 +75,7 @@ struct drv_ct_spec {
     int host_port;        /* published on 127.0.0.1 */
     int container_port;
     const char *model_path; /* mounted read-only at /data/model; NULL: none */
+    bool local;             /* the image is the engine's own (built here): not pulled */
     char *const
         *binds;  /* more "HOST:CONTAINER[:ro]" mounts (VolumeMount), NULL-ended; NULL: none */
     double cpus; /* 0: no limit */

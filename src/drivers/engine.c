@@ -392,6 +392,14 @@ int drv_engine_inspect_json(const char *sock, const char *id, json_t **out, stru
     return rc;
 }
 
+int drv_engine_image_check(const char *sock, const char *ref, struct err *err)
+{
+    char *path = xasprintf("/images/%s/json", ref);
+    int rc = simple(sock, "GET", path, NULL, 0, ENGINE_CALL_MS, NULL, err);
+    free(path);
+    return rc;
+}
+
 int drv_engine_inspect(const char *sock, const char *id, struct drv_engine_state *out,
                        struct err *err)
 {

@@ -59,6 +59,9 @@ int drv_engine_kill(const char *sock, const char *id, struct err *err);
  * container that is not there counts as removed. */
 int drv_engine_remove(const char *sock, const char *id, struct err *err);
 
+/* Whether the engine holds image 'ref' (GET /images/REF/json): 0, or the
+ * engine's reason. */
+int drv_engine_image_check(const char *sock, const char *ref, struct err *err);
 struct drv_engine_state {
     bool running;
     int exit_code;
