@@ -247,7 +247,9 @@ static void probe_config_of(const char *spec_json, const char *key, struct probe
     json_t *spec = json_loads(spec_json, 0, NULL);
     json_t *pr = json_object_get(spec, key);
     memset(cfg, 0, sizeof(*cfg));
-    cfg->type = strcmp(spec_str(spec, "Kind"), "model") == 0 ? PROBE_MODEL : PROBE_TCP;
+    cfg->type = strcmp(spec_str(spec, "Kind"), "model") == 0 || *spec_str(spec, "Runtime")
+                    ? PROBE_MODEL
+                    : PROBE_TCP;
     cfg->period_ms = PROBE_EVERY_MS;
     cfg->timeout_ms = PROBE_TIMEOUT_MS;
     cfg->success_threshold = cfg->failure_threshold = 1;
@@ -351,13 +353,33 @@ static bool berth_serve_name_ok(const char *s)
     return true;
 }
 
+/* berth-serve's model config at 'path': the service's model under its own
+ * name and as 'm', both on 'base' (a path as berth-serve sees it). */
+static int write_models_config(json_t *spec, const char *path, const char *base, struct err *err)
+{
+    const char *model_name = spec_str(spec, "ModelName");
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return err_set(err, ERR_SYS(errno), "cannot write '%s': %s", path, strerror(errno));
+    fchmod(fileno(f), 0644);
+    fprintf(f, "model_config_list {\n");
+    /* PYTORCH and TORCH_SCRIPT versions are TorchScript files (api/models.c). */
+    const char *pf = strcmp(spec_str(spec, "ModelFormat"), "XGBOOST") ? "pytorch" : "xgboost";
+    if (berth_serve_name_ok(model_name) && strcmp(model_name, "m") != 0)
+        fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: '%s' }\n", model_name,
+                base, pf);
+    fprintf(f, "  config { name: 'm' base_path: '%s' model_platform: '%s' }\n}\n", base, pf);
+    if (fclose(f) != 0)
+        return err_set(err, ERR_SYS(errno), "cannot write '%s'", path);
+    return 0;
+}
+
 /* Lay out the instance directory for a model-file service and build argv. */
 static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec, const char *dir,
                          const struct drv_mount *mounts, size_t nmounts, char **argv, size_t *argc,
                          struct err *err)
 {
     const char *model_path = spec_str(spec, "ModelPath");
-    const char *model_name = spec_str(spec, "ModelName");
     char *base = xasprintf("%s/base", dir), *link = xasprintf("%s/base/1", dir);
     char *cfg = xasprintf("%s/models.config", dir);
     expose_model(r, model_path);
@@ -382,21 +404,8 @@ static int prepare_model(struct ctl_reconciler *r, struct inst *in, json_t *spec
         if (symlink(model_path, link) != 0)
             rc = err_set(err, ERR_SYS(errno), "cannot link '%s': %s", link, strerror(errno));
     }
-    FILE *f = rc ? NULL : fopen(cfg, "w");
-    if (!rc && !f)
-        rc = err_set(err, ERR_SYS(errno), "cannot write '%s': %s", cfg, strerror(errno));
-    if (f) {
-        fchmod(fileno(f), 0644);
-        fprintf(f, "model_config_list {\n");
-        /* PYTORCH and TORCH_SCRIPT versions are TorchScript files (api/models.c). */
-        const char *pf = strcmp(spec_str(spec, "ModelFormat"), "XGBOOST") ? "pytorch" : "xgboost";
-        if (berth_serve_name_ok(model_name) && strcmp(model_name, "m") != 0)
-            fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: '%s' }\n", model_name,
-                    base, pf);
-        fprintf(f, "  config { name: 'm' base_path: '%s' model_platform: '%s' }\n}\n", base, pf);
-        if (fclose(f) != 0)
-            rc = err_set(err, ERR_SYS(errno), "cannot write '%s'", cfg);
-    }
+    if (!rc)
+        rc = write_models_config(spec, cfg, base, err);
     long long cpus = json_integer_value(json_object_get(spec, "Cpu"));
     argv[(*argc)++] = xstrdup(r->berth_serve);
     argv[(*argc)++] = xasprintf("--rest_api_port=%d", in->port);
@@ -474,6 +483,34 @@ static void container_spec(struct ctl_reconciler *r, struct inst *in, json_t *sp
     (void)r;
 }
 
+/* The built-in runtime in its image (spec "Runtime", docs/containers.md):
+ * berth-serve's arguments, and the bind of its model config, written in the
+ * instance directory; the version's files are at /data/model, which the
+ * image's /srv/base/1 points to. */
+static int runtime_prepare(struct ctl_reconciler *r, struct inst *in, json_t *spec, int port,
+                           char ***cmd, char **bind, struct err *err)
+{
+    char *cfg = xasprintf("%s/%s/%d/models.config", r->instance_dir, in->svc->id, in->index);
+    int rc = write_models_config(spec, cfg, "/srv/base", err);
+    if (rc) {
+        free(cfg);
+        return rc;
+    }
+    long long cpus = json_integer_value(json_object_get(spec, "Cpu"));
+    char **v = xcalloc(6, sizeof(*v));
+    /* All addresses of the container's own network namespace: the engine
+     * publishes the port on the host's 127.0.0.1 only. */
+    v[0] = xstrdup("--rest_api_host=0.0.0.0");
+    v[1] = xasprintf("--rest_api_port=%d", port);
+    v[2] = xstrdup("--model_config_file=/etc/berth/models.config");
+    v[3] = xasprintf("--rest_api_num_threads=%lld", cpus > 0 ? cpus : 1);
+    v[4] = xstrdup("--file_system_poll_wait_seconds=0");
+    *cmd = v;
+    *bind = xasprintf("%s:/etc/berth/models.config:ro", cfg);
+    free(cfg);
+    return 0;
+}
+
 /* Start 'in' as a container: its image on a free host port of 127.0.0.1,
  * published to its ServicePort, with the spec's CPU and memory as limits. */
 static int container_start(struct ctl_reconciler *r, struct inst *in, json_t *spec,
@@ -500,6 +537,15 @@ static int container_start(struct ctl_reconciler *r, struct inst *in, json_t *sp
     }
     const char *command = spec_str(spec, "Command");
     char *cmd[] = {(char *)"/bin/sh", (char *)"-c", (char *)command, NULL};
+    char **runtime_cmd = NULL, *runtime_bind = NULL;
+    if (*spec_str(spec, "Runtime"))
+        rc = runtime_prepare(r, in, spec, (int)cport, &runtime_cmd, &runtime_bind, err);
+    if (rc) {
+        close(fds[0]);
+        close(fds[1]);
+        strv_free_null(env);
+        return rc;
+    }
     char name[160], hash[17];
     snprintf(name, sizeof(name), "berth-%s-%d", in->svc->id, in->index);
     spec_hash(in->svc->run_spec, hash);
@@ -510,7 +556,8 @@ static int container_start(struct ctl_reconciler *r, struct inst *in, json_t *sp
     cs.service_id = in->svc->id;
     cs.spec_hash = hash;
     cs.index = in->index;
-    cs.cmd = *command ? cmd : NULL;
+    cs.cmd = runtime_cmd ? runtime_cmd : *command ? cmd : NULL;
+    cs.local = runtime_cmd != NULL; /* the runtime image is built here, not pulled */
     cs.env = env;
     cs.host_port = in->port;
     cs.container_port = (int)cport;
@@ -523,17 +570,20 @@ static int container_start(struct ctl_reconciler *r, struct inst *in, json_t *sp
     cs.out_fd = fds[0];
     cs.err_fd = fds[1];
     /* VolumeMounts: the same binds a process gets, as the engine's Binds. */
-    char **binds = xcalloc(nmounts + 1, sizeof(char *));
+    char **binds = xcalloc(nmounts + 2, sizeof(char *));
     for (size_t k = 0; k < nmounts; k++)
         binds[k] = xasprintf("%s:%s%s", mounts[k].source, mounts[k].target,
                              mounts[k].read_only ? ":ro" : "");
+    binds[nmounts] = runtime_bind; /* the runtime's model config */
     cs.binds = binds;
     in->ct = drv_container_run(r->containers, &cs);
     strv_free_null(binds);
+    strv_free_null(runtime_cmd);
     in->pid = (pid_t) - (++r->ct_serial);
     in->pgid = 0;
     in->start_ticks = 0;
-    snprintf(in->progress, sizeof(in->progress), "pulling image '%.160s'", cs.image);
+    snprintf(in->progress, sizeof(in->progress), "%s image '%.160s'",
+             cs.local ? "starting" : "pulling", cs.image);
     strv_free_null(env);
     strv_free_null(cs.prestop);
     return 0;
