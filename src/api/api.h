@@ -44,7 +44,10 @@ struct api_config {
     struct logs_deliver *deliver;
     /* The file systems a VolumeMount may name (drivers/mounts.h); NULL: none. */
     const struct drv_volumes *volumes;
-    bool containers;             /* a container engine runs ImageInfo services */
+    bool containers; /* a container engine runs ImageInfo services */
+    /* The built-in runtime's image for SYSTEM model services (--model-runtime
+     * container); NULL: they run as processes. */
+    const char *model_image;
     struct ctl_billing *billing; /* postpaid billing; NULL: hours of 3600 s, no kicks */
 };
 

@@ -75,6 +75,48 @@ const char *api_model_image(const json_t *attrs)
     return src && strcmp(src, "CUSTOM") == 0 && url && *url ? url : NULL;
 }
 
+/* A SYSTEM model in the built-in runtime's image (berthd --model-runtime
+ * container). The image holds berth-serve without libtorch, and hot update
+ * syncs versions into a directory of the process driver's. */
+static int api_runtime_image(struct api_call *c, const json_t *p, json_t *spec)
+{
+    const char *format = json_string_value(json_object_get(spec, "ModelFormat"));
+    if (!format || strcmp(format, "XGBOOST") != 0)
+        return api_fail(c, "UnsupportedOperation",
+                        "ModelFormat %s: the built-in runtime's container image serves XGBOOST "
+                        "models only (it holds berth-serve without libtorch); TorchScript models "
+                        "run on the process driver (berthd --model-runtime process)",
+                        format ? format : "(none)");
+    if (json_is_true(json_object_get(p, "ModelHotUpdateEnable")) ||
+        (!json_is_boolean(json_object_get(p, "ModelHotUpdateEnable")) &&
+         json_is_true(json_object_get(spec, "ModelHotUpdateEnable"))))
+        return api_fail(c, "UnsupportedOperation",
+                        "ModelHotUpdateEnable: hot update runs on the process driver only, and "
+                        "this berthd runs built-in model services in containers (--model-runtime "
+                        "container)");
+    /* PreSet: the built-in runtime, whatever image a cloud would pick. */
+    const json_t *image = json_object_get(p, "ImageInfo");
+    static const char *const named[] = {"ImageUrl", "ImageName"};
+    for (size_t i = 0; api_present(image) && i < 2; i++) {
+        const char *v = json_string_value(json_object_get(image, named[i]));
+        if (v && *v)
+            return api_fail(c, "UnsupportedOperation",
+                            "ImageInfo.%s '%s': Berth serves a PreSet model with its built-in "
+                            "runtime (berth-serve) and cannot run another image; leave %s empty "
+                            "or omit ImageInfo",
+                            named[i], v, named[i]);
+    }
+    json_object_set_new(spec, "Kind", json_string("image"));
+    json_object_set_new(spec, "Image", json_string(c->cfg->model_image));
+    json_object_set_new(spec, "Runtime", json_string("berth-serve"));
+    if (api_present(image))
+        json_object_set(spec, "ImageInfo", (json_t *)image);
+    else
+        json_object_del(spec, "ImageInfo");
+    json_object_del(spec, "Command");
+    return 0;
+}
+
 int api_container_apply(struct api_call *c, const json_t *p, json_t *spec, bool model, bool command)
 {
     const json_t *image = json_object_get(p, "ImageInfo");
@@ -100,6 +142,7 @@ int api_container_apply(struct api_call *c, const json_t *p, json_t *spec, bool 
         json_object_set_new(spec, "Kind", json_string("image"));
         json_object_set_new(spec, "Image", json_string(img.url));
         json_object_set(spec, "ImageInfo", (json_t *)image);
+        json_object_del(spec, "Runtime");
         if (!command)
             json_object_del(spec, "Command");
     } else if (model && !api_present(image) &&
@@ -108,10 +151,15 @@ int api_container_apply(struct api_call *c, const json_t *p, json_t *spec, bool 
         json_object_set_new(spec, "Kind", json_string("image"));
         json_object_set(spec, "Image", json_object_get(spec, "ModelImage"));
         json_object_del(spec, "ImageInfo");
+        json_object_del(spec, "Runtime");
         if (!command)
             json_object_del(spec, "Command");
+    } else if (model && c->cfg->model_image) {
+        if (api_runtime_image(c, p, spec))
+            return -1;
     } else if (model || api_present(image)) {
         json_object_del(spec, "Image");
+        json_object_del(spec, "Runtime");
     } else if (json_is_string(json_object_get(spec, "Image"))) {
         /* A modification that leaves the image: a new Command runs in it. */
         json_object_set_new(spec, "Kind", json_string("image"));

@@ -19,6 +19,7 @@
 #include "control/reconciler.h"
 #include "control/specs.h"
 #include "drivers/cgroup.h"
+#include "drivers/engine.h"
 #include "drivers/mounts.h"
 #include "drivers/process.h"
 #include "gateway/gateway.h"
@@ -75,9 +76,11 @@ struct options {
     long long test_clock_offset_s;
     long long wake_timeout_ms;
     const char *api_tls_cert, *api_tls_key, *gateway_tls_cert, *gateway_tls_key;
-    const char *engine_socket;      /* the container driver's; NULL: none */
-    const char *registry_auth_file; /* NULL: pull without credentials */
-    const char *instances_on_exit;  /* keep or stop */
+    const char *engine_socket;       /* the container driver's; NULL: none */
+    const char *model_runtime;       /* process or container */
+    const char *model_runtime_image; /* NULL: localhost/berth-serve:VERSION */
+    const char *registry_auth_file;  /* NULL: pull without credentials */
+    const char *instances_on_exit;   /* keep or stop */
     long long billing_hour_s;
     const char *config; /* read before the flags */
     char **owned;       /* values read from --config, freed at exit */
@@ -182,6 +185,12 @@ static const struct option_row {
     {"engine-socket", OPT_STR, OFF(engine_socket), 0, 0, NULL, "none", NULL,
      "the unix socket of a Docker Engine API (Docker, or 'podman system service'): services "
      "with ImageInfo run there as containers"},
+    {"model-runtime", OPT_STR, OFF(model_runtime), 0, 0, "process", NULL, NULL,
+     "where SYSTEM model services run: 'process' (berth-serve children) or 'container' (the "
+     "built-in runtime image, `make runtime-image`; needs --engine-socket)"},
+    {"model-runtime-image", OPT_STR, OFF(model_runtime_image), 0, 0, NULL,
+     "localhost/berth-serve:VERSION", NULL,
+     "the built-in runtime's image for --model-runtime container"},
     {"registry-auth-file", OPT_STR, OFF(registry_auth_file), 0, 0, NULL, "none", NULL,
      "registry credentials for pulls: 'HOST USERNAME PASSWORD' lines (keep it 0600)"},
     {"instances-on-exit", OPT_STR, OFF(instances_on_exit), 0, 0, "keep", NULL, NULL,
@@ -575,6 +584,37 @@ static void secure_data_dir(const char *dir, const struct drv_user *user)
     free(models);
 }
 
+/* --model-runtime: NULL for process, else the runtime image, which the
+ * engine must hold (`make runtime-image`). Complains and fails otherwise. */
+static int runtime_image_check(const struct options *o, char **image)
+{
+    *image = NULL;
+    if (strcmp(o->model_runtime, "process") == 0)
+        return 0;
+    if (strcmp(o->model_runtime, "container") != 0) {
+        fprintf(stderr, "berthd: --model-runtime: '%s' is not 'process' or 'container'\n",
+                o->model_runtime);
+        return -1;
+    }
+    if (!o->engine_socket) {
+        fprintf(stderr, "berthd: --model-runtime container needs --engine-socket\n");
+        return -1;
+    }
+    *image = o->model_runtime_image ? xstrdup(o->model_runtime_image)
+                                    : xasprintf("localhost/berth-serve:%s", berth_version);
+    struct err err = {0};
+    if (drv_engine_image_check(o->engine_socket, *image, &err) != 0) {
+        fprintf(stderr,
+                "berthd: --model-runtime container: the engine has no image '%s' (build it "
+                "with `make runtime-image`): %s\n",
+                *image, err.msg);
+        free(*image);
+        *image = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static int split_listen(const char *spec, char *host, size_t size, int *port)
 {
     const char *colon = strrchr(spec, ':');
@@ -811,7 +851,7 @@ int main(int argc, char **argv)
     char *metrics_token = NULL;
     gw_table_init(&routes);
     char *data_dir = NULL, *db = NULL, *models = NULL, *instance_dir = NULL;
-    char *secret_key_file = NULL;
+    char *secret_key_file = NULL, *model_image = NULL;
     static uint8_t seal_key[CRYPTO_SEAL_KEY_BYTES];
     int lock_fd = -1;
     struct store *st = NULL;
@@ -899,6 +939,8 @@ int main(int argc, char **argv)
                 o.instances_on_exit);
         goto out;
     }
+    if (runtime_image_check(&o, &model_image) != 0)
+        goto out;
     struct err herr = {0};
     if (takeover_inherit(&inherited, &herr) != 0) {
         fprintf(stderr, "berthd: %s\n", herr.msg);
@@ -1079,6 +1121,7 @@ int main(int argc, char **argv)
         .logs_db = logs_db,
         .volumes = volumes,
         .containers = o.engine_socket != NULL,
+        .model_image = model_image,
     };
     struct http_server_config hc = {
         .host = host,
@@ -1180,6 +1223,7 @@ int main(int argc, char **argv)
 out:
     takeover_ready(&inherited); /* failed early: the predecessor carries on */
     free(saved_exe);
+    free(model_image);
     if (inherited.api_fd >= 0)
         close(inherited.api_fd);
     if (inherited.gateway_fd >= 0)
