@@ -115,6 +115,13 @@ $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_TORCH) -c -o $@ $<
 
+# The built-in runtime image (docs/containers.md): berth-serve without libtorch
+# and its shared libraries, imported with podman (not part of `make`).
+PODMAN ?= podman
+.PHONY: runtime-image
+runtime-image: $(BUILD)/berth-serve-notorch
+	scripts/runtime-image.sh $(BUILD)/berth-serve-notorch $(BUILD)/runtime/rootfs.tar '$(PODMAN)'
+
 $(BUILD)/berthd: $(BERTHD_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_BERTHD)
 
