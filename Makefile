@@ -116,10 +116,11 @@ $(BUILD)/%.o: %.cc
 	$(CXX) $(CXXFLAGS_TORCH) -c -o $@ $<
 
 # The built-in runtime image (docs/containers.md): berth-serve without libtorch
-# and its shared libraries, imported with podman (not part of `make`).
+# and its shared libraries, imported with podman (not part of `make`); berthd
+# is relinked with it, so that its default image names this version.
 PODMAN ?= podman
 .PHONY: runtime-image
-runtime-image: $(BUILD)/berth-serve-notorch
+runtime-image: $(BUILD)/berth-serve-notorch $(BUILD)/berthd
 	scripts/runtime-image.sh $(BUILD)/berth-serve-notorch $(BUILD)/runtime/rootfs.tar '$(PODMAN)'
 
 $(BUILD)/berthd: $(BERTHD_OBJS) $(HTTP_OBJS) $(BASE_OBJS)

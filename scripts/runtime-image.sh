@@ -26,7 +26,7 @@ ln -s /data/model "$root/srv/base/1"
 mkdir -p "$(dirname "$tarball")"
 tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$tarball" .
 if [ -n "$podman" ]; then
-    $podman import \
+    $podman import --quiet \
         --change 'ENTRYPOINT ["/usr/bin/berth-serve"]' \
         --change 'CMD ["--rest_api_host=0.0.0.0", "--rest_api_port=8501", "--model_name=m", "--model_base_path=/srv/base"]' \
         --change 'EXPOSE 8501' \

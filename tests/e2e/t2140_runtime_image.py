@@ -8,6 +8,7 @@ update and a berthd without an engine or without the image are refused clearly."
 
 import os
 import subprocess
+import time
 
 import api
 import harness
@@ -37,7 +38,10 @@ class RuntimeImage(ContainerBase):
         cls.env = podman_env.get(cls.tag)
         cls.tmp = harness.tempdir(cls.tag)
         cls.ref, cls.tar = build_runtime_image(cls.env)
-        api.start_berthd(cls, extra=["--engine-socket", cls.env.socket, "--model-runtime", "container"])
+        # The image named as berth-serve-notorch's version (berthd's default names its own,
+        # the same when both come from one `make`).
+        api.start_berthd(cls, extra=["--engine-socket", cls.env.socket, "--model-runtime", "container",
+                                     "--model-runtime-image", cls.ref])
 
     def import_model(self, name, booster):
         src = os.path.join(self.tmp, name)
@@ -76,9 +80,11 @@ class RuntimeImage(ContainerBase):
         self.assertEqual(e["Code"], "UnsupportedOperation", e)
         self.assertIn("ModelHotUpdateEnable", e["Message"])
         self.assertEqual(self.c.ok("DescribeModelServiceGroups", {})["TotalCount"], 0)
+        t0 = time.monotonic()
         svc = self.c.ok("CreateModelService", base)["Service"]
         sid, gid = svc["ServiceId"], svc["ServiceGroupId"]
         s = self.wait_status(sid, "Normal", timeout=60)
+        print("t2140: create -> Normal in the runtime image: %.0f ms" % ((time.monotonic() - t0) * 1000))
         self.assertEqual(s["ServiceInfo"]["ModelInfo"]["ModelVersionId"], mv)
         X = harness.rows(8, 4)
 
@@ -124,7 +130,34 @@ class RuntimeImage(ContainerBase):
         self.c.ok("DeleteModelService", {"ServiceId": sid})
         harness.wait_until(lambda: not env.containers(), 20, 0.2, what="no container left")
 
-    def test_c_refused_without_engine_or_image(self):
+    def test_c_process_stays_the_default(self):
+        other = api.Berthd(os.path.join(self.tmp, "process"), self.tmp, name="process",
+                           extra=["--engine-socket", self.env.socket])
+        try:
+            other.start()
+            c = other.client()
+            booster = harness.train("binary:logistic", n_features=4, seed=3)
+            src = os.path.join(self.tmp, "procm")
+            harness.model_dir(src, booster, "ubj")
+            mv = c.ok("CreateTrainingModel", {
+                "ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM", "TrainingModelName": "procm",
+                "ModelFormat": "XGBOOST", "TrainingModelCosPath": cos(src)})["TrainingModelVersionId"]
+            harness.wait_until(lambda: c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv})
+                               ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+            t0 = time.monotonic()
+            sid = c.ok("CreateModelService", {
+                "ServiceGroupName": "procm", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
+                "ModelInfo": {"ModelVersionId": mv}})["Service"]["ServiceId"]
+            harness.wait_until(lambda: c.ok("DescribeModelService", {"ServiceId": sid})["Service"]["Status"]
+                               == "Normal", 30, 0.1, what="the process service Normal")
+            print("t2140: create -> Normal as a process: %.0f ms" % ((time.monotonic() - t0) * 1000))
+            self.assertEqual(self.mine(sid), [])  # a berth-serve child, no container
+            c.ok("DeleteModelService", {"ServiceId": sid})
+        finally:
+            other.stop()
+            other.cleanup()
+
+    def test_d_refused_without_engine_or_image(self):
         berthd = os.path.join(os.path.dirname(harness.bin_path()), "berthd")
         for extra, needle in (([], "needs --engine-socket"),
                               (["--engine-socket", self.env.socket, "--model-runtime-image",
