@@ -5,6 +5,7 @@
 #   make test | test-unit | test-e2e | fuzz | fuzz-replay | bench | run | format | format-check | clean
 #   make install [PREFIX=/usr/local] [DESTDIR=...]   binaries, systemd unit, config, docs
 #   make api-reference        docs/api-reference.md from the code's tables
+#   make runtime-image [PODMAN=...]   localhost/berth-serve:VERSION for --model-runtime container
 
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
