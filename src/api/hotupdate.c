@@ -119,9 +119,10 @@ int api_describe_model_service_hot_updated(struct api_call *c)
         mounted = !json_is_true(json_object_get(entry, "ReadOnly"));
         json_decref(entry);
     }
-    /* Allowed: the built-in runtime (TF Serving's numbered base path) and a
-     * model version with auto-clean. A custom image's layout is its own. */
-    bool allowed = img.preset && !img.url && !img.name && version;
+    /* Allowed: the built-in runtime (TF Serving's numbered base path) run as
+     * a process (its image, --model-runtime container, reads one version)
+     * and a model version with auto-clean. A custom image's layout is its own. */
+    bool allowed = img.preset && !img.url && !img.name && version && !c->cfg->model_image;
     if (allowed) {
         allowed = check_version(c, "ModelInfo.ModelVersionId", version, mounted) == 0;
         if (!allowed && strcmp(c->error_code, "ResourceNotFound") == 0)

@@ -43,12 +43,12 @@ class RuntimeImage(ContainerBase):
         api.start_berthd(cls, extra=["--engine-socket", cls.env.socket, "--model-runtime", "container",
                                      "--model-runtime-image", cls.ref])
 
-    def import_model(self, name, booster):
+    def import_model(self, name, booster, **kw):
         src = os.path.join(self.tmp, name)
         harness.model_dir(src, booster, "ubj")
-        mv = self.c.ok("CreateTrainingModel", {
+        mv = self.c.ok("CreateTrainingModel", dict({
             "ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM", "TrainingModelName": name,
-            "ModelFormat": "XGBOOST", "TrainingModelCosPath": cos(src)})["TrainingModelVersionId"]
+            "ModelFormat": "XGBOOST", "TrainingModelCosPath": cos(src)}, **kw))["TrainingModelVersionId"]
         harness.wait_until(lambda: self.c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv})
                            ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
         return mv
@@ -75,7 +75,12 @@ class RuntimeImage(ContainerBase):
         mv = self.import_model("rt", booster)
         base = {"ServiceGroupName": "rt", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
                 "ModelInfo": {"ModelVersionId": mv}}
-        # Hot update syncs versions for the process driver only: refused, nothing written.
+        # Hot update syncs versions for the process driver only: refused, nothing written,
+        # and DescribeModelServiceHotUpdated says so even for a version with auto-clean.
+        clean = self.import_model("rt-clean", booster, AutoClean="true", MaxReservedModels=2)
+        r = self.c.ok("DescribeModelServiceHotUpdated", {"ImageInfo": {"ImageType": "PRE_SET"},
+                                                         "ModelInfo": {"ModelVersionId": clean}})
+        self.assertEqual(r["ModelTurboFlag"], "Forbidden")
         e = self.c.error("CreateModelService", dict(base, ModelHotUpdateEnable=True))
         self.assertEqual(e["Code"], "UnsupportedOperation", e)
         self.assertIn("ModelHotUpdateEnable", e["Message"])
