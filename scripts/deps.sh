@@ -6,9 +6,10 @@
 #   scripts/deps.sh test    ... and to run its tests (make test; the default)
 #   scripts/deps.sh bench   ... and its benchmarks (make bench)
 #
-# apt's progress is shown. Daemons that come in a package (nginx, prometheus)
-# are not started by the install and not enabled for the next boot: the tests
-# and benchmarks start their own, on 127.0.0.1, and stop them.
+# apt's progress is shown. Daemons that come in a package (nginx, prometheus,
+# docker-registry) are not started by the install and not enabled for the
+# next boot: the tests and benchmarks start their own, on 127.0.0.1, and stop
+# them.
 set -eu
 
 LEVEL=${1:-test}
@@ -28,7 +29,7 @@ podman runc catatonit docker-registry"
 # The references the benchmarks measure against.
 PKGS_BENCH="nginx-light linux-perf strace"
 # Installed by this script, these must not stay running (nor start at boot).
-DAEMONS="nginx prometheus"
+DAEMONS="nginx prometheus docker-registry"
 
 case $LEVEL in
 run) PKGS=$PKGS_RUN ;;
