@@ -231,6 +231,12 @@ bench-tls: deps-bench
 	@$(MAKE) --no-print-directory all
 	BERTH_BIN_DIR=$(BUILD) bench/tls.sh
 
+# requests/s through the gateway with and without its access log (docs/benchmarks.md)
+.PHONY: bench-access-log
+bench-access-log: deps-bench
+	@$(MAKE) --no-print-directory all
+	BERTH_BIN_DIR=$(BUILD) bench/access_log.sh
+
 run:
 	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json
