@@ -90,8 +90,8 @@ BERTHD_OBJS = $(BERTHD_SRCS:%.c=$(BUILD)/%.o) $(API_OBJS) $(CONTROL_OBJS) $(STOR
 LIB_OBJS   = $(SERVE_LIB_OBJS) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 
 LIBS_SERVE = -luv -lxgboost -lssl -lcrypto -lm
-LIBS_BERTHD = -luv -lcurl -lsqlite3 -ljansson -lssl -lcrypto -lm
-LIBS_ALL   = -luv -lcurl -lxgboost -lsqlite3 -ljansson -lssl -lcrypto -lm
+LIBS_BERTHD = -luv -lcurl -lyaml -lsqlite3 -ljansson -lssl -lcrypto -lm
+LIBS_ALL   = -luv -lcurl -lyaml -lxgboost -lsqlite3 -ljansson -lssl -lcrypto -lm
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)

@@ -15,9 +15,10 @@ set -eu
 LEVEL=${1:-test}
 
 # To build berthd, berth and berth-serve (XGBoost and TorchScript backends),
-# to train the demo model, and sqlite3 for the backup procedure.
+# to train the demo model, and sqlite3 for the backup procedure (libyaml reads
+# kubeconfig files).
 PKGS_RUN="build-essential pkg-config
-libuv1-dev node-llhttp libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
+libuv1-dev node-llhttp libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libyaml-dev
 libxgboost-dev python3 python3-xgboost python3-numpy
 libtorch-dev sqlite3"
 # The real systems the tests drive, the tools of sanitizer and fuzz builds, and
