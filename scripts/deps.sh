@@ -29,15 +29,20 @@ rsyslog rsyslog-openssl systemd nodejs
 podman runc catatonit docker-registry"
 # The references the benchmarks measure against.
 PKGS_BENCH="nginx-light linux-perf strace"
+# The Kubernetes driver's test bed (make test-k8s): kube-apiserver built from
+# Debian's kubernetes source package (scripts/kube-apiserver.sh) with etcd.
+PKGS_K8S="golang-go rsync dpkg-dev etcd-server golang-github-modern-go-reflect2-dev openssl
+python3-yaml"
 # Installed by this script, these must not stay running (nor start at boot).
-DAEMONS="nginx prometheus docker-registry"
+DAEMONS="nginx prometheus docker-registry etcd"
 
 case $LEVEL in
 run) PKGS=$PKGS_RUN ;;
 test) PKGS="$PKGS_RUN $PKGS_TEST" ;;
 bench) PKGS="$PKGS_RUN $PKGS_TEST $PKGS_BENCH" ;;
+k8s) PKGS="$PKGS_RUN $PKGS_TEST $PKGS_K8S" ;;
 *)
-    echo "usage: scripts/deps.sh [run|test|bench]" >&2
+    echo "usage: scripts/deps.sh [run|test|bench|k8s]" >&2
     exit 2
     ;;
 esac
