@@ -2,7 +2,7 @@
 #   make                      build every binary into build/
 #   make SANITIZE=address,undefined   a sanitized copy in build-address-undefined/
 #   make test SANITIZE=thread         ThreadSanitizer (suppressions: tests/tsan.supp)
-#   make test | test-unit | test-e2e | fuzz | fuzz-replay | bench | run | format | format-check | clean
+#   make test | test-unit | test-e2e | test-k8s | fuzz | fuzz-replay | bench | run | format | format-check | clean
 #   make install [PREFIX=/usr/local] [DESTDIR=...]   binaries, systemd unit, config, docs
 #   make api-reference        docs/api-reference.md from the code's tables
 #   make runtime-image [PODMAN=...]   localhost/berth-serve:VERSION for --model-runtime container
@@ -95,6 +95,8 @@ LIBS_ALL   = -luv -lcurl -lyaml -lxgboost -lsqlite3 -ljansson -lssl -lcrypto -lm
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+K8S_SRCS   = $(wildcard tests/k8s/test_*.c)
+K8S_BINS   = $(K8S_SRCS:tests/k8s/%.c=$(BUILD)/tests-k8s/%)
 FUZZ_SRCS  = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
@@ -165,6 +167,11 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(LIB_OBJS)
 		$(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_ALL)
 
 # Fuzz corpora replay through a plain main() (fuzz_main.c), with any compiler.
+$(BUILD)/tests-k8s/%: tests/k8s/%.c tests/unit/harness.h $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) \
+		$(LDFLAGS) $(LLHTTP_LIBS) $(LIBS_ALL)
+
 $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LLHTTP_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(LIB_OBJS) \
@@ -187,6 +194,15 @@ test-unit: all $(UNIT_BINS)
 
 test-e2e: all
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh e2e
+
+# The Kubernetes driver against a real kube-apiserver and etcd (scripts/k8s-cluster.sh;
+# the first run builds the server from Debian's source package, about 9 minutes).
+.PHONY: test-k8s
+test-k8s:
+	@scripts/deps.sh k8s
+	@$(MAKE) --no-print-directory all $(K8S_BINS)
+	@scripts/kube-apiserver.sh >/dev/null
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh k8s
 
 fuzz-replay: $(FUZZ_REPLAY_BINS)
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh fuzz

@@ -1,6 +1,7 @@
 #!/bin/bash
 # test.sh - run the test suites and print one closing line "N passed, N failed, N skipped"
-# covering every test run. Usage: scripts/test.sh [unit|fuzz|e2e]... (default: all).
+# covering every test run. Usage: scripts/test.sh [unit|fuzz|e2e|k8s]... (default: unit fuzz
+# e2e; k8s, the Kubernetes driver's suite against a real kube-apiserver, is `make test-k8s`).
 # Exits non-zero when anything failed.
 set -u
 BUILD=${BUILD:-build}
@@ -12,7 +13,7 @@ suites=${*:-unit fuzz e2e}
 passed=0 failed=0 skipped=0
 
 run_unit() {
-    for t in "$BUILD"/tests/test_*; do
+    for t in "$BUILD"/${1:-tests}/test_*; do
         [ -x "$t" ] || continue
         out=$("$t" 2>&1)
         rc=$?
@@ -49,6 +50,19 @@ run_fuzz() {
     done
 }
 
+# The test bed (scripts/k8s-cluster.sh) for the length of the suite.
+run_k8s() {
+    bed=$(mktemp -d /tmp/berth-k8s.XXXXXX)
+    if ! scripts/k8s-cluster.sh start "$bed"; then
+        echo "not ok - the Kubernetes test bed did not start"
+        failed=$((failed + 1))
+        rm -rf "$bed"
+        return
+    fi
+    BERTH_K8S_ENV=$bed/env run_unit tests-k8s
+    scripts/k8s-cluster.sh stop "$bed"
+}
+
 run_e2e() {
     out=$(mktemp)
     "$PYTHON" tests/e2e/run.py 2>&1 | tee "$out"
@@ -73,6 +87,7 @@ for s in $suites; do
     unit) run_unit ;;
     fuzz) run_fuzz ;;
     e2e) run_e2e ;;
+    k8s) run_k8s ;;
     *) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
     esac
 done
