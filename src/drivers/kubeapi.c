@@ -409,6 +409,8 @@ void kube_reply_release(struct kube_reply *r)
 /* Watches                                                                   */
 
 struct watch_state {
+    CURL *h;
+    long status; /* once the headers came */
     struct buf line;
     kube_watch_fn fn;
     void *arg;
@@ -447,6 +449,10 @@ static size_t on_watch(char *data, size_t size, size_t n, void *arg)
     size_t total = size * n;
     if (buf_append(&w->line, data, total) != 0)
         return 0;
+    if (!w->status)
+        curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &w->status);
+    if (w->status != 200)
+        return total; /* a Status object, not events: read whole below */
     char *nl;
     while ((nl = memchr(w->line.ptr, '\n', w->line.len))) {
         size_t len = (size_t)(nl - w->line.ptr);
@@ -469,7 +475,7 @@ int kube_watch(const struct kube_conn *c, const char *path, long timeout_s, kube
     CURL *h = easy_for(c, path, &headers, errbuf);
     if (!h)
         return err_set(err, ERR_SYS(ENOMEM), "cannot start a watch");
-    struct watch_state w = {.fn = fn, .arg = arg};
+    struct watch_state w = {.h = h, .fn = fn, .arg = arg};
     buf_init(&w.line, KUBE_BODY_MAX);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s + KUBE_CONNECT_TIMEOUT_S);

@@ -311,3 +311,58 @@ TEST(unreachable_is_retried)
     json_decref(spec);
     kube_conn_release(&c);
 }
+
+struct seen {
+    char type[16];
+    char name[64];
+    int events;
+};
+
+static int on_event(void *arg, const char *type, json_t *object)
+{
+    struct seen *s = arg;
+    s->events++;
+    snprintf(s->type, sizeof(s->type), "%s", type);
+    snprintf(s->name, sizeof(s->name), "%s", str_at(object, P("metadata", "name")));
+    return strcmp(s->name, "berth-ms-live0001-6") == 0; /* enough */
+}
+
+TEST(watch_from_a_list)
+{
+    struct kube_conn c;
+    conn_berth(&c);
+    struct err err = {0};
+    long status;
+    json_t *list = get(&c, "/apis/apps/v1/namespaces/berth-a/deployments", &status);
+    CHECK_EQ_INT((int)status, 200);
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%s", str_at(list, P("metadata", "resourceVersion")));
+    json_decref(list);
+    json_t *spec = json_pack("{s:s, s:s}", "Kind", "image", "Image", "busybox:1");
+    struct kube_version v = version("ms-live0001-6", 1, "h1");
+    struct kube_result res;
+    CHECK_EQ_INT(kube_version_apply(&c, &v, spec, NULL, NULL, &res, &err), 0);
+    char path[256];
+    snprintf(path, sizeof(path),
+             "/apis/apps/v1/namespaces/berth-a/deployments?watch=1&resourceVersion=%s"
+             "&labelSelector=" KUBE_LABEL_OWNER "%%3D00112233aabbccdd&timeoutSeconds=5",
+             rv);
+    struct seen s = {0};
+    enum kube_outcome outcome;
+    CHECK_EQ_INT(kube_watch(&c, path, 5, on_event, &s, &outcome, &err), 0);
+    CHECK(outcome == KUBE_OK);
+    CHECK_STR_EQ(s.type, "ADDED");
+    CHECK_STR_EQ(s.name, "berth-ms-live0001-6");
+    kube_conn_release(&c);
+    /* Watching is a right too. */
+    conn_as(&c, tok_nobody);
+    memset(&s, 0, sizeof(s));
+    CHECK(kube_watch(&c, path, 5, on_event, &s, &outcome, &err) != 0);
+    CHECK(outcome == KUBE_FORBIDDEN && s.events == 0);
+    CHECK(strstr(err.msg, "403") != NULL);
+    kube_conn_release(&c);
+    conn_berth(&c);
+    CHECK_EQ_INT(kube_version_delete(&c, "berth-a", "ms-live0001-6", v.owner, NULL, &res, &err), 0);
+    json_decref(spec);
+    kube_conn_release(&c);
+}
