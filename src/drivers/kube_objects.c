@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *str_of(const json_t *o, const char *key)
+const char *kube_str(const json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
     return v ? v : "";
@@ -87,10 +87,10 @@ static json_t *probe_of(const json_t *spec, const char *key, bool model)
         return json_pack("{s:{s:s}, s:i}", "tcpSocket", "port", "http", "periodSeconds", 1);
     }
     json_t *out = json_object();
-    if (strcmp(str_of(p, "Type"), "http") == 0)
+    if (strcmp(kube_str(p, "Type"), "http") == 0)
         json_object_set_new(out, "httpGet",
                             json_pack("{s:s, s:s}", "path",
-                                      *str_of(p, "Path") ? str_of(p, "Path") : "/", "port",
+                                      *kube_str(p, "Path") ? kube_str(p, "Path") : "/", "port",
                                       "http"));
     else
         json_object_set_new(out, "tcpSocket", json_pack("{s:s}", "port", "http"));
@@ -121,9 +121,9 @@ static json_t *env_of(const json_t *spec, int port)
     const json_t *e;
     json_array_foreach(json_object_get(spec, "Env"), i, e)
     {
-        if (strcmp(str_of(e, "Name"), "PORT") != 0)
-            json_array_append_new(env, json_pack("{s:s, s:s}", "name", str_of(e, "Name"), "value",
-                                                 str_of(e, "Value")));
+        if (strcmp(kube_str(e, "Name"), "PORT") != 0)
+            json_array_append_new(env, json_pack("{s:s, s:s}", "name", kube_str(e, "Name"), "value",
+                                                 kube_str(e, "Value")));
     }
     return env;
 }
@@ -208,7 +208,7 @@ json_t *kube_deployment(const struct kube_version *v, const json_t *spec, struct
     char name[KUBE_NAME_MAX];
     if (kube_object_name(v->service_id, name, err))
         return NULL;
-    bool runtime = *str_of(spec, "Runtime") != '\0';
+    bool runtime = *kube_str(spec, "Runtime") != '\0';
     int port = kube_container_port(spec);
     json_t *serve = json_pack("{s:s, s:[{s:s, s:i, s:s}], s:o, s:o}", "name", "serve", "ports",
                               "name", "http", "containerPort", port, "protocol", "TCP", "env",
@@ -220,11 +220,11 @@ json_t *kube_deployment(const struct kube_version *v, const json_t *spec, struct
             json_decref(pod);
             return NULL;
         }
-    } else if (*str_of(spec, "Image")) {
-        json_object_set_new(serve, "image", json_string(str_of(spec, "Image")));
-        if (*str_of(spec, "Command"))
+    } else if (*kube_str(spec, "Image")) {
+        json_object_set_new(serve, "image", json_string(kube_str(spec, "Image")));
+        if (*kube_str(spec, "Command"))
             json_object_set_new(serve, "command",
-                                json_pack("[s, s, s]", "/bin/sh", "-c", str_of(spec, "Command")));
+                                json_pack("[s, s, s]", "/bin/sh", "-c", kube_str(spec, "Command")));
     } else {
         json_decref(serve);
         json_decref(pod);
@@ -291,7 +291,7 @@ json_t *kube_model_secret(const struct kube_version *v, const char *token, struc
 json_t *kube_hpa(const struct kube_version *v, const json_t *spec, const char *api_version,
                  struct err *err)
 {
-    const char *strategy = str_of(spec, "ScaleStrategy");
+    const char *strategy = kube_str(spec, "ScaleStrategy");
     const json_t *h = json_object_get(spec, "HorizontalPodAutoscaler");
     if (strcmp(strategy, "HPA") != 0 || !json_is_object(h))
         return NULL;
@@ -300,7 +300,7 @@ json_t *kube_hpa(const struct kube_version *v, const json_t *spec, const char *a
     const json_t *m;
     json_array_foreach(json_object_get(h, "HpaMetrics"), i, m)
     {
-        const char *metric = str_of(m, "Name");
+        const char *metric = kube_str(m, "Name");
         const char *resource = !strcmp(metric, "cpu-util")      ? "cpu"
                                : !strcmp(metric, "memory-util") ? "memory"
                                                                 : NULL;

@@ -60,6 +60,8 @@ json_t *kube_model_secret(const struct kube_version *v, const char *token, struc
  * when it mixes them with metrics only Berth measures (QPS, concurrency). */
 json_t *kube_hpa(const struct kube_version *v, const json_t *spec, const char *api_version,
                  struct err *err);
+/* The string at 'key' of an object, "" when it is absent or not a string. */
+const char *kube_str(const json_t *o, const char *key);
 /* The container port of a spec: ServicePort, else KUBE_RUNTIME_PORT. */
 int kube_container_port(const json_t *spec);
 

@@ -13,20 +13,14 @@
 
 #define CONFLICT_TRIES 4
 
-static const char *str_of(const json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v ? v : "";
-}
-
 static const char *label_of(const json_t *obj, const char *key)
 {
-    return str_of(json_object_get(json_object_get(obj, "metadata"), "labels"), key);
+    return kube_str(json_object_get(json_object_get(obj, "metadata"), "labels"), key);
 }
 
 static const char *annotation_of(const json_t *obj, const char *key)
 {
-    return str_of(json_object_get(json_object_get(obj, "metadata"), "annotations"), key);
+    return kube_str(json_object_get(json_object_get(obj, "metadata"), "annotations"), key);
 }
 
 static int fail(struct kube_result *res, enum kube_outcome outcome, bool retry)
@@ -73,7 +67,7 @@ static void carry_over(const json_t *have, json_t *want, bool keep_replicas)
     /* A Service keeps the address it was given. */
     static const char *const kept[] = {"clusterIP", "clusterIPs"};
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
-        if (json_object_get(hs, kept[i]) && !strcmp(str_of(want, "kind"), "Service"))
+        if (json_object_get(hs, kept[i]) && !strcmp(kube_str(want, "kind"), "Service"))
             json_object_set(ws, kept[i], json_object_get(hs, kept[i]));
     if (keep_replicas && json_object_get(hs, "replicas"))
         json_object_set(ws, "replicas", json_object_get(hs, "replicas"));
@@ -85,7 +79,7 @@ static int ensure(const struct kube_conn *c, const char *collection, const char 
                   const char *hash, json_t *want, bool keep_replicas, json_t **have_out,
                   struct kube_result *res, struct err *err)
 {
-    const char *name = str_of(json_object_get(want, "metadata"), "name");
+    const char *name = kube_str(json_object_get(want, "metadata"), "name");
     json_t *meta = json_object_get(want, "metadata");
     json_t *ann = json_object_get(meta, "annotations");
     if (!ann)
@@ -115,7 +109,7 @@ static int ensure(const struct kube_conn *c, const char *collection, const char 
                 err_set(err, ERR_INVALID,
                         "%s '%s' exists and is not this berthd's (its label %s is '%s'): "
                         "left as it is",
-                        str_of(have, "kind"), name, KUBE_LABEL_OWNER,
+                        kube_str(have, "kind"), name, KUBE_LABEL_OWNER,
                         label_of(have, KUBE_LABEL_OWNER));
                 json_decref(have);
                 rc = fail(res, KUBE_CONFLICT, false);
@@ -187,7 +181,7 @@ int kube_version_apply(const struct kube_conn *c, const struct kube_version *v, 
 {
     res->outcome = KUBE_OK;
     res->retry = false;
-    bool runtime = *str_of(spec, "Runtime") != '\0';
+    bool runtime = *kube_str(spec, "Runtime") != '\0';
     json_t *deployment = kube_deployment(v, spec, err);
     if (!deployment)
         return fail(res, KUBE_INVALID, false);
@@ -225,8 +219,7 @@ int kube_version_apply(const struct kube_conn *c, const struct kube_version *v, 
         json_int_t now =
             json_integer_value(json_object_get(json_object_get(have, "spec"), "replicas"));
         if (now != v->replicas)
-            rc =
-                kube_version_scale(c, v->namespace, v->service_id, v->owner, v->replicas, res, err);
+            rc = kube_version_scale(c, v->namespace, v->service_id, v->replicas, res, err);
     }
     if (!rc && hpa_api) {
         char name[KUBE_NAME_MAX];
@@ -246,9 +239,8 @@ int kube_version_apply(const struct kube_conn *c, const struct kube_version *v, 
 }
 
 int kube_version_scale(const struct kube_conn *c, const char *namespace, const char *service_id,
-                       const char *owner, int replicas, struct kube_result *res, struct err *err)
+                       int replicas, struct kube_result *res, struct err *err)
 {
-    (void)owner; /* checked by apply, which made it */
     char name[KUBE_NAME_MAX];
     if (kube_object_name(service_id, name, err))
         return fail(res, KUBE_INVALID, false);
@@ -303,8 +295,8 @@ static bool condition_true(const json_t *status, const char *type)
     const json_t *cond;
     json_array_foreach(json_object_get(status, "conditions"), i, cond)
     {
-        if (!strcmp(str_of(cond, "type"), type))
-            return !strcmp(str_of(cond, "status"), "True");
+        if (!strcmp(kube_str(cond, "type"), type))
+            return !strcmp(kube_str(cond, "status"), "True");
     }
     return false;
 }
@@ -323,17 +315,17 @@ static bool pod_trouble(const json_t *status, char *out, size_t size)
             const json_t *state = json_object_get(cs, "state");
             const json_t *waiting = json_object_get(state, "waiting");
             const json_t *last = json_object_get(json_object_get(cs, "lastState"), "terminated");
-            const char *reason = str_of(waiting, "reason");
+            const char *reason = kube_str(waiting, "reason");
             if (*reason && strcmp(reason, "ContainerCreating") &&
                 strcmp(reason, "PodInitializing")) {
-                snprintf(out, size, "%s: %s%s%s", str_of(cs, "name"), reason,
-                         *str_of(waiting, "message") ? ": " : "", str_of(waiting, "message"));
+                snprintf(out, size, "%s: %s%s%s", kube_str(cs, "name"), reason,
+                         *kube_str(waiting, "message") ? ": " : "", kube_str(waiting, "message"));
                 return true;
             }
             if (last && json_integer_value(json_object_get(last, "exitCode")) != 0 &&
                 !json_object_get(state, "running")) {
-                snprintf(out, size, "%s: %s (exit %lld)", str_of(cs, "name"),
-                         *str_of(last, "reason") ? str_of(last, "reason") : "exited",
+                snprintf(out, size, "%s: %s (exit %lld)", kube_str(cs, "name"),
+                         *kube_str(last, "reason") ? kube_str(last, "reason") : "exited",
                          (long long)json_integer_value(json_object_get(last, "exitCode")));
                 return true;
             }
@@ -357,22 +349,22 @@ void kube_observe(const json_t *deployment, const json_t *pods, int desired,
         const json_t *meta = json_object_get(pod, "metadata");
         const json_t *st = json_object_get(pod, "status");
         struct kube_pod *p = &out->pods[out->npods++];
-        snprintf(p->name, sizeof(p->name), "%s", str_of(meta, "name"));
+        snprintf(p->name, sizeof(p->name), "%s", kube_str(meta, "name"));
         bool deleting = json_object_get(meta, "deletionTimestamp") != NULL;
         snprintf(p->phase, sizeof(p->phase), "%s",
-                 deleting               ? "Terminating"
-                 : *str_of(st, "phase") ? str_of(st, "phase")
-                                        : "Pending");
+                 deleting                 ? "Terminating"
+                 : *kube_str(st, "phase") ? kube_str(st, "phase")
+                                          : "Pending");
         p->ready = !deleting && condition_true(st, "Ready");
-        snprintf(p->ip, sizeof(p->ip), "%s", str_of(st, "podIP"));
-        snprintf(p->start_time, sizeof(p->start_time), "%s", str_of(st, "startTime"));
+        snprintf(p->ip, sizeof(p->ip), "%s", kube_str(st, "podIP"));
+        snprintf(p->start_time, sizeof(p->start_time), "%s", kube_str(st, "startTime"));
         const json_t *cs;
         size_t k;
         json_array_foreach(json_object_get(st, "containerStatuses"), k, cs) p->restarts +=
             (int)json_integer_value(json_object_get(cs, "restartCount"));
         if (!strcmp(p->phase, "Failed")) {
             snprintf(p->reason, sizeof(p->reason), "%s",
-                     *str_of(st, "message") ? str_of(st, "message") : str_of(st, "reason"));
+                     *kube_str(st, "message") ? kube_str(st, "message") : kube_str(st, "reason"));
             trouble = true;
         } else if (pod_trouble(st, p->reason, sizeof(p->reason))) {
             trouble = true;
@@ -404,13 +396,13 @@ void kube_observe(const json_t *deployment, const json_t *pods, int desired,
         const json_t *cond;
         json_array_foreach(json_object_get(ds, "conditions"), k, cond)
         {
-            if ((!strcmp(str_of(cond, "type"), "ReplicaFailure") &&
-                 !strcmp(str_of(cond, "status"), "True")) ||
-                (!strcmp(str_of(cond, "type"), "Progressing") &&
-                 !strcmp(str_of(cond, "reason"), "ProgressDeadlineExceeded"))) {
+            if ((!strcmp(kube_str(cond, "type"), "ReplicaFailure") &&
+                 !strcmp(kube_str(cond, "status"), "True")) ||
+                (!strcmp(kube_str(cond, "type"), "Progressing") &&
+                 !strcmp(kube_str(cond, "reason"), "ProgressDeadlineExceeded"))) {
                 st = "Abnormal";
-                snprintf(out->reason, sizeof(out->reason), "%s: %s", str_of(cond, "reason"),
-                         str_of(cond, "message"));
+                snprintf(out->reason, sizeof(out->reason), "%s: %s", kube_str(cond, "reason"),
+                         kube_str(cond, "message"));
             }
         }
     }

@@ -33,9 +33,10 @@ const char *kube_hpa_api(const struct kube_conn *c, struct err *err);
 int kube_version_apply(const struct kube_conn *c, const struct kube_version *v, const json_t *spec,
                        const char *token, const char *hpa_api, struct kube_result *res,
                        struct err *err);
-/* Write the Deployment's replicas through its /scale subresource. */
+/* Write the Deployment's replicas through its /scale subresource (apply made it
+ * and checked its owner). */
 int kube_version_scale(const struct kube_conn *c, const char *namespace, const char *service_id,
-                       const char *owner, int replicas, struct kube_result *res, struct err *err);
+                       int replicas, struct kube_result *res, struct err *err);
 /* Delete the version's objects that are this berthd's; absent ones are fine. */
 int kube_version_delete(const struct kube_conn *c, const char *namespace, const char *service_id,
                         const char *owner, const char *hpa_api, struct kube_result *res,

@@ -183,7 +183,7 @@ TEST(apply_creates_rolls_scales_deletes)
     json_decref(svc);
 
     /* STOP: /scale to 0, the objects stay. */
-    CHECK_EQ_INT(kube_version_scale(&c, "berth-a", "ms-live0001-1", v.owner, 0, &res, &err), 0);
+    CHECK_EQ_INT(kube_version_scale(&c, "berth-a", "ms-live0001-1", 0, &res, &err), 0);
     d = get(&c, DEP, &status);
     CHECK_EQ_INT((int)status, 200);
     CHECK_EQ_INT((int)int_at(d, P("spec", "replicas")), 0);
