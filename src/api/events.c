@@ -82,7 +82,13 @@ static int read_window(struct api_call *c, struct store_event_query *q)
     if (api_get_str(c, c->params, "StartTime", false, &start) ||
         api_get_str(c, c->params, "EndTime", false, &end))
         return -1;
-    int64_t start_s, end_s = (int64_t)time(NULL);
+    /* Not time(): glibc reads a coarse clock that can trail the one events
+     * are stamped with, and an event from this very millisecond would fall
+     * past the window's end. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int64_t start_s, end_s = (int64_t)now.tv_sec;
     if (end && !api_parse_time(end, &end_s))
         return api_fail(c, "InvalidParameterValue",
                         "EndTime must be an RFC 3339 time such as 2022-01-10T19:22:04+08:00, "
@@ -97,11 +103,9 @@ static int read_window(struct api_call *c, struct store_event_query *q)
     if (start_s > end_s)
         return api_fail(c, "InvalidParameterValue", "StartTime '%s' is after EndTime", start);
     /* What is older than the retention is gone, even before it is pruned. */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t oldest = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - CTL_EVENTS_KEEP_MS;
+    int64_t oldest = now_ms - CTL_EVENTS_KEEP_MS;
     q->start_ms = start_s * 1000 > oldest ? start_s * 1000 : oldest;
-    q->end_ms = end_s * 1000 + 999;
+    q->end_ms = end ? end_s * 1000 + 999 : INT64_MAX;
     return 0;
 }
 
