@@ -60,12 +60,13 @@ run_k8s() {
         return
     fi
     BERTH_K8S_ENV=$bed/env run_unit tests-k8s
+    BERTH_K8S_ENV=$bed/env run_e2e t2900
     scripts/k8s-cluster.sh stop "$bed"
 }
 
 run_e2e() {
     out=$(mktemp)
-    "$PYTHON" tests/e2e/run.py 2>&1 | tee "$out"
+    "$PYTHON" tests/e2e/run.py "$@" 2>&1 | tee "$out"
     line=$(grep '^RESULT ' "$out" | tail -n 1)
     rm -f "$out"
     if [ -z "$line" ]; then

@@ -58,7 +58,7 @@ struct options {
     const char *gateway_listen;
     long long gateway_threads; /* 0: the usable CPUs */
     struct opt_list regions, import_roots, trusted_proxies, log_sinks, specs, file_systems,
-        resource_groups;
+        resource_groups, kube_namespaces;
     const char *test_cgroup_mountinfo; /* NULL: /proc/self/mountinfo */
     long long log_spool_mib;
     const char *log_level, *log_format;
@@ -77,7 +77,10 @@ struct options {
     long long wake_timeout_ms;
     const char *api_tls_cert, *api_tls_key, *gateway_tls_cert, *gateway_tls_key;
     const char *engine_socket;       /* the container driver's; NULL: none */
-    const char *model_runtime;       /* process or container */
+    const char *model_runtime;       /* process, container or kubernetes */
+    const char *kubeconfig;          /* the kubernetes driver's, "in-cluster"; NULL: none */
+    const char *kube_model_url;      /* berthd's API as pods reach it */
+    const char *kube_model_pvc;      /* or the claim holding DIR/models */
     const char *model_runtime_image; /* NULL: localhost/berth-serve:VERSION */
     const char *registry_auth_file;  /* NULL: pull without credentials */
     const char *instances_on_exit;   /* keep or stop */
@@ -186,11 +189,24 @@ static const struct option_row {
      "the unix socket of a Docker Engine API (Docker, or 'podman system service'): services "
      "with ImageInfo run there as containers"},
     {"model-runtime", OPT_STR, OFF(model_runtime), 0, 0, "process", NULL, NULL,
-     "where SYSTEM model services run: 'process' (berth-serve children) or 'container' (the "
-     "built-in runtime image, `make runtime-image`; needs --engine-socket)"},
+     "where SYSTEM model services run: 'process' (berth-serve children), 'container' (the "
+     "built-in runtime image, `make runtime-image`; needs --engine-socket) or 'kubernetes' "
+     "(that image on the cluster of --kubeconfig)"},
     {"model-runtime-image", OPT_STR, OFF(model_runtime_image), 0, 0, NULL,
      "localhost/berth-serve:VERSION", NULL,
-     "the built-in runtime's image for --model-runtime container"},
+     "the built-in runtime's image for --model-runtime container or kubernetes"},
+    {"kubeconfig", OPT_STR, OFF(kubeconfig), 0, 0, NULL, "none", NULL,
+     "a kubeconfig file (its current context), or 'in-cluster' for the pod's service account: "
+     "services with ImageInfo run on that Kubernetes cluster as Deployments (docs/kubernetes.md)"},
+    {"kube-namespace", OPT_LIST, OFF(kube_namespaces), 0, 32, NULL, "the context's", "namespaces",
+     "[REGION=]NAMESPACE: where a region's services go on the cluster, or without REGION= the "
+     "rest's; repeat for more"},
+    {"kube-model-url", OPT_STR, OFF(kube_model_url), 0, 0, NULL, "none", NULL,
+     "this berthd's management API as the cluster's pods reach it (http[s]://host:port): model "
+     "services' pods fetch their files from it"},
+    {"kube-model-pvc", OPT_STR, OFF(kube_model_pvc), 0, 0, NULL, "none", NULL,
+     "or a PersistentVolumeClaim in each namespace that holds DIR/models: model services' pods "
+     "mount it read-only"},
     {"registry-auth-file", OPT_STR, OFF(registry_auth_file), 0, 0, NULL, "none", NULL,
      "registry credentials for pulls: 'HOST USERNAME PASSWORD' lines (keep it 0600)"},
     {"instances-on-exit", OPT_STR, OFF(instances_on_exit), 0, 0, "keep", NULL, NULL,
@@ -585,14 +601,30 @@ static void secure_data_dir(const char *dir, const struct drv_user *user)
 }
 
 /* --model-runtime: NULL for process, else the runtime image, which the
- * engine must hold (`make runtime-image`). Complains and fails otherwise. */
+ * engine must hold (`make runtime-image`), or the cluster pull. Complains
+ * and fails otherwise. */
 static int runtime_image_check(const struct options *o, char **image)
 {
     *image = NULL;
     if (strcmp(o->model_runtime, "process") == 0)
         return 0;
+    if (strcmp(o->model_runtime, "kubernetes") == 0) {
+        if (!o->kubeconfig) {
+            fprintf(stderr, "berthd: --model-runtime kubernetes needs --kubeconfig\n");
+            return -1;
+        }
+        if (!o->kube_model_url == !o->kube_model_pvc) {
+            fprintf(stderr, "berthd: --model-runtime kubernetes needs one of --kube-model-url "
+                            "and --kube-model-pvc: how the pods get the model files\n");
+            return -1;
+        }
+        *image = o->model_runtime_image ? xstrdup(o->model_runtime_image)
+                                        : xasprintf("localhost/berth-serve:%s", berth_version);
+        return 0;
+    }
     if (strcmp(o->model_runtime, "container") != 0) {
-        fprintf(stderr, "berthd: --model-runtime: '%s' is not 'process' or 'container'\n",
+        fprintf(stderr,
+                "berthd: --model-runtime: '%s' is not 'process', 'container' or 'kubernetes'\n",
                 o->model_runtime);
         return -1;
     }
@@ -612,6 +644,84 @@ static int runtime_image_check(const struct options *o, char **image)
         *image = NULL;
         return -1;
     }
+    return 0;
+}
+
+static bool dns_label_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+            return false;
+    return true;
+}
+
+#define KUBE_NAMESPACES_MAX 32
+
+/* --kubeconfig, --kube-namespace, --kube-model-*: the cluster's connection
+ * (heap, NULL when there is none) and the regions' namespaces (their region
+ * names heap). Complains and fails on what cannot work. */
+static int kube_options(const struct options *o, struct kube_conn **conn,
+                        struct drv_kube_namespace *ns, size_t *nns)
+{
+    *conn = NULL;
+    *nns = 0;
+    if (!o->kubeconfig) {
+        if (o->kube_namespaces.n || o->kube_model_url || o->kube_model_pvc) {
+            fprintf(stderr, "berthd: --kube-namespace and --kube-model-* need --kubeconfig\n");
+            return -1;
+        }
+        return 0;
+    }
+    if (o->engine_socket) {
+        fprintf(stderr, "berthd: --kubeconfig and --engine-socket: services with images run "
+                        "on one of them; give one\n");
+        return -1;
+    }
+    if (o->kube_model_url && strncmp(o->kube_model_url, "http://", 7) != 0 &&
+        strncmp(o->kube_model_url, "https://", 8) != 0) {
+        fprintf(stderr, "berthd: --kube-model-url: '%s' is not an http:// or https:// URL\n",
+                o->kube_model_url);
+        return -1;
+    }
+    if (o->kube_model_pvc && !dns_label_ok(o->kube_model_pvc)) {
+        fprintf(stderr, "berthd: --kube-model-pvc: '%s' is not a claim name (a DNS-1123 label)\n",
+                o->kube_model_pvc);
+        return -1;
+    }
+    for (size_t i = 0; i < o->kube_namespaces.n; i++) {
+        const char *v = o->kube_namespaces.v[i], *eq = strchr(v, '=');
+        const char *name = eq ? eq + 1 : v;
+        char *region = eq ? xstrndup(v, (size_t)(eq - v)) : NULL;
+        ns[*nns].region = region;
+        ns[(*nns)++].name = name;
+        if ((region && !*region) || !dns_label_ok(name)) {
+            fprintf(stderr,
+                    "berthd: --kube-namespace: '%s' is not [REGION=]NAMESPACE with a DNS-1123 "
+                    "label for NAMESPACE\n",
+                    v);
+            return -1;
+        }
+        for (size_t k = 0; k + 1 < *nns; k++)
+            if ((!region && !ns[k].region) ||
+                (region && ns[k].region && strcmp(region, ns[k].region) == 0)) {
+                fprintf(stderr, "berthd: --kube-namespace: '%s': that region has one already\n", v);
+                return -1;
+            }
+    }
+    struct kube_conn c;
+    struct err err = {0};
+    int rc = strcmp(o->kubeconfig, "in-cluster") == 0
+                 ? kube_conn_in_cluster(KUBE_IN_CLUSTER_DIR, &c, &err)
+                 : kube_conn_from_kubeconfig(o->kubeconfig, &c, &err);
+    if (rc) {
+        fprintf(stderr, "berthd: --kubeconfig: %s\n", err.msg);
+        return -1;
+    }
+    *conn = xmalloc(sizeof(c));
+    **conn = c;
     return 0;
 }
 
@@ -852,6 +962,9 @@ int main(int argc, char **argv)
     gw_table_init(&routes);
     char *data_dir = NULL, *db = NULL, *models = NULL, *instance_dir = NULL;
     char *secret_key_file = NULL, *model_image = NULL;
+    struct kube_conn *kube_conn = NULL;
+    struct drv_kube_namespace kube_ns[KUBE_NAMESPACES_MAX];
+    size_t nkube_ns = 0;
     static uint8_t seal_key[CRYPTO_SEAL_KEY_BYTES];
     int lock_fd = -1;
     struct store *st = NULL;
@@ -939,7 +1052,8 @@ int main(int argc, char **argv)
                 o.instances_on_exit);
         goto out;
     }
-    if (runtime_image_check(&o, &model_image) != 0)
+    if (runtime_image_check(&o, &model_image) != 0 ||
+        kube_options(&o, &kube_conn, kube_ns, &nkube_ns) != 0)
         goto out;
     struct err herr = {0};
     if (takeover_inherit(&inherited, &herr) != 0) {
@@ -1079,7 +1193,13 @@ int main(int argc, char **argv)
                             .volumes = volumes,
                             .engine_socket = o.engine_socket,
                             .registry_auths = auths,
-                            .nregistry_auths = nauths};
+                            .nregistry_auths = nauths,
+                            .kube_conn = kube_conn,
+                            .kube_namespaces = kube_ns,
+                            .nkube_namespaces = nkube_ns,
+                            .kube_runtime_image = model_image,
+                            .kube_model_url = o.kube_model_url,
+                            .kube_model_pvc = o.kube_model_pvc};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
     drv_registry_auths_free(auths, nauths); /* the driver keeps its copy */
@@ -1120,7 +1240,7 @@ int main(int argc, char **argv)
         .deliver = deliver,
         .logs_db = logs_db,
         .volumes = volumes,
-        .containers = o.engine_socket != NULL,
+        .containers = o.engine_socket != NULL || kube_conn != NULL,
         .model_image = model_image,
     };
     struct http_server_config hc = {
@@ -1224,6 +1344,11 @@ out:
     takeover_ready(&inherited); /* failed early: the predecessor carries on */
     free(saved_exe);
     free(model_image);
+    if (kube_conn) /* the driver took what it keeps */
+        kube_conn_release(kube_conn);
+    free(kube_conn);
+    for (size_t i = 0; i < nkube_ns; i++)
+        free((char *)kube_ns[i].region);
     if (inherited.api_fd >= 0)
         close(inherited.api_fd);
     if (inherited.gateway_fd >= 0)

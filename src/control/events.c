@@ -13,7 +13,10 @@
 #include <string.h>
 #include <time.h>
 
-const char *const ctl_event_kinds[] = {CTL_KIND_POD, CTL_KIND_VERSION, CTL_KIND_GROUP, NULL};
+/* ReplicaSet and HorizontalPodAutoscaler: a cluster's own events (the
+ * kubernetes driver passes them on). */
+const char *const ctl_event_kinds[] = {CTL_KIND_POD, CTL_KIND_VERSION,          CTL_KIND_GROUP,
+                                       "ReplicaSet", "HorizontalPodAutoscaler", NULL};
 
 const char *ctl_event_type_name(enum ctl_event_type t)
 {

@@ -111,6 +111,10 @@ static bool decide(struct ctl_hpa *h, const struct store_service *s, const json_
 
     struct ctl_status st;
     ctl_reconciler_status(h->rec, s->id, &st);
+    if (st.cluster_scaled) { /* the cluster's HorizontalPodAutoscaler decides */
+        free(st.pods);
+        return false;
+    }
     struct gw_load load;
     bool routed = gw_metrics_load(h->routes, s->id, &load) == 0;
     unsigned held = gw_held(h->gw, s->id);

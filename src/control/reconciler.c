@@ -19,6 +19,7 @@
 #include "drivers/adopt.h"
 #include "drivers/container.h"
 #include "drivers/driver.h"
+#include "drivers/kube_driver.h"
 #include "drivers/mounts.h"
 #include "control/resgroups.h"
 #include "drivers/process.h"
@@ -116,6 +117,7 @@ struct svc {
     bool mounted;        /* an instance ran with mounts: clean them when it stops */
     bool hot_busy;       /* a hot-update pass runs on a thread */
     uint64_t restarts;   /* of all its instances */
+    bool on_kube;        /* handed to the kubernetes driver (and not forgotten) */
     struct inst **insts;
     size_t ninsts;
     struct svc *next;
@@ -162,6 +164,8 @@ struct ctl_reconciler {
     _Atomic uint64_t pass_ms;         /* when the last pass began */
     uint64_t usage_due_ms;
     struct drv_containers *containers; /* NULL: no container engine */
+    struct drv_kube *kube;             /* NULL: no cluster; image services run there */
+    bool kube_settled;                 /* it was told every version of the first pass */
     int64_t ct_serial;                 /* container instances' pids are -serial */
 };
 
@@ -353,22 +357,34 @@ static bool berth_serve_name_ok(const char *s)
     return true;
 }
 
-/* berth-serve's model config at 'path': the service's model under its own
- * name and as 'm', both on 'base' (a path as berth-serve sees it). */
-static int write_models_config(json_t *spec, const char *path, const char *base, struct err *err)
+/* berth-serve's model config: the service's model under its own name and
+ * as 'm', both on 'base' (a path as berth-serve sees it). */
+static char *models_config_text(json_t *spec, const char *base)
 {
     const char *model_name = spec_str(spec, "ModelName");
+    /* PYTORCH and TORCH_SCRIPT versions are TorchScript files (api/models.c). */
+    const char *pf = strcmp(spec_str(spec, "ModelFormat"), "XGBOOST") ? "pytorch" : "xgboost";
+    char *named = berth_serve_name_ok(model_name) && strcmp(model_name, "m") != 0
+                      ? xasprintf("  config { name: '%s' base_path: '%s' model_platform: '%s' }\n",
+                                  model_name, base, pf)
+                      : xstrdup("");
+    char *text = xasprintf("model_config_list {\n%s"
+                           "  config { name: 'm' base_path: '%s' model_platform: '%s' }\n}\n",
+                           named, base, pf);
+    free(named);
+    return text;
+}
+
+/* The same at 'path'. */
+static int write_models_config(json_t *spec, const char *path, const char *base, struct err *err)
+{
     FILE *f = fopen(path, "w");
     if (!f)
         return err_set(err, ERR_SYS(errno), "cannot write '%s': %s", path, strerror(errno));
     fchmod(fileno(f), 0644);
-    fprintf(f, "model_config_list {\n");
-    /* PYTORCH and TORCH_SCRIPT versions are TorchScript files (api/models.c). */
-    const char *pf = strcmp(spec_str(spec, "ModelFormat"), "XGBOOST") ? "pytorch" : "xgboost";
-    if (berth_serve_name_ok(model_name) && strcmp(model_name, "m") != 0)
-        fprintf(f, "  config { name: '%s' base_path: '%s' model_platform: '%s' }\n", model_name,
-                base, pf);
-    fprintf(f, "  config { name: 'm' base_path: '%s' model_platform: '%s' }\n}\n", base, pf);
+    char *text = models_config_text(spec, base);
+    fputs(text, f);
+    free(text);
     if (fclose(f) != 0)
         return err_set(err, ERR_SYS(errno), "cannot write '%s'", path);
     return 0;
@@ -1201,6 +1217,143 @@ static void health_start(struct ctl_reconciler *r, struct inst *in, const char *
 /* Abnormal means failure: an instance crashed or lost its readiness and has
  * not recovered. Instances that are only starting (a scale-up, the new side of
  * a rollout) leave a version that serves Normal. */
+/* ------------------------------------------------------------------------ */
+/* The cluster (drivers/kube_driver.h): what runs an image runs there       */
+
+/* The credential of a version's pods for berthd's model files. */
+static void model_token(const struct ctl_reconciler *r, const char *id, char out[65])
+{
+    char *msg = xasprintf("berth-model-files:%s", id);
+    uint8_t mac[CRYPTO_SHA256_BYTES];
+    crypto_hmac_sha256(r->seal_key, sizeof(r->seal_key), msg, strlen(msg), mac);
+    crypto_hex(mac, sizeof(mac), out);
+    out[64] = '\0';
+    free(msg);
+}
+
+/* Hand 's' to the cluster, or take it back: an image service in the store
+ * runs there, a command service stays a process here. While berthd itself
+ * stops, the cluster keeps what it runs. */
+static void kube_reconcile(struct ctl_reconciler *r, struct svc *s)
+{
+    if (!r->kube || r->stopping)
+        return;
+    json_t *spec = s->in_store && s->run_spec ? json_loads(s->run_spec, 0, NULL) : NULL;
+    if (!spec || drv_kind_of(spec_str(spec, "Kind")) != DRV_CONTAINER) {
+        if (s->on_kube)
+            drv_kube_forget(r->kube, s->id);
+        s->on_kube = false;
+        json_decref(spec);
+        return;
+    }
+    char hash[17], token[65];
+    spec_hash(s->run_spec, hash);
+    struct spec_request lim = {0};
+    ctl_limits_of_spec(s->run_spec, &lim);
+    bool runtime = *spec_str(spec, "Runtime") != '\0';
+    char *config = runtime ? models_config_text(spec, "/srv/base") : NULL;
+    /* In the claim, which holds the data directory's models/. */
+    char *models = xasprintf("%s/models/", r->data_dir);
+    const char *path = spec_str(spec, "ModelPath");
+    const char *subpath = strncmp(path, models, strlen(models)) == 0 ? path + strlen(models) : NULL;
+    if (runtime && r->have_seal_key)
+        model_token(r, s->id, token);
+    struct drv_kube_want w = {.service_id = s->id,
+                              .group_id = s->group_id,
+                              .region = s->region,
+                              .run_spec = s->run_spec,
+                              .spec_hash = hash,
+                              .replicas = s->replicas,
+                              .cpu_millicores = lim.cpu_millicores,
+                              .memory_mib = lim.memory_mib,
+                              .models_config = config,
+                              .model_subpath = subpath,
+                              .token = runtime && r->have_seal_key ? token : NULL};
+    drv_kube_want(r->kube, &w);
+    s->on_kube = true;
+    crypto_wipe(token, sizeof(token));
+    free(models);
+    free(config);
+    json_decref(spec);
+}
+
+/* A version on the cluster as TI-ONE shows it: the Deployment's and Pods'
+ * status, or why its objects could not be made. */
+static void kube_status(struct ctl_reconciler *r, struct svc *s, struct ctl_status *out)
+{
+    struct drv_kube_status ks;
+    drv_kube_status(r->kube, s->id, &ks);
+    json_t *spec = json_loads(s->run_spec ? s->run_spec : "{}", 0, NULL);
+    int port = kube_container_port(spec);
+    json_decref(spec);
+    memset(out, 0, sizeof(*out));
+    out->pods = xcalloc(ks.obs.npods ? ks.obs.npods : 1, sizeof(struct ctl_pod));
+    for (size_t i = 0; i < ks.obs.npods; i++) {
+        const struct kube_pod *kp = &ks.obs.pods[i];
+        struct ctl_pod *p = &out->pods[out->npods++];
+        snprintf(p->name, sizeof(p->name), "%s", kp->name);
+        snprintf(p->phase, sizeof(p->phase), "%s", kp->phase);
+        p->ready = kp->ready;
+        p->restarts = kp->restarts;
+        if (kp->ip[0])
+            snprintf(p->address, sizeof(p->address), "%s:%d", kp->ip, port);
+        snprintf(p->start_time, sizeof(p->start_time), "%s", kp->start_time);
+        out->restarts += (uint64_t)kp->restarts;
+    }
+    const char *st = ks.obs.status, *reason = ks.obs.reason[0] ? ks.obs.reason : ks.reason;
+    if (!ks.applied)
+        st = ks.refused ? "CREATE_FAILED" : "CREATING", reason = ks.reason;
+    else if (ks.refused && s->replicas > 0)
+        st = "Abnormal", reason = ks.reason; /* an update refused; the old pods serve */
+    snprintf(out->status, sizeof(out->status), "%s", st);
+    snprintf(out->reason, sizeof(out->reason), "%s", reason);
+    snprintf(out->group_id, sizeof(out->group_id), "%s", s->group_id);
+    out->replicas = ks.obs.replicas;
+    out->ready = ks.obs.ready;
+    out->desired = ks.hpa_owns ? ks.obs.desired : s->replicas;
+    out->cluster_scaled = ks.hpa_owns;
+    free(ks.obs.pods);
+}
+
+/* The ready pods of a version on the cluster, from its EndpointSlices. */
+static struct gw_instance *kube_routes(struct ctl_reconciler *r, struct svc *s, size_t *n)
+{
+    size_t m;
+    struct drv_kube_endpoint *eps = drv_kube_endpoints(r->kube, s->id, &m);
+    struct gw_instance *out = xcalloc(m ? m : 1, sizeof(*out));
+    *n = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (strlen(eps[i].host) >= sizeof(out->host))
+            continue; /* IPv6: the gateway dials IPv4 */
+        snprintf(out[*n].host, sizeof(out[*n].host), "%s", eps[i].host);
+        out[(*n)++].port = eps[i].port;
+    }
+    free(eps);
+    return out;
+}
+
+/* A Kubernetes event of one of berthd's objects, into DescribeEvents. */
+static void on_kube_event(void *arg, const struct drv_kube_event *ev)
+{
+    struct ctl_reconciler *r = arg;
+    struct ctl_event e = {.region = ev->region,
+                          .service_id = ev->service_id,
+                          .kind = ev->kind,
+                          .name = ev->name,
+                          .type =
+                              strcmp(ev->type, "Warning") ? CTL_EVENT_NORMAL : CTL_EVENT_WARNING,
+                          .reason = ev->reason,
+                          .message = ev->message};
+    for (int i = 0; i < ev->count; i++) {
+        struct err err = {0};
+        if (ctl_event_record(r->st, &e, &err) != 0) {
+            log_warn("reconciler", "cannot record the cluster's event %s of %s: %s", ev->reason,
+                     ev->name, err.msg);
+            break;
+        }
+    }
+}
+
 static void compute_status(struct svc *s, struct ctl_status *out)
 {
     memset(out, 0, sizeof(*out));
@@ -1368,9 +1521,10 @@ static void publish_routes(struct ctl_reconciler *r)
     for (struct svc *s = r->svcs; s; s = s->next) {
         if (!s->in_store)
             continue;
-        struct gw_instance *ready = xcalloc(s->ninsts ? s->ninsts : 1, sizeof(*ready));
         size_t n = 0;
-        for (size_t i = 0; i < s->ninsts; i++) {
+        struct gw_instance *ready =
+            s->on_kube ? kube_routes(r, s, &n) : xcalloc(s->ninsts ? s->ninsts : 1, sizeof(*ready));
+        for (size_t i = 0; !s->on_kube && i < s->ninsts; i++) {
             const struct inst *in = s->insts[i];
             if (in && in->state == I_RUNNING && in->ready) {
                 snprintf(ready[n].host, sizeof(ready[n].host), "127.0.0.1");
@@ -1408,7 +1562,10 @@ static void publish(struct ctl_reconciler *r)
     size_t k = 0;
     for (struct svc *s = r->svcs; s; s = s->next, k++) {
         rows[k].id = xstrdup(s->id);
-        compute_status(s, &rows[k].st);
+        if (s->on_kube)
+            kube_status(r, s, &rows[k].st);
+        else
+            compute_status(s, &rows[k].st);
     }
     pthread_mutex_lock(&r->lock);
     struct status_row *old = r->rows;
@@ -1544,14 +1701,14 @@ static void rollout_begin(struct ctl_reconciler *r, struct svc *s, int replicas)
                                    : "The spec changed: it runs when the version is resumed");
 }
 
-static void load_desired(struct ctl_reconciler *r)
+static int load_desired(struct ctl_reconciler *r)
 {
     struct store_service *list;
     size_t n;
     struct err err = {0};
     if (store_service_list(r->st, NULL, &list, &n, &err) != 0) {
         log_error("reconciler", "cannot read services: %s", err.msg);
-        return; /* keep what runs; try again next tick */
+        return -1; /* keep what runs; try again next tick */
     }
     for (struct svc *s = r->svcs; s; s = s->next)
         s->in_store = false;
@@ -1600,6 +1757,7 @@ static void load_desired(struct ctl_reconciler *r)
         store_service_release(&list[i]);
     }
     free(list);
+    return 0;
 }
 
 /* The lowest slot that runs nothing, for a new instance (not a restart). */
@@ -1773,8 +1931,10 @@ static void inst_signal(const struct inst *in, int sig)
 
 static bool reconcile_svc(struct ctl_reconciler *r, struct svc *s, uint64_t now)
 {
-    hot_update(r, s, now);
-    int desired = s->in_store && !r->stopping ? s->replicas : 0;
+    kube_reconcile(r, s);
+    if (!s->on_kube)
+        hot_update(r, s, now);
+    int desired = s->in_store && !r->stopping && !s->on_kube ? s->replicas : 0;
     reconcile_count(r, s, desired, s->create_failed[0] != '\0', now);
     bool alive = false;
     for (size_t i = 0; i < s->ninsts; i++) {
@@ -1895,8 +2055,7 @@ static void reconcile(struct ctl_reconciler *r)
     pthread_mutex_unlock(&r->lock);
     if (r->containers)
         drv_containers_poll(r->containers, on_container_report, r);
-    if (!r->stopping)
-        load_desired(r);
+    bool loaded = !r->stopping && load_desired(r) == 0;
     bool any_alive = false;
     for (struct svc **p = &r->svcs; *p;) {
         struct svc *s = *p;
@@ -1921,6 +2080,10 @@ static void reconcile(struct ctl_reconciler *r)
         }
         p = &s->next;
     }
+    if (loaded && r->kube && !r->kube_settled) {
+        drv_kube_settled(r->kube); /* every version in the store is said */
+        r->kube_settled = true;
+    }
     sample_usage(r, now);
     publish(r);
     pthread_mutex_lock(&r->lock);
@@ -1938,6 +2101,8 @@ static void reconcile(struct ctl_reconciler *r)
         }
         drv_containers_free(r->containers);
         r->containers = NULL;
+        drv_kube_free(r->kube); /* its threads kick: before the handle closes */
+        r->kube = NULL;
         uv_close((uv_handle_t *)&r->timer, on_closed);
         uv_close((uv_handle_t *)&r->soon, on_closed);
         uv_close((uv_handle_t *)&r->kick, on_closed);
@@ -2028,6 +2193,8 @@ static void adopt_detach_step(struct ctl_reconciler *r)
     }
     log_info("reconciler", "leaving %zu instance%s running for the next berthd", left,
              left == 1 ? "" : "s");
+    drv_kube_free(r->kube);
+    r->kube = NULL;
     uv_close((uv_handle_t *)&r->timer, on_closed);
     uv_close((uv_handle_t *)&r->soon, on_closed);
     uv_close((uv_handle_t *)&r->kick, on_closed);
@@ -2347,16 +2514,31 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
                                         .wake = wake_reconciler,
                                         .wake_arg = r};
         rc = drv_containers_new(&dc, &r->containers, err);
-        if (rc) {
-            /* Nothing started yet: undo what this function set up. */
-            pthread_mutex_destroy(&r->lock);
-            pthread_cond_destroy(&r->synced);
-            free(r->data_dir);
-            free(r->instance_dir);
-            free(r->berth_serve);
-            free(r);
-            return rc;
-        }
+    }
+    if (!rc && cfg->kube_conn) {
+        char owner[17];
+        spec_hash(r->data_dir, owner);
+        struct drv_kube_cfg kc = {.owner = owner,
+                                  .namespaces = cfg->kube_namespaces,
+                                  .nnamespaces = cfg->nkube_namespaces,
+                                  .runtime_image = cfg->kube_runtime_image,
+                                  .model_url = cfg->kube_model_url,
+                                  .model_pvc = cfg->kube_model_pvc,
+                                  .wake = wake_reconciler,
+                                  .wake_arg = r,
+                                  .event = on_kube_event,
+                                  .event_arg = r};
+        rc = drv_kube_new(&kc, cfg->kube_conn, &r->kube, err);
+    }
+    if (rc) { /* nothing started yet: undo what this function set up */
+        drv_containers_free(r->containers);
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->synced);
+        free(r->data_dir);
+        free(r->instance_dir);
+        free(r->berth_serve);
+        free(r);
+        return rc;
     }
     uv_timer_init(loop, &r->timer);
     uv_timer_init(loop, &r->soon);
@@ -2368,6 +2550,8 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
     uv_signal_start(&r->sigchld, on_sigchld, SIGCHLD);
     if (r->containers)
         adopt_containers(r); /* its threads wake the loop: after the handles are made */
+    if (r->kube && drv_kube_start(r->kube, err) != 0)
+        log_error("reconciler", "%s", err->msg); /* no thread: nothing will be applied */
     uv_timer_start(&r->timer, on_tick, 0, TICK_MS);
     *out = r;
     return 0;

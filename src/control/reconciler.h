@@ -11,6 +11,7 @@
 
 #include "base/err.h"
 #include "drivers/engine.h"
+#include "drivers/kube_driver.h"
 #include "drivers/process.h"
 #include "gateway/routes.h"
 #include "store/store.h"
@@ -25,7 +26,7 @@ struct ctl_pod {
     char phase[16]; /* Pending, Running, Failed, Terminating */
     bool ready;
     int restarts;
-    char address[32];    /* 127.0.0.1:port */
+    char address[64];    /* 127.0.0.1:port, a pod's IP:port */
     char start_time[32]; /* RFC 3339 */
     /* Usage, sampled every CTL_USAGE_EVERY_MS while it runs (usage_known). */
     bool usage_known;
@@ -45,8 +46,9 @@ struct ctl_status {
     struct ctl_pod *pods; /* heap; free() */
     size_t npods;
     char group_id[64];
-    int desired;       /* replicas asked for */
-    uint64_t restarts; /* of all its instances since berthd started */
+    int desired;         /* replicas asked for */
+    uint64_t restarts;   /* of all its instances since berthd started */
+    bool cluster_scaled; /* a cluster's HorizontalPodAutoscaler sets its replicas */
 };
 
 /* One service's status, as ctl_reconciler_statuses() lists them. */
@@ -76,6 +78,15 @@ struct ctl_config {
     const char *engine_socket;
     const struct drv_registry_auth *registry_auths;
     size_t nregistry_auths;
+    /* The kubernetes driver (drivers/kube_driver.h): what runs an image runs
+     * on this cluster, in the regions' namespaces; NULL: none. The
+     * connection is taken over, also when the start fails. */
+    struct kube_conn *kube_conn;
+    const struct drv_kube_namespace *kube_namespaces;
+    size_t nkube_namespaces;
+    const char *kube_runtime_image; /* for model services */
+    const char *kube_model_url;     /* berthd's API as the pods reach it */
+    const char *kube_model_pvc;     /* or the claim holding the data directory's models/ */
 };
 
 /* Check that the instance user can reach its directories and the model

@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +302,15 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return buf_append(b, data, size * n) == 0 ? size * n : 0;
 }
 
+/* libcurl calls it about once a second, even while nothing comes. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const _Atomic bool *cancel = arg;
+    return atomic_load(cancel) ? 1 : 0;
+}
+
 static CURL *easy_for(const struct kube_conn *c, const char *path, struct curl_slist **headers,
                       char errbuf[CURL_ERROR_SIZE])
 {
@@ -315,6 +325,11 @@ static CURL *easy_for(const struct kube_conn *c, const char *path, struct curl_s
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
     errbuf[0] = '\0';
+    if (c->cancel) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->cancel);
+    }
     if (c->ca_pem) {
         struct curl_blob ca = {
             .data = c->ca_pem, .len = strlen(c->ca_pem), .flags = CURL_BLOB_COPY};

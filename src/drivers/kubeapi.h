@@ -8,6 +8,7 @@
 #define BERTH_DRIVERS_KUBEAPI_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,6 +23,9 @@ struct kube_conn {
     char *cert_pem, *key_pem; /* client certificate; NULL: none */
     bool insecure;            /* insecure-skip-tls-verify */
     char *namespace;          /* the context's, else "default" */
+    /* When it becomes true, requests and watches in flight end within a
+     * second as failed (NULL: never); not owned. */
+    const _Atomic bool *cancel;
 };
 
 /* The current context of the kubeconfig at 'path' (YAML or JSON), with its

@@ -167,7 +167,7 @@ class RuntimeImage(ContainerBase):
         for extra, needle in (([], "needs --engine-socket"),
                               (["--engine-socket", self.env.socket, "--model-runtime-image",
                                 "localhost/berth-serve:none-%d" % os.getpid()], "make runtime-image"),
-                              (["--model-runtime", "vm"], "'vm' is not 'process' or 'container'")):
+                              (["--model-runtime", "vm"], "'vm' is not 'process', 'container' or 'kubernetes'")):
             if "--model-runtime" not in extra:
                 extra = ["--model-runtime", "container"] + extra
             p = subprocess.run([berthd, "--data-dir", os.path.join(self.tmp, "refused"),
