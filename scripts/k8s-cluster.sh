@@ -6,6 +6,7 @@
 #
 #   scripts/k8s-cluster.sh start DIR       # start; writes DIR/env
 #   scripts/k8s-cluster.sh restart-apiserver DIR   # the server only, same port and etcd
+#   scripts/k8s-cluster.sh stop-apiserver|start-apiserver DIR   # the same in two steps
 #   scripts/k8s-cluster.sh stop DIR        # end what start started, remove DIR
 #
 # DIR/env (sourceable): BERTH_K8S_SERVER, BERTH_K8S_CA, BERTH_K8S_ADMIN_TOKEN
@@ -15,7 +16,7 @@
 set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart-apiserver DIR" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart-apiserver|stop-apiserver|start-apiserver DIR" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 
 free_port() {
@@ -128,13 +129,19 @@ restart-apiserver)
     stop_pid "$dir/apiserver.pid"
     start_apiserver
     ;;
+stop-apiserver)
+    stop_pid "$dir/apiserver.pid"
+    ;;
+start-apiserver)
+    start_apiserver
+    ;;
 stop)
     stop_pid "$dir/apiserver.pid"
     stop_pid "$dir/etcd.pid"
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start|stop|restart-apiserver DIR" >&2
+    echo "usage: $0 start|stop|restart-apiserver|stop-apiserver|start-apiserver DIR" >&2
     exit 2
     ;;
 esac

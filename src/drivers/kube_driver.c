@@ -28,11 +28,11 @@ struct want {
     char *spec, *hash, *models_config, *subpath, *token;
     int replicas;
     uint32_t cpu, mem;
-    bool forget;         /* remove its objects, then this */
-    uint64_t gen, done;  /* what was asked, what was applied */
-    bool busy;           /* the applier works on it now */
-    bool applied;        /* made at least once */
-    bool hpa_owns;       /* its spec has an HPA on CPU or memory only */
+    bool forget;        /* remove its objects, then this */
+    uint64_t gen, done; /* what was asked, what was applied */
+    bool busy;          /* the applier works on it now */
+    bool applied;       /* made at least once */
+    bool hpa_owns;      /* its spec has an HPA on CPU or memory only */
     uint64_t next_try_ms;
     int backoff_exp;
     char error[512]; /* the last apply's failure, "" when it succeeded */
@@ -47,10 +47,10 @@ struct watcher {
     enum watch_kind kind;
     pthread_t thread;
     bool started;
-    json_t *objects;  /* name -> object (W_EVENTS: uid -> count passed on) */
-    bool listed;      /* the cache holds a whole list */
-    char error[300];  /* the last list's or watch's failure, "" when none */
-    bool first;       /* the first list since berthd started */
+    json_t *objects; /* name -> object (W_EVENTS: uid -> count passed on) */
+    bool listed;     /* the cache holds a whole list */
+    char error[300]; /* the last list's or watch's failure, "" when none */
+    bool first;      /* the first list since berthd started */
 };
 
 struct drv_kube {
@@ -59,8 +59,8 @@ struct drv_kube {
     char *owner, *runtime_image, *model_url, *model_pvc;
     struct drv_kube_namespace *namespaces;
     size_t nnamespaces;
-    const char *hpa_api;  /* static */
-    char *slices_api;     /* /apis/discovery.k8s.io/v1 or v1beta1, NULL: none */
+    const char *hpa_api; /* static */
+    char *slices_api;    /* /apis/discovery.k8s.io/v1 or v1beta1, NULL: none */
     void (*wake)(void *);
     void *wake_arg;
     void (*event)(void *, const struct drv_kube_event *);
@@ -189,8 +189,7 @@ void drv_kube_want(struct drv_kube *d, const struct drv_kube_want *in)
     set_field(&w->models_config, in->models_config, &changed);
     set_field(&w->subpath, in->model_subpath, &changed);
     set_field(&w->token, in->token, &changed);
-    if (w->replicas != in->replicas || w->cpu != in->cpu_millicores ||
-        w->mem != in->memory_mib) {
+    if (w->replicas != in->replicas || w->cpu != in->cpu_millicores || w->mem != in->memory_mib) {
         w->replicas = in->replicas;
         w->cpu = in->cpu_millicores;
         w->mem = in->memory_mib;
@@ -231,17 +230,14 @@ void drv_kube_settled(struct drv_kube *d)
 /* The applier                                                              */
 
 /* berthd's Deployments whose version nobody wants: left by a previous run
- * (deleted while berthd was down). Once every namespace is listed. */
+ * (deleted while berthd was down). In each namespace once it is listed. */
 static void sweep(struct drv_kube *d)
 {
     if (!d->settled)
         return;
-    for (size_t i = 0; i < d->nwatchers; i++)
-        if (d->watchers[i].kind == W_DEPLOYMENTS && !d->watchers[i].listed)
-            return;
     for (size_t i = 0; i < d->nwatchers; i++) {
         struct watcher *wt = &d->watchers[i];
-        if (wt->kind != W_DEPLOYMENTS)
+        if (wt->kind != W_DEPLOYMENTS || !wt->listed)
             continue;
         const char *name;
         json_t *o;
@@ -381,8 +377,8 @@ static void *applier_main(void *arg)
              * changes, or after a resync. */
             w->retrying = res.retry || res.outcome == KUBE_FORBIDDEN;
             w->refused = res.outcome == KUBE_FORBIDDEN || res.outcome == KUBE_INVALID;
-            w->next_try_ms = mono_ms() + (res.retry ? backoff_ms(w->backoff_exp++)
-                                                    : REFUSED_RETRY_MS);
+            w->next_try_ms =
+                mono_ms() + (res.retry ? backoff_ms(w->backoff_exp++) : REFUSED_RETRY_MS);
         }
         if (rc == 0 && c->forget && w->forget && c->gen == w->gen) {
             for (struct want **p = &d->wants; *p; p = &(*p)->next)
@@ -412,10 +408,9 @@ static char *collection(const struct watcher *wt)
                                                   : "/api/v1";
     /* Deployments and pods carry the owner label; slices take the Service's
      * name label, events none: those are picked by name. */
-    const char *query = wt->kind == W_SLICES ? "?labelSelector=kubernetes.io%2Fservice-name"
-                        : wt->kind == W_EVENTS
-                            ? "?"
-                            : "?labelSelector=" KUBE_LABEL_OWNER "%3D";
+    const char *query = wt->kind == W_SLICES   ? "?labelSelector=kubernetes.io%2Fservice-name"
+                        : wt->kind == W_EVENTS ? "?"
+                                               : "?labelSelector=" KUBE_LABEL_OWNER "%3D";
     bool owner = wt->kind == W_DEPLOYMENTS || wt->kind == W_PODS;
     return xasprintf("%s/namespaces/%s/%s%s%s", group, wt->ns, kind_name[wt->kind], query,
                      owner ? d->owner : "");
@@ -506,6 +501,8 @@ static void take_object(struct watcher *wt, const char *type, const json_t *o, b
         json_object_del(wt->objects, name);
     } else {
         json_object_set(wt->objects, name, (json_t *)o);
+        if (wt->kind == W_DEPLOYMENTS) /* one of no version: the sweep removes it */
+            pthread_cond_signal(&wt->d->cond);
     }
 }
 
@@ -648,8 +645,8 @@ void drv_kube_status(struct drv_kube *d, const char *service_id, struct drv_kube
         snprintf(out->reason, sizeof(out->reason), "%s", w->error);
     }
     if (out->hpa_owns && deployment && desired > 0)
-        desired = (int)json_integer_value(json_object_get(json_object_get(deployment, "spec"),
-                                                          "replicas"));
+        desired = (int)json_integer_value(
+            json_object_get(json_object_get(deployment, "spec"), "replicas"));
     for (size_t i = 0; !out->reason[0] && i < d->nwatchers; i++)
         if (strcmp(d->watchers[i].ns, ns) == 0 && d->watchers[i].error[0] &&
             d->watchers[i].kind != W_EVENTS)
@@ -661,8 +658,7 @@ void drv_kube_status(struct drv_kube *d, const char *service_id, struct drv_kube
     json_decref(pods);
 }
 
-struct drv_kube_endpoint *drv_kube_endpoints(struct drv_kube *d, const char *service_id,
-                                             size_t *n)
+struct drv_kube_endpoint *drv_kube_endpoints(struct drv_kube *d, const char *service_id, size_t *n)
 {
     char name[KUBE_NAME_MAX];
     struct err err = {0};
@@ -695,7 +691,8 @@ struct drv_kube_endpoint *drv_kube_endpoints(struct drv_kube *d, const char *ser
             {
                 /* A missing condition means ready (both API versions say so). */
                 const json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
-                const char *addr = json_string_value(json_array_get(json_object_get(ep, "addresses"), 0));
+                const char *addr =
+                    json_string_value(json_array_get(json_object_get(ep, "addresses"), 0));
                 if (json_is_false(ready) || !addr)
                     continue;
                 if (*n == cap)
@@ -714,7 +711,8 @@ struct drv_kube_endpoint *drv_kube_endpoints(struct drv_kube *d, const char *ser
 /* The EndpointSlice API the server serves: v1 (1.21 on), else v1beta1. */
 static char *slices_api_of(const struct kube_conn *c, struct err *err)
 {
-    static const char *const apis[] = {"/apis/discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1beta1"};
+    static const char *const apis[] = {"/apis/discovery.k8s.io/v1",
+                                       "/apis/discovery.k8s.io/v1beta1"};
     for (size_t i = 0; i < 2; i++) {
         struct kube_reply r;
         int rc = kube_request(c, "GET", apis[i], NULL, NULL, &r, err);
@@ -765,7 +763,8 @@ int drv_kube_new(const struct drv_kube_cfg *cfg, struct kube_conn *conn, struct 
     const char **names = xcalloc(d->nnamespaces + 1, sizeof(*names));
     size_t nnames = 0;
     for (size_t i = 0; i <= d->nnamespaces; i++) {
-        const char *ns = i < d->nnamespaces ? d->namespaces[i].name : drv_kube_namespace_of(d, NULL);
+        const char *ns =
+            i < d->nnamespaces ? d->namespaces[i].name : drv_kube_namespace_of(d, NULL);
         bool dup = false;
         for (size_t k = 0; k < nnames; k++)
             dup |= strcmp(names[k], ns) == 0;

@@ -85,12 +85,12 @@ void drv_kube_forget(struct drv_kube *d, const char *service_id);
 void drv_kube_settled(struct drv_kube *d);
 
 struct drv_kube_status {
-    bool applied;       /* its objects were made at least once */
-    bool failed;        /* the last apply failed: 'reason' says why */
-    bool retrying;      /* ... and is tried again */
-    bool refused;       /* ... as forbidden or invalid: it cannot be made as it is */
-    bool hpa_owns;      /* the cluster's autoscaler sets its replicas */
-    char reason[512];   /* the apply's or a watch's failure */
+    bool applied;     /* its objects were made at least once */
+    bool failed;      /* the last apply failed: 'reason' says why */
+    bool retrying;    /* ... and is tried again */
+    bool refused;     /* ... as forbidden or invalid: it cannot be made as it is */
+    bool hpa_owns;    /* the cluster's autoscaler sets its replicas */
+    char reason[512]; /* the apply's or a watch's failure */
     struct kube_observed obs;
 };
 
@@ -103,7 +103,6 @@ struct drv_kube_endpoint {
 };
 /* The ready endpoints of the version's Service, as its EndpointSlices say:
  * a heap array (free()) of *n. */
-struct drv_kube_endpoint *drv_kube_endpoints(struct drv_kube *d, const char *service_id,
-                                             size_t *n);
+struct drv_kube_endpoint *drv_kube_endpoints(struct drv_kube *d, const char *service_id, size_t *n);
 
 #endif

@@ -114,7 +114,9 @@ class KubeBase(unittest.TestCase):
         api.start_berthd(cls, extra=["--kubeconfig", cls.env["BERTH_K8S_KUBECONFIG"],
                                      "--kube-namespace", NS, "--model-runtime", "kubernetes",
                                      "--model-runtime-image", "registry.test/berth-serve:1",
-                                     "--kube-model-url", model_url] + cls.extra)
+                                     "--kube-model-url", model_url,
+                                     # user berth has no rights in default: a region that fails
+                                     "--kube-namespace", "ap-shanghai=default"] + cls.extra)
         cls.servers = []
 
     @classmethod
@@ -299,5 +301,87 @@ class Deploy(KubeBase):
         self.assertIsNotNone(self.k.get("/api/v1/namespaces/%s/services/berth-%s" % (NS, sid)))  # kept
         self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "RESUME"})
         self.wait_deployment(sid, lambda d: d["spec"]["replicas"] == 3)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+        harness.wait_until(lambda: self.deployment(sid) is None, 15, 0.1, what="the Deployment to go")
+
+    def test_d_forbidden_shows_as_the_reason(self):
+        c = self.d.client("ap-shanghai")
+        s = c.ok("CreateModelService", {
+            "ServiceGroupName": "denied", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
+            "ImageInfo": {"ImageType": "CUSTOM", "ImageUrl": "registry.test/demo:1"}, "Replicas": 1})["Service"]
+        sid = s["ServiceId"]
+
+        def failed():
+            st = c.ok("DescribeModelService", {"ServiceId": sid})["Service"]
+            return st if st["Status"] == "CREATE_FAILED" else None
+        st = harness.wait_until(failed, 15, 0.1, what="CREATE_FAILED")
+        reason = st["ServiceInfo"]["Status"]["Reason"]
+        self.assertIn("forbidden", reason.lower())
+        self.assertIn('"berth"', reason)  # the server's own words name the user
+        self.assertIsNone(self.deployment(sid, ns="default"))
+        c.ok("DeleteModelServiceGroup", {"ServiceGroupId": s["ServiceGroupId"]})
+
+    def test_e_server_down_mid_change_then_back(self):
+        s = self.create()
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        self.wait_deployment(sid)
+        bed = os.path.dirname(self.env["_path"])
+        script = os.path.join(harness.REPO, "scripts", "k8s-cluster.sh")
+        subprocess.run([script, "stop-apiserver", bed], check=True, timeout=30)
+        try:
+            self.c.ok("ModifyModelService", {"ServiceId": sid, "Env": [{"Name": "GREETING", "Value": "later"}],
+                                             "ImageInfo": {"ImageType": "CUSTOM", "ImageUrl": "registry.test/demo:3"}})
+            self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "SCALE", "Replicas": 2})
+
+            def says_unreachable():
+                st = self.describe(sid)
+                return st if "127.0.0.1" in st["ServiceInfo"]["Status"]["Reason"] else None
+            st = harness.wait_until(says_unreachable, 20, 0.2, what="the reason to name the server")
+            self.assertNotEqual(st["Status"], "CREATE_FAILED")
+        finally:
+            subprocess.run([script, "start-apiserver", bed], check=True, timeout=90)
+        d = self.wait_deployment(sid, lambda d: d["spec"]["replicas"] == 2 and
+                                 d["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.test/demo:3",
+                                 timeout=60)
+        self.assertIn({"name": "GREETING", "value": "later"}, d["spec"]["template"]["spec"]["containers"][0]["env"])
+        # Whole: the Service is there, and the status comes back from the watches.
+        self.assertIsNotNone(self.k.get("/api/v1/namespaces/%s/services/berth-%s" % (NS, sid)))
+        harness.wait_until(lambda: self.describe(sid)["ServiceInfo"]["Status"]["Reason"] == "", 60, 0.2,
+                           what="the reason to clear")
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+        harness.wait_until(lambda: self.deployment(sid) is None, 15, 0.1, what="the Deployment to go")
+
+    def test_f_own_leftovers_go_others_stay_restart_changes_nothing(self):
+        s = self.create()
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        d = self.wait_deployment(sid)
+        owner = d["metadata"]["labels"]["berth.io/owner"]
+
+        def leftover(name, owner_label):
+            labels = {"berth.io/service": name[len("berth-"):], "berth.io/owner": owner_label, "app": name}
+            return {"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": name, "labels": labels},
+                    "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                             "template": {"metadata": {"labels": labels},
+                                          "spec": {"containers": [{"name": "c", "image": "registry.test/x:1"}]}}}}
+        path = "/apis/apps/v1/namespaces/%s/deployments" % NS
+        for name in ("berth-ms-gone-1", "berth-ms-other-1"):  # a failed run's
+            self.k.call("DELETE", path + "/" + name)
+        self.k.ok("POST", path, leftover("berth-ms-gone-1", owner))          # this berthd's, no version
+        self.k.ok("POST", path, leftover("berth-ms-other-1", "0123456789abcdef"))  # another berthd's
+        try:
+            harness.wait_until(lambda: self.k.get(path + "/berth-ms-gone-1") is None, 20, 0.2,
+                               what="berthd to remove its leftover")
+            self.assertIsNotNone(self.k.get(path + "/berth-ms-other-1"))
+            gen = self.deployment(sid)["metadata"]["generation"]
+            self.d.stop()
+            self.d.start()
+            self.__class__.c = self.c = self.d.client()
+            self.wait_status(sid, "Pending")
+            time.sleep(1)
+            self.assertEqual(self.deployment(sid)["metadata"]["generation"], gen)
+            self.assertIsNotNone(self.k.get(path + "/berth-ms-other-1"))
+        finally:
+            self.k.call("DELETE", path + "/berth-ms-other-1")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         harness.wait_until(lambda: self.deployment(sid) is None, 15, 0.1, what="the Deployment to go")
