@@ -45,6 +45,7 @@ struct api_config {
     /* The file systems a VolumeMount may name (drivers/mounts.h); NULL: none. */
     const struct drv_volumes *volumes;
     bool containers; /* a container engine runs ImageInfo services */
+    bool kube;       /* ... and that is a Kubernetes cluster (drivers/kube_driver.h) */
     /* The built-in runtime's image for SYSTEM model services (--model-runtime
      * container); NULL: they run as processes. */
     const char *model_image;

@@ -17,6 +17,7 @@
 #include "control/limits.h"
 #include "control/specs.h"
 #include "control/schedstop.h"
+#include "drivers/kube_objects.h"
 #include "logs/deliver.h"
 
 #include <stdio.h>
@@ -954,6 +955,20 @@ out:
     return rc;
 }
 
+/* What a cluster cannot run as asked, refused before it is stored: an HPA
+ * that mixes the cluster's metrics (CPU, memory) with Berth's, or asks the
+ * cluster's autoscaler for 0 replicas (kube_objects.h). */
+static int cluster_check(struct api_call *c, const json_t *spec)
+{
+    if (!c->cfg->kube || strcmp(json_string_value(json_object_get(spec, "Kind")) ?: "", "image"))
+        return 0;
+    struct kube_version v = {.service_id = "ms-check-1"};
+    struct err err = {0};
+    json_t *hpa = kube_hpa(&v, spec, "autoscaling/v2", &err);
+    json_decref(hpa);
+    return err.msg[0] ? api_fail(c, "UnsupportedOperation", "%s", err.msg) : 0;
+}
+
 int api_create_model_service(struct api_call *c)
 {
     const json_t *p = c->params;
@@ -1004,6 +1019,8 @@ int api_create_model_service(struct api_call *c)
         goto out;
     json_object_set_new(spec, "CreateSource", json_string(source ? source : "DEFAULT"));
     api_scaling_put(spec, sc);
+    if (cluster_check(c, spec))
+        goto out;
 
     struct store_group g = {0};
     struct err err = {0};
@@ -1437,6 +1454,8 @@ static int modify_config(struct api_call *c, const char *id)
         rc = apply_runtime(c, p, spec, false, &model_version_id);
     if (rc == 0 && scaling)
         api_scaling_put(spec, sc);
+    if (rc == 0)
+        rc = cluster_check(c, spec);
     if (rc == 0)
         rc = api_prepaid_modify(c, &s, spec, replicas);
     if (rc == 0) {

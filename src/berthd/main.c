@@ -1241,6 +1241,7 @@ int main(int argc, char **argv)
         .logs_db = logs_db,
         .volumes = volumes,
         .containers = o.engine_socket != NULL || kube_conn != NULL,
+        .kube = kube_conn != NULL,
         .model_image = model_image,
     };
     struct http_server_config hc = {

@@ -1238,7 +1238,9 @@ static void kube_reconcile(struct ctl_reconciler *r, struct svc *s)
 {
     if (!r->kube || r->stopping)
         return;
-    json_t *spec = s->in_store && s->run_spec ? json_loads(s->run_spec, 0, NULL) : NULL;
+    /* The whole spec: the cluster's autoscaler reads the scaling the run
+     * spec leaves out; the hash of what runs decides a rollout. */
+    json_t *spec = s->in_store && s->spec_json ? json_loads(s->spec_json, 0, NULL) : NULL;
     if (!spec || drv_kind_of(spec_str(spec, "Kind")) != DRV_CONTAINER) {
         if (s->on_kube)
             drv_kube_forget(r->kube, s->id);
@@ -1261,7 +1263,7 @@ static void kube_reconcile(struct ctl_reconciler *r, struct svc *s)
     struct drv_kube_want w = {.service_id = s->id,
                               .group_id = s->group_id,
                               .region = s->region,
-                              .run_spec = s->run_spec,
+                              .run_spec = s->spec_json,
                               .spec_hash = hash,
                               .replicas = s->replicas,
                               .cpu_millicores = lim.cpu_millicores,

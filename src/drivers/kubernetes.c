@@ -6,6 +6,7 @@
  * fails saying so. */
 #include "drivers/kubernetes.h"
 #include "base/alloc.h"
+#include "base/crypto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,17 @@ static int remove_owned(const struct kube_conn *c, const char *collection, const
     return rc;
 }
 
+/* 16 hex digits of the SHA-256 of an object's canonical JSON. */
+static void hash_of(const json_t *o, char out[17])
+{
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    uint8_t h[CRYPTO_SHA256_BYTES];
+    crypto_sha256(text ? text : "", text ? strlen(text) : 0, h);
+    crypto_hex(h, 8, out);
+    out[16] = '\0';
+    free(text);
+}
+
 static char *collection_of(const char *group, const char *namespace, const char *resource)
 {
     return xasprintf("%s/namespaces/%s/%s", group, namespace, resource);
@@ -224,7 +236,11 @@ int kube_version_apply(const struct kube_conn *c, const struct kube_version *v, 
     if (!rc && hpa_api) {
         char name[KUBE_NAME_MAX];
         kube_object_name(v->service_id, name, err);
-        rc = hpa ? ensure(c, hpas, v->owner, v->spec_hash, hpa, false, NULL, res, err)
+        /* Its own hash: a new target or bound changes it, and not the pods. */
+        char hpa_hash[17];
+        if (hpa)
+            hash_of(json_object_get(hpa, "spec"), hpa_hash);
+        rc = hpa ? ensure(c, hpas, v->owner, hpa_hash, hpa, false, NULL, res, err)
                  : remove_owned(c, hpas, name, v->owner, res, err);
     }
     json_decref(have);

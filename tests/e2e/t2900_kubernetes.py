@@ -385,3 +385,36 @@ class Deploy(KubeBase):
             self.k.call("DELETE", path + "/berth-ms-other-1")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         harness.wait_until(lambda: self.deployment(sid) is None, 15, 0.1, what="the Deployment to go")
+
+    def test_g_cpu_hpa_is_the_clusters_autoscaler(self):
+        hpa = {"MinReplicas": 1, "MaxReplicas": 4, "HpaMetrics": [{"Name": "cpu-util", "Value": 60}]}
+        s = self.create(ScaleMode="AUTO", ScaleStrategy="HPA", HorizontalPodAutoscaler=hpa)
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        self.wait_deployment(sid)
+        api_v = "autoscaling/v2" if self.k.get("/apis/autoscaling/v2") else "autoscaling/v2beta2"
+        path = "/apis/%s/namespaces/%s/horizontalpodautoscalers/berth-%s" % (api_v, NS, sid)
+        h = harness.wait_until(lambda: self.k.get(path), 10, 0.1, what="the HorizontalPodAutoscaler")
+        spec = h["spec"]
+        self.assertEqual((spec["minReplicas"], spec["maxReplicas"]), (1, 4))
+        self.assertEqual(spec["scaleTargetRef"], {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                  "name": "berth-" + sid})
+        (m,) = spec["metrics"]
+        self.assertEqual((m["resource"]["name"], m["resource"]["target"]["averageUtilization"]), ("cpu", 60))
+        # The cluster's autoscaler owns the count: it scales to 3, and berthd leaves it there.
+        self.k.merge("/apis/apps/v1/namespaces/%s/deployments/berth-%s/scale" % (NS, sid), {"spec": {"replicas": 3}})
+        time.sleep(2)
+        self.assertEqual(self.deployment(sid)["spec"]["replicas"], 3)
+        # What the cluster cannot run is refused before it is stored.
+        for bad in ({"MinReplicas": 1, "MaxReplicas": 4,
+                     "HpaMetrics": [{"Name": "cpu-util", "Value": 60}, {"Name": "service-qps", "Value": 5}]},
+                    {"MinReplicas": 0, "MaxReplicas": 4, "HpaMetrics": [{"Name": "cpu-util", "Value": 60}]}):
+            e = self.c.error("CreateModelService", {
+                "ServiceGroupName": "badhpa", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
+                "ImageInfo": {"ImageType": "CUSTOM", "ImageUrl": "registry.test/demo:1"},
+                "ScaleMode": "AUTO", "ScaleStrategy": "HPA", "HorizontalPodAutoscaler": bad})
+            self.assertEqual(e["Code"], "UnsupportedOperation", e)
+            self.assertIn("HorizontalPodAutoscaler", e["Message"])
+        self.assertEqual([g for g in self.c.ok("DescribeModelServiceGroups", {})["ServiceGroups"]
+                          if g["ServiceGroupName"] == "badhpa"], [])
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+        harness.wait_until(lambda: self.k.get(path) is None, 15, 0.1, what="the HPA to go")
