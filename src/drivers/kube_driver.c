@@ -482,6 +482,8 @@ static void take_object(struct watcher *wt, const char *type, const json_t *o, b
     if (wt->kind == W_EVENTS) {
         if (strcmp(type, "DELETED") != 0)
             take_event(wt, o, from_list);
+        else
+            json_object_del(wt->objects, kube_str(meta_of(o), "uid"));
         return;
     }
     const char *name = kube_str(meta_of(o), "name");
@@ -551,6 +553,18 @@ static int relist(struct watcher *wt, const char *path, struct watch_ctx *x, str
         size_t i;
         const json_t *o;
         json_array_foreach(items, i, o) take_object(wt, "ADDED", o, true);
+        if (wt->kind == W_EVENTS) { /* the counts of the events that are left */
+            json_t *keep = json_object();
+            json_array_foreach(items, i, o)
+            {
+                const char *uid = kube_str(meta_of(o), "uid");
+                json_t *count = json_object_get(wt->objects, uid);
+                if (count)
+                    json_object_set(keep, uid, count);
+            }
+            json_decref(wt->objects);
+            wt->objects = keep;
+        }
         wt->listed = true;
         wt->first = false;
         wt->error[0] = '\0';

@@ -206,6 +206,10 @@ int kube_version_apply(const struct kube_conn *c, const struct kube_version *v, 
         json_decref(service);
         return fail(res, KUBE_INVALID, false);
     }
+    if (v->replicas == 0) { /* stopped: no autoscaler to bring it back */
+        json_decref(hpa);
+        hpa = NULL;
+    }
     char *hpa_group = hpa_api ? xasprintf("/apis/%s", hpa_api) : NULL;
     char *secrets = collection_of("/api/v1", v->namespace, "secrets");
     char *services = collection_of("/api/v1", v->namespace, "services");
@@ -227,10 +231,12 @@ int kube_version_apply(const struct kube_conn *c, const struct kube_version *v, 
     if (!rc)
         rc = ensure(c, deployments, v->owner, v->spec_hash, deployment, hpa != NULL, &have, res,
                     err);
-    if (!rc && !hpa) {
+    if (!rc) {
+        /* The autoscaler sets the count, but does not scale from 0: a
+         * resumed version starts from its own. */
         json_int_t now =
             json_integer_value(json_object_get(json_object_get(have, "spec"), "replicas"));
-        if (now != v->replicas)
+        if (now != v->replicas && (!hpa || now == 0))
             rc = kube_version_scale(c, v->namespace, v->service_id, v->replicas, res, err);
     }
     if (!rc && hpa_api) {

@@ -416,5 +416,13 @@ class Deploy(KubeBase):
             self.assertIn("HorizontalPodAutoscaler", e["Message"])
         self.assertEqual([g for g in self.c.ok("DescribeModelServiceGroups", {})["ServiceGroups"]
                           if g["ServiceGroupName"] == "badhpa"], [])
+        # STOP: no autoscaler is left to bring it back; RESUME starts it from its own count.
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "STOP"})
+        self.wait_deployment(sid, lambda d: d["spec"]["replicas"] == 0)
+        harness.wait_until(lambda: self.k.get(path) is None, 15, 0.1, what="the HPA to go on STOP")
+        self.wait_status(sid, "Stopped")
+        self.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "RESUME"})
+        self.wait_deployment(sid, lambda d: d["spec"]["replicas"] >= 1)
+        harness.wait_until(lambda: self.k.get(path), 15, 0.1, what="the HPA to come back")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         harness.wait_until(lambda: self.k.get(path) is None, 15, 0.1, what="the HPA to go")
