@@ -11,9 +11,14 @@ fail naming the manifest."""
 import glob
 import hashlib
 import hmac
+import http.server
 import json
 import os
+import re
+import socket
 import subprocess
+import threading
+import time
 import unittest
 import urllib.parse
 
@@ -25,6 +30,24 @@ BIG_BYTES = 24 * 1024 * 1024 + 12345  # more than one turn of the sender, not a 
 
 def cos(path):
     return {"Bucket": "", "Region": "", "Paths": [path]}
+
+
+def fetch(args, token, timeout=60):
+    """berth-serve fetch with BERTH_MODEL_TOKEN=token; returns (exit code, output)."""
+    env = dict(os.environ, BERTH_MODEL_TOKEN=token)
+    p = subprocess.run([harness.require_binary(), "fetch"] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def tree(root):
+    """{relative path: bytes} of every file under root (links followed)."""
+    out = {}
+    for dp, _dns, fns in os.walk(root):
+        for fn in fns:
+            with open(os.path.join(dp, fn), "rb") as f:
+                out[os.path.relpath(os.path.join(dp, fn), root)] = f.read()
+    return out
 
 
 class ModelFiles(unittest.TestCase):
@@ -165,3 +188,182 @@ class ModelFiles(unittest.TestCase):
             self.assertEqual(self.get("model.json", sid=sid).status, 404)
         self.assertEqual(self.http.get("/model-files/v1/").status, 404)
         self.assertEqual(self.http.get("/model-files/v1/" + self.sid).status, 404)
+
+    def raw_get(self, path):
+        sock = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
+        sock.sendall(("GET /model-files/v1/%s/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                      % (self.sid, path, self.token())).encode())
+        return sock
+
+    def test_05b_slow_and_vanishing_readers(self):
+        """A reader slower than the file (the sender waits for it, holding a bounded buffer) gets
+        every byte; readers that go away mid-file cost berthd nothing that lasts."""
+        want = self.expected()
+        big = [e for e in want if e["Path"] == "assets/deep/big.bin"][0]
+        sock = self.raw_get("assets/deep/big.bin")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        time.sleep(1.0)  # berthd fills the socket and has to wait
+        sock.settimeout(30)
+        data = bytearray()  # harness.read_http_response's bytes += is quadratic for 24 MB
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, body = bytes(data).partition(b"\r\n\r\n")
+        body = bytearray(body)
+        length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+        while len(body) < length:
+            piece = sock.recv(1 << 20)
+            self.assertTrue(piece, "berthd closed the connection after %d bytes" % len(body))
+            body += piece
+        sock.close()
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+        self.assertEqual(len(body), BIG_BYTES)
+        self.assertEqual(hashlib.sha256(body).hexdigest(), big["Sha256"])
+        self.assertEqual(self.get("").json()["Files"], want)  # the kept-alive connection is open
+        fds = len(os.listdir("/proc/%d/fd" % self.d.proc.pid))
+        for _ in range(5):
+            sock = self.raw_get("assets/deep/big.bin")
+            sock.recv(1000)
+            sock.close()
+        self.assertEqual(self.get("").json()["Files"], want)
+        def links():
+            d = "/proc/%d/fd" % self.d.proc.pid
+            out = []
+            for l in os.listdir(d):
+                try:
+                    out.append(os.readlink(os.path.join(d, l)))
+                except OSError:
+                    pass
+            return out
+        before = links()
+        harness.wait_until(lambda: len(links()) <= fds, 5, what="berthd's descriptors back (%d: %r)" % (fds, before))
+        self.assertFalse([l for l in os.listdir("/proc/%d/fd" % self.d.proc.pid)
+                          if os.readlink("/proc/%d/fd/%s" % (self.d.proc.pid, l)).endswith("big.bin")])
+
+    def url(self, sid=None):
+        return "http://127.0.0.1:%d/model-files/v1/%s/" % (self.d.port, sid or self.sid)
+
+    def test_06_fetch_and_serve(self):
+        base = os.path.join(self.tmp, "fetched")
+        into = os.path.join(base, "1")
+        rc, out = fetch(["--from", self.url(), "--into", into], self.token())
+        self.assertEqual(rc, 0, out)
+        self.assertIn("verified", out)
+        want = {e["Path"]: e for e in self.expected()}
+        got = tree(into)
+        self.assertEqual(sorted(got), sorted(want))
+        for p, data in got.items():
+            self.assertEqual(hashlib.sha256(data).hexdigest(), want[p]["Sha256"], p)
+        self.assertFalse(os.path.islink(os.path.join(into, "assets", "alias.txt")))
+        # Again into the same directory: what is there and right stays (same inode); a damaged
+        # file and a missing one are fetched again; the URL may lack its final '/'.
+        model = os.path.join(into, "model.json")
+        ino = os.stat(os.path.join(into, "assets", "deep", "big.bin")).st_ino
+        with open(model, "r+b") as f:
+            f.write(b"X")
+        os.unlink(os.path.join(into, "assets", "empty"))
+        rc, out = fetch(["--from", self.url().rstrip("/"), "--into", into], self.token())
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(tree(into), got)
+        self.assertEqual(os.stat(os.path.join(into, "assets", "deep", "big.bin")).st_ino, ino)
+        # berth-serve serves the copy as the original model predicts.
+        srv = harness.Server(["--model_base_path=" + base, "--model_name=m"], self.tmp, name="fetched")
+        srv.start()
+        try:
+            X = harness.rows(7, 4)
+            c = srv.client()
+            body = c.post_json("/v1/models/m:predict", {"instances": X.tolist()})
+            harness.assert_close(body["predictions"], harness.predict(self.booster, X))
+            c.close()
+        finally:
+            srv.stop()
+
+    def test_07_fetch_refused(self):
+        into = os.path.join(self.tmp, "refused")
+        for tok, sid in ((self.token("ms-other-1"), None), ("0" * 64, None), (self.token("ms-nothere0-1"), "ms-nothere0-1")):
+            rc, out = fetch(["--from", self.url(sid), "--into", into, "--tries", "2"], tok)
+            self.assertEqual(rc, 1, out)
+            self.assertIn("manifest", out)
+            self.assertIn("401" if sid is None else "404", out)
+            self.assertNotIn("trying again", out)  # not transient
+            self.assertNotIn(tok, out)
+        self.assertFalse(os.path.exists(into))
+        rc, out = fetch(["--from", self.url(), "--into", into], "not-a-token")
+        self.assertEqual(rc, 2, out)
+        self.assertIn("BERTH_MODEL_TOKEN", out)
+        for args in ([], ["--from", self.url()], ["--into", into], ["--from", "ftp://x/", "--into", into],
+                     ["--from", self.url(), "--into", into, "--tries", "0"], ["--bogus"]):
+            rc, out = fetch(args, self.token())
+            self.assertEqual(rc, 2, (args, out))
+        rc, out = fetch(["--from", "http://127.0.0.1:%d/model-files/v1/x/" % harness.free_port(),
+                         "--into", into, "--tries", "2"], self.token())
+        self.assertEqual(rc, 1, out)
+        self.assertIn("trying again (2 of 2)", out)
+
+    def test_08_fetch_retries_and_verifies(self):
+        """Against a server of the test's own: a 503, a cut body and a wrong body are retried;
+        a file whose bytes never match the manifest fails, named; so does a manifest path
+        that climbs out."""
+        good, bad = b"0123456789" * 1000, b"abc"
+        files = [{"Path": "a/good.bin", "Size": len(good), "Sha256": hashlib.sha256(good).hexdigest()}]
+        state = {"hits": {}, "manifest": None}
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send(self, status, body, length=None):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body) if length is None else length))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                n = state["hits"][self.path] = state["hits"].get(self.path, 0) + 1
+                if self.path == "/m/":
+                    self.send(200, json.dumps(state["manifest"]).encode())
+                elif self.path == "/m/a/good.bin":
+                    if n == 1:
+                        self.send(503, b'{"error":"busy"}')
+                    elif n == 2:
+                        self.send(200, good[:100], length=len(good))  # cut: the connection closes
+                        self.close_connection = True
+                    elif n == 3:
+                        self.send(200, good[::-1])  # the right length, the wrong bytes
+                    else:
+                        self.send(200, good)
+                elif self.path == "/m/b.bin":
+                    self.send(200, bad[::-1])
+                else:
+                    self.send(404, b'{"error":"no"}')
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        try:
+            base = "http://127.0.0.1:%d/m/" % srv.server_address[1]
+            into = os.path.join(self.tmp, "own")
+            state["manifest"] = {"ServiceId": "x", "Files": files}
+            rc, out = fetch(["--from", base, "--into", into], self.token())
+            self.assertEqual(rc, 0, out)
+            self.assertEqual(state["hits"]["/m/a/good.bin"], 4, out)
+            self.assertEqual(out.count("trying again"), 3, out)
+            self.assertEqual(tree(into), {"a/good.bin": good})
+            state["manifest"] = {"ServiceId": "x", "Files": files + [
+                {"Path": "b.bin", "Size": len(bad), "Sha256": hashlib.sha256(bad).hexdigest()}]}
+            rc, out = fetch(["--from", base, "--into", into, "--tries", "3"], self.token())
+            self.assertEqual(rc, 1, out)
+            self.assertIn("cannot fetch 'b.bin'", out)
+            self.assertIn("SHA-256", out)
+            self.assertEqual(state["hits"]["/m/b.bin"], 3)
+            self.assertEqual(sorted(os.listdir(into)), ["a"])  # no temporary file left
+            for p in ("../escape", "/abs", "a/./b", "a//b", ""):
+                state["manifest"] = {"Files": [{"Path": p, "Size": 1, "Sha256": "0" * 64}]}
+                rc, out = fetch(["--from", base, "--into", into], self.token())
+                self.assertEqual(rc, 1, (p, out))
+                self.assertIn("malformed", out)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "escape")))
+        finally:
+            srv.shutdown()
+            srv.server_close()
