@@ -474,7 +474,7 @@ bool ctl_modelfiles_serve(struct store *st, const char *data_dir, const uint8_t 
         return false;
     if (!str_eq_cstr(req->method, "GET") && !str_eq_cstr(req->method, "HEAD")) {
         buf_puts(&res->headers, "Allow: GET, HEAD\r\n");
-        json_error(res, 405, "only GET");
+        json_error(res, 405, "only GET and HEAD");
         return true;
     }
     if (!st || !seal_key || !data_dir) {
