@@ -89,7 +89,7 @@ BERTHD_OBJS = $(BERTHD_SRCS:%.c=$(BUILD)/%.o) $(API_OBJS) $(CONTROL_OBJS) $(STOR
 # Everything but the mains, for unit tests and fuzz targets.
 LIB_OBJS   = $(SERVE_LIB_OBJS) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 
-LIBS_SERVE = -luv -lxgboost -lssl -lcrypto -lm
+LIBS_SERVE = -luv -lxgboost -lcurl -lssl -lcrypto -lm
 LIBS_BERTHD = -luv -lcurl -lyaml -lsqlite3 -ljansson -lssl -lcrypto -lm
 LIBS_ALL   = -luv -lcurl -lyaml -lxgboost -lsqlite3 -ljansson -lssl -lcrypto -lm
 

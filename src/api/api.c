@@ -9,6 +9,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "control/metrics.h"
+#include "control/modelfiles.h"
 #include "store/billing.h"
 
 #include <ctype.h>
@@ -609,6 +610,8 @@ void api_handle(struct http_request *req, struct http_response *res, void *ud)
 {
     struct api_call c = {.cfg = ud};
     if (ctl_metrics_serve(c.cfg->metrics, req, res))
+        return;
+    if (ctl_modelfiles_serve(c.cfg->store, c.cfg->data_dir, c.cfg->seal_key, req, res))
         return;
     char region[80] = "", request_id[37], action[64] = "";
     crypto_uuid(request_id);

@@ -304,6 +304,14 @@ static void on_write(uv_write_t *wr, int status)
     free(w->body);
     free(w);
     struct http_deferred *d = c->deferred;
+    if (status < 0 && d && !c->closing) {
+        /* The client is gone. A read may not say so: once the write has
+         * taken the socket's error, a read sees a plain EOF, which a
+         * deferred answer takes for a half-close and goes on (waiting, if
+         * it was congested, for an on_drain that never comes). */
+        conn_close(c);
+        return;
+    }
     if (status == 0 && d && d->on_drain && c->tcp.write_queue_size < HTTP_DEFERRED_HIGH_BYTES / 2) {
         void (*cb)(void *) = d->on_drain;
         d->on_drain = NULL;

@@ -7,6 +7,7 @@
 #include "http/server.h"
 #include "serve/api.h"
 #include "serve/config.h"
+#include "serve/fetch.h"
 #include "serve/metrics.h"
 #include "serve/repo.h"
 
@@ -84,7 +85,8 @@ static const struct option_row option_table[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: berth-serve [--flag=value | --flag value]...\n\n"
+    fprintf(f, "usage: berth-serve [--flag=value | --flag value]...\n"
+               "       berth-serve fetch --from URL --into DIR   (see berth-serve fetch --help)\n\n"
                "Serves XGBoost models over TF Serving's REST API and the Open Inference "
                "Protocol.\n\n");
     for (size_t i = 0; i < NOPTIONS; i++)
@@ -181,6 +183,8 @@ static void on_signal(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "fetch") == 0)
+        return serve_fetch_main(argc - 1, argv + 1);
     long ncpu = (long)http_usable_cpus();
     struct options o = {
         .rest_api_port = 8501,

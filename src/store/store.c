@@ -1010,8 +1010,11 @@ int store_service_get(struct store *st, const char *region, const char *id,
     struct store_service *list;
     size_t n;
     const char *args[] = {id, region, NULL};
-    int rc = list_services(st, "SELECT " SERVICE_COLS " FROM services WHERE id = ? AND region = ?",
-                           args, &list, &n, err);
+    int rc =
+        list_services(st,
+                      region ? "SELECT " SERVICE_COLS " FROM services WHERE id = ? AND region = ?"
+                             : "SELECT " SERVICE_COLS " FROM services WHERE id = ?",
+                      args, &list, &n, err);
     if (rc)
         return rc;
     if (n == 0) {

@@ -179,6 +179,7 @@ int store_group_get(struct store *st, const char *region, const char *id, struct
 /* Groups of 'region', or of every region when it is NULL. */
 int store_group_list(struct store *st, const char *region, struct store_group **out, size_t *n,
                      struct err *err);
+/* 'region' NULL finds the service in any region (internal use). */
 int store_service_get(struct store *st, const char *region, const char *id,
                       struct store_service *out, struct err *err);
 /* Services of one group (group_id non-NULL) or of every group in every
