@@ -16,6 +16,7 @@
 #include "control/storage.h"
 #include "control/imports.h"
 #include "control/limits.h"
+#include "control/modelfiles.h"
 #include "drivers/adopt.h"
 #include "drivers/container.h"
 #include "drivers/driver.h"
@@ -1220,17 +1221,6 @@ static void health_start(struct ctl_reconciler *r, struct inst *in, const char *
 /* ------------------------------------------------------------------------ */
 /* The cluster (drivers/kube_driver.h): what runs an image runs there       */
 
-/* The credential of a version's pods for berthd's model files. */
-static void model_token(const struct ctl_reconciler *r, const char *id, char out[65])
-{
-    char *msg = xasprintf("berth-model-files:%s", id);
-    uint8_t mac[CRYPTO_SHA256_BYTES];
-    crypto_hmac_sha256(r->seal_key, sizeof(r->seal_key), msg, strlen(msg), mac);
-    crypto_hex(mac, sizeof(mac), out);
-    out[64] = '\0';
-    free(msg);
-}
-
 /* Hand 's' to the cluster, or take it back: an image service in the store
  * runs there, a command service stays a process here. While berthd itself
  * stops, the cluster keeps what it runs. */
@@ -1259,7 +1249,7 @@ static void kube_reconcile(struct ctl_reconciler *r, struct svc *s)
     const char *path = spec_str(spec, "ModelPath");
     const char *subpath = strncmp(path, models, strlen(models)) == 0 ? path + strlen(models) : NULL;
     if (runtime && r->have_seal_key)
-        model_token(r, s->id, token);
+        ctl_model_token(r->seal_key, sizeof(r->seal_key), s->id, token);
     struct drv_kube_want w = {.service_id = s->id,
                               .group_id = s->group_id,
                               .region = s->region,

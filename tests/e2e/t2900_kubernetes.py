@@ -110,7 +110,7 @@ class KubeBase(unittest.TestCase):
             raise unittest.SkipTest("needs the Kubernetes test bed: make test-k8s")
         cls.k = Kube(cls.env)
         cls.tmp = harness.tempdir("t2900")
-        model_url = "http://127.0.0.1:%d" % harness.free_port()
+        cls.model_url = model_url = "http://127.0.0.1:%d" % harness.free_port()
         api.start_berthd(cls, extra=["--kubeconfig", cls.env["BERTH_K8S_KUBECONFIG"],
                                      "--kube-namespace", NS, "--model-runtime", "kubernetes",
                                      "--model-runtime-image", "registry.test/berth-serve:1",
@@ -426,3 +426,77 @@ class Deploy(KubeBase):
         harness.wait_until(lambda: self.k.get(path), 15, 0.1, what="the HPA to come back")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         harness.wait_until(lambda: self.k.get(path) is None, 15, 0.1, what="the HPA to go")
+
+    def test_h_model_service_pods_fetch_their_files_and_answer(self):
+        from t1200_api_services import cos
+        booster = harness.train("binary:logistic", n_features=4)
+        src = os.path.join(self.tmp, "km")
+        harness.model_dir(src, booster, "ubj")
+        mv = self.c.ok("CreateTrainingModel", {
+            "ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM", "TrainingModelName": "km",
+            "ModelFormat": "XGBOOST", "TrainingModelCosPath": cos(src)})["TrainingModelVersionId"]
+        harness.wait_until(lambda: self.c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv})
+                           ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+        s = self.c.ok("CreateModelService", {
+            "ServiceGroupName": "km", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
+            "ModelInfo": {"ModelVersionId": mv}})["Service"]
+        sid, gid = s["ServiceId"], s["ServiceGroupId"]
+        d = self.wait_deployment(sid)
+        pod = d["spec"]["template"]["spec"]
+        (serve,) = pod["containers"]
+        self.assertEqual(serve["image"], "registry.test/berth-serve:1")
+        self.assertIn("--model_config_file=/etc/berth/models.config", serve["args"])
+        (fetch,) = pod["initContainers"]
+        self.assertEqual(fetch["image"], "registry.test/berth-serve:1")
+        self.assertEqual(fetch["args"][:3], ["fetch", "--from", "%s/model-files/v1/%s/" % (self.model_url, sid)])
+        self.assertEqual(fetch["args"][3:], ["--into", "/data/model"])
+        (env,) = fetch["env"]
+        self.assertEqual(env["valueFrom"]["secretKeyRef"], {"name": "berth-%s-model" % sid, "key": "token"})
+        import base64
+        secret = self.k.get("/api/v1/namespaces/%s/secrets/berth-%s-model" % (NS, sid))
+        token = base64.b64decode(secret["data"]["token"]).decode()
+        config = base64.b64decode(secret["data"]["models.config"]).decode()
+        self.assertIn("base_path: '/srv/base'", config)
+        # What the init container does, against this berthd, with the Secret's token.
+        into = os.path.join(self.tmp, "pod-model")
+        url = "http://127.0.0.1:%d/model-files/v1/%s/" % (self.d.port, sid)
+        run = lambda tok: subprocess.run([harness.bin_path(), "fetch", "--from", url, "--into", into],
+                                         env=dict(os.environ, BERTH_MODEL_TOKEN=tok), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        bad = run("0" * 64)
+        self.assertNotEqual(bad.returncode, 0, bad.stdout)
+        p = run(token)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        # What the serve container does with the Secret's config (its /srv/base/1 is that
+        # directory), routed to by the gateway through the version's EndpointSlice.
+        base = os.path.join(self.tmp, "pod-base")
+        os.makedirs(base)
+        os.symlink(into, os.path.join(base, "1"))
+        cfg = os.path.join(self.tmp, "pod-models.config")
+        with open(cfg, "w") as f:
+            f.write(config.replace("/srv/base", base))
+        port = harness.free_port()
+        srv = subprocess.Popen([harness.bin_path(), "--rest_api_host=127.0.0.1", "--rest_api_port=%d" % port,
+                                "--model_config_file=" + cfg], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.slice(sid, [("127.0.0.1", port, True)])
+            X = harness.rows(8, 4)
+
+            def predict():
+                gw = harness.Client(self.d.gateway_port)
+                try:
+                    r = gw.request("POST", "/%s/v1/models/km:predict" % gid,
+                                   json.dumps({"instances": X.tolist()}).encode(),
+                                   {"Content-Type": "application/json"})
+                    return json.loads(r.body)["predictions"] if r.status == 200 else None
+                finally:
+                    gw.close()
+            got = harness.wait_until(predict, 20, 0.2, what="a prediction through the gateway")
+            harness.assert_close(got, harness.predict(booster, X))
+        finally:
+            srv.terminate()
+            srv.wait(10)
+        self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
+        harness.wait_until(lambda: self.k.get("/api/v1/namespaces/%s/secrets/berth-%s-model" % (NS, sid)) is None,
+                           15, 0.1, what="the Secret to go")
