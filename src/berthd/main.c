@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "berthd/takeover.h"
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/version.h"
@@ -81,6 +82,7 @@ struct options {
     const char *kubeconfig;          /* the kubernetes driver's, "in-cluster"; NULL: none */
     const char *kube_model_url;      /* berthd's API as pods reach it */
     const char *kube_model_pvc;      /* or the claim holding DIR/models */
+    const char *kube_model_ca;       /* a PEM file the pods verify an https URL by */
     const char *model_runtime_image; /* NULL: localhost/berth-serve:VERSION */
     const char *registry_auth_file;  /* NULL: pull without credentials */
     const char *instances_on_exit;   /* keep or stop */
@@ -204,6 +206,9 @@ static const struct option_row {
     {"kube-model-url", OPT_STR, OFF(kube_model_url), 0, 0, NULL, "none", NULL,
      "this berthd's management API as the cluster's pods reach it (http[s]://host:port): model "
      "services' pods fetch their files from it"},
+    {"kube-model-ca", OPT_STR, OFF(kube_model_ca), 0, 0, NULL, "the image's", NULL,
+     "a PEM file of the CA the pods verify an https --kube-model-url by (put in each version's "
+     "Secret)"},
     {"kube-model-pvc", OPT_STR, OFF(kube_model_pvc), 0, 0, NULL, "none", NULL,
      "or a PersistentVolumeClaim in each namespace that holds DIR/models: model services' pods "
      "mount it read-only"},
@@ -664,12 +669,13 @@ static bool dns_label_ok(const char *s)
  * (heap, NULL when there is none) and the regions' namespaces (their region
  * names heap). Complains and fails on what cannot work. */
 static int kube_options(const struct options *o, struct kube_conn **conn,
-                        struct drv_kube_namespace *ns, size_t *nns)
+                        struct drv_kube_namespace *ns, size_t *nns, char **model_ca)
 {
     *conn = NULL;
     *nns = 0;
+    *model_ca = NULL;
     if (!o->kubeconfig) {
-        if (o->kube_namespaces.n || o->kube_model_url || o->kube_model_pvc) {
+        if (o->kube_namespaces.n || o->kube_model_url || o->kube_model_pvc || o->kube_model_ca) {
             fprintf(stderr, "berthd: --kube-namespace and --kube-model-* need --kubeconfig\n");
             return -1;
         }
@@ -685,6 +691,24 @@ static int kube_options(const struct options *o, struct kube_conn **conn,
         fprintf(stderr, "berthd: --kube-model-url: '%s' is not an http:// or https:// URL\n",
                 o->kube_model_url);
         return -1;
+    }
+    if (o->kube_model_ca) {
+        struct err cerr = {0};
+        if (!o->kube_model_url || strncmp(o->kube_model_url, "https://", 8) != 0) {
+            fprintf(stderr, "berthd: --kube-model-ca is for an https:// --kube-model-url\n");
+            return -1;
+        }
+        struct buf b;
+        buf_init(&b, 1 << 20);
+        if (buf_read_file(&b, o->kube_model_ca, &cerr) != 0 ||
+            !strstr(b.ptr, "-----BEGIN CERTIFICATE-----")) {
+            fprintf(stderr, "berthd: --kube-model-ca: %s\n",
+                    cerr.msg[0] ? cerr.msg : "no PEM certificate in it");
+            buf_release(&b);
+            return -1;
+        }
+        *model_ca = xstrdup(b.ptr);
+        buf_release(&b);
     }
     if (o->kube_model_pvc && !dns_label_ok(o->kube_model_pvc)) {
         fprintf(stderr, "berthd: --kube-model-pvc: '%s' is not a claim name (a DNS-1123 label)\n",
@@ -965,6 +989,7 @@ int main(int argc, char **argv)
     struct kube_conn *kube_conn = NULL;
     struct drv_kube_namespace kube_ns[KUBE_NAMESPACES_MAX];
     size_t nkube_ns = 0;
+    char *kube_model_ca = NULL;
     static uint8_t seal_key[CRYPTO_SEAL_KEY_BYTES];
     int lock_fd = -1;
     struct store *st = NULL;
@@ -1053,7 +1078,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (runtime_image_check(&o, &model_image) != 0 ||
-        kube_options(&o, &kube_conn, kube_ns, &nkube_ns) != 0)
+        kube_options(&o, &kube_conn, kube_ns, &nkube_ns, &kube_model_ca) != 0)
         goto out;
     struct err herr = {0};
     if (takeover_inherit(&inherited, &herr) != 0) {
@@ -1199,6 +1224,7 @@ int main(int argc, char **argv)
                             .nkube_namespaces = nkube_ns,
                             .kube_runtime_image = model_image,
                             .kube_model_url = o.kube_model_url,
+                            .kube_model_ca = kube_model_ca,
                             .kube_model_pvc = o.kube_model_pvc};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
@@ -1348,6 +1374,7 @@ out:
     if (kube_conn) /* the driver took what it keeps */
         kube_conn_release(kube_conn);
     free(kube_conn);
+    free(kube_model_ca);
     for (size_t i = 0; i < nkube_ns; i++)
         free((char *)kube_ns[i].region);
     if (inherited.api_fd >= 0)

@@ -2515,6 +2515,7 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
                                   .nnamespaces = cfg->nkube_namespaces,
                                   .runtime_image = cfg->kube_runtime_image,
                                   .model_url = cfg->kube_model_url,
+                                  .model_ca = cfg->kube_model_ca,
                                   .model_pvc = cfg->kube_model_pvc,
                                   .wake = wake_reconciler,
                                   .wake_arg = r,

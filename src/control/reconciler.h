@@ -86,6 +86,7 @@ struct ctl_config {
     size_t nkube_namespaces;
     const char *kube_runtime_image; /* for model services */
     const char *kube_model_url;     /* berthd's API as the pods reach it */
+    const char *kube_model_ca;      /* PEM they verify it by (https), or NULL */
     const char *kube_model_pvc;     /* or the claim holding the data directory's models/ */
 };
 

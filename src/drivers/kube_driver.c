@@ -56,7 +56,7 @@ struct watcher {
 struct drv_kube {
     struct kube_conn conn;
     _Atomic bool stopping;
-    char *owner, *runtime_image, *model_url, *model_pvc;
+    char *owner, *runtime_image, *model_url, *model_ca, *model_pvc;
     struct drv_kube_namespace *namespaces;
     size_t nnamespaces;
     const char *hpa_api; /* static */
@@ -319,6 +319,7 @@ static int apply_one(struct drv_kube *d, struct want *c, bool *hpa_owns, struct 
                              .runtime_image = d->runtime_image,
                              .models_config = c->models_config,
                              .model_url = d->model_pvc ? NULL : d->model_url,
+                             .model_ca = d->model_ca,
                              .model_pvc = d->model_pvc,
                              .model_subpath = c->subpath};
     struct err hpa_err = {0};
@@ -751,6 +752,7 @@ int drv_kube_new(const struct drv_kube_cfg *cfg, struct kube_conn *conn, struct 
     d->owner = xstrdup(cfg->owner);
     d->runtime_image = dup_or_null(cfg->runtime_image);
     d->model_url = dup_or_null(cfg->model_url);
+    d->model_ca = dup_or_null(cfg->model_ca);
     d->model_pvc = dup_or_null(cfg->model_pvc);
     d->wake = cfg->wake;
     d->wake_arg = cfg->wake_arg;
@@ -842,6 +844,7 @@ void drv_kube_free(struct drv_kube *d)
     free(d->owner);
     free(d->runtime_image);
     free(d->model_url);
+    free(d->model_ca);
     free(d->model_pvc);
     free(d->slices_api);
     kube_conn_release(&d->conn);

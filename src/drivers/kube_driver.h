@@ -44,6 +44,7 @@ struct drv_kube_cfg {
     size_t nnamespaces;
     const char *runtime_image; /* for model services */
     const char *model_url;     /* berthd as the pods reach it, or NULL */
+    const char *model_ca;      /* PEM the pods verify an https model_url by, or NULL */
     const char *model_pvc;     /* or the claim that holds berthd's models/ */
     void (*wake)(void *arg);   /* any thread */
     void *wake_arg;

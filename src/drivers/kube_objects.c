@@ -178,6 +178,11 @@ static int runtime_pod(const struct kube_version *v, const char *name, json_t *s
     json_t *volumes =
         json_pack("[{s:s, s:{s:s, s:[{s:s, s:s}]}}]", "name", "config", "secret", "secretName",
                   secret, "items", "key", "models.config", "path", "models.config");
+    bool ca = v->model_ca && !v->model_pvc;
+    if (ca)
+        json_array_append_new(
+            json_object_get(json_object_get(json_array_get(volumes, 0), "secret"), "items"),
+            json_pack("{s:s, s:s}", "key", "ca.crt", "path", "ca.crt"));
     if (v->model_pvc) {
         json_object_set_new(json_array_get(mounts, 0), "subPath",
                             json_string(v->model_subpath ? v->model_subpath : ""));
@@ -195,6 +200,13 @@ static int runtime_pod(const struct kube_version *v, const char *name, json_t *s
             KUBE_MODEL_DIR, "env", "name", "BERTH_MODEL_TOKEN", "valueFrom", "secretKeyRef", "name",
             secret, "key", "token", "volumeMounts", "name", "model", "mountPath", KUBE_MODEL_DIR);
         json_object_set_new(fetch, "resources", resources_of(v));
+        if (ca) {
+            json_array_append_new(json_object_get(fetch, "args"), json_string("--ca"));
+            json_array_append_new(json_object_get(fetch, "args"), json_string("/etc/berth/ca.crt"));
+            json_array_append_new(json_object_get(fetch, "volumeMounts"),
+                                  json_pack("{s:s, s:s, s:b}", "name", "config", "mountPath",
+                                            "/etc/berth", "readOnly", 1));
+        }
         json_object_set_new(pod, "initContainers", json_pack("[o]", fetch));
         json_array_append_new(volumes, json_pack("{s:s, s:{}}", "name", "model", "emptyDir"));
     }
@@ -284,6 +296,8 @@ json_t *kube_model_secret(const struct kube_version *v, const char *token, struc
     json_t *data = json_pack("{s:s}", "models.config", v->models_config ? v->models_config : "");
     if (token)
         json_object_set_new(data, "token", json_string(token));
+    if (v->model_ca && !v->model_pvc)
+        json_object_set_new(data, "ca.crt", json_string(v->model_ca));
     return json_pack("{s:s, s:s, s:o, s:s, s:o}", "apiVersion", "v1", "kind", "Secret", "metadata",
                      metadata_of(v, secret), "type", "Opaque", "stringData", data);
 }

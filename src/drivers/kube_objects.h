@@ -40,6 +40,7 @@ struct kube_version {
      * kube_object_name()-model), or a PersistentVolumeClaim holding berthd's
      * models, mounted read-only at model_subpath. */
     const char *model_url;
+    const char *model_ca; /* PEM the fetch verifies an https model_url by; NULL: the image's */
     const char *model_pvc, *model_subpath;
 };
 

@@ -104,7 +104,24 @@ TEST(model_deployment)
                  "http://berthd.berth.svc:7700/model-files/v1/ms-abcd1234-2/");
     CHECK_STR_EQ(str_at(fetch, "env.0.valueFrom.secretKeyRef.name"), "berth-ms-abcd1234-2-model");
     CHECK(json_is_object(at(pod, "volumes.1.emptyDir")));
+    CHECK(at(fetch, "args.5") == NULL); /* no --ca: the image's CAs */
     json_decref(d);
+
+    /* An https URL with berthd's CA: it is in the Secret, and the fetch uses it. */
+    v.model_url = "https://berthd.berth.svc:7700";
+    v.model_ca = "-----BEGIN CERTIFICATE-----\n";
+    d = kube_deployment(&v, spec, &err);
+    pod = at(d, "spec.template.spec");
+    fetch = at(pod, "initContainers.0");
+    CHECK_STR_EQ(str_at(fetch, "args.5"), "--ca");
+    CHECK_STR_EQ(str_at(fetch, "args.6"), "/etc/berth/ca.crt");
+    CHECK_STR_EQ(str_at(fetch, "volumeMounts.1.mountPath"), "/etc/berth");
+    CHECK_STR_EQ(str_at(pod, "volumes.0.secret.items.1.key"), "ca.crt");
+    json_t *sec = kube_model_secret(&v, "0a1b", &err);
+    CHECK_STR_EQ(label(at(sec, "stringData"), "ca.crt"), "-----BEGIN CERTIFICATE-----\n");
+    json_decref(sec);
+    json_decref(d);
+    v.model_ca = NULL;
 
     /* Or from the operator's claim, at the version's directory in it. */
     v.model_url = NULL;
