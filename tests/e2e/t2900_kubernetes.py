@@ -500,3 +500,45 @@ class Deploy(KubeBase):
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
         harness.wait_until(lambda: self.k.get("/api/v1/namespaces/%s/secrets/berth-%s-model" % (NS, sid)) is None,
                            15, 0.1, what="the Secret to go")
+
+
+class Manifests(unittest.TestCase):
+    """deploy/kubernetes/ as the API server validates it (server-side dry run of every object),
+    and berthd's arguments as berthd itself reads them."""
+
+    def test_every_object_is_valid_and_berthd_takes_its_args(self):
+        env = bed_env()
+        if env is None:
+            raise unittest.SkipTest("needs the Kubernetes test bed: make test-k8s")
+        import yaml
+        k = Kube(env)
+        docs = []
+        for name in ("berthd.yaml", "rbac.yaml"):
+            with open(os.path.join(harness.REPO, "deploy", "kubernetes", name)) as f:
+                docs += [d for d in yaml.safe_load_all(f) if d]
+        plural = {"Namespace": "namespaces", "PersistentVolumeClaim": "persistentvolumeclaims",
+                  "Deployment": "deployments", "Service": "services", "ServiceAccount": "serviceaccounts",
+                  "Role": "roles", "RoleBinding": "rolebindings"}
+        # For real (the bed is thrown away; without a controller-manager a namespace never ends).
+        k.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "berth"}})
+        for d in docs:
+            group = "/api/v1" if d["apiVersion"] == "v1" else "/apis/" + d["apiVersion"]
+            ns = d["metadata"].get("namespace")
+            path = "%s%s/%s?dryRun=All" % (group, "/namespaces/" + ns if ns else "", plural[d["kind"]])
+            status, body = k.call("POST", path, d)
+            ok = (200, 201, 409) if d["kind"] == "Namespace" else (200, 201)
+            self.assertIn(status, ok, (d["kind"], body))
+        (dep,) = [d for d in docs if d["kind"] == "Deployment"]
+        (sa,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+        self.assertEqual(dep["spec"]["template"]["spec"]["serviceAccountName"], sa["metadata"]["name"])
+        args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+        # berthd reads them all: it gets as far as the cluster, which this is not.
+        tmp = harness.tempdir("t2900m")
+        try:
+            args = [a.replace("/var/lib/berth", os.path.join(tmp, "data")) for a in args]
+            p = subprocess.run([api.berthd_path()] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=30, env=dict(os.environ, KUBERNETES_SERVICE_HOST=""))
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn(b"--kubeconfig: not in a cluster", p.stdout)
+        finally:
+            harness.rmtree(tmp)
