@@ -380,6 +380,8 @@ static void *applier_main(void *arg)
             w->refused = res.outcome == KUBE_FORBIDDEN || res.outcome == KUBE_INVALID;
             w->next_try_ms =
                 mono_ms() + (res.retry ? backoff_ms(w->backoff_exp++) : REFUSED_RETRY_MS);
+            if (c->gen != w->gen)
+                w->next_try_ms = 0; /* a new wish came meanwhile: try it at once */
         }
         if (rc == 0 && c->forget && w->forget && c->gen == w->gen) {
             for (struct want **p = &d->wants; *p; p = &(*p)->next)
