@@ -728,20 +728,9 @@ struct drv_kube_endpoint *drv_kube_endpoints(struct drv_kube *d, const char *ser
 /* The EndpointSlice API the server serves: v1 (1.21 on), else v1beta1. */
 static char *slices_api_of(const struct kube_conn *c, struct err *err)
 {
-    static const char *const apis[] = {"/apis/discovery.k8s.io/v1",
-                                       "/apis/discovery.k8s.io/v1beta1"};
-    for (size_t i = 0; i < 2; i++) {
-        struct kube_reply r;
-        int rc = kube_request(c, "GET", apis[i], NULL, NULL, &r, err);
-        enum kube_outcome o = r.outcome;
-        kube_reply_release(&r);
-        if (rc == 0)
-            return xstrdup(apis[i]);
-        if (o != KUBE_NOT_FOUND)
-            return NULL;
-    }
-    err_set(err, ERR_UNSUPPORTED, "the API server serves no discovery.k8s.io EndpointSlices");
-    return NULL;
+    static const char *const apis[] = {"discovery.k8s.io/v1", "discovery.k8s.io/v1beta1"};
+    const char *api = kube_served_api(c, apis, 2, "discovery.k8s.io EndpointSlices", err);
+    return api ? xasprintf("/apis/%s", api) : NULL;
 }
 
 int drv_kube_new(const struct drv_kube_cfg *cfg, struct kube_conn *conn, struct drv_kube **out,

@@ -38,11 +38,11 @@ static int failed_request(const struct kube_reply *reply, struct kube_result *re
     return fail(res, o, o == KUBE_UNREACHABLE || o == KUBE_CONFLICT);
 }
 
-const char *kube_hpa_api(const struct kube_conn *c, struct err *err)
+const char *kube_served_api(const struct kube_conn *c, const char *const *apis, size_t n,
+                            const char *what, struct err *err)
 {
-    static const char *const apis[] = {"autoscaling/v2", "autoscaling/v2beta2"};
-    for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++) {
-        char path[64];
+    for (size_t i = 0; i < n; i++) {
+        char path[96];
         snprintf(path, sizeof(path), "/apis/%s", apis[i]);
         struct kube_reply r;
         int rc = kube_request(c, "GET", path, NULL, NULL, &r, err);
@@ -53,9 +53,14 @@ const char *kube_hpa_api(const struct kube_conn *c, struct err *err)
         if (o != KUBE_NOT_FOUND)
             return NULL;
     }
-    err_set(err, ERR_UNSUPPORTED,
-            "the API server serves neither autoscaling/v2 nor autoscaling/v2beta2");
+    err_set(err, ERR_UNSUPPORTED, "the API server serves no %s", what);
     return NULL;
+}
+
+const char *kube_hpa_api(const struct kube_conn *c, struct err *err)
+{
+    static const char *const apis[] = {"autoscaling/v2", "autoscaling/v2beta2"};
+    return kube_served_api(c, apis, 2, "autoscaling/v2 or autoscaling/v2beta2", err);
 }
 
 /* Replace 'have' by 'want': what the server set that a PUT must carry. */

@@ -21,6 +21,10 @@ struct kube_result {
     bool retry;                /* worth trying again (unreachable, conflict) */
 };
 
+/* The first of 'apis' (group/version, newest first) the server serves; NULL
+ * with 'err' when it serves none of them ('what' names them) or fails. */
+const char *kube_served_api(const struct kube_conn *c, const char *const *apis, size_t n,
+                            const char *what, struct err *err);
 /* The HorizontalPodAutoscaler version the server serves: "autoscaling/v2",
  * else "autoscaling/v2beta2"; NULL with 'err' when it answers neither. */
 const char *kube_hpa_api(const struct kube_conn *c, struct err *err);
