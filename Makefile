@@ -6,6 +6,7 @@
 #   make install [PREFIX=/usr/local] [DESTDIR=...]   binaries, systemd unit, config, docs
 #   make api-reference        docs/api-reference.md from the code's tables
 #   make runtime-image [PODMAN=...]   localhost/berth-serve:VERSION for --model-runtime container
+#   make berthd-image [PODMAN=...]    localhost/berthd:VERSION, berthd in a cluster (deploy/kubernetes)
 
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
@@ -125,6 +126,11 @@ PODMAN ?= podman
 .PHONY: runtime-image
 runtime-image: $(BUILD)/berth-serve-notorch $(BUILD)/berthd
 	scripts/runtime-image.sh $(BUILD)/berth-serve-notorch $(BUILD)/runtime/rootfs.tar '$(PODMAN)'
+
+.PHONY: berthd-image
+berthd-image: $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-serve-notorch
+	scripts/berthd-image.sh $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-serve-notorch \
+		$(BUILD)/berthd-image/rootfs.tar '$(PODMAN)'
 
 $(BUILD)/berthd: $(BERTHD_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_BERTHD)

@@ -30,9 +30,10 @@ podman runc catatonit docker-registry"
 # The references the benchmarks measure against.
 PKGS_BENCH="nginx-light linux-perf strace"
 # The Kubernetes driver's test bed (make test-k8s): kube-apiserver built from
-# Debian's kubernetes source package (scripts/kube-apiserver.sh) with etcd.
+# Debian's kubernetes source package (scripts/kube-apiserver.sh) with etcd;
+# busybox-static is the /bin/sh of berthd's image (scripts/berthd-image.sh).
 PKGS_K8S="golang-go rsync dpkg-dev etcd-server golang-github-modern-go-reflect2-dev openssl
-python3-yaml"
+python3-yaml busybox-static"
 # Installed by this script, these must not stay running (nor start at boot).
 DAEMONS="nginx prometheus docker-registry etcd"
 
