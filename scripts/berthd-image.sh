@@ -51,7 +51,7 @@ if [ -n "$podman" ]; then
         --change 'WORKDIR /var/lib/berth' \
         --change 'ENTRYPOINT ["/usr/bin/berthd"]' \
         --change 'CMD ["--data-dir", "/var/lib/berth", "--api-listen", "0.0.0.0:7700", "--gateway-listen", "0.0.0.0:8501"]' \
-        --change 'EXPOSE 7700 8501' \
+        --change 'EXPOSE 7700' --change 'EXPOSE 8501' \
         "$tarball" "$ref" >/dev/null
 fi
 echo "$ref"
