@@ -343,8 +343,11 @@ scrape_configs:
         sid, gid = self.create("mtr-gone")
         self.wait_ready(sid)
         self.assertEqual(self.predict(gid).status, 200)
-        text, got = self.scrape()
-        self.assertEqual(value(got, "berth_gateway_requests_total", group=gid, version=sid, code="200"), 1)
+        # A request counts at its end, which the client can see the answer of
+        # a moment before (docs/observability.md).
+        harness.wait_until(lambda: value(self.scrape()[1], "berth_gateway_requests_total", group=gid,
+                                         version=sid, code="200") == 1, 5, interval=0.05,
+                           what="the request counted")
         self.c.ok("DeleteModelServiceGroup", {"ServiceGroupId": gid})
 
         def gone():
