@@ -82,7 +82,7 @@ SERVE_BIN_OBJS = $(SERVE_OBJS)
 SERVE_LD = $(CC)
 SERVE_LIBS_TORCH =
 endif
-API_OBJS   = $(API_SRCS:%.c=$(BUILD)/%.o)
+API_OBJS   = $(API_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/console_files.o
 STORE_OBJS = $(STORE_SRCS:%.c=$(BUILD)/%.o)
 CONTROL_OBJS = $(CONTROL_SRCS:%.c=$(BUILD)/%.o) $(GATEWAY_SRCS:%.c=$(BUILD)/%.o)
 BERTHD_OBJS = $(BERTHD_SRCS:%.c=$(BUILD)/%.o) $(API_OBJS) $(CONTROL_OBJS) $(STORE_OBJS) \
@@ -149,6 +149,13 @@ $(BUILD)/gen/version.c: FORCE
 	@printf '#include "base/version.h"\nconst char berth_version[] = "%s";\n' '$(VERSION)' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 $(BUILD)/gen/version.o: $(BUILD)/gen/version.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+# The console's files, built into berthd (api/console.h).
+CONSOLE_FILES = $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+$(BUILD)/gen/console_files.c: $(CONSOLE_FILES) scripts/embed-console.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-console.sh web $(CONSOLE_FILES) >$@.tmp && mv $@.tmp $@
+$(BUILD)/gen/console_files.o: $(BUILD)/gen/console_files.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 .PHONY: FORCE
 FORCE:

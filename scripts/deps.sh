@@ -21,12 +21,15 @@ PKGS_RUN="build-essential pkg-config
 libuv1-dev node-llhttp libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libyaml-dev
 libxgboost-dev python3 python3-xgboost python3-numpy
 libtorch-dev sqlite3"
-# The real systems the tests drive, the tools of sanitizer and fuzz builds, and
-# Node.js for the SDK example (examples/node, its npm packages installed below).
+# The real systems the tests drive, the tools of sanitizer and fuzz builds,
+# Node.js for the SDK example (examples/node) and the console's browser tests
+# (tests/browser: their npm packages are installed below), and the browser
+# they drive with a font that has the console's Chinese.
 PKGS_TEST="clang llvm libclang-rt-14-dev
 python3-torch wrk prometheus
 rsyslog rsyslog-openssl systemd nodejs
-podman runc catatonit docker-registry"
+podman runc catatonit docker-registry
+chromium fonts-wqy-microhei"
 # The references the benchmarks measure against.
 PKGS_BENCH="nginx-light linux-perf strace"
 # The Kubernetes driver's test bed (make test-k8s): kube-apiserver built from
@@ -61,13 +64,17 @@ installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
 }
 
-# The npm packages of examples/node, from its lock file, once Node.js is there.
+# The npm packages of examples/node and tests/browser, from their lock files,
+# once Node.js is there.
 npm_packages() {
     [ "$LEVEL" = run ] && return 0
     ROOT=$(cd "$(dirname "$0")/.." && pwd)
-    [ -d "$ROOT/examples/node/node_modules/tencentcloud-sdk-nodejs-common" ] && return 0
-    echo "deps.sh: installing the npm packages of examples/node" >&2
-    npm ci --prefix "$ROOT/examples/node" --no-audit --no-fund
+    for dir_pkg in examples/node:tencentcloud-sdk-nodejs-common tests/browser:playwright-core; do
+        dir=${dir_pkg%%:*}
+        [ -d "$ROOT/$dir/node_modules/${dir_pkg#*:}" ] && continue
+        echo "deps.sh: installing the npm packages of $dir" >&2
+        npm ci --prefix "$ROOT/$dir" --no-audit --no-fund
+    done
 }
 
 missing=""

@@ -4,6 +4,7 @@
  * "application/json" and a RequestId: the official SDKs read errors only then. */
 #include "api/api.h"
 #include "api/authz.h"
+#include "api/console.h"
 #include "api/tc3.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
@@ -609,6 +610,15 @@ static void envelope_error(struct http_response *res, const char *request_id, co
 void api_handle(struct http_request *req, struct http_response *res, void *ud)
 {
     struct api_call c = {.cfg = ud};
+    /* Another site's page gets nothing; the console's is answered CORS. */
+    enum api_origin origin = api_check_origin(req, res);
+    if (origin == API_ORIGIN_FOREIGN || origin == API_ORIGIN_ANSWERED) {
+        log_debug("api", "origin %s: answered %d", origin == API_ORIGIN_FOREIGN ? "refused" : "ok",
+                  res->status);
+        return;
+    }
+    if (api_console_serve(req, res))
+        return;
     if (ctl_metrics_serve(c.cfg->metrics, req, res))
         return;
     if (ctl_modelfiles_serve(c.cfg->store, c.cfg->data_dir, c.cfg->seal_key, req, res))

@@ -1,0 +1,267 @@
+// console.mjs - the console in a real browser: playwright-core drives
+// Debian's chromium (headless) through what a user does, against a berthd
+// the caller started (tests/e2e/t3000_console.py). Prints one JSON line per
+// check: {"check": name, "ok": bool, "detail": ...}; the caller asserts.
+//
+//   BERTH_URL=http://127.0.0.1:PORT BERTH_SECRET_ID=... BERTH_SECRET_KEY=...
+//   BERTH_GATEWAY=http://127.0.0.1:PORT BERTH_MODEL_DIR=DIR [BERTH_SCREENSHOTS=DIR]
+//   node console.mjs
+import {chromium} from 'playwright-core';
+import {execSync} from 'node:child_process';
+import {mkdtempSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+
+const env = process.env;
+const URL = env.BERTH_URL;
+const shots = env.BERTH_SCREENSHOTS;
+const errors = [];
+const T = 30000;
+
+function report(check, ok, detail) {
+    console.log(JSON.stringify({check, ok: !!ok, detail: detail ?? null}));
+}
+
+async function step(name, fn) {
+    try {
+        const detail = await fn();
+        report(name, true, detail);
+        return true;
+    } catch (err) {
+        report(name, false, String(err && err.stack || err));
+        return false;
+    }
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'berth-chromium-'));
+// A fresh profile of its own (--user-data-dir) for each run.
+const context = await chromium.launchPersistentContext(profile, {
+    executablePath: env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+           '--disable-sync', '--no-first-run'],
+    viewport: {width: 1360, height: 900},
+    locale: 'zh-CN',
+    permissions: ['clipboard-read', 'clipboard-write'],
+});
+const page = await context.newPage();
+page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+page.on('pageerror', (e) => errors.push(String(e)));
+page.setDefaultTimeout(T);
+
+let group = null;
+try {
+    await step('login_refuses_a_wrong_key', async () => {
+        await page.goto(`${URL}/console/`);
+        await page.getByTestId('secret-id').fill(env.BERTH_SECRET_ID);
+        await page.getByTestId('secret-key').fill('not-the-key');
+        await page.getByTestId('login').click();
+        const msg = page.getByTestId('login-error');
+        await msg.filter({hasText: 'AuthFailure'}).waitFor();
+        const text = await msg.textContent();
+        // a refused key is in no console error: it is the page's answer
+        errors.splice(0);
+        return text;
+    });
+    await step('login', async () => {
+        await page.getByTestId('secret-key').fill(env.BERTH_SECRET_KEY);
+        await page.getByTestId('login').click();
+        await page.getByTestId('service-list').waitFor();
+        const stored = await page.evaluate(() => JSON.stringify(Object.keys(sessionStorage)) +
+                                                 JSON.stringify(document.cookie));
+        return stored;
+    });
+    await step('language_switch', async () => {
+        const zh = await page.getByTestId('nav-services').textContent();
+        await page.getByTestId('lang').click();
+        const en = await page.getByTestId('nav-services').textContent();
+        const th = await page.locator('table.list th').first().textContent();
+        await page.getByTestId('lang').click();
+        const back = await page.getByTestId('nav-services').textContent();
+        if (zh !== '在线服务' || en !== 'Online services' || th !== 'Name' || back !== '在线服务')
+            throw new Error(`labels ${zh} / ${en} (${th}) / ${back}`);
+        return {zh, en};
+    });
+    await step('import_model', async () => {
+        await page.getByTestId('nav-models').click();
+        await page.getByTestId('import-name').fill('console-model');
+        await page.getByTestId('import-path').fill(env.BERTH_MODEL_DIR);
+        await page.getByTestId('import-submit').click();
+        const status = page.locator('[data-model="console-model"] [data-testid^="model-status-"]');
+        await status.filter({hasText: '可用'}).waitFor();
+        return await status.getAttribute('data-testid');
+    });
+    await step('bad_field_shows_the_api_message', async () => {
+        await page.goto(`${URL}/console/#/services/new`);
+        await page.getByTestId('ServiceGroupName').fill('bad name!');
+        await page.getByTestId('ServiceDescription').fill('made in the browser');
+        await page.getByTestId('model').selectOption({label: 'console-model'});
+        await page.getByTestId('ModelVersionId').locator('option', {hasText: 'STATUS_SUCCESS'}).first().waitFor({state: 'attached'});
+        await page.getByTestId('runtime').filter({hasText: 'XGBOOST'}).waitFor();
+        await page.getByTestId('InstanceType').selectOption('TI.S.MEDIUM.POST');
+        await page.getByTestId('add-Env').click();
+        await page.getByTestId('env-name').fill('GREETING');
+        await page.getByTestId('env-value').fill('hello');
+        await page.getByTestId('Replicas').fill('1');
+        await page.getByTestId('add-Tags').click();
+        await page.getByTestId('tag-key').fill('team');
+        await page.getByTestId('tag-value').fill('console');
+        await page.getByTestId('submit').click();
+        const slot = page.locator('[data-error-for="ServiceGroupName"]');
+        await slot.filter({hasText: 'ServiceGroupName'}).waitFor();
+        // only that field is marked
+        const marked = await page.locator('[data-error-for]').evaluateAll(
+            (els) => els.filter((e) => e.textContent).map((e) => e.getAttribute('data-error-for')));
+        if (marked.length !== 1)
+            throw new Error(`marked: ${marked}`);
+        if (shots)
+            await page.screenshot({path: join(shots, 'form.png'), fullPage: true});
+        return await slot.textContent();
+    });
+    await step('create_through_the_form', async () => {
+        await page.getByTestId('ServiceGroupName').fill('console-demo');
+        await page.getByTestId('submit').click();
+        await page.waitForURL(/#\/services\/ms-/);
+        group = decodeURIComponent(page.url().split('#/services/')[1]);
+        const status = page.locator(`[data-testid="status-${group}-1"] [data-status]`);
+        const seen = new Set();
+        const t0 = Date.now();
+        for (;;) {
+            const s = await status.getAttribute('data-status').catch(() => null);
+            if (s)
+                seen.add(s);
+            if (s === 'Normal')
+                break;
+            if (Date.now() - t0 > 60000)
+                throw new Error(`not Running in 60 s: ${[...seen]}`);
+            await page.waitForTimeout(200);
+        }
+        // what the form sent is what the API keeps
+        const svc = await page.evaluate(async (id) => {
+            const {call} = await import('./api.js');
+            return (await call('DescribeModelService', {ServiceId: id})).Service;
+        }, `${group}-1`);
+        const info = svc.ServiceInfo;
+        const want = {desc: 'made in the browser', env: [{Name: 'GREETING', Value: 'hello'}],
+                      tags: [{TagKey: 'team', TagValue: 'console'}], type: 'TI.S.MEDIUM.POST', replicas: 1};
+        const got = {desc: svc.ServiceDescription, env: info.Env, tags: svc.Tags, type: info.InstanceType,
+                     replicas: info.Replicas};
+        if (JSON.stringify(got) !== JSON.stringify(want))
+            throw new Error(`stored ${JSON.stringify(got)}`);
+        return {group, seen: [...seen], text: await status.textContent(), model: info.ModelInfo.ModelName};
+    });
+    await step('service_page_instances_and_call_info', async () => {
+        await page.getByTestId('pods').locator('tbody tr').first().filter({hasText: `${group}-1-0`}).waitFor();
+        await page.getByTestId('tab-call').click();
+        const addr = await page.getByTestId('call-address').textContent();
+        const curl = await page.getByTestId('curl').textContent();
+        if (!addr.endsWith(`/${group}`) || !curl.includes(addr))
+            throw new Error(`address ${addr}, curl ${curl}`);
+        await page.getByTestId('copy-curl').click();
+        const copied = await page.evaluate(() => navigator.clipboard.readText());
+        if (copied !== curl)
+            throw new Error(`clipboard ${copied}`);
+        // the command works as it is copied
+        const answer = JSON.parse(execSync(copied, {encoding: 'utf8', timeout: 20000}));
+        return {addr, curl, answer};
+    });
+    await step('charts_follow_the_metrics', async () => {
+        await page.getByTestId('tab-charts').click();
+        const body = JSON.stringify({instances: [[1.0, 0.5, -0.2, 0.1]]});
+        const t0 = Date.now();
+        let n = 0;
+        // requests through the gateway until the chart shows a rate
+        for (;;) {
+            for (let i = 0; i < 5; i++) {
+                const r = await fetch(`${env.BERTH_GATEWAY}/${group}/v1/models/m:predict`, {method: 'POST', body});
+                if (r.status !== 200)
+                    throw new Error(`predict ${r.status}`);
+                await r.text();
+                n++;
+            }
+            const rps = await page.getByTestId('chart-rps').textContent();
+            const rate = parseFloat(rps);
+            if (rate > 0)
+                return {requests: n, shown: rps, ready: await page.getByTestId('chart-ready').textContent()};
+            if (Date.now() - t0 > 30000)
+                throw new Error(`no rate after 30 s: ${rps}`);
+            await page.waitForTimeout(500);
+        }
+    });
+    await step('logs_search_and_follow', async () => {
+        await page.getByTestId('tab-logs').click();
+        const logs = page.getByTestId('logs');
+        await logs.filter({hasText: 'listening'}).waitFor();
+        await page.getByTestId('log-keyword').fill('listening');
+        await page.getByTestId('log-search').click();
+        await page.waitForFunction(() => {
+            const t = document.querySelector('[data-testid="logs"]').textContent.trim();
+            return t && t.split('\n').every((l) => l.includes('listening'));
+        });
+        const lines = (await logs.textContent()).trim().split('\n').length;
+        await page.getByTestId('log-follow').check();
+        return {lines};
+    });
+    if (shots) {
+        await page.getByTestId('tab-instances').click();
+        await page.screenshot({path: join(shots, 'service.png'), fullPage: true});
+    }
+    await step('weights_by_slider', async () => {
+        // a second version, through the form's new-version page
+        await page.getByTestId('new-version').click();
+        await page.getByTestId('model').selectOption({label: 'console-model'});
+        await page.getByTestId('runtime').filter({hasText: 'XGBOOST'}).waitFor();
+        await page.getByTestId('submit').click();
+        await page.waitForURL(new RegExp(`#/services/${group}$`));
+        const second = page.locator(`[data-testid="status-${group}-2"] [data-status="Normal"]`);
+        await second.waitFor({timeout: 60000});
+        await page.getByTestId(`weight-${group}-1`).fill('30');
+        await page.getByTestId(`weight-${group}-2`).fill('70');
+        await page.getByTestId('save-weights').click();
+        await page.getByTestId('weight-status').filter({hasText: '权重已生效'}).waitFor();
+        await page.reload();
+        await page.getByTestId(`weight-value-${group}-2`).filter({hasText: '70'}).waitFor();
+        return {w1: await page.getByTestId(`weight-value-${group}-1`).textContent(),
+                w2: await page.getByTestId(`weight-value-${group}-2`).textContent()};
+    });
+    await step('list_row', async () => {
+        await page.getByTestId('nav-services').click();
+        const row = page.locator(`tr[data-group="${group}"]`);
+        await row.waitFor();
+        await page.getByTestId('filter-name').fill('console');
+        await page.getByTestId('search').click();
+        await page.getByTestId('total').filter({hasText: '1'}).waitFor();
+        await page.getByTestId('filter-name').fill('nothing-like-it');
+        await page.getByTestId('search').click();
+        await page.locator('td.empty').waitFor();
+        await page.getByTestId('filter-name').fill('');
+        await page.getByTestId('search').click();
+        await row.waitFor();
+        if (shots)
+            await page.screenshot({path: join(shots, 'list.png')});
+        return await row.textContent();
+    });
+    await step('stop_from_the_list', async () => {
+        await page.getByTestId(`stop-${group}-2`).click();
+        await page.getByTestId('confirm-ok').click();
+        await page.locator(`tr[data-service="${group}-2"] [data-status="Stopped"]`).waitFor({timeout: 60000});
+        return 'Stopped';
+    });
+    await step('delete_from_the_list', async () => {
+        // cancelling keeps it
+        await page.getByTestId(`delete-${group}`).click();
+        await page.getByTestId('confirm-cancel').click();
+        await page.waitForTimeout(300);
+        if (!await page.locator(`tr[data-group="${group}"]`).count())
+            throw new Error('cancel deleted it');
+        await page.getByTestId(`delete-${group}`).click();
+        await page.getByTestId('confirm-ok').click();
+        await page.locator(`tr[data-group="${group}"]`).waitFor({state: 'detached'});
+        return group;
+    });
+} finally {
+    report('no_console_errors', errors.length === 0, errors);
+    console.log(JSON.stringify({group}));
+    await context.close();
+    rmSync(profile, {recursive: true, force: true});
+}

@@ -1,0 +1,221 @@
+"""The web console (web/, served at /console/) in a real browser: tests/browser/console.mjs,
+playwright-core driving Debian's chromium headless, goes through what a user does against this
+berthd (sign in, switch language, import a model, a refused field, create a service through the
+form and watch it reach Running, call information, charts, logs, weights by slider, the list's
+filters, stop and delete), and the page logs no error. Each of its checks is one test here.
+Then the API's CORS: the console's own origin is answered, another origin gets nothing."""
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+import api
+import harness
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Browser(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        api.start_berthd(cls, "t3000")
+        node = shutil.which("node")
+        assert node, "node is not installed (scripts/deps.sh test installs it)"
+        assert os.path.exists(CHROMIUM), "chromium is not installed (scripts/deps.sh test installs it)"
+        assert os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")), \
+            "tests/browser has no node_modules (scripts/deps.sh test installs them)"
+        cls.booster = harness.train("binary:logistic", n_features=4, rounds=4)
+        cls.model = harness.model_dir(os.path.join(cls.tmp, "model", "1"), cls.booster)
+        # BERTH_CONSOLE_SCREENSHOTS=docs/console makes the README's pictures.
+        shots = os.environ.get("BERTH_CONSOLE_SCREENSHOTS") or os.path.join(cls.tmp, "shots")
+        os.makedirs(shots, exist_ok=True)
+        with open(os.path.join(cls.d.data_dir, "credentials")) as f:
+            cred = json.load(f)
+        env = dict(os.environ, BERTH_URL="http://127.0.0.1:%d" % cls.d.port,
+                   BERTH_GATEWAY="http://127.0.0.1:%d" % cls.d.gateway_port,
+                   BERTH_SECRET_ID=cred["secretId"], BERTH_SECRET_KEY=cred["secretKey"],
+                   BERTH_MODEL_DIR=cls.model, BERTH_SCREENSHOTS=shots, CHROMIUM=CHROMIUM)
+        p = subprocess.run([node, "console.mjs"], cwd=BROWSER_DIR, env=env, capture_output=True,
+                           text=True, timeout=300)
+        cls.output = p.stdout + p.stderr
+        cls.checks = {}
+        cls.group = None
+        for line in p.stdout.splitlines():
+            try:
+                o = json.loads(line)
+            except ValueError:
+                continue
+            if "check" in o:
+                cls.checks[o["check"]] = o
+            elif "group" in o:
+                cls.group = o["group"]
+        cls.shots = shots
+
+    @classmethod
+    def tearDownClass(cls):
+        api.stop_berthd(cls)
+
+    def check(self, name):
+        self.assertIn(name, self.checks, "the browser run did not get to %s:\n%s" % (name, self.output[-3000:]))
+        c = self.checks[name]
+        self.assertTrue(c["ok"], "%s: %s" % (name, c["detail"]))
+        return c["detail"]
+
+    def test_01_a_wrong_key_is_refused_with_the_apis_words(self):
+        self.assertTrue(self.check("login_refuses_a_wrong_key").startswith("AuthFailure.SignatureFailure: "))
+
+    def test_02_the_key_stays_in_the_tab(self):
+        # sessionStorage only, no cookie
+        self.assertEqual(self.check("login"), '["berth.console.session"]""')
+
+    def test_03_language_switch(self):
+        self.assertEqual(self.check("language_switch"), {"zh": "在线服务", "en": "Online services"})
+
+    def test_04_import_from_the_repository_page(self):
+        self.check("import_model")
+
+    def test_05_a_bad_field_shows_the_apis_message_next_to_it(self):
+        shown = self.check("bad_field_shows_the_api_message")
+        # the same refusal, asked of the API directly
+        model = [m for m in self.c.ok("DescribeTrainingModels", {})["TrainingModels"]
+                 if m["TrainingModelName"] == "console-model"][0]
+        mv = self.c.ok("DescribeTrainingModelVersions", {"TrainingModelId": model["TrainingModelId"]})
+        err = self.c.error("CreateModelService", {
+            "ServiceGroupName": "bad name!", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
+            "ModelInfo": {"ModelVersionId": mv["TrainingModelVersions"][0]["TrainingModelVersionId"]},
+            "ScaleMode": "MANUAL", "Replicas": 1})
+        self.assertEqual(shown, err["Message"])
+
+    def test_06_create_through_the_form_reaches_running(self):
+        d = self.check("create_through_the_form")
+        self.assertEqual(d["text"], "运行中")
+        self.assertEqual(d["model"], "console-model")
+
+    def test_07_call_information_and_a_copyable_curl(self):
+        d = self.check("service_page_instances_and_call_info")
+        self.assertEqual(d["addr"], "http://127.0.0.1:%d/%s" % (self.d.gateway_port, self.group))
+        # the copied curl, run as it is, got the model's own predictions
+        harness.assert_close(d["answer"]["predictions"],
+                             harness.predict(self.booster, [[1.0, 0.5, -0.2, 0.1]]))
+
+    def test_08_charts_show_the_gateways_requests(self):
+        d = self.check("charts_follow_the_metrics")
+        self.assertGreater(float(d["shown"].split()[0]), 0)
+        self.assertEqual(d["ready"].strip(), "1.00")
+
+    def test_09_logs_search(self):
+        self.assertGreaterEqual(self.check("logs_search_and_follow")["lines"], 1)
+
+    def test_10_weights_by_slider(self):
+        self.assertEqual(self.check("weights_by_slider"), {"w1": "30", "w2": "70"})
+
+    def test_11_list_filters(self):
+        self.assertIn("console-demo", self.check("list_row"))
+
+    def test_12_stop_and_delete_from_the_list(self):
+        self.check("stop_from_the_list")
+        self.check("delete_from_the_list")
+        # and the API agrees: the group is gone
+        self.assertIsNotNone(self.group)
+        err = self.c.error("DescribeModelServiceGroup", {"ServiceGroupId": self.group})
+        self.assertEqual(err["Code"], "ResourceNotFound")
+
+    def test_13_no_console_errors(self):
+        self.assertEqual(self.check("no_console_errors"), [])
+
+    def test_14_screenshots(self):
+        for name in ("list.png", "form.png", "service.png"):
+            path = os.path.join(self.shots, name)
+            self.assertTrue(os.path.getsize(path) > 10000, path)
+
+
+class Cors(unittest.TestCase):
+    """Only the console's own origin (the listener's scheme and Host) is answered."""
+
+    @classmethod
+    def setUpClass(cls):
+        api.start_berthd(cls, "t3000-cors")
+        cls.own = "http://127.0.0.1:%d" % cls.d.port
+
+    @classmethod
+    def tearDownClass(cls):
+        api.stop_berthd(cls)
+
+    def request(self, method, path, headers, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=10)
+        try:
+            c.request(method, path, body, headers)
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def preflight(self, origin):
+        return self.request("OPTIONS", "/", {"Origin": origin, "Access-Control-Request-Method": "POST",
+                                             "Access-Control-Request-Headers": "authorization,content-type,x-tc-action"})
+
+    def test_own_origin_preflight_is_answered(self):
+        status, h, body = self.preflight(self.own)
+        self.assertEqual(status, 204)
+        self.assertEqual(h["access-control-allow-origin"], self.own)
+        self.assertEqual(h["access-control-allow-methods"], "POST")
+        for name in ("Authorization", "Content-Type", "X-TC-Action", "X-TC-Timestamp", "X-TC-Region"):
+            self.assertIn(name, h["access-control-allow-headers"])
+        self.assertEqual(body, b"")
+
+    def test_other_origins_get_nothing(self):
+        for origin in ("http://evil.example", "http://127.0.0.1:%d" % (self.d.port + 1), "null",
+                       "https://127.0.0.1:%d" % self.d.port, self.own + ".evil.example"):
+            status, h, body = self.preflight(origin)
+            self.assertEqual(status, 403, origin)
+            self.assertFalse([k for k in h if k.startswith("access-control-")], (origin, h))
+            self.assertEqual(body, b"", origin)
+
+    def test_a_signed_call_from_another_origin_does_not_run(self):
+        # A valid signature (a page that somehow had the key) from another site: refused, and
+        # the action did not happen.
+        status, _ct, doc = None, None, None
+        try:
+            self.c.raw("CreateTrainingModel", {"ImportMethod": "MODEL", "TrainingModelName": "cors-x"},
+                       headers={"Origin": "http://evil.example"})
+        except ValueError:
+            status = 403  # the empty body is not JSON
+        self.assertEqual(status, 403)
+        listed = self.c.ok("DescribeTrainingModels", {})["TrainingModels"]
+        self.assertEqual([m for m in listed if m["TrainingModelName"] == "cors-x"], [])
+        status, h, body = self.request("POST", "/", {"Origin": "http://evil.example",
+                                                     "Content-Type": "application/json"}, b"{}")
+        self.assertEqual((status, body), (403, b""))
+        self.assertNotIn("access-control-allow-origin", h)
+
+    def test_own_origin_call_carries_the_allow_header(self):
+        resp = self.c.ok("DescribeModelServiceGroups", {}, headers={"Origin": self.own})
+        self.assertIn("ServiceGroups", resp)
+        status, h, _ = self.request("GET", "/console/", {"Origin": self.own})
+        self.assertEqual(status, 200)
+        self.assertEqual(h["access-control-allow-origin"], self.own)
+
+    def test_console_files(self):
+        status, h, body = self.request("GET", "/console/", {})
+        self.assertEqual(status, 200)
+        self.assertEqual(h["content-type"], "text/html; charset=utf-8")
+        self.assertIn("script-src 'self'", h["content-security-policy"])
+        self.assertIn(b'src="app.js"', body)
+        status, h, body = self.request("GET", "/console/tc3.js", {})
+        self.assertEqual((status, h["content-type"]), (200, "text/javascript; charset=utf-8"))
+        status, h, _ = self.request("GET", "/console", {})
+        self.assertEqual((status, h["location"]), (301, "/console/"))
+        for path in ("/console/../berth.db", "/console/nosuch.js", "/console/%2e%2e/credentials"):
+            status, _h, _b = self.request("GET", path, {})
+            self.assertEqual(status, 404, path)
+        status, h, _ = self.request("POST", "/console/app.js", {"Content-Type": "application/json"}, b"{}")
+        self.assertEqual(status, 405)
+
+
+if __name__ == "__main__":
+    unittest.main()
