@@ -36,6 +36,7 @@ echo
 echo "Berth is running (data in ./$DATA; credentials in ./$DATA/credentials; instances work in ./$DATA-instances)."
 echo "  management API  http://$API   (TI-ONE 2021-11-11, TC3-signed; try: $BUILD/berth service list)"
 echo "  gateway         http://$GATEWAY/$group/"
+echo "  web console     http://$API/console/   (sign in with the SecretId and SecretKey in ./$DATA/credentials)"
 echo
 echo "Predict through the gateway:"
 echo "  curl -s -d '{\"instances\": [[1.0, 0.5, -0.2, 0.1], [-1.0, 0.0, 1.0, 0.3]]}' \\"

@@ -67,7 +67,9 @@ function chart(title, rows, key, unit) {
     const W = 320, H = 120, P = 28;
     const vals = rows.map((r) => r[key]);
     const max = Math.max(1e-9, ...vals) * 1.1;
-    const x = (i) => P + ((W - P - 4) * i) / Math.max(1, KEEP - 1);
+    // the axis spans what was seen, a minute at least, up to KEEP samples
+    const slots = Math.min(KEEP, Math.max(12, vals.length));
+    const x = (i) => P + ((W - P - 4) * i) / (slots - 1);
     const y = (v) => H - 16 - ((H - 24) * v) / max;
     const ns = 'http://www.w3.org/2000/svg';
     const svg = document.createElementNS(ns, 'svg');
@@ -84,7 +86,8 @@ function chart(title, rows, key, unit) {
     el('line', {x1: P, y1: H - 16, x2: W - 4, y2: H - 16, class: 'axis'});
     el('text', {x: 2, y: 12, class: 'tick'}, fmt(max / 1.1));
     el('text', {x: 2, y: H - 16, class: 'tick'}, '0');
-    const off = KEEP - vals.length;
+    const off = slots - vals.length;
+    vals.forEach((v, i) => el('circle', {cx: x(i + off).toFixed(1), cy: y(v).toFixed(1), r: 1.8, class: 'dot'}));
     if (vals.length)
         el('polyline', {points: vals.map((v, i) => `${x(i + off).toFixed(1)},${y(v).toFixed(1)}`).join(' '),
                         class: 'line'});

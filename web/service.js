@@ -3,7 +3,7 @@
 // charts.
 import {call} from './api.js';
 import {h, clear, confirmDialog, confirmRun, fmtTime} from './dom.js';
-import {t} from './i18n.js';
+import {t, statusText} from './i18n.js';
 import {statusBadge, tagsText, versionActions} from './list.js';
 import {chartsPanel} from './charts.js';
 
@@ -172,7 +172,7 @@ export async function servicePage(el, ctx, groupId) {
               h('tbody', {}, pods.length ? pods.map((p) => {
                   const c = p.ContainerInfos?.[0]?.Status || {};
                   return h('tr', {},
-                      h('td', {}, p.Name), h('td', {}, p.Status, c.Reason && h('div', {class: 'sub'}, c.Reason)),
+                      h('td', {}, p.Name), h('td', {}, statusText(p.Status), c.Reason && h('div', {class: 'sub'}, c.Reason)),
                       h('td', {}, p.IP || ''), h('td', {}, c.Ready ? '✓' : '—'), h('td', {}, String(c.RestartCount ?? 0)),
                       h('td', {}, p.ResourceInfo?.Cpu != null ? `${p.ResourceInfo.Cpu}m` : ''),
                       h('td', {}, p.ResourceInfo?.Memory != null ? `${p.ResourceInfo.Memory} MB` : ''),

@@ -39,7 +39,8 @@ class Browser(unittest.TestCase):
         env = dict(os.environ, BERTH_URL="http://127.0.0.1:%d" % cls.d.port,
                    BERTH_GATEWAY="http://127.0.0.1:%d" % cls.d.gateway_port,
                    BERTH_SECRET_ID=cred["secretId"], BERTH_SECRET_KEY=cred["secretKey"],
-                   BERTH_MODEL_DIR=cls.model, BERTH_SCREENSHOTS=shots, CHROMIUM=CHROMIUM)
+                   BERTH_MODEL_DIR=cls.model, BERTH_SCREENSHOTS=shots, CHROMIUM=CHROMIUM,
+                   BERTH_CHARTS_S="25" if os.environ.get("BERTH_CONSOLE_SCREENSHOTS") else "0")
         p = subprocess.run([node, "console.mjs"], cwd=BROWSER_DIR, env=env, capture_output=True,
                            text=True, timeout=300)
         cls.output = p.stdout + p.stderr
@@ -129,7 +130,7 @@ class Browser(unittest.TestCase):
         self.assertEqual(self.check("no_console_errors"), [])
 
     def test_14_screenshots(self):
-        for name in ("list.png", "form.png", "service.png"):
+        for name in ("list.png", "form.png", "service.png", "charts.png"):
             path = os.path.join(self.shots, name)
             self.assertTrue(os.path.getsize(path) > 10000, path)
 
