@@ -129,6 +129,53 @@ function localToRfc3339(v) {
     return `${v.length === 16 ? v + ':00' : v}${off >= 0 ? '+' : '-'}${p(off / 60)}:${p(off % 60)}`;
 }
 
+// One probe of HealthProbe: off, or HTTPGet (path) / TCPSocket on the
+// instance's own port, with its timings.
+function probeBlock(fields, name, label) {
+    const on = h('input', {type: 'checkbox', 'data-testid': `probe-${name}`});
+    const type = h('select', {'data-testid': `probe-${name}-type`},
+        h('option', {value: 'HTTPGet'}, 'HTTP GET'), h('option', {value: 'TCPSocket'}, 'TCP'));
+    const path = h('input', {placeholder: '/healthz', 'data-testid': `probe-${name}-path`});
+    const nums = ['InitialDelaySeconds', 'PeriodSeconds', 'TimeoutSeconds', 'FailureThreshold', 'SuccessThreshold']
+        .map((k) => [k, h('input', {type: 'number', 'data-testid': `probe-${name}-${k}`})]);
+    const at = `HealthProbe.${name}`;
+    const box = h('div', {class: 'nested', hidden: true},
+        field(fields, `${at}.ProbeAction`, t('form.probeType'), type),
+        field(fields, `${at}.ProbeAction.HTTPGet.Path`, t('form.probePath'), path),
+        h('div', {class: 'inline'}, nums.map(([k, e]) => field(fields, `${at}.${k}`, t(`form.probe.${k}`), e))));
+    on.addEventListener('change', () => { box.hidden = !on.checked; });
+    type.addEventListener('change', () => { path.disabled = type.value !== 'HTTPGet'; });
+    return {
+        el: [field(fields, at, label, h('span', {class: 'check'}, on, t('form.probeOn'))), box],
+        value() {
+            if (!on.checked)
+                return undefined;
+            const o = {ProbeAction: {ActionType: type.value}};
+            if (type.value === 'HTTPGet' && text(path.value))
+                o.ProbeAction.HTTPGet = {Path: text(path.value)};
+            for (const [k, e] of nums)
+                o[k] = num(e.value);
+            return o;
+        },
+    };
+}
+
+// PreStopCommand is an exec-form list: a JSON array as written, else the
+// words split at spaces.
+function commandList(v) {
+    const s = String(v ?? '').trim();
+    if (!s)
+        return undefined;
+    if (s.startsWith('[')) {
+        try {
+            return JSON.parse(s);
+        } catch {
+            return s; // the API says what is wrong with it
+        }
+    }
+    return s.split(/\s+/);
+}
+
 export async function formPage(el, ctx, {groupId}) {
     const fields = new Fields();
     const s = session.get();
@@ -192,6 +239,8 @@ export async function formPage(el, ctx, {groupId}) {
     const replicas = h('input', {type: 'number', min: 0, value: 1, 'data-testid': 'Replicas'});
     const hpaMin = h('input', {type: 'number', value: 1, 'data-testid': 'MinReplicas'});
     const hpaMax = h('input', {type: 'number', value: 2, 'data-testid': 'MaxReplicas'});
+    const upWindow = h('input', {type: 'number', placeholder: '0', 'data-testid': 'ScaleUpStabilizationWindowSeconds'});
+    const downWindow = h('input', {type: 'number', placeholder: '300', 'data-testid': 'ScaleDownStabilizationWindowSeconds'});
     const metrics = rowList(fields, 'HorizontalPodAutoscaler.HpaMetrics', [
         {name: 'Name', label: t('form.metric'),
          make: () => h('select', {}, HPA_METRICS.map((m) => h('option', {value: m}, m)))},
@@ -203,6 +252,8 @@ export async function formPage(el, ctx, {groupId}) {
         {name: 'Schedule', label: t('form.cronSchedule'), make: input({placeholder: '0 0 9 * * *'})},
         {name: 'TargetReplicas', label: t('form.cronTarget'), make: input({type: 'number'}),
          read: (e) => num(e.value)},
+        {name: 'MinReplicas', label: t('form.min'), make: input({type: 'number'}), read: (e) => num(e.value)},
+        {name: 'MaxReplicas', label: t('form.max'), make: input({type: 'number'}), read: (e) => num(e.value)},
         {name: 'ExcludeDates', label: t('form.cronExclude'), make: input({placeholder: '2026-12-25'}),
          read: (e) => (e.value.trim() ? e.value.split(/[\s,]+/).filter(Boolean) : undefined)},
     ], t('form.addCron'));
@@ -223,6 +274,9 @@ export async function formPage(el, ctx, {groupId}) {
     const stopAt = h('input', {type: 'datetime-local', 'data-testid': 'ScheduleStopTime'});
     const grace = h('input', {type: 'number', placeholder: '30', 'data-testid': 'TerminationGracePeriodSeconds'});
     const timeout = h('input', {type: 'number', placeholder: '60', 'data-testid': 'RequestTimeoutSeconds'});
+    const preStop = h('input', {placeholder: 'sleep 10', 'data-testid': 'PreStopCommand'});
+    const probes = [['ReadinessProbe', t('form.readiness')], ['LivenessProbe', t('form.liveness')],
+                    ['StartupProbe', t('form.startup')]].map(([n, l]) => [n, probeBlock(fields, n, l)]);
     const tags = rowList(fields, 'Tags', [
         {name: 'TagKey', label: t('form.tagKey'), make: input({'data-testid': 'tag-key'})},
         {name: 'TagValue', label: t('form.tagValue'), make: input({'data-testid': 'tag-value'}),
@@ -269,6 +323,8 @@ export async function formPage(el, ctx, {groupId}) {
                 state.strategy === 'HPA' && h('div', {class: 'nested'},
                     field(fields, 'HorizontalPodAutoscaler.MinReplicas', t('form.min'), hpaMin),
                     field(fields, 'HorizontalPodAutoscaler.MaxReplicas', t('form.max'), hpaMax),
+                    field(fields, 'HorizontalPodAutoscaler.ScaleUpStabilizationWindowSeconds', t('form.upWindow'), upWindow),
+                    field(fields, 'HorizontalPodAutoscaler.ScaleDownStabilizationWindowSeconds', t('form.downWindow'), downWindow),
                     h('div', {class: 'label'}, t('form.metrics')), metrics.el,
                     fields.add('HorizontalPodAutoscaler', metrics.el)),
                 state.strategy === 'CRON' && h('div', {class: 'nested'},
@@ -330,7 +386,10 @@ export async function formPage(el, ctx, {groupId}) {
                   h('span', {class: 'check'}, reqOn, req), t('form.reqLimitHint')),
             field(fields, 'ScheduledAction.ScheduleStopTime', t('form.scheduleStop'),
                   h('span', {class: 'check'}, stopOn, stopAt)),
+            h('div', {class: 'label'}, t('form.probes')),
+            probes.map(([, b]) => b.el),
             field(fields, 'TerminationGracePeriodSeconds', t('form.grace'), grace),
+            field(fields, 'PreStopCommand', t('form.preStop'), preStop, t('form.preStopHint')),
             field(fields, 'RequestTimeoutSeconds', t('form.timeout'), timeout),
             !group && [h('div', {class: 'label'}, t('form.tags')), tags.el, fields.add('Tags', tags.el)]),
         errorBox,
@@ -392,6 +451,8 @@ export async function formPage(el, ctx, {groupId}) {
         } else if (state.strategy === 'HPA') {
             p.ScaleStrategy = 'HPA';
             p.HorizontalPodAutoscaler = {MinReplicas: num(hpaMin.value), MaxReplicas: num(hpaMax.value),
+                                         ScaleUpStabilizationWindowSeconds: num(upWindow.value),
+                                         ScaleDownStabilizationWindowSeconds: num(downWindow.value),
                                          HpaMetrics: metrics.values()};
         } else {
             p.ScaleStrategy = 'CRON';
@@ -409,6 +470,13 @@ export async function formPage(el, ctx, {groupId}) {
                               EnableInstanceReqLimit: reqOn.checked, InstanceReqLimit: num(req.value)};
         if (stopOn.checked)
             p.ScheduledAction = {ScheduleStop: true, ScheduleStopTime: localToRfc3339(stopAt.value)};
+        const hp = {};
+        for (const [n, b] of probes)
+            if (b.value())
+                hp[n] = b.value();
+        if (Object.keys(hp).length)
+            p.HealthProbe = hp;
+        p.PreStopCommand = commandList(preStop.value);
         p.TerminationGracePeriodSeconds = num(grace.value);
         p.RequestTimeoutSeconds = num(timeout.value);
         const tg = tags.values();

@@ -11,8 +11,8 @@
 /* The pages load only what they came with and talk only to this listener:
  * a script injected into a service's name or a log line cannot run, nor
  * send the key anywhere. */
-#define CONSOLE_CSP                                                                               \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "            \
+#define CONSOLE_CSP                                                                                \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 static const struct {
