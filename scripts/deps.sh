@@ -5,6 +5,8 @@
 #   scripts/deps.sh run     to build and run Berth (make run, make install)
 #   scripts/deps.sh test    ... and to run its tests (make test; the default)
 #   scripts/deps.sh bench   ... and its benchmarks (make bench)
+#   scripts/deps.sh k8s     ... and the Kubernetes test bed (make test-k8s)
+#   scripts/deps.sh k8s-node ... and dockerd for its optional tier (scripts/k8s-node.sh)
 #
 # apt's progress is shown. Daemons that come in a package (nginx, prometheus,
 # docker-registry) are not started by the install and not enabled for the
@@ -37,16 +39,19 @@ PKGS_BENCH="nginx-light linux-perf strace"
 # busybox-static is the /bin/sh of berthd's image (scripts/berthd-image.sh).
 PKGS_K8S="golang-go rsync dpkg-dev etcd-server golang-github-modern-go-reflect2-dev openssl
 python3-yaml busybox-static"
+# The optional tier's node (scripts/k8s-node.sh): the kubelet runs pods on dockerd.
+PKGS_K8S_NODE="docker.io"
 # Installed by this script, these must not stay running (nor start at boot).
-DAEMONS="nginx prometheus docker-registry etcd"
+DAEMONS="nginx prometheus docker-registry etcd docker containerd"
 
 case $LEVEL in
 run) PKGS=$PKGS_RUN ;;
 test) PKGS="$PKGS_RUN $PKGS_TEST" ;;
 bench) PKGS="$PKGS_RUN $PKGS_TEST $PKGS_BENCH" ;;
 k8s) PKGS="$PKGS_RUN $PKGS_TEST $PKGS_K8S" ;;
+k8s-node) PKGS="$PKGS_RUN $PKGS_TEST $PKGS_K8S $PKGS_K8S_NODE" ;;
 *)
-    echo "usage: scripts/deps.sh [run|test|bench|k8s]" >&2
+    echo "usage: scripts/deps.sh [run|test|bench|k8s|k8s-node]" >&2
     exit 2
     ;;
 esac
@@ -124,6 +129,11 @@ for d in $new_daemons; do
     if command -v systemctl >/dev/null && [ -e "/lib/systemd/system/$d.service" ]; then
         systemctl disable --quiet "$d.service" 2>/dev/null || true
         [ -d /run/systemd/system ] && systemctl stop "$d.service" 2>/dev/null || true
+        # dockerd also comes with a socket unit that would start it on demand.
+        if [ -e "/lib/systemd/system/$d.socket" ]; then
+            systemctl disable --quiet "$d.socket" 2>/dev/null || true
+            [ -d /run/systemd/system ] && systemctl stop "$d.socket" 2>/dev/null || true
+        fi
     fi
 done
 
