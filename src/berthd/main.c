@@ -83,6 +83,7 @@ struct options {
     const char *kube_model_url;      /* berthd's API as pods reach it */
     const char *kube_model_pvc;      /* or the claim holding DIR/models */
     const char *kube_model_ca;       /* a PEM file the pods verify an https URL by */
+    const char *kube_pod_network;    /* pod or host */
     const char *model_runtime_image; /* NULL: localhost/berth-serve:VERSION */
     const char *registry_auth_file;  /* NULL: pull without credentials */
     const char *instances_on_exit;   /* keep or stop */
@@ -212,6 +213,9 @@ static const struct option_row {
     {"kube-model-pvc", OPT_STR, OFF(kube_model_pvc), 0, 0, NULL, "none", NULL,
      "or a PersistentVolumeClaim in each namespace that holds DIR/models: model services' pods "
      "mount it read-only"},
+    {"kube-pod-network", OPT_STR, OFF(kube_pod_network), 0, 0, NULL, "pod", NULL,
+     "pod, or host: the pods run on their node's network (hostNetwork), for a cluster without a "
+     "pod network; model services' pods serve on the node's IP"},
     {"registry-auth-file", OPT_STR, OFF(registry_auth_file), 0, 0, NULL, "none", NULL,
      "registry credentials for pulls: 'HOST USERNAME PASSWORD' lines (keep it 0600)"},
     {"instances-on-exit", OPT_STR, OFF(instances_on_exit), 0, 0, "keep", NULL, NULL,
@@ -675,11 +679,19 @@ static int kube_options(const struct options *o, struct kube_conn **conn,
     *nns = 0;
     *model_ca = NULL;
     if (!o->kubeconfig) {
-        if (o->kube_namespaces.n || o->kube_model_url || o->kube_model_pvc || o->kube_model_ca) {
-            fprintf(stderr, "berthd: --kube-namespace and --kube-model-* need --kubeconfig\n");
+        if (o->kube_namespaces.n || o->kube_model_url || o->kube_model_pvc || o->kube_model_ca ||
+            o->kube_pod_network) {
+            fprintf(stderr, "berthd: --kube-namespace, --kube-model-* and --kube-pod-network need "
+                            "--kubeconfig\n");
             return -1;
         }
         return 0;
+    }
+    if (o->kube_pod_network && strcmp(o->kube_pod_network, "pod") != 0 &&
+        strcmp(o->kube_pod_network, "host") != 0) {
+        fprintf(stderr, "berthd: --kube-pod-network: '%s' is not pod or host\n",
+                o->kube_pod_network);
+        return -1;
     }
     if (o->engine_socket) {
         fprintf(stderr, "berthd: --kubeconfig and --engine-socket: services with images run "
@@ -1225,7 +1237,9 @@ int main(int argc, char **argv)
                             .kube_runtime_image = model_image,
                             .kube_model_url = o.kube_model_url,
                             .kube_model_ca = kube_model_ca,
-                            .kube_model_pvc = o.kube_model_pvc};
+                            .kube_model_pvc = o.kube_model_pvc,
+                            .kube_host_network =
+                                o.kube_pod_network && strcmp(o.kube_pod_network, "host") == 0};
     rc = ctl_reconciler_start(loop, st, &cc, &routes, &reconciler, &err);
     free(serve_bin);
     drv_registry_auths_free(auths, nauths); /* the driver keeps its copy */

@@ -2517,6 +2517,7 @@ int ctl_reconciler_start(uv_loop_t *loop, struct store *st, const struct ctl_con
                                   .model_url = cfg->kube_model_url,
                                   .model_ca = cfg->kube_model_ca,
                                   .model_pvc = cfg->kube_model_pvc,
+                                  .host_network = cfg->kube_host_network,
                                   .wake = wake_reconciler,
                                   .wake_arg = r,
                                   .event = on_kube_event,

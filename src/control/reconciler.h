@@ -88,6 +88,7 @@ struct ctl_config {
     const char *kube_model_url;     /* berthd's API as the pods reach it */
     const char *kube_model_ca;      /* PEM they verify it by (https), or NULL */
     const char *kube_model_pvc;     /* or the claim holding the data directory's models/ */
+    bool kube_host_network;         /* pods on the node's network (--kube-pod-network host) */
 };
 
 /* Check that the instance user can reach its directories and the model

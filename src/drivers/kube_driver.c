@@ -57,6 +57,7 @@ struct drv_kube {
     struct kube_conn conn;
     _Atomic bool stopping;
     char *owner, *runtime_image, *model_url, *model_ca, *model_pvc;
+    bool host_network;
     struct drv_kube_namespace *namespaces;
     size_t nnamespaces;
     const char *hpa_api; /* static */
@@ -321,7 +322,8 @@ static int apply_one(struct drv_kube *d, struct want *c, bool *hpa_owns, struct 
                              .model_url = d->model_pvc ? NULL : d->model_url,
                              .model_ca = d->model_ca,
                              .model_pvc = d->model_pvc,
-                             .model_subpath = c->subpath};
+                             .model_subpath = c->subpath,
+                             .host_network = d->host_network};
     struct err hpa_err = {0};
     json_t *hpa = kube_hpa(&v, spec, d->hpa_api, &hpa_err);
     *hpa_owns = hpa != NULL;
@@ -745,6 +747,7 @@ int drv_kube_new(const struct drv_kube_cfg *cfg, struct kube_conn *conn, struct 
     d->model_url = dup_or_null(cfg->model_url);
     d->model_ca = dup_or_null(cfg->model_ca);
     d->model_pvc = dup_or_null(cfg->model_pvc);
+    d->host_network = cfg->host_network;
     d->wake = cfg->wake;
     d->wake_arg = cfg->wake_arg;
     d->event = cfg->event;

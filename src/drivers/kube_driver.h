@@ -46,6 +46,7 @@ struct drv_kube_cfg {
     const char *model_url;     /* berthd as the pods reach it, or NULL */
     const char *model_ca;      /* PEM the pods verify an https model_url by, or NULL */
     const char *model_pvc;     /* or the claim that holds berthd's models/ */
+    bool host_network;         /* pods on the node's network (kube_version) */
     void (*wake)(void *arg);   /* any thread */
     void *wake_arg;
     /* On a watch thread; the callee records it. */

@@ -169,9 +169,16 @@ static int runtime_pod(const struct kube_version *v, const char *name, json_t *s
     char secret[KUBE_NAME_MAX + 8];
     snprintf(secret, sizeof(secret), "%s-model", name);
     json_object_set_new(serve, "image", json_string(v->runtime_image));
-    json_object_set_new(serve, "args",
-                        json_pack("[s, s, s]", "--rest_api_host=0.0.0.0", "--rest_api_port=8501",
-                                  "--model_config_file=/etc/berth/models.config"));
+    /* On the node's network the node's IP only, not every address it has. */
+    json_object_set_new(
+        serve, "args",
+        json_pack("[s, s, s]",
+                  v->host_network ? "--rest_api_host=$(BERTH_NODE_IP)" : "--rest_api_host=0.0.0.0",
+                  "--rest_api_port=8501", "--model_config_file=/etc/berth/models.config"));
+    if (v->host_network)
+        json_array_append_new(json_object_get(serve, "env"),
+                              json_pack("{s:s, s:{s:{s:s}}}", "name", "BERTH_NODE_IP", "valueFrom",
+                                        "fieldRef", "fieldPath", "status.hostIP"));
     json_t *mounts = json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "model", "mountPath",
                                KUBE_MODEL_DIR, "readOnly", 1, "name", "config", "mountPath",
                                "/etc/berth", "readOnly", 1);
@@ -264,6 +271,10 @@ json_t *kube_deployment(const struct kube_version *v, const json_t *spec, struct
     json_object_set_new(pod, "terminationGracePeriodSeconds",
                         json_integer(grace > 0 ? seconds_of(grace, 1) : 30));
     json_object_set_new(pod, "enableServiceLinks", json_false());
+    if (v->host_network) {
+        json_object_set_new(pod, "hostNetwork", json_true());
+        json_object_set_new(pod, "dnsPolicy", json_string("ClusterFirstWithHostNet"));
+    }
     json_t *meta = metadata_of(v, name);
     json_object_set_new(meta, "annotations", json_pack("{s:s}", KUBE_SPEC_HASH, v->spec_hash));
     return json_pack("{s:s, s:s, s:o, s:{s:i, s:{s:o}, s:{s:s, s:{s:i, s:i}}, s:i, s:{s:{s:o, "

@@ -11,6 +11,7 @@
 #define BERTH_DRIVERS_KUBE_OBJECTS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -42,6 +43,9 @@ struct kube_version {
     const char *model_url;
     const char *model_ca; /* PEM the fetch verifies an https model_url by; NULL: the image's */
     const char *model_pvc, *model_subpath;
+    /* Pods on the node's network (hostNetwork), for a cluster without a pod
+     * network; the runtime binds the node's IP (status.hostIP). */
+    bool host_network;
 };
 
 /* "berth-<service_id>"; ERR_INVALID when that is not a DNS-1123 label. */

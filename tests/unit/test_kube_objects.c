@@ -1,7 +1,7 @@
 /* test_kube_objects.c - the Kubernetes objects of a service version: names,
  * labels and selector, the rolling strategy, the pod template from the run
  * spec (image, env, port, probes, resources, grace, PreStop), the runtime's
- * model files by fetch or by claim, the Service, the Secret and the HPA. */
+ * model files by fetch or by claim, the node's network, the Service, the Secret and the HPA. */
 #include "drivers/kube_objects.h"
 #include "harness.h"
 
@@ -87,7 +87,9 @@ TEST(model_deployment)
         CHECK_STR_EQ(json_string_value(json_object_get(labels, k)), json_string_value(val));
     json_t *pod = at(d, "spec.template.spec"), *c = at(pod, "containers.0");
     CHECK_STR_EQ(str_at(c, "image"), "registry.example/berth-serve:1.0");
+    CHECK_STR_EQ(str_at(c, "args.0"), "--rest_api_host=0.0.0.0");
     CHECK_STR_EQ(str_at(c, "args.2"), "--model_config_file=/etc/berth/models.config");
+    CHECK(at(pod, "hostNetwork") == NULL);
     CHECK_EQ_INT(json_integer_value(at(c, "ports.0.containerPort")), KUBE_RUNTIME_PORT);
     CHECK_STR_EQ(str_at(c, "env.0.name"), "PORT");
     CHECK_STR_EQ(str_at(c, "env.0.value"), "8501");
@@ -133,6 +135,21 @@ TEST(model_deployment)
     CHECK_STR_EQ(str_at(pod, "volumes.1.persistentVolumeClaim.claimName"), "berth-models");
     CHECK_STR_EQ(str_at(pod, "containers.0.volumeMounts.0.subPath"), "models/m-1/3");
     json_decref(d);
+
+    /* On the node's network: hostNetwork, and berth-serve on the node's IP only. */
+    v.host_network = true;
+    d = kube_deployment(&v, spec, &err);
+    pod = at(d, "spec.template.spec");
+    CHECK(json_is_true(at(pod, "hostNetwork")));
+    CHECK_STR_EQ(str_at(pod, "dnsPolicy"), "ClusterFirstWithHostNet");
+    c = at(pod, "containers.0");
+    CHECK_STR_EQ(str_at(c, "args.0"), "--rest_api_host=$(BERTH_NODE_IP)");
+    json_t *ip = at(c, "env");
+    ip = json_array_get(ip, json_array_size(ip) - 1);
+    CHECK_STR_EQ(str_at(ip, "name"), "BERTH_NODE_IP");
+    CHECK_STR_EQ(str_at(ip, "valueFrom.fieldRef.fieldPath"), "status.hostIP");
+    json_decref(d);
+    v.host_network = false;
 
     /* Neither: refused, saying why. */
     v.model_pvc = NULL;
