@@ -2,7 +2,7 @@
 #   make                      build every binary into build/
 #   make SANITIZE=address,undefined   a sanitized copy in build-address-undefined/
 #   make test SANITIZE=thread         ThreadSanitizer (suppressions: tests/tsan.supp)
-#   make test | test-unit | test-e2e | test-k8s | fuzz | fuzz-replay | bench | run | format | format-check | clean
+#   make test | test-unit | test-e2e | test-k8s | test-k8s-node | fuzz | fuzz-replay | bench | run | format | format-check | clean
 #   make install [PREFIX=/usr/local] [DESTDIR=...]   binaries, systemd unit, config, docs
 #   make api-reference        docs/api-reference.md from the code's tables
 #   make runtime-image [PODMAN=...]   localhost/berth-serve:VERSION for --model-runtime container
@@ -216,6 +216,18 @@ test-k8s:
 	@$(MAKE) --no-print-directory all $(K8S_BINS)
 	@scripts/kube-apiserver.sh >/dev/null
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh k8s
+
+# The optional tier: the same bed with a node that runs the pods for real (scripts/k8s-node.sh:
+# controller-manager, scheduler, kubelet on dockerd; built once, about 13 minutes). It changes
+# host state while it runs and undoes it, so neither make test nor test-k8s runs it.
+.PHONY: test-k8s-node
+test-k8s-node:
+	@scripts/deps.sh k8s-node
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory runtime-image PODMAN=
+	@scripts/kube-apiserver.sh >/dev/null
+	@scripts/kube-node.sh >/dev/null
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh k8s-node
 
 fuzz-replay: $(FUZZ_REPLAY_BINS)
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh fuzz

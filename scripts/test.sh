@@ -1,7 +1,8 @@
 #!/bin/bash
 # test.sh - run the test suites and print one closing line "N passed, N failed, N skipped"
-# covering every test run. Usage: scripts/test.sh [unit|fuzz|e2e|k8s]... (default: unit fuzz
-# e2e; k8s, the Kubernetes driver's suite against a real kube-apiserver, is `make test-k8s`).
+# covering every test run. Usage: scripts/test.sh [unit|fuzz|e2e|k8s|k8s-node]... (default: unit
+# fuzz e2e; k8s, the Kubernetes driver's suite against a real kube-apiserver, is `make test-k8s`;
+# k8s-node, with a kubelet that runs the pods, is `make test-k8s-node`).
 # Exits non-zero when anything failed.
 set -u
 BUILD=${BUILD:-build}
@@ -64,6 +65,21 @@ run_k8s() {
     scripts/k8s-cluster.sh stop "$bed"
 }
 
+# The same bed with its node (scripts/k8s-node.sh), whose kubelet runs the pods for real.
+run_k8s_node() {
+    bed=$(mktemp -d /tmp/berth-k8s.XXXXXX)
+    if ! scripts/k8s-cluster.sh start "$bed" || ! scripts/k8s-node.sh start "$bed"; then
+        echo "not ok - the Kubernetes test bed or its node did not start"
+        failed=$((failed + 1))
+        scripts/k8s-node.sh stop "$bed" || true
+        scripts/k8s-cluster.sh stop "$bed" || true
+        return
+    fi
+    BERTH_K8S_ENV=$bed/env BERTH_K8S_NODE_ENV=$bed/node/env run_e2e t2910
+    scripts/k8s-node.sh stop "$bed"
+    scripts/k8s-cluster.sh stop "$bed"
+}
+
 run_e2e() {
     out=$(mktemp)
     "$PYTHON" tests/e2e/run.py "$@" 2>&1 | tee "$out"
@@ -89,6 +105,7 @@ for s in $suites; do
     fuzz) run_fuzz ;;
     e2e) run_e2e ;;
     k8s) run_k8s ;;
+    k8s-node) run_k8s_node ;;
     *) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
     esac
 done
