@@ -258,7 +258,7 @@ stop)
     stop_pid "$node/controller-manager.pid"
     stop_pid "$node/dockerd.pid" 300
     # What the kubelet mounted (secret volumes) and dockerd left, deepest first.
-    findmnt -rn -o TARGET | grep "^$node/" | sort -r | while read -r m; do
+    { findmnt -rn -o TARGET | grep "^$node/" || true; } | sort -r | while read -r m; do
         umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
     done
     if [ -f "$node/sysctl.saved" ]; then
