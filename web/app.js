@@ -19,7 +19,15 @@ function header() {
         s && h('a', {href: '#/services', 'data-testid': 'nav-services'}, t('nav.services')),
         s && h('a', {href: '#/models', 'data-testid': 'nav-models'}, t('nav.models')),
         h('span', {class: 'spacer'}),
-        s && h('span', {class: 'who', 'data-testid': 'who'}, `${s.secretId.slice(0, 8)}… · ${s.region}`),
+        s && h('span', {class: 'who', 'data-testid': 'who'}, `${s.secretId.slice(0, 8)}…`),
+        // The region every call names (X-TC-Region); the pages show that region's objects.
+        s && h('label', {class: 'region'}, t('field.region'),
+               h('input', {value: s.region, size: 14, 'data-testid': 'nav-region', onchange: (e) => {
+                   const region = e.target.value.trim();
+                   if (region)
+                       session.set({...session.get(), region});
+                   route();
+               }})),
         h('button', {class: 'link', 'data-testid': 'lang',
                      onclick: () => { setLang(lang() === 'zh' ? 'en' : 'zh'); route(); }},
           lang() === 'zh' ? 'English' : '中文'),

@@ -309,6 +309,17 @@ try {
             await page.screenshot({path: join(shots, 'list.png')});
         return await row.textContent();
     });
+    await step('region_switch', async () => {
+        // the group lives in the sign-in region; another region has none
+        await page.getByTestId('nav-region').fill('ap-shanghai');
+        await page.getByTestId('nav-region').press('Enter');
+        await page.locator('td.empty').waitFor();
+        const total = await page.getByTestId('total').textContent();
+        await page.getByTestId('nav-region').fill('ap-guangzhou');
+        await page.getByTestId('nav-region').press('Enter');
+        await page.locator(`tr[data-group="${group}"]`).waitFor();
+        return total;
+    });
     await step('stop_from_the_list', async () => {
         await page.getByTestId(`stop-${group}-2`).click();
         await page.getByTestId('confirm-ok').click();

@@ -160,6 +160,9 @@ class Browser(unittest.TestCase):
     def test_11_list_filters(self):
         self.assertIn("console-demo", self.check("list_row"))
 
+    def test_11_region_switch(self):
+        self.assertIn("0", self.check("region_switch"))
+
     def test_12_stop_and_delete_from_the_list(self):
         self.check("stop_from_the_list")
         self.check("delete_from_the_list")
