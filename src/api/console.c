@@ -91,17 +91,24 @@ bool api_console_serve(const struct http_request *req, struct http_response *res
     return true;
 }
 
-/* Whether 'origin' is this listener's own: the scheme the request came over
- * and the Host it names (which is what the browser put in the console's
- * address bar). */
+/* Whether 'origin' is this listener's own: the Host the request names
+ * (which is what the browser put in the console's address bar), over http
+ * or https. Either scheme: behind a proxy that ends TLS the page is https
+ * and the request to berthd is not, and no other server can answer the
+ * same host and port with the other scheme. */
 static bool own_origin(const struct http_request *req, struct str origin)
 {
     struct str host = http_request_header(req, "Host");
-    const char *scheme = req->tls ? "https://" : "http://";
-    size_t sl = strlen(scheme);
-    return host.ptr && host.len && origin.len == sl + host.len &&
-           strncasecmp(origin.ptr, scheme, sl) == 0 &&
-           strncasecmp(origin.ptr + sl, host.ptr, host.len) == 0;
+    if (!host.ptr || !host.len)
+        return false;
+    static const char *const schemes[] = {"http://", "https://"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t sl = strlen(schemes[i]);
+        if (origin.len == sl + host.len && strncasecmp(origin.ptr, schemes[i], sl) == 0 &&
+            strncasecmp(origin.ptr + sl, host.ptr, host.len) == 0)
+            return true;
+    }
+    return false;
 }
 
 enum api_origin api_check_origin(const struct http_request *req, struct http_response *res)

@@ -244,7 +244,8 @@ class Cors(unittest.TestCase):
 
     def test_other_origins_get_nothing(self):
         for origin in ("http://evil.example", "http://127.0.0.1:%d" % (self.d.port + 1), "null",
-                       "https://127.0.0.1:%d" % self.d.port, self.own + ".evil.example"):
+                       "http://127.0.0.1", "ftp://127.0.0.1:%d" % self.d.port, self.own + ".evil.example",
+                       self.own + "/", "http://localhost:%d" % self.d.port):
             status, h, body = self.preflight(origin)
             self.assertEqual(status, 403, origin)
             self.assertFalse([k for k in h if k.startswith("access-control-")], (origin, h))
@@ -266,6 +267,16 @@ class Cors(unittest.TestCase):
                                                      "Content-Type": "application/json"}, b"{}")
         self.assertEqual((status, body), (403, b""))
         self.assertNotIn("access-control-allow-origin", h)
+
+    def test_the_same_host_over_https_is_its_own(self):
+        # the page behind a proxy that ends TLS: https, the same Host
+        status, h, _ = self.preflight("https://127.0.0.1:%d" % self.d.port)
+        self.assertEqual(status, 204)
+        self.assertEqual(h["access-control-allow-origin"], "https://127.0.0.1:%d" % self.d.port)
+        # a proxy that sends its own Host: that host's pages are the console's
+        status, h, _ = self.request("OPTIONS", "/", {"Origin": "https://berth.example", "Host": "berth.example",
+                                                     "Access-Control-Request-Method": "POST"})
+        self.assertEqual((status, h.get("access-control-allow-origin")), (204, "https://berth.example"))
 
     def test_own_origin_call_carries_the_allow_header(self):
         resp = self.c.ok("DescribeModelServiceGroups", {}, headers={"Origin": self.own})
