@@ -85,6 +85,8 @@ export function route() {
     clear(main);
     if (parts[0] === 'services' && parts[1] === 'new')
         return formPage(main, ctx, {});
+    if (parts[0] === 'services' && parts[1] && parts[2] === 'edit' && parts[3])
+        return formPage(main, ctx, {groupId: parts[1], serviceId: parts[3]});
     if (parts[0] === 'services' && parts[1] && parts[2] === 'new-version')
         return formPage(main, ctx, {groupId: parts[1]});
     if (parts[0] === 'services' && parts[1])

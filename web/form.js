@@ -93,7 +93,22 @@ function rowList(fields, path, columns, addLabel) {
             }}, addLabel));
     };
     redraw();
-    return {el: box, rows, values: () => rows.map((r) => {
+    return {el: box, rows,
+        // rows from stored values (the edit page), each column's 'show' or the value as text
+        set(list) {
+            rows.splice(0);
+            for (const item of list || []) {
+                const r = {};
+                for (const c of columns) {
+                    r[c.name] = c.make();
+                    const v = c.show ? c.show(item[c.name]) : item[c.name];
+                    r[c.name].value = v ?? '';
+                }
+                rows.push(r);
+            }
+            redraw();
+        },
+        values: () => rows.map((r) => {
         const o = {};
         for (const c of columns) {
             const v = c.read ? c.read(r[c.name]) : text(r[c.name].value);
@@ -147,6 +162,17 @@ function probeBlock(fields, name, label) {
     type.addEventListener('change', () => { path.disabled = type.value !== 'HTTPGet'; });
     return {
         el: [field(fields, at, label, h('span', {class: 'check'}, on, t('form.probeOn'))), box],
+        set(probe) {
+            on.checked = !!probe;
+            box.hidden = !probe;
+            if (!probe)
+                return;
+            type.value = probe.ProbeAction?.ActionType || 'HTTPGet';
+            path.value = probe.ProbeAction?.HTTPGet?.Path ?? '';
+            path.disabled = type.value !== 'HTTPGet';
+            for (const [k, e] of nums)
+                e.value = probe[k] ?? '';
+        },
         value() {
             if (!on.checked)
                 return undefined;
@@ -176,27 +202,47 @@ function commandList(v) {
     return s.split(/\s+/);
 }
 
-export async function formPage(el, ctx, {groupId}) {
+// A datetime-local value (the browser's zone) from RFC 3339.
+function rfc3339ToLocal(v) {
+    const d = new Date(v || '');
+    if (isNaN(d))
+        return '';
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+// On the edit page a field left as it was is not sent (ModifyModelService
+// keeps what it is not given); one turned off is sent as off.
+const OFF = {
+    LogEnable: false, ModelHotUpdateEnable: false, Env: [], PreStopCommand: [], HealthProbe: {},
+    ServiceLimit: {EnableInstanceRpsLimit: false, EnableInstanceReqLimit: false},
+    ScheduledAction: {ScheduleStop: false},
+};
+
+export async function formPage(el, ctx, {groupId, serviceId}) {
     const fields = new Fields();
     const s = session.get();
     const state = {charge: 'POSTPAID_BY_HOUR', source: 'model', scale: 'MANUAL', strategy: 'HPA'};
     let group = null;
+    let editing = null; // the Service whose version this page changes
     if (groupId) {
         try {
             group = (await call('DescribeModelServiceGroup', {ServiceGroupId: groupId})).ServiceGroup;
+            if (serviceId)
+                editing = (await call('DescribeModelService', {ServiceId: serviceId})).Service;
         } catch (err) {
             return ctx.fail(err);
         }
-        state.charge = group.Services?.[0]?.ChargeType || state.charge;
+        state.charge = (editing || group.Services?.[0])?.ChargeType || state.charge;
     }
 
     // -- basic information
     const name = h('input', {name: 'ServiceGroupName', value: group?.ServiceGroupName ?? '',
                              disabled: !!group, 'data-testid': 'ServiceGroupName'});
-    const version = h('input', {value: group ? `v${Number(group.LatestVersion || 0) + 1}` : 'v1',
+    const version = h('input', {value: editing ? `v${editing.Version}` : group ? `v${Number(group.LatestVersion || 0) + 1}` : 'v1',
                                 disabled: true, 'data-testid': 'version'});
     const desc = h('textarea', {name: 'ServiceDescription', rows: 2, 'data-testid': 'ServiceDescription'});
-    const region = h('input', {name: 'Region', value: s.region, 'data-testid': 'Region'});
+    const region = h('input', {name: 'Region', value: s.region, disabled: !!editing, 'data-testid': 'Region'});
     const resGroup = h('select', {name: 'ResourceGroupId', 'data-testid': 'ResourceGroupId'},
                        h('option', {value: ''}, '—'));
     const prepaidReplicas = h('input', {type: 'number', min: 0, 'data-testid': 'HybridBillingPrepaidReplicas'});
@@ -255,7 +301,8 @@ export async function formPage(el, ctx, {groupId}) {
         {name: 'MinReplicas', label: t('form.min'), make: input({type: 'number'}), read: (e) => num(e.value)},
         {name: 'MaxReplicas', label: t('form.max'), make: input({type: 'number'}), read: (e) => num(e.value)},
         {name: 'ExcludeDates', label: t('form.cronExclude'), make: input({placeholder: '2026-12-25'}),
-         read: (e) => (e.value.trim() ? e.value.split(/[\s,]+/).filter(Boolean) : undefined)},
+         read: (e) => (e.value.trim() ? e.value.split(/[\s,]+/).filter(Boolean) : undefined),
+         show: (v) => (v || []).join(', ')},
     ], t('form.addCron'));
     const scaleBox = h('div', {});
     const auth = h('input', {type: 'checkbox', 'data-testid': 'AuthorizationEnable'});
@@ -286,8 +333,8 @@ export async function formPage(el, ctx, {groupId}) {
     const drawCharge = () => {
         const prepaid = state.charge !== 'POSTPAID_BY_HOUR';
         clear(chargeExtra,
-            prepaid && field(fields, 'ResourceGroupId', t('form.resourceGroup'), resGroup),
-            state.charge === 'HYBRID_PAID' &&
+            prepaid && !group && field(fields, 'ResourceGroupId', t('form.resourceGroup'), resGroup),
+            state.charge === 'HYBRID_PAID' && !editing &&
                 field(fields, 'HybridBillingPrepaidReplicas', t('form.prepaidReplicas'), prepaidReplicas));
         clear(specBox, prepaid
             ? [field(fields, 'Resources.Cpu', t('form.cpu'), cpu, t('form.cpuHint')),
@@ -334,16 +381,26 @@ export async function formPage(el, ctx, {groupId}) {
     };
 
     const errorBox = h('div', {class: 'error', 'data-testid': 'form-error'});
-    const submit = h('button', {type: 'submit', class: 'primary', 'data-testid': 'submit'}, t('form.submit'));
+    const submit = h('button', {type: 'submit', class: 'primary', 'data-testid': 'submit'},
+                     editing ? t('form.update') : t('form.submit'));
     const form = h('form', {class: 'service-form', novalidate: true, onsubmit: async (e) => {
         e.preventDefault();
         fields.clear();
         errorBox.textContent = '';
-        const params = collect();
+        const params = editing ? changes() : collect();
+        if (editing && Object.keys(params).length === 1) {
+            errorBox.textContent = t('form.nothing');
+            return;
+        }
         submit.disabled = true;
         try {
-            const r = await call('CreateModelService', params, text(region.value));
-            location.hash = `#/services/${r.Service.ServiceGroupId}`;
+            if (editing) {
+                await call('ModifyModelService', params);
+                location.hash = `#/services/${group.ServiceGroupId}`;
+            } else {
+                const r = await call('CreateModelService', params, text(region.value));
+                location.hash = `#/services/${r.Service.ServiceGroupId}`;
+            }
         } catch (err) {
             const slot = fields.place(err.message);
             const msg = `${err.code}: ${err.message}`;
@@ -357,8 +414,10 @@ export async function formPage(el, ctx, {groupId}) {
             submit.disabled = false;
         }
     }},
-        h('div', {class: 'title'}, h('h1', {}, group ? t('form.newVersion', group.ServiceGroupName)
-                                                     : t('form.title'))),
+        h('div', {class: 'title'}, h('h1', {}, editing ? t('form.edit', group.ServiceGroupName, editing.Version)
+                                             : group ? t('form.newVersion', group.ServiceGroupName)
+                                             : t('form.title'))),
+        editing && h('p', {class: 'hint'}, t('form.editHint')),
         section(t('form.basic'),
             field(fields, 'ServiceGroupName', t('field.name'), name, t('form.nameHint')),
             field(fields, 'Version', t('field.version'), version, t('form.versionHint')),
@@ -377,7 +436,8 @@ export async function formPage(el, ctx, {groupId}) {
             h('div', {class: 'label'}, t('form.env')), env.el),
         section(t('form.advanced'),
             h('div', {class: 'label'}, t('form.scaling')), scaleBox,
-            field(fields, 'AuthorizationEnable', t('form.auth'), h('span', {class: 'check'}, auth, t('form.authHint'))),
+            // the group's switch: for a new group only (the call page turns it on and off)
+            !group && field(fields, 'AuthorizationEnable', t('form.auth'), h('span', {class: 'check'}, auth, t('form.authHint'))),
             field(fields, 'LogEnable', t('form.log'), h('span', {class: 'check'}, logOn, t('form.logHint'))),
             logBox,
             field(fields, 'ServiceLimit.InstanceRpsLimit', t('form.rps'),
@@ -408,9 +468,28 @@ export async function formPage(el, ctx, {groupId}) {
     drawScale();
     clear(el, form);
 
+    // The edit page's request: ServiceId and the top-level fields that differ
+    // from what the page was filled with.
+    let initial = null;
+    function changes() {
+        const now = collect();
+        const p = {ServiceId: editing.ServiceId};
+        for (const k of new Set([...Object.keys(initial), ...Object.keys(now)])) {
+            if (JSON.stringify(initial[k]) === JSON.stringify(now[k]))
+                continue;
+            if (k in now)
+                p[k] = now[k];
+            else if (k in OFF)
+                p[k] = OFF[k];
+        }
+        return p;
+    }
+
     function collect() {
         const p = {};
-        if (group) {
+        if (editing) {
+            // what a version may change; the group's fields stay the group's
+        } else if (group) {
             p.ServiceGroupId = group.ServiceGroupId;
             p.NewVersion = true;
         } else {
@@ -419,9 +498,10 @@ export async function formPage(el, ctx, {groupId}) {
         }
         p.ServiceDescription = text(desc.value);
         if (state.charge !== 'POSTPAID_BY_HOUR') {
-            p.ResourceGroupId = text(resGroup.value);
+            if (!group)
+                p.ResourceGroupId = text(resGroup.value);
             p.Resources = {Cpu: num(cpu.value), Memory: num(mem.value), Gpu: num(gpu.value)};
-            if (state.charge === 'HYBRID_PAID')
+            if (state.charge === 'HYBRID_PAID' && !editing)
                 p.HybridBillingPrepaidReplicas = num(prepaidReplicas.value);
         } else {
             p.InstanceType = text(spec.value);
@@ -459,7 +539,7 @@ export async function formPage(el, ctx, {groupId}) {
             p.Replicas = num(replicas.value);
             p.CronScaleJobs = cron.values();
         }
-        if (auth.checked)
+        if (auth.checked && !group)
             p.AuthorizationEnable = true;
         if (logOn.checked) {
             p.LogEnable = true;
@@ -480,7 +560,7 @@ export async function formPage(el, ctx, {groupId}) {
         p.TerminationGracePeriodSeconds = num(grace.value);
         p.RequestTimeoutSeconds = num(timeout.value);
         const tg = tags.values();
-        if (tg.length)
+        if (tg.length && !group)
             p.Tags = tg;
         return JSON.parse(JSON.stringify(p)); // drops the undefined ones
     }
@@ -501,7 +581,8 @@ export async function formPage(el, ctx, {groupId}) {
     } catch (err) {
         ctx.fail(err);
     }
-    model.addEventListener('change', async () => {
+    // The chosen model's versions; 'pick' (a version id) or the newest chosen.
+    async function loadVersions(pick) {
         clear(modelVersion, h('option', {value: ''}, '—'));
         runtime.textContent = '';
         if (!model.value)
@@ -513,12 +594,13 @@ export async function formPage(el, ctx, {groupId}) {
                 modelVersion.append(h('option', {value: v.TrainingModelVersionId},
                     `${v.TrainingModelVersion} · ${v.TrainingModelFormat || ''} · ${v.TrainingModelStatus || ''}`));
             if (vs.length)
-                modelVersion.value = vs[vs.length - 1].TrainingModelVersionId;
+                modelVersion.value = pick || vs[vs.length - 1].TrainingModelVersionId;
             modelVersion.dispatchEvent(new Event('change'));
         } catch (err) {
             ctx.fail(err);
         }
-    });
+    }
+    model.addEventListener('change', () => loadVersions());
     modelVersion.addEventListener('change', async () => {
         runtime.textContent = '';
         if (!modelVersion.value)
@@ -534,4 +616,71 @@ export async function formPage(el, ctx, {groupId}) {
             ctx.fail(err);
         }
     });
+
+    if (!editing)
+        return;
+    // The edit page starts from what the version has.
+    const info = editing.ServiceInfo || {};
+    desc.value = editing.ServiceDescription || '';
+    state.source = info.ModelInfo?.ModelVersionId ? 'model' : info.ImageInfo?.ImageUrl ? 'image' : 'command';
+    for (const r of form.querySelectorAll('[data-testid="source"] input'))
+        r.checked = r.value === state.source;
+    drawSource();
+    if (state.source === 'model') {
+        model.value = info.ModelInfo.ModelId || '';
+        await loadVersions(info.ModelInfo.ModelVersionId);
+        if (info.ImageInfo?.ImageType === 'CUSTOM')
+            modelImage.value = info.ImageInfo.ImageUrl || '';
+        hot.checked = !!info.ModelHotUpdateEnable;
+    } else {
+        imageUrl.value = info.ImageInfo?.ImageUrl || '';
+        command.value = info.Command || '';
+        port.value = info.ServicePort ?? '';
+    }
+    if (info.VolumeMount) {
+        mount.checked = true;
+        mountBox.hidden = false;
+        cfsId.value = info.VolumeMount.CFSConfig?.Id || '';
+        cfsPath.value = info.VolumeMount.CFSConfig?.Path || '';
+        mountPath.value = info.VolumeMount.MountPath || '';
+    }
+    if (info.InstanceType)
+        spec.value = info.InstanceType;
+    if (state.charge !== 'POSTPAID_BY_HOUR') {
+        cpu.value = info.Resources?.Cpu ?? '';
+        mem.value = info.Resources?.Memory ?? '';
+        gpu.value = info.Resources?.Gpu ?? '';
+    }
+    env.set(info.Env);
+    state.scale = info.ScaleMode || 'MANUAL';
+    state.strategy = info.ScaleStrategy || 'HPA';
+    replicas.value = info.Replicas ?? 1;
+    const hpa = info.HorizontalPodAutoscaler;
+    if (hpa) {
+        hpaMin.value = hpa.MinReplicas ?? '';
+        hpaMax.value = hpa.MaxReplicas ?? '';
+        upWindow.value = hpa.ScaleUpStabilizationWindowSeconds ?? '';
+        downWindow.value = hpa.ScaleDownStabilizationWindowSeconds ?? '';
+        metrics.set(hpa.HpaMetrics);
+    }
+    cron.set(info.CronScaleJobs);
+    drawScale();
+    logOn.checked = !!info.LogEnable;
+    logBox.hidden = !logOn.checked;
+    logset.value = info.LogConfig?.LogsetId || '';
+    topic.value = info.LogConfig?.TopicId || '';
+    const lim = info.ServiceLimit || {};
+    rpsOn.checked = !!lim.EnableInstanceRpsLimit;
+    rps.value = lim.InstanceRpsLimit ?? '';
+    reqOn.checked = !!lim.EnableInstanceReqLimit;
+    req.value = lim.InstanceReqLimit ?? '';
+    stopOn.checked = !!info.ScheduledAction?.ScheduleStop;
+    stopAt.value = rfc3339ToLocal(info.ScheduledAction?.ScheduleStopTime);
+    grace.value = info.TerminationGracePeriodSeconds ?? '';
+    timeout.value = info.RequestTimeoutSeconds ?? '';
+    const ps = info.PreStopCommand || [];
+    preStop.value = ps.some((w) => /\s/.test(w)) ? JSON.stringify(ps) : ps.join(' ');
+    for (const [n, b] of probes)
+        b.set(info.HealthProbe?.[n]);
+    initial = collect();
 }

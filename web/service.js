@@ -120,7 +120,10 @@ export async function servicePage(el, ctx, groupId) {
                       h('td', {}, `${s.ServiceInfo?.Status?.ReadyReplicas ?? 0} / ${s.ServiceInfo?.Replicas ?? 0}`),
                       h('td', {class: 'weight'}, slider, value, ' ', share),
                       h('td', {}, fmtTime(s.CreateTime)),
-                      h('td', {class: 'actions'}, versionActions(s, ctx, load)));
+                      h('td', {class: 'actions'},
+                        h('a', {class: 'link', href: `#/services/${groupId}/edit/${s.ServiceId}`,
+                                'data-testid': `edit-${s.ServiceId}`}, t('action.edit')),
+                        versionActions(s, ctx, load)));
               }))),
             svcs.length > 0 && h('div', {class: 'buttons'}, save));
         showShares();

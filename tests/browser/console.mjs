@@ -50,9 +50,14 @@ page.on('pageerror', (e) => errors.push(String(e)));
 page.setDefaultTimeout(T);
 // Every CreateModelService the pages send, as sent: what the form covers.
 const created = [];
+const modified = [];
 page.on('request', (r) => {
-    if (r.method() === 'POST' && r.headers()['x-tc-action'] === 'CreateModelService')
+    if (r.method() !== 'POST')
+        return;
+    if (r.headers()['x-tc-action'] === 'CreateModelService')
         created.push(JSON.parse(r.postData()));
+    if (r.headers()['x-tc-action'] === 'ModifyModelService')
+        modified.push(JSON.parse(r.postData()));
 });
 
 // Every field of the form at once: each row list gets a row, each switch is
@@ -244,6 +249,28 @@ try {
         await page.getByTestId('tab-instances').click();
         await page.screenshot({path: join(shots, 'service.png'), fullPage: true});
     }
+    await step('update_a_version', async () => {
+        // the edit page starts from what the version has, and sends only what changed
+        await page.getByTestId(`edit-${group}-1`).click();
+        const envValue = page.getByTestId('env-value');
+        await envValue.waitFor();
+        const before = {env: await envValue.inputValue(), type: await page.getByTestId('InstanceType').inputValue(),
+                        replicas: await page.getByTestId('Replicas').inputValue(),
+                        desc: await page.getByTestId('ServiceDescription').inputValue()};
+        await envValue.fill('hello again');
+        await page.getByTestId('ServiceDescription').fill('changed in the browser');
+        const n = modified.length;
+        await page.getByTestId('submit').click();
+        await page.waitForURL(new RegExp(`#/services/${group}$`));
+        const sent = modified[n];
+        const svc = await page.evaluate(async (id) => {
+            const {call} = await import('./api.js');
+            return (await call('DescribeModelService', {ServiceId: id})).Service;
+        }, `${group}-1`);
+        await page.locator(`[data-testid="status-${group}-1"] [data-status="Normal"]`).waitFor({timeout: 60000});
+        return {before, sent: Object.keys(sent).sort(), env: svc.ServiceInfo.Env, desc: svc.ServiceDescription,
+                replicas: svc.ServiceInfo.Replicas, type: svc.ServiceInfo.InstanceType};
+    });
     await step('weights_by_slider', async () => {
         // a second version, through the form's new-version page
         await page.getByTestId('new-version').click();

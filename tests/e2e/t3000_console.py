@@ -154,6 +154,14 @@ class Browser(unittest.TestCase):
     def test_09_logs_search(self):
         self.assertGreaterEqual(self.check("logs_search_and_follow")["lines"], 1)
 
+    def test_10_update_sends_only_what_changed(self):
+        d = self.check("update_a_version")
+        self.assertEqual(d["before"], {"env": "hello", "type": "TI.S.MEDIUM.POST", "replicas": "1",
+                                       "desc": "made in the browser"})
+        self.assertEqual(d["sent"], ["Env", "ServiceDescription", "ServiceId"])
+        self.assertEqual(d["env"], [{"Name": "GREETING", "Value": "hello again"}])
+        self.assertEqual((d["desc"], d["replicas"], d["type"]), ("changed in the browser", 1, "TI.S.MEDIUM.POST"))
+
     def test_10_weights_by_slider(self):
         self.assertEqual(self.check("weights_by_slider"), {"w1": "30", "w2": "70"})
 
