@@ -84,7 +84,7 @@ export function route() {
     };
     clear(main);
     if (parts[0] === 'services' && parts[1] === 'new')
-        return formPage(main, ctx, {});
+        return formPage(main, ctx, {model: parts[2] && parts[3] ? {id: parts[2], version: parts[3]} : null});
     if (parts[0] === 'services' && parts[1] && parts[2] === 'edit' && parts[3])
         return formPage(main, ctx, {groupId: parts[1], serviceId: parts[3]});
     if (parts[0] === 'services' && parts[1] && parts[2] === 'new-version')

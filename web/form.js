@@ -219,7 +219,7 @@ const OFF = {
     ScheduledAction: {ScheduleStop: false},
 };
 
-export async function formPage(el, ctx, {groupId, serviceId}) {
+export async function formPage(el, ctx, {groupId, serviceId, model: preset}) {
     const fields = new Fields();
     const s = session.get();
     const state = {charge: 'POSTPAID_BY_HOUR', source: 'model', scale: 'MANUAL', strategy: 'HPA'};
@@ -617,6 +617,10 @@ export async function formPage(el, ctx, {groupId, serviceId}) {
         }
     });
 
+    if (preset) { // "deploy" from the repository: that version chosen
+        model.value = preset.id;
+        await loadVersions(preset.version);
+    }
     if (!editing)
         return;
     // The edit page starts from what the version has.

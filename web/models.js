@@ -90,7 +90,8 @@ export function modelsPage(el, ctx) {
                       h('td', {class: 'mono'}, (v.TrainingModelCosPath?.Paths || []).join(' ')),
                       h('td', {}, fmtTime(v.CreateTime)),
                       h('td', {class: 'actions'},
-                        h('a', {class: 'link', href: '#/services/new'}, t('models.deploy')),
+                        h('a', {class: 'link', href: `#/services/new/${m.TrainingModelId}/${v.TrainingModelVersionId}`,
+                                'data-testid': `deploy-${v.TrainingModelVersionId}`}, t('models.deploy')),
                         h('button', {class: 'link danger', onclick: () => confirmRun(
                             t('confirm.deleteModelVersion', v.TrainingModelVersion), t('action.delete'),
                             t('action.cancel'), () => call('DeleteTrainingModelVersion',
