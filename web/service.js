@@ -300,11 +300,18 @@ export async function servicePage(el, ctx, groupId) {
               h('dt', {}, t('call.auth')), h('dd', {}, h('label', {class: 'check'}, authBox, t('call.authOn')))),
             h('h3', {}, t('call.tokens')),
             h('table', {class: 'list', 'data-testid': 'tokens'},
-              h('thead', {}, h('tr', {}, ['col.name', 'col.token', 'col.created', 'col.actions'].map((k) => h('th', {}, t(k))))),
-              h('tbody', {}, tokens.map((tk) => h('tr', {},
-                  h('td', {}, tk.Base?.Name || ''), h('td', {class: 'mono'}, tk.Base?.Value || ''),
+              h('thead', {}, h('tr', {}, ['col.name', 'col.token', 'col.limits', 'col.created', 'col.actions']
+                                              .map((k) => h('th', {}, t(k))))),
+              h('tbody', {}, tokens.map((tk) => h('tr', {'data-token': tk.Base?.Name || ''},
+                  h('td', {}, tk.Base?.Name || ''), h('td', {class: 'mono', 'data-testid': 'token-value'}, tk.Base?.Value || ''),
+                  h('td', {}, (tk.Limits || []).map((l) => `${l.Max} / ${t('limit.' + l.Strategy)}`).join(', ') || '—'),
                   h('td', {}, fmtTime(tk.Base?.CreateTime)),
-                  h('td', {}, h('button', {class: 'link danger', onclick: () => confirmRun(
+                  h('td', {}, h('button', {class: 'link', 'data-testid': 'token-reset', onclick: () => confirmRun(
+                      t('confirm.resetToken'), t('action.reset'), t('action.cancel'),
+                      // the token as read, with NeedReset: a new value, the old one stops working
+                      () => call('ModifyModelServiceAuthToken', {ServiceGroupId: groupId, NeedReset: true, AuthToken: tk}),
+                      ctx.fail, callInfo)}, t('action.reset')),
+                  h('button', {class: 'link danger', onclick: () => confirmRun(
                       t('confirm.deleteToken'), t('action.delete'), t('action.cancel'),
                       () => call('DeleteModelServiceAuthToken', {ServiceGroupId: groupId, AuthTokenValue: tk.Base?.Value}),
                       ctx.fail, callInfo)}, t('action.delete'))))))),

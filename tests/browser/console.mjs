@@ -201,7 +201,19 @@ try {
             throw new Error(`clipboard ${copied}`);
         // the command works as it is copied
         const answer = JSON.parse(execSync(copied, {encoding: 'utf8', timeout: 20000}));
-        return {addr, curl, answer};
+        // a token, then its value reset
+        await page.getByTestId('new-token').click();
+        const value = page.getByTestId('token-value');
+        await value.filter({hasText: /./}).waitFor();
+        const first = await value.textContent();
+        await page.getByTestId('token-reset').click();
+        await page.getByTestId('confirm-ok').click();
+        await page.waitForFunction((old) => {
+            const e = document.querySelector('[data-testid="token-value"]');
+            return e && e.textContent && e.textContent !== old;
+        }, first);
+        const reset = await value.textContent();
+        return {addr, curl, answer, tokens: [first, reset]};
     });
     await step('charts_follow_the_metrics', async () => {
         await page.getByTestId('tab-charts').click();

@@ -142,6 +142,10 @@ class Browser(unittest.TestCase):
     def test_07_call_information_and_a_copyable_curl(self):
         d = self.check("service_page_instances_and_call_info")
         self.assertEqual(d["addr"], "http://127.0.0.1:%d/%s" % (self.d.gateway_port, self.group))
+        # a token made, then reset on the page: the page shows a new value
+        first, reset = d["tokens"]
+        self.assertNotEqual(first, reset)
+        self.assertRegex(reset, r"^\S{8,}$")
         # the copied curl, run as it is, got the model's own predictions
         harness.assert_close(d["answer"]["predictions"],
                              harness.predict(self.booster, [[1.0, 0.5, -0.2, 0.1]]))
