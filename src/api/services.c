@@ -1295,13 +1295,15 @@ int api_describe_model_service_groups(struct api_call *c)
     struct err err = {0};
     if (store_group_list(c->cfg->store, c->region, &gs, &n, &err) != 0)
         return api_fail_store(c, &err);
-    /* Stable sort by the chosen time (the store gives creation order). */
+    /* Sort by the chosen time; the store gives creation order, and times are
+     * to the second, so groups of the same second keep creation order with
+     * ASC and come newest first with DESC. */
     for (size_t i = 1; i < n; i++) {
         for (size_t k = i; k > 0; k--) {
             const char *a = by_update ? gs[k - 1].updated_at : gs[k - 1].created_at;
             const char *b = by_update ? gs[k].updated_at : gs[k].created_at;
             int cmp = strcmp(a, b);
-            if (desc ? cmp >= 0 : cmp <= 0)
+            if (desc ? cmp > 0 : cmp <= 0)
                 break;
             struct store_group t = gs[k - 1];
             gs[k - 1] = gs[k];

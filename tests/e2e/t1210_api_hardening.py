@@ -250,6 +250,18 @@ class Hardening(unittest.TestCase):
                                                      "Filters": [{"Name": "ServiceGroupName", "Values": ["upd-"]}]})
         return [g["ServiceGroupName"] for g in r["ServiceGroups"]]
 
+    def test_desc_is_the_reverse_of_asc(self):
+        # Times are to the second: groups made in the same second come newest first with DESC.
+        for n in ("tie-a", "tie-b", "tie-c"):
+            self.c.ok("CreateModelService", self.base(n))
+
+        def names(order):
+            r = self.c.ok("DescribeModelServiceGroups", {"OrderField": "CreateTime", "Order": order,
+                                                         "Filters": [{"Name": "ServiceGroupName", "Values": ["tie-"]}]})
+            return [g["ServiceGroupName"] for g in r["ServiceGroups"]]
+        self.assertEqual(names("ASC"), ["tie-a", "tie-b", "tie-c"])
+        self.assertEqual(names("DESC"), ["tie-c", "tie-b", "tie-a"])
+
     def test_group_update_time_follows_its_versions(self):
         a = self.c.ok("CreateModelService", self.base("upd-a"))["Service"]
         b = self.c.ok("CreateModelService", self.base("upd-b"))["Service"]
