@@ -72,6 +72,13 @@ class Browser(unittest.TestCase):
             "tests/browser has no node_modules (scripts/deps.sh test installs them)"
         cls.booster = harness.train("binary:logistic", n_features=4, rounds=4)
         cls.model = harness.model_dir(os.path.join(cls.tmp, "model", "1"), cls.booster)
+        # Eleven stopped groups in another region, for the list's pages.
+        for i in range(11):
+            sid = cls.c.ok("CreateModelService", {
+                "ServiceGroupName": "page-%02d" % i, "ChargeType": "POSTPAID_BY_HOUR",
+                "InstanceType": "TI.S.MEDIUM.POST", "Command": "sleep 600", "ScaleMode": "MANUAL",
+                "Replicas": 1}, region="ap-beijing")["Service"]["ServiceId"]
+            cls.c.ok("ModifyModelService", {"ServiceId": sid, "ServiceAction": "STOP"}, region="ap-beijing")
         # BERTH_CONSOLE_SCREENSHOTS=docs/console makes the README's pictures.
         shots = os.environ.get("BERTH_CONSOLE_SCREENSHOTS") or os.path.join(cls.tmp, "shots")
         os.makedirs(shots, exist_ok=True)
