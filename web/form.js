@@ -30,7 +30,8 @@ class Fields {
         let best = null;
         for (let n of names) {
             for (;;) {
-                if (this.map.has(n) && (!best || n.length > best.length))
+                // a field of a part not shown now (another source) is not a place
+                if (this.map.get(n)?.isConnected && (!best || n.length > best.length))
                     best = n;
                 const cut = Math.max(n.lastIndexOf('.'), n.lastIndexOf('['));
                 if (cut <= 0)
@@ -38,7 +39,7 @@ class Fields {
                 n = n.slice(0, cut);
             }
         }
-        if (!best && /^region /.test(message))
+        if (!best && /^region /.test(message)) // X-TC-Region's refusal names no field
             best = 'Region';
         if (!best)
             return null;
