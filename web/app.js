@@ -7,6 +7,7 @@ import {listPage} from './list.js';
 import {formPage} from './form.js';
 import {servicePage} from './service.js';
 import {modelsPage} from './models.js';
+import {billingPage} from './billing.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -18,6 +19,7 @@ function header() {
         h('a', {href: '#/services', class: 'brand'}, 'Berth'),
         s && h('a', {href: '#/services', 'data-testid': 'nav-services'}, t('nav.services')),
         s && h('a', {href: '#/models', 'data-testid': 'nav-models'}, t('nav.models')),
+        s && h('a', {href: '#/billing', 'data-testid': 'nav-billing'}, t('nav.billing')),
         h('span', {class: 'spacer'}),
         s && h('span', {class: 'who', 'data-testid': 'who'}, `${s.secretId.slice(0, 8)}…`),
         // The region every call names (X-TC-Region); the pages show that region's objects.
@@ -93,6 +95,8 @@ export function route() {
         return servicePage(main, ctx, parts[1]);
     if (parts[0] === 'models')
         return modelsPage(main, ctx);
+    if (parts[0] === 'billing')
+        return billingPage(main, ctx);
     return listPage(main, ctx);
 }
 

@@ -127,8 +127,35 @@ try {
         await status.filter({hasText: '可用'}).waitFor();
         return await status.getAttribute('data-testid');
     });
+    await step('billing_accounts_and_ledger', async () => {
+        await page.getByTestId('nav-billing').click();
+        await page.getByTestId('account-name').fill('bad name!');
+        await page.getByTestId('account-create').click();
+        const refused = await page.getByTestId('account-error').filter({hasText: 'AccountName'}).textContent();
+        await page.getByTestId('account-name').fill('team-web');
+        await page.getByTestId('account-balance').fill('50');
+        await page.getByTestId('account-create').click();
+        await page.getByTestId('balance-team-web').filter({hasText: '¥50.00'}).waitFor();
+        await page.getByTestId('topup-team-web').click();
+        await page.getByTestId('prompt-input').fill('25.5');
+        await page.getByTestId('prompt-ok').click();
+        await page.getByTestId('balance-team-web').filter({hasText: '¥75.50'}).waitFor();
+        const rows = page.getByTestId('ledger').locator('tbody tr');
+        await page.waitForFunction(() => document.querySelectorAll('[data-testid="ledger"] tbody tr').length === 2);
+        const ledger = await rows.allTextContents();
+        await page.getByTestId('key-team-web').click();
+        await page.getByTestId('confirm-ok').click();
+        const key = await page.getByTestId('account-key').filter({hasText: 'SecretId'}).textContent();
+        await page.getByTestId('report-run').click();
+        const total = await page.getByTestId('report-total').textContent();
+        await page.locator('[data-testid="specs"] tbody tr').first().waitFor();
+        const specs = await page.locator('[data-testid="specs"] tbody tr').count();
+        return {refused, ledger, secretId: key.match(/SecretId\s+(\S+)/)[1],
+                secretKey: key.match(/SecretKey\s+(\S+)/)[1], total, specs};
+    });
     await step('bad_field_shows_the_api_message', async () => {
         // from the repository's "deploy": the form comes with that model version chosen
+        await page.getByTestId('nav-models').click();
         await page.locator('[data-model="console-model"] [data-testid^="deploy-"]').first().click();
         await page.getByTestId('runtime').filter({hasText: 'XGBOOST'}).waitFor();
         const chosen = await page.getByTestId('model').evaluate((e) => e.options[e.selectedIndex].text);

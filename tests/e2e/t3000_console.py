@@ -129,6 +129,23 @@ class Browser(unittest.TestCase):
     def test_04_import_from_the_repository_page(self):
         self.check("import_model")
 
+    def test_04_billing_accounts_top_up_ledger_and_keys(self):
+        d = self.check("billing_accounts_and_ledger")
+        self.assertTrue(d["refused"].startswith("InvalidParameterValue: AccountName"), d["refused"])
+        # two TOPUP rows, newest first: 25.50 then the initial 50.00
+        self.assertEqual(len(d["ledger"]), 2)
+        self.assertIn("TOPUP", d["ledger"][0])
+        self.assertIn("¥25.50", d["ledger"][0])
+        self.assertIn("¥50.00", d["ledger"][1])
+        # the API agrees, in fen, and the key the page showed is the account's
+        acc = [a for a in self.c.ok("DescribeAccounts", {})["AccountSet"] if a["AccountName"] == "team-web"][0]
+        self.assertEqual((acc["Balance"], acc["LedgerCheck"]["Consistent"]), (7550, True))
+        # signed with the key the page showed, the API answers as that account
+        mine = self.c.ok("DescribeAccounts", {}, secret_id=d["secretId"], key=d["secretKey"])["AccountSet"]
+        self.assertEqual([a["AccountName"] for a in mine], ["team-web"])
+        self.assertEqual(d["total"], "合计 ¥0.00，实例 0.00 小时")
+        self.assertEqual(d["specs"], len(self.c.ok("DescribeBillingSpecs", {"ChargeType": "POSTPAID_BY_HOUR"})["Specs"]))
+
     def test_05_a_bad_field_shows_the_apis_message_next_to_it(self):
         shown = self.check("bad_field_shows_the_api_message")
         # the same refusal, asked of the API directly
