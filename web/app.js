@@ -39,6 +39,10 @@ function header() {
 }
 
 function loginPage(el) {
+    // WebCrypto exists only in a secure context: https, or http to the machine itself.
+    if (!window.isSecureContext || !crypto.subtle)
+        return clear(el, h('div', {class: 'login card', 'data-testid': 'insecure'},
+            h('h1', {}, t('login.title')), h('p', {class: 'error'}, t('login.insecure', location.host))));
     const id = h('input', {name: 'SecretId', autocomplete: 'off', 'data-testid': 'secret-id'});
     const key = h('input', {name: 'SecretKey', type: 'password', autocomplete: 'off',
                             'data-testid': 'secret-key'});

@@ -116,6 +116,9 @@ class Browser(unittest.TestCase):
         self.assertTrue(c["ok"], "%s: %s" % (name, c["detail"]))
         return c["detail"]
 
+    def test_00_without_a_secure_context_no_key_is_asked_for(self):
+        self.assertIn("https", self.check("insecure_context_says_so"))
+
     def test_01_a_wrong_key_is_refused_with_the_apis_words(self):
         self.assertTrue(self.check("login_refuses_a_wrong_key").startswith("AuthFailure.SignatureFailure: "))
 
