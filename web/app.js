@@ -8,6 +8,7 @@ import {formPage} from './form.js';
 import {servicePage} from './service.js';
 import {modelsPage} from './models.js';
 import {billingPage} from './billing.js';
+import {keysPage} from './keys.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -20,6 +21,7 @@ function header() {
         s && h('a', {href: '#/services', 'data-testid': 'nav-services'}, t('nav.services')),
         s && h('a', {href: '#/models', 'data-testid': 'nav-models'}, t('nav.models')),
         s && h('a', {href: '#/billing', 'data-testid': 'nav-billing'}, t('nav.billing')),
+        s && h('a', {href: '#/keys', 'data-testid': 'nav-keys'}, t('nav.keys')),
         h('span', {class: 'spacer'}),
         s && h('span', {class: 'who', 'data-testid': 'who'}, `${s.secretId.slice(0, 8)}…`),
         // The region every call names (X-TC-Region); the pages show that region's objects.
@@ -101,6 +103,8 @@ export function route() {
         return modelsPage(main, ctx);
     if (parts[0] === 'billing')
         return billingPage(main, ctx);
+    if (parts[0] === 'keys')
+        return keysPage(main, ctx);
     return listPage(main, ctx);
 }
 

@@ -162,6 +162,24 @@ try {
         return {refused, ledger, secretId: key.match(/SecretId\s+(\S+)/)[1],
                 secretKey: key.match(/SecretKey\s+(\S+)/)[1], total, specs};
     });
+    await step('access_key_with_a_policy', async () => {
+        await page.getByTestId('nav-keys').click();
+        await page.getByTestId('key-policy').fill('{"version": "2.0", "statement": []');
+        await page.getByTestId('key-create').click();
+        const refused = await page.getByTestId('key-error').filter({hasText: 'Policy'}).textContent();
+        await page.getByTestId('key-policy').fill(JSON.stringify({version: '2.0', statement: [
+            {effect: 'allow', action: ['tione:Describe*'], resource: ['*']}]}));
+        await page.getByTestId('key-create').click();
+        const made = await page.getByTestId('key-made').filter({hasText: 'SecretKey'}).textContent();
+        const secretId = made.match(/SecretId\s+(\S+)/)[1];
+        // then its policy widened to imports as well
+        await page.getByTestId('modify-id').fill(secretId);
+        await page.getByTestId('modify-policy').fill(JSON.stringify({version: '2.0', statement: [
+            {effect: 'allow', action: ['tione:Describe*', 'tione:CreateTrainingModel'], resource: ['*']}]}));
+        await page.getByTestId('modify-submit').click();
+        const modified = await page.getByTestId('modify-result').filter({hasText: 'CreateTrainingModel'}).textContent();
+        return {refused, secretId, secretKey: made.match(/SecretKey\s+(\S+)/)[1], modified};
+    });
     await step('bad_field_shows_the_api_message', async () => {
         // from the repository's "deploy": the form comes with that model version chosen
         await page.getByTestId('nav-models').click();

@@ -149,6 +149,17 @@ class Browser(unittest.TestCase):
         self.assertEqual(d["total"], "合计 ¥0.00，实例 0.00 小时")
         self.assertEqual(d["specs"], len(self.c.ok("DescribeBillingSpecs", {"ChargeType": "POSTPAID_BY_HOUR"})["Specs"]))
 
+    def test_04_an_access_key_with_a_policy(self):
+        d = self.check("access_key_with_a_policy")
+        self.assertIn("Policy", d["refused"])
+        # the key the page made, with the policy the page gave it last: describe and import
+        kw = {"secret_id": d["secretId"], "key": d["secretKey"]}
+        self.c.ok("DescribeModelServiceGroups", {}, **kw)
+        err = self.c.error("DeleteTrainingModel", {"TrainingModelId": "m-1"}, **kw)
+        self.assertEqual(err["Code"], "UnauthorizedOperation")
+        err = self.c.error("CreateTrainingModel", {}, **kw)  # allowed, so refused only for what it lacks
+        self.assertNotEqual(err["Code"], "UnauthorizedOperation")
+
     def test_05_a_bad_field_shows_the_apis_message_next_to_it(self):
         shown = self.check("bad_field_shows_the_api_message")
         # the same refusal, asked of the API directly
