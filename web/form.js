@@ -269,8 +269,9 @@ export async function formPage(el, ctx, {groupId, serviceId, model: preset}) {
         field(fields, 'VolumeMount.CFSConfig.Id', t('form.cfsId'), cfsId),
         field(fields, 'VolumeMount.CFSConfig.Path', t('form.cfsPath'), cfsPath),
         field(fields, 'VolumeMount.MountPath', t('form.mountPath'), mountPath));
-    mount.addEventListener('change', () => { mountBox.hidden = !mount.checked; });
+    mount.addEventListener('change', () => { mountBox.hidden = !mount.checked; checkHot(); });
     const hot = h('input', {type: 'checkbox', 'data-testid': 'ModelHotUpdateEnable'});
+    const hotWhy = h('div', {class: 'hint', 'data-testid': 'hot-why'});
     const spec = h('select', {name: 'InstanceType', 'data-testid': 'InstanceType'});
     const cpu = h('input', {type: 'number', placeholder: '1000', 'data-testid': 'Resources.Cpu'});
     const mem = h('input', {type: 'number', placeholder: '2048', 'data-testid': 'Resources.Memory'});
@@ -351,7 +352,7 @@ export async function formPage(el, ctx, {groupId, serviceId, model: preset}) {
                 runtime,
                 field(fields, 'ImageInfo', t('form.runtimeImage'), modelImage, t('form.runtimeImageHint')),
                 field(fields, 'ModelHotUpdateEnable', t('form.hotUpdate'),
-                      h('span', {class: 'check'}, hot, t('form.hotUpdateHint')))],
+                      h('span', {class: 'check'}, hot, t('form.hotUpdateHint'))), hotWhy],
             state.source === 'image' && [
                 field(fields, 'ImageInfo.ImageUrl', t('form.image'), imageUrl),
                 field(fields, 'Command', t('form.command'), command, t('form.commandHint')),
@@ -602,7 +603,35 @@ export async function formPage(el, ctx, {groupId, serviceId, model: preset}) {
         }
     }
     model.addEventListener('change', () => loadVersions());
+    modelImage.addEventListener('change', () => checkHot());
+
+    // Whether hot update can be on for this model, runtime and mount, as the
+    // API says (DescribeModelServiceHotUpdated): off and why when it cannot.
+    // An error (a half-typed mount) leaves the switch as it is: the create's
+    // answer says what is wrong.
+    async function checkHot() {
+        if (state.source !== 'model' || !modelVersion.value)
+            return;
+        const p = {ModelInfo: {ModelVersionId: modelVersion.value},
+                   ImageInfo: text(modelImage.value) ? {ImageType: 'CUSTOM', ImageUrl: text(modelImage.value)}
+                                                     : {ImageType: 'PRE_SET'}};
+        if (mount.checked)
+            p.VolumeMount = {VolumeSourceType: 'CFS', MountPath: text(mountPath.value),
+                             CFSConfig: {Id: text(cfsId.value), Path: text(cfsPath.value)}};
+        let allowed;
+        try {
+            allowed = (await call('DescribeModelServiceHotUpdated', JSON.parse(JSON.stringify(p))))
+                          .ModelTurboFlag === 'Allowed';
+        } catch {
+            return;
+        }
+        hot.disabled = !allowed;
+        if (!allowed)
+            hot.checked = false;
+        hotWhy.textContent = allowed ? '' : t('form.hotForbidden');
+    }
     modelVersion.addEventListener('change', async () => {
+        checkHot();
         runtime.textContent = '';
         if (!modelVersion.value)
             return;

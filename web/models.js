@@ -17,6 +17,9 @@ export function modelsPage(el, ctx) {
     const label = h('input', {'data-testid': 'import-version', placeholder: 'v1'});
     const path = h('input', {'data-testid': 'import-path', placeholder: '/srv/models/churn/1'});
     const format = h('select', {'data-testid': 'import-format'}, FORMATS.map((f) => h('option', {value: f}, f)));
+    const autoClean = h('input', {type: 'checkbox', 'data-testid': 'import-autoclean'});
+    const keep = h('input', {type: 'number', placeholder: '24', size: 5, 'data-testid': 'import-keep'});
+    const period = h('input', {type: 'number', placeholder: '1', size: 5, 'data-testid': 'import-period'});
     const move = h('select', {'data-testid': 'import-move'},
         h('option', {value: 'COPY'}, t('models.copy')), h('option', {value: 'CUT'}, t('models.cut')));
     method.addEventListener('change', () => {
@@ -35,6 +38,13 @@ export function modelsPage(el, ctx) {
             p.TrainingModelId = modelPick.value;
         if (label.value.trim())
             p.TrainingModelVersion = label.value.trim();
+        if (autoClean.checked) {
+            p.AutoClean = 'true';
+            if (keep.value.trim())
+                p.MaxReservedModels = Number(keep.value);
+            if (period.value.trim())
+                p.ModelCleanPeriod = Number(period.value);
+        }
         try {
             await call('CreateTrainingModel', p);
             path.value = '';
@@ -50,7 +60,10 @@ export function modelsPage(el, ctx) {
           h('label', {}, h('span', {class: 'label'}, t('models.version')), label),
           h('label', {}, h('span', {class: 'label'}, t('models.path')), path),
           h('label', {}, h('span', {class: 'label'}, t('models.format')), format),
-          h('label', {}, h('span', {class: 'label'}, t('models.move')), move)),
+          h('label', {}, h('span', {class: 'label'}, t('models.move')), move),
+          h('label', {}, h('span', {class: 'label'}, t('models.autoClean')), autoClean),
+          h('label', {}, h('span', {class: 'label'}, t('models.maxReserved')), keep),
+          h('label', {}, h('span', {class: 'label'}, t('models.cleanPeriod')), period)),
         h('div', {class: 'hint'}, t('models.pathHint')),
         errBox,
         h('button', {class: 'primary', type: 'submit', 'data-testid': 'import-submit'}, t('models.importSubmit')));

@@ -68,7 +68,7 @@ async function fillEverything() {
     for (const b of await page.locator('form [data-testid^="add-"]').all())
         await b.click();
     for (const c of await page.locator('form input[type=checkbox]').all())
-        if (!await c.isChecked())
+        if (!await c.isChecked() && await c.isEnabled())
             await c.check();
     await page.evaluate(() => {
         for (const e of document.querySelectorAll('form input, form select, form textarea')) {
@@ -134,6 +134,13 @@ try {
         await page.getByTestId('import-submit').click();
         const status = page.locator('[data-model="console-model"] [data-testid^="model-status-"]');
         await status.filter({hasText: '可用'}).waitFor();
+        // a second one with auto-clean, which hot update needs
+        await page.getByTestId('import-name').fill('console-hot');
+        await page.getByTestId('import-path').fill(env.BERTH_MODEL_DIR);
+        await page.getByTestId('import-autoclean').check();
+        await page.getByTestId('import-keep').fill('3');
+        await page.getByTestId('import-submit').click();
+        await page.locator('[data-model="console-hot"] [data-testid^="model-status-"]').filter({hasText: '可用'}).waitFor();
         return await status.getAttribute('data-testid');
     });
     await step('billing_accounts_and_ledger', async () => {
@@ -191,6 +198,10 @@ try {
         await page.getByTestId('ServiceGroupName').fill('bad name!');
         await page.getByTestId('ServiceDescription').fill('made in the browser');
         await page.getByTestId('InstanceType').selectOption('TI.S.MEDIUM.POST');
+        // a version without auto-clean cannot be hot-updated: the switch says why
+        await page.getByTestId('hot-why').filter({hasText: 'AutoClean'}).waitFor();
+        if (!await page.getByTestId('ModelHotUpdateEnable').isDisabled())
+            throw new Error('hot update offered for a version without auto-clean');
         await page.getByTestId('add-Env').click();
         await page.getByTestId('env-name').fill('GREETING');
         await page.getByTestId('env-value').fill('hello');
@@ -369,8 +380,10 @@ try {
             await page.getByTestId('ChargeType').locator(`input[value="${charge}"]`).check();
             await page.getByTestId('source').locator(`input[value="${source}"]`).check();
             if (source === 'model') {
-                await page.getByTestId('model').selectOption({label: 'console-model'});
+                await page.getByTestId('model').selectOption({label: 'console-hot'});
                 await page.getByTestId('runtime').filter({hasText: 'XGBOOST'}).waitFor();
+                await page.waitForFunction(() => !document.querySelector('[data-testid="ModelHotUpdateEnable"]').disabled &&
+                                                 !document.querySelector('[data-testid="hot-why"]').textContent);
             }
             await page.getByTestId('ScaleMode').locator(`input[value="${scale}"]`).check();
             if (strategy)
