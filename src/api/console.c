@@ -56,7 +56,6 @@ bool api_console_serve(const struct http_request *req, struct http_response *res
     if (str_eq_cstr(p, "/console")) {
         if (!get)
             return false;
-        res->status = 301;
         buf_puts(&res->headers, "Location: /console/\r\n");
         plain(res, 301, "the console is at /console/\n");
         return true;
