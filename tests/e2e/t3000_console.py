@@ -61,15 +61,39 @@ def leaf_paths(obj, prefix=""):
     return out
 
 
+def run_browser(env):
+    """Run tests/browser/console.mjs; (its output, its checks by name, its last line)."""
+    node = shutil.which("node")
+    assert node, "node is not installed (scripts/deps.sh test installs it)"
+    assert os.path.exists(CHROMIUM), "chromium is not installed (scripts/deps.sh test installs it)"
+    assert os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")), \
+        "tests/browser has no node_modules (scripts/deps.sh test installs them)"
+    p = subprocess.run([node, "console.mjs"], cwd=BROWSER_DIR, env=dict(env, CHROMIUM=CHROMIUM),
+                       capture_output=True, text=True, timeout=300)
+    checks, last = {}, {}
+    for line in p.stdout.splitlines():
+        try:
+            o = json.loads(line)
+        except ValueError:
+            continue
+        if "check" in o:
+            checks[o["check"]] = o
+        else:
+            last = o
+    return p.stdout + p.stderr, checks, last
+
+
+def check_of(tc, checks, output, name):
+    tc.assertIn(name, checks, "the browser run did not get to %s:\n%s" % (name, output[-3000:]))
+    c = checks[name]
+    tc.assertTrue(c["ok"], "%s: %s" % (name, c["detail"]))
+    return c["detail"]
+
+
 class Browser(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         api.start_berthd(cls, "t3000")
-        node = shutil.which("node")
-        assert node, "node is not installed (scripts/deps.sh test installs it)"
-        assert os.path.exists(CHROMIUM), "chromium is not installed (scripts/deps.sh test installs it)"
-        assert os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")), \
-            "tests/browser has no node_modules (scripts/deps.sh test installs them)"
         cls.booster = harness.train("binary:logistic", n_features=4, rounds=4)
         cls.model = harness.model_dir(os.path.join(cls.tmp, "model", "1"), cls.booster)
         # Eleven stopped groups in another region, for the list's pages.
@@ -87,23 +111,10 @@ class Browser(unittest.TestCase):
         env = dict(os.environ, BERTH_URL="http://127.0.0.1:%d" % cls.d.port,
                    BERTH_GATEWAY="http://127.0.0.1:%d" % cls.d.gateway_port,
                    BERTH_SECRET_ID=cred["secretId"], BERTH_SECRET_KEY=cred["secretKey"],
-                   BERTH_MODEL_DIR=cls.model, BERTH_SCREENSHOTS=shots, CHROMIUM=CHROMIUM,
+                   BERTH_MODEL_DIR=cls.model, BERTH_SCREENSHOTS=shots,
                    BERTH_CHARTS_S="25" if os.environ.get("BERTH_CONSOLE_SCREENSHOTS") else "0")
-        p = subprocess.run([node, "console.mjs"], cwd=BROWSER_DIR, env=env, capture_output=True,
-                           text=True, timeout=300)
-        cls.output = p.stdout + p.stderr
-        cls.checks = {}
-        cls.group = None
-        for line in p.stdout.splitlines():
-            try:
-                o = json.loads(line)
-            except ValueError:
-                continue
-            if "check" in o:
-                cls.checks[o["check"]] = o
-            elif "group" in o:
-                cls.group = o["group"]
-                cls.created = o["created"]
+        cls.output, cls.checks, last = run_browser(env)
+        cls.group, cls.created = last.get("group"), last.get("created", [])
         cls.shots = shots
 
     @classmethod
@@ -111,10 +122,7 @@ class Browser(unittest.TestCase):
         api.stop_berthd(cls)
 
     def check(self, name):
-        self.assertIn(name, self.checks, "the browser run did not get to %s:\n%s" % (name, self.output[-3000:]))
-        c = self.checks[name]
-        self.assertTrue(c["ok"], "%s: %s" % (name, c["detail"]))
-        return c["detail"]
+        return check_of(self, self.checks, self.output, name)
 
     def test_00_without_a_secure_context_no_key_is_asked_for(self):
         self.assertIn("https", self.check("insecure_context_says_so"))
@@ -256,6 +264,49 @@ class Browser(unittest.TestCase):
         for name in ("list.png", "form.png", "service.png", "charts.png"):
             path = os.path.join(self.shots, name)
             self.assertTrue(os.path.getsize(path) > 10000, path)
+
+
+class Tls(unittest.TestCase):
+    """The console over berthd's own TLS listener (--api-tls-cert), at a name that is not the
+    machine's own: https makes it a secure context, so the page signs and lists."""
+
+    @classmethod
+    def setUpClass(cls):
+        import ssl
+        import t2600_tls
+        cls.tmp = harness.tempdir("t3000-tls")
+        pki = os.path.join(cls.tmp, "pki")
+        os.makedirs(pki)
+        with open(os.path.join(pki, "ext.cnf"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:berth.test\nextendedKeyUsage=serverAuth\n")
+        t2600_tls.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                          "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Berth t3000 CA", cwd=pki)
+        t2600_tls.openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                          "server.key", "-out", "server.csr", "-subj", "/CN=berth.test", cwd=pki)
+        t2600_tls.openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                          "-set_serial", "0x3000", "-days", "1", "-extfile", "ext.cnf", "-out", "server.pem", cwd=pki)
+        api.start_berthd(cls, extra=["--api-tls-cert", os.path.join(pki, "server.pem"),
+                                     "--api-tls-key", os.path.join(pki, "server.key")], name="berthd-tls")
+        cls.c.ssl_context = ssl.create_default_context(cafile=os.path.join(pki, "ca.pem"))
+        cls.c.ok("CreateModelService", {"ServiceGroupName": "over-tls", "ChargeType": "POSTPAID_BY_HOUR",
+                                        "InstanceType": "TI.S.MEDIUM.POST", "Command": "sleep 600",
+                                        "ScaleMode": "MANUAL", "Replicas": 1})
+        with open(os.path.join(cls.d.data_dir, "credentials")) as f:
+            cred = json.load(f)
+        cls.output, cls.checks, _ = run_browser(dict(
+            os.environ, BERTH_STEPS="tls", BERTH_URL="https://127.0.0.1:%d" % cls.d.port,
+            BERTH_SECRET_ID=cred["secretId"], BERTH_SECRET_KEY=cred["secretKey"]))
+
+    @classmethod
+    def tearDownClass(cls):
+        api.stop_berthd(cls)
+
+    def test_sign_in_and_list_over_https(self):
+        d = check_of(self, self.checks, self.output, "tls_sign_in_and_list")
+        self.assertEqual(d["url"], "https://berth.test:%d/console/" % self.d.port)
+        self.assertTrue(d["secure"])
+        self.assertEqual(d["rows"], ["over-tls"])
+        self.assertEqual(check_of(self, self.checks, self.output, "no_console_errors"), [])
 
 
 class Cors(unittest.TestCase):
