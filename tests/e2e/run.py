@@ -288,6 +288,7 @@ def main(argv):
     limit = int(os.environ.get("BERTH_E2E_FILE_TIMEOUT", "150"))
     t0 = time.monotonic()
     total = {"ok": 0, "FAIL": 0, "skip": 0}
+    took = []
     if not paths:
         print("no test files match %s" % " ".join(argv), flush=True)
     for p in paths:
@@ -296,9 +297,15 @@ def main(argv):
         for f, ts in tests.items():
             if f in stem:
                 tf += ts
+        t1 = time.monotonic()
         c = run_child(p, tf, limit)
+        took.append((time.monotonic() - t1, stem))
         for k in total:
             total[k] += c[k]
+    # Where the time goes, for whoever keeps make test within its budget.
+    if len(took) > 1:
+        print("# slowest files: %s" % ", ".join("%s %.0fs" % (s, t) for t, s in sorted(took, reverse=True)[:8]),
+              flush=True)
     print("# e2e suite took %.1fs (berth-serve: %s)" % (time.monotonic() - t0, _bin()), flush=True)
     print("RESULT passed=%d failed=%d skipped=%d" % (total["ok"], total["FAIL"], total["skip"]), flush=True)
     return 1 if total["FAIL"] else 0
