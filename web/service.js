@@ -149,7 +149,7 @@ export async function servicePage(el, ctx, groupId) {
         if (tab === 'instances')
             return instances(svc);
         if (tab === 'events')
-            return events(svc);
+            stopTab = events(svc);
         if (tab === 'logs')
             stopTab = logs(svc);
         if (tab === 'call')
@@ -183,34 +183,51 @@ export async function servicePage(el, ctx, groupId) {
               }) : h('tr', {}, h('td', {colspan: 8, class: 'empty'}, t('service.noPods'))))));
     }
 
-    async function events(svc) {
-        clear(panel, h('p', {class: 'empty'}, '…'));
-        try {
-            const r = await call('DescribeEvents', {Service: 'INFER', ServiceId: svc.ServiceId, Limit: 100,
-                                                    Order: 'DESC', OrderField: 'LastTimestamp'});
-            clear(panel, h('table', {class: 'list', 'data-testid': 'events'},
-                h('thead', {}, h('tr', {}, ['col.time', 'col.type', 'col.object', 'col.message', 'col.count']
-                                                .map((k) => h('th', {}, t(k))))),
-                h('tbody', {}, r.Events.length ? r.Events.map((e) => h('tr', {class: e.Type === 'Warning' ? 'warn' : ''},
+    // Events: the newest 100 of the last day, all or warnings only, every 5 s.
+    function events(svc) {
+        const type = h('select', {'data-testid': 'event-type'},
+            h('option', {value: ''}, t('events.all')), h('option', {value: 'Warning'}, t('events.warnings')));
+        const body = h('tbody', {});
+        const load = async () => {
+            const p = {Service: 'INFER', ServiceId: svc.ServiceId, Limit: 100, Order: 'DESC',
+                       OrderField: 'LastTimestamp'};
+            if (type.value)
+                p.Filters = [{Name: 'Type', Values: [type.value]}];
+            try {
+                const r = await call('DescribeEvents', p);
+                clear(body, r.Events.length ? r.Events.map((e) => h('tr', {class: e.Type === 'Warning' ? 'warn' : ''},
                     h('td', {}, fmtTime(e.LastTimestamp)), h('td', {}, e.Type),
                     h('td', {}, `${e.ResourceKind}/${e.ResourceName}`), h('td', {}, e.Message),
                     h('td', {}, String(e.Count))))
-                    : h('tr', {}, h('td', {colspan: 5, class: 'empty'}, t('service.noEvents'))))));
-        } catch (err) {
-            ctx.fail(err);
-        }
+                    : h('tr', {}, h('td', {colspan: 5, class: 'empty'}, t('service.noEvents'))));
+            } catch (err) {
+                ctx.fail(err);
+            }
+        };
+        type.addEventListener('change', load);
+        clear(panel, h('div', {class: 'filters'}, type),
+            h('table', {class: 'list', 'data-testid': 'events'},
+              h('thead', {}, h('tr', {}, ['col.time', 'col.type', 'col.object', 'col.message', 'col.count']
+                                              .map((k) => h('th', {}, t(k))))), body));
+        load();
+        const timer = setInterval(load, 5000);
+        return () => clearInterval(timer);
     }
 
     // Logs: the newest lines, a keyword, and follow (the lines after the
     // newest one shown, every 2 s).
     function logs(svc) {
         const key = h('input', {placeholder: t('logs.keyword'), 'data-testid': 'log-keyword'});
+        const pod = h('select', {'data-testid': 'log-pod'}, h('option', {value: ''}, t('logs.allPods')),
+            (svc.ServiceInfo?.PodInfos || []).map((p) => h('option', {value: p.Name}, p.Name)));
         const follow = h('input', {type: 'checkbox', 'data-testid': 'log-follow'});
         const pre = h('pre', {class: 'logs', 'data-testid': 'logs'});
         let newest = null;
         let maxId = 0;
         let timer = null;
         const filters = () => (key.value.trim() ? [{Name: 'Key', Values: [key.value.trim()]}] : []);
+        const query = (more) => ({Service: 'INFER', ServiceId: svc.ServiceId, Limit: 200, Filters: filters(),
+                                  ...(pod.value ? {PodName: pod.value} : {}), ...more});
         const line = (l) => `${l.PodName}  ${l.Message}\n`;
         const add = (lines) => {
             for (const l of lines) {
@@ -227,8 +244,7 @@ export async function servicePage(el, ctx, groupId) {
             maxId = 0;
             newest = null;
             try {
-                const r = await call('DescribeLogs', {Service: 'INFER', ServiceId: svc.ServiceId, Limit: 200,
-                                                      Order: 'DESC', Filters: filters()});
+                const r = await call('DescribeLogs', query({Order: 'DESC'}));
                 add(r.Content.slice().reverse());
                 if (!r.Content.length)
                     pre.textContent = '';
@@ -240,19 +256,19 @@ export async function servicePage(el, ctx, groupId) {
             if (!newest)
                 return first();
             try {
-                const r = await call('DescribeLogs', {Service: 'INFER', ServiceId: svc.ServiceId, Limit: 200,
-                                                      Order: 'ASC', StartTime: newest, Filters: filters()});
+                const r = await call('DescribeLogs', query({Order: 'ASC', StartTime: newest}));
                 add(r.Content);
             } catch (err) {
                 ctx.fail(err);
             }
         };
         key.addEventListener('keydown', (e) => { if (e.key === 'Enter') first(); });
+        pod.addEventListener('change', first);
         follow.addEventListener('change', () => {
             clearInterval(timer);
             timer = follow.checked ? setInterval(more, 2000) : null;
         });
-        clear(panel, h('div', {class: 'filters'}, key,
+        clear(panel, h('div', {class: 'filters'}, pod, key,
                        h('button', {onclick: first, 'data-testid': 'log-search'}, t('list.search')),
                        h('label', {class: 'check'}, follow, t('logs.follow'))), pre);
         first();

@@ -324,6 +324,17 @@ try {
                 await page.waitForTimeout(500);
             }
         });
+        await step('events_and_their_filter', async () => {
+            await page.getByTestId('tab-events').click();
+            const rows = page.getByTestId('events').locator('tbody tr');
+            await rows.filter({hasText: 'ready'}).first().waitFor();
+            const all = await rows.count();
+            await page.getByTestId('event-type').selectOption('Warning');
+            await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="events"] tbody tr')]
+                .every((r) => r.classList.contains('warn') || r.querySelector('.empty')));
+            const warnings = await page.getByTestId('events').locator('tbody tr.warn').count();
+            return {all, warnings};
+        });
         await step('logs_search_and_follow', async () => {
             await page.getByTestId('tab-logs').click();
             const logs = page.getByTestId('logs');
@@ -335,6 +346,12 @@ try {
                 return t && t.split('\n').every((l) => l.includes('listening'));
             });
             const lines = (await logs.textContent()).trim().split('\n').length;
+            // one instance's lines
+            await page.getByTestId('log-pod').selectOption(`${group}-1-0`);
+            await page.waitForFunction((name) => {
+                const t = document.querySelector('[data-testid="logs"]').textContent.trim();
+                return t && t.split('\n').every((l) => l.startsWith(name));
+            }, `${group}-1-0`);
             await page.getByTestId('log-follow').check();
             return {lines};
         });

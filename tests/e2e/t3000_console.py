@@ -201,6 +201,11 @@ class Browser(unittest.TestCase):
         self.assertGreater(float(d["shown"].split()[0]), 0)
         self.assertEqual(d["ready"].strip(), "1.00")
 
+    def test_09_events_and_warnings(self):
+        d = self.check("events_and_their_filter")
+        self.assertGreaterEqual(d["all"], 2)  # started, ready
+        self.assertEqual(d["warnings"], 0)  # a healthy instance warned of nothing
+
     def test_09_logs_search(self):
         self.assertGreaterEqual(self.check("logs_search_and_follow")["lines"], 1)
 
