@@ -119,6 +119,8 @@ struct svc {
     bool hot_busy;       /* a hot-update pass runs on a thread */
     uint64_t restarts;   /* of all its instances */
     bool on_kube;        /* handed to the kubernetes driver (and not forgotten) */
+    char *kube_spec;     /* the spec_json and replicas it was last handed with */
+    int kube_replicas;
     struct inst **insts;
     size_t ninsts;
     struct svc *next;
@@ -1228,6 +1230,11 @@ static void kube_reconcile(struct ctl_reconciler *r, struct svc *s)
 {
     if (!r->kube || r->stopping)
         return;
+    /* Said already, and nothing changed since: the driver keeps the wish
+     * (this runs every tick, for every version). */
+    if (s->on_kube && s->in_store && s->spec_json && s->kube_spec &&
+        s->replicas == s->kube_replicas && strcmp(s->kube_spec, s->spec_json) == 0)
+        return;
     /* The whole spec: the cluster's autoscaler reads the scaling the run
      * spec leaves out; the hash of what runs decides a rollout. */
     json_t *spec = s->in_store && s->spec_json ? json_loads(s->spec_json, 0, NULL) : NULL;
@@ -1235,6 +1242,8 @@ static void kube_reconcile(struct ctl_reconciler *r, struct svc *s)
         if (s->on_kube)
             drv_kube_forget(r->kube, s->id);
         s->on_kube = false;
+        free(s->kube_spec);
+        s->kube_spec = NULL;
         json_decref(spec);
         return;
     }
@@ -1263,6 +1272,9 @@ static void kube_reconcile(struct ctl_reconciler *r, struct svc *s)
                               .token = runtime && r->have_seal_key ? token : NULL};
     drv_kube_want(r->kube, &w);
     s->on_kube = true;
+    free(s->kube_spec);
+    s->kube_spec = xstrdup(s->spec_json);
+    s->kube_replicas = s->replicas;
     crypto_wipe(token, sizeof(token));
     free(models);
     free(config);
@@ -1981,6 +1993,7 @@ static void free_svc(struct svc *s)
     free(s->insts);
     free(s->spec_json);
     free(s->run_spec);
+    free(s->kube_spec);
     free(s->group_id);
     free(s->region);
     free(s->id);
