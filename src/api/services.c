@@ -699,8 +699,8 @@ static json_t *service_json(struct api_call *c, const struct store_group *g,
     json_object_set_new(info, "PodInfos", pods);
     json_t *workload = json_pack(
         "{s:i, s:i, s:i, s:i, s:i, s:s, s:s}", "Replicas", st.replicas, "UpdatedReplicas",
-        st.replicas, "ReadyReplicas", st.ready, "AvailableReplicas", st.ready,
-        "UnavailableReplicas", s->replicas > st.ready ? s->replicas - st.ready : 0, "Status",
+        st.updated, "ReadyReplicas", st.ready, "AvailableReplicas", st.ready, "UnavailableReplicas",
+        s->replicas > st.ready ? s->replicas - st.ready : 0, "Status",
         strcmp(st.status, "CREATING") == 0 || strcmp(st.status, "CREATE_FAILED") == 0 ? "Pending"
                                                                                       : st.status,
         "Reason", st.reason);

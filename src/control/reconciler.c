@@ -1313,6 +1313,7 @@ static void kube_status(struct ctl_reconciler *r, struct svc *s, struct ctl_stat
     snprintf(out->reason, sizeof(out->reason), "%s", reason);
     snprintf(out->group_id, sizeof(out->group_id), "%s", s->group_id);
     out->replicas = ks.obs.replicas;
+    out->updated = ks.obs.updated;
     out->ready = ks.obs.ready;
     out->desired = ks.hpa_owns ? ks.obs.desired : s->replicas;
     out->cluster_scaled = ks.hpa_owns;
@@ -1385,6 +1386,7 @@ static void compute_status(struct svc *s, struct ctl_status *out)
         case I_RUNNING:
             snprintf(p->phase, sizeof(p->phase), "%s", in->ready ? "Running" : "Pending");
             out->replicas++;
+            out->updated += inst_current(s, in);
             out->ready += in->ready;
             if (in->failed) {
                 any_failed = true;

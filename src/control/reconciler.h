@@ -42,6 +42,7 @@ struct ctl_status {
                         CREATE_FAILED */
     char reason[512];
     int replicas; /* processes alive */
+    int updated;  /* ... of them running the version's spec as the reconciler last read it */
     int ready;
     struct ctl_pod *pods; /* heap; free() */
     size_t npods;

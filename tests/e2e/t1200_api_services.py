@@ -282,14 +282,22 @@ class Services(unittest.TestCase):
         self.assertEqual(r["ServiceInfo"]["Replicas"], 2)  # unchanged: not given
 
         most = [0]
+        partial = []  # (UpdatedReplicas, Replicas) while old instances still ran
 
         def all_new():  # new instances listen on new ports
-            pods = self.describe(sid)["ServiceInfo"]["PodInfos"]
+            info = self.describe(sid)["ServiceInfo"]
+            pods = info["PodInfos"]
             most[0] = max(most[0], len(pods))
+            if old & {p["IP"] for p in pods}:
+                partial.append((info["Status"]["UpdatedReplicas"], info["Status"]["Replicas"]))
             return (len(pods) == 2 and all(p["Status"] == "Running" for p in pods)
                     and not old & {p["IP"] for p in pods})
         harness.wait_until(all_new, 30, 0.05, what="both instances replaced")
         self.assertLessEqual(most[0], 3, "more than replicas+1 instances during the rollout")
+        # UpdatedReplicas counts the instances of the new spec: fewer than all while old ones ran
+        self.assertTrue([u for u, n in partial if u < n], partial)
+        harness.wait_until(lambda: self.describe(sid)["ServiceInfo"]["Status"]["UpdatedReplicas"] == 2, 10,
+                           what="UpdatedReplicas 2")
         before = seen["a"]
         time.sleep(0.5)
         stop.set()
