@@ -18,6 +18,7 @@ cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart-apiserver|stop-apiserver|start-apiserver DIR" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/k8s-lib.sh"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -48,16 +49,6 @@ start_apiserver() {
     return 1
 }
 
-stop_pid() {
-    local f=$1 pid
-    [ -f "$f" ] || return 0
-    pid=$(cat "$f")
-    if kill "$pid" 2>/dev/null; then
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-}
 
 case $cmd in
 start)
@@ -103,26 +94,7 @@ ENV
     . "$dir/env"
     # Namespaces, and the driver's Role bound to user berth in two of them.
     python3 "$here/k8s-rbac.py" "$dir/env" "$here/../deploy/kubernetes/rbac.yaml" berth-a berth-b
-    cat >"$dir/berth.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: bed
-  cluster:
-    server: $BERTH_K8S_SERVER
-    certificate-authority-data: $(base64 -w0 "$dir/ca.crt")
-users:
-- name: berth
-  user:
-    token: $berth
-contexts:
-- name: bed
-  context:
-    cluster: bed
-    user: berth
-    namespace: berth-a
-current-context: bed
-KC
+    write_kubeconfig "$dir/berth.kubeconfig" "$BERTH_K8S_SERVER" "$dir/ca.crt" berth "$berth" berth-a
     echo "k8s-cluster.sh: kube-apiserver at $BERTH_K8S_SERVER ($dir/env)" >&2
     ;;
 restart-apiserver)

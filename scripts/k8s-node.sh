@@ -27,6 +27,7 @@ cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|load|stop DIR" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/k8s-lib.sh"
 dir=$(cd "$dir" && pwd)
 node=$dir/node
 DOCKER=/usr/bin/docker # Debian's client; another may come first in PATH
@@ -42,40 +43,6 @@ HOST_PATHS="/var/log/pods /var/log/containers /run/containerd /run/docker /var/r
 /usr/libexec/kubernetes /etc/kubernetes /etc/cni /opt/cni /opt/containerd /run/mount"
 
 docker_() { "$DOCKER" -H "unix://$node/docker.sock" "$@"; }
-
-stop_pid() {
-    local f=$1 wait=${2:-100} pid
-    [ -f "$f" ] || return 0
-    pid=$(cat "$f")
-    if kill "$pid" 2>/dev/null; then
-        for _ in $(seq 1 "$wait"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-}
-
-admin_kubeconfig() {
-    cat >"$node/admin.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: bed
-  cluster:
-    server: $BERTH_K8S_SERVER
-    certificate-authority-data: $(base64 -w0 "$BERTH_K8S_CA")
-users:
-- name: admin
-  user:
-    token: $BERTH_K8S_ADMIN_TOKEN
-contexts:
-- name: bed
-  context:
-    cluster: bed
-    user: admin
-current-context: bed
-KC
-    chmod 600 "$node/admin.kubeconfig"
-}
 
 runc_wrapper() {
     cat >"$node/runc" <<'SH'
@@ -187,7 +154,7 @@ start)
     for h in /sys/fs/cgroup/*/; do
         [ -e "${h}kubepods" ] || echo "${h}kubepods"
     done >"$node/made.cgroups"
-    admin_kubeconfig
+    write_kubeconfig "$node/admin.kubeconfig" "$BERTH_K8S_SERVER" "$BERTH_K8S_CA" admin "$BERTH_K8S_ADMIN_TOKEN"
     runc_wrapper
     cat >"$node/daemon.json" <<JSON
 {"runtimes": {"berth-runc": {"path": "$node/runc"}}, "default-runtime": "berth-runc"}
