@@ -428,15 +428,11 @@ class Deploy(KubeBase):
         harness.wait_until(lambda: self.k.get(path) is None, 15, 0.1, what="the HPA to go")
 
     def test_h_model_service_pods_fetch_their_files_and_answer(self):
-        from t1200_api_services import cos
+        from t1200_api_services import import_model
         booster = harness.train("binary:logistic", n_features=4)
         src = os.path.join(self.tmp, "km")
         harness.model_dir(src, booster, "ubj")
-        mv = self.c.ok("CreateTrainingModel", {
-            "ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM", "TrainingModelName": "km",
-            "ModelFormat": "XGBOOST", "TrainingModelCosPath": cos(src)})["TrainingModelVersionId"]
-        harness.wait_until(lambda: self.c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv})
-                           ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+        _mid, mv = import_model(self.c, "km", src)
         s = self.c.ok("CreateModelService", {
             "ServiceGroupName": "km", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
             "ModelInfo": {"ModelVersionId": mv}})["Service"]

@@ -70,15 +70,11 @@ class RealPods(unittest.TestCase):
         return got["items"] if got else []
 
     def test_model_service_runs_in_real_pods_and_answers_through_the_gateway(self):
-        from t1200_api_services import cos
+        from t1200_api_services import import_model
         booster = harness.train("binary:logistic", n_features=4)
         src = os.path.join(self.tmp, "kn")
         harness.model_dir(src, booster, "ubj")
-        mv = self.c.ok("CreateTrainingModel", {
-            "ImportMethod": "MODEL", "ReasoningEnvironmentSource": "SYSTEM", "TrainingModelName": "kn",
-            "ModelFormat": "XGBOOST", "TrainingModelCosPath": cos(src)})["TrainingModelVersionId"]
-        harness.wait_until(lambda: self.c.ok("DescribeTrainingModelVersion", {"TrainingModelVersionId": mv})
-                           ["TrainingModelVersion"]["TrainingModelStatus"] == "STATUS_SUCCESS", 10)
+        _mid, mv = import_model(self.c, "kn", src)
         t0 = time.monotonic()
         s = self.c.ok("CreateModelService", {
             "ServiceGroupName": "kn", "ChargeType": "POSTPAID_BY_HOUR", "InstanceType": "TI.S.MEDIUM.POST",
