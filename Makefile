@@ -31,10 +31,11 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-poin
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-# The TorchScript backend (src/serve/backends/torch.cc, C++ on libtorch), linked
-# only into berth-serve: TORCH=1 builds it, TORCH=0 builds berth-serve without it
-# (TorchScript versions then fail to load, saying so); auto: on when libtorch-dev
-# is installed. build/berth-serve-notorch is always the build without it.
+# The TorchScript backend (src/serve/backends/torch.cc, C++ on libtorch), a
+# module of its own, build/berth-serve-torch.so, that berth-serve opens on its
+# first TorchScript version (so that XGBoost-only processes never link
+# libtorch): TORCH=1 builds it, TORCH=0 does not (TorchScript versions then
+# fail to load, saying so); auto: on when libtorch-dev is installed.
 TORCH ?= auto
 ifeq ($(TORCH),auto)
 override TORCH := $(if $(wildcard /usr/include/torch/script.h),1,0)
@@ -43,7 +44,7 @@ ifeq ($(origin CXX),default)
 CXX := $(if $(findstring clang,$(CC)),clang++,g++)
 endif
 TORCH_INC ?= /usr/include/torch/csrc/api/include
-CXXFLAGS_TORCH = -std=c++17 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -MMD -MP -pthread \
+CXXFLAGS_TORCH = -std=c++17 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -MMD -MP -pthread -fPIC \
                  -isystem $(TORCH_INC) $(filter -fsanitize% -fno-sanitize% -fno-omit%,$(CFLAGS))
 LIBS_TORCH = -ltorch -ltorch_cpu -lc10
 
@@ -72,16 +73,7 @@ BASE_OBJS  = $(BASE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/version.o
 HTTP_OBJS  = $(HTTP_SRCS:%.c=$(BUILD)/%.o) $(LLHTTP_OBJS)
 SERVE_OBJS = $(SERVE_SRCS:%.c=$(BUILD)/%.o)
 SERVE_LIB_OBJS = $(filter-out $(BUILD)/src/serve/main.o,$(SERVE_OBJS))
-ifeq ($(TORCH),1)
-SERVE_BIN_OBJS = $(filter-out $(BUILD)/src/serve/backends/torch_none.o,$(SERVE_OBJS)) \
-                 $(BUILD)/src/serve/backends/torch.o
-SERVE_LD = $(CXX)
-SERVE_LIBS_TORCH = $(LIBS_TORCH)
-else
-SERVE_BIN_OBJS = $(SERVE_OBJS)
-SERVE_LD = $(CC)
-SERVE_LIBS_TORCH =
-endif
+TORCH_MODULE = $(if $(filter 1,$(TORCH)),$(BUILD)/berth-serve-torch.so)
 API_OBJS   = $(API_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/console_files.o
 STORE_OBJS = $(STORE_SRCS:%.c=$(BUILD)/%.o)
 CONTROL_OBJS = $(CONTROL_SRCS:%.c=$(BUILD)/%.o) $(GATEWAY_SRCS:%.c=$(BUILD)/%.o)
@@ -101,7 +93,7 @@ K8S_BINS   = $(K8S_SRCS:tests/k8s/%.c=$(BUILD)/tests-k8s/%)
 FUZZ_SRCS  = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
-BINS = $(BUILD)/berth-serve $(BUILD)/berth-serve-notorch $(BUILD)/berthd $(BUILD)/berth
+BINS = $(BUILD)/berth-serve $(TORCH_MODULE) $(BUILD)/berthd $(BUILD)/berth
 
 .PHONY: install all lib test test-unit test-e2e fuzz fuzz-replay bench bench-floor run deps deps-bench format format-check clean demo
 
@@ -109,27 +101,28 @@ all: $(BINS)
 
 lib: $(LIB_OBJS)
 
-$(BUILD)/berth-serve: $(SERVE_BIN_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
-	$(SERVE_LD) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_SERVE) $(SERVE_LIBS_TORCH)
+# -rdynamic: the torch module takes err_set and the allocators from berth-serve.
+$(BUILD)/berth-serve: $(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LLHTTP_LIBS) $(LIBS_SERVE)
 
-$(BUILD)/berth-serve-notorch: $(SERVE_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LLHTTP_LIBS) $(LIBS_SERVE)
+$(BUILD)/berth-serve-torch.so: $(BUILD)/src/serve/backends/torch.o
+	$(CXX) $(LDFLAGS) -shared -o $@ $^ $(LIBS_TORCH)
 
 $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_TORCH) -c -o $@ $<
 
-# The built-in runtime image (docs/containers.md): berth-serve without libtorch
-# and its shared libraries, imported with podman (not part of `make`); berthd
+# The built-in runtime image (docs/containers.md): berth-serve (without the
+# torch module) and its shared libraries, imported with podman (not part of `make`); berthd
 # is relinked with it, so that its default image names this version.
 PODMAN ?= podman
 .PHONY: runtime-image
-runtime-image: $(BUILD)/berth-serve-notorch $(BUILD)/berthd
-	scripts/runtime-image.sh $(BUILD)/berth-serve-notorch $(BUILD)/runtime/rootfs.tar '$(PODMAN)'
+runtime-image: $(BUILD)/berth-serve $(BUILD)/berthd
+	scripts/runtime-image.sh $(BUILD)/berth-serve $(BUILD)/runtime/rootfs.tar '$(PODMAN)'
 
 .PHONY: berthd-image
-berthd-image: $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-serve-notorch
-	scripts/berthd-image.sh $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-serve-notorch \
+berthd-image: $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-serve
+	scripts/berthd-image.sh $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-serve \
 		$(BUILD)/berthd-image/rootfs.tar '$(PODMAN)'
 
 $(BUILD)/berthd: $(BERTHD_OBJS) $(HTTP_OBJS) $(BASE_OBJS)
@@ -198,8 +191,12 @@ $(BUILD)/demo/model/1/model.json: scripts/make_demo_model.py
 deps:
 	@scripts/deps.sh test
 
+# make test and make run build with a job per core unless given -j (the build takes a minute
+# serially on 2 cores, 20 s with both).
+BUILD_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 1))
+
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) all $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/test.sh
 
 test-unit: all $(UNIT_BINS)
@@ -280,7 +277,7 @@ bench-access-log: deps-bench
 
 run:
 	@scripts/deps.sh run
-	@$(MAKE) --no-print-directory all $(BUILD)/demo/model/1/model.json
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) all $(BUILD)/demo/model/1/model.json
 	@BUILD=$(BUILD) scripts/run-demo.sh
 
 # Installation: what docs/operations.md describes. SYSCONFDIR stays /etc for
@@ -292,12 +289,16 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DOCDIR     ?= $(PREFIX)/share/doc/berth
+# berth-serve looks for its torch module in ../lib/berth/ from its own directory.
+MODULEDIR  ?= $(BINDIR)/../lib/berth
 INSTALL    ?= install
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/berth
 	$(INSTALL) -m 0755 $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-serve $(DESTDIR)$(BINDIR)/
+	$(if $(TORCH_MODULE),$(INSTALL) -d $(DESTDIR)$(MODULEDIR) && \
+		$(INSTALL) -m 0644 $(TORCH_MODULE) $(DESTDIR)$(MODULEDIR)/)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 		dist/berthd.service.in > $(DESTDIR)$(UNITDIR)/berthd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/berthd.service

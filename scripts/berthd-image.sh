@@ -1,7 +1,7 @@
 #!/bin/sh
 # berthd-image.sh - berthd's own image, to run it in a cluster
 # (deploy/kubernetes/berthd.yaml): a root file system holding berthd, the
-# berth CLI and berth-serve (the build without libtorch; berthd looks for it
+# berth CLI and berth-serve (without its torch module; berthd looks for it
 # beside itself), exactly the shared libraries ldd lists and the dynamic
 # loader, and /bin/sh from Debian's busybox-static (scripts/deps.sh k8s),
 # imported into the container engine as localhost/berthd:VERSION (the

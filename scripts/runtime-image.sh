@@ -1,6 +1,6 @@
 #!/bin/sh
 # runtime-image.sh - the built-in runtime image: a root file system holding
-# berth-serve (the build without libtorch), exactly the shared libraries ldd
+# berth-serve (without its torch module), exactly the shared libraries ldd
 # lists and the dynamic loader, imported into the container engine as
 # localhost/berth-serve:VERSION (the version the binary reports).
 #   scripts/runtime-image.sh BERTH_SERVE TARBALL [PODMAN]

@@ -137,7 +137,8 @@ struct serve_backend {
 };
 
 extern const struct serve_backend serve_backend_xgboost;
-/* TorchScript on libtorch; built without it (TORCH=0), load() says so. */
+/* TorchScript on libtorch, loaded from the module berth-serve-torch.so on
+ * first use; without the module (TORCH=0), load() says so. */
 extern const struct serve_backend serve_backend_torch;
 /* Every backend, NULL-terminated. */
 extern const struct serve_backend *const serve_backends[];

@@ -6,8 +6,9 @@
 Discovers tests/e2e/t*.py and runs every test method of the unittest.TestCase classes they
 define, in definition order, sharing the class fixtures (setUpClass/tearDownClass). Each file
 runs in its own child process, in its own process group, under a time limit. Output: one line
-per test, `ok NAME`, `FAIL NAME` (details follow, indented) or `skip NAME (reason)`, then the
-line `RESULT passed=N failed=N skipped=N` last. Exit status 1 if any test failed.
+per test, `ok NAME`, `FAIL NAME` (details follow, indented) or `skip NAME (reason)`, with its
+time when it took a second or more (`# ...` lines give slow class fixtures), then the line
+`RESULT passed=N failed=N skipped=N` last. Exit status 1 if any test failed.
 
 Classes with `abstract = True` in their body are not run themselves (only their subclasses).
 
@@ -120,6 +121,7 @@ def dump_logs(harness, first):
 def run_class(stem, cls, names, harness):
     full = lambda n: "%s.%s.%s" % (stem, cls.__name__, n)
     first = len(harness.SERVERS)
+    t0 = time.monotonic()
     try:
         cls.setUpClass()
     except unittest.SkipTest as e:
@@ -138,6 +140,8 @@ def run_class(stem, cls, names, harness):
             pass
         harness.cleanup_servers()
         return
+    if time.monotonic() - t0 >= 1:
+        emit("# %s set up in %.1fs" % (full("setUpClass"), time.monotonic() - t0))
     for n in names:
         tc = cls(n)
         t0 = time.monotonic()
@@ -159,7 +163,7 @@ def run_class(stem, cls, names, harness):
             outcome, info = "FAIL", traceback.format_exc()
         dt = time.monotonic() - t0
         if outcome == "ok":
-            emit("ok %s" % full(n))
+            emit("ok %s (%.1fs)" % (full(n), dt) if dt >= 1 else "ok %s" % full(n))
         elif outcome == "skip":
             emit("skip %s (%s)" % (full(n), info))
         else:

@@ -97,6 +97,30 @@ class TorchServe(harness.ServerCase):
             ins.append({"name": name, "datatype": dtype, "shape": harness.shape_of(v), "data": v})
         return {"inputs": ins}
 
+    # ---- the module
+
+    def test_backend_module_loaded_once(self):
+        module = os.path.join(os.path.dirname(harness.require_binary()), "berth-serve-torch.so")
+        self.assertEqual(self.srv.log().count("TorchScript backend loaded from %s" % module), 1,
+                         self.srv.log_tail())
+
+    def test_installed_layout_finds_the_module(self):
+        """make install puts berth-serve in BINDIR and the module in BINDIR/../lib/berth/."""
+        root = os.path.join(self.tmp, "installed")
+        os.makedirs(os.path.join(root, "bin"))
+        os.makedirs(os.path.join(root, "lib", "berth"))
+        serve = os.path.join(root, "bin", "berth-serve")
+        shutil.copy2(harness.require_binary(), serve)
+        shutil.copy2(os.path.join(os.path.dirname(harness.require_binary()), "berth-serve-torch.so"),
+                     os.path.join(root, "lib", "berth"))
+        srv = self.start_server(["--model_name=mlp", "--model_base_path=%s" % os.path.join(self.models, "mlp")],
+                                name="installed", binary=serve)
+        c = self.client_for(srv)
+        got = c.post_json("/v2/models/mlp/infer", self.v2_json("mlp", CASE["mlp"]))
+        self.check_outputs("mlp", got["outputs"], CASE["mlp"])
+        self.assertIn("TorchScript backend loaded from %s/bin/../lib/berth/berth-serve-torch.so" % root,
+                      srv.log())
+
     # ---- metadata
 
     def test_metadata_v2(self):
@@ -331,15 +355,16 @@ def close(got, want):
 
 
 class TorchNotBuilt(harness.ServerCase):
-    """build/berth-serve-notorch, the build without libtorch: XGBoost models serve, TorchScript
-    versions fail to load saying why."""
+    """berth-serve without its torch module (TORCH=0, or a copy of the binary on its own): XGBoost
+    models serve, TorchScript versions fail to load saying why, and libtorch is not linked."""
 
     @classmethod
     def setUpClass(cls):
-        notorch = os.path.join(os.path.dirname(harness.require_binary()), "berth-serve-notorch")
-        if not os.access(notorch, os.X_OK):
-            raise unittest.SkipTest("no %s" % notorch)
         tmp = cls.setup_tmp("t0800n")
+        alone = os.path.join(tmp, "bin", "berth-serve")
+        os.makedirs(os.path.dirname(alone))
+        shutil.copy2(harness.require_binary(), alone)
+        cls.binary = alone
         base = os.path.join(tmp, "models")
         b = harness.train("reg:squarederror", n_features=4, seed=8)
         cls.xgb = harness.load_model(harness.write_version(os.path.join(base, "xgb"), 1, b, "json"))
@@ -351,8 +376,16 @@ class TorchNotBuilt(harness.ServerCase):
             {"name": "xgb", "base_path": os.path.join(base, "xgb")},
             {"name": "pt", "base_path": os.path.join(base, "pt"), "platform": None}])
         cls.srv = cls.start_server(["--model_config_file=%s" % cfg, "--file_system_poll_wait_seconds=0"],
-                                   binary=notorch)
+                                   binary=alone)
         cls.c = cls.client_for(cls.srv)
+
+    def test_libtorch_is_not_linked(self):
+        """Only the module links libtorch: a process that serves XGBoost never maps it."""
+        with open("/proc/%d/maps" % self.srv.proc.pid) as f:
+            maps = f.read()
+        self.assertNotIn("libtorch", maps)
+        self.assertNotIn("libtorch", subprocess.run(["ldd", self.binary], capture_output=True,
+                                                    text=True).stdout)
 
     def test_xgboost_serves(self):
         X = harness.rows(5, 4, seed=3)
@@ -362,7 +395,8 @@ class TorchNotBuilt(harness.ServerCase):
     def test_torchscript_version_says_why(self):
         st = self.c.get_json("/v1/models/pt")["model_version_status"]
         self.assertEqual(st[0]["state"], "END", st)
-        self.assertIn("built without libtorch", st[0]["status"]["error_message"])
+        self.assertIn("this berth-serve has no TorchScript backend (berth-serve-torch.so, next to it or "
+                      "in ../lib/berth/", st[0]["status"]["error_message"])
 
 
 if __name__ == "__main__":

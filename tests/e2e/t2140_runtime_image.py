@@ -19,7 +19,7 @@ from t2100_containers import ContainerBase
 
 def build_runtime_image(env):
     """What `make runtime-image` runs, on the binaries under test; the image's reference."""
-    serve = harness.bin_path() + "-notorch"
+    serve = harness.bin_path()
     tar = os.path.join(env.tmp, "runtime-rootfs.tar")
     p = subprocess.run([os.path.join(harness.REPO, "scripts", "runtime-image.sh"), serve, tar, "podman"],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -38,7 +38,7 @@ class RuntimeImage(ContainerBase):
         cls.env = podman_env.get(cls.tag)
         cls.tmp = harness.tempdir(cls.tag)
         cls.ref, cls.tar = build_runtime_image(cls.env)
-        # The image named as berth-serve-notorch's version (berthd's default names its own,
+        # The image named as berth-serve's version (berthd's default names its own,
         # the same when both come from one `make`).
         api.start_berthd(cls, extra=["--engine-socket", cls.env.socket, "--model-runtime", "container",
                                      "--model-runtime-image", cls.ref])
@@ -57,7 +57,7 @@ class RuntimeImage(ContainerBase):
         import tarfile
         with tarfile.open(self.tar) as t:
             names = {n.lstrip(".") for n in t.getnames()}
-        serve = harness.bin_path() + "-notorch"
+        serve = harness.bin_path()
         out = subprocess.run(["ldd", serve], stdout=subprocess.PIPE, check=True).stdout.decode()
         libs = [w for line in out.splitlines() for w in line.split() if w.startswith("/")]
         self.assertTrue(libs)

@@ -64,6 +64,10 @@ class Install(unittest.TestCase):
                            ("usr/share/doc/berth/README.md", 0o644)):
             st = os.stat(os.path.join(dest, path))
             self.assertEqual(st.st_mode & 0o777, mode, path)
+        # The torch module where berth-serve looks for it, ../lib/berth/ from its directory.
+        if os.path.exists(os.path.join(os.path.dirname(harness.bin_path()), "berth-serve-torch.so")):
+            st = os.stat(os.path.join(dest, "usr/bin/../lib/berth/berth-serve-torch.so"))
+            self.assertEqual(st.st_mode & 0o777, 0o644)
         with open(os.path.join(dest, "usr/lib/systemd/system/berthd.service")) as f:
             unit = unit_settings(f.read())
         self.assertEqual(unit["Type"], ["notify"])

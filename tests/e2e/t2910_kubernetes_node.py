@@ -37,7 +37,7 @@ class RealPods(unittest.TestCase):
             raise unittest.SkipTest("needs the test bed and its node: make test-k8s-node")
         cls.k = Kube(cls.env)
         # The runtime image into the node's dockerd (nothing can be pulled here).
-        serve = os.path.join(os.path.dirname(harness.bin_path()), "berth-serve-notorch")
+        serve = harness.bin_path()
         version = subprocess.run([serve, "--version"], capture_output=True, text=True).stdout.split()[1]
         cls.image = "localhost/berth-serve:" + version
         tarball = os.path.join(os.path.dirname(harness.bin_path()), "runtime", "rootfs.tar")

@@ -1,5 +1,7 @@
 /* torch.cc - the TorchScript backend, on libtorch (C++ behind the C backend
- * interface; nothing else in berth-serve is C++).
+ * interface; nothing else in berth-serve is C++). It is built as a module of
+ * its own, berth-serve-torch.so, which berth-serve opens on the first
+ * TorchScript version (torch_module.c).
  *
  * A version's model is a file written by torch.jit.save. At load it is
  * checked to be TorchScript (serve_torch_check: an eager torch.save file is
@@ -501,8 +503,10 @@ void torch_thread_done(void)
 
 } // namespace
 
+/* What berth-serve's torch_module.c looks up once it has opened this module. */
 extern "C" {
-const struct serve_backend serve_backend_torch = {
+extern const struct serve_backend serve_backend_torch_module;
+const struct serve_backend serve_backend_torch_module = {
     "torchscript", "pytorch_torchscript", torch_load, nullptr, torch_infer,
     torch_free,    torch_thread_done,
 };
