@@ -257,6 +257,12 @@ bench-torch: deps-bench
 	@$(MAKE) --no-print-directory $(BUILD)/berth-serve
 	BUILD=$(BUILD) bench/torch.sh
 
+# berth-serve's start time, torch module against libtorch linked in (docs/benchmarks.md)
+.PHONY: bench-start
+bench-start: deps-bench
+	@$(MAKE) --no-print-directory all
+	BUILD=$(BUILD) bench/serve_start.sh
+
 # what call authentication, limits and a weight split cost in the gateway (docs/benchmarks.md)
 .PHONY: bench-auth
 bench-auth: deps-bench

@@ -57,3 +57,14 @@ $(BENCH_TOOLS_DIR)/torch_call: bench/torch_call.cc bench/bench.mk
 	@mkdir -p $(BENCH_TOOLS_DIR)
 	$(BENCH_CXX) -O2 -std=c++17 -Wall -Wextra -isystem /usr/include/torch/csrc/api/include -o $@ \
 		bench/torch_call.cc -ltorch -ltorch_cpu -lc10 -pthread
+
+# The reference of bench/serve_start.sh: build/berth-serve's own objects, linked as berth-serve
+# was before the torch module, with libtorch among its libraries (so the loader maps it at exec).
+BUILD ?= build
+SERVE_START_OBJS = $(wildcard $(BUILD)/src/serve/*.o $(BUILD)/src/serve/backends/torch_module.o \
+                   $(BUILD)/src/serve/backends/xgb*.o $(BUILD)/src/http/*.o $(BUILD)/llhttp/*.o \
+                   $(BUILD)/src/base/*.o) $(BUILD)/gen/version.o
+$(BUILD)/bench/berth-serve-linked: $(BUILD)/berth-serve bench/bench.mk
+	@mkdir -p $(dir $@)
+	$(BENCH_CXX) -rdynamic -o $@ $(SERVE_START_OBJS) -luv -lxgboost -lcurl -lssl -lcrypto -lm \
+		-Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 -Wl,--as-needed -pthread
