@@ -113,8 +113,9 @@ $(BUILD)/%.o: %.cc
 	$(CXX) $(CXXFLAGS_TORCH) -c -o $@ $<
 
 # The built-in runtime image (docs/containers.md): berth-serve (without the
-# torch module) and its shared libraries, imported with podman (not part of `make`); berthd
-# is relinked with it, so that its default image names this version.
+# torch module) and its shared libraries, imported with podman (not part of
+# `make`); berthd is relinked with it, so that its default image names this
+# version.
 PODMAN ?= podman
 .PHONY: runtime-image
 runtime-image: $(BUILD)/berth-serve $(BUILD)/berthd
@@ -254,7 +255,7 @@ bench-floor: deps-bench
 # berth-serve's TorchScript backend against the in-process libtorch call (docs/benchmarks.md)
 .PHONY: bench-torch
 bench-torch: deps-bench
-	@$(MAKE) --no-print-directory $(BUILD)/berth-serve
+	@$(MAKE) --no-print-directory $(BUILD)/berth-serve $(BUILD)/berth-serve-torch.so
 	BUILD=$(BUILD) bench/torch.sh
 
 # berth-serve's start time, torch module against libtorch linked in (docs/benchmarks.md)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/torch.sh - berth-serve's TorchScript backend against the in-process libtorch call.
 #
-# Run from anywhere as `bench/torch.sh` (or `make bench-torch`) once build/berth-serve is built
-# with libtorch. Everything stays on 127.0.0.1, every load is bounded in time, only processes
+# Run from anywhere as `bench/torch.sh` (or `make bench-torch`) once build/berth-serve and its
+# torch module are built. Everything stays on 127.0.0.1, every load is bounded in time, only processes
 # this run started are stopped (by pid); about a minute with the defaults. What it measures and
 # how: bench/torch.py's header; figures in docs/benchmarks.md ("PyTorch").
 #
