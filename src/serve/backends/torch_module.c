@@ -45,6 +45,12 @@ static void load_module(void)
 {
     char dir[PATH_MAX], paths[2][PATH_MAX + 32];
     binary_dir(dir, sizeof(dir));
+    if (!dir[0]) { /* no /proc: a bare name would send dlopen() down the library path */
+        err_set(&module_error, ERR_UNSUPPORTED,
+                "the TorchScript backend is looked for beside berth-serve, whose directory "
+                "/proc/self/exe does not give");
+        return;
+    }
     snprintf(paths[0], sizeof(paths[0]), "%s%s", dir, TORCH_MODULE);
     snprintf(paths[1], sizeof(paths[1]), "%s../lib/berth/%s", dir, TORCH_MODULE);
     for (int i = 0; i < 2; i++) {
