@@ -36,7 +36,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 import gateway  # noqa: E402  (the TC3-signed API client)
+from harness import free_port  # noqa: E402
 
 INSTANCE = r'''
 import http.server, os, sys
@@ -62,14 +64,6 @@ http.server.ThreadingHTTPServer.request_queue_size = 4096
 http.server.ThreadingHTTPServer.daemon_threads = True
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 '''
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def rss_mib(pid):

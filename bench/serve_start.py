@@ -3,7 +3,8 @@
 berth-serve linked with libtorch as it was before the torch module (docs/benchmarks.md, "Start
 time"); run by bench/serve_start.sh.
 
- 1. trains a small XGBoost model (binary:logistic, 8 features, 20 rounds) into a model directory;
+ 1. trains a small XGBoost model (binary:logistic, 8 features, 20 rounds of depth 4, the test
+    harness's train()) into a model directory;
  2. for BENCH_ROUNDS rounds, each binary in turn: `--version` (exec to exit), then a server on
     a free 127.0.0.1 port, from exec to the first 200 of GET /v2/models/m/ready (the model loaded
     and served), then SIGTERM and wait;
@@ -15,32 +16,14 @@ time, and so does a restart after a crash or a rollout."""
 import http.client
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def train(d):
-    import numpy as np
-    import xgboost as xgb
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(500, 8)).astype("float32")
-    y = (X[:, 0] + X[:, 1] > 0).astype("float32")
-    b = xgb.train({"objective": "binary:logistic", "max_depth": 4}, xgb.DMatrix(X, label=y), 20)
-    os.makedirs(os.path.join(d, "m", "1"))
-    b.save_model(os.path.join(d, "m", "1", "model.json"))
-    return os.path.join(d, "m")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+import harness  # noqa: E402  (free_port, train, write_version)
 
 
 def version_time(binary):
@@ -50,7 +33,7 @@ def version_time(binary):
 
 
 def serve_time(binary, base):
-    port = free_port()
+    port = harness.free_port()
     t0 = time.monotonic()
     p = subprocess.Popen([binary, "--rest_api_port=%d" % port, "--rest_api_host=127.0.0.1",
                           "--model_name=m", "--model_base_path=" + base],
@@ -86,7 +69,9 @@ def main():
     rounds = int(os.environ.get("BENCH_ROUNDS", "30"))
     up0 = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="berth-bench-start-") as d:
-        base = train(d)
+        base = os.path.join(d, "m")
+        harness.write_version(base, 1, harness.train("binary:logistic", n_features=8, rounds=20, n=500,
+                                                     max_depth=4))
         res = {b: {"version": [], "serve": []} for b in (module_build, linked)}
         for _ in range(rounds):
             for b in (module_build, linked):

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -28,6 +27,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+from harness import free_port  # noqa: E402
 NF, NOUT = 64, 16
 
 
@@ -73,14 +74,6 @@ json.dump(out, open(os.path.join(d, "cases.json"), "w"))
             f.write(head + raw)
         bodies["v2bin%d" % n] = (p, "/v2/models/m/infer", "application/octet-stream", str(len(head)))
     return cases, bodies
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def post(port, path, body, ctype, hlen):

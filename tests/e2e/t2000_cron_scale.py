@@ -89,15 +89,16 @@ class CronSchedule(unittest.TestCase):
         """The real time of berthd's log line about sid that holds text. berthd logs the change
         just after it stores it, so the API can show the count before the line is written: wait
         up to 5 s for it."""
-        deadline = time.time() + 5
-        while True:
+        def stamp():
             for line in self.d.log().splitlines():
                 if "cronscale" in line and "service=%s " % sid in line and text in line:
-                    stamp, frac = line.split()[0].rstrip("Z").split(".")
-                    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) + int(frac) / 1000
-            if time.time() > deadline:
-                self.fail("no cronscale line for %s with %r in\n%s" % (sid, text, self.d.log()))
-            time.sleep(0.02)
+                    day, frac = line.split()[0].rstrip("Z").split(".")
+                    return calendar.timegm(time.strptime(day, "%Y-%m-%dT%H:%M:%S")) + int(frac) / 1000
+            return None
+        try:
+            return harness.wait_until(stamp, 5, 0.02, what="a cronscale line for %s with %r" % (sid, text))
+        except AssertionError as e:
+            self.fail("%s in\n%s" % (e, self.d.log()))
 
     def gateway_get(self, gid):
         cl = harness.Client(self.d.gateway_port, timeout=5)
