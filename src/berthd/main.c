@@ -7,6 +7,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/crypto.h"
+#include "base/exe.h"
 #include "base/log.h"
 #include "base/version.h"
 #include "berthd/notify.h"
@@ -972,15 +973,8 @@ static void on_upgrade(uv_signal_t *s, int signum)
 /* berth-serve sits beside berthd. */
 static char *sibling_binary(const char *name)
 {
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
-        return xstrdup(name);
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    return xasprintf("%s/%s", self, name);
+    char *path = exe_beside(name);
+    return path ? path : xstrdup(name);
 }
 
 int main(int argc, char **argv)

@@ -13,12 +13,12 @@
  * this file too, and never find a module. */
 #include "serve/backend.h"
 
+#include "base/exe.h"
 #include "base/log.h"
 
 #include <dlfcn.h>
-#include <limits.h>
 #include <pthread.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,31 +29,20 @@ static pthread_once_t module_once = PTHREAD_ONCE_INIT;
 static const struct serve_backend *module; /* set once, read with __atomic */
 static struct err module_error;            /* why it is not there */
 
-/* The directory of the running binary, with its trailing '/'; "" if unknown. */
-static void binary_dir(char *out, size_t n)
-{
-    ssize_t len = readlink("/proc/self/exe", out, n - 1);
-    out[len > 0 ? len : 0] = '\0';
-    char *slash = strrchr(out, '/');
-    if (slash)
-        slash[1] = '\0';
-    else
-        out[0] = '\0';
-}
-
 static void load_module(void)
 {
-    char dir[PATH_MAX], paths[2][PATH_MAX + 32];
-    binary_dir(dir, sizeof(dir));
-    if (!dir[0]) { /* no /proc: a bare name would send dlopen() down the library path */
+    char *paths[2] = {exe_beside(TORCH_MODULE), exe_beside("../lib/berth/" TORCH_MODULE)};
+    if (!paths[0] ||
+        !paths[1]) /* no /proc: a bare name would send dlopen() down the library path */
         err_set(&module_error, ERR_UNSUPPORTED,
                 "the TorchScript backend is looked for beside berth-serve, whose directory "
                 "/proc/self/exe does not give");
-        return;
-    }
-    snprintf(paths[0], sizeof(paths[0]), "%s%s", dir, TORCH_MODULE);
-    snprintf(paths[1], sizeof(paths[1]), "%s../lib/berth/%s", dir, TORCH_MODULE);
-    for (int i = 0; i < 2; i++) {
+    else
+        err_set(&module_error, ERR_UNSUPPORTED,
+                "this berth-serve has no TorchScript backend (%s, next to it or in ../lib/berth/; "
+                "build with libtorch-dev installed, make TORCH=1)",
+                TORCH_MODULE);
+    for (int i = 0; i < 2 && paths[0] && paths[1]; i++) {
         if (access(paths[i], F_OK) != 0)
             continue;
         /* Never closed: libtorch keeps threads and static state. */
@@ -63,16 +52,14 @@ static void load_module(void)
             err_set(&module_error, ERR_UNSUPPORTED, "the TorchScript backend %s does not load: %s",
                     paths[i], dlerror());
             log_error("serve", "%s", module_error.msg);
-            return;
+        } else {
+            log_info("serve", "TorchScript backend loaded from %s", paths[i]);
+            __atomic_store_n(&module, b, __ATOMIC_RELEASE);
         }
-        log_info("serve", "TorchScript backend loaded from %s", paths[i]);
-        __atomic_store_n(&module, b, __ATOMIC_RELEASE);
-        return;
+        break;
     }
-    err_set(&module_error, ERR_UNSUPPORTED,
-            "this berth-serve has no TorchScript backend (%s, next to it or in ../lib/berth/; "
-            "build with libtorch-dev installed, make TORCH=1)",
-            TORCH_MODULE);
+    free(paths[0]);
+    free(paths[1]);
 }
 
 static const struct serve_backend *loaded(void)
