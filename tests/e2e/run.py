@@ -140,8 +140,9 @@ def run_class(stem, cls, names, harness):
             pass
         harness.cleanup_servers()
         return
-    if time.monotonic() - t0 >= 1:
-        emit("# %s set up in %.1fs" % (full("setUpClass"), time.monotonic() - t0))
+    setup_s = time.monotonic() - t0
+    if setup_s >= 1:
+        emit("# %s set up in %.1fs" % (full("setUpClass"), setup_s))
     for n in names:
         tc = cls(n)
         t0 = time.monotonic()
